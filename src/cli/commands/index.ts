@@ -1,0 +1,8 @@
+// The command groups of the CLI, in the order `--help` lists them. Each module
+// adds its subcommands to the program and nothing else.
+import type { Command } from 'commander';
+
+export type RegisterCommands = (program: Command) => void;
+
+export const commandGroups: RegisterCommands[] = [
+];

@@ -1,0 +1,40 @@
+// A test may skip only where a kernel feature is truly absent. Each skip is
+// recorded with its reason, and ./run test prints the list at the end.
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+
+const SKIP_LOG = new URL('../../test-artifacts/skipped.txt', import.meta.url);
+
+/** Returns null when `feature` is present, else the reason it is absent. */
+export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'device-mapper' | 'ecryptfs'): string | null {
+  switch (feature) {
+    case 'root':
+      return process.getuid?.() === 0 ? null : 'not running as root';
+    case 'fuse':
+      return existsSync('/dev/fuse') ? null : '/dev/fuse is absent';
+    case 'keyring':
+      return existsSync('/proc/keys') ? null : '/proc/keys is absent (no kernel keyring)';
+    case 'loop':
+      return existsSync('/dev/loop-control') ? null : '/dev/loop-control is absent';
+    case 'device-mapper':
+      return existsSync('/dev/mapper/control') ? null : 'no device-mapper in this kernel (/dev/mapper/control absent)';
+    case 'ecryptfs':
+      return readFileSync('/proc/filesystems', 'utf8').includes('ecryptfs') ? null : 'no eCryptfs in this kernel';
+  }
+}
+
+/**
+ * Use as `describe.skipIf(skipUnless('fuse', 'engine mount tests'))(...)`:
+ * true (skip) when a feature is absent, and the reason is logged.
+ */
+export function skipUnless(...args: [...features: Parameters<typeof absentReason>[0][], what: string]): boolean {
+  const what = args[args.length - 1] as string;
+  const features = args.slice(0, -1) as Parameters<typeof absentReason>[0][];
+  for (const f of features) {
+    const reason = absentReason(f);
+    if (reason) {
+      appendFileSync(SKIP_LOG, `${what}: ${reason}\n`);
+      return true;
+    }
+  }
+  return false;
+}
