@@ -1,0 +1,67 @@
+// Positioned I/O on the thing a volume lives on: an image file or a block
+// device. Block devices report size 0 to stat, so their size comes from
+// blockdev(8).
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync, constants } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { CorruptFileError, UsageError } from '../errors.js';
+
+export class Device {
+  private constructor(readonly path: string, readonly fd: number, readonly size: number, readonly isBlockDevice: boolean) {}
+
+  static open(path: string, writable: boolean): Device {
+    let fd: number;
+    try {
+      fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new UsageError(`cannot open ${path}: ${err.code === 'ENOENT' ? 'no such file or device' : err.message}`);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (st.isBlockDevice()) {
+        const size = Number(execFileSync('blockdev', ['--getsize64', path], { encoding: 'utf8' }).trim());
+        return new Device(path, fd, size, true);
+      }
+      if (!st.isFile()) throw new UsageError(`${path} is neither an image file nor a block device`);
+      return new Device(path, fd, st.size, false);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  /** Reads exactly `length` bytes at `offset`; a short device is a corrupt volume. */
+  read(offset: number, length: number): Buffer {
+    const buf = Buffer.alloc(length);
+    this.readInto(offset, buf);
+    return buf;
+  }
+
+  readInto(offset: number, buf: Buffer): void {
+    let done = 0;
+    while (done < buf.length) {
+      const n = readSync(this.fd, buf, done, buf.length - done, offset + done);
+      if (n === 0) throw new CorruptFileError(this.path, `ends at ${offset + done}, before byte ${offset + buf.length}`);
+      done += n;
+    }
+  }
+
+  /** Reads what exists of [offset, offset+length), or null when the device is shorter. */
+  readIfPresent(offset: number, length: number): Buffer | null {
+    if (offset + length > this.size) return null;
+    return this.read(offset, length);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+  }
+
+  sync(): void {
+    fsyncSync(this.fd);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
