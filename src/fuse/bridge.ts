@@ -1,0 +1,133 @@
+// The FUSE bridge: the one interface between a filesystem written in
+// TypeScript and whatever carries FUSE requests to it (fuse-native today; a
+// purpose-built bridge later, see issue 8). Everything above it (the engine,
+// the block-mode file server, the eCryptfs reader) uses only this file's types,
+// so the binding can be tuned or replaced without touching them.
+//
+// Contract for a filesystem (`FuseOps`):
+// - Paths are absolute within the mount ('/', '/a/b'), as UTF-8 strings.
+// - An operation returns its result, or a Promise of it, or throws (rejects)
+//   an error that carries an errno: a `FuseError`, a Node `fs` error (its
+//   `code`, e.g. 'ENOENT'), or anything with a numeric `errno` (either sign).
+//   Anything else becomes EIO and is reported through `onUnexpectedError`.
+//   Synchronous results are answered without a trip through the event loop
+//   (measured faster for metadata work, ../shared/notes/fuse-native.md).
+// - File handles: `open`/`create`/`opendir` return a handle (a positive
+//   integer below 2^31, chosen by the filesystem); later calls pass it back.
+//   0 means "no handle" and is never passed for a real open file.
+// - Times are milliseconds since the epoch (the binding's precision).
+//   `utimens` receives the real atime and mtime (fuse-native passes atime
+//   twice; the bridge reads the mtime the kernel sent, see fuse-native-bridge.ts).
+// - `fgetattr` receives the handle, so an open-but-unlinked or renamed file
+//   still stats correctly (fuse-native alone would stat the path).
+// - An operation left undefined answers ENOSYS (the kernel then falls back
+//   or reports EOPNOTSUPP where POSIX says so).
+// - Requests may arrive concurrently (the binding runs several FUSE threads);
+//   synchronous operations are naturally serialized on the JS thread, async
+//   ones must do their own locking.
+
+export interface FuseStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  rdev?: number;
+  blksize?: number;
+  blocks?: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export interface FuseStatfs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  namemax: number;
+}
+
+type R<T> = T | Promise<T>;
+
+export interface FuseOps {
+  init?(): R<void>;
+  getattr(path: string): R<FuseStat>;
+  fgetattr?(path: string, fh: number): R<FuseStat>;
+  access?(path: string, mode: number): R<void>;
+  statfs?(path: string): R<FuseStatfs>;
+  readdir?(path: string): R<string[]>;
+  opendir?(path: string, flags: number): R<number>;
+  releasedir?(path: string, fh: number): R<void>;
+  fsyncdir?(path: string, datasync: boolean, fh: number): R<void>;
+  open?(path: string, flags: number): R<number>;
+  create?(path: string, mode: number): R<number>;
+  /** Fills `buf` (its length is the request size) and returns the bytes read. */
+  read?(path: string, fh: number, buf: Buffer, offset: number): R<number>;
+  /** Writes `buf` and returns the bytes written. `buf` is valid only until the call ends. */
+  write?(path: string, fh: number, buf: Buffer, offset: number): R<number>;
+  flush?(path: string, fh: number): R<void>;
+  fsync?(path: string, datasync: boolean, fh: number): R<void>;
+  release?(path: string, fh: number): R<void>;
+  truncate?(path: string, size: number): R<void>;
+  ftruncate?(path: string, fh: number, size: number): R<void>;
+  utimens?(path: string, atimeMs: number, mtimeMs: number): R<void>;
+  chmod?(path: string, mode: number): R<void>;
+  chown?(path: string, uid: number, gid: number): R<void>;
+  readlink?(path: string): R<string>;
+  symlink?(target: string, path: string): R<void>;
+  link?(existing: string, path: string): R<void>;
+  mknod?(path: string, mode: number, rdev: number): R<void>;
+  mkdir?(path: string, mode: number): R<void>;
+  rmdir?(path: string): R<void>;
+  unlink?(path: string): R<void>;
+  rename?(from: string, to: string): R<void>;
+  setxattr?(path: string, name: string, value: Buffer, flags: number): R<void>;
+  /** Returns the value (the bridge answers size queries and ERANGE itself). */
+  getxattr?(path: string, name: string): R<Buffer>;
+  listxattr?(path: string): R<string[]>;
+  removexattr?(path: string, name: string): R<void>;
+}
+
+export interface MountOptions {
+  /** Shown as the mount's source in /proc/mounts. */
+  fsname: string;
+  /** The mount type becomes fuse.<subtype>. */
+  subtype?: string;
+  /** Let other users in (needs user_allow_other in /etc/fuse.conf for non-root). */
+  allowOther?: boolean;
+  /** Let the kernel check permissions from the modes we report (default true). */
+  defaultPermissions?: boolean;
+  /** Seconds the kernel may cache attributes / names / negative lookups (default 1). */
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
+  /** Largest write request in bytes (default 131072; needs big_writes). */
+  maxWrite?: number;
+  /** Report the filesystem's inode numbers (default true). */
+  useIno?: boolean;
+  readOnly?: boolean;
+  /** Log every request in libfuse (debug only). */
+  debug?: boolean;
+  /** Called with errors that carried no errno (answered with EIO). */
+  onUnexpectedError?: (op: string, path: string, err: unknown) => void;
+}
+
+export interface FuseMount {
+  readonly mountPoint: string;
+  /** Unmounts (fusermount -u) and releases the binding; idempotent. */
+  unmount(opts?: { lazy?: boolean }): Promise<void>;
+}
+
+/** An error that carries a positive errno value (e.g. constants.errno.ENOENT). */
+export class FuseError extends Error {
+  constructor(readonly errno: number, message?: string) {
+    super(message ?? `errno ${errno}`);
+    this.name = 'FuseError';
+  }
+}
