@@ -1,0 +1,103 @@
+// The seam between the engine's FUSE operations (format-agnostic, filesystem.ts)
+// and an on-disk format: homecrypt's own (homecrypt-format.ts) or the kernel
+// eCryptfs format (src/ecryptfs/). The operations layer does all lower-directory
+// I/O and POSIX bookkeeping; a format only turns names and bytes around.
+//
+// What an implementer provides (`VolumeFormat`):
+// - `names`: NameCodec. Deterministic: the same plaintext name in the same
+//   directory context must always give the same lower name (lookups encrypt,
+//   they never search). `encryptName` throws FuseError(ENAMETOOLONG) for a name
+//   that cannot be stored; when the lower name would be too long it may return
+//   a `sidecar` (a file beside the entry holding the full encrypted name; the
+//   engine creates it before the entry and removes it after). `decryptName`
+//   returns null for lower entries that are not user files (volume config,
+//   sidecars, foreign files) and throws AuthenticationError for a name that
+//   fails authentication. Symlink targets go through encrypt/decryptTarget.
+// - `files`: FileCodec. `create()` gives the complete lower bytes of a new,
+//   empty file (header + whatever the format needs) and its FileCipher;
+//   `open(io)` reads and authenticates the header and returns the FileCipher
+//   (throws AuthenticationError / CorruptFileError / KeyNotAvailableError).
+//   A FileCipher maps plaintext ranges onto lower bytes through `io` alone
+//   (read-modify-write of partial blocks included) and must leave the lower
+//   file valid after every call; `plaintextSize` turns a lower size into the
+//   plaintext size (stat/readdir call it without opening the file when
+//   `sizeNeedsHeader` is false).
+// - `xattrs` (optional): encrypts user xattr names and values; without it
+//   the engine answers EOPNOTSUPP for xattrs.
+// Everything is synchronous: the engine answers FUSE requests on the JS
+// thread, and synchronous handlers are what makes each request atomic.
+
+/** Positioned I/O on one open lower file. */
+export interface LowerIO {
+  /** Reads up to `length` bytes at `offset`; a short result means EOF. */
+  pread(offset: number, length: number): Buffer;
+  pwrite(data: Buffer, offset: number): void;
+  ftruncate(length: number): void;
+  /** The lower file's current size in bytes. */
+  size(): number;
+  /** The lower path, for log lines and errors. */
+  readonly lowerPath: string;
+}
+
+export interface FileCipher {
+  /** Plaintext size of the file whose lower size is `lowerSize`. */
+  plaintextSize(lowerSize: number): number;
+  /** Reads plaintext [offset, offset+length) clipped at EOF. */
+  read(io: LowerIO, offset: number, length: number): Buffer;
+  /** Writes plaintext at `offset`, extending (and zero-filling) as needed. */
+  write(io: LowerIO, offset: number, data: Buffer): void;
+  /** Sets the plaintext size (up: zero-filled, authenticated; down: cut). */
+  truncate(io: LowerIO, size: number): void;
+  /** Key ID of the mount key this file is under (for fsck and status). */
+  readonly keyId: string;
+}
+
+export interface FileCodec {
+  /** True when the plaintext size cannot be told from the lower size alone. */
+  readonly sizeNeedsHeader: boolean;
+  /** Plaintext size from the lower size (when !sizeNeedsHeader). */
+  plaintextSizeOf(lowerSize: number): number;
+  /** A new empty file: its complete lower bytes and its cipher. */
+  create(): { bytes: Buffer; cipher: FileCipher };
+  /** Authenticates the header of an existing lower file. */
+  open(io: LowerIO): FileCipher;
+}
+
+export interface DirContext {
+  /** The lower directory's path relative to the lower root ('' for the root). */
+  readonly lowerDir: string;
+  /** Reads a sidecar file in this lower directory; null when absent. */
+  readSidecar(name: string): Buffer | null;
+}
+
+export interface EncryptedName {
+  lowerName: string;
+  /** Present when the name needs a sidecar file beside the entry. */
+  sidecar?: { name: string; content: Buffer };
+}
+
+export interface NameCodec {
+  encryptName(name: string, dir: DirContext): EncryptedName;
+  decryptName(lowerName: string, dir: DirContext): string | null;
+  /** The sidecar that belongs to `lowerName`, if any (to remove with it). */
+  sidecarOf(lowerName: string): string | null;
+  encryptTarget(target: string): string;
+  decryptTarget(lowerTarget: string): string;
+}
+
+export interface XattrCodec {
+  /** Lower xattr name for a user xattr name (null: not stored, answer EOPNOTSUPP). */
+  encryptXattrName(name: string): string | null;
+  /** Plaintext name for a lower xattr name; null when not ours (hidden). */
+  decryptXattrName(lowerName: string): string | null;
+  encryptXattrValue(lowerName: string, value: Buffer): Buffer;
+  decryptXattrValue(lowerName: string, sealed: Buffer): Buffer;
+}
+
+export interface VolumeFormat {
+  /** For logs and status: 'homecrypt-v1', 'ecryptfs', … */
+  readonly name: string;
+  readonly names: NameCodec;
+  readonly files: FileCodec;
+  readonly xattrs?: XattrCodec;
+}
