@@ -13,6 +13,9 @@ export class HomecryptError extends Error {
 /** The passphrase or recovery key did not unwrap any keyslot. */
 export class WrongPassphraseError extends HomecryptError {}
 
+/** A typed recovery key fails its own check characters: a typo, not a wrong key. */
+export class RecoveryKeyTypoError extends WrongPassphraseError {}
+
 /** An on-disk structure failed to parse or authenticate. `file` names it. */
 export class CorruptFileError extends HomecryptError {
   constructor(readonly file: string, readonly what: string) {

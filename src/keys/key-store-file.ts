@@ -1,0 +1,68 @@
+// Reading and writing the key-store file with the checks a key file needs: a
+// regular file (no symlink, no fifo), mode 0600 (nothing for group or other),
+// owned by the user it belongs to (or root), replaced only atomically.
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import { CorruptFileError, UnsafePermissionsError, UsageError } from '../errors.js';
+import { writeFileAtomic, type AtomicWriteOptions } from '../os/atomic-file.js';
+
+const MAX_KEYSTORE_BYTES = 64 * 1024;
+
+export interface ReadCheckOptions {
+  /** The uid the file must belong to (besides root). Default: the caller's uid. */
+  expectUid?: number;
+}
+
+function ownerAcceptable(path: string, st: Stats, opts: ReadCheckOptions): boolean {
+  const euid = process.geteuid?.() ?? 0;
+  if (st.uid === 0 || st.uid === euid) return true;
+  if (opts.expectUid !== undefined) return st.uid === opts.expectUid;
+  // root reading without saying for whom: the file must belong to whoever owns its folder
+  if (euid === 0) {
+    try { return statSync(dirname(path)).uid === st.uid; } catch { return false; }
+  }
+  return false;
+}
+
+export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { bytes: Buffer; stat: Stats } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`${path}: no such key store`);
+    if (code === 'ELOOP') throw new UnsafePermissionsError(`${path}: is a symbolic link; a key store must be a regular file`);
+    if (code === 'EACCES') throw new UnsafePermissionsError(`${path}: permission denied`);
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CorruptFileError(path, 'not a regular file');
+    if ((st.mode & 0o077) !== 0) {
+      throw new UnsafePermissionsError(`${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read or change it; a key store must be 0600 (chmod 600)`);
+    }
+    if (!ownerAcceptable(path, st, opts)) {
+      throw new UnsafePermissionsError(`${path}: owned by uid ${st.uid}, not by the user it belongs to or root`);
+    }
+    if (st.size > MAX_KEYSTORE_BYTES) throw new CorruptFileError(path, `${st.size} bytes, too large for a key store`);
+    const bytes = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < bytes.length) {
+      const n = readSync(fd, bytes, off, bytes.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return { bytes: bytes.subarray(0, off), stat: st };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface WriteOptions {
+  owner?: { uid: number; gid: number };
+  onStep?: AtomicWriteOptions['onStep'];
+}
+
+export function writeKeyStoreBytes(path: string, bytes: Buffer, opts: WriteOptions = {}): void {
+  writeFileAtomic(path, bytes, { mode: 0o600, uid: opts.owner?.uid, gid: opts.owner?.gid, onStep: opts.onStep });
+}
