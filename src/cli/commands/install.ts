@@ -1,0 +1,77 @@
+// `homecrypt install`: the OS-installer step (src/installer/). Parses options,
+// gathers the answers (file or prompts) and the passphrase, and prints.
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../../errors.js';
+import { parseAnswers, type Answers } from '../../installer/answers.js';
+import { InTarget } from '../../installer/in-target.js';
+import { installIntoTarget } from '../../installer/install.js';
+import { askAnswers, confirmRecoveryKeyKept } from '../../installer/prompts.js';
+import { readLineFromFd, readPassphraseFile } from '../../installer/secret-input.js';
+
+interface InstallCliOptions { target: string; answers?: string; passphraseFd?: string; kdfTime?: string; }
+
+function parseKdfTime(v: string | undefined): number | null {
+  if (v === undefined) return null;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.01 || n > 60) throw new UsageError(`--kdf-time: a number of seconds from 0.01 to 60 (got ${v})`);
+  return n;
+}
+
+function parseFd(v: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`--passphrase-fd: a file descriptor number (got ${v})`);
+  return Number(v);
+}
+
+function needsPassphrase(a: Answers): boolean {
+  return (a.encryptHome !== 'no' && a.user !== null) || a.block?.format === true;
+}
+
+function readAnswersFile(file: string): Answers {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--answers ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  return parseAnswers(text, file);
+}
+
+export function registerInstall(program: Command): void {
+  program.command('install')
+    .description('OS-installer step: install homecrypt into a target root and encrypt the first user\'s home')
+    .requiredOption('--target <root>', 'root of the system being installed (chroot semantics, like in-target)')
+    .option('--answers <file>', 'non-interactive: answers file (JSON, see docs/INSTALLER.md)')
+    .option('--passphrase-fd <n>', 'read the passphrase from this file descriptor (one line)')
+    .option('--kdf-time <seconds>', 'Argon2id calibration target (overrides the answers file)')
+    .addHelpText('after', '\nWithout --answers the questions are asked in the terminal. The log of what was done\n'
+      + 'is kept in the target at /var/log/homecrypt-install.log.')
+    .action(async (opts: InstallCliOptions) => {
+      const kdfTime = parseKdfTime(opts.kdfTime);
+      let answers: Answers;
+      let passphrase: string | null = null;
+      const interactive = opts.answers === undefined;
+      if (interactive) {
+        if (!process.stdin.isTTY) throw new UsageError('no --answers file and no terminal to ask the questions in');
+        if (opts.passphraseFd !== undefined) throw new UsageError('--passphrase-fd goes with --answers (interactively the passphrase is asked)');
+        const asked = await askAnswers(new InTarget(opts.target), { kdfTime });
+        answers = asked.answers;
+        passphrase = asked.passphrase;
+      } else {
+        answers = readAnswersFile(opts.answers as string);
+        if (kdfTime !== null) answers = { ...answers, kdfTime };
+        if (opts.passphraseFd !== undefined && answers.passphraseFile !== null) {
+          throw new UsageError('the passphrase comes from --passphrase-fd or from the answer "passphraseFile", not both');
+        }
+        if (needsPassphrase(answers)) {
+          if (opts.passphraseFd !== undefined) passphrase = readLineFromFd(parseFd(opts.passphraseFd), '--passphrase-fd');
+          else if (answers.passphraseFile !== null) passphrase = readPassphraseFile(answers.passphraseFile);
+          else throw new UsageError(`${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`);
+        }
+      }
+      const showsKey = interactive && answers.encryptHome !== 'no' && answers.recoveryKeyFile === null;
+      const result = await installIntoTarget({ root: opts.target, answers, passphrase });
+      if (showsKey) await confirmRecoveryKeyKept();
+      process.stdout.write(`homecrypt is installed in ${opts.target}; what was done is logged in ${result.log}\n`);
+    });
+}

@@ -1,0 +1,24 @@
+// What every installer step is handed: the target, its log and the answers.
+import type { Answers } from './answers.js';
+import type { InTarget } from './in-target.js';
+import type { InstallLog } from './install-log.js';
+
+export interface StepContext {
+  target: InTarget;
+  log: InstallLog;
+  answers: Answers;
+  /** The first user's passphrase (also their login password); null when not needed. */
+  passphrase: string | null;
+  /** Where this homecrypt's files are (the checkout, or /usr/lib/homecrypt). */
+  sourceRoot: string;
+  /** Progress for the operator (stderr). */
+  say: (line: string) => void;
+}
+
+/** Runs a command inside the target, logs it, and returns its result. */
+export async function runLogged(ctx: StepContext, step: string, argv: string[],
+  opts: Parameters<InTarget['run']>[1] = {}): Promise<Awaited<ReturnType<InTarget['run']>>> {
+  const r = await ctx.target.run(argv, opts);
+  ctx.log.command(step, argv, r.code, r.stderr);
+  return r;
+}

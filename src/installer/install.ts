@@ -1,0 +1,80 @@
+// The OS-installer step: puts homecrypt into a target root and configures it,
+// in an order that keeps the installed system bootable and its users able to
+// log in whatever fails: the PAM stack is snapshotted before anything changes
+// and restored if any step fails; every step is idempotent, so re-running after
+// a fix completes what is missing and changes nothing that is already right.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HomecryptError } from '../errors.js';
+import type { Answers } from './answers.js';
+import type { StepContext } from './context.js';
+import { InTarget } from './in-target.js';
+import { INSTALL_LOG, InstallLog } from './install-log.js';
+import { PAM_STATE_DIRS, PamSnapshot } from './pam-snapshot.js';
+import { choosePackageSource, installPackage } from './package-step.js';
+import { installSystemdUnits } from './systemd-step.js';
+import { enablePam } from './pam-step.js';
+import { createEncryptedHome } from './home-step.js';
+import { configureBlock } from './block-step.js';
+import { checkTargetNeeds, checkTargetShape } from './target-checks.js';
+
+/** The root of this homecrypt's files: the checkout, or /usr/lib/homecrypt. */
+export function homecryptSourceRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+}
+
+export interface InstallOptions {
+  root: string;
+  answers: Answers;
+  passphrase: string | null;
+  say?: (line: string) => void;
+  sourceRoot?: string;
+}
+
+export interface InstallResult { log: string; }
+
+export async function installIntoTarget(opts: InstallOptions): Promise<InstallResult> {
+  const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const target = new InTarget(opts.root);
+  checkTargetShape(opts.root, target);
+  const log = new InstallLog(target.path(INSTALL_LOG));
+  const ctx: StepContext = {
+    target, log, answers: opts.answers, passphrase: opts.passphrase,
+    sourceRoot: opts.sourceRoot ?? homecryptSourceRoot(), say,
+  };
+  log.write('start', `homecrypt install into ${target.root}: encryptHome=${opts.answers.encryptHome}`
+    + ` user=${opts.answers.user ?? '-'} block=${opts.answers.block ? opts.answers.block.device : 'no'} package=${opts.answers.package}`);
+
+  const pam = PamSnapshot.take(PAM_STATE_DIRS.map((d) => target.path(d)));
+  target.enter();
+  let failure: unknown = null;
+  try {
+    const src = await choosePackageSource(ctx);
+    await checkTargetNeeds(ctx, src);
+    await installPackage(ctx, src);
+    const v = await target.run(['homecrypt', '--version']);
+    if (v.code !== 0) throw new HomecryptError(`homecrypt does not run in the target after installing it: ${v.stderr.trim().split('\n').pop()}`);
+    log.write('package', `homecrypt ${v.stdout.trim()} runs in the target`);
+    await installSystemdUnits(ctx, src.kind !== 'copy');
+    await enablePam(ctx);
+    await createEncryptedHome(ctx);
+    await configureBlock(ctx);
+    log.write('done', 'the installer step completed');
+  } catch (err) {
+    failure = err;
+    const changed = pam.changes(target.root);
+    if (changed.length) {
+      pam.restore();
+      const still = pam.changes(target.root);
+      log.write('rollback', still.length ? `PAM restore incomplete, still different: ${still.join(', ')}`
+        : `PAM configuration restored as it was before this run (${changed.join(', ')})`);
+      say(`rolled back the PAM configuration of the target (${changed.length} file${changed.length > 1 ? 's' : ''})`);
+    }
+    log.write('failed', (err as Error).message);
+  } finally {
+    const stuck = target.leave();
+    if (stuck.length) log.write('cleanup', `could not unmount ${stuck.join(', ')}`);
+  }
+  if (failure) throw failure;
+  return { log: target.path(INSTALL_LOG) };
+}
