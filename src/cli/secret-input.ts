@@ -96,3 +96,14 @@ async function prompt(opts: ReadSecretsOptions): Promise<Buffer[]> {
   }
   return out;
 }
+
+/** commander parser for `--passphrase-fd N`. */
+export function parseFdOption(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new UsageError(`--passphrase-fd: "${value}" is not a file descriptor number`);
+  return Number(value);
+}
+
+/** Zeroes secrets once a command is done with them. */
+export function wipe(...buffers: (Buffer | undefined | null)[]): void {
+  for (const b of buffers) b?.fill(0);
+}
