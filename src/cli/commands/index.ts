@@ -1,10 +1,15 @@
 // The command groups of the CLI, in the order `--help` lists them. Each module
 // adds its subcommands to the program and nothing else.
 import type { Command } from 'commander';
+import { registerBlockCommands } from './block.js';
 import { registerInstall } from './install.js';
 import { registerKeyCommands } from './key.js';
 import { registerKeyringCommands } from './keyring.js';
 import { registerRewrapCommands } from './rewrap.js';
+import { registerLoginHookCommands } from './login-hook.js';
+import { registerPamCommands } from './pam.js';
+import { registerSetupCommands } from './setup.js';
+import { registerStatusCommands } from './status.js';
 
 export type RegisterCommands = (program: Command) => void;
 
@@ -13,4 +18,9 @@ export const commandGroups: RegisterCommands[] = [
   registerKeyringCommands,
   registerRewrapCommands,
   registerInstall,
+  registerSetupCommands,
+  registerStatusCommands,
+  registerPamCommands,
+  registerLoginHookCommands,
+  registerBlockCommands,
 ];

@@ -1,0 +1,49 @@
+// `homecrypt pam-hook auth|session|password`: what pam_exec.so runs (through
+// pam/homecrypt-pam-hook). Reads PAM_USER and PAM_TYPE from the environment
+// pam_exec sets and, in the auth phase, the password from stdin. Always exits 0
+// so an `optional` line can never be what refuses a login.
+import type { Command } from 'commander';
+import { readSync } from 'node:fs';
+import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
+import { UsageError } from '../../errors.js';
+
+const MAX_AUTHTOK = 4096; // PAM_MAX_RESP_SIZE is 512; anything longer is not a password
+
+function readAuthtok(): Buffer {
+  const buf = Buffer.alloc(MAX_AUTHTOK + 1);
+  let len = 0;
+  try {
+    for (;;) {
+      const n = readSync(0, buf, len, buf.length - len, null);
+      if (n === 0) break;
+      len += n;
+      if (len >= buf.length) break;
+    }
+  } catch { /* no stdin: no password */ }
+  // pam_exec writes the password followed by one NUL
+  let end = buf.indexOf(0);
+  if (end < 0 || end > len) end = len;
+  const pw = Buffer.from(buf.subarray(0, Math.min(end, MAX_AUTHTOK)));
+  buf.fill(0);
+  return pw;
+}
+
+export function phaseOf(arg: string, pamType: string | undefined): HookPhase {
+  if (arg === 'auth' && (pamType === undefined || pamType === 'auth')) return 'auth';
+  if (arg === 'password' && (pamType === undefined || pamType === 'password')) return 'password';
+  if (arg === 'session' && (pamType === 'open_session' || pamType === 'close_session')) return pamType;
+  throw new UsageError(`pam-hook ${arg}: PAM_TYPE=${pamType ?? '(unset)'} does not fit; this command is run by pam_exec.so (see docs/PAM.md)`);
+}
+
+export function registerLoginHookCommands(program: Command): void {
+  program
+    .command('pam-hook <phase>', { hidden: true })
+    .description('run by pam_exec.so: auth | session | password (see docs/PAM.md)')
+    .action(async (arg: string) => {
+      const user = process.env.PAM_USER ?? '';
+      const phase = phaseOf(arg, process.env.PAM_TYPE);
+      const authtok = phase === 'auth' ? readAuthtok() : undefined;
+      await runLoginHook({ user, phase, authtok, tell: (line) => process.stdout.write(`${line}\n`) });
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,60 @@
+// The kernel's view of mounts (/proc/self/mountinfo) and FUSE unmounting.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface MountEntry { mountPoint: string; fsType: string; source: string }
+
+// mountinfo escapes space, tab, newline and backslash as octal (\040 …)
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const right = line.slice(sep + 3).split(' ');
+    if (left.length < 5 || right.length < 2) continue;
+    entries.push({ mountPoint: unescapeMountinfo(left[4]!), fsType: right[0]!, source: unescapeMountinfo(right[1]!) });
+  }
+  return entries;
+}
+
+/** The mount whose mount point is exactly `path` (the last one stacked there), or null. */
+export function mountAt(path: string): MountEntry | null {
+  const want = resolve(path);
+  const all = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  let found: MountEntry | null = null;
+  for (const e of all) if (e.mountPoint === want) found = e;
+  return found;
+}
+
+export function isFuseMountedAt(path: string): boolean {
+  const m = mountAt(path);
+  return m !== null && m.fsType.startsWith('fuse');
+}
+
+function run(cmd: string, args: string[]): Promise<{ ok: boolean; stderr: string }> {
+  return new Promise((res) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, _stdout, stderr) => res({ ok: !err, stderr: String(stderr).trim() }));
+  });
+}
+
+/**
+ * Unmounts a FUSE mount; when it is busy (a process still has its cwd there),
+ * detaches it lazily so the daemon exits once the last file is released.
+ * Returns how it went, for the log.
+ */
+export async function unmountFuse(path: string): Promise<'unmounted' | 'detached' | 'not-mounted'> {
+  if (!isFuseMountedAt(path)) return 'not-mounted';
+  const tool = process.getuid?.() === 0 ? 'umount' : 'fusermount';
+  const plain = tool === 'umount' ? await run('umount', [path]) : await run('fusermount', ['-u', path]);
+  if (plain.ok || !isFuseMountedAt(path)) return 'unmounted';
+  const lazy = tool === 'umount' ? await run('umount', ['-l', path]) : await run('fusermount', ['-u', '-z', path]);
+  if (lazy.ok || !isFuseMountedAt(path)) return 'detached';
+  throw new Error(`cannot unmount ${path}: ${lazy.stderr || plain.stderr}`);
+}

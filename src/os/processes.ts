@@ -1,0 +1,95 @@
+// Processes: who is running as a user (setup refuses to move a home under a
+// running session), and running a command as a user the way a login would.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { UserAccount } from './users.js';
+
+export interface ProcessInfo { pid: number; comm: string }
+
+/** Processes whose real or effective uid is `uid`. */
+export function processesOf(uid: number): ProcessInfo[] {
+  const found: ProcessInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${entry}/status`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    if (!m || (Number(m[1]) !== uid && Number(m[2]) !== uid)) continue;
+    const comm = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';
+    found.push({ pid: Number(entry), comm });
+  }
+  return found;
+}
+
+export interface RunAsUserOptions {
+  /** Written to the child's stdin then closed (a secret goes here, never in argv/env). */
+  input?: Buffer;
+  timeoutMs?: number;
+  /** New session, not killed with us: for daemons that outlive the caller. */
+  detached?: boolean;
+  cwd?: string;
+  /** Called with each chunk of stdout (progress lines). */
+  onStdout?: (chunk: Buffer) => void;
+}
+
+export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** The environment a login gives a user: nothing of ours (no secrets, no PAM items). */
+export function loginEnvironment(user: UserAccount): NodeJS.ProcessEnv {
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    SHELL: user.shell,
+    LANG: 'C.UTF-8',
+  };
+}
+
+/**
+ * Runs argv as the user (uid, gid and supplementary groups via setpriv
+ * --init-groups). Resolves on the child's exit, not on the close of its pipes,
+ * because a daemon it forks may keep them open.
+ */
+export function runAsUser(user: UserAccount, argv: string[], opts: RunAsUserOptions = {}): Promise<RunResult> {
+  const asRoot = process.getuid?.() === 0;
+  const cmd = asRoot ? 'setpriv' : argv[0]!;
+  const args = asRoot
+    ? ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv]
+    : argv.slice(1);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      env: loginEnvironment(user),
+      cwd: opts.cwd ?? '/',
+      detached: opts.detached ?? false,
+      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => { out.push(c); opts.onStdout?.(c); });
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => { child.kill('SIGKILL'); }, opts.timeoutMs);
+    }
+    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      // give already-written output a moment, then let go of pipes a daemon may hold
+      setImmediate(() => {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        if (opts.detached) child.unref();
+        resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      });
+    });
+    if (opts.input) {
+      child.stdin!.on('error', () => { /* child exited before reading: reported by its exit code */ });
+      child.stdin!.end(opts.input);
+    }
+  });
+}

@@ -1,0 +1,41 @@
+// The key operations a login needs, from the key store (src/keys) and the
+// kernel keyring (src/os/keyring.ts), in the shape the flows use: the mount
+// key goes into the *user's* keyring, owned by the user, never to disk.
+import { readKeyStoreInfo, rewrapLoginWithMountKey, unwrapKeyStore } from '../keys/key-store.js';
+import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
+import type { UserAccount } from '../os/users.js';
+
+export async function unwrapForUser(keyStore: string, user: UserAccount, secret: Buffer): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
+  return unwrapKeyStore(keyStore, secret, { expectUid: user.uid });
+}
+
+export async function putKeyInUserKeyring(user: UserAccount, keyId: string, mountKey: Buffer): Promise<void> {
+  await insertMountKey(keyId, mountKey, { uid: user.uid, gid: user.gid });
+}
+
+/** The mount key from the user's keyring, or null when it is not there. */
+export async function keyFromUserKeyring(user: UserAccount, keyId: string): Promise<Buffer | null> {
+  try {
+    const k = await readMountKey(keyId, { uid: user.uid });
+    return k ? Buffer.from(k) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): Promise<boolean> {
+  try {
+    await forgetMountKey(keyId, { uid: user.uid });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
+  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { expectUid: user.uid });
+}
+
+export function keyStoreSummary(keyStore: string, user: UserAccount) {
+  return readKeyStoreInfo(keyStore, { expectUid: user.uid });
+}

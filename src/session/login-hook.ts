@@ -1,0 +1,170 @@
+// What happens to a homecrypt user at each PAM phase (run by pam_exec.so, as
+// root). Every path ends normally: a failure is logged with its reason and the
+// home simply stays locked; the login itself is never refused from here.
+//
+//   auth           password (stdin) → unwrap → mount key into the user's keyring
+//   open_session   count the session; the first one mounts, as the user
+//   close_session  count down; the last one unmounts and drops the key
+//   password       pam_exec gives no password in this phase, so the re-wrap
+//                  happens at the next login (see docs/PAM.md), as long as the
+//                  key is at hand; with no key at hand the recovery key is needed
+import { WrongPassphraseError } from '../errors.js';
+import { isFuseMountedAt } from '../os/mounts.js';
+import { logLine, type Level } from '../os/syslog.js';
+import { withUserLock } from '../os/users-lock.js';
+import { lookupUser, isValidUserName, type UserAccount } from '../os/users.js';
+import { mountAsUser, unmount } from './engine-ops.js';
+import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, rewrapWithKey, unwrapForUser } from './key-ops.js';
+import { countSessionClosed, countSessionOpened } from './session-counter.js';
+import { loadUserRecord, saveUserRecord, type UserRecord } from './user-record.js';
+
+export type HookPhase = 'auth' | 'open_session' | 'close_session' | 'password';
+
+export interface HookContext {
+  user: string;
+  phase: HookPhase;
+  /** auth only: the password PAM verified (pam_exec expose_authtok) */
+  authtok?: Buffer;
+  /** shown to the person logging in (pam_exec `stdout` → PAM info message) */
+  tell: (line: string) => void;
+}
+
+function log(ctx: HookContext, level: Level, msg: string): void {
+  logLine(level, `${ctx.phase} ${ctx.user}: ${msg}`);
+}
+
+function recoveryHint(rec: UserRecord): string {
+  return `run: homecrypt rewrap --recovery ${rec.keyStore}  (as ${rec.user}, with the recovery key shown at setup)`;
+}
+
+/** Runs one phase; never throws. Returns what was done, for tests and logs. */
+export async function runLoginHook(ctx: HookContext): Promise<string> {
+  try {
+    if (!isValidUserName(ctx.user)) return 'ignored: no valid PAM_USER';
+    let rec: UserRecord | null;
+    try {
+      rec = loadUserRecord(ctx.user);
+    } catch (err) {
+      log(ctx, 'err', `cannot use the homecrypt record: ${(err as Error).message}`);
+      return 'error';
+    }
+    if (!rec) return 'ignored: not a homecrypt user';
+    const account = lookupUser(ctx.user);
+    if (account.uid !== rec.uid) {
+      log(ctx, 'err', `the record says uid ${rec.uid} but the account has uid ${account.uid}; doing nothing`);
+      return 'error';
+    }
+    const record = rec;
+    return await withUserLock(ctx.user, async () => {
+      switch (ctx.phase) {
+        case 'auth': return auth(ctx, record, account);
+        case 'open_session': return openSession(ctx, record, account);
+        case 'close_session': return closeSession(ctx, record, account);
+        case 'password': return passwordChanged(ctx, record, account);
+      }
+    });
+  } catch (err) {
+    log(ctx, 'err', `failed: ${(err as Error).message}`);
+    return 'error';
+  } finally {
+    ctx.authtok?.fill(0);
+  }
+}
+
+async function auth(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  const pw = ctx.authtok;
+  if (!pw || pw.length === 0) {
+    log(ctx, 'notice', 'no password given (key-based or passwordless login): the home stays locked');
+    return 'no password';
+  }
+  try {
+    const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, pw);
+    try {
+      await putKeyInUserKeyring(user, keyId, mountKey);
+    } finally {
+      mountKey.fill(0);
+    }
+    if (rec.rewrapPending || rec.needsRecovery) saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: false });
+    log(ctx, 'info', `mount key ${keyId} unlocked into the user's keyring`);
+    return 'unlocked';
+  } catch (err) {
+    if (!(err instanceof WrongPassphraseError)) throw err;
+  }
+  // The password PAM just accepted does not open the key store: the password
+  // changed. Only a change seen by our password hook (rewrapPending) may be
+  // finished with the key still in the keyring.
+  if (rec.rewrapPending) {
+    const key = await keyFromUserKeyring(user, rec.keyId);
+    if (key) {
+      try {
+        await rewrapWithKey(rec.keyStore, user, key, pw);
+      } finally {
+        key.fill(0);
+      }
+      saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: false });
+      log(ctx, 'notice', 'login passphrase re-wrapped with the new password');
+      return 'rewrapped';
+    }
+  }
+  saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: true });
+  log(ctx, 'warning', `the login password does not open ${rec.keyStore} (changed while the key was not at hand): the home stays locked; ${recoveryHint(rec)}`);
+  return 'locked: password out of sync';
+}
+
+async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  const mounted = isFuseMountedAt(rec.mountPoint);
+  const n = countSessionOpened(ctx.user, mounted);
+  if (mounted) return `session ${n}: already mounted`;
+  if (!rec.autoMount) return `session ${n}: auto-mount is off`;
+  if (rec.state !== 'ready') {
+    log(ctx, 'warning', 'setup is not finished (migration interrupted): not mounting; run homecrypt setup again as root');
+    ctx.tell('homecrypt: your encrypted home is not ready (setup was interrupted); ask an administrator to finish it.');
+    return `session ${n}: setup unfinished`;
+  }
+  const key = await keyFromUserKeyring(user, rec.keyId);
+  if (!key) {
+    const why = rec.needsRecovery
+      ? `your password changed without your key at hand; ${recoveryHint(rec)}`
+      : 'your key was not unlocked at login (no password given, or it did not open your key store)';
+    log(ctx, 'warning', `home stays locked: ${why}`);
+    ctx.tell(`homecrypt: your encrypted ${rec.mode === 'home' ? 'home' : 'Private directory'} stays locked: ${why}`);
+    return `session ${n}: locked`;
+  }
+  key.fill(0);
+  await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
+  log(ctx, 'info', `mounted ${rec.mountPoint} (session ${n})`);
+  return `session ${n}: mounted`;
+}
+
+async function closeSession(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  const n = countSessionClosed(ctx.user);
+  if (n > 0) return `sessions left: ${n}`;
+  const how = await unmount(rec.mountPoint);
+  if (rec.rewrapPending) {
+    // the new password is only learnt at the next login: keep the key until then
+    log(ctx, 'notice', `${how} ${rec.mountPoint}; key kept in the keyring until the next login finishes the password change`);
+    return `last session: ${how}, key kept`;
+  }
+  const dropped = await dropKeyFromUserKeyring(user, rec.keyId);
+  log(ctx, 'info', `last session closed: ${how} ${rec.mountPoint}${dropped ? ', key dropped' : ''}`);
+  return `last session: ${how}${dropped ? ', key dropped' : ''}`;
+}
+
+async function passwordChanged(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  const key = await keyFromUserKeyring(user, rec.keyId);
+  if (key) {
+    key.fill(0);
+    saveUserRecord({ ...rec, rewrapPending: true, needsRecovery: false });
+    log(ctx, 'notice', 'password changed with the key at hand: the key store is re-wrapped at the next login');
+    ctx.tell('homecrypt: your encrypted home will use the new password from your next login.');
+    return 'rewrap pending';
+  }
+  saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: true });
+  const msg = `WARNING: the password of ${rec.user} changed while the home's key was not unlocked. `
+    + `The encrypted home stays locked at the next login until the recovery key is used: ${recoveryHint(rec)}. `
+    + `The key store ${rec.keyStore} is left intact (the old password still opens it).`;
+  log(ctx, 'err', msg);
+  ctx.tell(`homecrypt: ${msg}`);
+  process.stderr.write(`homecrypt: ${msg}\n`);
+  return 'needs recovery';
+}

@@ -1,0 +1,151 @@
+// Moving a tree of files from one directory into another, one verified file
+// at a time: copy, read both back and compare, and only then remove the
+// source. Run as the user (the destination is their FUSE mount, which root
+// cannot enter). Resumable by construction: whatever is still in the source
+// has not been moved yet, and a half-copied destination file is simply
+// written again.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import {
+  accessSync, closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync,
+  rmdirSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writeSync, lutimesSync, type Stats,
+} from 'node:fs';
+import { join } from 'node:path';
+
+export interface TreeSummary {
+  files: number;
+  bytes: number;
+  largest: number;
+  /** entries the mover cannot read or remove, or cannot recreate (devices, sockets) */
+  problems: string[];
+}
+
+/** Walks `root` counting what a move will handle and what it cannot. */
+export function surveyTree(root: string): TreeSummary {
+  const s: TreeSummary = { files: 0, bytes: 0, largest: 0, problems: [] };
+  const walk = (dir: string): void => {
+    let names: string[];
+    try {
+      accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+      names = readdirSync(dir);
+    } catch {
+      s.problems.push(`${dir}: directory not readable and writable by the user`);
+      return;
+    }
+    for (const name of names) {
+      const p = join(dir, name);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) {
+        s.files++;
+        s.bytes += st.size;
+        s.largest = Math.max(s.largest, st.size);
+        try { accessSync(p, constants.R_OK); } catch { s.problems.push(`${p}: not readable by the user`); }
+      } else if (st.isSymbolicLink() || st.isFIFO()) s.files++;
+      else if (st.isSocket()) { /* a socket is a runtime artefact: dropped */ } else s.problems.push(`${p}: device files cannot be moved into an encrypted home`);
+    }
+  };
+  walk(root);
+  return s;
+}
+
+/** Bytes the move needs free on the lower filesystem beyond what it frees. */
+export function spaceNeeded(s: TreeSummary): number {
+  // each file is fully copied before its plaintext goes: the largest file at
+  // once, plus the per-file header and per-4-KiB-block tags of the ciphertext
+  const perFile = 4096 + 64;
+  const perBlock = 32;
+  return s.largest + s.files * perFile + Math.ceil(s.bytes / 4096) * perBlock + 16 * 1024 * 1024;
+}
+
+export interface MoveProgress { files: number; bytes: number }
+
+function sha256File(path: string): Buffer {
+  const h = createHash('sha256');
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const buf = Buffer.alloc(1 << 20);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest();
+}
+
+function copyFile(src: string, dst: string, st: Stats): void {
+  const inFd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    try { unlinkSync(dst); } catch { /* none yet */ }
+    const outFd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      for (;;) {
+        const n = readSync(inFd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) off += writeSync(outFd, buf, off, n - off);
+      }
+      fsyncSync(outFd);
+    } finally {
+      closeSync(outFd);
+    }
+  } finally {
+    closeSync(inFd);
+  }
+  chmodSync(dst, st.mode & 0o7777);
+  utimesSync(dst, st.atime, st.mtime);
+}
+
+/**
+ * Moves everything under `src` into `dst` (both existing directories), file by
+ * file; `src` itself is left (empty). Throws, leaving the unmoved rest in
+ * place, when a copy does not read back identical.
+ */
+export function moveTree(src: string, dst: string, onProgress: (p: MoveProgress) => void = () => {}): MoveProgress {
+  const done: MoveProgress = { files: 0, bytes: 0 };
+  const walk = (from: string, to: string): void => {
+    for (const name of readdirSync(from)) {
+      const a = join(from, name);
+      const b = join(to, name);
+      const st = lstatSync(a);
+      if (st.isDirectory()) {
+        try { mkdirSync(b, { mode: 0o700 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+        walk(a, b);
+        chmodSync(b, st.mode & 0o7777);
+        utimesSync(b, st.atime, st.mtime);
+        rmdirSync(a);
+      } else if (st.isFile()) {
+        copyFile(a, b, st);
+        if (!sha256File(a).equals(sha256File(b))) throw new Error(`${b} does not read back as ${a} wrote it; stopping (the original is kept)`);
+        unlinkSync(a);
+        done.files++;
+        done.bytes += st.size;
+        onProgress(done);
+      } else if (st.isSymbolicLink()) {
+        const target = readlinkSync(a);
+        try { unlinkSync(b); } catch { /* none */ }
+        symlinkSync(target, b);
+        if (readlinkSync(b) !== target) throw new Error(`${b}: symlink target does not read back; stopping`);
+        try { lutimesSync(b, st.atime, st.mtime); } catch { /* not supported everywhere */ }
+        unlinkSync(a);
+        done.files++;
+        onProgress(done);
+      } else if (st.isFIFO()) {
+        try { unlinkSync(b); } catch { /* none */ }
+        execFileSync('mkfifo', ['-m', (st.mode & 0o777).toString(8), b]);
+        unlinkSync(a);
+        done.files++;
+        onProgress(done);
+      } else if (st.isSocket()) {
+        unlinkSync(a);
+      }
+      // device files stay behind (surveyTree refuses them up front)
+    }
+  };
+  walk(src, dst);
+  return done;
+}

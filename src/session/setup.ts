@@ -1,0 +1,255 @@
+// Turning a user into a homecrypt user (and back): key store, lower directory,
+// mount point, the per-user record, and for --home the migration of the
+// existing home, which is resumable: the record says "migrating" until the
+// last file is in, and running setup again carries on where it stopped.
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
+import { isFuseMountedAt } from '../os/mounts.js';
+import { checkPassword } from '../os/pam.js';
+import { processesOf, runAsUser } from '../os/processes.js';
+import { lookupUser, type UserAccount } from '../os/users.js';
+import { withUserLock } from '../os/users-lock.js';
+import { createKeyStore } from '../keys/key-store.js';
+import { HOMECRYPT_BIN, initLower, mountAsUser, unmount } from './engine-ops.js';
+import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrapForUser } from './key-ops.js';
+import { layoutFor, type Layout } from './layout.js';
+import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
+import { readSessionCount } from './session-counter.js';
+import { loadUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
+
+export interface SetupOptions {
+  user: string;
+  mode: Mode;
+  passphrase: Buffer;
+  kdfTimeSeconds?: number;
+  checkPassword: boolean;
+  /** progress of a home migration */
+  onProgress?: (p: MoveProgress, total: TreeSummary) => void;
+  say?: (line: string) => void;
+}
+
+export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
+
+export function requireRoot(what: string): void {
+  if (process.geteuid?.() !== 0) throw new RefusedError(`${what} must run as root`);
+}
+
+function mkdirOwned(path: string, user: UserAccount, mode = 0o700): void {
+  if (!existsSync(path)) mkdirSync(path, { mode });
+  const st = lstatSync(path);
+  if (!st.isDirectory()) throw new RefusedError(`${path} exists and is not a directory`);
+  chownSync(path, user.uid, user.gid);
+  chmodSync(path, mode);
+}
+
+function isEmptyDir(path: string): boolean {
+  try { return readdirSync(path).length === 0; } catch { return true; }
+}
+
+function refuseWhileRunning(user: UserAccount, what: string): void {
+  const procs = processesOf(user.uid);
+  if (procs.length > 0) {
+    const list = procs.slice(0, 5).map((p) => `${p.pid} (${p.comm})`).join(', ');
+    throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''}); ${what} needs them to log out first`);
+  }
+}
+
+const MiB = 1024 * 1024;
+function mib(n: number): string { return `${(n / MiB).toFixed(1)} MiB`; }
+
+/** Throws a RefusedError naming how much space is needed when there is not enough. */
+export function checkFreeSpace(needed: number, available: number, where: string): void {
+  if (available < needed) {
+    throw new RefusedError(`not enough free space on ${where}: the migration needs ${mib(needed)} free, there is ${mib(available)}; free ${mib(needed - available)} and run setup again`);
+  }
+}
+
+function availableBytes(path: string): number {
+  const s = statfsSync(path);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+async function worker<T>(user: UserAccount, args: string[], onLine?: (obj: T) => void): Promise<T> {
+  let last: T | null = null;
+  let pending = '';
+  const r = await runAsUser(user, [process.execPath, HOMECRYPT_BIN, 'setup-worker', ...args], {
+    onStdout: (chunk) => {
+      pending += chunk.toString('utf8');
+      let i: number;
+      while ((i = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, i);
+        pending = pending.slice(i + 1);
+        try { last = JSON.parse(line) as T; onLine?.(last); } catch { /* not ours */ }
+      }
+    },
+  });
+  if (r.code !== 0 || last === null) {
+    const why = r.stderr.trim().split('\n').pop()?.replace(/^homecrypt: /, '') ?? '';
+    throw new HomecryptError(`migration step ${args[0]} failed as ${user.name}: ${why || `exit ${r.code}`}`);
+  }
+  return last;
+}
+
+async function verifyLoginPassword(user: UserAccount, passphrase: Buffer): Promise<void> {
+  const r = checkPassword('homecrypt', user.name, passphrase);
+  if (!r.ok) {
+    throw new WrongPassphraseError(`that is not ${user.name}'s login password (PAM: ${r.reason}); the key must be wrapped with the password used to log in (--no-password-check to skip this check)`);
+  }
+}
+
+export async function setupUser(opts: SetupOptions): Promise<SetupResult> {
+  requireRoot('homecrypt setup');
+  const user = lookupUser(opts.user);
+  if (user.uid === 0) throw new RefusedError('refusing to encrypt root\'s home');
+  return withUserLock(user.name, async () => {
+    const existing = loadUserRecord(user.name);
+    if (existing && existing.state === 'ready') {
+      throw new RefusedError(`${user.name} is already set up (${existing.mode} mode); see homecrypt status --user ${user.name}`);
+    }
+    if (existing && existing.mode !== opts.mode) {
+      throw new RefusedError(`${user.name} has an unfinished ${existing.mode} setup; run setup --${existing.mode} again to finish it`);
+    }
+    if (opts.checkPassword) await verifyLoginPassword(user, opts.passphrase);
+    const layout = layoutFor(user, opts.mode);
+    if (existing) return resumeHome(opts, user, layout, existing);
+    return opts.mode === 'private' ? setupPrivate(opts, user, layout) : setupHome(opts, user, layout);
+  });
+}
+
+function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
+  return {
+    version: 1, user: user.name, uid: user.uid, mode: layout.mode, lower: layout.lower, mountPoint: layout.mountPoint,
+    keyStore: layout.keyStore, keyId, autoMount: true, state, rewrapPending: false, needsRecovery: false,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
+  mkdirOwned(layout.keyDir, user);
+  const { keyId, mountKey, recoveryKey } = await createKeyStore(layout.keyStore, {
+    passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
+  });
+  await initLower(user, layout.lower, layout.keyStore, opts.passphrase);
+  return { keyId, recoveryKey, mountKey };
+}
+
+async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<SetupResult> {
+  if (existsSync(layout.lower)) throw new RefusedError(`${layout.lower} already exists; move it away first`);
+  if (existsSync(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) throw new RefusedError(`${layout.mountPoint} exists and is not empty; move its files away first`);
+  if (existsSync(layout.keyStore)) throw new RefusedError(`${layout.keyStore} already exists; move it away first`);
+  const { keyId, recoveryKey, mountKey } = await createKeysAndLower(opts, user, layout);
+  mountKey.fill(0);
+  mkdirOwned(layout.mountPoint, user);
+  const record = newRecord(user, layout, keyId, 'ready');
+  saveUserRecord(record);
+  return { record, recoveryKey, moved: null, resumed: false };
+}
+
+async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<SetupResult> {
+  const home = layout.mountPoint;
+  if (!existsSync(home)) throw new RefusedError(`${user.name}'s home ${home} does not exist`);
+  if (isFuseMountedAt(home)) throw new RefusedError(`${home} is already a mount point`);
+  if (existsSync(layout.base!)) throw new RefusedError(`${layout.base} already exists (an earlier setup?); move it away first`);
+  refuseWhileRunning(user, 'moving the home');
+  // what will be moved, checked as the user who will move it
+  const survey = await worker<TreeSummary>(user, ['survey', home]);
+  if (survey.problems.length > 0) {
+    throw new RefusedError(`cannot move ${home}: ${survey.problems.slice(0, 5).join('; ')}${survey.problems.length > 5 ? '; …' : ''}`);
+  }
+  const root = dirname(layout.base!);
+  if (!existsSync(root)) mkdirSync(root, { mode: 0o711 });
+  if (lstatSync(root).dev !== lstatSync(home).dev) {
+    throw new RefusedError(`${root} is not on the same filesystem as ${home}; the migration renames the home aside`);
+  }
+  checkFreeSpace(spaceNeeded(survey), availableBytes(root), root);
+
+  mkdirOwned(layout.base!, user);
+  const { keyId, recoveryKey, mountKey } = await createKeysAndLower(opts, user, layout);
+  const record = newRecord(user, layout, keyId, 'migrating');
+  saveUserRecord(record);
+  const homeMode = lstatSync(home).mode & 0o7777;
+  renameSync(home, layout.aside!);
+  mkdirOwned(home, user, homeMode);
+  try {
+    await putKeyInUserKeyring(user, keyId, mountKey);
+  } finally {
+    mountKey.fill(0);
+  }
+  const moved = await migrate(opts, user, layout, survey);
+  const done = { ...record, state: 'ready' as const };
+  saveUserRecord(done);
+  return { record: done, recoveryKey, moved, resumed: false };
+}
+
+async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout, rec: UserRecord): Promise<SetupResult> {
+  refuseWhileRunning(user, 'moving the home');
+  opts.say?.(`resuming the interrupted migration of ${user.name}'s home`);
+  const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
+  try {
+    await putKeyInUserKeyring(user, keyId, mountKey);
+  } finally {
+    mountKey.fill(0);
+  }
+  const survey = existsSync(layout.aside!) ? await worker<TreeSummary>(user, ['survey', layout.aside!]) : { files: 0, bytes: 0, largest: 0, problems: [] };
+  const moved = await migrate(opts, user, layout, survey);
+  const done = { ...rec, state: 'ready' as const };
+  saveUserRecord(done);
+  return { record: done, recoveryKey: null, moved, resumed: true };
+}
+
+async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, survey: TreeSummary): Promise<MoveProgress> {
+  if (!isFuseMountedAt(layout.mountPoint)) await mountAsUser(user, layout.lower, layout.mountPoint, layout.keyStore);
+  let moved: MoveProgress = { files: 0, bytes: 0 };
+  try {
+    if (existsSync(layout.aside!)) {
+      moved = await worker<MoveProgress>(user, ['move', layout.aside!, layout.mountPoint], (p) => opts.onProgress?.(p, survey));
+      rmdirSync(layout.aside!);
+    }
+  } finally {
+    await unmount(layout.mountPoint);
+    await dropKeyFromUserKeyring(user, (loadUserRecord(user.name) ?? { keyId: '' }).keyId);
+  }
+  return moved;
+}
+
+export interface UndoOptions { user: string; passphrase: Buffer | null; say?: (line: string) => void; onProgress?: (p: MoveProgress) => void }
+
+/** Puts the plaintext back where the mount point was and removes homecrypt from the user. */
+export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
+  requireRoot('homecrypt setup --undo');
+  const user = lookupUser(opts.user);
+  return withUserLock(user.name, async () => {
+    const rec = loadUserRecord(user.name);
+    if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
+    if (rec.state !== 'ready') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${rec.mode} to finish it before undoing it`);
+    if (rec.mode === 'home' || readSessionCount(user.name) > 0) refuseWhileRunning(user, 'undoing the encryption');
+    const layout = layoutFor(user, rec.mode);
+    let key = await keyFromUserKeyring(user, rec.keyId);
+    if (!key) {
+      if (!opts.passphrase) throw new UsageError(`${user.name}'s key is not unlocked: give the login passphrase or the recovery key`);
+      const r = await unwrapForUser(rec.keyStore, user, opts.passphrase);
+      key = r.mountKey;
+      await putKeyInUserKeyring(user, rec.keyId, key);
+    }
+    key.fill(0);
+    if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
+    try {
+      mkdirOwned(layout.restore, user);
+      await worker<MoveProgress>(user, ['move', rec.mountPoint, layout.restore], (p) => opts.onProgress?.(p));
+    } finally {
+      await unmount(rec.mountPoint);
+      await dropKeyFromUserKeyring(user, rec.keyId);
+    }
+    const mode = lstatSync(rec.mountPoint).mode & 0o7777;
+    rmdirSync(rec.mountPoint);
+    renameSync(layout.restore, rec.mountPoint);
+    chmodSync(rec.mountPoint, rec.mode === 'home' ? mode : 0o700);
+    rmSync(rec.lower, { recursive: true, force: true });
+    rmSync(rec.keyStore, { force: true });
+    if (rec.mode === 'home') rmSync(layout.base!, { recursive: true, force: true });
+    else if (isEmptyDir(layout.keyDir)) rmdirSync(layout.keyDir);
+    removeUserRecord(user.name);
+    return rec;
+  });
+}
