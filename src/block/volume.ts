@@ -24,7 +24,22 @@ export interface LoadedHeader {
   needsRepair: boolean;
 }
 
-function readCopy(dev: Device, offset: number): Buffer | null {
+/** What loadHeader reads from: a Device, or a header backup held in memory. */
+export interface ByteSource {
+  readonly path: string;
+  readonly size: number;
+  readIfPresent(offset: number, length: number): Buffer | null;
+}
+
+export function bufferSource(path: string, buf: Buffer): ByteSource {
+  return {
+    path,
+    size: buf.length,
+    readIfPresent: (offset, length) => (offset + length > buf.length ? null : Buffer.from(buf.subarray(offset, offset + length))),
+  };
+}
+
+function readCopy(dev: ByteSource, offset: number): Buffer | null {
   const bin = dev.readIfPresent(offset, BINARY_HEADER_BYTES);
   if (!bin) return null;
   const size = bin.readBigUInt64BE(8);
@@ -33,7 +48,7 @@ function readCopy(dev: Device, offset: number): Buffer | null {
 }
 
 /** Reads both header copies and picks one; warns when it had to fall back. */
-export function loadHeader(dev: Device): LoadedHeader {
+export function loadHeader(dev: ByteSource): LoadedHeader {
   const first = dev.readIfPresent(0, BINARY_HEADER_BYTES);
   if (first && first.subarray(0, 6).equals(MAGIC_PRIMARY) && first.readUInt16BE(6) === 1) {
     throw new UnsupportedFormatError(dev.path, 'a LUKS1 volume (convert it with cryptsetup convert --type luks2)');
@@ -57,9 +72,6 @@ export function loadHeader(dev: Device): LoadedHeader {
     throw new CorruptFileError(dev.path, `no valid LUKS2 header: primary: ${why(primary)}; secondary: ${why(secondary)}`);
   }
   const warnings = chosen.damaged.map((d) => `${dev.path}: ${d.which} LUKS2 header ${d.reason}; using the ${d.which === 'primary' ? 'secondary' : 'primary'} copy`);
-  const md = chosen.header.metadata;
-  const dataStart = Math.min(...md.segments.map((s) => s.offset), Number.MAX_SAFE_INTEGER);
-  if (md.segments.length && dataStart > dev.size) throw new CorruptFileError(dev.path, 'data segment starts past the end of the device');
   return { header: chosen.header, warnings, needsRepair: chosen.damaged.length > 0 };
 }
 
@@ -270,4 +282,32 @@ export function repairHeader(dev: Device, h: HeaderCopy): HeaderCopy {
 /** The metadata region (both header copies and the keyslots area): what a header backup holds. */
 export function metadataRegionBytes(h: HeaderCopy): number {
   return 2 * h.binary.hdrSize + h.metadata.keyslotsSize;
+}
+
+/** The bytes a header backup holds: both copies and the keyslots area, as on the device. */
+export function readHeaderBackup(dev: Device): { bytes: Buffer; header: HeaderCopy; warnings: string[] } {
+  const loaded = loadHeader(dev);
+  const bytes = dev.read(0, metadataRegionBytes(loaded.header));
+  return { bytes, header: loaded.header, warnings: loaded.warnings };
+}
+
+/**
+ * Writes a header backup back onto `dev`. The backup must hold a valid header
+ * whose data segment fits the device; replacing the header of a different
+ * volume (another UUID) needs `force`.
+ */
+export function restoreHeaderBackup(dev: Device, backupPath: string, bytes: Buffer, force: boolean): HeaderCopy {
+  const loaded = loadHeader(bufferSource(backupPath, bytes));
+  const h = loaded.header;
+  if (bytes.length !== metadataRegionBytes(h)) throw new CorruptFileError(backupPath, `is ${bytes.length} bytes, the header it holds spans ${metadataRegionBytes(h)}`);
+  const seg = dataSegment(h.metadata, backupPath);
+  if (seg.offset >= dev.size) throw new RefusedError(`${dev.path} is too small for the volume in ${backupPath}`);
+  let current: HeaderCopy | null = null;
+  try { current = loadHeader(dev).header; } catch { /* no valid header on the device: nothing to compare */ }
+  if (current && current.binary.uuid !== h.binary.uuid && !force) {
+    throw new RefusedError(`${dev.path} holds another LUKS2 volume (UUID ${current.binary.uuid}, backup is ${h.binary.uuid}); add --force to overwrite it`);
+  }
+  dev.write(0, bytes);
+  dev.sync();
+  return h;
 }

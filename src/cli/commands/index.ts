@@ -1,6 +1,7 @@
 // The command groups of the CLI, in the order `--help` lists them. Each module
 // adds its subcommands to the program and nothing else.
 import type { Command } from 'commander';
+import { registerBlockCommands } from './block.js';
 import { registerInstall } from './install.js';
 import { registerKeyCommands } from './key.js';
 import { registerKeyringCommands } from './keyring.js';
@@ -21,4 +22,5 @@ export const commandGroups: RegisterCommands[] = [
   registerStatusCommands,
   registerPamCommands,
   registerLoginHookCommands,
+  registerBlockCommands,
 ];

@@ -1,0 +1,89 @@
+// The userspace engine daemon: `node engine-main.js` started detached by
+// `block open`. It reads its configuration and the volume key from stdin (a
+// pipe; never argv or the environment), serves the decrypted segment through
+// FUSE, says "ready" on fd 3, and runs until SIGTERM or its FUSE mount goes.
+import { createWriteStream, readSync } from 'node:fs';
+import { Device } from './device.js';
+import { VolumeFile } from './volume-file.js';
+import { volumeFuseOps } from './engine-ops.js';
+import { mountFuse, type FuseMount } from '../fuse/index.js';
+import { makeUndumpable } from './no-dump.js';
+
+export interface EngineConfig {
+  name: string;
+  source: string;
+  segmentOffset: number;
+  size: number;
+  sectorSize: number;
+  ivTweak: number;
+  keyBytes: number;
+  fuseDir: string;
+}
+
+function readAllStdin(): Buffer {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  buf.fill(0);
+  return Buffer.concat(chunks);
+}
+
+function say(line: string): void {
+  try {
+    const s = createWriteStream('', { fd: 3 });
+    s.end(`${line}\n`);
+  } catch { /* parent gone */ }
+}
+
+async function main(): Promise<void> {
+  makeUndumpable();
+  const input = readAllStdin();
+  const nl = input.indexOf(0x0a);
+  const config = JSON.parse(input.subarray(0, nl).toString('utf8')) as EngineConfig;
+  const key = Buffer.from(input.subarray(nl + 1, nl + 1 + config.keyBytes));
+  input.fill(0);
+  if (key.length !== config.keyBytes) throw new Error('short key on stdin');
+
+  const dev = Device.open(config.source, true);
+  const vf = new VolumeFile(dev, config.segmentOffset, config.size, key, config.sectorSize, config.ivTweak);
+  const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${config.name}: ${msg}\n`);
+  let fuse: FuseMount | null = null;
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping (${why})`);
+    try { vf.flush(); } catch (e) { log(`flush failed: ${(e as Error).message}`); }
+    try { await fuse?.unmount({ lazy: true }); } catch (e) { log(`unmount: ${(e as Error).message}`); }
+    key.fill(0);
+    process.exit(0);
+  };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
+  fuse = await mountFuse(config.fuseDir, volumeFuseOps(vf, (e) => log(`flush failed: ${(e as Error).message}`)), {
+    fsname: `homecrypt-block:${config.name}`,
+    subtype: 'homecrypt-block',
+    defaultPermissions: true,
+    attrTimeout: 3600,
+    entryTimeout: 3600,
+    onUnexpectedError: (op, path, err) => log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`),
+  });
+  log(`serving ${config.source} (${config.size} bytes, ${config.sectorSize}-byte sectors) at ${config.fuseDir}`);
+  say('ready');
+  setInterval(() => undefined, 1 << 30);
+}
+
+main().catch((e) => {
+  process.stderr.write(`engine failed: ${(e as Error)?.message ?? String(e)}\n`);
+  say(`error ${(e as Error)?.message ?? String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,63 @@
+// Starting and stopping the userspace engine daemon. The volume key goes to
+// it on a pipe; readiness comes back on another (fd 3), so `block open`
+// returns only once the FUSE file is being served.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HomecryptError } from '../errors.js';
+import type { EngineConfig } from './engine-main.js';
+
+const ENGINE_MAIN = fileURLToPath(new URL('./engine-main.js', import.meta.url));
+
+export async function startEngine(config: EngineConfig, key: Buffer, logFile: string): Promise<number> {
+  const logFd = openSync(logFile, 'a', 0o600);
+  const child = spawn(process.execPath, [ENGINE_MAIN], {
+    detached: true,
+    stdio: ['pipe', 'ignore', logFd, 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
+  });
+  closeSync(logFd);
+  const status = child.stdio[3] as NodeJS.ReadableStream;
+  const answer = new Promise<string>((res) => {
+    let text = '';
+    status.on('data', (d: Buffer) => { text += d.toString(); });
+    status.on('end', () => res(text.trim()));
+    status.on('error', () => res(text.trim()));
+    child.on('exit', (code) => res(text.trim() || `exited with status ${code}`));
+  });
+  child.stdin!.end(Buffer.concat([Buffer.from(`${JSON.stringify(config)}\n`), key]));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const line = await answer;
+  clearTimeout(timer);
+  if (line !== 'ready') {
+    child.kill('SIGKILL');
+    throw new HomecryptError(`the userspace engine did not start: ${line.replace(/^error /, '')} (log: ${logFile})`);
+  }
+  child.unref();
+  (child.stdio[3] as unknown as { destroy(): void }).destroy();
+  return child.pid!;
+}
+
+/** True when `pid` is a running homecrypt engine (not a recycled pid). */
+export function engineAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmd.includes('engine-main.js')) return false;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, then wait up to `ms` for it to go; SIGKILL after that. */
+export async function stopEngine(pid: number, ms = 10_000): Promise<void> {
+  if (!engineAlive(pid)) return;
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  const t0 = Date.now();
+  while (engineAlive(pid) && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
+  if (engineAlive(pid)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}

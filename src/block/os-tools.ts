@@ -1,0 +1,76 @@
+// The block layer's adapter to system tools: losetup, mount, umount,
+// cryptsetup, mkfs. Secrets only ever travel on stdin.
+import { execa } from 'execa';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { HomecryptError, MissingFeatureError } from '../errors.js';
+
+export class ToolError extends HomecryptError {}
+
+async function tool(cmd: string, args: string[], input?: Buffer): Promise<string> {
+  try {
+    const r = await execa(cmd, args, { input, stripFinalNewline: true, timeout: 600_000 });
+    return r.stdout;
+  } catch (e) {
+    const err = e as { code?: string; stderr?: string; shortMessage?: string; exitCode?: number };
+    if (err.code === 'ENOENT') throw new MissingFeatureError(`${cmd} is not installed`);
+    const why = (err.stderr ?? '').trim().split('\n').slice(-2).join('; ') || err.shortMessage || 'failed';
+    throw new ToolError(`${cmd} ${args[0] ?? ''}: ${why}`);
+  }
+}
+
+export function losetupAttach(file: string, sectorSize: number): Promise<string> {
+  return tool('losetup', ['--find', '--show', '--sector-size', String(sectorSize), file]);
+}
+
+export async function losetupDetach(dev: string): Promise<void> {
+  await tool('losetup', ['--detach', dev]);
+}
+
+/** The loop device backed by `file`, if any (from sysfs: works even when the file's FUSE server is dead). */
+export function loopFor(file: string): string | null {
+  let names: string[] = [];
+  try { names = readdirSync('/sys/block').filter((n) => n.startsWith('loop')); } catch { return null; }
+  for (const n of names) {
+    try {
+      const backing = readFileSync(`/sys/block/${n}/loop/backing_file`, 'utf8').trim();
+      if (backing === resolve(file)) return `/dev/${n}`;
+    } catch { /* not attached */ }
+  }
+  return null;
+}
+
+export async function mount(dev: string, dir: string, fstype?: string): Promise<void> {
+  await tool('mount', [...(fstype ? ['-t', fstype] : []), dev, dir]);
+}
+
+export async function umount(dir: string, lazy = false): Promise<void> {
+  await tool('umount', [...(lazy ? ['--lazy'] : []), dir]);
+}
+
+export async function mkfs(fstype: string, dev: string, label?: string): Promise<void> {
+  if (!/^(ext4|ext3|ext2|xfs|btrfs|vfat)$/.test(fstype)) throw new HomecryptError(`unsupported --mkfs type '${fstype}'`);
+  const args = fstype.startsWith('ext') ? ['-q', '-F', ...(label ? ['-L', label] : []), dev] : [...(label ? ['-L', label] : []), dev];
+  await tool(`mkfs.${fstype}`, args);
+}
+
+/** Mount points (from /proc/self/mountinfo) whose source is `dev` or that are exactly `dir`. */
+export function mountsOf(filter: { source?: string; mountPoint?: string }): { mountPoint: string; source: string; fsType: string }[] {
+  const unesc = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: { mountPoint: string; source: string; fsType: string }[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const right = line.slice(sep + 3).split(' ');
+    const e = { mountPoint: unesc(left[4] ?? ''), fsType: right[0] ?? '', source: unesc(right[1] ?? '') };
+    if (filter.source && e.source !== filter.source) continue;
+    if (filter.mountPoint && e.mountPoint !== resolve(filter.mountPoint)) continue;
+    out.push(e);
+  }
+  return out;
+}
+
+export function cryptsetup(args: string[], secret?: Buffer): Promise<string> {
+  return tool('cryptsetup', args, secret);
+}

@@ -1,0 +1,351 @@
+// `homecrypt block …`: whole-disk / partition encryption in the LUKS2 format.
+// Parsing and printing only; the work is in src/block.
+import { Command, Option } from 'commander';
+import { readFileSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { readSecrets, parseFdOption, wipe } from '../secret-input.js';
+import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
+import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js';
+import { writeFileAtomic } from '../../os/atomic-file.js';
+import { Device } from '../../block/device.js';
+import {
+  addKeyslot, dataSegment, formatVolume, loadHeader, readHeaderBackup, repairHeader, restoreHeaderBackup, rewrapKeyslot,
+  segmentLength, unlock, type Unlocked,
+} from '../../block/volume.js';
+import type { HeaderCopy } from '../../format/luks2/header.js';
+import { checkKdfTime, DEFAULT_KDF_TIME_SECONDS } from '../../block/kdf-params.js';
+import { chooseBackend, closeVolume, openVolume, volumeStatus } from '../../block/volumes.js';
+import { listRecords } from '../../block/state.js';
+import { wipeSegment } from '../../block/wipe.js';
+import { mkfs } from '../../block/os-tools.js';
+import { writeCrypttab } from '../../block/crypttab.js';
+import { randomBytes } from '../../crypto/random.js';
+
+interface SecretOpts { passphraseFd?: number; kdfTime?: string }
+
+function kdfSeconds(o: SecretOpts): number {
+  const s = o.kdfTime === undefined ? DEFAULT_KDF_TIME_SECONDS : Number(o.kdfTime);
+  checkKdfTime(s);
+  return s;
+}
+
+const err = (line: string) => process.stderr.write(`${line}\n`);
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** A progress bar on a terminal; a line per 10% otherwise (logs stay short). */
+export function progress(label: string): (done: number, total: number) => void {
+  let last = -1;
+  const tty = process.stderr.isTTY;
+  return (done, total) => {
+    const pct = total ? Math.floor((done * 100) / total) : 100;
+    if (tty) {
+      if (pct === last) return;
+      const width = 30;
+      const fill = Math.round((pct * width) / 100);
+      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}%${pct === 100 ? '\n' : ''}`);
+    } else if (Math.floor(pct / 10) !== Math.floor(last / 10) || (pct === 100 && last !== 100)) {
+      err(`${label}: ${pct}%`);
+    }
+    last = pct;
+  };
+}
+
+function openDevice(path: string, writable: boolean): Device {
+  return Device.open(resolve(path), writable);
+}
+
+function loadAndWarn(dev: Device): HeaderCopy {
+  const loaded = loadHeader(dev);
+  for (const w of loaded.warnings) err(`homecrypt: warning: ${w}`);
+  return loaded.needsRepair ? repairHeader(dev, loaded.header) : loaded.header;
+}
+
+/**
+ * Unlocks with a passphrase, or with a recovery key typed in any case or
+ * grouping (its canonical form is what the keyslot holds; a typo is named).
+ */
+async function unlockAny(dev: Device, h: HeaderCopy, secret: Buffer): Promise<Unlocked> {
+  try {
+    return await unlock(dev, h, secret);
+  } catch (e) {
+    const text = secret.toString('utf8');
+    if (!(e instanceof WrongPassphraseError) || !looksLikeRecoveryKey(text)) throw e;
+    const bytes = parseRecoveryKey(text); // throws RecoveryKeyTypoError naming the group
+    if (!bytes) throw e;
+    const canonical = Buffer.from(formatRecoveryKey(bytes));
+    bytes.fill(0);
+    if (canonical.equals(secret)) throw e;
+    try { return await unlock(dev, h, canonical); } finally { canonical.fill(0); }
+  }
+}
+
+async function newRecoveryKey(): Promise<{ text: string; secret: Buffer }> {
+  const { text, bytes } = generateRecoveryKey();
+  bytes.fill(0);
+  return { text, secret: Buffer.from(text) };
+}
+
+function showRecoveryKey(text: string): void {
+  out('Recovery passphrase (shown only this once; write it down and keep it apart from the device):');
+  out(`  ${text}`);
+}
+
+function withFd(cmd: Command): Command {
+  return cmd.option('--passphrase-fd <n>', 'read secrets from this file descriptor, one line each', parseFdOption);
+}
+
+function withKdf(cmd: Command): Command {
+  return cmd.option('--kdf-time <seconds>', `argon2id calibration target per keyslot (default ${DEFAULT_KDF_TIME_SECONDS})`);
+}
+
+const backendOption = () => new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace').default('auto');
+
+export function registerBlockCommands(program: Command): void {
+  const block = program.command('block').description('whole-disk / partition encryption in the LUKS2 format (cryptsetup compatible)');
+
+  withKdf(withFd(block.command('format')
+    .argument('<device>', 'block device or image file')
+    .description('write a new LUKS2 header (aes-xts-plain64); optionally create a filesystem inside')
+    .option('--mkfs <fstype>', 'create this filesystem inside (ext4)')
+    .option('--sector-size <bytes>', '512 or 4096', '4096')
+    .option('--label <label>', 'LUKS2 label')
+    .option('--recovery', 'also add a recovery passphrase (shown once)')
+    .option('--wipe', 'fill the data area with encrypted zeros first (progress shown)')
+    .option('--force', 'overwrite an existing LUKS header')
+    .addOption(backendOption())))
+    .action(async (device: string, o: SecretOpts & { mkfs?: string; sectorSize: string; label?: string; recovery?: boolean; wipe?: boolean; force?: boolean; backend: string }) => {
+      const seconds = kdfSeconds(o);
+      const sectorSize = Number(o.sectorSize);
+      if (sectorSize !== 512 && sectorSize !== 4096) throw new UsageError('--sector-size must be 512 or 4096');
+      if (o.mkfs && !/^(ext4|ext3|ext2)$/.test(o.mkfs)) throw new UsageError(`--mkfs ${o.mkfs}: supported is ext4 (or ext2/ext3)`);
+      const backend = o.mkfs ? chooseBackend(o.backend) : null;
+      const dev = openDevice(device, true);
+      let passphrase: Buffer | undefined;
+      let recovery: { text: string; secret: Buffer } | undefined;
+      try {
+        if (!o.force && dev.readIfPresent(0, 6)?.equals(Buffer.from('LUKS\xba\xbe', 'latin1'))) {
+          throw new RefusedError(`${dev.path} already holds a LUKS header; add --force to destroy that volume`);
+        }
+        [passphrase] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true });
+        if (!passphrase.length) throw new UsageError('the passphrase is empty');
+        err(`Formatting ${dev.path} (LUKS2, aes-xts-plain64, ${sectorSize}-byte sectors)…`);
+        const { header, volumeKey } = await formatVolume(dev, passphrase, { sectorSize, kdfSeconds: seconds, label: o.label });
+        let h = header;
+        try {
+          if (o.recovery) {
+            recovery = await newRecoveryKey();
+            h = (await addKeyslot(dev, h, volumeKey, recovery.secret, seconds)).header;
+          }
+          if (o.wipe) {
+            const seg = dataSegment(h.metadata, dev.path);
+            wipeSegment(dev, seg.offset, segmentLength(seg, dev.size), volumeKey, seg.sectorSize, seg.ivTweak, progress('Wiping'));
+          }
+        } finally {
+          volumeKey.fill(0);
+        }
+        out(`UUID ${h.binary.uuid}`);
+        if (recovery) showRecoveryKey(recovery.text);
+      } finally {
+        dev.close();
+      }
+      try {
+        if (o.mkfs && passphrase) {
+          const name = `homecrypt-format-${randomBytes(4).toString('hex')}`;
+          err(`Creating ${o.mkfs} inside (backend ${backend})…`);
+          const { record } = await openVolume({ source: device, name, passphrase, backend: backend! });
+          try {
+            await mkfs(o.mkfs, record.device, o.label);
+          } finally {
+            await closeVolume(name);
+          }
+          err('Done.');
+        }
+      } finally {
+        wipe(passphrase, recovery?.secret);
+      }
+    });
+
+  withFd(block.command('open')
+    .argument('<device>', 'block device or image file')
+    .argument('<name>', 'a name for the open volume')
+    .description('unlock a LUKS2 volume and attach its plaintext (/dev/mapper/NAME or a loop device); --mount mounts it')
+    .option('--mount <dir>', 'mount the filesystem inside at this directory')
+    .addOption(backendOption()))
+    .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
+      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
+      try {
+        // a recovery key typed in another case or grouping: use its canonical form
+        let passphrase = secret;
+        const text = secret.toString('utf8');
+        if (looksLikeRecoveryKey(text)) {
+          const bytes = parseRecoveryKey(text);
+          if (bytes) { passphrase = Buffer.from(formatRecoveryKey(bytes)); bytes.fill(0); }
+        }
+        try {
+          const { record, warnings } = await openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend });
+          for (const w of warnings) err(`homecrypt: warning: ${w}`);
+          out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
+        } catch (e) {
+          if (e instanceof WrongPassphraseError && passphrase !== secret) {
+            // not a recovery key after all: try it as typed
+            const { record, warnings } = await openVolume({ source: device, name, passphrase: secret, mountpoint: o.mount, backend: o.backend });
+            for (const w of warnings) err(`homecrypt: warning: ${w}`);
+            out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
+          } else throw e;
+        } finally {
+          if (passphrase !== secret) passphrase.fill(0);
+        }
+      } finally {
+        wipe(secret);
+      }
+    });
+
+  block.command('close')
+    .argument('<name>')
+    .description('unmount, detach and stop the engine (or close the dm-crypt mapping)')
+    .action(async (name: string) => {
+      await closeVolume(name);
+      err(`${name}: closed`);
+    });
+
+  block.command('status')
+    .argument('[name]')
+    .option('--json', 'machine-readable output')
+    .description('list open volumes')
+    .action((name: string | undefined, o: { json?: boolean }) => {
+      const all = volumeStatus().filter((v) => !name || v.name === name);
+      if (name && !all.length) throw new UsageError(`no open volume named '${name}'`);
+      if (o.json) {
+        out(JSON.stringify(all.map((v) => ({
+          name: v.name, state: v.state, backend: v.backend, source: v.source, uuid: v.uuid, device: v.device,
+          mountpoint: v.mountpoint, pid: v.pid ?? null, openedAt: v.openedAt,
+        })), null, 2));
+        return;
+      }
+      if (!all.length) { out('no open volumes'); return; }
+      for (const v of all) {
+        out(`${v.name}: ${v.state} (${v.backend})`);
+        out(`  source:     ${v.source}`);
+        out(`  uuid:       ${v.uuid}`);
+        out(`  device:     ${v.device || '-'}`);
+        out(`  mountpoint: ${v.mountpoint ?? '-'}`);
+        if (v.pid) out(`  engine pid: ${v.pid}`);
+      }
+    });
+
+  withKdf(withFd(block.command('add-passphrase')
+    .argument('<device>')
+    .description('add a keyslot for another passphrase (asks an existing passphrase first)')))
+    .action(async (device: string, o: SecretOpts) => {
+      const seconds = kdfSeconds(o);
+      const dev = openDevice(device, true);
+      const secrets = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Existing passphrase:', 'New passphrase:'], confirmNew: true });
+      try {
+        if (!secrets[1].length) throw new UsageError('the new passphrase is empty');
+        const h = loadAndWarn(dev);
+        const u = await unlockAny(dev, h, secrets[0]);
+        try {
+          const r = await addKeyslot(dev, h, u.volumeKey, secrets[1], seconds);
+          out(`added keyslot ${r.id}`);
+        } finally { u.volumeKey.fill(0); }
+      } finally {
+        wipe(...secrets);
+        dev.close();
+      }
+    });
+
+  withKdf(withFd(block.command('add-recovery')
+    .argument('<device>')
+    .description('add a keyslot for a random recovery passphrase, shown once in groups')))
+    .action(async (device: string, o: SecretOpts) => {
+      const seconds = kdfSeconds(o);
+      const dev = openDevice(device, true);
+      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Existing passphrase:'] });
+      const rec = await newRecoveryKey();
+      try {
+        const h = loadAndWarn(dev);
+        const u = await unlockAny(dev, h, secret);
+        try {
+          const r = await addKeyslot(dev, h, u.volumeKey, rec.secret, seconds);
+          err(`added keyslot ${r.id}`);
+          showRecoveryKey(rec.text);
+        } finally { u.volumeKey.fill(0); }
+      } finally {
+        wipe(secret, rec.secret);
+        dev.close();
+      }
+    });
+
+  withKdf(withFd(block.command('rewrap')
+    .argument('<device>')
+    .description("change a passphrase: the keyslot the old one opens gets the new one (data untouched)")))
+    .action(async (device: string, o: SecretOpts) => {
+      const seconds = kdfSeconds(o);
+      const dev = openDevice(device, true);
+      const secrets = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old passphrase:', 'New passphrase:'], confirmNew: true });
+      try {
+        if (!secrets[1].length) throw new UsageError('the new passphrase is empty');
+        const h = loadAndWarn(dev);
+        const u = await unlockAny(dev, h, secrets[0]);
+        try {
+          await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[1], seconds);
+          out(`keyslot ${u.keyslot.id}: passphrase changed`);
+        } finally { u.volumeKey.fill(0); }
+      } finally {
+        wipe(...secrets);
+        dev.close();
+      }
+    });
+
+  block.command('header-backup')
+    .argument('<device>')
+    .argument('<file>', 'where to write the backup (created 0600)')
+    .description('save the LUKS2 headers and keyslots (anyone with it and a passphrase that was valid then can open the volume)')
+    .action((device: string, file: string) => {
+      const dev = openDevice(device, false);
+      try {
+        const b = readHeaderBackup(dev);
+        for (const w of b.warnings) err(`homecrypt: warning: ${w}`);
+        writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
+        out(`saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}`);
+      } finally {
+        dev.close();
+      }
+    });
+
+  block.command('header-restore')
+    .argument('<device>')
+    .argument('<file>', 'a backup made by header-backup or cryptsetup luksHeaderBackup')
+    .option('--force', 'overwrite the header of a different volume')
+    .description('write a header backup back onto the device')
+    .action((device: string, file: string, o: { force?: boolean }) => {
+      const real = realpathSync(resolve(device));
+      if (listRecords().some((r) => r.source === real)) throw new RefusedError(`${device} is open; close it first`);
+      let bytes: Buffer;
+      try { bytes = readFileSync(resolve(file)); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as Error).message}`); }
+      const dev = openDevice(device, true);
+      try {
+        const h = restoreHeaderBackup(dev, resolve(file), bytes, !!o.force);
+        out(`restored the header of ${h.binary.uuid} onto ${device}`);
+      } finally {
+        dev.close();
+      }
+    });
+
+  block.command('crypttab')
+    .argument('<device>', 'the LUKS2 device (its UUID goes into crypttab)')
+    .argument('<name>', 'the mapping name (/dev/mapper/NAME)')
+    .requiredOption('--target <root>', 'the root of the system that will boot (/ for this one)')
+    .option('--mount <dir>', 'also add an fstab line mounting it here (e.g. / or /home)')
+    .option('--fstype <type>', 'filesystem type for fstab', 'ext4')
+    .option('--options <opts>', 'crypttab options', 'luks,discard')
+    .description('write /etc/crypttab (and /etc/fstab) lines on a target root so systemd-cryptsetup unlocks it at boot')
+    .action((device: string, name: string, o: { target: string; mount?: string; fstype: string; options: string }) => {
+      const dev = openDevice(device, false);
+      let uuid: string;
+      try { uuid = loadHeader(dev).header.binary.uuid; } finally { dev.close(); }
+      const r = writeCrypttab({ targetRoot: resolve(o.target), name, uuid, mountpoint: o.mount, fstype: o.fstype, options: o.options });
+      out(`crypttab: ${r.crypttab}`);
+      if (r.fstab) out(`fstab:    ${r.fstab}`);
+    });
+}
