@@ -50,6 +50,17 @@ export class InTarget {
    * at the host's files.
    */
   path(inside: string): string {
+    return this.resolve(inside);
+  }
+
+  /** Like path(), but the last component is not followed if it is a link (lstat semantics). */
+  entryPath(inside: string): string {
+    const norm = posix.normalize(`/${inside}`);
+    if (norm === '/') return this.root;
+    return join(this.resolve(posix.dirname(norm)), posix.basename(norm));
+  }
+
+  private resolve(inside: string): string {
     const parts = posix.normalize(`/${inside}`).split('/').filter(Boolean);
     let resolved: string[] = [];
     for (let hops = 0, i = 0; i < parts.length; i++) {

@@ -10,7 +10,7 @@ import type { Answers } from './answers.js';
 import type { StepContext } from './context.js';
 import { InTarget } from './in-target.js';
 import { INSTALL_LOG, InstallLog } from './install-log.js';
-import { PAM_STATE_DIRS, PamSnapshot } from './pam-snapshot.js';
+import { PAM_PROFILE, PAM_STATE_DIRS, PamSnapshot } from './pam-snapshot.js';
 import { choosePackageSource, installPackage } from './package-step.js';
 import { installSystemdUnits } from './systemd-step.js';
 import { enablePam } from './pam-step.js';
@@ -45,11 +45,14 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
   log.write('start', `homecrypt install into ${target.root}: encryptHome=${opts.answers.encryptHome}`
     + ` user=${opts.answers.user ?? '-'} block=${opts.answers.block ? opts.answers.block.device : 'no'} package=${opts.answers.package}`);
 
-  const pam = PamSnapshot.take(PAM_STATE_DIRS.map((d) => target.path(d)));
   target.enter();
   let failure: unknown = null;
+  let pam: PamSnapshot | null = null;
   try {
     const src = await choosePackageSource(ctx);
+    // A copied build's profile is ours to take back; a .deb's belongs to dpkg.
+    const pamPaths = [...PAM_STATE_DIRS, ...(src.kind === 'copy' ? [PAM_PROFILE] : [])];
+    pam = PamSnapshot.take(pamPaths.map((d) => target.path(d)));
     await checkTargetNeeds(ctx, src);
     await installPackage(ctx, src);
     const v = await target.run(['homecrypt', '--version']);
@@ -62,8 +65,8 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
     log.write('done', 'the installer step completed');
   } catch (err) {
     failure = err;
-    const changed = pam.changes(target.root);
-    if (changed.length) {
+    const changed = pam ? pam.changes(target.root) : [];
+    if (pam && changed.length) {
       pam.restore();
       const still = pam.changes(target.root);
       log.write('rollback', still.length ? `PAM restore incomplete, still different: ${still.join(', ')}`

@@ -136,7 +136,7 @@ async function copyBuild(ctx: StepContext): Promise<void> {
     rmSync(old, { recursive: true, force: true });
     ctx.log.write(STEP, `copied this build to ${COPY_DIR} (${modules.length} production modules, stamp ${stamp.slice(0, 12)})`);
   }
-  const bin = ctx.target.path('/usr/bin/homecrypt');
+  const bin = ctx.target.entryPath('/usr/bin/homecrypt');
   const linkTo = `${COPY_DIR}/bin/homecrypt`;
   let current: string | null = null;
   try { current = readlinkSync(bin); } catch { /* absent or not a link */ }

@@ -7,6 +7,8 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, renameS
 import { join, relative, dirname } from 'node:path';
 
 export const PAM_STATE_DIRS = ['/etc/pam.d', '/var/lib/pam'];
+/** homecrypt's pam-auth-update profile (written by `homecrypt pam enable`). */
+export const PAM_PROFILE = '/usr/share/pam-configs/homecrypt';
 
 type Entry = { kind: 'file'; mode: number; data: Buffer } | { kind: 'link'; target: string } | { kind: 'dir'; mode: number };
 
