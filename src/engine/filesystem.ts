@@ -1,0 +1,461 @@
+// The engine's FUSE operations over a lower directory, format-agnostic: names
+// and bytes go through a VolumeFormat (volume-format.ts); everything here is
+// lower-directory I/O and POSIX bookkeeping. Every operation is synchronous,
+// so each FUSE request runs to completion before the next (no locks needed,
+// and a read never sees half of a write).
+import {
+  accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lchownSync,
+  linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, renameSync,
+  rmdirSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, writeSync, type Stats,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
+import { FuseError } from '../fuse/index.js';
+import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
+import { E, errnoFor, fail, isIntegrityError } from './errno.js';
+import {
+  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, mknodSync,
+} from '../os/lower-fs-calls.js';
+
+export interface EngineOptions {
+  lowerRoot: string;
+  format: VolumeFormat;
+  /** One line per event worth a log (integrity failures name the lower file). */
+  log?: (line: string) => void;
+}
+
+interface OpenFile {
+  fd: number;
+  io: LowerIO;
+  cipher: FileCipher;
+}
+
+interface Lower {
+  /** absolute lower path */
+  abs: string;
+  /** lower path of the parent directory, relative to the root ('' = root) */
+  parentRel: string;
+  parentAbs: string;
+  enc: EncryptedName | null;
+}
+
+class FdIO implements LowerIO {
+  constructor(readonly fd: number, readonly lowerPath: string) {}
+
+  pread(offset: number, length: number): Buffer {
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(this.fd, buf, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  pwrite(data: Buffer, offset: number): void {
+    let done = 0;
+    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+  }
+
+  ftruncate(length: number): void {
+    ftruncateSync(this.fd, length);
+  }
+
+  size(): number {
+    return fstatSync(this.fd).size;
+  }
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+
+export class EncryptedFilesystem {
+  private readonly files = new Map<number, OpenFile>();
+  private nextFh = 1;
+  private readonly root: string;
+  private readonly format: VolumeFormat;
+  private readonly log: (line: string) => void;
+
+  constructor(opts: EngineOptions) {
+    this.root = opts.lowerRoot;
+    this.format = opts.format;
+    this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
+  }
+
+  /** Lower location of a mount path ('/a/b'). */
+  lower(path: string): Lower {
+    if (path === '/') return { abs: this.root, parentRel: '', parentAbs: this.root, enc: null };
+    const parts = path.split('/');
+    let rel = '';
+    let enc: EncryptedName | null = null;
+    for (let i = 1; i < parts.length; i++) {
+      const name = parts[i]!;
+      if (i === parts.length - 1) {
+        enc = this.format.names.encryptName(name, this.dirContext(rel));
+        const parentRel = rel;
+        rel = rel ? `${rel}/${enc.lowerName}` : enc.lowerName;
+        return { abs: `${this.root}/${rel}`, parentRel, parentAbs: parentRel ? `${this.root}/${parentRel}` : this.root, enc };
+      }
+      const e = this.format.names.encryptName(name, this.dirContext(rel));
+      rel = rel ? `${rel}/${e.lowerName}` : e.lowerName;
+    }
+    throw new FuseError(E.EINVAL);
+  }
+
+  private dirContext(rel: string): DirContext {
+    const abs = rel ? `${this.root}/${rel}` : this.root;
+    return {
+      lowerDir: rel,
+      readSidecar: (name) => {
+        try {
+          return readFileSync(`${abs}/${name}`);
+        } catch {
+          return null;
+        }
+      },
+    };
+  }
+
+  /** Reports an integrity failure with the lower file's name and answers EIO. */
+  private integrity(op: string, lowerPath: string, err: unknown): never {
+    if (isIntegrityError(err)) {
+      this.log(`homecrypt: EIO: ${op}: ${lowerPath}: ${(err as Error).message}`);
+      throw new FuseError(E.EIO);
+    }
+    throw new FuseError(errnoFor(err));
+  }
+
+  private toStat(st: Stats, abs: string, cipher?: FileCipher): FuseStat {
+    let size = st.size;
+    const type = st.mode & S_IFMT;
+    if (type === S_IFREG) {
+      size = cipher ? cipher.plaintextSize(st.size) : this.format.files.plaintextSizeOf(st.size);
+    } else if (type === S_IFLNK) {
+      try {
+        size = Buffer.byteLength(this.format.names.decryptTarget(readlinkSync(abs)), 'utf8');
+      } catch { /* keep the lower size; readlink reports the failure */ }
+    }
+    return {
+      mode: st.mode, uid: st.uid, gid: st.gid, size, nlink: st.nlink, ino: st.ino, rdev: st.rdev,
+      blksize: 4096, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
+    };
+  }
+
+  private writeSidecar(l: Lower): boolean {
+    if (!l.enc?.sidecar) return false;
+    const p = `${l.parentAbs}/${l.enc.sidecar.name}`;
+    try {
+      writeFileSync(p, l.enc.sidecar.content, { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false; // same name → same content
+      throw err;
+    }
+  }
+
+  private removeSidecar(l: Lower): void {
+    if (!l.enc?.sidecar) return;
+    try { unlinkSync(`${l.parentAbs}/${l.enc.sidecar.name}`); } catch { /* already gone */ }
+  }
+
+  /** Runs an operation that creates `l`, with its sidecar first and undone on failure. */
+  private creating<T>(l: Lower, fn: () => T): T {
+    const made = this.writeSidecar(l);
+    try {
+      return fn();
+    } catch (err) {
+      if (made) this.removeSidecar(l);
+      throw err;
+    }
+  }
+
+  private openLower(abs: string, flags: number, op: string): OpenFile {
+    const fd = openSync(abs, flags | fsc.O_NOFOLLOW);
+    const io = new FdIO(fd, abs);
+    try {
+      if (!fstatSync(fd).isFile()) fail(E.EINVAL);
+      return { fd, io, cipher: this.format.files.open(io) };
+    } catch (err) {
+      closeSync(fd);
+      this.integrity(op, abs, err);
+    }
+  }
+
+  private handle(f: OpenFile): number {
+    const fh = this.nextFh++;
+    if (this.nextFh > 0x7fffffff) this.nextFh = 1;
+    this.files.set(fh, f);
+    return fh;
+  }
+
+  private file(fh: number): OpenFile {
+    const f = this.files.get(fh);
+    if (!f) fail(E.EBADF);
+    return f;
+  }
+
+  // ---- the operations ----
+
+  getattr(path: string): FuseStat {
+    const l = this.lower(path);
+    return this.toStat(lstatSync(l.abs), l.abs);
+  }
+
+  fgetattr(path: string, fh: number): FuseStat {
+    const f = this.files.get(fh);
+    if (!f) return this.getattr(path);
+    return this.toStat(fstatSync(f.fd), f.io.lowerPath, f.cipher);
+  }
+
+  access(path: string, mode: number): void {
+    accessSync(this.lower(path).abs, mode);
+  }
+
+  statfs(): FuseStatfs {
+    const s = statfsSync(this.root);
+    return {
+      bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
+      files: s.files, ffree: s.ffree, favail: s.ffree, namemax: 255,
+    };
+  }
+
+  readdir(path: string): string[] {
+    const l = this.lower(path);
+    const rel = l.abs === this.root ? '' : l.abs.slice(this.root.length + 1);
+    const ctx = this.dirContext(rel);
+    const out = ['.', '..'];
+    for (const name of readdirSync(l.abs)) {
+      try {
+        const plain = this.format.names.decryptName(name, ctx);
+        if (plain !== null) out.push(plain);
+      } catch (err) {
+        this.log(`homecrypt: skipping ${join(l.abs, name)}: ${(err as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  open(path: string, flags: number): number {
+    const l = this.lower(path);
+    const acc = flags & 3; // O_ACCMODE
+    return this.handle(this.openLower(l.abs, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open'));
+  }
+
+  create(path: string, mode: number): number {
+    const l = this.lower(path);
+    return this.creating(l, () => {
+      const fd = openSync(l.abs, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
+      const io = new FdIO(fd, l.abs);
+      try {
+        const { bytes, cipher } = this.format.files.create();
+        io.pwrite(bytes, 0);
+        return this.handle({ fd, io, cipher });
+      } catch (err) {
+        closeSync(fd);
+        try { unlinkSync(l.abs); } catch { /* gone */ }
+        throw err;
+      }
+    });
+  }
+
+  read(_path: string, fh: number, buf: Buffer, offset: number): number {
+    const f = this.file(fh);
+    try {
+      const data = f.cipher.read(f.io, offset, buf.length);
+      return data.copy(buf);
+    } catch (err) {
+      this.integrity('read', f.io.lowerPath, err);
+    }
+  }
+
+  write(_path: string, fh: number, buf: Buffer, offset: number): number {
+    const f = this.file(fh);
+    try {
+      f.cipher.write(f.io, offset, buf);
+      return buf.length;
+    } catch (err) {
+      this.integrity('write', f.io.lowerPath, err);
+    }
+  }
+
+  flush(): void { /* every write already reached the lower file */ }
+
+  fsync(_path: string, datasync: boolean, fh: number): void {
+    const f = this.file(fh);
+    if (datasync) fdatasyncSync(f.fd); else fsyncSync(f.fd);
+  }
+
+  release(_path: string, fh: number): void {
+    const f = this.files.get(fh);
+    if (!f) return;
+    this.files.delete(fh);
+    closeSync(f.fd);
+  }
+
+  truncate(path: string, size: number): void {
+    const l = this.lower(path);
+    const f = this.openLower(l.abs, fsc.O_RDWR, 'truncate');
+    try {
+      f.cipher.truncate(f.io, size);
+    } catch (err) {
+      this.integrity('truncate', l.abs, err);
+    } finally {
+      closeSync(f.fd);
+    }
+  }
+
+  ftruncate(_path: string, fh: number, size: number): void {
+    const f = this.file(fh);
+    try {
+      f.cipher.truncate(f.io, size);
+    } catch (err) {
+      this.integrity('truncate', f.io.lowerPath, err);
+    }
+  }
+
+  utimens(path: string, atimeMs: number, mtimeMs: number): void {
+    lutimesSync(this.lower(path).abs, atimeMs / 1000, mtimeMs / 1000);
+  }
+
+  chmod(path: string, mode: number): void {
+    chmodSync(this.lower(path).abs, mode & 0o7777);
+  }
+
+  chown(path: string, uid: number, gid: number): void {
+    lchownSync(this.lower(path).abs, uid, gid);
+  }
+
+  readlink(path: string): string {
+    const l = this.lower(path);
+    try {
+      return this.format.names.decryptTarget(readlinkSync(l.abs));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code) throw err;
+      this.integrity('readlink', l.abs, err);
+    }
+  }
+
+  symlink(target: string, path: string): void {
+    const l = this.lower(path);
+    const enc = this.format.names.encryptTarget(target);
+    this.creating(l, () => symlinkSync(enc, l.abs));
+  }
+
+  link(existing: string, path: string): void {
+    const from = this.lower(existing);
+    const l = this.lower(path);
+    this.creating(l, () => linkSync(from.abs, l.abs));
+  }
+
+  mknod(path: string, mode: number, rdev: number): void {
+    const l = this.lower(path);
+    if ((mode & S_IFMT) === S_IFREG || (mode & S_IFMT) === 0) {
+      this.release(path, this.create(path, mode));
+      return;
+    }
+    this.creating(l, () => mknodSync(l.abs, mode, rdev));
+  }
+
+  mkdir(path: string, mode: number): void {
+    const l = this.lower(path);
+    this.creating(l, () => mkdirSync(l.abs, mode & 0o7777));
+  }
+
+  rmdir(path: string): void {
+    const l = this.lower(path);
+    rmdirSync(l.abs);
+    this.removeSidecar(l);
+  }
+
+  unlink(path: string): void {
+    const l = this.lower(path);
+    unlinkSync(l.abs);
+    this.removeSidecar(l);
+  }
+
+  rename(from: string, to: string): void {
+    const a = this.lower(from);
+    const b = this.lower(to);
+    if (a.abs === b.abs) return;
+    this.creating(b, () => renameSync(a.abs, b.abs));
+    this.removeSidecar(a);
+  }
+
+  // user xattrs: names and values through the format's XattrCodec
+  private xattrName(name: string): string {
+    const x = this.format.xattrs;
+    if (!x) fail(E.EOPNOTSUPP);
+    const lower = x.encryptXattrName(name);
+    if (lower === null) fail(E.EOPNOTSUPP);
+    return lower;
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flags: number): void {
+    const lowerName = this.xattrName(name);
+    lsetxattrSync(this.lower(path).abs, lowerName, this.format.xattrs!.encryptXattrValue(lowerName, value), flags);
+  }
+
+  getxattr(path: string, name: string): Buffer {
+    const x = this.format.xattrs;
+    const lowerName = x ? x.encryptXattrName(name) : null;
+    if (lowerName === null) fail(E.ENODATA); // security.*, system.* …: we store none
+    const l = this.lower(path);
+    const sealed = lgetxattrSync(l.abs, lowerName);
+    try {
+      return x!.decryptXattrValue(lowerName, sealed);
+    } catch (err) {
+      this.integrity('getxattr', l.abs, err);
+    }
+  }
+
+  listxattr(path: string): string[] {
+    const x = this.format.xattrs;
+    if (!x) return [];
+    const out: string[] = [];
+    for (const n of llistxattrSync(this.lower(path).abs)) {
+      const plain = x.decryptXattrName(n);
+      if (plain !== null) out.push(plain);
+    }
+    return out;
+  }
+
+  removexattr(path: string, name: string): void {
+    lremovexattrSync(this.lower(path).abs, this.xattrName(name));
+  }
+
+  /** Closes every lower file (at unmount). */
+  closeAll(): void {
+    for (const f of this.files.values()) {
+      try { closeSync(f.fd); } catch { /* closed */ }
+    }
+    this.files.clear();
+  }
+
+  /** The operations table for the FUSE bridge; errors leave as errno values. */
+  ops(): FuseOps {
+    const self = this;
+    const wrap = <A extends unknown[], T>(fn: (...a: A) => T) => (...a: A): T => {
+      try {
+        return fn.apply(self, a);
+      } catch (err) {
+        if (err instanceof FuseError) throw err;
+        if (isIntegrityError(err)) {
+          self.log(`homecrypt: EIO: ${(err as Error).message}`);
+        }
+        throw new FuseError(errnoFor(err));
+      }
+    };
+    return {
+      getattr: wrap(this.getattr), fgetattr: wrap(this.fgetattr), access: wrap(this.access), statfs: wrap(this.statfs),
+      readdir: wrap(this.readdir), open: wrap(this.open), create: wrap(this.create), read: wrap(this.read),
+      write: wrap(this.write), flush: wrap(this.flush), fsync: wrap(this.fsync), release: wrap(this.release),
+      truncate: wrap(this.truncate), ftruncate: wrap(this.ftruncate), utimens: wrap(this.utimens),
+      chmod: wrap(this.chmod), chown: wrap(this.chown), readlink: wrap(this.readlink), symlink: wrap(this.symlink),
+      link: wrap(this.link), mknod: wrap(this.mknod), mkdir: wrap(this.mkdir), rmdir: wrap(this.rmdir),
+      unlink: wrap(this.unlink), rename: wrap(this.rename), setxattr: wrap(this.setxattr),
+      getxattr: wrap(this.getxattr), listxattr: wrap(this.listxattr), removexattr: wrap(this.removexattr),
+    };
+  }
+}

@@ -1,0 +1,318 @@
+// homecrypt's own on-disk format (v1) behind the VolumeFormat seam: file
+// headers with per-file content keys, authenticated 4 KiB blocks, SIV names
+// with the long-name scheme, encrypted symlink targets and xattrs.
+import { randomBytes } from 'node:crypto';
+import { AuthenticationError, CorruptFileError, KeyNotAvailableError } from '../errors.js';
+import { gcmOpen, gcmSeal } from '../crypto/aead.js';
+import { FILE_HEADER_BYTES, FILE_ID_BYTES, encodeFileHeader, headerAad, parseFileHeader } from '../format/file-header.js';
+import {
+  BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, blockPlainLength, lastBlockOf, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf,
+} from '../format/block-offsets.js';
+import { openBlock, sealBlockInto } from '../format/content.js';
+import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
+import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
+import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME } from '../format/volume-config.js';
+import type {
+  DirContext, EncryptedName, FileCipher, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec,
+} from './volume-format.js';
+import type { MountKeys } from './mount-keys.js';
+import { E, fail } from './errno.js';
+import { hkdfSha256 } from '../crypto/hkdf.js';
+
+const ZERO_BLOCK = Buffer.alloc(BLOCK_PLAIN);
+/** Largest zero-fill written in one go when a file grows by a gap. */
+const FILL_CHUNK = 1 << 20;
+
+class BlockCipher implements FileCipher {
+  constructor(readonly keyId: string, private readonly key: Buffer, private readonly fileId: Buffer) {}
+
+  plaintextSize(lowerSize: number): number {
+    return plaintextSizeOf(lowerSize);
+  }
+
+  read(io: LowerIO, offset: number, length: number): Buffer {
+    const size = plaintextSizeOf(io.size());
+    if (offset >= size || length <= 0) return Buffer.alloc(0);
+    const end = Math.min(size, offset + length);
+    const first = Math.floor(offset / BLOCK_PLAIN);
+    const last = Math.floor((end - 1) / BLOCK_PLAIN);
+    const final = lastBlockOf(size);
+    const lowerStart = lowerOffsetOfBlock(first);
+    const lowerLen = (last - first) * BLOCK_LOWER + blockPlainLength(size, last) + BLOCK_OVERHEAD;
+    const sealed = io.pread(lowerStart, lowerLen);
+    if (sealed.length < lowerLen) throw new AuthenticationError('file is shorter than its blocks');
+    const out = Buffer.allocUnsafe(end - offset);
+    let w = 0;
+    for (let b = first; b <= last; b++) {
+      const at = (b - first) * BLOCK_LOWER;
+      const len = blockPlainLength(size, b) + BLOCK_OVERHEAD;
+      const plain = openBlock(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len));
+      const from = b === first ? offset - b * BLOCK_PLAIN : 0;
+      const to = Math.min(plain.length, end - b * BLOCK_PLAIN);
+      w += plain.copy(out, w, from, to);
+    }
+    return out;
+  }
+
+  /** Rewrites blocks [first, last] of a file growing from `size` to `newSize`, with `data` at `offset`. */
+  private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null): void {
+    const finalNew = lastBlockOf(newSize);
+    const out = Buffer.allocUnsafe((last - first + 1) * BLOCK_LOWER);
+    let w = 0;
+    // old blocks we need to merge with, read in one go
+    const oldLast = size > 0 ? Math.min(last, lastBlockOf(size)) : -1;
+    let old: Buffer | null = null;
+    const oldFinal = lastBlockOf(size);
+    if (oldLast >= first) {
+      const len = (oldLast - first) * BLOCK_LOWER + blockPlainLength(size, oldLast) + BLOCK_OVERHEAD;
+      old = io.pread(lowerOffsetOfBlock(first), len);
+      if (old.length < len) throw new AuthenticationError('file is shorter than its blocks');
+    }
+    const block = Buffer.allocUnsafe(BLOCK_PLAIN);
+    for (let b = first; b <= last; b++) {
+      const bStart = b * BLOCK_PLAIN;
+      const plainLen = blockPlainLength(newSize, b);
+      const dStart = data ? Math.max(offset, bStart) : 0;
+      const dEnd = data ? Math.min(offset + data.length, bStart + plainLen) : 0;
+      let plain: Buffer;
+      if (data && dStart === bStart && dEnd === bStart + plainLen) {
+        plain = data.subarray(dStart - offset, dEnd - offset); // fully overwritten: no need to read
+      } else {
+        plain = block.subarray(0, plainLen);
+        plain.fill(0);
+        if (old && b <= oldLast) {
+          const at = (b - first) * BLOCK_LOWER;
+          const len = blockPlainLength(size, b) + BLOCK_OVERHEAD;
+          openBlock(this.key, this.fileId, b, b === oldFinal, old.subarray(at, at + len)).copy(plain, 0);
+        }
+        if (data && dEnd > dStart) data.copy(plain, dStart - bStart, dStart - offset, dEnd - offset);
+      }
+      w += sealBlockInto(this.key, this.fileId, b, b === finalNew, plain, out, w);
+    }
+    // one pwrite: the old final block re-sealed and the new blocks land together
+    io.pwrite(out.subarray(0, w), lowerOffsetOfBlock(first));
+  }
+
+  write(io: LowerIO, offset: number, data: Buffer): void {
+    if (data.length === 0) return;
+    let size = plaintextSizeOf(io.size());
+    // a gap past EOF is filled with authenticated zeros first, in bounded chunks
+    while (offset > size + FILL_CHUNK) {
+      this.extend(io, size, size + FILL_CHUNK);
+      size += FILL_CHUNK;
+    }
+    const newSize = Math.max(size, offset + data.length);
+    const lo = Math.min(offset, size);
+    let first = Math.floor(lo / BLOCK_PLAIN);
+    if (newSize > size && size > 0) first = Math.min(first, lastBlockOf(size)); // old final loses its flag
+    const last = Math.floor((Math.max(offset + data.length, newSize > size ? newSize : 0) - 1) / BLOCK_PLAIN);
+    this.rewrite(io, size, newSize, first, last, offset, data);
+  }
+
+  private extend(io: LowerIO, size: number, newSize: number): void {
+    const first = size > 0 ? lastBlockOf(size) : 0;
+    this.rewrite(io, size, newSize, first, lastBlockOf(newSize), size, null);
+  }
+
+  truncate(io: LowerIO, newSize: number): void {
+    let size = plaintextSizeOf(io.size());
+    if (newSize === size) return;
+    if (newSize > size) {
+      while (newSize > size) {
+        const step = Math.min(newSize, size + FILL_CHUNK);
+        this.extend(io, size, step);
+        size = step;
+      }
+      return;
+    }
+    // shrink: re-seal the new final block (partial or the empty block), then cut
+    const b = lastBlockOf(newSize);
+    const keep = blockPlainLength(newSize, b);
+    const len = blockPlainLength(size, b) + BLOCK_OVERHEAD;
+    const sealed = io.pread(lowerOffsetOfBlock(b), len);
+    const plain = newSize === 0 ? Buffer.alloc(0)
+      : openBlock(this.key, this.fileId, b, b === lastBlockOf(size), sealed).subarray(0, keep);
+    const out = Buffer.allocUnsafe(keep + BLOCK_OVERHEAD);
+    sealBlockInto(this.key, this.fileId, b, true, plain, out, 0);
+    io.ftruncate(lowerSizeOf(newSize));
+    io.pwrite(out, lowerOffsetOfBlock(b));
+  }
+}
+
+class HomecryptFiles implements FileCodec {
+  readonly sizeNeedsHeader = false;
+  constructor(private readonly keys: MountKeys) {}
+
+  plaintextSizeOf(lowerSize: number): number {
+    return plaintextSizeOf(lowerSize);
+  }
+
+  create(): { bytes: Buffer; cipher: FileCipher } {
+    const k = this.keys.current();
+    const fileId = randomBytes(FILE_ID_BYTES);
+    const contentKey = randomBytes(32);
+    const nonce = randomBytes(12);
+    const wrapped = gcmSeal(k.wrapKey, nonce, contentKey, headerAad(fileId, k.keyId));
+    const header = encodeFileHeader({ fileId, keyId: k.keyId, wrapNonce: nonce, wrappedKey: wrapped });
+    const bytes = Buffer.alloc(FILE_HEADER_BYTES + BLOCK_OVERHEAD);
+    header.copy(bytes, 0);
+    sealBlockInto(contentKey, fileId, 0, true, Buffer.alloc(0), bytes, FILE_HEADER_BYTES);
+    return { bytes, cipher: new BlockCipher(k.keyId, contentKey, fileId) };
+  }
+
+  open(io: LowerIO): FileCipher {
+    const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
+    const k = this.keys.get(h.keyId);
+    if (!k) throw new KeyNotAvailableError(`${io.lowerPath}: its mount key ${h.keyId} is not loaded`);
+    let contentKey: Buffer;
+    try {
+      contentKey = gcmOpen(k.wrapKey, h.wrapNonce, h.wrappedKey, headerAad(h.fileId, h.keyId));
+    } catch {
+      throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
+    }
+    return new BlockCipher(h.keyId, contentKey, h.fileId);
+  }
+}
+
+export const ZERO = ZERO_BLOCK;
+
+/** Encrypted names: SIV per component, long names through sidecars. */
+class EncryptedNames implements NameCodec {
+  private readonly enc = new Map<string, string>();
+  private readonly dec = new Map<string, string>();
+  constructor(private readonly keys: MountKeys) {}
+
+  encryptName(name: string, _dir: DirContext): EncryptedName {
+    if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
+    let full = this.enc.get(name);
+    if (full === undefined) {
+      full = encryptNameString(this.keys.nameKeys, 'name', name);
+      if (this.enc.size > 50_000) this.enc.clear();
+      this.enc.set(name, full);
+    }
+    if (full.length <= LOWER_NAME_MAX) return { lowerName: full };
+    const entry = longEntryName(full);
+    return { lowerName: entry, sidecar: { name: sidecarNameOf(entry), content: Buffer.from(full, 'ascii') } };
+  }
+
+  decryptName(lowerName: string, dir: DirContext): string | null {
+    if (dir.lowerDir === '' && (lowerName === VOLUME_CONFIG_NAME || lowerName === DEFAULT_KEYSTORE_NAME)) return null;
+    if (isSidecar(lowerName)) return null;
+    const cached = this.dec.get(lowerName);
+    if (cached !== undefined) return cached;
+    let full = lowerName;
+    if (isLongEntry(lowerName)) {
+      const content = dir.readSidecar(sidecarNameOf(lowerName));
+      if (!content) throw new AuthenticationError(`long name ${lowerName} has no sidecar`);
+      const checked = checkSidecar(lowerName, content);
+      if (!checked) throw new AuthenticationError(`sidecar of ${lowerName} does not match its name`);
+      full = checked;
+    }
+    const name = decryptNameString(this.keys.nameKeys, 'name', full);
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+      throw new AuthenticationError('decrypted name is not a valid file name');
+    }
+    if (this.dec.size > 50_000) this.dec.clear();
+    this.dec.set(lowerName, name);
+    return name;
+  }
+
+  sidecarOf(lowerName: string): string | null {
+    return isLongEntry(lowerName) ? sidecarNameOf(lowerName) : null;
+  }
+
+  encryptTarget(target: string): string {
+    const enc = encodeName(sivSeal(this.keys.nameKeys, 'target', Buffer.from(target, 'utf8')));
+    if (enc.length >= 4096) fail(E.ENAMETOOLONG);
+    return enc;
+  }
+
+  decryptTarget(lowerTarget: string): string {
+    const sealed = decodeName(lowerTarget);
+    if (!sealed) throw new AuthenticationError('symlink target is not encrypted');
+    return sivOpen(this.keys.nameKeys, 'target', sealed).toString('utf8');
+  }
+}
+
+// Plaintext names: the lower name is the name, except that names which would
+// read as the volume's own files (homecrypt.conf, homecrypt.keys, optionally
+// followed by '~'s) get one more '~' in the lower directory.
+const RESERVED = /^homecrypt\.(conf|keys)~*$/;
+class PlaintextNames implements NameCodec {
+  constructor(private readonly keys: MountKeys) {}
+
+  encryptName(name: string): EncryptedName {
+    const lower = RESERVED.test(name) ? `${name}~` : name;
+    if (Buffer.byteLength(lower, 'utf8') > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
+    return { lowerName: lower };
+  }
+
+  decryptName(lowerName: string): string | null {
+    if (lowerName === VOLUME_CONFIG_NAME || lowerName === DEFAULT_KEYSTORE_NAME) return null;
+    return RESERVED.test(lowerName) ? lowerName.slice(0, -1) : lowerName;
+  }
+
+  sidecarOf(): string | null {
+    return null;
+  }
+
+  encryptTarget(target: string): string {
+    const enc = encodeName(sivSeal(this.keys.nameKeys, 'target', Buffer.from(target, 'utf8')));
+    if (enc.length >= 4096) fail(E.ENAMETOOLONG);
+    return enc;
+  }
+
+  decryptTarget(lowerTarget: string): string {
+    const sealed = decodeName(lowerTarget);
+    if (!sealed) throw new AuthenticationError('symlink target is not encrypted');
+    return sivOpen(this.keys.nameKeys, 'target', sealed).toString('utf8');
+  }
+}
+
+// User xattrs: lower name "user." + SIV(name after "user.") (encrypted-name
+// volumes) or the name itself; value = nonce (12) || AES-256-GCM || tag, AAD
+// = the lower xattr name.
+const XATTR_PREFIX = 'user.';
+class Xattrs implements XattrCodec {
+  private readonly valueKey: Buffer;
+  constructor(private readonly keys: MountKeys, private readonly encryptNames: boolean) {
+    this.valueKey = hkdfSha256(Buffer.concat([keys.nameKeys.macKey, keys.nameKeys.encKey]), 'homecrypt xattr values v1');
+  }
+
+  encryptXattrName(name: string): string | null {
+    if (!name.startsWith(XATTR_PREFIX)) return null;
+    if (!this.encryptNames) return name;
+    const lower = XATTR_PREFIX + encryptNameString(this.keys.nameKeys, 'xattr', name.slice(XATTR_PREFIX.length));
+    if (Buffer.byteLength(lower) > 255) fail(E.ERANGE);
+    return lower;
+  }
+
+  decryptXattrName(lowerName: string): string | null {
+    if (!lowerName.startsWith(XATTR_PREFIX)) return null;
+    if (!this.encryptNames) return lowerName;
+    try {
+      return XATTR_PREFIX + decryptNameString(this.keys.nameKeys, 'xattr', lowerName.slice(XATTR_PREFIX.length));
+    } catch {
+      return null;
+    }
+  }
+
+  encryptXattrValue(lowerName: string, value: Buffer): Buffer {
+    const nonce = randomBytes(12);
+    return Buffer.concat([nonce, gcmSeal(this.valueKey, nonce, value, Buffer.from(lowerName, 'utf8'))]);
+  }
+
+  decryptXattrValue(lowerName: string, sealed: Buffer): Buffer {
+    if (sealed.length < 28) throw new AuthenticationError('xattr value truncated');
+    return gcmOpen(this.valueKey, sealed.subarray(0, 12), sealed.subarray(12), Buffer.from(lowerName, 'utf8'));
+  }
+}
+
+export function homecryptFormat(keys: MountKeys, opts: { plaintextNames: boolean }): VolumeFormat {
+  return {
+    name: 'homecrypt-v1',
+    names: opts.plaintextNames ? new PlaintextNames(keys) : new EncryptedNames(keys),
+    files: new HomecryptFiles(keys),
+    xattrs: new Xattrs(keys, !opts.plaintextNames),
+  };
+}

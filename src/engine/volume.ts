@@ -1,0 +1,140 @@
+// A homecrypt volume: a lower directory holding the volume config, maybe the
+// key store, and the encrypted tree. Creating one, opening it with mount keys,
+// and mounting it through the FUSE bridge.
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { CorruptFileError, KeyNotAvailableError, RefusedError, UsageError } from '../errors.js';
+import { keyIdOf } from '../crypto/key-id.js';
+import { writeFileAtomic } from '../os/atomic-file.js';
+import {
+  DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, VOLUME_FORMAT, VOLUME_VERSION, parseVolumeConfig, serializeVolumeConfig,
+  verifyVolumeConfig, type VolumeConfig,
+} from '../format/volume-config.js';
+import { MountKeys } from './mount-keys.js';
+import { homecryptFormat } from './homecrypt-format.js';
+import { EncryptedFilesystem } from './filesystem.js';
+import type { VolumeFormat } from './volume-format.js';
+import { mountFuse, type FuseMount } from '../fuse/index.js';
+
+export interface OpenVolume {
+  lowerRoot: string;
+  config: VolumeConfig;
+  keys: MountKeys;
+  format: VolumeFormat;
+}
+
+export function configPath(lower: string): string {
+  return join(lower, VOLUME_CONFIG_NAME);
+}
+
+/** Where the volume's key store is (`override` wins), or null when the config names none. */
+export function keystorePathOf(lower: string, config: VolumeConfig, override?: string): string | null {
+  if (override) return resolve(override);
+  if (!config.keystore) return null;
+  return isAbsolute(config.keystore) ? config.keystore : join(lower, config.keystore);
+}
+
+/** Prepares an empty (or absent) lower directory; refuses one that holds anything. */
+export function prepareLowerDir(lower: string): void {
+  if (existsSync(lower)) {
+    const st = lstatSync(lower);
+    if (!st.isDirectory()) throw new UsageError(`${lower} exists and is not a directory`);
+    if (readdirSync(lower).length > 0) throw new RefusedError(`${lower} is not empty; homecrypt init needs an empty or new directory`);
+  } else {
+    mkdirSync(lower, { recursive: true, mode: 0o700 });
+  }
+}
+
+/** Writes the volume config of a new volume whose names and files use `mountKey`. */
+export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: { plaintextNames?: boolean; keystore: string | null }): VolumeConfig {
+  const keyId = keyIdOf(mountKey);
+  const config: VolumeConfig = {
+    format: VOLUME_FORMAT, version: VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
+    nameKeyId: keyId, currentKeyId: keyId, keyIds: [keyId], keystore: opts.keystore, blockSize: 4096,
+    created: new Date().toISOString(),
+  };
+  writeFileAtomic(configPath(lower), serializeVolumeConfig(config, mountKey), { mode: 0o600 });
+  return config;
+}
+
+/** Reads the config without the key (to learn key IDs and the key store). */
+export function readVolumeConfig(lower: string): VolumeConfig & { mac: string } {
+  const p = configPath(lower);
+  let st;
+  try {
+    st = statSync(lower);
+  } catch {
+    throw new UsageError(`lower directory ${lower} does not exist`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${lower} is not a directory`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${lower} is not a homecrypt volume (no ${VOLUME_CONFIG_NAME}; run homecrypt init)`);
+    throw new CorruptFileError(p, (err as Error).message);
+  }
+  if (bytes.length > 65536) throw new CorruptFileError(p, 'volume config is too large');
+  return parseVolumeConfig(bytes, p);
+}
+
+/**
+ * Opens a volume with the mount keys at hand (the name key's mount key must be
+ * among them; others let files under those keys open).
+ */
+export function openVolume(lower: string, mountKeys: Buffer[]): OpenVolume {
+  const lowerRoot = resolve(lower);
+  const config = readVolumeConfig(lowerRoot);
+  const byId = new Map(mountKeys.map((k) => [keyIdOf(k), k]));
+  const nameKey = byId.get(config.nameKeyId);
+  if (!nameKey) throw new KeyNotAvailableError(`the mount key ${config.nameKeyId} of ${lowerRoot} is not available`);
+  verifyVolumeConfig(config, nameKey, configPath(lowerRoot));
+  const keys = new MountKeys(nameKey, config.currentKeyId);
+  for (const k of mountKeys) keys.add(k);
+  if (!keys.get(config.currentKeyId)) {
+    throw new KeyNotAvailableError(`the current mount key ${config.currentKeyId} of ${lowerRoot} is not available`);
+  }
+  return { lowerRoot, config, keys, format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext' }) };
+}
+
+/** Adds a mount key to the volume and makes it the one new files use. */
+export function setCurrentKey(lower: string, nameMountKey: Buffer, newKey: Buffer): VolumeConfig {
+  const c = readVolumeConfig(lower);
+  verifyVolumeConfig(c, nameMountKey, configPath(lower));
+  const id = keyIdOf(newKey);
+  const next: VolumeConfig = { ...c, currentKeyId: id, keyIds: c.keyIds.includes(id) ? c.keyIds : [...c.keyIds, id] };
+  delete (next as Partial<typeof c>).mac;
+  writeFileAtomic(configPath(lower), serializeVolumeConfig(next, nameMountKey), { mode: 0o600 });
+  return next;
+}
+
+export interface MountedVolume {
+  mount: FuseMount;
+  fs: EncryptedFilesystem;
+  unmount(opts?: { lazy?: boolean }): Promise<void>;
+}
+
+export async function mountVolume(vol: OpenVolume, mountPoint: string, opts: {
+  allowOther?: boolean; log?: (line: string) => void; attrTimeout?: number; entryTimeout?: number;
+} = {}): Promise<MountedVolume> {
+  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: opts.log });
+  const mount = await mountFuse(resolve(mountPoint), fs.ops(), {
+    fsname: `homecrypt:${vol.lowerRoot}`,
+    subtype: 'homecrypt',
+    allowOther: opts.allowOther,
+    attrTimeout: opts.attrTimeout,
+    entryTimeout: opts.entryTimeout,
+    negativeTimeout: opts.entryTimeout,
+    onUnexpectedError: (op, path, err) => opts.log?.(`homecrypt: ${op} ${path}: unexpected error: ${(err as Error)?.stack ?? String(err)}`),
+  });
+  return {
+    mount,
+    fs,
+    async unmount(u = {}) {
+      await mount.unmount(u);
+      fs.closeAll();
+    },
+  };
+}
+
+export { DEFAULT_KEYSTORE_NAME };

@@ -1,0 +1,63 @@
+// The header at the start of every lower file (format v1, docs/FORMAT-FILES.md):
+//   0  4  magic "HCF1"
+//   4  2  version (big endian) = 1
+//   6  2  flags = 0 (reserved; a reader rejects others)
+//   8 16  file ID (random)
+//  24  8  key ID of the mount key that wraps the content key
+//  32 12  wrap nonce (random)
+//  44 48  content key (32) sealed with AES-256-GCM under the mount key's wrap
+//         key, AAD = bytes 0..31, followed by its tag (16)
+// The wrap's tag authenticates every field, so a header moved to another
+// file, edited or naming another key fails as a whole.
+import { CorruptFileError, UnsupportedFormatError } from '../errors.js';
+
+export const FILE_MAGIC = Buffer.from('HCF1', 'ascii');
+export const FILE_FORMAT_VERSION = 1;
+export const FILE_ID_BYTES = 16;
+export const FILE_KEY_ID_BYTES = 8;
+export const FILE_HEADER_BYTES = 92;
+export const FILE_HEADER_AAD_BYTES = 32;
+
+export interface FileHeader {
+  fileId: Buffer;
+  keyId: string;
+  wrapNonce: Buffer;
+  /** content key ciphertext || tag */
+  wrappedKey: Buffer;
+}
+
+/** The authenticated prefix (bytes 0..31). */
+export function headerAad(fileId: Buffer, keyId: string): Buffer {
+  const b = Buffer.alloc(FILE_HEADER_AAD_BYTES);
+  FILE_MAGIC.copy(b, 0);
+  b.writeUInt16BE(FILE_FORMAT_VERSION, 4);
+  b.writeUInt16BE(0, 6);
+  fileId.copy(b, 8);
+  Buffer.from(keyId, 'hex').copy(b, 24);
+  return b;
+}
+
+export function encodeFileHeader(h: FileHeader): Buffer {
+  if (h.fileId.length !== FILE_ID_BYTES || !/^[0-9a-f]{16}$/.test(h.keyId) || h.wrapNonce.length !== 12 || h.wrappedKey.length !== 48) {
+    throw new Error('encodeFileHeader: bad field sizes');
+  }
+  return Buffer.concat([headerAad(h.fileId, h.keyId), h.wrapNonce, h.wrappedKey]);
+}
+
+/** Parses (does not authenticate) a header; `file` names the lower file in errors. */
+export function parseFileHeader(bytes: Buffer, file: string): FileHeader {
+  if (bytes.length < FILE_HEADER_BYTES) {
+    throw new CorruptFileError(file, `file header truncated (${bytes.length} of ${FILE_HEADER_BYTES} bytes)`);
+  }
+  if (!bytes.subarray(0, 4).equals(FILE_MAGIC)) throw new CorruptFileError(file, 'not a homecrypt file (bad magic)');
+  const version = bytes.readUInt16BE(4);
+  if (version !== FILE_FORMAT_VERSION) throw new UnsupportedFormatError(file, `file format version ${version} is not supported`);
+  const flags = bytes.readUInt16BE(6);
+  if (flags !== 0) throw new UnsupportedFormatError(file, `unknown file header flags 0x${flags.toString(16)}`);
+  return {
+    fileId: Buffer.from(bytes.subarray(8, 24)),
+    keyId: bytes.subarray(24, 32).toString('hex'),
+    wrapNonce: Buffer.from(bytes.subarray(32, 44)),
+    wrappedKey: Buffer.from(bytes.subarray(44, 92)),
+  };
+}

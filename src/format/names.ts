@@ -1,0 +1,81 @@
+// Deterministic authenticated name encryption (format v1, docs/FORMAT-FILES.md),
+// an SIV construction from primitives Node has (it has no AES-SIV):
+//   siv = HMAC-SHA256(macKey, domain || 0x00 || plaintext)[0..16]
+//   ct  = AES-256-CTR(encKey, iv = siv, plaintext)
+//   encoded = base64url-without-padding(siv || ct)
+// The same name always encrypts the same (lookups need no directory scan and
+// no per-directory IV file); a changed byte anywhere fails the SIV check.
+// The alphabet (A-Z a-z 0-9 - _) has no '.', so encrypted names can never
+// collide with the volume's own files (homecrypt.conf, homecrypt.keys).
+import { createCipheriv, createHmac } from 'node:crypto';
+import { AuthenticationError } from '../errors.js';
+import { secretsEqual } from '../crypto/constant-time.js';
+import { hkdfSha256 } from '../crypto/hkdf.js';
+
+export const SIV_BYTES = 16;
+export const NAME_MAX_BYTES = 255;
+export type NameDomain = 'name' | 'target' | 'xattr';
+
+export interface NameKeys {
+  macKey: Buffer;
+  encKey: Buffer;
+}
+
+export function deriveNameKeys(mountKey: Buffer): NameKeys {
+  const k = hkdfSha256(mountKey, 'homecrypt names v1', 64);
+  return { macKey: k.subarray(0, 32), encKey: k.subarray(32, 64) };
+}
+
+function siv(keys: NameKeys, domain: NameDomain, plain: Buffer): Buffer {
+  const h = createHmac('sha256', keys.macKey);
+  h.update(domain, 'ascii');
+  h.update(Buffer.of(0));
+  h.update(plain);
+  return h.digest().subarray(0, SIV_BYTES);
+}
+
+function ctr(keys: NameKeys, iv: Buffer, data: Buffer): Buffer {
+  const c = createCipheriv('aes-256-ctr', keys.encKey, iv);
+  return Buffer.concat([c.update(data), c.final()]);
+}
+
+export function sivSeal(keys: NameKeys, domain: NameDomain, plain: Buffer): Buffer {
+  const iv = siv(keys, domain, plain);
+  return Buffer.concat([iv, ctr(keys, iv, plain)]);
+}
+
+export function sivOpen(keys: NameKeys, domain: NameDomain, sealed: Buffer): Buffer {
+  if (sealed.length < SIV_BYTES) throw new AuthenticationError('encrypted name too short');
+  const iv = sealed.subarray(0, SIV_BYTES);
+  const plain = ctr(keys, iv, sealed.subarray(SIV_BYTES));
+  if (!secretsEqual(siv(keys, domain, plain), iv)) throw new AuthenticationError('encrypted name failed authentication');
+  return plain;
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+export function encodeName(sealed: Buffer): string {
+  return sealed.toString('base64url');
+}
+
+/** Strict decoding: only the base64url alphabet, canonical length. */
+export function decodeName(encoded: string): Buffer | null {
+  if (!B64URL.test(encoded) || encoded.length % 4 === 1) return null;
+  const b = Buffer.from(encoded, 'base64url');
+  return b.toString('base64url') === encoded ? b : null;
+}
+
+/** Encrypts one plaintext name (its UTF-8 bytes) to its full encoded form. */
+export function encryptNameString(keys: NameKeys, domain: NameDomain, plain: string): string {
+  return encodeName(sivSeal(keys, domain, Buffer.from(plain, 'utf8')));
+}
+
+/** Decrypts a full encoded name; null when it is not one of ours. */
+export function decryptNameString(keys: NameKeys, domain: NameDomain, encoded: string): string {
+  const sealed = decodeName(encoded);
+  if (!sealed) throw new AuthenticationError('not an encrypted name');
+  const plain = sivOpen(keys, domain, sealed);
+  const s = plain.toString('utf8');
+  if (!Buffer.from(s, 'utf8').equals(plain)) throw new AuthenticationError('name is not UTF-8');
+  return s;
+}

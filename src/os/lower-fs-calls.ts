@@ -1,0 +1,59 @@
+// libc calls Node's fs lacks, for the engine's lower directory: mknod(2) (fifos,
+// sockets, device nodes) and the l*xattr(2) family (never following symlinks).
+// Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
+import koffi from 'koffi';
+import { constants } from 'node:os';
+
+type Fn = (...args: unknown[]) => number;
+let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn } | null = null;
+
+function lib() {
+  if (libc) return libc;
+  const l = koffi.load('libc.so.6');
+  libc = {
+    mknod: l.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as unknown as Fn,
+    lgetxattr: l.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as unknown as Fn,
+    lsetxattr: l.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as unknown as Fn,
+    llistxattr: l.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)') as unknown as Fn,
+    lremovexattr: l.func('int lremovexattr(const char *path, const char *name)') as unknown as Fn,
+  };
+  return libc;
+}
+
+const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
+
+function check(call: string, path: string, r: number): number {
+  if (r >= 0) return r;
+  const errno = koffi.errno();
+  const err = new Error(`${call} ${path}: errno ${errno}`) as Error & { errno: number; code?: string };
+  err.errno = errno;
+  err.code = codeOf.get(errno);
+  throw err;
+}
+
+export function mknodSync(path: string, mode: number, dev: number): void {
+  check('mknod', path, lib().mknod(path, mode, dev));
+}
+
+export function lgetxattrSync(path: string, name: string): Buffer {
+  const size = check('lgetxattr', path, lib().lgetxattr(path, name, null, 0));
+  const buf = Buffer.alloc(size);
+  const n = check('lgetxattr', path, lib().lgetxattr(path, name, buf, size));
+  return buf.subarray(0, n);
+}
+
+export function lsetxattrSync(path: string, name: string, value: Buffer, flags: number): void {
+  check('lsetxattr', path, lib().lsetxattr(path, name, value, value.length, flags));
+}
+
+export function llistxattrSync(path: string): string[] {
+  const size = check('llistxattr', path, lib().llistxattr(path, null, 0));
+  if (size === 0) return [];
+  const buf = Buffer.alloc(size);
+  const n = check('llistxattr', path, lib().llistxattr(path, buf, size));
+  return buf.subarray(0, n).toString('utf8').split('\0').filter((s) => s.length > 0);
+}
+
+export function lremovexattrSync(path: string, name: string): void {
+  check('lremovexattr', path, lib().lremovexattr(path, name));
+}
