@@ -1,0 +1,163 @@
+// Issue 9, the package as a user gets it: built by `./run package`'s script,
+// checked by lintian, installed with apt-get into a clean Debian root
+// (debootstrap, with Debian's own nodejs 18), used there (version, man pages,
+// completion, a Private directory unlocked by a PAM login), upgraded, and
+// purged, after which PAM must be exactly as before and the user's data untouched.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { skipUnless } from '../helpers/requirements.js';
+import { ChrootSession } from '../helpers/debootstrap.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const upstreamVersion = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version as string;
+
+/**
+ * The clean root: Debian minbase plus what the package depends on and
+ * recommends (so apt-get needs no network), and the tools the test drives.
+ */
+export const PACKAGE_TEST_ROOT = [
+  'nodejs', 'libfuse2', 'fuse3', 'libpam-runtime', 'libpam-modules', 'libstdc++6',
+  'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
+];
+
+const PAM_STACKS = ['common-auth', 'common-account', 'common-password', 'common-session', 'common-session-noninteractive'];
+const USER = 'hcpkg';
+const PASSWORD = 'correct horse battery staple 9';
+
+// debootstrap itself is installed by ./run, so only a missing kernel feature skips.
+const skip = skipUnless('root', 'fuse', 'package suite (apt-get into a debootstrap root)');
+
+function buildDeb(outDir: string, revision: number): string {
+  const out = execFileSync('bash', [join(repo, 'packaging/build-deb.sh'), '--out', outDir, '--revision', String(revision)], {
+    cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+  });
+  return out.trim().split('\n').pop()!;
+}
+
+describe.skipIf(skip)('the Debian package', () => {
+  let work: string;
+  let deb: string;
+  let debUpgrade: string;
+  let chroot: ChrootSession;
+  const pamBefore = new Map<string, Buffer>();
+
+  const readStacks = () => new Map(PAM_STACKS.map((f) => [f, readFileSync(chroot.path(`etc/pam.d/${f}`))]));
+  /** Every path, mode, owner, size, mtime and content hash under the user's data. */
+  const dataFingerprint = () => chroot.must(
+    `cd /home && find ${USER} /home/.homecrypt -xdev \\( -path '${USER}/Private' -prune \\) -o -printf '%p %M %U:%G %s %T@ %l\\n' 2>/dev/null | sort; ` +
+    `find ${USER} -xdev -path '${USER}/Private' -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+  );
+
+  beforeAll(() => {
+    work = mkdtempSync('/tmp/homecrypt-pkgtest-');
+    deb = buildDeb(join(work, 'r1'), 1);
+    debUpgrade = buildDeb(join(work, 'r2'), 2);
+    chroot = ChrootSession.open({ packages: PACKAGE_TEST_ROOT });
+    for (const [f, b] of readStacks()) pamBefore.set(f, b);
+    copyFileSync(deb, chroot.path(`tmp/${deb.split('/').pop()}`));
+    copyFileSync(debUpgrade, chroot.path(`tmp/${debUpgrade.split('/').pop()}`));
+  }, 600_000);
+
+  afterAll(() => {
+    chroot?.dispose();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('is homecrypt_<version>-1_amd64 and lintian finds no error', () => {
+    expect(deb.split('/').pop()).toBe(`homecrypt_${upstreamVersion}-1_amd64.deb`);
+    const fields = execFileSync('dpkg-deb', ['-f', deb, 'Package', 'Architecture', 'Depends', 'Recommends'], { encoding: 'utf8' });
+    expect(fields).toMatch(/^Architecture: amd64$/m);
+    expect(fields).toMatch(/^Depends: .*nodejs \(>= 18\.19\)/m);
+    expect(fields).toMatch(/^Depends: .*libfuse2/m);
+    expect(fields).toMatch(/^Recommends: cryptsetup-bin, ecryptfs-utils$/m);
+    const lint = spawnSync('lintian', ['--no-tag-display-limit', deb], { encoding: 'utf8' });
+    const errors = lint.stdout.split('\n').filter((l) => l.startsWith('E: '));
+    expect(errors).toEqual([]);
+    expect(lint.status).toBe(0);
+  }, 120_000);
+
+  it('installs with apt-get into a clean Debian root and runs on its nodejs 18', () => {
+    expect(chroot.sh('command -v homecrypt').code).not.toBe(0);
+    chroot.must(`apt-get install -y /tmp/${deb.split('/').pop()}`, { timeoutMs: 300_000 });
+    expect(chroot.must('node --version').trim()).toMatch(/^v18\./);
+    expect(chroot.must('command -v homecrypt').trim()).toBe('/usr/bin/homecrypt');
+    expect(chroot.must('homecrypt --version').trim()).toBe(upstreamVersion);
+    // The three native addons load under Debian's nodejs, not only the host's.
+    chroot.must(`cd /usr/lib/homecrypt && node --input-type=module -e '
+      const argon2 = await import("argon2");
+      await argon2.hash("x", { timeCost: 1, memoryCost: 1024, parallelism: 1 });
+      await import("fuse-native");
+      (await import("koffi")).default.load("libc.so.6");'`);
+  }, 300_000);
+
+  it('enabled its PAM profile through pam-auth-update, changing only homecrypt lines', () => {
+    const after = readStacks();
+    expect(after.get('common-auth')!.toString()).toContain('/usr/lib/homecrypt/pam/homecrypt-pam-hook auth');
+    expect(after.get('common-session')!.toString()).toContain('/usr/lib/homecrypt/pam/homecrypt-pam-hook session');
+    for (const f of PAM_STACKS) {
+      const strip = (b: Buffer) => b.toString().split('\n').filter((l) => !l.includes('homecrypt')).join('\n');
+      expect(strip(after.get(f)!), f).toBe(strip(pamBefore.get(f)!));
+    }
+  });
+
+  it('has a man page for homecrypt and each command group, readable with man', () => {
+    const help = chroot.must('homecrypt --help');
+    const groups = [...help.split(/^Commands:$/m)[1].matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]).filter((g) => g !== 'help');
+    expect(groups.length).toBeGreaterThan(0);
+    for (const page of ['homecrypt', ...groups.map((g) => `homecrypt-${g}`)]) {
+      const r = chroot.sh(`MANWIDTH=80 man -P cat ${page} 2>&1`);
+      expect(r.code, `${page}: ${r.stdout}`).toBe(0);
+      expect(r.stdout).toMatch(/^NAME$/m);
+      expect(r.stdout).toMatch(/^SYNOPSIS$/m);
+    }
+    const top = chroot.must('MANWIDTH=200 man -P cat homecrypt');
+    for (const g of groups) expect(top).toContain(`homecrypt-${g}(1)`);
+    expect(top).toMatch(/^EXIT STATUS$/m);
+  });
+
+  it('completes the commands and options of the installed program in bash', () => {
+    const complete = (line: string) => chroot.must(
+      `bash -c '. /usr/share/bash-completion/bash_completion; . /usr/share/bash-completion/completions/homecrypt; ` +
+      `COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _homecrypt; printf "%s\\n" "\${COMPREPLY[@]}" | sort'`,
+    ).trim().split('\n').filter(Boolean);
+    const help = chroot.must('homecrypt --help');
+    const groups = [...help.split(/^Commands:$/m)[1].matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]).sort();
+    expect(complete(`homecrypt ""`)).toEqual(groups);
+    expect(complete('homecrypt --ver')).toEqual(['--version']);
+    expect(complete('homecrypt pam ""')).toContain('enable');
+    expect(complete('homecrypt setup --us')).toEqual(['--user']);
+  });
+
+  it.todo('a private-directory setup and a PAM login of the installed copy unlock ~/Private (needs setup + the engine mount)');
+
+  it('upgrades in place without touching the PAM stacks or the user\'s data', () => {
+    chroot.must(`id ${USER} >/dev/null 2>&1 || useradd -m -s /bin/sh ${USER}`);
+    chroot.must('chpasswd', { input: `${USER}:${PASSWORD}\n` });
+    // The user's data: a key store created by the installed copy, as setup would.
+    chroot.must(`install -d -m 0700 -o ${USER} -g ${USER} /home/${USER}/.homecrypt-data`);
+    chroot.must(`setpriv --reuid ${USER} --regid ${USER} --init-groups homecrypt key create --kdf-time 0.05 --passphrase-fd 0 /home/${USER}/.homecrypt-data/keystore`,
+      { input: `${PASSWORD}\n` });
+    const stacks = readStacks();
+    const data = dataFingerprint();
+    chroot.must(`apt-get install -y /tmp/${debUpgrade.split('/').pop()}`, { timeoutMs: 300_000 });
+    expect(chroot.must("dpkg-query -W -f='${Version}' homecrypt")).toBe(`${upstreamVersion}-2`);
+    for (const f of PAM_STACKS) expect(readStacks().get(f)!.equals(stacks.get(f)!), f).toBe(true);
+    expect(dataFingerprint()).toBe(data);
+    // The upgraded copy still opens the key store made by the old one.
+    chroot.must(`setpriv --reuid ${USER} --regid ${USER} --init-groups homecrypt key slots --help >/dev/null`);
+  }, 300_000);
+
+  it('purges cleanly: PAM exactly as before, the user\'s data untouched', () => {
+    const data = dataFingerprint();
+    chroot.must('apt-get purge -y homecrypt', { timeoutMs: 300_000 });
+    for (const f of PAM_STACKS) {
+      expect(readStacks().get(f)!.equals(pamBefore.get(f)!), `/etc/pam.d/${f} restored byte for byte`).toBe(true);
+    }
+    expect(chroot.sh('test -e /usr/share/pam-configs/homecrypt || test -e /usr/lib/homecrypt || test -e /usr/bin/homecrypt').code).not.toBe(0);
+    expect(chroot.must("dpkg-query -W -f='${db:Status-Abbrev}' homecrypt 2>&1 || true")).not.toMatch(/^ii/);
+    expect(dataFingerprint()).toBe(data);
+    expect(data).toContain('.homecrypt-data/keystore');
+  }, 300_000);
+});
