@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (./run bench). Each line of BENCHES is one script in
+# bench/; add yours there. `./run bench NAME...` runs only the scripts named.
+# Benchmarks print their results; they are not tests and never fail on a slow machine.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+BENCHES=(
+  unlock.sh        # key-store unlock time of the default Argon2id parameters (vs cryptsetup LUKS2)
+)
+
+want=("$@")
+for b in "${BENCHES[@]}"; do
+  if [ ${#want[@]} -gt 0 ]; then
+    match=0
+    for w in "${want[@]}"; do [ "$w" = "$b" ] || [ "$w" = "${b%.*}" ] && match=1; done
+    [ $match = 1 ] || continue
+  fi
+  echo "=== bench/$b"
+  bash "./$b"
+  echo
+done
