@@ -2,14 +2,15 @@
 // must run with the user's uid, gid and groups, in its own session, holding no
 // descriptor of the PAM process and no secret in argv or environment (the key
 // comes from the user's keyring; a passphrase, when needed, through stdin).
-import { closeSync, openSync, readFileSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, openSync, readFileSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { HomecryptError } from '../errors.js';
 import { isFuseMountedAt, unmountFuse } from '../os/mounts.js';
-import { loginEnvironment, runAsUser } from '../os/processes.js';
+import { loginEnvironment } from '../os/processes.js';
+import { configPath, prepareLowerDir, writeNewVolumeConfig } from '../engine/volume.js';
 import type { UserAccount } from '../os/users.js';
 
 /** bin/homecrypt of this installation (dist/session/ → ../../bin). */
@@ -26,17 +27,16 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? '').replace(/^homecrypt: /, '');
 }
 
-/** `homecrypt init LOWER --keystore FILE` as the user, with the passphrase on stdin. */
-export async function initLower(user: UserAccount, lower: string, keyStore: string, passphrase: Buffer, opts: { plaintextNames?: boolean } = {}): Promise<void> {
-  const args = ['init', lower, '--keystore', keyStore, '--passphrase-fd', '0'];
-  if (opts.plaintextNames) args.push('--plaintext-names');
-  const input = Buffer.concat([passphrase, Buffer.from('\n')]);
-  try {
-    const r = await runAsUser(user, cli(args), { input, timeoutMs: 120_000 });
-    if (r.code !== 0) throw new EngineCommandError(`homecrypt init ${lower} failed: ${lastLine(r.stderr) || `exit ${r.code ?? r.signal}`}`);
-  } finally {
-    input.fill(0);
-  }
+/**
+ * Creates the encrypted lower directory for `mountKey` (the engine's volume
+ * config naming the key store), owned by the user who will mount it.
+ */
+export function initLower(user: UserAccount, lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): void {
+  prepareLowerDir(lower);
+  writeNewVolumeConfig(lower, mountKey, { keystore: keyStore, plaintextNames: opts.plaintextNames });
+  chownSync(lower, user.uid, user.gid);
+  chmodSync(lower, 0o700);
+  chownSync(configPath(lower), user.uid, user.gid);
 }
 
 /**

@@ -130,7 +130,7 @@ async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout:
   const { keyId, mountKey, recoveryKey } = await createKeyStore(layout.keyStore, {
     passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
   });
-  await initLower(user, layout.lower, layout.keyStore, opts.passphrase);
+  initLower(user, layout.lower, layout.keyStore, mountKey);
   return { keyId, recoveryKey, mountKey };
 }
 

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { readSync } from 'node:fs';
 import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
 import { UsageError } from '../../errors.js';
+import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount.js';
 
 const MAX_AUTHTOK = 4096; // PAM_MAX_RESP_SIZE is 512; anything longer is not a password
 
@@ -45,5 +46,29 @@ export function registerLoginHookCommands(program: Command): void {
       const authtok = phase === 'auth' ? readAuthtok() : undefined;
       await runLoginHook({ user, phase, authtok, tell: (line) => process.stdout.write(`${line}\n`) });
       process.exitCode = 0;
+    });
+
+  const session = program.command('session').description('mount or unmount a homecrypt user\'s directory outside a login (systemd units, administrators)');
+  session.command('mount')
+    .description('mount with the key already in the user\'s keyring')
+    .requiredOption('--user <name>', 'the user')
+    .action(async (o: { user: string }) => { process.stdout.write(`${await mountUser(o.user)}\n`); });
+  session.command('unmount')
+    .description('unmount and drop the key, whatever sessions are open')
+    .option('--user <name>', 'the user')
+    .option('--all', 'every homecrypt user (shutdown)')
+    .action(async (o: { user?: string; all?: boolean }) => {
+      if (!o.user === !o.all) throw new UsageError('give --user NAME or --all');
+      const names = o.all ? homecryptUsers() : [o.user!];
+      let failed = 0;
+      for (const n of names) {
+        try {
+          process.stdout.write(`${n}: ${await unmountUser(n)}\n`);
+        } catch (err) {
+          failed++;
+          process.stderr.write(`homecrypt: ${n}: ${(err as Error).message}\n`);
+        }
+      }
+      if (failed) process.exitCode = 1;
     });
 }

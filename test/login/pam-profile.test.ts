@@ -1,0 +1,42 @@
+// `homecrypt pam enable|disable` through Debian's real pam-auth-update: the
+// common-* stacks gain and lose exactly the homecrypt lines.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { skipUnless } from '../helpers/requirements.js';
+
+const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
+const HOOK = new URL('../../pam/homecrypt-pam-hook', import.meta.url).pathname;
+const STACKS = ['common-auth', 'common-session', 'common-password'];
+const read = (f: string) => readFileSync(`/etc/pam.d/${f}`, 'utf8');
+const hc = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+
+describe.skipIf(skipUnless('root', 'pam-auth-update profile') || !existsSync('/usr/sbin/pam-auth-update'))('pam enable / disable', () => {
+  let before: Record<string, string> = {};
+  let wasEnabled = false;
+  beforeAll(() => {
+    before = Object.fromEntries(STACKS.map((f) => [f, read(f)]));
+    wasEnabled = existsSync('/usr/share/pam-configs/homecrypt');
+  });
+  afterAll(() => {
+    if (!wasEnabled) hc('pam', 'disable');
+  });
+
+  it('enable adds the hook to auth, session and password; disable restores the stacks', () => {
+    if (wasEnabled) hc('pam', 'disable');
+    const e = hc('pam', 'enable');
+    expect(e.status, e.stderr).toBe(0);
+    expect(read('common-auth')).toMatch(new RegExp(`optional\\s+pam_exec\\.so quiet expose_authtok ${HOOK} auth`));
+    expect(read('common-session')).toContain(`pam_exec.so quiet stdout ${HOOK} session`);
+    expect(read('common-password')).toContain(`pam_exec.so quiet stdout seteuid ${HOOK} password`);
+    expect(hc('pam', 'status').stdout).toBe('enabled\n');
+    // the hook line comes after pam_unix's jump target, so it only sees accepted passwords
+    const auth = read('common-auth');
+    expect(auth.indexOf('homecrypt-pam-hook')).toBeGreaterThan(auth.indexOf('pam_permit.so'));
+    const d = hc('pam', 'disable');
+    expect(d.status, d.stderr).toBe(0);
+    for (const f of STACKS) expect(read(f)).not.toContain('homecrypt');
+    if (!wasEnabled) for (const f of STACKS) expect(read(f)).toBe(before[f]);
+    if (wasEnabled) hc('pam', 'enable');
+  });
+});
