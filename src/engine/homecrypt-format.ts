@@ -54,6 +54,15 @@ class BlockCipher implements FileCipher {
     return out;
   }
 
+  verify(io: LowerIO): void {
+    const size = plaintextSizeOf(io.size());
+    if (size === 0) {
+      openBlock(this.key, this.fileId, 0, true, io.pread(lowerOffsetOfBlock(0), BLOCK_OVERHEAD));
+      return;
+    }
+    for (let off = 0; off < size; off += 1 << 20) this.read(io, off, 1 << 20);
+  }
+
   /** Rewrites blocks [first, last] of a file growing from `size` to `newSize`, with `data` at `offset`. */
   private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null): void {
     const finalNew = lastBlockOf(newSize);

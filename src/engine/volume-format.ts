@@ -50,6 +50,8 @@ export interface FileCipher {
   truncate(io: LowerIO, size: number): void;
   /** Key ID of the mount key this file is under (for fsck and status). */
   readonly keyId: string;
+  /** Authenticates the whole file (fsck); optional, else fsck reads it all. */
+  verify?(io: LowerIO): void;
 }
 
 export interface FileCodec {

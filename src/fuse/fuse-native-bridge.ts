@@ -16,6 +16,7 @@ import { dirname } from 'node:path';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { execFile } from 'node:child_process';
+import { isFuseMountedAt } from '../os/mounts.js';
 import type { FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
 
 const require = createRequire(import.meta.url);
@@ -311,7 +312,11 @@ export function mountFuseNative(mountPoint: string, ops: FuseOps, options: Mount
       mountPoint,
       async unmount(u = {}) {
         if (!mounted) return;
-        await fusermountUnmount(mountPoint, !!u.lazy);
+        try {
+          await fusermountUnmount(mountPoint, !!u.lazy);
+        } catch (err) {
+          if (isFuseMountedAt(mountPoint)) throw err; // else: already unmounted by someone else
+        }
         mounted = false;
         try { b.fuse_native_unmount(mountPoint, thread); } catch { /* already released */ }
       },

@@ -10,6 +10,10 @@ import { registerLoginHookCommands } from './login-hook.js';
 import { registerPamCommands } from './pam.js';
 import { registerSetupCommands } from './setup.js';
 import { registerStatusCommands } from './status.js';
+import { registerInitCommand } from './init.js';
+import { registerMountCommand } from './mount.js';
+import { registerUmountCommand } from './umount.js';
+import { registerFsckCommand } from './fsck.js';
 
 export type RegisterCommands = (program: Command) => void;
 
@@ -23,4 +27,5 @@ export const commandGroups: RegisterCommands[] = [
   registerPamCommands,
   registerLoginHookCommands,
   registerBlockCommands,
+  registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand,
 ];

@@ -1,0 +1,169 @@
+// Running a mount: in the foreground (the process serves FUSE until unmounted)
+// or as a daemon that `homecrypt mount` starts and waits for. The mount keys
+// reach the daemon through a pipe (fd 3), never argv or the environment; the
+// daemon reports "ready" or its error through another pipe (fd 4), so
+// `homecrypt mount` returns only once the mount is usable, or fails clearly.
+import { spawn } from 'node:child_process';
+import {
+  closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { HomecryptError, RefusedError, UsageError } from '../errors.js';
+import { isFuseMountedAt, mountAt } from '../os/mounts.js';
+import { fusermountUnmount } from '../fuse/index.js';
+import { mountVolume, openVolume } from './volume.js';
+import { makeUndumpable } from '../block/no-dump.js';
+
+export interface MountRunOptions {
+  allowOther?: boolean;
+  attrTimeout?: number;
+}
+
+/** Default log file of a daemon serving `mountPoint` (outside the mount, owned by the caller). */
+export function defaultLogFile(mountPoint: string): string {
+  const uid = process.getuid?.() ?? 0;
+  let dir = `/run/user/${uid}`;
+  if (!existsSync(dir)) {
+    dir = `/tmp/homecrypt-${uid}`;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+      throw new RefusedError(`${dir} is not a private directory of yours; give --log-file`);
+    }
+  }
+  const h = createHash('sha256').update(resolve(mountPoint)).digest('hex').slice(0, 12);
+  return `${dir}/homecrypt-mount-${h}.log`;
+}
+
+/**
+ * Checks a mount point before mounting: a directory, empty, not mounted. A
+ * stale homecrypt mount (its daemon died) is unmounted first.
+ */
+export async function prepareMountPoint(mountPoint: string): Promise<string | null> {
+  const mnt = resolve(mountPoint);
+  let note: string | null = null;
+  const m = mountAt(mnt);
+  if (m && m.fsType.startsWith('fuse')) {
+    let stale = false;
+    try {
+      statSync(mnt);
+    } catch (err) {
+      stale = (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+    }
+    if (!stale) throw new RefusedError(`${mnt} is already mounted (${m.source})`);
+    await fusermountUnmount(mnt, true);
+    note = `cleaned up a stale mount at ${mnt} (its daemon had died)`;
+  } else if (m) {
+    throw new RefusedError(`${mnt} is already a mount point (${m.fsType} ${m.source})`);
+  }
+  let st;
+  try {
+    st = statSync(mnt);
+  } catch {
+    throw new UsageError(`mount point ${mnt} does not exist`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`mount point ${mnt} is not a directory`);
+  if (readdirSync(mnt).length > 0) throw new RefusedError(`mount point ${mnt} is not empty`);
+  return note;
+}
+
+/**
+ * Serves the volume at `mountPoint` in this process until it is unmounted
+ * (by `homecrypt umount`, fusermount -u, or SIGTERM/SIGINT). `onReady` runs
+ * once the kernel has the mount.
+ */
+export async function serveMount(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions,
+  onReady: () => void): Promise<void> {
+  makeUndumpable();
+  const vol = openVolume(lower, keys);
+  for (const k of keys) k.fill(0);
+  const mnt = resolve(mountPoint);
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log });
+  log(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
+  onReady();
+  await new Promise<void>((done) => {
+    let stopping = false;
+    const stop = async (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`homecrypt: ${why}: unmounting ${mnt}`);
+      try {
+        await mounted.unmount();
+      } catch {
+        try { await mounted.unmount({ lazy: true }); } catch (err) { log(`homecrypt: ${(err as Error).message}`); }
+      }
+      clearInterval(timer);
+      done();
+    };
+    // someone else unmounted us (homecrypt umount, fusermount -u): the binding
+    // does not tell, so watch the mount table
+    const timer = setInterval(() => {
+      if (!isFuseMountedAt(mnt)) {
+        clearInterval(timer);
+        log(`homecrypt: ${mnt} was unmounted`);
+        mounted.unmount().catch(() => undefined).finally(done);
+      }
+    }, 300);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
+  });
+}
+
+/** The daemon side: keys from fd 3, readiness to fd 4. */
+export async function runDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number,
+  opts: MountRunOptions): Promise<void> {
+  const raw = readFileSync(keyFd);
+  closeSync(keyFd);
+  const keys: Buffer[] = [];
+  for (let i = 0; i + 32 <= raw.length; i += 32) keys.push(Buffer.from(raw.subarray(i, i + 32)));
+  raw.fill(0);
+  const say = (msg: string) => {
+    try { writeSync(readyFd, `${msg}\n`); closeSync(readyFd); } catch { /* parent gone */ }
+  };
+  try {
+    await serveMount(lower, mountPoint, keys, opts, () => say('ready'));
+  } catch (err) {
+    say(`error ${(err as Error).message.replace(/\n/g, ' ')}`);
+    throw err;
+  }
+}
+
+const BIN = fileURLToPath(new URL('../../bin/homecrypt', import.meta.url));
+
+/** Starts a daemon for the mount and waits until it is ready or has failed. */
+export async function startMountDaemon(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions & {
+  logFile: string;
+}): Promise<{ pid: number }> {
+  const log = openSync(opts.logFile, 'a', 0o600);
+  const args = [BIN, 'mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
+  if (opts.allowOther) args.push('--allow-other');
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', log, log, 'pipe', 'pipe'],
+    env: { ...process.env, HOMECRYPT_DAEMON: '1' },
+  });
+  closeSync(log);
+  const keyPipe = child.stdio[3] as NodeJS.WritableStream;
+  const readyPipe = child.stdio[4] as NodeJS.ReadableStream;
+  keyPipe.end(Buffer.concat(keys));
+  for (const k of keys) k.fill(0);
+  const result = await new Promise<string>((res) => {
+    let text = '';
+    const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
+    readyPipe.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+    readyPipe.on('end', () => { clearTimeout(timer); res(text.trim() || 'error the daemon exited before the mount was ready'); });
+    child.on('error', (err) => { clearTimeout(timer); res(`error ${err.message}`); });
+  });
+  if (result !== 'ready') {
+    try { child.kill('SIGTERM'); } catch { /* gone */ }
+    const tail = (() => {
+      try { return readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3).join('; '); } catch { return ''; }
+    })();
+    throw new HomecryptError(`mount failed: ${result.replace(/^error /, '')}${tail ? ` (log ${opts.logFile}: ${tail})` : ''}`);
+  }
+  child.unref();
+  (readyPipe as unknown as { destroy(): void }).destroy();
+  return { pid: child.pid ?? 0 };
+}
