@@ -1,0 +1,73 @@
+// Shared steps of the login scenarios: a homecrypt user set up through the real
+// CLI, and what "unlocked" and "locked" mean, checked against the kernel.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { asUser, type TestUser } from '../helpers/users.js';
+
+export const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
+
+export function homecrypt(args: string[], input?: string, extraFds?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', timeout: 120_000 });
+  void extraFds;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** homecrypt setup for the user, with the login password on stdin (fd 0). */
+export function setupUser(u: TestUser, mode: 'home' | 'private'): { keyId: string; recoveryKey: string; stdout: string; stderr: string } {
+  const r = homecrypt(['setup', '--user', u.name, `--${mode}`, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
+  if (r.code !== 0) throw new Error(`setup failed (${r.code}): ${r.stderr}`);
+  const rec = JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')) as { keyId: string };
+  const m = /^\s+([0-9A-Z]{5}(?:-[0-9A-Z]{5})+)\s*$/m.exec(r.stdout);
+  return { keyId: rec.keyId, recoveryKey: m?.[1] ?? '', stdout: r.stdout, stderr: r.stderr };
+}
+
+export function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .some((l) => l.split(' ')[4] === path && /\s-\sfuse/.test(l));
+}
+
+/** What the user's own keyring holds (as the kernel shows it to the user). */
+export function userKeys(u: TestUser): string {
+  return asUser(u, 'keyctl show @u').stdout;
+}
+
+export async function waitFor(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+/** Every regular file under dir, recursively. */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p); else if (st.isFile()) out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+/** True when no lower file name or content contains `plain`. */
+export function lowerHidesText(lower: string, plain: string): boolean {
+  for (const f of filesUnder(lower)) {
+    if (f.includes(plain)) return false;
+    if (readFileSync(f).includes(Buffer.from(plain))) return false;
+  }
+  return true;
+}
+
+export function lastLogLines(n = 20): string {
+  try {
+    return execFileSync('tail', ['-n', String(n), '/var/log/homecrypt.log'], { encoding: 'utf8' });
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,147 @@
+// Logins through a real PAM stack (pam_unix + the shipped homecrypt lines,
+// driven by pamtester) for a real account whose home is encrypted.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { skipUnless } from '../helpers/requirements.js';
+import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
+import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { watchForSecret } from '../helpers/secret-watch.js';
+import { unwrapKeyStore } from '../../src/keys/key-store.js';
+import { isMounted, lastLogLines, lowerHidesText, setupUser, userKeys, waitFor } from './login-helpers.js';
+
+const NOTE = 'the plaintext of a homecrypt login test';
+
+describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('PAM login (pamtester, home mode)', () => {
+  let svc: PamService;
+  let u: TestUser;
+  let keyId = '';
+  let recoveryKey = '';
+  const base = () => `/home/.homecrypt/${u.name}`;
+  const lower = () => `${base()}/lower`;
+  const keyStore = () => `${base()}/homecrypt.keys`;
+
+  beforeAll(() => {
+    svc = createPamService();
+    u = createTestUser('hcl');
+    writeFileSync(`${u.home}/notes.txt`, NOTE);
+    chownSync(`${u.home}/notes.txt`, u.uid, u.gid);
+    const s = setupUser(u, 'home');
+    keyId = s.keyId;
+    recoveryKey = s.recoveryKey;
+  });
+
+  afterAll(() => {
+    removeTestUser(u, [base()]);
+    svc?.remove();
+  });
+
+  const login = (password: string) => pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${password}\n`);
+  const logout = () => pamtester(svc.name, u.name, ['close_session']);
+
+  it('setup migrated the home: the key store opens and the record names the key', () => {
+    expect(recoveryKey).toMatch(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){3,}$/);
+    expect(isMounted(u.home)).toBe(false);
+    expect(lowerHidesText(lower(), NOTE)).toBe(true);
+    expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).mode).toBe('home');
+  });
+
+  it('1+7. auth + open_session mounts the plaintext for the user over ciphertext; close unmounts and drops the key; no secret in any process', async () => {
+    const watch = watchForSecret(u.password);
+    const r = login(u.password);
+    expect(r.code, r.stderr).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(userKeys(u)).toContain(`homecrypt:${keyId}`);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(asUser(u, 'echo "written in a session" > ~/new-file.txt && cat ~/new-file.txt').stdout).toBe('written in a session\n');
+    expect(lowerHidesText(lower(), NOTE)).toBe(true);
+    expect(lowerHidesText(lower(), 'written in a session')).toBe(true);
+    expect(lowerHidesText(lower(), 'new-file')).toBe(true);
+    // root, not the user, cannot read the mount (no allow_other)
+    expect(() => readFileSync(`${u.home}/notes.txt`)).toThrow();
+    const out = logout();
+    expect(out.code, out.stderr).toBe(0);
+    const seen = await watch.stop();
+    expect(seen.scans).toBeGreaterThan(0);
+    expect(seen.hits).toEqual([]);
+    expect(isMounted(u.home)).toBe(false);
+    expect(userKeys(u)).not.toContain('homecrypt:');
+    expect(lastLogLines(200)).not.toContain(u.password);
+  });
+
+  it('3. two concurrent sessions: the first logout keeps the home mounted, the last unmounts', () => {
+    expect(login(u.password).code).toBe(0);
+    expect(login(u.password).code).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(userKeys(u)).not.toContain('homecrypt:');
+  });
+
+  it('5. a wrong password: pam_unix denies, nothing mounted, no key', () => {
+    const r = pamtester(svc.name, u.name, ['authenticate'], 'not-the-password\n');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Authentication failure/);
+    expect(isMounted(u.home)).toBe(false);
+    expect(userKeys(u)).not.toContain('homecrypt:');
+  });
+
+  it('4. passwd through PAM: the next login with the new password unlocks, the old one no longer does', async () => {
+    const oldPw = u.password;
+    const newPw = `${oldPw}-new`;
+    expect(login(oldPw).code).toBe(0);
+    // the user changes their own password (real uid the user, as setuid passwd runs)
+    const ch = pamtester(svc.name, u.name, ['chauthtok'], `${oldPw}\n${newPw}\n${newPw}\n`, u.uid);
+    expect(ch.code, ch.stderr + ch.stdout).toBe(0);
+    expect(ch.stdout + ch.stderr).toMatch(/new password from your next login/);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(login(oldPw).code).not.toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(login(newPw).code).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    await expect(unwrapKeyStore(keyStore(), Buffer.from(oldPw), { expectUid: u.uid })).rejects.toThrow(/wrong passphrase/);
+    const ok = await unwrapKeyStore(keyStore(), Buffer.from(newPw), { expectUid: u.uid });
+    expect(ok.keyId).toBe(keyId);
+    u.password = newPw;
+  });
+
+  it('6. root resets the password: login works, the home stays locked with a clear message, rewrap --recovery repairs it', async () => {
+    const reset = `${u.password}-reset`;
+    const ch = pamtester(svc.name, u.name, ['chauthtok'], `${reset}\n${reset}\n`);
+    expect(ch.code, ch.stderr).toBe(0);
+    expect(ch.stdout + ch.stderr).toMatch(/recovery key/);
+    expect(lastLogLines(50)).toMatch(new RegExp(`password of ${u.name} changed while the home's key was not unlocked`));
+    const r = login(reset);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/stays locked: .*homecrypt rewrap --recovery/);
+    expect(isMounted(u.home)).toBe(false);
+    expect(logout().code).toBe(0);
+    const fix = asUser(u, `${process.execPath} ${new URL('../../bin/homecrypt', import.meta.url).pathname} rewrap --recovery ${keyStore()} --passphrase-fd 0`,
+      `${recoveryKey}\n${reset}\n`);
+    expect(fix.code, fix.stderr).toBe(0);
+    expect(login(reset).code).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(logout().code).toBe(0);
+    await waitFor('unmount', () => !isMounted(u.home));
+    u.password = reset;
+  });
+
+  it('a user without homecrypt is untouched by the hook', () => {
+    const other = createTestUser('hcn');
+    try {
+      const r = pamtester(svc.name, other.name, ['authenticate', 'open_session', 'close_session'], `${other.password}\n`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).not.toMatch(/homecrypt/);
+      expect(lastLogLines(50)).not.toContain(other.name);
+    } finally {
+      removeTestUser(other);
+    }
+  });
+});
