@@ -1,0 +1,162 @@
+// The homecrypt v1 content format through its FileCipher, on an in-memory
+// lower file: a random model (reads always equal a plain buffer's bytes) and
+// every kind of tampering fails authentication.
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { MountKeys } from '../../src/engine/mount-keys.js';
+import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
+import { FILE_HEADER_BYTES } from '../../src/format/file-header.js';
+import { BLOCK_LOWER, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf } from '../../src/format/block-offsets.js';
+import { AuthenticationError, CorruptFileError, KeyNotAvailableError } from '../../src/errors.js';
+import { keyIdOf } from '../../src/crypto/key-id.js';
+import { MemIO } from './mem-io.js';
+
+const KEY = Buffer.alloc(32, 1);
+function fmt(keys = new MountKeys(KEY, keyIdOf(KEY))) {
+  return homecryptFormat(keys, { plaintextNames: false });
+}
+
+function newFile(f = fmt()) {
+  const { bytes, cipher } = f.files.create();
+  return { io: new MemIO(bytes), cipher, f };
+}
+
+function seeded(seed: number) {
+  let s = seed >>> 0;
+  return (n: number) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % n;
+  };
+}
+
+describe('content blocks', () => {
+  it('sizes: lower size maps to plaintext size and back', () => {
+    for (const n of [0, 1, 4095, 4096, 4097, 8192, 100000]) {
+      expect(plaintextSizeOf(lowerSizeOf(n))).toBe(n);
+    }
+    expect(lowerSizeOf(0)).toBe(FILE_HEADER_BYTES + 28);
+    expect(lowerSizeOf(4096)).toBe(FILE_HEADER_BYTES + BLOCK_LOWER);
+  });
+
+  it('a random mix of writes, truncates and reads always matches a plain buffer', () => {
+    const rnd = seeded(42);
+    const { io, cipher } = newFile();
+    let model = Buffer.alloc(0);
+    for (let i = 0; i < 400; i++) {
+      const op = rnd(10);
+      if (op < 6) {
+        const off = rnd(3) === 0 ? model.length : rnd(40000);
+        const data = randomBytes(rnd(3) === 0 ? rnd(20000) + 1 : rnd(300) + 1);
+        cipher.write(io, off, data);
+        if (off + data.length > model.length) {
+          const n = Buffer.alloc(off + data.length);
+          model.copy(n);
+          model = n;
+        }
+        data.copy(model, off);
+      } else if (op < 8) {
+        const size = rnd(50000);
+        cipher.truncate(io, size);
+        const n = Buffer.alloc(size);
+        model.copy(n, 0, 0, Math.min(size, model.length));
+        model = n;
+      } else {
+        const off = rnd(model.length + 10);
+        const len = rnd(20000);
+        expect(cipher.read(io, off, len).equals(model.subarray(off, Math.min(model.length, off + len)))).toBe(true);
+      }
+      expect(cipher.plaintextSize(io.size())).toBe(model.length);
+      expect(io.size()).toBe(lowerSizeOf(model.length));
+    }
+    expect(cipher.read(io, 0, model.length).equals(model)).toBe(true);
+    cipher.verify!(io);
+  });
+
+  it('reopens through the header under the same mount key, and not under another', () => {
+    const { io, cipher, f } = newFile();
+    cipher.write(io, 0, Buffer.from('hello'));
+    expect(f.files.open(io).read(io, 0, 100).toString()).toBe('hello');
+    const other = Buffer.alloc(32, 2);
+    expect(() => fmt(new MountKeys(other, keyIdOf(other))).files.open(io)).toThrow(KeyNotAvailableError);
+  });
+
+  it('new files use the current key; files under other loaded keys still open', () => {
+    const keys = new MountKeys(KEY, keyIdOf(KEY));
+    const f = fmt(keys);
+    const a = f.files.create();
+    const k2 = Buffer.alloc(32, 9);
+    keys.add(k2);
+    keys.currentKeyId = keyIdOf(k2);
+    const b = f.files.create();
+    expect(a.cipher.keyId).toBe(keyIdOf(KEY));
+    expect(b.cipher.keyId).toBe(keyIdOf(k2));
+    expect(f.files.open(new MemIO(a.bytes)).keyId).toBe(keyIdOf(KEY));
+    expect(f.files.open(new MemIO(b.bytes)).keyId).toBe(keyIdOf(k2));
+  });
+
+  describe('tampering gives an authentication error, never wrong bytes', () => {
+    const make = () => {
+      const { io, cipher, f } = newFile();
+      cipher.write(io, 0, randomBytes(3 * 4096 + 100));
+      return { io, cipher, f };
+    };
+    const fails = (fn: () => unknown) => expect(fn).toThrow(AuthenticationError);
+
+    it('a flipped bit in any block', () => {
+      for (const at of [lowerOffsetOfBlock(0) + 20, lowerOffsetOfBlock(1) + 3, lowerOffsetOfBlock(3) + 50, lowerOffsetOfBlock(2) + BLOCK_LOWER - 1]) {
+        const { io, cipher } = make();
+        io.data[at]! ^= 1;
+        fails(() => cipher.read(io, 0, 20000));
+      }
+    });
+
+    it('a flipped bit in the header', () => {
+      for (const at of [9, 25, 40, 60, 91]) {
+        const { io, f } = make();
+        io.data[at]! ^= 0x10;
+        expect(() => f.files.open(io)).toThrow(at >= 24 && at < 32 ? KeyNotAvailableError : CorruptFileError);
+      }
+    });
+
+    it('swapped blocks', () => {
+      const { io, cipher } = make();
+      const b0 = Buffer.from(io.data.subarray(lowerOffsetOfBlock(0), lowerOffsetOfBlock(1)));
+      io.data.copy(io.data, lowerOffsetOfBlock(0), lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+      b0.copy(io.data, lowerOffsetOfBlock(1));
+      fails(() => cipher.read(io, 0, 4096));
+      fails(() => cipher.read(io, 4096, 4096));
+    });
+
+    it('truncation at a block boundary and inside a block', () => {
+      const a = make();
+      a.io.ftruncate(lowerOffsetOfBlock(3));
+      fails(() => a.cipher.read(a.io, 2 * 4096, 4096)); // the old block 2 was not final
+      const b = make();
+      b.io.ftruncate(b.io.size() - 7);
+      fails(() => b.cipher.read(b.io, 3 * 4096, 4096));
+      const c = make();
+      c.io.ftruncate(FILE_HEADER_BYTES); // every block gone
+      fails(() => c.cipher.verify!(c.io));
+    });
+
+    it('an appended block copied from elsewhere', () => {
+      const { io, cipher } = make();
+      io.data = Buffer.concat([io.data, io.data.subarray(lowerOffsetOfBlock(1), lowerOffsetOfBlock(2))]);
+      fails(() => cipher.read(io, 0, 1 << 20));
+    });
+
+    it('a block moved from another file (same key, same position)', () => {
+      const one = make();
+      const two = make();
+      one.io.data.copy(two.io.data, lowerOffsetOfBlock(1), lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+      fails(() => two.cipher.read(two.io, 4096, 10));
+    });
+
+    it('an emptied file (header and an empty final block of another file)', () => {
+      const { io, cipher, f } = make();
+      const empty = f.files.create().bytes;
+      io.data = Buffer.concat([io.data.subarray(0, FILE_HEADER_BYTES), empty.subarray(FILE_HEADER_BYTES)]);
+      fails(() => cipher.verify!(io));
+    });
+  });
+});

@@ -1,0 +1,28 @@
+// An in-memory lower file for testing FileCiphers without a filesystem.
+import type { LowerIO } from '../../src/engine/volume-format.js';
+
+export class MemIO implements LowerIO {
+  data: Buffer;
+  constructor(initial: Buffer = Buffer.alloc(0), readonly lowerPath = 'mem') {
+    this.data = Buffer.from(initial);
+  }
+  pread(offset: number, length: number): Buffer {
+    return Buffer.from(this.data.subarray(offset, Math.min(this.data.length, offset + length)));
+  }
+  pwrite(d: Buffer, offset: number): void {
+    if (offset + d.length > this.data.length) {
+      const n = Buffer.alloc(offset + d.length);
+      this.data.copy(n);
+      this.data = n;
+    }
+    d.copy(this.data, offset);
+  }
+  ftruncate(length: number): void {
+    const n = Buffer.alloc(length);
+    this.data.copy(n, 0, 0, Math.min(length, this.data.length));
+    this.data = n;
+  }
+  size(): number {
+    return this.data.length;
+  }
+}

@@ -1,0 +1,207 @@
+// POSIX behaviour of a mounted volume, with real errno values, and what the
+// lower directory shows (no plaintext names or contents).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { skipUnless } from '../helpers/requirements.js';
+import { makeVolume, run, type TestVolume } from './volume-helper.js';
+import { lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
+
+const code = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+  return undefined;
+};
+
+function lowerFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    out.push(p);
+    if (e.isDirectory()) out.push(...lowerFiles(p));
+  }
+  return out;
+}
+
+describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', () => {
+  let v: TestVolume;
+  let m: string;
+  beforeAll(() => {
+    v = makeVolume();
+    v.mount();
+    m = v.mnt;
+  });
+  afterAll(() => {
+    try { v.umount(); } finally { v.cleanup(); }
+  });
+
+  it('stores names and contents encrypted; stat shows plaintext sizes', () => {
+    const marker = `MARKER-${randomBytes(8).toString('hex')}`;
+    fs.mkdirSync(join(m, 'secret-dir'));
+    fs.writeFileSync(join(m, 'secret-dir', 'secret-file.txt'), marker.repeat(100));
+    expect(fs.statSync(join(m, 'secret-dir', 'secret-file.txt')).size).toBe(marker.length * 100);
+    expect(fs.readdirSync(join(m, 'secret-dir'))).toEqual(['secret-file.txt']);
+    const all = lowerFiles(v.lower);
+    expect(all.some((p) => p.includes('secret'))).toBe(false);
+    for (const p of all) if (fs.statSync(p).isFile()) expect(fs.readFileSync(p).includes(marker)).toBe(false);
+    expect(fs.readdirSync(m)).not.toContain('homecrypt.conf');
+    expect(fs.readdirSync(m)).not.toContain('homecrypt.keys');
+  });
+
+  it('reads and writes at any offset, O_APPEND, truncate up and down, ftruncate', () => {
+    const p = join(m, 'rw.bin');
+    const model = Buffer.alloc(20000);
+    const fd = fs.openSync(p, 'w+');
+    for (const [off, len] of [[0, 100], [5000, 9000], [4090, 12], [19990, 10], [12288, 4096]] as const) {
+      const d = randomBytes(len);
+      fs.writeSync(fd, d, 0, len, off);
+      d.copy(model, off);
+    }
+    const back = Buffer.alloc(20000);
+    expect(fs.readSync(fd, back, 0, 20000, 0)).toBe(20000);
+    expect(back.equals(model)).toBe(true);
+    fs.ftruncateSync(fd, 7000);
+    expect(fs.fstatSync(fd).size).toBe(7000);
+    fs.ftruncateSync(fd, 30000);
+    const grown = fs.readFileSync(p);
+    expect(grown.subarray(0, 7000).equals(model.subarray(0, 7000))).toBe(true);
+    expect(grown.subarray(7000).equals(Buffer.alloc(23000))).toBe(true);
+    fs.closeSync(fd);
+    fs.truncateSync(p, 5);
+    expect(fs.readFileSync(p).equals(model.subarray(0, 5))).toBe(true);
+    fs.appendFileSync(p, 'abc');
+    fs.appendFileSync(p, 'def');
+    expect(fs.readFileSync(p).subarray(5).toString()).toBe('abcdef');
+    // a write far past the end leaves zeros (authenticated, not a hole)
+    const fd2 = fs.openSync(p, 'r+');
+    fs.writeSync(fd2, Buffer.from('Z'), 0, 1, 3 * 1024 * 1024);
+    fs.closeSync(fd2);
+    const big = fs.readFileSync(p);
+    expect(big.length).toBe(3 * 1024 * 1024 + 1);
+    expect(big.subarray(11, 3 * 1024 * 1024).equals(Buffer.alloc(3 * 1024 * 1024 - 11))).toBe(true);
+  });
+
+  it('rename over an existing entry and across directories', () => {
+    fs.mkdirSync(join(m, 'r1'));
+    fs.mkdirSync(join(m, 'r2'));
+    fs.writeFileSync(join(m, 'r1', 'a'), 'A');
+    fs.writeFileSync(join(m, 'r2', 'b'), 'B');
+    fs.renameSync(join(m, 'r1', 'a'), join(m, 'r2', 'b'));
+    expect(fs.readFileSync(join(m, 'r2', 'b'), 'utf8')).toBe('A');
+    expect(fs.readdirSync(join(m, 'r1'))).toEqual([]);
+    fs.renameSync(join(m, 'r2'), join(m, 'r1', 'moved'));
+    expect(fs.readFileSync(join(m, 'r1', 'moved', 'b'), 'utf8')).toBe('A');
+    fs.mkdirSync(join(m, 'r3'));
+    fs.writeFileSync(join(m, 'r3', 'x'), 'x');
+    expect(code(() => fs.renameSync(join(m, 'r1'), join(m, 'r3')))).toBe('ENOTEMPTY');
+  });
+
+  it('hard links share content and link count; unlink keeps the other', () => {
+    fs.writeFileSync(join(m, 'h1'), 'shared');
+    fs.linkSync(join(m, 'h1'), join(m, 'h2'));
+    fs.appendFileSync(join(m, 'h2'), '+more');
+    expect(fs.readFileSync(join(m, 'h1'), 'utf8')).toBe('shared+more');
+    expect(fs.statSync(join(m, 'h2')).ino).toBe(fs.statSync(join(m, 'h1')).ino);
+    fs.unlinkSync(join(m, 'h1'));
+    expect(fs.readFileSync(join(m, 'h2'), 'utf8')).toBe('shared+more');
+    expect(fs.statSync(join(m, 'h2')).nlink).toBe(1);
+  });
+
+  it('an open file stays readable and writable after unlink', () => {
+    const p = join(m, 'ghost');
+    fs.writeFileSync(p, 'still here');
+    const fd = fs.openSync(p, 'r+');
+    fs.unlinkSync(p);
+    expect(code(() => fs.statSync(p))).toBe('ENOENT');
+    fs.writeSync(fd, Buffer.from('STILL'), 0, 5, 0);
+    const b = Buffer.alloc(10);
+    fs.readSync(fd, b, 0, 10, 0);
+    expect(b.toString()).toBe('STILL here');
+    expect(fs.fstatSync(fd).size).toBe(10);
+    fs.closeSync(fd);
+  });
+
+  it('mkdir/rmdir, symlinks, fifos, chmod/chown/utimes, statfs, fsync', async () => {
+    fs.mkdirSync(join(m, 'd'), 0o750);
+    expect(fs.statSync(join(m, 'd')).mode & 0o777).toBe(0o750);
+    fs.symlinkSync('../target/name.txt', join(m, 'd', 'link'));
+    expect(fs.readlinkSync(join(m, 'd', 'link'))).toBe('../target/name.txt');
+    expect(fs.lstatSync(join(m, 'd', 'link')).size).toBe('../target/name.txt'.length);
+    const lowerLinks = lowerFiles(v.lower).filter((p) => fs.lstatSync(p).isSymbolicLink());
+    expect(lowerLinks.length).toBe(1);
+    expect(fs.readlinkSync(lowerLinks[0]!)).not.toContain('target');
+    expect((await run('mkfifo', [join(m, 'd', 'fifo')])).code).toBe(0);
+    expect(fs.statSync(join(m, 'd', 'fifo')).isFIFO()).toBe(true);
+    expect(code(() => fs.rmdirSync(join(m, 'd')))).toBe('ENOTEMPTY');
+    fs.writeFileSync(join(m, 'd', 'f'), 'x');
+    fs.chmodSync(join(m, 'd', 'f'), 0o604);
+    expect(fs.statSync(join(m, 'd', 'f')).mode & 0o777).toBe(0o604);
+    fs.chownSync(join(m, 'd', 'f'), 1234, 5678);
+    expect(fs.statSync(join(m, 'd', 'f')).uid).toBe(1234);
+    fs.utimesSync(join(m, 'd', 'f'), 1_000_000_000, 1_200_000_000);
+    const st = fs.statSync(join(m, 'd', 'f'));
+    expect(st.atimeMs).toBe(1_000_000_000_000);
+    expect(st.mtimeMs).toBe(1_200_000_000_000);
+    const sfs = fs.statfsSync(m);
+    expect(sfs.blocks).toBeGreaterThan(0);
+    const fd = fs.openSync(join(m, 'd', 'f'), 'r+');
+    fs.fsyncSync(fd);
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+    for (const n of ['link', 'fifo', 'f']) fs.unlinkSync(join(m, 'd', n));
+    fs.rmdirSync(join(m, 'd'));
+    expect(fs.existsSync(join(m, 'd'))).toBe(false);
+  });
+
+  it('user xattrs with encrypted values; other namespaces refused', () => {
+    const p = join(m, 'xa');
+    fs.writeFileSync(p, '');
+    lsetxattrSync(p, 'user.colour', Buffer.from('blue'), 0);
+    expect(lgetxattrSync(p, 'user.colour').toString()).toBe('blue');
+    expect(llistxattrSync(p)).toContain('user.colour');
+    const lower = lowerFiles(v.lower).filter((f) => llistxattrSync(f).length > 0);
+    expect(lower.length).toBe(1);
+    const names = llistxattrSync(lower[0]!);
+    expect(names.some((n) => n.includes('colour'))).toBe(false);
+    expect(lgetxattrSync(lower[0]!, names[0]!).includes(Buffer.from('blue'))).toBe(false);
+    lremovexattrSync(p, 'user.colour');
+    expect(code(() => lgetxattrSync(p, 'user.colour'))).toBe('ENODATA');
+    expect(code(() => lsetxattrSync(p, 'trusted.x', Buffer.from('1'), 0))).toBe('EOPNOTSUPP');
+  });
+
+  it('full 255-byte names, long names in the lower dir, ENAMETOOLONG past 255', () => {
+    const long = 'n'.repeat(255);
+    const uni = 'ü'.repeat(127); // 254 bytes
+    fs.writeFileSync(join(m, long), 'long');
+    fs.mkdirSync(join(m, uni));
+    fs.writeFileSync(join(m, uni, long), 'nested');
+    expect(fs.readdirSync(m)).toEqual(expect.arrayContaining([long, uni]));
+    expect(fs.readFileSync(join(m, uni, long), 'utf8')).toBe('nested');
+    fs.renameSync(join(m, long), join(m, uni, 'short'));
+    expect(fs.readFileSync(join(m, uni, 'short'), 'utf8')).toBe('long');
+    expect(code(() => fs.writeFileSync(join(m, 'x'.repeat(256)), ''))).toBe('ENAMETOOLONG');
+    fs.rmSync(join(m, uni), { recursive: true });
+    expect(lowerFiles(v.lower).filter((p) => p.includes('~'))).toEqual([]); // sidecars went with their entries
+  });
+
+  it('answers the right errno', async () => {
+    expect(code(() => fs.readFileSync(join(m, 'nope')))).toBe('ENOENT');
+    fs.mkdirSync(join(m, 'e'));
+    expect(code(() => fs.mkdirSync(join(m, 'e')))).toBe('EEXIST');
+    fs.writeFileSync(join(m, 'e', 'f'), '1');
+    expect(code(() => fs.openSync(join(m, 'e', 'f'), 'wx'))).toBe('EEXIST');
+    expect(code(() => fs.rmdirSync(join(m, 'e')))).toBe('ENOTEMPTY');
+    expect(code(() => fs.readdirSync(join(m, 'e', 'f')))).toBe('ENOTDIR');
+    expect(code(() => fs.writeFileSync(join(m, 'e'), 'x'))).toBe('EISDIR');
+    expect(code(() => fs.unlinkSync(join(m, 'e')))).toMatch(/EISDIR|EPERM/);
+    expect(code(() => fs.renameSync(join(m, 'e', 'f'), join(v.dir, 'outside')))).toBe('EXDEV');
+    const fa = await run('fallocate', ['-l', '1M', join(m, 'e', 'f')]);
+    expect(fa.code).not.toBe(0);
+    expect(fa.stderr).toMatch(/not supported/i);
+    fs.rmSync(join(m, 'e'), { recursive: true });
+  });
+});

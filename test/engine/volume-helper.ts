@@ -1,0 +1,61 @@
+// Test helper: a fresh volume made and mounted through the real CLI
+// (bin/homecrypt init + mount, passphrase through --passphrase-fd 0).
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
+export const PASS = 'correct horse battery staple';
+
+export function hc(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(BIN, args, { input: input ?? '', encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface TestVolume {
+  dir: string;
+  lower: string;
+  mnt: string;
+  logFile: string;
+  mount(): void;
+  umount(): void;
+  log(): string;
+  cleanup(): void;
+}
+
+export function makeVolume(opts: { plaintextNames?: boolean } = {}): TestVolume {
+  const dir = mkdtempSync('/tmp/hc-engine-test-');
+  const lower = join(dir, 'lower');
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  const logFile = join(dir, 'daemon.log');
+  const init = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05', ...(opts.plaintextNames ? ['--plaintext-names'] : [])], `${PASS}\n`);
+  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+  const v: TestVolume = {
+    dir, lower, mnt, logFile,
+    mount() {
+      const r = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile], `${PASS}\n`);
+      if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
+    },
+    umount() {
+      const r = hc(['umount', mnt]);
+      if (r.code !== 0) throw new Error(`umount failed: ${r.stderr}`);
+    },
+    log() {
+      try { return readFileSync(logFile, 'utf8'); } catch { return ''; }
+    },
+    cleanup() {
+      try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return v;
+}
+
+export function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    execFile(cmd, args, { cwd, timeout: 120_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
