@@ -4,12 +4,13 @@
 // mount it at boot, through `homecrypt block` run inside the chroot.
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { HomecryptError, UsageError } from '../errors.js';
-import { runLogged, type StepContext } from './context.js';
+import { reason, runLogged, type StepContext } from './context.js';
+import { deliverRecoveryOutput } from './recovery-output.js';
 
 const STEP = 'block';
 const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
 
-function holdsLuks(hostPath: string): boolean {
+export function holdsLuks(hostPath: string): boolean {
   let fd = -1;
   try {
     fd = openSync(hostPath, 'r');
@@ -37,12 +38,15 @@ export async function configureBlock(ctx: StepContext): Promise<void> {
     if (holdsLuks(host)) {
       ctx.log.write(STEP, `${b.device} already holds a LUKS volume; not formatted again`);
     } else {
-      const argv = ['homecrypt', 'block', 'format', b.device, '--mkfs', b.filesystem, '--passphrase-fd', '3'];
+      const argv = ['homecrypt', 'block', 'format', b.device, '--mkfs', b.filesystem, '--recovery', '--passphrase-fd', '3'];
       if (ctx.answers.kdfTime !== null) argv.push('--kdf-time', String(ctx.answers.kdfTime));
       ctx.say(`formatting ${b.device} (LUKS2, ${b.filesystem})`);
+      // Its stdout shows the volume's recovery key: to the operator, not the log.
       const r = await ctx.target.run(argv, { fd3: `${ctx.passphrase}\n`, timeoutMs: 4 * 3600_000 });
-      ctx.log.command(STEP, argv, r.code, r.stderr, r.stdout);
-      if (r.code !== 0) throw new HomecryptError(`homecrypt block format ${b.device} failed (exit ${r.code}): ${r.stderr.trim().split('\n').pop()}`);
+      ctx.log.command(STEP, argv, r.code, r.stderr);
+      if (r.code !== 0) throw new HomecryptError(`homecrypt block format ${b.device} failed (exit ${r.code}): ${reason(r.stderr, r.code)}`);
+      deliverRecoveryOutput(ctx, STEP, r.stdout);
+      ctx.log.write(STEP, `formatted ${b.device} (LUKS2 with a recovery slot, ${b.filesystem} inside)`);
     }
   }
   if (crypttabHas(ctx, b.name)) {
@@ -50,9 +54,9 @@ export async function configureBlock(ctx: StepContext): Promise<void> {
     return;
   }
   const argv = ['homecrypt', 'block', 'crypttab', b.device, b.name, '--target', '/'];
-  if (b.mountPoint) argv.push('--mount', b.mountPoint, '--fs', b.filesystem);
+  if (b.mountPoint) argv.push('--mount', b.mountPoint, '--fstype', b.filesystem);
   const r = await runLogged(ctx, STEP, argv);
-  if (r.code !== 0) throw new HomecryptError(`homecrypt block crypttab failed in the target (exit ${r.code}): ${r.stderr.trim().split('\n').pop()}`);
+  if (r.code !== 0) throw new HomecryptError(`homecrypt block crypttab failed in the target (exit ${r.code}): ${reason(r.stderr, r.code)}`);
   if (!crypttabHas(ctx, b.name)) throw new HomecryptError(`after homecrypt block crypttab, the target's /etc/crypttab has no line for ${b.name}`);
   ctx.log.write(STEP, `/etc/crypttab${b.mountPoint ? ' and /etc/fstab' : ''} now open ${b.device} as ${b.name}${b.mountPoint ? ` on ${b.mountPoint}` : ''}`);
 }

@@ -22,3 +22,13 @@ export async function runLogged(ctx: StepContext, step: string, argv: string[],
   ctx.log.command(step, argv, r.code, r.stderr);
   return r;
 }
+
+/**
+ * The line of a failed command's stderr that says why: the last error line
+ * (homecrypt's, commander's, apt's), else the last line.
+ */
+export function reason(stderr: string, code: number): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => /^(homecrypt: |error: |E: |chroot: |dpkg: error)/.test(l));
+  return (errors.pop() ?? lines.pop() ?? `exit ${code}`).slice(0, 500);
+}

@@ -4,10 +4,10 @@
 // login password is what unlocks the home), so setup need not check it; for an
 // existing account setup checks the passphrase against the target's PAM, so a
 // typo cannot lock the user out.
-import { writeFileSync, renameSync, rmSync } from 'node:fs';
 import { HomecryptError, RefusedError } from '../errors.js';
-import { runLogged, type StepContext } from './context.js';
+import { reason, runLogged, type StepContext } from './context.js';
 import { targetUser } from './target-users.js';
+import { deliverRecoveryOutput } from './recovery-output.js';
 
 const STEP = 'home';
 
@@ -60,21 +60,9 @@ export async function createEncryptedHome(ctx: StepContext): Promise<void> {
   const r = await ctx.target.run(argv, { fd3: `${ctx.passphrase}\n`, inheritStdout: toFile === null, timeoutMs: 60 * 60_000 });
   ctx.log.command(STEP, argv, r.code, r.stderr);
   if (r.code !== 0) {
-    const why = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `exit ${r.code}`;
+    const why = reason(r.stderr, r.code);
     throw new HomecryptError(`homecrypt setup for ${user} in the target failed (exit ${r.code}): ${why}`);
   }
-  if (toFile !== null) {
-    const tmp = `${toFile}.tmp-${process.pid}`;
-    try {
-      writeFileSync(tmp, r.stdout, { mode: 0o600, flag: 'wx' });
-      renameSync(tmp, toFile);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      // The key exists only in this output: show it rather than lose it.
-      process.stdout.write(r.stdout);
-      throw new HomecryptError(`could not write the recovery key to ${toFile} (${(err as Error).message}); it was printed instead`);
-    }
-    ctx.log.write(STEP, `recovery key written to ${toFile} on the installing system (not in the target)`);
-  }
+  if (toFile !== null) deliverRecoveryOutput(ctx, STEP, r.stdout);
   ctx.log.write(STEP, `${user}'s ${answers.encryptHome === 'private' ? 'Private directory' : 'home'} is encrypted`);
 }

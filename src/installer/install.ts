@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HomecryptError } from '../errors.js';
 import type { Answers } from './answers.js';
-import type { StepContext } from './context.js';
+import { reason, type StepContext } from './context.js';
 import { InTarget } from './in-target.js';
 import { INSTALL_LOG, InstallLog } from './install-log.js';
 import { PAM_PROFILE, PAM_STATE_DIRS, PamSnapshot } from './pam-snapshot.js';
@@ -56,7 +56,7 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
     await checkTargetNeeds(ctx, src);
     await installPackage(ctx, src);
     const v = await target.run(['homecrypt', '--version']);
-    if (v.code !== 0) throw new HomecryptError(`homecrypt does not run in the target after installing it: ${v.stderr.trim().split('\n').pop()}`);
+    if (v.code !== 0) throw new HomecryptError(`homecrypt does not run in the target after installing it: ${reason(v.stderr, v.code)}`);
     log.write('package', `homecrypt ${v.stdout.trim()} runs in the target`);
     await installSystemdUnits(ctx, src.kind !== 'copy');
     await enablePam(ctx);

@@ -6,20 +6,39 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync,
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { HomecryptError, MissingFeatureError } from '../errors.js';
-import { runLogged, type StepContext } from './context.js';
+import { reason, runLogged, type StepContext } from './context.js';
 
 const STEP = 'package';
 export const COPY_DIR = '/usr/lib/homecrypt';
 const STAMP = '.homecrypt-install-stamp';
 
-/** The .deb this build ships next to it, if one was built (./run package). */
-export function findDeb(sourceRoot: string): string | null {
-  for (const dir of [sourceRoot, join(sourceRoot, 'packaging'), join(sourceRoot, 'packaging/out'), join(sourceRoot, 'build')]) {
+function newestMtime(dir: string): number {
+  let newest = 0;
+  const walk = (p: string) => {
+    const st = statSync(p);
+    if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  if (existsSync(dir)) walk(dir);
+  return newest;
+}
+
+/**
+ * The .deb built from this very build (./run package puts it in build/), or
+ * null. A .deb older than the compiled code is a stale one from before the
+ * last change: installing it would put other code into the target than the
+ * code running this step, so it is passed over (and the reason logged).
+ */
+export function findDeb(sourceRoot: string): { deb: string | null; stale: string | null } {
+  for (const dir of [join(sourceRoot, 'build'), sourceRoot]) {
     if (!existsSync(dir)) continue;
-    const debs = readdirSync(dir).filter((f) => /^homecrypt_.*\.deb$/.test(f)).sort();
-    if (debs.length) return join(dir, debs[debs.length - 1]);
+    const debs = readdirSync(dir).filter((f) => /^homecrypt_.*\.deb$/.test(f))
+      .map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    if (!debs.length) continue;
+    const built = newestMtime(join(sourceRoot, 'dist'));
+    return statSync(debs[0]).mtimeMs >= built ? { deb: debs[0], stale: null } : { deb: null, stale: debs[0] };
   }
-  return null;
+  return { deb: null, stale: null };
 }
 
 export type PackageSource = { kind: 'deb'; deb: string } | { kind: 'copy' } | { kind: 'dpkg-installed'; version: string };
@@ -30,9 +49,13 @@ export async function choosePackageSource(ctx: StepContext): Promise<PackageSour
   const q = await ctx.target.run(['dpkg-query', '-W', '-f=${Status} ${Version}', 'homecrypt']);
   const installed = q.code === 0 && q.stdout.startsWith('install ok installed') ? q.stdout.split(' ').pop() ?? '' : null;
   if (want === 'copy') return { kind: 'copy' };
-  const deb = want === 'auto' ? findDeb(ctx.sourceRoot) : want;
-  if (deb && !existsSync(deb)) throw new MissingFeatureError(`answers: "package" names ${deb}, which does not exist`);
-  if (deb) return { kind: 'deb', deb };
+  if (want !== 'auto') {
+    if (!existsSync(want)) throw new MissingFeatureError(`answers: "package" names ${want}, which does not exist`);
+    return { kind: 'deb', deb: want };
+  }
+  const found = findDeb(ctx.sourceRoot);
+  if (found.stale) ctx.log.write(STEP, `${found.stale} is older than this build (rebuild it with ./run package); not used`);
+  if (found.deb) return { kind: 'deb', deb: found.deb };
   if (installed) return { kind: 'dpkg-installed', version: installed };
   return { kind: 'copy' };
 }
@@ -59,16 +82,12 @@ async function installDeb(ctx: StepContext, deb: string): Promise<void> {
     ctx.say(`installing ${basename(deb)} into the target with apt`);
     const r = await runLogged(ctx, STEP, ['apt-get', 'install', '-y', '-q', '--no-install-recommends', inside], { timeoutMs: 20 * 60_000 });
     if (r.code !== 0) {
-      throw new HomecryptError(`apt-get install of ${basename(deb)} in the target failed (exit ${r.code}): ${lastLine(r.stderr || r.stdout)}`);
+      throw new HomecryptError(`apt-get install of ${basename(deb)} in the target failed (exit ${r.code}): ${reason(`${r.stdout}\n${r.stderr}`, r.code)}`);
     }
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
   ctx.log.write(STEP, `installed ${basename(deb)} with apt`);
-}
-
-function lastLine(s: string): string {
-  return s.trim().split('\n').filter(Boolean).slice(-3).join(' / ') || 'no output';
 }
 
 /** Production packages from package-lock.json (lockfile v2/v3), or all of node_modules. */

@@ -4,7 +4,7 @@
 // before anything changed and restores it when this or any later step fails.
 import { existsSync, readFileSync } from 'node:fs';
 import { HomecryptError } from '../errors.js';
-import { runLogged, type StepContext } from './context.js';
+import { reason, runLogged, type StepContext } from './context.js';
 
 const STEP = 'pam';
 /** The stack files pam-auth-update writes that homecrypt's profile adds lines to. */
@@ -21,7 +21,7 @@ export async function enablePam(ctx: StepContext): Promise<void> {
   const before = stackMentionsHomecrypt(ctx);
   const r = await runLogged(ctx, STEP, ['homecrypt', 'pam', 'enable'], { timeoutMs: 120_000 });
   if (r.code !== 0) {
-    const why = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `exit ${r.code}`;
+    const why = reason(r.stderr, r.code);
     throw new HomecryptError(`enabling the PAM profile in the target failed (homecrypt pam enable, exit ${r.code}): ${why}`);
   }
   const after = stackMentionsHomecrypt(ctx);

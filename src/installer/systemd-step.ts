@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HomecryptError } from '../errors.js';
-import { runLogged, type StepContext } from './context.js';
+import { reason, runLogged, type StepContext } from './context.js';
 
 const STEP = 'systemd';
 const UNIT_DIR = '/lib/systemd/system';
@@ -44,6 +44,6 @@ export async function installSystemdUnits(ctx: StepContext, fromDeb: boolean): P
     return;
   }
   const r = await runLogged(ctx, STEP, ['systemctl', 'enable', ...enable]);
-  if (r.code !== 0) throw new HomecryptError(`systemctl enable ${enable.join(' ')} in the target failed (exit ${r.code}): ${r.stderr.trim().split('\n').pop()}`);
+  if (r.code !== 0) throw new HomecryptError(`systemctl enable ${enable.join(' ')} in the target failed (exit ${r.code}): ${reason(r.stderr, r.code)}`);
   ctx.log.write(STEP, `enabled ${enable.join(', ')}`);
 }

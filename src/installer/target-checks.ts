@@ -6,6 +6,7 @@ import { MissingFeatureError, RefusedError } from '../errors.js';
 import type { StepContext } from './context.js';
 import type { PackageSource } from './package-step.js';
 import { targetUser } from './target-users.js';
+import { holdsLuks } from './block-step.js';
 
 /** Checks that need no chroot: is this a system root at all? */
 export function checkTargetShape(root: string, target: { path(p: string): string }): void {
@@ -52,7 +53,12 @@ export async function checkTargetNeeds(ctx: StepContext, src: PackageSource): Pr
     }
   }
   if (answers.block) {
+    const b = answers.block;
     need(ctx.target.has('cryptsetup'), 'cryptsetup (Debian package cryptsetup) to unlock the encrypted volume at boot');
+    const host = ctx.target.path(b.device);
+    if (!existsSync(host)) missing.push(`the block device ${b.device} (answer "block.device")`);
+    else if (!b.format && !holdsLuks(host)) missing.push(`a LUKS volume on ${b.device} (it holds none; answer "block.format": true to create one, destroying what it holds)`);
+    if (b.format) need(ctx.target.has(`mkfs.${b.filesystem}`), `mkfs.${b.filesystem} (Debian package e2fsprogs) to create the filesystem`);
   }
   if (missing.length) {
     throw new MissingFeatureError(`the target ${ctx.target.root} lacks what the installer step needs:\n  - ${missing.join('\n  - ')}`);

@@ -58,11 +58,11 @@ describe('answers file', () => {
     ['unknown answer (typo)', { ...good, encrpytHome: 'home' }, '"encrpytHome" is not a known answer'],
     ['block not an object', { ...good, block: 'yes' }, '"block" must be an object'],
     ['block without device', { ...good, block: { name: 'x' } }, '"block.device" is required'],
-    ['block bad device', { ...good, block: { device: 'sdb1', name: 'x' } }, '"block.device" must be a device path'],
+    ['block bad device', { ...good, block: { device: 'sdb1', name: 'x' } }, '"block.device" must be the absolute path'],
     ['block without name', { ...good, block: { device: '/dev/vdb' } }, '"block.name" is required'],
     ['block bad name', { ...good, block: { device: '/dev/vdb', name: 'a b' } }, '"block.name" must be a device-mapper name'],
     ['block relative mountPoint', { ...good, block: { device: '/dev/vdb', name: 'x', mountPoint: 'home' } }, '"block.mountPoint" must be an absolute path'],
-    ['block unknown filesystem', { ...good, block: { device: '/dev/vdb', name: 'x', filesystem: 'ntfs' } }, '"block.filesystem" must be one of'],
+    ['block unknown filesystem', { ...good, block: { device: '/dev/vdb', name: 'x', filesystem: 'xfs' } }, '"block.filesystem" must be one of'],
     ['block format not boolean', { ...good, block: { device: '/dev/vdb', name: 'x', format: 1 } }, '"block.format" must be true or false'],
     ['block unknown key', { ...good, block: { device: '/dev/vdb', name: 'x', size: 3 } }, '"block.size" is not a known answer'],
   ];

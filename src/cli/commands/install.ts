@@ -9,7 +9,7 @@ import { installIntoTarget } from '../../installer/install.js';
 import { askAnswers, confirmRecoveryKeyKept } from '../../installer/prompts.js';
 import { readLineFromFd, readPassphraseFile } from '../../installer/secret-input.js';
 
-interface InstallCliOptions { target: string; answers?: string; passphraseFd?: string; kdfTime?: string; }
+interface InstallCliOptions { target: string; answers?: string; passphraseFd?: string; kdfTime?: string; package?: string; }
 
 function parseKdfTime(v: string | undefined): number | null {
   if (v === undefined) return null;
@@ -44,10 +44,15 @@ export function registerInstall(program: Command): void {
     .option('--answers <file>', 'non-interactive: answers file (JSON, see docs/INSTALLER.md)')
     .option('--passphrase-fd <n>', 'read the passphrase from this file descriptor (one line)')
     .option('--kdf-time <seconds>', 'Argon2id calibration target (overrides the answers file)')
+    .option('--package <how>', 'auto (the .deb of this build, else copy the build), copy, or FILE.deb (overrides the answers file)')
     .addHelpText('after', '\nWithout --answers the questions are asked in the terminal. The log of what was done\n'
       + 'is kept in the target at /var/log/homecrypt-install.log.')
     .action(async (opts: InstallCliOptions) => {
       const kdfTime = parseKdfTime(opts.kdfTime);
+      const pkg = opts.package;
+      if (pkg !== undefined && pkg !== 'auto' && pkg !== 'copy' && !(pkg.startsWith('/') && pkg.endsWith('.deb'))) {
+        throw new UsageError(`--package: "auto", "copy" or the absolute path of a .deb (got ${pkg})`);
+      }
       let answers: Answers;
       let passphrase: string | null = null;
       const interactive = opts.answers === undefined;
@@ -55,11 +60,12 @@ export function registerInstall(program: Command): void {
         if (!process.stdin.isTTY) throw new UsageError('no --answers file and no terminal to ask the questions in');
         if (opts.passphraseFd !== undefined) throw new UsageError('--passphrase-fd goes with --answers (interactively the passphrase is asked)');
         const asked = await askAnswers(new InTarget(opts.target), { kdfTime });
-        answers = asked.answers;
+        answers = pkg ? { ...asked.answers, package: pkg } : asked.answers;
         passphrase = asked.passphrase;
       } else {
         answers = readAnswersFile(opts.answers as string);
         if (kdfTime !== null) answers = { ...answers, kdfTime };
+        if (pkg !== undefined) answers = { ...answers, package: pkg };
         if (opts.passphraseFd !== undefined && answers.passphraseFile !== null) {
           throw new UsageError('the passphrase comes from --passphrase-fd or from the answer "passphraseFile", not both');
         }

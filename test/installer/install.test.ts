@@ -1,0 +1,144 @@
+// The installer step against a real Debian root (debootstrap, cached): it
+// refuses a target that lacks what it needs, rolls PAM back on failure,
+// installs non-interactively, is idempotent, and a PAM login of the created
+// user inside the target (chroot, pamtester) unlocks the encrypted home.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipUnless } from '../helpers/requirements.js';
+import type { ChrootSession } from '../helpers/debootstrap.js';
+import { debootstrapAbsentReason, homecrypt, mountsBelow, openTarget } from './target-root.js';
+
+const noRoot = skipUnless('root', 'fuse', 'keyring', 'installer step into a debootstrap root');
+const absent = noRoot ? 'skipped' : debootstrapAbsentReason();
+
+/** Every file of the target's PAM configuration, by path, as bytes + mode. */
+function pamState(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (p: string) => {
+    if (!existsSync(p)) return;
+    const st = statSync(p);
+    if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+    else out.set(p.slice(root.length), `${(st.mode & 0o7777).toString(8)}:${readFileSync(p, 'base64')}`);
+  };
+  walk(join(root, 'etc/pam.d'));
+  walk(join(root, 'var/lib/pam'));
+  return out;
+}
+
+const PASS = 'Correct-horse-4-battery';
+
+describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap root', () => {
+  let t: ChrootSession;
+  let tmp: string;
+  const answers = (name: string, a: Record<string, unknown>) => {
+    const f = join(tmp, name);
+    writeFileSync(f, JSON.stringify({ version: 1, kdfTime: 0.05, package: 'copy', ...a }));
+    return f;
+  };
+
+  beforeAll(() => {
+    t = openTarget(41000 + (process.pid % 50) * 1000);
+    tmp = mkdtempSync('/tmp/homecrypt-installer-test-');
+    chmodSync(tmp, 0o700);
+  }, 900_000);
+  afterAll(() => {
+    // Log out anything a failed test left mounted, then drop the overlay.
+    t?.sh('for u in alice; do pamtester login $u close_session </dev/null; done >/dev/null 2>&1');
+    t?.dispose();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('refuses a directory that is not a system root, naming what is missing', async () => {
+    const r = await homecrypt(['install', '--target', tmp, '--answers', answers('a0.json', { user: 'alice', createUser: true }), '--passphrase-fd', '3'], { fd3: `${PASS}\n` });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/is not the root of an installed system: it lacks \/etc\/passwd, \/bin\/sh/);
+  });
+
+  it('refuses a target without Node or the account, listing each with its package, and changes nothing', async () => {
+    const before = pamState(t.root);
+    renameSync(t.path('/usr/bin/node'), t.path('/usr/bin/node.hidden'));
+    try {
+      const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a1.json', { user: 'nobody2' })], { fd3: `${PASS}\n` });
+      expect(r.code).toBe(7);
+      expect(r.stderr).toContain('lacks what the installer step needs');
+      expect(r.stderr).toContain('node >= 18 (Debian package nodejs)');
+      expect(r.stderr).toContain('the account nobody2 (create it first, or answer "createUser": true)');
+    } finally {
+      renameSync(t.path('/usr/bin/node.hidden'), t.path('/usr/bin/node'));
+    }
+    expect(pamState(t.root)).toEqual(before);
+    expect(existsSync(t.path('/usr/lib/homecrypt'))).toBe(false);
+    expect(mountsBelow(t.root).filter((m) => m !== t.root && !/\/(proc|sys|dev)(\/|$)/.test(m.slice(t.root.length)))).toEqual([]);
+  });
+
+  it('rolls the PAM change back when pam-auth-update fails half-way (injected)', async () => {
+    const before = pamState(t.root);
+    // A pam-auth-update that writes the new stack and then fails, as a crash
+    // after the files were written would.
+    renameSync(t.path('/usr/sbin/pam-auth-update'), t.path('/usr/sbin/pam-auth-update.real'));
+    writeFileSync(t.path('/usr/sbin/pam-auth-update'), '#!/bin/sh\n/usr/sbin/pam-auth-update.real "$@"\necho "injected failure" >&2\nexit 1\n', { mode: 0o755 });
+    try {
+      const r = await homecrypt(['install', '--target', t.root, '--answers', answers('a2.json', { user: 'alice', createUser: true }), '--passphrase-fd', '3'], { fd3: `${PASS}\n` });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/enabling the PAM profile in the target failed.*injected failure/);
+      expect(r.stderr).toContain('rolled back the PAM configuration of the target');
+    } finally {
+      renameSync(t.path('/usr/sbin/pam-auth-update.real'), t.path('/usr/sbin/pam-auth-update'));
+    }
+    expect(pamState(t.root)).toEqual(before);
+    expect(existsSync(t.path('/usr/share/pam-configs/homecrypt'))).toBe(false);
+    const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8');
+    expect(log).toMatch(/rollback: PAM configuration restored as it was before this run \(.*\/etc\/pam.d\/common-auth/);
+    expect(t.sh('getent passwd alice').code).not.toBe(0); // the failure came before the account
+  });
+
+  it('installs non-interactively: homecrypt, PAM profile, the user and the encrypted home, with a log', async () => {
+    const pwFile = join(tmp, 'alice.pass');
+    writeFileSync(pwFile, `${PASS}\n`, { mode: 0o600 });
+    const rk = join(tmp, 'alice-recovery.txt');
+    const r = await homecrypt(['install', '--target', t.root, '--answers',
+      answers('a3.json', { user: 'alice', createUser: true, fullName: 'Alice', encryptHome: 'home', passphraseFile: pwFile, recoveryKeyFile: rk })]);
+    expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('homecrypt is installed in');
+    expect(t.must('homecrypt --version').trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(readFileSync(t.path('/etc/pam.d/common-auth'), 'utf8')).toContain('homecrypt');
+    expect(readFileSync(t.path('/etc/pam.d/common-session'), 'utf8')).toContain('homecrypt');
+    expect(t.must('getent passwd alice')).toContain(':Alice:');
+    expect(statSync(rk).mode & 0o777).toBe(0o600);
+    expect(readFileSync(rk, 'utf8')).toMatch(/recovery/i);
+    const logFile = t.path('/var/log/homecrypt-install.log');
+    expect(statSync(logFile).mode & 0o777).toBe(0o600);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('done: the installer step completed');
+    expect(log).not.toContain(PASS);
+    expect(log).not.toContain(readFileSync(rk, 'utf8').match(/([A-Z0-9]{4,}-){3,}[A-Z0-9]{4,}/)?.[0] ?? 'no-key-found');
+    // Nothing the step mounted is left behind.
+    expect(mountsBelow(t.root).filter((m) => !/^\/(proc|sys|dev)(\/|$)/.test(m.slice(t.root.length)) && m !== t.root)).toEqual([]);
+  });
+
+  it('is idempotent: a re-run changes nothing and says what it kept', async () => {
+    const before = pamState(t.root);
+    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
+      '--answers', answers('a4.json', { user: 'alice', createUser: true, encryptHome: 'home' })], { fd3: `${PASS}\n` });
+    expect(r.code).toBe(0);
+    expect(pamState(t.root)).toEqual(before);
+    const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split('start: ').pop() as string;
+    expect(log).toContain('already holds this build');
+    expect(log).toContain("alice's home is already encrypted");
+  });
+
+  it('a PAM login of the user inside the target unlocks the encrypted home; logout locks it', async () => {
+    const home = t.path('/home/alice');
+    const skel = readFileSync(t.path('/etc/skel/.bashrc'), 'utf8');
+    const login = t.sh('pamtester -v login alice authenticate open_session', { input: `${PASS}\n` });
+    expect(login.stdout + login.stderr).toMatch(/successfully opened a session/);
+    expect(mountsBelow(home)).toContain(home);
+    expect(t.must("su -s /bin/sh alice -c 'cat /home/alice/.bashrc'")).toBe(skel);
+    const logout = t.sh('pamtester -v login alice close_session', { input: '' });
+    expect(logout.stdout + logout.stderr).toMatch(/session has successfully been closed/);
+    expect(mountsBelow(home)).toEqual([]);
+    expect(existsSync(join(home, '.bashrc'))).toBe(false);
+  });
+});
