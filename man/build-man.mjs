@@ -45,6 +45,25 @@ export function roffText(text) {
     .join('\n');
 }
 
+/** What each exit status means; a status missing here is printed by its name. */
+const EXIT_MEANING = {
+  OK: 'success',
+  FAILURE: 'failure, or for checks (fsck, status): not all is well',
+  USAGE: 'wrong usage: unknown command or option, missing argument',
+  WRONG_PASSPHRASE: 'wrong passphrase or recovery key',
+  CORRUPT: 'a corrupt, truncated or foreign file (the message names it)',
+  UNSUPPORTED: 'a format version or feature this version does not support',
+  KEY_NOT_AVAILABLE: 'the key is not in the keyring and could not be unwrapped',
+  MISSING_FEATURE: 'the system lacks something needed (a kernel feature, a program)',
+  REFUSED: 'refused to act, to keep data safe (the message says why)',
+  UNSAFE_PERMISSIONS: 'a key file or directory has unsafe owner or permissions',
+  AUTHENTICATION: 'the password was not accepted by the system (PAM)',
+  INTERNAL: 'an internal error (a bug; HOMECRYPT_DEBUG=1 prints the stack)',
+};
+
+/** commander descriptions are lower-case phrases; prose wants a sentence. */
+const sentence = (t) => `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?)]$/.test(t) ? '' : '.'}`;
+
 const bold = (t) => `\\fB${roffText(t)}\\fR`;
 
 /** "-p, --passphrase-fd <n>": the flags in bold, the argument in italics. */
@@ -139,7 +158,7 @@ async function main() {
   const top = [...header('homecrypt', version, date, 'homecrypt manual')];
   top.push('.SH NAME', `homecrypt \\- ${roffText(program.description().replace(/^./, (c) => c.toLowerCase()))}`);
   top.push('.SH SYNOPSIS', `${bold('homecrypt')} [\\fIoptions\\fR] \\fIcommand\\fR [\\fIargs\\fR]`);
-  top.push('.SH DESCRIPTION', roffText(program.description()) + '.');
+  top.push('.SH DESCRIPTION', roffText(sentence(program.description())));
   const topDesc = handSection('homecrypt', 'description');
   if (topDesc) top.push('.PP', topDesc);
   if (groups.length) {
@@ -151,7 +170,7 @@ async function main() {
   top.push('.SH OPTIONS', ...optionsBlock(help, program));
   top.push('.SH "EXIT STATUS"');
   for (const [name, code] of Object.entries(ExitCode).sort(([, a], [, b]) => a - b)) {
-    top.push('.TP', `\\fB${code}\\fR`, roffText(name.toLowerCase().replace(/_/g, ' ')));
+    top.push('.TP', `\\fB${code}\\fR`, roffText(EXIT_MEANING[name] ?? name.toLowerCase().replace(/_/g, ' ')));
   }
   top.push(...handSections('homecrypt', true));
   top.push('.SH "SEE ALSO"',
@@ -169,7 +188,7 @@ async function main() {
     const subs = help.visibleCommands(g).filter((c) => c.name() !== 'help');
     lines.push('.SH SYNOPSIS', synopsisOf(help, g));
     for (const s of subs) lines.push('.br', synopsisOf(help, s));
-    lines.push('.SH DESCRIPTION', roffText(desc));
+    lines.push('.SH DESCRIPTION', roffText(sentence(desc)));
     const handDesc = handSection(page, 'description');
     if (handDesc) lines.push('.PP', handDesc);
     const args = help.visibleArguments(g).filter((a) => a.description);

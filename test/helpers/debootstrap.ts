@@ -154,12 +154,26 @@ export class ChrootSession {
   /** A fresh session over the cached root of `spec` (built on first use). */
   static open(spec: DebootstrapSpec, tmpParent = '/tmp'): ChrootSession {
     const cached = cachedDebootstrapRoot(spec);
+    ChrootSession.removeStale(tmpParent);
     const base = mkdtempSync(join(tmpParent, 'homecrypt-chroot-'));
+    writeFileSync(join(base, 'owner.pid'), `${process.pid}\n`);
     try {
       return new ChrootSession(base, cached);
     } catch (err) {
       ChrootSession.cleanupBase(base, []);
       throw err;
+    }
+  }
+
+  /** Sessions left by a test process that died (its pid is gone) are cleaned up. */
+  private static removeStale(tmpParent: string): void {
+    for (const name of readdirSync(tmpParent)) {
+      if (!name.startsWith('homecrypt-chroot-')) continue;
+      const base = join(tmpParent, name);
+      let pid = 0;
+      try { pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8')); } catch { continue; }
+      if (pid > 0 && existsSync(`/proc/${pid}`)) continue;
+      ChrootSession.cleanupBase(base, []);
     }
   }
 
@@ -200,13 +214,15 @@ export class ChrootSession {
     // Anything the test started inside (a FUSE daemon, say) may still hold
     // mounts below ours: find them all under the root and unmount deepest first.
     const root = join(base, 'root');
-    const below = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-      .map((l) => l.split(' ')[4]).filter((p) => p && (p === root || p.startsWith(`${root}/`)));
-    const all = [...new Set([...below, ...mounts])].sort((a, b) => b.length - a.length);
-    for (const m of all) spawnSync('umount', ['-R', m], { stdio: 'ignore' });
-    for (const m of all) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
-    const still = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
+    const mountedBelow = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
       .filter((p) => p && (p === root || p.startsWith(`${root}/`)));
-    if (still.length === 0) rmSync(base, { recursive: true, force: true });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const all = [...new Set([...mountedBelow(), ...(attempt === 0 ? mounts : [])])].sort((a, b) => b.length - a.length);
+      if (all.length === 0) break;
+      for (const m of all) spawnSync('umount', [m], { stdio: 'ignore' });
+      for (const m of mountedBelow().sort((a, b) => b.length - a.length)) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+    }
+    // Never rm -rf through a mount that is still there.
+    if (mountedBelow().length === 0) rmSync(base, { recursive: true, force: true });
   }
 }
