@@ -66,7 +66,8 @@ export function loadHeader(dev: ByteSource): LoadedHeader {
   const chosen = chooseHeader(primary, secondary);
   if (!chosen) {
     const why = (r: CopyResult) => (r.ok ? 'ok' : r.reason);
-    if (!primary.ok && primary.reason === 'no LUKS magic' && !secondary.ok && secondary.reason === 'not found') {
+    const absent = (r: CopyResult) => !r.ok && (r.reason === 'no LUKS magic' || r.reason === 'not found');
+    if (absent(primary) && absent(secondary)) {
       throw new CorruptFileError(dev.path, 'not a LUKS2 volume (no LUKS header found)');
     }
     throw new CorruptFileError(dev.path, `no valid LUKS2 header: primary: ${why(primary)}; secondary: ${why(secondary)}`);
