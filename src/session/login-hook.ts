@@ -114,7 +114,10 @@ async function auth(ctx: HookContext, rec: UserRecord, user: UserAccount): Promi
 async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
   const mounted = isFuseMountedAt(rec.mountPoint);
   const n = countSessionOpened(ctx.user, mounted);
-  if (mounted) return `session ${n}: already mounted`;
+  if (mounted) {
+    log(ctx, 'info', `session ${n} opened; ${rec.mountPoint} already mounted`);
+    return `session ${n}: already mounted`;
+  }
   if (!rec.autoMount) return `session ${n}: auto-mount is off`;
   if (rec.state !== 'ready') {
     log(ctx, 'warning', 'setup is not finished (migration interrupted): not mounting; run homecrypt setup again as root');
@@ -138,7 +141,10 @@ async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount)
 
 async function closeSession(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
   const n = countSessionClosed(ctx.user);
-  if (n > 0) return `sessions left: ${n}`;
+  if (n > 0) {
+    log(ctx, 'info', `session closed; ${n} left, ${rec.mountPoint} stays mounted`);
+    return `sessions left: ${n}`;
+  }
   const how = await unmount(rec.mountPoint);
   if (rec.rewrapPending) {
     // the new password is only learnt at the next login: keep the key until then

@@ -32,7 +32,7 @@ export function userKeys(u: TestUser): string {
   return asUser(u, 'keyctl show @u').stdout;
 }
 
-export async function waitFor(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean, ms = 40_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (cond()) return;

@@ -1,0 +1,65 @@
+// A real password login over ssh to 127.0.0.1: OpenSSH's sshd (started here on
+// a loopback port, PAM service with the shipped lines), sshpass typing the
+// password. The user's shell sees the plaintext home; logout locks it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chownSync, writeFileSync } from 'node:fs';
+import { skipUnless } from '../helpers/requirements.js';
+import { createPamService, type PamService } from '../helpers/pam.js';
+import { startSshd, sshRun, type Sshd } from '../helpers/sshd.js';
+import { createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { watchForSecret } from '../helpers/secret-watch.js';
+import { isMounted, lowerHidesText, setupUser, userKeys, waitFor } from './login-helpers.js';
+
+const NOTE = 'plaintext seen through ssh';
+
+describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'ssh login scenarios'))('ssh password login (real sshd)', () => {
+  let svc: PamService;
+  let sshd: Sshd;
+  let u: TestUser;
+
+  beforeAll(async () => {
+    svc = createPamService();
+    u = createTestUser('hcs');
+    writeFileSync(`${u.home}/notes.txt`, NOTE);
+    chownSync(`${u.home}/notes.txt`, u.uid, u.gid);
+    setupUser(u, 'home');
+    sshd = await startSshd(svc.name, [u.name]);
+  });
+
+  afterAll(async () => {
+    await sshd?.stop();
+    removeTestUser(u, [`/home/.homecrypt/${u.name}`]);
+    svc?.remove();
+  });
+
+  it('2+7. the shell sees the plaintext home; logout locks it; no secret in any process', async () => {
+    const watch = watchForSecret(u.password);
+    const r = await sshRun(sshd.port, u.name, u.password, 'cd && pwd && cat notes.txt && echo from-ssh > made-over-ssh.txt && ls');
+    const seen = await watch.stop();
+    expect(r.code, `${r.stderr}\n${sshd.log()}`).toBe(0);
+    expect(r.stdout).toContain(`${u.home}\n${NOTE}`);
+    expect(r.stdout).toContain('made-over-ssh.txt');
+    await waitFor('logout unmounts the home', () => !isMounted(u.home));
+    expect(userKeys(u)).not.toContain('homecrypt:');
+    expect(lowerHidesText(`/home/.homecrypt/${u.name}/lower`, 'from-ssh')).toBe(true);
+    expect(seen.hits).toEqual([]);
+  });
+
+  it('3. two concurrent ssh sessions: the first logout keeps it mounted, the last unmounts', async () => {
+    const long = sshRun(sshd.port, u.name, u.password, 'sleep 6; cat ~/made-over-ssh.txt');
+    await waitFor('first session mounts', () => isMounted(u.home));
+    const short = await sshRun(sshd.port, u.name, u.password, 'cat ~/notes.txt');
+    expect(short.stdout).toBe(NOTE);
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(isMounted(u.home)).toBe(true);
+    const first = await long;
+    expect(first.stdout).toBe('from-ssh\n');
+    await waitFor('last logout unmounts', () => !isMounted(u.home));
+  });
+
+  it('a wrong password over ssh is denied and mounts nothing', async () => {
+    const r = await sshRun(sshd.port, u.name, 'wrong-password', 'true', 30_000);
+    expect(r.code).not.toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+  });
+});
