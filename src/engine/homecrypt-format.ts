@@ -98,8 +98,24 @@ class BlockCipher implements FileCipher {
       }
       w += sealBlockInto(this.key, this.fileId, b, b === finalNew, plain, out, w);
     }
-    // one pwrite: the old final block re-sealed and the new blocks land together
-    io.pwrite(out.subarray(0, w), lowerOffsetOfBlock(first));
+    // One pwrite: the old final block re-sealed and the new blocks land
+    // together, so a killed daemon leaves a torn file only inside one syscall.
+    // If the disk fills up midway, the old bytes go back (in place: no space
+    // needed) and the lower file is cut to its old length: nothing is lost.
+    const start = lowerOffsetOfBlock(first);
+    const oldEnd = io.size();
+    const saved = start + w > oldEnd && oldEnd > start ? io.pread(start, oldEnd - start) : null;
+    try {
+      io.pwrite(out.subarray(0, w), start);
+    } catch (err) {
+      if (start + w > oldEnd) {
+        try {
+          if (saved) io.pwrite(saved, start);
+          io.ftruncate(oldEnd);
+        } catch { /* the error below says what happened */ }
+      }
+      throw err;
+    }
   }
 
   write(io: LowerIO, offset: number, data: Buffer): void {

@@ -147,13 +147,17 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
   closeSync(log);
   const keyPipe = child.stdio[3] as NodeJS.WritableStream;
   const readyPipe = child.stdio[4] as NodeJS.ReadableStream;
+  // socketpairs: a peer closing with data unread shows up as ECONNRESET
+  keyPipe.on('error', () => undefined);
   keyPipe.end(Buffer.concat(keys));
   for (const k of keys) k.fill(0);
   const result = await new Promise<string>((res) => {
     let text = '';
     const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
     readyPipe.on('data', (d: Buffer) => { text += d.toString('utf8'); });
-    readyPipe.on('end', () => { clearTimeout(timer); res(text.trim() || 'error the daemon exited before the mount was ready'); });
+    const finish = () => { clearTimeout(timer); res(text.trim() || 'error the daemon exited before the mount was ready'); };
+    readyPipe.on('end', finish);
+    readyPipe.on('error', finish);
     child.on('error', (err) => { clearTimeout(timer); res(`error ${err.message}`); });
   });
   if (result !== 'ready') {

@@ -1,0 +1,113 @@
+// Model-based random test: the same random operations applied to the mount
+// and to a plain directory must leave both trees identical (names, types,
+// sizes, bytes) and give the same errors, op by op.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { skipUnless } from '../helpers/requirements.js';
+import { makeVolume, type TestVolume } from './volume-helper.js';
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return (n: number) => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s % n;
+  };
+}
+
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const name of fs.readdirSync(join(root, rel)).sort()) {
+      if (name.startsWith('.fuse_hidden')) continue;
+      const r = rel ? `${rel}/${name}` : name;
+      const st = fs.lstatSync(join(root, r));
+      if (st.isDirectory()) { out[r] = 'dir'; walk(r); }
+      else if (st.isSymbolicLink()) out[r] = `link:${fs.readlinkSync(join(root, r))}`;
+      else out[r] = `file:${st.size}:${fs.readFileSync(join(root, r)).toString('base64')}`;
+    }
+  };
+  walk('');
+  return out;
+}
+
+const outcome = (fn: () => unknown): string => {
+  try {
+    const r = fn();
+    return Buffer.isBuffer(r) ? `ok:${r.toString('base64')}` : `ok:${JSON.stringify(r ?? null)}`;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'ERR';
+  }
+};
+
+describe.skipIf(skipUnless('fuse', 'engine model test'))('random operations on the mount and on a plain directory', () => {
+  let v: TestVolume;
+  let plain: string;
+  beforeAll(() => {
+    v = makeVolume();
+    v.mount();
+    plain = mkdtempSync('/tmp/hc-model-plain-');
+  });
+  afterAll(() => {
+    try { v.umount(); } finally { v.cleanup(); rmSync(plain, { recursive: true, force: true }); }
+  });
+
+  it('agree after 1500 operations', () => {
+    const r = rng(20261125);
+    const names = ['a', 'b', 'c', 'dir1', 'dir2', 'x'.repeat(200), 'é'];
+    const path = () => {
+      const depth = r(3);
+      const parts: string[] = [];
+      for (let i = 0; i <= depth; i++) parts.push(names[r(names.length)]!);
+      return parts.join('/');
+    };
+    const fds: { m: number; p: number }[] = [];
+    const ops: Array<(root: string, i: number, args: unknown[]) => unknown> = [];
+    for (let i = 0; i < 1500; i++) {
+      const kind = r(14);
+      const a = path();
+      const b = path();
+      const off = r(3) === 0 ? r(200000) : r(9000);
+      const len = r(4) === 0 ? r(70000) : r(5000);
+      const size = r(3) === 0 ? r(100000) : r(10000);
+      const seed = r(256);
+      const data = Buffer.alloc(len, seed);
+      for (let k = 0; k < len; k += 97) data[k] = (k * 31 + seed) & 0xff;
+      const apply = (root: string): string => {
+        const p = join(root, a);
+        const q = join(root, b);
+        switch (kind) {
+          case 0: case 1: return outcome(() => fs.writeFileSync(p, data));
+          case 2: case 3: return outcome(() => {
+            const fd = fs.openSync(p, 'r+');
+            try { fs.writeSync(fd, data, 0, len, off); } finally { fs.closeSync(fd); }
+          });
+          case 4: return outcome(() => fs.appendFileSync(p, data.subarray(0, 777)));
+          case 5: return outcome(() => fs.truncateSync(p, size));
+          case 6: return outcome(() => {
+            const fd = fs.openSync(p, 'r');
+            try {
+              const buf = Buffer.alloc(len);
+              const n = fs.readSync(fd, buf, 0, len, off);
+              return buf.subarray(0, n);
+            } finally { fs.closeSync(fd); }
+          });
+          case 7: return outcome(() => fs.mkdirSync(p));
+          case 8: return outcome(() => fs.rmdirSync(p));
+          case 9: return outcome(() => fs.unlinkSync(p));
+          case 10: return outcome(() => fs.renameSync(p, q));
+          case 11: return outcome(() => fs.linkSync(p, q));
+          case 12: return outcome(() => fs.symlinkSync(b, p));
+          default: return outcome(() => fs.readdirSync(p).filter((n) => !n.startsWith('.fuse_hidden')).sort());
+        }
+      };
+      const gotPlain = apply(plain);
+      const gotMount = apply(v.mnt);
+      expect(gotMount, `op ${i} kind ${kind} ${a} ${b}`).toBe(gotPlain);
+      if (i % 250 === 249) expect(snapshot(v.mnt)).toEqual(snapshot(plain));
+    }
+    void fds; void ops;
+    expect(snapshot(v.mnt)).toEqual(snapshot(plain));
+  });
+});
