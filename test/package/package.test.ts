@@ -5,7 +5,7 @@
 // purged, after which PAM must be exactly as before and the user's data untouched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { ChrootSession } from '../helpers/debootstrap.js';
@@ -46,8 +46,8 @@ describe.skipIf(skip)('the Debian package', () => {
   const readStacks = () => new Map(PAM_STACKS.map((f) => [f, readFileSync(chroot.path(`etc/pam.d/${f}`))]));
   /** Every path, mode, owner, size, mtime and content hash under the user's data. */
   const dataFingerprint = () => chroot.must(
-    `cd /home && find ${USER} /home/.homecrypt -xdev \\( -path '${USER}/Private' -prune \\) -o -printf '%p %M %U:%G %s %T@ %l\\n' 2>/dev/null | sort; ` +
-    `find ${USER} -xdev -path '${USER}/Private' -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+    `cd /home && find ${USER} /home/.homecrypt /etc/homecrypt -xdev \\( -path '${USER}/Private' -prune \\) -o -printf '%p %M %U:%G %s %T@ %l\\n' 2>/dev/null | sort; ` +
+    `find ${USER} /etc/homecrypt -xdev -path '${USER}/Private' -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum`,
   );
 
   beforeAll(() => {
@@ -130,26 +130,68 @@ describe.skipIf(skip)('the Debian package', () => {
     expect(complete('homecrypt setup --us')).toEqual(['--user']);
   });
 
-  it.todo('a private-directory setup and a PAM login of the installed copy unlock ~/Private (needs setup + the engine mount)');
+  const SERVICE = 'homecrypt-pkgtest';
+  const NOTE = 'plaintext of the package suite';
+  const privateDir = () => chroot.path(`home/${USER}/Private`);
+  const isMounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .some((l) => l.split(' ')[4] === privateDir() && / - fuse/.test(l));
+  const waitMounted = async (want: boolean) => {
+    for (const end = Date.now() + 15_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+      if (isMounted() === want) return;
+    }
+    throw new Error(`~${USER}/Private is ${want ? 'still not mounted' : 'still mounted'}`);
+  };
+  const login = () => chroot.sh(`pamtester ${SERVICE} ${USER} authenticate open_session`, { input: `${PASSWORD}\n` });
+  const logout = () => chroot.sh(`pamtester ${SERVICE} ${USER} close_session`);
+  const asUser = (cmd: string) => chroot.sh(`setpriv --reuid ${USER} --regid ${USER} --init-groups sh -c '${cmd}'`);
+  const readNote = () => asUser(`cat /home/${USER}/Private/note.txt`);
 
-  it('upgrades in place without touching the PAM stacks or the user\'s data', () => {
-    chroot.must(`id ${USER} >/dev/null 2>&1 || useradd -m -s /bin/sh ${USER}`);
+  it('sets up a Private directory with the installed copy, and a PAM login unlocks it', async () => {
+    // A uid of its own: kernel keyrings are per uid, shared with the host.
+    chroot.must(`useradd -m -u 47913 -s /bin/sh ${USER}`);
     chroot.must('chpasswd', { input: `${USER}:${PASSWORD}\n` });
-    // The user's data: a key store created by the installed copy, as setup would.
-    chroot.must(`install -d -m 0700 -o ${USER} -g ${USER} /home/${USER}/.homecrypt-data`);
-    chroot.must(`setpriv --reuid ${USER} --regid ${USER} --init-groups homecrypt key create --kdf-time 0.05 --passphrase-fd 0 /home/${USER}/.homecrypt-data/keystore`,
-      { input: `${PASSWORD}\n` });
+    const stacks = readStacks();
+    chroot.must('homecrypt pam enable');
+    for (const f of PAM_STACKS) expect(readStacks().get(f)!.equals(stacks.get(f)!), `pam enable kept ${f}`).toBe(true);
+    chroot.must(`homecrypt setup --user ${USER} --private --passphrase-fd 0 --kdf-time 0.05`, { input: `${PASSWORD}\n` });
+    // A service made only of the system stacks, as every Debian service includes them.
+    writeFileSync(chroot.path(`etc/pam.d/${SERVICE}`), '@include common-auth\n@include common-account\n@include common-session\n');
+
+    const r = login();
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+    await waitMounted(true);
+    expect(asUser(`echo "${NOTE}" > /home/${USER}/Private/note.txt`).code).toBe(0);
+    expect(readNote().stdout).toBe(`${NOTE}\n`);
+    // Below, only ciphertext: neither the content nor the name shows.
+    const lower = chroot.must(`find /home/${USER}/.Private -type f`);
+    expect(lower).not.toContain('note');
+    expect(chroot.sh(`grep -rlF "${NOTE}" /home/${USER}/.Private`).stdout).toBe('');
+    expect(logout().code).toBe(0);
+    await waitMounted(false);
+    expect(readNote().code).not.toBe(0);
+  }, 180_000);
+
+  it('upgrades in place: PAM untouched, the live mount and the next login keep working, data untouched', async () => {
     const stacks = readStacks();
     const data = dataFingerprint();
+    expect(login().code).toBe(0);
+    await waitMounted(true);
     chroot.must(`apt-get install -y /tmp/${debUpgrade.split('/').pop()}`, { timeoutMs: 300_000 });
     expect(chroot.must("dpkg-query -W -f='${Version}' homecrypt")).toBe(`${upstreamVersion}-2`);
     for (const f of PAM_STACKS) expect(readStacks().get(f)!.equals(stacks.get(f)!), f).toBe(true);
+    expect(readNote().stdout).toBe(`${NOTE}\n`);
+    expect(logout().code).toBe(0);
+    await waitMounted(false);
     expect(dataFingerprint()).toBe(data);
-    // The upgraded copy still opens the key store made by the old one.
-    chroot.must(`setpriv --reuid ${USER} --regid ${USER} --init-groups homecrypt key slots --help >/dev/null`);
+    // The upgraded copy unlocks what the old one set up.
+    expect(login().code).toBe(0);
+    await waitMounted(true);
+    expect(readNote().stdout).toBe(`${NOTE}\n`);
+    expect(logout().code).toBe(0);
+    await waitMounted(false);
   }, 300_000);
 
-  it('purges cleanly: PAM exactly as before, the user\'s data untouched', () => {
+  it('purges cleanly: PAM exactly as before, the user\'s data untouched', async () => {
     const data = dataFingerprint();
     chroot.must('apt-get purge -y homecrypt', { timeoutMs: 300_000 });
     for (const f of PAM_STACKS) {
@@ -158,6 +200,14 @@ describe.skipIf(skip)('the Debian package', () => {
     expect(chroot.sh('test -e /usr/share/pam-configs/homecrypt || test -e /usr/lib/homecrypt || test -e /usr/bin/homecrypt').code).not.toBe(0);
     expect(chroot.must("dpkg-query -W -f='${db:Status-Abbrev}' homecrypt 2>&1 || true")).not.toMatch(/^ii/);
     expect(dataFingerprint()).toBe(data);
-    expect(data).toContain('.homecrypt-data/keystore');
+    expect(data).toContain('.homecrypt/homecrypt.keys');
+    expect(data).toContain(`/etc/homecrypt/users/${USER}.json`);
+    // Reinstalled, homecrypt opens the very same data at the next login.
+    chroot.must(`apt-get install -y /tmp/${debUpgrade.split('/').pop()}`, { timeoutMs: 300_000 });
+    expect(login().code).toBe(0);
+    await waitMounted(true);
+    expect(readNote().stdout).toBe(`${NOTE}\n`);
+    expect(logout().code).toBe(0);
+    await waitMounted(false);
   }, 300_000);
 });
