@@ -1,0 +1,94 @@
+// Format v1 against its committed vectors and fixture trees
+// (test/vectors/files/): old volumes must keep opening byte for byte.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { keyIdOf } from '../../src/crypto/key-id.js';
+import { deriveWrapKey } from '../../src/engine/mount-keys.js';
+import { deriveNameKeys, decryptNameString, encryptNameString } from '../../src/format/names.js';
+import { encodeFileHeader, headerAad, parseFileHeader } from '../../src/format/file-header.js';
+import { openBlock, sealBlock } from '../../src/format/content.js';
+import { gcmOpen } from '../../src/crypto/aead.js';
+import { openVolume } from '../../src/engine/volume.js';
+import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
+import { fsckVolume } from '../../src/engine/fsck.js';
+
+const dir = new URL('../vectors/files/', import.meta.url).pathname;
+const V = JSON.parse(readFileSync(`${dir}vectors-v1.json`, 'utf8'));
+const hex = (s: string) => Buffer.from(s, 'hex');
+const mountKey = hex(V.mountKey);
+
+describe('format v1 vectors', () => {
+  it('derives the key ID, wrap key and name keys', () => {
+    expect(keyIdOf(mountKey)).toBe(V.keyId);
+    expect(deriveWrapKey(mountKey).toString('hex')).toBe(V.wrapKey);
+    const nk = deriveNameKeys(mountKey);
+    expect(nk.macKey.toString('hex')).toBe(V.nameMacKey);
+    expect(nk.encKey.toString('hex')).toBe(V.nameEncKey);
+  });
+
+  it('parses the header and unwraps the content key', () => {
+    const h = parseFileHeader(hex(V.file.header), 'vector');
+    expect(h.fileId.toString('hex')).toBe(V.file.fileId);
+    expect(h.keyId).toBe(V.keyId);
+    const key = gcmOpen(deriveWrapKey(mountKey), h.wrapNonce, h.wrappedKey, headerAad(h.fileId, h.keyId));
+    expect(key.toString('hex')).toBe(V.file.contentKey);
+    expect(encodeFileHeader(h).toString('hex')).toBe(V.file.header);
+  });
+
+  it('seals and opens the blocks', () => {
+    const key = hex(V.file.contentKey);
+    const fileId = hex(V.file.fileId);
+    for (const b of V.file.blocks) {
+      expect(sealBlock(key, fileId, b.block, b.final, hex(b.plaintext), hex(b.nonce)).toString('hex')).toBe(b.sealed);
+      expect(openBlock(key, fileId, b.block, b.final, hex(b.sealed)).toString('hex')).toBe(b.plaintext);
+      expect(() => openBlock(key, fileId, b.block, !b.final, hex(b.sealed))).toThrow();
+    }
+  });
+
+  it('encrypts names, targets and xattr names', () => {
+    const nk = deriveNameKeys(mountKey);
+    for (const n of V.names) {
+      expect(encryptNameString(nk, 'name', n.plaintext)).toBe(n.encoded);
+      expect(decryptNameString(nk, 'name', n.encoded)).toBe(n.plaintext);
+    }
+    expect(encryptNameString(nk, 'target', V.symlinkTarget.plaintext)).toBe(V.symlinkTarget.encoded);
+    expect(`user.${encryptNameString(nk, 'xattr', 'colour')}`).toBe(V.xattrName.lower);
+  });
+});
+
+for (const tree of ['tree-v1', 'tree-v1-plaintext-names']) {
+  describe(`fixture ${tree}`, () => {
+    const expected = JSON.parse(readFileSync(`${dir}${tree}.expected.json`, 'utf8')) as Record<string, { type: string; sha256?: string; target?: string }>;
+    const vol = openVolume(`${dir}${tree}`, [mountKey]);
+    const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => undefined });
+
+    it('decodes to the expected tree', () => {
+      const seen: Record<string, { type: string; sha256?: string; target?: string }> = {};
+      const walk = (p: string) => {
+        for (const name of fs.readdir(p)) {
+          if (name === '.' || name === '..') continue;
+          const child = p === '/' ? `/${name}` : `${p}/${name}`;
+          const st = fs.getattr(child);
+          const type = st.mode & 0o170000;
+          if (type === 0o040000) { seen[child] = { type: 'dir' }; walk(child); }
+          else if (type === 0o120000) seen[child] = { type: 'symlink', target: fs.readlink(child) };
+          else {
+            const fh = fs.open(child, 0);
+            const buf = Buffer.alloc(st.size + 10);
+            const n = fs.read(child, fh, buf, 0);
+            fs.release(child, fh);
+            expect(n).toBe(st.size);
+            seen[child] = { type: 'file', sha256: createHash('sha256').update(buf.subarray(0, n)).digest('hex'), size: n } as never;
+          }
+        }
+      };
+      walk('/');
+      expect(seen).toEqual(expected);
+    });
+
+    it('passes fsck', () => {
+      expect(fsckVolume(vol).problems).toEqual([]);
+    });
+  });
+}
