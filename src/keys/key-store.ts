@@ -18,6 +18,7 @@ import {
 import { calibrateArgon2id } from './kdf-calibration.js';
 import { openSlot, sealSlot } from './keyslot.js';
 import { readKeyStoreBytes, writeKeyStoreBytes, type ReadCheckOptions, type WriteOptions } from './key-store-file.js';
+import { withKeyStoreLock } from '../os/key-store-lock.js';
 
 export const LOGIN_SLOT = 'login';
 export const RECOVERY_SLOT = 'recovery';
@@ -154,7 +155,11 @@ async function setLoginSlot(path: string, data: KeyStoreData, owner: WriteOption
 }
 
 /** Sets a new login passphrase; `oldSecret` may be the login passphrase, another slot's, or the recovery key. */
-export async function rewrapLogin(path: string, oldSecret: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string; openedWith: string }> {
+export function rewrapLogin(path: string, oldSecret: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string; openedWith: string }> {
+  return withKeyStoreLock(path, () => rewrapLoginUnlocked(path, oldSecret, newSecret, opts));
+}
+
+async function rewrapLoginUnlocked(path: string, oldSecret: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string; openedWith: string }> {
   refuseEmpty(newSecret);
   const { data, owner } = load(path, opts);
   const { mountKey, slot } = await unlock(path, data, oldSecret);
@@ -167,7 +172,11 @@ export async function rewrapLogin(path: string, oldSecret: Buffer, newSecret: Bu
 }
 
 /** Sets a new login passphrase with the mount key itself (PAM password change while the key is in the keyring). */
-export async function rewrapLoginWithMountKey(path: string, mountKey: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string }> {
+export function rewrapLoginWithMountKey(path: string, mountKey: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string }> {
+  return withKeyStoreLock(path, () => rewrapLoginWithMountKeyUnlocked(path, mountKey, newSecret, opts));
+}
+
+async function rewrapLoginWithMountKeyUnlocked(path: string, mountKey: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string }> {
   refuseEmpty(newSecret);
   const { data, owner } = load(path, opts);
   if (mountKey.length !== MOUNT_KEY_BYTES || !secretsEqual(Buffer.from(keyIdOf(mountKey), 'hex'), Buffer.from(data.keyId, 'hex'))) {
@@ -191,7 +200,11 @@ function checkNewName(path: string, data: KeyStoreData, name: string): void {
 }
 
 /** Adds a passphrase slot; returns its name. */
-export async function addPassphraseSlot(path: string, secret: Buffer, newSecret: Buffer, opts: ChangeOptions & { name?: string } = {}): Promise<string> {
+export function addPassphraseSlot(path: string, secret: Buffer, newSecret: Buffer, opts: ChangeOptions & { name?: string } = {}): Promise<string> {
+  return withKeyStoreLock(path, () => addPassphraseSlotUnlocked(path, secret, newSecret, opts));
+}
+
+async function addPassphraseSlotUnlocked(path: string, secret: Buffer, newSecret: Buffer, opts: ChangeOptions & { name?: string } = {}): Promise<string> {
   refuseEmpty(newSecret);
   const { data, owner } = load(path, opts);
   const name = opts.name ?? freeName(data, 'passphrase', 2);
@@ -207,7 +220,11 @@ export async function addPassphraseSlot(path: string, secret: Buffer, newSecret:
 }
 
 /** Adds a recovery slot with a new random recovery key; returns that key (show it once). */
-export async function addRecoverySlot(path: string, secret: Buffer, opts: ChangeOptions & { name?: string } = {}): Promise<string> {
+export function addRecoverySlot(path: string, secret: Buffer, opts: ChangeOptions & { name?: string } = {}): Promise<string> {
+  return withKeyStoreLock(path, () => addRecoverySlotUnlocked(path, secret, opts));
+}
+
+async function addRecoverySlotUnlocked(path: string, secret: Buffer, opts: ChangeOptions & { name?: string } = {}): Promise<string> {
   const { data, owner } = load(path, opts);
   const name = opts.name ?? freeName(data, RECOVERY_SLOT, 1);
   checkNewName(path, data, name);
@@ -227,7 +244,11 @@ export async function addRecoverySlot(path: string, secret: Buffer, opts: Change
  * Removes a slot. The secret must open one of the slots that remain, so the
  * user keeps a way in; the last slot is never removed.
  */
-export async function removeSlot(path: string, secret: Buffer, name: string, opts: ChangeOptions = {}): Promise<void> {
+export function removeSlot(path: string, secret: Buffer, name: string, opts: ChangeOptions = {}): Promise<void> {
+  return withKeyStoreLock(path, () => removeSlotUnlocked(path, secret, name, opts));
+}
+
+async function removeSlotUnlocked(path: string, secret: Buffer, name: string, opts: ChangeOptions = {}): Promise<void> {
   const { data, owner } = load(path, opts);
   if (!data.slots.some((s) => s.name === name)) throw new UsageError(`${path}: no slot named ${name}`);
   if (data.slots.length === 1) throw new RefusedError(`${path}: ${name} is the last slot; removing it would lose the key`);

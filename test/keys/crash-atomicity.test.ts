@@ -1,7 +1,7 @@
 // A crash at any step of a key-store change leaves the old file or the new one,
 // and either opens: a child process makes the change and is SIGKILLed between
 // the steps of the atomic replacement (write, fsync, rename, fsync dir).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,5 +73,26 @@ describe('crash atomicity of key-store changes', () => {
     runChild({ op: 'add-passphrase', path, oldSecret: 'p1', newSecret: 'p2', killAt: 'renamed' });
     expect(readKeyStoreInfo(path).slots.map((s) => s.name)).toEqual(['login', 'recovery', 'passphrase-2']);
     expect(await opens(path, 'p2')).toBe(true);
+  });
+
+  it('concurrent changes from two processes both land (the change is locked, not lost)', async () => {
+    const path = join(dir, 'concurrent');
+    // a slower KDF widens the read-unlock-write window, so unlocked changes would collide
+    await createKeyStore(path, { passphrase: Buffer.from('p1'), kdfTimeSeconds: 0.1 });
+    // start three children, and release them together once all are loaded
+    const children = ['a', 'b', 'c'].map((name) => {
+      const c = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const ready = new Promise<void>((res) => c.stdout.once('data', () => res()));
+      const done = new Promise<number>((res) => c.on('close', (code) => res(code ?? -1)));
+      return { c, name, ready, done };
+    });
+    await Promise.all(children.map((x) => x.ready));
+    for (const { c, name } of children) {
+      c.stdin.end(JSON.stringify({ op: 'add-passphrase', path, oldSecret: 'p1', newSecret: `pw-${name}`, name, killAt: 'never' }));
+    }
+    const codes = await Promise.all(children.map((x) => x.done));
+    expect(codes).toEqual([0, 0, 0]);
+    expect(readKeyStoreInfo(path).slots.map((s) => s.name).sort()).toEqual(['a', 'b', 'c', 'login', 'recovery']);
+    for (const name of ['a', 'b', 'c']) expect(await opens(path, `pw-${name}`)).toBe(true);
   });
 });
