@@ -82,8 +82,8 @@ export class InTarget {
     return join(this.root, ...resolved);
   }
 
-  /** Mounts what chrooted tools need, unless the installer already did. */
-  enter(): void {
+  /** Mounts what chrooted tools need, unless the installer already did; returns what it mounted. */
+  enter(): string[] {
     const have = mountPoints();
     const want: Array<[string, string[]]> = [
       ['proc', ['-t', 'proc', 'proc']],
@@ -108,16 +108,19 @@ export class InTarget {
       spawnSync('touch', [at]);
       if (spawnSync('mount', ['--bind', '/dev/fuse', at]).status === 0) this.mounted.push(at);
     }
+    return this.mounted.map((m) => m.slice(this.root.length));
   }
 
   /** Unmounts, deepest first, exactly what enter() mounted. */
-  leave(): string[] {
+  leave(): { unmounted: string[]; failed: string[] } {
     const failed: string[] = [];
+    const unmounted: string[] = [];
     while (this.mounted.length) {
       const at = this.mounted.pop() as string;
-      if (spawnSync('umount', [at]).status !== 0 && spawnSync('umount', ['-l', at]).status !== 0) failed.push(at);
+      if (spawnSync('umount', [at]).status === 0 || spawnSync('umount', ['-l', at]).status === 0) unmounted.push(at.slice(this.root.length));
+      else failed.push(at);
     }
-    return failed;
+    return { unmounted, failed };
   }
 
   /** Runs argv inside the target (chroot), with a clean environment. */

@@ -45,7 +45,8 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
   log.write('start', `homecrypt install into ${target.root}: encryptHome=${opts.answers.encryptHome}`
     + ` user=${opts.answers.user ?? '-'} block=${opts.answers.block ? opts.answers.block.device : 'no'} package=${opts.answers.package}`);
 
-  target.enter();
+  const mounted = target.enter();
+  log.write('chroot', mounted.length ? `mounted ${mounted.join(', ')} into the target` : 'the target already has /proc, /sys and /dev mounted; using them');
   let failure: unknown = null;
   let pam: PamSnapshot | null = null;
   try {
@@ -75,8 +76,9 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
     }
     log.write('failed', (err as Error).message);
   } finally {
-    const stuck = target.leave();
-    if (stuck.length) log.write('cleanup', `could not unmount ${stuck.join(', ')}`);
+    const { unmounted, failed } = target.leave();
+    if (unmounted.length) log.write('chroot', `unmounted ${unmounted.join(', ')}`);
+    if (failed.length) log.write('chroot', `could not unmount ${failed.join(', ')}`);
   }
   if (failure) throw failure;
   return { log: target.path(INSTALL_LOG) };

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
 import type { ChrootSession } from '../helpers/debootstrap.js';
 import { debootstrapAbsentReason, homecrypt, mountsBelow, openTarget } from './target-root.js';
@@ -93,6 +94,23 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     expect(t.sh('getent passwd alice').code).not.toBe(0); // the failure came before the account
   });
 
+  it('rolls PAM back when a later step fails: setup refuses a passphrase that is not the user\'s password', async () => {
+    t.must('useradd --create-home --shell /bin/bash carol');
+    t.must('chpasswd', { input: 'carol:Carols-real-password-1\n' });
+    const before = pamState(t.root);
+    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
+      '--answers', answers('a2b.json', { user: 'carol', encryptHome: 'private' })], { fd3: 'not-carols-password\n' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/homecrypt setup for carol in the target failed \(exit \d+\): homecrypt: .*(password|passphrase)/i);
+    expect(r.stderr).toContain('rolled back the PAM configuration of the target');
+    expect(pamState(t.root)).toEqual(before);
+    expect(existsSync(t.path('/home/carol/.Private'))).toBe(false);
+    const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
+    expect(log).toMatch(/pam: PAM profile enabled/);
+    expect(log).toMatch(/rollback: PAM configuration restored/);
+    expect(log).not.toContain('not-carols-password');
+  });
+
   it('installs non-interactively: homecrypt, PAM profile, the user and the encrypted home, with a log', async () => {
     const pwFile = join(tmp, 'alice.pass');
     writeFileSync(pwFile, `${PASS}\n`, { mode: 0o600 });
@@ -127,6 +145,27 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split('start: ').pop() as string;
     expect(log).toContain('already holds this build');
     expect(log).toContain("alice's home is already encrypted");
+  });
+
+  it('mounts /proc, /sys and /dev itself when the installer has not, and always unmounts them', async () => {
+    const sys = ['/proc', '/sys', '/dev'].map((d) => t.path(d));
+    for (const m of sys) execFileSync('umount', ['-R', m]);
+    try {
+      expect(mountsBelow(t.root).filter((m) => m !== t.root)).toEqual([]);
+      const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
+        '--answers', answers('a5.json', { user: 'alice', encryptHome: 'home' })], { fd3: `${PASS}\n` });
+      expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
+      const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
+      expect(log).toContain('chroot: mounted /proc, /sys, /dev, /dev/pts into the target');
+      expect(log).toContain('chroot: unmounted /dev/pts, /dev, /sys, /proc');
+      expect(mountsBelow(t.root).filter((m) => m !== t.root)).toEqual([]);
+    } finally {
+      // Put back what the test session had, for the login below.
+      execFileSync('mount', ['-t', 'proc', 'proc', t.path('/proc')]);
+      execFileSync('mount', ['-t', 'sysfs', 'sysfs', t.path('/sys')]);
+      execFileSync('mount', ['--rbind', '/dev', t.path('/dev')]);
+      execFileSync('mount', ['--make-rslave', t.path('/dev')]);
+    }
   });
 
   it('a PAM login of the user inside the target unlocks the encrypted home; logout locks it', async () => {

@@ -3,8 +3,8 @@
 // throwaway overlay per test file. Accounts in the target get uids far from
 // the host's, because kernel keyrings are per uid, not per chroot.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ChrootSession, debootstrapAbsentReason } from '../helpers/debootstrap.js';
 
 /**
@@ -16,7 +16,25 @@ export const TARGET_PACKAGES = [
   'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
 ];
 
-export const HOMECRYPT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../bin/homecrypt');
+const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
+
+/**
+ * A frozen copy of this checkout's build (bin, dist, pam, systemd, package
+ * files; node_modules linked), so the installer copies one stable build even
+ * while the shared tree is being recompiled, as it would be on an install medium.
+ */
+function freezeBuild(): string {
+  const dir = mkdtempSync('/tmp/homecrypt-installer-build-');
+  for (const part of ['bin', 'dist', 'pam', 'systemd', 'package.json', 'package-lock.json']) {
+    if (existsSync(join(REPO, part))) cpSync(join(REPO, part), join(dir, part), { recursive: true });
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const FROZEN = freezeBuild();
+export const HOMECRYPT = join(FROZEN, 'bin/homecrypt');
 
 export { debootstrapAbsentReason };
 
