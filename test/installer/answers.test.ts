@@ -1,5 +1,6 @@
 // The answers file: every answer is validated, and each error names the answer.
 import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseAnswers, validateAnswers } from '../../src/installer/answers.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -82,5 +83,22 @@ describe('answers file', () => {
     expect(() => parseAnswers(deep, 'a')).toThrow(UsageError);
     expect(errorOf({ ...good, user: 'a'.repeat(100_000) })).toContain('"user"');
     expect(errorOf(JSON.parse('{"version":1,"user":"alice","__proto__":{"x":1}}'))).toContain('"__proto__" is not a known answer');
+  });
+});
+
+describe('installer/ examples and JSON Schema', () => {
+  const dir = new URL('../../installer/', import.meta.url);
+  const schema = JSON.parse(readFileSync(new URL('answers.schema.json', dir), 'utf8'));
+
+  it.each(readdirSync(new URL('examples/', dir)))('example %s is valid answers', (name) => {
+    expect(() => parseAnswers(readFileSync(new URL(`examples/${name}`, dir), 'utf8'), name)).not.toThrow();
+  });
+
+  it('the schema names exactly the answers the validator knows', () => {
+    const full = validateAnswers({ version: 1, user: 'a', block: { device: '/x', name: 'x' } });
+    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(full).sort());
+    expect(Object.keys(schema.properties.block.properties).sort()).toEqual(Object.keys(full.block ?? {}).sort());
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.properties.block.additionalProperties).toBe(false);
   });
 });
