@@ -112,6 +112,12 @@ async function auth(ctx: HookContext, rec: UserRecord, user: UserAccount): Promi
 }
 
 async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  if (rec.state !== 'ready') {
+    // setup owns the directory until it finishes: sessions neither mount nor count
+    log(ctx, 'warning', 'setup is not finished (migration interrupted): not mounting; run homecrypt setup again as root');
+    ctx.tell('homecrypt: your encrypted home is not ready (setup was interrupted); ask an administrator to finish it.');
+    return 'setup unfinished';
+  }
   const mounted = isFuseMountedAt(rec.mountPoint);
   const n = countSessionOpened(ctx.user, mounted);
   if (mounted) {
@@ -119,11 +125,6 @@ async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount)
     return `session ${n}: already mounted`;
   }
   if (!rec.autoMount) return `session ${n}: auto-mount is off`;
-  if (rec.state !== 'ready') {
-    log(ctx, 'warning', 'setup is not finished (migration interrupted): not mounting; run homecrypt setup again as root');
-    ctx.tell('homecrypt: your encrypted home is not ready (setup was interrupted); ask an administrator to finish it.');
-    return `session ${n}: setup unfinished`;
-  }
   const key = await keyFromUserKeyring(user, rec.keyId);
   if (!key) {
     const why = rec.needsRecovery
@@ -140,6 +141,7 @@ async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount)
 }
 
 async function closeSession(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  if (rec.state !== 'ready') return 'setup unfinished';
   const n = countSessionClosed(ctx.user);
   if (n > 0) {
     log(ctx, 'info', `session closed; ${n} left, ${rec.mountPoint} stays mounted`);

@@ -47,12 +47,19 @@ function isEmptyDir(path: string): boolean {
   try { return readdirSync(path).length === 0; } catch { return true; }
 }
 
-function refuseWhileRunning(user: UserAccount, what: string): void {
+async function refuseWhileRunning(user: UserAccount, what: string): Promise<void> {
+  // a mount daemon of a session that just ended takes a moment to exit
+  await waitUntil(() => processesOf(user.uid).length === 0, 5000);
   const procs = processesOf(user.uid);
   if (procs.length > 0) {
     const list = procs.slice(0, 5).map((p) => `${p.pid} (${p.comm})`).join(', ');
     throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''}); ${what} needs them to log out first`);
   }
+}
+
+async function waitUntil(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
 }
 
 const MiB = 1024 * 1024;
@@ -151,7 +158,7 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   if (!existsSync(home)) throw new RefusedError(`${user.name}'s home ${home} does not exist`);
   if (isFuseMountedAt(home)) throw new RefusedError(`${home} is already a mount point`);
   if (existsSync(layout.base!)) throw new RefusedError(`${layout.base} already exists (an earlier setup?); move it away first`);
-  refuseWhileRunning(user, 'moving the home');
+  await refuseWhileRunning(user, 'moving the home');
   // what will be moved, checked as the user who will move it
   const survey = await worker<TreeSummary>(user, ['survey', home]);
   if (survey.problems.length > 0) {
@@ -183,7 +190,12 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
 }
 
 async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout, rec: UserRecord): Promise<SetupResult> {
-  refuseWhileRunning(user, 'moving the home');
+  // an interrupted setup leaves its mount daemon behind: stop it first, so
+  // only the user's own processes count against resuming
+  if (isFuseMountedAt(layout.mountPoint)) {
+    await unmount(layout.mountPoint);
+  }
+  await refuseWhileRunning(user, 'moving the home');
   opts.say?.(`resuming the interrupted migration of ${user.name}'s home`);
   const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
   try {
@@ -223,7 +235,7 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
     const rec = loadUserRecord(user.name);
     if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
     if (rec.state !== 'ready') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${rec.mode} to finish it before undoing it`);
-    if (rec.mode === 'home' || readSessionCount(user.name) > 0) refuseWhileRunning(user, 'undoing the encryption');
+    if (rec.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
     const layout = layoutFor(user, rec.mode);
     let key = await keyFromUserKeyring(user, rec.keyId);
     if (!key) {

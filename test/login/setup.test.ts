@@ -1,0 +1,136 @@
+// homecrypt setup in both modes, for real accounts: the password check through
+// libpam, refusals that change nothing, a migration killed half-way and
+// resumed, status, and undo back to a plain directory.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { skipUnless } from '../helpers/requirements.js';
+import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
+import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { BIN, homecrypt, isMounted, lowerHidesText, setupUser, waitFor } from './login-helpers.js';
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homecrypt setup', () => {
+  let svc: PamService;
+  const users: TestUser[] = [];
+  const newUser = (p: string) => { const u = createTestUser(p); users.push(u); return u; };
+
+  beforeAll(() => { svc = createPamService(); });
+  afterAll(() => {
+    for (const u of users) removeTestUser(u, [`/home/.homecrypt/${u.name}`]);
+    svc?.remove();
+  });
+
+  it('refuses a password that is not the login password (checked through PAM), creating nothing', () => {
+    const u = newUser('hcw');
+    const r = homecrypt(['setup', '--user', u.name, '--private', '--passphrase-fd', '0', '--kdf-time', '0.05'], 'typo-password\n');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/not .*login password/);
+    expect(existsSync(`${u.home}/.Private`)).toBe(false);
+    expect(existsSync(`/etc/homecrypt/users/${u.name}.json`)).toBe(false);
+  });
+
+  it('--private: ~/.Private mounted at ~/Private at login, locked at logout; status; undo restores plain files', () => {
+    const u = newUser('hcp');
+    const s = setupUser(u, 'private');
+    expect(s.stdout).toMatch(/Recovery key for .* shown only this once/);
+    expect(s.stdout).toContain(`homecrypt rewrap --recovery ${u.home}/.homecrypt/homecrypt.keys`);
+    const st = JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout);
+    expect(st).toMatchObject({ user: u.name, mode: 'private', mounted: false, sessions: 0, autoMount: true, keyId: s.keyId });
+    expect(st.slots.map((x: { kind: string }) => x.kind).sort()).toEqual(['passphrase', 'recovery']);
+
+    expect(pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`).code).toBe(0);
+    expect(isMounted(`${u.home}/Private`)).toBe(true);
+    expect(JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout)).toMatchObject({ mounted: true, sessions: 1 });
+    expect(asUser(u, 'echo private-words > ~/Private/secret.txt && cat ~/Private/secret.txt').stdout).toBe('private-words\n');
+    expect(lowerHidesText(`${u.home}/.Private`, 'private-words')).toBe(true);
+    expect(lowerHidesText(`${u.home}/.Private`, 'secret.txt')).toBe(true);
+    expect(pamtester(svc.name, u.name, ['close_session']).code).toBe(0);
+    expect(isMounted(`${u.home}/Private`)).toBe(false);
+
+    const undo = homecrypt(['setup', '--undo', '--yes', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(isMounted(`${u.home}/Private`)).toBe(false);
+    expect(readFileSync(`${u.home}/Private/secret.txt`, 'utf8')).toBe('private-words\n');
+    expect(existsSync(`${u.home}/.Private`)).toBe(false);
+    expect(JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout).mode).toBe('none');
+  });
+
+  it('undo without --yes and without a terminal asks for confirmation instead of acting', () => {
+    const u = newUser('hcy');
+    setupUser(u, 'private');
+    const r = homecrypt(['setup', '--undo', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/confirmation/);
+    expect(JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout).mode).toBe('private');
+  });
+
+  it('--home is refused while the user has processes running, naming them, and changes nothing', () => {
+    const u = newUser('hcr');
+    const sleeper: ChildProcess = spawn('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      spawnSync('sleep', ['0.3']);
+      const r = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
+      expect(r.code).toBe(8);
+      expect(r.stderr).toMatch(/process\(es\) running \(\d+ \(sleep\)/);
+      expect(existsSync(`/home/.homecrypt/${u.name}`)).toBe(false);
+      expect(existsSync(`/etc/homecrypt/users/${u.name}.json`)).toBe(false);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('--home migration killed half-way resumes on the next run; every file arrives intact; undo brings the plain home back', async () => {
+    const u = newUser('hcm');
+    const N = 600;
+    const sums = new Map<string, string>();
+    mkdirSync(`${u.home}/data`);
+    for (let i = 0; i < N; i++) {
+      const body = `file ${i} `.repeat(50 + (i % 200));
+      writeFileSync(`${u.home}/data/f${i}.txt`, body);
+      sums.set(`data/f${i}.txt`, sha(body));
+    }
+    spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, `${u.home}/data`]);
+    chownSync(u.home, u.uid, u.gid);
+
+    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'],
+      { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    first.stdin!.end(`${u.password}\n`);
+    const aside = `/home/.homecrypt/${u.name}/plain/data`;
+    await waitFor('migration under way', () => existsSync(aside) && readdirSync(aside).length < N * 0.8, 60_000);
+    process.kill(-first.pid!, 'SIGKILL');
+    await new Promise((r) => first.on('exit', r));
+    const left = readdirSync(aside).length;
+    expect(left).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).state).toBe('migrating');
+    // a login meanwhile does not mount a half-migrated home
+    const early = pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`);
+    expect(early.stdout + early.stderr).toMatch(/not ready|setup was interrupted/);
+    pamtester(svc.name, u.name, ['close_session']);
+
+    const again = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/resuming/);
+    expect(existsSync(`/home/.homecrypt/${u.name}/plain`)).toBe(false);
+    expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).state).toBe('ready');
+
+    expect(pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`).code).toBe(0);
+    const listing = asUser(u, 'cd ~ && sha256sum data/*').stdout.trim().split('\n');
+    expect(listing.length).toBe(N);
+    for (const line of listing) {
+      const [sum, name] = line.split(/\s+/);
+      expect(sum, name).toBe(sums.get(name!));
+    }
+    expect(pamtester(svc.name, u.name, ['close_session']).code).toBe(0);
+    await waitFor('unmounted', () => !isMounted(u.home));
+
+    const undo = homecrypt(['setup', '--undo', '--yes', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(readdirSync(`${u.home}/data`).length).toBe(N);
+    expect(sha(readFileSync(`${u.home}/data/f7.txt`))).toBe(sums.get('data/f7.txt'));
+    expect(existsSync(`/home/.homecrypt/${u.name}`)).toBe(false);
+  });
+});
