@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The canonical benchmark of gocryptfs (upstream tests/canonical-benchmarks.bash):
+# streaming write and read of 2000 x 128 KiB, untar of a source tree, ls -lR,
+# md5sum of every file, rm -rf — on the plain lower filesystem, on gocryptfs
+# (Debian package) and on homecrypt, interleaved in one run, ROUNDS rounds,
+# medians, and the ratio homecrypt / gocryptfs (time; lower is better).
+# The tree is a reproducible tarball of this checkout's node_modules.
+# Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+ROUNDS=${1:-3}
+HC=$PWD/bin/homecrypt
+W=$(mktemp -d /tmp/hc-bench-XXXXXX)
+PASS=bench-passphrase
+cleanup() {
+  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+TAR=$W/tree.tar
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
+NFILES=$(tar -tf "$TAR" | grep -vc '/$')
+
+setup() { # variant → prints the directory to work in
+  local v=$1
+  case $v in
+    plain) mkdir -p "$W/plain/dir"; echo "$W/plain/dir" ;;
+    gocryptfs)
+      mkdir -p "$W/gocryptfs/cipher" "$W/gocryptfs/mnt"
+      [ -f "$W/gocryptfs/cipher/gocryptfs.conf" ] || gocryptfs -q -init -scryptn 10 -extpass "echo $PASS" "$W/gocryptfs/cipher" >/dev/null
+      echo "$W/gocryptfs/mnt" ;;
+    homecrypt)
+      mkdir -p "$W/homecrypt/mnt"
+      [ -f "$W/homecrypt/lower/homecrypt.conf" ] || echo "$PASS" | "$HC" init "$W/homecrypt/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
+      echo "$W/homecrypt/mnt" ;;
+  esac
+}
+mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
+  local v=$1
+  case $v in
+    gocryptfs) fusermount -u "$W/gocryptfs/mnt" 2>/dev/null || true
+      gocryptfs -q -extpass "echo $PASS" "$W/gocryptfs/cipher" "$W/gocryptfs/mnt" ;;
+    homecrypt) "$HC" umount "$W/homecrypt/mnt" 2>/dev/null || true
+      echo "$PASS" | "$HC" mount "$W/homecrypt/lower" "$W/homecrypt/mnt" --passphrase-fd 0 --log-file "$W/homecrypt.log" ;;
+  esac
+}
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+
+PHASES=(write read untar ls md5 rm)
+declare -A R
+for round in $(seq 1 "$ROUNDS"); do
+  for v in plain gocryptfs homecrypt; do
+    d=$(setup $v)
+    mnt $v
+    R[$v,write,$round]=$(t dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync)
+    mnt $v
+    R[$v,read,$round]=$(t dd if="$d/zero" of=/dev/null bs=131072 count=2000)
+    rm -f "$d/zero"
+    mnt $v
+    R[$v,untar,$round]=$(t tar -xf "$TAR" -C "$d")
+    mnt $v
+    R[$v,ls,$round]=$(t ls -lR "$d")
+    mnt $v
+    R[$v,md5,$round]=$(t sh -c "find '$d' -type f -print0 | xargs -0 md5sum")
+    mnt $v
+    R[$v,rm,$round]=$(t rm -rf "$d/node_modules")
+  done
+  echo "round $round done" >&2
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A M
+for v in plain gocryptfs homecrypt; do
+  for p in "${PHASES[@]}"; do
+    vals=(); for r in $(seq 1 "$ROUNDS"); do vals+=("${R[$v,$p,$r]}"); done
+    M[$v,$p]=$(median "${vals[@]}")
+  done
+done
+
+mb() { echo "scale=0; 262.144 / $1" | bc; }
+out=bench/results/canonical-$(date -u +%Y%m%dT%H%MZ).md
+mkdir -p bench/results
+{
+  echo "Canonical benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds."
+  echo "Tree: node_modules of this checkout, $NFILES files, $(du -sh "$TAR" | cut -f1) tar. Times in seconds (write/read also MB/s)."
+  echo
+  echo "| phase | plain | gocryptfs | homecrypt | homecrypt / gocryptfs |"
+  echo "|---|---|---|---|---|"
+  for p in "${PHASES[@]}"; do
+    ratio=$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)
+    extra() { if [ "$p" = write ] || [ "$p" = read ]; then echo " ($(mb "${M[$1,$p]}") MB/s)"; fi; }
+    printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
+      "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
+  done
+  echo
+  echo '```'
+  echo "homecrypt / gocryptfs time ratio (| = 1.0, each # = 0.1)"
+  for p in "${PHASES[@]}"; do
+    ratio=$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)
+    n=$(echo "($ratio * 10 + 0.5) / 1" | bc)
+    bar=$(printf '%*s' "$n" '' | tr ' ' '#')
+    [ "$n" -ge 10 ] && bar="${bar:0:10}|${bar:10}"
+    printf '%-6s %-40s %s\n' "$p" "$bar" "$ratio"
+  done
+  echo '```'
+} | tee "$out"
+echo "(saved to $out)" >&2
