@@ -160,8 +160,13 @@ fi
 # --- systemd units ------------------------------------------------------------
 units=$(find systemd -maxdepth 1 -type f \( -name '*.service' -o -name '*.socket' -o -name '*.timer' \
   -o -name '*.target' -o -name '*.path' -o -name '*.mount' \) 2>/dev/null | sort)
+enable_units=''
 for unit in $units; do
   install -D -m 0644 "$unit" "$root/lib/systemd/system/$(basename "$unit")"
+  # Units the maintainer scripts enable: those with an [Install] section that
+  # are not templates (an instance such as homecrypt-mount@alice is the admin's).
+  case "$(basename "$unit")" in *@.*) continue ;; esac
+  grep -q '^\[Install\]' "$unit" && enable_units="${enable_units:+$enable_units }$(basename "$unit")"
 done
 
 # --- man pages and bash completion, generated from the staged program ---------
@@ -187,12 +192,18 @@ top=$(sed -n '1s/^homecrypt (\([^)]*\)).*/\1/p' packaging/changelog)
   fi
   cat packaging/changelog
 } | gzip -9n > "$doc/changelog.Debian.gz"
-for d in docs/CLI.md docs/SECURITY.md docs/FORMAT-*.md; do
+# The user-facing docs (the systemd units point at LOGIN.md); the ones about
+# developing homecrypt stay in the source.
+for d in docs/*.md; do
+  case "$(basename "$d")" in ARCHITECTURE.md|PACKAGING.md) continue ;; esac
   [ -f "$d" ] && install -m 0644 "$d" "$doc/"
 done
 
 # --- DEBIAN/ --------------------------------------------------------------------
-for s in postinst prerm postrm; do install -m 0755 "packaging/$s" "$root/DEBIAN/$s"; done
+for s in postinst prerm postrm; do
+  sed "s/@SYSTEMD_UNITS@/$enable_units/" "packaging/$s" > "$root/DEBIAN/$s"
+  chmod 0755 "$root/DEBIAN/$s"
+done
 # Shared-library dependencies of the native addons, as dpkg-shlibdeps computes them.
 mkdir -p "$stage/src/debian"
 printf 'Source: homecrypt\n\nPackage: homecrypt\nArchitecture: %s\n' "$arch" > "$stage/src/debian/control"

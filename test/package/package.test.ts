@@ -102,6 +102,16 @@ describe.skipIf(skip)('the Debian package', () => {
     }
   });
 
+  it('installed the systemd units and enabled those with an [Install] section', () => {
+    const units = chroot.must('ls /lib/systemd/system/ | grep ^homecrypt || true').trim().split('\n').filter(Boolean);
+    expect(units.length).toBeGreaterThan(0);
+    for (const unit of units) {
+      const text = readFileSync(chroot.path(`lib/systemd/system/${unit}`), 'utf8');
+      const enabled = chroot.sh(`ls /etc/systemd/system/*.wants/${unit}`).code === 0;
+      expect(enabled, unit).toBe(!unit.includes('@') && /^\[Install\]/m.test(text));
+    }
+  });
+
   it('has a man page for homecrypt and each command group, readable with man', () => {
     const help = chroot.must('homecrypt --help');
     const groups = [...help.split(/^Commands:$/m)[1].matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]).filter((g) => g !== 'help');
@@ -198,6 +208,7 @@ describe.skipIf(skip)('the Debian package', () => {
       expect(readStacks().get(f)!.equals(pamBefore.get(f)!), `/etc/pam.d/${f} restored byte for byte`).toBe(true);
     }
     expect(chroot.sh('test -e /usr/share/pam-configs/homecrypt || test -e /usr/lib/homecrypt || test -e /usr/bin/homecrypt').code).not.toBe(0);
+    expect(chroot.must('find /etc/systemd /var/lib/systemd /lib/systemd -name "*homecrypt*" 2>/dev/null || true')).toBe('');
     expect(chroot.must("dpkg-query -W -f='${db:Status-Abbrev}' homecrypt 2>&1 || true")).not.toMatch(/^ii/);
     expect(dataFingerprint()).toBe(data);
     expect(data).toContain('.homecrypt/homecrypt.keys');
