@@ -1,0 +1,185 @@
+// Getting a /dev/fuse connection mounted, and unmounting it: the OS adapter of
+// the kernel bridge. As root we open /dev/fuse and call mount(2) ourselves
+// (what libfuse and go-fuse do); otherwise the set-uid fusermount3 mounts and
+// hands the connected fd back over a unix socket (SCM_RIGHTS, _FUSE_COMMFD).
+import koffi from 'koffi';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
+import { constants } from 'node:os';
+
+type Fn = (...args: unknown[]) => number;
+interface Libc {
+  mount: Fn; umount2: Fn; socketpair: Fn; recvmsg: Fn; close: Fn; ioctl: Fn; read: Fn;
+}
+let libc: Libc | null = null;
+
+function lib(): Libc {
+  if (libc) return libc;
+  const l = koffi.load('libc.so.6');
+  libc = {
+    mount: l.func('int mount(const char *src, const char *target, const char *type, unsigned long flags, const char *data)') as unknown as Fn,
+    umount2: l.func('int umount2(const char *target, int flags)') as unknown as Fn,
+    socketpair: l.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as unknown as Fn,
+    recvmsg: l.func('long recvmsg(int fd, void *msg, int flags)') as unknown as Fn,
+    close: l.func('int close(int fd)') as unknown as Fn,
+    ioctl: l.func('int ioctl(int fd, unsigned long req, uint32_t *arg)') as unknown as Fn,
+    read: l.func('long read(int fd, void *buf, size_t len)') as unknown as Fn,
+  };
+  return libc;
+}
+
+const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
+
+function sysError(call: string, what: string): Error {
+  const errno = koffi.errno();
+  const code = codeOf.get(errno) ?? `errno ${errno}`;
+  const err = new Error(`${call} ${what}: ${code}`) as Error & { errno: number; code?: string };
+  err.errno = errno;
+  err.code = codeOf.get(errno);
+  return err;
+}
+
+const MS_RDONLY = 1;
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+const MNT_DETACH = 2;
+
+export interface KernelMountRequest {
+  mountPoint: string;
+  fsname: string;
+  subtype?: string;
+  allowOther?: boolean;
+  defaultPermissions?: boolean;
+  readOnly?: boolean;
+  /** The user the mount belongs to (default: this process's). */
+  uid?: number;
+  gid?: number;
+}
+
+/** Escapes a value for the kernel's and fusermount's comma-separated option strings. */
+function optValue(v: string): string {
+  if (/[,\\\n]/.test(v)) throw new Error(`FUSE mount option value ${JSON.stringify(v)} may not hold ',' or '\\'`);
+  return v;
+}
+
+function commonOptions(r: KernelMountRequest): string[] {
+  const o: string[] = [];
+  if (r.defaultPermissions !== false) o.push('default_permissions');
+  if (r.allowOther) o.push('allow_other');
+  return o;
+}
+
+/** Opens /dev/fuse and mounts it at `mountPoint` (needs root / CAP_SYS_ADMIN). Returns the fd. */
+export function mountAsRoot(r: KernelMountRequest): number {
+  const fd = openSync('/dev/fuse', 'r+');
+  const uid = r.uid ?? process.getuid!();
+  const gid = r.gid ?? process.getgid!();
+  const data = [`fd=${fd}`, 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`, ...commonOptions(r)].join(',');
+  const type = r.subtype ? `fuse.${optValue(r.subtype)}` : 'fuse';
+  const flags = MS_NOSUID | MS_NODEV | (r.readOnly ? MS_RDONLY : 0);
+  if (lib().mount(optValue(r.fsname), r.mountPoint, type, flags, data) !== 0) {
+    const err = sysError('mount', r.mountPoint);
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+
+/**
+ * Mounts through fusermount3 (any user allowed by /etc/fuse.conf and the mount
+ * point's ownership). fusermount3 opens /dev/fuse, mounts, and sends the fd
+ * over the socket named by _FUSE_COMMFD; we receive it with recvmsg.
+ */
+export async function mountWithFusermount(r: KernelMountRequest): Promise<number> {
+  const c = lib();
+  const sv = [0, 0];
+  if (c.socketpair(AF_UNIX, SOCK_STREAM, 0, sv) !== 0) throw sysError('socketpair', '');
+  const [ours, theirs] = sv as [number, number];
+  try {
+    const opts = [`fsname=${optValue(r.fsname)}`, ...commonOptions(r)];
+    if (r.subtype) opts.push(`subtype=${optValue(r.subtype)}`);
+    if (r.readOnly) opts.push('ro');
+    opts.push('nosuid', 'nodev');
+    const stderr = await new Promise<string>((resolve, reject) => {
+      const child = spawn('fusermount3', ['-o', opts.join(','), '--', r.mountPoint], {
+        stdio: ['ignore', 'ignore', 'pipe', theirs],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', _FUSE_COMMFD: '3' },
+      });
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`fusermount3: ${err.trim() || `exit ${code}`}`))));
+    });
+    void stderr;
+    return receiveFd(ours);
+  } finally {
+    c.close(theirs);
+    c.close(ours);
+  }
+}
+
+/** recvmsg(2) of one byte and one SCM_RIGHTS fd. */
+function receiveFd(sock: number): number {
+  const data = Buffer.alloc(1);
+  const iov = Buffer.alloc(16);
+  const control = Buffer.alloc(64);
+  const msg = Buffer.alloc(56);
+  iov.writeBigUInt64LE(BigInt(koffi.address(data) as unknown as bigint), 0);
+  iov.writeBigUInt64LE(1n, 8);
+  msg.writeBigUInt64LE(BigInt(koffi.address(iov) as unknown as bigint), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(BigInt(koffi.address(control) as unknown as bigint), 32);
+  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  const n = lib().recvmsg(sock, msg, 0);
+  if (n < 0) throw sysError('recvmsg', 'from fusermount3');
+  // struct cmsghdr { size_t len; int level; int type; int fd; }
+  const clen = Number(msg.readBigUInt64LE(40));
+  if (clen < 20 || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) {
+    throw new Error('fusermount3 did not pass the /dev/fuse descriptor');
+  }
+  return control.readInt32LE(16);
+}
+
+/** Unmounts (umount2 as root, fusermount3 -u otherwise). */
+export async function unmountKernel(mountPoint: string, lazy: boolean): Promise<void> {
+  if (process.getuid?.() === 0) {
+    if (lib().umount2(mountPoint, lazy ? MNT_DETACH : 0) !== 0) throw sysError('umount', mountPoint);
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    execFile('fusermount3', lazy ? ['-u', '-z', '--', mountPoint] : ['-u', '--', mountPoint], { timeout: 30_000 },
+      (err, _o, stderr) => (err ? reject(new Error(`cannot unmount ${mountPoint}: ${String(stderr).trim() || err.message}`)) : resolve()));
+  });
+}
+
+// _IOR(229, 0, uint32_t): attach a new /dev/fuse descriptor to an existing connection
+const FUSE_DEV_IOC_CLONE = 0x8004e500;
+
+/**
+ * A second, non-blocking descriptor on the same FUSE connection. Requests go
+ * to whichever descriptor reads first; a reply must go back on the descriptor
+ * its request was read from.
+ */
+export function cloneNonBlocking(fd: number): number {
+  const clone = openSync('/dev/fuse', fsc.O_RDWR | fsc.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
+  if (lib().ioctl(clone, FUSE_DEV_IOC_CLONE, [fd]) !== 0) {
+    const err = sysError('ioctl FUSE_DEV_IOC_CLONE', '/dev/fuse');
+    closeSync(clone);
+    throw err;
+  }
+  return clone;
+}
+
+/**
+ * read(2) straight into `buf`: the byte count, or the negative errno (no
+ * exception object for EAGAIN, which a polling loop sees all the time).
+ */
+export function readRaw(fd: number, buf: Buffer): number {
+  const n = lib().read(fd, buf, buf.length);
+  return n >= 0 ? n : -koffi.errno();
+}

@@ -1,0 +1,208 @@
+// The kernel FUSE protocol (include/uapi/linux/fuse.h), the parts this bridge
+// speaks: opcodes, flags and the byte layout of the request and reply structs
+// (little-endian, x86_64/aarch64). Pure data and encoders over Buffers; no I/O.
+import type { FuseStat, FuseStatfs } from '../bridge.js';
+
+export const FUSE_KERNEL_VERSION = 7;
+/**
+ * The minor version we answer with. 7.31 has max_pages, readdirplus,
+ * cache_symlinks and the 64-byte init reply; the request structs we parse have
+ * the same layout in every later minor unless a feature flag we do not set
+ * (SETXATTR_EXT, SECURITY_CTX, INIT_EXT) asks for more.
+ */
+export const FUSE_KERNEL_MINOR = 31;
+export const FUSE_ROOT_ID = 1;
+
+export const Op = {
+  LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, SYMLINK: 6, MKNOD: 8, MKDIR: 9, UNLINK: 10,
+  RMDIR: 11, RENAME: 12, LINK: 13, OPEN: 14, READ: 15, WRITE: 16, STATFS: 17, RELEASE: 18, FSYNC: 20,
+  SETXATTR: 21, GETXATTR: 22, LISTXATTR: 23, REMOVEXATTR: 24, FLUSH: 25, INIT: 26, OPENDIR: 27, READDIR: 28,
+  RELEASEDIR: 29, FSYNCDIR: 30, GETLK: 31, SETLK: 32, SETLKW: 33, ACCESS: 34, CREATE: 35, INTERRUPT: 36,
+  BMAP: 37, DESTROY: 38, IOCTL: 39, POLL: 40, NOTIFY_REPLY: 41, BATCH_FORGET: 42, FALLOCATE: 43,
+  READDIRPLUS: 44, RENAME2: 45, LSEEK: 46, COPY_FILE_RANGE: 47,
+} as const;
+
+export const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
+
+/** FUSE_INIT flags (fuse_init_in/out.flags). */
+export const Init = {
+  ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
+  FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
+  ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
+  CACHE_SYMLINKS: 1 << 23,
+} as const;
+
+/** fuse_setattr_in.valid bits. */
+export const Fattr = {
+  MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
+  ATIME_NOW: 1 << 7, MTIME_NOW: 1 << 8, LOCKOWNER: 1 << 9, CTIME: 1 << 10,
+} as const;
+
+export const FUSE_GETATTR_FH = 1;
+export const FUSE_FSYNC_FDATASYNC = 1;
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+
+export const IN_HEADER = 40;
+export const OUT_HEADER = 16;
+export const ATTR_SIZE = 88;
+export const ENTRY_OUT = 40 + ATTR_SIZE;
+export const ATTR_OUT = 16 + ATTR_SIZE;
+export const OPEN_OUT = 16;
+export const INIT_OUT = 64;
+export const STATFS_OUT = 80;
+export const DIRENT_BASE = 24;
+export const WRITE_IN = 40;
+/** The kernel refuses a read buffer smaller than this (FUSE_MIN_READ_BUFFER). */
+export const MIN_READ_BUFFER = 8192;
+
+export interface InHeader {
+  len: number;
+  opcode: number;
+  unique: bigint;
+  nodeid: number;
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+export function readInHeader(b: Buffer): InHeader {
+  return {
+    len: b.readUInt32LE(0),
+    opcode: b.readUInt32LE(4),
+    unique: b.readBigUInt64LE(8),
+    nodeid: Number(b.readBigUInt64LE(16)),
+    uid: b.readUInt32LE(24),
+    gid: b.readUInt32LE(28),
+    pid: b.readUInt32LE(32),
+  };
+}
+
+export function writeOutHeader(b: Buffer, len: number, error: number, unique: bigint): void {
+  b.writeUInt32LE(len, 0);
+  b.writeInt32LE(error, 4);
+  b.writeBigUInt64LE(unique, 8);
+}
+
+/** A NUL-terminated UTF-8 string at `at`; returns it and the offset past the NUL. */
+export function readCString(b: Buffer, at: number, end: number): [string, number] {
+  let nul = b.indexOf(0, at);
+  if (nul < 0 || nul > end) nul = end;
+  return [b.toString('utf8', at, nul), nul + 1];
+}
+
+export function u64(b: Buffer, at: number): number {
+  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
+}
+
+function setU64(b: Buffer, at: number, n: number): void {
+  const v = n > 0 ? n : 0;
+  b.writeUInt32LE(v % 4294967296 >>> 0, at);
+  b.writeUInt32LE(Math.floor(v / 4294967296) >>> 0, at + 4);
+}
+
+/**
+ * Splits milliseconds (FuseStat's unit, a double) into seconds and
+ * nanoseconds. Near the present a double of milliseconds resolves ~0.12 us,
+ * so the nanoseconds are rounded to whole microseconds: a time set with
+ * microsecond precision (touch -d, tar, utimes) comes back exactly, not as
+ * 123456055 ns.
+ */
+export function splitMs(ms: number): [number, number] {
+  let sec = Math.floor(ms / 1000);
+  let nsec = Math.round((ms - sec * 1000) * 1e3) * 1e3;
+  if (nsec >= 1e9) { sec += 1; nsec -= 1e9; }
+  return [sec, nsec];
+}
+
+export function joinMs(sec: number, nsec: number): number {
+  return sec * 1000 + nsec / 1e6;
+}
+
+/** struct fuse_attr at `at`. */
+export function writeAttr(b: Buffer, at: number, st: FuseStat): void {
+  setU64(b, at, st.ino);
+  setU64(b, at + 8, st.size);
+  setU64(b, at + 16, st.blocks ?? Math.ceil(st.size / 512));
+  const [as, an] = splitMs(st.atimeMs);
+  const [ms, mn] = splitMs(st.mtimeMs);
+  const [cs, cn] = splitMs(st.ctimeMs);
+  setU64(b, at + 24, as);
+  setU64(b, at + 32, ms);
+  setU64(b, at + 40, cs);
+  b.writeUInt32LE(an, at + 48);
+  b.writeUInt32LE(mn, at + 52);
+  b.writeUInt32LE(cn, at + 56);
+  b.writeUInt32LE(st.mode >>> 0, at + 60);
+  b.writeUInt32LE(st.nlink || 1, at + 64);
+  b.writeUInt32LE(st.uid >>> 0, at + 68);
+  b.writeUInt32LE(st.gid >>> 0, at + 72);
+  b.writeUInt32LE((st.rdev ?? 0) >>> 0, at + 76);
+  b.writeUInt32LE(st.blksize ?? 4096, at + 80);
+  b.writeUInt32LE(0, at + 84);
+}
+
+/** Writes a timeout in seconds as u64 seconds at `secAt` and u32 nanoseconds at `nsecAt`. */
+function writeTimeout(b: Buffer, secAt: number, nsecAt: number, seconds: number): void {
+  const s = Math.floor(seconds);
+  setU64(b, secAt, s);
+  b.writeUInt32LE(Math.round((seconds - s) * 1e9), nsecAt);
+}
+
+/** struct fuse_entry_out at `at`; nodeid 0 is a negative entry (cached for entryTimeout). */
+export function writeEntryOut(b: Buffer, at: number, nodeid: number, st: FuseStat | null, entryTimeout: number,
+  attrTimeout: number): void {
+  setU64(b, at, nodeid);
+  setU64(b, at + 8, 0); // generation: node ids are never reused
+  writeTimeout(b, at + 16, at + 32, entryTimeout);
+  writeTimeout(b, at + 24, at + 36, st ? attrTimeout : 0);
+  if (st) writeAttr(b, at + 40, st);
+  else b.fill(0, at + 40, at + 40 + ATTR_SIZE);
+}
+
+/** struct fuse_attr_out at `at`. */
+export function writeAttrOut(b: Buffer, at: number, st: FuseStat, attrTimeout: number): void {
+  writeTimeout(b, at, at + 8, attrTimeout);
+  b.writeUInt32LE(0, at + 12);
+  writeAttr(b, at + 16, st);
+}
+
+export function writeOpenOut(b: Buffer, at: number, fh: number, openFlags: number): void {
+  setU64(b, at, fh);
+  b.writeUInt32LE(openFlags, at + 8);
+  b.writeUInt32LE(0, at + 12);
+}
+
+export function writeStatfsOut(b: Buffer, at: number, s: FuseStatfs): void {
+  setU64(b, at, s.blocks);
+  setU64(b, at + 8, s.bfree);
+  setU64(b, at + 16, s.bavail);
+  setU64(b, at + 24, s.files);
+  setU64(b, at + 32, s.ffree);
+  b.writeUInt32LE(s.bsize, at + 40);
+  b.writeUInt32LE(s.namemax, at + 44);
+  b.writeUInt32LE(s.frsize, at + 48);
+  b.fill(0, at + 52, at + STATFS_OUT);
+}
+
+/** Size of a struct fuse_dirent holding `nameBytes`, padded to 8. */
+export function direntSize(nameBytes: number): number {
+  return (DIRENT_BASE + nameBytes + 7) & ~7;
+}
+
+/** struct fuse_dirent at `at`; returns its padded size. */
+export function writeDirent(b: Buffer, at: number, ino: number, off: number, type: number, name: Buffer): number {
+  const size = direntSize(name.length);
+  setU64(b, at, ino);
+  setU64(b, at + 8, off);
+  b.writeUInt32LE(name.length, at + 16);
+  b.writeUInt32LE(type, at + 20);
+  name.copy(b, at + 24);
+  b.fill(0, at + 24 + name.length, at + size);
+  return size;
+}
+
+/** The DT_* type of a mode (for dirents). */
+export function direntType(mode: number): number {
+  return (mode >>> 12) & 0o17;
+}
