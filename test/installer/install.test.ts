@@ -168,6 +168,35 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     }
   });
 
+  it('block mode: formats a LUKS2 volume once, writes crypttab and fstab, and a re-run keeps them', async () => {
+    const img = '/var/lib/homecrypt-test-volume.img';
+    execFileSync('truncate', ['-s', '48M', t.path(img)]);
+    const a = answers('a6.json', { user: 'alice', encryptHome: 'home',
+      block: { device: img, name: 'cryptdata', mountPoint: '/srv/data', format: true } });
+    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', a], { fd3: `${PASS}\n` });
+    expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
+    expect(r.stdout).toMatch(/recovery/i);
+    const head = readFileSync(t.path(img)).subarray(0, 6);
+    expect(head.equals(Buffer.from('LUKS\xba\xbe', 'latin1'))).toBe(true);
+    // cryptsetup itself accepts the volume and the passphrase.
+    const dump = execFileSync('cryptsetup', ['luksDump', t.path(img)], { encoding: 'utf8' });
+    const uuid = /^UUID:\s+(\S+)/m.exec(dump)?.[1];
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    execFileSync('cryptsetup', ['open', '--test-passphrase', '--key-file', '-', t.path(img)], { input: PASS });
+    const crypttab = readFileSync(t.path('/etc/crypttab'), 'utf8');
+    expect(crypttab).toMatch(new RegExp(`^cryptdata\\s+UUID=${uuid}\\s`, 'm'));
+    expect(readFileSync(t.path('/etc/fstab'), 'utf8')).toMatch(/^\/dev\/mapper\/cryptdata\s+\/srv\/data\s+ext4\s/m);
+    const before = readFileSync(t.path(img)).subarray(0, 1 << 20);
+    const again = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', a], { fd3: `${PASS}\n` });
+    expect(again.code).toBe(0);
+    expect(readFileSync(t.path(img)).subarray(0, 1 << 20).equals(before)).toBe(true);
+    expect(readFileSync(t.path('/etc/crypttab'), 'utf8')).toBe(crypttab);
+    const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
+    expect(log).toContain(`${img} already holds a LUKS volume; not formatted again`);
+    expect(log).toContain('/etc/crypttab already has cryptdata; left as it is');
+    expect(log).not.toContain(PASS);
+  });
+
   it('a PAM login of the user inside the target unlocks the encrypted home; logout locks it', async () => {
     const home = t.path('/home/alice');
     const skel = readFileSync(t.path('/etc/skel/.bashrc'), 'utf8');
