@@ -1,161 +1,226 @@
-// One open eCryptfs lower file: random-access read and write of the plaintext,
-// extent by extent, keeping the header's size field current as the kernel does.
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, constants, fsyncSync } from 'node:fs';
+// One eCryptfs lower file, read and written through positioned I/O: 4096-byte
+// CBC extents after the header, the plaintext size kept in the header's first 8
+// bytes (as the kernel does on every size change). The size is re-read from the
+// header on each call, so several handles on one file stay consistent.
+import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, writeSync, constants } from 'node:fs';
 import { CorruptFileError } from '../errors.js';
-import { EXTENT_SIZE } from '../format/ecryptfs/constants.js';
+import { type AesKeyBytes, EXTENT_SIZE } from '../format/ecryptfs/constants.js';
 import { decryptExtent, encryptExtent, lowerSizeFor, rootIv } from '../format/ecryptfs/extent-cipher.js';
-import {
-  HEADER_READ_BYTES, buildFileHeader, fileKeyFromHeader, parseFileHeader, setHeaderFileSize,
-} from '../format/ecryptfs/file-header.js';
+import { HEADER_READ_BYTES, buildFileHeader, fileKeyFromHeader, parseFileHeader } from '../format/ecryptfs/file-header.js';
 import { randomKey } from '../crypto/random.js';
+import type { FileCipher, LowerIO } from '../engine/volume-format.js';
 import type { EcryptfsKeys } from './keys.js';
-import type { AesKeyBytes } from '../format/ecryptfs/constants.js';
 
-function readFully(fd: number, len: number, pos: number): Buffer {
-  const b = Buffer.alloc(len);
-  let got = 0;
-  while (got < len) {
-    const n = readSync(fd, b, got, len - got, pos + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got === len ? b : b.subarray(0, got);
-}
+const ZERO = Buffer.alloc(EXTENT_SIZE);
 
-function writeFully(fd: number, data: Buffer, pos: number): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off, pos + off);
-}
+export class EcryptfsCipher implements FileCipher {
+  private lastIo: LowerIO | null = null;
 
-export class EcryptfsFile {
-  private constructor(
-    readonly path: string,
-    private fd: number,
-    private headerSize: number,
-    private fek: Buffer,
-    private root: Buffer,
-    public size: number,
-    private readonly writable: boolean,
-  ) {}
-
-  /** Opens an existing lower file; throws CorruptFileError/KeyNotAvailableError naming it. */
-  static open(path: string, keys: EcryptfsKeys, writable: boolean): EcryptfsFile {
-    const fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOFOLLOW);
-    try {
-      const head = readFully(fd, HEADER_READ_BYTES, 0);
-      const h = parseFileHeader(head, path);
-      const fek = fileKeyFromHeader(h, keys.byKeySig, path);
-      const lowerSize = fstatSync(fd).size;
-      if (lowerSize < h.headerSize) throw new CorruptFileError(path, `lower file (${lowerSize} bytes) shorter than its header (${h.headerSize})`);
-      return new EcryptfsFile(path, fd, h.headerSize, fek, rootIv(fek), h.fileSize, writable);
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
+  constructor(readonly keyId: string, private readonly fek: Buffer, private readonly headerSize: number, io: LowerIO | null) {
+    this.root = rootIv(fek);
+    this.lastIo = io;
   }
 
-  /** Creates (or truncates) a lower file with a fresh header and file key. */
-  static create(path: string, keys: EcryptfsKeys, keyBytes: AesKeyBytes, mode = 0o600): EcryptfsFile {
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
-    try {
-      const fek = randomKey(keyBytes);
-      const header = buildFileHeader({
-        fileSize: 0, fileKey: fek, passphraseKey: keys.byKeySig.get(keys.sig)!, sig: keys.sig, salt: keys.salt,
-        encryptFilenames: !!keys.fnek,
-      });
-      writeFully(fd, header, 0);
-      return new EcryptfsFile(path, fd, header.length, fek, rootIv(fek), 0, true);
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
+  private readonly root: Buffer;
+
+  /** Parses the header of `io` and unwraps its file key with one of `keys`. */
+  static open(io: LowerIO, keys: EcryptfsKeys): EcryptfsCipher {
+    const h = parseFileHeader(io.pread(0, HEADER_READ_BYTES), io.lowerPath);
+    const fek = fileKeyFromHeader(h, keys.byKeySig, io.lowerPath);
+    const lower = io.size();
+    if (lower < h.headerSize) throw new CorruptFileError(io.lowerPath, `lower file (${lower} bytes) shorter than its header (${h.headerSize})`);
+    const sig = h.keys.find((k) => keys.byKeySig.has(k.sig))!.sig;
+    return new EcryptfsCipher(sig, fek, h.headerSize, io);
   }
 
-  private readExtent(n: number): Buffer {
-    const c = readFully(this.fd, EXTENT_SIZE, this.headerSize + n * EXTENT_SIZE);
+  /** A new empty file's header bytes and its cipher. */
+  static create(keys: EcryptfsKeys, keyBytes: AesKeyBytes): { bytes: Buffer; cipher: EcryptfsCipher } {
+    const fek = randomKey(keyBytes);
+    const bytes = buildFileHeader({
+      fileSize: 0, fileKey: fek, passphraseKey: keys.byKeySig.get(keys.sig)!, sig: keys.sig, salt: keys.salt,
+      encryptFilenames: !!keys.fnek,
+    });
+    return { bytes, cipher: new EcryptfsCipher(keys.sig, fek, bytes.length, null) };
+  }
+
+  private sizeOf(io: LowerIO): number {
+    this.lastIo = io;
+    const b = io.pread(0, 8);
+    if (b.length < 8) throw new CorruptFileError(io.lowerPath, 'header truncated');
+    const n = b.readBigUInt64BE(0);
+    if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptFileError(io.lowerPath, `implausible file size ${n}`);
+    return Number(n);
+  }
+
+  private setSize(io: LowerIO, size: number): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(size));
+    io.pwrite(b, 0);
+  }
+
+  plaintextSize(lowerSize: number): number {
+    if (this.lastIo) return this.sizeOf(this.lastIo);
+    return lowerSize <= this.headerSize ? 0 : lowerSize - this.headerSize;
+  }
+
+  private readExtent(io: LowerIO, n: number, size: number): Buffer {
+    const c = io.pread(this.headerSize + n * EXTENT_SIZE, EXTENT_SIZE);
     if (c.length !== EXTENT_SIZE) {
-      throw new CorruptFileError(this.path, `extent ${n} is missing or truncated (lower file shorter than its size ${this.size} says)`);
+      throw new CorruptFileError(io.lowerPath, `extent ${n} missing or truncated (the header says ${size} bytes)`);
     }
     return decryptExtent(this.fek, this.root, n, c);
   }
 
-  private writeExtent(n: number, plain: Buffer): void {
-    writeFully(this.fd, encryptExtent(this.fek, this.root, n, plain), this.headerSize + n * EXTENT_SIZE);
+  private writeExtent(io: LowerIO, n: number, plain: Buffer): void {
+    io.pwrite(encryptExtent(this.fek, this.root, n, plain), this.headerSize + n * EXTENT_SIZE);
+  }
+
+  read(io: LowerIO, offset: number, length: number): Buffer {
+    const size = this.sizeOf(io);
+    if (offset >= size || length <= 0) return Buffer.alloc(0);
+    const end = Math.min(size, offset + length);
+    const out = Buffer.alloc(end - offset);
+    for (let n = Math.floor(offset / EXTENT_SIZE); n * EXTENT_SIZE < end; n++) {
+      const ext = this.readExtent(io, n, size);
+      const s = Math.max(offset, n * EXTENT_SIZE), e = Math.min(end, (n + 1) * EXTENT_SIZE);
+      ext.copy(out, s - offset, s - n * EXTENT_SIZE, e - n * EXTENT_SIZE);
+    }
+    return out;
+  }
+
+  write(io: LowerIO, offset: number, data: Buffer): void {
+    if (data.length === 0) return;
+    let size = this.sizeOf(io);
+    // a write past the end first fills the gap with encrypted zeros, as the kernel does
+    if (offset > size) {
+      this.truncate(io, offset);
+      size = offset;
+    }
+    const end = offset + data.length;
+    for (let n = Math.floor(offset / EXTENT_SIZE); n * EXTENT_SIZE < end; n++) {
+      const base = n * EXTENT_SIZE;
+      const s = Math.max(offset, base), e = Math.min(end, base + EXTENT_SIZE);
+      const whole = s === base && e === base + EXTENT_SIZE;
+      const ext = whole || base >= size ? Buffer.alloc(EXTENT_SIZE) : this.readExtent(io, n, size);
+      if (!whole && base < size && size < base + EXTENT_SIZE) ext.fill(0, size - base);
+      data.copy(ext, s - base, s - offset, e - offset);
+      this.writeExtent(io, n, ext);
+    }
+    if (end > size) this.setSize(io, end);
+  }
+
+  truncate(io: LowerIO, newSize: number): void {
+    const size = this.sizeOf(io);
+    if (newSize < size) {
+      if (newSize % EXTENT_SIZE !== 0) {
+        const n = Math.floor(newSize / EXTENT_SIZE);
+        const ext = this.readExtent(io, n, size);
+        ext.fill(0, newSize % EXTENT_SIZE);
+        this.writeExtent(io, n, ext);
+      }
+      io.ftruncate(lowerSizeFor(newSize, this.headerSize));
+      this.setSize(io, newSize);
+    } else if (newSize > size) {
+      let n = Math.floor(size / EXTENT_SIZE);
+      if (size % EXTENT_SIZE !== 0) {
+        const ext = this.readExtent(io, n, size);
+        ext.fill(0, size % EXTENT_SIZE);
+        this.writeExtent(io, n, ext);
+        n++;
+      }
+      for (; n * EXTENT_SIZE < newSize; n++) this.writeExtent(io, n, ZERO);
+      this.setSize(io, newSize);
+    }
+  }
+
+  wipe(): void {
+    this.fek.fill(0);
+  }
+}
+
+/** Positioned I/O on a file descriptor (for tools that work without a mount). */
+export class FdLowerIO implements LowerIO {
+  constructor(readonly fd: number, readonly lowerPath: string) {}
+
+  pread(offset: number, length: number): Buffer {
+    const b = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(this.fd, b, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === length ? b : b.subarray(0, got);
+  }
+
+  pwrite(data: Buffer, offset: number): void {
+    let off = 0;
+    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, offset + off);
+  }
+
+  ftruncate(length: number): void {
+    ftruncateSync(this.fd, length);
+  }
+
+  size(): number {
+    return fstatSync(this.fd).size;
+  }
+}
+
+/** An open lower file with its cipher, for reading or writing without a mount. */
+export class EcryptfsFile {
+  private constructor(private readonly io: FdLowerIO, private readonly cipher: EcryptfsCipher) {}
+
+  static open(path: string, keys: EcryptfsKeys, writable: boolean): EcryptfsFile {
+    const fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOFOLLOW);
+    const io = new FdLowerIO(fd, path);
+    try {
+      return new EcryptfsFile(io, EcryptfsCipher.open(io, keys));
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  static create(path: string, keys: EcryptfsKeys, keyBytes: AesKeyBytes, mode = 0o600): EcryptfsFile {
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    const io = new FdLowerIO(fd, path);
+    try {
+      const { bytes, cipher } = EcryptfsCipher.create(keys, keyBytes);
+      io.pwrite(bytes, 0);
+      return new EcryptfsFile(io, cipher);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  get size(): number {
+    return this.cipher.plaintextSize(this.io.size());
   }
 
   read(pos: number, len: number): Buffer {
-    if (pos >= this.size || len <= 0) return Buffer.alloc(0);
-    const end = Math.min(this.size, pos + len);
-    const out = Buffer.alloc(end - pos);
-    for (let n = Math.floor(pos / EXTENT_SIZE); n * EXTENT_SIZE < end; n++) {
-      const ext = this.readExtent(n);
-      const s = Math.max(pos, n * EXTENT_SIZE), e = Math.min(end, (n + 1) * EXTENT_SIZE);
-      ext.copy(out, s - pos, s - n * EXTENT_SIZE, e - n * EXTENT_SIZE);
-    }
-    return out;
+    return this.cipher.read(this.io, pos, len);
   }
 
   readAll(): Buffer {
     return this.read(0, this.size);
   }
 
-  write(pos: number, data: Buffer): number {
-    if (!this.writable) throw new Error('file opened read-only');
-    if (data.length === 0) return 0;
-    const end = pos + data.length;
-    // a write past the end first fills the gap with encrypted zeros, as the kernel does
-    if (pos > this.size) this.truncate(pos);
-    for (let n = Math.floor(pos / EXTENT_SIZE); n * EXTENT_SIZE < end; n++) {
-      const base = n * EXTENT_SIZE;
-      const s = Math.max(pos, base), e = Math.min(end, base + EXTENT_SIZE);
-      const whole = s === base && e === base + EXTENT_SIZE;
-      const ext = whole || base >= this.size ? Buffer.alloc(EXTENT_SIZE) : this.readExtent(n);
-      if (!whole && base < this.size && this.size < base + EXTENT_SIZE) ext.fill(0, this.size - base);
-      data.copy(ext, s - base, s - pos, e - pos);
-      this.writeExtent(n, ext);
-    }
-    if (end > this.size) this.setSize(end);
-    return data.length;
+  write(pos: number, data: Buffer): void {
+    this.cipher.write(this.io, pos, data);
   }
 
   truncate(size: number): void {
-    if (!this.writable) throw new Error('file opened read-only');
-    if (size < this.size) {
-      const n = Math.floor(size / EXTENT_SIZE);
-      if (size % EXTENT_SIZE !== 0) {
-        const ext = this.readExtent(n);
-        ext.fill(0, size % EXTENT_SIZE);
-        this.writeExtent(n, ext);
-      }
-      ftruncateSync(this.fd, lowerSizeFor(size, this.headerSize));
-      this.setSize(size);
-    } else if (size > this.size) {
-      let n = Math.floor(this.size / EXTENT_SIZE);
-      if (this.size % EXTENT_SIZE !== 0) {
-        const ext = this.readExtent(n);
-        ext.fill(0, this.size % EXTENT_SIZE);
-        this.writeExtent(n, ext);
-        n++;
-      }
-      const zero = Buffer.alloc(EXTENT_SIZE);
-      for (; n * EXTENT_SIZE < size; n++) this.writeExtent(n, zero);
-      this.setSize(size);
-    }
-  }
-
-  private setSize(size: number): void {
-    this.size = size;
-    const b = Buffer.alloc(8);
-    setHeaderFileSize(b, size);
-    writeFully(this.fd, b, 0);
+    this.cipher.truncate(this.io, size);
   }
 
   fsync(): void {
-    fsyncSync(this.fd);
+    fsyncSync(this.io.fd);
   }
 
   close(): void {
-    this.fek.fill(0);
-    closeSync(this.fd);
+    this.cipher.wipe();
+    closeSync(this.io.fd);
   }
 }

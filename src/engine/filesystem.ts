@@ -131,7 +131,10 @@ export class EncryptedFilesystem {
     let size = st.size;
     const type = st.mode & S_IFMT;
     if (type === S_IFREG) {
-      size = cipher ? cipher.plaintextSize(st.size) : this.format.files.plaintextSizeOf(st.size);
+      const files = this.format.files;
+      size = cipher ? cipher.plaintextSize(st.size)
+        : files.sizeNeedsHeader && files.plaintextSizeOfFile ? files.plaintextSizeOfFile(abs, st.size)
+        : files.plaintextSizeOf(st.size);
     } else if (type === S_IFLNK) {
       try {
         size = Buffer.byteLength(this.format.names.decryptTarget(readlinkSync(abs)), 'utf8');

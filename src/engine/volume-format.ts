@@ -59,6 +59,11 @@ export interface FileCodec {
   readonly sizeNeedsHeader: boolean;
   /** Plaintext size from the lower size (when !sizeNeedsHeader). */
   plaintextSizeOf(lowerSize: number): number;
+  /**
+   * Plaintext size of a closed file when `sizeNeedsHeader` (eCryptfs keeps the
+   * size in the header): reads what it needs from `lowerPath`. Optional.
+   */
+  plaintextSizeOfFile?(lowerPath: string, lowerSize: number): number;
   /** A new empty file: its complete lower bytes and its cipher. */
   create(): { bytes: Buffer; cipher: FileCipher };
   /** Authenticates the header of an existing lower file. */

@@ -14,6 +14,7 @@ import { registerInitCommand } from './init.js';
 import { registerMountCommand } from './mount.js';
 import { registerUmountCommand } from './umount.js';
 import { registerFsckCommand } from './fsck.js';
+import { registerEcryptfsCommands } from './ecryptfs.js';
 
 export type RegisterCommands = (program: Command) => void;
 
@@ -28,4 +29,5 @@ export const commandGroups: RegisterCommands[] = [
   registerLoginHookCommands,
   registerBlockCommands,
   registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand,
+  registerEcryptfsCommands,
 ];

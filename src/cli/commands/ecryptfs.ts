@@ -1,0 +1,155 @@
+// `homecrypt ecryptfs …`: existing eCryptfs homes and keys, without the kernel
+// module. Parsing and printing only; the work is in src/ecryptfs/.
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { UsageError } from '../../errors.js';
+import { FNEK_SALT, DEFAULT_SALT } from '../../format/ecryptfs/constants.js';
+import { authTokForPassphrase } from '../../format/ecryptfs/auth-tok.js';
+import { checkPassphrase } from '../../format/ecryptfs/passphrase-key.js';
+import { addAuthTok } from '../../ecryptfs/auth-tok-keyring.js';
+import {
+  rewrapPassphraseFile, unwrapPassphraseFile, writeWrappedPassphraseFile,
+} from '../../ecryptfs/wrapped-passphrase-file.js';
+import {
+  openEcryptfs, parseKeyBytes, runEcryptfsDaemonChild, serveEcryptfs, startEcryptfsDaemon, type EcryptfsSpec,
+} from '../../ecryptfs/mount.js';
+import { wipeKeys } from '../../ecryptfs/keys.js';
+import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
+import { fusermountUnmount } from '../../fuse/index.js';
+
+function parseSalt(v: string): Buffer {
+  if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
+  return Buffer.from(v, 'hex');
+}
+
+interface MountOpts {
+  wrapped?: string; passphraseFd?: number; keyBytes?: 16 | 24 | 32; plaintextNames?: boolean; foreground?: boolean;
+  allowOther?: boolean; logFile?: string; keyFd?: number; readyFd?: number; salt?: Buffer;
+}
+
+export function registerEcryptfsCommands(program: Command): void {
+  const ec = program.command('ecryptfs').description('open, use and migrate existing eCryptfs directories and keys (no kernel module needed)');
+
+  ec.command('wrap-passphrase')
+    .description('write FILE (wrapped-passphrase, version 2): the mount passphrase wrapped by a login passphrase')
+    .argument('<file>', 'e.g. ~/.ecryptfs/wrapped-passphrase')
+    .option('--passphrase-fd <n>', 'read the mount passphrase, then the login passphrase (one per line) from this fd', parseFdOption)
+    .action(async (file: string, o: { passphraseFd?: number }) => {
+      const [mount, login] = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Passphrase to wrap:', 'Wrapping (login) passphrase:'] });
+      try {
+        checkPassphrase(mount!);
+        writeWrappedPassphraseFile(resolve(file), mount!, login!);
+      } finally {
+        wipe(mount, login);
+      }
+    });
+
+  ec.command('unwrap-passphrase')
+    .description('print the mount passphrase held in FILE (versions 1 and 2)')
+    .argument('<file>')
+    .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
+    .option('--salt <hex>', 'the salt a version 1 file was wrapped with (default: ecryptfs-utils\' default)', parseSalt)
+    .action(async (file: string, o: { passphraseFd?: number; salt?: Buffer }) => {
+      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] });
+      try {
+        const mount = unwrapPassphraseFile(resolve(file), login!, o.salt);
+        process.stdout.write(Buffer.concat([mount, Buffer.from('\n')]));
+        mount.fill(0);
+      } finally {
+        wipe(login);
+      }
+    });
+
+  ec.command('rewrap-passphrase')
+    .description('re-wrap FILE under a new login passphrase (writes version 2)')
+    .argument('<file>')
+    .option('--passphrase-fd <n>', 'read the old, then the new login passphrase from this fd', parseFdOption)
+    .option('--salt <hex>', 'the salt a version 1 file was wrapped with', parseSalt)
+    .action(async (file: string, o: { passphraseFd?: number; salt?: Buffer }) => {
+      const [oldP, newP] = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old login passphrase:', 'New login passphrase:'], confirmNew: true });
+      try {
+        rewrapPassphraseFile(resolve(file), oldP!, newP!, o.salt);
+      } finally {
+        wipe(oldP, newP);
+      }
+    });
+
+  ec.command('add-passphrase')
+    .description('insert the eCryptfs auth token(s) of a mount passphrase into your user keyring, as ecryptfs-add-passphrase does')
+    .option('--fnek', 'also insert the filename encryption key')
+    .option('--salt <hex>', 'the "salt=" of ~/.ecryptfsrc, if you set one', parseSalt)
+    .option('--passphrase-fd <n>', 'read the passphrase from this fd', parseFdOption)
+    .action(async (o: { fnek?: boolean; salt?: Buffer; passphraseFd?: number }) => {
+      const [pass] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] });
+      try {
+        checkPassphrase(pass!);
+        const salts = o.fnek ? [o.salt ?? DEFAULT_SALT, FNEK_SALT] : [o.salt ?? DEFAULT_SALT];
+        for (const salt of salts) {
+          const t = authTokForPassphrase(pass!, salt);
+          addAuthTok(t.sig, t.payload);
+          t.payload.fill(0);
+          t.key.fill(0);
+          process.stdout.write(`Inserted auth tok with sig [${t.sig}] into the user session keyring\n`);
+        }
+      } finally {
+        wipe(pass);
+      }
+    });
+
+  ec.command('mount')
+    .description('mount the eCryptfs lower directory LOWER at MOUNTPOINT through FUSE')
+    .argument('<lower>', 'e.g. ~/.Private or /home/.ecryptfs/USER/.Private')
+    .argument('<mountpoint>', 'an empty directory')
+    .option('--wrapped <file>', 'unwrap the mount passphrase from this wrapped-passphrase file with the login passphrase')
+    .option('--passphrase-fd <n>', 'read the mount passphrase (or, with --wrapped, the login passphrase) from this fd', parseFdOption)
+    .option('--key-bytes <n>', 'AES key size 16, 24 or 32 (default: from the files, else 16)', parseKeyBytes)
+    .option('--plaintext-names', 'the lower names are not encrypted (default: from the names)')
+    .option('--salt <hex>', 'the "salt=" of ~/.ecryptfsrc, if you set one', parseSalt)
+    .option('--foreground', 'serve the mount from this process until it is unmounted')
+    .option('--allow-other', 'let other users see the mount')
+    .option('--log-file <file>', 'daemon log')
+    .addOption(new Option('--key-fd <n>').hideHelp().argParser(parseFdOption))
+    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption))
+    .action(async (lower: string, mountPoint: string, o: MountOpts) => {
+      const spec: EcryptfsSpec = { keyBytes: o.keyBytes, encryptNames: o.plaintextNames ? false : undefined, salt: o.salt };
+      if (o.keyFd !== undefined && o.readyFd !== undefined) {
+        await runEcryptfsDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, spec, o.allowOther);
+        return;
+      }
+      const note = await prepareMountPoint(mountPoint);
+      if (note) process.stderr.write(`homecrypt: ${note}\n`);
+      let pass: Buffer;
+      if (o.wrapped) {
+        const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] });
+        try {
+          pass = unwrapPassphraseFile(resolve(o.wrapped), login!);
+        } finally {
+          wipe(login);
+        }
+      } else {
+        [pass] = (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Mount passphrase:'] })) as [Buffer];
+      }
+      try {
+        const vol = openEcryptfs(lower, pass, spec); // checks the passphrase before anything starts
+        if (o.foreground) {
+          await serveEcryptfs(vol, mountPoint, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`), o.allowOther);
+          return;
+        }
+        const resolved: EcryptfsSpec = { keyBytes: vol.keyBytes, encryptNames: vol.encryptsNames };
+        wipeKeys(vol.keys);
+        await startEcryptfsDaemon(lower, mountPoint, pass, {
+          ...resolved, allowOther: o.allowOther, logFile: o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint),
+        });
+      } finally {
+        pass.fill(0);
+      }
+    });
+
+  ec.command('umount')
+    .description('unmount an eCryptfs directory mounted by homecrypt')
+    .argument('<mountpoint>')
+    .action(async (mountPoint: string) => {
+      await fusermountUnmount(resolve(mountPoint), false);
+    });
+}

@@ -1,0 +1,171 @@
+// Mounting an eCryptfs lower directory in userspace: the engine's FUSE
+// operations (src/engine/filesystem.ts) over the eCryptfs format, served in
+// the foreground or by a daemon that gets the mount passphrase through a pipe
+// (fd 3, never argv or the environment) and reports readiness on fd 4.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HomecryptError, UsageError, WrongPassphraseError } from '../errors.js';
+import { EncryptedFilesystem } from '../engine/filesystem.js';
+import { mountFuse } from '../fuse/index.js';
+import { isFuseMountedAt } from '../os/mounts.js';
+import { makeUndumpable } from '../block/no-dump.js';
+import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js';
+import { ecryptfsFormat } from './ecryptfs-format.js';
+import { keysFromMountPassphrase, wipeKeys } from './keys.js';
+import { detectLayout } from './layout.js';
+import { EcryptfsVolume } from './volume.js';
+
+export interface EcryptfsSpec {
+  /** Cipher key size; detected from the files when absent (default 16). */
+  keyBytes?: AesKeyBytes;
+  /** Encrypted names; detected from the names when absent (default true). */
+  encryptNames?: boolean;
+  /** ~/.ecryptfsrc salt, when one was set. */
+  salt?: Buffer;
+}
+
+/** Opens `lower` with the mount passphrase; refuses a passphrase whose keys match nothing there. */
+export function openEcryptfs(lower: string, passphrase: Buffer, spec: EcryptfsSpec = {},
+  onSkip?: (p: string, why: string) => void): EcryptfsVolume {
+  const layout = detectLayout(lower);
+  const keyBytes = spec.keyBytes ?? layout.keyBytes ?? 16;
+  const encryptNames = spec.encryptNames ?? layout.encryptedNames ?? true;
+  const keys = keysFromMountPassphrase(passphrase, { keyBytes, encryptNames, salt: spec.salt });
+  if (encryptNames && layout.fnekKeyBytes && layout.fnekKeyBytes !== keyBytes) keys.fnek!.keyBytes = layout.fnekKeyBytes;
+  if (layout.fileKeySigs.length > 0 && !layout.fileKeySigs.includes(keys.sig)) {
+    wipeKeys(keys);
+    throw new WrongPassphraseError(`wrong mount passphrase for ${lower}: its files are under eCryptfs key ${layout.fileKeySigs.join(', ')}, this passphrase gives ${keys.sig}`);
+  }
+  if (encryptNames && layout.fnekSig && layout.fnekSig !== keys.fnek!.sig) {
+    wipeKeys(keys);
+    throw new WrongPassphraseError(`wrong mount passphrase for ${lower}: its names are under filename key ${layout.fnekSig}`);
+  }
+  return new EcryptfsVolume({ lowerDir: resolve(lower), keys, keyBytes, onSkip });
+}
+
+export interface EcryptfsMounted {
+  unmount(opts?: { lazy?: boolean }): Promise<void>;
+  fs: EncryptedFilesystem;
+}
+
+export async function mountEcryptfs(vol: EcryptfsVolume, mountPoint: string, opts: {
+  allowOther?: boolean; log?: (line: string) => void;
+} = {}): Promise<EcryptfsMounted> {
+  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerDir, format: ecryptfsFormat(vol), log: opts.log });
+  const mount = await mountFuse(resolve(mountPoint), fs.ops(), {
+    fsname: `ecryptfs:${vol.lowerDir}`,
+    subtype: 'homecrypt-ecryptfs',
+    allowOther: opts.allowOther,
+    onUnexpectedError: (op, path, err) => opts.log?.(`homecrypt: ${op} ${path}: unexpected error: ${(err as Error)?.stack ?? String(err)}`),
+  });
+  return {
+    fs,
+    async unmount(u = {}) {
+      await mount.unmount(u);
+      fs.closeAll();
+    },
+  };
+}
+
+/** Serves the mount from this process until it is unmounted or signalled. */
+export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onReady: () => void, allowOther = false): Promise<void> {
+  makeUndumpable();
+  const mnt = resolve(mountPoint);
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const mounted = await mountEcryptfs(vol, mnt, { allowOther, log });
+  log(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
+  onReady();
+  await new Promise<void>((done) => {
+    let stopping = false;
+    const stop = async (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`homecrypt: ${why}: unmounting ${mnt}`);
+      try {
+        await mounted.unmount();
+      } catch {
+        try { await mounted.unmount({ lazy: true }); } catch (err) { log(`homecrypt: ${(err as Error).message}`); }
+      }
+      clearInterval(timer);
+      done();
+    };
+    const timer = setInterval(() => {
+      if (!isFuseMountedAt(mnt)) {
+        clearInterval(timer);
+        log(`homecrypt: ${mnt} was unmounted`);
+        mounted.unmount().catch(() => undefined).finally(done);
+      }
+    }, 300);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
+  });
+  wipeKeys(vol.keys);
+}
+
+/** Daemon side: the mount passphrase from `keyFd`, "ready" or "error …" to `readyFd`. */
+export async function runEcryptfsDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number,
+  spec: EcryptfsSpec, allowOther = false): Promise<void> {
+  const pass = readFileSync(keyFd);
+  closeSync(keyFd);
+  const say = (msg: string) => {
+    try { writeSync(readyFd, `${msg}\n`); closeSync(readyFd); } catch { /* parent gone */ }
+  };
+  try {
+    const vol = openEcryptfs(lower, pass, spec);
+    pass.fill(0);
+    await serveEcryptfs(vol, mountPoint, () => say('ready'), allowOther);
+  } catch (err) {
+    pass.fill(0);
+    say(`error ${(err as Error).message.replace(/\n/g, ' ')}`);
+    throw err;
+  }
+}
+
+const BIN = fileURLToPath(new URL('../../bin/homecrypt', import.meta.url));
+
+/** Starts a daemon serving the mount and waits until it is ready or has failed. */
+export async function startEcryptfsDaemon(lower: string, mountPoint: string, passphrase: Buffer, spec: EcryptfsSpec & {
+  logFile: string; allowOther?: boolean;
+}): Promise<{ pid: number }> {
+  const log = openSync(spec.logFile, 'a', 0o600);
+  const args = [BIN, 'ecryptfs', 'mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
+  if (spec.keyBytes) args.push('--key-bytes', String(spec.keyBytes));
+  if (spec.encryptNames === false) args.push('--plaintext-names');
+  if (spec.allowOther) args.push('--allow-other');
+  if (spec.salt) throw new UsageError('a custom salt cannot be passed to the daemon yet');
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', log, log, 'pipe', 'pipe'],
+    env: { ...process.env, HOMECRYPT_DAEMON: '1' },
+  });
+  closeSync(log);
+  const keyPipe = child.stdio[3] as NodeJS.WritableStream;
+  const readyPipe = child.stdio[4] as NodeJS.ReadableStream;
+  keyPipe.on('error', () => undefined);
+  keyPipe.end(Buffer.from(passphrase));
+  const result = await new Promise<string>((res) => {
+    let text = '';
+    const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
+    readyPipe.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+    const finish = () => { clearTimeout(timer); res(text.trim() || 'error the daemon exited before the mount was ready'); };
+    readyPipe.on('end', finish);
+    readyPipe.on('error', finish);
+    child.on('error', (err) => { clearTimeout(timer); res(`error ${err.message}`); });
+  });
+  if (result !== 'ready') {
+    try { child.kill('SIGTERM'); } catch { /* gone */ }
+    const msg = result.replace(/^error /, '');
+    if (msg.startsWith('wrong mount passphrase')) throw new WrongPassphraseError(msg);
+    throw new HomecryptError(`eCryptfs mount failed: ${msg} (log ${spec.logFile})`);
+  }
+  child.unref();
+  (readyPipe as unknown as { destroy(): void }).destroy();
+  return { pid: child.pid ?? 0 };
+}
+
+export function parseKeyBytes(v: string): AesKeyBytes {
+  const n = Number(v);
+  if (!isAesKeyBytes(n)) throw new UsageError(`--key-bytes must be 16, 24 or 32 (got ${v})`);
+  return n;
+}
