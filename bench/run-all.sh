@@ -7,6 +7,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 BENCHES=(
   unlock.sh        # key-store unlock time of the default Argon2id parameters (vs cryptsetup LUKS2)
+  login.sh         # what homecrypt adds to a PAM login (auth + open_session), vs a plain login
 )
 
 want=("$@")

@@ -2,7 +2,7 @@
 // must run with the user's uid, gid and groups, in its own session, holding no
 // descriptor of the PAM process and no secret in argv or environment (the key
 // comes from the user's keyring; a passphrase, when needed, through stdin).
-import { chmodSync, chownSync, closeSync, openSync, readFileSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,6 @@ import { spawn } from 'node:child_process';
 import { HomecryptError } from '../errors.js';
 import { isFuseMountedAt, unmountFuse } from '../os/mounts.js';
 import { loginEnvironment } from '../os/processes.js';
-import { configPath, prepareLowerDir, writeNewVolumeConfig } from '../engine/volume.js';
 import type { UserAccount } from '../os/users.js';
 
 /** bin/homecrypt of this installation (dist/session/ → ../../bin). */
@@ -25,18 +24,6 @@ export class EngineCommandError extends HomecryptError {}
 function lastLine(text: string): string {
   const lines = text.trim().split('\n').filter(Boolean);
   return (lines[lines.length - 1] ?? '').replace(/^homecrypt: /, '');
-}
-
-/**
- * Creates the encrypted lower directory for `mountKey` (the engine's volume
- * config naming the key store), owned by the user who will mount it.
- */
-export function initLower(user: UserAccount, lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): void {
-  prepareLowerDir(lower);
-  writeNewVolumeConfig(lower, mountKey, { keystore: keyStore, plaintextNames: opts.plaintextNames });
-  chownSync(lower, user.uid, user.gid);
-  chmodSync(lower, 0o700);
-  chownSync(configPath(lower), user.uid, user.gid);
 }
 
 /**

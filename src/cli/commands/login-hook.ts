@@ -3,7 +3,8 @@
 // pam_exec sets and, in the auth phase, the password from stdin. Always exits 0
 // so an `optional` line can never be what refuses a login.
 import type { Command } from 'commander';
-import { readSync } from 'node:fs';
+import { readSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
 import { UsageError } from '../../errors.js';
 import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount.js';
@@ -36,17 +37,20 @@ export function phaseOf(arg: string, pamType: string | undefined): HookPhase {
   throw new UsageError(`pam-hook ${arg}: PAM_TYPE=${pamType ?? '(unset)'} does not fit; this command is run by pam_exec.so (see docs/PAM.md)`);
 }
 
+/** What pam_exec runs: reads PAM_USER/PAM_TYPE (and the password in auth), never fails the stack. */
+export async function runPamHook(arg: string): Promise<void> {
+  const user = process.env.PAM_USER ?? '';
+  const phase = phaseOf(arg, process.env.PAM_TYPE);
+  const authtok = phase === 'auth' ? readAuthtok() : undefined;
+  await runLoginHook({ user, phase, authtok, tell: (line) => process.stdout.write(`${line}\n`) });
+  process.exitCode = 0;
+}
+
 export function registerLoginHookCommands(program: Command): void {
   program
     .command('pam-hook <phase>', { hidden: true })
     .description('run by pam_exec.so: auth | session | password (see docs/PAM.md)')
-    .action(async (arg: string) => {
-      const user = process.env.PAM_USER ?? '';
-      const phase = phaseOf(arg, process.env.PAM_TYPE);
-      const authtok = phase === 'auth' ? readAuthtok() : undefined;
-      await runLoginHook({ user, phase, authtok, tell: (line) => process.stdout.write(`${line}\n`) });
-      process.exitCode = 0;
-    });
+    .action(runPamHook);
 
   const session = program.command('session').description('mount or unmount a homecrypt user\'s directory outside a login (systemd units, administrators)');
   session.command('mount')
@@ -71,4 +75,13 @@ export function registerLoginHookCommands(program: Command): void {
       }
       if (failed) process.exitCode = 1;
     });
+}
+
+// pam/homecrypt-pam-hook runs this file directly: a login should not pay for
+// loading every command group of the CLI (block mode, installer, engine).
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runPamHook(process.argv[2] ?? '').catch((err: Error) => {
+    process.stderr.write(`homecrypt pam-hook: ${err.message}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 0;
+  });
 }
