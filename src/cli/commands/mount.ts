@@ -3,7 +3,7 @@
 // the mount is ready. `--foreground` serves from this process.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { readVolumeConfig } from '../../engine/volume.js';
+import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
@@ -38,6 +38,8 @@ export function registerMountCommand(program: Command): void {
         keystore: o.keystore,
         secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
       });
+      // a bad key or a tampered config is reported here, with its own exit code
+      openVolume(resolve(lower), keys);
       if (o.foreground) {
         await serveMount(lower, mountPoint, keys, run, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`));
         return;

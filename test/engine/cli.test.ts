@@ -1,0 +1,150 @@
+// The engine's commands as a user meets them: init, mount (passphrase, keyring,
+// wrong passphrase, bad mount points, tampered config), umount, and a mount by
+// an ordinary user through fusermount that root cannot see into.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { skipUnless } from '../helpers/requirements.js';
+import { BIN, hc, PASS } from './volume-helper.js';
+
+const ExitWrongPassphrase = 3;
+const ExitCorrupt = 4;
+
+describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount / umount', () => {
+  let dir: string;
+  beforeAll(() => { dir = fs.mkdtempSync('/tmp/hc-cli-test-'); });
+  afterAll(() => {
+    for (const m of fs.readdirSync(dir)) {
+      try { execFileSync('fusermount', ['-u', '-z', join(dir, m)], { stdio: 'ignore' }); } catch { /* not a mount */ }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('init makes a private lower dir with config and key store, and shows a recovery key', () => {
+    const lower = join(dir, 'v1');
+    const r = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05', '--json'], `${PASS}\n`);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.keyId).toMatch(/^[0-9a-f]{16}$/);
+    expect(out.recoveryKey).toBeTruthy();
+    expect(fs.statSync(lower).mode & 0o777).toBe(0o700);
+    expect(fs.readdirSync(lower).sort()).toEqual(['homecrypt.conf', 'homecrypt.keys']);
+    expect(fs.statSync(join(lower, 'homecrypt.keys')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(fs.readFileSync(join(lower, 'homecrypt.conf'), 'utf8')).currentKeyId).toBe(out.keyId);
+    const again = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/not empty/);
+  });
+
+  it('a wrong passphrase is refused clearly and mounts nothing', () => {
+    const m = join(dir, 'm-wrong');
+    fs.mkdirSync(m);
+    const r = hc(['mount', join(dir, 'v1'), m, '--passphrase-fd', '0'], 'not the passphrase\n');
+    expect(r.code).toBe(ExitWrongPassphrase);
+    expect(r.stderr).toMatch(/wrong passphrase/);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${m} `);
+  });
+
+  it('clear errors for a missing or foreign lower dir and a bad mount point', () => {
+    const m = join(dir, 'm-bad');
+    fs.mkdirSync(m);
+    let r = hc(['mount', join(dir, 'missing'), m, '--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.stderr).toMatch(/does not exist/);
+    fs.mkdirSync(join(dir, 'foreign'));
+    fs.writeFileSync(join(dir, 'foreign', 'file.txt'), 'x');
+    r = hc(['mount', join(dir, 'foreign'), m, '--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.stderr).toMatch(/not a homecrypt volume/);
+    fs.writeFileSync(join(m, 'occupied'), '');
+    r = hc(['mount', join(dir, 'v1'), m, '--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.stderr).toMatch(/not empty/);
+    expect(r.stderr).not.toMatch(/at .*\.js/); // no stack traces
+    r = hc(['umount', m]);
+    expect(r.stderr).toMatch(/not mounted/);
+  });
+
+  it('a tampered volume config is refused', () => {
+    const lower = join(dir, 'v-tamper');
+    expect(hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`).code).toBe(0);
+    const p = join(lower, 'homecrypt.conf');
+    fs.writeFileSync(p, fs.readFileSync(p, 'utf8').replace('"encrypted"', '"plaintext"'));
+    const m = join(dir, 'm-tamper');
+    fs.mkdirSync(m);
+    const r = hc(['mount', lower, m, '--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.code).toBe(ExitCorrupt);
+    expect(r.stderr).toMatch(/homecrypt.conf: volume config failed authentication/);
+  });
+
+  it('mounts with the key from the keyring, without a passphrase', () => {
+    const lower = join(dir, 'v-keyring');
+    const init = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05', '--json'], `${PASS}\n`);
+    const keyId = JSON.parse(init.stdout).keyId as string;
+    const m = join(dir, 'm-keyring');
+    fs.mkdirSync(m);
+    // a private session keyring: nothing leaks into root's shared keyrings
+    const script = [
+      'keyctl link @u @s', // the user keyring, reachable (possessed) from this session
+      `printf '%s\\n' '${PASS}' | ${BIN} key unwrap ${lower}/homecrypt.keys --passphrase-fd 0 >/dev/null`,
+      `${BIN} mount ${lower} ${m} --log-file ${dir}/keyring.log </dev/null`,
+      `echo via-keyring > ${m}/f && cat ${m}/f`,
+      `${BIN} umount ${m}`,
+      `${BIN} keyring forget ${keyId} >/dev/null 2>&1 || true`,
+    ].join(' && ');
+    const r = spawnSync('keyctl', ['session', '-', 'sh', '-c', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/homecrypt:/);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('via-keyring');
+  });
+
+  it('--keystore keeps the key store outside the lower dir', () => {
+    const lower = join(dir, 'v-ext');
+    const ks = join(dir, 'external.keys');
+    expect(hc(['init', lower, '--keystore', ks, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`).code).toBe(0);
+    expect(fs.readdirSync(lower)).toEqual(['homecrypt.conf']);
+    expect(fs.existsSync(ks)).toBe(true);
+    const m = join(dir, 'm-ext');
+    fs.mkdirSync(m);
+    const r = hc(['mount', lower, m, '--passphrase-fd', '0', '--log-file', join(dir, 'ext.log')], `${PASS}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    fs.writeFileSync(join(m, 'a'), 'b');
+    expect(hc(['umount', m]).code).toBe(0);
+    expect(fs.readdirSync(m)).toEqual([]);
+  });
+});
+
+describe.skipIf(skipUnless('root', 'fuse', 'engine unprivileged mount test'))('an ordinary user mounts through fusermount', () => {
+  const uid = 65534; // nobody
+  let dir: string;
+  const asUser = (args: string[], input = '') => spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', BIN, ...args], {
+    input, encoding: 'utf8', timeout: 60_000, cwd: '/', env: { PATH: process.env.PATH, HOME: '/nonexistent' },
+  });
+  beforeAll(() => {
+    dir = fs.mkdtempSync('/tmp/hc-user-test-');
+    fs.chownSync(dir, uid, uid);
+  });
+  afterAll(() => {
+    try { execFileSync('umount', ['-l', join(dir, 'mnt')], { stdio: 'ignore' }); } catch { /* not mounted */ }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mounts, writes, is invisible to root, and unmounts', () => {
+    const lower = join(dir, 'lower');
+    const mnt = join(dir, 'mnt');
+    let r = asUser(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`);
+    expect(r.stderr).toBe('');
+    expect(fs.statSync(lower).uid).toBe(uid);
+    fs.mkdirSync(mnt);
+    fs.chownSync(mnt, uid, uid);
+    r = asUser(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', join(dir, 'log')], `${PASS}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const mine = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `echo hi > ${mnt}/f && cat ${mnt}/f && stat -c %u ${mnt}/f`], { encoding: 'utf8' });
+    expect(mine.stdout.trim().split('\n')).toEqual(['hi', String(uid)]);
+    let code: string | undefined;
+    try { fs.readdirSync(mnt); } catch (err) { code = (err as NodeJS.ErrnoException).code; }
+    expect(code).toBe('EACCES'); // no allow_other: not even root sees in
+    r = asUser(['umount', mnt]);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${mnt} `);
+  });
+});
