@@ -37,7 +37,7 @@ function hcFd3(args: string[], secrets: string): Run {
   }
 }
 function expectCleanError(r: Run, code: number, msg: RegExp): void {
-  expect(r.code).toBe(code);
+  expect(r.code, r.stderr).toBe(code);
   expect(r.stderr).toMatch(msg);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).not.toMatch(/^\s+at /m);
