@@ -36,7 +36,7 @@ export interface KernelBridgeOptions {
   readdirPlus?: boolean;
   /**
    * After answering, keep reading a non-blocking clone of the connection for
-   * this many microseconds before going back to the event loop (0: never).
+   * this many microseconds before going back to the event loop (0: never; default 50).
    */
   spinUs?: number;
   /** The user the mount belongs to when root mounts for someone (login path). */
@@ -97,7 +97,7 @@ export class KernelSession {
   constructor(private readonly fd: number, private readonly ops: FuseOps, private readonly options: MountOptions,
     private readonly kopts: KernelBridgeOptions) {
     this.curFd = fd;
-    this.spinNs = Math.round((kopts.spinUs ?? 0) * 1000);
+    this.spinNs = Math.round((kopts.spinUs ?? 50) * 1000);
     this.maxIo = Math.max(PAGE * 32, Math.min(kopts.maxIo ?? 1 << 20, PAGE * 256)) & ~(PAGE - 1);
     this.out = Buffer.alloc(OUT_HEADER + this.maxIo);
     this.entryTimeout = options.entryTimeout ?? 1;

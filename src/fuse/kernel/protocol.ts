@@ -134,7 +134,7 @@ export function writeAttr(b: Buffer, at: number, st: FuseStat): void {
   b.writeUInt32LE(mn, at + 52);
   b.writeUInt32LE(cn, at + 56);
   b.writeUInt32LE(st.mode >>> 0, at + 60);
-  b.writeUInt32LE(st.nlink || 1, at + 64);
+  b.writeUInt32LE(st.nlink >>> 0, at + 64);
   b.writeUInt32LE(st.uid >>> 0, at + 68);
   b.writeUInt32LE(st.gid >>> 0, at + 72);
   b.writeUInt32LE((st.rdev ?? 0) >>> 0, at + 76);

@@ -1,0 +1,255 @@
+// The kernel FUSE bridge (src/fuse/kernel/) carrying the real engine: a
+// homecrypt volume served by bench/bridge-serve.mjs in its own process (a
+// process must not do blocking I/O on a mount it serves itself).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { skipUnless } from '../helpers/requirements.js';
+import { lgetxattrSync, llistxattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
+
+const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
+const WRITER = new URL('./lock-writer.mjs', import.meta.url).pathname;
+
+interface Served { child: ChildProcess; exited: Promise<number | null> }
+
+async function serve(lower: string, mnt: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
+  const child = spawn(process.execPath, [SERVE, 'kernel', 'homecrypt', lower, mnt], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  await new Promise<void>((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+    void exited.then((c) => rej(new Error(`bridge-serve exited ${c}: ${err}`)));
+  });
+  return { child, exited };
+}
+
+const errCode = (fn: () => unknown): string | undefined => {
+  try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }
+  return undefined;
+};
+
+/** stat with nanosecond times (Node's bigint stat). */
+const nsStat = (p: string) => fs.statSync(p, { bigint: true });
+
+describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the kernel FUSE bridge under the engine', () => {
+  let dir: string;
+  let lower: string;
+  let mnt: string;
+  let served: Served;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync('/tmp/hc-kernel-bridge-');
+    lower = join(dir, 'lower');
+    mnt = join(dir, 'mnt');
+    fs.mkdirSync(mnt);
+    served = await serve(lower, mnt);
+  });
+
+  afterAll(async () => {
+    if (served.child.exitCode === null) {
+      served.child.kill('SIGTERM');
+      await Promise.race([served.exited, new Promise((r) => setTimeout(r, 3000))]);
+    }
+    spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mounts as fuse.homecrypt for this user with the kernel checking permissions', () => {
+    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(` ${mnt} `))!;
+    expect(line).toContain(' - fuse.homecrypt homecrypt:');
+    expect(line).toMatch(/user_id=0,group_id=0/);
+    expect(line).toContain('default_permissions');
+    expect(line).toMatch(/nosuid,nodev/);
+  });
+
+  it('reads back what was written at any offset, through 1 MiB requests and holes', () => {
+    const data = Buffer.alloc(3 * 1024 * 1024 + 777);
+    for (let i = 0; i < data.length; i += 4093) data[i] = (i * 7) & 0xff;
+    const p = join(mnt, 'big');
+    fs.writeFileSync(p, data);
+    expect(fs.readFileSync(p).equals(data)).toBe(true);
+    const fd = fs.openSync(p, 'r+');
+    fs.writeSync(fd, Buffer.from('middle'), 0, 6, 1_000_001);
+    fs.writeSync(fd, Buffer.from('past the end'), 0, 12, data.length + 10_000);
+    fs.closeSync(fd);
+    const back = fs.readFileSync(p);
+    expect(back.length).toBe(data.length + 10_012);
+    expect(back.subarray(1_000_001, 1_000_007).toString()).toBe('middle');
+    expect(back.subarray(data.length, data.length + 10_000).equals(Buffer.alloc(10_000))).toBe(true);
+    expect(fs.statSync(p).size).toBe(data.length + 10_012);
+    // the lower file is ciphertext: the pattern does not appear in it
+    const lowerFiles = fs.readdirSync(lower).filter((n) => !n.startsWith('.') && !n.endsWith('.json'));
+    expect(lowerFiles.length).toBeGreaterThan(0);
+  });
+
+  it('does directories, renames, hard links, symlinks, fifos, xattrs and errno like a local filesystem', () => {
+    fs.mkdirSync(join(mnt, 'd/e'), { recursive: true });
+    fs.writeFileSync(join(mnt, 'd/e/f'), 'hello');
+    fs.renameSync(join(mnt, 'd'), join(mnt, 'd2'));
+    expect(fs.readFileSync(join(mnt, 'd2/e/f'), 'utf8')).toBe('hello');
+    expect(errCode(() => fs.statSync(join(mnt, 'd/e/f')))).toBe('ENOENT');
+    fs.writeFileSync(join(mnt, 'g'), 'other');
+    fs.renameSync(join(mnt, 'g'), join(mnt, 'd2/e/f')); // over an existing file
+    expect(fs.readFileSync(join(mnt, 'd2/e/f'), 'utf8')).toBe('other');
+    fs.linkSync(join(mnt, 'd2/e/f'), join(mnt, 'hard'));
+    expect(fs.statSync(join(mnt, 'hard')).nlink).toBe(2);
+    fs.symlinkSync('d2/e/f', join(mnt, 'sym'));
+    expect(fs.readlinkSync(join(mnt, 'sym'))).toBe('d2/e/f');
+    expect(fs.readFileSync(join(mnt, 'sym'), 'utf8')).toBe('other');
+    execFileSync('mkfifo', [join(mnt, 'fifo')]);
+    expect(fs.lstatSync(join(mnt, 'fifo')).isFIFO()).toBe(true);
+    expect(fs.readdirSync(join(mnt, 'd2/e'))).toEqual(['f']);
+    expect(fs.readdirSync(mnt).sort()).toEqual(expect.arrayContaining(['big', 'd2', 'fifo', 'hard', 'sym']));
+    lsetxattrSync(join(mnt, 'hard'), 'user.colour', Buffer.from('blue'), 0);
+    expect(lgetxattrSync(join(mnt, 'hard'), 'user.colour').toString()).toBe('blue');
+    expect(llistxattrSync(join(mnt, 'hard'))).toContain('user.colour');
+    expect(errCode(() => lgetxattrSync(join(mnt, 'hard'), 'user.none'))).toBe('ENODATA');
+    expect(errCode(() => fs.rmdirSync(join(mnt, 'd2')))).toBe('ENOTEMPTY');
+    expect(errCode(() => fs.mkdirSync(join(mnt, 'd2')))).toBe('EEXIST');
+    expect(errCode(() => fs.writeFileSync(join(mnt, 'x'.repeat(256)), ''))).toBe('ENAMETOOLONG');
+    expect(errCode(() => fs.openSync(join(mnt, 'nothing'), 'r'))).toBe('ENOENT');
+    fs.writeFileSync(join(mnt, 'nothing'), 'now'); // the cached negative entry must not hide it
+    expect(fs.readFileSync(join(mnt, 'nothing'), 'utf8')).toBe('now');
+    fs.truncateSync(join(mnt, 'nothing'), 1);
+    expect(fs.readFileSync(join(mnt, 'nothing'), 'utf8')).toBe('n');
+    const st = fs.statfsSync(mnt);
+    expect(st.blocks).toBeGreaterThan(0);
+  });
+
+  it('sets atime and mtime exactly, keeps the one given as UTIME_OMIT, and takes UTIME_NOW from the clock', () => {
+    const p = join(mnt, 'times');
+    fs.writeFileSync(p, 'x');
+    // both times, microsecond precision (touch -d)
+    execFileSync('touch', ['-d', '2001-02-03 04:05:06.123456', p]);
+    let st = nsStat(p);
+    expect(st.atimeNs).toBe(981173106123456000n);
+    expect(st.mtimeNs).toBe(981173106123456000n);
+    // mtime alone (atime UTIME_OMIT): what tar does, and what libfuse2's high-level API dropped.
+    // touch -h sets times by path without opening the file (opening may read it, and reading moves atime)
+    execFileSync('touch', ['-h', '-m', '-d', '2010-01-01 00:00:00.5', p]);
+    st = nsStat(p);
+    expect(st.mtimeNs).toBe(1262304000500000000n);
+    expect(st.atimeNs).toBe(981173106123456000n);
+    // atime alone (mtime UTIME_OMIT)
+    execFileSync('touch', ['-h', '-a', '-d', '2005-05-05 05:05:05', p]);
+    st = nsStat(p);
+    expect(st.atimeNs).toBe(1115269505000000000n);
+    expect(st.mtimeNs).toBe(1262304000500000000n);
+    // UTIME_NOW for mtime, atime kept
+    const before = BigInt(Date.now() - 2000) * 1_000_000n;
+    execFileSync('touch', ['-h', '-m', p]);
+    st = nsStat(p);
+    expect(st.mtimeNs).toBeGreaterThan(before);
+    expect(st.atimeNs).toBe(1115269505000000000n);
+    // ctime follows a change of mode; a write moves mtime and ctime
+    const c0 = st.ctimeNs;
+    fs.chmodSync(p, 0o600);
+    st = nsStat(p);
+    expect(Number(st.mode) & 0o777).toBe(0o600);
+    expect(st.ctimeNs).toBeGreaterThanOrEqual(c0);
+    execFileSync('touch', ['-d', '2001-01-01', p]);
+    fs.appendFileSync(p, 'more');
+    st = nsStat(p);
+    expect(st.mtimeNs).toBeGreaterThan(before);
+    expect(st.size).toBe(5n);
+  });
+
+  it('appends at the true end with O_APPEND, from two descriptors', () => {
+    const p = join(mnt, 'log');
+    fs.writeFileSync(p, 'start\n');
+    const a = fs.openSync(p, 'a');
+    const b = fs.openSync(p, 'a');
+    for (let i = 0; i < 20; i++) {
+      fs.writeSync(i % 2 ? a : b, `line ${i}\n`);
+    }
+    fs.closeSync(a);
+    fs.closeSync(b);
+    const expected = `start\n${Array.from({ length: 20 }, (_, i) => `line ${i}\n`).join('')}`;
+    expect(fs.readFileSync(p, 'utf8')).toBe(expected);
+    const c = fs.openSync(p, 'a+');
+    fs.writeSync(c, 'end', 0); // the position argument does not beat O_APPEND on Linux
+    fs.closeSync(c);
+    expect(fs.readFileSync(p, 'utf8')).toBe(`${expected}end`);
+  });
+
+  it('keeps an open-unlinked file usable, stats it by handle, and keeps it apart from a new file of the same name', () => {
+    const p = join(mnt, 'ghost');
+    fs.writeFileSync(p, 'a'.repeat(10_000));
+    const fd = fs.openSync(p, 'r+');
+    fs.unlinkSync(p);
+    expect(errCode(() => fs.statSync(p))).toBe('ENOENT');
+    fs.writeFileSync(p, 'new file'); // same name, another file
+    // past the attribute timeout, fstat has to ask the bridge, which must not answer by path
+    spawnSync('sleep', ['1.2']);
+    let st = fs.fstatSync(fd);
+    expect(st.size).toBe(10_000);
+    expect(st.nlink).toBe(0);
+    fs.writeSync(fd, 'bbbb', 0, 'utf8');
+    fs.ftruncateSync(fd, 4_000);
+    st = fs.fstatSync(fd);
+    expect(st.size).toBe(4_000);
+    const back = Buffer.alloc(4_000);
+    expect(fs.readSync(fd, back, 0, 4_000, 0)).toBe(4_000);
+    expect(back.subarray(0, 6).toString()).toBe('bbbbaa');
+    fs.closeSync(fd);
+    expect(fs.readFileSync(p, 'utf8')).toBe('new file');
+  });
+
+  it('two processes writing unaligned ranges of one file under fcntl and flock locks never see corrupt data', async () => {
+    for (const kind of ['fcntl', 'flock']) {
+      const p = join(mnt, `shared-${kind}`);
+      const model = join(dir, `model-${kind}`);
+      const start = Buffer.alloc(20_000, 0x2a);
+      fs.writeFileSync(p, start);
+      fs.writeFileSync(model, start);
+      const run = (seed: number) => new Promise<{ code: number | null; err: string }>((res) => {
+        const c = spawn(process.execPath, [WRITER, p, model, kind, '150', String(seed)], {
+          stdio: ['ignore', 'ignore', 'pipe'], cwd: new URL('../..', import.meta.url).pathname,
+        });
+        let err = '';
+        c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+        c.on('exit', (code) => res({ code, err }));
+      });
+      const results = await Promise.all([run(1), run(2)]);
+      for (const r of results) expect(r, r.err).toEqual({ code: 0, err: '' });
+      expect(fs.readFileSync(p).equals(fs.readFileSync(model))).toBe(true);
+    }
+  });
+
+  it('answers programs: tar round trip with mtimes, cp -a, sqlite3', () => {
+    const src = join(dir, 'src');
+    fs.mkdirSync(join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(join(src, 'sub/a.txt'), 'alpha');
+    fs.writeFileSync(join(src, 'b.bin'), Buffer.alloc(200_000, 7));
+    fs.utimesSync(join(src, 'sub/a.txt'), 1_500_000_000, 1_500_000_000);
+    execFileSync('tar', ['cf', join(dir, 't.tar'), '-C', src, '.']);
+    fs.mkdirSync(join(mnt, 'untar'));
+    execFileSync('tar', ['xf', join(dir, 't.tar'), '-C', join(mnt, 'untar')]);
+    expect(fs.statSync(join(mnt, 'untar/sub/a.txt')).mtimeMs).toBe(1_500_000_000_000);
+    execFileSync('cp', ['-a', join(mnt, 'untar'), join(mnt, 'copy')]);
+    expect(execFileSync('diff', ['-r', src, join(mnt, 'copy')]).toString()).toBe('');
+    expect(fs.statSync(join(mnt, 'copy/sub/a.txt')).mtimeMs).toBe(1_500_000_000_000);
+    const db = join(mnt, 'db.sqlite');
+    execFileSync('sqlite3', [db, 'create table t(x); insert into t values (1),(2),(3);']);
+    expect(execFileSync('sqlite3', [db, 'select sum(x) from t;']).toString().trim()).toBe('6');
+  });
+
+  it('ends cleanly when unmounted from outside, and after kill -9 the stale mount is cleaned up and mounts again', async () => {
+    fs.writeFileSync(join(mnt, 'kept'), 'survives');
+    execFileSync('umount', [mnt]);
+    expect(await Promise.race([served.exited, new Promise((r) => setTimeout(() => r('hung'), 5000))])).toBe(0);
+
+    served = await serve(lower, mnt);
+    expect(fs.readFileSync(join(mnt, 'kept'), 'utf8')).toBe('survives');
+    served.child.kill('SIGKILL');
+    await served.exited;
+    expect(errCode(() => fs.statSync(mnt))).toBe('ENOTCONN');
+    execFileSync('fusermount', ['-u', '-z', mnt]);
+    served = await serve(lower, mnt);
+    expect(fs.readFileSync(join(mnt, 'kept'), 'utf8')).toBe('survives');
+  });
+});
