@@ -74,24 +74,23 @@ export async function openVolume(req: OpenRequest): Promise<OpenResult> {
     let header = loaded.header;
     const seg = dataSegment(header.metadata, source);
     const length = segmentLength(seg, dev.size);
+    const uuid = header.binary.uuid;
+    if (backend === 'dm-crypt') {
+      // cryptsetup checks the passphrase itself (and repairs a damaged copy, as we would)
+      const record = await openDmcrypt({ name: req.name, source, uuid, passphrase: req.passphrase, mountpoint });
+      return { record, warnings };
+    }
     const unlocked = await unlock(dev, header, req.passphrase);
     if (loaded.needsRepair) {
       header = repairHeader(dev, header);
       warnings.push(`${source}: rewrote both LUKS2 header copies from the good one`);
     }
-    const uuid = header.binary.uuid;
-    let record: OpenVolumeRecord;
-    if (backend === 'dm-crypt') {
+    try {
+      const record = await openUserspace({ name: req.name, source, uuid, segment: seg, segmentLength: length, volumeKey: unlocked.volumeKey, mountpoint });
+      return { record, warnings };
+    } finally {
       unlocked.volumeKey.fill(0);
-      record = await openDmcrypt({ name: req.name, source, uuid, passphrase: req.passphrase, mountpoint });
-    } else {
-      try {
-        record = await openUserspace({ name: req.name, source, uuid, segment: seg, segmentLength: length, volumeKey: unlocked.volumeKey, mountpoint });
-      } finally {
-        unlocked.volumeKey.fill(0);
-      }
     }
-    return { record, warnings };
   } finally {
     dev.close();
   }

@@ -11,7 +11,7 @@ import { Device } from '../../src/block/device.js';
 import { dataSegment, formatVolume, loadHeader, segmentLength, unlock } from '../../src/block/volume.js';
 import { VolumeFile } from '../../src/block/volume-file.js';
 import { afMerge, afSplit } from '../../src/format/luks2/af-splitter.js';
-import { cryptSectors } from '../../src/format/luks2/sector-cipher.js';
+import { cryptSectors, testing } from '../../src/format/luks2/sector-cipher.js';
 import { WrongPassphraseError } from '../../src/errors.js';
 
 const VECTORS = join(REPO, 'test/vectors/luks2');
@@ -96,6 +96,28 @@ describe('aes-xts-plain64 IVs', () => {
     const c = Buffer.from(data);
     cryptSectors({ key, sectorSize: 4096, ivTweak: 5 }, 8192, c, true);
     expect(c.equals(xts(21))).toBe(true);
+  });
+
+  it('the ECB composition gives the same bytes as OpenSSL XTS per sector, aligned or not, both ways', () => {
+    for (const keyLen of [32, 64]) {
+      for (const sectorSize of [512, 4096]) {
+        for (const ivLargeSectors of [false, true]) {
+          const p = { key: randomBytes(keyLen), sectorSize, ivTweak: 12345, ivLargeSectors };
+          const plain = randomBytes(sectorSize * 7);
+          const want = Buffer.from(plain);
+          testing.cryptSectorsOneByOne(p, sectorSize * 9, want, true);
+          const got = Buffer.from(plain);
+          cryptSectors(p, sectorSize * 9, got, true);
+          expect(got.equals(want)).toBe(true);
+          const odd = Buffer.alloc(plain.length + 1).subarray(1); // not 4-byte aligned
+          plain.copy(odd);
+          cryptSectors(p, sectorSize * 9, odd, true);
+          expect(odd.equals(want)).toBe(true);
+          cryptSectors(p, sectorSize * 9, got, false);
+          expect(got.equals(plain)).toBe(true);
+        }
+      }
+    }
   });
 });
 

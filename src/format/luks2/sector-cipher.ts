@@ -3,7 +3,16 @@
 // sectors larger than 512 bytes the number still counts 512-byte units unless
 // dm-crypt's iv_large_sectors option is on: LUKS2 (cryptsetup) never sets it,
 // so a 4096-byte sector at byte 8192 of a segment has IV 16, not 2.
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+//
+// Speed: a Node cipher object per sector (createCipheriv 'aes-256-xts') costs
+// ~45 us for 4 KiB, almost all of it OpenSSL's per-init algorithm fetch. So XTS
+// is composed here from AES-ECB objects made once per key (stateless across
+// update() calls without padding): the tweaks of every sector in a request are
+// encrypted in one ECB call under K2, expanded by multiplication with x in
+// GF(2^128), and the data goes through K1 in one ECB call between two XORs —
+// the same bytes as OpenSSL's XTS (checked against it in the tests), ~8x faster.
+import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
+import { endianness } from 'node:os';
 
 export interface SectorCipherParams {
   key: Buffer;
@@ -13,10 +22,43 @@ export interface SectorCipherParams {
   ivLargeSectors?: boolean;
 }
 
-function xtsName(key: Buffer): string {
-  if (key.length === 64) return 'aes-256-xts';
-  if (key.length === 32) return 'aes-128-xts';
-  throw new RangeError(`aes-xts needs a 32 or 64 byte key, not ${key.length}`);
+interface Ecb {
+  k1Enc: Cipher;
+  k1Dec: Decipher;
+  k2Enc: Cipher;
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+const engines = new WeakMap<Buffer, Ecb>();
+
+function ecbFor(key: Buffer): Ecb {
+  let e = engines.get(key);
+  if (!e) {
+    const half = key.length / 2;
+    const name = half === 32 ? 'aes-256-ecb' : 'aes-128-ecb';
+    const k1 = key.subarray(0, half);
+    const k2 = key.subarray(half);
+    const mk = <T extends Cipher | Decipher>(c: T) => { c.setAutoPadding(false); return c; };
+    e = {
+      k1Enc: mk(createCipheriv(name, k1, null)),
+      k1Dec: mk(createDecipheriv(name, k1, null)),
+      k2Enc: mk(createCipheriv(name, k2, null)),
+    };
+    engines.set(key, e);
+  }
+  return e;
+}
+
+function checkKey(key: Buffer): void {
+  if (key.length !== 64 && key.length !== 32) throw new RangeError(`aes-xts needs a 32 or 64 byte key, not ${key.length}`);
+}
+
+/** A Uint32Array over a copy of `b` when `b` is not 4-byte aligned. */
+function words(b: Buffer): { w: Uint32Array; copied: boolean } {
+  if (b.byteOffset % 4 === 0) return { w: new Uint32Array(b.buffer, b.byteOffset, b.length / 4), copied: false };
+  const c = Buffer.alloc(b.length);
+  b.copy(c);
+  return { w: new Uint32Array(c.buffer, c.byteOffset, c.length / 4), copied: true };
 }
 
 /**
@@ -25,20 +67,66 @@ function xtsName(key: Buffer): string {
  */
 export function cryptSectors(p: SectorCipherParams, byteOffset: number, data: Buffer, encrypt: boolean): void {
   const { sectorSize } = p;
-  if (byteOffset % sectorSize !== 0 || data.length % sectorSize !== 0) {
+  if (byteOffset % sectorSize !== 0 || data.length % sectorSize !== 0 || sectorSize % 16 !== 0) {
     throw new RangeError('sector cipher needs whole, aligned sectors');
   }
-  const name = xtsName(p.key);
+  checkKey(p.key);
+  if (!data.length) return;
+  if (!LITTLE_ENDIAN) return cryptSectorsOneByOne(p, byteOffset, data, encrypt);
   const unit = p.ivLargeSectors ? sectorSize : 512;
+  const sectors = data.length / sectorSize;
+  const ecb = ecbFor(p.key);
+
+  // 1. every sector's IV, encrypted under K2 in one call
+  const ivs = Buffer.alloc(sectors * 16);
+  const first = BigInt(p.ivTweak) + BigInt(byteOffset / unit);
+  const step = BigInt(sectorSize / unit);
+  for (let s = 0; s < sectors; s++) ivs.writeBigUInt64LE(BigInt.asUintN(64, first + step * BigInt(s)), s * 16);
+  const t0 = ecb.k2Enc.update(ivs);
+
+  // 2. the tweak of every 16-byte block: T(j+1) = T(j)·x in GF(2^128), little-endian
+  const tweak = new Uint32Array(data.length / 4);
+  const tw0 = new Uint32Array(t0.buffer, t0.byteOffset, t0.length / 4);
+  const perSector = sectorSize / 16;
+  for (let s = 0; s < sectors; s++) {
+    let a = tw0[s * 4], b = tw0[s * 4 + 1], c = tw0[s * 4 + 2], d = tw0[s * 4 + 3];
+    let o = s * perSector * 4;
+    for (let j = 0; j < perSector; j++, o += 4) {
+      tweak[o] = a; tweak[o + 1] = b; tweak[o + 2] = c; tweak[o + 3] = d;
+      const carry = d >>> 31;
+      d = (d << 1) | (c >>> 31);
+      c = (c << 1) | (b >>> 31);
+      b = (b << 1) | (a >>> 31);
+      a = (a << 1) ^ (carry * 0x87);
+    }
+  }
+
+  // 3. C = E_K1(P ^ T) ^ T (or the inverse), the whole request in one call
+  const { w, copied } = words(data);
+  const n = w.length;
+  for (let i = 0; i < n; i++) w[i] ^= tweak[i];
+  const x = Buffer.from(w.buffer, w.byteOffset, data.length);
+  const y = encrypt ? ecb.k1Enc.update(x) : ecb.k1Dec.update(x);
+  if (y.length !== data.length) throw new Error('AES-ECB returned a short block');
+  const { w: yw } = words(y);
+  for (let i = 0; i < n; i++) w[i] = yw[i] ^ tweak[i];
+  if (copied) x.copy(data);
+  y.fill(0);
+}
+
+/** Reference path (big-endian hosts): one OpenSSL XTS object per sector. */
+function cryptSectorsOneByOne(p: SectorCipherParams, byteOffset: number, data: Buffer, encrypt: boolean): void {
+  const name = p.key.length === 64 ? 'aes-256-xts' : 'aes-128-xts';
+  const unit = p.ivLargeSectors ? p.sectorSize : 512;
   const iv = Buffer.alloc(16);
-  for (let off = 0; off < data.length; off += sectorSize) {
-    const ivNumber = BigInt(p.ivTweak) + BigInt((byteOffset + off) / unit);
-    iv.writeBigUInt64LE(BigInt.asUintN(64, ivNumber), 0);
+  for (let off = 0; off < data.length; off += p.sectorSize) {
+    iv.writeBigUInt64LE(BigInt.asUintN(64, BigInt(p.ivTweak) + BigInt((byteOffset + off) / unit)), 0);
     const c = encrypt ? createCipheriv(name, p.key, iv) : createDecipheriv(name, p.key, iv);
     c.setAutoPadding(false);
-    const sector = data.subarray(off, off + sectorSize);
-    const out = c.update(sector);
-    out.copy(sector);
+    const sector = data.subarray(off, off + p.sectorSize);
+    c.update(sector).copy(sector);
     c.final();
   }
 }
+
+export const testing = { cryptSectorsOneByOne };
