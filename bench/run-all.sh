@@ -7,7 +7,9 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 BENCHES=(
   unlock.sh        # key-store unlock time of the default Argon2id parameters (vs cryptsetup LUKS2)
+  canonical.sh     # the engine: gocryptfs's canonical benchmark, plain vs gocryptfs vs homecrypt
   login.sh         # what homecrypt adds to a PAM login (auth + open_session), vs a plain login
+  block-bench.sh   # block mode: userspace LUKS2 engine vs a plain loop-mounted image (fio)
 )
 
 want=("$@")

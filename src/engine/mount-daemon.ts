@@ -141,6 +141,7 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
   if (opts.allowOther) args.push('--allow-other');
   const child = spawn(process.execPath, args, {
     detached: true,
+    cwd: '/', // never keep a directory (maybe inside some mount) busy
     stdio: ['ignore', log, log, 'pipe', 'pipe'],
     env: { ...process.env, HOMECRYPT_DAEMON: '1' },
   });

@@ -10,7 +10,8 @@ import { BLOCK_NONCE, BLOCK_OVERHEAD, BLOCK_TAG } from './block-offsets.js';
 export function blockAad(fileId: Buffer, block: number, final: boolean): Buffer {
   const aad = Buffer.alloc(25);
   fileId.copy(aad, 0);
-  aad.writeBigUInt64BE(BigInt(block), 16);
+  aad.writeUInt32BE(Math.floor(block / 0x100000000), 16);
+  aad.writeUInt32BE(block >>> 0, 20);
   aad[24] = final ? 1 : 0;
   return aad;
 }
