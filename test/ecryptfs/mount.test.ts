@@ -1,0 +1,100 @@
+// `homecrypt ecryptfs mount`: an eCryptfs lower directory the kernel wrote,
+// served through FUSE by the engine with the eCryptfs format. Reads byte-exact,
+// writes that stay readable as eCryptfs, bad entries failing alone.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { BIN, VECTORS, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { skipUnless } from '../helpers/requirements.js';
+
+const PASS = readFileSync(join(VECTORS, 'mount-passphrase'), 'utf8');
+const isMounted = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+
+describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ecryptfs mount', () => {
+  let dir: string, lower: string, mnt: string, ref: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-mnt-'));
+    lower = join(dir, 'lower'); mnt = join(dir, 'mnt'); ref = join(dir, 'ref');
+    cpSync(join(VECTORS, 'kernel-k16fnek'), lower, { recursive: true, verbatimSymlinks: true });
+    cpSync(join(VECTORS, 'plain'), ref, { recursive: true, verbatimSymlinks: true });
+    mkdirSync(mnt);
+  });
+  afterAll(() => {
+    if (isMounted(mnt)) spawnSync('fusermount', ['-u', '-z', mnt]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const mount = (args: string[], input: string) => spawnSync(BIN, ['ecryptfs', 'mount', lower, mnt, ...args, '--log-file', join(dir, 'log')], { input, encoding: 'utf8' });
+  const umount = () => execFileSync(BIN, ['ecryptfs', 'umount', mnt]);
+
+  it('a wrong mount passphrase exits 3 and mounts nothing', () => {
+    const r = mount(['--passphrase-fd', '0'], 'not the passphrase\n');
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/wrong mount passphrase/);
+    expect(isMounted(mnt)).toBe(false);
+  });
+
+  it('serves the kernel-written tree byte-exact, then takes writes the eCryptfs format keeps', () => {
+    const r = mount(['--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(isMounted(mnt)).toBe(true);
+    expect(plainManifest(mnt)).toBe(readFileSync(join(VECTORS, 'kernel-k16fnek.manifest'), 'utf8'));
+    // the same operations on the mount and on a plain reference directory
+    const ops = `set -e
+      printf 'appended' >> hello.txt
+      head -c 10000 /dev/zero | tr '\\0' 'z' > big.txt
+      truncate -s 5000 big.txt
+      truncate -s 9000 f4097
+      dd if=/dev/zero of=sparse bs=1 count=1 seek=20000 2>/dev/null
+      mkdir -p newdir/inner && echo inner > newdir/inner/file
+      ln -s newdir/inner/file newlink
+      mv one newdir/one-moved
+      rm empty
+      printf 'overwrite' | dd of=f4097 bs=1 seek=4090 conv=notrunc 2>/dev/null`;
+    execFileSync('sh', ['-c', ops], { cwd: ref });
+    execFileSync('sh', ['-c', ops], { cwd: mnt });
+    expect(plainManifest(mnt)).toBe(plainManifest(ref));
+    expect(statSync(join(mnt, 'sparse')).size).toBe(20001);
+    umount();
+    expect(isMounted(mnt)).toBe(false);
+    const vol = openVectorVolume(lower, PASS, 16, true);
+    expect(lowerManifest(vol)).toBe(plainManifest(ref));
+    // lower names stay eCryptfs names
+    expect(readdirSync(lower).every((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))).toBe(true);
+  });
+
+  it('a corrupt file gives EIO alone and a foreign name is hidden; the rest keeps working', () => {
+    const vol = openVectorVolume(lower, PASS, 16, true);
+    const victim = vol.lowerPath('/hello.txt');
+    const fd = openSync(victim, 'r+');
+    writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, 12); // the marker
+    closeSync(fd);
+    writeFileSync(join(lower, 'ECRYPTFS_FNEK_ENCRYPTED.not-a-real-name'), 'x');
+    writeFileSync(join(lower, 'plain-foreign-file'), 'x');
+    const r = mount(['--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.status, r.stderr).toBe(0);
+    const cat = spawnSync('cat', [join(mnt, 'hello.txt')], { encoding: 'utf8' });
+    expect(cat.status).not.toBe(0);
+    expect(cat.stderr).toMatch(/Input\/output error/);
+    expect(readFileSync(join(mnt, 'newdir/inner/file'), 'utf8')).toBe('inner\n');
+    const names = readdirSync(mnt);
+    expect(names).toContain('hello.txt');
+    expect(names.some((n) => n.includes('not-a-real') || n.includes('foreign'))).toBe(false);
+    umount();
+    const log = readFileSync(join(dir, 'log'), 'utf8');
+    expect(log).toContain(victim);
+    expect(log).toMatch(/no eCryptfs marker/);
+  });
+
+  it('opens with the wrapped-passphrase file and the login passphrase', () => {
+    const r = mount(['--wrapped', join(VECTORS, 'wrapped-passphrase-v2'), '--passphrase-fd', '0'], 'VectorLoginPass2\n');
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(mnt, 'newdir/inner/file'), 'utf8')).toBe('inner\n');
+    umount();
+    const bad = mount(['--wrapped', join(VECTORS, 'wrapped-passphrase-v2'), '--passphrase-fd', '0'], 'wrong login\n');
+    expect(bad.status).toBe(3);
+    expect(isMounted(mnt)).toBe(false);
+  });
+});
