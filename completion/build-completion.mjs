@@ -24,14 +24,16 @@ function walk(cmd, path, out) {
   const options = help.visibleOptions(cmd);
   const flags = [];
   const valued = [];
+  const choices = [];
   for (const o of options) {
     const names = [o.short, o.long].filter(Boolean);
     flags.push(...names);
     if (o.required || o.optional) valued.push(...names);
+    if (o.argChoices?.length) for (const n of names) choices.push([n, o.argChoices.join(' ')]);
   }
   // A `--passphrase-fd N` style option takes a number, anything else a path
   // (files, devices, directories) is the useful guess.
-  out.push({ path, subs, flags, valued });
+  out.push({ path, subs, flags, valued, choices });
   for (const sub of help.visibleCommands(cmd)) {
     if (sub.name() === 'help') continue;
     walk(sub, path ? `${path} ${sub.name()}` : sub.name(), out);
@@ -40,6 +42,7 @@ function walk(cmd, path, out) {
 }
 
 const table = walk(program, '', []);
+const choicesCase = table.flatMap((e) => e.choices.map(([flag, words]) => `    ${q(`${e.path}|${flag}`)}) COMPREPLY_WORDS=${q(words)} ;;`)).join('\n');
 const subsCase = table.map((e) => `    ${q(e.path)}) subs=${q(e.subs.join(' '))}; opts=${q(e.flags.join(' '))}; valued=${q(e.valued.join(' '))} ;;`).join('\n');
 
 process.stdout.write(`# bash completion for homecrypt                             -*- shell-script -*-
@@ -50,6 +53,15 @@ _homecrypt_table() {
     case "$1" in
 ${subsCase}
     *) subs=''; opts=''; valued='' ;;
+    esac
+}
+
+# The fixed values an option accepts (commander .choices()), by "path|option".
+_homecrypt_choices() {
+    COMPREPLY_WORDS=''
+    case "$1" in
+${choicesCase}
+    *) return 1 ;;
     esac
 }
 
@@ -72,8 +84,14 @@ _homecrypt() {
     _homecrypt_table "$path"
     COMPREPLY=()
     if [[ " $valued " == *" $prev "* && -n "$prev" ]]; then
+        local COMPREPLY_WORDS
+        if _homecrypt_choices "$path|$prev"; then
+            mapfile -t COMPREPLY < <(compgen -W "$COMPREPLY_WORDS" -- "$cur")
+            return 0
+        fi
         case "$prev" in
             *-fd) ;;  # a file descriptor number: nothing sensible to offer
+            --user) mapfile -t COMPREPLY < <(compgen -u -- "$cur") ;;
             *) if declare -F _filedir >/dev/null; then _filedir; else
                    mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         esac
