@@ -9,18 +9,10 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { ChrootSession } from '../helpers/debootstrap.js';
+import { HOMECRYPT_TARGET_PACKAGES } from '../helpers/debootstrap-roots.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const upstreamVersion = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version as string;
-
-/**
- * The clean root: Debian minbase plus what the package depends on and
- * recommends (so apt-get needs no network), and the tools the test drives.
- */
-export const PACKAGE_TEST_ROOT = [
-  'nodejs', 'libfuse2', 'fuse3', 'libpam-runtime', 'libpam-modules', 'libstdc++6',
-  'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
-];
 
 const PAM_STACKS = ['common-auth', 'common-account', 'common-password', 'common-session', 'common-session-noninteractive'];
 const USER = 'hcpkg';
@@ -83,7 +75,7 @@ describe.skipIf(skip)('the Debian package', () => {
     deb = buildDeb(join(work, 'r1'), 1);
     lint = lintianAsync(deb);
     debUpgrade = bumpRevision(deb, mkdtempSync(join(work, 'r2-')), 2);
-    chroot = ChrootSession.open({ packages: PACKAGE_TEST_ROOT });
+    chroot = ChrootSession.open({ packages: [...HOMECRYPT_TARGET_PACKAGES] });
     for (const [f, b] of readStacks()) pamBefore.set(f, b);
     copyFileSync(deb, chroot.path(`tmp/${deb.split('/').pop()}`));
     copyFileSync(debUpgrade, chroot.path(`tmp/${debUpgrade.split('/').pop()}`));
@@ -185,12 +177,15 @@ describe.skipIf(skip)('the Debian package', () => {
   const readNote = () => asUser(`cat /home/${USER}/Private/note.txt`);
 
   it('sets up a Private directory with the installed copy, and a PAM login unlocks it', async () => {
-    // A uid of its own: kernel keyrings are per uid, shared with the host.
-    chroot.must(`useradd -m -u 47913 -s /bin/sh ${USER}`);
+    // A uid of its own (the installer suites take N000-N900 blocks): kernel keyrings
+    // are per uid, shared with the host and every other chroot.
+    chroot.must(`useradd -m -u 39913 -s /bin/sh ${USER}`);
     chroot.must('chpasswd', { input: `${USER}:${PASSWORD}\n` });
     const stacks = readStacks();
     chroot.must('homecrypt pam enable');
     for (const f of PAM_STACKS) expect(readStacks().get(f)!.equals(stacks.get(f)!), `pam enable kept ${f}`).toBe(true);
+    // ...and rewrote the packaged profile with the very same bytes: dpkg sees no change.
+    expect(chroot.must('dpkg --verify homecrypt')).toBe('');
     chroot.must(`homecrypt setup --user ${USER} --private --passphrase-fd 0 --kdf-time 0.05`, { input: `${PASSWORD}\n` });
     // A service made only of the system stacks, as every Debian service includes them.
     writeFileSync(chroot.path(`etc/pam.d/${SERVICE}`), '@include common-auth\n@include common-account\n@include common-session\n');

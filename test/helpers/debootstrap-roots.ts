@@ -1,0 +1,14 @@
+// The package lists of the Debian roots the suites share. A cached root is
+// keyed by its list (test/helpers/debootstrap.ts), so suites that use the same
+// list share one cache: import it from here rather than copying it.
+
+/**
+ * A clean Debian system that homecrypt's package installs into with no
+ * network: minbase plus what the .deb depends on and recommends, and the tools
+ * the tests drive (pamtester, man, bash completion, keyctl). Used by the
+ * package suite (test/package/) and the OS-installer suite (test/installer/).
+ */
+export const HOMECRYPT_TARGET_PACKAGES: readonly string[] = [
+  'nodejs', 'libfuse2', 'fuse3', 'libpam-runtime', 'libpam-modules', 'libstdc++6',
+  'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
+];
