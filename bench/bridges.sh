@@ -43,25 +43,25 @@ wait_ready() { # file
   echo "mount did not come up: $(cat "$1" "$1.err" 2>/dev/null)"; return 1
 }
 
-# mount TARGET → echoes the directory to work in
+# mount TARGET → sets DIR to the directory to work in
 mount_target() {
   local t=$1 d=$W/$1
   rm -rf "$d"; mkdir -p "$d/lower" "$d/mnt"
   case $t in
-    plain) echo "$d/lower"; return ;;
+    plain) DIR="$d/lower"; return ;;
     gocryptfs)
       printf 'bench-only passphrase\n' > "$d/pass"
       gocryptfs -q -init -scryptn=10 -passfile "$d/pass" "$d/lower" >/dev/null
       gocryptfs -q -nosyslog -passfile "$d/pass" "$d/lower" "$d/mnt" ;;
-    hc-native) node bench/bridge-serve.mjs fuse-native homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
-      PIDS+=($!); wait_ready "$d/ready" >&2 ;;
-    hc-kernel) node bench/bridge-serve.mjs kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
-      PIDS+=($!); wait_ready "$d/ready" >&2 ;;
-    hc-kernel-nospin) HOMECRYPT_BRIDGE_SPIN=0 node bench/bridge-serve.mjs kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
-      PIDS+=($!); wait_ready "$d/ready" >&2 ;;
+    hc-native) node "$ROOT/bench/bridge-serve.mjs" fuse-native homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+      PIDS+=($!); wait_ready "$d/ready" ;;
+    hc-kernel) node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+      PIDS+=($!); wait_ready "$d/ready" ;;
+    hc-kernel-nospin) HOMECRYPT_BRIDGE_SPIN=0 node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+      PIDS+=($!); wait_ready "$d/ready" ;;
   esac
   MOUNTS+=("$d/mnt")
-  echo "$d/mnt"
+  DIR="$d/mnt"
 }
 
 unmount_target() {
@@ -70,6 +70,7 @@ unmount_target() {
   cd /
   umount "$d/mnt" 2>/dev/null || umount -l "$d/mnt"
   sleep 0.3
+  rm -rf "$d"
 }
 
 now() { date +%s.%N; }
@@ -80,8 +81,8 @@ RES=$W/results.tsv
 ROWS="write read untar ls md5 rm"
 for r in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    dir=$(mount_target "$t")
-    cd "$dir"
+    mount_target "$t"
+    cd "$DIR"
     sync
     a=$(now); dd if=/dev/zero of=zero bs=131072 count=2000 status=none; b=$(now)
     printf '%s\t%s\twrite\t%s\n' "$r" "$t" "$(secs "$a" "$b")" >> "$RES"
@@ -137,7 +138,7 @@ EOF
 lat() { # label bridge env...
   local label=$1 br=$2; shift 2
   local d=$W/lat-$label; mkdir -p "$d/lower" "$d/mnt"; touch "$d/lower/f"
-  env HOMECRYPT_BRIDGE_TIMEOUT=0 HOMECRYPT_BRIDGE_STATS=1 "$@" node bench/bridge-serve.mjs "$br" passthrough "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+  env HOMECRYPT_BRIDGE_TIMEOUT=0 HOMECRYPT_BRIDGE_STATS=1 "$@" node "$ROOT/bench/bridge-serve.mjs" "$br" passthrough "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
   PIDS+=($!); MOUNTS+=("$d/mnt"); wait_ready "$d/ready"
   local v=()
   for _ in 1 2 3; do v+=("$(node "$W/statloop.mjs" "$d/mnt/f" 5000)"); done

@@ -116,6 +116,12 @@ export interface MountOptions {
   debug?: boolean;
   /** Called with errors that carried no errno (answered with EIO). */
   onUnexpectedError?: (op: string, path: string, err: unknown) => void;
+  /**
+   * Which bridge carries the requests: 'fuse-native' (libfuse2 through the
+   * fuse-native addon) or 'kernel' (the /dev/fuse protocol spoken directly,
+   * src/fuse/kernel/; measured in docs/BENCHMARKS.md). Default 'fuse-native'.
+   */
+  bridge?: 'fuse-native' | 'kernel';
 }
 
 export interface FuseMount {

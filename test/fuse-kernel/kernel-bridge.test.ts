@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
 import { lgetxattrSync, llistxattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
+import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 
 const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
 const WRITER = new URL('./lock-writer.mjs', import.meta.url).pathname;
@@ -251,5 +252,46 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
     execFileSync('fusermount', ['-u', '-z', mnt]);
     served = await serve(lower, mnt);
     expect(fs.readFileSync(join(mnt, 'kept'), 'utf8')).toBe('survives');
+  });
+});
+
+describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mount'))('the kernel FUSE bridge for an unprivileged user', () => {
+  let user: TestUser;
+  beforeAll(() => { user = createTestUser('hckb'); });
+  afterAll(() => { removeTestUser(user); });
+
+  it('mounts through fusermount3 (fd passed back over SCM_RIGHTS), serves, and cleans up after kill -9', async () => {
+    const lowerDir = `${user.home}/lower`;
+    const mp = `${user.home}/mnt`;
+    expect(asUser(user, `mkdir ${lowerDir} ${mp} && echo hello > ${lowerDir}/f`).code).toBe(0);
+    const start = () => {
+      const c = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
+        process.execPath, SERVE, 'kernel', 'passthrough', lowerDir, mp], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+      let err = '';
+      c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+      const exited = new Promise<number | null>((res) => c.on('exit', (code) => res(code)));
+      const ready = new Promise<void>((res, rej) => {
+        c.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+        void exited.then((code) => rej(new Error(`exited ${code}: ${err}`)));
+      });
+      return { c, exited, ready };
+    };
+    let s = start();
+    await s.ready;
+    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(` ${mp} `))!;
+    expect(line).toContain(`user_id=${user.uid}`);
+    const r = asUser(user, `cat ${mp}/f && echo more >> ${mp}/f && stat -c %U ${mp}/f`);
+    expect(r.stdout).toBe(`hello\n${user.name}\n`);
+    // root, not the owner, is kept out (no allow_other)
+    expect(errCode(() => fs.readFileSync(`${mp}/f`))).toBe('EACCES');
+    s.c.kill('SIGKILL');
+    await s.exited;
+    expect(asUser(user, `stat ${mp} 2>&1`).stdout).toContain('Transport endpoint is not connected');
+    expect(asUser(user, `fusermount3 -u -z ${mp}`).code).toBe(0);
+    s = start();
+    await s.ready;
+    expect(asUser(user, `cat ${mp}/f`).stdout).toBe('hello\nmore\n');
+    expect(asUser(user, `fusermount3 -u ${mp}`).code).toBe(0);
+    expect(await s.exited).toBe(0);
   });
 });
