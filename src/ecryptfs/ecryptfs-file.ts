@@ -153,6 +153,16 @@ export class FdLowerIO implements LowerIO {
     return got === length ? b : b.subarray(0, got);
   }
 
+  preadInto(target: Buffer, offset: number): number {
+    let got = 0;
+    while (got < target.length) {
+      const n = readSync(this.fd, target, got, target.length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  }
+
   pwrite(data: Buffer, offset: number): void {
     let off = 0;
     while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, offset + off);
