@@ -41,7 +41,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   case $v in
     gocryptfs) fusermount -u "$W/gocryptfs/mnt" 2>/dev/null || true
       gocryptfs -q -extpass "echo $PASS" "$W/gocryptfs/cipher" "$W/gocryptfs/mnt" 2>/dev/null ;;
-    homecrypt) "$HC" umount "$W/homecrypt/mnt" 2>/dev/null || true
+    homecrypt) "$HC" umount "$W/homecrypt/mnt" 2>/dev/null || fusermount -u -z "$W/homecrypt/mnt" 2>/dev/null || true
       echo "$PASS" | "$HC" mount "$W/homecrypt/lower" "$W/homecrypt/mnt" --passphrase-fd 0 --log-file "$W/homecrypt.log" ;;
   esac
 }

@@ -44,13 +44,18 @@ class FdIO implements LowerIO {
 
   pread(offset: number, length: number): Buffer {
     const buf = Buffer.allocUnsafe(length);
+    const got = this.preadInto(buf, offset);
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  preadInto(target: Buffer, offset: number): number {
     let got = 0;
-    while (got < length) {
-      const n = readSync(this.fd, buf, got, length - got, offset + got);
+    while (got < target.length) {
+      const n = readSync(this.fd, target, got, target.length - got, offset + got);
       if (n === 0) break;
       got += n;
     }
-    return got === length ? buf : buf.subarray(0, got);
+    return got;
   }
 
   pwrite(data: Buffer, offset: number): void {
@@ -266,8 +271,8 @@ export class EncryptedFilesystem {
   read(_path: string, fh: number, buf: Buffer, offset: number): number {
     const f = this.file(fh);
     try {
-      const data = f.cipher.read(f.io, offset, buf.length);
-      return data.copy(buf);
+      if (f.cipher.readInto) return f.cipher.readInto(f.io, offset, buf);
+      return f.cipher.read(f.io, offset, buf.length).copy(buf);
     } catch (err) {
       this.integrity('read', f.io.lowerPath, err);
     }

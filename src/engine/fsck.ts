@@ -26,13 +26,16 @@ class ReadOnlyIO implements LowerIO {
   constructor(readonly fd: number, readonly lowerPath: string) {}
   pread(offset: number, length: number): Buffer {
     const buf = Buffer.alloc(length);
+    return buf.subarray(0, this.preadInto(buf, offset));
+  }
+  preadInto(target: Buffer, offset: number): number {
     let got = 0;
-    while (got < length) {
-      const n = readSync(this.fd, buf, got, length - got, offset + got);
+    while (got < target.length) {
+      const n = readSync(this.fd, target, got, target.length - got, offset + got);
       if (n === 0) break;
       got += n;
     }
-    return buf.subarray(0, got);
+    return got;
   }
   pwrite(): void { throw new Error('fsck changes nothing'); }
   ftruncate(): void { throw new Error('fsck changes nothing'); }

@@ -20,6 +20,20 @@ import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK_PLAIN);
+
+// One reusable buffer for sealed bytes read from the lower file: operations
+// run one at a time on the JS thread, and this spares a large allocation (and
+// its garbage) per request.
+let scratchBuf = Buffer.allocUnsafe(64 * BLOCK_LOWER);
+function scratch(length: number): Buffer {
+  if (scratchBuf.length < length) scratchBuf = Buffer.allocUnsafe(length);
+  return scratchBuf.subarray(0, length);
+}
+let sealScratchBuf = Buffer.allocUnsafe(64 * BLOCK_LOWER);
+function sealScratch(length: number): Buffer {
+  if (sealScratchBuf.length < length) sealScratchBuf = Buffer.allocUnsafe(length);
+  return sealScratchBuf.subarray(0, length);
+}
 /** Largest zero-fill written in one go when a file grows by a gap. */
 const FILL_CHUNK = 1 << 20;
 
@@ -31,17 +45,20 @@ class BlockCipher implements FileCipher {
   }
 
   read(io: LowerIO, offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(Math.max(0, length));
+    return out.subarray(0, this.readInto(io, offset, out));
+  }
+
+  readInto(io: LowerIO, offset: number, target: Buffer): number {
     const size = plaintextSizeOf(io.size());
-    if (offset >= size || length <= 0) return Buffer.alloc(0);
-    const end = Math.min(size, offset + length);
+    if (offset >= size || target.length === 0) return 0;
+    const end = Math.min(size, offset + target.length);
     const first = Math.floor(offset / BLOCK_PLAIN);
     const last = Math.floor((end - 1) / BLOCK_PLAIN);
     const final = lastBlockOf(size);
-    const lowerStart = lowerOffsetOfBlock(first);
     const lowerLen = (last - first) * BLOCK_LOWER + blockPlainLength(size, last) + BLOCK_OVERHEAD;
-    const sealed = io.pread(lowerStart, lowerLen);
-    if (sealed.length < lowerLen) throw new AuthenticationError('file is shorter than its blocks');
-    const out = Buffer.allocUnsafe(end - offset);
+    const sealed = scratch(lowerLen);
+    if (io.preadInto(sealed, lowerOffsetOfBlock(first)) < lowerLen) throw new AuthenticationError('file is shorter than its blocks');
     let w = 0;
     for (let b = first; b <= last; b++) {
       const at = (b - first) * BLOCK_LOWER;
@@ -49,9 +66,9 @@ class BlockCipher implements FileCipher {
       const plain = openBlock(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len));
       const from = b === first ? offset - b * BLOCK_PLAIN : 0;
       const to = Math.min(plain.length, end - b * BLOCK_PLAIN);
-      w += plain.copy(out, w, from, to);
+      w += plain.copy(target, w, from, to);
     }
-    return out;
+    return w;
   }
 
   verify(io: LowerIO): void {
@@ -66,7 +83,7 @@ class BlockCipher implements FileCipher {
   /** Rewrites blocks [first, last] of a file growing from `size` to `newSize`, with `data` at `offset`. */
   private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null): void {
     const finalNew = lastBlockOf(newSize);
-    const out = Buffer.allocUnsafe((last - first + 1) * BLOCK_LOWER);
+    const out = sealScratch((last - first + 1) * BLOCK_LOWER);
     let w = 0;
     // old blocks we need to merge with, read in one go
     const oldLast = size > 0 ? Math.min(last, lastBlockOf(size)) : -1;

@@ -31,6 +31,8 @@
 export interface LowerIO {
   /** Reads up to `length` bytes at `offset`; a short result means EOF. */
   pread(offset: number, length: number): Buffer;
+  /** Reads into `target` (all of it, unless EOF comes first); returns the bytes read. */
+  preadInto(target: Buffer, offset: number): number;
   pwrite(data: Buffer, offset: number): void;
   ftruncate(length: number): void;
   /** The lower file's current size in bytes. */
@@ -44,6 +46,8 @@ export interface FileCipher {
   plaintextSize(lowerSize: number): number;
   /** Reads plaintext [offset, offset+length) clipped at EOF. */
   read(io: LowerIO, offset: number, length: number): Buffer;
+  /** Optional fast path: reads plaintext at `offset` into `target`; returns the bytes read. */
+  readInto?(io: LowerIO, offset: number, target: Buffer): number;
   /** Writes plaintext at `offset`, extending (and zero-filling) as needed. */
   write(io: LowerIO, offset: number, data: Buffer): void;
   /** Sets the plaintext size (up: zero-filled, authenticated; down: cut). */

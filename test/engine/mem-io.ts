@@ -9,6 +9,9 @@ export class MemIO implements LowerIO {
   pread(offset: number, length: number): Buffer {
     return Buffer.from(this.data.subarray(offset, Math.min(this.data.length, offset + length)));
   }
+  preadInto(target: Buffer, offset: number): number {
+    return this.data.copy(target, 0, offset, Math.min(this.data.length, offset + target.length));
+  }
   pwrite(d: Buffer, offset: number): void {
     if (offset + d.length > this.data.length) {
       const n = Buffer.alloc(offset + d.length);
