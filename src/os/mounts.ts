@@ -1,5 +1,4 @@
-// The kernel's view of mounts (/proc/self/mountinfo) and FUSE unmounting.
-import { execFile } from 'node:child_process';
+// The kernel's view of mounts (/proc/self/mountinfo).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -36,25 +35,4 @@ export function mountAt(path: string): MountEntry | null {
 export function isFuseMountedAt(path: string): boolean {
   const m = mountAt(path);
   return m !== null && m.fsType.startsWith('fuse');
-}
-
-function run(cmd: string, args: string[]): Promise<{ ok: boolean; stderr: string }> {
-  return new Promise((res) => {
-    execFile(cmd, args, { timeout: 30_000 }, (err, _stdout, stderr) => res({ ok: !err, stderr: String(stderr).trim() }));
-  });
-}
-
-/**
- * Unmounts a FUSE mount; when it is busy (a process still has its cwd there),
- * detaches it lazily so the daemon exits once the last file is released.
- * Returns how it went, for the log.
- */
-export async function unmountFuse(path: string): Promise<'unmounted' | 'detached' | 'not-mounted'> {
-  if (!isFuseMountedAt(path)) return 'not-mounted';
-  const tool = process.getuid?.() === 0 ? 'umount' : 'fusermount';
-  const plain = tool === 'umount' ? await run('umount', [path]) : await run('fusermount', ['-u', path]);
-  if (plain.ok || !isFuseMountedAt(path)) return 'unmounted';
-  const lazy = tool === 'umount' ? await run('umount', ['-l', path]) : await run('fusermount', ['-u', '-z', path]);
-  if (lazy.ok || !isFuseMountedAt(path)) return 'detached';
-  throw new Error(`cannot unmount ${path}: ${lazy.stderr || plain.stderr}`);
 }

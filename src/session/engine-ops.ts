@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { HomecryptError } from '../errors.js';
-import { isFuseMountedAt, unmountFuse } from '../os/mounts.js';
-import { loginEnvironment } from '../os/processes.js';
+import { isFuseMountedAt } from '../os/mounts.js';
+import { loginEnvironment, runAsUser } from '../os/processes.js';
 import type { UserAccount } from '../os/users.js';
 
 /** bin/homecrypt of this installation (dist/session/ → ../../bin). */
@@ -57,6 +57,17 @@ export async function mountAsUser(user: UserAccount, lower: string, mountPoint: 
   }
 }
 
-export async function unmount(mountPoint: string): Promise<'unmounted' | 'detached' | 'not-mounted'> {
-  return unmountFuse(mountPoint);
+/**
+ * Unmounts the user's mount AS THE USER (fusermount checks the mount is
+ * theirs): root unmounting a path inside a home could be pointed, through a
+ * symlink swapped in at the right moment, at any other mount. A busy mount
+ * (a process still inside) is detached lazily; its daemon exits when released.
+ */
+export async function unmountAsUser(user: UserAccount, mountPoint: string): Promise<'unmounted' | 'detached' | 'not-mounted'> {
+  if (!isFuseMountedAt(mountPoint)) return 'not-mounted';
+  const plain = await runAsUser(user, ['fusermount', '-u', '--', mountPoint], { timeoutMs: 30_000 });
+  if (plain.code === 0 || !isFuseMountedAt(mountPoint)) return 'unmounted';
+  const lazy = await runAsUser(user, ['fusermount', '-u', '-z', '--', mountPoint], { timeoutMs: 30_000 });
+  if (lazy.code === 0 || !isFuseMountedAt(mountPoint)) return 'detached';
+  throw new EngineCommandError(`cannot unmount ${mountPoint}: ${lastLine(lazy.stderr || plain.stderr)}`);
 }

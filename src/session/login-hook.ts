@@ -13,7 +13,7 @@ import { isFuseMountedAt } from '../os/mounts.js';
 import { logLine, type Level } from '../os/syslog.js';
 import { withUserLock } from '../os/users-lock.js';
 import { lookupUser, isValidUserName, type UserAccount } from '../os/users.js';
-import { mountAsUser, unmount } from './engine-ops.js';
+import { mountAsUser, unmountAsUser } from './engine-ops.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, rewrapWithKey, unwrapForUser } from './key-ops.js';
 import { countSessionClosed, countSessionOpened } from './session-counter.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from './user-record.js';
@@ -147,7 +147,7 @@ async function closeSession(ctx: HookContext, rec: UserRecord, user: UserAccount
     log(ctx, 'info', `session closed; ${n} left, ${rec.mountPoint} stays mounted`);
     return `sessions left: ${n}`;
   }
-  const how = await unmount(rec.mountPoint);
+  const how = await unmountAsUser(user, rec.mountPoint);
   if (rec.rewrapPending) {
     // the new password is only learnt at the next login: keep the key until then
     log(ctx, 'notice', `${how} ${rec.mountPoint}; key kept in the keyring until the next login finishes the password change`);

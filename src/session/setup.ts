@@ -2,7 +2,7 @@
 // mount point, the per-user record, and for --home the migration of the
 // existing home, which is resumable: the record says "migrating" until the
 // last file is in, and running setup again carries on where it stopped.
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, chmodSync } from 'node:fs';
+import { lchownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
 import { isFuseMountedAt } from '../os/mounts.js';
@@ -11,7 +11,7 @@ import { processesOf, runAsUser } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { withUserLock } from '../os/users-lock.js';
 import { createKeyStore } from '../keys/key-store.js';
-import { HOMECRYPT_BIN, mountAsUser, unmount } from './engine-ops.js';
+import { HOMECRYPT_BIN, mountAsUser, unmountAsUser } from './engine-ops.js';
 import { initLower } from './lower-dir.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrapForUser } from './key-ops.js';
 import { layoutFor, type Layout } from './layout.js';
@@ -40,7 +40,7 @@ function mkdirOwned(path: string, user: UserAccount, mode = 0o700): void {
   if (!existsSync(path)) mkdirSync(path, { mode });
   const st = lstatSync(path);
   if (!st.isDirectory()) throw new RefusedError(`${path} exists and is not a directory`);
-  chownSync(path, user.uid, user.gid);
+  lchownSync(path, user.uid, user.gid);
   chmodSync(path, mode);
 }
 
@@ -194,7 +194,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   // an interrupted setup leaves its mount daemon behind: stop it first, so
   // only the user's own processes count against resuming
   if (isFuseMountedAt(layout.mountPoint)) {
-    await unmount(layout.mountPoint);
+    await unmountAsUser(user, layout.mountPoint);
   }
   await refuseWhileRunning(user, 'moving the home');
   opts.say?.(`resuming the interrupted migration of ${user.name}'s home`);
@@ -220,7 +220,7 @@ async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, su
       rmdirSync(layout.aside!);
     }
   } finally {
-    await unmount(layout.mountPoint);
+    await unmountAsUser(user, layout.mountPoint);
     await dropKeyFromUserKeyring(user, (loadUserRecord(user.name) ?? { keyId: '' }).keyId);
   }
   return moved;
@@ -251,7 +251,7 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
       mkdirOwned(layout.restore, user);
       await worker<MoveProgress>(user, ['move', rec.mountPoint, layout.restore], (p) => opts.onProgress?.(p));
     } finally {
-      await unmount(rec.mountPoint);
+      await unmountAsUser(user, rec.mountPoint);
       await dropKeyFromUserKeyring(user, rec.keyId);
     }
     const mode = lstatSync(rec.mountPoint).mode & 0o7777;
@@ -264,5 +264,18 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
     else if (isEmptyDir(layout.keyDir)) rmdirSync(layout.keyDir);
     removeUserRecord(user.name);
     return rec;
+  });
+}
+
+/** Turns mounting at login on or off for a set-up user. */
+export async function setAutoMount(name: string, on: boolean): Promise<UserRecord> {
+  requireRoot('homecrypt setup --auto-mount');
+  const user = lookupUser(name);
+  return withUserLock(user.name, async () => {
+    const rec = loadUserRecord(user.name);
+    if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
+    const next = { ...rec, autoMount: on };
+    saveUserRecord(next);
+    return next;
   });
 }

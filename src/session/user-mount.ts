@@ -6,7 +6,7 @@ import { isFuseMountedAt } from '../os/mounts.js';
 import { withUserLock } from '../os/users-lock.js';
 import { lookupUser } from '../os/users.js';
 import { readdirSync } from 'node:fs';
-import { mountAsUser, unmount } from './engine-ops.js';
+import { mountAsUser, unmountAsUser } from './engine-ops.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring } from './key-ops.js';
 import { writeSessionCount } from './session-counter.js';
 import { loadUserRecord, recordDir } from './user-record.js';
@@ -31,7 +31,7 @@ export async function unmountUser(name: string): Promise<string> {
   return withUserLock(user.name, async () => {
     const rec = loadUserRecord(user.name);
     if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
-    const how = await unmount(rec.mountPoint);
+    const how = await unmountAsUser(user, rec.mountPoint);
     writeSessionCount(user.name, 0);
     await dropKeyFromUserKeyring(user, rec.keyId);
     return `${rec.mountPoint}: ${how}`;

@@ -50,6 +50,14 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     expect(pamtester(svc.name, u.name, ['close_session']).code).toBe(0);
     expect(isMounted(`${u.home}/Private`)).toBe(false);
 
+    // auto-mount off: the login unlocks nothing into a mount; on again for the rest
+    const off = homecrypt(['setup', '--user', u.name, '--auto-mount', 'off']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout).autoMount).toBe(false);
+    expect(pamtester(svc.name, u.name, ['authenticate', 'open_session', 'close_session'], `${u.password}\n`).code).toBe(0);
+    expect(isMounted(`${u.home}/Private`)).toBe(false);
+    expect(homecrypt(['setup', '--user', u.name, '--auto-mount', 'on']).code).toBe(0);
+
     const undo = homecrypt(['setup', '--undo', '--yes', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
     expect(undo.code, undo.stderr).toBe(0);
     expect(isMounted(`${u.home}/Private`)).toBe(false);

@@ -2,34 +2,34 @@
 // `setup-worker` that setup runs as the user to survey and move files.
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { setupUser, undoSetup } from '../../session/setup.js';
+import { setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
 import { moveTree, surveyTree, type MoveProgress, type TreeSummary } from '../../session/migrate-tree.js';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 import { parseKdfTime } from './key.js';
 
 interface SetupFlags {
   user?: string; private?: boolean; home?: boolean; undo?: boolean; yes?: boolean;
-  passphraseFd?: number; kdfTime?: number; passwordCheck: boolean;
+  passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; autoMount?: string;
 }
 
 const MiB = 1024 * 1024;
 
 /** A progress bar on a terminal, a line per 10 % otherwise (logs, installers). */
-function progressPrinter(): (p: MoveProgress, total?: TreeSummary) => void {
+function progressPrinter(label = 'migrating'): (p: MoveProgress, total?: TreeSummary) => void {
   const tty = process.stderr.isTTY;
   let lastDecile = -1;
   return (p, total) => {
     const files = total?.files ?? 0;
-    const frac = files > 0 ? Math.min(1, p.files / files) : 1;
-    const text = `${p.files}/${files || '?'} files, ${(p.bytes / MiB).toFixed(1)}/${((total?.bytes ?? 0) / MiB).toFixed(1)} MiB`;
+    const frac = total ? (files > 0 ? Math.min(1, p.files / files) : 1) : 0;
+    const text = total ? `${p.files}/${files} files, ${(p.bytes / MiB).toFixed(1)}/${(total.bytes / MiB).toFixed(1)} MiB` : `${p.files} files, ${(p.bytes / MiB).toFixed(1)} MiB`;
     if (tty) {
       const width = 30;
       const fill = Math.round(frac * width);
-      process.stderr.write(`\rmigrating [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}% ${text}`);
+      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}% ${text}`);
       if (frac >= 1) process.stderr.write('\n');
     } else {
       const d = Math.floor(frac * 10);
-      if (d !== lastDecile) { lastDecile = d; process.stderr.write(`migrating: ${d * 10}% (${text})\n`); }
+      if (d !== lastDecile) { lastDecile = d; process.stderr.write(`${label}: ${d * 10}% (${text})\n`); }
     }
   };
 }
@@ -70,15 +70,22 @@ export function registerSetupCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the login password from this file descriptor', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target (default about 1 s)', parseKdfTime)
     .option('--no-password-check', 'do not check the password against PAM (installers that just set it)')
+    .option('--auto-mount <on|off>', 'for a user already set up: mount at login or not')
     .action(async (flags: SetupFlags) => {
       const user = flags.user!;
+      if (flags.autoMount !== undefined) {
+        if (flags.autoMount !== 'on' && flags.autoMount !== 'off') throw new UsageError('--auto-mount takes on or off');
+        const rec = await setAutoMount(user, flags.autoMount === 'on');
+        process.stdout.write(`${user}: auto-mount at login ${rec.autoMount ? 'on' : 'off'}\n`);
+        return;
+      }
       if (flags.undo) {
         await confirmUndo(user, flags);
         const [secret] = flags.passphraseFd !== undefined
           ? await readSecrets({ fd: flags.passphraseFd, count: 1, prompts: [''] })
           : [null];
         try {
-          const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter() });
+          const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring') });
           process.stdout.write(`${user}'s ${rec.mode === 'home' ? 'home' : 'Private directory'} is plain again at ${rec.mountPoint}; homecrypt is removed for ${user}\n`);
         } finally {
           wipe(secret);
