@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
@@ -87,6 +89,27 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
       expect(existsSync(`/etc/homecrypt/users/${u.name}.json`)).toBe(false);
     } finally {
       sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('--home is refused up front when the filesystem is short of space, saying how much is needed', () => {
+    const fs = mkdtempSync(join(tmpdir(), 'homecrypt-small-'));
+    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0755', 'tmpfs', fs]);
+    const name = `hcf${Date.now().toString(36).slice(-5)}`;
+    try {
+      spawnSync('useradd', ['--create-home', '--home-dir', `${fs}/${name}`, '--shell', '/bin/bash', name]);
+      spawnSync('chpasswd', [], { input: `${name}:pw-small-1\n` });
+      writeFileSync(`${fs}/${name}/big.bin`, Buffer.alloc(10 * 1024 * 1024, 1));
+      const r = homecrypt(['setup', '--user', name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], 'pw-small-1\n');
+      expect(r.code, r.stderr).toBe(8);
+      expect(r.stderr).toMatch(/not enough free space on .*: the migration needs \d+\.\d MiB free, there is \d+\.\d MiB/);
+      expect(existsSync(`${fs}/.homecrypt/${name}`)).toBe(false);
+      expect(existsSync(`/etc/homecrypt/users/${name}.json`)).toBe(false);
+      expect(readFileSync(`${fs}/${name}/big.bin`).length).toBe(10 * 1024 * 1024);
+    } finally {
+      spawnSync('userdel', ['--remove', name], { stdio: 'ignore' });
+      spawnSync('umount', [fs]);
+      rmSync(fs, { recursive: true, force: true });
     }
   });
 
