@@ -1,6 +1,6 @@
 // Shared steps of the login scenarios: a homecrypt user set up through the real
 // CLI, and what "unlocked" and "locked" mean, checked against the kernel.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, type TestUser } from '../helpers/users.js';
@@ -64,10 +64,16 @@ export function lowerHidesText(lower: string, plain: string): boolean {
   return true;
 }
 
-export function lastLogLines(n = 20): string {
+/** What the hook logged about `user` (/var/log/homecrypt.log; syslog gets the same lines). */
+export function hookLog(user: string): string {
   try {
-    return execFileSync('tail', ['-n', String(n), '/var/log/homecrypt.log'], { encoding: 'utf8' });
+    return readFileSync('/var/log/homecrypt.log', 'utf8').split('\n').filter((l) => l.includes(` ${user}: `)).join('\n');
   } catch {
     return '';
   }
+}
+
+/** The whole hook log (to check that no secret ever reaches it). */
+export function wholeHookLog(): string {
+  try { return readFileSync('/var/log/homecrypt.log', 'utf8'); } catch { return ''; }
 }
