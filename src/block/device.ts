@@ -1,19 +1,26 @@
 // Positioned I/O on the thing a volume lives on: an image file or a block
 // device. Block devices report size 0 to stat, so their size comes from
 // blockdev(8).
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync, constants } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync, constants } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { CorruptFileError, UsageError } from '../errors.js';
+import { CorruptFileError, RefusedError, UsageError } from '../errors.js';
 
 export class Device {
   private constructor(readonly path: string, readonly fd: number, readonly size: number, readonly isBlockDevice: boolean) {}
 
-  static open(path: string, writable: boolean): Device {
+  /**
+   * `exclusive` (format, header restore): a block device is opened O_EXCL, so
+   * one that is mounted or mapped is refused, as cryptsetup refuses it.
+   */
+  static open(path: string, writable: boolean, exclusive = false): Device {
     let fd: number;
     try {
-      fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY));
+      const st = statSync(path);
+      const excl = exclusive && st.isBlockDevice() ? constants.O_EXCL : 0;
+      fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | excl);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EBUSY') throw new RefusedError(`${path} is in use (mounted, mapped or open elsewhere)`);
       throw new UsageError(`cannot open ${path}: ${err.code === 'ENOENT' ? 'no such file or device' : err.message}`);
     }
     try {

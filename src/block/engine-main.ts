@@ -2,7 +2,7 @@
 // `block open`. It reads its configuration and the volume key from stdin (a
 // pipe; never argv or the environment), serves the decrypted segment through
 // FUSE, says "ready" on fd 3, and runs until SIGTERM or its FUSE mount goes.
-import { createWriteStream, readSync } from 'node:fs';
+import { closeSync, readSync, writeSync } from 'node:fs';
 import { Device } from './device.js';
 import { VolumeFile } from './volume-file.js';
 import { volumeFuseOps } from './engine-ops.js';
@@ -38,10 +38,11 @@ function readAllStdin(): Buffer {
   return Buffer.concat(chunks);
 }
 
+/** One status line to `block open` on fd 3, then closes it (synchronously: the error path exits right after). */
 function say(line: string): void {
   try {
-    const s = createWriteStream('', { fd: 3 });
-    s.end(`${line}\n`);
+    writeSync(3, `${line}\n`);
+    closeSync(3);
   } catch { /* parent gone */ }
 }
 

@@ -215,12 +215,13 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
     config: { json_size: String(hdrSize - BINARY_HEADER_BYTES), keyslots_size: String(keyslotsSize) },
   };
   let md = parseMetadata(raw, hdrSize);
+  // as cryptsetup: no key material of an earlier volume survives in the keyslots area
+  for (let off = 2 * hdrSize; off < dataOffset; off += 1 << 20) dev.write(off, randomBytes(Math.min(1 << 20, dataOffset - off)));
   const slot = await sealNewSlot(dev, md, hdrSize, volumeKey, passphrase, kdfSeconds);
   md = withRaw(md, hdrSize, (r) => {
     r.keyslots[slot.id] = slot.json;
     r.digests['0'].keyslots = [slot.id];
   });
-  // wipe what an older header may have left past our copies, up to the keyslot area
   const base = {
     kind: 'primary' as const, checksum: Buffer.alloc(64), hdrOffset: 0, hdrSize, seqid: 0n,
     label: opts.label ?? '', checksumAlg: 'sha256', salt: randomBytes(64), uuid: opts.uuid ?? randomUUID(), subsystem: '',

@@ -14,6 +14,12 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+function status(): Array<Record<string, any>> {
+  const r = hc(['block', 'status', '--json'], [], env);
+  expect(r.code, `status: ${r.stderr}`).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block engine kill test'))('kill -9 of the userspace engine', () => {
   it('keeps flushed data, and the volume opens again', () => {
     const img = join(tmp, 'v.img');
@@ -27,12 +33,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block engine kill test'))('k
     sh(`head -c 4000000 /dev/urandom > '${mnt}/flushed.bin' && sync -f '${mnt}/flushed.bin'`);
     const sum = sh(`sha256sum < '${mnt}/flushed.bin'`);
     sh(`head -c 1000000 /dev/urandom > '${mnt}/unflushed.bin'`);
-    const before = JSON.parse(hc(['block', 'status', '--json'], [], env).stdout)[0];
+    const before = status()[0];
     expect(before.state).toBe('open');
     process.kill(before.pid, 'SIGKILL');
     sh(`for i in $(seq 50); do [ -e /proc/${before.pid} ] || break; sleep 0.1; done`);
 
-    const stale = JSON.parse(hc(['block', 'status', '--json'], [], env).stdout)[0];
+    const stale = status()[0];
     expect(stale.state).toBe('stale');
     const again = hc(['block', 'open', img, 'killme', '--mount', mnt], ['kill pass'], env);
     expect(again.code, again.stderr).toBe(0);

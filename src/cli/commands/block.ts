@@ -54,6 +54,13 @@ function openDevice(path: string, writable: boolean): Device {
   return Device.open(resolve(path), writable);
 }
 
+function refuseIfOpen(device: string): void {
+  let real: string;
+  try { real = realpathSync(resolve(device)); } catch { return; } // Device.open names a missing path
+  const r = listRecords().find((x) => x.source === real);
+  if (r) throw new RefusedError(`${device} is open as '${r.name}'; close it first`);
+}
+
 function loadAndWarn(dev: Device): HeaderCopy {
   const loaded = loadHeader(dev);
   for (const w of loaded.warnings) err(`homecrypt: warning: ${w}`);
@@ -119,7 +126,8 @@ export function registerBlockCommands(program: Command): void {
       if (sectorSize !== 512 && sectorSize !== 4096) throw new UsageError('--sector-size must be 512 or 4096');
       if (o.mkfs && !/^(ext4|ext3|ext2)$/.test(o.mkfs)) throw new UsageError(`--mkfs ${o.mkfs}: supported is ext4 (or ext2/ext3)`);
       const backend = o.mkfs ? chooseBackend(o.backend) : null;
-      const dev = openDevice(device, true);
+      refuseIfOpen(device);
+      const dev = Device.open(resolve(device), true, true);
       let passphrase: Buffer | undefined;
       let recovery: { text: string; secret: Buffer } | undefined;
       try {
@@ -319,11 +327,10 @@ export function registerBlockCommands(program: Command): void {
     .option('--force', 'overwrite the header of a different volume')
     .description('write a header backup back onto the device')
     .action((device: string, file: string, o: { force?: boolean }) => {
-      const real = realpathSync(resolve(device));
-      if (listRecords().some((r) => r.source === real)) throw new RefusedError(`${device} is open; close it first`);
+      refuseIfOpen(device);
       let bytes: Buffer;
       try { bytes = readFileSync(resolve(file)); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as Error).message}`); }
-      const dev = openDevice(device, true);
+      const dev = Device.open(resolve(device), true, true);
       try {
         const h = restoreHeaderBackup(dev, resolve(file), bytes, !!o.force);
         out(`restored the header of ${h.binary.uuid} onto ${device}`);
