@@ -10,6 +10,7 @@
 // real uid, and a new key's owner is the thread's fsuid. The switch is undone
 // before returning; if that ever failed the process aborts rather than go on
 // with the wrong identity.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { keyIdOf, isKeyId } from '../crypto/key-id.js';
 import { secretsEqual } from '../crypto/constant-time.js';
@@ -37,10 +38,15 @@ export function keyDescription(keyId: string): string {
 }
 
 function primaryGid(uid: number): number {
+  // the name service first (NSS users), then /etc/passwd
+  try {
+    const f = execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':');
+    if (f.length >= 4 && Number(f[2]) === uid && /^\d+$/.test(f[3])) return Number(f[3]);
+  } catch { /* not found or no getent */ }
   try {
     for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const f = line.split(':');
-      if (f.length >= 4 && Number(f[2]) === uid && f[2] !== '') return Number(f[3]);
+      if (f.length >= 4 && f[2] !== '' && Number(f[2]) === uid) return Number(f[3]);
     }
   } catch { /* no passwd file: fall through */ }
   return uid;

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import { forgetMountKey } from '../../src/os/keyring.js';
 import { skipUnless } from '../helpers/requirements.js';
+import { asUser, createTestUser, removeTestUser } from '../helpers/users.js';
 
 const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'hc-cli-keys-'));
@@ -109,6 +110,26 @@ describe('homecrypt key / rewrap / keyring', () => {
       expect(JSON.parse(hc(['keyring', 'list', '--json']).stdout)).not.toContainEqual({ keyId, serial: j.serial });
       expectCleanError(hc(['keyring', 'forget', keyId]), ExitCode.KEY_NOT_AVAILABLE, /is not in your keyring/);
       expectCleanError(hc(['keyring', 'forget', 'nothex']), ExitCode.USAGE, /invalid key ID/);
+    });
+
+    it.skipIf(skipUnless('root', 'CLI keyring tests for another user'))('root unwraps into a user\'s keyring with --user: the user owns the key', () => {
+      const u = createTestUser('hckc');
+      try {
+        const { file, keyId } = create('for the user');
+        const r = hc(['key', 'unwrap', file, '--user', u.name, '--passphrase-fd', '0'], 'for the user\n');
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^Key ${keyId} is in ${u.name}'s keyring \\(serial (\\d+), opened with slot login\\)\\.\n$`));
+        const serial = r.stdout.match(/serial (\d+)/)![1];
+        const d = asUser(u, `keyctl describe ${serial}`);
+        expect(d.stdout).toMatch(new RegExp(`^\\s*${serial}: alswrvalswrv------------\\s+${u.uid}\\s+${u.gid} user: homecrypt:${keyId}$`, 'm'));
+        expect(JSON.parse(hc(['keyring', 'list', '--user', u.name, '--json']).stdout)).toEqual([{ keyId, serial: Number(serial) }]);
+        expect(JSON.parse(hc(['keyring', 'list', '--json']).stdout)).not.toContainEqual({ keyId, serial: Number(serial) });
+        expect(hc(['keyring', 'forget', keyId, '--user', u.name]).code).toBe(0);
+        expect(asUser(u, `keyctl search @u user homecrypt:${keyId}`).code).not.toBe(0);
+        expectCleanError(hc(['keyring', 'list', '--user', 'no-such-user-x']), ExitCode.USAGE, /no such user/);
+      } finally {
+        removeTestUser(u);
+      }
     });
   });
 

@@ -64,7 +64,7 @@ describe.skipIf(skipUnless('root', 'keyring', 'kernel keyring tests'))('kernel k
     expect(parseInt(f[4], 16) & 0xffff).toBe(0); // nothing for group or other
 
     const d = asUser(alice, `keyctl describe ${serial}`);
-    expect(d.stdout).toMatch(new RegExp(`^${serial}: alswrvalswrv------------\\s+${alice.uid}\\s+${alice.gid} user: homecrypt:${id}$`, 'm'));
+    expect(d.stdout).toMatch(new RegExp(`^\\s*${serial}: alswrvalswrv------------\\s+${alice.uid}\\s+${alice.gid} user: homecrypt:${id}$`, 'm'));
     // a later, separate process of the user finds it in @u and reads the same bytes
     const found = asUser(alice, `keyctl search @u user homecrypt:${id}`);
     expect(Number(found.stdout.trim())).toBe(serial);

@@ -6,6 +6,7 @@ import {
   addPassphraseSlot, addRecoverySlot, createKeyStore, readKeyStoreInfo, removeSlot, unwrapKeyStore, type KeyStoreInfo,
 } from '../../keys/key-store.js';
 import { insertMountKey } from '../../os/keyring.js';
+import { lookupUser } from '../../os/users.js';
 import { UsageError } from '../../errors.js';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 
@@ -128,17 +129,21 @@ export function registerKeyCommands(program: Command): void {
     .description('unwrap the mount key of FILE into your user keyring (as homecrypt:<keyid>)')
     .argument('<file>', 'the key store')
     .option('--passphrase-fd <n>', 'read the passphrase or recovery key from this file descriptor (one line)', parseFdOption)
+    .option('--user <name>', 'root: into this user\'s keyring, owned by them (the file must be theirs or root\'s)')
     .option('--json', 'print the result as JSON')
-    .action(async (file: string, o: { passphraseFd?: number; json?: boolean }) => {
-      readKeyStoreInfo(file); // a bad file is reported before asking for the passphrase
+    .action(async (file: string, o: { passphraseFd?: number; user?: string; json?: boolean }) => {
+      const user = o.user === undefined ? undefined : lookupUser(o.user);
+      const check = user ? { expectUid: user.uid } : {};
+      readKeyStoreInfo(file, check); // a bad file is reported before asking for the passphrase
       const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase or recovery key:'] });
       let mountKey: Buffer | undefined;
       try {
-        const r = await unwrapKeyStore(file, secret);
+        const r = await unwrapKeyStore(file, secret, check);
         mountKey = r.mountKey;
-        const serial = insertMountKey(r.keyId, r.mountKey);
-        if (o.json) printJson({ file, keyId: r.keyId, serial, slot: r.slot });
-        else process.stdout.write(`Key ${r.keyId} is in your keyring (serial ${serial}, opened with slot ${r.slot}).\n`);
+        const serial = insertMountKey(r.keyId, r.mountKey, user ? { uid: user.uid, gid: user.gid } : {});
+        const whose = user ? `${user.name}'s` : 'your';
+        if (o.json) printJson({ file, keyId: r.keyId, serial, slot: r.slot, ...(user ? { user: user.name } : {}) });
+        else process.stdout.write(`Key ${r.keyId} is in ${whose} keyring (serial ${serial}, opened with slot ${r.slot}).\n`);
       } finally {
         wipe(secret, mountKey);
       }
