@@ -17,6 +17,7 @@ import {
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
 import { fusermountUnmount } from '../../fuse/index.js';
+import { migratePrivate } from '../../ecryptfs/migrate.js';
 
 function parseSalt(v: string): Buffer {
   if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
@@ -143,6 +144,42 @@ export function registerEcryptfsCommands(program: Command): void {
         });
       } finally {
         pass.fill(0);
+      }
+    });
+
+  ec.command('migrate')
+    .description('convert a user\'s eCryptfs Private directory to homecrypt (resumable; each file verified)')
+    .requiredOption('--user <name>', 'the user whose ~/.Private to migrate')
+    .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
+    .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
+    .option('--no-password-check', 'do not check the passphrase against the system (installers)')
+    .option('--remove-ecryptfs', 'after every file verified, delete the eCryptfs copy and ~/.ecryptfs')
+    .addOption(new Option('--fail-after <n>').hideHelp().argParser((v) => parseInt(v, 10)))
+    .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; removeEcryptfs?: boolean; failAfter?: number }) => {
+      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
+      const tty = process.stderr.isTTY;
+      let last = 0;
+      try {
+        const r = await migratePrivate({
+          user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck,
+          removeEcryptfs: !!o.removeEcryptfs, failAfterEntries: o.failAfter,
+          onRecoveryKey: (key) => process.stdout.write(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
+          say: (l) => process.stderr.write(`homecrypt: ${l}\n`),
+          onProgress: (d, t) => {
+            const now = Date.now();
+            if (d.entries !== t.entries && now - last < 200) return;
+            last = now;
+            const pct = t.bytes > 0 ? Math.floor((100 * d.bytes) / t.bytes) : Math.floor((100 * d.entries) / Math.max(1, t.entries));
+            const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
+            const line = `[${bar}] ${pct}% ${d.entries}/${t.entries} entries, ${(d.bytes / 1048576).toFixed(1)} MiB`;
+            process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+            if (tty && d.entries === t.entries) process.stderr.write('\n');
+          },
+        });
+        process.stdout.write(`migrated ${r.entries} entries (${r.bytes} bytes) of ${o.user}'s eCryptfs Private directory to homecrypt\n`);
+        if (!r.removed) process.stdout.write(`the eCryptfs copy is kept in ${r.aside}; run again with --remove-ecryptfs to delete it\n`);
+      } finally {
+        wipe(login);
       }
     });
 

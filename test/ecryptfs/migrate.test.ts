@@ -1,0 +1,128 @@
+// `homecrypt ecryptfs migrate --user U`: an ecryptfs-setup-private layout (made
+// here with homecrypt's kernel-exact writer and the real ecryptfs-wrap-passphrase)
+// becomes a homecrypt private directory; interrupted and resumed; verified
+// against the plaintext; the eCryptfs copy removed only on request.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { BIN, VECTORS, plainManifest } from './helpers.js';
+import { skipUnless } from '../helpers/requirements.js';
+import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
+import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
+import { writePlainTree } from '../../src/ecryptfs/tree.js';
+import { lookupUser } from '../../src/os/users.js';
+import { unwrapForUser } from '../../src/session/key-ops.js';
+import { openVolume } from '../../src/engine/volume.js';
+import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
+import { createHash } from 'node:crypto';
+
+const MOUNT_PASS = 'migrate mount pass';
+const LOGIN = 'migrate login pass';
+
+/** Reads a homecrypt volume through the engine's operations (no mount), as a manifest. */
+async function homecryptManifest(userName: string, lower: string, keyStore: string): Promise<string> {
+  const { mountKey } = await unwrapForUser(keyStore, lookupUser(userName), Buffer.from(LOGIN));
+  const vol = openVolume(lower, [mountKey]);
+  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => {} });
+  const lines: { p: string; l: string }[] = [];
+  const walk = (dir: string) => {
+    for (const n of fs.readdir(dir)) {
+      if (n === '.' || n === '..') continue;
+      const p = dir === '/' ? `/${n}` : `${dir}/${n}`;
+      const st = fs.getattr(p);
+      const type = st.mode & 0o170000;
+      if (type === 0o120000) lines.push({ p, l: `l\t.${p}\t${fs.readlink(p)}` });
+      else if (type === 0o040000) { lines.push({ p, l: `d\t.${p}` }); walk(p); } else {
+        const fh = fs.open(p, 0);
+        const buf = Buffer.alloc(st.size);
+        const n2 = st.size ? fs.read(p, fh, buf, 0) : 0;
+        fs.release(p, fh);
+        lines.push({ p, l: `f\t.${p}\t${n2}\t${createHash('sha256').update(buf.subarray(0, n2)).digest('hex')}` });
+      }
+    }
+  };
+  walk('/');
+  return lines.sort((a, b) => Buffer.compare(Buffer.from(`.${a.p}`), Buffer.from(`.${b.p}`))).map((x) => x.l).join('\n') + '\n';
+}
+
+describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migrate', () => {
+  let base: string, home: string, records: string;
+  const user = `hcmig${process.pid % 100000}`;
+  const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
+  const migrate = (extra: string[], login = LOGIN) => spawnSync(BIN,
+    ['ecryptfs', 'migrate', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check', ...extra],
+    { input: `${login}\n`, encoding: 'utf8', env: env() });
+
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-migrate-'));
+    chmodSync(base, 0o755);
+    records = join(base, 'records');
+    mkdirSync(records, { mode: 0o700 });
+    home = join(base, user);
+    mkdirSync(home, { mode: 0o755 });
+    spawnSync('userdel', [user]);
+    execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
+    const u = lookupUser(user);
+    // what ecryptfs-setup-private leaves (lower written kernel-exact: see format-vectors.test.ts)
+    const keys = keysFromMountPassphrase(Buffer.from(MOUNT_PASS), { keyBytes: 16, encryptNames: true });
+    mkdirSync(join(home, '.Private'), { mode: 0o700 });
+    mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
+    mkdirSync(join(home, 'Private'), { mode: 0o700 });
+    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'Private/README.txt'));
+    chmodSync(join(home, 'Private'), 0o500);
+    writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
+    writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
+    writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
+    execFileSync('ecryptfs-wrap-passphrase', [join(home, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
+    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]);
+  });
+
+  afterAll(() => {
+    spawnSync('userdel', [user]);
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('a wrong login passphrase changes nothing', () => {
+    const r = migrate([], 'wrong');
+    expect(r.status).toBe(3);
+    expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(false);
+    expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+  });
+
+  it('shows the recovery key before copying, survives an interruption, and resumes', () => {
+    const first = migrate(['--fail-after', '3']);
+    expect(first.status).not.toBe(0);
+    expect(first.stdout).toMatch(/Recovery key for/);
+    expect(first.stderr).toMatch(/simulated interruption/);
+    const journal = JSON.parse(readFileSync(join(home, '.homecrypt/ecryptfs-migration.json'), 'utf8'));
+    expect(journal.step).toBe('setup');
+    const second = migrate([]);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/resuming/);
+    expect(second.stdout).not.toMatch(/Recovery key/);
+    expect(second.stdout).toMatch(/eCryptfs copy is kept/);
+    expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(true);
+  });
+
+  it('the homecrypt volume holds the same tree, owned by the user', async () => {
+    expect(await homecryptManifest(user, join(home, '.Private'), join(home, '.homecrypt/homecrypt.keys'))).toBe(plainManifest(join(VECTORS, 'plain')));
+    const u = lookupUser(user);
+    const owners = execFileSync('find', [join(home, '.Private'), '-printf', '%U\n'], { encoding: 'utf8' }).trim().split('\n');
+    expect(new Set(owners)).toEqual(new Set([String(u.uid)]));
+    expect(lstatSync(join(home, 'Private')).isDirectory()).toBe(true);
+    expect(existsSync(join(records, `${user}.json`))).toBe(true);
+  });
+
+  it('removes the eCryptfs copy only when asked, and refuses to migrate twice', () => {
+    const r = migrate(['--remove-ecryptfs']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(false);
+    expect(existsSync(join(home, '.ecryptfs'))).toBe(false);
+    expect(existsSync(join(home, '.Private/homecrypt.conf'))).toBe(true);
+    const again = migrate([]);
+    expect(again.status).toBe(8);
+    expect(again.stderr).toMatch(/already migrated/);
+  });
+});
