@@ -10,6 +10,7 @@ BENCHES=(
   canonical.sh     # the engine: gocryptfs's canonical benchmark, plain vs gocryptfs vs homecrypt
   login.sh         # what homecrypt adds to a PAM login (auth + open_session), vs a plain login
   block-bench.sh   # block mode: userspace LUKS2 engine vs a plain loop-mounted image (fio)
+  bridges.sh       # FUSE bridges: canonical benchmark on fuse-native vs the kernel bridge, per-op latency
 )
 
 want=("$@")

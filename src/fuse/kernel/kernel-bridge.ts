@@ -837,7 +837,14 @@ export async function mountKernel(mountPoint: string, ops: FuseOps, options: Mou
         }
       }
       mounted = false;
-      await session.ended;
+      if (!u.lazy) {
+        await session.ended;
+        return;
+      }
+      // A lazy unmount ends the connection only when the last open file is
+      // closed; do not keep the caller (and the keys it holds) waiting for
+      // that: once it exits, the kernel fails those files with ENOTCONN.
+      await Promise.race([session.ended, new Promise((r) => setTimeout(r, 1000).unref())]);
     },
   };
 }
