@@ -3,7 +3,7 @@
 // /dev/pts) mounted, and a clean environment. An installer that already mounted
 // them (d-i does) keeps its mounts; whatever this module mounted it unmounts
 // again, on every path out, so a failed install never leaves mounts behind.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { MissingFeatureError, RefusedError } from '../errors.js';
@@ -38,6 +38,7 @@ function mountPoints(): Set<string> {
 export class InTarget {
   readonly root: string;
   private readonly mounted: string[] = [];
+  private readonly running = new Set<ChildProcess>();
 
   constructor(root: string) {
     this.root = realpathSync(root);
@@ -129,6 +130,7 @@ export class InTarget {
       const stdio: Array<'pipe' | 'inherit'> = ['pipe', opts.inheritStdout ? 'inherit' : 'pipe', 'pipe'];
       if (opts.fd3 !== undefined) stdio.push('pipe');
       const child = spawn('chroot', [this.root, ...argv], { env: CHROOT_ENV, stdio });
+      this.running.add(child);
       let stdout = '';
       let stderr = '';
       child.stdout?.on('data', (d) => { stdout += d; });
@@ -136,6 +138,7 @@ export class InTarget {
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15 * 60_000);
       child.on('error', (err) => { stderr += String(err); });
       child.on('close', (code, signal) => {
+        this.running.delete(child);
         clearTimeout(timer);
         resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
       });
@@ -147,6 +150,11 @@ export class InTarget {
         fd3.end(opts.fd3);
       }
     });
+  }
+
+  /** Passes a signal the installer received on to the commands running in the target. */
+  interrupt(signal: NodeJS.Signals): void {
+    for (const child of this.running) child.kill(signal);
   }
 
   /** True when `prog` is found on the target's PATH. */

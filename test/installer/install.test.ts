@@ -94,6 +94,35 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     expect(t.sh('getent passwd alice').code).not.toBe(0); // the failure came before the account
   });
 
+  it('interrupted (SIGTERM) while PAM is half-done: rolls PAM back before exiting', async () => {
+    const before = pamState(t.root);
+    const marker = t.path('/run/homecrypt-test-pam-started');
+    rmSync(marker, { force: true });
+    renameSync(t.path('/usr/sbin/pam-auth-update'), t.path('/usr/sbin/pam-auth-update.real'));
+    writeFileSync(t.path('/usr/sbin/pam-auth-update'),
+      '#!/bin/sh\n/usr/sbin/pam-auth-update.real "$@"\ntouch /run/homecrypt-test-pam-started\nsleep 5\n', { mode: 0o755 });
+    let pid = 0;
+    try {
+      const run = homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a2c.json', { user: 'alice', createUser: true })],
+        { fd3: `${PASS}\n`, onSpawn: (p) => { pid = p; } });
+      const until = Date.now() + 60_000;
+      while (!existsSync(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(marker)).toBe(true);
+      expect(pamState(t.root)).not.toEqual(before); // the stack was being changed when the signal came
+      process.kill(pid, 'SIGTERM');
+      const r = await run;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('interrupted by SIGTERM');
+      expect(r.stderr).toContain('rolled back the PAM configuration of the target');
+    } finally {
+      await new Promise((r) => setTimeout(r, 5500)); // the wrapper's sleep
+      renameSync(t.path('/usr/sbin/pam-auth-update.real'), t.path('/usr/sbin/pam-auth-update'));
+    }
+    expect(pamState(t.root)).toEqual(before);
+    expect(existsSync(t.path('/usr/share/pam-configs/homecrypt'))).toBe(false);
+    expect(readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8')).toMatch(/failed: interrupted by SIGTERM/);
+  });
+
   it('rolls PAM back when a later step fails: setup refuses a passphrase that is not the user\'s password', async () => {
     t.must('useradd --create-home --shell /bin/bash carol');
     t.must('chpasswd', { input: 'carol:Carols-real-password-1\n' });

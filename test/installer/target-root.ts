@@ -50,11 +50,12 @@ export function openTarget(uidBase: number): ChrootSession {
 export interface CliResult { code: number; stdout: string; stderr: string; }
 
 /** Runs bin/homecrypt on the host, with an optional secret on fd 3. */
-export function homecrypt(args: string[], opts: { fd3?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function homecrypt(args: string[], opts: { fd3?: string; timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
   return new Promise((res) => {
     const stdio: Array<'pipe' | 'ignore'> = ['ignore', 'pipe', 'pipe'];
     if (opts.fd3 !== undefined) stdio.push('pipe');
     const child = spawn(HOMECRYPT, args, { stdio });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => { stdout += d; });

@@ -2,7 +2,7 @@
 // gathers the answers (file or prompts) and the passphrase, and prints.
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../errors.js';
+import { HomecryptError, UsageError } from '../../errors.js';
 import { parseAnswers, type Answers } from '../../installer/answers.js';
 import { InTarget } from '../../installer/in-target.js';
 import { installIntoTarget } from '../../installer/install.js';
@@ -59,7 +59,13 @@ export function registerInstall(program: Command): void {
       if (interactive) {
         if (!process.stdin.isTTY) throw new UsageError('no --answers file and no terminal to ask the questions in');
         if (opts.passphraseFd !== undefined) throw new UsageError('--passphrase-fd goes with --answers (interactively the passphrase is asked)');
-        const asked = await askAnswers(new InTarget(opts.target), { kdfTime });
+        const asked = await askAnswers(new InTarget(opts.target), { kdfTime }).catch((err: unknown) => {
+          // Ctrl-C or a closed terminal while asking: nothing has been changed yet.
+          if ((err as Error)?.name === 'ExitPromptError' || (err as Error)?.name === 'AbortPromptError') {
+            throw new HomecryptError('cancelled: nothing was changed in the target');
+          }
+          throw err;
+        });
         answers = pkg ? { ...asked.answers, package: pkg } : asked.answers;
         passphrase = asked.passphrase;
       } else {
@@ -77,7 +83,12 @@ export function registerInstall(program: Command): void {
       }
       const showsKey = interactive && answers.encryptHome !== 'no' && answers.recoveryKeyFile === null;
       const result = await installIntoTarget({ root: opts.target, answers, passphrase });
-      if (showsKey) await confirmRecoveryKeyKept();
+      if (showsKey) {
+        await confirmRecoveryKeyKept().catch((err: unknown) => {
+          if ((err as Error)?.name !== 'ExitPromptError') throw err;
+          process.stderr.write('homecrypt: the recovery key was shown above; keep it safe\n');
+        });
+      }
       process.stdout.write(`homecrypt is installed in ${opts.target}; what was done is logged in ${result.log}\n`);
     });
 }
