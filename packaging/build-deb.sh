@@ -142,6 +142,11 @@ if [ -d pam ] && [ -n "$(ls -A pam)" ]; then
     [ -f "$f" ] || continue
     if [ -x "$f" ]; then install -m 0755 "$f" "$lib/pam/"; else install -m 0644 "$f" "$lib/pam/"; fi
   done
+  # Every login runs the hook as root: it must start the packaged interpreter
+  # (the nodejs this package depends on), not whatever `node` PATH finds first.
+  if [ -f "$lib/pam/homecrypt-pam-hook" ]; then
+    sed -i 's|^exec node |exec /usr/bin/node |' "$lib/pam/homecrypt-pam-hook"
+  fi
 fi
 profile=$(grep -lsE '^(Auth|Session|Password|Account)-Type:' $(find pam -maxdepth 1 -type f 2>/dev/null | sort) /dev/null | head -n 1 || true)
 if [ -n "$profile" ]; then
