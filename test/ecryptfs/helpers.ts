@@ -82,3 +82,10 @@ export function runAsThrowawayUser(script: string, input: string, fakeSysfsDir: 
   const r = spawnSync('unshare', ['-m', 'sh', '-c', outer], { input, encoding: 'utf8' });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
 }
+
+/** The manifest script of the refvm job, to run as another user over a mount root cannot enter. */
+export const MANIFEST_SH = `cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
+  if [ -L "$f" ]; then printf 'l\\t%s\\t%s\\n' "$f" "$(readlink "$f")"
+  elif [ -d "$f" ]; then printf 'd\\t%s\\n' "$f"
+  else printf 'f\\t%s\\t%s\\t%s\\n' "$f" "$(stat -c %s "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; fi
+done`;

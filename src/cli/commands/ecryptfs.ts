@@ -18,6 +18,7 @@ import { wipeKeys } from '../../ecryptfs/keys.js';
 import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
 import { fusermountUnmount } from '../../fuse/index.js';
 import { migratePrivate } from '../../ecryptfs/migrate.js';
+import { adoptUser } from '../../ecryptfs/adopt.js';
 
 function parseSalt(v: string): Buffer {
   if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
@@ -178,6 +179,23 @@ export function registerEcryptfsCommands(program: Command): void {
         });
         process.stdout.write(`migrated ${r.entries} entries (${r.bytes} bytes) of ${o.user}'s eCryptfs Private directory to homecrypt\n`);
         if (!r.removed) process.stdout.write(`the eCryptfs copy is kept in ${r.aside}; run again with --remove-ecryptfs to delete it\n`);
+      } finally {
+        wipe(login);
+      }
+    });
+
+  ec.command('adopt')
+    .description('let a user\'s eCryptfs Private directory or encrypted home unlock at login through homecrypt (data stays as it is)')
+    .requiredOption('--user <name>', 'the user whose eCryptfs setup (~/.ecryptfs) to adopt')
+    .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
+    .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
+    .option('--no-password-check', 'do not check the passphrase against the system (installers)')
+    .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean }) => {
+      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
+      try {
+        const r = await adoptUser({ user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck });
+        process.stdout.write(`adopted ${o.user}'s eCryptfs ${r.record.mode === 'home' ? 'home' : 'Private directory'} ${r.record.lower} -> ${r.record.mountPoint}; it unlocks at login (homecrypt pam enable)\n`);
+        process.stdout.write(`\nRecovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${r.recoveryKey}\n`);
       } finally {
         wipe(login);
       }

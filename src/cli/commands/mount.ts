@@ -7,6 +7,7 @@ import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
+import { isAdoptedEcryptfs, mountAdopted } from '../../ecryptfs/adopt.js';
 
 interface MountOpts {
   keystore?: string; passphraseFd?: number; foreground?: boolean; allowOther?: boolean; logFile?: string;
@@ -29,6 +30,14 @@ export function registerMountCommand(program: Command): void {
       const run = { allowOther: o.allowOther };
       if (o.keyFd !== undefined && o.readyFd !== undefined) {
         await runDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, run);
+        return;
+      }
+      // an eCryptfs directory adopted by `homecrypt ecryptfs adopt` (src/ecryptfs/adopt.ts)
+      if (isAdoptedEcryptfs(resolve(lower), o.keystore)) {
+        await mountAdopted(resolve(lower), mountPoint, o.keystore!, {
+          secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
+          foreground: o.foreground, allowOther: o.allowOther, logFile: o.logFile ? resolve(o.logFile) : undefined,
+        });
         return;
       }
       const config = readVolumeConfig(resolve(lower));

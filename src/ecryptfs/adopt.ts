@@ -1,0 +1,172 @@
+// `homecrypt ecryptfs adopt --user U`: an existing eCryptfs Private directory
+// or encrypted home unlocks at login through homecrypt's own PAM flow, with no
+// eCryptfs kernel module, and with its data left exactly where and as it is.
+//
+// homecrypt's login flow unwraps a key store with the login password, puts the
+// 32-byte mount key in the user's keyring, and at session open runs
+// `homecrypt mount LOWER MOUNTPOINT --keystore KS` as the user. Adoption fits
+// that flow: a new key store (login + recovery slots) holds a random mount key,
+// and the eCryptfs mount passphrase is sealed under that key beside the key
+// store (ecryptfs-adopt.bin, AES-256-GCM, see docs/FORMAT-ECRYPTFS.md section
+// 8). `homecrypt mount` recognises an adopted eCryptfs lower and serves it with
+// the eCryptfs format. Password changes rewrap the key store as for any
+// homecrypt user; the sealed passphrase does not change.
+import { existsSync, lstatSync, mkdirSync, lchownSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../errors.js';
+import { checkPassword } from '../os/pam.js';
+import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
+import { randomBytes } from '../crypto/random.js';
+import { writeFileAtomic } from '../os/atomic-file.js';
+import { lookupUser } from '../os/users.js';
+import { readMountKey } from '../os/keyring.js';
+import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../keys/key-store.js';
+import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
+import { readPrivateSetup } from './private-dir.js';
+import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
+import { openEcryptfs } from './mount.js';
+import { wipeKeys } from './keys.js';
+
+export const ADOPT_FILE = 'ecryptfs-adopt.bin';
+const MAGIC = Buffer.from('HCEA', 'latin1');
+const VERSION = 1;
+
+function aad(lower: string): Buffer {
+  return Buffer.from(`homecrypt ecryptfs-adopt v1\0${lower}`, 'utf8');
+}
+
+/** MAGIC(4) || version(1) || nonce(12) || GCM(mountKey, passphrase, aad = label || lower path) */
+export function sealAdoptFile(mountKey: Buffer, lower: string, passphrase: Buffer): Buffer {
+  const nonce = randomBytes(GCM_NONCE_BYTES);
+  return Buffer.concat([MAGIC, Buffer.from([VERSION]), nonce, gcmSeal(mountKey, nonce, passphrase, aad(lower))]);
+}
+
+export function openAdoptFile(bytes: Buffer, mountKey: Buffer, lower: string, file: string): Buffer {
+  if (bytes.length < 5 + GCM_NONCE_BYTES + 16 || !bytes.subarray(0, 4).equals(MAGIC)) throw new CorruptFileError(file, 'not a homecrypt eCryptfs adoption file');
+  if (bytes[4] !== VERSION) throw new CorruptFileError(file, `adoption file version ${bytes[4]}`);
+  const nonce = bytes.subarray(5, 5 + GCM_NONCE_BYTES);
+  return gcmOpen(mountKey, nonce, bytes.subarray(5 + GCM_NONCE_BYTES), aad(lower));
+}
+
+/** The adoption file that goes with a key store, if there is one. */
+export function adoptFileFor(keyStore: string): string {
+  return join(dirname(resolve(keyStore)), ADOPT_FILE);
+}
+
+export interface AdoptOptions {
+  user: string;
+  loginPassphrase: Buffer;
+  kdfTimeSeconds?: number;
+  /** where the key store goes (default ~/.homecrypt/homecrypt.keys) */
+  keyStore?: string;
+  /** check the passphrase against the system through PAM first */
+  checkPassword?: boolean;
+}
+
+export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; recoveryKey: string }> {
+  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs adopt must run as root');
+  const user = lookupUser(o.user);
+  if (user.uid === 0) throw new RefusedError('refusing to adopt root\'s eCryptfs directory');
+  if (loadUserRecord(user.name)) throw new RefusedError(`${user.name} is already a homecrypt user; see homecrypt status --user ${user.name}`);
+  if (o.checkPassword) {
+    const r = checkPassword('homecrypt', user.name, o.loginPassphrase);
+    if (!r.ok) throw new WrongPassphraseError(`that is not ${user.name}'s login password (PAM: ${r.reason}); --no-password-check to skip this check`);
+  }
+  const setup = readPrivateSetup(user.home, user.name);
+  // the login passphrase must open the eCryptfs data before anything is written
+  const pass = unwrapPassphraseFile(setup.wrappedPassphrase, o.loginPassphrase);
+  try {
+    const vol = openEcryptfs(setup.lower, pass);
+    if (vol.keys.sig !== setup.sig) {
+      wipeKeys(vol.keys);
+      throw new CorruptFileError(join(setup.ecryptfsDir, 'Private.sig'), `names key ${setup.sig}, but the wrapped passphrase gives ${vol.keys.sig}`);
+    }
+    wipeKeys(vol.keys);
+    const keyStore = resolve(o.keyStore ?? join(user.home, '.homecrypt', 'homecrypt.keys'));
+    const keyDir = dirname(keyStore);
+    if (!existsSync(keyDir)) {
+      mkdirSync(keyDir, { mode: 0o700 });
+      lchownSync(keyDir, user.uid, user.gid);
+    }
+    const adoptFile = adoptFileFor(keyStore);
+    if (existsSync(adoptFile)) throw new RefusedError(`${adoptFile} already exists; move it away first`);
+    const { keyId, mountKey, recoveryKey } = await createKeyStore(keyStore, {
+      passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
+    });
+    try {
+      writeFileAtomic(adoptFile, sealAdoptFile(mountKey, setup.lower, pass), { mode: 0o600, uid: user.uid, gid: user.gid });
+    } finally {
+      mountKey.fill(0);
+    }
+    const record: UserRecord = {
+      version: 1, user: user.name, uid: user.uid, mode: setup.encryptedHome ? 'home' : 'private', lower: setup.lower,
+      mountPoint: setup.mountPoint, keyStore, keyId, autoMount: true, state: 'ready', rewrapPending: false,
+      needsRecovery: false, createdAt: new Date().toISOString(),
+    };
+    saveUserRecord(record);
+    return { record, recoveryKey };
+  } finally {
+    pass.fill(0);
+  }
+}
+
+/** True when `lower` is an adopted eCryptfs directory whose adoption file sits beside `keyStore`. */
+export function isAdoptedEcryptfs(lower: string, keyStore: string | undefined): boolean {
+  if (!keyStore) return false;
+  try {
+    return existsSync(adoptFileFor(keyStore)) && !existsSync(join(lower, 'homecrypt.conf')) && lstatSync(lower).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The eCryptfs mount passphrase of an adopted directory: the mount key from the
+ * caller's keyring (put there at login), else from the key store with `secret`.
+ */
+export async function adoptedMountPassphrase(lower: string, keyStore: string, secret?: () => Promise<Buffer>): Promise<Buffer> {
+  const file = adoptFileFor(keyStore);
+  const { keyId } = readKeyStoreInfo(keyStore);
+  let mountKey: Buffer | null = null;
+  try { mountKey = readMountKey(keyId); } catch { mountKey = null; }
+  if (!mountKey) {
+    if (!secret) throw new KeyNotAvailableError(`the mount key ${keyId} is not in your keyring; give the passphrase`);
+    const s = await secret();
+    try {
+      mountKey = (await unwrapKeyStore(keyStore, s)).mountKey;
+    } finally {
+      s.fill(0);
+    }
+  }
+  try {
+    return openAdoptFile(readFileSync(file), mountKey, resolve(lower), file);
+  } finally {
+    mountKey.fill(0);
+  }
+}
+
+/**
+ * `homecrypt mount LOWER MOUNTPOINT --keystore KS` for an adopted eCryptfs
+ * directory (what the login hook runs as the user at session open).
+ */
+export async function mountAdopted(lower: string, mountPoint: string, keyStore: string, o: {
+  secret?: () => Promise<Buffer>; foreground?: boolean; logFile?: string; allowOther?: boolean;
+}): Promise<void> {
+  const { prepareMountPoint, defaultLogFile } = await import('../engine/mount-daemon.js');
+  const { serveEcryptfs, startEcryptfsDaemon } = await import('./mount.js');
+  const note = await prepareMountPoint(mountPoint);
+  if (note) process.stderr.write(`homecrypt: ${note}\n`);
+  const pass = await adoptedMountPassphrase(lower, keyStore, o.secret);
+  try {
+    const vol = openEcryptfs(lower, pass);
+    if (o.foreground) {
+      await serveEcryptfs(vol, mountPoint, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`), o.allowOther);
+      return;
+    }
+    const spec = { keyBytes: vol.keyBytes, encryptNames: vol.encryptsNames };
+    wipeKeys(vol.keys);
+    await startEcryptfsDaemon(lower, mountPoint, pass, { ...spec, allowOther: o.allowOther, logFile: o.logFile ?? defaultLogFile(mountPoint) });
+  } finally {
+    pass.fill(0);
+  }
+}

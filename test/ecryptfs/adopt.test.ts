@@ -1,0 +1,82 @@
+// `homecrypt ecryptfs adopt --user U`: an eCryptfs Private directory unlocks at
+// login through homecrypt's own PAM hook (auth -> keyring, open_session ->
+// mount as the user, close_session -> unmount), with no eCryptfs module and the
+// eCryptfs data left as it is.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
+import { skipUnless } from '../helpers/requirements.js';
+import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
+import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
+import { writePlainTree } from '../../src/ecryptfs/tree.js';
+import { lookupUser } from '../../src/os/users.js';
+
+const MOUNT_PASS = 'adopt mount pass';
+const LOGIN = 'adopt login pass';
+const isMounted = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+
+describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecrypt ecryptfs adopt', () => {
+  let base: string, home: string, records: string;
+  const user = `hcadopt${process.pid % 100000}`;
+  const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
+  const hook = (phase: string, type: string, input = '') => spawnSync(BIN, ['pam-hook', phase],
+    { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
+
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-adopt-'));
+    chmodSync(base, 0o755);
+    records = join(base, 'records');
+    mkdirSync(records, { mode: 0o700 });
+    home = join(base, user);
+    mkdirSync(home, { mode: 0o755 });
+    spawnSync('userdel', [user]);
+    execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
+    const u = lookupUser(user);
+    const keys = keysFromMountPassphrase(Buffer.from(MOUNT_PASS), { keyBytes: 16, encryptNames: true });
+    mkdirSync(join(home, '.Private'), { mode: 0o700 });
+    mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
+    mkdirSync(join(home, 'Private'), { mode: 0o700 });
+    writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
+    writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
+    writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
+    execFileSync('ecryptfs-wrap-passphrase', [join(home, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
+    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]);
+  });
+
+  afterAll(() => {
+    if (home && isMounted(join(home, 'Private'))) spawnSync('fusermount', ['-u', '-z', join(home, 'Private')]);
+    spawnSync('userdel', [user]);
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('refuses a wrong login passphrase without writing anything', () => {
+    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], { input: 'wrong\n', encoding: 'utf8', env: env() });
+    expect(r.status).toBe(3);
+    expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+    expect(readdirSync(records)).toEqual([]);
+  });
+
+  it('adopts, then a login unlocks and mounts it, and the last logout locks it', () => {
+    const lowerBefore = readdirSync(join(home, '.Private')).sort();
+    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'],
+      { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Recovery key for/);
+    expect(readdirSync(join(home, '.Private')).sort()).toEqual(lowerBefore); // the eCryptfs data is untouched
+    const auth = hook('auth', 'auth', `${LOGIN}\0`);
+    expect(auth.status, auth.stderr).toBe(0);
+    const open = hook('session', 'open_session');
+    expect(open.status, open.stderr).toBe(0);
+    expect(isMounted(join(home, 'Private'))).toBe(true);
+    const u = lookupUser(user);
+    const asUser = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', join(home, 'Private')], { encoding: 'utf8' });
+    expect(asUser.status, asUser.stderr).toBe(0);
+    expect(asUser.stdout).toBe(plainManifest(join(VECTORS, 'plain')));
+    const close = hook('session', 'close_session');
+    expect(close.status, close.stderr).toBe(0);
+    expect(isMounted(join(home, 'Private'))).toBe(false);
+  });
+});
