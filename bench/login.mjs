@@ -2,7 +2,7 @@
 // plain stack vs the same stack with homecrypt's lines, default Argon2id.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { renderStackLines } from '../dist/session/pam-config.js';
 import { unwrapKeyStore } from '../dist/keys/key-store.js';
 
@@ -76,7 +76,8 @@ try {
   const po = median(res.plain.open); const ho = median(res.hc.open);
   const pc = median(res.plain.close); const hcl = median(res.hc.close);
   const k = median(kdf);
-  console.log(`login cost of homecrypt (median of ${ROUNDS}; pamtester; default Argon2id)`);
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`login cost of homecrypt (median of ${ROUNDS}; pamtester; default Argon2id; load avg ${load})`);
   console.log('');
   console.log('| step | plain login | homecrypt login | added |');
   console.log('|---|---|---|---|');

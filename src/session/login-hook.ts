@@ -77,6 +77,7 @@ async function auth(ctx: HookContext, rec: UserRecord, user: UserAccount): Promi
     log(ctx, 'notice', 'no password given (key-based or passwordless login): the home stays locked');
     return 'no password';
   }
+  const started = Date.now();
   try {
     const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, pw);
     try {
@@ -85,7 +86,7 @@ async function auth(ctx: HookContext, rec: UserRecord, user: UserAccount): Promi
       mountKey.fill(0);
     }
     if (rec.rewrapPending || rec.needsRecovery) saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: false });
-    log(ctx, 'info', `mount key ${keyId} unlocked into the user's keyring`);
+    log(ctx, 'info', `mount key ${keyId} unlocked into the user's keyring (${Date.now() - started} ms)`);
     return 'unlocked';
   } catch (err) {
     if (!(err instanceof WrongPassphraseError)) throw err;
@@ -135,8 +136,9 @@ async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount)
     return `session ${n}: locked`;
   }
   key.fill(0);
+  const started = Date.now();
   await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
-  log(ctx, 'info', `mounted ${rec.mountPoint} (session ${n})`);
+  log(ctx, 'info', `mounted ${rec.mountPoint} (session ${n}, ${Date.now() - started} ms)`);
   return `session ${n}: mounted`;
 }
 
