@@ -1,12 +1,13 @@
-// Secrets for the installer come from a file descriptor (one line), a
-// root-only file, or a prompt; never from argv or the environment.
+// The installer's passphrase from a root-only file named in the answers (as
+// preseed files hold secrets). --passphrase-fd goes through src/cli/secret-input.ts
+// like every other command; never argv or the environment.
 import { closeSync, fstatSync, openSync, readSync, constants } from 'node:fs';
 import { UnsafePermissionsError, UsageError } from '../errors.js';
 
 const MAX = 4096;
 
-/** Reads one line (without its newline) from `fd`, stopping at the newline. */
-export function readLineFromFd(fd: number, what: string): string {
+/** Reads the first line (up to a newline or NUL) of an open regular file. */
+function readFirstLine(fd: number, what: string): string {
   const buf = Buffer.alloc(MAX + 1);
   let n = 0;
   for (;;) {
@@ -15,11 +16,9 @@ export function readLineFromFd(fd: number, what: string): string {
       got = readSync(fd, buf, n, 1, null);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
-      if (code === 'EBADF') throw new UsageError(`--passphrase-fd ${fd}: no such open file descriptor`);
-      throw err;
+      throw new UsageError(`${what}: cannot read (${code})`);
     }
-    if (got === 0 || buf[n] === 0x0a) break;
+    if (got === 0 || buf[n] === 0x0a || buf[n] === 0x00) break;
     if (++n > MAX) throw new UsageError(`${what}: longer than ${MAX} bytes`);
   }
   const line = buf.subarray(0, n).toString('utf8').replace(/\r$/, '');
@@ -42,7 +41,7 @@ export function readPassphraseFile(path: string): string {
     if (st.uid !== 0 || (st.mode & 0o077) !== 0) {
       throw new UnsafePermissionsError(`answers: "passphraseFile" ${path}: must be owned by root with mode 0600 or stricter (it is uid ${st.uid}, mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
     }
-    return readLineFromFd(fd, `answers: "passphraseFile" ${path}`);
+    return readFirstLine(fd, `answers: "passphraseFile" ${path}`);
   } finally {
     closeSync(fd);
   }

@@ -7,7 +7,8 @@ import { parseAnswers, type Answers } from '../../installer/answers.js';
 import { InTarget } from '../../installer/in-target.js';
 import { installIntoTarget } from '../../installer/install.js';
 import { askAnswers, confirmRecoveryKeyKept } from '../../installer/prompts.js';
-import { readLineFromFd, readPassphraseFile } from '../../installer/secret-input.js';
+import { readPassphraseFile } from '../../installer/secret-input.js';
+import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 
 interface InstallCliOptions { target: string; answers?: string; passphraseFd?: string; kdfTime?: string; package?: string; }
 
@@ -16,11 +17,6 @@ function parseKdfTime(v: string | undefined): number | null {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0.01 || n > 60) throw new UsageError(`--kdf-time: a number of seconds from 0.01 to 60 (got ${v})`);
   return n;
-}
-
-function parseFd(v: string): number {
-  if (!/^\d+$/.test(v)) throw new UsageError(`--passphrase-fd: a file descriptor number (got ${v})`);
-  return Number(v);
 }
 
 function needsPassphrase(a: Answers): boolean {
@@ -76,7 +72,12 @@ export function registerInstall(program: Command): void {
           throw new UsageError('the passphrase comes from --passphrase-fd or from the answer "passphraseFile", not both');
         }
         if (needsPassphrase(answers)) {
-          if (opts.passphraseFd !== undefined) passphrase = readLineFromFd(parseFd(opts.passphraseFd), '--passphrase-fd');
+          if (opts.passphraseFd !== undefined) {
+            const [secret] = await readSecrets({ fd: parseFdOption(opts.passphraseFd), count: 1, prompts: [] });
+            passphrase = secret.toString('utf8');
+            wipe(secret);
+            if (!passphrase) throw new UsageError('--passphrase-fd: the passphrase is empty');
+          }
           else if (answers.passphraseFile !== null) passphrase = readPassphraseFile(answers.passphraseFile);
           else throw new UsageError(`${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`);
         }
