@@ -12,7 +12,8 @@ import {
 } from '../../src/os/keyring.js';
 import { UsageError } from '../../src/errors.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { asUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { createTestUserRetrying as createTestUser } from './test-users.js';
 
 function newKey(): { key: Buffer; id: string } {
   const key = randomBytes(32);
