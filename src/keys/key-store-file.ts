@@ -3,7 +3,7 @@
 // owned by the user it belongs to (or root), replaced only atomically.
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { CorruptFileError, UnsafePermissionsError, UsageError } from '../errors.js';
+import { CorruptFileError, RefusedError, UnsafePermissionsError, UsageError } from '../errors.js';
 import { writeFileAtomic, type AtomicWriteOptions } from '../os/atomic-file.js';
 
 const MAX_KEYSTORE_BYTES = 64 * 1024;
@@ -64,5 +64,19 @@ export interface WriteOptions {
 }
 
 export function writeKeyStoreBytes(path: string, bytes: Buffer, opts: WriteOptions = {}): void {
-  writeFileAtomic(path, bytes, { mode: 0o600, uid: opts.owner?.uid, gid: opts.owner?.gid, onStep: opts.onStep });
+  try {
+    writeFileAtomic(path, bytes, { mode: 0o600, uid: opts.owner?.uid, gid: opts.owner?.gid, onStep: opts.onStep });
+  } catch (err) {
+    // the old file (if any) is untouched: say why the new one could not be written
+    const code = (err as NodeJS.ErrnoException).code;
+    const dir = dirname(path);
+    switch (code) {
+      case 'ENOENT': throw new UsageError(`${path}: the folder ${dir} does not exist`);
+      case 'ENOTDIR': throw new UsageError(`${path}: ${dir} is not a folder`);
+      case 'EACCES': case 'EPERM': throw new RefusedError(`${path}: no permission to write in ${dir}`);
+      case 'EROFS': throw new RefusedError(`${path}: ${dir} is on a read-only filesystem`);
+      case 'ENOSPC': case 'EDQUOT': throw new RefusedError(`${path}: no space left to write the key store (nothing was changed)`);
+      default: throw err;
+    }
+  }
 }

@@ -1,6 +1,7 @@
 // Key-store operations on real files: create, unwrap by every slot, rewrap,
 // slot management, and the refusals that keep a user from losing the key.
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -13,6 +14,7 @@ import {
   UnsupportedFormatError, UsageError, WrongPassphraseError,
 } from '../../src/errors.js';
 import { TEST_KDF_TIME, tempDir, vectorCopy, vectors } from './helpers.js';
+import { skipUnless } from '../helpers/requirements.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
@@ -176,6 +178,26 @@ describe('key store operations', () => {
       expect(err).toBeInstanceOf(type);
       expect(err.message).toContain(p);
       expect(err.message).toMatch(msg);
+    }
+  });
+
+  it.skipIf(skipUnless('root', 'key store on a full filesystem'))('on a full disk: a clear refusal, the old file intact and still opening', async () => {
+    const mnt = join(dir, 'full');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'hc-keys-full', mnt]);
+    try {
+      const p = join(mnt, 'keystore');
+      await createKeyStore(p, { passphrase: b('before'), ...opts });
+      const before = readFileSync(p);
+      spawnSync('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=4k'], { stdio: 'ignore' });
+      const err = await rewrapLogin(p, b('before'), b('after')).catch((e) => e);
+      expect(err).toBeInstanceOf(RefusedError);
+      expect(err.message).toMatch(/no space left.*nothing was changed/);
+      expect(readFileSync(p).equals(before)).toBe(true);
+      expect((await unwrapKeyStore(p, b('before'))).slot).toBe('login');
+      expect(readdirSync(mnt).sort()).toEqual(['filler', 'keystore']); // no temp file left behind
+    } finally {
+      spawnSync('umount', [mnt]);
     }
   });
 });
