@@ -85,6 +85,13 @@ try {
   console.log(`| close_session | ${fmt(pc)} | ${fmt(hcl)} | ${fmt(hcl - pc)} |`);
   console.log('');
   console.log(`key-store unlock alone (Argon2id, in-process): ${fmt(k)} = ${((k / (ho - po)) * 100).toFixed(0)} % of what homecrypt adds`);
+  // where the added time goes, from the hook's own log lines for this user
+  const lines = readFileSync('/var/log/homecrypt.log', 'utf8').split('\n').filter((l) => l.includes(` ${users.hc}: `));
+  const pick = (re) => lines.map((l) => re.exec(l)).filter(Boolean).map((m) => Number(m[1]));
+  const unlock = median(pick(/unlocked into the user's keyring \((\d+) ms\)/));
+  const mount = median(pick(/mounted .* \(session 1, (\d+) ms\)/));
+  console.log(`inside the hooks: unlock (read key store + Argon2id + keyring) ${fmt(unlock)}, mount as the user (homecrypt mount + daemon ready) ${fmt(mount)};`);
+  console.log(`the rest, ${fmt(ho - po - unlock - mount)}, is starting the two hook processes (node) under pam_exec`);
   console.log(`target: at most 1.5 s added → ${ho - po <= 1500 ? 'met' : 'NOT met'}`);
 } finally {
   cleanup();

@@ -65,6 +65,7 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
     });
   } catch (err) {
     log(ctx, 'err', `failed: ${(err as Error).message}`);
+    if (ctx.phase === 'open_session') ctx.tell(`homecrypt: your encrypted directory could not be mounted and stays locked (${(err as Error).message})`);
     return 'error';
   } finally {
     ctx.authtok?.fill(0);
@@ -174,7 +175,7 @@ async function passwordChanged(ctx: HookContext, rec: UserRecord, user: UserAcco
     + `The encrypted home stays locked at the next login until the recovery key is used: ${recoveryHint(rec)}. `
     + `The key store ${rec.keyStore} is left intact (the old password still opens it).`;
   log(ctx, 'err', msg);
-  ctx.tell(`homecrypt: ${msg}`);
+  // stderr: pam_exec's `stdout` option sends it to the user as a PAM message
   process.stderr.write(`homecrypt: ${msg}\n`);
   return 'needs recovery';
 }

@@ -134,6 +134,21 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     u.password = reset;
   });
 
+  it('a broken unlock never blocks the login: corrupt key store → login succeeds, home locked, reason logged and shown', () => {
+    const good = readFileSync(keyStore());
+    try {
+      writeFileSync(keyStore(), good.subarray(0, 40));
+      const r = login(u.password);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/stays locked/);
+      expect(isMounted(u.home)).toBe(false);
+      expect(hookLog(u.name)).toMatch(new RegExp(`auth ${u.name}: failed: ${keyStore()}: `));
+      expect(logout().code).toBe(0);
+    } finally {
+      writeFileSync(keyStore(), good);
+    }
+  });
+
   it('a user without homecrypt is untouched by the hook', () => {
     const other = createTestUser('hcn');
     try {
