@@ -80,10 +80,20 @@ async function prompt(opts: ReadSecretsOptions): Promise<Buffer[]> {
     throw new UsageError('no terminal to ask for the passphrase: give it with --passphrase-fd N (one line per secret)');
   }
   const { password } = await import('@inquirer/prompts');
-  // prompts go to stderr so that stdout carries only the command's output (e.g. --json)
-  const ask = async (message: string) =>
-    Buffer.from(await password({ message, mask: '*' }, { output: process.stderr }), 'utf8');
   const out: Buffer[] = [];
+  // prompts go to stderr so that stdout carries only the command's output (e.g. --json)
+  const ask = async (message: string) => {
+    try {
+      return Buffer.from(await password({ message, mask: '*' }, { output: process.stderr }), 'utf8');
+    } catch (err) {
+      // Ctrl-C or a closed terminal: a plain cancellation, not an internal error
+      if ((err as Error)?.name === 'ExitPromptError' || (err as Error)?.name === 'AbortPromptError') {
+        for (const b of out) b.fill(0);
+        throw new UsageError('cancelled');
+      }
+      throw err;
+    }
+  };
   for (let i = 0; i < opts.count; i++) out.push(await ask(opts.prompts[i] ?? `Secret ${i + 1}:`));
   if (opts.confirmNew && out.length > 0) {
     const again = await ask('Repeat to confirm:');

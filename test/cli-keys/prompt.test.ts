@@ -24,7 +24,8 @@ function onPty(args: string[], dialogue: [RegExp, string][]): Promise<{ code: nu
       const m = rest.match(dialogue[step][0]);
       if (!m) break;
       seen += (m.index ?? 0) + m[0].length;
-      child.stdin.write(`${dialogue[step][1]}\r`);
+      const answer = dialogue[step][1];
+      child.stdin.write(answer === '\x03' ? answer : `${answer}\r`);
       step++;
     }
   };
@@ -53,6 +54,15 @@ describe('interactive secrets', () => {
     const r = await onPty(['key', 'create', file, '--kdf-time', '0.05'], [[/New login passphrase:/, 'one'], [/Repeat to confirm:/, 'other']]);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/homecrypt: the two entries do not match/);
+    expect(() => statSync(file)).toThrow();
+  });
+
+  it('Ctrl-C at a prompt cancels cleanly (exit 2), writing nothing', async () => {
+    const file = join(dir, 'ks3');
+    const r = await onPty(['key', 'create', file], [[/New login passphrase:/, '\x03']]);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/homecrypt: cancelled/);
+    expect(r.out).not.toMatch(/internal error|^\s+at /m);
     expect(() => statSync(file)).toThrow();
   });
 });
