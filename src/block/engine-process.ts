@@ -13,6 +13,7 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
   const logFd = openSync(logFile, 'a', 0o600);
   const child = spawn(process.execPath, [ENGINE_MAIN], {
     detached: true,
+    cwd: '/', // never hold the caller's working directory busy
     stdio: ['pipe', 'ignore', logFd, 'pipe'],
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
   });

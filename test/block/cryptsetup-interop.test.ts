@@ -4,15 +4,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cryptsetup, hc, sh, tempDir } from './helpers.js';
+import { closeAll, cryptsetup, hc, sh, tempDir } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
+import { deviceMapperPresent } from '../../src/block/dmcrypt-backend.js';
 
 const tmp = tempDir('interop');
 const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
 const KDF = ['--kdf-time', '0.05'];
 const LIGHT = ['--pbkdf', 'argon2id', '--pbkdf-force-iterations', '4', '--pbkdf-memory', '8192', '--pbkdf-parallel', '1'];
 afterAll(() => {
-  hc(['block', 'close', 'csfmt'], [], env);
+  closeAll(env);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -158,5 +159,36 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block userspace engine'))('t
     expect(readFileSync(join(mnt, 'd/link'), 'utf8')).toBe('hello\n');
     expect(hc(['block', 'close', 'csfmt'], [], env).code).toBe(0);
     expect(cryptsetup(['luksDump', img]).code).toBe(0);
+  });
+
+  it('format --wipe shows progress and leaves no plaintext zeros; a damaged primary header is repaired on open', () => {
+    const img = image('wipe.img', 24);
+    const f = hc(['block', 'format', img, '--wipe', '--kdf-time', '0.05'], ['wipe pass'], env);
+    expect(f.code, f.stderr).toBe(0);
+    expect(f.stderr).toMatch(/Wiping: 100%/);
+    const data = readFileSync(img).subarray(16 << 20);
+    expect(data.length).toBe(8 << 20);
+    expect(data.subarray(0, 1 << 20).equals(Buffer.alloc(1 << 20))).toBe(false);
+
+    const buf = readFileSync(img);
+    buf[6000] ^= 0x55; // the primary's JSON area
+    writeFileSync(img, buf);
+    const o = hc(['block', 'open', img, 'wiped', '--backend', 'userspace'], ['wipe pass'], env);
+    expect(o.code, o.stderr).toBe(0);
+    expect(o.stderr).toMatch(/warning: .*primary LUKS2 header checksum mismatch; using the secondary copy/);
+    expect(o.stderr).toMatch(/rewrote both LUKS2 header copies/);
+    expect(hc(['block', 'close', 'wiped'], [], env).code).toBe(0);
+    const again = hc(['block', 'header-backup', img, join(tmp, 'wiped.hdr')], [], env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toMatch(/warning/);
+    expect(cryptsetup(['luksDump', img]).code).toBe(0);
+  });
+
+  it.runIf(!deviceMapperPresent())('--backend dm-crypt says plainly that this kernel has no device-mapper', () => {
+    const img = image('nodm.img', 20);
+    expect(hc(['block', 'format', img, '--kdf-time', '0.05'], ['p'], env).code).toBe(0);
+    const r = hc(['block', 'open', img, 'nodm', '--backend', 'dm-crypt'], ['p'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no device-mapper/);
   });
 });

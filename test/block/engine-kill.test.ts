@@ -4,13 +4,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hc, sh, tempDir } from './helpers.js';
+import { closeAll, hc, sh, tempDir } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
 
 const tmp = tempDir('kill');
 const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
 afterAll(() => {
-  hc(['block', 'close', 'killme'], [], env);
+  closeAll(env);
   rmSync(tmp, { recursive: true, force: true });
 });
 

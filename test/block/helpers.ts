@@ -33,3 +33,11 @@ export function cryptsetup(args: string[], key?: string): { code: number; out: s
 export function sh(cmd: string): string {
   return execFileSync('bash', ['-c', cmd], { encoding: 'utf8' });
 }
+
+/** Closes every volume the tests opened under `env`'s state dir (afterAll, also after a failure). */
+export function closeAll(env: Record<string, string>): void {
+  const r = hc(['block', 'status', '--json'], [], env);
+  let names: string[] = [];
+  try { names = (JSON.parse(r.stdout) as { name: string }[]).map((v) => v.name); } catch { /* nothing open */ }
+  for (const n of names) hc(['block', 'close', n], [], env);
+}

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { REPO, hc, sh, tempDir } from './helpers.js';
+import { closeAll, REPO, hc, sh, tempDir } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { refvmAbsentReason, runInRefvm } from '../helpers/refvm.js';
 import { appendFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const tmp = tempDir('refvm');
 const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
 const VM = join(REPO, 'test/block/vm');
 afterAll(() => {
-  for (const n of ['hcfill', 'csread']) hc(['block', 'close', n], [], env);
+  closeAll(env);
   rmSync(tmp, { recursive: true, force: true });
 });
 
