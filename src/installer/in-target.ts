@@ -41,7 +41,11 @@ export class InTarget {
   private readonly running = new Set<ChildProcess>();
 
   constructor(root: string) {
-    this.root = realpathSync(root);
+    try {
+      this.root = realpathSync(root);
+    } catch (err) {
+      throw new RefusedError(`--target ${root}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
+    }
     if (this.root === '/') throw new RefusedError('--target /: the target must be the root of the system being installed, not this one');
   }
 

@@ -74,6 +74,12 @@ describe('homecrypt install: arguments and answers', () => {
     expect(r.stderr).toContain('no --answers file and no terminal');
   });
 
+  it('a --target that does not exist: exit 8, named', () => {
+    const r = run(['install', '--target', join(dir, 'no-such-root'), '--passphrase-fd', '3', '--answers', answersFile('nr.json', { version: 1, user: 'alice' })], 'pw-long-enough\n');
+    expect(r.code).toBe(8);
+    expect(r.stderr.trim()).toBe(`homecrypt: --target ${join(dir, 'no-such-root')}: no such directory`);
+  });
+
   it('--target / is refused', () => {
     const r = run(['install', '--target', '/', '--passphrase-fd', '3', '--answers', answersFile('root.json', { version: 1, user: 'alice' })], 'pw-long-enough\n');
     expect(r.code).toBe(8);
