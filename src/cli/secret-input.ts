@@ -7,6 +7,7 @@
 import { readSync } from 'node:fs';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { UsageError } from '../errors.js';
+import { makeUndumpable } from '../block/no-dump.js';
 
 const MAX_SECRET_BYTES = 4096;
 
@@ -21,6 +22,8 @@ export interface ReadSecretsOptions {
 }
 
 export async function readSecrets(opts: ReadSecretsOptions): Promise<Buffer[]> {
+  // a process holding secrets (and soon keys) leaves no core dump and cannot be ptraced by the user's other processes
+  makeUndumpable();
   if (opts.fd !== undefined) return readFromFd(opts.fd, opts.count);
   return prompt(opts);
 }
