@@ -21,8 +21,9 @@ function tmux(...args: string[]): string {
 }
 
 let shot = 0;
+let session = 'inst';
 function screen(): string {
-  return tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', 'inst');
+  return tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session);
 }
 function keep(name: string): string {
   const text = screen();
@@ -45,8 +46,8 @@ async function answer(prompt: string | RegExp, name: string, ...keys: string[]):
   await new Promise((r) => setTimeout(r, 150)); // let the prompt finish drawing
   const s = keep(name);
   for (const k of keys) {
-    if (k === 'Enter' || k === 'Down' || k === 'Up') tmux('send-keys', '-t', 'inst', k);
-    else tmux('send-keys', '-t', 'inst', '-l', k);
+    if (k === 'Enter' || k === 'Down' || k === 'Up' || k === 'C-c') tmux('send-keys', '-t', session, k);
+    else tmux('send-keys', '-t', session, '-l', k);
   }
   return s;
 }
@@ -102,4 +103,19 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install, interactive, in a
     expect(readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8')).toContain("bob's Private directory is encrypted");
     expect(existsSync(lower)).toBe(true);
   }, 300_000);
+
+  it('Ctrl-C during the questions cancels cleanly and changes nothing', async () => {
+    session = 'cancel';
+    const log = t.path('/var/log/homecrypt-install.log');
+    const before = readFileSync(log, 'utf8');
+    tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '20',
+      `${HOMECRYPT} install --target ${t.root} --kdf-time 0.05 --package copy; echo INSTALL-EXIT=$?; sleep 600`);
+    await answer("Encrypt a user's home directory", 'cancel-first-question', 'y', 'Enter');
+    await answer('Which user?', 'cancel-which-user', 'C-c');
+    await waitFor('INSTALL-EXIT=', 30_000).catch(() => undefined);
+    const end = keep('cancelled');
+    expect(end).toContain('homecrypt: cancelled: nothing was changed in the target');
+    expect(end).toContain('INSTALL-EXIT=1');
+    expect(readFileSync(log, 'utf8')).toBe(before);
+  }, 120_000);
 });
