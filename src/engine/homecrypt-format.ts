@@ -8,7 +8,7 @@ import { FILE_HEADER_BYTES, FILE_ID_BYTES, encodeFileHeader, headerAad, parseFil
 import {
   BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, blockPlainLength, lastBlockOf, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf,
 } from '../format/block-offsets.js';
-import { openBlock, sealBlockInto } from '../format/content.js';
+import { openBlock, openBlockInto, sealBlockInto } from '../format/content.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
 import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME } from '../format/volume-config.js';
@@ -20,6 +20,7 @@ import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK_PLAIN);
+const PLAIN_SCRATCH = Buffer.alloc(BLOCK_PLAIN);
 
 // One reusable buffer for sealed bytes read from the lower file: operations
 // run one at a time on the JS thread, and this spares a large allocation (and
@@ -63,10 +64,16 @@ class BlockCipher implements FileCipher {
     for (let b = first; b <= last; b++) {
       const at = (b - first) * BLOCK_LOWER;
       const len = blockPlainLength(size, b) + BLOCK_OVERHEAD;
-      const plain = openBlock(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len));
       const from = b === first ? offset - b * BLOCK_PLAIN : 0;
-      const to = Math.min(plain.length, end - b * BLOCK_PLAIN);
-      w += plain.copy(target, w, from, to);
+      const to = Math.min(len - BLOCK_OVERHEAD, end - b * BLOCK_PLAIN);
+      if (from === 0 && to === len - BLOCK_OVERHEAD) {
+        // a whole block: straight into the caller's buffer
+        openBlockInto(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len), target, w);
+        w += to;
+      } else {
+        const n = openBlockInto(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len), PLAIN_SCRATCH, 0);
+        w += PLAIN_SCRATCH.copy(target, w, from, Math.min(to, n));
+      }
     }
     return w;
   }

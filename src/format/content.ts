@@ -3,8 +3,9 @@
 // final flag (1 byte: 1 for the file's last block, else 0). The AAD binds a
 // block to its file and position, and the final flag makes the file size
 // authentic: dropping, adding or reordering blocks makes some block fail.
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
+import { blockGcm } from '../crypto/gcm-blocks.js';
 import { BLOCK_NONCE, BLOCK_OVERHEAD, BLOCK_TAG } from './block-offsets.js';
 
 export function blockAad(fileId: Buffer, block: number, final: boolean): Buffer {
@@ -21,13 +22,7 @@ export function sealBlockInto(key: Buffer, fileId: Buffer, block: number, final:
   out: Buffer, at: number, nonce?: Buffer): number {
   const n = out.subarray(at, at + BLOCK_NONCE);
   if (nonce) nonce.copy(n); else randomFillSync(n);
-  const c = createCipheriv('aes-256-gcm', key, n);
-  c.setAAD(blockAad(fileId, block, final));
-  let w = at + BLOCK_NONCE;
-  w += c.update(plain).copy(out, w);
-  w += c.final().copy(out, w);
-  w += c.getAuthTag().copy(out, w);
-  return w - at;
+  return BLOCK_NONCE + blockGcm().seal(key, n, blockAad(fileId, block, final), plain, out, at + BLOCK_NONCE);
 }
 
 export function sealBlock(key: Buffer, fileId: Buffer, block: number, final: boolean, plain: Buffer, nonce?: Buffer): Buffer {
@@ -36,17 +31,24 @@ export function sealBlock(key: Buffer, fileId: Buffer, block: number, final: boo
   return out;
 }
 
+/**
+ * Opens one sealed block into `out` at `at` (which must have room for the
+ * plaintext); returns its length. Throws AuthenticationError when anything
+ * is off, and then what was written to `out` must not be used.
+ */
+export function openBlockInto(key: Buffer, fileId: Buffer, block: number, final: boolean, sealed: Buffer,
+  out: Buffer, at: number): number {
+  if (sealed.length < BLOCK_OVERHEAD) throw new AuthenticationError(`block ${block} is truncated`);
+  const ct = sealed.subarray(BLOCK_NONCE, sealed.length - BLOCK_TAG);
+  const ok = blockGcm().open(key, sealed.subarray(0, BLOCK_NONCE), blockAad(fileId, block, final), ct,
+    sealed.subarray(sealed.length - BLOCK_TAG), out, at);
+  if (!ok) throw new AuthenticationError(`block ${block} failed authentication`);
+  return ct.length;
+}
+
 /** Opens one sealed block; throws AuthenticationError when anything is off. */
 export function openBlock(key: Buffer, fileId: Buffer, block: number, final: boolean, sealed: Buffer): Buffer {
-  if (sealed.length < BLOCK_OVERHEAD) throw new AuthenticationError(`block ${block} is truncated`);
-  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, BLOCK_NONCE));
-  d.setAAD(blockAad(fileId, block, final));
-  d.setAuthTag(sealed.subarray(sealed.length - BLOCK_TAG));
-  const head = d.update(sealed.subarray(BLOCK_NONCE, sealed.length - BLOCK_TAG));
-  try {
-    const tail = d.final();
-    return tail.length ? Buffer.concat([head, tail]) : head;
-  } catch {
-    throw new AuthenticationError(`block ${block} failed authentication`);
-  }
+  const out = Buffer.allocUnsafe(Math.max(0, sealed.length - BLOCK_OVERHEAD));
+  openBlockInto(key, fileId, block, final, sealed, out, 0);
+  return out;
 }

@@ -140,6 +140,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine unprivileged mount test'))('a
     expect(r.status).toBe(0);
     const mine = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `echo hi > ${mnt}/f && cat ${mnt}/f && stat -c %u ${mnt}/f`], { encoding: 'utf8' });
     expect(mine.stdout.trim().split('\n')).toEqual(['hi', String(uid)]);
+    // permissions are enforced from the modes the mount reports
+    const denied = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `chmod 400 ${mnt}/f && echo more >> ${mnt}/f`], { encoding: 'utf8' });
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toMatch(/Permission denied/);
     let code: string | undefined;
     try { fs.readdirSync(mnt); } catch (err) { code = (err as NodeJS.ErrnoException).code; }
     expect(code).toBe('EACCES'); // no allow_other: not even root sees in
