@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
 import type { ChrootSession } from '../helpers/debootstrap.js';
-import { debootstrapAbsentReason, homecrypt, mountsBelow, openTarget } from './target-root.js';
+import { debootstrapAbsentReason, FROZEN as REPO_ROOT, homecrypt, mountsBelow, openTarget } from './target-root.js';
 
 const noRoot = skipUnless('root', 'fuse', 'keyring', 'installer step into a debootstrap root');
 const absent = noRoot ? 'skipped' : debootstrapAbsentReason();
@@ -153,12 +153,17 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     expect(readFileSync(t.path('/etc/pam.d/common-auth'), 'utf8')).toContain('homecrypt');
     expect(readFileSync(t.path('/etc/pam.d/common-session'), 'utf8')).toContain('homecrypt');
     expect(t.must('getent passwd alice')).toContain(':Alice:');
+    // The shipped units are in the target (this minbase root has no systemd, so they are logged as not enabled).
+    const units = readdirSync(join(REPO_ROOT, 'systemd')).filter((n) => /\.(service|target|mount|timer)$/.test(n));
+    expect(units.length).toBeGreaterThan(0);
+    for (const u of units) expect(readFileSync(t.path(`/lib/systemd/system/${u}`))).toEqual(readFileSync(join(REPO_ROOT, 'systemd', u)));
     expect(statSync(rk).mode & 0o777).toBe(0o600);
     expect(readFileSync(rk, 'utf8')).toMatch(/recovery/i);
     const logFile = t.path('/var/log/homecrypt-install.log');
     expect(statSync(logFile).mode & 0o777).toBe(0o600);
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain('done: the installer step completed');
+    expect(log).toMatch(/systemd: systemctl is not in the target \(no systemd\): units installed, not enabled: homecrypt/);
     expect(log).not.toContain(PASS);
     expect(log).not.toContain(readFileSync(rk, 'utf8').match(/([A-Z0-9]{4,}-){3,}[A-Z0-9]{4,}/)?.[0] ?? 'no-key-found');
     // Nothing the step mounted is left behind.
