@@ -14,6 +14,7 @@ BENCHES=(
 )
 
 want=("$@")
+failed=()
 for b in "${BENCHES[@]}"; do
   if [ ${#want[@]} -gt 0 ]; then
     match=0
@@ -21,6 +22,13 @@ for b in "${BENCHES[@]}"; do
     [ $match = 1 ] || continue
   fi
   echo "=== bench/$b"
-  bash "./$b"
+  # one failing benchmark does not stop the others; the run says which failed
+  rc=0
+  bash "./$b" || rc=$?
+  [ $rc = 0 ] || { echo "bench/$b failed (exit $rc)"; failed+=("$b"); }
   echo
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed: ${failed[*]}"
+  exit 1
+fi
