@@ -5,32 +5,37 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 const WATCHER = `
 const fs = require('fs');
-let needle = null; const hits = new Set(); let stop = false;
-process.stdin.once('data', (d) => { needle = Buffer.from(d.toString().trim()); loop(); });
+let needles = []; const hits = new Set(); let stop = false; let input = '';
+process.stdin.on('data', (d) => { input += d; });
+process.stdin.on('end', () => { needles = JSON.parse(input).map((n) => Buffer.from(n)); loop(); });
 process.on('SIGTERM', () => { stop = true; });
 function scan() {
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\\d+$/.test(p) || Number(p) === process.pid) continue;
     for (const f of ['cmdline', 'environ']) {
-      try { if (fs.readFileSync('/proc/' + p + '/' + f).includes(needle)) hits.add(p + '/' + f + ':' + fs.readFileSync('/proc/' + p + '/comm', 'utf8').trim()); } catch {}
+      try {
+        const data = fs.readFileSync('/proc/' + p + '/' + f);
+        for (const n of needles) if (data.includes(n)) hits.add(p + '/' + f + ':' + fs.readFileSync('/proc/' + p + '/comm', 'utf8').trim());
+      } catch {}
     }
   }
 }
 let scans = 0;
-function loop() { if (stop) { process.stdout.write(JSON.stringify({ scans, hits: [...hits] })); process.exit(0); } scan(); scans++; setImmediate(loop); }
+function loop() { if (stop) { process.stdout.write(JSON.stringify({ scans, hits: [...hits] })); process.exit(0); } scan(); scans++; setTimeout(loop, 2); }
 `;
 
 export interface SecretWatch { stop(): Promise<{ scans: number; hits: string[] }> }
 
-export function watchForSecret(secret: string): SecretWatch {
+/** Watches for any of the secrets (and their longer forms: a match is a substring). */
+export function watchForSecret(...secrets: string[]): SecretWatch {
   const child: ChildProcess = spawn(process.execPath, ['-e', WATCHER], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
   let out = '';
   child.stdout!.on('data', (c) => { out += c; });
-  child.stdin!.end(`${secret}\n`);
+  child.stdin!.end(JSON.stringify(secrets));
+  const exited = new Promise<{ scans: number; hits: string[] }>((resolve) => {
+    child.on('exit', () => resolve(JSON.parse(out || '{"scans":0,"hits":[]}')));
+  });
   return {
-    stop: () => new Promise((resolve) => {
-      child.on('exit', () => resolve(JSON.parse(out || '{"scans":0,"hits":[]}')));
-      child.kill('SIGTERM');
-    }),
+    stop: () => { child.kill('SIGTERM'); return exited; },
   };
 }
