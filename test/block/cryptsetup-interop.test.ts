@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { closeAll, cryptsetup, hc, sh, tempDir } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { deviceMapperPresent } from '../../src/block/dmcrypt-backend.js';
+import { statSync } from 'node:fs';
 
 const tmp = tempDir('interop');
 const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
@@ -190,5 +191,19 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block userspace engine'))('t
     const r = hc(['block', 'open', img, 'nodm', '--backend', 'dm-crypt'], ['p'], env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no device-mapper/);
+  });
+
+  it('keeps its state under a 0700 directory, records 0600', () => {
+    const dir = env.HOMECRYPT_BLOCK_STATE_DIR;
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const img = image('state.img', 20);
+    expect(hc(['block', 'format', img, '--kdf-time', '0.05'], ['s'], env).code).toBe(0);
+    expect(hc(['block', 'open', img, 'statecheck', '--backend', 'userspace'], ['s'], env).code).toBe(0);
+    try {
+      expect(statSync(join(dir, 'statecheck.json')).mode & 0o777).toBe(0o600);
+      expect(readFileSync(join(dir, 'statecheck.json'), 'utf8')).not.toMatch(/"s"|passphrase|key/i);
+    } finally {
+      expect(hc(['block', 'close', 'statecheck'], [], env).code).toBe(0);
+    }
   });
 });
