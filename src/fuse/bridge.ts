@@ -119,7 +119,7 @@ export interface MountOptions {
   /**
    * Which bridge carries the requests: 'fuse-native' (libfuse2 through the
    * fuse-native addon) or 'kernel' (the /dev/fuse protocol spoken directly,
-   * src/fuse/kernel/; measured in docs/BENCHMARKS.md). Default 'fuse-native'.
+   * src/fuse/kernel/; measured in docs/BENCHMARKS.md). Default 'kernel'.
    */
   bridge?: 'fuse-native' | 'kernel';
 }

@@ -1,5 +1,7 @@
-// The FUSE bridge the rest of homecrypt uses: types in bridge.ts, today's
-// implementation over fuse-native in fuse-native-bridge.ts. Import from here.
+// The FUSE bridge the rest of homecrypt uses: types in bridge.ts; the kernel
+// protocol on /dev/fuse (kernel/, the default: faster and exact, measured in
+// docs/BENCHMARKS.md) or fuse-native (fuse-native-bridge.ts, kept as a tested
+// fallback). Import from here.
 export type { FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
 export { FuseError } from './bridge.js';
 export { errnoOf, fusermountUnmount } from './fuse-native-bridge.js';
@@ -9,5 +11,5 @@ import { mountKernel } from './kernel/kernel-bridge.js';
 
 /** Mounts `ops` through the bridge `options.bridge` names (see MountOptions). */
 export function mountFuse(mountPoint: string, ops: FuseOps, options: MountOptions): Promise<FuseMount> {
-  return options.bridge === 'kernel' ? mountKernel(mountPoint, ops, options) : mountFuseNative(mountPoint, ops, options);
+  return options.bridge === 'fuse-native' ? mountFuseNative(mountPoint, ops, options) : mountKernel(mountPoint, ops, options);
 }

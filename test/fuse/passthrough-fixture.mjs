@@ -49,6 +49,6 @@ const ops = {
   },
   listxattr(p) { return [...xattrs.keys()].filter((k) => k.startsWith(`${p}\0`)).map((k) => k.split('\0')[1]); },
 };
-const m = await mountFuse(mnt, ops, { fsname: `bridge-test:${lower}`, subtype: 'bridgetest', onUnexpectedError: () => { stats.unexpected++; } });
+const m = await mountFuse(mnt, ops, { bridge: 'fuse-native', fsname: `bridge-test:${lower}`, subtype: 'bridgetest', onUnexpectedError: () => { stats.unexpected++; } });
 process.stdout.write('ready\n');
 process.on('SIGTERM', async () => { await m.unmount(); process.exit(0); });
