@@ -7,7 +7,7 @@
 // Used by the package suite (test/package/) and the OS-installer suite (issue 7).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DEBOOTSTRAP_CACHE = process.env.HOMECRYPT_TEST_CACHE
@@ -149,6 +149,14 @@ export class ChrootSession {
     execFileSync('mount', ['--make-rslave', join(this.root, 'dev')]);
     // As in any installer chroot: packages must not start services here.
     writeFileSync(join(this.root, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+    // What every booted Debian system has (systemd-tmpfiles, or initscripts,
+    // makes it at boot) and a fresh debootstrap lacks: fusermount3 reads it
+    // to unmount a user's FUSE mount.
+    try {
+      symlinkSync('../proc/self/mounts', join(this.root, 'etc/mtab'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 
   /** A fresh session over the cached root of `spec` (built on first use). */

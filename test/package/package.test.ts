@@ -166,10 +166,11 @@ describe.skipIf(skip)('the Debian package', () => {
   const isMounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .some((l) => l.split(' ')[4] === privateDir() && / - fuse/.test(l));
   const waitMounted = async (want: boolean) => {
-    for (const end = Date.now() + 15_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
       if (isMounted() === want) return;
     }
-    throw new Error(`~${USER}/Private is ${want ? 'still not mounted' : 'still mounted'}`);
+    const log = chroot.sh('tail -n 20 /var/log/homecrypt.log').stdout;
+    throw new Error(`~${USER}/Private is ${want ? 'still not mounted' : 'still mounted'}; homecrypt.log ends:\n${log}`);
   };
   const login = () => chroot.sh(`pamtester ${SERVICE} ${USER} authenticate open_session`, { input: `${PASSWORD}\n` });
   const logout = () => chroot.sh(`pamtester ${SERVICE} ${USER} close_session`);
