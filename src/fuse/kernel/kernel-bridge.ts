@@ -813,7 +813,14 @@ export async function mountKernel(mountPoint: string, ops: FuseOps, options: Mou
     mountPoint, fsname: options.fsname, subtype: options.subtype, allowOther: options.allowOther,
     defaultPermissions: options.defaultPermissions, readOnly: options.readOnly, uid: kopts.uid, gid: kopts.gid,
   };
-  const fd = process.getuid?.() === 0 ? mountAsRoot(req) : await mountWithFusermount(req);
+  let fd: number;
+  try {
+    fd = process.getuid?.() === 0 ? mountAsRoot(req) : await mountWithFusermount(req);
+  } catch (err) {
+    const e = new Error(`FUSE mount at ${mountPoint} failed: ${(err as Error).message} (is /dev/fuse usable, and the mount point a directory of yours not in use?)`);
+    (e as Error & { code?: unknown }).code = (err as NodeJS.ErrnoException).code;
+    throw e;
+  }
   const session = new KernelSession(fd, ops, options, kopts);
   session.start();
   try {
