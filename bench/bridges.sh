@@ -8,7 +8,8 @@
 # each bridge with no crypto at all (a passthrough, caches off, a stat loop).
 #
 #   bench/bridges.sh [ROUNDS]        (default 3; needs root, /dev/fuse, gocryptfs, a built dist/)
-#   BRIDGES_TARGETS="plain gocryptfs hc-native hc-kernel" to choose targets.
+#   BRIDGES_TARGETS="plain gocryptfs hc-native hc-kernel" to choose targets (also
+#   hc-kernel-nospin: no spin; hc-kernel-noplus: no READDIRPLUS).
 # Raw results go to bench/results/bridges-*.tsv (not committed).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -56,6 +57,8 @@ mount_target() {
     hc-native) node "$ROOT/bench/bridge-serve.mjs" fuse-native homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
       PIDS+=($!); wait_ready "$d/ready" ;;
     hc-kernel) node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+      PIDS+=($!); wait_ready "$d/ready" ;;
+    hc-kernel-noplus) HOMECRYPT_BRIDGE_NOPLUS=1 node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
       PIDS+=($!); wait_ready "$d/ready" ;;
     hc-kernel-nospin) HOMECRYPT_BRIDGE_SPIN=0 node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
       PIDS+=($!); wait_ready "$d/ready" ;;
