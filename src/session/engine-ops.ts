@@ -2,8 +2,7 @@
 // must run with the user's uid, gid and groups, in its own session, holding no
 // descriptor of the PAM process and no secret in argv or environment (the key
 // comes from the user's keyring; a passphrase, when needed, through stdin).
-import { closeSync, openSync, readFileSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
@@ -26,34 +25,52 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? '').replace(/^homecrypt: /, '');
 }
 
+export const MOUNT_LOG_DIR = '/run/homecrypt/log';
+
 /**
- * Mounts as the user with the key already in their keyring, detached from us.
- * The daemon's output goes to a file, never to our pipes: pam_exec waits for
- * EOF on its stdout, which a daemon holding it would never give.
+ * Mounts as the user with the key already in their keyring. The process that
+ * mounts is the daemon itself (`homecrypt mount --foreground`, a new session,
+ * not waited for): one program start less than a daemonizing mount, which a
+ * login feels. Its output goes to a root-only log file, never to our pipes:
+ * pam_exec waits for EOF on its stdout, which a daemon holding it would never
+ * give. Ready means: the FUSE mount is in the mount table.
  */
 export async function mountAsUser(user: UserAccount, lower: string, mountPoint: string, keyStore: string, timeoutMs = 30_000): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'homecrypt-mount-'));
-  const logFile = join(dir, 'out');
-  const fd = openSync(logFile, 'w+', 0o600);
+  mkdirSync(MOUNT_LOG_DIR, { recursive: true, mode: 0o700 });
+  const logFile = join(MOUNT_LOG_DIR, `${user.name}.log`);
+  const fd = openSync(logFile, 'a', 0o600);
+  const logStart = fstatSync(fd).size;
   try {
-    const argv = cli(['mount', lower, mountPoint, '--keystore', keyStore]);
+    const argv = cli(['mount', lower, mountPoint, '--keystore', keyStore, '--foreground']);
     const asRoot = process.getuid?.() === 0;
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(asRoot ? 'setpriv' : argv[0]!,
-        asRoot ? ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv] : argv.slice(1),
-        { env: loginEnvironment(user), cwd: '/', detached: true, stdio: ['ignore', fd, fd] });
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('error', (e) => { clearTimeout(timer); reject(e); });
-      child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
-      child.unref();
-    });
-    if (code !== 0 || !isFuseMountedAt(mountPoint)) {
-      const out = readFileSync(logFile, 'utf8');
-      throw new EngineCommandError(`homecrypt mount failed: ${lastLine(out) || `exit ${code}`}`);
+    const child = spawn(asRoot ? 'setpriv' : argv[0]!,
+      asRoot ? ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv] : argv.slice(1),
+      { env: loginEnvironment(user), cwd: '/', detached: true, stdio: ['ignore', fd, fd] });
+    let exited: number | null | undefined;
+    let spawnError: Error | undefined;
+    child.on('exit', (code) => { exited = code; });
+    child.on('error', (e) => { spawnError = e; });
+    const end = Date.now() + timeoutMs;
+    while (!isFuseMountedAt(mountPoint)) {
+      if (spawnError) throw new EngineCommandError(`homecrypt mount could not start: ${spawnError.message}`);
+      if (exited !== undefined || Date.now() > end) {
+        if (exited === undefined) child.kill('SIGKILL');
+        const out = readLogSince(logFile, logStart);
+        throw new EngineCommandError(`homecrypt mount failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
+    child.unref();
   } finally {
     closeSync(fd);
-    try { unlinkSync(logFile); rmdirSync(dir); } catch { /* best effort */ }
+  }
+}
+
+function readLogSince(file: string, offset: number): string {
+  try {
+    return readFileSync(file).subarray(offset).toString('utf8');
+  } catch {
+    return '';
   }
 }
 
