@@ -69,6 +69,7 @@ class Errno {
 }
 
 const PAGE = 4096;
+const DRAIN_BUDGET_NS = 20_000_000n;
 
 export class KernelSession {
   private readonly nodes = new NodeTable();
@@ -162,7 +163,11 @@ export class KernelSession {
     let buf = this.fastBuf!;
     let last = process.hrtime.bigint();
     const spin = BigInt(this.spinNs);
+    // a steady stream of requests must not starve the event loop (signals,
+    // timers, Promise results): give it a turn every DRAIN_BUDGET_NS
+    const until = last + DRAIN_BUDGET_NS;
     for (;;) {
+      if (last > until) return;
       const n = readRaw(this.fastFd, buf);
       if (n > 0) {
         this.curFd = this.fastFd;
