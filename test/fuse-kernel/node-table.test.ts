@@ -1,0 +1,83 @@
+// The kernel bridge's node id ↔ path table: references, renames, detaching.
+import { describe, expect, it } from 'vitest';
+import { NodeTable } from '../../src/fuse/kernel/node-table.js';
+import { FUSE_ROOT_ID, splitMs } from '../../src/fuse/kernel/protocol.js';
+
+const DIR = 0o040755;
+const FILE = 0o100644;
+
+describe('NodeTable', () => {
+  it('gives one node per path, counts references, and drops a node the kernel forgot', () => {
+    const t = new NodeTable();
+    const a = t.ref('/a', FILE);
+    expect(t.ref('/a', FILE)).toBe(a);
+    expect(a.nlookup).toBe(2);
+    expect(a.id).not.toBe(FUSE_ROOT_ID);
+    t.forget(a.id, 1);
+    expect(t.get(a.id)).toBe(a);
+    t.forget(a.id, 1);
+    expect(t.get(a.id)).toBeUndefined();
+    expect(t.atPath('/a')).toBeUndefined();
+    const again = t.ref('/a', FILE);
+    expect(again.id).not.toBe(a.id); // ids are never reused
+    t.forget(FUSE_ROOT_ID, 100);
+    expect(t.get(FUSE_ROOT_ID)?.path).toBe('/');
+  });
+
+  it('keeps a forgotten node while it has open handles', () => {
+    const t = new NodeTable();
+    const f = t.ref('/f', FILE);
+    f.fhs.add(7);
+    t.forget(f.id, 1);
+    expect(t.get(f.id)).toBe(f);
+    t.closed(f, 7);
+    expect(t.get(f.id)).toBeUndefined();
+  });
+
+  it('moves a directory with everything under it, and detaches what a rename replaces', () => {
+    const t = new NodeTable();
+    const d = t.ref('/d', DIR);
+    const e = t.ref('/d/e', DIR);
+    const f = t.ref('/d/e/f', FILE);
+    const other = t.ref('/de', FILE); // shares a prefix, not a parent
+    const target = t.ref('/x', DIR);
+    t.rename('/d', '/x');
+    expect([d.path, e.path, f.path, other.path]).toEqual(['/x', '/x/e', '/x/e/f', '/de']);
+    expect(t.atPath('/x/e/f')).toBe(f);
+    expect(t.atPath('/d/e/f')).toBeUndefined();
+    expect(target.path).toBeNull();
+    expect(target.lastPath).toBe('/x');
+  });
+
+  it('detaches an unlinked name (and a removed directory\'s children), keeping the node for its handles', () => {
+    const t = new NodeTable();
+    const f = t.ref('/f', FILE);
+    f.fhs.add(3);
+    t.detach('/f');
+    expect(f.path).toBeNull();
+    expect(t.get(f.id)).toBe(f);
+    const g = t.ref('/f', FILE); // a new file of the same name is a new node
+    expect(g.id).not.toBe(f.id);
+    const d = t.ref('/d', DIR);
+    const c = t.ref('/d/c', FILE);
+    t.detach('/d');
+    expect([d.path, c.path]).toEqual([null, null]);
+  });
+
+  it('starts a new node when the type at a path changed behind the kernel\'s back', () => {
+    const t = new NodeTable();
+    const a = t.ref('/a', FILE);
+    const b = t.ref('/a', DIR);
+    expect(b.id).not.toBe(a.id);
+    expect(a.path).toBeNull();
+  });
+});
+
+describe('times to the kernel', () => {
+  it('splits milliseconds into seconds and nanoseconds rounded to whole microseconds', () => {
+    expect(splitMs(981173106123.456)).toEqual([981173106, 123456000]);
+    expect(splitMs(1262304000500)).toEqual([1262304000, 500000000]);
+    expect(splitMs(999.9999999)).toEqual([1, 0]);
+    expect(splitMs(0)).toEqual([0, 0]);
+  });
+});
