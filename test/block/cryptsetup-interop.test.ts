@@ -193,6 +193,20 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block userspace engine'))('t
     expect(r.stderr).toMatch(/no device-mapper/);
   });
 
+  it('block open takes the recovery passphrase in lower case with spaces, and names a typo', () => {
+    const img = image('rec.img', 20);
+    const f = hc(['block', 'format', img, '--recovery', '--kdf-time', '0.05'], ['rec pass'], env);
+    expect(f.code, f.stderr).toBe(0);
+    const recovery = /^\s+([0-9A-Z]{5}(?:-[0-9A-Z]{5}){7})$/m.exec(f.stdout)![1];
+    const typo = recovery.slice(0, 13) + (recovery[13] === 'A' ? 'B' : 'A') + recovery.slice(14);
+    const t = hc(['block', 'open', img, 'rec', '--backend', 'userspace'], [typo.toLowerCase()], env);
+    expect(t.code).toBe(3);
+    expect(t.stderr).toMatch(/group 3/);
+    const o = hc(['block', 'open', img, 'rec', '--backend', 'userspace'], [recovery.replace(/-/g, ' ').toLowerCase()], env);
+    expect(o.code, o.stderr).toBe(0);
+    expect(hc(['block', 'close', 'rec'], [], env).code).toBe(0);
+  });
+
   it('keeps its state under a 0700 directory, records 0600', () => {
     const dir = env.HOMECRYPT_BLOCK_STATE_DIR;
     expect(statSync(dir).mode & 0o777).toBe(0o700);

@@ -68,23 +68,34 @@ function loadAndWarn(dev: Device): HeaderCopy {
 }
 
 /**
- * Unlocks with a passphrase, or with a recovery key typed in any case or
- * grouping (its canonical form is what the keyslot holds; a typo is named).
+ * The canonical form (upper case, dashes) of a recovery passphrase typed in
+ * another case or grouping, which is what its keyslot holds; null when the
+ * secret is not shaped like one or already canonical. A typo throws
+ * RecoveryKeyTypoError naming the group.
  */
-async function unlockAny(dev: Device, h: HeaderCopy, secret: Buffer): Promise<Unlocked> {
+function canonicalRecovery(secret: Buffer): Buffer | null {
+  const text = secret.toString('utf8');
+  if (!looksLikeRecoveryKey(text)) return null;
+  const bytes = parseRecoveryKey(text);
+  if (!bytes) return null;
+  const canonical = Buffer.from(formatRecoveryKey(bytes));
+  bytes.fill(0);
+  return canonical.equals(secret) ? null : canonical;
+}
+
+/** Runs `attempt` with the secret as typed, then (on a wrong passphrase) with its canonical recovery form. */
+async function withSecret<T>(secret: Buffer, attempt: (s: Buffer) => Promise<T>): Promise<T> {
   try {
-    return await unlock(dev, h, secret);
+    return await attempt(secret);
   } catch (e) {
-    const text = secret.toString('utf8');
-    if (!(e instanceof WrongPassphraseError) || !looksLikeRecoveryKey(text)) throw e;
-    const bytes = parseRecoveryKey(text); // throws RecoveryKeyTypoError naming the group
-    if (!bytes) throw e;
-    const canonical = Buffer.from(formatRecoveryKey(bytes));
-    bytes.fill(0);
-    if (canonical.equals(secret)) throw e;
-    try { return await unlock(dev, h, canonical); } finally { canonical.fill(0); }
+    if (!(e instanceof WrongPassphraseError)) throw e;
+    const canonical = canonicalRecovery(secret);
+    if (!canonical) throw e;
+    try { return await attempt(canonical); } finally { canonical.fill(0); }
   }
 }
+
+const unlockAny = (dev: Device, h: HeaderCopy, secret: Buffer): Promise<Unlocked> => withSecret(secret, (s) => unlock(dev, h, s));
 
 async function newRecoveryKey(): Promise<{ text: string; secret: Buffer }> {
   const { text, bytes } = generateRecoveryKey();
@@ -182,27 +193,10 @@ export function registerBlockCommands(program: Command): void {
     .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
       const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
       try {
-        // a recovery key typed in another case or grouping: use its canonical form
-        let passphrase = secret;
-        const text = secret.toString('utf8');
-        if (looksLikeRecoveryKey(text)) {
-          const bytes = parseRecoveryKey(text);
-          if (bytes) { passphrase = Buffer.from(formatRecoveryKey(bytes)); bytes.fill(0); }
-        }
-        try {
-          const { record, warnings } = await openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend });
-          for (const w of warnings) err(`homecrypt: warning: ${w}`);
-          out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
-        } catch (e) {
-          if (e instanceof WrongPassphraseError && passphrase !== secret) {
-            // not a recovery key after all: try it as typed
-            const { record, warnings } = await openVolume({ source: device, name, passphrase: secret, mountpoint: o.mount, backend: o.backend });
-            for (const w of warnings) err(`homecrypt: warning: ${w}`);
-            out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
-          } else throw e;
-        } finally {
-          if (passphrase !== secret) passphrase.fill(0);
-        }
+        const { record, warnings } = await withSecret(secret, (passphrase) =>
+          openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend }));
+        for (const w of warnings) err(`homecrypt: warning: ${w}`);
+        out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
       } finally {
         wipe(secret);
       }
