@@ -25,6 +25,15 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? '').replace(/^homecrypt: /, '');
 }
 
+/**
+ * False when the mount is stale: its daemon died (killed, crashed) and every
+ * access gives ENOTCONN. Checked as the user: root cannot enter the mount.
+ */
+export async function mountIsAlive(user: UserAccount, mountPoint: string): Promise<boolean> {
+  const r = await runAsUser(user, ['stat', '-c', '%i', '--', mountPoint], { timeoutMs: 10_000 });
+  return !(r.code !== 0 && /not connected/i.test(r.stderr));
+}
+
 export const MOUNT_LOG_DIR = '/run/homecrypt/log';
 
 /**

@@ -13,7 +13,7 @@ import { isFuseMountedAt } from '../os/mounts.js';
 import { logLine, type Level } from '../os/syslog.js';
 import { withUserLock } from '../os/users-lock.js';
 import { lookupUser, isValidUserName, type UserAccount } from '../os/users.js';
-import { mountAsUser, unmountAsUser } from './engine-ops.js';
+import { mountAsUser, mountIsAlive, unmountAsUser } from './engine-ops.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, rewrapWithKey, unwrapForUser } from './key-ops.js';
 import { countSessionClosed, countSessionOpened } from './session-counter.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from './user-record.js';
@@ -120,7 +120,12 @@ async function openSession(ctx: HookContext, rec: UserRecord, user: UserAccount)
     ctx.tell('homecrypt: your encrypted home is not ready (setup was interrupted); ask an administrator to finish it.');
     return 'setup unfinished';
   }
-  const mounted = isFuseMountedAt(rec.mountPoint);
+  let mounted = isFuseMountedAt(rec.mountPoint);
+  if (mounted && !(await mountIsAlive(user, rec.mountPoint))) {
+    // the daemon died (killed, crashed): clear the dead mount and mount again
+    log(ctx, 'warning', `${rec.mountPoint} was a stale mount (its daemon is gone): ${await unmountAsUser(user, rec.mountPoint)}; mounting again`);
+    mounted = false;
+  }
   const n = countSessionOpened(ctx.user, mounted);
   if (mounted) {
     log(ctx, 'info', `session ${n} opened; ${rec.mountPoint} already mounted`);

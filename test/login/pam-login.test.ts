@@ -85,6 +85,19 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(userKeys(u)).not.toContain('homecrypt:');
   });
 
+  it('a mount whose daemon was killed is cleared and mounted again at the next login', () => {
+    expect(login(u.password).code).toBe(0);
+    const daemon = spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+    expect(Number(daemon)).toBeGreaterThan(0);
+    process.kill(Number(daemon), 'SIGKILL');
+    expect(asUser(u, 'cat ~/notes.txt').stderr).toMatch(/not connected/);
+    expect(login(u.password).code).toBe(0);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(hookLog(u.name)).toMatch(/was a stale mount/);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+  });
+
   it('5. a wrong password: pam_unix denies, nothing mounted, no key', () => {
     const r = pamtester(svc.name, u.name, ['authenticate'], 'not-the-password\n');
     expect(r.code).not.toBe(0);
