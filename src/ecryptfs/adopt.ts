@@ -22,7 +22,7 @@ import { lookupUser } from '../os/users.js';
 import { readMountKey } from '../os/keyring.js';
 import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../keys/key-store.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
-import { readPrivateSetup } from './private-dir.js';
+import { clearEcryptfsMountPoint, readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
 import { wipeKeys } from './keys.js';
@@ -82,6 +82,8 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       throw new CorruptFileError(join(setup.ecryptfsDir, 'Private.sig'), `names key ${setup.sig}, but the wrapped passphrase gives ${vol.keys.sig}`);
     }
     wipeKeys(vol.keys);
+    // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
+    if (!setup.encryptedHome) clearEcryptfsMountPoint(setup.mountPoint);
     const keyStore = resolve(o.keyStore ?? join(user.home, '.homecrypt', 'homecrypt.keys'));
     const keyDir = dirname(keyStore);
     if (!existsSync(keyDir)) {

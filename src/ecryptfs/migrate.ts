@@ -27,7 +27,7 @@ import { loadUserRecord } from '../session/user-record.js';
 import { openVolume } from '../engine/volume.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { FuseError } from '../fuse/index.js';
-import { readPrivateSetup, type PrivateSetup } from './private-dir.js';
+import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
 import { walkLower } from './tree.js';
@@ -72,17 +72,6 @@ function readJournal(user: UserAccount): Journal | null {
 function writeJournal(user: UserAccount, j: Journal): void {
   const p = journalPath(user);
   writeFileAtomic(p, Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: user.uid, gid: user.gid });
-}
-
-/** ecryptfs-setup-private leaves two links in the unmounted ~/Private; nothing else may be there. */
-function clearEcryptfsMountPoint(mnt: string): void {
-  if (!existsSync(mnt)) return;
-  for (const n of readdirSync(mnt)) {
-    const p = join(mnt, n);
-    if ((n === 'README.txt' || n === 'Access-Your-Private-Data.desktop') && lstatSync(p).isSymbolicLink()) unlinkSync(p);
-  }
-  if (readdirSync(mnt).length > 0) throw new RefusedError(`${mnt} holds files while the eCryptfs directory is not mounted; move them away first`);
-  chmodSync(mnt, 0o700); // ecryptfs-setup-private leaves it 0500
 }
 
 export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> {

@@ -4,9 +4,9 @@
 // point), wrapped-passphrase (the mount passphrase under the login passphrase),
 // and the lower directory: ~/.Private, or /home/.ecryptfs/U/.Private for an
 // encrypted home (~/.ecryptfs and ~/.Private are then symlinks into it).
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
-import { CorruptFileError, UsageError } from '../errors.js';
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { CorruptFileError, RefusedError, UsageError } from '../errors.js';
 
 export interface PrivateSetup {
   home: string;
@@ -32,7 +32,9 @@ export function readPrivateSetup(home: string, user?: string): PrivateSetup {
     throw new CorruptFileError(sigFile, 'expected one or two 16-hex-digit signatures');
   }
   const mntFile = join(ecryptfsDir, 'Private.mnt');
-  const mountPoint = existsSync(mntFile) ? readFileSync(mntFile, 'utf8').split('\n')[0]!.trim() : join(home, 'Private');
+  let mountPoint = existsSync(mntFile) ? readFileSync(mntFile, 'utf8').split('\n')[0]!.trim() : join(home, 'Private');
+  // a home restored or moved elsewhere keeps the old absolute path in Private.mnt
+  if (!existsSync(mountPoint) && existsSync(join(home, basename(mountPoint)))) mountPoint = join(home, basename(mountPoint));
   const real = realpathSync(ecryptfsDir);
   const base = real.endsWith('/.ecryptfs') ? real.slice(0, -'/.ecryptfs'.length) : home;
   let lower = join(home, '.Private');
@@ -42,4 +44,15 @@ export function readPrivateSetup(home: string, user?: string): PrivateSetup {
     wrappedPassphrase: join(ecryptfsDir, 'wrapped-passphrase'), sig: lines[0]!, fnekSig: lines[1] ?? null,
     encryptedHome: mountPoint === home,
   };
+}
+
+/** ecryptfs-setup-private leaves two links in the unmounted ~/Private; nothing else may be there. */
+export function clearEcryptfsMountPoint(mnt: string): void {
+  if (!existsSync(mnt)) return;
+  for (const n of readdirSync(mnt)) {
+    const p = join(mnt, n);
+    if ((n === 'README.txt' || n === 'Access-Your-Private-Data.desktop') && lstatSync(p).isSymbolicLink()) unlinkSync(p);
+  }
+  if (readdirSync(mnt).length > 0) throw new RefusedError(`${mnt} holds files while the eCryptfs directory is not mounted; move them away first`);
+  chmodSync(mnt, 0o700); // ecryptfs-setup-private leaves it 0500
 }

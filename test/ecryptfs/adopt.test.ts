@@ -39,6 +39,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     mkdirSync(join(home, '.Private'), { mode: 0o700 });
     mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
     mkdirSync(join(home, 'Private'), { mode: 0o700 });
+    // what ecryptfs-setup-private leaves in the unmounted ~/Private (mode 0500)
+    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'Private/README.txt'));
+    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Private/Access-Your-Private-Data.desktop'));
+    chmodSync(join(home, 'Private'), 0o500);
     writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
     writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
     writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
