@@ -61,7 +61,6 @@ export function checkPassword(service: string, user: string, password: Buffer): 
   const L = libpam();
   const withNul = Buffer.alloc(password.length + 1);
   password.copy(withNul);
-  const ptrSize = koffi.sizeof('void *');
   const respSize = koffi.sizeof(L.types.response);
   try {
     const conversation = (num: number, msgs: unknown, respOut: unknown): number => {
