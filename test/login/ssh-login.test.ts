@@ -6,7 +6,7 @@ import { chownSync, writeFileSync } from 'node:fs';
 import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, type PamService } from '../helpers/pam.js';
 import { startSshd, sshRun, type Sshd } from '../helpers/sshd.js';
-import { createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 import { watchForSecret } from '../helpers/secret-watch.js';
 import { isMounted, lowerHidesText, setupUser, userKeys, waitFor } from './login-helpers.js';
 
@@ -46,12 +46,15 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'ssh login scenarios'))('s
   });
 
   it('3. two concurrent ssh sessions: the first logout keeps it mounted, the last unmounts', async () => {
-    const long = sshRun(sshd.port, u.name, u.password, 'sleep 6; cat ~/made-over-ssh.txt');
+    // the long session waits for a file the test creates once the short one is over
+    const long = sshRun(sshd.port, u.name, u.password,
+      'i=0; while [ ! -e ~/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f ~/go; cat ~/made-over-ssh.txt', 120_000);
     await waitFor('first session mounts', () => isMounted(u.home));
     const short = await sshRun(sshd.port, u.name, u.password, 'cat ~/notes.txt');
     expect(short.stdout).toBe(NOTE);
-    await new Promise((res) => setTimeout(res, 1000));
+    await new Promise((res) => setTimeout(res, 500));
     expect(isMounted(u.home)).toBe(true);
+    expect(asUser(u, 'touch ~/go').code).toBe(0);
     const first = await long;
     expect(first.stdout).toBe('from-ssh\n');
     await waitFor('last logout unmounts', () => !isMounted(u.home));
