@@ -130,16 +130,38 @@ describe.skipIf(skip)('the Debian package', () => {
   });
 
   it('has a man page for homecrypt and each command group, readable with man', () => {
-    const help = chroot.must('homecrypt --help');
-    const groups = [...help.split(/^Commands:$/m)[1].matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]).filter((g) => g !== 'help');
-    expect(groups.length).toBeGreaterThan(0);
-    for (const page of ['homecrypt', ...groups.map((g) => `homecrypt-${g}`)]) {
-      const r = chroot.sh(`MANWIDTH=80 man -P cat ${page} 2>&1`);
-      expect(r.code, `${page}: ${r.stdout}`).toBe(0);
-      expect(r.stdout).toMatch(/^NAME$/m);
-      expect(r.stdout).toMatch(/^SYNOPSIS$/m);
+    // What the installed program offers, read from its own commander tree in one
+    // node process: group -> subcommands and long options (as --help lists them).
+    const tree = JSON.parse(chroot.must(`cd /usr/lib/homecrypt && node --input-type=module -e '
+      const { buildProgram } = await import("/usr/lib/homecrypt/dist/cli/main.js");
+      const p = buildProgram(); const h = p.createHelp(); const out = {};
+      const walk = (c, acc) => { for (const o of h.visibleOptions(c)) if (o.long) acc.options.push(o.long);
+        for (const s of h.visibleCommands(c)) if (s.name() !== "help") { acc.subs.push(s.name()); walk(s, acc); } };
+      for (const g of h.visibleCommands(p)) if (g.name() !== "help") { out[g.name()] = { subs: [], options: [] }; walk(g, out[g.name()]); }
+      console.log(JSON.stringify(out));'`)) as Record<string, { subs: string[]; options: string[] }>;
+    const groups = Object.keys(tree);
+    expect(groups).toEqual(expect.arrayContaining(['setup', 'pam', 'key']));
+    const pages = ['homecrypt', ...groups.map((g) => `homecrypt-${g}`)];
+    // Every page rendered by man, in one shell: "=== page rc" then the text.
+    const out = chroot.must(`for p in ${pages.join(' ')}; do t=$(MANWIDTH=200 man -P cat "$p" 2>&1); echo "=== $p $?"; printf '%s\n' "$t"; done`);
+    const rendered = new Map<string, string>();
+    for (const part of out.split(/^=== /m).slice(1)) {
+      const [head, ...body] = part.split('\n');
+      const [page, rc] = head.split(' ');
+      expect(rc, `man ${page}: ${body.join('\n')}`).toBe('0');
+      rendered.set(page, body.join('\n'));
     }
-    const top = chroot.must('MANWIDTH=200 man -P cat homecrypt');
+    for (const page of pages) {
+      const text = rendered.get(page) ?? '';
+      expect(text, page).toMatch(/^NAME$/m);
+      expect(text, page).toMatch(/^SYNOPSIS$/m);
+    }
+    for (const g of groups) {
+      const text = rendered.get(`homecrypt-${g}`)!;
+      for (const sub of tree[g].subs) expect(text, `homecrypt-${g}(1) has ${sub}`).toMatch(new RegExp(`homecrypt ${g}\\b.*\\b${sub}\\b`));
+      for (const opt of tree[g].options) expect(text, `homecrypt-${g}(1) has ${opt}`).toContain(opt);
+    }
+    const top = rendered.get('homecrypt')!;
     for (const g of groups) expect(top).toContain(`homecrypt-${g}(1)`);
     expect(top).toMatch(/^EXIT STATUS$/m);
   });
