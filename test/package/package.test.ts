@@ -5,7 +5,7 @@
 // purged, after which PAM must be exactly as before and the user's data untouched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { ChrootSession } from '../helpers/debootstrap.js';
@@ -77,8 +77,12 @@ describe.skipIf(skip)('the Debian package', () => {
     debUpgrade = bumpRevision(deb, mkdtempSync(join(work, 'r2-')), 2);
     chroot = ChrootSession.open({ packages: [...HOMECRYPT_TARGET_PACKAGES] });
     for (const [f, b] of readStacks()) pamBefore.set(f, b);
-    copyFileSync(deb, chroot.path(`tmp/${deb.split('/').pop()}`));
-    copyFileSync(debUpgrade, chroot.path(`tmp/${debUpgrade.split('/').pop()}`));
+    // Each in a folder of its own, so `apt-get install ./homecrypt_*.deb` (what
+    // the README tells users) names exactly one package.
+    for (const [dir, file] of [['new', deb], ['upgrade', debUpgrade]] as const) {
+      mkdirSync(chroot.path(`tmp/${dir}`));
+      copyFileSync(file, chroot.path(`tmp/${dir}/${file.split('/').pop()}`));
+    }
   }, 600_000);
 
   afterAll(() => {
@@ -97,7 +101,7 @@ describe.skipIf(skip)('the Debian package', () => {
 
   it('installs with apt-get into a clean Debian root and runs on its nodejs 18', () => {
     expect(chroot.sh('command -v homecrypt').code).not.toBe(0);
-    chroot.must(`apt-get install -y /tmp/${deb.split('/').pop()}`, { timeoutMs: 300_000 });
+    chroot.must('cd /tmp/new && apt-get install -y ./homecrypt_*.deb', { timeoutMs: 300_000 });
     expect(chroot.must('node --version').trim()).toMatch(/^v18\./);
     expect(chroot.must('command -v homecrypt').trim()).toBe('/usr/bin/homecrypt');
     expect(chroot.must('homecrypt --version').trim()).toBe(upstreamVersion);
@@ -232,7 +236,7 @@ describe.skipIf(skip)('the Debian package', () => {
     const data = dataFingerprint();
     expect(login().code).toBe(0);
     await waitMounted(true);
-    chroot.must(`apt-get install -y /tmp/${debUpgrade.split('/').pop()}`, { timeoutMs: 300_000 });
+    chroot.must('cd /tmp/upgrade && apt-get install -y ./homecrypt_*.deb', { timeoutMs: 300_000 });
     expect(chroot.must("dpkg-query -W -f='${Version}' homecrypt")).toBe(`${upstreamVersion}-2`);
     for (const f of PAM_STACKS) expect(readStacks().get(f)!.equals(stacks.get(f)!), f).toBe(true);
     expect(readNote().stdout).toBe(`${NOTE}\n`);
@@ -260,7 +264,7 @@ describe.skipIf(skip)('the Debian package', () => {
     expect(data).toContain('.homecrypt/homecrypt.keys');
     expect(data).toContain(`/etc/homecrypt/users/${USER}.json`);
     // Reinstalled, homecrypt opens the very same data at the next login.
-    chroot.must(`apt-get install -y /tmp/${debUpgrade.split('/').pop()}`, { timeoutMs: 300_000 });
+    chroot.must('cd /tmp/upgrade && apt-get install -y ./homecrypt_*.deb', { timeoutMs: 300_000 });
     expect(login().code).toBe(0);
     await waitMounted(true);
     expect(readNote().stdout).toBe(`${NOTE}\n`);
