@@ -7,6 +7,7 @@ import { engineAlive, startEngine, stopEngine } from './engine-process.js';
 import { VOLUME_FILE_NAME } from './engine-ops.js';
 import { losetupAttach, losetupDetach, loopFor, mount, mountsOf, umount } from './os-tools.js';
 import type { Segment } from '../format/luks2/metadata.js';
+import { RefusedError } from '../errors.js';
 
 export interface UserspaceOpen {
   name: string;
@@ -59,6 +60,11 @@ export async function closeUserspace(r: OpenVolumeRecord): Promise<void> {
   }
   const file = r.fuseDir ? join(r.fuseDir, VOLUME_FILE_NAME) : '';
   const loop = r.device || (file ? loopFor(file) : null);
+  if (live && loop) {
+    // stopping the engine under a filesystem someone else mounted would lose its unflushed writes
+    const other = mountsOf({ source: loop });
+    if (other.length) throw new RefusedError(`${r.name}: ${loop} is still mounted at ${other[0].mountPoint}; unmount it first`);
+  }
   if (loop && existsSync(`/sys/block/${loop.replace('/dev/', '')}/loop/backing_file`)) {
     await losetupDetach(loop).catch(async (e) => {
       if (live) throw e; // busy: something still uses the volume

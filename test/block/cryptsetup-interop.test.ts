@@ -204,6 +204,15 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block userspace engine'))('t
     expect(t.stderr).toMatch(/group 3/);
     const o = hc(['block', 'open', img, 'rec', '--backend', 'userspace'], [recovery.replace(/-/g, ' ').toLowerCase()], env);
     expect(o.code, o.stderr).toBe(0);
+    // a filesystem the user mounted by hand keeps the volume from closing under it
+    const dev = /(\/dev\/loop\d+)/.exec(o.stdout)![1];
+    const mnt = join(tmp, 'by-hand');
+    mkdirSync(mnt);
+    sh(`mkfs.ext4 -q -F ${dev} && mount ${dev} '${mnt}' && echo kept > '${mnt}/f'`);
+    const busy = hc(['block', 'close', 'rec'], [], env);
+    expect(busy.code).toBe(8);
+    expect(busy.stderr).toMatch(/still mounted at .*by-hand; unmount it first/);
+    sh(`umount '${mnt}'`);
     expect(hc(['block', 'close', 'rec'], [], env).code).toBe(0);
   });
 
