@@ -58,9 +58,9 @@ chmod 0755 "$lib/bin/homecrypt"
 ln -s ../lib/homecrypt/bin/homecrypt "$root/usr/bin/homecrypt"
 
 # --- production dependencies only --------------------------------------------
-# From the lock file, without install scripts: every native addon ships an
-# N-API prebuild for linux-x64 (argon2, fuse-native, koffi's @koromix/koffi-linux-x64),
-# so nothing is compiled and the result does not depend on this machine's compiler.
+# From the lock file, without install scripts: fuse-native and koffi (through
+# @koromix/koffi-linux-x64) ship N-API prebuilds for linux-x64 that are used as
+# they are; argon2 is built just below.
 log "npm ci --omit=dev (production dependencies)"
 (cd "$lib" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error >&2)
 rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
