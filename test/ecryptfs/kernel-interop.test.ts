@@ -8,7 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BIN, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { BIN, MANIFEST_SH, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { lookupUser } from '../../src/os/users.js';
 import { refvmAbsentReason, runInRefvm } from '../helpers/refvm.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { appendFileSync } from 'node:fs';
@@ -94,7 +95,11 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     writeFileSync(new URL('../../test-artifacts/ecryptfs-refvm.log', import.meta.url), vm.output);
   }, 600_000);
 
-  afterAll(() => { if (w) rmSync(w, { recursive: true, force: true }); });
+  const adoptUserName = `hcvmadopt${process.pid % 100000}`;
+  afterAll(() => {
+    spawnSync('userdel', [adoptUserName]);
+    if (w) rmSync(w, { recursive: true, force: true });
+  });
 
   it('the VM job ran every step', () => {
     expect(vm.code, vm.output.slice(-3000)).toBe(0);
@@ -135,5 +140,35 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     } finally {
       execFileSync(BIN, ['ecryptfs', 'umount', mnt]);
     }
+  });
+
+  it('adopt: that ecryptfs-setup-private home unlocks at login through homecrypt\'s PAM hook', () => {
+    const home = join(w, 'private/home/alice');
+    const records = join(w, 'records');
+    mkdirSync(records, { mode: 0o700 });
+    spawnSync('userdel', [adoptUserName]);
+    execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', adoptUserName]);
+    const u = lookupUser(adoptUserName);
+    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]); // uid 1000 in the VM
+    const env = { ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records };
+    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', adoptUserName, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'],
+      { input: `${LOGIN}\n`, encoding: 'utf8', env });
+    expect(r.status, r.stderr).toBe(0);
+    const hook = (phase: string, type: string, input = '') =>
+      spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env, PAM_USER: adoptUserName, PAM_TYPE: type } });
+    expect(hook('auth', 'auth', `${LOGIN}\0`).status).toBe(0);
+    expect(hook('session', 'open_session').status).toBe(0);
+    // Private.mnt says /host/private/home/alice/Private (the VM's path): the record has where it is here
+    const mnt = JSON.parse(readFileSync(join(records, `${adoptUserName}.json`), 'utf8')).mountPoint as string;
+    expect(mnt).toBe(join(home, 'Private'));
+    expect(readFileSync('/proc/mounts', 'utf8'), 'open_session mounted nothing (see syslog)').toContain(` ${mnt} fuse`);
+    try {
+      const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', mnt], { encoding: 'utf8' });
+      expect(seen.status, seen.stderr).toBe(0);
+      expect(seen.stdout).toBe(plainManifest(plain));
+    } finally {
+      expect(hook('session', 'close_session').status).toBe(0);
+    }
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(` ${mnt} `);
   });
 });
