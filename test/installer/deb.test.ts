@@ -23,7 +23,7 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install from the .deb (apt
     tmp = mkdtempSync('/tmp/homecrypt-installer-deb-');
     chmodSync(tmp, 0o700);
     deb = execFileSync('bash', [join(REPO, 'packaging/build-deb.sh'), '--out', tmp], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop() as string;
-    t = openTarget(31000 + (process.pid % 50) * 1000);
+    t = openTarget(400_000 + (process.pid % 90) * 1000);
   }, 900_000);
   afterAll(() => {
     t?.sh('pamtester login dave close_session </dev/null >/dev/null 2>&1');

@@ -39,7 +39,7 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
   };
 
   beforeAll(() => {
-    t = openTarget(41000 + (process.pid % 50) * 1000);
+    t = openTarget(200_000 + (process.pid % 90) * 1000);
     tmp = mkdtempSync('/tmp/homecrypt-installer-test-');
     chmodSync(tmp, 0o700);
   }, 900_000);

@@ -70,7 +70,7 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install, interactive, in a
   beforeAll(() => {
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
-    t = openTarget(21000 + (process.pid % 50) * 1000);
+    t = openTarget(300_000 + (process.pid % 90) * 1000);
   }, 900_000);
   afterAll(() => {
     spawnSync('tmux', ['-L', SOCKET, 'kill-server'], { stdio: 'ignore' });

@@ -1,7 +1,8 @@
 // The target root the installer suite installs into: the debootstrap root the
 // package suite also uses (same package list, so one cache serves both), as a
 // throwaway overlay per test file. Accounts in the target get uids far from
-// the host's, because kernel keyrings are per uid, not per chroot.
+// the host's and from each other's (each file has its own range), because
+// kernel keyrings are per uid, not per chroot.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
