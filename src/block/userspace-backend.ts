@@ -1,6 +1,6 @@
 // The userspace backend: homecrypt's own LUKS2 data path where the kernel has
 // no device-mapper. engine daemon (FUSE file) → losetup → mount.
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureStateDir, removeRecord, writeRecord, type OpenVolumeRecord } from './state.js';
 import { engineAlive, startEngine, stopEngine } from './engine-process.js';
@@ -54,18 +54,20 @@ export async function openUserspace(o: UserspaceOpen): Promise<OpenVolumeRecord>
  */
 export async function closeUserspace(r: OpenVolumeRecord): Promise<void> {
   const live = engineAlive(r.pid);
-  if (r.mountpoint && r.device && mountsOf({ source: r.device, mountPoint: r.mountpoint }).length) {
+  // after a crash the recorded /dev/loopN may since belong to someone else: only
+  // the loop device whose backing file is our FUSE file is ours to unmount and detach
+  const file = r.fuseDir ? join(r.fuseDir, VOLUME_FILE_NAME) : '';
+  const loop = file ? loopFor(file) : null;
+  if (loop && r.mountpoint && mountsOf({ source: loop, mountPoint: r.mountpoint }).length) {
     // a dead engine cannot take the final writes: detach lazily instead of hanging
     await umount(r.mountpoint, !live);
   }
-  const file = r.fuseDir ? join(r.fuseDir, VOLUME_FILE_NAME) : '';
-  const loop = r.device || (file ? loopFor(file) : null);
   if (live && loop) {
     // stopping the engine under a filesystem someone else mounted would lose its unflushed writes
     const other = mountsOf({ source: loop });
     if (other.length) throw new RefusedError(`${r.name}: ${loop} is still mounted at ${other[0].mountPoint}; unmount it first`);
   }
-  if (loop && existsSync(`/sys/block/${loop.replace('/dev/', '')}/loop/backing_file`)) {
+  if (loop) {
     await losetupDetach(loop).catch(async (e) => {
       if (live) throw e; // busy: something still uses the volume
     });
