@@ -9,7 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
-HC=$PWD/bin/homecrypt
 W=$(mktemp -d /tmp/hc-bench-XXXXXX)
 PASS=bench-passphrase
 cleanup() {
@@ -17,6 +16,14 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+
+# run from a snapshot of the build, so a rebuild during the run cannot change it
+APP=$W/app
+mkdir -p "$APP"
+cp -r dist bin package.json "$APP/"
+ln -s "$PWD/node_modules" "$APP/node_modules"
+HC=$APP/bin/homecrypt
+"$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
 
 TAR=$W/tree.tar
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
@@ -46,35 +53,57 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   esac
 }
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+# CPU seconds (user + system, all threads) the filesystem daemon has used: on a
+# shared, loaded machine this says more about cost than wall time does
+TCK=$(getconf CLK_TCK)
+daemon_pid() {
+  case $1 in
+    gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
+    homecrypt) grep -o '(pid [0-9]*)' "$W/homecrypt.log" | tail -1 | tr -dc 0-9 ;;
+    *) echo "" ;;
+  esac
+}
+cpu() { local pid=$1; [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
+  awk -v t="$TCK" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$pid/stat"; }
+# tc VARIANT PHASE CMD...: wall time into R, daemon CPU time into C
+tc() {
+  local v=$1 p=$2; shift 2
+  local pid c0 c1
+  pid=$(daemon_pid "$v"); c0=$(cpu "$pid")
+  R[$v,$p,$round]=$(t "$@")
+  c1=$(cpu "$pid")
+  C[$v,$p,$round]=$(echo "$c1 - $c0" | bc)
+}
 
 PHASES=(write read untar ls md5 rm)
-declare -A R
+declare -A R C
 for round in $(seq 1 "$ROUNDS"); do
   for v in plain gocryptfs homecrypt; do
     d=$(setup $v)
     mnt $v
-    R[$v,write,$round]=$(t dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync)
+    tc $v write dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync
     mnt $v
-    R[$v,read,$round]=$(t dd if="$d/zero" of=/dev/null bs=131072 count=2000)
+    tc $v read dd if="$d/zero" of=/dev/null bs=131072 count=2000
     rm -f "$d/zero"
     mnt $v
-    R[$v,untar,$round]=$(t tar -xf "$TAR" -C "$d")
+    tc $v untar tar -xf "$TAR" -C "$d"
     mnt $v
-    R[$v,ls,$round]=$(t ls -lR "$d")
+    tc $v ls ls -lR "$d"
     mnt $v
-    R[$v,md5,$round]=$(t sh -c "find '$d' -type f -print0 | xargs -0 md5sum")
+    tc $v md5 sh -c "find '$d' -type f -print0 | xargs -0 md5sum"
     mnt $v
-    R[$v,rm,$round]=$(t rm -rf "$d/node_modules")
+    tc $v rm rm -rf "$d/node_modules"
   done
   echo "round $round done" >&2
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-declare -A M
+declare -A M MC
 for v in plain gocryptfs homecrypt; do
   for p in "${PHASES[@]}"; do
-    vals=(); for r in $(seq 1 "$ROUNDS"); do vals+=("${R[$v,$p,$r]}"); done
+    vals=(); cvals=(); for r in $(seq 1 "$ROUNDS"); do vals+=("${R[$v,$p,$r]}"); cvals+=("${C[$v,$p,$r]}"); done
     M[$v,$p]=$(median "${vals[@]}")
+    MC[$v,$p]=$(median "${cvals[@]}")
   done
 done
 
@@ -92,6 +121,15 @@ mkdir -p bench/results
     extra() { if [ "$p" = write ] || [ "$p" = read ]; then echo " ($(mb "${M[$1,$p]}") MB/s)"; fi; }
     printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
       "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
+  done
+  echo
+  echo "CPU seconds used by the filesystem daemon in each phase (user + system, all threads; median):"
+  echo
+  echo "| phase | gocryptfs CPU s | homecrypt CPU s | homecrypt / gocryptfs |"
+  echo "|---|---|---|---|"
+  for p in "${PHASES[@]}"; do
+    cr=$(echo "scale=2; ${MC[homecrypt,$p]} / (${MC[gocryptfs,$p]} + 0.001)" | bc)
+    printf '| %s | %.2f | %.2f | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[homecrypt,$p]}" "$cr"
   done
   echo
   echo '```'

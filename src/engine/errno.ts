@@ -20,6 +20,13 @@ export function isIntegrityError(err: unknown): boolean {
   return err instanceof AuthenticationError || err instanceof CorruptFileError || err instanceof UnsupportedFormatError;
 }
 
+// Expected failures (ENODATA for security.capability on every write, ENOENT
+// lookups) are frequent: reuse one error per errno rather than capture a new
+// stack trace each time.
+const shared = new Map<number, FuseError>();
 export function fail(errno: number, message?: string): never {
-  throw new FuseError(errno, message);
+  if (message !== undefined) throw new FuseError(errno, message);
+  let e = shared.get(errno);
+  if (!e) shared.set(errno, (e = new FuseError(errno)));
+  throw e;
 }
