@@ -13,7 +13,7 @@
 // homecrypt user; the sealed passphrase does not change.
 import { existsSync, lstatSync, mkdirSync, lchownSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../errors.js';
+import { CorruptFileError, KeyNotAvailableError, RefusedError, UsageError, WrongPassphraseError } from '../errors.js';
 import { checkPassword } from '../os/pam.js';
 import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
 import { randomBytes } from '../crypto/random.js';
@@ -82,8 +82,12 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       throw new CorruptFileError(join(setup.ecryptfsDir, 'Private.sig'), `names key ${setup.sig}, but the wrapped passphrase gives ${vol.keys.sig}`);
     }
     wipeKeys(vol.keys);
+    if (setup.encryptedHome) {
+      // the unmounted home holds .ecryptfs/.Private links and more; the FUSE bridge mounts only on empty directories
+      throw new UsageError(`${user.name} has an eCryptfs encrypted home: this build adopts Private directories only; open it with homecrypt ecryptfs mount`);
+    }
     // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
-    if (!setup.encryptedHome) clearEcryptfsMountPoint(setup.mountPoint);
+    clearEcryptfsMountPoint(setup.mountPoint);
     const keyStore = resolve(o.keyStore ?? join(user.home, '.homecrypt', 'homecrypt.keys'));
     const keyDir = dirname(keyStore);
     if (!existsSync(keyDir)) {
@@ -101,7 +105,7 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       mountKey.fill(0);
     }
     const record: UserRecord = {
-      version: 1, user: user.name, uid: user.uid, mode: setup.encryptedHome ? 'home' : 'private', lower: setup.lower,
+      version: 1, user: user.name, uid: user.uid, mode: 'private', lower: setup.lower,
       mountPoint: setup.mountPoint, keyStore, keyId, autoMount: true, state: 'ready', rewrapPending: false,
       needsRecovery: false, createdAt: new Date().toISOString(),
     };

@@ -63,6 +63,20 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     expect(readdirSync(records)).toEqual([]);
   });
 
+  it('refuses an encrypted home (mounted on the home itself) with a clear reason', () => {
+    const mntFile = join(home, '.ecryptfs/Private.mnt');
+    const saved = readFileSync(mntFile);
+    writeFileSync(mntFile, `${home}\n`);
+    try {
+      const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/encrypted home/);
+      expect(readdirSync(records)).toEqual([]);
+    } finally {
+      writeFileSync(mntFile, saved);
+    }
+  });
+
   it('adopts, then a login unlocks and mounts it, and the last logout locks it', () => {
     const lowerBefore = readdirSync(join(home, '.Private')).sort();
     const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'],
