@@ -17,7 +17,7 @@ export function chooseBackend(requested?: string): Backend {
   if (requested === undefined || requested === 'auto') return deviceMapperPresent() ? 'dm-crypt' : 'userspace';
   if (requested === 'userspace') return 'userspace';
   if (requested === 'dm-crypt') {
-    if (!deviceMapperPresent()) throw new UsageError('--backend dm-crypt: this kernel has no device-mapper (/dev/mapper/control is absent)');
+    if (!deviceMapperPresent()) throw new UsageError('--backend dm-crypt: this kernel has no device-mapper (not in /proc/misc, no dm-mod module)');
     return 'dm-crypt';
   }
   throw new UsageError(`unknown --backend '${requested}' (auto, dm-crypt or userspace)`);

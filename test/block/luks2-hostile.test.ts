@@ -5,6 +5,7 @@
 // but CorruptFileError / UnsupportedFormatError.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { hc, tempDir } from './helpers.js';
 import { Device } from '../../src/block/device.js';
@@ -111,6 +112,17 @@ describe('header copies', () => {
     const r = hc(['block', 'open', img, 'never'], ['x']);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/not a LUKS2 volume/);
+  });
+
+  it('names a LUKS1 volume as unsupported (exit 5), not as corrupt', () => {
+    const img = join(tmp, 'luks1.img');
+    writeFileSync(img, Buffer.alloc(4 << 20));
+    const f = spawnSync('cryptsetup', ['luksFormat', '--type', 'luks1', '--batch-mode', '--key-file=-', '--pbkdf-force-iterations', '1000', img], { input: 'l1' });
+    expect(f.status, String(f.stderr)).toBe(0);
+    expect(() => load(img)).toThrow(UnsupportedFormatError);
+    const r = hc(['block', 'open', img, 'never'], ['l1']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/a LUKS1 volume/);
   });
 
   it('prefers the copy with the higher seqid (an interrupted update)', () => {
