@@ -146,11 +146,25 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
   if (existsSync(layout.lower)) throw new RefusedError(`${layout.lower} already exists; move it away first`);
   if (existsSync(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) throw new RefusedError(`${layout.mountPoint} exists and is not empty; move its files away first`);
   if (existsSync(layout.keyStore)) throw new RefusedError(`${layout.keyStore} already exists; move it away first`);
-  const { keyId, recoveryKey, mountKey } = await createKeysAndLower(opts, user, layout);
-  mountKey.fill(0);
-  mkdirOwned(layout.mountPoint, user);
-  const record = newRecord(user, layout, keyId, 'ready');
-  saveUserRecord(record);
+  const keyDirExisted = existsSync(layout.keyDir);
+  const mountPointExisted = existsSync(layout.mountPoint);
+  let record: UserRecord;
+  let recoveryKey: string;
+  try {
+    const made = await createKeysAndLower(opts, user, layout);
+    made.mountKey.fill(0);
+    recoveryKey = made.recoveryKey;
+    mkdirOwned(layout.mountPoint, user);
+    record = newRecord(user, layout, made.keyId, 'ready');
+    saveUserRecord(record);
+  } catch (err) {
+    // nothing half-done: take back what this run created
+    rmSync(layout.lower, { recursive: true, force: true });
+    rmSync(layout.keyStore, { force: true });
+    if (!keyDirExisted) rmSync(layout.keyDir, { recursive: true, force: true });
+    if (!mountPointExisted && isEmptyDir(layout.mountPoint)) rmSync(layout.mountPoint, { recursive: true, force: true });
+    throw err;
+  }
   return { record, recoveryKey, moved: null, resumed: false };
 }
 
@@ -173,7 +187,15 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   checkFreeSpace(spaceNeeded(survey), availableBytes(root), root);
 
   mkdirOwned(layout.base!, user);
-  const { keyId, recoveryKey, mountKey } = await createKeysAndLower(opts, user, layout);
+  let made: Awaited<ReturnType<typeof createKeysAndLower>>;
+  try {
+    made = await createKeysAndLower(opts, user, layout);
+  } catch (err) {
+    // nothing half-done: the home is untouched so far; take back the rest
+    rmSync(layout.base!, { recursive: true, force: true });
+    throw err;
+  }
+  const { keyId, recoveryKey, mountKey } = made;
   const record = newRecord(user, layout, keyId, 'migrating');
   saveUserRecord(record);
   const homeMode = lstatSync(home).mode & 0o7777;
