@@ -89,6 +89,7 @@ const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
 
 /**
  * Mounts through fusermount3 (any user allowed by /etc/fuse.conf and the mount
@@ -135,7 +136,9 @@ function receiveFd(sock: number): number {
   msg.writeBigUInt64LE(1n, 24);
   msg.writeBigUInt64LE(BigInt(koffi.address(control) as unknown as bigint), 32);
   msg.writeBigUInt64LE(BigInt(control.length), 40);
-  const n = lib().recvmsg(sock, msg, 0);
+  // MSG_CMSG_CLOEXEC: a program we start later must not inherit the connection
+  // (it would keep a dead daemon's mount hanging instead of failing with ENOTCONN)
+  const n = lib().recvmsg(sock, msg, MSG_CMSG_CLOEXEC);
   if (n < 0) throw sysError('recvmsg', 'from fusermount3');
   // struct cmsghdr { size_t len; int level; int type; int fd; }
   const clen = Number(msg.readBigUInt64LE(40));
