@@ -133,7 +133,7 @@ export async function startEcryptfsDaemon(lower: string, mountPoint: string, pas
   if (spec.keyBytes) args.push('--key-bytes', String(spec.keyBytes));
   if (spec.encryptNames === false) args.push('--plaintext-names');
   if (spec.allowOther) args.push('--allow-other');
-  if (spec.salt) throw new UsageError('a custom salt cannot be passed to the daemon yet');
+  if (spec.salt) args.push('--salt', spec.salt.toString('hex')); // a salt is not a secret
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', log, log, 'pipe', 'pipe'],

@@ -138,7 +138,7 @@ export function registerEcryptfsCommands(program: Command): void {
           await serveEcryptfs(vol, mountPoint, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`), o.allowOther);
           return;
         }
-        const resolved: EcryptfsSpec = { keyBytes: vol.keyBytes, encryptNames: vol.encryptsNames };
+        const resolved: EcryptfsSpec = { keyBytes: vol.keyBytes, encryptNames: vol.encryptsNames, salt: o.salt };
         wipeKeys(vol.keys);
         await startEcryptfsDaemon(lower, mountPoint, pass, {
           ...resolved, allowOther: o.allowOther, logFile: o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint),
