@@ -251,6 +251,15 @@ describe.skipIf(skip)('the Debian package', () => {
     await waitMounted(false);
   }, 300_000);
 
+  it('keeps an administrator\'s "disable" of the PAM profile across an upgrade', () => {
+    chroot.must('DEBIAN_FRONTEND=noninteractive pam-auth-update --disable homecrypt');
+    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
+    chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
+    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
+    chroot.must('DEBIAN_FRONTEND=noninteractive pam-auth-update --enable homecrypt');
+    expect(readStacks().get('common-auth')!.toString()).toContain('homecrypt-pam-hook auth');
+  }, 300_000);
+
   it('purges cleanly: PAM exactly as before, the user\'s data untouched', async () => {
     const data = dataFingerprint();
     chroot.must('apt-get purge -y homecrypt', { timeoutMs: 300_000 });
