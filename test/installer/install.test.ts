@@ -3,7 +3,7 @@
 // installs non-interactively, is idempotent, and a PAM login of the created
 // user inside the target (chroot, pamtester) unlocks the encrypted home.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
@@ -243,4 +243,18 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     expect(mountsBelow(home)).toEqual([]);
     expect(existsSync(join(home, '.bashrc'))).toBe(false);
   });
+
+  it('a target with systemd: the shipped units are enabled through systemctl in the chroot', async () => {
+    // A real installed Debian has systemd; this minbase root gets it from the mirror now.
+    const get = 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd';
+    if (t.sh(get, { timeoutMs: 300_000 }).code !== 0) t.must(`apt-get update -q && ${get}`, { timeoutMs: 300_000 });
+    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
+      '--answers', answers('a7.json', { user: 'alice', encryptHome: 'home' })], { fd3: `${PASS}\n` });
+    expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
+    const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
+    expect(log).toContain('ran `systemctl enable homecrypt-shutdown.service` -> exit 0');
+    expect(t.must('systemctl is-enabled homecrypt-shutdown.service').trim()).toBe('enabled');
+    expect(readlinkSync(t.path('/etc/systemd/system/multi-user.target.wants/homecrypt-shutdown.service')))
+      .toMatch(/^\/(usr\/)?lib\/systemd\/system\/homecrypt-shutdown\.service$/);
+  }, 600_000);
 });
