@@ -6,7 +6,7 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { FuseError } from '../fuse/index.js';
 import { E } from '../engine/errno.js';
-import type { DirContext, EncryptedName, FileCodec, LowerIO, NameCodec, VolumeFormat } from '../engine/volume-format.js';
+import type { DirContext, EncryptedName, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec } from '../engine/volume-format.js';
 import { CorruptFileError } from '../errors.js';
 import { type AesKeyBytes, MAGIC_MARKER } from '../format/ecryptfs/constants.js';
 import { EcryptfsCipher } from './ecryptfs-file.js';
@@ -91,6 +91,29 @@ class EcryptfsFiles implements FileCodec {
   }
 }
 
+/**
+ * eCryptfs passes extended attributes through to the lower file unencrypted
+ * (ecryptfs_setxattr); so does this. user.ecryptfs is its own metadata
+ * (ecryptfs_xattr_metadata mounts): neither shown nor writable.
+ */
+class EcryptfsXattrs implements XattrCodec {
+  encryptXattrName(name: string): string | null {
+    return name.startsWith('user.') && name !== 'user.ecryptfs' ? name : null;
+  }
+
+  decryptXattrName(lowerName: string): string | null {
+    return this.encryptXattrName(lowerName);
+  }
+
+  encryptXattrValue(_lowerName: string, value: Buffer): Buffer {
+    return value;
+  }
+
+  decryptXattrValue(_lowerName: string, sealed: Buffer): Buffer {
+    return sealed;
+  }
+}
+
 export function ecryptfsFormat(vol: EcryptfsVolume): VolumeFormat & { files: EcryptfsFiles } {
-  return { name: 'ecryptfs', names: new EcryptfsNames(vol), files: new EcryptfsFiles(vol.keys, vol.keyBytes) };
+  return { name: 'ecryptfs', names: new EcryptfsNames(vol), files: new EcryptfsFiles(vol.keys, vol.keyBytes), xattrs: new EcryptfsXattrs() };
 }

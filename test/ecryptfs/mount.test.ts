@@ -57,10 +57,15 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     execFileSync('sh', ['-c', ops], { cwd: mnt });
     expect(plainManifest(mnt)).toBe(plainManifest(ref));
     expect(statSync(join(mnt, 'sparse')).size).toBe(20001);
+    // user xattrs pass through to the lower file, as eCryptfs does
+    const py = (code: string) => execFileSync('python3', ['-c', code], { encoding: 'utf8' }).trim();
+    py(`import os; os.setxattr(${JSON.stringify(join(mnt, 'hello.txt'))}, 'user.color', b'blue')`);
+    expect(py(`import os; print(os.getxattr(${JSON.stringify(join(mnt, 'hello.txt'))}, 'user.color').decode())`)).toBe('blue');
     umount();
     expect(isMounted(mnt)).toBe(false);
     const vol = openVectorVolume(lower, PASS, 16, true);
     expect(lowerManifest(vol)).toBe(plainManifest(ref));
+    expect(execFileSync('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(vol.lowerPath('/hello.txt'))}, 'user.color').decode())`], { encoding: 'utf8' }).trim()).toBe('blue');
     // lower names stay eCryptfs names
     expect(readdirSync(lower).every((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))).toBe(true);
   });
