@@ -84,34 +84,36 @@ export function cryptSectors(p: SectorCipherParams, byteOffset: number, data: Bu
   for (let s = 0; s < sectors; s++) ivs.writeBigUInt64LE(BigInt.asUintN(64, first + step * BigInt(s)), s * 16);
   const t0 = ecb.k2Enc.update(ivs);
 
-  // 2. the tweak of every 16-byte block: T(j+1) = T(j)·x in GF(2^128), little-endian
-  const tweak = new Uint32Array(data.length / 4);
-  const tw0 = new Uint32Array(t0.buffer, t0.byteOffset, t0.length / 4);
-  const perSector = sectorSize / 16;
-  for (let s = 0; s < sectors; s++) {
-    let a = tw0[s * 4], b = tw0[s * 4 + 1], c = tw0[s * 4 + 2], d = tw0[s * 4 + 3];
-    let o = s * perSector * 4;
-    for (let j = 0; j < perSector; j++, o += 4) {
-      tweak[o] = a; tweak[o + 1] = b; tweak[o + 2] = c; tweak[o + 3] = d;
-      const carry = d >>> 31;
-      d = (d << 1) | (c >>> 31);
-      c = (c << 1) | (b >>> 31);
-      b = (b << 1) | (a >>> 31);
-      a = (a << 1) ^ (carry * 0x87);
-    }
-  }
-
-  // 3. C = E_K1(P ^ T) ^ T (or the inverse), the whole request in one call
+  // 2. C = E_K1(P ^ T) ^ T (or the inverse), the whole request in one ECB call.
+  // T for block j+1 is T(j)·x in GF(2^128) (little-endian); it is recomputed in
+  // both XOR passes rather than stored, which is cheaper than a tweak array.
+  const tw0 = words(t0).w;
   const { w, copied } = words(data);
-  const n = w.length;
-  for (let i = 0; i < n; i++) w[i] ^= tweak[i];
+  xorTweaks(w, tw0, sectors, sectorSize / 16);
   const x = Buffer.from(w.buffer, w.byteOffset, data.length);
   const y = encrypt ? ecb.k1Enc.update(x) : ecb.k1Dec.update(x);
   if (y.length !== data.length) throw new Error('AES-ECB returned a short block');
   const { w: yw } = words(y);
-  for (let i = 0; i < n; i++) w[i] = yw[i] ^ tweak[i];
+  xorTweaks(yw, tw0, sectors, sectorSize / 16);
+  w.set(yw);
   if (copied) x.copy(data);
   y.fill(0);
+}
+
+/** w ^= the tweak stream of `sectors` sectors whose first tweaks are in tw0. */
+function xorTweaks(w: Uint32Array, tw0: Uint32Array, sectors: number, blocksPerSector: number): void {
+  for (let s = 0; s < sectors; s++) {
+    let a = tw0[s * 4] | 0, b = tw0[s * 4 + 1] | 0, c = tw0[s * 4 + 2] | 0, d = tw0[s * 4 + 3] | 0;
+    const end = (s + 1) * blocksPerSector * 4;
+    for (let o = s * blocksPerSector * 4; o < end; o += 4) {
+      w[o] ^= a; w[o + 1] ^= b; w[o + 2] ^= c; w[o + 3] ^= d;
+      const carry = d >> 31; // 0 or -1
+      d = (d << 1) | (c >>> 31);
+      c = (c << 1) | (b >>> 31);
+      b = (b << 1) | (a >>> 31);
+      a = (a << 1) ^ (carry & 0x87);
+    }
+  }
 }
 
 /** Reference path (big-endian hosts): one OpenSSL XTS object per sector. */
