@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chownSync, writeFileSync } from 'node:fs';
 import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, type PamService } from '../helpers/pam.js';
-import { startSshd, sshRun, type Sshd } from '../helpers/sshd.js';
+import { addUserKey, startSshd, sshRun, sshRunWithKey, type Sshd } from '../helpers/sshd.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 import { watchForSecret } from '../helpers/secret-watch.js';
-import { isMounted, lowerHidesText, setupUser, userKeys, waitFor } from './login-helpers.js';
+import { hookLog, isMounted, lowerHidesText, setupUser, userKeys, waitFor } from './login-helpers.js';
 
 const NOTE = 'plaintext seen through ssh';
 
@@ -58,6 +58,23 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'ssh login scenarios'))('s
     expect(asUser(u, 'touch ~/go').code).toBe(0);
     const first = await long;
     expect(first.stdout).toBe('from-ssh\n');
+    await waitFor('last logout unmounts', () => !isMounted(u.home));
+  });
+
+  it('a key-only login cannot unlock: the home stays locked; with a password session open it sees the plaintext', async () => {
+    const key = addUserKey(sshd, u.name);
+    const alone = await sshRunWithKey(sshd.port, u.name, key, 'ls -A ~ | grep -c . ; true');
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stdout.trim()).toBe('0');
+    expect(isMounted(u.home)).toBe(false);
+    expect(hookLog(u.name)).toMatch(/home stays locked: your key was not unlocked at login/);
+    const held = sshRun(sshd.port, u.name, u.password,
+      'i=0; while [ ! -e ~/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f ~/go', 120_000);
+    await waitFor('password session mounts', () => isMounted(u.home));
+    const withKey = await sshRunWithKey(sshd.port, u.name, key, 'cat ~/notes.txt');
+    expect(withKey.stdout).toBe(NOTE);
+    expect(asUser(u, 'touch ~/go').code).toBe(0);
+    expect((await held).code).toBe(0);
     await waitFor('last logout unmounts', () => !isMounted(u.home));
   });
 
