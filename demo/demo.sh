@@ -26,7 +26,7 @@ cleanup() {
   pkill -KILL -U "$user" 2>/dev/null
   umount -l "/home/$user" 2>/dev/null
   userdel --remove "$user" 2>/dev/null
-  rm -rf "/home/$user" "/home/.homecrypt/$user" "/etc/homecrypt/users/$user.json" "/run/homecrypt/sessions/$user"
+  rm -rf "/home/$user" "/home/.homecrypt/$user" "/etc/homecrypt/users/$user.json" "/run/homecrypt/sessions/$user" "/run/homecrypt/log/$user.log"
   rm -f "/etc/pam.d/$service" "/etc/pam.d/$service-lines"
 }
 trap cleanup EXIT

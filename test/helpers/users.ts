@@ -39,4 +39,5 @@ export function removeTestUser(u: TestUser, extraDirs: string[] = []): void {
   for (const d of extraDirs) rmSync(d, { recursive: true, force: true });
   rmSync(`/etc/homecrypt/users/${u.name}.json`, { force: true });
   rmSync(`/run/homecrypt/sessions/${u.name}`, { force: true });
+  rmSync(`/run/homecrypt/log/${u.name}.log`, { force: true });
 }
