@@ -55,6 +55,7 @@ session  required  pam_unix.so
 @include $service-lines
 PAM
 grep -v '^#' "/etc/pam.d/$service-lines"
+echo "(the demo logs in through this service only: the system-wide stacks are left alone, so status says the PAM hook is disabled)"
 
 bold "3. homecrypt setup --user $user --home (password checked through PAM, home migrated in)"
 printf '%s\n' "$password" | "${HC[@]}" setup --user "$user" --home --passphrase-fd 0 --kdf-time 0.3
