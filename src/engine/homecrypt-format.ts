@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuthenticationError, CorruptFileError, KeyNotAvailableError } from '../errors.js';
 import { gcmOpen, gcmSeal } from '../crypto/aead.js';
+import { blockGcm } from '../crypto/gcm-blocks.js';
 import { FILE_HEADER_BYTES, FILE_ID_BYTES, encodeFileHeader, headerAad, parseFileHeader } from '../format/file-header.js';
 import {
   BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, blockPlainLength, lastBlockOf, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf,
@@ -201,7 +202,8 @@ class HomecryptFiles implements FileCodec {
     const fileId = randomBytes(FILE_ID_BYTES);
     const contentKey = randomBytes(32);
     const nonce = randomBytes(12);
-    const wrapped = gcmSeal(k.wrapKey, nonce, contentKey, headerAad(fileId, k.keyId));
+    const wrapped = Buffer.alloc(48);
+    blockGcm().seal(k.wrapKey, nonce, headerAad(fileId, k.keyId), contentKey, wrapped, 0);
     const header = encodeFileHeader({ fileId, keyId: k.keyId, wrapNonce: nonce, wrappedKey: wrapped });
     const bytes = Buffer.alloc(FILE_HEADER_BYTES + BLOCK_OVERHEAD);
     header.copy(bytes, 0);
@@ -213,10 +215,9 @@ class HomecryptFiles implements FileCodec {
     const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
     const k = this.keys.get(h.keyId);
     if (!k) throw new KeyNotAvailableError(`${io.lowerPath}: its mount key ${h.keyId} is not loaded`);
-    let contentKey: Buffer;
-    try {
-      contentKey = gcmOpen(k.wrapKey, h.wrapNonce, h.wrappedKey, headerAad(h.fileId, h.keyId));
-    } catch {
+    const contentKey = Buffer.alloc(32);
+    if (!blockGcm().open(k.wrapKey, h.wrapNonce, headerAad(h.fileId, h.keyId), h.wrappedKey.subarray(0, 32),
+      h.wrappedKey.subarray(32), contentKey, 0)) {
       throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
     }
     return new BlockCipher(h.keyId, contentKey, h.fileId);
