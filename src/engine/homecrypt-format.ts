@@ -129,7 +129,11 @@ class BlockCipher implements FileCipher {
     // needed) and the lower file is cut to its old length: nothing is lost.
     const start = lowerOffsetOfBlock(first);
     const oldEnd = io.size();
-    const saved = start + w > oldEnd && oldEnd > start ? io.pread(start, oldEnd - start) : null;
+    let saved: Buffer | null = null;
+    if (start + w > oldEnd && oldEnd > start) {
+      // the old blocks read for merging are usually exactly the bytes to keep
+      saved = old && start + old.length === oldEnd ? old : io.pread(start, oldEnd - start);
+    }
     try {
       io.pwrite(out.subarray(0, w), start);
     } catch (err) {
