@@ -107,6 +107,7 @@ for r in $(seq "$ROUNDS"); do
     echo "round $r $t: $(awk -v r="$r" -v t="$t" '$1==r && $2==t {printf "%s=%.2fs ", $3, $4}' "$RES")"
   done
 done
+if [ "$ROUNDS" -gt 0 ]; then
 mkdir -p "$ROOT/bench/results"
 cp "$RES" "$ROOT/bench/results/bridges-$(date +%Y%m%d-%H%M%S).tsv"
 
@@ -127,6 +128,7 @@ for (const t of T) {
   }).join(' | ') + ' |');
 }
 EOF
+fi
 
 echo
 echo "Per-operation latency, passthrough (no crypto), attr/entry caching off: us per stat(2) (= LOOKUP + GETATTR round trips)"
@@ -138,33 +140,35 @@ const t = process.hrtime.bigint();
 for (let i = 0; i < n; i++) statSync(p);
 console.log((Number(process.hrtime.bigint() - t) / n / 1000).toFixed(1));
 EOF
-lat() { # label bridge env...
+LAT_RUNS=${LAT_RUNS:-3}
+lat() { # label bridge env... → one measurement (us/stat) on a fresh mount
   local label=$1 br=$2; shift 2
-  local d=$W/lat-$label; mkdir -p "$d/lower" "$d/mnt"; touch "$d/lower/f"
-  env HOMECRYPT_BRIDGE_TIMEOUT=0 HOMECRYPT_BRIDGE_STATS=1 "$@" node "$ROOT/bench/bridge-serve.mjs" "$br" passthrough "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
-  PIDS+=($!); MOUNTS+=("$d/mnt"); wait_ready "$d/ready"
-  local v=()
-  for _ in 1 2 3; do v+=("$(node "$W/statloop.mjs" "$d/mnt/f" 5000)"); done
+  local d=$W/lat-$label; rm -rf "$d"; mkdir -p "$d/lower" "$d/mnt"; touch "$d/lower/f"
+  env HOMECRYPT_BRIDGE_TIMEOUT=0 "$@" node "$ROOT/bench/bridge-serve.mjs" "$br" passthrough "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+  wait_ready "$d/ready" >&2
+  node "$W/statloop.mjs" "$d/mnt/f" 5000
   umount "$d/mnt"; sleep 0.3
-  echo "| $label | ${v[*]} |"
 }
 gocrypt_lat() {
-  local d=$W/lat-gocryptfs; mkdir -p "$d/lower" "$d/mnt"
+  local d=$W/lat-gocryptfs; rm -rf "$d"; mkdir -p "$d/lower" "$d/mnt"
   printf 'bench-only passphrase\n' > "$d/pass"
   gocryptfs -q -init -scryptn=10 -passfile "$d/pass" "$d/lower" >/dev/null
   # -sharedstorage turns its attribute and entry caches off, as ours are off above
-  gocryptfs -q -nosyslog -sharedstorage -passfile "$d/pass" "$d/lower" "$d/mnt"
-  MOUNTS+=("$d/mnt"); touch "$d/mnt/f"
-  local v=()
-  for _ in 1 2 3; do v+=("$(node "$W/statloop.mjs" "$d/mnt/f" 5000)"); done
-  umount "$d/mnt"
-  echo "| gocryptfs -sharedstorage (go-fuse, encrypted names) | ${v[*]} |"
+  gocryptfs -q -nosyslog -sharedstorage -passfile "$d/pass" "$d/lower" "$d/mnt" 2>/dev/null
+  touch "$d/mnt/f"
+  node "$W/statloop.mjs" "$d/mnt/f" 5000
+  umount "$d/mnt"; sleep 0.3
 }
-echo "| bridge | us/stat, 3 runs |"
-echo "| --- | --- |"
-for _ in 1; do
-  lat fuse-native fuse-native
-  lat kernel-spin50 kernel HOMECRYPT_BRIDGE_SPIN=50
-  lat kernel-nospin kernel HOMECRYPT_BRIDGE_SPIN=0
+# interleaved: each run measures every bridge once, so load changes hit all alike
+declare -A LAT
+for _ in $(seq "$LAT_RUNS"); do
+  LAT[fuse-native]+="$(lat fuse-native fuse-native) "
+  LAT[kernel-spin50]+="$(lat kernel-spin50 kernel HOMECRYPT_BRIDGE_SPIN=50) "
+  LAT[kernel-nospin]+="$(lat kernel-nospin kernel HOMECRYPT_BRIDGE_SPIN=0) "
+  LAT[gocryptfs]+="$(gocrypt_lat) "
 done
-gocrypt_lat
+echo "| bridge | us/stat, $LAT_RUNS runs | min |"
+echo "| --- | --- | --- |"
+for k in fuse-native kernel-spin50 kernel-nospin gocryptfs; do
+  echo "| $k | ${LAT[$k]}| $(echo "${LAT[$k]}" | tr ' ' '\n' | grep . | sort -n | head -1) |"
+done
