@@ -1,18 +1,15 @@
 // Killing the userspace engine (kill -9) leaves the volume consistent up to
 // what the filesystem had flushed, and `block open` works again: the stale
 // FUSE mount, loop device and filesystem mount are cleaned up first.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeAll, hc, sh, tempDir } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
 
-const tmp = tempDir('kill');
-const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
-afterAll(() => {
-  closeAll(env);
-  rmSync(tmp, { recursive: true, force: true });
-});
+// made when the tests run (a skipped file leaves nothing behind)
+let tmp = '';
+const env: Record<string, string> = {};
 
 function status(): Array<Record<string, any>> {
   const r = hc(['block', 'status', '--json'], [], env);
@@ -21,6 +18,15 @@ function status(): Array<Record<string, any>> {
 }
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block engine kill test'))('kill -9 of the userspace engine', () => {
+  beforeAll(() => {
+    tmp = tempDir('kill');
+    env.HOMECRYPT_BLOCK_STATE_DIR = join(tmp, 'state');
+  });
+  afterAll(() => {
+    closeAll(env);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
   it('keeps flushed data, and the volume opens again', () => {
     const img = join(tmp, 'v.img');
     const mnt = join(tmp, 'mnt');

@@ -3,7 +3,7 @@
 // with `cryptsetup open` there and read back the same files; a volume
 // cryptsetup formatted and filled through dm-crypt there opens in homecrypt's
 // userspace engine here and reads back the same files.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,13 +12,10 @@ import { skipUnless } from '../helpers/requirements.js';
 import { refvmAbsentReason, runInRefvm } from '../helpers/refvm.js';
 import { appendFileSync } from 'node:fs';
 
-const tmp = tempDir('refvm');
-const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
+// made when the tests run (a skipped file leaves nothing behind)
+let tmp = '';
+const env: Record<string, string> = {};
 const VM = join(REPO, 'test/block/vm');
-afterAll(() => {
-  closeAll(env);
-  rmSync(tmp, { recursive: true, force: true });
-});
 
 function vmAbsent(): boolean {
   const why = refvmAbsentReason();
@@ -29,6 +26,15 @@ function vmAbsent(): boolean {
 const listing = (dir: string) => sh(`. '${join(VM, 'listing.sh')}'; listing '${dir}'`);
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block refvm interop') || vmAbsent())('homecrypt ↔ kernel dm-crypt (refvm)', () => {
+  beforeAll(() => {
+    tmp = tempDir('refvm');
+    env.HOMECRYPT_BLOCK_STATE_DIR = join(tmp, 'state');
+  });
+  afterAll(() => {
+    closeAll(env);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
   it('each side reads back the files the other wrote', { timeout: 300_000 }, async () => {
     const share = join(tmp, 'share');
     const src = join(share, 'src');
