@@ -14,7 +14,7 @@
 import { closeSync, constants as fsc, read as fsRead, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
-import { cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, unmountKernel } from './kernel-mount.js';
+import { cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, unmountKernel, whenReadable } from './kernel-mount.js';
 import { NodeTable, type Node } from './node-table.js';
 import {
   ATTR_OUT, ENTRY_OUT, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
@@ -123,8 +123,30 @@ export class KernelSession {
       this.fastFd = cloneNonBlocking(this.fd);
       this.fastBuf = Buffer.allocUnsafe(size);
     }
-    const n = Math.max(1, this.kopts.readers ?? (this.spinNs > 0 ? 1 : 2));
+    if (this.spinNs > 0) {
+      // Requests are read only on the JS thread, from the non-blocking clone;
+      // a pool thread merely waits for the clone to become readable, and only
+      // while the JS thread is idle, so it never takes a request from under
+      // the spin (which would leave that request waiting out the spin).
+      this.armPoll();
+      return;
+    }
+    const n = Math.max(1, this.kopts.readers ?? 2);
     for (let i = 0; i < n; i++) this.readLoop(Buffer.allocUnsafe(size));
+  }
+
+  private armPoll(): void {
+    if (this.closed) { this.shutdown(null); return; }
+    this.running++;
+    whenReadable(this.fastFd, () => {
+      this.running--;
+      try {
+        this.drain();
+      } catch (e) {
+        this.onUnexpected('dispatch', '', e);
+      }
+      this.armPoll();
+    });
   }
 
   private readLoop(buf: Buffer): void {
@@ -147,7 +169,6 @@ export class KernelSession {
       } catch (e) {
         this.onUnexpected('dispatch', '', e);
       }
-      if (this.fastFd >= 0) this.drain();
       this.readLoop(next);
     });
   }
@@ -183,7 +204,8 @@ export class KernelSession {
         if (process.hrtime.bigint() - last < spin) continue;
         return;
       }
-      // ENODEV: unmounted; the blocking reader sees it too and shuts down
+      // ENODEV: unmounted (anything else: the connection is unusable)
+      this.shutdown(n === -E.ENODEV ? null : new Error(`read /dev/fuse: errno ${-n}`));
       return;
     }
   }
@@ -194,11 +216,12 @@ export class KernelSession {
       if (err) this.onUnexpected('read /dev/fuse', '', err);
       this.initFailed?.(new Error('the FUSE connection ended before it was initialised'));
     }
-    if (this.running === 0) {
+    if (this.running === 0 && this.endDone) {
+      // once only: a descriptor number closed twice may by then be someone else's
       try { closeSync(this.fd); } catch { /* closed */ }
       if (this.fastFd >= 0) try { closeSync(this.fastFd); } catch { /* closed */ }
       this.fastFd = -1;
-      this.endDone?.();
+      this.endDone();
       this.endDone = null;
     }
   }

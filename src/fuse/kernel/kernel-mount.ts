@@ -10,6 +10,7 @@ import { constants } from 'node:os';
 type Fn = (...args: unknown[]) => number;
 interface Libc {
   mount: Fn; umount2: Fn; socketpair: Fn; recvmsg: Fn; close: Fn; ioctl: Fn; read: Fn;
+  poll: Fn & { async: (...args: unknown[]) => void };
 }
 let libc: Libc | null = null;
 
@@ -24,6 +25,7 @@ function lib(): Libc {
     close: l.func('int close(int fd)') as unknown as Fn,
     ioctl: l.func('int ioctl(int fd, unsigned long req, uint32_t *arg)') as unknown as Fn,
     read: l.func('long read(int fd, void *buf, size_t len)') as unknown as Fn,
+    poll: l.func('int poll(void *fds, unsigned long nfds, int timeout)') as unknown as Libc['poll'],
   };
   return libc;
 }
@@ -185,4 +187,21 @@ export function cloneNonBlocking(fd: number): number {
 export function readRaw(fd: number, buf: Buffer): number {
   const n = lib().read(fd, buf, buf.length);
   return n >= 0 ? n : -koffi.errno();
+}
+
+const POLLIN = 1;
+
+/**
+ * Calls `done` once `fd` has something to read (or an error, such as the
+ * connection going away), waiting on a libuv pool thread. Nothing is read:
+ * the caller reads on its own thread.
+ */
+export function whenReadable(fd: number, done: () => void): void {
+  const pfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(POLLIN, 4);
+  lib().poll.async(pfd, 1, -1, () => {
+    void pfd; // kept alive until the call returns
+    done();
+  });
 }
