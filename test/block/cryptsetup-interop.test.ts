@@ -80,6 +80,22 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     expect(l.code, l.stderr).toBe(0);
   });
 
+  it('remove-slot revokes a passphrase, needs another slot\'s passphrase, and keeps the last slot', () => {
+    const vol = image('remove.img', 20);
+    expect(hc(['block', 'format', vol, ...KDF], ['keep me'], env).code).toBe(0);
+    expect(hc(['block', 'add-passphrase', vol, ...KDF], ['keep me', 'lost one', 'lost one'], env).code).toBe(0);
+    const self = hc(['block', 'remove-slot', vol, '1'], ['lost one'], env);
+    expect(self.code).toBe(3); // its own passphrase does not count
+    const r = hc(['block', 'remove-slot', vol, '1'], ['keep me'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(testPass(vol, 'lost one')).not.toBe(0);
+    expect(testPass(vol, 'keep me')).toBe(0);
+    expect(cryptsetup(['luksDump', vol]).out.match(/^\s+\d+: luks2$/gm)).toHaveLength(1);
+    const last = hc(['block', 'remove-slot', vol, '0'], ['keep me'], env);
+    expect(last.code).toBe(8);
+    expect(last.stderr).toMatch(/last keyslot/);
+  });
+
   it('homecrypt opens a keyslot cryptsetup added (luksAddKey)', () => {
     const keyfile = join(tmp, 'old.key');
     writeFileSync(keyfile, 'third pass', { mode: 0o600 });

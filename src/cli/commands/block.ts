@@ -9,7 +9,7 @@ import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js'
 import { writeFileAtomic } from '../../os/atomic-file.js';
 import { Device } from '../../block/device.js';
 import {
-  addKeyslot, dataSegment, formatVolume, loadHeader, readHeaderBackup, repairHeader, restoreHeaderBackup, rewrapKeyslot,
+  addKeyslot, dataSegment, formatVolume, loadHeader, readHeaderBackup, removeKeyslot, repairHeader, restoreHeaderBackup, rewrapKeyslot,
   segmentLength, unlock, type Unlocked,
 } from '../../block/volume.js';
 import type { HeaderCopy } from '../../format/luks2/header.js';
@@ -295,6 +295,39 @@ export function registerBlockCommands(program: Command): void {
         } finally { u.volumeKey.fill(0); }
       } finally {
         wipe(...secrets);
+        dev.close();
+      }
+    });
+
+  withFd(block.command('remove-slot')
+    .argument('<device>')
+    .argument('<slot>', 'keyslot number (see cryptsetup luksDump)')
+    .description('remove a keyslot (a lost or revoked passphrase); asks the passphrase of another keyslot, so the volume stays openable'))
+    .action(async (device: string, slot: string, o: SecretOpts) => {
+      if (!/^\d{1,2}$/.test(slot)) throw new UsageError(`invalid keyslot '${slot}'`);
+      const dev = openDevice(device, true);
+      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase of a keyslot that stays:'] });
+      try {
+        const h = loadAndWarn(dev);
+        if (!h.metadata.keyslots.some((k) => k.id === slot)) throw new UsageError(`${device}: no keyslot ${slot}`);
+        const others = h.metadata.keyslots.filter((k) => k.id !== slot);
+        if (!others.length) throw new RefusedError('refusing to remove the last keyslot (the volume would be lost)');
+        let proven = false;
+        for (const k of others) {
+          try {
+            const u = await withSecret(secret, (s) => unlock(dev, h, s, k.id));
+            u.volumeKey.fill(0);
+            proven = true;
+            break;
+          } catch (e) {
+            if (!(e instanceof WrongPassphraseError)) throw e;
+          }
+        }
+        if (!proven) throw new WrongPassphraseError(`${device}: the passphrase opens no keyslot other than ${slot}`);
+        removeKeyslot(dev, h, slot);
+        out(`removed keyslot ${slot}`);
+      } finally {
+        wipe(secret);
         dev.close();
       }
     });
