@@ -2,9 +2,11 @@
 // directly (the approach of go-fuse), with no libfuse in between. Serves any
 // FuseOps (bridge.ts), so the engine runs on it unchanged.
 //
-// How a request travels: several reads of /dev/fuse are in flight at once on
-// libuv's thread pool (fs.read); when one completes, the main thread decodes
-// the request, calls the operation, and writes the reply with one write(2).
+// How a request travels: the JS thread reads it from a non-blocking clone of
+// the connection (right after its last reply, spinning briefly; or when a
+// libuv pool thread polling the clone says it is readable), decodes it, calls
+// the operation, and writes the reply with one write(2). With spinUs 0,
+// several blocking reads are in flight on the pool instead.
 // A synchronous operation is answered before the next request is looked at
 // (no event-loop turn, no allocation on the hot path); a Promise result is
 // answered when it settles. What fuse-native gets wrong is right here by
@@ -28,7 +30,7 @@ const errnoByCode = E as unknown as Record<string, number>;
 
 /** Options only the kernel bridge has (all optional). */
 export interface KernelBridgeOptions {
-  /** Reads of /dev/fuse in flight (libuv thread-pool slots taken; default 2). */
+  /** With spinUs 0: reads of /dev/fuse in flight (libuv thread-pool slots taken; default 2). */
   readers?: number;
   /** Largest READ/WRITE in bytes, a multiple of 4096 (default 1 MiB, via max_pages). */
   maxIo?: number;
