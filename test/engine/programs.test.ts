@@ -54,6 +54,19 @@ describe.skipIf(skipUnless('fuse', 'engine real-program tests'))('real programs 
     expect((await git('status', '--porcelain')).stdout).toBe('');
   });
 
+  it('fio: random reads and writes of mixed sizes with data verification', async () => {
+    const dir = join(m, 'fio');
+    fs.mkdirSync(dir);
+    const r = await run('fio', [
+      '--name=exerciser', `--directory=${dir}`, '--rw=randrw', '--bsrange=1k-72k', '--bs_unaligned',
+      '--size=12m', '--numjobs=2', '--ioengine=psync', '--verify=crc32c', '--do_verify=1',
+      '--verify_fatal=1', '--randseed=20261125', '--output-format=terse',
+    ]);
+    expect(r.stderr).not.toMatch(/verify|error/i);
+    expect(r.code).toBe(0);
+    fs.rmSync(dir, { recursive: true });
+  });
+
   it('sqlite3 creates, fills and checks a database', async () => {
     const db = join(m, 'test.db');
     const sql = [
