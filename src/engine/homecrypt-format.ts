@@ -20,7 +20,6 @@ import type { MountKeys } from './mount-keys.js';
 import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 
-const ZERO_BLOCK = Buffer.alloc(BLOCK_PLAIN);
 const PLAIN_SCRATCH = Buffer.alloc(BLOCK_PLAIN);
 
 // One reusable buffer for sealed bytes read from the lower file: operations
@@ -227,8 +226,6 @@ class HomecryptFiles implements FileCodec {
     return new BlockCipher(h.keyId, contentKey, h.fileId);
   }
 }
-
-export const ZERO = ZERO_BLOCK;
 
 /** Encrypted names: SIV per component, long names through sidecars. */
 class EncryptedNames implements NameCodec {
