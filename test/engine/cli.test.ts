@@ -95,6 +95,38 @@ describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount 
     expect(r.stdout.trim().split('\n').at(-1)).toBe('via-keyring');
   });
 
+  it('add-key: new files use the new mount key, old files keep theirs, both open', () => {
+    const lower = join(dir, 'v-two');
+    const id1 = JSON.parse(hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05', '--json'], `${PASS}\n`).stdout).keyId;
+    const ks2 = join(dir, 'second.keys');
+    expect(hc(['key', 'create', ks2, '--passphrase-fd', '0', '--kdf-time', '0.05'], 'second pass\n').code).toBe(0);
+    const m = join(dir, 'm-two');
+    fs.mkdirSync(m);
+    const log = join(dir, 'two.log');
+    expect(hc(['mount', lower, m, '--passphrase-fd', '0', '--log-file', log], `${PASS}\n`).code).toBe(0);
+    fs.writeFileSync(join(m, 'old'), 'first key');
+    expect(hc(['umount', m]).code).toBe(0);
+    const add = hc(['add-key', lower, ks2, '--passphrase-fd', '0'], `${PASS}\nsecond pass\n`);
+    expect(add.stderr).toBe('');
+    const id2 = JSON.parse(fs.readFileSync(join(lower, 'homecrypt.conf'), 'utf8')).currentKeyId;
+    expect(id2).not.toBe(id1);
+    const script = [
+      'keyctl link @u @s',
+      `printf '%s\\n' '${PASS}' | ${BIN} key unwrap ${lower}/homecrypt.keys --passphrase-fd 0 >/dev/null`,
+      `printf '%s\\n' 'second pass' | ${BIN} key unwrap ${ks2} --passphrase-fd 0 >/dev/null`,
+      `${BIN} mount ${lower} ${m} --log-file ${log} </dev/null`,
+      `echo second > ${m}/new && cat ${m}/old ${m}/new`,
+      `${BIN} umount ${m}`,
+      `${BIN} keyring forget ${id1} >/dev/null 2>&1; ${BIN} keyring forget ${id2} >/dev/null 2>&1; true`,
+    ].join(' && ');
+    const r = spawnSync('keyctl', ['session', '-', 'sh', '-c', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/homecrypt:/);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('first keysecond'); // cat of both files
+    const ids = fs.readdirSync(lower).filter((n) => !n.includes('.'))
+      .map((n) => fs.readFileSync(join(lower, n)).subarray(24, 32).toString('hex')).sort();
+    expect(ids).toEqual([id1, id2].sort());
+  });
+
   it('--keystore keeps the key store outside the lower dir', () => {
     const lower = join(dir, 'v-ext');
     const ks = join(dir, 'external.keys');

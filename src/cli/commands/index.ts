@@ -14,6 +14,7 @@ import { registerInitCommand } from './init.js';
 import { registerMountCommand } from './mount.js';
 import { registerUmountCommand } from './umount.js';
 import { registerFsckCommand } from './fsck.js';
+import { registerAddKeyCommand } from './add-key.js';
 import { registerEcryptfsCommands } from './ecryptfs.js';
 
 export type RegisterCommands = (program: Command) => void;
@@ -28,6 +29,6 @@ export const commandGroups: RegisterCommands[] = [
   registerPamCommands,
   registerLoginHookCommands,
   registerBlockCommands,
-  registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand,
+  registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand, registerAddKeyCommand,
   registerEcryptfsCommands,
 ];
