@@ -65,6 +65,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
     expect(line).toMatch(/user_id=0,group_id=0/);
     expect(line).toContain('default_permissions');
     expect(line).toMatch(/nosuid,nodev/);
+    // streaming reads arrive as 1 MiB requests: the mount's readahead was raised from 128 KiB
+    const dev = line.split(' ')[2];
+    expect(fs.readFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8').trim()).toBe('1024');
   });
 
   it('reads back what was written at any offset, through 1 MiB requests and holes', () => {

@@ -16,7 +16,9 @@
 import { closeSync, constants as fsc, read as fsRead, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
-import { cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, unmountKernel, whenReadable } from './kernel-mount.js';
+import {
+  cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
+} from './kernel-mount.js';
 import { NodeTable, type Node } from './node-table.js';
 import {
   ATTR_OUT, ENTRY_OUT, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
@@ -41,6 +43,11 @@ export interface KernelBridgeOptions {
    * this many microseconds before going back to the event loop (0: never; default 50).
    */
   spinUs?: number;
+  /**
+   * Readahead of the mount in KiB when mounted as root (default: the largest
+   * request, 1 MiB; 0 leaves the kernel's 128 KiB).
+   */
+  readaheadKib?: number;
   /** The user the mount belongs to when root mounts for someone (login path). */
   uid?: number;
   gid?: number;
@@ -826,6 +833,11 @@ export class KernelSession {
     });
   }
 
+  /** The largest READ or WRITE the connection carries. */
+  get maxIoBytes(): number {
+    return this.maxIo;
+  }
+
   /** Starts teardown from our side: nothing more is read once the kernel says ENODEV. */
   get isClosed(): boolean {
     return this.closed;
@@ -859,6 +871,7 @@ export async function mountKernel(mountPoint: string, ops: FuseOps, options: Mou
     try { await unmountKernel(mountPoint, true); } catch { /* not mounted */ }
     throw err;
   }
+  if (process.getuid?.() === 0 && kopts.readaheadKib !== 0) setReadahead(mountPoint, kopts.readaheadKib ?? session.maxIoBytes / 1024);
   let mounted = true;
   return {
     mountPoint,

@@ -4,7 +4,7 @@
 // hands the connected fd back over a unix socket (SCM_RIGHTS, _FUSE_COMMFD).
 import koffi from 'koffi';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, constants as fsc, openSync } from 'node:fs';
+import { closeSync, constants as fsc, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 type Fn = (...args: unknown[]) => number;
@@ -204,4 +204,29 @@ export function whenReadable(fd: number, done: () => void): void {
     void pfd; // kept alive until the call returns
     done();
   });
+}
+
+/**
+ * Sets the readahead of the mount's backing device (its bdi, shared by
+ * nothing else) to `kib`. The kernel starts a FUSE mount at 128 KiB whatever
+ * max_pages allows, so a streaming read arrives as 128 KiB requests; 1 MiB
+ * requests cost an eighth of the round trips (measured in
+ * docs/BENCHMARKS.md). Needs root (sysfs); returns false when it could not.
+ * Reads /proc/self/mountinfo, never the mount itself (whose requests the
+ * caller's thread may be the one to answer).
+ */
+export function setReadahead(mountPoint: string, kib: number): boolean {
+  try {
+    const esc = mountPoint.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+    let dev: string | null = null;
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const f = line.split(' ');
+      if (f[4] === esc) dev = f[2] ?? null; // the last mount stacked there wins
+    }
+    if (!dev || !/^\d+:\d+$/.test(dev)) return false;
+    writeFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, `${kib}\n`);
+    return true;
+  } catch {
+    return false;
+  }
 }
