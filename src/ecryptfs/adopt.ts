@@ -13,7 +13,7 @@
 // homecrypt user; the sealed passphrase does not change.
 import { existsSync, lstatSync, mkdirSync, lchownSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { CorruptFileError, KeyNotAvailableError, RefusedError, UsageError, WrongPassphraseError } from '../errors.js';
+import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../errors.js';
 import { checkPassword } from '../os/pam.js';
 import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
 import { randomBytes } from '../crypto/random.js';
@@ -26,6 +26,7 @@ import { clearEcryptfsMountPoint, readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
 import { wipeKeys } from './keys.js';
+import { adoptedHomeKeyStore, checkUnmountedHome, isEcryptfsLeftover, makeMountPointWritable } from './encrypted-home.js';
 
 export const ADOPT_FILE = 'ecryptfs-adopt.bin';
 const MAGIC = Buffer.from('HCEA', 'latin1');
@@ -83,12 +84,14 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
     }
     wipeKeys(vol.keys);
     if (setup.encryptedHome) {
-      // the unmounted home holds .ecryptfs/.Private links and more; the FUSE bridge mounts only on empty directories
-      throw new UsageError(`${user.name} has an eCryptfs encrypted home: this build adopts Private directories only; open it with homecrypt ecryptfs mount`);
+      // the mount covers ecryptfs-utils' links in the unmounted home, and nothing else
+      checkUnmountedHome(setup.mountPoint);
+      makeMountPointWritable(setup.mountPoint);
+    } else {
+      // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
+      clearEcryptfsMountPoint(setup.mountPoint);
     }
-    // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
-    clearEcryptfsMountPoint(setup.mountPoint);
-    const keyStore = resolve(o.keyStore ?? join(user.home, '.homecrypt', 'homecrypt.keys'));
+    const keyStore = resolve(o.keyStore ?? (setup.encryptedHome ? adoptedHomeKeyStore(setup) : join(user.home, '.homecrypt', 'homecrypt.keys')));
     const keyDir = dirname(keyStore);
     if (!existsSync(keyDir)) {
       mkdirSync(keyDir, { mode: 0o700 });
@@ -105,7 +108,7 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       mountKey.fill(0);
     }
     const record: UserRecord = {
-      version: 1, user: user.name, uid: user.uid, mode: 'private', lower: setup.lower,
+      version: 1, user: user.name, uid: user.uid, mode: setup.encryptedHome ? 'home' : 'private', lower: setup.lower,
       mountPoint: setup.mountPoint, keyStore, keyId, autoMount: true, state: 'ready', rewrapPending: false,
       needsRecovery: false, createdAt: new Date().toISOString(),
     };
@@ -160,7 +163,9 @@ export async function mountAdopted(lower: string, mountPoint: string, keyStore: 
 }): Promise<void> {
   const { prepareMountPoint, defaultLogFile } = await import('../engine/mount-daemon.js');
   const { serveEcryptfs, startEcryptfsDaemon } = await import('./mount.js');
-  const note = await prepareMountPoint(mountPoint);
+  // an adopted encrypted home is mounted over ecryptfs-utils' links (src/ecryptfs/encrypted-home.ts)
+  const mnt = resolve(mountPoint);
+  const note = await prepareMountPoint(mountPoint, { mayHold: (n) => isEcryptfsLeftover(mnt, n) });
   if (note) process.stderr.write(`homecrypt: ${note}\n`);
   const pass = await adoptedMountPassphrase(lower, keyStore, o.secret);
   try {

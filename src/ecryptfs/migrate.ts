@@ -19,7 +19,7 @@ import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync
 import { join } from 'node:path';
 import { RefusedError, UsageError, HomecryptError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
-import { isFuseMountedAt } from '../os/mounts.js';
+import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { setupUser } from '../session/setup.js';
 import { unwrapForUser } from '../session/key-ops.js';
@@ -53,7 +53,7 @@ export interface MigrateOptions {
   failAfterEntries?: number;
 }
 
-export interface MigrateResult { recoveryKey: string | null; entries: number; bytes: number; removed: boolean; aside: string }
+export interface MigrateResult { recoveryKey: string | null; entries: number; bytes: number; removed: boolean; aside: string; home?: boolean }
 
 function journalPath(user: UserAccount): string {
   return join(user.home, '.homecrypt', 'ecryptfs-migration.json');
@@ -72,6 +72,28 @@ function readJournal(user: UserAccount): Journal | null {
 function writeJournal(user: UserAccount, j: Journal): void {
   const p = journalPath(user);
   writeFileAtomic(p, Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: user.uid, gid: user.gid });
+}
+
+/** Migrates a Private directory or, through migrate-home.ts, an encrypted home. */
+export async function migrateEcryptfs(o: MigrateOptions): Promise<MigrateResult> {
+  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs migrate must run as root');
+  const user = lookupUser(o.user);
+  // an eCryptfs or adopted home in use: root cannot even read its ~/.ecryptfs link
+  const m = mountAt(user.home);
+  if (m && (m.fsType === 'ecryptfs' || m.fsType.startsWith('fuse'))) {
+    throw new RefusedError(`${user.home} is mounted (${m.fsType} ${m.source}); log ${user.name} out (or unmount it) first`);
+  }
+  const { homeMigrationUnderWay, migrateEncryptedHome } = await import('./migrate-home.js');
+  if (!readJournal(user) && (homeMigrationUnderWay(user) || isEncryptedHome(user))) return migrateEncryptedHome(o, user);
+  return migratePrivate(o);
+}
+
+function isEncryptedHome(user: UserAccount): boolean {
+  try {
+    return readPrivateSetup(user.home, user.name).encryptedHome;
+  } catch {
+    return false;
+  }
 }
 
 export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> {
@@ -159,7 +181,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   }
 }
 
-function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _keyStore: string, o: MigrateOptions,
+export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _keyStore: string, o: MigrateOptions,
   key: { mountKey: Buffer }): { entries: number; bytes: number } {
   const vol = openVolume(lower, [key.mountKey]);
   key.mountKey.fill(0);

@@ -41,7 +41,10 @@ export function defaultLogFile(mountPoint: string): string {
  * Checks a mount point before mounting: a directory, empty, not mounted. A
  * stale homecrypt mount (its daemon died) is unmounted first.
  */
-export async function prepareMountPoint(mountPoint: string): Promise<string | null> {
+export async function prepareMountPoint(mountPoint: string, opts: {
+  /** entries the mount may cover (an adopted eCryptfs home's own symlinks); anything else refuses */
+  mayHold?: (name: string) => boolean;
+} = {}): Promise<string | null> {
   const mnt = resolve(mountPoint);
   let note: string | null = null;
   const m = mountAt(mnt);
@@ -65,7 +68,11 @@ export async function prepareMountPoint(mountPoint: string): Promise<string | nu
     throw new UsageError(`mount point ${mnt} does not exist`);
   }
   if (!st.isDirectory()) throw new UsageError(`mount point ${mnt} is not a directory`);
-  if (readdirSync(mnt).length > 0) throw new RefusedError(`mount point ${mnt} is not empty`);
+  const held = readdirSync(mnt).filter((n) => !opts.mayHold?.(n));
+  if (held.length > 0) {
+    if (opts.mayHold) throw new RefusedError(`mount point ${mnt} holds ${held.slice(0, 5).join(', ')}${held.length > 5 ? ', …' : ''}, which the mount would hide; move them away first`);
+    throw new RefusedError(`mount point ${mnt} is not empty`);
+  }
   return note;
 }
 

@@ -48,7 +48,7 @@ function isEmptyDir(path: string): boolean {
   try { return readdirSync(path).length === 0; } catch { return true; }
 }
 
-async function refuseWhileRunning(user: UserAccount, what: string): Promise<void> {
+export async function refuseWhileRunning(user: UserAccount, what: string): Promise<void> {
   // a mount daemon of a session that just ended takes a moment to exit
   await waitUntil(() => processesOf(user.uid).length === 0, 5000);
   const procs = processesOf(user.uid);
@@ -73,7 +73,7 @@ export function checkFreeSpace(needed: number, available: number, where: string)
   }
 }
 
-function availableBytes(path: string): number {
+export function availableBytes(path: string): number {
   const s = statfsSync(path);
   return Number(s.bavail) * Number(s.bsize);
 }

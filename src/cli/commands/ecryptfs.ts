@@ -17,7 +17,7 @@ import {
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
 import { fusermountUnmount } from '../../fuse/index.js';
-import { migratePrivate } from '../../ecryptfs/migrate.js';
+import { migrateEcryptfs } from '../../ecryptfs/migrate.js';
 import { adoptUser } from '../../ecryptfs/adopt.js';
 
 function parseSalt(v: string): Buffer {
@@ -149,19 +149,19 @@ export function registerEcryptfsCommands(program: Command): void {
     });
 
   ec.command('migrate')
-    .description('convert a user\'s eCryptfs Private directory to homecrypt (resumable; each file verified)')
-    .requiredOption('--user <name>', 'the user whose ~/.Private to migrate')
+    .description('convert a user\'s eCryptfs Private directory or encrypted home to homecrypt (resumable; each file verified)')
+    .requiredOption('--user <name>', 'the user whose ~/.Private or encrypted home (/home/.ecryptfs/USER) to migrate')
     .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
     .option('--no-password-check', 'do not check the passphrase against the system (installers)')
-    .option('--remove-ecryptfs', 'after every file verified, delete the eCryptfs copy and ~/.ecryptfs')
+    .option('--remove-ecryptfs', 'after every file verified, delete the eCryptfs copy and ~/.ecryptfs (/home/.ecryptfs/USER for a home)')
     .addOption(new Option('--fail-after <n>').hideHelp().argParser((v) => parseInt(v, 10)))
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; removeEcryptfs?: boolean; failAfter?: number }) => {
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
       const tty = process.stderr.isTTY;
       let last = 0;
       try {
-        const r = await migratePrivate({
+        const r = await migrateEcryptfs({
           user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck,
           removeEcryptfs: !!o.removeEcryptfs, failAfterEntries: o.failAfter,
           onRecoveryKey: (key) => process.stdout.write(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
@@ -177,7 +177,7 @@ export function registerEcryptfsCommands(program: Command): void {
             if (tty && d.entries === t.entries) process.stderr.write('\n');
           },
         });
-        process.stdout.write(`migrated ${r.entries} entries (${r.bytes} bytes) of ${o.user}'s eCryptfs Private directory to homecrypt\n`);
+        process.stdout.write(`migrated ${r.entries} entries (${r.bytes} bytes) of ${o.user}'s eCryptfs ${r.home ? 'encrypted home' : 'Private directory'} to homecrypt\n`);
         if (!r.removed) process.stdout.write(`the eCryptfs copy is kept in ${r.aside}; run again with --remove-ecryptfs to delete it\n`);
       } finally {
         wipe(login);

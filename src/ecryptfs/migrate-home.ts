@@ -1,0 +1,204 @@
+// `homecrypt ecryptfs migrate --user U` for an eCryptfs encrypted home: the
+// home becomes a homecrypt --home mode home (src/session/layout.ts: lower and
+// key store in /home/.homecrypt/U/, mounted on /home/U at login).
+//
+//   1. checks before anything is written: the login passphrase opens the
+//      eCryptfs data, the home is not mounted, the user has no process running
+//      (the session code's rule for moving a home), the unmounted /home/U holds
+//      nothing but ecryptfs-utils' links, and the homecrypt root has room for a
+//      full copy (the eCryptfs copy stays until the end);
+//   2. homecrypt's key store (login + recovery slots) and lower directory; the
+//      user record says "migrating", so no login mounts the half-filled home;
+//   3. every entry decrypted from /home/.ecryptfs/U/.Private and written through
+//      the engine's operations, read back and compared by SHA-256 (copyAll);
+//   4. ecryptfs-utils' links leave the unmounted /home/U, the record becomes
+//      "ready" (replacing an earlier `ecryptfs adopt`);
+//   5. only with --remove-ecryptfs, and only after 4: /home/.ecryptfs/U goes.
+// The journal /home/.homecrypt/U/ecryptfs-migration.json records the step
+// reached; running the command again carries on from there.
+import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { HomecryptError, RefusedError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../os/atomic-file.js';
+import type { UserAccount } from '../os/users.js';
+import { withUserLock } from '../os/users-lock.js';
+import { createKeyStore } from '../keys/key-store.js';
+import { layoutFor, type Layout } from '../session/layout.js';
+import { initLower } from '../session/lower-dir.js';
+import { unwrapForUser } from '../session/key-ops.js';
+import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../session/setup.js';
+import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
+import { isAdoptedEcryptfs } from './adopt.js';
+import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from './encrypted-home.js';
+import { openEcryptfs } from './mount.js';
+import { readPrivateSetup } from './private-dir.js';
+import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
+import { walkLower } from './tree.js';
+import { wipeKeys } from './keys.js';
+import { copyAll, type MigrateOptions, type MigrateResult } from './migrate.js';
+
+type Step = 'start' | 'setup' | 'copied' | 'done';
+interface HomeJournal {
+  version: 1;
+  step: Step;
+  /** the eCryptfs lower directory (/home/.ecryptfs/U/.Private) */
+  lower: string;
+  /** /home/.ecryptfs/U: what --remove-ecryptfs deletes */
+  ecryptfsDir: string;
+  /** the wrapped-passphrase file */
+  wrapped: string;
+  startedAt: string;
+}
+
+const STEPS: Step[] = ['start', 'setup', 'copied', 'done'];
+
+function journalPath(layout: Layout): string {
+  return join(layout.base!, 'ecryptfs-migration.json');
+}
+
+function readJournal(layout: Layout): HomeJournal | null {
+  const p = journalPath(layout);
+  if (!existsSync(p)) return null;
+  // root deletes what the journal names: only a journal root wrote counts
+  const st = lstatSync(p);
+  if (!st.isFile() || st.uid !== 0) throw new RefusedError(`${p} is not a regular file owned by root; move it away`);
+  let j: HomeJournal;
+  try {
+    j = JSON.parse(readFileSync(p, 'utf8')) as HomeJournal;
+  } catch {
+    throw new HomecryptError(`${p}: not valid JSON; a migration journal this build understands was expected`);
+  }
+  const abs = (v: unknown) => typeof v === 'string' && v.startsWith('/') && !v.split('/').includes('..');
+  if (j?.version !== 1 || !STEPS.includes(j.step) || !abs(j.lower) || !abs(j.ecryptfsDir) || !abs(j.wrapped)
+    || dirname(j.lower) !== j.ecryptfsDir || basename(j.lower) !== '.Private') {
+    throw new HomecryptError(`${p}: not a migration journal this build understands`);
+  }
+  return j;
+}
+
+function writeJournal(layout: Layout, j: HomeJournal): void {
+  writeFileAtomic(journalPath(layout), Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: 0, gid: 0 });
+}
+
+/** True when an encrypted-home migration of `user` has a journal. */
+export function homeMigrationUnderWay(user: UserAccount): boolean {
+  return existsSync(journalPath(layoutFor(user, 'home')));
+}
+
+function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
+  rmSync(j.ecryptfsDir, { recursive: true, force: true });
+  say(`removed the eCryptfs copy ${j.ecryptfsDir}`);
+}
+
+export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount): Promise<MigrateResult> {
+  if (user.uid === 0) throw new RefusedError('refusing to migrate root\'s home');
+  const say = o.say ?? (() => {});
+  return withUserLock(user.name, async () => {
+    const layout = layoutFor(user, 'home');
+    let journal = readJournal(layout);
+    if (journal?.step === 'done') {
+      if (o.removeEcryptfs && existsSync(journal.ecryptfsDir)) {
+        removeEcryptfsCopy(journal, say);
+        return { recoveryKey: null, entries: 0, bytes: 0, removed: true, aside: journal.ecryptfsDir, home: true };
+      }
+      throw new RefusedError(`${user.name} was already migrated to homecrypt (${journalPath(layout)})`);
+    }
+    const home = layout.mountPoint;
+    if (journal) {
+      say(`resuming the migration of ${user.name}'s encrypted home (step: ${journal.step})`);
+    } else {
+      const setup = readPrivateSetup(user.home, user.name);
+      if (!setup.encryptedHome) throw new UsageError(`${user.name} has no eCryptfs encrypted home`);
+      journal = {
+        version: 1, step: 'start', lower: setup.lower, ecryptfsDir: ecryptfsUserDir(setup),
+        wrapped: setup.wrappedPassphrase, startedAt: new Date().toISOString(),
+      };
+      const rec = loadUserRecord(user.name);
+      if (rec && !(isAdoptedEcryptfs(rec.lower, rec.keyStore) && rec.lower === setup.lower)) {
+        throw new RefusedError(`${user.name} is already a homecrypt user (${rec.mode} mode); see homecrypt status --user ${user.name}`);
+      }
+      if (existsSync(layout.base!)) throw new RefusedError(`${layout.base} already exists (an earlier setup?); move it away first`);
+    }
+    // the same on every run: a login since the interruption must not be under way
+    checkUnmountedHome(home);
+    await refuseWhileRunning(user, 'migrating the eCryptfs home');
+    // the login passphrase must open the eCryptfs data before anything is written
+    const pass = unwrapPassphraseFile(journal.wrapped, o.loginPassphrase);
+    const ec = (() => {
+      try {
+        return openEcryptfs(journal.lower, pass);
+      } finally {
+        pass.fill(0);
+      }
+    })();
+    try {
+      let recoveryKey: string | null = null;
+      let mountKey: Buffer | null = null;
+      if (journal.step === 'start') {
+        const root = dirname(layout.base!);
+        if (!existsSync(root)) mkdirSync(root, { mode: 0o711 });
+        checkFreeSpace(copyNeeds(ec), availableBytes(root), root);
+        // a run interrupted in this step left at most a partial key store and lower: start the step again
+        rmSync(layout.lower, { recursive: true, force: true });
+        rmSync(layout.keyStore, { force: true });
+        mkdirSync(layout.base!, { recursive: true, mode: 0o700 });
+        lchownSync(layout.base!, user.uid, user.gid);
+        chmodSync(layout.base!, 0o700);
+        writeJournal(layout, journal);
+        const made = await createKeyStore(layout.keyStore, {
+          passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
+        });
+        mountKey = made.mountKey;
+        initLower(user, layout.lower, layout.keyStore, mountKey);
+        saveUserRecord(newRecord(user, layout, made.keyId, 'migrating'));
+        recoveryKey = made.recoveryKey;
+        o.onRecoveryKey?.(recoveryKey);
+        journal = { ...journal, step: 'setup' };
+        writeJournal(layout, journal);
+      }
+      const rec = loadUserRecord(user.name);
+      if (!rec || rec.lower !== layout.lower) throw new HomecryptError(`${user.name} has no homecrypt home record although the migration journal says it was set up`);
+      let entries = 0, bytes = 0;
+      if (journal.step === 'setup') {
+        mountKey ??= (await unwrapForUser(rec.keyStore, user, o.loginPassphrase)).mountKey;
+        ({ entries, bytes } = copyAll(ec, user, layout.lower, layout.keyStore, o, { mountKey }));
+        // the next login mounts homecrypt's home here, on an empty directory
+        removeLeftovers(home);
+        makeMountPointWritable(home);
+        saveUserRecord({ ...rec, state: 'ready' });
+        journal = { ...journal, step: 'copied' };
+        writeJournal(layout, journal);
+        say(`every entry verified; ${user.name}'s home is homecrypt's from the next login`);
+      }
+      mountKey?.fill(0);
+      let removed = false;
+      if (o.removeEcryptfs) {
+        removeEcryptfsCopy(journal, say);
+        removed = true;
+      }
+      journal = { ...journal, step: 'done' };
+      writeJournal(layout, journal);
+      return { recoveryKey, entries, bytes, removed, aside: journal.ecryptfsDir, home: true };
+    } finally {
+      wipeKeys(ec.keys);
+    }
+  });
+}
+
+/** What a full copy needs on the homecrypt root: the plaintext plus headers and per-block tags. */
+function copyNeeds(ec: ReturnType<typeof openEcryptfs>): number {
+  let files = 0, bytes = 0;
+  for (const e of walkLower(ec)) {
+    files++;
+    if (e.type === 'f') bytes += lstatSync(e.lowerPath).size;
+  }
+  return bytes + files * (4096 + 64) + Math.ceil(bytes / 4096) * 32 + 16 * 1024 * 1024;
+}
+
+function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
+  return {
+    version: 1, user: user.name, uid: user.uid, mode: 'home', lower: layout.lower, mountPoint: layout.mountPoint,
+    keyStore: layout.keyStore, keyId, autoMount: true, state, rewrapPending: false, needsRecovery: false,
+    createdAt: new Date().toISOString(),
+  };
+}
