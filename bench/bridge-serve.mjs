@@ -86,6 +86,7 @@ const target = kind === 'homecrypt' ? await homecrypt(lower) : { ops: passthroug
 const timeout = process.env.HOMECRYPT_BRIDGE_TIMEOUT ? Number(process.env.HOMECRYPT_BRIDGE_TIMEOUT) : 1;
 const options = {
   fsname: `${kind}:${lower}`, subtype: kind, attrTimeout: timeout, entryTimeout: timeout, negativeTimeout: timeout,
+  allowOther: !!process.env.HOMECRYPT_BRIDGE_ALLOW_OTHER,
   onUnexpectedError: (op, p, e) => process.stderr.write(`${op} ${p}: ${e?.stack ?? e}\n`),
 };
 let mount;

@@ -263,6 +263,37 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mou
   beforeAll(() => { user = createTestUser('hckb'); });
   afterAll(() => { removeTestUser(user); });
 
+  it('drops set-user-ID and set-group-ID when a user without CAP_FSETID writes or truncates (killpriv v2)', async () => {
+    const base = fs.mkdtempSync('/tmp/hc-kernel-killpriv-');
+    fs.chmodSync(base, 0o755);
+    const mp = join(base, 'mnt');
+    fs.mkdirSync(mp, { mode: 0o755 });
+    const s = await serve(join(base, 'lower'), mp, { HOMECRYPT_BRIDGE_ALLOW_OTHER: '1' });
+    try {
+      fs.chmodSync(mp, 0o755); // the volume's root starts private
+      const f = join(mp, 'prog');
+      fs.writeFileSync(f, 'x');
+      fs.chmodSync(f, 0o6777);
+      expect(asUser(user, `printf y >> ${f}`).code).toBe(0);
+      expect(fs.statSync(f).mode & 0o7777).toBe(0o777);
+      expect(fs.readFileSync(f, 'utf8')).toBe('xy');
+      fs.chmodSync(f, 0o6777);
+      expect(asUser(user, `truncate -s 1 ${f}`).code).toBe(0);
+      expect(fs.statSync(f).mode & 0o7777).toBe(0o777);
+      fs.chmodSync(f, 0o2767); // set-group-ID without group execute is a lock marker: it stays
+      expect(asUser(user, `printf z >> ${f}`).code).toBe(0);
+      expect(fs.statSync(f).mode & 0o7777).toBe(0o2767);
+      fs.chmodSync(f, 0o4755); // root (CAP_FSETID) keeps the bits
+      fs.appendFileSync(f, 'w');
+      expect(fs.statSync(f).mode & 0o7777).toBe(0o4755);
+    } finally {
+      s.child.kill('SIGTERM');
+      await Promise.race([s.exited, new Promise((r) => setTimeout(r, 3000))]);
+      spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it('mounts through fusermount3 (fd passed back over SCM_RIGHTS), serves, and cleans up after kill -9', async () => {
     const lowerDir = `${user.home}/lower`;
     const mp = `${user.home}/mnt`;

@@ -21,7 +21,7 @@ import {
 } from './kernel-mount.js';
 import { NodeTable, type Node } from './node-table.js';
 import {
-  ATTR_OUT, ENTRY_OUT, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
+  ATTR_OUT, ENTRY_OUT, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
   IN_HEADER, INIT_OUT, Init, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
   STATFS_OUT, WRITE_IN, direntSize, direntType, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
   writeOpenOut, writeOutHeader, writeStatfsOut,
@@ -513,9 +513,13 @@ export class KernelSession {
           const fh = u64(b, p);
           const offset = u64(b, p + 8);
           const size = b.readUInt32LE(p + 16);
-          const path = this.fileNode.get(fh)?.lastPath ?? '';
+          const nd = this.fileNode.get(fh);
+          const path = nd?.lastPath ?? '';
           const data = b.subarray(p + WRITE_IN, Math.min(end, p + WRITE_IN + size));
-          return this.run(unique, 'write', path, () => ops.write!(path, fh, data, offset), (written) => {
+          const kill = nd && (b.readUInt32LE(p + 20) & FUSE_WRITE_KILL_SUIDGID) !== 0;
+          return this.run(unique, 'write', path, () => (kill
+            ? this.then(this.killSuidgid(nd, fh), () => ops.write!(path, fh, data, offset))
+            : ops.write!(path, fh, data, offset)), (written) => {
             this.out.writeUInt32LE(written, OUT_HEADER);
             this.out.writeUInt32LE(0, OUT_HEADER + 4);
             return 8;
@@ -621,6 +625,24 @@ export class KernelSession {
     }
   }
 
+  /**
+   * What the kernel leaves to us with HANDLE_KILLPRIV_V2 (so that it need not
+   * ask GETXATTR security.capability before every write): a write or truncate
+   * by a process without CAP_FSETID, or a chown, drops set-user-ID, and
+   * set-group-ID when group-executable, as a local filesystem does. (No
+   * file capabilities to drop: the engine stores no security.* attributes.)
+   * By path: an unlinked file keeps its bits (the mount is nosuid anyway).
+   */
+  private killSuidgid(nd: Node, fh: number): void | Promise<void> {
+    const ops = this.ops;
+    if (!ops.chmod || nd.path === null) return;
+    const path = nd.path;
+    return this.then(this.statNode(nd, fh), (st) => {
+      const drop = (st.mode & 0o4000) | ((st.mode & 0o2010) === 0o2010 ? 0o2000 : 0);
+      if (drop) return ops.chmod!(path, st.mode & 0o7777 & ~drop);
+    });
+  }
+
   /** Chains `next` after `v` without a trip through the event loop when `v` is synchronous. */
   private then<A, B>(v: A | Promise<A>, next: (a: A) => B | Promise<B>): B | Promise<B> {
     return isPromise(v) ? v.then(next) : next(v);
@@ -672,7 +694,7 @@ export class KernelSession {
       return false;
     }
     let want = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.AUTO_INVAL_DATA | Init.PARALLEL_DIROPS
-      | Init.CACHE_SYMLINKS | Init.ASYNC_DIO;
+      | Init.CACHE_SYMLINKS | Init.ASYNC_DIO | Init.HANDLE_KILLPRIV_V2;
     if (this.kopts.readdirPlus !== false) want |= Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
     const flags = (want & kflags) >>> 0;
     const maxPages = flags & Init.MAX_PAGES ? this.maxIo / PAGE : 32;
@@ -737,6 +759,7 @@ export class KernelSession {
           ops.utimens!(p0, valid & Fattr.ATIME ? atime : cur.atimeMs, valid & Fattr.MTIME ? mtime : cur.mtimeMs));
       });
     }
+    if ((valid & Fattr.KILL_SUIDGID) && !(valid & Fattr.MODE)) steps.push(() => this.killSuidgid(nd, fh));
     let i = 0;
     const next = (): void | Promise<void> => {
       while (i < steps.length) {

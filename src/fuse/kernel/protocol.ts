@@ -5,12 +5,12 @@ import type { FuseStat, FuseStatfs } from '../bridge.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /**
- * The minor version we answer with. 7.31 has max_pages, readdirplus,
- * cache_symlinks and the 64-byte init reply; the request structs we parse have
- * the same layout in every later minor unless a feature flag we do not set
- * (SETXATTR_EXT, SECURITY_CTX, INIT_EXT) asks for more.
+ * The minor version we answer with. 7.33 has max_pages, readdirplus,
+ * cache_symlinks, handle_killpriv_v2 and the 64-byte init reply; the request
+ * structs we parse have the same layout in every later minor unless a feature
+ * flag we do not set (SETXATTR_EXT, SECURITY_CTX, INIT_EXT) asks for more.
  */
-export const FUSE_KERNEL_MINOR = 31;
+export const FUSE_KERNEL_MINOR = 33;
 export const FUSE_ROOT_ID = 1;
 
 export const Op = {
@@ -29,16 +29,18 @@ export const Init = {
   ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
   FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
   ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
-  CACHE_SYMLINKS: 1 << 23,
+  CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28,
 } as const;
 
 /** fuse_setattr_in.valid bits. */
 export const Fattr = {
   MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
-  ATIME_NOW: 1 << 7, MTIME_NOW: 1 << 8, LOCKOWNER: 1 << 9, CTIME: 1 << 10,
+  ATIME_NOW: 1 << 7, MTIME_NOW: 1 << 8, LOCKOWNER: 1 << 9, CTIME: 1 << 10, KILL_SUIDGID: 1 << 11,
 } as const;
 
 export const FUSE_GETATTR_FH = 1;
+/** fuse_write_in.write_flags: the writer lacks CAP_FSETID, drop set-user/group-ID (killpriv v2). */
+export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
 export const FUSE_FSYNC_FDATASYNC = 1;
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
