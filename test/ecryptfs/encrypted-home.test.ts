@@ -111,6 +111,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     expect(rec).toMatchObject({ mode: 'home', mountPoint: home, lower: join(root, '.ecryptfs', adoptUser, '.Private') });
     // the key store sits outside the mount point it unlocks
     expect(rec.keyStore).toBe(join(root, '.ecryptfs', adoptUser, '.homecrypt/homecrypt.keys'));
+    // a file that appeared in the unmounted home is never hidden: the login goes on, the home stays locked
+    writeFileSync(join(home, 'stray.txt'), 'x');
+    login(adoptUser);
+    expect(mountOf(home)).toBeUndefined();
+    expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
+    unlinkSync(join(home, 'stray.txt'));
     login(adoptUser);
     expect(mountOf(home)?.[2]).toBe('fuse.homecrypt-ecryptfs');
     const seen = manifestAsUser(adoptUser, home);
