@@ -82,6 +82,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     for (const u of [adoptUser, migUser]) {
       if (root && mountOf(join(root, u))) spawnSync('fusermount', ['-u', '-z', join(root, u)]);
       spawnSync('userdel', [u]);
+      rmSync(`/run/homecrypt/log/${u}.log`, { force: true });
+      rmSync(`/run/homecrypt/sessions/${u}`, { force: true });
     }
     if (root) rmSync(root, { recursive: true, force: true });
   });
