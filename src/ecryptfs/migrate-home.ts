@@ -16,6 +16,7 @@
 //   5. only with --remove-ecryptfs, and only after 4: /home/.ecryptfs/U goes.
 // The journal /home/.homecrypt/U/ecryptfs-migration.json records the step
 // reached; running the command again carries on from there.
+import { spawnSync } from 'node:child_process';
 import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HomecryptError, RefusedError, UsageError } from '../errors.js';
@@ -86,7 +87,11 @@ export function homeMigrationUnderWay(user: UserAccount): boolean {
 }
 
 function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
-  rmSync(j.ecryptfsDir, { recursive: true, force: true });
+  // GNU rm walks with openat and never follows a symlink, so a user racing to
+  // swap a folder of theirs for a link cannot steer root's delete elsewhere
+  // (Node's rmSync checks with lstat, then deletes: a window).
+  const r = spawnSync('rm', ['-rf', '--one-file-system', '--', j.ecryptfsDir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new HomecryptError(`could not remove the eCryptfs copy ${j.ecryptfsDir}: ${(r.stderr || '').trim() || `rm exited ${r.status}`}`);
   say(`removed the eCryptfs copy ${j.ecryptfsDir}`);
 }
 

@@ -15,12 +15,13 @@
 // running the command again after an interruption carries on: entries already
 // present with the right content are kept, anything else is written again.
 import { createHash } from 'node:crypto';
-import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, chmodSync } from 'node:fs';
+import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError, UsageError, HomecryptError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
+import { runAsUser } from '../os/processes.js';
 import { setupUser } from '../session/setup.js';
 import { unwrapForUser } from '../session/key-ops.js';
 import { loadUserRecord } from '../session/user-record.js';
@@ -59,12 +60,31 @@ function journalPath(user: UserAccount): string {
   return join(user.home, '.homecrypt', 'ecryptfs-migration.json');
 }
 
+function asidePath(user: UserAccount): string {
+  return join(user.home, '.Private.ecryptfs');
+}
+
+/**
+ * Removes the eCryptfs copy and ~/.ecryptfs AS THE USER: both sit in a folder
+ * the user controls, so root deleting them could be steered (a swapped-in
+ * symlink, a race) at files the user may not delete.
+ */
+async function removeEcryptfsCopyAsUser(user: UserAccount, aside: string): Promise<void> {
+  const r = await runAsUser(user, ['rm', '-rf', '--one-file-system', '--', aside, join(user.home, '.ecryptfs')], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw new HomecryptError(`could not remove the eCryptfs copy ${aside}: ${r.stderr.trim() || `rm exited ${r.code}`}`);
+}
+
 function readJournal(user: UserAccount): Journal | null {
   const p = journalPath(user);
   if (!existsSync(p)) return null;
   const j = JSON.parse(readFileSync(p, 'utf8')) as Journal;
   if (j.version !== 1 || !['aside', 'setup', 'copied', 'done'].includes(j.step) || typeof j.aside !== 'string') {
     throw new HomecryptError(`${p}: not a migration journal this build understands`);
+  }
+  // The journal lives in the user's home, so the user can edit it; it may only
+  // ever name the one place this code moves the eCryptfs copy to.
+  if (j.aside !== asidePath(user)) {
+    throw new RefusedError(`${p} names ${JSON.stringify(j.aside)}, not ${asidePath(user)}; move the journal away`);
   }
   return j;
 }
@@ -103,8 +123,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   let journal = readJournal(user);
   if (journal?.step === 'done') {
     if (o.removeEcryptfs && existsSync(journal.aside)) {
-      rmSync(journal.aside, { recursive: true, force: true });
-      rmSync(join(user.home, '.ecryptfs'), { recursive: true, force: true });
+      await removeEcryptfsCopyAsUser(user, journal.aside);
       return { recoveryKey: null, entries: 0, bytes: 0, removed: true, aside: journal.aside };
     }
     throw new RefusedError(`${user.name} was already migrated to homecrypt (${journalPath(user)})`);
@@ -134,7 +153,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   let recoveryKey: string | null = null;
   try {
     if (!journal) {
-      const aside = join(user.home, '.Private.ecryptfs');
+      const aside = asidePath(user);
       if (existsSync(aside)) throw new RefusedError(`${aside} already exists; move it away first`);
       clearEcryptfsMountPoint(setup.mountPoint);
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
@@ -168,8 +187,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     }
     let removed = false;
     if (o.removeEcryptfs && (journal.step === 'copied' || journal.step === 'done')) {
-      rmSync(journal.aside, { recursive: true, force: true });
-      rmSync(join(user.home, '.ecryptfs'), { recursive: true, force: true });
+      await removeEcryptfsCopyAsUser(user, journal.aside);
       removed = true;
       say(`removed the eCryptfs copy ${journal.aside} and ~/.ecryptfs`);
     }

@@ -115,6 +115,24 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
     expect(existsSync(join(records, `${user}.json`))).toBe(true);
   });
 
+  it('refuses a journal the user edited to name another folder, and deletes nothing', () => {
+    // the journal sits in the user's home: a user could point root's delete elsewhere
+    const jp = join(home, '.homecrypt/ecryptfs-migration.json');
+    const original = readFileSync(jp, 'utf8');
+    const victim = mkdtempSync(join(base, 'root-owned-'));
+    writeFileSync(join(victim, 'keep'), 'root data');
+    try {
+      writeFileSync(jp, JSON.stringify({ ...JSON.parse(original), aside: victim }));
+      const r = migrate(['--remove-ecryptfs']);
+      expect(r.status).toBe(8);
+      expect(r.stderr).toMatch(/move the journal away/);
+      expect(readFileSync(join(victim, 'keep'), 'utf8')).toBe('root data');
+      expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(true);
+    } finally {
+      writeFileSync(jp, original);
+    }
+  });
+
   it('removes the eCryptfs copy only when asked, and refuses to migrate twice', () => {
     const r = migrate(['--remove-ecryptfs']);
     expect(r.status, r.stderr).toBe(0);
