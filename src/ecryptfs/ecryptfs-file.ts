@@ -2,13 +2,14 @@
 // CBC extents after the header, the plaintext size kept in the header's first 8
 // bytes (as the kernel does on every size change). The size is re-read from the
 // header on each call, so several handles on one file stay consistent.
-import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, writeSync, constants } from 'node:fs';
+import { closeSync, fsyncSync, openSync, constants } from 'node:fs';
 import { CorruptFileError } from '../errors.js';
 import { type AesKeyBytes, EXTENT_SIZE } from '../format/ecryptfs/constants.js';
 import { decryptExtent, encryptExtent, lowerSizeFor, rootIv } from '../format/ecryptfs/extent-cipher.js';
 import { HEADER_READ_BYTES, buildFileHeader, fileKeyFromHeader, parseFileHeader } from '../format/ecryptfs/file-header.js';
 import { randomKey } from '../crypto/random.js';
 import type { FileCipher, LowerIO } from '../engine/volume-format.js';
+import { FdLowerIO } from '../engine/fd-lower-io.js';
 import type { EcryptfsKeys } from './keys.js';
 
 const ZERO = Buffer.alloc(EXTENT_SIZE);
@@ -135,45 +136,6 @@ export class EcryptfsCipher implements FileCipher {
 
   wipe(): void {
     this.fek.fill(0);
-  }
-}
-
-/** Positioned I/O on a file descriptor (for tools that work without a mount). */
-export class FdLowerIO implements LowerIO {
-  constructor(readonly fd: number, readonly lowerPath: string) {}
-
-  pread(offset: number, length: number): Buffer {
-    const b = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(this.fd, b, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got === length ? b : b.subarray(0, got);
-  }
-
-  preadInto(target: Buffer, offset: number): number {
-    let got = 0;
-    while (got < target.length) {
-      const n = readSync(this.fd, target, got, target.length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got;
-  }
-
-  pwrite(data: Buffer, offset: number): void {
-    let off = 0;
-    while (off < data.length) off += writeSync(this.fd, data, off, data.length - off, offset + off);
-  }
-
-  ftruncate(length: number): void {
-    ftruncateSync(this.fd, length);
-  }
-
-  size(): number {
-    return fstatSync(this.fd).size;
   }
 }
 

@@ -4,14 +4,15 @@
 // so each FUSE request runs to completion before the next (no locks needed,
 // and a read never sees half of a write).
 import {
-  accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lchownSync,
-  linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, renameSync,
-  rmdirSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, writeSync, type Stats,
+  accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, lchownSync,
+  linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync,
+  rmdirSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
+import { FdLowerIO } from './fd-lower-io.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
   lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, mknodSync,
@@ -37,39 +38,6 @@ interface Lower {
   parentRel: string;
   parentAbs: string;
   enc: EncryptedName | null;
-}
-
-class FdIO implements LowerIO {
-  constructor(readonly fd: number, readonly lowerPath: string) {}
-
-  pread(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    const got = this.preadInto(buf, offset);
-    return got === length ? buf : buf.subarray(0, got);
-  }
-
-  preadInto(target: Buffer, offset: number): number {
-    let got = 0;
-    while (got < target.length) {
-      const n = readSync(this.fd, target, got, target.length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got;
-  }
-
-  pwrite(data: Buffer, offset: number): void {
-    let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
-  }
-
-  ftruncate(length: number): void {
-    ftruncateSync(this.fd, length);
-  }
-
-  size(): number {
-    return fstatSync(this.fd).size;
-  }
 }
 
 const S_IFMT = 0o170000;
@@ -181,7 +149,7 @@ export class EncryptedFilesystem {
 
   private openLower(abs: string, flags: number, op: string): OpenFile {
     const fd = openSync(abs, flags | fsc.O_NOFOLLOW);
-    const io = new FdIO(fd, abs);
+    const io = new FdLowerIO(fd, abs);
     try {
       if (!fstatSync(fd).isFile()) fail(E.EINVAL);
       return { fd, io, cipher: this.format.files.open(io) };
@@ -255,7 +223,7 @@ export class EncryptedFilesystem {
     const l = this.lower(path);
     return this.creating(l, () => {
       const fd = openSync(l.abs, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
-      const io = new FdIO(fd, l.abs);
+      const io = new FdLowerIO(fd, l.abs);
       try {
         const { bytes, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);

@@ -1,9 +1,10 @@
 // `homecrypt fsck`: walks a lower directory and authenticates everything in it
 // — every name, sidecar, symlink target, file header and content block — and
 // reports each failure, changing nothing.
-import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, constants as fsc, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DirContext, LowerIO } from './volume-format.js';
+import type { DirContext } from './volume-format.js';
+import { ReadOnlyLowerIO } from './fd-lower-io.js';
 import type { OpenVolume } from './volume.js';
 import { isWellFormedLowerSize } from '../format/block-offsets.js';
 
@@ -20,26 +21,6 @@ export interface FsckReport {
   symlinks: number;
   other: number;
   problems: FsckProblem[];
-}
-
-class ReadOnlyIO implements LowerIO {
-  constructor(readonly fd: number, readonly lowerPath: string) {}
-  pread(offset: number, length: number): Buffer {
-    const buf = Buffer.alloc(length);
-    return buf.subarray(0, this.preadInto(buf, offset));
-  }
-  preadInto(target: Buffer, offset: number): number {
-    let got = 0;
-    while (got < target.length) {
-      const n = readSync(this.fd, target, got, target.length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got;
-  }
-  pwrite(): void { throw new Error('fsck changes nothing'); }
-  ftruncate(): void { throw new Error('fsck changes nothing'); }
-  size(): number { return fstatSync(this.fd).size; }
 }
 
 export function fsckVolume(vol: OpenVolume): FsckReport {
@@ -103,7 +84,7 @@ function checkFile(vol: OpenVolume, lowerPath: string, sizeNeedsHeader: boolean)
     return `cannot open: ${(err as Error).message}`;
   }
   try {
-    const io = new ReadOnlyIO(fd, lowerPath);
+    const io = new ReadOnlyLowerIO(fd, lowerPath);
     const lowerSize = io.size();
     if (!sizeNeedsHeader && vol.format.name === 'homecrypt-v1' && !isWellFormedLowerSize(lowerSize)) {
       return `size ${lowerSize} is not that of a whole file (truncated or torn)`;
