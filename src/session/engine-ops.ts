@@ -67,7 +67,7 @@ export async function mountAsUser(user: UserAccount, lower: string, mountPoint: 
         const out = readLogSince(logFile, logStart);
         throw new EngineCommandError(`homecrypt mount failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`);
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 5));
     }
     child.unref();
   } finally {

@@ -5,18 +5,22 @@ import { readKeyStoreInfo, rewrapLoginWithMountKey, unwrapKeyStore } from '../ke
 import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
 import type { UserAccount } from '../os/users.js';
 
+// the account is already looked up: giving its gid spares the keyring a
+// `getent passwd` process per call (a login makes several)
+const ids = (user: UserAccount) => ({ uid: user.uid, gid: user.gid });
+
 export async function unwrapForUser(keyStore: string, user: UserAccount, secret: Buffer): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
   return unwrapKeyStore(keyStore, secret, { expectUid: user.uid });
 }
 
 export async function putKeyInUserKeyring(user: UserAccount, keyId: string, mountKey: Buffer): Promise<void> {
-  await insertMountKey(keyId, mountKey, { uid: user.uid, gid: user.gid });
+  await insertMountKey(keyId, mountKey, ids(user));
 }
 
 /** The mount key from the user's keyring, or null when it is not there. */
 export async function keyFromUserKeyring(user: UserAccount, keyId: string): Promise<Buffer | null> {
   try {
-    const k = await readMountKey(keyId, { uid: user.uid });
+    const k = await readMountKey(keyId, ids(user));
     return k ? Buffer.from(k) : null;
   } catch {
     return null;
@@ -25,7 +29,7 @@ export async function keyFromUserKeyring(user: UserAccount, keyId: string): Prom
 
 export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): Promise<boolean> {
   try {
-    await forgetMountKey(keyId, { uid: user.uid });
+    await forgetMountKey(keyId, ids(user));
     return true;
   } catch {
     return false;
