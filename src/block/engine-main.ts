@@ -6,7 +6,8 @@ import { closeSync, readSync, writeSync } from 'node:fs';
 import { Device } from './device.js';
 import { VolumeFile } from './volume-file.js';
 import { volumeFuseOps } from './engine-ops.js';
-import { mountFuse, type FuseMount } from '../fuse/index.js';
+import type { FuseMount } from '../fuse/index.js';
+import { mountKernel } from '../fuse/kernel/kernel-bridge.js';
 import { makeUndumpable } from './no-dump.js';
 
 export interface EngineConfig {
@@ -70,17 +71,20 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
-  fuse = await mountFuse(config.fuseDir, volumeFuseOps(vf, (e) => log(`flush failed: ${(e as Error).message}`)), {
+  // The kernel bridge (src/fuse/kernel/) with 1 MiB requests and the kernel's
+  // writeback cache: the loop device's writes land in the FUSE file's page
+  // cache and reach the engine merged, in up to 1 MiB requests; a flush or FUA
+  // from the filesystem above becomes fsync on the loop's backing file, which
+  // writes the dirty pages back through the engine and then sends FSYNC
+  // (measured in docs/BENCHMARKS.md, "Block mode").
+  fuse = await mountKernel(config.fuseDir, volumeFuseOps(vf, (e) => log(`flush failed: ${(e as Error).message}`)), {
     fsname: `homecrypt-block:${config.name}`,
     subtype: 'homecrypt-block',
-    // measured in docs/BENCHMARKS.md with this bridge: its 128 KiB writes stream
-    // faster for a loop device than the kernel bridge did in the same run
-    bridge: 'fuse-native',
     defaultPermissions: true,
     attrTimeout: 3600,
     entryTimeout: 3600,
     onUnexpectedError: (op, path, err) => log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`),
-  });
+  }, { maxIo: 1 << 20, writebackCache: process.env.HOMECRYPT_BLOCK_WRITEBACK !== '0' });
   log(`serving ${config.source} (${config.size} bytes, ${config.sectorSize}-byte sectors) at ${config.fuseDir}`);
   say('ready');
   setInterval(() => undefined, 1 << 30);

@@ -49,6 +49,13 @@ export function volumeFuseOps(vf: VolumeFile, onFlushError: (err: unknown) => vo
       }
     },
     release: () => undefined,
+    // with the writeback cache the kernel keeps the file's times and sends
+    // them back (SETATTR mtime/ctime) when it writes dirty pages: keep them
+    utimens: (p, atimeMs, mtimeMs) => {
+      const st = stat(p);
+      st.atimeMs = atimeMs;
+      st.mtimeMs = mtimeMs;
+    },
     // the volume's size is fixed by the device; loop and mkfs never resize it
     truncate: (p, size) => {
       stat(p);

@@ -15,7 +15,11 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
     detached: true,
     cwd: '/', // never hold the caller's working directory busy
     stdio: ['pipe', 'ignore', logFd, 'pipe'],
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C',
+      // benchmarks only: 0 turns the kernel's writeback cache off (docs/BENCHMARKS.md)
+      ...(process.env.HOMECRYPT_BLOCK_WRITEBACK ? { HOMECRYPT_BLOCK_WRITEBACK: process.env.HOMECRYPT_BLOCK_WRITEBACK } : {}),
+    },
   });
   closeSync(logFd);
   const status = child.stdio[3] as NodeJS.ReadableStream;

@@ -48,6 +48,14 @@ export interface KernelBridgeOptions {
    * request, 1 MiB; 0 leaves the kernel's 128 KiB).
    */
   readaheadKib?: number;
+  /**
+   * Ask for FUSE_WRITEBACK_CACHE (default false): writes land in the kernel's
+   * page cache and reach the filesystem later, merged into requests of up to
+   * maxIo, or at fsync/flush/close. The kernel then owns mtime and the size, so
+   * only for filesystems that accept that (the block engine's one fixed-size
+   * file: a loop device sends fsync on every flush the filesystem above asks for).
+   */
+  writebackCache?: boolean;
   /** The user the mount belongs to when root mounts for someone (login path). */
   uid?: number;
   gid?: number;
@@ -696,6 +704,7 @@ export class KernelSession {
     let want = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.AUTO_INVAL_DATA | Init.PARALLEL_DIROPS
       | Init.CACHE_SYMLINKS | Init.ASYNC_DIO | Init.HANDLE_KILLPRIV_V2;
     if (this.kopts.readdirPlus !== false) want |= Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
+    if (this.kopts.writebackCache) want |= Init.WRITEBACK_CACHE;
     const flags = (want & kflags) >>> 0;
     const maxPages = flags & Init.MAX_PAGES ? this.maxIo / PAGE : 32;
     const o = this.out;
