@@ -2,14 +2,11 @@
 // operations (src/engine/filesystem.ts) over the eCryptfs format, served in
 // the foreground or by a daemon that gets the mount passphrase through a pipe
 // (fd 3, never argv or the environment) and reports readiness on fd 4.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HomecryptError, UsageError, WrongPassphraseError } from '../errors.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { mountFuse } from '../fuse/index.js';
-import { isFuseMountedAt } from '../os/mounts.js';
+import { daemonLog, runDaemonSide, serveUntilUnmounted, startDaemon } from '../engine/mount-daemon.js';
 import { makeUndumpable } from '../block/no-dump.js';
 import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js';
 import { ecryptfsFormat } from './ecryptfs-format.js';
@@ -73,95 +70,43 @@ export async function mountEcryptfs(vol: EcryptfsVolume, mountPoint: string, opt
 export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onReady: () => void, allowOther = false): Promise<void> {
   makeUndumpable();
   const mnt = resolve(mountPoint);
-  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const mounted = await mountEcryptfs(vol, mnt, { allowOther, log });
-  log(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
+  const mounted = await mountEcryptfs(vol, mnt, { allowOther, log: daemonLog });
+  daemonLog(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
   onReady();
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = async (why: string) => {
-      if (stopping) return;
-      stopping = true;
-      log(`homecrypt: ${why}: unmounting ${mnt}`);
-      try {
-        await mounted.unmount();
-      } catch {
-        try { await mounted.unmount({ lazy: true }); } catch (err) { log(`homecrypt: ${(err as Error).message}`); }
-      }
-      clearInterval(timer);
-      done();
-    };
-    const timer = setInterval(() => {
-      if (!isFuseMountedAt(mnt)) {
-        clearInterval(timer);
-        log(`homecrypt: ${mnt} was unmounted`);
-        mounted.unmount().catch(() => undefined).finally(done);
-      }
-    }, 300);
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
-  });
+  await serveUntilUnmounted(mnt, mounted, daemonLog);
   wipeKeys(vol.keys);
 }
 
 /** Daemon side: the mount passphrase from `keyFd`, "ready" or "error …" to `readyFd`. */
 export async function runEcryptfsDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number,
   spec: EcryptfsSpec, allowOther = false): Promise<void> {
-  const pass = readFileSync(keyFd);
-  closeSync(keyFd);
-  const say = (msg: string) => {
-    try { writeSync(readyFd, `${msg}\n`); closeSync(readyFd); } catch { /* parent gone */ }
-  };
-  try {
-    const vol = openEcryptfs(lower, pass, spec);
-    pass.fill(0);
-    await serveEcryptfs(vol, mountPoint, () => say('ready'), allowOther);
-  } catch (err) {
-    pass.fill(0);
-    say(`error ${(err as Error).message.replace(/\n/g, ' ')}`);
-    throw err;
-  }
+  await runDaemonSide(keyFd, readyFd, async (pass, onReady) => {
+    let vol: EcryptfsVolume;
+    try {
+      vol = openEcryptfs(lower, pass, spec);
+    } finally {
+      pass.fill(0); // the derived keys are all the mount needs
+    }
+    await serveEcryptfs(vol, mountPoint, onReady, allowOther);
+  });
 }
-
-const BIN = fileURLToPath(new URL('../../bin/homecrypt', import.meta.url));
 
 /** Starts a daemon serving the mount and waits until it is ready or has failed. */
 export async function startEcryptfsDaemon(lower: string, mountPoint: string, passphrase: Buffer, spec: EcryptfsSpec & {
   logFile: string; allowOther?: boolean;
 }): Promise<{ pid: number }> {
-  const log = openSync(spec.logFile, 'a', 0o600);
-  const args = [BIN, 'ecryptfs', 'mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
+  const args = ['ecryptfs', 'mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
   if (spec.keyBytes) args.push('--key-bytes', String(spec.keyBytes));
   if (spec.encryptNames === false) args.push('--plaintext-names');
   if (spec.allowOther) args.push('--allow-other');
   if (spec.salt) args.push('--salt', spec.salt.toString('hex')); // a salt is not a secret
-  const child = spawn(process.execPath, args, {
-    detached: true,
-    stdio: ['ignore', log, log, 'pipe', 'pipe'],
-    env: { ...process.env, HOMECRYPT_DAEMON: '1' },
-  });
-  closeSync(log);
-  const keyPipe = child.stdio[3] as NodeJS.WritableStream;
-  const readyPipe = child.stdio[4] as NodeJS.ReadableStream;
-  keyPipe.on('error', () => undefined);
-  keyPipe.end(Buffer.from(passphrase));
-  const result = await new Promise<string>((res) => {
-    let text = '';
-    const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
-    readyPipe.on('data', (d: Buffer) => { text += d.toString('utf8'); });
-    const finish = () => { clearTimeout(timer); res(text.trim() || 'error the daemon exited before the mount was ready'); };
-    readyPipe.on('end', finish);
-    readyPipe.on('error', finish);
-    child.on('error', (err) => { clearTimeout(timer); res(`error ${err.message}`); });
-  });
-  if (result !== 'ready') {
-    try { child.kill('SIGTERM'); } catch { /* gone */ }
-    const msg = result.replace(/^error /, '');
-    if (msg.startsWith('wrong mount passphrase')) throw new WrongPassphraseError(msg);
-    throw new HomecryptError(`eCryptfs mount failed: ${msg} (log ${spec.logFile})`);
+  // a copy: the caller still owns (and wipes) `passphrase`
+  const started = await startDaemon(args, Buffer.from(passphrase), { logFile: spec.logFile });
+  if ('error' in started) {
+    if (started.error.startsWith('wrong mount passphrase')) throw new WrongPassphraseError(started.error);
+    throw new HomecryptError(`eCryptfs mount failed: ${started.error} (log ${spec.logFile})`);
   }
-  child.unref();
-  (readyPipe as unknown as { destroy(): void }).destroy();
-  return { pid: child.pid ?? 0 };
+  return started;
 }
 
 export function parseKeyBytes(v: string): AesKeyBytes {

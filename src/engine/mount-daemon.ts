@@ -87,11 +87,23 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   const vol = openVolume(lower, keys);
   for (const k of keys) k.fill(0);
   const mnt = resolve(mountPoint);
-  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log });
-  log(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
+  const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log: daemonLog });
+  daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
-  await new Promise<void>((done) => {
+  await serveUntilUnmounted(mnt, mounted, daemonLog);
+}
+
+/** A daemon's log line: to stderr, which the parent pointed at the log file. */
+export const daemonLog = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+
+/**
+ * Resolves once `mounted` is gone: unmounted on SIGTERM/SIGINT/SIGHUP (lazily
+ * when busy), or noticed unmounted from outside. Shared by every kind of mount
+ * a daemon serves (homecrypt volumes, eCryptfs directories).
+ */
+export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { lazy?: boolean }): Promise<void> },
+  log: (line: string) => void): Promise<void> {
+  return new Promise<void>((done) => {
     let stopping = false;
     const stop = async (why: string) => {
       if (stopping) return;
@@ -121,16 +133,29 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
 /** The daemon side: keys from fd 3, readiness to fd 4. */
 export async function runDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number,
   opts: MountRunOptions): Promise<void> {
-  const raw = readFileSync(keyFd);
+  await runDaemonSide(keyFd, readyFd, async (raw, onReady) => {
+    const keys: Buffer[] = [];
+    for (let i = 0; i + 32 <= raw.length; i += 32) keys.push(Buffer.from(raw.subarray(i, i + 32)));
+    raw.fill(0);
+    await serveMount(lower, mountPoint, keys, opts, onReady);
+  });
+}
+
+/**
+ * The daemon half of the start-up handshake: the secret arrives on `keyFd`
+ * (never argv or the environment), "ready" or "error …" goes back on
+ * `readyFd`. `serve` owns the secret: it wipes it once it has made its keys,
+ * not when serving ends hours later.
+ */
+export async function runDaemonSide(keyFd: number, readyFd: number,
+  serve: (secret: Buffer, onReady: () => void) => Promise<void>): Promise<void> {
+  const secret = readFileSync(keyFd);
   closeSync(keyFd);
-  const keys: Buffer[] = [];
-  for (let i = 0; i + 32 <= raw.length; i += 32) keys.push(Buffer.from(raw.subarray(i, i + 32)));
-  raw.fill(0);
   const say = (msg: string) => {
     try { writeSync(readyFd, `${msg}\n`); closeSync(readyFd); } catch { /* parent gone */ }
   };
   try {
-    await serveMount(lower, mountPoint, keys, opts, () => say('ready'));
+    await serve(secret, () => say('ready'));
   } catch (err) {
     say(`error ${(err as Error).message.replace(/\n/g, ' ')}`);
     throw err;
@@ -143,12 +168,33 @@ const BIN = fileURLToPath(new URL('../../bin/homecrypt', import.meta.url));
 export async function startMountDaemon(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions & {
   logFile: string;
 }): Promise<{ pid: number }> {
-  const log = openSync(opts.logFile, 'a', 0o600);
-  const args = [BIN, 'mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
+  const args = ['mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
   if (opts.allowOther) args.push('--allow-other');
-  const child = spawn(process.execPath, args, {
+  const secret = Buffer.concat(keys);
+  for (const k of keys) k.fill(0);
+  // never keep a directory (maybe inside some mount) busy
+  const started = await startDaemon(args, secret, { logFile: opts.logFile, cwd: '/' });
+  if ('error' in started) {
+    const tail = (() => {
+      try { return readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3).join('; '); } catch { return ''; }
+    })();
+    throw new HomecryptError(`mount failed: ${started.error}${tail ? ` (log ${opts.logFile}: ${tail})` : ''}`);
+  }
+  return started;
+}
+
+/**
+ * The parent half of the handshake: runs `homecrypt args…` detached with its
+ * output in `logFile`, writes `secret` to its fd 3 and waits (60 s at most)
+ * for its word on fd 4. A daemon that fails is terminated and its error
+ * returned for the caller to word; callers keep their own error types.
+ */
+export async function startDaemon(args: string[], secret: Buffer, opts: { logFile: string; cwd?: string }):
+  Promise<{ pid: number } | { error: string }> {
+  const log = openSync(opts.logFile, 'a', 0o600);
+  const child = spawn(process.execPath, [BIN, ...args], {
     detached: true,
-    cwd: '/', // never keep a directory (maybe inside some mount) busy
+    cwd: opts.cwd,
     stdio: ['ignore', log, log, 'pipe', 'pipe'],
     env: { ...process.env, HOMECRYPT_DAEMON: '1' },
   });
@@ -157,8 +203,7 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
   const readyPipe = child.stdio[4] as NodeJS.ReadableStream;
   // socketpairs: a peer closing with data unread shows up as ECONNRESET
   keyPipe.on('error', () => undefined);
-  keyPipe.end(Buffer.concat(keys));
-  for (const k of keys) k.fill(0);
+  keyPipe.end(secret);
   const result = await new Promise<string>((res) => {
     let text = '';
     const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
@@ -170,10 +215,7 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
   });
   if (result !== 'ready') {
     try { child.kill('SIGTERM'); } catch { /* gone */ }
-    const tail = (() => {
-      try { return readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3).join('; '); } catch { return ''; }
-    })();
-    throw new HomecryptError(`mount failed: ${result.replace(/^error /, '')}${tail ? ` (log ${opts.logFile}: ${tail})` : ''}`);
+    return { error: result.replace(/^error /, '') };
   }
   child.unref();
   (readyPipe as unknown as { destroy(): void }).destroy();
