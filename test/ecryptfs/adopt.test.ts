@@ -3,15 +3,12 @@
 // mount as the user, close_session -> unmount), with no eCryptfs module and the
 // eCryptfs data left as it is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { makeEcryptfsPrivateHome } from './fixtures.js';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
-import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
 
 const MOUNT_PASS = 'adopt mount pass';
@@ -26,28 +23,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
 
   beforeAll(() => {
-    base = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-adopt-'));
-    chmodSync(base, 0o755);
-    records = join(base, 'records');
-    mkdirSync(records, { mode: 0o700 });
-    home = join(base, user);
-    mkdirSync(home, { mode: 0o755 });
-    spawnSync('userdel', [user]);
-    execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
-    const u = lookupUser(user);
-    const keys = keysFromMountPassphrase(Buffer.from(MOUNT_PASS), { keyBytes: 16, encryptNames: true });
-    mkdirSync(join(home, '.Private'), { mode: 0o700 });
-    mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
-    mkdirSync(join(home, 'Private'), { mode: 0o700 });
-    // what ecryptfs-setup-private leaves in the unmounted ~/Private (mode 0500)
-    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'Private/README.txt'));
-    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Private/Access-Your-Private-Data.desktop'));
-    chmodSync(join(home, 'Private'), 0o500);
-    writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
-    writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
-    writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
-    execFileSync('ecryptfs-wrap-passphrase', [join(home, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
-    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]);
+    ({ base, home, records } = makeEcryptfsPrivateHome({
+      user, mountPass: MOUNT_PASS, login: LOGIN, tmpPrefix: 'hc-ecryptfs-adopt-', desktopLink: true,
+    }));
   });
 
   afterAll(() => {

@@ -4,14 +4,11 @@
 // against the plaintext; the eCryptfs copy removed only on request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { makeEcryptfsPrivateHome } from './fixtures.js';
 import { BIN, VECTORS, plainManifest } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
-import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
 import { unwrapForUser } from '../../src/session/key-ops.js';
 import { openVolume } from '../../src/engine/volume.js';
@@ -56,27 +53,9 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
     { input: `${login}\n`, encoding: 'utf8', env: env() });
 
   beforeAll(() => {
-    base = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-migrate-'));
-    chmodSync(base, 0o755);
-    records = join(base, 'records');
-    mkdirSync(records, { mode: 0o700 });
-    home = join(base, user);
-    mkdirSync(home, { mode: 0o755 });
-    spawnSync('userdel', [user]);
-    execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
-    const u = lookupUser(user);
-    // what ecryptfs-setup-private leaves (lower written kernel-exact: see format-vectors.test.ts)
-    const keys = keysFromMountPassphrase(Buffer.from(MOUNT_PASS), { keyBytes: 16, encryptNames: true });
-    mkdirSync(join(home, '.Private'), { mode: 0o700 });
-    mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
-    mkdirSync(join(home, 'Private'), { mode: 0o700 });
-    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'Private/README.txt'));
-    chmodSync(join(home, 'Private'), 0o500);
-    writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
-    writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
-    writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
-    execFileSync('ecryptfs-wrap-passphrase', [join(home, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
-    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]);
+    ({ base, home, records } = makeEcryptfsPrivateHome({
+      user, mountPass: MOUNT_PASS, login: LOGIN, tmpPrefix: 'hc-ecryptfs-migrate-',
+    }));
   });
 
   afterAll(() => {

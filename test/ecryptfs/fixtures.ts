@@ -1,0 +1,55 @@
+// What `ecryptfs-setup-private` leaves for a user, built for the adopt and
+// migrate tests: the lower ~/.Private written kernel-exact from the committed
+// plaintext vectors (see format-vectors.test.ts), the real
+// ecryptfs-wrap-passphrase's wrapped-passphrase, and a mode-0500 ~/Private.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { VECTORS } from './helpers.js';
+import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
+import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
+import { writePlainTree } from '../../src/ecryptfs/tree.js';
+import { lookupUser } from '../../src/os/users.js';
+
+export interface PrivateHomeFixture {
+  /** mkdtemp'd; the caller removes it (and the user) in afterAll */
+  base: string;
+  home: string;
+  /** HOMECRYPT_RECORD_DIR_FOR_TESTS, so the tests never touch the real records */
+  records: string;
+}
+
+/**
+ * Creates the system user `user` (replacing a leftover one) with an eCryptfs
+ * Private directory under a fresh temp dir. The unmounted ~/Private holds the
+ * README link the tool makes; `desktopLink` adds its .desktop link too.
+ */
+export function makeEcryptfsPrivateHome(opts: {
+  user: string; mountPass: string; login: string; tmpPrefix: string; desktopLink?: boolean;
+}): PrivateHomeFixture {
+  const base = mkdtempSync(join(tmpdir(), opts.tmpPrefix));
+  chmodSync(base, 0o755);
+  const records = join(base, 'records');
+  mkdirSync(records, { mode: 0o700 });
+  const home = join(base, opts.user);
+  mkdirSync(home, { mode: 0o755 });
+  spawnSync('userdel', [opts.user]);
+  execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', opts.user]);
+  const u = lookupUser(opts.user);
+  const keys = keysFromMountPassphrase(Buffer.from(opts.mountPass), { keyBytes: 16, encryptNames: true });
+  mkdirSync(join(home, '.Private'), { mode: 0o700 });
+  mkdirSync(join(home, '.ecryptfs'), { mode: 0o700 });
+  mkdirSync(join(home, 'Private'), { mode: 0o700 });
+  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'Private/README.txt'));
+  if (opts.desktopLink) {
+    symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Private/Access-Your-Private-Data.desktop'));
+  }
+  chmodSync(join(home, 'Private'), 0o500);
+  writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
+  writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
+  writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
+  execFileSync('ecryptfs-wrap-passphrase', [join(home, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${opts.mountPass}\n${opts.login}` });
+  execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]);
+  return { base, home, records };
+}
