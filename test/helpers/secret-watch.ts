@@ -33,7 +33,9 @@ export function watchForSecret(...secrets: string[]): SecretWatch {
   child.stdout!.on('data', (c) => { out += c; });
   child.stdin!.end(JSON.stringify(secrets));
   const exited = new Promise<{ scans: number; hits: string[] }>((resolve) => {
-    child.on('exit', () => resolve(JSON.parse(out || '{"scans":0,"hits":[]}')));
+    // 'close', not 'exit': 'exit' can come before the last stdout chunk is read,
+    // and under load that lost the whole report (seen as 0 scans)
+    child.on('close', () => resolve(JSON.parse(out || '{"scans":0,"hits":[]}')));
   });
   return {
     stop: () => { child.kill('SIGTERM'); return exited; },
