@@ -21,6 +21,8 @@ import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 
 const PLAIN_SCRATCH = Buffer.alloc(BLOCK_PLAIN);
+/** A block being merged on a partial write (old bytes + new). */
+const MERGE_BLOCK = Buffer.alloc(BLOCK_PLAIN);
 
 // One reusable buffer for sealed bytes read from the lower file: operations
 // run one at a time on the JS thread, and this spares a large allocation (and
@@ -98,10 +100,11 @@ class BlockCipher implements FileCipher {
     const oldFinal = lastBlockOf(size);
     if (oldLast >= first) {
       const len = (oldLast - first) * BLOCK_LOWER + blockPlainLength(size, oldLast) + BLOCK_OVERHEAD;
-      old = io.pread(lowerOffsetOfBlock(first), len);
-      if (old.length < len) throw new AuthenticationError('file is shorter than its blocks');
+      // into the read scratch (not used again before this write ends)
+      old = scratch(len);
+      if (io.preadInto(old, lowerOffsetOfBlock(first)) < len) throw new AuthenticationError('file is shorter than its blocks');
     }
-    const block = Buffer.allocUnsafe(BLOCK_PLAIN);
+    const block = MERGE_BLOCK;
     for (let b = first; b <= last; b++) {
       const bStart = b * BLOCK_PLAIN;
       const plainLen = blockPlainLength(newSize, b);
@@ -116,7 +119,7 @@ class BlockCipher implements FileCipher {
         if (old && b <= oldLast) {
           const at = (b - first) * BLOCK_LOWER;
           const len = blockPlainLength(size, b) + BLOCK_OVERHEAD;
-          openBlock(this.key, this.fileId, b, b === oldFinal, old.subarray(at, at + len)).copy(plain, 0);
+          openBlockInto(this.key, this.fileId, b, b === oldFinal, old.subarray(at, at + len), plain, 0);
         }
         if (data && dEnd > dStart) data.copy(plain, dStart - bStart, dStart - offset, dEnd - offset);
       }

@@ -9,7 +9,13 @@ import { blockGcm } from '../crypto/gcm-blocks.js';
 import { BLOCK_NONCE, BLOCK_OVERHEAD, BLOCK_TAG } from './block-offsets.js';
 
 export function blockAad(fileId: Buffer, block: number, final: boolean): Buffer {
-  const aad = Buffer.alloc(25);
+  return blockAadInto(Buffer.alloc(25), fileId, block, final);
+}
+
+// The AAD of the block being sealed or opened: blocks are handled one at a time
+// on the JS thread, so one buffer serves them all (no allocation per block).
+const AAD_SCRATCH = Buffer.alloc(25);
+function blockAadInto(aad: Buffer, fileId: Buffer, block: number, final: boolean): Buffer {
   fileId.copy(aad, 0);
   aad.writeUInt32BE(Math.floor(block / 0x100000000), 16);
   aad.writeUInt32BE(block >>> 0, 20);
@@ -36,7 +42,7 @@ export function sealBlockInto(key: Buffer, fileId: Buffer, block: number, final:
   out: Buffer, at: number, nonce?: Buffer): number {
   const n = out.subarray(at, at + BLOCK_NONCE);
   if (nonce) nonce.copy(n); else nextNonce(n);
-  return BLOCK_NONCE + blockGcm().seal(key, n, blockAad(fileId, block, final), plain, out, at + BLOCK_NONCE);
+  return BLOCK_NONCE + blockGcm().seal(key, n, blockAadInto(AAD_SCRATCH, fileId, block, final), plain, out, at + BLOCK_NONCE);
 }
 
 export function sealBlock(key: Buffer, fileId: Buffer, block: number, final: boolean, plain: Buffer, nonce?: Buffer): Buffer {
@@ -54,7 +60,7 @@ export function openBlockInto(key: Buffer, fileId: Buffer, block: number, final:
   out: Buffer, at: number): number {
   if (sealed.length < BLOCK_OVERHEAD) throw new AuthenticationError(`block ${block} is truncated`);
   const ct = sealed.subarray(BLOCK_NONCE, sealed.length - BLOCK_TAG);
-  const ok = blockGcm().open(key, sealed.subarray(0, BLOCK_NONCE), blockAad(fileId, block, final), ct,
+  const ok = blockGcm().open(key, sealed.subarray(0, BLOCK_NONCE), blockAadInto(AAD_SCRATCH, fileId, block, final), ct,
     sealed.subarray(sealed.length - BLOCK_TAG), out, at);
   if (!ok) throw new AuthenticationError(`block ${block} failed authentication`);
   return ct.length;
