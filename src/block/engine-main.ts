@@ -5,7 +5,9 @@
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { Device } from './device.js';
 import { VolumeFile } from './volume-file.js';
-import { volumeFuseOps } from './engine-ops.js';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VOLUME_FILE_NAME, volumeFuseOps } from './engine-ops.js';
 import type { FuseMount } from '../fuse/index.js';
 import { mountKernel } from '../fuse/kernel/kernel-bridge.js';
 import { makeUndumpable } from './no-dump.js';
@@ -65,6 +67,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`stopping (${why})`);
+    // with the writeback cache the kernel may still hold dirty pages of the
+    // volume file (a loop device detached lazily, say): fsync it through the
+    // mount first, from a pool thread (this thread must serve the writes)
+    if (fuse) {
+      const synced = (async () => {
+        const fh = await open(join(config.fuseDir, VOLUME_FILE_NAME), 'r');
+        try { await fh.sync(); } finally { await fh.close(); }
+      })();
+      const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timed out')), 5_000).unref());
+      try { await Promise.race([synced, timeout]); } catch (e) { log(`final fsync: ${(e as Error).message}`); }
+    }
     try { vf.flush(); } catch (e) { log(`flush failed: ${(e as Error).message}`); }
     try { await fuse?.unmount({ lazy: true }); } catch (e) { log(`unmount: ${(e as Error).message}`); }
     key.fill(0);
