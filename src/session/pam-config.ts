@@ -1,6 +1,6 @@
 // The PAM lines homecrypt ships (pam/) rendered for this installation, and
 // their installation as a Debian pam-auth-update profile.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MissingFeatureError, HomecryptError } from '../errors.js';
@@ -41,19 +41,32 @@ function requirePamAuthUpdate(): void {
   }
 }
 
+/**
+ * True when an installed Debian package ships the profile: then the file is
+ * dpkg's, and we switch it on and off with pam-auth-update instead of writing
+ * or deleting it (a deleted file would come back, enabled, at the next upgrade).
+ */
+function profileFromPackage(): boolean {
+  return spawnSync('dpkg-query', ['-S', PROFILE_PATH], { stdio: 'ignore' }).status === 0;
+}
+
 export async function enablePam(): Promise<string> {
   requirePamAuthUpdate();
-  writeFileAtomic(PROFILE_PATH, Buffer.from(renderProfile()), { mode: 0o644 });
+  if (!profileFromPackage()) writeFileAtomic(PROFILE_PATH, Buffer.from(renderProfile()), { mode: 0o644 });
   await pamAuthUpdate(['--package', '--enable', PROFILE_NAME]);
   return PROFILE_PATH;
 }
 
 export async function disablePam(): Promise<void> {
   requirePamAuthUpdate();
-  if (existsSync(PROFILE_PATH)) {
-    await pamAuthUpdate(['--package', '--remove', PROFILE_NAME]);
-    unlinkSync(PROFILE_PATH);
+  if (!existsSync(PROFILE_PATH)) return;
+  if (profileFromPackage()) {
+    // recorded as seen-and-off, so the package's upgrades keep it off
+    await pamAuthUpdate(['--disable', PROFILE_NAME]);
+    return;
   }
+  await pamAuthUpdate(['--package', '--remove', PROFILE_NAME]);
+  unlinkSync(PROFILE_PATH);
 }
 
 /** True when the system's common-* stacks call our hook. */

@@ -260,6 +260,17 @@ describe.skipIf(skip)('the Debian package', () => {
     expect(readStacks().get('common-auth')!.toString()).toContain('homecrypt-pam-hook auth');
   }, 300_000);
 
+  it('"homecrypt pam disable" of the installed copy switches the profile off, keeps the package\'s file, and stays off across an upgrade', () => {
+    chroot.must('homecrypt pam disable');
+    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
+    expect(chroot.must('dpkg --verify homecrypt')).toBe('');
+    chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
+    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
+    chroot.must('homecrypt pam enable');
+    expect(readStacks().get('common-auth')!.toString()).toContain('homecrypt-pam-hook auth');
+    expect(chroot.must('dpkg --verify homecrypt')).toBe('');
+  }, 300_000);
+
   it('purges cleanly: PAM exactly as before, the user\'s data untouched', async () => {
     const data = dataFingerprint();
     chroot.must('apt-get purge -y homecrypt', { timeoutMs: 300_000 });
