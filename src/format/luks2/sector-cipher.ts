@@ -11,8 +11,12 @@
 // encrypted in one ECB call under K2, expanded by multiplication with x in
 // GF(2^128), and the data goes through K1 in one ECB call between two XORs —
 // the same bytes as OpenSSL's XTS (checked against it in the tests), ~8x faster.
+// Faster still, where the system's libcrypto loads: OpenSSL's own XTS on one
+// reused context, re-IVed per sector (src/crypto/xts-sectors.ts); this file's
+// ECB composition is the fallback, and checks that path once before use.
 import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
 import { endianness } from 'node:os';
+import { xtsSectors, type XtsSectors } from '../../crypto/xts-sectors.js';
 
 export interface SectorCipherParams {
   key: Buffer;
@@ -72,6 +76,44 @@ export function cryptSectors(p: SectorCipherParams, byteOffset: number, data: Bu
   }
   checkKey(p.key);
   if (!data.length) return;
+  const unit = p.ivLargeSectors ? sectorSize : 512;
+  const fast = native();
+  if (fast && fast.crypt(p.key, sectorSize, BigInt(p.ivTweak) + BigInt(byteOffset / unit), sectorSize / unit, data, encrypt)) return;
+  cryptSectorsNode(p, byteOffset, data, encrypt);
+}
+
+let checkedFor: XtsSectors | null | undefined;
+let nativeOk = false;
+
+/** libcrypto's XTS, once it has given the same bytes as the Node path here. */
+function native(): XtsSectors | null {
+  const x = xtsSectors();
+  if (!x) return null;
+  if (x !== checkedFor) {
+    checkedFor = x;
+    nativeOk = false;
+    try {
+      const key = Buffer.alloc(64);
+      for (let i = 0; i < 64; i++) key[i] = (i * 37 + 11) & 0xff;
+      const probe: SectorCipherParams = { key, sectorSize: 512, ivTweak: 7 };
+      const orig = Buffer.alloc(2048);
+      for (let i = 0; i < orig.length; i++) orig[i] = (i * 13) & 0xff;
+      const a = Buffer.from(orig);
+      const b = Buffer.from(orig);
+      if (x.crypt(key, 512, 10n, 1, a, true)) {
+        cryptSectorsNode(probe, 3 * 512, b, true);
+        if (a.equals(b) && !a.equals(orig) && x.crypt(key, 512, 10n, 1, a, false)) nativeOk = a.equals(orig);
+      }
+    } catch {
+      nativeOk = false;
+    }
+  }
+  return nativeOk ? x : null;
+}
+
+/** The Node crypto path: the ECB composition (one-by-one XTS on big-endian hosts). */
+function cryptSectorsNode(p: SectorCipherParams, byteOffset: number, data: Buffer, encrypt: boolean): void {
+  const { sectorSize } = p;
   if (!LITTLE_ENDIAN) return cryptSectorsOneByOne(p, byteOffset, data, encrypt);
   const unit = p.ivLargeSectors ? sectorSize : 512;
   const sectors = data.length / sectorSize;
@@ -131,4 +173,4 @@ function cryptSectorsOneByOne(p: SectorCipherParams, byteOffset: number, data: B
   }
 }
 
-export const testing = { cryptSectorsOneByOne };
+export const testing = { cryptSectorsOneByOne, cryptSectorsNode };
