@@ -10,6 +10,7 @@ import { makeEcryptfsPrivateHome } from './fixtures.js';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { lookupUser } from '../../src/os/users.js';
+import { deleteUserByName } from '../helpers/users.js';
 
 const MOUNT_PASS = 'adopt mount pass';
 const LOGIN = 'adopt login pass';
@@ -30,7 +31,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
 
   afterAll(() => {
     if (home && isMounted(join(home, 'Private'))) spawnSync('fusermount', ['-u', '-z', join(home, 'Private')]);
-    spawnSync('userdel', [user]);
+    deleteUserByName(user);
     if (base) rmSync(base, { recursive: true, force: true });
   });
 

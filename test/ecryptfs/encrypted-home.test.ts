@@ -18,6 +18,7 @@ import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
 import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
+import { deleteUserByName } from '../helpers/users.js';
 
 const MOUNT_PASS = 'home mount pass';
 const LOGIN = 'home login pass';
@@ -41,7 +42,7 @@ function layEncryptedHome(root: string, user: string): string {
   writeFileSync(join(ecr, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
   writeFileSync(join(ecr, '.ecryptfs/Private.mnt'), `${home}\n`);
   execFileSync('ecryptfs-wrap-passphrase', [join(ecr, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
-  spawnSync('userdel', [user]);
+  deleteUserByName(user);
   execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
   const u = lookupUser(user);
   execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home, ecr]);
@@ -81,7 +82,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
   afterAll(() => {
     for (const u of [adoptUser, migUser]) {
       if (root && mountOf(join(root, u))) spawnSync('fusermount', ['-u', '-z', join(root, u)]);
-      spawnSync('userdel', [u]);
+      deleteUserByName(u);
       rmSync(`/run/homecrypt/log/${u}.log`, { force: true });
       rmSync(`/run/homecrypt/sessions/${u}`, { force: true });
     }

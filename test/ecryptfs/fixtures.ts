@@ -11,6 +11,7 @@ import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
 import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
+import { deleteUserByName } from '../helpers/users.js';
 
 export interface PrivateHomeFixture {
   /** mkdtemp'd; the caller removes it (and the user) in afterAll */
@@ -34,7 +35,7 @@ export function makeEcryptfsPrivateHome(opts: {
   mkdirSync(records, { mode: 0o700 });
   const home = join(base, opts.user);
   mkdirSync(home, { mode: 0o755 });
-  spawnSync('userdel', [opts.user]);
+  deleteUserByName(opts.user);
   execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', opts.user]);
   const u = lookupUser(opts.user);
   const keys = keysFromMountPassphrase(Buffer.from(opts.mountPass), { keyBytes: 16, encryptNames: true });

@@ -17,6 +17,7 @@ import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { readPrivateSetup } from '../../src/ecryptfs/private-dir.js';
 import { unwrapPassphraseFile } from '../../src/ecryptfs/wrapped-passphrase-file.js';
 import { openEcryptfs } from '../../src/ecryptfs/mount.js';
+import { deleteUserByName } from '../helpers/users.js';
 
 const JOB = new URL('./refvm/kernel-interop-job.sh', import.meta.url).pathname;
 const PASS = 'Interop Mount Pass 7';
@@ -97,7 +98,7 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
 
   const adoptUserName = `hcvmadopt${process.pid % 100000}`;
   afterAll(() => {
-    spawnSync('userdel', [adoptUserName]);
+    deleteUserByName(adoptUserName);
     if (w) rmSync(w, { recursive: true, force: true });
   });
 
@@ -146,7 +147,7 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     const home = join(w, 'private/home/alice');
     const records = join(w, 'records');
     mkdirSync(records, { mode: 0o700 });
-    spawnSync('userdel', [adoptUserName]);
+    deleteUserByName(adoptUserName);
     execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', adoptUserName]);
     const u = lookupUser(adoptUserName);
     execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]); // uid 1000 in the VM

@@ -14,6 +14,7 @@ import { unwrapForUser } from '../../src/session/key-ops.js';
 import { openVolume } from '../../src/engine/volume.js';
 import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
 import { createHash } from 'node:crypto';
+import { deleteUserByName } from '../helpers/users.js';
 
 const MOUNT_PASS = 'migrate mount pass';
 const LOGIN = 'migrate login pass';
@@ -59,7 +60,7 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
   });
 
   afterAll(() => {
-    spawnSync('userdel', [user]);
+    deleteUserByName(user);
     if (base) rmSync(base, { recursive: true, force: true });
   });
 

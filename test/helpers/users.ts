@@ -41,3 +41,18 @@ export function removeTestUser(u: TestUser, extraDirs: string[] = []): void {
   rmSync(`/run/homecrypt/sessions/${u.name}`, { force: true });
   rmSync(`/run/homecrypt/log/${u.name}.log`, { force: true });
 }
+
+/**
+ * Deletes a test account by name, first ending its processes (a FUSE daemon
+ * still running as the user makes userdel refuse, which leaked accounts) and
+ * retrying while another test holds the passwd lock.
+ */
+export function deleteUserByName(name: string): void {
+  if (spawnSync('id', ['-u', name], { stdio: 'ignore' }).status !== 0) return;
+  for (let i = 0; i < 50; i++) {
+    spawnSync('pkill', ['-KILL', '-u', name]);
+    const r = spawnSync('userdel', [name], { stdio: 'ignore' });
+    if (r.status === 0 || spawnSync('id', ['-u', name], { stdio: 'ignore' }).status !== 0) return;
+    spawnSync('sleep', ['0.1']);
+  }
+}
