@@ -3,16 +3,18 @@
 # userspace LUKS2 engine (FUSE file + loop + ext4) against a plain loop-mounted
 # ext4 image, in the same run, interleaved. fio with O_DIRECT on the mounted
 # filesystem (so the filesystem's page cache does not answer for either side).
-#   bash bench/block-bench.sh [--rounds N] [--size MiB] [--runtime S] [--write-docs]
+#   bash bench/block-bench.sh [--rounds N] [--size MiB] [--runtime S] [--compare-node] [--write-docs]
+# --compare-node adds a second homecrypt volume whose engine keeps AES-XTS on
+# Node's crypto (HOMECRYPT_NODE_CRYPTO=1) instead of libcrypto, in the same run.
 # Prints a table of medians and the ratio homecrypt/plain; --write-docs puts it
 # into docs/BENCHMARKS.md (section "Block mode"). A benchmark, not a test.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
-ROUNDS=3 SIZE=256 RUNTIME=10 WRITE_DOCS=0
+ROUNDS=3 SIZE=256 RUNTIME=10 WRITE_DOCS=0 COMPARE_NODE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2;; --size) SIZE=$2; shift 2;; --runtime) RUNTIME=$2; shift 2;;
-    --write-docs) WRITE_DOCS=1; shift;; *) echo "unknown option $1" >&2; exit 2;;
+    --write-docs) WRITE_DOCS=1; shift;; --compare-node) COMPARE_NODE=1; shift;; *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "block-bench: needs root (loop devices, mounts)" >&2; exit 1; }
@@ -23,6 +25,7 @@ export HOMECRYPT_BLOCK_STATE_DIR=$W/state
 PLAIN_LOOP=
 cleanup() {
   bin/homecrypt block close bench >/dev/null 2>&1 || true
+  [ "$COMPARE_NODE" = 1 ] && { bin/homecrypt block close bench-node >/dev/null 2>&1 || true; }
   mountpoint -q "$W/plain" && umount "$W/plain"
   [ -n "$PLAIN_LOOP" ] && losetup -d "$PLAIN_LOOP" 2>/dev/null
   rm -rf "$W"
@@ -41,6 +44,13 @@ truncate -s $((IMG_MB + 16))M "$W/hc.img"
 printf 'block bench passphrase\n' > "$W/pass"
 bin/homecrypt block format "$W/hc.img" --mkfs ext4 --kdf-time 0.1 --backend userspace --passphrase-fd 3 3<"$W/pass" >/dev/null 2>&1
 bin/homecrypt block open "$W/hc.img" bench --mount "$W/hc" --backend userspace --passphrase-fd 3 3<"$W/pass" >/dev/null
+SIDES=(plain hc)
+if [ "$COMPARE_NODE" = 1 ]; then
+  truncate -s $((IMG_MB + 16))M "$W/hcnode.img"
+  bin/homecrypt block format "$W/hcnode.img" --mkfs ext4 --kdf-time 0.1 --backend userspace --passphrase-fd 3 3<"$W/pass" >/dev/null 2>&1
+  HOMECRYPT_NODE_CRYPTO=1 bin/homecrypt block open "$W/hcnode.img" bench-node --mount "$W/hcnode" --backend userspace --passphrase-fd 3 3<"$W/pass" >/dev/null
+  SIDES=(plain hc hcnode)
+fi
 
 COMMON="--direct=1 --ioengine=libaio --group_reporting --output-format=json"
 job() {  # job NAME DIR → one number: MB/s for streaming, IOPS for random
@@ -62,7 +72,7 @@ JOBS=(seq-write seq-read rand-read rand-write)
 declare -A R
 for ((r = 1; r <= ROUNDS; r++)); do
   for j in "${JOBS[@]}"; do
-    for side in plain hc; do
+    for side in "${SIDES[@]}"; do
       v=$(job "$j" "$W/$side")
       R[$j,$side]="${R[$j,$side]:-} $v"
       echo "round $r $j $side: $v" >&2
@@ -72,14 +82,24 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-table="| ${ROUNDS} rounds, ${SIZE} MiB file, load avg ${load} | plain loop ext4 | homecrypt userspace | ratio |
+if [ "$COMPARE_NODE" = 1 ]; then
+  table="| ${ROUNDS} rounds, ${SIZE} MiB file, load avg ${load} | plain loop ext4 | homecrypt, XTS on libcrypto | ratio | homecrypt, XTS on Node crypto | ratio |
+|---|---:|---:|---:|---:|---:|"
+else
+  table="| ${ROUNDS} rounds, ${SIZE} MiB file, load avg ${load} | plain loop ext4 | homecrypt userspace | ratio |
 |---|---:|---:|---:|"
+fi
 for j in "${JOBS[@]}"; do
   p=$(echo "${R[$j,plain]}" | median); h=$(echo "${R[$j,hc]}" | median)
   unit=$([ "${j%%-*}" = seq ] && echo MB/s || echo IOPS)
   ratio=$(python3 -c "print(f'{$h/$p:.2f}' if $p else '-')")
+  row="| $j ($unit) | $p | $h | $ratio |"
+  if [ "$COMPARE_NODE" = 1 ]; then
+    n=$(echo "${R[$j,hcnode]}" | median)
+    row+=" $n | $(python3 -c "print(f'{$n/$p:.2f}' if $p else '-')") |"
+  fi
   table+="
-| $j ($unit) | $p | $h | $ratio |"
+$row"
 done
 echo "$table"
 

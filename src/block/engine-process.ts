@@ -19,6 +19,8 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C',
       // benchmarks only: 0 turns the kernel's writeback cache off (docs/BENCHMARKS.md)
       ...(process.env.HOMECRYPT_BLOCK_WRITEBACK ? { HOMECRYPT_BLOCK_WRITEBACK: process.env.HOMECRYPT_BLOCK_WRITEBACK } : {}),
+      // benchmarks only: 1 keeps the sector cipher on Node's crypto (no libcrypto XTS)
+      ...(process.env.HOMECRYPT_NODE_CRYPTO ? { HOMECRYPT_NODE_CRYPTO: process.env.HOMECRYPT_NODE_CRYPTO } : {}),
     },
   });
   closeSync(logFd);
