@@ -276,16 +276,26 @@ class EncryptedNames implements NameCodec {
   }
 
   encryptTarget(target: string): string {
-    const enc = encodeName(sivSeal(this.keys.nameKeys, 'target', Buffer.from(target, 'utf8')));
-    if (enc.length >= 4096) fail(E.ENAMETOOLONG);
-    return enc;
+    return encryptSymlinkTarget(this.keys, target);
   }
 
   decryptTarget(lowerTarget: string): string {
-    const sealed = decodeName(lowerTarget);
-    if (!sealed) throw new AuthenticationError('symlink target is not encrypted');
-    return sivOpen(this.keys.nameKeys, 'target', sealed).toString('utf8');
+    return decryptSymlinkTarget(this.keys, lowerTarget);
   }
+}
+
+// Symlink targets are encrypted the same way whatever the name mode: a
+// --plaintext-names volume still hides where its links point.
+function encryptSymlinkTarget(keys: MountKeys, target: string): string {
+  const enc = encodeName(sivSeal(keys.nameKeys, 'target', Buffer.from(target, 'utf8')));
+  if (enc.length >= 4096) fail(E.ENAMETOOLONG);
+  return enc;
+}
+
+function decryptSymlinkTarget(keys: MountKeys, lowerTarget: string): string {
+  const sealed = decodeName(lowerTarget);
+  if (!sealed) throw new AuthenticationError('symlink target is not encrypted');
+  return sivOpen(keys.nameKeys, 'target', sealed).toString('utf8');
 }
 
 // Plaintext names: the lower name is the name, except that names which would
@@ -311,15 +321,11 @@ class PlaintextNames implements NameCodec {
   }
 
   encryptTarget(target: string): string {
-    const enc = encodeName(sivSeal(this.keys.nameKeys, 'target', Buffer.from(target, 'utf8')));
-    if (enc.length >= 4096) fail(E.ENAMETOOLONG);
-    return enc;
+    return encryptSymlinkTarget(this.keys, target);
   }
 
   decryptTarget(lowerTarget: string): string {
-    const sealed = decodeName(lowerTarget);
-    if (!sealed) throw new AuthenticationError('symlink target is not encrypted');
-    return sivOpen(this.keys.nameKeys, 'target', sealed).toString('utf8');
+    return decryptSymlinkTarget(this.keys, lowerTarget);
   }
 }
 
