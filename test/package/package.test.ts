@@ -251,23 +251,21 @@ describe.skipIf(skip)('the Debian package', () => {
     await waitMounted(false);
   }, 300_000);
 
-  it('keeps an administrator\'s "disable" of the PAM profile across an upgrade', () => {
-    chroot.must('DEBIAN_FRONTEND=noninteractive pam-auth-update --disable homecrypt');
-    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
-    chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
-    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
-    chroot.must('DEBIAN_FRONTEND=noninteractive pam-auth-update --enable homecrypt');
-    expect(readStacks().get('common-auth')!.toString()).toContain('homecrypt-pam-hook auth');
-  }, 300_000);
-
-  it('"homecrypt pam disable" of the installed copy switches the profile off, keeps the package\'s file, and stays off across an upgrade', () => {
-    chroot.must('homecrypt pam disable');
-    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
+  // Either way of switching the profile off must leave dpkg's file alone and
+  // survive an upgrade (pam-auth-update remembers it as seen and off).
+  it.each([
+    ['an administrator\'s pam-auth-update --disable',
+      'DEBIAN_FRONTEND=noninteractive pam-auth-update --disable homecrypt', 'DEBIAN_FRONTEND=noninteractive pam-auth-update --enable homecrypt'],
+    ['"homecrypt pam disable" of the installed copy', 'homecrypt pam disable', 'homecrypt pam enable'],
+  ])('%s switches the profile off, keeps the package\'s file, and stays off across an upgrade', (_who, disable, enable) => {
+    const authStack = () => readStacks().get('common-auth')!.toString();
+    chroot.must(disable);
+    expect(authStack()).not.toContain('homecrypt');
     expect(chroot.must('dpkg --verify homecrypt')).toBe('');
     chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
-    expect(readStacks().get('common-auth')!.toString()).not.toContain('homecrypt');
-    chroot.must('homecrypt pam enable');
-    expect(readStacks().get('common-auth')!.toString()).toContain('homecrypt-pam-hook auth');
+    expect(authStack()).not.toContain('homecrypt');
+    chroot.must(enable);
+    expect(authStack()).toContain('homecrypt-pam-hook auth');
     expect(chroot.must('dpkg --verify homecrypt')).toBe('');
   }, 300_000);
 
