@@ -9,6 +9,7 @@
 // against the committed vectors).
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import koffi from 'koffi';
+import { addressesAvailable, addressOf } from './buffer-address.js';
 
 export interface BlockGcm {
   readonly name: 'libcrypto' | 'node';
@@ -56,22 +57,27 @@ function loadLibcrypto(): BlockGcm | null {
   } catch {
     return null;
   }
+  if (!addressesAvailable()) return null;
   const f = (sig: string) => lib.func(sig) as unknown as Fn;
+  // data pointers are plain integers (buffer-address.ts): each size below is
+  // checked against its Buffer before any call, as a raw pointer has no bounds
   const ctxNew = lib.func('void *EVP_CIPHER_CTX_new()') as unknown as () => unknown;
   const gcm = (lib.func('const void *EVP_aes_256_gcm()') as unknown as () => unknown)();
-  const encInit = f('int EVP_EncryptInit_ex(void *ctx, const void *type, void *impl, const uint8_t *key, const uint8_t *iv)');
-  const encUpdate = f('int EVP_EncryptUpdate(void *ctx, uint8_t *out, int *outl, const uint8_t *in, int inl)');
-  const encFinal = f('int EVP_EncryptFinal_ex(void *ctx, uint8_t *out, int *outl)');
-  const decInit = f('int EVP_DecryptInit_ex(void *ctx, const void *type, void *impl, const uint8_t *key, const uint8_t *iv)');
-  const decUpdate = f('int EVP_DecryptUpdate(void *ctx, uint8_t *out, int *outl, const uint8_t *in, int inl)');
-  const decFinal = f('int EVP_DecryptFinal_ex(void *ctx, uint8_t *out, int *outl)');
-  const ctrl = f('int EVP_CIPHER_CTX_ctrl(void *ctx, int type, int arg, uint8_t *ptr)');
+  const encInit = f('int EVP_EncryptInit_ex(void *ctx, const void *type, void *impl, uintptr_t key, uintptr_t iv)');
+  const encUpdate = f('int EVP_EncryptUpdate(void *ctx, uintptr_t out, uintptr_t outl, uintptr_t in, int inl)');
+  const encFinal = f('int EVP_EncryptFinal_ex(void *ctx, uintptr_t out, uintptr_t outl)');
+  const decInit = f('int EVP_DecryptInit_ex(void *ctx, const void *type, void *impl, uintptr_t key, uintptr_t iv)');
+  const decUpdate = f('int EVP_DecryptUpdate(void *ctx, uintptr_t out, uintptr_t outl, uintptr_t in, int inl)');
+  const decFinal = f('int EVP_DecryptFinal_ex(void *ctx, uintptr_t out, uintptr_t outl)');
+  const ctrl = f('int EVP_CIPHER_CTX_ctrl(void *ctx, int type, int arg, uintptr_t ptr)');
   const enc = ctxNew();
   const dec = ctxNew();
   if (!enc || !dec || !gcm) return null;
-  if (encInit(enc, gcm, null, null, null) !== 1 || decInit(dec, gcm, null, null, null) !== 1) return null;
-  const outl = Buffer.alloc(4);
-  const scratch = Buffer.alloc(16);
+  if (encInit(enc, gcm, null, 0, 0) !== 1 || decInit(dec, gcm, null, 0, 0) !== 1) return null;
+  // outl (4 bytes) and the final's output (GCM writes none; 16 to spare).
+  // Its address is taken at each call, so the closure keeps it alive: an
+  // address kept alone would outlive a collected Buffer.
+  const scratch = Buffer.alloc(32);
   // the key schedule is kept while the key stays the same (compared by value:
   // a caller may reuse or wipe its buffer)
   const encKey = Buffer.alloc(32);
@@ -81,29 +87,32 @@ function loadLibcrypto(): BlockGcm | null {
   const impl: BlockGcm = {
     name: 'libcrypto',
     seal(key, nonce, aad, plain, out, at) {
-      if (nonce.length !== 12 || key.length !== 32 || out.length < at + plain.length + 16) throw new RangeError('gcm seal: bad sizes');
+      if (nonce.length !== 12 || key.length !== 32 || !(at >= 0) || out.length < at + plain.length + 16) throw new RangeError('gcm seal: bad sizes');
+      const outl = addressOf(scratch);
+      const fin = outl + 16;
       const same = encSet && encKey.equals(key);
-      if (encInit(enc, null, null, same ? null : key, nonce) !== 1) throw new Error('EVP_EncryptInit_ex failed');
+      if (encInit(enc, null, null, same ? 0 : addressOf(key), addressOf(nonce)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
       if (!same) { key.copy(encKey); encSet = true; }
-      if (encUpdate(enc, null, outl, aad, aad.length) !== 1) throw new Error('EVP_EncryptUpdate (AAD) failed');
-      if (plain.length > 0 && encUpdate(enc, out.subarray(at, at + plain.length), outl, plain, plain.length) !== 1) {
+      if (encUpdate(enc, 0, outl, addressOf(aad), aad.length) !== 1) throw new Error('EVP_EncryptUpdate (AAD) failed');
+      const o = addressOf(out) + at;
+      if (plain.length > 0 && encUpdate(enc, o, outl, addressOf(plain), plain.length) !== 1) {
         throw new Error('EVP_EncryptUpdate failed');
       }
-      if (encFinal(enc, scratch, outl) !== 1) throw new Error('EVP_EncryptFinal_ex failed');
-      if (ctrl(enc, EVP_CTRL_GCM_GET_TAG, 16, out.subarray(at + plain.length, at + plain.length + 16)) !== 1) {
-        throw new Error('EVP_CTRL_GCM_GET_TAG failed');
-      }
+      if (encFinal(enc, fin, outl) !== 1) throw new Error('EVP_EncryptFinal_ex failed');
+      if (ctrl(enc, EVP_CTRL_GCM_GET_TAG, 16, o + plain.length) !== 1) throw new Error('EVP_CTRL_GCM_GET_TAG failed');
       return plain.length + 16;
     },
     open(key, nonce, aad, ct, tag, out, at) {
-      if (nonce.length !== 12 || key.length !== 32 || tag.length !== 16 || out.length < at + ct.length) throw new RangeError('gcm open: bad sizes');
+      if (nonce.length !== 12 || key.length !== 32 || tag.length !== 16 || !(at >= 0) || out.length < at + ct.length) throw new RangeError('gcm open: bad sizes');
+      const outl = addressOf(scratch);
+      const fin = outl + 16;
       const same = decSet && decKey.equals(key);
-      if (decInit(dec, null, null, same ? null : key, nonce) !== 1) throw new Error('EVP_DecryptInit_ex failed');
+      if (decInit(dec, null, null, same ? 0 : addressOf(key), addressOf(nonce)) !== 1) throw new Error('EVP_DecryptInit_ex failed');
       if (!same) { key.copy(decKey); decSet = true; }
-      if (decUpdate(dec, null, outl, aad, aad.length) !== 1) return false;
-      if (ct.length > 0 && decUpdate(dec, out.subarray(at, at + ct.length), outl, ct, ct.length) !== 1) return false;
-      if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, tag) !== 1) return false;
-      return decFinal(dec, scratch, outl) === 1;
+      if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
+      if (ct.length > 0 && decUpdate(dec, addressOf(out) + at, outl, addressOf(ct), ct.length) !== 1) return false;
+      if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, addressOf(tag)) !== 1) return false;
+      return decFinal(dec, fin, outl) === 1;
     },
   };
   // a self-test against Node's crypto before trusting it

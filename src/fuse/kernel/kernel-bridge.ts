@@ -13,7 +13,7 @@
 // construction: SETATTR carries atime and mtime (or UTIME_OMIT as an absent
 // bit) in nanoseconds, GETATTR carries the handle, and times reach the kernel
 // in nanoseconds.
-import { closeSync, constants as fsc, read as fsRead, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
 import {
@@ -87,6 +87,10 @@ class Errno {
 
 const PAGE = 4096;
 const DRAIN_BUDGET_NS = 20_000_000n;
+// READ replies this large are written from a libuv pool thread: copying them
+// into the reader's pages takes ~0.2 ms a MiB, which then overlaps the
+// decryption of the next READ readahead has queued (docs/BENCHMARKS.md)
+const ASYNC_REPLY_MIN = 256 * 1024;
 
 export class KernelSession {
   private readonly nodes = new NodeTable();
@@ -253,6 +257,23 @@ export class KernelSession {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENODEV') this.onUnexpected('reply', '', err);
     }
+  }
+
+  /**
+   * Writes a reply from a libuv pool thread; `release` runs once it is
+   * written (the buffer is the caller's until then). The connection stays
+   * open until every such write is done.
+   */
+  private sendAsync(len: number, buf: Buffer, release: () => void): void {
+    const fd = this.curFd;
+    this.running++;
+    fsWrite(fd, buf, 0, len, null, (err) => {
+      this.running--;
+      release();
+      const code = err?.code;
+      if (err && code !== 'ENOENT' && code !== 'ENODEV') this.onUnexpected('reply', '', err);
+      if (this.closed) this.shutdown(null);
+    });
   }
 
   private replyErr(unique: bigint, errno: number): void {
@@ -493,27 +514,28 @@ export class KernelSession {
           const path = this.fileNode.get(fh)?.lastPath ?? '';
           // the operation reads straight into a reply buffer (pooled; kept while a Promise is pending)
           const out = this.readBufs.pop() ?? Buffer.allocUnsafe(OUT_HEADER + this.maxIo);
+          const release = () => { this.readBufs.push(out); };
           const done = (got: number): void => {
             const len = Math.max(0, Math.min(got, size));
             writeOutHeader(out, OUT_HEADER + len, 0, unique);
+            if (OUT_HEADER + len >= ASYNC_REPLY_MIN) { this.sendAsync(OUT_HEADER + len, out, release); return; }
             this.send(OUT_HEADER + len, out);
+            release();
           };
           let v: number | Promise<number>;
           try {
             v = ops.read(path, fh, out.subarray(OUT_HEADER, OUT_HEADER + size), offset);
           } catch (err) {
-            this.readBufs.push(out);
+            release();
             this.replyErr(unique, this.fail('read', path, err));
             return false;
           }
           if (isPromise(v)) {
             const fd = this.curFd;
-            v.then((got) => { this.curFd = fd; done(got); }, (err) => { this.curFd = fd; this.replyErr(unique, this.fail('read', path, err)); })
-              .finally(() => this.readBufs.push(out));
+            v.then((got) => { this.curFd = fd; done(got); }, (err) => { this.curFd = fd; release(); this.replyErr(unique, this.fail('read', path, err)); });
             return false;
           }
           done(v);
-          this.readBufs.push(out);
           return false;
         }
         case Op.WRITE: {

@@ -1,0 +1,62 @@
+// Raw addresses of Buffers, for the libcrypto calls made through koffi on the
+// data path (gcm-blocks.ts, xts-sectors.ts). Handing koffi a Buffer costs an
+// N-API buffer lookup per argument; with five EVP calls per 4 KiB block that
+// was a third of the AES-GCM time (1.53 against 1.12 us a block, measured in
+// docs/BENCHMARKS.md). An integer argument costs next to nothing.
+//
+// Why an address stays valid: a Buffer's bytes live in its ArrayBuffer's
+// backing store, which V8 never moves once it exists off the V8 heap. Reading
+// `.buffer` forces that (a small typed array otherwise lives on the heap and
+// can move in a GC), and the caller holds the Buffer during the call. A raw
+// pointer has no bounds: every caller checks its offsets and lengths first.
+import koffi from 'koffi';
+
+type AddrFn = (dst: Uint8Array, src: Uint8Array, n: number) => number | bigint;
+
+let addrFn: AddrFn | null | undefined;
+// base address of each ArrayBuffer seen (entries go with their ArrayBuffer)
+const bases = new WeakMap<ArrayBufferLike, number>();
+// the two most recent (held: at worst two buffers' memory lives a little longer)
+let lastAb: ArrayBufferLike | null = null;
+let lastBase = 0;
+let prevAb: ArrayBufferLike | null = null;
+let prevBase = 0;
+
+function load(): AddrFn | null {
+  try {
+    // memmove(dst, src, 0) copies nothing and returns dst: the address koffi passed
+    return koffi.load('libc.so.6').func('uintptr_t memmove(uint8_t *dst, const uint8_t *src, size_t n)') as unknown as AddrFn;
+  } catch {
+    return null;
+  }
+}
+
+/** True when addresses can be taken (libc loads through koffi). */
+export function addressesAvailable(): boolean {
+  if (addrFn === undefined) addrFn = load();
+  return addrFn !== null;
+}
+
+/**
+ * The address of buf[0], valid while `buf` is alive. Throws when addresses are
+ * unavailable (check addressesAvailable() first).
+ */
+export function addressOf(buf: Uint8Array): number {
+  const ab = buf.buffer; // first: moves a small on-heap array off the heap for good
+  // the data path asks for the same few buffers block after block
+  if (ab === lastAb) return lastBase + buf.byteOffset;
+  if (ab === prevAb) return prevBase + buf.byteOffset;
+  let base = bases.get(ab);
+  if (base === undefined) {
+    if (!addressesAvailable()) throw new Error('buffer addresses are unavailable');
+    if (ab.byteLength === 0) return 0; // nothing there to point at; never dereferenced
+    const whole = new Uint8Array(ab, 0, ab.byteLength);
+    const a = addrFn!(whole, whole, 0);
+    base = typeof a === 'bigint' ? Number(a) : a;
+    if (!Number.isSafeInteger(base) || base <= 0) throw new Error('bad buffer address');
+    bases.set(ab, base);
+  }
+  prevAb = lastAb; prevBase = lastBase;
+  lastAb = ab; lastBase = base;
+  return base + buf.byteOffset;
+}
