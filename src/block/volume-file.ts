@@ -2,11 +2,13 @@
 // engine serves. Reads and writes of any alignment are widened to whole
 // sectors; partial sectors are read, decrypted, merged and re-encrypted.
 // Calls are synchronous, so two requests never interleave inside one sector.
-import { cryptSectors, type SectorCipherParams } from '../format/luks2/sector-cipher.js';
+import { cryptSectors, cryptSectorsInto, type SectorCipherParams } from '../format/luks2/sector-cipher.js';
 import type { Device } from './device.js';
 
 export class VolumeFile {
   private readonly cipher: SectorCipherParams;
+  /** Ciphertext of whole-sector writes, reused (grown to the largest request). */
+  private sealed = Buffer.alloc(0);
 
   constructor(
     private readonly dev: Device,
@@ -50,6 +52,15 @@ export class VolumeFile {
     if (pos >= this.size) return 0;
     const len = Math.min(data.length, this.size - pos);
     const ss = this.cipher.sectorSize;
+    if (pos % ss === 0 && len % ss === 0) {
+      // whole sectors (every write the kernel's writeback sends): encrypted
+      // straight from the request into a reused buffer, no copy or allocation
+      if (this.sealed.length < len) this.sealed = Buffer.alloc(len);
+      const out = this.sealed.subarray(0, len);
+      cryptSectorsInto(this.cipher, pos, data.subarray(0, len), out, true);
+      this.dev.write(this.segmentOffset + pos, out);
+      return len;
+    }
     const start = pos - (pos % ss);
     const end = Math.min(this.size, Math.ceil((pos + len) / ss) * ss);
     const buf = Buffer.allocUnsafe(end - start);

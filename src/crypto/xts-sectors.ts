@@ -8,6 +8,7 @@
 // its 16-byte IV plus one EVP_CipherUpdate, in place. Otherwise (or with
 // HOMECRYPT_NODE_CRYPTO=1) callers use their Node path. Same bytes (tested).
 import koffi from 'koffi';
+import { addressesAvailable, addressOf } from './buffer-address.js';
 
 export interface XtsSectors {
   /**
@@ -15,8 +16,10 @@ export interface XtsSectors {
    * 16-byte IV whose first 8 bytes are (firstIv + s * ivStep) little-endian.
    * Returns false when this key is refused (e.g. OpenSSL's equal-halves check):
    * the caller then uses its own path; `data` is untouched in that case.
+   * With `out` (as long as `data`, not overlapping it) the result goes there
+   * and `data` is left as it was.
    */
-  crypt(key: Buffer, sectorSize: number, firstIv: bigint, ivStep: number, data: Buffer, encrypt: boolean): boolean;
+  crypt(key: Buffer, sectorSize: number, firstIv: bigint, ivStep: number, data: Buffer, encrypt: boolean, out?: Buffer): boolean;
 }
 
 type Fn = (...a: unknown[]) => number;
@@ -39,11 +42,13 @@ function loadLibcrypto(): XtsSectors | null {
     ctxNew = lib.func('void *EVP_CIPHER_CTX_new()') as unknown as () => unknown;
     x256 = (lib.func('const void *EVP_aes_256_xts()') as unknown as () => unknown)();
     x128 = (lib.func('const void *EVP_aes_128_xts()') as unknown as () => unknown)();
-    init = lib.func('int EVP_CipherInit_ex(void *ctx, const void *type, void *impl, const uint8_t *key, const uint8_t *iv, int enc)') as unknown as Fn;
-    update = lib.func('int EVP_CipherUpdate(void *ctx, uint8_t *out, int *outl, const uint8_t *in, int inl)') as unknown as Fn;
+    // data pointers as plain integers (buffer-address.ts); sizes are checked first
+    init = lib.func('int EVP_CipherInit_ex(void *ctx, const void *type, void *impl, uintptr_t key, uintptr_t iv, int enc)') as unknown as Fn;
+    update = lib.func('int EVP_CipherUpdate(void *ctx, uintptr_t out, uintptr_t outl, uintptr_t in, int inl)') as unknown as Fn;
   } catch {
     return null;
   }
+  if (!addressesAvailable()) return null;
   const mk = (): Dir | null => {
     const ctx = ctxNew();
     return ctx ? { ctx, key: Buffer.alloc(64), keyLen: 0 } : null;
@@ -51,21 +56,27 @@ function loadLibcrypto(): XtsSectors | null {
   const enc = mk();
   const dec = mk();
   if (!enc || !dec || !x256 || !x128) return null;
-  const outl = Buffer.alloc(4);
-  const iv = Buffer.alloc(16);
+  // IV (16) and outl (4); addresses taken per call so the closure keeps it alive
+  const scratch = Buffer.alloc(32);
+  const iv = scratch.subarray(0, 16);
   const LIMIT = 2n ** 64n;
 
   return {
-    crypt(key, sectorSize, firstIv, ivStep, data, encrypt) {
-      if ((key.length !== 64 && key.length !== 32) || sectorSize % 16 !== 0 || data.length % sectorSize !== 0) {
+    crypt(key, sectorSize, firstIv, ivStep, data, encrypt, out) {
+      if ((key.length !== 64 && key.length !== 32) || sectorSize % 16 !== 0 || data.length % sectorSize !== 0 || sectorSize <= 0
+        || (out !== undefined && out.length !== data.length)) {
         throw new RangeError('xts: bad sizes');
+      }
+      if (out && out.buffer === data.buffer && out.byteOffset < data.byteOffset + data.length && data.byteOffset < out.byteOffset + out.length
+        && out.byteOffset !== data.byteOffset) {
+        throw new RangeError('xts: out overlaps data');
       }
       const d = encrypt ? enc : dec;
       // the key schedule is kept while the key stays the same (compared by
       // value: a caller may reuse or wipe its buffer)
       if (d.keyLen !== key.length || !d.key.subarray(0, key.length).equals(key)) {
         d.keyLen = 0;
-        if (init(d.ctx, key.length === 64 ? x256 : x128, null, key, null, encrypt ? 1 : 0) !== 1) return false;
+        if (init(d.ctx, key.length === 64 ? x256 : x128, null, addressOf(key), 0, encrypt ? 1 : 0) !== 1) return false;
         key.copy(d.key);
         d.keyLen = key.length;
       }
@@ -75,6 +86,10 @@ function loadLibcrypto(): XtsSectors | null {
       const last = firstIv + BigInt(ivStep) * BigInt(Math.max(0, sectors - 1));
       const small = firstIv >= 0n && last < 2n ** 53n;
       let n = small ? Number(firstIv) : 0;
+      const ivAt = addressOf(scratch);
+      const outl = ivAt + 16;
+      const src = addressOf(data);
+      const dst = out ? addressOf(out) : src;
       for (let s = 0, off = 0; s < sectors; s++, off += sectorSize) {
         if (small) {
           iv.writeUInt32LE(n % 0x100000000, 0);
@@ -83,9 +98,8 @@ function loadLibcrypto(): XtsSectors | null {
         } else {
           iv.writeBigUInt64LE(((firstIv + BigInt(ivStep) * BigInt(s)) % LIMIT + LIMIT) % LIMIT, 0);
         }
-        const sector = data.subarray(off, off + sectorSize);
-        if (init(d.ctx, null, null, null, iv, -1) !== 1) throw new Error('EVP_CipherInit_ex (IV) failed');
-        if (update(d.ctx, sector, outl, sector, sectorSize) !== 1) throw new Error('EVP_CipherUpdate (XTS) failed');
+        if (init(d.ctx, null, null, 0, ivAt, -1) !== 1) throw new Error('EVP_CipherInit_ex (IV) failed');
+        if (update(d.ctx, dst + off, outl, src + off, sectorSize) !== 1) throw new Error('EVP_CipherUpdate (XTS) failed');
       }
       return true;
     },

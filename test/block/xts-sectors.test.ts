@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCipheriv, randomBytes, randomInt } from 'node:crypto';
 import { xtsSectors, setXtsSectorsForTest } from '../../src/crypto/xts-sectors.js';
-import { cryptSectors, testing, type SectorCipherParams } from '../../src/format/luks2/sector-cipher.js';
+import { cryptSectors, cryptSectorsInto, testing, type SectorCipherParams } from '../../src/format/luks2/sector-cipher.js';
 
 /** dm-crypt plain64 straight from the definition, with Node's aes-xts. */
 function reference(p: SectorCipherParams, byteOffset: number, data: Buffer, encrypt: boolean): Buffer {
@@ -105,5 +105,25 @@ describe('AES-XTS sectors through libcrypto', () => {
     const b = Buffer.from(plain);
     cryptSectors(p, 4096 * 9, b, true);
     expect(b.equals(reference(p, 4096 * 9, plain, true))).toBe(true);
+  });
+
+  it('encrypts out of place (the engine\'s write path) to the same bytes, leaving the source, also on the Node path', () => {
+    for (const impl of [undefined, null] as const) {
+      setXtsSectorsForTest(impl);
+      for (const sectorSize of [512, 4096]) {
+        const p: SectorCipherParams = { key: randomBytes(64), sectorSize, ivTweak: 3 };
+        const plain = randomBytes(sectorSize * 9);
+        const src = Buffer.from(plain);
+        const dst = Buffer.alloc(plain.length);
+        cryptSectorsInto(p, sectorSize * 5, src, dst, true);
+        expect(src.equals(plain)).toBe(true);
+        expect(dst.equals(reference(p, sectorSize * 5, plain, true))).toBe(true);
+      }
+    }
+    setXtsSectorsForTest(undefined);
+    const fast = xtsSectors()!;
+    const buf = randomBytes(4096);
+    expect(() => fast.crypt(randomBytes(64), 512, 0n, 1, buf.subarray(0, 2048), true, buf.subarray(1024, 3072))).toThrow(/overlaps/);
+    expect(() => fast.crypt(randomBytes(64), 512, 0n, 1, buf.subarray(0, 2048), true, Buffer.alloc(1024))).toThrow(/bad sizes/);
   });
 });

@@ -82,6 +82,25 @@ export function cryptSectors(p: SectorCipherParams, byteOffset: number, data: Bu
   cryptSectorsNode(p, byteOffset, data, encrypt);
 }
 
+/**
+ * cryptSectors from `src` into `dst` (same length, not overlapping), leaving
+ * `src` as it was: the engine's write path encrypts the kernel's request
+ * straight into the buffer it writes from, with no copy.
+ */
+export function cryptSectorsInto(p: SectorCipherParams, byteOffset: number, src: Buffer, dst: Buffer, encrypt: boolean): void {
+  const { sectorSize } = p;
+  if (byteOffset % sectorSize !== 0 || src.length % sectorSize !== 0 || sectorSize % 16 !== 0 || dst.length !== src.length) {
+    throw new RangeError('sector cipher needs whole, aligned sectors');
+  }
+  checkKey(p.key);
+  if (!src.length) return;
+  const unit = p.ivLargeSectors ? sectorSize : 512;
+  const fast = native();
+  if (fast && fast.crypt(p.key, sectorSize, BigInt(p.ivTweak) + BigInt(byteOffset / unit), sectorSize / unit, src, encrypt, dst)) return;
+  src.copy(dst);
+  cryptSectorsNode(p, byteOffset, dst, encrypt);
+}
+
 let checkedFor: XtsSectors | null | undefined;
 let nativeOk = false;
 
