@@ -16,11 +16,13 @@ type AddrFn = (dst: Uint8Array, src: Uint8Array, n: number) => number | bigint;
 let addrFn: AddrFn | null | undefined;
 // base address of each ArrayBuffer seen (entries go with their ArrayBuffer)
 const bases = new WeakMap<ArrayBufferLike, number>();
-// the two most recent (held: at worst two buffers' memory lives a little longer)
-let lastAb: ArrayBufferLike | null = null;
-let lastBase = 0;
-let prevAb: ArrayBufferLike | null = null;
-let prevBase = 0;
+// the few buffers the data path uses block after block (key, AAD, request,
+// output, scratch), checked by identity before the WeakMap; held strongly, so
+// at worst a few buffers' memory lives until they are pushed out
+const RECENT = 8;
+const recentAb: (ArrayBufferLike | null)[] = new Array(RECENT).fill(null);
+const recentBase = new Float64Array(RECENT);
+let nextSlot = 0;
 
 function load(): AddrFn | null {
   try {
@@ -43,9 +45,7 @@ export function addressesAvailable(): boolean {
  */
 export function addressOf(buf: Uint8Array): number {
   const ab = buf.buffer; // first: moves a small on-heap array off the heap for good
-  // the data path asks for the same few buffers block after block
-  if (ab === lastAb) return lastBase + buf.byteOffset;
-  if (ab === prevAb) return prevBase + buf.byteOffset;
+  for (let i = 0; i < RECENT; i++) if (recentAb[i] === ab) return recentBase[i]! + buf.byteOffset;
   let base = bases.get(ab);
   if (base === undefined) {
     if (!addressesAvailable()) throw new Error('buffer addresses are unavailable');
@@ -56,7 +56,8 @@ export function addressOf(buf: Uint8Array): number {
     if (!Number.isSafeInteger(base) || base <= 0) throw new Error('bad buffer address');
     bases.set(ab, base);
   }
-  prevAb = lastAb; prevBase = lastBase;
-  lastAb = ab; lastBase = base;
+  recentAb[nextSlot] = ab;
+  recentBase[nextSlot] = base;
+  nextSlot = (nextSlot + 1) % RECENT;
   return base + buf.byteOffset;
 }

@@ -90,7 +90,9 @@ class BlockCipher implements FileCipher {
   }
 
   /** Rewrites blocks [first, last] of a file growing from `size` to `newSize`, with `data` at `offset`. */
-  private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null): void {
+  /** `lowerSize`: the lower file's size when the caller has just read it (saves an fstat). */
+  private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null,
+    lowerSize?: number): void {
     const finalNew = lastBlockOf(newSize);
     const out = sealScratch((last - first + 1) * BLOCK_LOWER);
     let w = 0;
@@ -130,7 +132,7 @@ class BlockCipher implements FileCipher {
     // If the disk fills up midway, the old bytes go back (in place: no space
     // needed) and the lower file is cut to its old length: nothing is lost.
     const start = lowerOffsetOfBlock(first);
-    const oldEnd = io.size();
+    const oldEnd = lowerSize ?? io.size();
     let saved: Buffer | null = null;
     if (start + w > oldEnd && oldEnd > start) {
       // the old blocks read for merging are usually exactly the bytes to keep
@@ -151,18 +153,20 @@ class BlockCipher implements FileCipher {
 
   write(io: LowerIO, offset: number, data: Buffer): void {
     if (data.length === 0) return;
-    let size = plaintextSizeOf(io.size());
+    let lowerSize: number | undefined = io.size();
+    let size = plaintextSizeOf(lowerSize);
     // a gap past EOF is filled with authenticated zeros first, in bounded chunks
     while (offset > size + FILL_CHUNK) {
       this.extend(io, size, size + FILL_CHUNK);
       size += FILL_CHUNK;
+      lowerSize = undefined;
     }
     const newSize = Math.max(size, offset + data.length);
     const lo = Math.min(offset, size);
     let first = Math.floor(lo / BLOCK_PLAIN);
     if (newSize > size && size > 0) first = Math.min(first, lastBlockOf(size)); // old final loses its flag
     const last = Math.floor((Math.max(offset + data.length, newSize > size ? newSize : 0) - 1) / BLOCK_PLAIN);
-    this.rewrite(io, size, newSize, first, last, offset, data);
+    this.rewrite(io, size, newSize, first, last, offset, data, lowerSize);
   }
 
   private extend(io: LowerIO, size: number, newSize: number): void {
