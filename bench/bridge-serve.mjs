@@ -63,6 +63,7 @@ function passthrough(root) {
   };
 }
 
+let afterReply;
 async function homecrypt(root) {
   const vol = await imp('engine/volume.js');
   const { EncryptedFilesystem } = await imp('engine/filesystem.js');
@@ -78,7 +79,11 @@ async function homecrypt(root) {
     key = readFileSync(keyFile);
   }
   const v = vol.openVolume(root, [key]);
-  const fs = new EncryptedFilesystem({ lowerRoot: v.lowerRoot, format: v.format, log: (l) => process.stderr.write(`${l}\n`) });
+  // the kernel bridge runs the engine's after-reply work (as `homecrypt mount` does);
+  // HOMECRYPT_BRIDGE_INLINE_WRITES=1 keeps every lower write before its reply
+  const { AfterReply } = await imp('engine/after-reply.js');
+  afterReply = bridge === 'kernel' && !process.env.HOMECRYPT_BRIDGE_INLINE_WRITES ? new AfterReply() : undefined;
+  const fs = new EncryptedFilesystem({ lowerRoot: v.lowerRoot, format: v.format, log: (l) => process.stderr.write(`${l}\n`), afterReply });
   return { ops: fs.ops(), close: () => fs.closeAll() };
 }
 
@@ -88,6 +93,7 @@ const options = {
   fsname: `${kind}:${lower}`, subtype: kind, attrTimeout: timeout, entryTimeout: timeout, negativeTimeout: timeout,
   allowOther: !!process.env.HOMECRYPT_BRIDGE_ALLOW_OTHER,
   onUnexpectedError: (op, p, e) => process.stderr.write(`${op} ${p}: ${e?.stack ?? e}\n`),
+  afterReply: afterReply && (() => afterReply.run()),
 };
 let mount;
 if (bridge === 'kernel') {

@@ -2,9 +2,56 @@
 // FUSE operations, fsck and the eCryptfs tools that work without a mount.
 import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import type { LowerIO } from './volume-format.js';
+import type { AfterReply } from './after-reply.js';
+import { reserveSpaceSync } from '../os/lower-fs-calls.js';
 
 export class FdLowerIO implements LowerIO {
-  constructor(readonly fd: number, readonly lowerPath: string) {}
+  /** An error of a write finished after its reply, for this file's next operation. */
+  private deferredError: unknown = null;
+  /** False once the lower filesystem has said it has no fallocate(2): writes stay inline. */
+  private canReserve = true;
+
+  /** With `afterReply`, a write may finish after the kernel has its answer (after-reply.ts). */
+  constructor(readonly fd: number, readonly lowerPath: string, private readonly afterReply?: AfterReply,
+    private readonly log?: (line: string) => void) {}
+
+  /**
+   * Reserves the space of a write and queues `write` to run after the reply;
+   * false (nothing queued) where that is not possible: no after-reply hook, or
+   * a lower filesystem without fallocate. Throws what fallocate says (ENOSPC).
+   */
+  writeAfterReply(offset: number, length: number, write: () => void): boolean {
+    if (!this.afterReply || !this.canReserve) return false;
+    try {
+      reserveSpaceSync(this.fd, offset, length, this.lowerPath);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EINVAL') {
+        this.canReserve = false;
+        return false;
+      }
+      throw err;
+    }
+    this.afterReply.defer(() => {
+      try {
+        write();
+      } catch (err) {
+        this.deferredError = err;
+        this.log?.(`homecrypt: ${this.lowerPath}: a write failed after it was acknowledged: ${(err as Error).message}`);
+      }
+    });
+    return true;
+  }
+
+  /** Runs a queued write first and throws its error, if it failed: every access goes through here. */
+  settle(): void {
+    this.afterReply?.run();
+    const err = this.deferredError;
+    if (err) {
+      this.deferredError = null;
+      throw err;
+    }
+  }
 
   pread(offset: number, length: number): Buffer {
     // zeroed, not allocUnsafe: a short read must not carry pooled memory
@@ -16,6 +63,7 @@ export class FdLowerIO implements LowerIO {
 
   /** Reads until `target` is full or the file ends (readSync may return short). */
   preadInto(target: Buffer, offset: number): number {
+    this.settle();
     let got = 0;
     while (got < target.length) {
       const n = readSync(this.fd, target, got, target.length - got, offset + got);
@@ -26,15 +74,18 @@ export class FdLowerIO implements LowerIO {
   }
 
   pwrite(data: Buffer, offset: number): void {
+    this.settle();
     let done = 0;
     while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
   }
 
   ftruncate(length: number): void {
+    this.settle();
     ftruncateSync(this.fd, length);
   }
 
   size(): number {
+    this.settle();
     return fstatSync(this.fd).size;
   }
 }

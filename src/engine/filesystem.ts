@@ -13,6 +13,7 @@ import type { FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
+import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
   lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, mknodSync,
@@ -23,6 +24,11 @@ export interface EngineOptions {
   format: VolumeFormat;
   /** One line per event worth a log (integrity failures name the lower file). */
   log?: (line: string) => void;
+  /**
+   * Given only when the FUSE bridge runs it after each reply (the kernel
+   * bridge): writes may then finish after their reply (after-reply.ts).
+   */
+  afterReply?: AfterReply;
 }
 
 interface OpenFile {
@@ -50,11 +56,13 @@ export class EncryptedFilesystem {
   private readonly root: string;
   private readonly format: VolumeFormat;
   private readonly log: (line: string) => void;
+  private readonly afterReply: AfterReply | undefined;
 
   constructor(opts: EngineOptions) {
     this.root = opts.lowerRoot;
     this.format = opts.format;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
+    this.afterReply = opts.afterReply;
   }
 
   /** Lower location of a mount path ('/a/b'). */
@@ -161,9 +169,14 @@ export class EncryptedFilesystem {
     return openSync(abs, flags, mode);
   }
 
-  private openLower(abs: string, flags: number, op: string): OpenFile {
+  /**
+   * `handle`: the file stays open for a FUSE handle (released by a later
+   * request), so its writes may finish after their reply; a file opened and
+   * closed within one operation (truncate by path) writes inline.
+   */
+  private openLower(abs: string, flags: number, op: string, handle = false): OpenFile {
     const fd = this.openNoAtime(abs, flags | fsc.O_NOFOLLOW);
-    const io = new FdLowerIO(fd, abs);
+    const io = new FdLowerIO(fd, abs, handle ? this.afterReply : undefined, this.log);
     try {
       if (!fstatSync(fd).isFile()) fail(E.EINVAL);
       return { fd, io, cipher: this.format.files.open(io) };
@@ -189,11 +202,13 @@ export class EncryptedFilesystem {
   // ---- the operations ----
 
   getattr(path: string): FuseStat {
+    this.afterReply?.run(); // sizes and times as of the last write
     const l = this.lower(path);
     return this.toStat(lstatSync(l.abs), l.abs);
   }
 
   fgetattr(path: string, fh: number): FuseStat {
+    this.afterReply?.run();
     const f = this.files.get(fh);
     if (!f) return this.getattr(path);
     return this.toStat(fstatSync(f.fd), f.io.lowerPath, f.cipher);
@@ -230,14 +245,14 @@ export class EncryptedFilesystem {
   open(path: string, flags: number): number {
     const l = this.lower(path);
     const acc = flags & 3; // O_ACCMODE
-    return this.handle(this.openLower(l.abs, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open'));
+    return this.handle(this.openLower(l.abs, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true));
   }
 
   create(path: string, mode: number): number {
     const l = this.lower(path);
     return this.creating(l, () => {
       const fd = this.openNoAtime(l.abs, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
-      const io = new FdLowerIO(fd, l.abs);
+      const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
       try {
         const { bytes, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
@@ -280,6 +295,11 @@ export class EncryptedFilesystem {
 
   fsync(_path: string, datasync: boolean, fh: number): void {
     const f = this.file(fh);
+    try {
+      f.io.settle?.(); // a write that failed after its reply is reported here
+    } catch (err) {
+      this.integrity('fsync', f.io.lowerPath, err);
+    }
     if (datasync) fdatasyncSync(f.fd); else fsyncSync(f.fd);
   }
 
@@ -287,6 +307,9 @@ export class EncryptedFilesystem {
     const f = this.files.get(fh);
     if (!f) return;
     this.files.delete(fh);
+    // a write still queued goes in before its descriptor closes (the kernel
+    // ignores release errors: a failure is in the log)
+    try { f.io.settle?.(); } catch { /* logged when it failed */ }
     closeSync(f.fd);
   }
 
@@ -423,6 +446,7 @@ export class EncryptedFilesystem {
 
   /** Closes every lower file (at unmount). */
   closeAll(): void {
+    try { this.afterReply?.run(); } catch { /* logged by the job */ }
     for (const f of this.files.values()) {
       try { closeSync(f.fd); } catch { /* closed */ }
     }

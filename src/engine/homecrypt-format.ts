@@ -90,9 +90,14 @@ class BlockCipher implements FileCipher {
   }
 
   /** Rewrites blocks [first, last] of a file growing from `size` to `newSize`, with `data` at `offset`. */
-  /** `lowerSize`: the lower file's size when the caller has just read it (saves an fstat). */
+  /**
+   * `lowerSize`: the lower file's size when the caller has just read it (saves
+   * an fstat). `afterReply`: the lower write may follow the reply (only a
+   * WRITE's own data: a truncate's SETATTR reads the size back at once).
+   */
   private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null,
-    lowerSize?: number): void {
+    lowerSize?: number, afterReply = false): void {
+    io.settle?.(); // a queued write of this file first: it is still in the scratch buffers below
     const finalNew = lastBlockOf(newSize);
     const out = sealScratch((last - first + 1) * BLOCK_LOWER);
     let w = 0;
@@ -138,17 +143,22 @@ class BlockCipher implements FileCipher {
       // the old blocks read for merging are usually exactly the bytes to keep
       saved = old && start + old.length === oldEnd ? old : io.pread(start, oldEnd - start);
     }
-    try {
-      io.pwrite(out.subarray(0, w), start);
-    } catch (err) {
-      if (start + w > oldEnd) {
-        try {
-          if (saved) io.pwrite(saved, start);
-          io.ftruncate(oldEnd);
-        } catch { /* the error below says what happened */ }
+    const commit = () => {
+      try {
+        io.pwrite(out.subarray(0, w), start);
+      } catch (err) {
+        if (start + w > oldEnd) {
+          try {
+            if (saved) io.pwrite(saved, start);
+            io.ftruncate(oldEnd);
+          } catch { /* the error below says what happened */ }
+        }
+        throw err;
       }
-      throw err;
-    }
+    };
+    // With the space reserved, the copy into the lower file may follow the
+    // reply (the writer's next request overlaps it); else it happens here.
+    if (!afterReply || !io.writeAfterReply?.(start, w, commit)) commit();
   }
 
   write(io: LowerIO, offset: number, data: Buffer): void {
@@ -166,7 +176,7 @@ class BlockCipher implements FileCipher {
     let first = Math.floor(lo / BLOCK_PLAIN);
     if (newSize > size && size > 0) first = Math.min(first, lastBlockOf(size)); // old final loses its flag
     const last = Math.floor((Math.max(offset + data.length, newSize > size ? newSize : 0) - 1) / BLOCK_PLAIN);
-    this.rewrite(io, size, newSize, first, last, offset, data, lowerSize);
+    this.rewrite(io, size, newSize, first, last, offset, data, lowerSize, true);
   }
 
   private extend(io: LowerIO, size: number, newSize: number): void {

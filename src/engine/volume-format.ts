@@ -39,6 +39,14 @@ export interface LowerIO {
   size(): number;
   /** The lower path, for log lines and errors. */
   readonly lowerPath: string;
+  /**
+   * Optional: reserves [offset, offset+length) and queues `write` to run just
+   * after the kernel has its reply (engine/after-reply.ts); false when the
+   * caller must write now. Throws ENOSPC and the like, with nothing changed.
+   */
+  writeAfterReply?(offset: number, length: number, write: () => void): boolean;
+  /** Optional: finishes a queued write (and throws its error) before the file is touched otherwise. */
+  settle?(): void;
 }
 
 export interface FileCipher {

@@ -117,6 +117,12 @@ export interface MountOptions {
   /** Called with errors that carried no errno (answered with EIO). */
   onUnexpectedError?: (op: string, path: string, err: unknown) => void;
   /**
+   * Run after each request's reply, before the next request is read (the
+   * kernel bridge only; fuse-native ignores it, so give the filesystem its
+   * after-reply work only with the kernel bridge: see runsAfterReply).
+   */
+  afterReply?: () => void;
+  /**
    * Which bridge carries the requests: 'fuse-native' (libfuse2 through the
    * fuse-native addon) or 'kernel' (the /dev/fuse protocol spoken directly,
    * src/fuse/kernel/; measured in docs/BENCHMARKS.md). Default 'kernel'.

@@ -1,11 +1,12 @@
 // libc calls Node's fs lacks, for the engine's lower directory: mknod(2) (fifos,
-// sockets, device nodes) and the l*xattr(2) family (never following symlinks).
+// sockets, device nodes), the l*xattr(2) family (never following symlinks) and
+// fallocate(2) (space reserved before a write is acknowledged).
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
 import koffi from 'koffi';
 import { constants } from 'node:os';
 
 type Fn = (...args: unknown[]) => number;
-let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn } | null = null;
+let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn } | null = null;
 
 function lib() {
   if (libc) return libc;
@@ -16,6 +17,7 @@ function lib() {
     lsetxattr: l.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as unknown as Fn,
     llistxattr: l.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)') as unknown as Fn,
     lremovexattr: l.func('int lremovexattr(const char *path, const char *name)') as unknown as Fn,
+    fallocate: l.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as unknown as Fn,
   };
   return libc;
 }
@@ -56,4 +58,14 @@ export function llistxattrSync(path: string): string[] {
 
 export function lremovexattrSync(path: string, name: string): void {
   check('lremovexattr', path, lib().lremovexattr(path, name));
+}
+
+const FALLOC_FL_KEEP_SIZE = 1;
+
+/**
+ * Allocates [offset, offset+length) of an open file without changing its size
+ * (FALLOC_FL_KEEP_SIZE): later writes there cannot run out of space.
+ */
+export function reserveSpaceSync(fd: number, offset: number, length: number, path: string): void {
+  check('fallocate', path, lib().fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length));
 }

@@ -45,6 +45,11 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
   function fresh(name: string, bytes: Buffer): string {
     const before = new Set(lowerRegularFiles(v.lower));
     fs.writeFileSync(join(v.mnt, name), bytes);
+    // the last write reaches the lower file just after its reply
+    // (engine/after-reply.ts); an fsync through the mount orders it first
+    const fd = fs.openSync(join(v.mnt, name), 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
     const added = lowerRegularFiles(v.lower).filter((p) => !before.has(p));
     expect(added).toHaveLength(1);
     return added[0]!;

@@ -190,6 +190,7 @@ export class KernelSession {
       } catch (e) {
         this.onUnexpected('dispatch', '', e);
       }
+      this.afterReply();
       this.readLoop(next);
     });
   }
@@ -218,6 +219,7 @@ export class KernelSession {
         } catch (e) {
           this.onUnexpected('dispatch', '', e);
         }
+        this.afterReply();
         last = process.hrtime.bigint();
         continue;
       }
@@ -244,6 +246,17 @@ export class KernelSession {
       this.fastFd = -1;
       this.endDone();
       this.endDone = null;
+    }
+  }
+
+  /** The filesystem's after-reply work (MountOptions.afterReply): after each request, before the next is read. */
+  private afterReply(): void {
+    const job = this.options.afterReply;
+    if (!job) return;
+    try {
+      job();
+    } catch (e) {
+      this.onUnexpected('after reply', '', e);
     }
   }
 
