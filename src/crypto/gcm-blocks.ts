@@ -17,6 +17,19 @@ export interface BlockGcm {
   seal(key: Buffer, nonce: Buffer, aad: Buffer, plain: Buffer, out: Buffer, at: number): number;
   /** Decrypts `ct` (tag apart) into `out` at `at`; false when authentication fails. */
   open(key: Buffer, nonce: Buffer, aad: Buffer, ct: Buffer, tag: Buffer, out: Buffer, at: number): boolean;
+  /**
+   * open() of a box nonce (12) || ciphertext (ctLen) || tag (16) that starts at
+   * src[srcAt]: the engine's read path, without a Buffer view per part.
+   */
+  openBox(key: Buffer, aad: Buffer, src: Buffer, srcAt: number, ctLen: number, out: Buffer, at: number): boolean;
+}
+
+/** openBox through open(): for implementations without a faster way. */
+function openBoxVia(impl: Pick<BlockGcm, 'open'>, key: Buffer, aad: Buffer, src: Buffer, srcAt: number, ctLen: number,
+  out: Buffer, at: number): boolean {
+  if (!(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen) throw new RangeError('gcm openBox: bad sizes');
+  return impl.open(key, src.subarray(srcAt, srcAt + 12), aad, src.subarray(srcAt + 12, srcAt + 12 + ctLen),
+    src.subarray(srcAt + 12 + ctLen, srcAt + 28 + ctLen), out, at);
 }
 
 const nodeGcm: BlockGcm = {
@@ -42,6 +55,9 @@ const nodeGcm: BlockGcm = {
     }
     head.copy(out, at);
     return true;
+  },
+  openBox(key, aad, src, srcAt, ctLen, out, at) {
+    return openBoxVia(nodeGcm, key, aad, src, srcAt, ctLen, out, at);
   },
 };
 
@@ -113,6 +129,19 @@ function loadLibcrypto(): BlockGcm | null {
       if (ct.length > 0 && decUpdate(dec, addressOf(out) + at, outl, addressOf(ct), ct.length) !== 1) return false;
       if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, addressOf(tag)) !== 1) return false;
       return decFinal(dec, fin, outl) === 1;
+    },
+    openBox(key, aad, src, srcAt, ctLen, out, at) {
+      if (key.length !== 32 || !(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen || !(at >= 0)
+        || out.length < at + ctLen) throw new RangeError('gcm openBox: bad sizes');
+      const outl = addressOf(scratch);
+      const box = addressOf(src) + srcAt;
+      const same = decSet && decKey.equals(key);
+      if (decInit(dec, null, null, same ? 0 : addressOf(key), box) !== 1) throw new Error('EVP_DecryptInit_ex failed');
+      if (!same) { key.copy(decKey); decSet = true; }
+      if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
+      if (ctLen > 0 && decUpdate(dec, addressOf(out) + at, outl, box + 12, ctLen) !== 1) return false;
+      if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, box + 12 + ctLen) !== 1) return false;
+      return decFinal(dec, outl + 16, outl) === 1;
     },
   };
   // a self-test against Node's crypto before trusting it

@@ -9,7 +9,7 @@ import { FILE_HEADER_BYTES, FILE_ID_BYTES, encodeFileHeader, headerAad, parseFil
 import {
   BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, blockPlainLength, lastBlockOf, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf,
 } from '../format/block-offsets.js';
-import { openBlock, openBlockInto, sealBlockInto } from '../format/content.js';
+import { openBlock, openBlockAt, openBlockInto, sealBlockInto } from '../format/content.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
 import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME } from '../format/volume-config.js';
@@ -70,10 +70,10 @@ class BlockCipher implements FileCipher {
       const to = Math.min(len - BLOCK_OVERHEAD, end - b * BLOCK_PLAIN);
       if (from === 0 && to === len - BLOCK_OVERHEAD) {
         // a whole block: straight into the caller's buffer
-        openBlockInto(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len), target, w);
+        openBlockAt(this.key, this.fileId, b, b === final, sealed, at, len, target, w);
         w += to;
       } else {
-        const n = openBlockInto(this.key, this.fileId, b, b === final, sealed.subarray(at, at + len), PLAIN_SCRATCH, 0);
+        const n = openBlockAt(this.key, this.fileId, b, b === final, sealed, at, len, PLAIN_SCRATCH, 0);
         w += PLAIN_SCRATCH.copy(target, w, from, Math.min(to, n));
       }
     }

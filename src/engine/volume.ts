@@ -118,7 +118,8 @@ export interface MountedVolume {
 export async function mountVolume(vol: OpenVolume, mountPoint: string, opts: {
   allowOther?: boolean; log?: (line: string) => void; attrTimeout?: number; entryTimeout?: number;
 } = {}): Promise<MountedVolume> {
-  const afterReply = runsAfterReply({}) ? new AfterReply() : undefined;
+  // mountFuse's default bridge (the kernel one) runs after-reply work
+  const afterReply = runsAfterReply({ bridge: undefined }) ? new AfterReply() : undefined;
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: opts.log, afterReply });
   const mount = await mountFuse(resolve(mountPoint), fs.ops(), {
     afterReply: afterReply && (() => afterReply.run()),

@@ -58,12 +58,18 @@ export function sealBlock(key: Buffer, fileId: Buffer, block: number, final: boo
  */
 export function openBlockInto(key: Buffer, fileId: Buffer, block: number, final: boolean, sealed: Buffer,
   out: Buffer, at: number): number {
-  if (sealed.length < BLOCK_OVERHEAD) throw new AuthenticationError(`block ${block} is truncated`);
-  const ct = sealed.subarray(BLOCK_NONCE, sealed.length - BLOCK_TAG);
-  const ok = blockGcm().open(key, sealed.subarray(0, BLOCK_NONCE), blockAadInto(AAD_SCRATCH, fileId, block, final), ct,
-    sealed.subarray(sealed.length - BLOCK_TAG), out, at);
-  if (!ok) throw new AuthenticationError(`block ${block} failed authentication`);
-  return ct.length;
+  return openBlockAt(key, fileId, block, final, sealed, 0, sealed.length, out, at);
+}
+
+/** openBlockInto of the sealed block at src[srcAt, srcAt + sealedLen) (no view of it needed). */
+export function openBlockAt(key: Buffer, fileId: Buffer, block: number, final: boolean, src: Buffer, srcAt: number,
+  sealedLen: number, out: Buffer, at: number): number {
+  if (sealedLen < BLOCK_OVERHEAD || src.length < srcAt + sealedLen) throw new AuthenticationError(`block ${block} is truncated`);
+  const ctLen = sealedLen - BLOCK_OVERHEAD;
+  if (!blockGcm().openBox(key, blockAadInto(AAD_SCRATCH, fileId, block, final), src, srcAt, ctLen, out, at)) {
+    throw new AuthenticationError(`block ${block} failed authentication`);
+  }
+  return ctLen;
 }
 
 /** Opens one sealed block; throws AuthenticationError when anything is off. */

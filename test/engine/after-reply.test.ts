@@ -26,7 +26,8 @@ function lowerFile(): { io: FdLowerIO; path: string; fd: number; after: AfterRep
 describe('writes finished after their reply', () => {
   it('reserve the space, run after the reply, and before any other access to the file', () => {
     const { io, path, fd, after } = lowerFile();
-    const data = Buffer.from('sealed bytes');
+    const data = Buffer.alloc(128 * 1024, 'sealed bytes');
+    expect(io.writeAfterReply(0, 10, () => io.pwrite(data, 0))).toBe(false); // small writes stay inline
     expect(io.writeAfterReply(0, data.length, () => io.pwrite(data, 0))).toBe(true);
     expect(fstatSync(fd).blocks).toBeGreaterThan(0); // allocated before the reply
     expect(readFileSync(path).length).toBe(0); // not written yet
@@ -34,8 +35,8 @@ describe('writes finished after their reply', () => {
     expect(readFileSync(path).equals(data)).toBe(true);
     // a second queued write runs the first before it queues
     const order: number[] = [];
-    io.writeAfterReply(0, 1, () => order.push(1));
-    io.writeAfterReply(0, 1, () => order.push(2));
+    io.writeAfterReply(0, 1 << 16, () => order.push(1));
+    io.writeAfterReply(0, 1 << 16, () => order.push(2));
     expect(order).toEqual([1]);
     after.run();
     expect(order).toEqual([1, 2]);
@@ -47,7 +48,7 @@ describe('writes finished after their reply', () => {
   it('a write that fails after its reply is logged and returned once by the next operation', () => {
     const { io, fd, after, log } = lowerFile();
     const boom = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', errno: -5 });
-    expect(io.writeAfterReply(0, 10, () => { throw boom; })).toBe(true);
+    expect(io.writeAfterReply(0, 1 << 16, () => { throw boom; })).toBe(true);
     after.run();
     expect(log.join('\n')).toMatch(/a write failed after it was acknowledged: EIO/);
     expect(() => io.size()).toThrow(boom);
@@ -58,11 +59,11 @@ describe('writes finished after their reply', () => {
   it('without an after-reply hook, or where fallocate fails, the caller writes inline', () => {
     const { path, fd } = lowerFile();
     const plain = new FdLowerIO(fd, path);
-    expect(plain.writeAfterReply(0, 10, () => undefined)).toBe(false);
+    expect(plain.writeAfterReply(0, 1 << 16, () => undefined)).toBe(false);
     const ro = openSync(path, 'r');
     const after = new AfterReply();
     // fallocate on a read-only descriptor: EBADF, thrown as the write's own error
-    expect(() => new FdLowerIO(ro, path, after).writeAfterReply(0, 10, () => undefined)).toThrow(/EBADF|errno 9/);
+    expect(() => new FdLowerIO(ro, path, after).writeAfterReply(0, 1 << 16, () => undefined)).toThrow(/EBADF|errno 9/);
     closeSync(ro);
     closeSync(fd);
   });
