@@ -180,6 +180,42 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
     expect(fs.readFileSync(p, 'utf8')).toBe(`${expected}end`);
   });
 
+  it('a lone write-only open bypasses the page cache, and readers always see the latest bytes either way', () => {
+    const p = join(mnt, 'coherent');
+    const block = (c: string) => Buffer.alloc(65536, c);
+    const readAt0 = (fd: number) => { const b = Buffer.alloc(65536); fs.readSync(fd, b, 0, b.length, 0); return b; };
+    // a shared mapping is refused while a direct (uncached) handle is open:
+    // how the test sees which mode the bridge chose
+    const mapShared = () => spawnSync('python3', ['-c',
+      `import mmap,sys\nf=open(sys.argv[1],'rb')\ntry:\n  mmap.mmap(f.fileno(),0,mmap.MAP_SHARED,mmap.PROT_READ)\n  print('mapped')\nexcept OSError as e:\n  print(e.errno)`, p],
+    { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(p, block('a'));
+
+    // 1. writer alone (direct), then a reader opened meanwhile (direct too): the reader sees each write
+    const w = fs.openSync(p, 'w');
+    fs.writeSync(w, block('b'), 0, 65536, 0);
+    const r = fs.openSync(p, 'r');
+    expect(readAt0(r).equals(block('b'))).toBe(true);
+    fs.writeSync(w, block('c'), 0, 65536, 0);
+    expect(readAt0(r).equals(block('c'))).toBe(true);
+    expect(mapShared()).toBe('19'); // ENODEV: nothing may cache this file now
+    fs.closeSync(w);
+    fs.closeSync(r);
+    expect(mapShared()).toBe('mapped');
+
+    // 2. a reader first (cached), then a writer (cached too, as the file is open): still coherent
+    const r2 = fs.openSync(p, 'r');
+    expect(readAt0(r2).equals(block('c'))).toBe(true);
+    const w2 = fs.openSync(p, 'r+');
+    const w3 = fs.openSync(p, 'w'); // write-only but not alone: cached
+    fs.writeSync(w3, block('d'), 0, 65536, 0);
+    expect(readAt0(r2).equals(block('d'))).toBe(true);
+    fs.writeSync(w2, block('e'), 0, 65536, 0);
+    expect(readAt0(r2).equals(block('e'))).toBe(true);
+    for (const fd of [w3, w2, r2]) fs.closeSync(fd);
+    expect(fs.readFileSync(p).equals(block('e'))).toBe(true);
+  });
+
   it('keeps an open-unlinked file usable, stats it by handle, and keeps it apart from a new file of the same name', () => {
     const p = join(mnt, 'ghost');
     fs.writeFileSync(p, 'a'.repeat(10_000));

@@ -1,6 +1,6 @@
 // The kernel bridge's node id ↔ path table: references, renames, detaching.
 import { describe, expect, it } from 'vitest';
-import { NodeTable } from '../../src/fuse/kernel/node-table.js';
+import { NodeTable, opensDirect } from '../../src/fuse/kernel/node-table.js';
 import { FUSE_ROOT_ID, splitMs } from '../../src/fuse/kernel/protocol.js';
 
 const DIR = 0o040755;
@@ -79,5 +79,23 @@ describe('times to the kernel', () => {
     expect(splitMs(1262304000500)).toEqual([1262304000, 500000000]);
     expect(splitMs(999.9999999)).toEqual([1, 0]);
     expect(splitMs(0)).toEqual([0, 0]);
+  });
+
+  it('opens write-only handles of files nobody has open uncached, and everything else cached unless one is', () => {
+    const t = new NodeTable();
+    const n = t.ref('/f', FILE);
+    const [RDONLY, WRONLY, RDWR] = [0, 1, 2];
+    expect(opensDirect(n, WRONLY)).toBe(true);
+    expect(opensDirect(n, RDONLY)).toBe(false);
+    expect(opensDirect(n, RDWR)).toBe(false);
+    n.fhs.add(1); // a cached reader is open
+    expect(opensDirect(n, WRONLY)).toBe(false);
+    t.closed(n, 1);
+    n.fhs.add(2); n.directFhs.add(2); // a direct writer is open
+    expect(opensDirect(n, RDONLY)).toBe(true);
+    expect(opensDirect(n, RDWR)).toBe(true);
+    t.closed(n, 2);
+    expect(n.directFhs.size).toBe(0);
+    expect(opensDirect(n, RDONLY)).toBe(false);
   });
 });

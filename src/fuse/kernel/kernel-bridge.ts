@@ -19,9 +19,9 @@ import type { FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
 import {
   cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
 } from './kernel-mount.js';
-import { NodeTable, type Node } from './node-table.js';
+import { NodeTable, opensDirect, type Node } from './node-table.js';
 import {
-  ATTR_OUT, ENTRY_OUT, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
+  ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
   IN_HEADER, INIT_OUT, Init, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
   STATFS_OUT, WRITE_IN, direntSize, direntType, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
   writeOpenOut, writeOutHeader, writeStatfsOut,
@@ -56,6 +56,11 @@ export interface KernelBridgeOptions {
    * file: a loop device sends fsync on every flush the filesystem above asks for).
    */
   writebackCache?: boolean;
+  /**
+   * Write-only opens of files nobody else has open bypass the page cache
+   * (node-table.ts, opensDirect; default true).
+   */
+  directWriters?: boolean;
   /** The user the mount belongs to when root mounts for someone (login path). */
   uid?: number;
   gid?: number;
@@ -378,9 +383,13 @@ export class KernelSession {
     return ENTRY_OUT;
   }
 
-  private opened(n: Node, fh: number): void {
+  /** Records a new handle; returns its FOPEN flags (direct I/O by opensDirect's rule, unless turned off). */
+  private opened(n: Node, fh: number, flags: number): number {
+    const direct = this.kopts.directWriters !== false && opensDirect(n, flags);
     n.fhs.add(fh);
+    if (direct) n.directFhs.add(fh);
     this.fileNode.set(fh, n);
+    return direct ? FOPEN_DIRECT_IO : 0;
   }
 
   // ---- the request dispatcher ----
@@ -513,8 +522,7 @@ export class KernelSession {
           const path = this.pathOf(nodeid);
           const flags = b.readUInt32LE(p);
           return this.run(unique, 'open', path, () => ops.open!(path, flags), (fh) => {
-            this.opened(nd, fh);
-            writeOpenOut(this.out, OUT_HEADER, fh, 0);
+            writeOpenOut(this.out, OUT_HEADER, fh, this.opened(nd, fh, flags));
             return OPEN_OUT;
           });
         }
@@ -838,8 +846,7 @@ export class KernelSession {
       return ops.fgetattr ? ops.fgetattr(path, h) : ops.getattr(path);
     }), (st) => {
       const len = this.entry(path, st);
-      this.opened(this.nodes.atPath(path)!, fh);
-      writeOpenOut(this.out, OUT_HEADER + len, fh, 0);
+      writeOpenOut(this.out, OUT_HEADER + len, fh, this.opened(this.nodes.atPath(path)!, fh, flags));
       return len + OPEN_OUT;
     });
   }

@@ -18,6 +18,26 @@ export interface Node {
   nlookup: number;
   /** Open file handles (FuseOps handles) of this node. */
   readonly fhs: Set<number>;
+  /** Those of them that bypass the page cache (see opensDirect). */
+  readonly directFhs: Set<number>;
+}
+
+/**
+ * Whether a new handle on `n`, opened with `flags`, should bypass the kernel's
+ * page cache (FOPEN_DIRECT_IO): a write-only open of a file with no other
+ * handle open, and then every open of it while such a handle is open. A
+ * writer (dd, cp, tar) then sends its data straight to the filesystem: no copy
+ * into cached pages, and no 256 MB of them to drop at the next open (measured
+ * in docs/BENCHMARKS.md). The rule keeps the cache coherent whatever the
+ * kernel does with cached pages on a direct write: a node's open handles are
+ * either all cached (writes update the cached pages) or all direct (nothing
+ * is cached while they are open); a cached open drops what an earlier phase
+ * left, as every open without FOPEN_KEEP_CACHE does. While direct, a shared
+ * mmap of the file is refused (ENODEV), as the kernel does for direct I/O.
+ */
+export function opensDirect(n: Node, flags: number): boolean {
+  if (n.directFhs.size > 0) return true;
+  return (flags & 3) === 1 /* O_WRONLY */ && n.fhs.size === 0;
 }
 
 const S_IFDIR = 0o040000;
@@ -28,7 +48,7 @@ export class NodeTable {
   private nextId = FUSE_ROOT_ID + 1;
 
   constructor() {
-    const root: Node = { id: FUSE_ROOT_ID, path: '/', lastPath: '/', type: S_IFDIR, nlookup: 1, fhs: new Set() };
+    const root: Node = { id: FUSE_ROOT_ID, path: '/', lastPath: '/', type: S_IFDIR, nlookup: 1, fhs: new Set(), directFhs: new Set() };
     this.byId.set(root.id, root);
     this.byPath.set('/', root);
   }
@@ -58,7 +78,7 @@ export class NodeTable {
       n = undefined;
     }
     if (!n) {
-      n = { id: this.nextId++, path, lastPath: path, type, nlookup: 0, fhs: new Set() };
+      n = { id: this.nextId++, path, lastPath: path, type, nlookup: 0, fhs: new Set(), directFhs: new Set() };
       this.byId.set(n.id, n);
       this.byPath.set(path, n);
     }
@@ -78,6 +98,7 @@ export class NodeTable {
   /** A handle closed: a forgotten, detached node goes once its last handle does. */
   closed(n: Node, fh: number): void {
     n.fhs.delete(fh);
+    n.directFhs.delete(fh);
     if (n.nlookup <= 0 && n.fhs.size === 0 && n.id !== FUSE_ROOT_ID) this.drop(n);
   }
 

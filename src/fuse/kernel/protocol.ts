@@ -169,6 +169,9 @@ export function writeAttrOut(b: Buffer, at: number, st: FuseStat, attrTimeout: n
   writeAttr(b, at + 16, st);
 }
 
+/** fuse_open_out.open_flags: bypass the page cache for this handle. */
+export const FOPEN_DIRECT_IO = 1;
+
 export function writeOpenOut(b: Buffer, at: number, fh: number, openFlags: number): void {
   setU64(b, at, fh);
   b.writeUInt32LE(openFlags, at + 8);
