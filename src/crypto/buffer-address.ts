@@ -1,8 +1,8 @@
 // Raw addresses of Buffers, for the libcrypto calls made through koffi on the
 // data path (gcm-blocks.ts, xts-sectors.ts). Handing koffi a Buffer costs an
 // N-API buffer lookup per argument; with five EVP calls per 4 KiB block that
-// was a third of the AES-GCM time (1.53 against 1.12 us a block, measured in
-// docs/BENCHMARKS.md). An integer argument costs next to nothing.
+// was most of the overhead above the AES itself (1.53 against 1.37 us a block
+// sealed, raw OpenSSL 1.07; docs/BENCHMARKS.md). An integer costs next to nothing.
 //
 // Why an address stays valid: a Buffer's bytes live in its ArrayBuffer's
 // backing store, which V8 never moves once it exists off the V8 heap. Reading
