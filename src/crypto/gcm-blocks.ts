@@ -100,6 +100,17 @@ function loadLibcrypto(): BlockGcm | null {
   const decKey = Buffer.alloc(32);
   let encSet = false;
   let decSet = false;
+  /** The EVP calls of open and openBox, on addresses their callers have bounds-checked. */
+  const decrypt = (key: Buffer, nonce: number, aad: Buffer, ct: number, ctLen: number, tag: number, out: number): boolean => {
+    const outl = addressOf(scratch);
+    const same = decSet && decKey.equals(key);
+    if (decInit(dec, null, null, same ? 0 : addressOf(key), nonce) !== 1) throw new Error('EVP_DecryptInit_ex failed');
+    if (!same) { key.copy(decKey); decSet = true; }
+    if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
+    if (ctLen > 0 && decUpdate(dec, out, outl, ct, ctLen) !== 1) return false;
+    if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, tag) !== 1) return false;
+    return decFinal(dec, outl + 16, outl) === 1;
+  };
   const impl: BlockGcm = {
     name: 'libcrypto',
     seal(key, nonce, aad, plain, out, at) {
@@ -120,28 +131,13 @@ function loadLibcrypto(): BlockGcm | null {
     },
     open(key, nonce, aad, ct, tag, out, at) {
       if (nonce.length !== 12 || key.length !== 32 || tag.length !== 16 || !(at >= 0) || out.length < at + ct.length) throw new RangeError('gcm open: bad sizes');
-      const outl = addressOf(scratch);
-      const fin = outl + 16;
-      const same = decSet && decKey.equals(key);
-      if (decInit(dec, null, null, same ? 0 : addressOf(key), addressOf(nonce)) !== 1) throw new Error('EVP_DecryptInit_ex failed');
-      if (!same) { key.copy(decKey); decSet = true; }
-      if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
-      if (ct.length > 0 && decUpdate(dec, addressOf(out) + at, outl, addressOf(ct), ct.length) !== 1) return false;
-      if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, addressOf(tag)) !== 1) return false;
-      return decFinal(dec, fin, outl) === 1;
+      return decrypt(key, addressOf(nonce), aad, addressOf(ct), ct.length, addressOf(tag), addressOf(out) + at);
     },
     openBox(key, aad, src, srcAt, ctLen, out, at) {
       if (key.length !== 32 || !(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen || !(at >= 0)
         || out.length < at + ctLen) throw new RangeError('gcm openBox: bad sizes');
-      const outl = addressOf(scratch);
       const box = addressOf(src) + srcAt;
-      const same = decSet && decKey.equals(key);
-      if (decInit(dec, null, null, same ? 0 : addressOf(key), box) !== 1) throw new Error('EVP_DecryptInit_ex failed');
-      if (!same) { key.copy(decKey); decSet = true; }
-      if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
-      if (ctLen > 0 && decUpdate(dec, addressOf(out) + at, outl, box + 12, ctLen) !== 1) return false;
-      if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, box + 12 + ctLen) !== 1) return false;
-      return decFinal(dec, outl + 16, outl) === 1;
+      return decrypt(key, box, aad, box + 12, ctLen, box + 12 + ctLen, addressOf(out) + at);
     },
   };
   // a self-test against Node's crypto before trusting it

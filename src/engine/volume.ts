@@ -14,7 +14,7 @@ import { MountKeys } from './mount-keys.js';
 import { homecryptFormat } from './homecrypt-format.js';
 import { EncryptedFilesystem } from './filesystem.js';
 import type { VolumeFormat } from './volume-format.js';
-import { mountFuse, runsAfterReply, type FuseMount } from '../fuse/index.js';
+import { mountFuse, type FuseMount } from '../fuse/index.js';
 import { AfterReply } from './after-reply.js';
 
 export interface OpenVolume {
@@ -119,10 +119,10 @@ export async function mountVolume(vol: OpenVolume, mountPoint: string, opts: {
   allowOther?: boolean; log?: (line: string) => void; attrTimeout?: number; entryTimeout?: number;
 } = {}): Promise<MountedVolume> {
   // mountFuse's default bridge (the kernel one) runs after-reply work
-  const afterReply = runsAfterReply({ bridge: undefined }) ? new AfterReply() : undefined;
+  const afterReply = new AfterReply();
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: opts.log, afterReply });
   const mount = await mountFuse(resolve(mountPoint), fs.ops(), {
-    afterReply: afterReply && (() => afterReply.run()),
+    afterReply: () => afterReply.run(),
     fsname: `homecrypt:${vol.lowerRoot}`,
     subtype: 'homecrypt',
     allowOther: opts.allowOther,

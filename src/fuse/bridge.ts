@@ -119,7 +119,7 @@ export interface MountOptions {
   /**
    * Run after each request's reply, before the next request is read (the
    * kernel bridge only; fuse-native ignores it, so give the filesystem its
-   * after-reply work only with the kernel bridge: see runsAfterReply).
+   * after-reply work only with the kernel bridge).
    */
   afterReply?: () => void;
   /**

@@ -9,11 +9,6 @@ import type { FuseMount, FuseOps, MountOptions } from './bridge.js';
 import { mountFuseNative } from './fuse-native-bridge.js';
 import { mountKernel } from './kernel/kernel-bridge.js';
 
-/** True when the bridge `options` choose runs MountOptions.afterReply. */
-export function runsAfterReply(options: Pick<MountOptions, 'bridge'>): boolean {
-  return options.bridge !== 'fuse-native';
-}
-
 /** Mounts `ops` through the bridge `options.bridge` names (see MountOptions). */
 export function mountFuse(mountPoint: string, ops: FuseOps, options: MountOptions): Promise<FuseMount> {
   return options.bridge === 'fuse-native' ? mountFuseNative(mountPoint, ops, options) : mountKernel(mountPoint, ops, options);

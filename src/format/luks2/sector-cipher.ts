@@ -70,22 +70,13 @@ function words(b: Buffer): { w: Uint32Array; copied: boolean } {
  * inside the segment; both it and data.length are multiples of the sector size.
  */
 export function cryptSectors(p: SectorCipherParams, byteOffset: number, data: Buffer, encrypt: boolean): void {
-  const { sectorSize } = p;
-  if (byteOffset % sectorSize !== 0 || data.length % sectorSize !== 0 || sectorSize % 16 !== 0) {
-    throw new RangeError('sector cipher needs whole, aligned sectors');
-  }
-  checkKey(p.key);
-  if (!data.length) return;
-  const unit = p.ivLargeSectors ? sectorSize : 512;
-  const fast = native();
-  if (fast && fast.crypt(p.key, sectorSize, BigInt(p.ivTweak) + BigInt(byteOffset / unit), sectorSize / unit, data, encrypt)) return;
-  cryptSectorsNode(p, byteOffset, data, encrypt);
+  cryptSectorsInto(p, byteOffset, data, data, encrypt);
 }
 
 /**
- * cryptSectors from `src` into `dst` (same length, not overlapping), leaving
- * `src` as it was: the engine's write path encrypts the kernel's request
- * straight into the buffer it writes from, with no copy.
+ * cryptSectors from `src` into `dst` (same length; the same buffer, or not
+ * overlapping), leaving `src` as it was: the engine's write path encrypts the
+ * kernel's request straight into the buffer it writes from, with no copy.
  */
 export function cryptSectorsInto(p: SectorCipherParams, byteOffset: number, src: Buffer, dst: Buffer, encrypt: boolean): void {
   const { sectorSize } = p;
@@ -97,7 +88,7 @@ export function cryptSectorsInto(p: SectorCipherParams, byteOffset: number, src:
   const unit = p.ivLargeSectors ? sectorSize : 512;
   const fast = native();
   if (fast && fast.crypt(p.key, sectorSize, BigInt(p.ivTweak) + BigInt(byteOffset / unit), sectorSize / unit, src, encrypt, dst)) return;
-  src.copy(dst);
+  if (dst !== src) src.copy(dst);
   cryptSectorsNode(p, byteOffset, dst, encrypt);
 }
 
