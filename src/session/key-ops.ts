@@ -4,6 +4,7 @@
 import { readKeyStoreInfo, rewrapLoginWithMountKey, unwrapKeyStore } from '../keys/key-store.js';
 import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
 import type { UserAccount } from '../os/users.js';
+import { userWorker } from './user-worker-client.js';
 
 // the account is already looked up: giving its gid spares the keyring a
 // `getent passwd` process per call (a login makes several)
@@ -36,8 +37,9 @@ export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): 
   }
 }
 
+/** The new login slot is sealed here; the file is replaced by the user (it is in their folder). */
 export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { expectUid: user.uid });
+  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { expectUid: user.uid, writer: userWorker(user).writer });
 }
 
 export function keyStoreSummary(keyStore: string, user: UserAccount) {
