@@ -60,6 +60,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
 
   it(`setup --private (key folder, key store, initLower, mount point): canaries unchanged over ${PRIVATE_RUNS} raced runs`, async () => {
     const u = newUser();
+    c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
@@ -82,6 +83,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   const REWRAP_RUNS = 10;
   it(`the auth hook's re-wrap after a password change (and a re-wrap from old to new password): canaries unchanged over ${REWRAP_RUNS} raced runs`, async () => {
     const u = newUser();
+    c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
     await setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false });
@@ -123,6 +125,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   const UNDO_PRIVATE_RUNS = 5;
   it(`setup --undo in private mode (lower walked and removed, restore folder): canaries unchanged over ${UNDO_PRIVATE_RUNS} raced runs`, async () => {
     const u = newUser();
+    c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
@@ -170,6 +173,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
 
   const HOME_TARGETS = ['^\\.homecrypt\\.keys\\.tmp-', '^lower$', '^\\.homecrypt\\.conf\\.tmp-', '^plain$'];
   it(`setup --home (user folder in /home/.homecrypt, key store, lower, home moved aside): canaries unchanged over ${HOME_TARGETS.length} raced runs`, async () => {
+    c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
@@ -199,6 +203,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   // restore: the folder root puts back as the home (swapped when root opens it); lower: walked and removed
   const UNDO_HOME_TARGETS = ['^restore$', '^lower$', '.'];
   it(`setup --undo in home mode (restore put back in /home, lower and user folder removed): canaries unchanged over ${UNDO_HOME_TARGETS.length} raced runs`, async () => {
+    c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
