@@ -2,6 +2,7 @@
 // kernel keyring (src/os/keyring.ts), in the shape the flows use: the mount
 // key goes into the *user's* keyring, owned by the user, never to disk.
 import { readKeyStoreInfo, rewrapLoginWithMountKey, unwrapKeyStore } from '../keys/key-store.js';
+import { LOGIN_KDF_BUDGET } from '../keys/kdf-budget.js';
 import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
 import type { UserAccount } from '../os/users.js';
 
@@ -9,8 +10,12 @@ import type { UserAccount } from '../os/users.js';
 // `getent passwd` process per call (a login makes several)
 const ids = (user: UserAccount) => ({ uid: user.uid, gid: user.gid });
 
+// root opening a user's key store (the login hook, setup, migrate) does no more
+// Argon2id work than the login budget allows, whatever the user wrote in it
+const forUser = (user: UserAccount) => ({ expectUid: user.uid, kdfBudget: LOGIN_KDF_BUDGET });
+
 export async function unwrapForUser(keyStore: string, user: UserAccount, secret: Buffer): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
-  return unwrapKeyStore(keyStore, secret, { expectUid: user.uid });
+  return unwrapKeyStore(keyStore, secret, forUser(user));
 }
 
 export async function putKeyInUserKeyring(user: UserAccount, keyId: string, mountKey: Buffer): Promise<void> {
@@ -37,7 +42,7 @@ export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): 
 }
 
 export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { expectUid: user.uid });
+  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, forUser(user));
 }
 
 export function keyStoreSummary(keyStore: string, user: UserAccount) {
