@@ -29,6 +29,8 @@ export interface CreateKeyStoreOptions {
   kdfTimeSeconds?: number;
   /** root creating the file for a user: that user owns it */
   owner?: { uid: number; gid: number };
+  /** who writes the file (root creating a user's store: a writer running as the user) */
+  writer?: WriteOptions['writer'];
   /** wrap this mount key instead of a new random one (e.g. migration) */
   mountKey?: Buffer;
   onStep?: WriteOptions['onStep'];
@@ -43,6 +45,8 @@ export interface ChangeOptions extends UnlockOptions {
   /** calibrate the new slot to this time; by default it reuses the parameters of the slot that opened */
   kdfTimeSeconds?: number;
   onStep?: WriteOptions['onStep'];
+  /** who replaces the file (root changing a user's store: a writer running as the user) */
+  writer?: WriteOptions['writer'];
 }
 
 export interface KeyStoreInfo {
@@ -71,7 +75,7 @@ export async function createKeyStore(
       await sealSlot(mountKey, keyId, recovery.bytes, 'recovery', RECOVERY_SLOT, kdf),
     ];
     if (exists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
-    writeKeyStoreBytes(path, encodeKeyStore({ version: 1, keyId, slots }), { owner: opts.owner, onStep: opts.onStep });
+    await writeKeyStoreBytes(path, encodeKeyStore({ version: 1, keyId, slots }), { owner: opts.owner, onStep: opts.onStep, writer: opts.writer });
   } finally {
     recovery.bytes.fill(0);
   }
@@ -148,8 +152,8 @@ async function kdfFor(opts: ChangeOptions, fallback: Argon2idParams | undefined)
   return { ...fallback };
 }
 
-function save(path: string, data: KeyStoreData, owner: WriteOptions['owner'], opts: ChangeOptions): void {
-  writeKeyStoreBytes(path, encodeKeyStore(data), { owner, onStep: opts.onStep });
+async function save(path: string, data: KeyStoreData, owner: WriteOptions['owner'], opts: ChangeOptions): Promise<void> {
+  await writeKeyStoreBytes(path, encodeKeyStore(data), { owner, onStep: opts.onStep, writer: opts.writer });
 }
 
 async function setLoginSlot(path: string, data: KeyStoreData, owner: WriteOptions['owner'], mountKey: Buffer,
@@ -160,7 +164,7 @@ async function setLoginSlot(path: string, data: KeyStoreData, owner: WriteOption
   const slot = await sealSlot(mountKey, data.keyId, newSecret, 'passphrase', LOGIN_SLOT, kdf);
   const slots = old ? data.slots.map((s) => (s === old ? slot : s)) : [slot, ...data.slots];
   if (slots.length > MAX_SLOTS) throw new RefusedError(`${path}: already ${MAX_SLOTS} slots`);
-  save(path, { ...data, slots }, owner, opts);
+  await save(path, { ...data, slots }, owner, opts);
 }
 
 /** Sets a new login passphrase; `oldSecret` may be the login passphrase, another slot's, or the recovery key. */
@@ -221,7 +225,7 @@ async function addPassphraseSlotUnlocked(path: string, secret: Buffer, newSecret
   const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   try {
     const added = await sealSlot(mountKey, data.keyId, newSecret, 'passphrase', name, await kdfFor(opts, slot.kdf));
-    save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
+    await save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
   } finally {
     mountKey.fill(0);
   }
@@ -241,7 +245,7 @@ async function addRecoverySlotUnlocked(path: string, secret: Buffer, opts: Chang
   const recovery = generateRecoveryKey();
   try {
     const added = await sealSlot(mountKey, data.keyId, recovery.bytes, 'recovery', name, await kdfFor(opts, slot.kdf));
-    save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
+    await save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
   } finally {
     mountKey.fill(0);
     recovery.bytes.fill(0);
@@ -272,5 +276,5 @@ async function removeSlotUnlocked(path: string, secret: Buffer, name: string, op
     throw err;
   }
   opened.mountKey.fill(0);
-  save(path, remaining, owner, opts);
+  await save(path, remaining, owner, opts);
 }

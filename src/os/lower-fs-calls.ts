@@ -2,35 +2,21 @@
 // sockets, device nodes), the l*xattr(2) family (never following symlinks) and
 // fallocate(2) (space reserved before a write is acknowledged).
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
-import koffi from 'koffi';
-import { constants } from 'node:os';
+import { checked as check, libcFn, type LibcFn as Fn } from './libc.js';
 
-type Fn = (...args: unknown[]) => number;
 let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn } | null = null;
 
 function lib() {
   if (libc) return libc;
-  const l = koffi.load('libc.so.6');
   libc = {
-    mknod: l.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as unknown as Fn,
-    lgetxattr: l.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as unknown as Fn,
-    lsetxattr: l.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as unknown as Fn,
-    llistxattr: l.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)') as unknown as Fn,
-    lremovexattr: l.func('int lremovexattr(const char *path, const char *name)') as unknown as Fn,
-    fallocate: l.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as unknown as Fn,
+    mknod: libcFn('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    lgetxattr: libcFn('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+    lsetxattr: libcFn('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+    llistxattr: libcFn('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+    lremovexattr: libcFn('int lremovexattr(const char *path, const char *name)'),
+    fallocate: libcFn('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
   };
   return libc;
-}
-
-const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
-
-function check(call: string, path: string, r: number): number {
-  if (r >= 0) return r;
-  const errno = koffi.errno();
-  const err = new Error(`${call} ${path}: errno ${errno}`) as Error & { errno: number; code?: string };
-  err.errno = errno;
-  err.code = codeOf.get(errno);
-  throw err;
 }
 
 export function mknodSync(path: string, mode: number, dev: number): void {

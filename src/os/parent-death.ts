@@ -2,17 +2,15 @@
 // for it, and when that process is gone (sshd's LoginGraceTime, a killed
 // login) nobody does, yet the hook would go on holding the user's lock and
 // doing root work. prctl(PR_SET_PDEATHSIG) has the kernel kill it then.
-import koffi from 'koffi';
+import { libcFn } from './libc.js';
 
 const PR_SET_PDEATHSIG = 1;
 const SIGKILL = 9;
 
 /** Dies (SIGKILL) when the parent process dies; returns false if it was already gone. */
 export function dieWithParent(): boolean {
-  const libc = koffi.load('libc.so.6');
-  const getppid = libc.func('int getppid(void)') as () => number;
-  const prctl = libc.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)') as
-    (o: number, a: number, b: number, c: number, d: number) => number;
+  const getppid = libcFn('int getppid(void)');
+  const prctl = libcFn('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
   const parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) !== 0) return true; // unsupported: the deadline still bounds the hook
   // the parent may have died before the prctl: then we were re-parented already

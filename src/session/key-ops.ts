@@ -5,6 +5,7 @@ import { readKeyStoreInfo, rewrapLoginWithMountKey, unwrapKeyStore } from '../ke
 import { LOGIN_KDF_BUDGET } from '../keys/kdf-budget.js';
 import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
 import type { UserAccount } from '../os/users.js';
+import { userWorker } from './user-worker-client.js';
 
 // the account is already looked up: giving its gid spares the keyring a
 // `getent passwd` process per call (a login makes several)
@@ -41,8 +42,9 @@ export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): 
   }
 }
 
+/** The new login slot is sealed here; the file is replaced by the user (it is in their folder). */
 export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, forUser(user));
+  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { ...forUser(user), writer: userWorker(user).writer });
 }
 
 export function keyStoreSummary(keyStore: string, user: UserAccount) {
