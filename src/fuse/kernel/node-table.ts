@@ -32,8 +32,9 @@ export interface Node {
  * kernel does with cached pages on a direct write: a node's open handles are
  * either all cached (writes update the cached pages) or all direct (nothing
  * is cached while they are open); a cached open drops what an earlier phase
- * left, as every open without FOPEN_KEEP_CACHE does. While direct, a shared
- * mmap of the file is refused (ENODEV), as the kernel does for direct I/O.
+ * left, as every open without FOPEN_KEEP_CACHE does. A shared mmap of a
+ * direct file needs the kernel's DIRECT_IO_ALLOW_MMAP (the bridge uses the
+ * rule only where the kernel offers it, kernel-bridge.ts init).
  */
 export function opensDirect(n: Node, flags: number): boolean {
   if (n.directFhs.size > 0) return true;
