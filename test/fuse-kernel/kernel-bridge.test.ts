@@ -234,6 +234,47 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
     expect(fs.readFileSync(p).equals(block('e'))).toBe(true);
   });
 
+  it('gives hard links one inode: nlink, ctime and mode right through every name at once', () => {
+    const a = join(mnt, 'link-a');
+    const b = join(mnt, 'link-b');
+    fs.writeFileSync(a, 'shared');
+    fs.chmodSync(a, 0o644);
+    const before = nsStat(a); // the kernel now holds a's attributes
+    expect(before.nlink).toBe(1n);
+    spawnSync('sleep', ['0.02']);
+    fs.linkSync(a, b);
+    const s1 = nsStat(a);
+    expect(s1.nlink).toBe(2n);
+    expect(s1.ctimeNs > before.ctimeNs).toBe(true);
+    expect(nsStat(b).ino).toBe(s1.ino);
+    fs.chmodSync(b, 0o600);
+    expect(Number(nsStat(a).mode) & 0o777).toBe(0o600);
+    fs.writeFileSync(b, 'through b');
+    expect(fs.readFileSync(a, 'utf8')).toBe('through b');
+    fs.unlinkSync(a);
+    expect(nsStat(b).nlink).toBe(1n);
+    expect(fs.readFileSync(b, 'utf8')).toBe('through b');
+    fs.renameSync(b, a);
+    expect(nsStat(a).nlink).toBe(1n);
+    expect(errCode(() => fs.statSync(b))).toBe('ENOENT');
+  });
+
+  it('lets a process whose cwd was removed go up with chdir("..")', () => {
+    const d = join(mnt, 'gone-cwd');
+    fs.mkdirSync(d);
+    const r = spawnSync('python3', ['-c', [
+      'import os,sys,time',
+      'os.chdir(sys.argv[1])',
+      'os.rmdir(sys.argv[1])',
+      'time.sleep(1.2)', // past the attribute timeout: the kernel asks the bridge about the removed directory
+      'print(os.stat(".").st_nlink)',
+      'os.chdir("..")',
+      'print(os.getcwd())',
+    ].join('\n'), d], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['0', mnt]);
+  });
+
   it('keeps an open-unlinked file usable, stats it by handle, and keeps it apart from a new file of the same name', () => {
     const p = join(mnt, 'ghost');
     fs.writeFileSync(p, 'a'.repeat(10_000));

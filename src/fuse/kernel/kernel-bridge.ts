@@ -370,18 +370,25 @@ export class KernelSession {
     return NodeTable.child(this.pathOf(parent), name);
   }
 
-  /** Attributes of a node: by path, or by one of its handles once it is detached. */
+  /**
+   * Attributes of a node: by path, or by one of its handles once it is
+   * detached; with neither (a removed directory some process has as its cwd:
+   * the kernel asks before letting it look up "..") the last ones, with no
+   * links left, as a local filesystem answers for it.
+   */
   private statNode(n: Node, fh: number): FuseStat | Promise<FuseStat> {
     if (fh && this.ops.fgetattr) return this.ops.fgetattr(n.lastPath, fh);
     if (n.path !== null) return this.ops.getattr(n.path);
     const any = n.fhs.values().next();
     if (!any.done && this.ops.fgetattr) return this.ops.fgetattr(n.lastPath, any.value);
+    if (n.attr) return { ...n.attr, nlink: 0 };
     throw new Errno(E.ENOENT);
   }
 
   /** Writes an entry reply for `path` (one more kernel reference); returns its length. */
   private entry(path: string, st: FuseStat, at = OUT_HEADER): number {
-    const n = this.nodes.ref(path, st.mode);
+    const n = this.nodes.ref(path, st.mode, st.ino, st.dev);
+    n.attr = st;
     writeEntryOut(this.out, at, n.id, st, this.entryTimeout, this.attrTimeout);
     return ENTRY_OUT;
   }
@@ -444,6 +451,7 @@ export class KernelSession {
           const nd = this.node(nodeid);
           const fh = (b.readUInt32LE(p) & FUSE_GETATTR_FH) ? u64(b, p + 8) : 0;
           return this.run(unique, 'getattr', nd.lastPath, () => this.statNode(nd, fh), (st) => {
+            nd.attr = st;
             writeAttrOut(this.out, OUT_HEADER, st, this.attrTimeout);
             return ATTR_OUT;
           });
@@ -829,6 +837,7 @@ export class KernelSession {
       }
     };
     return this.run(unique, 'setattr', where, () => this.then(next(), () => this.statNode(nd, fh)), (st) => {
+      nd.attr = st;
       writeAttrOut(this.out, OUT_HEADER, st, this.attrTimeout);
       return ATTR_OUT;
     });
