@@ -6,6 +6,7 @@ import { lchownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, 
 import { dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
 import { isFuseMountedAt } from '../os/mounts.js';
+import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam.js';
 import { processesOf, runAsUser } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
@@ -32,9 +33,7 @@ export interface SetupOptions {
 
 export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
 
-export function requireRoot(what: string): void {
-  if (process.geteuid?.() !== 0) throw new RefusedError(`${what} must run as root`);
-}
+export { requireRoot };
 
 function mkdirOwned(path: string, user: UserAccount, mode = 0o700): void {
   if (!existsSync(path)) mkdirSync(path, { mode });
