@@ -50,3 +50,13 @@ export class UnsafePermissionsError extends HomecryptError {}
 
 /** Data failed authentication (tampered or corrupt ciphertext). */
 export class AuthenticationError extends HomecryptError {}
+
+/** Not permitted: the operation needs root, or a file belongs to someone else. */
+export class PermissionDeniedError extends HomecryptError {}
+
+/** Stopped by a signal (Ctrl-C) at a safe point; running the command again resumes. */
+export class InterruptedError extends HomecryptError {
+  constructor(message = 'interrupted: run the same command again to resume') {
+    super(message);
+  }
+}

@@ -11,6 +11,7 @@ import { basename, dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
 import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
 import { isFuseMountedAt } from '../os/mounts.js';
+import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam.js';
 import { processesOf } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
@@ -38,9 +39,7 @@ export interface SetupOptions {
 
 export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
 
-export function requireRoot(what: string): void {
-  if (process.geteuid?.() !== 0) throw new RefusedError(`${what} must run as root`);
-}
+export { requireRoot };
 
 /**
  * A folder root makes in a root-owned directory (/home/.homecrypt/U, the
