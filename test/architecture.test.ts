@@ -50,6 +50,20 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
   { from: 'ecryptfs/migrate-home.ts', to: 'session', why: 'an eCryptfs login flow: see ecryptfs/adopt.ts' },
 ];
 
+/**
+ * Import cycles that are known and kept for now, each the exact set of files of
+ * one cycle: a cycle that grows, or any other cycle, fails; so does an entry
+ * that no cycle matches any more.
+ */
+const CYCLE_EXCEPTIONS: readonly { files: readonly string[]; why: string }[] = [
+  {
+    files: ['session/lower-dir.ts', 'session/user-ops.ts', 'session/user-worker-client.ts'],
+    why: 'closed by a type-only import (user-worker-client.ts takes UserRequest and UserOpResult '
+      + 'from user-ops.ts); the cheap fix, those types in a file of their own, waits until the '
+      + 'privilege-separation work in src/session has landed',
+  },
+];
+
 interface Arrow { from: string; to: string; line: number; specifier: string }
 
 /** Every .ts file under root, as a path relative to root with / separators. */
@@ -111,12 +125,28 @@ function staleExceptions(arrows: Arrow[]): string[] {
     .map((e) => `${e.from} → ${e.to}`);
 }
 
-/** Every import cycle, as "a → b → … → a" (Tarjan's strongly connected components). */
-function importCycles(arrows: Arrow[]): string[] {
+/** One path around a strongly connected set of files, as "a → b → … → a". */
+function cyclePath(members: Set<string>, next: Map<string, string[]>): string {
+  const start = [...members].sort()[0];
+  // breadth-first from start's successors back to start, staying inside the set
+  const via = new Map<string, string>();
+  const queue = (next.get(start) ?? []).filter((w) => members.has(w));
+  for (const w of queue) via.set(w, start);
+  while (queue.length && !via.has(start)) {
+    const v = queue.shift()!;
+    for (const w of next.get(v) ?? []) if (members.has(w) && !via.has(w)) { via.set(w, v); queue.push(w); }
+  }
+  const back: string[] = [];
+  for (let v = via.get(start)!; v !== start; v = via.get(v)!) back.push(v);
+  return [start, ...back.reverse(), start].join(' → ');
+}
+
+/** Every import cycle (Tarjan's strongly connected components): its files and one path around it. */
+function importCycles(arrows: Arrow[]): { files: string[]; path: string }[] {
   const next = new Map<string, string[]>();
   for (const a of arrows) next.set(a.from, [...(next.get(a.from) ?? []), a.to]);
   const index = new Map<string, number>(), low = new Map<string, number>();
-  const stack: string[] = [], onStack = new Set<string>(), cycles: string[] = [];
+  const stack: string[] = [], onStack = new Set<string>(), cycles: { files: string[]; path: string }[] = [];
   const visit = (v: string): void => {
     index.set(v, index.size); low.set(v, index.get(v)!);
     stack.push(v); onStack.add(v);
@@ -127,10 +157,17 @@ function importCycles(arrows: Arrow[]): string[] {
     if (low.get(v) !== index.get(v)) return;
     const scc: string[] = [];
     for (let w = ''; w !== v;) { w = stack.pop()!; onStack.delete(w); scc.push(w); }
-    if (scc.length > 1 || next.get(v)?.includes(v)) cycles.push([...scc.sort(), scc[0]].join(' → '));
+    if (scc.length > 1 || next.get(v)?.includes(v)) cycles.push({ files: scc.sort(), path: cyclePath(new Set(scc), next) });
   };
   for (const v of [...next.keys()].sort()) if (!index.has(v)) visit(v);
   return cycles;
+}
+
+const sameFiles = (a: readonly string[], b: readonly string[]) => [...a].sort().join('\n') === [...b].sort().join('\n');
+
+/** Cycles that no cycle exception names exactly. */
+function wrongCycles(arrows: Arrow[]): string[] {
+  return importCycles(arrows).filter((c) => !CYCLE_EXCEPTIONS.some((e) => sameFiles(e.files, c.files))).map((c) => c.path);
 }
 
 describe('the layers of src/', () => {
@@ -158,8 +195,12 @@ describe('the layers of src/', () => {
     for (const e of EXCEPTIONS) expect(e.why.length).toBeGreaterThan(20);
   });
 
-  it('has no import cycle', () => {
-    expect(importCycles(arrows)).toEqual([]);
+  it('has no import cycle but the named ones', () => {
+    expect(wrongCycles(arrows)).toEqual([]);
+    const cycles = importCycles(arrows);
+    const stale = CYCLE_EXCEPTIONS.filter((e) => !cycles.some((c) => sameFiles(e.files, c.files)));
+    expect(stale.map((e) => e.files.join(', '))).toEqual([]);
+    for (const e of CYCLE_EXCEPTIONS) expect(e.why.length).toBeGreaterThan(20);
   });
 
   it('still fails on a new wrong arrow from an excepted file or folder', () => {
@@ -175,6 +216,14 @@ describe('the layers of src/', () => {
       'engine/volume.ts:1 imports ../block/volume.js: engine → block points sideways',
     ]);
   });
+  it('still fails when a named cycle grows', () => {
+    const planted: Arrow[] = [
+      { from: 'session/user-worker-client.ts', to: 'session/status.ts', line: 1, specifier: './status.js' },
+      { from: 'session/status.ts', to: 'session/lower-dir.ts', line: 1, specifier: './lower-dir.js' },
+    ];
+    expect(wrongCycles([...arrows, ...planted])).toHaveLength(1);
+    expect(wrongCycles([...arrows, ...planted])[0]).toContain('session/status.ts');
+  });
 });
 
 describe('the layer check on planted trees (test/fixtures/architecture)', () => {
@@ -186,7 +235,7 @@ describe('the layer check on planted trees (test/fixtures/architecture)', () => 
       'engine/volume.ts → crypto/aead.ts',
     ]);
     expect(wrongArrows(arrows)).toEqual([]);
-    expect(importCycles(arrows)).toEqual([]);
+    expect(wrongCycles(arrows)).toEqual([]);
   });
 
   it('fails on an upward import, however it is written', () => {
@@ -201,7 +250,7 @@ describe('the layer check on planted trees (test/fixtures/architecture)', () => 
   it('fails on a cycle, even one closed by a dynamic import()', () => {
     const arrows = importArrows(join(FIXTURES, 'cycle'));
     expect(wrongArrows(arrows)).toEqual([]);
-    expect(importCycles(arrows)).toEqual(['engine/a.ts → engine/b.ts → engine/a.ts']);
+    expect(wrongCycles(arrows)).toEqual(['engine/a.ts → engine/b.ts → engine/a.ts']);
   });
 });
 
@@ -223,5 +272,6 @@ describe('docs/ARCHITECTURE.md', () => {
   it('lists every exception the test allows', () => {
     const md = readFileSync(ARCHITECTURE_MD, 'utf8');
     for (const e of EXCEPTIONS) expect(md).toContain(`src/${e.from}`);
+    for (const e of CYCLE_EXCEPTIONS) for (const f of e.files) expect(md).toContain(`src/${f}`);
   });
 });
