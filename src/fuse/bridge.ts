@@ -33,6 +33,11 @@ export interface FuseStat {
   size: number;
   nlink: number;
   ino: number;
+  /**
+   * Device of the file (optional): with `ino`, what makes two names one file
+   * (the kernel bridge gives hard links one kernel inode).
+   */
+  dev?: number;
   rdev?: number;
   blksize?: number;
   blocks?: number;
