@@ -102,7 +102,8 @@ if (bridge === 'kernel') {
   const readdirPlus = process.env.HOMECRYPT_BRIDGE_NOPLUS ? false : undefined;
   const spinUs = process.env.HOMECRYPT_BRIDGE_SPIN ? Number(process.env.HOMECRYPT_BRIDGE_SPIN) : undefined;
   const writebackCache = !!process.env.HOMECRYPT_BRIDGE_WRITEBACK;
-  mount = await mountKernel(mnt, target.ops, options, { readers, readdirPlus, spinUs, writebackCache });
+  const directWriters = process.env.HOMECRYPT_BRIDGE_NODIRECT ? false : undefined;
+  mount = await mountKernel(mnt, target.ops, options, { readers, readdirPlus, spinUs, writebackCache, directWriters });
 } else {
   const { mountFuseNative } = await imp('fuse/fuse-native-bridge.js');
   mount = await mountFuseNative(mnt, target.ops, options);

@@ -34,7 +34,9 @@ trap cleanup EXIT
 
 # A reproducible source tree: this repository's node_modules, sorted, fixed owner
 TARBALL=$W/tree.tar.gz
-tar --sort=name --owner=0 --group=0 --numeric-owner -C "$ROOT" -czf "$TARBALL" node_modules
+# (in a git worktree node_modules is a symlink to the main checkout's: tar what it points to)
+NM=$(readlink -f "$ROOT/node_modules")
+tar --sort=name --owner=0 --group=0 --numeric-owner -C "$(dirname "$NM")" -czf "$TARBALL" "$(basename "$NM")"
 mkdir "$W/ref" && tar xzf "$TARBALL" -C "$W/ref"
 (cd "$W/ref" && find node_modules -type f -print0 | sort -z | xargs -0 md5sum) > "$W/md5sums"
 FILES=$(wc -l < "$W/md5sums")
