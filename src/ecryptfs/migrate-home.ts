@@ -154,7 +154,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
           passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
         });
         mountKey = made.mountKey;
-        initLower(user, layout.lower, layout.keyStore, mountKey);
+        await initLower(user, layout.lower, layout.keyStore, mountKey);
         saveUserRecord(newRecord(user, layout, made.keyId, 'migrating'));
         recoveryKey = made.recoveryKey;
         o.onRecoveryKey?.(recoveryKey);

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError, UsageError, HomecryptError } from '../errors.js';
+import { requireRoot } from '../os/require-root.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
@@ -96,7 +97,7 @@ function writeJournal(user: UserAccount, j: Journal): void {
 
 /** Migrates a Private directory or, through migrate-home.ts, an encrypted home. */
 export async function migrateEcryptfs(o: MigrateOptions): Promise<MigrateResult> {
-  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs migrate must run as root');
+  requireRoot('homecrypt ecryptfs migrate');
   const user = lookupUser(o.user);
   // an eCryptfs or adopted home in use: root cannot even read its ~/.ecryptfs link
   const m = mountAt(user.home);
@@ -117,7 +118,7 @@ function isEncryptedHome(user: UserAccount): boolean {
 }
 
 export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> {
-  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs migrate must run as root');
+  requireRoot('homecrypt ecryptfs migrate');
   const user = lookupUser(o.user);
   const say = o.say ?? (() => {});
   let journal = readJournal(user);

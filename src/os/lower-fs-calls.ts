@@ -2,16 +2,15 @@
 // (every lower operation names its entry relative to a directory descriptor,
 // so no lower path is ever longer than one name: the plaintext tree may be as
 // deep as the kernel allows, though each lower name is longer than its
-// plaintext one), statx, mknod(2) (fifos, sockets, device nodes), the
-// l*xattr(2) family (never following symlinks) and fallocate(2) (space
-// reserved before a write is acknowledged).
+// plaintext one), statx, the l*xattr(2) family (never following symlinks),
+// fallocate(2) (space reserved before a write is acknowledged; holes punched)
+// and lseek(2) with SEEK_DATA/SEEK_HOLE.
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
-import koffi from 'koffi';
 import { constants } from 'node:os';
+import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 
-type Fn = (...args: unknown[]) => number;
 interface Libc {
-  lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn;
+  lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn;
   openat: Fn; statx: Fn; mkdirat: Fn; mknodat: Fn; unlinkat: Fn; renameat: Fn; linkat: Fn; symlinkat: Fn;
   readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; faccessat: Fn;
 }
@@ -19,40 +18,29 @@ let libc: Libc | null = null;
 
 function lib(): Libc {
   if (libc) return libc;
-  const l = koffi.load('libc.so.6');
-  const f = (proto: string) => l.func(proto) as unknown as Fn;
   libc = {
-    lgetxattr: f('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
-    lsetxattr: f('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
-    llistxattr: f('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
-    lremovexattr: f('int lremovexattr(const char *path, const char *name)'),
-    fallocate: f('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
-    openat: f('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
-    statx: f('int statx(int dirfd, const char *path, int flags, uint32_t mask, void *buf)'),
-    mkdirat: f('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
-    mknodat: f('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
-    unlinkat: f('int unlinkat(int dirfd, const char *path, int flags)'),
-    renameat: f('int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)'),
-    linkat: f('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
-    symlinkat: f('int symlinkat(const char *target, int newdirfd, const char *linkpath)'),
-    readlinkat: f('long readlinkat(int dirfd, const char *path, void *buf, size_t size)'),
-    fchmodat: f('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
-    fchownat: f('int fchownat(int dirfd, const char *path, uint32_t owner, uint32_t group, int flags)'),
-    utimensat: f('int utimensat(int dirfd, const char *path, void *times, int flags)'),
-    faccessat: f('int faccessat(int dirfd, const char *path, int mode, int flags)'),
+    lgetxattr: libcFn('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+    lsetxattr: libcFn('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+    llistxattr: libcFn('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+    lremovexattr: libcFn('int lremovexattr(const char *path, const char *name)'),
+    fallocate: libcFn('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
+    lseek: libcFn('int64_t lseek(int fd, int64_t offset, int whence)'),
+    // openat is variadic; on the supported ABIs the mode travels like a fixed int argument
+    openat: libcFn('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
+    statx: libcFn('int statx(int dirfd, const char *path, int flags, uint32_t mask, void *buf)'),
+    mkdirat: libcFn('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+    mknodat: libcFn('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
+    unlinkat: libcFn('int unlinkat(int dirfd, const char *path, int flags)'),
+    renameat: libcFn('int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)'),
+    linkat: libcFn('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
+    symlinkat: libcFn('int symlinkat(const char *target, int newdirfd, const char *linkpath)'),
+    readlinkat: libcFn('long readlinkat(int dirfd, const char *path, void *buf, size_t size)'),
+    fchmodat: libcFn('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
+    fchownat: libcFn('int fchownat(int dirfd, const char *path, uint32_t owner, uint32_t group, int flags)'),
+    utimensat: libcFn('int utimensat(int dirfd, const char *path, void *times, int flags)'),
+    faccessat: libcFn('int faccessat(int dirfd, const char *path, int mode, int flags)'),
   };
   return libc;
-}
-
-const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
-
-function check(call: string, path: string, r: number): number {
-  if (r >= 0) return r;
-  const errno = koffi.errno();
-  const err = new Error(`${call} ${path}: errno ${errno}`) as Error & { errno: number; code?: string };
-  err.errno = errno;
-  err.code = codeOf.get(errno);
-  throw err;
 }
 
 /** The current directory as a dirfd: with an absolute path, an *at call is the plain call. */
@@ -185,12 +173,23 @@ export function lremovexattrSync(path: string, name: string): void {
   check('lremovexattr', path, lib().lremovexattr(path, name));
 }
 
-const FALLOC_FL_KEEP_SIZE = 1;
+export const FALLOC_FL_KEEP_SIZE = 1;
+export const FALLOC_FL_PUNCH_HOLE = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
 
 /**
- * Allocates [offset, offset+length) of an open file without changing its size
- * (FALLOC_FL_KEEP_SIZE): later writes there cannot run out of space.
+ * fallocate(2) with `mode` (FALLOC_FL_*). With KEEP_SIZE alone: allocates
+ * [offset, offset+length) without changing the size, so later writes there
+ * cannot run out of space.
  */
-export function reserveSpaceSync(fd: number, offset: number, length: number, path: string): void {
-  check('fallocate', path, lib().fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length));
+export function fallocateSync(fd: number, mode: number, offset: number, length: number, path: string): void {
+  check('fallocate', path, lib().fallocate(fd, mode, offset, length));
+}
+
+/** lseek(2) with SEEK_DATA or SEEK_HOLE; -1 for ENXIO (nothing of that kind at or after `offset`). */
+export function seekDataOrHoleSync(fd: number, offset: number, whence: typeof SEEK_DATA | typeof SEEK_HOLE, path: string): number {
+  const r = Number(lib().lseek(fd, offset, whence));
+  if (r < 0 && lastErrno() === constants.errno.ENXIO) return -1;
+  return check('lseek', path, r);
 }

@@ -105,7 +105,7 @@ export function u64(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
 }
 
-function setU64(b: Buffer, at: number, n: number): void {
+export function setU64(b: Buffer, at: number, n: number): void {
   const v = n > 0 ? n : 0;
   b.writeUInt32LE(v % 4294967296 >>> 0, at);
   b.writeUInt32LE(Math.floor(v / 4294967296) >>> 0, at + 4);
