@@ -18,6 +18,8 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrap
 import { layoutFor, type Layout } from './layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
+import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
+import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
 
 export interface SetupOptions {
@@ -29,6 +31,14 @@ export interface SetupOptions {
   /** progress of a home migration */
   onProgress?: (p: MoveProgress, total: TreeSummary) => void;
   say?: (line: string) => void;
+  /**
+   * Shows the recovery key as soon as it exists, before any file moves, so an
+   * interruption cannot lose it (recovery-pending.ts); without it the key is
+   * returned in the result instead.
+   */
+  onRecoveryKey?: ShowRecoveryKey;
+  /** state of a new --private record (ecryptfs migrate: "migrating" until its copy is done) */
+  initialState?: UserRecord['state'];
 }
 
 export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
@@ -110,18 +120,47 @@ export async function setupUser(opts: SetupOptions): Promise<SetupResult> {
   const user = lookupUser(opts.user);
   if (user.uid === 0) throw new RefusedError('refusing to encrypt root\'s home');
   return withUserLock(user.name, async () => {
-    const existing = loadUserRecord(user.name);
-    if (existing && existing.state === 'ready') {
-      throw new RefusedError(`${user.name} is already set up (${existing.mode} mode); see homecrypt status --user ${user.name}`);
-    }
-    if (existing && existing.mode !== opts.mode) {
-      throw new RefusedError(`${user.name} has an unfinished ${existing.mode} setup; run setup --${existing.mode} again to finish it`);
-    }
+    const existing = checkSetupRecord(user, opts.mode);
     if (opts.checkPassword) await verifyLoginPassword(user, opts.passphrase);
     const layout = layoutFor(user, opts.mode);
+    if (existing?.state === 'ready') return reissuePending(opts, existing);
     if (existing) return resumeHome(opts, user, layout, existing);
     return opts.mode === 'private' ? setupPrivate(opts, user, layout) : setupHome(opts, user, layout);
   });
+}
+
+/**
+ * What an earlier setup left, checked before any secret is asked for: null for
+ * a fresh setup, or a record to resume (an unfinished --home, or a recovery key
+ * never shown). Anything else is refused.
+ */
+export function checkSetupRecord(user: UserAccount, mode: UserRecord['mode']): UserRecord | null {
+  const existing = loadUserRecord(user.name);
+  if (!existing) return null;
+  if (existing.uid !== user.uid) {
+    throw new RefusedError(`${user.name}'s record names uid ${existing.uid} but the account has uid ${user.uid} (an account deleted and made again?); see homecrypt setup --forget --user ${user.name}`);
+  }
+  if (existing.state === 'undoing') {
+    throw new RefusedError(`${user.name}'s setup --undo was interrupted; run homecrypt setup --undo --user ${user.name} again to finish it`);
+  }
+  if (existing.state === 'ready' && !existing.recoveryKeyPending) {
+    throw new RefusedError(`${user.name} is already set up (${existing.mode} mode); see homecrypt status --user ${user.name}`);
+  }
+  if (existing.mode !== mode) {
+    throw new RefusedError(`${user.name} has an unfinished ${existing.mode} setup; run setup --${existing.mode} again to finish it`);
+  }
+  if (existing.state === 'migrating' && mode === 'private') {
+    throw new RefusedError(`${user.name}'s migration from eCryptfs is unfinished; run homecrypt ecryptfs migrate --user ${user.name} again to finish it`);
+  }
+  return existing;
+}
+
+async function reissuePending(opts: SetupOptions, rec: UserRecord): Promise<SetupResult> {
+  opts.say?.(`the recovery key of ${rec.user} was never shown (setup was interrupted): making a new one`);
+  const show: ShowRecoveryKey = opts.onRecoveryKey ?? (() => {});
+  let shown: string | null = null;
+  const done = await reissueRecoveryKey(rec, opts.passphrase, (k, r) => { shown = k; return show(k, r); });
+  return { record: done, recoveryKey: opts.onRecoveryKey ? null : shown, moved: null, resumed: true };
 }
 
 function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
@@ -154,7 +193,7 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
     mkdirOwned(layout.mountPoint, user);
-    record = newRecord(user, layout, made.keyId, 'ready');
+    record = { ...newRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
     saveUserRecord(record);
   } catch (err) {
     // nothing half-done: take back what this run created
@@ -164,6 +203,7 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
     if (!mountPointExisted && isEmptyDir(layout.mountPoint)) rmSync(layout.mountPoint, { recursive: true, force: true });
     throw err;
   }
+  if (opts.onRecoveryKey) return { record: await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey), recoveryKey: null, moved: null, resumed: false };
   return { record, recoveryKey, moved: null, resumed: false };
 }
 
@@ -189,17 +229,18 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   let made: Awaited<ReturnType<typeof createKeysAndLower>>;
   try {
     made = await createKeysAndLower(opts, user, layout);
+    throwIfInterrupted();
   } catch (err) {
     // nothing half-done: the home is untouched so far; take back the rest
     rmSync(layout.base!, { recursive: true, force: true });
     throw err;
   }
   const { keyId, recoveryKey, mountKey } = made;
-  const record = newRecord(user, layout, keyId, 'migrating');
+  let record: UserRecord = { ...newRecord(user, layout, keyId, 'migrating'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
   saveUserRecord(record);
-  const homeMode = lstatSync(home).mode & 0o7777;
-  renameSync(home, layout.aside!);
-  mkdirOwned(home, user, homeMode);
+  // the key is shown before anything moves: from here on an interruption resumes
+  if (opts.onRecoveryKey) record = await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey);
+  moveHomeAside(user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {
@@ -208,7 +249,15 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   const moved = await migrate(opts, user, layout, survey);
   const done = { ...record, state: 'ready' as const };
   saveUserRecord(done);
-  return { record: done, recoveryKey, moved, resumed: false };
+  return { record: done, recoveryKey: opts.onRecoveryKey ? null : recoveryKey, moved, resumed: false };
+}
+
+/** The old home goes aside and an empty mount point takes its place (a step a resume may still have to do). */
+function moveHomeAside(user: UserAccount, layout: Layout): void {
+  throwIfInterrupted();
+  const homeMode = lstatSync(layout.mountPoint).mode & 0o7777;
+  renameSync(layout.mountPoint, layout.aside!);
+  mkdirOwned(layout.mountPoint, user, homeMode);
 }
 
 async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout, rec: UserRecord): Promise<SetupResult> {
@@ -220,6 +269,12 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   await refuseWhileRunning(user, 'moving the home');
   opts.say?.(`resuming the interrupted migration of ${user.name}'s home`);
   const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
+  let reissued: string | null = null;
+  if (rec.recoveryKeyPending) {
+    rec = await reissueRecoveryKey(rec, opts.passphrase, (k, r) => { reissued = k; return opts.onRecoveryKey?.(k, r); });
+  }
+  // interrupted between showing the key and moving the home aside
+  if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {
@@ -229,7 +284,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const moved = await migrate(opts, user, layout, survey);
   const done = { ...rec, state: 'ready' as const };
   saveUserRecord(done);
-  return { record: done, recoveryKey: null, moved, resumed: true };
+  return { record: done, recoveryKey: opts.onRecoveryKey ? null : reissued, moved, resumed: true };
 }
 
 async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, survey: TreeSummary): Promise<MoveProgress> {
@@ -237,6 +292,7 @@ async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, su
   let moved: MoveProgress = { files: 0, bytes: 0 };
   try {
     if (existsSync(layout.aside!)) {
+      throwIfInterrupted();
       moved = await worker<MoveProgress>(user, ['move', layout.aside!, layout.mountPoint], (p) => opts.onProgress?.(p, survey));
       rmdirSync(layout.aside!);
     }
@@ -254,31 +310,22 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
   requireRoot('homecrypt setup --undo');
   const user = lookupUser(opts.user);
   return withUserLock(user.name, async () => {
-    const rec = loadUserRecord(user.name);
-    if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
-    if (rec.state !== 'ready') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${rec.mode} to finish it before undoing it`);
-    if (rec.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
-    const layout = layoutFor(user, rec.mode);
-    let key = await keyFromUserKeyring(user, rec.keyId);
-    if (!key) {
-      if (!opts.passphrase) throw new UsageError(`${user.name}'s key is not unlocked: give the login passphrase or the recovery key`);
-      const r = await unwrapForUser(rec.keyStore, user, opts.passphrase);
-      key = r.mountKey;
-      await putKeyInUserKeyring(user, rec.keyId, key);
-    }
-    key.fill(0);
-    if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
-    try {
-      mkdirOwned(layout.restore, user);
-      await worker<MoveProgress>(user, ['move', rec.mountPoint, layout.restore], (p) => opts.onProgress?.(p));
-    } finally {
-      await unmountAsUser(user, rec.mountPoint);
-      await dropKeyFromUserKeyring(user, rec.keyId);
-    }
-    const mode = lstatSync(rec.mountPoint).mode & 0o7777;
-    rmdirSync(rec.mountPoint);
-    renameSync(layout.restore, rec.mountPoint);
-    chmodSync(rec.mountPoint, rec.mode === 'home' ? mode : 0o700);
+    const found = loadUserRecord(user.name);
+    if (!found) throw new UsageError(`${user.name} does not use homecrypt`);
+    if (found.state === 'migrating') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${found.mode} to finish it before undoing it`);
+    if (found.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
+    const layout = layoutFor(user, found.mode);
+    // an interrupted undo that already put the plaintext back has only the clean-up left
+    const putBack = found.state === 'undoing' && !isFuseMountedAt(found.mountPoint)
+      && (!existsSync(found.mountPoint) || (!isEmptyDir(found.mountPoint) && !existsSync(layout.restore)));
+    // the secret is checked before anything changes
+    if (!putBack) await unlockForUndo(opts, user, found);
+    if (found.state === 'undoing') opts.say?.(`resuming the interrupted undo of ${user.name}`);
+    // from here on logins leave the half-moved directory alone, and a rerun knows where it is
+    const rec: UserRecord = { ...found, state: 'undoing' };
+    saveUserRecord(rec);
+    if (!putBack) await restorePlaintext(opts, user, rec, layout);
+    throwIfInterrupted();
     rmSync(rec.lower, { recursive: true, force: true });
     rmSync(rec.keyStore, { force: true });
     if (rec.mode === 'home') rmSync(layout.base!, { recursive: true, force: true });
@@ -286,6 +333,39 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
     removeUserRecord(user.name);
     return rec;
   });
+}
+
+/** The mount key into the user's keyring (from the passphrase or recovery key unless it is there already). */
+async function unlockForUndo(opts: UndoOptions, user: UserAccount, rec: UserRecord): Promise<void> {
+  let key = await keyFromUserKeyring(user, rec.keyId);
+  if (!key) {
+    if (!opts.passphrase) throw new UsageError(`${user.name}'s key is not unlocked: give the login passphrase or the recovery key`);
+    const r = await unwrapForUser(rec.keyStore, user, opts.passphrase);
+    key = r.mountKey;
+    await putKeyInUserKeyring(user, rec.keyId, key);
+  }
+  key.fill(0);
+}
+
+/** Moves the plaintext out of the mount into `restore`, then `restore` in place of the mount point. */
+async function restorePlaintext(opts: UndoOptions, user: UserAccount, rec: UserRecord, layout: Layout): Promise<void> {
+  if (existsSync(rec.mountPoint)) {
+    throwIfInterrupted();
+    if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
+    try {
+      mkdirOwned(layout.restore, user);
+      throwIfInterrupted();
+      await worker<MoveProgress>(user, ['move', rec.mountPoint, layout.restore], (p) => opts.onProgress?.(p));
+    } finally {
+      await unmountAsUser(user, rec.mountPoint);
+      await dropKeyFromUserKeyring(user, rec.keyId);
+    }
+    throwIfInterrupted();
+    // the mount point's mode goes with the plaintext, so it survives an interruption here
+    chmodSync(layout.restore, rec.mode === 'home' ? lstatSync(rec.mountPoint).mode & 0o7777 : 0o700);
+    rmdirSync(rec.mountPoint);
+  }
+  renameSync(layout.restore, rec.mountPoint);
 }
 
 /** Turns mounting at login on or off for a set-up user. */

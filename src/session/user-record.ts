@@ -13,7 +13,7 @@ export const RECORD_VERSION = 1;
 export const DEFAULT_RECORD_DIR = '/etc/homecrypt/users';
 
 export type Mode = 'private' | 'home';
-export type SetupState = 'ready' | 'migrating';
+export type SetupState = 'ready' | 'migrating' | 'undoing';
 
 export interface UserRecord {
   version: 1;
@@ -35,6 +35,12 @@ export interface UserRecord {
   rewrapPending: boolean;
   /** Set when the password changed with no key at hand: the recovery key is needed. */
   needsRecovery: boolean;
+  /**
+   * A recovery key was made but not yet shown (setup was interrupted before it
+   * could show it): running setup again replaces it with a new one and shows
+   * that. Written only when true.
+   */
+  recoveryKeyPending?: boolean;
   createdAt: string;
 }
 
@@ -81,7 +87,7 @@ export function parseUserRecord(text: string, file: string): UserRecord {
   const mode = r.mode;
   if (mode !== 'private' && mode !== 'home') throw new CorruptFileError(file, '"mode" must be "private" or "home"');
   const state = r.state;
-  if (state !== 'ready' && state !== 'migrating') throw new CorruptFileError(file, '"state" must be "ready" or "migrating"');
+  if (state !== 'ready' && state !== 'migrating' && state !== 'undoing') throw new CorruptFileError(file, '"state" must be "ready", "migrating" or "undoing"');
   const keyId = str('keyId');
   if (!KEY_ID.test(keyId)) throw new CorruptFileError(file, '"keyId" must be lowercase hex');
   return {
@@ -89,13 +95,15 @@ export function parseUserRecord(text: string, file: string): UserRecord {
     lower: str('lower', true), mountPoint: str('mountPoint', true), keyStore: str('keyStore', true),
     keyId, autoMount: bool('autoMount'), state,
     rewrapPending: bool('rewrapPending', false), needsRecovery: bool('needsRecovery', false),
+    ...(bool('recoveryKeyPending', false) ? { recoveryKeyPending: true } : {}),
     createdAt: str('createdAt'),
   };
 }
 
 export function serializeUserRecord(rec: UserRecord): string {
   const { version, user, uid, mode, lower, mountPoint, keyStore, keyId, autoMount, state, rewrapPending, needsRecovery, createdAt } = rec;
-  return `${JSON.stringify({ version, user, uid, mode, lower, mountPoint, keyStore, keyId, autoMount, state, rewrapPending, needsRecovery, createdAt }, null, 2)}\n`;
+  const pending = rec.recoveryKeyPending ? { recoveryKeyPending: true } : {};
+  return `${JSON.stringify({ version, user, uid, mode, lower, mountPoint, keyStore, keyId, autoMount, state, rewrapPending, needsRecovery, ...pending, createdAt }, null, 2)}\n`;
 }
 
 /** The record of `user`, or null when the user does not use homecrypt. */
