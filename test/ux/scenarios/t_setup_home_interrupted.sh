@@ -30,7 +30,7 @@ state
 echo "# 4. again: it resumes and finishes; no key this time (the last one was shown)"
 $SETUP --passphrase-fd 3 3<$T/pw 2>&1 | grep -v '^migrating' | sed -E 's/[0-9]+ files migrated/N files migrated/'
 state
-$HC key slots $KS | tail -n +2 | cut -c1-20
+$HC key slots $KS | tail -n +2 | awk '{ print $1, $2 }'
 echo "# the key shown in step 3 opens the key store"
 printf '%s\n' "$RK" | $HC key unwrap $KS --passphrase-fd 0 --json | grep -c '"slot": "recovery"'
 $HC keyring forget $($HC status --user $U --json | sed -n 's/.*"keyId": "\(.*\)".*/\1/p') >/dev/null 2>&1
