@@ -3,7 +3,7 @@
 // hook keeps between phases. One JSON file per user under /etc/homecrypt/users/
 // (format: docs/FORMAT-USER-RECORD.md). A user without a record is untouched
 // by every hook.
-import { existsSync, mkdirSync, readFileSync, unlinkSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, unlinkSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptFileError, UnsafePermissionsError, UnsupportedFormatError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
@@ -127,4 +127,25 @@ export function saveUserRecord(rec: UserRecord, dir = recordDir()): void {
 
 export function removeUserRecord(user: string, dir = recordDir()): void {
   try { unlinkSync(recordPath(user, dir)); } catch { /* already gone */ }
+}
+
+/** Every readable record (a damaged one is skipped: this is for lookups, not for the hook). */
+export function listUserRecords(dir = recordDir()): UserRecord[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const out: UserRecord[] = [];
+  for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
+    try {
+      const rec = loadUserRecord(n.slice(0, -5), dir);
+      if (rec) out.push(rec);
+    } catch { /* reported by status and the hook, not here */ }
+  }
+  return out;
+}
+
+/** The records whose key store is `keyStore` (the same file, by real path). */
+export function recordsUsingKeyStore(keyStore: string, dir = recordDir()): UserRecord[] {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  const target = real(keyStore);
+  return listUserRecords(dir).filter((r) => real(r.keyStore) === target);
 }

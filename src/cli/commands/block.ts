@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readSecrets, parseFdOption, wipe } from '../secret-input.js';
+import { readSecrets, parseFdOption, wipe, withSecretTries } from '../secret-input.js';
 import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
 import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
@@ -214,6 +214,9 @@ export function registerBlockCommands(program: Command): void {
     .option('--mount <dir>', 'mount the filesystem inside at this directory')
     .addOption(backendOption()))
     .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
+      // a missing or unreadable device, or no LUKS2 header, is said before the passphrase is asked
+      const probe = openDevice(device, false);
+      try { loadHeader(probe); } finally { probe.close(); }
       const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
       try {
         const { record, warnings } = await withSecret(secret, (passphrase) =>
@@ -307,13 +310,15 @@ export function registerBlockCommands(program: Command): void {
     .action(async (device: string, o: SecretOpts) => {
       const seconds = kdfSeconds(o);
       const dev = openDevice(device, true);
-      const secrets = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old passphrase:', 'New passphrase:'], confirmNew: true });
+      const secrets: Buffer[] = [];
       try {
-        if (!secrets[1].length) throw new UsageError('the new passphrase is empty');
         const h = loadAndWarn(dev);
-        const u = await unlockAny(dev, h, secrets[0]);
+        // the old passphrase is checked (on a terminal: a few tries) before the new one is asked for
+        const u = await withSecretTries({ fd: o.passphraseFd, count: 1, prompts: ['Old passphrase:'] }, ([s]) => unlockAny(dev, h, s!));
         try {
-          await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[1], seconds);
+          secrets.push(...await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true }));
+          if (!secrets[0]!.length) throw new UsageError('the new passphrase is empty');
+          await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[0]!, seconds);
           out(`keyslot ${u.keyslot.id}: passphrase changed`);
         } finally { u.volumeKey.fill(0); }
       } finally {

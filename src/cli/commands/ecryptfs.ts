@@ -19,6 +19,8 @@ import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js'
 import { fusermountUnmount } from '../../fuse/index.js';
 import { migrateEcryptfs } from '../../ecryptfs/migrate.js';
 import { adoptUser } from '../../ecryptfs/adopt.js';
+import { requireRoot } from '../../os/require-root.js';
+import { lookupUser } from '../../os/users.js';
 
 function parseSalt(v: string): Buffer {
   if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
@@ -157,6 +159,8 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--remove-ecryptfs', 'after every file verified, delete the eCryptfs copy and ~/.ecryptfs (/home/.ecryptfs/USER for a home)')
     .addOption(new Option('--fail-after <n>').hideHelp().argParser((v) => parseInt(v, 10)))
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; removeEcryptfs?: boolean; failAfter?: number }) => {
+      requireRoot('homecrypt ecryptfs migrate');
+      lookupUser(o.user);
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
       const tty = process.stderr.isTTY;
       let last = 0;
@@ -191,6 +195,8 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
     .option('--no-password-check', 'do not check the passphrase against the system (installers)')
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean }) => {
+      requireRoot('homecrypt ecryptfs adopt');
+      lookupUser(o.user);
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
       try {
         const r = await adoptUser({ user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck });
