@@ -42,6 +42,9 @@ export class UsageError extends HomecryptError {}
 /** Refused for safety (not enough space, user logged in, would lose data…). */
 export class RefusedError extends HomecryptError {}
 
+/** A key store asks for more Argon2id work than allowed (src/keys/kdf-budget.ts); nothing was tried. */
+export class KdfLimitError extends RefusedError {}
+
 /** A file's ownership or mode makes it unsafe to trust. */
 export class UnsafePermissionsError extends HomecryptError {}
 

@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Sta
 import { dirname } from 'node:path';
 import { CorruptFileError, PermissionDeniedError, RefusedError, UnsafePermissionsError, UsageError } from '../errors.js';
 import { KEYSTORE_MAGIC } from '../format/key-store.js';
-import { writeFileAtomic, type AtomicWriteOptions } from '../os/atomic-file.js';
+import { writeFileAtomic, type AtomicWriteOptions, type AtomicWriter } from '../os/atomic-file.js';
 
 const MAX_KEYSTORE_BYTES = 64 * 1024;
 
@@ -67,11 +67,19 @@ export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { 
 export interface WriteOptions {
   owner?: { uid: number; gid: number };
   onStep?: AtomicWriteOptions['onStep'];
+  /**
+   * Who replaces the file. Root changing a user's key store passes a writer
+   * that runs as that user (the folder is the user's: root must not create
+   * and rename files in it); without one the file is written here, and a
+   * given owner is set on the descriptor.
+   */
+  writer?: AtomicWriter;
 }
 
-export function writeKeyStoreBytes(path: string, bytes: Buffer, opts: WriteOptions = {}): void {
+export async function writeKeyStoreBytes(path: string, bytes: Buffer, opts: WriteOptions = {}): Promise<void> {
   try {
-    writeFileAtomic(path, bytes, { mode: 0o600, uid: opts.owner?.uid, gid: opts.owner?.gid, onStep: opts.onStep });
+    if (opts.writer) await opts.writer(path, bytes, 0o600);
+    else writeFileAtomic(path, bytes, { mode: 0o600, uid: opts.owner?.uid, gid: opts.owner?.gid, onStep: opts.onStep });
   } catch (err) {
     // the old file (if any) is untouched: say why the new one could not be written
     const code = (err as NodeJS.ErrnoException).code;

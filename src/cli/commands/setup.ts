@@ -1,5 +1,5 @@
-// `homecrypt setup --user U --private|--home` (and `--undo`), plus the hidden
-// `setup-worker` that setup runs as the user to survey and move files.
+// `homecrypt setup --user U --private|--home` (and `--undo`). The file work
+// setup does as the user runs in `homecrypt user-worker` (src/cli/user-worker-main.ts).
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { checkSetupRecord, setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
@@ -9,7 +9,7 @@ import { loadUserRecord } from '../../session/user-record.js';
 import { requireRoot } from '../../os/require-root.js';
 import { lookupUser } from '../../os/users.js';
 import { deferInterrupts } from '../../os/interrupt.js';
-import { moveTree, surveyTree, type MoveProgress, type TreeSummary } from '../../session/migrate-tree.js';
+import type { MoveProgress, TreeSummary } from '../../session/migrate-tree.js';
 import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-input.js';
 import { parseKdfTime } from './key.js';
 
@@ -134,22 +134,5 @@ export function registerSetupCommands(program: Command): void {
       const pam = pamEnabled() ? `it unlocks at ${user}'s next login (PAM hook enabled)` : 'it does not unlock at login until the PAM hook is enabled (PAM hook disabled: homecrypt pam enable)';
       process.stderr.write(`${user}: ${mode === 'home' ? `home ${rec.mountPoint} encrypted` : `${rec.mountPoint} set up`} (key ID ${rec.keyId})`
         + `${r.moved ? `, ${r.moved.files} files migrated` : ''}; ${pam}\n`);
-    });
-
-  program.command('setup-worker <step> <dir> [dest]', { hidden: true })
-    .description('run by setup as the user: survey DIR | move DIR DEST (JSON lines on stdout)')
-    .action((step: string, dir: string, dest?: string) => {
-      if (step === 'survey') {
-        process.stdout.write(`${JSON.stringify(surveyTree(dir))}\n`);
-      } else if (step === 'move' && dest) {
-        let last = 0;
-        const done = moveTree(dir, dest, (p) => {
-          const now = Date.now();
-          if (now - last > 200) { last = now; process.stdout.write(`${JSON.stringify(p)}\n`); }
-        });
-        process.stdout.write(`${JSON.stringify(done)}\n`);
-      } else {
-        throw new UsageError('setup-worker survey DIR | move DIR DEST');
-      }
     });
 }
