@@ -154,7 +154,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
         // "migrating" until every entry is copied: no login mounts a half-filled ~/Private
         const r = await setupUser({
           user: user.name, mode: 'private', passphrase: o.loginPassphrase, checkPassword: o.checkPassword, kdfTimeSeconds: o.kdfTimeSeconds,
-          initialState: 'migrating', onRecoveryKey: (k) => { recoveryKey = k; o.onRecoveryKey?.(k); },
+          initialState: 'migrating', onRecoveryKey: (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); },
         });
         recoveryKey ??= r.recoveryKey;
       }
@@ -164,7 +164,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
     // interrupted before the recovery key was shown: a new one now
-    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; o.onRecoveryKey?.(k); });
+    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
       ({ entries, bytes } = copyAll(ec, user, rec.lower, rec.keyStore, o, await unwrapForUser(rec.keyStore, user, o.loginPassphrase)));

@@ -20,6 +20,7 @@ import { fusermountUnmount } from '../../fuse/index.js';
 import { migrateEcryptfs } from '../../ecryptfs/migrate.js';
 import { adoptUser } from '../../ecryptfs/adopt.js';
 import { requireRoot } from '../../os/require-root.js';
+import { writeOut } from '../write-out.js';
 import { lookupUser } from '../../os/users.js';
 
 function parseSalt(v: string): Buffer {
@@ -168,7 +169,7 @@ export function registerEcryptfsCommands(program: Command): void {
         const r = await migrateEcryptfs({
           user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck,
           removeEcryptfs: !!o.removeEcryptfs, failAfterEntries: o.failAfter,
-          onRecoveryKey: (key) => process.stdout.write(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
+          onRecoveryKey: (key) => writeOut(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
           say: (l) => process.stderr.write(`homecrypt: ${l}\n`),
           onProgress: (d, t) => {
             const now = Date.now();

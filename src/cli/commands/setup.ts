@@ -12,6 +12,7 @@ import { deferInterrupts } from '../../os/interrupt.js';
 import type { MoveProgress, TreeSummary } from '../../session/migrate-tree.js';
 import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-input.js';
 import { parseKdfTime } from './key.js';
+import { writeOut } from '../write-out.js';
 
 interface SetupFlags {
   user?: string; private?: boolean; home?: boolean; undo?: boolean; forget?: boolean; yes?: boolean;
@@ -53,14 +54,6 @@ function recoveryNotice(user: string, keyStore: string, key: string): string {
     'Without it and without the password, the data cannot be recovered by anyone.',
     '',
   ].join('\n');
-}
-
-/** Resolves once the text is written: a key counts as shown only then (a closed terminal, a full disk fail here). */
-function writeOut(text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.stdout.once('error', reject);
-    process.stdout.write(text, (err) => { if (err) reject(err); else resolve(); });
-  });
 }
 
 async function confirmUndo(user: string, flags: SetupFlags): Promise<void> {
