@@ -24,7 +24,8 @@ import { lookupUser, type UserAccount } from '../os/users.js';
 import { runAsUser } from '../os/processes.js';
 import { setupUser } from '../session/setup.js';
 import { unwrapForUser } from '../session/key-ops.js';
-import { loadUserRecord } from '../session/user-record.js';
+import { loadUserRecord, saveUserRecord } from '../session/user-record.js';
+import { reissueRecoveryKey } from '../session/recovery-pending.js';
 import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
@@ -150,21 +151,27 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     if (journal.step === 'aside') {
       const existing = loadUserRecord(user.name);
       if (!existing) {
-        const r = await setupUser({ user: user.name, mode: 'private', passphrase: o.loginPassphrase, checkPassword: o.checkPassword, kdfTimeSeconds: o.kdfTimeSeconds });
-        recoveryKey = r.recoveryKey;
-        if (recoveryKey) o.onRecoveryKey?.(recoveryKey);
+        // "migrating" until every entry is copied: no login mounts a half-filled ~/Private
+        const r = await setupUser({
+          user: user.name, mode: 'private', passphrase: o.loginPassphrase, checkPassword: o.checkPassword, kdfTimeSeconds: o.kdfTimeSeconds,
+          initialState: 'migrating', onRecoveryKey: (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); },
+        });
+        recoveryKey ??= r.recoveryKey;
       }
       journal = { ...journal, step: 'setup' };
       writeJournal(user, journal);
     }
-    const rec = loadUserRecord(user.name);
+    let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
+    // interrupted before the recovery key was shown: a new one now
+    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
       ({ entries, bytes } = copyAll(ec, user, rec.lower, rec.keyStore, o, await unwrapForUser(rec.keyStore, user, o.loginPassphrase)));
       journal = { ...journal, step: 'copied' };
       writeJournal(user, journal);
     }
+    if (rec.state !== 'ready') saveUserRecord({ ...rec, state: 'ready' });
     let removed = false;
     if (o.removeEcryptfs && (journal.step === 'copied' || journal.step === 'done')) {
       await removeEcryptfsCopyAsUser(user, journal.aside);
