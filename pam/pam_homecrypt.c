@@ -128,7 +128,9 @@ static void child_exec(const struct args *a, const char *phase, int in_fd, int o
 	sigset_t none;
 	const char *argv[] = { a->hook, "module", phase, NULL };
 
-	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+	/* copies above 2 first: an application started without stdin may have handed out fd 0 or 1 */
+	int i = fcntl(in_fd, F_DUPFD, 3), o = fcntl(out_fd, F_DUPFD, 3);
+	if (i < 0 || o < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0)
 		_exit(127);
 	close_range(3, ~0U, 0);
 	/*
@@ -207,7 +209,8 @@ static int run_helper(pam_handle_t *pamh, const struct args *a, const char *user
 		if (len == MAX_OUTPUT) {
 			/* keep draining so the helper never blocks on a full pipe */
 			char sink[512];
-			while (read(out[0], sink, sizeof(sink)) > 0 || errno == EINTR)
+			ssize_t d;
+			while ((d = read(out[0], sink, sizeof(sink))) > 0 || (d < 0 && errno == EINTR))
 				;
 			break;
 		}

@@ -25,6 +25,9 @@ import { loadUserRecord, saveUserRecord, type UserRecord } from './user-record.j
 
 export type HookPhase = 'auth' | 'open_session' | 'close_session' | 'password';
 
+/** The PAM service systemd runs user@UID.service's session under. */
+export const USER_MANAGER_SERVICE = 'systemd-user';
+
 export interface HookContext {
   user: string;
   phase: HookPhase;
@@ -34,6 +37,8 @@ export interface HookContext {
   oldAuthtok?: Buffer;
   /** who runs the hook: pam_exec.so (default) or pam_homecrypt.so */
   mode?: 'exec' | 'module';
+  /** PAM_SERVICE of the application */
+  service?: string;
   /** shown to the person logging in (pam_exec `stdout` → PAM info message) */
   tell: (line: string) => void;
 }
@@ -58,6 +63,11 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
       return 'error';
     }
     if (!rec) return 'ignored: not a homecrypt user';
+    // systemd's user manager (user@UID.service) opens a PAM session of its own
+    // while the first login starts it, and closes it only when it stops. It is
+    // no login: counting it would keep the home mounted after the last logout
+    // for as long as any process of the user lingers (docs/LOGIN.md).
+    if (ctx.service === USER_MANAGER_SERVICE && (ctx.phase === 'open_session' || ctx.phase === 'close_session')) return 'ignored: the user manager';
     const account = lookupUser(ctx.user);
     if (account.uid !== rec.uid) {
       log(ctx, 'err', `the record says uid ${rec.uid} but the account has uid ${account.uid}; doing nothing`);

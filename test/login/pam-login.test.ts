@@ -142,7 +142,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     const ok = await unwrapKeyStore(keyStore(), Buffer.from(newPw), { expectUid: u.uid });
     expect(ok.keyId).toBe(keyId);
     u.password = newPw;
-  });
+  }, 240_000);
 
   it('root resets the password while the user is logged in: re-wrapped at once with the key at hand', async () => {
     const reset = `${u.password}-root`;
@@ -155,7 +155,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(logout().code).toBe(0);
     expect(userKeys(u)).not.toContain('homecrypt:');
     u.password = reset;
-  });
+  }, 240_000);
 
   it('a login the account phase refuses (pam_nologin) leaves no key in the keyring, though auth accepted the password', () => {
     writeFileSync(nologin, 'maintenance\n');
@@ -173,7 +173,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(isMounted(u.home)).toBe(true);
     expect(logout().code).toBe(0);
     expect(userKeys(u)).not.toContain('homecrypt:');
-  });
+  }, 240_000);
 
   it('a login entered set-uid from another account (real uid not root, as su and sudo run) unlocks and mounts', () => {
     const other = createTestUser('hco');
@@ -188,7 +188,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     } finally {
       removeTestUser(other);
     }
-  });
+  }, 240_000);
 
   it('6. root resets the password: login works, the home stays locked with a clear message, rewrap --recovery repairs it', async () => {
     const reset = `${u.password}-reset`;

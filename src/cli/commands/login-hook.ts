@@ -49,16 +49,17 @@ export function phaseOf(arg: string, pamType: string | undefined): HookPhase {
 /** What pam_exec runs: reads PAM_USER/PAM_TYPE (and the password in auth), never fails the stack. */
 export async function runPamHook(arg: string): Promise<void> {
   const user = process.env.PAM_USER ?? '';
+  const service = process.env.PAM_SERVICE;
   const phase = phaseOf(arg, process.env.PAM_TYPE);
   const tell = (line: string) => { process.stdout.write(`${line}\n`); };
   if (arg === 'module') {
     const [first, second] = phase === 'password' ? readTokens(2) : phase === 'open_session' ? readTokens(1) : [];
     // password: OLD NUL NEW NUL; open_session: PASSWORD NUL
     const ctx = phase === 'password' ? { oldAuthtok: first, authtok: second } : { authtok: first };
-    await runLoginHook({ user, phase, mode: 'module', ...ctx, tell });
+    await runLoginHook({ user, phase, mode: 'module', service, ...ctx, tell });
   } else {
     const authtok = phase === 'auth' ? readTokens(1)[0] : undefined;
-    await runLoginHook({ user, phase, authtok, tell });
+    await runLoginHook({ user, phase, authtok, service, tell });
   }
   process.exitCode = 0;
 }
