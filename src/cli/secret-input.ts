@@ -7,7 +7,7 @@
 import { readSync } from 'node:fs';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { UsageError } from '../errors.js';
-import { makeUndumpable } from '../block/no-dump.js';
+import { makeUndumpable } from '../os/no-dump.js';
 
 const MAX_SECRET_BYTES = 4096;
 

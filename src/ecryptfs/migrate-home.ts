@@ -36,7 +36,8 @@ import { readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { walkLower } from './tree.js';
 import { wipeKeys } from './keys.js';
-import { copyAll, type MigrateOptions, type MigrateResult } from './migrate.js';
+import { copyAll } from './migrate-copy.js';
+import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 
 type Step = 'start' | 'setup' | 'copied' | 'done';
 interface HomeJournal {
@@ -154,7 +155,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
           passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
         });
         mountKey = made.mountKey;
-        initLower(user, layout.lower, layout.keyStore, mountKey);
+        await initLower(user, layout.lower, layout.keyStore, mountKey);
         saveUserRecord(newRecord(user, layout, made.keyId, 'migrating'));
         recoveryKey = made.recoveryKey;
         o.onRecoveryKey?.(recoveryKey);

@@ -16,6 +16,7 @@ import { FdLowerIO } from './fd-lower-io.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
+  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE,
   lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, mknodSync,
 } from '../os/lower-fs-calls.js';
 
@@ -334,6 +335,38 @@ export class EncryptedFilesystem {
     }
   }
 
+  /**
+   * fallocate: the default mode and KEEP_SIZE reserve space (and grow the
+   * file, with holes, unless KEEP_SIZE); PUNCH_HOLE|KEEP_SIZE makes a range
+   * read as zeros and frees its whole blocks. Other modes: EOPNOTSUPP.
+   */
+  fallocate(_path: string, fh: number, mode: number, offset: number, length: number): void {
+    const f = this.file(fh);
+    try {
+      if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) && f.cipher.punchHole) f.cipher.punchHole(f.io, offset, length);
+      else if ((mode & ~FALLOC_FL_KEEP_SIZE) === 0 && f.cipher.allocate) f.cipher.allocate(f.io, offset, length, mode !== 0);
+      else fail(E.EOPNOTSUPP);
+    } catch (err) {
+      this.integrity('fallocate', f.io.lowerPath, err);
+    }
+  }
+
+  /** SEEK_DATA / SEEK_HOLE (the kernel answers the other whence values itself). */
+  lseek(_path: string, fh: number, offset: number, whence: number): number {
+    const f = this.file(fh);
+    if (whence !== SEEK_DATA && whence !== SEEK_HOLE) fail(E.EINVAL);
+    const w = whence === SEEK_DATA ? 'data' : 'hole';
+    try {
+      if (f.cipher.seek) return f.cipher.seek(f.io, offset, w);
+      // a format without holes: all data, then the hole at EOF
+      const size = f.cipher.plaintextSize(f.io.size());
+      if (offset >= size) fail(E.ENXIO);
+      return w === 'data' ? offset : size;
+    } catch (err) {
+      this.integrity('lseek', f.io.lowerPath, err);
+    }
+  }
+
   utimens(path: string, atimeMs: number, mtimeMs: number): void {
     lutimesSync(this.lower(path).abs, atimeMs / 1000, mtimeMs / 1000);
   }
@@ -471,7 +504,8 @@ export class EncryptedFilesystem {
       getattr: wrap(this.getattr), fgetattr: wrap(this.fgetattr), access: wrap(this.access), statfs: wrap(this.statfs),
       readdir: wrap(this.readdir), open: wrap(this.open), create: wrap(this.create), read: wrap(this.read),
       write: wrap(this.write), fsync: wrap(this.fsync), release: wrap(this.release),
-      truncate: wrap(this.truncate), ftruncate: wrap(this.ftruncate), utimens: wrap(this.utimens),
+      truncate: wrap(this.truncate), ftruncate: wrap(this.ftruncate), fallocate: wrap(this.fallocate),
+      lseek: wrap(this.lseek), utimens: wrap(this.utimens),
       chmod: wrap(this.chmod), chown: wrap(this.chown), readlink: wrap(this.readlink), symlink: wrap(this.symlink),
       link: wrap(this.link), mknod: wrap(this.mknod), mkdir: wrap(this.mkdir), rmdir: wrap(this.rmdir),
       unlink: wrap(this.unlink), rename: wrap(this.rename), setxattr: wrap(this.setxattr),

@@ -16,6 +16,7 @@ import {
   type KeySlot, type KeyStoreData, type SlotKind,
 } from '../format/key-store.js';
 import { calibrateArgon2id } from './kdf-calibration.js';
+import { checkKdfBudget, COMMAND_KDF_BUDGET, type KdfBudget } from './kdf-budget.js';
 import { openSlot, sealSlot } from './keyslot.js';
 import { readKeyStoreBytes, writeKeyStoreBytes, type ReadCheckOptions, type WriteOptions } from './key-store-file.js';
 import { withKeyStoreLock } from '../os/key-store-lock.js';
@@ -28,15 +29,24 @@ export interface CreateKeyStoreOptions {
   kdfTimeSeconds?: number;
   /** root creating the file for a user: that user owns it */
   owner?: { uid: number; gid: number };
+  /** who writes the file (root creating a user's store: a writer running as the user) */
+  writer?: WriteOptions['writer'];
   /** wrap this mount key instead of a new random one (e.g. migration) */
   mountKey?: Buffer;
   onStep?: WriteOptions['onStep'];
 }
 
-export interface ChangeOptions extends ReadCheckOptions {
+export interface UnlockOptions extends ReadCheckOptions {
+  /** the most Argon2id work the slots tried may ask for (default: a command's; the login hook passes its own) */
+  kdfBudget?: KdfBudget;
+}
+
+export interface ChangeOptions extends UnlockOptions {
   /** calibrate the new slot to this time; by default it reuses the parameters of the slot that opened */
   kdfTimeSeconds?: number;
   onStep?: WriteOptions['onStep'];
+  /** who replaces the file (root changing a user's store: a writer running as the user) */
+  writer?: WriteOptions['writer'];
 }
 
 export interface KeyStoreInfo {
@@ -65,7 +75,7 @@ export async function createKeyStore(
       await sealSlot(mountKey, keyId, recovery.bytes, 'recovery', RECOVERY_SLOT, kdf),
     ];
     if (exists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
-    writeKeyStoreBytes(path, encodeKeyStore({ version: 1, keyId, slots }), { owner: opts.owner, onStep: opts.onStep });
+    await writeKeyStoreBytes(path, encodeKeyStore({ version: 1, keyId, slots }), { owner: opts.owner, onStep: opts.onStep, writer: opts.writer });
   } finally {
     recovery.bytes.fill(0);
   }
@@ -87,7 +97,7 @@ function load(path: string, opts: ReadCheckOptions) {
 
 interface Opened { mountKey: Buffer; slot: KeySlot }
 
-async function unlock(path: string, data: KeyStoreData, secret: Buffer): Promise<Opened> {
+async function unlock(path: string, data: KeyStoreData, secret: Buffer, budget: KdfBudget = COMMAND_KDF_BUDGET): Promise<Opened> {
   const text = secret.toString('utf8');
   let recoveryBytes: Buffer | null = null;
   let typo: RecoveryKeyTypoError | null = null;
@@ -101,6 +111,8 @@ async function unlock(path: string, data: KeyStoreData, secret: Buffer): Promise
   if (recoveryBytes) for (const s of data.slots) if (s.kind === 'recovery') attempts.push([s, recoveryBytes]);
   for (const s of data.slots) if (s.kind === 'passphrase') attempts.push([s, secret]);
   try {
+    // the user wrote these parameters: refuse before doing any of the work
+    checkKdfBudget(path, attempts.map(([slot]) => slot), budget);
     for (const [slot, input] of attempts) {
       const mountKey = await openSlot(slot, data.keyId, input);
       if (!mountKey) continue;
@@ -119,10 +131,10 @@ async function unlock(path: string, data: KeyStoreData, secret: Buffer): Promise
 }
 
 export async function unwrapKeyStore(
-  path: string, secret: Buffer, opts: ReadCheckOptions = {},
+  path: string, secret: Buffer, opts: UnlockOptions = {},
 ): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
   const { data } = load(path, opts);
-  const { mountKey, slot } = await unlock(path, data, secret);
+  const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   return { keyId: data.keyId, mountKey, slot: slot.name };
 }
 
@@ -140,18 +152,19 @@ async function kdfFor(opts: ChangeOptions, fallback: Argon2idParams | undefined)
   return { ...fallback };
 }
 
-function save(path: string, data: KeyStoreData, owner: WriteOptions['owner'], opts: ChangeOptions): void {
-  writeKeyStoreBytes(path, encodeKeyStore(data), { owner, onStep: opts.onStep });
+async function save(path: string, data: KeyStoreData, owner: WriteOptions['owner'], opts: ChangeOptions): Promise<void> {
+  await writeKeyStoreBytes(path, encodeKeyStore(data), { owner, onStep: opts.onStep, writer: opts.writer });
 }
 
 async function setLoginSlot(path: string, data: KeyStoreData, owner: WriteOptions['owner'], mountKey: Buffer,
   newSecret: Buffer, opts: ChangeOptions, fallbackKdf: Argon2idParams): Promise<void> {
   const old = data.slots.find((s) => s.name === LOGIN_SLOT);
   const kdf = await kdfFor(opts, old?.kdf ?? fallbackKdf);
+  checkKdfBudget(path, [{ name: LOGIN_SLOT, kdf }], opts.kdfBudget ?? COMMAND_KDF_BUDGET);
   const slot = await sealSlot(mountKey, data.keyId, newSecret, 'passphrase', LOGIN_SLOT, kdf);
   const slots = old ? data.slots.map((s) => (s === old ? slot : s)) : [slot, ...data.slots];
   if (slots.length > MAX_SLOTS) throw new RefusedError(`${path}: already ${MAX_SLOTS} slots`);
-  save(path, { ...data, slots }, owner, opts);
+  await save(path, { ...data, slots }, owner, opts);
 }
 
 /** Sets a new login passphrase; `oldSecret` may be the login passphrase, another slot's, or the recovery key. */
@@ -162,7 +175,7 @@ export function rewrapLogin(path: string, oldSecret: Buffer, newSecret: Buffer, 
 async function rewrapLoginUnlocked(path: string, oldSecret: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string; openedWith: string }> {
   refuseEmpty(newSecret);
   const { data, owner } = load(path, opts);
-  const { mountKey, slot } = await unlock(path, data, oldSecret);
+  const { mountKey, slot } = await unlock(path, data, oldSecret, opts.kdfBudget);
   try {
     await setLoginSlot(path, data, owner, mountKey, newSecret, opts, slot.kdf);
   } finally {
@@ -209,10 +222,10 @@ async function addPassphraseSlotUnlocked(path: string, secret: Buffer, newSecret
   const { data, owner } = load(path, opts);
   const name = opts.name ?? freeName(data, 'passphrase', 2);
   checkNewName(path, data, name);
-  const { mountKey, slot } = await unlock(path, data, secret);
+  const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   try {
     const added = await sealSlot(mountKey, data.keyId, newSecret, 'passphrase', name, await kdfFor(opts, slot.kdf));
-    save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
+    await save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
   } finally {
     mountKey.fill(0);
   }
@@ -228,11 +241,11 @@ async function addRecoverySlotUnlocked(path: string, secret: Buffer, opts: Chang
   const { data, owner } = load(path, opts);
   const name = opts.name ?? freeName(data, RECOVERY_SLOT, 1);
   checkNewName(path, data, name);
-  const { mountKey, slot } = await unlock(path, data, secret);
+  const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   const recovery = generateRecoveryKey();
   try {
     const added = await sealSlot(mountKey, data.keyId, recovery.bytes, 'recovery', name, await kdfFor(opts, slot.kdf));
-    save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
+    await save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
   } finally {
     mountKey.fill(0);
     recovery.bytes.fill(0);
@@ -255,7 +268,7 @@ async function removeSlotUnlocked(path: string, secret: Buffer, name: string, op
   const remaining = { ...data, slots: data.slots.filter((s) => s.name !== name) };
   let opened: Opened;
   try {
-    opened = await unlock(path, remaining, secret);
+    opened = await unlock(path, remaining, secret, opts.kdfBudget);
   } catch (err) {
     if (err instanceof WrongPassphraseError && !(err instanceof RecoveryKeyTypoError)) {
       throw new WrongPassphraseError(`${path}: the secret given opens none of the slots that would remain (to remove a slot, give the secret of another slot)`);
@@ -263,5 +276,5 @@ async function removeSlotUnlocked(path: string, secret: Buffer, name: string, op
     throw err;
   }
   opened.mountKey.fill(0);
-  save(path, remaining, owner, opts);
+  await save(path, remaining, owner, opts);
 }

@@ -1,7 +1,7 @@
 // Crash-safe replacement of small critical files (key stores, headers): write a
 // temp file beside the target, fsync it, rename over the target, fsync the
 // directory. A crash at any point leaves either the old or the new file.
-import { chownSync, closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -13,6 +13,13 @@ export interface AtomicWriteOptions {
   onStep?: (step: 'written' | 'synced' | 'renamed') => void;
 }
 
+/**
+ * Something that replaces a file atomically with these bytes: writeFileAtomic
+ * here, or the same done by a process running as the file's owner (root
+ * writing into a user's folder must not, see docs/SECURITY.md).
+ */
+export type AtomicWriter = (path: string, data: Buffer, mode: number) => Promise<void>;
+
 export function writeFileAtomic(path: string, data: Uint8Array, opts: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
@@ -22,13 +29,15 @@ export function writeFileAtomic(path: string, data: Uint8Array, opts: AtomicWrit
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);
     opts.onStep?.('written');
+    if (opts.uid !== undefined && opts.gid !== undefined) {
+      // on the descriptor, never the name: in a folder someone else can write
+      // to, the name may be a symlink to another file by now; and before the
+      // rename, so the target is never briefly owned by someone else
+      fchownSync(fd, opts.uid, opts.gid);
+    }
     fsyncSync(fd);
     opts.onStep?.('synced');
     closeSync(fd);
-    if (opts.uid !== undefined && opts.gid !== undefined) {
-      // chown before rename, so the target is never briefly owned by someone else
-      chownSync(tmp, opts.uid, opts.gid);
-    }
     renameSync(tmp, path);
     renamed = true;
     opts.onStep?.('renamed');

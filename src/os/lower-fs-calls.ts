@@ -1,36 +1,25 @@
 // libc calls Node's fs lacks, for the engine's lower directory: mknod(2) (fifos,
-// sockets, device nodes), the l*xattr(2) family (never following symlinks) and
-// fallocate(2) (space reserved before a write is acknowledged).
+// sockets, device nodes), the l*xattr(2) family (never following symlinks),
+// fallocate(2) (space reserved before a write is acknowledged; holes punched)
+// and lseek(2) with SEEK_DATA/SEEK_HOLE.
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
-import koffi from 'koffi';
 import { constants } from 'node:os';
+import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 
-type Fn = (...args: unknown[]) => number;
-let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn } | null = null;
+let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn } | null = null;
 
 function lib() {
   if (libc) return libc;
-  const l = koffi.load('libc.so.6');
   libc = {
-    mknod: l.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as unknown as Fn,
-    lgetxattr: l.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as unknown as Fn,
-    lsetxattr: l.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as unknown as Fn,
-    llistxattr: l.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)') as unknown as Fn,
-    lremovexattr: l.func('int lremovexattr(const char *path, const char *name)') as unknown as Fn,
-    fallocate: l.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as unknown as Fn,
+    mknod: libcFn('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    lgetxattr: libcFn('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+    lsetxattr: libcFn('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+    llistxattr: libcFn('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+    lremovexattr: libcFn('int lremovexattr(const char *path, const char *name)'),
+    fallocate: libcFn('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
+    lseek: libcFn('int64_t lseek(int fd, int64_t offset, int whence)'),
   };
   return libc;
-}
-
-const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
-
-function check(call: string, path: string, r: number): number {
-  if (r >= 0) return r;
-  const errno = koffi.errno();
-  const err = new Error(`${call} ${path}: errno ${errno}`) as Error & { errno: number; code?: string };
-  err.errno = errno;
-  err.code = codeOf.get(errno);
-  throw err;
 }
 
 export function mknodSync(path: string, mode: number, dev: number): void {
@@ -60,12 +49,23 @@ export function lremovexattrSync(path: string, name: string): void {
   check('lremovexattr', path, lib().lremovexattr(path, name));
 }
 
-const FALLOC_FL_KEEP_SIZE = 1;
+export const FALLOC_FL_KEEP_SIZE = 1;
+export const FALLOC_FL_PUNCH_HOLE = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
 
 /**
- * Allocates [offset, offset+length) of an open file without changing its size
- * (FALLOC_FL_KEEP_SIZE): later writes there cannot run out of space.
+ * fallocate(2) with `mode` (FALLOC_FL_*). With KEEP_SIZE alone: allocates
+ * [offset, offset+length) without changing the size, so later writes there
+ * cannot run out of space.
  */
-export function reserveSpaceSync(fd: number, offset: number, length: number, path: string): void {
-  check('fallocate', path, lib().fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length));
+export function fallocateSync(fd: number, mode: number, offset: number, length: number, path: string): void {
+  check('fallocate', path, lib().fallocate(fd, mode, offset, length));
+}
+
+/** lseek(2) with SEEK_DATA or SEEK_HOLE; -1 for ENXIO (nothing of that kind at or after `offset`). */
+export function seekDataOrHoleSync(fd: number, offset: number, whence: typeof SEEK_DATA | typeof SEEK_HOLE, path: string): number {
+  const r = Number(lib().lseek(fd, offset, whence));
+  if (r < 0 && lastErrno() === constants.errno.ENXIO) return -1;
+  return check('lseek', path, r);
 }

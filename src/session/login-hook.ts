@@ -13,7 +13,7 @@
 // open_session, so a login the account phase refuses never puts a key in the
 // keyring, and the password phase gets the old and new passwords: the login
 // slot is re-wrapped at once and no key is kept after logout for a re-wrap.
-import { WrongPassphraseError } from '../errors.js';
+import { KdfLimitError, WrongPassphraseError } from '../errors.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { logLine, type Level } from '../os/syslog.js';
 import { withUserLock } from '../os/users-lock.js';
@@ -114,6 +114,11 @@ async function auth(ctx: HookContext, rec: UserRecord, user: UserAccount): Promi
     log(ctx, 'info', `mount key ${keyId} unlocked into the user's keyring (${Date.now() - started} ms)`);
     return 'unlocked';
   } catch (err) {
+    if (err instanceof KdfLimitError) {
+      // the user's store asks root for more work than a login may do: none of it is done
+      log(ctx, 'err', `key store refused after ${Date.now() - started} ms, no Argon2id run; the home stays locked: ${err.message}`);
+      return 'locked: key store beyond the KDF limits';
+    }
     if (!(err instanceof WrongPassphraseError)) throw err;
   }
   // The password PAM just accepted does not open the key store: the password

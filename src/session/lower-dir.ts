@@ -1,14 +1,21 @@
 // A new encrypted lower directory for a user: the engine's volume config for
 // the mount key, naming the key store, owned by the user who will mount it.
-// Kept apart from engine-ops so the login hook does not load the engine.
-import { chmodSync, chownSync } from 'node:fs';
-import { configPath, prepareLowerDir, writeNewVolumeConfig } from '../engine/volume.js';
+// Created *by* that user (the user worker), so nothing here ever chowns a
+// name inside a folder the user controls. Kept apart from engine-ops so the
+// login hook does not load the engine.
+import { chmodSync } from 'node:fs';
+import { prepareLowerDir, writeNewVolumeConfig } from '../engine/volume.js';
 import type { UserAccount } from '../os/users.js';
+import { userWorker } from './user-worker-client.js';
 
-export function initLower(user: UserAccount, lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): void {
+/** Run as the user (by the worker): the lower directory and its config, 0700/0600. */
+export function createLower(lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): void {
   prepareLowerDir(lower);
-  writeNewVolumeConfig(lower, mountKey, { keystore: keyStore, plaintextNames: opts.plaintextNames });
-  chownSync(lower, user.uid, user.gid);
   chmodSync(lower, 0o700);
-  chownSync(configPath(lower), user.uid, user.gid);
+  writeNewVolumeConfig(lower, mountKey, { keystore: keyStore, plaintextNames: opts.plaintextNames });
+}
+
+/** Root's side: has the user create their lower directory; the mount key goes over the worker's pipe. */
+export async function initLower(user: UserAccount, lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): Promise<void> {
+  await userWorker(user).run({ op: 'initLower', lower, keyStore, plaintextNames: opts.plaintextNames }, mountKey);
 }

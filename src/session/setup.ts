@@ -2,22 +2,29 @@
 // mount point, the per-user record, and for --home the migration of the
 // existing home, which is resumable: the record says "migrating" until the
 // last file is in, and running setup again carries on where it stopped.
-import { lchownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, chmodSync } from 'node:fs';
-import { dirname } from 'node:path';
+// Root never acts on a name inside a folder the user controls: that work is
+// done by the user worker, as the user; the few steps only root can do (a
+// folder in /home/.homecrypt, moving the home in /home) go by directory
+// descriptor (src/os/dir-fd.ts). See docs/SECURITY.md.
+import { closeSync, existsSync, lstatSync, readdirSync, statfsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
+import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
 import { isFuseMountedAt } from '../os/mounts.js';
+import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam.js';
-import { processesOf, runAsUser } from '../os/processes.js';
+import { processesOf } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { withUserLock } from '../os/users-lock.js';
 import { createKeyStore } from '../keys/key-store.js';
-import { HOMECRYPT_BIN, mountAsUser, unmountAsUser } from './engine-ops.js';
+import { mountAsUser, unmountAsUser } from './engine-ops.js';
 import { initLower } from './lower-dir.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrapForUser } from './key-ops.js';
 import { layoutFor, type Layout } from './layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
+import { userWorker, type UserWorker } from './user-worker-client.js';
 
 export interface SetupOptions {
   user: string;
@@ -32,16 +39,35 @@ export interface SetupOptions {
 
 export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
 
-export function requireRoot(what: string): void {
-  if (process.geteuid?.() !== 0) throw new RefusedError(`${what} must run as root`);
+export { requireRoot };
+
+/**
+ * A folder root makes in a root-owned directory (/home/.homecrypt/U, the
+ * new empty home in /home), handed to `owner`: made and chowned by
+ * descriptor, so no name a user can change is followed.
+ */
+function makeDirInTrusted(parent: string, name: string, owner: { uid: number; gid: number }, mode: number): void {
+  withFd(openTrustedDir(parent), (pfd) => closeSync(makeOwnedDirAt(pfd, name, owner, mode, `${parent}/${name}`)));
 }
 
-function mkdirOwned(path: string, user: UserAccount, mode = 0o700): void {
-  if (!existsSync(path)) mkdirSync(path, { mode });
-  const st = lstatSync(path);
-  if (!st.isDirectory()) throw new RefusedError(`${path} exists and is not a directory`);
-  lchownSync(path, user.uid, user.gid);
-  chmodSync(path, mode);
+const ROOT = { uid: 0, gid: 0 };
+
+/** home mode: /home/.homecrypt (root's, 0711) and the user's folder in it (the user's, 0700). */
+function makeHomeBase(user: UserAccount, layout: Layout): void {
+  const root = dirname(layout.base!);
+  makeDirInTrusted(dirname(root), basename(root), ROOT, 0o711);
+  makeDirInTrusted(root, basename(layout.base!), user, 0o700);
+}
+
+/** home mode: the user's folder in /home/.homecrypt emptied as the user, then removed by root (rmdir follows nothing). */
+async function removeHomeBase(w: UserWorker, layout: Layout): Promise<void> {
+  await w.run({ op: 'emptyDir', path: layout.base! });
+  const root = dirname(layout.base!);
+  withFd(openTrustedDir(root), (rfd) => {
+    try { rmdirAt(rfd, basename(layout.base!), layout.base!); } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  });
 }
 
 function isEmptyDir(path: string): boolean {
@@ -78,25 +104,17 @@ export function availableBytes(path: string): number {
   return Number(s.bavail) * Number(s.bsize);
 }
 
-async function worker<T>(user: UserAccount, args: string[], onLine?: (obj: T) => void): Promise<T> {
-  let last: T | null = null;
-  let pending = '';
-  const r = await runAsUser(user, [process.execPath, HOMECRYPT_BIN, 'setup-worker', ...args], {
-    onStdout: (chunk) => {
-      pending += chunk.toString('utf8');
-      let i: number;
-      while ((i = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, i);
-        pending = pending.slice(i + 1);
-        try { last = JSON.parse(line) as T; onLine?.(last); } catch { /* not ours */ }
-      }
-    },
-  });
-  if (r.code !== 0 || last === null) {
-    const why = r.stderr.trim().split('\n').pop()?.replace(/^homecrypt: /, '') ?? '';
-    throw new HomecryptError(`migration step ${args[0]} failed as ${user.name}: ${why || `exit ${r.code}`}`);
+async function survey(user: UserAccount, dir: string): Promise<TreeSummary> {
+  return await userWorker(user).run({ op: 'survey', dir }) as TreeSummary;
+}
+
+/** Moves src's files into dst as the user; src is removed once empty when asked. */
+async function moveAsUser(user: UserAccount, src: string, dst: string, removeSrc: boolean, onProgress?: (p: MoveProgress) => void): Promise<MoveProgress> {
+  try {
+    return await userWorker(user).run({ op: 'move', src, dst, removeSrc }, undefined, { onProgress }) as MoveProgress;
+  } catch (err) {
+    throw new HomecryptError(`moving ${src} to ${dst} as ${user.name} failed: ${(err as Error).message}`);
   }
-  return last;
 }
 
 async function verifyLoginPassword(user: UserAccount, passphrase: Buffer): Promise<void> {
@@ -133,12 +151,18 @@ function newRecord(user: UserAccount, layout: Layout, keyId: string, state: User
   };
 }
 
+/** The key store and the lower directory, both written by the user worker (the key folder exists). */
 async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
-  mkdirOwned(layout.keyDir, user);
+  const w = userWorker(user);
   const { keyId, mountKey, recoveryKey } = await createKeyStore(layout.keyStore, {
-    passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
+    passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, writer: w.writer,
   });
-  initLower(user, layout.lower, layout.keyStore, mountKey);
+  try {
+    await initLower(user, layout.lower, layout.keyStore, mountKey);
+  } catch (err) {
+    mountKey.fill(0);
+    throw err;
+  }
   return { keyId, recoveryKey, mountKey };
 }
 
@@ -150,19 +174,23 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
   const mountPointExisted = existsSync(layout.mountPoint);
   let record: UserRecord;
   let recoveryKey: string;
+  const w = userWorker(user);
   try {
+    await w.run({ op: 'mkdir', path: layout.keyDir, mode: 0o700 });
     const made = await createKeysAndLower(opts, user, layout);
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
-    mkdirOwned(layout.mountPoint, user);
+    await w.run({ op: 'mkdir', path: layout.mountPoint, mode: 0o700 });
     record = newRecord(user, layout, made.keyId, 'ready');
     saveUserRecord(record);
   } catch (err) {
-    // nothing half-done: take back what this run created
-    rmSync(layout.lower, { recursive: true, force: true });
-    rmSync(layout.keyStore, { force: true });
-    if (!keyDirExisted) rmSync(layout.keyDir, { recursive: true, force: true });
-    if (!mountPointExisted && isEmptyDir(layout.mountPoint)) rmSync(layout.mountPoint, { recursive: true, force: true });
+    // nothing half-done: take back what this run created (as the user: all of it is in their home)
+    const undo: Parameters<UserWorker['runAll']>[0] = [
+      { req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } },
+    ];
+    if (!keyDirExisted) undo.push({ req: { op: 'remove', path: layout.keyDir } });
+    if (!mountPointExisted) undo.push({ req: { op: 'rmdirIfEmpty', path: layout.mountPoint } });
+    await w.runAll(undo).catch(() => { /* the first error is the one to report */ });
     throw err;
   }
   return { record, recoveryKey, moved: null, resumed: false };
@@ -175,38 +203,36 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   if (existsSync(layout.base!)) throw new RefusedError(`${layout.base} already exists (an earlier setup?); move it away first`);
   await refuseWhileRunning(user, 'moving the home');
   // what will be moved, checked as the user who will move it
-  const survey = await worker<TreeSummary>(user, ['survey', home]);
-  if (survey.problems.length > 0) {
-    throw new RefusedError(`cannot move ${home}: ${survey.problems.slice(0, 5).join('; ')}${survey.problems.length > 5 ? '; …' : ''}`);
+  const surveyed = await survey(user, home);
+  if (surveyed.problems.length > 0) {
+    throw new RefusedError(`cannot move ${home}: ${surveyed.problems.slice(0, 5).join('; ')}${surveyed.problems.length > 5 ? '; …' : ''}`);
   }
   const root = dirname(layout.base!);
-  if (!existsSync(root)) mkdirSync(root, { mode: 0o711 });
+  makeDirInTrusted(dirname(root), basename(root), ROOT, 0o711);
   if (lstatSync(root).dev !== lstatSync(home).dev) {
     throw new RefusedError(`${root} is not on the same filesystem as ${home}; the migration renames the home aside`);
   }
-  checkFreeSpace(spaceNeeded(survey), availableBytes(root), root);
+  checkFreeSpace(spaceNeeded(surveyed), availableBytes(root), root);
 
-  mkdirOwned(layout.base!, user);
+  makeHomeBase(user, layout);
   let made: Awaited<ReturnType<typeof createKeysAndLower>>;
   try {
     made = await createKeysAndLower(opts, user, layout);
   } catch (err) {
     // nothing half-done: the home is untouched so far; take back the rest
-    rmSync(layout.base!, { recursive: true, force: true });
+    await removeHomeBase(userWorker(user), layout).catch(() => { /* the first error is the one to report */ });
     throw err;
   }
   const { keyId, recoveryKey, mountKey } = made;
   const record = newRecord(user, layout, keyId, 'migrating');
   saveUserRecord(record);
-  const homeMode = lstatSync(home).mode & 0o7777;
-  renameSync(home, layout.aside!);
-  mkdirOwned(home, user, homeMode);
+  moveHomeAside(user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {
     mountKey.fill(0);
   }
-  const moved = await migrate(opts, user, layout, survey);
+  const moved = await migrate(opts, user, layout, surveyed);
   const done = { ...record, state: 'ready' as const };
   saveUserRecord(done);
   return { record: done, recoveryKey, moved, resumed: false };
@@ -226,20 +252,34 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   } finally {
     mountKey.fill(0);
   }
-  const survey = existsSync(layout.aside!) ? await worker<TreeSummary>(user, ['survey', layout.aside!]) : { files: 0, bytes: 0, largest: 0, problems: [] };
-  const moved = await migrate(opts, user, layout, survey);
+  const surveyed = existsSync(layout.aside!) ? await survey(user, layout.aside!) : { files: 0, bytes: 0, largest: 0, problems: [] };
+  const moved = await migrate(opts, user, layout, surveyed);
   const done = { ...rec, state: 'ready' as const };
   saveUserRecord(done);
   return { record: done, recoveryKey: null, moved, resumed: true };
 }
 
-async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, survey: TreeSummary): Promise<MoveProgress> {
+/**
+ * home mode: the home (in root's /home) renamed into the user's folder in
+ * /home/.homecrypt as `plain`, and a new empty home made in its place with its
+ * mode, all by directory descriptor.
+ */
+function moveHomeAside(user: UserAccount, layout: Layout): void {
+  const home = layout.mountPoint;
+  const root = dirname(layout.base!);
+  withFd(openTrustedDir(dirname(home)), (hp) => withFd(openTrustedDir(root), (rfd) => withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
+    const homeMode = withFd(openDirAt(hp, basename(home), home), (h) => fstatFd(h).mode & 0o7777);
+    renameAt(hp, basename(home), bfd, basename(layout.aside!), `${home} → ${layout.aside}`);
+    closeSync(makeOwnedDirAt(hp, basename(home), user, homeMode, home));
+  })));
+}
+
+async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, surveyed: TreeSummary): Promise<MoveProgress> {
   if (!isFuseMountedAt(layout.mountPoint)) await mountAsUser(user, layout.lower, layout.mountPoint, layout.keyStore);
   let moved: MoveProgress = { files: 0, bytes: 0 };
   try {
     if (existsSync(layout.aside!)) {
-      moved = await worker<MoveProgress>(user, ['move', layout.aside!, layout.mountPoint], (p) => opts.onProgress?.(p, survey));
-      rmdirSync(layout.aside!);
+      moved = await moveAsUser(user, layout.aside!, layout.mountPoint, true, (p) => opts.onProgress?.(p, surveyed));
     }
   } finally {
     await unmountAsUser(user, layout.mountPoint);
@@ -268,25 +308,53 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
       await putKeyInUserKeyring(user, rec.keyId, key);
     }
     key.fill(0);
+    const w = userWorker(user);
     if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
     try {
-      mkdirOwned(layout.restore, user);
-      await worker<MoveProgress>(user, ['move', rec.mountPoint, layout.restore], (p) => opts.onProgress?.(p));
+      await w.run({ op: 'mkdir', path: layout.restore, mode: 0o700 });
+      await moveAsUser(user, rec.mountPoint, layout.restore, false, opts.onProgress);
     } finally {
       await unmountAsUser(user, rec.mountPoint);
       await dropKeyFromUserKeyring(user, rec.keyId);
     }
-    const mode = lstatSync(rec.mountPoint).mode & 0o7777;
-    rmdirSync(rec.mountPoint);
-    renameSync(layout.restore, rec.mountPoint);
-    chmodSync(rec.mountPoint, rec.mode === 'home' ? mode : 0o700);
-    rmSync(rec.lower, { recursive: true, force: true });
-    rmSync(rec.keyStore, { force: true });
-    if (rec.mode === 'home') rmSync(layout.base!, { recursive: true, force: true });
-    else if (isEmptyDir(layout.keyDir)) rmdirSync(layout.keyDir);
+    if (rec.mode === 'home') {
+      restoreHome(user, layout);
+      await removeHomeBase(w, layout);
+    } else {
+      await w.runAll([
+        { req: { op: 'replaceDir', from: layout.restore, to: rec.mountPoint, mode: 0o700 } },
+        { req: { op: 'remove', path: rec.lower } },
+        { req: { op: 'remove', path: rec.keyStore } },
+        { req: { op: 'rmdirIfEmpty', path: layout.keyDir } },
+      ]);
+    }
     removeUserRecord(user.name);
     return rec;
   });
+}
+
+/**
+ * home mode, undo: the restored plain folder (in the user's folder under
+ * /home/.homecrypt) put back as the home in /home, by descriptor, keeping the
+ * home's mode. The user can rename things in their folder meanwhile: what
+ * lands in /home is checked to be the directory that was vetted.
+ */
+function restoreHome(user: UserAccount, layout: Layout): void {
+  const home = layout.mountPoint;
+  const name = basename(home);
+  const root = dirname(layout.base!);
+  withFd(openTrustedDir(dirname(home)), (hp) => withFd(openTrustedDir(root), (rfd) => withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
+    const mode = withFd(openDirAt(hp, name, home), (h) => fstatFd(h).mode & 0o7777);
+    const vetted = withFd(openDirAt(bfd, basename(layout.restore), layout.restore), (r) => fstatFd(r));
+    if (vetted.uid !== user.uid) throw new RefusedError(`${layout.restore} does not belong to ${user.name}; not putting it in place of ${home}`);
+    rmdirAt(hp, name, home);
+    renameAt(bfd, basename(layout.restore), hp, name, `${layout.restore} → ${home}`);
+    withFd(openDirAt(hp, name, home), (h) => {
+      const st = fstatFd(h);
+      if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw new RefusedError(`${layout.restore} was replaced while it was put back as ${home}; check ${home}`);
+      fchmodFd(h, mode);
+    });
+  })));
 }
 
 /** Turns mounting at login on or off for a set-up user. */

@@ -10,8 +10,28 @@ import { fileURLToPath } from 'node:url';
 import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
 import { UsageError } from '../../errors.js';
 import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount.js';
+import { dieWithParent } from '../../os/parent-death.js';
+import { logLine } from '../../os/syslog.js';
 
 const MAX_AUTHTOK = 4096; // PAM_MAX_RESP_SIZE is 512; anything longer is not a password
+/** login(1) gives up after 60 s (LOGIN_TIMEOUT), the shortest wait of the usual PAM callers. */
+export const HOOK_DEADLINE_MS = 60_000;
+
+/**
+ * The hook holds the user's lock and runs as root: it must end when the PAM
+ * process stops waiting for it (killed with it) and, whatever it is doing, by
+ * the deadline (exiting releases the lock; the login itself goes on).
+ */
+function boundLifetime(user: string, phase: HookPhase): void {
+  if (!dieWithParent()) {
+    logLine('warning', `${phase} ${user}: the PAM process that ran the hook is gone; doing nothing`);
+    process.exit(0);
+  }
+  setTimeout(() => {
+    logLine('err', `${phase} ${user}: gave up after ${HOOK_DEADLINE_MS / 1000} s (the login goes on; the home may stay locked)`);
+    process.exit(0);
+  }, HOOK_DEADLINE_MS).unref();
+}
 
 /** stdin's NUL-terminated tokens (at most `count`); a missing one is empty. */
 function readTokens(count: number): Buffer[] {
@@ -51,6 +71,7 @@ export async function runPamHook(arg: string): Promise<void> {
   const user = process.env.PAM_USER ?? '';
   const service = process.env.PAM_SERVICE;
   const phase = phaseOf(arg, process.env.PAM_TYPE);
+  boundLifetime(user, phase);
   const tell = (line: string) => { process.stdout.write(`${line}\n`); };
   if (arg === 'module') {
     const [first, second] = phase === 'password' ? readTokens(2) : phase === 'open_session' ? readTokens(1) : [];

@@ -2,6 +2,7 @@
 // Debian pam-auth-update profile, or prints them for other systems. The lines
 // load pam_homecrypt.so; `--exec` gives the pam_exec.so fallback instead.
 import type { Command } from 'commander';
+import { requireRoot } from '../../os/require-root.js';
 import { disablePam, enablePam, renderStackLines, pamEnabled } from '../../session/pam-config.js';
 
 export function registerPamCommands(program: Command): void {
@@ -10,12 +11,14 @@ export function registerPamCommands(program: Command): void {
     .description('install the pam-auth-update profile and enable it (Debian)')
     .option('--exec', 'use the pam_exec.so fallback instead of pam_homecrypt.so')
     .action(async (o: { exec?: boolean }) => {
+      requireRoot('homecrypt pam enable');
       const file = await enablePam(o.exec ? 'exec' : 'module');
       process.stdout.write(`homecrypt PAM profile enabled (${file}); logins of homecrypt users now unlock their homes\n`);
     });
   pam.command('disable')
     .description('disable and remove the pam-auth-update profile (either flavour)')
     .action(async () => {
+      requireRoot('homecrypt pam disable');
       await disablePam();
       process.stdout.write('homecrypt PAM profile removed; homes stay locked at login until it is enabled again\n');
     });

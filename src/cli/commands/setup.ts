@@ -1,9 +1,9 @@
-// `homecrypt setup --user U --private|--home` (and `--undo`), plus the hidden
-// `setup-worker` that setup runs as the user to survey and move files.
+// `homecrypt setup --user U --private|--home` (and `--undo`). The file work
+// setup does as the user runs in `homecrypt user-worker` (src/cli/user-worker-main.ts).
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
-import { moveTree, surveyTree, type MoveProgress, type TreeSummary } from '../../session/migrate-tree.js';
+import type { MoveProgress, TreeSummary } from '../../session/migrate-tree.js';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 import { parseKdfTime } from './key.js';
 
@@ -108,23 +108,6 @@ export function registerSetupCommands(program: Command): void {
         if (r.recoveryKey) process.stdout.write(recoveryNotice(user, rec.keyStore, r.recoveryKey));
       } finally {
         wipe(passphrase);
-      }
-    });
-
-  program.command('setup-worker <step> <dir> [dest]', { hidden: true })
-    .description('run by setup as the user: survey DIR | move DIR DEST (JSON lines on stdout)')
-    .action((step: string, dir: string, dest?: string) => {
-      if (step === 'survey') {
-        process.stdout.write(`${JSON.stringify(surveyTree(dir))}\n`);
-      } else if (step === 'move' && dest) {
-        let last = 0;
-        const done = moveTree(dir, dest, (p) => {
-          const now = Date.now();
-          if (now - last > 200) { last = now; process.stdout.write(`${JSON.stringify(p)}\n`); }
-        });
-        process.stdout.write(`${JSON.stringify(done)}\n`);
-      } else {
-        throw new UsageError('setup-worker survey DIR | move DIR DEST');
       }
     });
 }

@@ -29,8 +29,16 @@ export const Init = {
   ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
   FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
   ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
-  CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28,
+  CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, INIT_EXT: 1 << 30,
 } as const;
+
+/**
+ * FUSE_INIT flags2 (bits 32-63 of the flags; fuse_init_in/out.flags2, read
+ * only with INIT_EXT). DIRECT_IO_ALLOW_MMAP (Linux 6.6): a shared mmap of a
+ * FOPEN_DIRECT_IO file works, the kernel keeping its pages coherent with the
+ * direct writes (it invalidates them before each).
+ */
+export const Init2 = { DIRECT_IO_ALLOW_MMAP: 1 << 4 } as const;
 
 /** fuse_setattr_in.valid bits. */
 export const Fattr = {
@@ -97,7 +105,7 @@ export function u64(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
 }
 
-function setU64(b: Buffer, at: number, n: number): void {
+export function setU64(b: Buffer, at: number, n: number): void {
   const v = n > 0 ? n : 0;
   b.writeUInt32LE(v % 4294967296 >>> 0, at);
   b.writeUInt32LE(Math.floor(v / 4294967296) >>> 0, at + 4);

@@ -1,0 +1,87 @@
+// The file work root needs done in a user's folders, as a closed set of typed
+// requests that the user worker (src/cli/user-worker-main.ts) carries out
+// *as that user*: uid, gids, no capabilities. The kernel's own permission
+// checks then guard every path, so a user who swaps a name for a symlink at
+// the right moment only redirects work they could have done themselves.
+// Secrets (a mount key) arrive as the request's payload on the pipe, never
+// in argv or the environment.
+import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { RefusedError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../os/atomic-file.js';
+import { createLower } from './lower-dir.js';
+import { moveTree, surveyTree, type MoveProgress, type TreeSummary } from './migrate-tree.js';
+
+export type UserRequest =
+  /** a directory with this mode (an existing one of the user's is kept, its mode set) */
+  | { op: 'mkdir'; path: string; mode: number }
+  /** payload: the bytes; replaced atomically (write, fsync, rename) */
+  | { op: 'writeFile'; path: string; mode: number }
+  /** payload: the mount key; a new engine lower directory naming keyStore */
+  | { op: 'initLower'; lower: string; keyStore: string; plaintextNames?: boolean }
+  /** the file or tree, gone (absent is fine) */
+  | { op: 'remove'; path: string }
+  /** the directory, if it is empty */
+  | { op: 'rmdirIfEmpty'; path: string }
+  /** everything inside the directory gone, the directory kept (its parent may be root's) */
+  | { op: 'emptyDir'; path: string }
+  | { op: 'survey'; dir: string }
+  /** progress lines while it runs; `src` is removed once empty */
+  | { op: 'move'; src: string; dst: string; removeSrc?: boolean }
+  /** `to` (an empty directory) replaced by `from`, then given `mode` */
+  | { op: 'replaceDir'; from: string; to: string; mode: number };
+
+export type UserOpResult = null | TreeSummary | MoveProgress;
+
+function mkdirMode(path: string, mode: number): void {
+  try {
+    mkdirSync(path, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = lstatSync(path);
+    if (!st.isDirectory()) throw new RefusedError(`${path} exists and is not a directory`);
+  }
+  chmodSync(path, mode);
+}
+
+function rmdirIfEmpty(path: string): void {
+  try {
+    if (readdirSync(path).length === 0) rmdirSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function emptyDir(path: string): void {
+  let names: string[];
+  try { names = readdirSync(path); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const name of names) rmSync(join(path, name), { recursive: true, force: true });
+}
+
+/** Carries out one request in this process (which runs as the user). */
+export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p: MoveProgress) => void): UserOpResult {
+  switch (req.op) {
+    case 'mkdir': mkdirMode(req.path, req.mode); return null;
+    case 'writeFile': writeFileAtomic(req.path, payload, { mode: req.mode }); return null;
+    case 'initLower': createLower(req.lower, req.keyStore, payload, { plaintextNames: req.plaintextNames }); return null;
+    case 'remove': rmSync(req.path, { recursive: true, force: true }); return null;
+    case 'rmdirIfEmpty': rmdirIfEmpty(req.path); return null;
+    case 'emptyDir': emptyDir(req.path); return null;
+    case 'survey': return surveyTree(req.dir);
+    case 'move': {
+      const done = moveTree(req.src, req.dst, onProgress);
+      if (req.removeSrc) rmdirSync(req.src);
+      return done;
+    }
+    case 'replaceDir':
+      rmdirSync(req.to);
+      renameSync(req.from, req.to);
+      chmodSync(req.to, req.mode);
+      return null;
+    default:
+      throw new UsageError(`unknown user request ${JSON.stringify((req as { op?: unknown }).op)}`);
+  }
+}

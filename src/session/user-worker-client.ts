@@ -1,0 +1,96 @@
+// Root's side of the user worker: sends typed requests (src/session/user-ops.ts)
+// to `homecrypt user-worker` started as the user (setpriv: the user's uid, gid
+// and groups; the kernel drops every capability with uid 0), and reads its
+// answers. Requests are one JSON line on stdin followed by their payloads
+// (a mount key, key-store bytes): secrets travel on the pipe only.
+import { HomecryptError, RefusedError, UnsafePermissionsError, UsageError } from '../errors.js';
+import type { AtomicWriter } from '../os/atomic-file.js';
+import { runAsUser } from '../os/processes.js';
+import type { UserAccount } from '../os/users.js';
+import { HOMECRYPT_BIN } from './engine-ops.js';
+import type { MoveProgress } from './migrate-tree.js';
+import type { UserOpResult, UserRequest } from './user-ops.js';
+
+/** What the worker prints, one JSON object a line. */
+export type WorkerLine =
+  | { progress: MoveProgress }
+  | { result: UserOpResult }
+  | { error: { name: string; message: string; code?: string } };
+
+/** The request header the worker reads first: each request and its payload's length. */
+export interface WorkerInput { requests: { req: UserRequest; payloadBytes: number }[] }
+
+/** A failure inside the worker, with the errno code when it was one (so callers can map ENOSPC etc.). */
+export class UserWorkerError extends HomecryptError {
+  constructor(message: string, readonly code?: string) { super(message); }
+}
+
+const kinds: Record<string, new (m: string) => HomecryptError> = { RefusedError, UsageError, UnsafePermissionsError };
+
+function rebuild(e: { name: string; message: string; code?: string }, user: UserAccount): HomecryptError {
+  const Kind = kinds[e.name];
+  if (Kind) return new Kind(e.message);
+  return new UserWorkerError(`as ${user.name}: ${e.message}`, e.code);
+}
+
+export interface UserWorker {
+  /** Runs one request as the user; resolves with its result. */
+  run(req: UserRequest, payload?: Buffer, opts?: RunOptions): Promise<UserOpResult>;
+  /** Runs requests in order in one worker, stopping at the first failure. */
+  runAll(reqs: { req: UserRequest; payload?: Buffer }[], opts?: RunOptions): Promise<UserOpResult[]>;
+  /** An AtomicWriter that writes as the user (key stores root changes for them). */
+  writer: AtomicWriter;
+}
+
+export interface RunOptions {
+  onProgress?: (p: MoveProgress) => void;
+  /** kill the worker after this long (a user's FUSE mount could stall it forever) */
+  timeoutMs?: number;
+}
+
+/** The default for short requests: generous on a loaded machine, finite for a login. */
+const SHORT_TIMEOUT_MS = 60_000;
+
+export function userWorker(user: UserAccount): UserWorker {
+  const runAll = async (reqs: { req: UserRequest; payload?: Buffer }[], opts: RunOptions = {}): Promise<UserOpResult[]> => {
+    const header: WorkerInput = { requests: reqs.map((r) => ({ req: r.req, payloadBytes: r.payload?.length ?? 0 })) };
+    const input = Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), ...reqs.map((r) => r.payload ?? Buffer.alloc(0))]);
+    const results: UserOpResult[] = [];
+    let failure: HomecryptError | null = null;
+    let pending = '';
+    try {
+      const r = await runAsUser(user, [process.execPath, HOMECRYPT_BIN, 'user-worker'], {
+        input,
+        timeoutMs: opts.timeoutMs,
+        onStdout: (chunk) => {
+          pending += chunk.toString('utf8');
+          let i: number;
+          while ((i = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, i);
+            pending = pending.slice(i + 1);
+            let msg: WorkerLine;
+            try { msg = JSON.parse(line) as WorkerLine; } catch { continue; }
+            if ('progress' in msg) opts.onProgress?.(msg.progress);
+            else if ('result' in msg) results.push(msg.result);
+            else if ('error' in msg) failure = rebuild(msg.error, user);
+          }
+        },
+      });
+      if (failure) throw failure;
+      if (r.code !== 0 || results.length !== reqs.length) {
+        const why = r.signal ? `killed by ${r.signal}${opts.timeoutMs ? ` (time limit ${opts.timeoutMs / 1000} s)` : ''}` : (r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`);
+        throw new UserWorkerError(`work as ${user.name} (${reqs.map((q) => q.req.op).join(', ')}) failed: ${why}`);
+      }
+      return results;
+    } finally {
+      input.fill(0); // it held the payloads (a mount key)
+    }
+  };
+  return {
+    runAll,
+    run: async (req, payload, opts) => (await runAll([{ req, payload }], opts))[0]!,
+    writer: async (path, data, mode) => {
+      await runAll([{ req: { op: 'writeFile', path, mode }, payload: data }], { timeoutMs: SHORT_TIMEOUT_MS });
+    },
+  };
+}
