@@ -47,8 +47,8 @@ export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKe
   await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { ...forUser(user), writer: userWorker(user).writer });
 }
 
-/** A re-wrap from the old password to the new one (PAM password phase), written by the user like the one above. */
-export async function rewrapWithPassword(keyStore: string, user: UserAccount, oldPassword: Buffer, newPassword: Buffer): Promise<void> {
+/** A password change seen by the PAM module: the old password opens the login slot, the new one re-wraps it. */
+export async function rewrapForUser(keyStore: string, user: UserAccount, oldPassword: Buffer, newPassword: Buffer): Promise<void> {
   await rewrapLogin(keyStore, oldPassword, newPassword, { ...forUser(user), writer: userWorker(user).writer });
 }
 
