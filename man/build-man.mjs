@@ -2,7 +2,7 @@
 // homecrypt(1) and one homecrypt-GROUP(1) per command group. The synopsis,
 // commands, arguments and options come from the commander program
 // (src/cli/main.ts buildProgram(), what --help prints); the exit statuses
-// from src/cli/exit-codes.ts; prose that --help cannot carry (files, security
+// and their meanings from src/cli/exit-codes.ts (ExitCode, EXIT_MEANING); prose that --help cannot carry (files, security
 // notes, examples) from the hand-written roff fragments in man/sections/,
 // named PAGE.SECTION.roff (e.g. homecrypt.files.roff, homecrypt-setup.examples.roff).
 //
@@ -45,21 +45,6 @@ export function roffText(text) {
     .join('\n');
 }
 
-/** What each exit status means; a status missing here is printed by its name. */
-const EXIT_MEANING = {
-  OK: 'success',
-  FAILURE: 'failure, or for checks (fsck, status): not all is well',
-  USAGE: 'wrong usage: unknown command or option, missing argument',
-  WRONG_PASSPHRASE: 'wrong passphrase or recovery key',
-  CORRUPT: 'a corrupt, truncated or foreign file (the message names it)',
-  UNSUPPORTED: 'a format version or feature this version does not support',
-  KEY_NOT_AVAILABLE: 'the key is not in the keyring and could not be unwrapped',
-  MISSING_FEATURE: 'the system lacks something needed (a kernel feature, a program)',
-  REFUSED: 'refused to act, to keep data safe (the message says why)',
-  UNSAFE_PERMISSIONS: 'a key file or directory has unsafe owner or permissions',
-  AUTHENTICATION: 'the password was not accepted by the system (PAM)',
-  INTERNAL: 'an internal error (a bug; HOMECRYPT_DEBUG=1 prints the stack)',
-};
 
 /** commander descriptions are lower-case phrases; prose wants a sentence. */
 const sentence = (t) => `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?)]$/.test(t) ? '' : '.'}`;
@@ -144,7 +129,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const programPath = resolve(opts.program);
   const { buildProgram } = await import(pathToFileURL(programPath).href);
-  const { ExitCode } = await import(pathToFileURL(join(dirname(programPath), 'exit-codes.js')).href);
+  const { ExitCode, EXIT_MEANING } = await import(pathToFileURL(join(dirname(programPath), 'exit-codes.js')).href);
   const program = buildProgram();
   const version = opts.version ?? program.version();
   const date = opts.date ?? new Date().toISOString().slice(0, 10);
@@ -170,7 +155,7 @@ async function main() {
   top.push('.SH OPTIONS', ...optionsBlock(help, program));
   top.push('.SH "EXIT STATUS"');
   for (const [name, code] of Object.entries(ExitCode).sort(([, a], [, b]) => a - b)) {
-    top.push('.TP', `\\fB${code}\\fR`, roffText(EXIT_MEANING[name] ?? name.toLowerCase().replace(/_/g, ' ')));
+    top.push('.TP', `\\fB${code}\\fR`, roffText(sentence(EXIT_MEANING[name])));
   }
   top.push(...handSections('homecrypt', true));
   top.push('.SH "SEE ALSO"',

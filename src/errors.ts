@@ -42,8 +42,21 @@ export class UsageError extends HomecryptError {}
 /** Refused for safety (not enough space, user logged in, would lose data…). */
 export class RefusedError extends HomecryptError {}
 
+/** A key store asks for more Argon2id work than allowed (src/keys/kdf-budget.ts); nothing was tried. */
+export class KdfLimitError extends RefusedError {}
+
 /** A file's ownership or mode makes it unsafe to trust. */
 export class UnsafePermissionsError extends HomecryptError {}
 
 /** Data failed authentication (tampered or corrupt ciphertext). */
 export class AuthenticationError extends HomecryptError {}
+
+/** Not permitted: the operation needs root, or a file belongs to someone else. */
+export class PermissionDeniedError extends HomecryptError {}
+
+/** Stopped by a signal (Ctrl-C) at a safe point; running the command again resumes. */
+export class InterruptedError extends HomecryptError {
+  constructor(message = 'interrupted: run the same command again to resume') {
+    super(message);
+  }
+}

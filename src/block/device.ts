@@ -3,7 +3,7 @@
 // blockdev(8).
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync, constants } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { CorruptFileError, RefusedError, UsageError } from '../errors.js';
+import { CorruptFileError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 
 export class Device {
   private constructor(readonly path: string, readonly fd: number, readonly size: number, readonly isBlockDevice: boolean) {}
@@ -21,6 +21,7 @@ export class Device {
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EBUSY') throw new RefusedError(`${path} is in use (mounted, mapped or open elsewhere)`);
+      if (err.code === 'EACCES' || err.code === 'EPERM') throw new PermissionDeniedError(`cannot open ${path}: permission denied`);
       throw new UsageError(`cannot open ${path}: ${err.code === 'ENOENT' ? 'no such file or device' : err.message}`);
     }
     try {

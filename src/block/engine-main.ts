@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { VOLUME_FILE_NAME, volumeFuseOps } from './engine-ops.js';
 import type { FuseMount } from '../fuse/index.js';
 import { mountKernel } from '../fuse/kernel/kernel-bridge.js';
-import { makeUndumpable } from './no-dump.js';
+import { makeUndumpable } from '../os/no-dump.js';
 
 export interface EngineConfig {
   name: string;

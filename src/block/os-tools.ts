@@ -1,6 +1,7 @@
 // The block layer's adapter to system tools: losetup, mount, umount,
 // cryptsetup, mkfs. Secrets only ever travel on stdin.
 import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HomecryptError, MissingFeatureError } from '../errors.js';
@@ -73,4 +74,16 @@ export function mountsOf(filter: { source?: string; mountPoint?: string }): { mo
 
 export function cryptsetup(args: string[], secret?: Buffer): Promise<string> {
   return tool('cryptsetup', args, secret);
+}
+
+export interface Signature { type: string; offset: string; label?: string }
+
+/** Every signature blkid's library knows on DEV (filesystems, LUKS, RAID, partition tables), read only: wipefs --no-act. */
+export function existingSignatures(dev: string): Signature[] {
+  const r = spawnSync('wipefs', ['--no-act', '--json', '--', dev], { encoding: 'utf8' });
+  if (r.error) throw new MissingFeatureError('wipefs (util-linux) is needed to look for existing data before formatting');
+  if (r.status !== 0) throw new ToolError(`wipefs ${dev}: ${r.stderr.trim() || `exit ${r.status}`}`);
+  if (!r.stdout.trim()) return [];
+  const parsed = JSON.parse(r.stdout) as { signatures?: { type?: string; offset?: string; label?: string | null }[] };
+  return (parsed.signatures ?? []).map((x) => ({ type: String(x.type ?? '?'), offset: String(x.offset ?? '?'), ...(x.label ? { label: x.label } : {}) }));
 }

@@ -184,9 +184,27 @@ export interface FormatOptions {
   keyBytes?: 32 | 64;
   /** test vectors: a fixed volume key */
   volumeKey?: Buffer;
+  /** LUKS2 subsystem label (UNFINISHED_FORMAT while a wipe is under way) */
+  subsystem?: string;
 }
 
 /** Writes a fresh LUKS2 header (one keyslot) to `dev`; the data area is left as it is. */
+/**
+ * The LUKS2 subsystem of a volume whose `format --wipe` has not finished: such
+ * a header is known to be homecrypt's own, half-made, so formatting again
+ * needs no --force and no confirmation (docs/BLOCK.md).
+ */
+export const UNFINISHED_FORMAT = 'homecrypt-format-unfinished';
+
+export function isUnfinishedFormat(h: HeaderCopy): boolean {
+  return h.binary.subsystem === UNFINISHED_FORMAT;
+}
+
+/** The format is complete: the header loses its unfinished mark (both copies, atomically each). */
+export function finishFormat(dev: Device, h: HeaderCopy): HeaderCopy {
+  return writeHeader(dev, { ...h, binary: { ...h.binary, subsystem: '' } }, h.metadata);
+}
+
 export async function formatVolume(dev: Device, passphrase: Buffer, opts: FormatOptions = {}): Promise<{ header: HeaderCopy; volumeKey: Buffer }> {
   const sectorSize = opts.sectorSize ?? 4096;
   const kdfSeconds = opts.kdfSeconds ?? DEFAULT_KDF_TIME_SECONDS;
@@ -224,7 +242,7 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
   });
   const base = {
     kind: 'primary' as const, checksum: Buffer.alloc(64), hdrOffset: 0, hdrSize, seqid: 0n,
-    label: opts.label ?? '', checksumAlg: 'sha256', salt: randomBytes(64), uuid: opts.uuid ?? randomUUID(), subsystem: '',
+    label: opts.label ?? '', checksumAlg: 'sha256', salt: randomBytes(64), uuid: opts.uuid ?? randomUUID(), subsystem: opts.subsystem ?? '',
   };
   const header = writeHeader(dev, { binary: base, metadata: md }, md);
   return { header, volumeKey };

@@ -6,8 +6,9 @@
 // whatever follows stays in the descriptor for the next reader.
 import { readSync } from 'node:fs';
 import { secretsEqual } from '../crypto/constant-time.js';
-import { UsageError } from '../errors.js';
-import { makeUndumpable } from '../block/no-dump.js';
+import { UsageError, WrongPassphraseError } from '../errors.js';
+import { passphraseProblem } from '../keys/passphrase-policy.js';
+import { makeUndumpable } from '../os/no-dump.js';
 
 const MAX_SECRET_BYTES = 4096;
 
@@ -19,13 +20,44 @@ export interface ReadSecretsOptions {
   prompts: string[];
   /** ask for the last secret twice (a new passphrase) */
   confirmNew?: boolean;
+  /** the last secret is a new passphrase: it must pass src/keys/passphrase-policy.ts */
+  newPassphrase?: boolean;
 }
+
+/** Tries a terminal user gets for a mistyped confirmation, a too short or a wrong passphrase. */
+export const TERMINAL_TRIES = 3;
 
 export async function readSecrets(opts: ReadSecretsOptions): Promise<Buffer[]> {
   // a process holding secrets (and soon keys) leaves no core dump and cannot be ptraced by the user's other processes
   makeUndumpable();
-  if (opts.fd !== undefined) return readFromFd(opts.fd, opts.count);
+  if (opts.fd !== undefined) {
+    const got = readFromFd(opts.fd, opts.count);
+    if (opts.newPassphrase) {
+      const why = passphraseProblem(got[got.length - 1]!);
+      if (why) { wipe(...got); throw new UsageError(why); }
+    }
+    return got;
+  }
   return prompt(opts);
+}
+
+/**
+ * Reads the secrets and runs `attempt` with them; on a terminal, a wrong
+ * passphrase asks again (up to TERMINAL_TRIES times, as cryptsetup does).
+ * From a descriptor there is one try. The secrets are wiped afterwards.
+ */
+export async function withSecretTries<T>(opts: ReadSecretsOptions, attempt: (secrets: Buffer[]) => Promise<T>): Promise<T> {
+  for (let tryNo = 1; ; tryNo++) {
+    const secrets = await readSecrets(opts);
+    try {
+      return await attempt(secrets);
+    } catch (err) {
+      if (!(err instanceof WrongPassphraseError) || opts.fd !== undefined || tryNo >= TERMINAL_TRIES) throw err;
+      process.stderr.write(`homecrypt: ${err.message}; try again\n`);
+    } finally {
+      wipe(...secrets);
+    }
+  }
 }
 
 function sleepMs(ms: number): void {
@@ -97,17 +129,24 @@ async function prompt(opts: ReadSecretsOptions): Promise<Buffer[]> {
       throw err;
     }
   };
-  for (let i = 0; i < opts.count; i++) out.push(await ask(opts.prompts[i] ?? `Secret ${i + 1}:`));
-  if (opts.confirmNew && out.length > 0) {
-    const again = await ask('Repeat to confirm:');
-    const same = secretsEqual(again, out[out.length - 1]);
-    again.fill(0);
-    if (!same) {
-      for (const b of out) b.fill(0);
-      throw new UsageError('the two entries do not match');
+  for (let i = 0; i < opts.count - 1; i++) out.push(await ask(opts.prompts[i] ?? `Secret ${i + 1}:`));
+  // the last one, a new passphrase, is asked again while it is too short or its confirmation differs
+  for (let tryNo = 1; ; tryNo++) {
+    const last = await ask(opts.prompts[opts.count - 1] ?? `Secret ${opts.count}:`);
+    let why = opts.newPassphrase ? passphraseProblem(last) : null;
+    if (!why && opts.confirmNew) {
+      const again = await ask('Repeat to confirm:');
+      if (!secretsEqual(again, last)) why = 'the two entries do not match';
+      again.fill(0);
     }
+    if (!why) { out.push(last); return out; }
+    last.fill(0);
+    if (tryNo >= TERMINAL_TRIES) {
+      for (const b of out) b.fill(0);
+      throw new UsageError(why);
+    }
+    process.stderr.write(`homecrypt: ${why}; try again\n`);
   }
-  return out;
 }
 
 /** commander parser for `--passphrase-fd N`. */

@@ -14,6 +14,7 @@
 import { existsSync, lstatSync, mkdirSync, lchownSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../errors.js';
+import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam.js';
 import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
 import { randomBytes } from '../crypto/random.js';
@@ -65,7 +66,7 @@ export interface AdoptOptions {
 }
 
 export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; recoveryKey: string }> {
-  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs adopt must run as root');
+  requireRoot('homecrypt ecryptfs adopt');
   const user = lookupUser(o.user);
   if (user.uid === 0) throw new RefusedError('refusing to adopt root\'s eCryptfs directory');
   if (loadUserRecord(user.name)) throw new RefusedError(`${user.name} is already a homecrypt user; see homecrypt status --user ${user.name}`);

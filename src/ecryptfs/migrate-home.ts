@@ -36,7 +36,8 @@ import { readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { walkLower } from './tree.js';
 import { wipeKeys } from './keys.js';
-import { copyAll, type MigrateOptions, type MigrateResult } from './migrate.js';
+import { copyAll } from './migrate-copy.js';
+import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 
 type Step = 'start' | 'setup' | 'copied' | 'done';
 interface HomeJournal {

@@ -14,47 +14,29 @@
 // A journal (~/.homecrypt/ecryptfs-migration.json) records the step reached, so
 // running the command again after an interruption carries on: entries already
 // present with the right content are kept, anything else is written again.
-import { createHash } from 'node:crypto';
-import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, chmodSync } from 'node:fs';
+import { existsSync, lchownSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError, UsageError, HomecryptError } from '../errors.js';
+import { requireRoot } from '../os/require-root.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { runAsUser } from '../os/processes.js';
 import { setupUser } from '../session/setup.js';
 import { unwrapForUser } from '../session/key-ops.js';
-import { loadUserRecord } from '../session/user-record.js';
-import { openVolume } from '../engine/volume.js';
-import { EncryptedFilesystem } from '../engine/filesystem.js';
-import { FuseError } from '../fuse/index.js';
+import { loadUserRecord, saveUserRecord } from '../session/user-record.js';
+import { reissueRecoveryKey } from '../session/recovery-pending.js';
 import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
-import { walkLower } from './tree.js';
 import { wipeKeys } from './keys.js';
 import { EcryptfsVolume } from './volume.js';
-
-const CHUNK = 1 << 20;
+import { copyAll } from './migrate-copy.js';
+import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
+import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 
 type Step = 'aside' | 'setup' | 'copied' | 'done';
 interface Journal { version: 1; step: Step; aside: string; startedAt: string }
-
-export interface MigrateOptions {
-  user: string;
-  loginPassphrase: Buffer;
-  kdfTimeSeconds?: number;
-  checkPassword: boolean;
-  removeEcryptfs: boolean;
-  say?: (line: string) => void;
-  onProgress?: (done: { entries: number; bytes: number }, total: { entries: number; bytes: number }) => void;
-  /** Called as soon as the recovery key exists (before copying), so it is shown even if copying fails. */
-  onRecoveryKey?: (key: string) => void;
-  /** Test hook: throw after this many entries were copied (simulates a crash). */
-  failAfterEntries?: number;
-}
-
-export interface MigrateResult { recoveryKey: string | null; entries: number; bytes: number; removed: boolean; aside: string; home?: boolean }
 
 function journalPath(user: UserAccount): string {
   return join(user.home, '.homecrypt', 'ecryptfs-migration.json');
@@ -96,14 +78,13 @@ function writeJournal(user: UserAccount, j: Journal): void {
 
 /** Migrates a Private directory or, through migrate-home.ts, an encrypted home. */
 export async function migrateEcryptfs(o: MigrateOptions): Promise<MigrateResult> {
-  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs migrate must run as root');
+  requireRoot('homecrypt ecryptfs migrate');
   const user = lookupUser(o.user);
   // an eCryptfs or adopted home in use: root cannot even read its ~/.ecryptfs link
   const m = mountAt(user.home);
   if (m && (m.fsType === 'ecryptfs' || m.fsType.startsWith('fuse'))) {
     throw new RefusedError(`${user.home} is mounted (${m.fsType} ${m.source}); log ${user.name} out (or unmount it) first`);
   }
-  const { homeMigrationUnderWay, migrateEncryptedHome } = await import('./migrate-home.js');
   if (!readJournal(user) && (homeMigrationUnderWay(user) || isEncryptedHome(user))) return migrateEncryptedHome(o, user);
   return migratePrivate(o);
 }
@@ -117,7 +98,7 @@ function isEncryptedHome(user: UserAccount): boolean {
 }
 
 export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> {
-  if (process.geteuid?.() !== 0) throw new RefusedError('homecrypt ecryptfs migrate must run as root');
+  requireRoot('homecrypt ecryptfs migrate');
   const user = lookupUser(o.user);
   const say = o.say ?? (() => {});
   let journal = readJournal(user);
@@ -170,21 +151,27 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     if (journal.step === 'aside') {
       const existing = loadUserRecord(user.name);
       if (!existing) {
-        const r = await setupUser({ user: user.name, mode: 'private', passphrase: o.loginPassphrase, checkPassword: o.checkPassword, kdfTimeSeconds: o.kdfTimeSeconds });
-        recoveryKey = r.recoveryKey;
-        if (recoveryKey) o.onRecoveryKey?.(recoveryKey);
+        // "migrating" until every entry is copied: no login mounts a half-filled ~/Private
+        const r = await setupUser({
+          user: user.name, mode: 'private', passphrase: o.loginPassphrase, checkPassword: o.checkPassword, kdfTimeSeconds: o.kdfTimeSeconds,
+          initialState: 'migrating', onRecoveryKey: (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); },
+        });
+        recoveryKey ??= r.recoveryKey;
       }
       journal = { ...journal, step: 'setup' };
       writeJournal(user, journal);
     }
-    const rec = loadUserRecord(user.name);
+    let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
+    // interrupted before the recovery key was shown: a new one now
+    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
       ({ entries, bytes } = copyAll(ec, user, rec.lower, rec.keyStore, o, await unwrapForUser(rec.keyStore, user, o.loginPassphrase)));
       journal = { ...journal, step: 'copied' };
       writeJournal(user, journal);
     }
+    if (rec.state !== 'ready') saveUserRecord({ ...rec, state: 'ready' });
     let removed = false;
     if (o.removeEcryptfs && (journal.step === 'copied' || journal.step === 'done')) {
       await removeEcryptfsCopyAsUser(user, journal.aside);
@@ -198,94 +185,3 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     wipeKeys(ec.keys);
   }
 }
-
-export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _keyStore: string, o: MigrateOptions,
-  key: { mountKey: Buffer }): { entries: number; bytes: number } {
-  const vol = openVolume(lower, [key.mountKey]);
-  key.mountKey.fill(0);
-  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: (l) => o.say?.(l) });
-  const all = [...walkLower(ec)];
-  const sizeOf = (lowerPath: string) => {
-    const f = ec.openFile(lowerPath, false);
-    try { return f.size; } finally { f.close(); }
-  };
-  const total = { entries: all.length, bytes: all.reduce((n, e) => n + (e.type === 'f' ? sizeOf(e.lowerPath) : 0), 0) };
-  const done = { entries: 0, bytes: 0 };
-  const exists = (p: string) => {
-    try { fs.getattr(p); return true; } catch (e) { if (e instanceof FuseError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false; throw e; }
-  };
-  const own = (p: string) => lchownSync(fs.lower(p).abs, user.uid, user.gid);
-  for (const e of all) {
-    const p = `/${e.path}`;
-    if (e.type === 'd') {
-      if (!exists(p)) fs.mkdir(p, e.mode);
-      own(p);
-    } else if (e.type === 'l') {
-      if (exists(p)) {
-        if (fs.readlink(p) !== e.target) { fs.unlink(p); fs.symlink(e.target, p); }
-      } else fs.symlink(e.target, p);
-      own(p);
-    } else {
-      const src = ec.openFile(e.lowerPath, false);
-      try {
-        const size = src.size;
-        const hash = createHash('sha256');
-        for (let off = 0; off < size; off += CHUNK) hash.update(src.read(off, CHUNK));
-        const want = hash.digest('hex');
-        if (!(exists(p) && fileHash(fs, p) === want)) {
-          if (exists(p)) fs.unlink(p);
-          const fh = fs.create(p, e.mode);
-          try {
-            for (let off = 0; off < size; off += CHUNK) {
-              const chunk = src.read(off, CHUNK);
-              fs.write(p, fh, chunk, off);
-            }
-          } finally {
-            fs.release(p, fh);
-          }
-          own(p);
-          const st = lstatSync(e.lowerPath);
-          fs.utimens(p, st.atimeMs, st.mtimeMs);
-          const got = fileHash(fs, p);
-          if (got !== want) throw new HomecryptError(`${e.path}: verification failed after copying (the eCryptfs copy is untouched)`);
-        }
-        done.bytes += size;
-      } finally {
-        src.close();
-      }
-    }
-    done.entries++;
-    o.onProgress?.(done, total);
-    if (o.failAfterEntries !== undefined && done.entries >= o.failAfterEntries) throw new HomecryptError('simulated interruption (test hook)');
-  }
-  fs.closeAll();
-  chownTree(vol.lowerRoot, user);
-  return done;
-}
-
-/** Everything the engine wrote as root (entries, sidecars) becomes the user's. */
-function chownTree(dir: string, user: UserAccount): void {
-  for (const n of readdirSync(dir)) {
-    const p = join(dir, n);
-    lchownSync(p, user.uid, user.gid);
-    if (lstatSync(p).isDirectory()) chownTree(p, user);
-  }
-}
-
-function fileHash(fs: EncryptedFilesystem, p: string): string {
-  const fh = fs.open(p, 0);
-  try {
-    const h = createHash('sha256');
-    const buf = Buffer.alloc(CHUNK);
-    for (let off = 0; ; off += CHUNK) {
-      const n = fs.read(p, fh, buf, off);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-      if (n < CHUNK) break;
-    }
-    return h.digest('hex');
-  } finally {
-    fs.release(p, fh);
-  }
-}
-

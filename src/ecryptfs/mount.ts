@@ -7,7 +7,7 @@ import { HomecryptError, UsageError, WrongPassphraseError } from '../errors.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { mountFuse } from '../fuse/index.js';
 import { daemonLog, runDaemonSide, serveUntilUnmounted, startDaemon } from '../engine/mount-daemon.js';
-import { makeUndumpable } from '../block/no-dump.js';
+import { makeUndumpable } from '../os/no-dump.js';
 import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js';
 import { ecryptfsFormat } from './ecryptfs-format.js';
 import { keysFromMountPassphrase, wipeKeys } from './keys.js';

@@ -1,9 +1,11 @@
 // Positioned I/O on an open lower file: the one LowerIO behind the engine's
 // FUSE operations, fsck and the eCryptfs tools that work without a mount.
 import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
-import type { LowerIO } from './volume-format.js';
+import type { LowerIO, SeekWhence } from './volume-format.js';
 import type { AfterReply } from './after-reply.js';
-import { reserveSpaceSync } from '../os/lower-fs-calls.js';
+import {
+  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE, fallocateSync, seekDataOrHoleSync,
+} from '../os/lower-fs-calls.js';
 
 // Smaller writes (tar's 10 KiB records, most small files) stay inline: the
 // overlap saves little there, and fallocate allocates blocks at once that
@@ -29,7 +31,7 @@ export class FdLowerIO implements LowerIO {
   writeAfterReply(offset: number, length: number, write: () => void): boolean {
     if (!this.afterReply || !this.canReserve || length < AFTER_REPLY_MIN) return false;
     try {
-      reserveSpaceSync(this.fd, offset, length, this.lowerPath);
+      fallocateSync(this.fd, FALLOC_FL_KEEP_SIZE, offset, length, this.lowerPath);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EINVAL') {
@@ -94,10 +96,27 @@ export class FdLowerIO implements LowerIO {
     this.settle();
     return fstatSync(this.fd).size;
   }
+
+  seek(offset: number, whence: SeekWhence): number {
+    this.settle();
+    return seekDataOrHoleSync(this.fd, offset, whence === 'data' ? SEEK_DATA : SEEK_HOLE, this.lowerPath);
+  }
+
+  reserve(offset: number, length: number): void {
+    this.settle();
+    fallocateSync(this.fd, FALLOC_FL_KEEP_SIZE, offset, length, this.lowerPath);
+  }
+
+  punch(offset: number, length: number): void {
+    this.settle();
+    fallocateSync(this.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, this.lowerPath);
+  }
 }
 
 /** For fsck, which must change nothing: a write through it is a bug, so it throws. */
 export class ReadOnlyLowerIO extends FdLowerIO {
   override pwrite(): void { throw new Error('fsck changes nothing'); }
   override ftruncate(): void { throw new Error('fsck changes nothing'); }
+  override reserve(): void { throw new Error('fsck changes nothing'); }
+  override punch(): void { throw new Error('fsck changes nothing'); }
 }

@@ -14,7 +14,7 @@ import { HomecryptError, RefusedError, UsageError } from '../errors.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { fusermountUnmount } from '../fuse/index.js';
 import { mountVolume, openVolume } from './volume.js';
-import { makeUndumpable } from '../block/no-dump.js';
+import { makeUndumpable } from '../os/no-dump.js';
 
 export interface MountRunOptions {
   allowOther?: boolean;

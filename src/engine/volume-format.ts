@@ -47,7 +47,18 @@ export interface LowerIO {
   writeAfterReply?(offset: number, length: number, write: () => void): boolean;
   /** Optional: finishes a queued write (and throws its error) before the file is touched otherwise. */
   settle?(): void;
+  /**
+   * Optional: the lower file's own SEEK_DATA/SEEK_HOLE from lower offset
+   * `offset`; -1 where it says ENXIO (no data at or after it).
+   */
+  seek?(offset: number, whence: SeekWhence): number;
+  /** Optional: allocates [offset, offset+length) of the lower file, its size unchanged (fallocate KEEP_SIZE). */
+  reserve?(offset: number, length: number): void;
+  /** Optional: frees [offset, offset+length) of the lower file, which then reads as zeros (PUNCH_HOLE). */
+  punch?(offset: number, length: number): void;
 }
+
+export type SeekWhence = 'data' | 'hole';
 
 export interface FileCipher {
   /** Plaintext size of the file whose lower size is `lowerSize`. */
@@ -64,6 +75,17 @@ export interface FileCipher {
   readonly keyId: string;
   /** Authenticates the whole file (fsck); optional, else fsck reads it all. */
   verify?(io: LowerIO): void;
+  /** The largest plaintext size the format can hold (larger: EFBIG); optional. */
+  readonly maxSize?: number;
+  /**
+   * SEEK_DATA / SEEK_HOLE from plaintext `offset` (throws ENXIO at or past
+   * EOF). Optional: without it the whole file is data.
+   */
+  seek?(io: LowerIO, offset: number, whence: SeekWhence): number;
+  /** fallocate's default mode (grows the file unless keepSize) and KEEP_SIZE; optional (EOPNOTSUPP). */
+  allocate?(io: LowerIO, offset: number, length: number, keepSize: boolean): void;
+  /** fallocate PUNCH_HOLE|KEEP_SIZE: the range reads as zeros; optional (EOPNOTSUPP). */
+  punchHole?(io: LowerIO, offset: number, length: number): void;
 }
 
 export interface FileCodec {

@@ -10,6 +10,12 @@ export const BLOCK_NONCE = 12;
 export const BLOCK_TAG = 16;
 export const BLOCK_OVERHEAD = BLOCK_NONCE + BLOCK_TAG;
 export const BLOCK_LOWER = BLOCK_PLAIN + BLOCK_OVERHEAD;
+/**
+ * The largest plaintext size (4 PiB): every lower offset of such a file stays
+ * below 2^53, so the offset arithmetic here is exact in a JS number. Larger
+ * sizes are EFBIG.
+ */
+export const MAX_FILE_SIZE = 2 ** 52;
 
 /** Plaintext size of a lower file of `lowerSize` bytes (a torn tail rounds down). */
 export function plaintextSizeOf(lowerSize: number): number {
@@ -48,4 +54,9 @@ export function blockPlainLength(size: number, b: number): number {
 
 export function lowerOffsetOfBlock(b: number): number {
   return FILE_HEADER_BYTES + b * BLOCK_LOWER;
+}
+
+/** The block whose lower bytes hold lower offset `at` (the header counts as block 0). */
+export function blockAtLowerOffset(at: number): number {
+  return at < FILE_HEADER_BYTES ? 0 : Math.floor((at - FILE_HEADER_BYTES) / BLOCK_LOWER);
 }

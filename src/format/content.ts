@@ -6,7 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
 import { blockGcm } from '../crypto/gcm-blocks.js';
-import { BLOCK_NONCE, BLOCK_OVERHEAD, BLOCK_TAG } from './block-offsets.js';
+import { BLOCK_LOWER, BLOCK_NONCE, BLOCK_OVERHEAD, BLOCK_TAG } from './block-offsets.js';
 
 export function blockAad(fileId: Buffer, block: number, final: boolean): Buffer {
   return blockAadInto(Buffer.alloc(25), fileId, block, final);
@@ -77,4 +77,18 @@ export function openBlock(key: Buffer, fileId: Buffer, block: number, final: boo
   const out = Buffer.allocUnsafe(Math.max(0, sealed.length - BLOCK_OVERHEAD));
   openBlockInto(key, fileId, block, final, sealed, out, 0);
   return out;
+}
+
+const ZERO_LOWER = Buffer.alloc(BLOCK_LOWER);
+
+/**
+ * True when src[at, at + len) is a hole block: a whole block's lower bytes, all
+ * zero (docs/FORMAT-FILES.md, "Holes"). A sealed block never looks like this
+ * (its nonce is random), so the nonce is looked at first and data blocks cost
+ * one short compare. Whether a hole may be there is the header's call.
+ */
+export function isHoleBlock(src: Buffer, at: number, len: number): boolean {
+  if (len !== BLOCK_LOWER || src.length < at + len) return false;
+  if (src.readUInt32LE(at) !== 0 || src.readUInt32LE(at + 4) !== 0 || src.readUInt32LE(at + 8) !== 0) return false;
+  return src.subarray(at, at + len).equals(ZERO_LOWER);
 }

@@ -1,7 +1,7 @@
 // The header at the start of every lower file (format v1, docs/FORMAT-FILES.md):
 //   0  4  magic "HCF1"
 //   4  2  version (big endian) = 1
-//   6  2  flags = 0 (reserved; a reader rejects others)
+//   6  2  flags: 0, or FLAG_SPARSE (a reader rejects any other bit)
 //   8 16  file ID (random)
 //  24  8  key ID of the mount key that wraps the content key
 //  32 12  wrap nonce (random)
@@ -17,21 +17,29 @@ export const FILE_ID_BYTES = 16;
 export const FILE_KEY_ID_BYTES = 8;
 export const FILE_HEADER_BYTES = 92;
 export const FILE_HEADER_AAD_BYTES = 32;
+/**
+ * The file may hold holes: a non-final block stored as 4124 zero bytes reads
+ * as 4096 zeros (docs/FORMAT-FILES.md, "Holes"). Without it such a block is
+ * damage (EIO), so a file that never had a hole keeps every block authenticated.
+ */
+export const FLAG_SPARSE = 1;
 
 export interface FileHeader {
   fileId: Buffer;
   keyId: string;
+  /** 0 or FLAG_SPARSE */
+  flags?: number;
   wrapNonce: Buffer;
   /** content key ciphertext || tag */
   wrappedKey: Buffer;
 }
 
 /** The authenticated prefix (bytes 0..31). */
-export function headerAad(fileId: Buffer, keyId: string): Buffer {
+export function headerAad(fileId: Buffer, keyId: string, flags = 0): Buffer {
   const b = Buffer.alloc(FILE_HEADER_AAD_BYTES);
   FILE_MAGIC.copy(b, 0);
   b.writeUInt16BE(FILE_FORMAT_VERSION, 4);
-  b.writeUInt16BE(0, 6);
+  b.writeUInt16BE(flags, 6);
   fileId.copy(b, 8);
   Buffer.from(keyId, 'hex').copy(b, 24);
   return b;
@@ -41,7 +49,7 @@ export function encodeFileHeader(h: FileHeader): Buffer {
   if (h.fileId.length !== FILE_ID_BYTES || !/^[0-9a-f]{16}$/.test(h.keyId) || h.wrapNonce.length !== 12 || h.wrappedKey.length !== 48) {
     throw new Error('encodeFileHeader: bad field sizes');
   }
-  return Buffer.concat([headerAad(h.fileId, h.keyId), h.wrapNonce, h.wrappedKey]);
+  return Buffer.concat([headerAad(h.fileId, h.keyId, h.flags ?? 0), h.wrapNonce, h.wrappedKey]);
 }
 
 /** Parses (does not authenticate) a header; `file` names the lower file in errors. */
@@ -53,10 +61,11 @@ export function parseFileHeader(bytes: Buffer, file: string): FileHeader {
   const version = bytes.readUInt16BE(4);
   if (version !== FILE_FORMAT_VERSION) throw new UnsupportedFormatError(file, `file format version ${version} is not supported`);
   const flags = bytes.readUInt16BE(6);
-  if (flags !== 0) throw new UnsupportedFormatError(file, `unknown file header flags 0x${flags.toString(16)}`);
+  if ((flags & ~FLAG_SPARSE) !== 0) throw new UnsupportedFormatError(file, `unknown file header flags 0x${flags.toString(16)}`);
   return {
     fileId: Buffer.from(bytes.subarray(8, 24)),
     keyId: bytes.subarray(24, 32).toString('hex'),
+    flags,
     wrapNonce: Buffer.from(bytes.subarray(32, 44)),
     wrappedKey: Buffer.from(bytes.subarray(44, 92)),
   };

@@ -33,6 +33,11 @@ export interface FuseStat {
   size: number;
   nlink: number;
   ino: number;
+  /**
+   * Device of the file (optional): with `ino`, what makes two names one file
+   * (the kernel bridge gives hard links one kernel inode).
+   */
+  dev?: number;
   rdev?: number;
   blksize?: number;
   blocks?: number;
@@ -76,6 +81,10 @@ export interface FuseOps {
   release?(path: string, fh: number): R<void>;
   truncate?(path: string, size: number): R<void>;
   ftruncate?(path: string, fh: number, size: number): R<void>;
+  /** fallocate(2) on an open file; `mode` holds FALLOC_FL_* bits (the kernel bridge only). */
+  fallocate?(path: string, fh: number, mode: number, offset: number, length: number): R<void>;
+  /** lseek(2) with SEEK_DATA (3) or SEEK_HOLE (4); returns the new offset (the kernel bridge only). */
+  lseek?(path: string, fh: number, offset: number, whence: number): R<number>;
   utimens?(path: string, atimeMs: number, mtimeMs: number): R<void>;
   chmod?(path: string, mode: number): R<void>;
   chown?(path: string, uid: number, gid: number): R<void>;

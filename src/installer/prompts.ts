@@ -1,6 +1,7 @@
 // The interactive installer: the same answers as an answers file, asked one
 // by one in the terminal (@inquirer/prompts), then validated by the same code.
 import { confirm, input, password, select } from '@inquirer/prompts';
+import { passphraseProblem } from '../keys/passphrase-policy.js';
 import { existsSync } from 'node:fs';
 import { HomecryptError, RefusedError } from '../errors.js';
 import { validateAnswers, USER_NAME_RE, type Answers } from './answers.js';
@@ -12,7 +13,7 @@ export interface Interactive { answers: Answers; passphrase: string | null; }
 async function askPassphrase(user: string): Promise<string> {
   for (;;) {
     const first = await password({ message: `Login passphrase for ${user} (it unlocks the home at login):`, mask: '*',
-      validate: (v) => (v.length >= 8 ? true : 'use at least 8 characters') });
+      validate: (v) => passphraseProblem(v) ?? true });
     const again = await password({ message: 'The same passphrase again, to confirm:', mask: '*' });
     if (first === again) return first;
     process.stdout.write('The two passphrases differ; please type them again.\n');

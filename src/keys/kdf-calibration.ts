@@ -1,9 +1,11 @@
 // Calibrates Argon2id to a target unlock time on this machine: memory first
 // (64 MiB, growing to 256 MiB when there is time), then passes. A small target
-// (tests use 0.05 s) shrinks memory instead, down to 8 MiB.
+// (tests use 0.05 s) shrinks memory instead, down to 8 MiB. The result stays
+// within one slot's work limit (kdf-budget.ts), so login accepts what setup makes.
 import { totalmem } from 'node:os';
 import { argon2id, type Argon2idParams } from '../crypto/argon2id.js';
 import { UsageError } from '../errors.js';
+import { withinSlotLimits } from './kdf-budget.js';
 
 export const DEFAULT_KDF_TIME_SECONDS = 1;
 const MIB = 1024;
@@ -45,6 +47,7 @@ export async function calibrateArgon2id(targetSeconds = DEFAULT_KDF_TIME_SECONDS
     const oneMs = Math.min(await timeMs(params), await timeMs(params));
     params.iterations = Math.max(1, Math.min(1000, Math.round(target / oneMs)));
   }
+  params = withinSlotLimits(params);
   cache.set(targetSeconds, params);
   return { ...params };
 }

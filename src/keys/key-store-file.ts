@@ -3,7 +3,8 @@
 // owned by the user it belongs to (or root), replaced only atomically.
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { CorruptFileError, RefusedError, UnsafePermissionsError, UsageError } from '../errors.js';
+import { CorruptFileError, PermissionDeniedError, RefusedError, UnsafePermissionsError, UsageError } from '../errors.js';
+import { KEYSTORE_MAGIC } from '../format/key-store.js';
 import { writeFileAtomic, type AtomicWriteOptions, type AtomicWriter } from '../os/atomic-file.js';
 
 const MAX_KEYSTORE_BYTES = 64 * 1024;
@@ -32,12 +33,17 @@ export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { 
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UsageError(`${path}: no such key store`);
     if (code === 'ELOOP') throw new UnsafePermissionsError(`${path}: is a symbolic link; a key store must be a regular file`);
-    if (code === 'EACCES') throw new UnsafePermissionsError(`${path}: permission denied`);
+    if (code === 'EACCES') throw new PermissionDeniedError(`${path}: permission denied`);
     throw err;
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CorruptFileError(path, 'not a regular file');
+    // a file that is no key store at all (a typo, /etc/passwd) is named as such, not told to chmod
+    const head = Buffer.alloc(KEYSTORE_MAGIC.length);
+    if (readSync(fd, head, 0, head.length, 0) === head.length && !head.equals(KEYSTORE_MAGIC)) {
+      throw new CorruptFileError(path, 'not a homecrypt key store');
+    }
     if ((st.mode & 0o077) !== 0) {
       throw new UnsafePermissionsError(`${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read or change it; a key store must be 0600 (chmod 600)`);
     }

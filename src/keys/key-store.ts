@@ -16,6 +16,7 @@ import {
   type KeySlot, type KeyStoreData, type SlotKind,
 } from '../format/key-store.js';
 import { calibrateArgon2id } from './kdf-calibration.js';
+import { checkKdfBudget, COMMAND_KDF_BUDGET, type KdfBudget } from './kdf-budget.js';
 import { openSlot, sealSlot } from './keyslot.js';
 import { readKeyStoreBytes, writeKeyStoreBytes, type ReadCheckOptions, type WriteOptions } from './key-store-file.js';
 import { withKeyStoreLock } from '../os/key-store-lock.js';
@@ -35,7 +36,12 @@ export interface CreateKeyStoreOptions {
   onStep?: WriteOptions['onStep'];
 }
 
-export interface ChangeOptions extends ReadCheckOptions {
+export interface UnlockOptions extends ReadCheckOptions {
+  /** the most Argon2id work the slots tried may ask for (default: a command's; the login hook passes its own) */
+  kdfBudget?: KdfBudget;
+}
+
+export interface ChangeOptions extends UnlockOptions {
   /** calibrate the new slot to this time; by default it reuses the parameters of the slot that opened */
   kdfTimeSeconds?: number;
   onStep?: WriteOptions['onStep'];
@@ -91,7 +97,7 @@ function load(path: string, opts: ReadCheckOptions) {
 
 interface Opened { mountKey: Buffer; slot: KeySlot }
 
-async function unlock(path: string, data: KeyStoreData, secret: Buffer): Promise<Opened> {
+async function unlock(path: string, data: KeyStoreData, secret: Buffer, budget: KdfBudget = COMMAND_KDF_BUDGET): Promise<Opened> {
   const text = secret.toString('utf8');
   let recoveryBytes: Buffer | null = null;
   let typo: RecoveryKeyTypoError | null = null;
@@ -105,6 +111,8 @@ async function unlock(path: string, data: KeyStoreData, secret: Buffer): Promise
   if (recoveryBytes) for (const s of data.slots) if (s.kind === 'recovery') attempts.push([s, recoveryBytes]);
   for (const s of data.slots) if (s.kind === 'passphrase') attempts.push([s, secret]);
   try {
+    // the user wrote these parameters: refuse before doing any of the work
+    checkKdfBudget(path, attempts.map(([slot]) => slot), budget);
     for (const [slot, input] of attempts) {
       const mountKey = await openSlot(slot, data.keyId, input);
       if (!mountKey) continue;
@@ -123,10 +131,10 @@ async function unlock(path: string, data: KeyStoreData, secret: Buffer): Promise
 }
 
 export async function unwrapKeyStore(
-  path: string, secret: Buffer, opts: ReadCheckOptions = {},
+  path: string, secret: Buffer, opts: UnlockOptions = {},
 ): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
   const { data } = load(path, opts);
-  const { mountKey, slot } = await unlock(path, data, secret);
+  const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   return { keyId: data.keyId, mountKey, slot: slot.name };
 }
 
@@ -152,6 +160,7 @@ async function setLoginSlot(path: string, data: KeyStoreData, owner: WriteOption
   newSecret: Buffer, opts: ChangeOptions, fallbackKdf: Argon2idParams): Promise<void> {
   const old = data.slots.find((s) => s.name === LOGIN_SLOT);
   const kdf = await kdfFor(opts, old?.kdf ?? fallbackKdf);
+  checkKdfBudget(path, [{ name: LOGIN_SLOT, kdf }], opts.kdfBudget ?? COMMAND_KDF_BUDGET);
   const slot = await sealSlot(mountKey, data.keyId, newSecret, 'passphrase', LOGIN_SLOT, kdf);
   const slots = old ? data.slots.map((s) => (s === old ? slot : s)) : [slot, ...data.slots];
   if (slots.length > MAX_SLOTS) throw new RefusedError(`${path}: already ${MAX_SLOTS} slots`);
@@ -166,7 +175,7 @@ export function rewrapLogin(path: string, oldSecret: Buffer, newSecret: Buffer, 
 async function rewrapLoginUnlocked(path: string, oldSecret: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string; openedWith: string }> {
   refuseEmpty(newSecret);
   const { data, owner } = load(path, opts);
-  const { mountKey, slot } = await unlock(path, data, oldSecret);
+  const { mountKey, slot } = await unlock(path, data, oldSecret, opts.kdfBudget);
   try {
     await setLoginSlot(path, data, owner, mountKey, newSecret, opts, slot.kdf);
   } finally {
@@ -213,7 +222,7 @@ async function addPassphraseSlotUnlocked(path: string, secret: Buffer, newSecret
   const { data, owner } = load(path, opts);
   const name = opts.name ?? freeName(data, 'passphrase', 2);
   checkNewName(path, data, name);
-  const { mountKey, slot } = await unlock(path, data, secret);
+  const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   try {
     const added = await sealSlot(mountKey, data.keyId, newSecret, 'passphrase', name, await kdfFor(opts, slot.kdf));
     await save(path, { ...data, slots: [...data.slots, added] }, owner, opts);
@@ -232,7 +241,7 @@ async function addRecoverySlotUnlocked(path: string, secret: Buffer, opts: Chang
   const { data, owner } = load(path, opts);
   const name = opts.name ?? freeName(data, RECOVERY_SLOT, 1);
   checkNewName(path, data, name);
-  const { mountKey, slot } = await unlock(path, data, secret);
+  const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   const recovery = generateRecoveryKey();
   try {
     const added = await sealSlot(mountKey, data.keyId, recovery.bytes, 'recovery', name, await kdfFor(opts, slot.kdf));
@@ -259,7 +268,7 @@ async function removeSlotUnlocked(path: string, secret: Buffer, name: string, op
   const remaining = { ...data, slots: data.slots.filter((s) => s.name !== name) };
   let opened: Opened;
   try {
-    opened = await unlock(path, remaining, secret);
+    opened = await unlock(path, remaining, secret, opts.kdfBudget);
   } catch (err) {
     if (err instanceof WrongPassphraseError && !(err instanceof RecoveryKeyTypoError)) {
       throw new WrongPassphraseError(`${path}: the secret given opens none of the slots that would remain (to remove a slot, give the secret of another slot)`);

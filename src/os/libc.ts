@@ -22,6 +22,11 @@ const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, 
 
 export type ErrnoError = Error & { errno: number; code?: string; syscall: string };
 
+/** errno of the libc call that just returned. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
 /** The error of the libc call that just failed (reads errno). */
 export function errnoError(call: string, what: string): ErrnoError {
   const errno = koffi.errno();

@@ -2,6 +2,7 @@
 // kernel keyring (src/os/keyring.ts), in the shape the flows use: the mount
 // key goes into the *user's* keyring, owned by the user, never to disk.
 import { readKeyStoreInfo, rewrapLogin, rewrapLoginWithMountKey, unwrapKeyStore } from '../keys/key-store.js';
+import { LOGIN_KDF_BUDGET } from '../keys/kdf-budget.js';
 import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
 import type { UserAccount } from '../os/users.js';
 import { userWorker } from './user-worker-client.js';
@@ -10,8 +11,12 @@ import { userWorker } from './user-worker-client.js';
 // `getent passwd` process per call (a login makes several)
 const ids = (user: UserAccount) => ({ uid: user.uid, gid: user.gid });
 
+// root opening a user's key store (the login hook, setup, migrate) does no more
+// Argon2id work than the login budget allows, whatever the user wrote in it
+const forUser = (user: UserAccount) => ({ expectUid: user.uid, kdfBudget: LOGIN_KDF_BUDGET });
+
 export async function unwrapForUser(keyStore: string, user: UserAccount, secret: Buffer): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
-  return unwrapKeyStore(keyStore, secret, { expectUid: user.uid });
+  return unwrapKeyStore(keyStore, secret, forUser(user));
 }
 
 export async function putKeyInUserKeyring(user: UserAccount, keyId: string, mountKey: Buffer): Promise<void> {
@@ -39,12 +44,12 @@ export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): 
 
 /** The new login slot is sealed here; the file is replaced by the user (it is in their folder). */
 export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { expectUid: user.uid, writer: userWorker(user).writer });
+  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { ...forUser(user), writer: userWorker(user).writer });
 }
 
-/** A re-wrap from the old password to the new one (PAM password phase), written by the user like the one above. */
-export async function rewrapWithPassword(keyStore: string, user: UserAccount, oldPassword: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLogin(keyStore, oldPassword, newPassword, { expectUid: user.uid, writer: userWorker(user).writer });
+/** A password change seen by the PAM module: the old password opens the login slot, the new one re-wraps it. */
+export async function rewrapForUser(keyStore: string, user: UserAccount, oldPassword: Buffer, newPassword: Buffer): Promise<void> {
+  await rewrapLogin(keyStore, oldPassword, newPassword, { ...forUser(user), writer: userWorker(user).writer });
 }
 
 export function keyStoreSummary(keyStore: string, user: UserAccount) {

@@ -11,6 +11,7 @@ import { basename, dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
 import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
 import { isFuseMountedAt } from '../os/mounts.js';
+import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam.js';
 import { processesOf } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
@@ -22,6 +23,8 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrap
 import { layoutFor, type Layout } from './layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
+import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
+import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
 import { stagedWrites, userWorker, type UserWorker, type WorkerStep } from './user-worker-client.js';
 
@@ -34,13 +37,19 @@ export interface SetupOptions {
   /** progress of a home migration */
   onProgress?: (p: MoveProgress, total: TreeSummary) => void;
   say?: (line: string) => void;
+  /**
+   * Shows the recovery key as soon as it exists, before any file moves, so an
+   * interruption cannot lose it (recovery-pending.ts); without it the key is
+   * returned in the result instead.
+   */
+  onRecoveryKey?: ShowRecoveryKey;
+  /** state of a new --private record (ecryptfs migrate: "migrating" until its copy is done) */
+  initialState?: UserRecord['state'];
 }
 
 export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
 
-export function requireRoot(what: string): void {
-  if (process.geteuid?.() !== 0) throw new RefusedError(`${what} must run as root`);
-}
+export { requireRoot };
 
 /**
  * A folder root makes in a root-owned directory (/home/.homecrypt/U, the
@@ -131,18 +140,47 @@ export async function setupUser(opts: SetupOptions): Promise<SetupResult> {
   const user = lookupUser(opts.user);
   if (user.uid === 0) throw new RefusedError('refusing to encrypt root\'s home');
   return withUserLock(user.name, async () => {
-    const existing = loadUserRecord(user.name);
-    if (existing && existing.state === 'ready') {
-      throw new RefusedError(`${user.name} is already set up (${existing.mode} mode); see homecrypt status --user ${user.name}`);
-    }
-    if (existing && existing.mode !== opts.mode) {
-      throw new RefusedError(`${user.name} has an unfinished ${existing.mode} setup; run setup --${existing.mode} again to finish it`);
-    }
+    const existing = checkSetupRecord(user, opts.mode);
     if (opts.checkPassword) await verifyLoginPassword(user, opts.passphrase);
     const layout = layoutFor(user, opts.mode);
+    if (existing?.state === 'ready') return reissuePending(opts, existing);
     if (existing) return resumeHome(opts, user, layout, existing);
     return opts.mode === 'private' ? setupPrivate(opts, user, layout) : setupHome(opts, user, layout);
   });
+}
+
+/**
+ * What an earlier setup left, checked before any secret is asked for: null for
+ * a fresh setup, or a record to resume (an unfinished --home, or a recovery key
+ * never shown). Anything else is refused.
+ */
+export function checkSetupRecord(user: UserAccount, mode: UserRecord['mode']): UserRecord | null {
+  const existing = loadUserRecord(user.name);
+  if (!existing) return null;
+  if (existing.uid !== user.uid) {
+    throw new RefusedError(`${user.name}'s record names uid ${existing.uid} but the account has uid ${user.uid} (an account deleted and made again?); see homecrypt setup --forget --user ${user.name}`);
+  }
+  if (existing.state === 'undoing') {
+    throw new RefusedError(`${user.name}'s setup --undo was interrupted; run homecrypt setup --undo --user ${user.name} again to finish it`);
+  }
+  if (existing.state === 'ready' && !existing.recoveryKeyPending) {
+    throw new RefusedError(`${user.name} is already set up (${existing.mode} mode); see homecrypt status --user ${user.name}`);
+  }
+  if (existing.mode !== mode) {
+    throw new RefusedError(`${user.name} has an unfinished ${existing.mode} setup; run setup --${existing.mode} again to finish it`);
+  }
+  if (existing.state === 'migrating' && mode === 'private') {
+    throw new RefusedError(`${user.name}'s migration from eCryptfs is unfinished; run homecrypt ecryptfs migrate --user ${user.name} again to finish it`);
+  }
+  return existing;
+}
+
+async function reissuePending(opts: SetupOptions, rec: UserRecord): Promise<SetupResult> {
+  opts.say?.(`the recovery key of ${rec.user} was never shown (setup was interrupted): making a new one`);
+  const show: ShowRecoveryKey = opts.onRecoveryKey ?? (() => {});
+  let shown: string | null = null;
+  const done = await reissueRecoveryKey(rec, opts.passphrase, (k, r) => { shown = k; return show(k, r); });
+  return { record: done, recoveryKey: opts.onRecoveryKey ? null : shown, moved: null, resumed: true };
 }
 
 function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
@@ -187,7 +225,7 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
       [{ req: { op: 'mkdir', path: layout.mountPoint, mode: 0o700 } }]);
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
-    record = newRecord(user, layout, made.keyId, 'ready');
+    record = { ...newRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
     saveUserRecord(record);
   } catch (err) {
     // nothing half-done: take back what this run created (as the user: all of it is in their home)
@@ -199,6 +237,7 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
     await w.runAll(undo).catch(() => { /* the first error is the one to report */ });
     throw err;
   }
+  if (opts.onRecoveryKey) return { record: await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey), recoveryKey: null, moved: null, resumed: false };
   return { record, recoveryKey, moved: null, resumed: false };
 }
 
@@ -224,14 +263,17 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   let made: Awaited<ReturnType<typeof createKeysAndLower>>;
   try {
     made = await createKeysAndLower(opts, user, layout);
+    throwIfInterrupted();
   } catch (err) {
     // nothing half-done: the home is untouched so far; take back the rest
     await removeHomeBase(userWorker(user), layout).catch(() => { /* the first error is the one to report */ });
     throw err;
   }
   const { keyId, recoveryKey, mountKey } = made;
-  const record = newRecord(user, layout, keyId, 'migrating');
+  let record: UserRecord = { ...newRecord(user, layout, keyId, 'migrating'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
   saveUserRecord(record);
+  // the key is shown before anything moves: from here on an interruption resumes
+  if (opts.onRecoveryKey) record = await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey);
   moveHomeAside(user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
@@ -241,7 +283,7 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   const moved = await migrate(opts, user, layout, surveyed);
   const done = { ...record, state: 'ready' as const };
   saveUserRecord(done);
-  return { record: done, recoveryKey, moved, resumed: false };
+  return { record: done, recoveryKey: opts.onRecoveryKey ? null : recoveryKey, moved, resumed: false };
 }
 
 async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout, rec: UserRecord): Promise<SetupResult> {
@@ -253,6 +295,12 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   await refuseWhileRunning(user, 'moving the home');
   opts.say?.(`resuming the interrupted migration of ${user.name}'s home`);
   const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
+  let reissued: string | null = null;
+  if (rec.recoveryKeyPending) {
+    rec = await reissueRecoveryKey(rec, opts.passphrase, (k, r) => { reissued = k; return opts.onRecoveryKey?.(k, r); });
+  }
+  // interrupted between showing the key and moving the home aside
+  if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {
@@ -262,7 +310,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const moved = await migrate(opts, user, layout, surveyed);
   const done = { ...rec, state: 'ready' as const };
   saveUserRecord(done);
-  return { record: done, recoveryKey: null, moved, resumed: true };
+  return { record: done, recoveryKey: opts.onRecoveryKey ? null : reissued, moved, resumed: true };
 }
 
 /**
@@ -271,6 +319,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
  * mode, all by directory descriptor.
  */
 function moveHomeAside(user: UserAccount, layout: Layout): void {
+  throwIfInterrupted();
   const home = layout.mountPoint;
   const root = dirname(layout.base!);
   withFd(openTrustedDir(dirname(home)), (hp) => withFd(openTrustedDir(root), (rfd) => withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
@@ -285,6 +334,7 @@ async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, su
   let moved: MoveProgress = { files: 0, bytes: 0 };
   try {
     if (existsSync(layout.aside!)) {
+      throwIfInterrupted();
       moved = await moveAsUser(user, layout.aside!, layout.mountPoint, true, (p) => opts.onProgress?.(p, surveyed));
     }
   } finally {
@@ -301,41 +351,59 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
   requireRoot('homecrypt setup --undo');
   const user = lookupUser(opts.user);
   return withUserLock(user.name, async () => {
-    const rec = loadUserRecord(user.name);
-    if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
-    if (rec.state !== 'ready') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${rec.mode} to finish it before undoing it`);
-    if (rec.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
-    const layout = layoutFor(user, rec.mode);
-    let key = await keyFromUserKeyring(user, rec.keyId);
-    if (!key) {
-      if (!opts.passphrase) throw new UsageError(`${user.name}'s key is not unlocked: give the login passphrase or the recovery key`);
-      const r = await unwrapForUser(rec.keyStore, user, opts.passphrase);
-      key = r.mountKey;
-      await putKeyInUserKeyring(user, rec.keyId, key);
-    }
-    key.fill(0);
+    const found = loadUserRecord(user.name);
+    if (!found) throw new UsageError(`${user.name} does not use homecrypt`);
+    if (found.state === 'migrating') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${found.mode} to finish it before undoing it`);
+    if (found.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
+    const layout = layoutFor(user, found.mode);
+    // an interrupted undo that already put the plaintext back has only the clean-up left
+    // (the unmounted mount point is empty until the plaintext is put back in its place)
+    const putBack = found.state === 'undoing' && !isFuseMountedAt(found.mountPoint) && !existsSync(layout.restore) && !isEmptyDir(found.mountPoint);
+    // the secret is checked before anything changes
+    if (!putBack) await unlockForUndo(opts, user, found);
+    if (found.state === 'undoing') opts.say?.(`resuming the interrupted undo of ${user.name}`);
+    // from here on logins leave the half-moved directory alone, and a rerun knows where it is
+    const rec: UserRecord = { ...found, state: 'undoing' };
+    saveUserRecord(rec);
     const w = userWorker(user);
-    if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
-    try {
-      await moveAsUser(user, rec.mountPoint, layout.restore, false, opts.onProgress, [{ req: { op: 'mkdir', path: layout.restore, mode: 0o700 } }]);
-    } finally {
-      await unmountAsUser(user, rec.mountPoint);
-      await dropKeyFromUserKeyring(user, rec.keyId);
+    if (!putBack) {
+      throwIfInterrupted();
+      if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
+      try {
+        throwIfInterrupted();
+        await moveAsUser(user, rec.mountPoint, layout.restore, false, opts.onProgress, [{ req: { op: 'mkdir', path: layout.restore, mode: 0o700 } }]);
+      } finally {
+        await unmountAsUser(user, rec.mountPoint);
+        await dropKeyFromUserKeyring(user, rec.keyId);
+      }
+      throwIfInterrupted();
     }
     if (rec.mode === 'home') {
-      restoreHome(user, layout);
+      if (!putBack) restoreHome(user, layout);
       await removeHomeBase(w, layout);
     } else {
       await w.runAll([
-        { req: { op: 'replaceDir', from: layout.restore, to: rec.mountPoint, mode: 0o700 } },
-        { req: { op: 'remove', path: rec.lower } },
-        { req: { op: 'remove', path: rec.keyStore } },
-        { req: { op: 'rmdirIfEmpty', path: layout.keyDir } },
+        ...(putBack ? [] : [{ req: { op: 'replaceDir' as const, from: layout.restore, to: rec.mountPoint, mode: 0o700 } }]),
+        { req: { op: 'remove' as const, path: rec.lower } },
+        { req: { op: 'remove' as const, path: rec.keyStore } },
+        { req: { op: 'rmdirIfEmpty' as const, path: layout.keyDir } },
       ]);
     }
     removeUserRecord(user.name);
     return rec;
   });
+}
+
+/** The mount key into the user's keyring (from the passphrase or recovery key unless it is there already). */
+async function unlockForUndo(opts: UndoOptions, user: UserAccount, rec: UserRecord): Promise<void> {
+  let key = await keyFromUserKeyring(user, rec.keyId);
+  if (!key) {
+    if (!opts.passphrase) throw new UsageError(`${user.name}'s key is not unlocked: give the login passphrase or the recovery key`);
+    const r = await unwrapForUser(rec.keyStore, user, opts.passphrase);
+    key = r.mountKey;
+    await putKeyInUserKeyring(user, rec.keyId, key);
+  }
+  key.fill(0);
 }
 
 /**

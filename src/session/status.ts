@@ -1,10 +1,11 @@
 // What homecrypt knows about a user, for `homecrypt status`.
 import { isFuseMountedAt } from '../os/mounts.js';
-import { lookupUser } from '../os/users.js';
+import { isValidUserName, lookupUser, type UserAccount } from '../os/users.js';
+import { UsageError } from '../errors.js';
 import { keyStoreSummary } from './key-ops.js';
 import { pamEnabled } from './pam-config.js';
 import { readSessionCount } from './session-counter.js';
-import { loadUserRecord, type Mode } from './user-record.js';
+import { loadUserRecord, type Mode, type UserRecord } from './user-record.js';
 
 export interface UserStatus {
   user: string;
@@ -21,18 +22,44 @@ export interface UserStatus {
   autoMount?: boolean;
   rewrapPending?: boolean;
   needsRecovery?: boolean;
+  /** a recovery key was made but never shown: setup again shows a new one */
+  recoveryKeyPending?: boolean;
+  /** the account the record was made for is gone (or has another uid): setup --forget */
+  orphaned?: boolean;
+  /** what to run to finish an interrupted setup, migration or undo */
+  resume?: string;
   pamEnabled: boolean;
 }
 
+/** The command that finishes what a record's state says is unfinished. */
+export function resumeCommand(rec: UserRecord): string | undefined {
+  if (rec.state === 'undoing') return `homecrypt setup --undo --user ${rec.user}`;
+  if (rec.state === 'migrating') {
+    return rec.mode === 'private' ? `homecrypt ecryptfs migrate --user ${rec.user}`
+      : `homecrypt setup --user ${rec.user} --home (or homecrypt ecryptfs migrate --user ${rec.user}, if that started it)`;
+  }
+  if (rec.recoveryKeyPending) return `homecrypt setup --user ${rec.user} --${rec.mode}`;
+  return undefined;
+}
+
 export function userStatus(name: string): UserStatus {
-  const account = lookupUser(name);
-  const rec = loadUserRecord(account.name);
   const pam = pamEnabled();
+  let account: UserAccount;
+  try {
+    account = lookupUser(name);
+  } catch (err) {
+    // the account is gone; its record may not be
+    const orphan = err instanceof UsageError && isValidUserName(name) ? loadUserRecord(name) : null;
+    if (!orphan) throw err;
+    return { user: name, mode: orphan.mode, state: orphan.state, keyId: orphan.keyId, lower: orphan.lower, mountPoint: orphan.mountPoint, keyStore: orphan.keyStore, orphaned: true, pamEnabled: pam };
+  }
+  const rec = loadUserRecord(account.name);
   if (!rec) return { user: account.name, mode: 'none', pamEnabled: pam };
   const s: UserStatus = {
     user: rec.user, mode: rec.mode, state: rec.state, keyId: rec.keyId, lower: rec.lower, mountPoint: rec.mountPoint,
     keyStore: rec.keyStore, mounted: isFuseMountedAt(rec.mountPoint), sessions: readSessionCount(rec.user),
     autoMount: rec.autoMount, rewrapPending: rec.rewrapPending, needsRecovery: rec.needsRecovery, pamEnabled: pam,
+    recoveryKeyPending: !!rec.recoveryKeyPending, orphaned: rec.uid !== account.uid, resume: resumeCommand(rec),
   };
   try {
     s.slots = keyStoreSummary(rec.keyStore, account).slots.map((x) => ({ name: x.name, kind: x.kind }));

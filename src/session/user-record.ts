@@ -3,7 +3,7 @@
 // hook keeps between phases. One JSON file per user under /etc/homecrypt/users/
 // (format: docs/FORMAT-USER-RECORD.md). A user without a record is untouched
 // by every hook.
-import { existsSync, mkdirSync, readFileSync, unlinkSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, unlinkSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptFileError, UnsafePermissionsError, UnsupportedFormatError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
@@ -13,7 +13,7 @@ export const RECORD_VERSION = 1;
 export const DEFAULT_RECORD_DIR = '/etc/homecrypt/users';
 
 export type Mode = 'private' | 'home';
-export type SetupState = 'ready' | 'migrating';
+export type SetupState = 'ready' | 'migrating' | 'undoing';
 
 export interface UserRecord {
   version: 1;
@@ -35,6 +35,12 @@ export interface UserRecord {
   rewrapPending: boolean;
   /** Set when the password changed with no key at hand: the recovery key is needed. */
   needsRecovery: boolean;
+  /**
+   * A recovery key was made but not yet shown (setup was interrupted before it
+   * could show it): running setup again replaces it with a new one and shows
+   * that. Written only when true.
+   */
+  recoveryKeyPending?: boolean;
   createdAt: string;
 }
 
@@ -81,7 +87,7 @@ export function parseUserRecord(text: string, file: string): UserRecord {
   const mode = r.mode;
   if (mode !== 'private' && mode !== 'home') throw new CorruptFileError(file, '"mode" must be "private" or "home"');
   const state = r.state;
-  if (state !== 'ready' && state !== 'migrating') throw new CorruptFileError(file, '"state" must be "ready" or "migrating"');
+  if (state !== 'ready' && state !== 'migrating' && state !== 'undoing') throw new CorruptFileError(file, '"state" must be "ready", "migrating" or "undoing"');
   const keyId = str('keyId');
   if (!KEY_ID.test(keyId)) throw new CorruptFileError(file, '"keyId" must be lowercase hex');
   return {
@@ -89,13 +95,15 @@ export function parseUserRecord(text: string, file: string): UserRecord {
     lower: str('lower', true), mountPoint: str('mountPoint', true), keyStore: str('keyStore', true),
     keyId, autoMount: bool('autoMount'), state,
     rewrapPending: bool('rewrapPending', false), needsRecovery: bool('needsRecovery', false),
+    ...(bool('recoveryKeyPending', false) ? { recoveryKeyPending: true } : {}),
     createdAt: str('createdAt'),
   };
 }
 
 export function serializeUserRecord(rec: UserRecord): string {
   const { version, user, uid, mode, lower, mountPoint, keyStore, keyId, autoMount, state, rewrapPending, needsRecovery, createdAt } = rec;
-  return `${JSON.stringify({ version, user, uid, mode, lower, mountPoint, keyStore, keyId, autoMount, state, rewrapPending, needsRecovery, createdAt }, null, 2)}\n`;
+  const pending = rec.recoveryKeyPending ? { recoveryKeyPending: true } : {};
+  return `${JSON.stringify({ version, user, uid, mode, lower, mountPoint, keyStore, keyId, autoMount, state, rewrapPending, needsRecovery, ...pending, createdAt }, null, 2)}\n`;
 }
 
 /** The record of `user`, or null when the user does not use homecrypt. */
@@ -119,4 +127,25 @@ export function saveUserRecord(rec: UserRecord, dir = recordDir()): void {
 
 export function removeUserRecord(user: string, dir = recordDir()): void {
   try { unlinkSync(recordPath(user, dir)); } catch { /* already gone */ }
+}
+
+/** Every readable record (a damaged one is skipped: this is for lookups, not for the hook). */
+export function listUserRecords(dir = recordDir()): UserRecord[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const out: UserRecord[] = [];
+  for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
+    try {
+      const rec = loadUserRecord(n.slice(0, -5), dir);
+      if (rec) out.push(rec);
+    } catch { /* reported by status and the hook, not here */ }
+  }
+  return out;
+}
+
+/** The records whose key store is `keyStore` (the same file, by real path). */
+export function recordsUsingKeyStore(keyStore: string, dir = recordDir()): UserRecord[] {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  const target = real(keyStore);
+  return listUserRecords(dir).filter((r) => real(r.keyStore) === target);
 }

@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { MountKeys } from '../../src/engine/mount-keys.js';
 import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
-import { FILE_HEADER_BYTES } from '../../src/format/file-header.js';
-import { BLOCK_LOWER, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf } from '../../src/format/block-offsets.js';
+import { FILE_HEADER_BYTES, FLAG_SPARSE } from '../../src/format/file-header.js';
+import { BLOCK_LOWER, MAX_FILE_SIZE, lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf } from '../../src/format/block-offsets.js';
+import { FuseError } from '../../src/fuse/index.js';
 import { AuthenticationError, CorruptFileError, KeyNotAvailableError } from '../../src/errors.js';
 import { keyIdOf } from '../../src/crypto/key-id.js';
 import { MemIO } from './mem-io.js';
@@ -158,5 +159,133 @@ describe('content blocks', () => {
       io.data = Buffer.concat([io.data.subarray(0, FILE_HEADER_BYTES), empty.subarray(FILE_HEADER_BYTES)]);
       fails(() => cipher.verify!(io));
     });
+  });
+});
+
+describe('holes (sparse files)', () => {
+  const flags = (io: MemIO) => io.data.readUInt16BE(6);
+
+  it('growing by truncate or by a write far past the end stores only the edges; the gap reads as zeros', () => {
+    const { io, cipher, f } = newFile();
+    cipher.write(io, 0, Buffer.from('head'));
+    cipher.truncate(io, 8 << 20);
+    expect(cipher.plaintextSize(io.size())).toBe(8 << 20);
+    expect(io.written()).toBeLessThanOrEqual(4); // header, block 0, the final block (and an edge)
+    expect(flags(io)).toBe(FLAG_SPARSE);
+    expect(cipher.read(io, 0, 4).toString()).toBe('head');
+    expect(cipher.read(io, 4, 1 << 20).equals(Buffer.alloc(1 << 20))).toBe(true);
+    expect(cipher.read(io, (8 << 20) - 5000, 10000).equals(Buffer.alloc(5000))).toBe(true);
+    cipher.write(io, 16 << 20, Buffer.from('tail'));
+    expect(cipher.plaintextSize(io.size())).toBe((16 << 20) + 4);
+    expect(io.written()).toBeLessThanOrEqual(8);
+    const again = f.files.open(io); // a fresh open reads the holes too
+    expect(again.read(io, (16 << 20) - 2, 6).equals(Buffer.from('\0\0tail'))).toBe(true);
+    again.verify!(io);
+  });
+
+  it('a file that never had a hole keeps every block authenticated: a zeroed block is EIO', () => {
+    const { io, cipher } = newFile();
+    cipher.write(io, 0, randomBytes(3 * 4096));
+    expect(flags(io)).toBe(0);
+    io.data.fill(0, lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+    expect(() => cipher.read(io, 4096, 4096)).toThrow(AuthenticationError);
+  });
+
+  it('in a sparse file a zeroed non-final block reads as zeros (the documented limit); a zeroed final block is EIO', () => {
+    const { io, cipher } = newFile();
+    cipher.write(io, 0, randomBytes(3 * 4096 + 10));
+    cipher.truncate(io, 100 * 4096);
+    cipher.truncate(io, 3 * 4096 + 10);
+    expect(flags(io)).toBe(FLAG_SPARSE);
+    io.data.fill(0, lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+    expect(cipher.read(io, 4096, 4096).equals(Buffer.alloc(4096))).toBe(true);
+    io.data.fill(0, lowerOffsetOfBlock(3));
+    expect(() => cipher.read(io, 3 * 4096, 10)).toThrow(AuthenticationError);
+  });
+
+  it('the flag is authenticated: set by hand it makes the header fail', () => {
+    const { io, cipher, f } = newFile();
+    cipher.write(io, 0, randomBytes(3 * 4096));
+    io.data.writeUInt16BE(FLAG_SPARSE, 6);
+    expect(() => f.files.open(io)).toThrow(CorruptFileError);
+    io.data.fill(0, lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+    expect(() => cipher.read(io, 4096, 4096)).toThrow(CorruptFileError); // an open handle re-reads the header
+  });
+
+  it('another handle sees holes made through the first; truncating to 0 clears the flag', () => {
+    const { io, cipher, f } = newFile();
+    const other = f.files.open(io);
+    cipher.truncate(io, 1 << 20);
+    expect(other.read(io, 0, 1 << 20).equals(Buffer.alloc(1 << 20))).toBe(true);
+    other.truncate(io, 0);
+    expect(flags(io)).toBe(0);
+    expect(f.files.open(io).read(io, 0, 10).length).toBe(0);
+  });
+
+  it('EFBIG past the largest size; the file is unchanged', () => {
+    const { io, cipher } = newFile();
+    const efbig = (fn: () => unknown) => {
+      try { fn(); } catch (err) { return (err as FuseError).errno; }
+      return 0;
+    };
+    expect(efbig(() => cipher.truncate(io, MAX_FILE_SIZE + 1))).toBe(27);
+    expect(efbig(() => cipher.write(io, MAX_FILE_SIZE, Buffer.from('x')))).toBe(27);
+    expect(io.size()).toBe(lowerSizeOf(0));
+  });
+
+  it('SEEK_DATA / SEEK_HOLE, fallocate and punched holes agree with a plain buffer', () => {
+    const rnd = seeded(7);
+    const { io, cipher } = newFile();
+    let model = Buffer.alloc(0);
+    const resize = (n: number) => {
+      const m = Buffer.alloc(n);
+      model.copy(m, 0, 0, Math.min(n, model.length));
+      model = m;
+    };
+    for (let i = 0; i < 300; i++) {
+      const op = rnd(6);
+      const off = rnd(3) === 0 ? rnd(2 << 20) : rnd(60000);
+      if (op === 0) {
+        const data = randomBytes(rnd(9000) + 1);
+        cipher.write(io, off, data);
+        if (off + data.length > model.length) resize(off + data.length);
+        data.copy(model, off);
+      } else if (op === 1) {
+        const size = rnd(3) === 0 ? rnd(3 << 20) : rnd(70000);
+        cipher.truncate(io, size);
+        resize(size);
+      } else if (op === 2) {
+        const len = rnd(40000) + 1;
+        cipher.punchHole!(io, off, len);
+        model.fill(0, Math.min(off, model.length), Math.min(model.length, off + len));
+      } else if (op === 3) {
+        const len = rnd(40000) + 1;
+        const keep = rnd(2) === 0;
+        cipher.allocate!(io, off, len, keep);
+        if (!keep && off + len > model.length) resize(off + len);
+      } else {
+        const at = rnd(model.length + 10);
+        for (const whence of ['data', 'hole'] as const) {
+          let got: number;
+          try { got = cipher.seek!(io, at, whence); } catch (err) { got = -(err as FuseError).errno; }
+          if (at >= model.length) { expect(got).toBe(-6); continue; } // ENXIO
+          expect(got).toBeGreaterThanOrEqual(at);
+          expect(got).toBeLessThanOrEqual(model.length);
+          // what is skipped is zeros when looking for data; a hole found reads as zeros up to its block end
+          if (whence === 'data') {
+            expect(model.subarray(at, got).every((x) => x === 0)).toBe(true);
+            expect(got).toBeLessThan(model.length);
+          } else if (got < model.length) {
+            expect(model.subarray(got, Math.min(model.length, (Math.floor(got / 4096) + 1) * 4096)).every((x) => x === 0)).toBe(true);
+          }
+        }
+      }
+      expect(cipher.plaintextSize(io.size())).toBe(model.length);
+      expect(io.size()).toBe(lowerSizeOf(model.length));
+      const ro = rnd(model.length + 1);
+      expect(cipher.read(io, ro, 70000).equals(model.subarray(ro, Math.min(model.length, ro + 70000)))).toBe(true);
+    }
+    expect(cipher.read(io, 0, model.length).equals(model)).toBe(true);
+    cipher.verify!(io);
   });
 });

@@ -28,4 +28,20 @@ export class MemIO implements LowerIO {
   size(): number {
     return this.data.length;
   }
+  /** fallocate KEEP_SIZE: nothing to reserve in memory. */
+  reserve(): void {}
+  /** PUNCH_HOLE: the range reads as zeros (the size stays). */
+  punch(offset: number, length: number): void {
+    this.data.fill(0, offset, Math.min(this.data.length, offset + length));
+  }
+  /** Lower blocks that are not all zero (what a real lower file would allocate). */
+  written(blockSize = 4096): number {
+    const zero = Buffer.alloc(blockSize);
+    let n = 0;
+    for (let at = 0; at < this.data.length; at += blockSize) {
+      const b = this.data.subarray(at, at + blockSize);
+      if (!b.equals(zero.subarray(0, b.length))) n++;
+    }
+    return n;
+  }
 }

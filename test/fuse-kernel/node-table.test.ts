@@ -64,6 +64,35 @@ describe('NodeTable', () => {
     expect([d.path, c.path]).toEqual([null, null]);
   });
 
+  it('gives the names of one file (same inode and device) one node, and follows each name', () => {
+    const t = new NodeTable();
+    const a = t.ref('/a', FILE, 42, 7);
+    const b = t.ref('/d/b', FILE, 42, 7);
+    expect(b).toBe(a);
+    expect(a.nlookup).toBe(2);
+    expect([...a.names].sort()).toEqual(['/a', '/d/b']);
+    expect(t.ref('/c', FILE, 42, 8)).not.toBe(a); // same number on another device: another file
+    t.rename('/a', '/d/b'); // two names of one file: rename(2) does nothing
+    expect([...a.names].sort()).toEqual(['/a', '/d/b']);
+    t.rename('/d', '/e'); // a directory move carries the name under it
+    expect([...a.names].sort()).toEqual(['/a', '/e/b']);
+    t.detach('/a');
+    expect(a.path).toBe('/e/b');
+    expect(t.atPath('/a')).toBeUndefined();
+    t.detach('/e/b');
+    expect(a.path).toBeNull();
+    // the inode number may now be reused by a new file: not the old node
+    expect(t.ref('/n', FILE, 42, 7)).not.toBe(a);
+  });
+
+  it('starts a new node when the file at a path changed behind the kernel\'s back (type or inode)', () => {
+    const t = new NodeTable();
+    const f = t.ref('/f', FILE, 5);
+    const g = t.ref('/f', FILE, 6);
+    expect(g.id).not.toBe(f.id);
+    expect(f.path).toBeNull();
+  });
+
   it('starts a new node when the type at a path changed behind the kernel\'s back', () => {
     const t = new NodeTable();
     const a = t.ref('/a', FILE);

@@ -16,7 +16,7 @@ import { setupUser, undoSetup } from '../../src/session/setup.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord } from '../../src/session/user-record.js';
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
-import { rewrapWithPassword } from '../../src/session/key-ops.js';
+import { rewrapForUser } from '../../src/session/key-ops.js';
 import { lookupUser } from '../../src/os/users.js';
 
 const KDF = 0.02;
@@ -106,7 +106,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       // even runs: the next login finishes the change (key at hand); odd runs: a re-wrap from old to new password
       const r = i % 2 === 0
         ? await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(newPw), tell })
-        : await outcome(rewrapWithPassword(store, lookupUser(u.name), Buffer.from(u.password), Buffer.from(newPw))).then((o) => (o === 'ok' ? 'rewrapped' : 'error'));
+        : await outcome(rewrapForUser(store, lookupUser(u.name), Buffer.from(u.password), Buffer.from(newPw))).then((o) => (o === 'ok' ? 'rewrapped' : 'error'));
       swaps += await sw.stop();
       sw = null;
       seen.push(r);

@@ -1,15 +1,15 @@
 // `homecrypt block …`: whole-disk / partition encryption in the LUKS2 format.
 // Parsing and printing only; the work is in src/block.
 import { Command, Option } from 'commander';
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readSecrets, parseFdOption, wipe } from '../secret-input.js';
+import { readSecrets, parseFdOption, wipe, withSecretTries } from '../secret-input.js';
 import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
 import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
 import { Device } from '../../block/device.js';
 import {
-  addKeyslot, dataSegment, formatVolume, loadHeader, readHeaderBackup, removeKeyslot, repairHeader, restoreHeaderBackup, rewrapKeyslot,
+  addKeyslot, dataSegment, finishFormat, formatVolume, isUnfinishedFormat, UNFINISHED_FORMAT, loadHeader, readHeaderBackup, removeKeyslot, repairHeader, restoreHeaderBackup, rewrapKeyslot,
   segmentLength, unlock, type Unlocked,
 } from '../../block/volume.js';
 import type { HeaderCopy } from '../../format/luks2/header.js';
@@ -17,7 +17,9 @@ import { checkKdfTime, DEFAULT_KDF_TIME_SECONDS } from '../../block/kdf-params.j
 import { chooseBackend, closeVolume, openVolume, volumeStatus } from '../../block/volumes.js';
 import { listRecords } from '../../block/state.js';
 import { wipeSegment } from '../../block/wipe.js';
-import { mkfs } from '../../block/os-tools.js';
+import { existingSignatures, mkfs } from '../../block/os-tools.js';
+import { confirmTyped } from '../confirm.js';
+import { deferInterrupts } from '../../os/interrupt.js';
 import { writeCrypttab } from '../../block/crypttab.js';
 import { randomBytes } from '../../crypto/random.js';
 
@@ -48,6 +50,26 @@ export function progress(label: string): (done: number, total: number) => void {
     }
     last = pct;
   };
+}
+
+/**
+ * Formatting destroys what is there: any signature blkid knows (a filesystem,
+ * a LUKS header, RAID, a partition table) is shown and must be confirmed by
+ * typing YES, or by --force from a script. A homecrypt format that was
+ * interrupted is homecrypt's own and is formatted again without asking.
+ */
+async function guardExistingData(dev: Device, force: boolean, scripted: boolean): Promise<void> {
+  let ours = false;
+  try { ours = isUnfinishedFormat(loadHeader(dev).header); } catch { /* not LUKS2 */ }
+  if (ours) {
+    err(`homecrypt: an earlier format of ${dev.path} was interrupted before it finished; formatting it again`);
+    return;
+  }
+  if (force) return;
+  const found = existingSignatures(dev.path);
+  if (!found.length) return;
+  const what = found.map((x) => `${x.type}${x.label ? ` "${x.label}"` : ''} at offset ${x.offset}`).join(', ');
+  await confirmTyped(`${dev.path} holds ${what}; formatting destroys it`, 'YES', '--force', scripted);
 }
 
 function openDevice(path: string, writable: boolean): Device {
@@ -129,7 +151,7 @@ export function registerBlockCommands(program: Command): void {
     .option('--label <label>', 'LUKS2 label')
     .option('--recovery', 'also add a recovery passphrase (shown once)')
     .option('--wipe', 'fill the data area with encrypted zeros first (progress shown)')
-    .option('--force', 'overwrite an existing LUKS header')
+    .option('--force', 'format even though the device holds data (a filesystem, a LUKS header…) without asking YES')
     .addOption(backendOption())))
     .action(async (device: string, o: SecretOpts & { mkfs?: string; sectorSize: string; label?: string; recovery?: boolean; wipe?: boolean; force?: boolean; backend: string }) => {
       const seconds = kdfSeconds(o);
@@ -142,13 +164,13 @@ export function registerBlockCommands(program: Command): void {
       let passphrase: Buffer | undefined;
       let recovery: { text: string; secret: Buffer } | undefined;
       try {
-        if (!o.force && dev.readIfPresent(0, 6)?.equals(Buffer.from('LUKS\xba\xbe', 'latin1'))) {
-          throw new RefusedError(`${dev.path} already holds a LUKS header; add --force to destroy that volume`);
-        }
+        await guardExistingData(dev, !!o.force, o.passphraseFd !== undefined);
+        deferInterrupts();
         [passphrase] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true });
         if (!passphrase.length) throw new UsageError('the passphrase is empty');
         err(`Formatting ${dev.path} (LUKS2, aes-xts-plain64, ${sectorSize}-byte sectors)…`);
-        const { header, volumeKey } = await formatVolume(dev, passphrase, { sectorSize, kdfSeconds: seconds, label: o.label });
+        // a wipe takes long: until it is done the header says "unfinished", so a rerun needs no --force
+        const { header, volumeKey } = await formatVolume(dev, passphrase, { sectorSize, kdfSeconds: seconds, label: o.label, subsystem: o.wipe ? UNFINISHED_FORMAT : undefined });
         let h = header;
         try {
           if (o.recovery) {
@@ -157,7 +179,8 @@ export function registerBlockCommands(program: Command): void {
           }
           if (o.wipe) {
             const seg = dataSegment(h.metadata, dev.path);
-            wipeSegment(dev, seg.offset, segmentLength(seg, dev.size), volumeKey, seg.sectorSize, seg.ivTweak, progress('Wiping'));
+            await wipeSegment(dev, seg.offset, segmentLength(seg, dev.size), volumeKey, seg.sectorSize, seg.ivTweak, progress('Wiping'));
+            h = finishFormat(dev, h);
           }
         } finally {
           volumeKey.fill(0);
@@ -191,6 +214,9 @@ export function registerBlockCommands(program: Command): void {
     .option('--mount <dir>', 'mount the filesystem inside at this directory')
     .addOption(backendOption()))
     .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
+      // a missing or unreadable device, or no LUKS2 header, is said before the passphrase is asked
+      const probe = openDevice(device, false);
+      try { loadHeader(probe); } finally { probe.close(); }
       const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
       try {
         const { record, warnings } = await withSecret(secret, (passphrase) =>
@@ -284,13 +310,15 @@ export function registerBlockCommands(program: Command): void {
     .action(async (device: string, o: SecretOpts) => {
       const seconds = kdfSeconds(o);
       const dev = openDevice(device, true);
-      const secrets = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old passphrase:', 'New passphrase:'], confirmNew: true });
+      const secrets: Buffer[] = [];
       try {
-        if (!secrets[1].length) throw new UsageError('the new passphrase is empty');
         const h = loadAndWarn(dev);
-        const u = await unlockAny(dev, h, secrets[0]);
+        // the old passphrase is checked (on a terminal: a few tries) before the new one is asked for
+        const u = await withSecretTries({ fd: o.passphraseFd, count: 1, prompts: ['Old passphrase:'] }, ([s]) => unlockAny(dev, h, s!));
         try {
-          await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[1], seconds);
+          secrets.push(...await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true }));
+          if (!secrets[0]!.length) throw new UsageError('the new passphrase is empty');
+          await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[0]!, seconds);
           out(`keyslot ${u.keyslot.id}: passphrase changed`);
         } finally { u.volumeKey.fill(0); }
       } finally {
@@ -341,6 +369,7 @@ export function registerBlockCommands(program: Command): void {
       try {
         const b = readHeaderBackup(dev);
         for (const w of b.warnings) err(`homecrypt: warning: ${w}`);
+        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it (choose another name or remove it first)`);
         writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
         out(`saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}`);
       } finally {

@@ -19,6 +19,9 @@ import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js'
 import { fusermountUnmount } from '../../fuse/index.js';
 import { migrateEcryptfs } from '../../ecryptfs/migrate.js';
 import { adoptUser } from '../../ecryptfs/adopt.js';
+import { requireRoot } from '../../os/require-root.js';
+import { writeOut } from '../write-out.js';
+import { lookupUser } from '../../os/users.js';
 
 function parseSalt(v: string): Buffer {
   if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
@@ -157,6 +160,8 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--remove-ecryptfs', 'after every file verified, delete the eCryptfs copy and ~/.ecryptfs (/home/.ecryptfs/USER for a home)')
     .addOption(new Option('--fail-after <n>').hideHelp().argParser((v) => parseInt(v, 10)))
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; removeEcryptfs?: boolean; failAfter?: number }) => {
+      requireRoot('homecrypt ecryptfs migrate');
+      lookupUser(o.user);
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
       const tty = process.stderr.isTTY;
       let last = 0;
@@ -164,7 +169,7 @@ export function registerEcryptfsCommands(program: Command): void {
         const r = await migrateEcryptfs({
           user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck,
           removeEcryptfs: !!o.removeEcryptfs, failAfterEntries: o.failAfter,
-          onRecoveryKey: (key) => process.stdout.write(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
+          onRecoveryKey: (key) => writeOut(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
           say: (l) => process.stderr.write(`homecrypt: ${l}\n`),
           onProgress: (d, t) => {
             const now = Date.now();
@@ -191,6 +196,8 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
     .option('--no-password-check', 'do not check the passphrase against the system (installers)')
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean }) => {
+      requireRoot('homecrypt ecryptfs adopt');
+      lookupUser(o.user);
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
       try {
         const r = await adoptUser({ user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck });

@@ -30,7 +30,7 @@ export function registerInitCommand(program: Command): void {
       try {
         const [passphrase] = await readSecrets({
           fd: o.passphraseFd, count: 1,
-          prompts: [reuse ? `Passphrase of ${ksPath}:` : 'New login passphrase:'], confirmNew: !reuse,
+          prompts: [reuse ? `Passphrase of ${ksPath}:` : 'New login passphrase:'], confirmNew: !reuse, newPassphrase: !reuse,
         });
         try {
           if (reuse) {

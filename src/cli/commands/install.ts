@@ -5,6 +5,10 @@ import { readFileSync } from 'node:fs';
 import { HomecryptError, UsageError } from '../../errors.js';
 import { parseAnswers, type Answers } from '../../installer/answers.js';
 import { InTarget } from '../../installer/in-target.js';
+import { checkTargetShape } from '../../installer/target-checks.js';
+import { requireRoot } from '../../os/require-root.js';
+import { passphraseProblem } from '../../keys/passphrase-policy.js';
+import { resolve } from 'node:path';
 import { installIntoTarget } from '../../installer/install.js';
 import { askAnswers, confirmRecoveryKeyKept } from '../../installer/prompts.js';
 import { readPassphraseFile } from '../../installer/secret-input.js';
@@ -49,6 +53,9 @@ export function registerInstall(program: Command): void {
       if (pkg !== undefined && pkg !== 'auto' && pkg !== 'copy' && !(pkg.startsWith('/') && pkg.endsWith('.deb'))) {
         throw new UsageError(`--package: "auto", "copy" or the absolute path of a .deb (got ${pkg})`);
       }
+      // root and the target are checked before any question or secret
+      requireRoot('homecrypt install');
+      checkTargetShape(resolve(opts.target), new InTarget(opts.target));
       let answers: Answers;
       let passphrase: string | null = null;
       const interactive = opts.answers === undefined;
@@ -76,7 +83,8 @@ export function registerInstall(program: Command): void {
             const [secret] = await readSecrets({ fd: parseFdOption(opts.passphraseFd), count: 1, prompts: [] });
             passphrase = secret.toString('utf8');
             wipe(secret);
-            if (!passphrase) throw new UsageError('--passphrase-fd: the passphrase is empty');
+            const why = passphraseProblem(passphrase);
+            if (why) throw new UsageError(`--passphrase-fd: ${why}`);
           }
           else if (answers.passphraseFile !== null) passphrase = readPassphraseFile(answers.passphraseFile);
           else throw new UsageError(`${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`);

@@ -3,12 +3,16 @@
 import type { Command } from 'commander';
 import { checkKdfTime } from '../../keys/kdf-calibration.js';
 import {
-  addPassphraseSlot, addRecoverySlot, createKeyStore, readKeyStoreInfo, removeSlot, unwrapKeyStore, type KeyStoreInfo,
+  LOGIN_SLOT, addPassphraseSlot, addRecoverySlot, createKeyStore, readKeyStoreInfo, removeSlot, unwrapKeyStore, type KeyStoreInfo,
 } from '../../keys/key-store.js';
 import { insertMountKey } from '../../os/keyring.js';
 import { lookupUser } from '../../os/users.js';
-import { UsageError } from '../../errors.js';
+import { RefusedError, UsageError } from '../../errors.js';
+import { existsSync } from 'node:fs';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { confirmTyped } from '../confirm.js';
+import { recordsUsingKeyStore } from '../../session/user-record.js';
+import { resolve } from 'node:path';
 
 export function parseKdfTime(value: string): number {
   const n = Number(value);
@@ -53,7 +57,8 @@ export function registerKeyCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the passphrase from this file descriptor (one line)', parseFdOption)
     .option('--json', 'print the result as JSON (includes the recovery key)')
     .action(async (file: string, o: { kdfTime?: number; passphraseFd?: number; json?: boolean }) => {
-      const [passphrase] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New login passphrase:'], confirmNew: true });
+      if (existsSync(file)) throw new RefusedError(`${file} already exists; refusing to overwrite a key store`);
+      const [passphrase] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New login passphrase:'], confirmNew: true, newPassphrase: true });
       try {
         const r = await createKeyStore(file, { passphrase, kdfTimeSeconds: o.kdfTime });
         wipe(r.mountKey);
@@ -75,7 +80,8 @@ export function registerKeyCommands(program: Command): void {
     .option('--kdf-time <seconds>', 'calibrate the new slot to this time (default: same parameters as the slot that opened)', parseKdfTime)
     .option('--passphrase-fd <n>', 'read secrets from this file descriptor, one per line (existing, then new)', parseFdOption)
     .option('--json', 'print the result as JSON')
-    .action(async (file: string, action: string, name: string | undefined, o: { kdfTime?: number; passphraseFd?: number; json?: boolean }) => {
+    .option('--yes', 'remove: do not ask before removing the login slot a user logs in with')
+    .action(async (file: string, action: string, name: string | undefined, o: { kdfTime?: number; passphraseFd?: number; json?: boolean; yes?: boolean }) => {
       switch (action) {
         case 'list': {
           const info = readKeyStoreInfo(file);
@@ -85,7 +91,7 @@ export function registerKeyCommands(program: Command): void {
         case 'add-passphrase': {
           readKeyStoreInfo(file); // a bad file is reported before asking for secrets
           const [existing, added] = await readSecrets({
-            fd: o.passphraseFd, count: 2, prompts: ['Existing passphrase or recovery key:', 'New passphrase for the slot:'], confirmNew: true,
+            fd: o.passphraseFd, count: 2, prompts: ['Existing passphrase or recovery key:', 'New passphrase for the slot:'], confirmNew: true, newPassphrase: true,
           });
           try {
             const slot = await addPassphraseSlot(file, existing, added, { name, kdfTimeSeconds: o.kdfTime });
@@ -111,6 +117,11 @@ export function registerKeyCommands(program: Command): void {
         case 'remove': {
           if (!name) throw new UsageError('key slots FILE remove NAME: which slot?');
           if (!readKeyStoreInfo(file).slots.some((s) => s.name === name)) throw new UsageError(`${file}: no slot named ${name}`);
+          const users = name === LOGIN_SLOT ? recordsUsingKeyStore(resolve(file)).map((r) => r.user) : [];
+          if (users.length && !o.yes) {
+            await confirmTyped(`${file} is the key store ${users.join(', ')} log(s) in with: without its login slot the login no longer unlocks it (only rewrap --recovery brings it back)`,
+              'YES', '--yes', o.passphraseFd !== undefined);
+          }
           const [existing] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase or recovery key of a slot other than ${name}:`] });
           try {
             await removeSlot(file, existing, name);

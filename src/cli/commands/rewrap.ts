@@ -1,10 +1,10 @@
 // `homecrypt rewrap FILE`: a new login passphrase for the same mount key (no
 // data is touched). With --recovery, the recovery key stands in for the old one.
 import type { Command } from 'commander';
-import { readKeyStoreInfo, rewrapLogin } from '../../keys/key-store.js';
+import { readKeyStoreInfo, rewrapLogin, unwrapKeyStore } from '../../keys/key-store.js';
 import { looksLikeRecoveryKey } from '../../crypto/recovery-key.js';
 import { UsageError } from '../../errors.js';
-import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-input.js';
 import { parseKdfTime, printJson } from './key.js';
 
 export function registerRewrapCommands(program: Command): void {
@@ -17,15 +17,17 @@ export function registerRewrapCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o: { recovery?: boolean; kdfTime?: number; passphraseFd?: number; json?: boolean }) => {
       readKeyStoreInfo(file); // a bad file is reported before asking for secrets
-      const [oldSecret, newSecret] = await readSecrets({
-        fd: o.passphraseFd, count: 2,
-        prompts: [o.recovery ? 'Recovery key:' : 'Current passphrase:', 'New login passphrase:'],
-        confirmNew: true,
-      });
-      try {
-        if (o.recovery && !looksLikeRecoveryKey(oldSecret.toString('utf8'))) {
+      // the old secret is checked (on a terminal: a few tries) before the new one is asked for
+      const oldSecret = await withSecretTries({ fd: o.passphraseFd, count: 1, prompts: [o.recovery ? 'Recovery key:' : 'Current passphrase:'] }, async ([s]) => {
+        if (o.recovery && !looksLikeRecoveryKey(s!.toString('utf8'))) {
           throw new UsageError('--recovery: that is not a recovery key (8 groups of 5 characters, like XXXXX-XXXXX-…)');
         }
+        (await unwrapKeyStore(file, s!)).mountKey.fill(0);
+        return Buffer.from(s!);
+      });
+      let newSecret: Buffer | undefined;
+      try {
+        [newSecret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New login passphrase:'], confirmNew: true, newPassphrase: true });
         const r = await rewrapLogin(file, oldSecret, newSecret, { kdfTimeSeconds: o.kdfTime });
         if (o.json) printJson({ file, keyId: r.keyId, slot: 'login', openedWith: r.openedWith });
         else process.stdout.write(`New login passphrase set for ${file} (key ID ${r.keyId}).\n`);

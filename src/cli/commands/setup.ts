@@ -2,13 +2,20 @@
 // setup does as the user runs in `homecrypt user-worker` (src/cli/user-worker-main.ts).
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
+import { checkSetupRecord, setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
+import { forgetUser } from '../../session/forget.js';
+import { pamEnabled } from '../../session/pam-config.js';
+import { loadUserRecord } from '../../session/user-record.js';
+import { requireRoot } from '../../os/require-root.js';
+import { lookupUser } from '../../os/users.js';
+import { deferInterrupts } from '../../os/interrupt.js';
 import type { MoveProgress, TreeSummary } from '../../session/migrate-tree.js';
-import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-input.js';
 import { parseKdfTime } from './key.js';
+import { writeOut } from '../write-out.js';
 
 interface SetupFlags {
-  user?: string; private?: boolean; home?: boolean; undo?: boolean; yes?: boolean;
+  user?: string; private?: boolean; home?: boolean; undo?: boolean; forget?: boolean; yes?: boolean;
   passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; autoMount?: string;
 }
 
@@ -66,6 +73,7 @@ export function registerSetupCommands(program: Command): void {
     .option('--private', 'encrypted ~/.Private mounted at ~/Private')
     .option('--home', 'the home itself, migrated in (lower data under /home/.homecrypt/USER)')
     .option('--undo', 'decrypt back to a plain directory and remove homecrypt for the user')
+    .option('--forget', 'remove the record of a deleted account (its encrypted data is left in place)')
     .option('--yes', 'with --undo: do not ask for confirmation')
     .option('--passphrase-fd <n>', 'read the login password from this file descriptor', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target (default about 1 s)', parseKdfTime)
@@ -79,13 +87,24 @@ export function registerSetupCommands(program: Command): void {
         process.stdout.write(`${user}: auto-mount at login ${rec.autoMount ? 'on' : 'off'}\n`);
         return;
       }
+      if (flags.forget) {
+        const r = await forgetUser(user);
+        process.stdout.write(`${user}: homecrypt record removed (it named uid ${r.record.uid}, ${r.record.mode} mode)\n`);
+        if (r.leftBehind.length) process.stdout.write(`the encrypted data is left in place: ${r.leftBehind.join(', ')}; delete it once its recovery key is no longer wanted\n`);
+        return;
+      }
+      requireRoot(flags.undo ? 'homecrypt setup --undo' : 'homecrypt setup');
+      const account = lookupUser(user);
       if (flags.undo) {
+        const rec = loadUserRecord(account.name);
+        if (!rec) throw new UsageError(`${user} does not use homecrypt`);
         await confirmUndo(user, flags);
+        deferInterrupts();
         const [secret] = flags.passphraseFd !== undefined
           ? await readSecrets({ fd: flags.passphraseFd, count: 1, prompts: [''] })
           : [null];
         try {
-          const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring') });
+          const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring'), say: (l) => process.stderr.write(`homecrypt: ${l}\n`) });
           process.stdout.write(`${user}'s ${rec.mode === 'home' ? 'home' : 'Private directory'} is plain again at ${rec.mountPoint}; homecrypt is removed for ${user}\n`);
         } finally {
           wipe(secret);
@@ -94,20 +113,19 @@ export function registerSetupCommands(program: Command): void {
       }
       if (!!flags.private === !!flags.home) throw new UsageError('choose one of --private or --home');
       const mode = flags.private ? 'private' : 'home';
-      const [passphrase] = await readSecrets({
-        fd: flags.passphraseFd, count: 1, prompts: [`Login password of ${user}:`], confirmNew: flags.passphraseFd === undefined,
-      });
-      try {
-        const r = await setupUser({
-          user, mode, passphrase, kdfTimeSeconds: flags.kdfTime, checkPassword: flags.passwordCheck,
-          onProgress: progressPrinter(), say: (l) => process.stderr.write(`${l}\n`),
-        });
-        const rec = r.record;
-        process.stderr.write(`${user}: ${mode === 'home' ? `home ${rec.mountPoint} encrypted` : `${rec.mountPoint} set up`} (key ID ${rec.keyId})`
-          + `${r.moved ? `, ${r.moved.files} files migrated` : ''}; it unlocks at ${user}'s next login (homecrypt pam enable)\n`);
-        if (r.recoveryKey) process.stdout.write(recoveryNotice(user, rec.keyStore, r.recoveryKey));
-      } finally {
-        wipe(passphrase);
-      }
+      // what can be checked without the password is checked before asking for it
+      checkSetupRecord(account, mode);
+      deferInterrupts();
+      const r = await withSecretTries({
+        fd: flags.passphraseFd, count: 1, prompts: [`Login password of ${user}:`], confirmNew: flags.passphraseFd === undefined, newPassphrase: true,
+      }, ([passphrase]) => setupUser({
+        user, mode, passphrase: passphrase!, kdfTimeSeconds: flags.kdfTime, checkPassword: flags.passwordCheck,
+        onProgress: progressPrinter(), say: (l) => process.stderr.write(`homecrypt: ${l}\n`),
+        onRecoveryKey: (key, rec) => writeOut(recoveryNotice(user, rec.keyStore, key)),
+      }));
+      const rec = r.record;
+      const pam = pamEnabled() ? `it unlocks at ${user}'s next login (PAM hook enabled)` : 'it does not unlock at login until the PAM hook is enabled (PAM hook disabled: homecrypt pam enable)';
+      process.stderr.write(`${user}: ${mode === 'home' ? `home ${rec.mountPoint} encrypted` : `${rec.mountPoint} set up`} (key ID ${rec.keyId})`
+        + `${r.moved ? `, ${r.moved.files} files migrated` : ''}; ${pam}\n`);
     });
 }

@@ -5,9 +5,10 @@ import { userStatus, type UserStatus } from '../../session/status.js';
 
 function describe(s: UserStatus): string {
   if (s.mode === 'none') return `${s.user}: not set up for homecrypt (PAM hook ${s.pamEnabled ? 'enabled' : 'disabled'})\n`;
+  const unfinished = s.state === 'undoing' ? 'undo interrupted' : s.state === 'migrating' ? 'setup interrupted: not mounted at login' : '';
   const lines = [
     `user:        ${s.user}`,
-    `mode:        ${s.mode === 'home' ? 'encrypted home' : 'encrypted Private directory'}${s.state !== 'ready' ? ` (setup ${s.state}: run setup again to finish)` : ''}`,
+    `mode:        ${s.mode === 'home' ? 'encrypted home' : 'encrypted Private directory'}${unfinished ? ` (${unfinished})` : ''}`,
     `key ID:      ${s.keyId}`,
     `mount point: ${s.mountPoint} (${s.mounted ? 'mounted' : 'locked'})`,
     `lower dir:   ${s.lower}`,
@@ -16,6 +17,11 @@ function describe(s: UserStatus): string {
     `sessions:    ${s.sessions}`,
     `auto-mount:  ${s.autoMount ? 'on' : 'off'} (PAM hook ${s.pamEnabled ? 'enabled' : 'disabled: homecrypt pam enable'})`,
   ];
+  if (s.orphaned) {
+    return `${[...lines.slice(0, 3), `account:     DELETED: the record belongs to an account that no longer exists (or has another uid); homecrypt setup --forget --user ${s.user}`].join('\n')}\n`;
+  }
+  if (s.resume) lines.push(`unfinished:  run ${s.resume} again to finish`);
+  if (s.recoveryKeyPending) lines.push('recovery:    the recovery key was never shown; running setup again shows a new one');
   if (s.rewrapPending) lines.push('password:    changed; the key store is re-wrapped at the next login');
   if (s.needsRecovery) lines.push(`password:    OUT OF SYNC: run homecrypt rewrap --recovery ${s.keyStore}`);
   return `${lines.join('\n')}\n`;

@@ -22,9 +22,9 @@ import {
 import { NodeTable, opensDirect, type Node } from './node-table.js';
 import {
   ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
-  IN_HEADER, INIT_OUT, Init, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
+  IN_HEADER, INIT_OUT, Init, Init2, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
   STATFS_OUT, WRITE_IN, direntSize, direntType, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
-  writeOpenOut, writeOutHeader, writeStatfsOut,
+  writeOpenOut, writeOutHeader, writeStatfsOut, readFallocateIn, readLseekIn, writeLseekOut, LSEEK_OUT,
 } from './protocol.js';
 
 const E = constants.errno;
@@ -58,7 +58,8 @@ export interface KernelBridgeOptions {
   writebackCache?: boolean;
   /**
    * Write-only opens of files nobody else has open bypass the page cache
-   * (node-table.ts, opensDirect; default true).
+   * (node-table.ts, opensDirect; default true; used only where the kernel
+   * offers DIRECT_IO_ALLOW_MMAP, so that shared mmaps of such files work).
    */
   directWriters?: boolean;
   /** The user the mount belongs to when root mounts for someone (login path). */
@@ -101,6 +102,8 @@ export class KernelSession {
   private readonly nodes = new NodeTable();
   private readonly dirs = new Map<number, DirHandle>();
   private nextDirFh = 1;
+  /** Direct writers (opensDirect) in use: asked for and the kernel allows their shared mmaps. */
+  private directIo = false;
   /** FuseOps handle → its node, for handle-based getattr of unlinked files. */
   private readonly fileNode = new Map<number, Node>();
   private readonly out: Buffer;
@@ -367,25 +370,32 @@ export class KernelSession {
     return NodeTable.child(this.pathOf(parent), name);
   }
 
-  /** Attributes of a node: by path, or by one of its handles once it is detached. */
+  /**
+   * Attributes of a node: by path, or by one of its handles once it is
+   * detached; with neither (a removed directory some process has as its cwd:
+   * the kernel asks before letting it look up "..") the last ones, with no
+   * links left, as a local filesystem answers for it.
+   */
   private statNode(n: Node, fh: number): FuseStat | Promise<FuseStat> {
     if (fh && this.ops.fgetattr) return this.ops.fgetattr(n.lastPath, fh);
     if (n.path !== null) return this.ops.getattr(n.path);
     const any = n.fhs.values().next();
     if (!any.done && this.ops.fgetattr) return this.ops.fgetattr(n.lastPath, any.value);
+    if (n.attr) return { ...n.attr, nlink: 0 };
     throw new Errno(E.ENOENT);
   }
 
   /** Writes an entry reply for `path` (one more kernel reference); returns its length. */
   private entry(path: string, st: FuseStat, at = OUT_HEADER): number {
-    const n = this.nodes.ref(path, st.mode);
+    const n = this.nodes.ref(path, st.mode, st.ino, st.dev);
+    n.attr = st;
     writeEntryOut(this.out, at, n.id, st, this.entryTimeout, this.attrTimeout);
     return ENTRY_OUT;
   }
 
   /** Records a new handle; returns its FOPEN flags (direct I/O by opensDirect's rule, unless turned off). */
   private opened(n: Node, fh: number, flags: number): number {
-    const direct = this.kopts.directWriters !== false && opensDirect(n, flags);
+    const direct = this.directIo && opensDirect(n, flags);
     n.fhs.add(fh);
     if (direct) n.directFhs.add(fh);
     this.fileNode.set(fh, n);
@@ -441,6 +451,7 @@ export class KernelSession {
           const nd = this.node(nodeid);
           const fh = (b.readUInt32LE(p) & FUSE_GETATTR_FH) ? u64(b, p + 8) : 0;
           return this.run(unique, 'getattr', nd.lastPath, () => this.statNode(nd, fh), (st) => {
+            nd.attr = st;
             writeAttrOut(this.out, OUT_HEADER, st, this.attrTimeout);
             return ATTR_OUT;
           });
@@ -665,8 +676,23 @@ export class KernelSession {
           const path = this.pathOf(nodeid);
           return this.run(unique, 'removexattr', path, () => ops.removexattr!(path, nm), none);
         }
+        case Op.FALLOCATE: {
+          if (!ops.fallocate) throw new Errno(E.ENOSYS); // the kernel then answers EOPNOTSUPP itself
+          const { fh, offset, length, mode } = readFallocateIn(b, p);
+          const path = this.fileNode.get(fh)?.lastPath ?? '';
+          return this.run(unique, 'fallocate', path, () => ops.fallocate!(path, fh, mode, offset, length), none);
+        }
+        case Op.LSEEK: {
+          if (!ops.lseek) throw new Errno(E.ENOSYS); // the kernel then treats the whole file as data
+          const { fh, offset, whence } = readLseekIn(b, p);
+          const path = this.fileNode.get(fh)?.lastPath ?? '';
+          return this.run(unique, 'lseek', path, () => ops.lseek!(path, fh, offset, whence), (at) => {
+            writeLseekOut(this.out, OUT_HEADER, at);
+            return LSEEK_OUT;
+          });
+        }
         default:
-          // FALLOCATE, LSEEK, COPY_FILE_RANGE, IOCTL, POLL, BMAP …: the kernel falls back or reports EOPNOTSUPP
+          // COPY_FILE_RANGE, IOCTL, POLL, BMAP …: the kernel falls back or reports EOPNOTSUPP
           this.replyErr(unique, E.ENOSYS);
           return false;
       }
@@ -748,6 +774,11 @@ export class KernelSession {
       | Init.CACHE_SYMLINKS | Init.ASYNC_DIO | Init.HANDLE_KILLPRIV_V2;
     if (this.kopts.readdirPlus !== false) want |= Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
     if (this.kopts.writebackCache) want |= Init.WRITEBACK_CACHE;
+    // flags2 follows flags in the request when the kernel sets INIT_EXT
+    const kflags2 = kflags & Init.INIT_EXT ? b.readUInt32LE(IN_HEADER + 16) : 0;
+    // direct writers only where a shared mmap of their file still works
+    this.directIo = this.kopts.directWriters !== false && (kflags2 & Init2.DIRECT_IO_ALLOW_MMAP) !== 0;
+    if (this.directIo) want |= Init.INIT_EXT;
     const flags = (want & kflags) >>> 0;
     const maxPages = flags & Init.MAX_PAGES ? this.maxIo / PAGE : 32;
     const o = this.out;
@@ -761,6 +792,7 @@ export class KernelSession {
     o.writeUInt32LE(maxPages * PAGE, OUT_HEADER + 20); // max_write
     o.writeUInt32LE(1, OUT_HEADER + 24); // time_gran: nanoseconds
     o.writeUInt16LE(maxPages, OUT_HEADER + 28);
+    if (this.directIo) o.writeUInt32LE(Init2.DIRECT_IO_ALLOW_MMAP, OUT_HEADER + 32); // flags2
     this.replyOk(unique, INIT_OUT);
     const done = this.initDone;
     this.initDone = null;
@@ -820,6 +852,7 @@ export class KernelSession {
       }
     };
     return this.run(unique, 'setattr', where, () => this.then(next(), () => this.statNode(nd, fh)), (st) => {
+      nd.attr = st;
       writeAttrOut(this.out, OUT_HEADER, st, this.attrTimeout);
       return ATTR_OUT;
     });

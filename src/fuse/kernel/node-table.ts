@@ -1,25 +1,39 @@
 // The kernel names files by node id; FuseOps names them by path. This table
 // maps one to the other, counts the kernel's references (each LOOKUP-like
-// reply adds one, FORGET takes them back) and follows renames. A node whose
-// name was unlinked or renamed over is "detached": it keeps its last path only
-// for the filesystem's logs and is reached through its open handles (so fstat
-// of an open-unlinked file asks by handle, never by a path that may now name
-// another file).
+// reply adds one, FORGET takes them back) and follows renames. One node per
+// file: the hard links of a file (same inode number reported by the
+// filesystem) share one node, so the kernel keeps one inode for them and
+// nlink, ctime and mode are the same through every name at once. A node
+// whose last name was unlinked or renamed over is "detached": it keeps its
+// last path only for the filesystem's logs and is reached through its open
+// handles (so fstat of an open-unlinked file asks by handle, never by a path
+// that may now name another file).
+import type { FuseStat } from '../bridge.js';
 import { FUSE_ROOT_ID } from './protocol.js';
 
 export interface Node {
   readonly id: number;
-  /** Current path, or null once detached. */
+  /** One current name (any of `names`), or null once it has none. */
   path: string | null;
+  /** Every current name (several for a hard-linked file). */
+  readonly names: Set<string>;
   lastPath: string;
   /** S_IFMT bits of the last attributes seen (0 = unknown). */
   type: number;
+  /** Inode number (and device, when the filesystem gives one) of the file; 0 = unknown. */
+  ino: number;
+  dev: number;
   /** Lookup references the kernel holds. */
   nlookup: number;
   /** Open file handles (FuseOps handles) of this node. */
   readonly fhs: Set<number>;
   /** Those of them that bypass the page cache (see opensDirect). */
   readonly directFhs: Set<number>;
+  /**
+   * The attributes last sent to the kernel: what a detached node with no
+   * handle answers (a removed directory that is some process's cwd).
+   */
+  attr: FuseStat | null;
 }
 
 /**
@@ -32,23 +46,35 @@ export interface Node {
  * kernel does with cached pages on a direct write: a node's open handles are
  * either all cached (writes update the cached pages) or all direct (nothing
  * is cached while they are open); a cached open drops what an earlier phase
- * left, as every open without FOPEN_KEEP_CACHE does. While direct, a shared
- * mmap of the file is refused (ENODEV), as the kernel does for direct I/O.
+ * left, as every open without FOPEN_KEEP_CACHE does. A shared mmap of a
+ * direct file needs the kernel's DIRECT_IO_ALLOW_MMAP (the bridge uses the
+ * rule only where the kernel offers it, kernel-bridge.ts init).
  */
 export function opensDirect(n: Node, flags: number): boolean {
   if (n.directFhs.size > 0) return true;
   return (flags & 3) === 1 /* O_WRONLY */ && n.fhs.size === 0;
 }
 
+const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
+
+function newNode(id: number, path: string, type: number): Node {
+  return {
+    id, path, names: new Set([path]), lastPath: path, type, ino: 0, dev: 0, nlookup: 0,
+    fhs: new Set(), directFhs: new Set(), attr: null,
+  };
+}
 
 export class NodeTable {
   private readonly byId = new Map<number, Node>();
   private readonly byPath = new Map<string, Node>();
+  /** Non-directories with at least one name, by inode number. */
+  private readonly byIno = new Map<number, Node>();
   private nextId = FUSE_ROOT_ID + 1;
 
   constructor() {
-    const root: Node = { id: FUSE_ROOT_ID, path: '/', lastPath: '/', type: S_IFDIR, nlookup: 1, fhs: new Set(), directFhs: new Set() };
+    const root = newNode(FUSE_ROOT_ID, '/', S_IFDIR);
+    root.nlookup = 1;
     this.byId.set(root.id, root);
     this.byPath.set('/', root);
   }
@@ -69,18 +95,35 @@ export class NodeTable {
     return parent === '/' ? `/${name}` : `${parent}/${name}`;
   }
 
-  /** The node for `path` with one more kernel reference (new if none, or if its type changed). */
-  ref(path: string, mode: number): Node {
-    const type = mode & 0o170000;
+  /**
+   * The node for `path` with one more kernel reference: the one already at
+   * `path`, else the file's node under another name (same `ino` and `dev`, a
+   * hard link), else a new one; a new one too if the file at `path` changed
+   * behind the kernel's back (other type or inode).
+   */
+  ref(path: string, mode: number, ino = 0, dev = 0): Node {
+    const type = mode & S_IFMT;
     let n = this.byPath.get(path);
-    if (n && n.type !== 0 && type !== 0 && n.type !== type) {
+    if (n && ((n.type !== 0 && type !== 0 && n.type !== type) || (ino !== 0 && n.ino !== 0 && (n.ino !== ino || n.dev !== dev)))) {
       this.detach(path);
       n = undefined;
     }
+    if (!n && ino !== 0 && type !== S_IFDIR) {
+      const same = this.byIno.get(ino);
+      if (same && same.type === type && same.dev === dev && same.names.size > 0) {
+        n = same;
+        this.addName(n, path);
+      }
+    }
     if (!n) {
-      n = { id: this.nextId++, path, lastPath: path, type, nlookup: 0, fhs: new Set(), directFhs: new Set() };
+      n = newNode(this.nextId++, path, type);
       this.byId.set(n.id, n);
       this.byPath.set(path, n);
+    }
+    if (n.ino === 0 && ino !== 0) {
+      n.ino = ino;
+      n.dev = dev;
+      if (type !== S_IFDIR && !this.byIno.has(ino)) this.byIno.set(ino, n);
     }
     n.nlookup++;
     return n;
@@ -104,7 +147,30 @@ export class NodeTable {
 
   private drop(n: Node): void {
     this.byId.delete(n.id);
-    if (n.path !== null && this.byPath.get(n.path) === n) this.byPath.delete(n.path);
+    for (const p of n.names) if (this.byPath.get(p) === n) this.byPath.delete(p);
+    n.names.clear();
+    n.path = null;
+    this.unindex(n);
+  }
+
+  private unindex(n: Node): void {
+    if (n.ino !== 0 && this.byIno.get(n.ino) === n) this.byIno.delete(n.ino);
+  }
+
+  private addName(n: Node, path: string): void {
+    n.names.add(path);
+    n.path ??= path;
+    n.lastPath = path;
+    this.byPath.set(path, n);
+  }
+
+  /** Takes one name from `n` (the table's entry for it is the caller's). */
+  private dropName(n: Node, path: string): void {
+    n.names.delete(path);
+    if (n.path !== path) return;
+    const other = n.names.values().next();
+    n.path = other.done ? null : other.value;
+    if (n.path === null) this.unindex(n); // its inode number may be reused by a new file
   }
 
   /** The name at `path` is gone (unlink, rmdir, renamed over). */
@@ -112,7 +178,7 @@ export class NodeTable {
     const n = this.byPath.get(path);
     if (!n) return;
     this.byPath.delete(path);
-    n.path = null;
+    this.dropName(n, path);
     if (n.type === S_IFDIR) this.detachBelow(path);
   }
 
@@ -121,7 +187,7 @@ export class NodeTable {
     for (const [p, c] of this.byPath) {
       if (p.startsWith(prefix)) {
         this.byPath.delete(p);
-        c.path = null;
+        this.dropName(c, p);
       }
     }
   }
@@ -129,22 +195,26 @@ export class NodeTable {
   /** `from` was renamed to `to` (which, if it existed, was replaced). */
   rename(from: string, to: string): void {
     if (from === to) return;
-    this.detach(to);
     const n = this.byPath.get(from);
-    if (!n) return;
+    if (n && this.byPath.get(to) === n) {
+      // two names of one file: rename(2) does nothing
+      return;
+    }
+    this.detach(to);
+    if (n) this.move(n, from, to);
+    if (n && n.type !== S_IFDIR && n.type !== 0) return;
+    const prefix = `${from}/`;
+    const moved: Array<[string, Node]> = [];
+    for (const [p, c] of this.byPath) if (p.startsWith(prefix)) moved.push([p, c]);
+    for (const [p, c] of moved) this.move(c, p, to + p.slice(from.length));
+  }
+
+  private move(n: Node, from: string, to: string): void {
     this.byPath.delete(from);
-    n.path = to;
+    n.names.delete(from);
+    n.names.add(to);
+    if (n.path === from) n.path = to;
     n.lastPath = to;
     this.byPath.set(to, n);
-    if (n.type !== S_IFDIR && n.type !== 0) return;
-    const prefix = `${from}/`;
-    const moved: Node[] = [];
-    for (const [p, c] of this.byPath) if (p.startsWith(prefix)) moved.push(c);
-    for (const c of moved) {
-      this.byPath.delete(c.path!);
-      c.path = to + c.path!.slice(from.length);
-      c.lastPath = c.path;
-      this.byPath.set(c.path, c);
-    }
   }
 }

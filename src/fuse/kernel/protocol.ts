@@ -29,8 +29,16 @@ export const Init = {
   ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
   FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
   ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
-  CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28,
+  CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, INIT_EXT: 1 << 30,
 } as const;
+
+/**
+ * FUSE_INIT flags2 (bits 32-63 of the flags; fuse_init_in/out.flags2, read
+ * only with INIT_EXT). DIRECT_IO_ALLOW_MMAP (Linux 6.6): a shared mmap of a
+ * FOPEN_DIRECT_IO file works, the kernel keeping its pages coherent with the
+ * direct writes (it invalidates them before each).
+ */
+export const Init2 = { DIRECT_IO_ALLOW_MMAP: 1 << 4 } as const;
 
 /** fuse_setattr_in.valid bits. */
 export const Fattr = {
@@ -210,4 +218,21 @@ export function writeDirent(b: Buffer, at: number, ino: number, off: number, typ
 /** The DT_* type of a mode (for dirents). */
 export function direntType(mode: number): number {
   return (mode >>> 12) & 0o17;
+}
+
+/** struct fuse_fallocate_in at `at` (FALLOCATE). */
+export function readFallocateIn(b: Buffer, at: number): { fh: number; offset: number; length: number; mode: number } {
+  return { fh: u64(b, at), offset: u64(b, at + 8), length: u64(b, at + 16), mode: b.readUInt32LE(at + 24) };
+}
+
+/** struct fuse_lseek_in at `at` (LSEEK: SEEK_DATA or SEEK_HOLE). */
+export function readLseekIn(b: Buffer, at: number): { fh: number; offset: number; whence: number } {
+  return { fh: u64(b, at), offset: u64(b, at + 8), whence: b.readUInt32LE(at + 16) };
+}
+
+export const LSEEK_OUT = 8;
+
+/** struct fuse_lseek_out at `at`. */
+export function writeLseekOut(b: Buffer, at: number, offset: number): void {
+  setU64(b, at, offset);
 }

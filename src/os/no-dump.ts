@@ -1,13 +1,12 @@
 // The engine holds a volume key for as long as it runs: make the process
 // non-dumpable (no core file, no ptrace by other users, /proc/PID/mem closed).
-import koffi from 'koffi';
+import { libcFn } from './libc.js';
 
 const PR_SET_DUMPABLE = 4;
 
 export function makeUndumpable(): boolean {
   try {
-    const libc = koffi.load('libc.so.6');
-    const prctl = libc.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
+    const prctl = libcFn('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) === 0;
   } catch {
     return false;
