@@ -89,7 +89,7 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       makeMountPointWritable(setup.mountPoint);
     } else {
       // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
-      clearEcryptfsMountPoint(setup.mountPoint);
+      clearEcryptfsMountPoint(setup.home, setup.mountPoint);
     }
     const keyStore = resolve(o.keyStore ?? (setup.encryptedHome ? adoptedHomeKeyStore(setup) : join(user.home, '.homecrypt', 'homecrypt.keys')));
     const keyDir = dirname(keyStore);

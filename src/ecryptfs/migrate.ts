@@ -155,7 +155,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     if (!journal) {
       const aside = asidePath(user);
       if (existsSync(aside)) throw new RefusedError(`${aside} already exists; move it away first`);
-      clearEcryptfsMountPoint(setup.mountPoint);
+      clearEcryptfsMountPoint(setup.home, setup.mountPoint);
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
       // the journal (in ~/.homecrypt, made here if needed) first, then the rename
       if (!existsSync(join(user.home, '.homecrypt'))) {
