@@ -1,0 +1,178 @@
+// Issue #13, "Must show": every root path of the hook and of setup raced by
+// an unprivileged swapper running as the user (test/helpers/swapper.py),
+// which replaces each file and directory the command creates or opens with
+// a symlink to a root-owned canary. After every run the canaries are
+// unchanged (owner, mode, content, present) and the command either
+// succeeded or refused with an error saying what failed. Each test also
+// asserts the swapper did swap, so a race that never happened cannot pass.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipUnless } from '../helpers/requirements.js';
+import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { makeCanaries, startSwapper, type Canaries, type Swapper } from '../helpers/race.js';
+import { setupUser, undoSetup } from '../../src/session/setup.js';
+import { runLoginHook } from '../../src/session/login-hook.js';
+import { loadUserRecord, removeUserRecord, saveUserRecord } from '../../src/session/user-record.js';
+import { unwrapKeyStore } from '../../src/keys/key-store.js';
+
+const KDF = 0.02;
+const isMounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every outcome is success or an error that says something (never a crash without a message). */
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try { await p; return 'ok'; } catch (err) {
+    const m = (err as Error).message;
+    expect(m, 'a refusal must say why').toMatch(/\w{3,}/);
+    return `refused: ${m}`;
+  }
+}
+
+function resetPrivate(u: TestUser): void {
+  for (const mp of [join(u.home, 'Private')]) if (isMounted(mp)) spawnSync('umount', ['-l', mp]);
+  spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--clear-groups', 'keyctl', 'clear', '@u']);
+  for (const n of readdirSync(u.home)) {
+    if (/^(\.homecrypt|\.Private|Private|\.Private-restore|\.swapped-.*|\.swp-.*)$/.test(n)) rmSync(join(u.home, n), { recursive: true, force: true });
+  }
+  removeUserRecord(u.name);
+}
+
+describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation races'))('root never acts on a path the user controls (raced, issue #13)', () => {
+  const users: TestUser[] = [];
+  let c: Canaries;
+  let sw: Swapper | null = null;
+  const newUser = () => { const u = createTestUser('hcq'); users.push(u); return u; };
+
+  afterEach(async () => { if (sw) { await sw.stop().catch(() => 0); sw = null; } });
+  afterAll(() => {
+    for (const u of users) { resetPrivate(u); removeTestUser(u, [`/home/.homecrypt/${u.name}`]); }
+    c?.remove();
+  });
+
+  // each run aims at one of the names setup creates in the home, in turn
+  const PRIVATE_TARGETS = ['^\\.homecrypt$', '^\\.homecrypt\\.keys\\.tmp-', '^\\.Private$', '^\\.homecrypt\\.conf\\.tmp-', '^Private$'];
+  const PRIVATE_RUNS = PRIVATE_TARGETS.length * 2;
+
+  it(`setup --private (key folder, key store, initLower, mount point): canaries unchanged over ${PRIVATE_RUNS} raced runs`, async () => {
+    const u = newUser();
+    c = makeCanaries();
+    const before = c.snapshot();
+    let swaps = 0;
+    const seen: string[] = [];
+    for (let i = 0; i < PRIVATE_RUNS; i++) {
+      sw = await startSwapper(u, c, { watch: [u.home], match: PRIVATE_TARGETS[i % PRIVATE_TARGETS.length]!, events: ['create'], recursive: true });
+      seen.push(await outcome(setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false })));
+      swaps += await sw.stop();
+      sw = null;
+      expect(c.snapshot(), `run ${i}: ${seen[i]}`).toBe(before);
+      resetPrivate(u);
+    }
+    expect(swaps).toBeGreaterThan(0);
+    expect(seen.some((s) => s.startsWith('refused'))).toBe(true);
+  }, 600_000);
+
+  const REWRAP_RUNS = 8;
+  it(`the auth hook's re-wrap after a password change: canaries unchanged over ${REWRAP_RUNS} raced runs`, async () => {
+    const u = newUser();
+    c = makeCanaries();
+    const before = c.snapshot();
+    await setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false });
+    const store = join(u.home, '.homecrypt', 'homecrypt.keys');
+    const original = readFileSync(store);
+    const tell = () => {};
+    expect(await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(u.password), tell })).toBe('unlocked');
+    let swaps = 0;
+    const seen: string[] = [];
+    for (let i = 0; i < REWRAP_RUNS; i++) {
+      // the user's store as it was, and a password change seen with the key at hand
+      try { unlinkSync(store); } catch { /* swapped away */ }
+      writeFileSync(store, original, { mode: 0o600 });
+      chownSync(store, u.uid, u.gid);
+      expect(await runLoginHook({ user: u.name, phase: 'password', tell })).toBe('rewrap pending');
+      const newPw = `${u.password}-new${i}`;
+      sw = await startSwapper(u, c, { watch: [join(u.home, '.homecrypt')], match: '^\\.homecrypt\\.keys\\.tmp-', events: ['create'] });
+      const r = await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(newPw), tell });
+      swaps += await sw.stop();
+      sw = null;
+      seen.push(r);
+      expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
+      expect(['rewrapped', 'error']).toContain(r);
+      // either the user's store opens with the new password, or (swapped) it is a link root refuses to read
+      if (lstatSync(store).isFile()) expect((await unwrapKeyStore(store, Buffer.from(newPw), { expectUid: u.uid })).keyId).toBe(loadUserRecord(u.name)!.keyId);
+      else expect(lstatSync(store).isSymbolicLink()).toBe(true);
+    }
+    expect(swaps).toBeGreaterThan(0);
+    expect(seen).toContain('rewrapped');
+  }, 600_000);
+
+  const UNDO_PRIVATE_RUNS = 3;
+  it(`setup --undo in private mode (lower walked and removed, restore folder): canaries unchanged over ${UNDO_PRIVATE_RUNS} raced runs`, async () => {
+    const u = newUser();
+    c = makeCanaries();
+    const before = c.snapshot();
+    let swaps = 0;
+    const tell = () => {};
+    for (let i = 0; i < UNDO_PRIVATE_RUNS; i++) {
+      await setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false });
+      expect(await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(u.password), tell })).toBe('unlocked');
+      expect(await runLoginHook({ user: u.name, phase: 'open_session', tell })).toMatch(/mounted/);
+      // a tree whose lower directories the swapper can swap when they are opened, and files named like the canary's
+      expect(asUser(u, 'cd ~/Private && for d in a b c; do mkdir -p $d/sub && echo x > $d/inside && echo y > $d/sub/inside; done').code).toBe(0);
+      expect(await runLoginHook({ user: u.name, phase: 'close_session', tell })).toMatch(/last session/);
+      // lower names are encrypted: swap every directory opened below ~/.Private, and the restore folder
+      sw = await startSwapper(u, c, { watch: [u.home, join(u.home, '.Private')], match: '^(?!homecrypt\\.conf$)(?!Private$)(?!\\.homecrypt$)', events: ['open'], recursive: true });
+      const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
+      swaps += await sw.stop();
+      sw = null;
+      expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
+      resetPrivate(u);
+    }
+    expect(swaps).toBeGreaterThan(0);
+  }, 900_000);
+
+  /** Starts the swapper on a folder root creates during the command, once it exists. */
+  async function swapperWhenExists(u: TestUser, dir: string, match: string, events: ('create' | 'open')[], running: { done: boolean }): Promise<Swapper | null> {
+    while (!running.done && !existsSync(dir)) await sleep(5);
+    if (running.done) return null;
+    return startSwapper(u, c, { watch: [dir], match, events, recursive: true });
+  }
+
+  const HOME_TARGETS = ['^\\.homecrypt\\.keys\\.tmp-', '^lower$', '^\\.homecrypt\\.conf\\.tmp-', '^plain$'];
+  it(`setup --home and --undo (user folder in /home/.homecrypt, key store, lower, aside, restore): canaries unchanged over ${HOME_TARGETS.length} raced runs each`, async () => {
+    c = makeCanaries();
+    const before = c.snapshot();
+    let swaps = 0;
+    for (let i = 0; i < HOME_TARGETS.length; i++) {
+      const u = newUser();
+      writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
+      chownSync(join(u.home, 'note.txt'), u.uid, u.gid);
+      const base = `/home/.homecrypt/${u.name}`;
+      // the user may have no process while setup --home starts: the attacker comes in as soon as the folder is there
+      const running = { done: false };
+      const swapping = swapperWhenExists(u, base, HOME_TARGETS[i]!, ['create'], running);
+      const r = await outcome(setupUser({ user: u.name, mode: 'home', passphrase: Buffer.from(u.password), kdfTimeSeconds: 0.3, checkPassword: false }));
+      running.done = true;
+      sw = await swapping;
+      if (sw) { swaps += await sw.stop(); sw = null; }
+      expect(c.snapshot(), `setup run ${i}: ${r}`).toBe(before);
+      if (r === 'ok' && loadUserRecord(u.name)?.state === 'ready') {
+        spawnSync('pkill', ['-KILL', '-U', String(u.uid)]);
+        const undoing = { done: false };
+        const swappingUndo = swapperWhenExists(u, join(base, 'restore'), '.', ['create', 'open'], undoing);
+        const swappingBase = (async () => { while (!undoing.done && !existsSync(join(base, 'restore'))) await sleep(5); return undoing.done ? null : startSwapper(u, c, { watch: [base], match: '^(restore|lower)$', events: ['open'] }); })();
+        const ru = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
+        undoing.done = true;
+        for (const s of [await swappingUndo, await swappingBase]) if (s) swaps += await s.stop();
+        expect(c.snapshot(), `undo run ${i}: ${ru}`).toBe(before);
+      }
+      spawnSync('umount', ['-l', u.home], { stdio: 'ignore' });
+      if (lstatSync(u.home, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(u.home);
+      if (!loadUserRecord(u.name)) continue;
+      saveUserRecord({ ...loadUserRecord(u.name)!, state: 'ready' });
+      removeUserRecord(u.name);
+    }
+    expect(swaps).toBeGreaterThan(0);
+  }, 900_000);
+});
