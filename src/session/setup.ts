@@ -354,9 +354,13 @@ function restoreHome(user: UserAccount, layout: Layout): void {
     if (vetted.uid !== user.uid) throw new RefusedError(`${layout.restore} does not belong to ${user.name}; not putting it in place of ${home}`);
     rmdirAt(hp, name, home);
     renameAt(bfd, basename(layout.restore), hp, name, `${layout.restore} → ${home}`);
-    withFd(openDirAt(hp, name, home), (h) => {
+    const replaced = new RefusedError(`${layout.restore} was replaced (by a process of ${user.name}) while it was put back as ${home}; nothing was changed through it. `
+      + `The restored files are in ${layout.base} (a renamed folder); check ${home} and run setup --undo again`);
+    let h: number;
+    try { h = openDirAt(hp, name, home); } catch { throw replaced; }
+    withFd(h, () => {
       const st = fstatFd(h);
-      if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw new RefusedError(`${layout.restore} was replaced while it was put back as ${home}; check ${home}`);
+      if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw replaced;
       fchmodFd(h, mode);
     });
   })));

@@ -52,6 +52,8 @@ export interface SwapperOptions {
   events?: ('create' | 'open' | 'access')[];
   /** also watch directories below, and those created later */
   recursive?: boolean;
+  /** swap only once this path was seen mounted and then not (to aim at what a command does after unmounting) */
+  afterUnmount?: string;
 }
 
 export interface Swapper {
@@ -67,6 +69,7 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
     'python3', SWAPPER, '--match', o.match, '--file-canary', canaries.file, '--dir-canary', canaries.dir,
     '--events', (o.events ?? ['create', 'open']).join(','),
     ...(o.recursive ? ['--recursive'] : []),
+    ...(o.afterUnmount ? ['--after-unmount', o.afterUnmount] : []),
     ...o.watch.flatMap((w) => ['--watch', w]),
   ];
   const child = spawn('setpriv', args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/', env: { PATH: '/usr/bin:/bin', HOME: user.home } });

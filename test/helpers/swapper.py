@@ -8,7 +8,7 @@
 # lands on the canary; the tests check the canaries never change.
 #
 #   swapper.py --watch DIR [--watch DIR ...] --match REGEX --file-canary F --dir-canary D
-#              [--events create,open] [--recursive]
+#              [--events create,open] [--recursive] [--after-unmount PATH]
 # A --watch directory that does not exist yet (or cannot be read yet) is
 # polled for until it can be watched, as a real attacker would.
 # Prints "ready" once its watches are set, "swap PATH" per swap on stderr, and
@@ -26,6 +26,7 @@ p.add_argument('--file-canary', required=True)
 p.add_argument('--dir-canary', required=True)
 p.add_argument('--events', default='create,open')
 p.add_argument('--recursive', action='store_true')
+p.add_argument('--after-unmount', help='swap only once this path was seen mounted and then not (what a command does after unmounting)')
 a = p.parse_args()
 
 match = re.compile(a.match)
@@ -60,11 +61,28 @@ def watch_tree(path):
                     watch(os.path.join(root, d))
     return True
 
+def mounted(path):
+    with open('/proc/self/mountinfo') as f:
+        return any(l.split(' ')[4] == path for l in f)
+
+seen_mounted = False
+
+def armed():
+    global seen_mounted
+    if not a.after_unmount:
+        return True
+    if mounted(a.after_unmount):
+        seen_mounted = True
+        return False
+    return seen_mounted
+
 def swap(path, isdir):
     global swaps, seq
     seq += 1
     d, name = os.path.split(path)
     try:
+        if os.path.islink(path) and os.readlink(path) in (a.file_canary, a.dir_canary):
+            return  # our own link arriving (its rename is an event too)
         if isdir:
             os.rename(path, os.path.join(d, '.swapped-%d-%d' % (os.getpid(), seq)))
             os.symlink(a.dir_canary, path)
@@ -112,7 +130,7 @@ while True:
             continue
         path = os.path.join(wds[wd], name)
         isdir = bool(m & IN_ISDIR)
-        if match.search(name):
+        if match.search(name) and armed():
             swap(path, isdir)
         elif isdir and a.recursive and m & (IN_CREATE | IN_MOVED_TO):
             watch_tree(path)

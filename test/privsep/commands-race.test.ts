@@ -11,7 +11,7 @@ import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, un
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { makeCanaries, startSwapper, type Canaries, type Swapper } from '../helpers/race.js';
+import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { setupUser, undoSetup } from '../../src/session/setup.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord } from '../../src/session/user-record.js';
@@ -31,6 +31,7 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 }
 
 function resetPrivate(u: TestUser): void {
+  if (!lstatSync(u.home, { throwIfNoEntry: false })?.isDirectory()) return;
   for (const mp of [join(u.home, 'Private')]) if (isMounted(mp)) spawnSync('umount', ['-l', mp]);
   spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--clear-groups', 'keyctl', 'clear', '@u']);
   for (const n of readdirSync(u.home)) {
@@ -63,14 +64,17 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     const seen: string[] = [];
     for (let i = 0; i < PRIVATE_RUNS; i++) {
       sw = await startSwapper(u, c, { watch: [u.home], match: PRIVATE_TARGETS[i % PRIVATE_TARGETS.length]!, events: ['create'], recursive: true });
-      seen.push(await outcome(setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false })));
-      swaps += await sw.stop();
+      const r = await outcome(setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false }));
+      const n = await sw.stop();
+      seen.push(`${PRIVATE_TARGETS[i % PRIVATE_TARGETS.length]} (${n} swaps): ${r}`);
+      swaps += n;
       sw = null;
       expect(c.snapshot(), `run ${i}: ${seen[i]}`).toBe(before);
       resetPrivate(u);
     }
+    console.info(`setup --private under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
-    expect(seen.some((s) => s.startsWith('refused'))).toBe(true);
+    expect(seen.some((s) => s.includes('refused'))).toBe(true);
   }, 600_000);
 
   const REWRAP_RUNS = 8;
@@ -103,16 +107,18 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       if (lstatSync(store).isFile()) expect((await unwrapKeyStore(store, Buffer.from(newPw), { expectUid: u.uid })).keyId).toBe(loadUserRecord(u.name)!.keyId);
       else expect(lstatSync(store).isSymbolicLink()).toBe(true);
     }
+    console.info(`re-wrap under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
     expect(seen).toContain('rewrapped');
   }, 600_000);
 
-  const UNDO_PRIVATE_RUNS = 3;
+  const UNDO_PRIVATE_RUNS = 5;
   it(`setup --undo in private mode (lower walked and removed, restore folder): canaries unchanged over ${UNDO_PRIVATE_RUNS} raced runs`, async () => {
     const u = newUser();
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
+    const seen: string[] = [];
     const tell = () => {};
     for (let i = 0; i < UNDO_PRIVATE_RUNS; i++) {
       await setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false });
@@ -122,57 +128,98 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       expect(asUser(u, 'cd ~/Private && for d in a b c; do mkdir -p $d/sub && echo x > $d/inside && echo y > $d/sub/inside; done').code).toBe(0);
       expect(await runLoginHook({ user: u.name, phase: 'close_session', tell })).toMatch(/last session/);
       // lower names are encrypted: swap every directory opened below ~/.Private, and the restore folder
-      sw = await startSwapper(u, c, { watch: [u.home, join(u.home, '.Private')], match: '^(?!homecrypt\\.conf$)(?!Private$)(?!\\.homecrypt$)', events: ['open'], recursive: true });
+      // odd runs aim at the removal after the unmount (the move's opens are left alone)
+      sw = await startSwapper(u, c, {
+        watch: [u.home, join(u.home, '.Private')], match: '^(?!homecrypt\\.conf$)(?!Private$)(?!\\.homecrypt$)(?!\\.Private$)', events: ['open'], recursive: true,
+        afterUnmount: i % 2 === 1 ? join(u.home, 'Private') : undefined,
+      });
       const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
-      swaps += await sw.stop();
+      const n = await sw.stop();
+      swaps += n;
       sw = null;
+      seen.push(`${i % 2 === 1 ? 'after unmount' : 'throughout'} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
       resetPrivate(u);
     }
+    console.info(`undo --private under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);
 
-  /** Starts the swapper on a folder root creates during the command, once it exists. */
-  async function swapperWhenExists(u: TestUser, dir: string, match: string, events: ('create' | 'open')[], running: { done: boolean }): Promise<Swapper | null> {
-    while (!running.done && !existsSync(dir)) await sleep(5);
+  /** Starts the swapper once `trigger` (something root creates during the command) exists. */
+  async function swapperWhenExists(u: TestUser, trigger: string, o: SwapperOptions, running: { done: boolean }): Promise<Swapper | null> {
+    while (!running.done && !existsSync(trigger)) await sleep(5);
     if (running.done) return null;
-    return startSwapper(u, c, { watch: [dir], match, events, recursive: true });
+    return startSwapper(u, c, o);
+  }
+
+  /** home-mode leftovers of a run, cleared by root after the swapper stopped (test cleanup only) */
+  function resetHome(u: TestUser): void {
+    spawnSync('pkill', ['-KILL', '-U', String(u.uid)]);
+    spawnSync('umount', ['-l', u.home], { stdio: 'ignore' });
+    if (lstatSync(u.home, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(u.home);
+    removeUserRecord(u.name);
   }
 
   const HOME_TARGETS = ['^\\.homecrypt\\.keys\\.tmp-', '^lower$', '^\\.homecrypt\\.conf\\.tmp-', '^plain$'];
-  it(`setup --home and --undo (user folder in /home/.homecrypt, key store, lower, aside, restore): canaries unchanged over ${HOME_TARGETS.length} raced runs each`, async () => {
+  it(`setup --home (user folder in /home/.homecrypt, key store, lower, home moved aside): canaries unchanged over ${HOME_TARGETS.length} raced runs`, async () => {
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
+    const seen: string[] = [];
     for (let i = 0; i < HOME_TARGETS.length; i++) {
       const u = newUser();
       writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
       chownSync(join(u.home, 'note.txt'), u.uid, u.gid);
-      const base = `/home/.homecrypt/${u.name}`;
       // the user may have no process while setup --home starts: the attacker comes in as soon as the folder is there
       const running = { done: false };
-      const swapping = swapperWhenExists(u, base, HOME_TARGETS[i]!, ['create'], running);
+      const base = `/home/.homecrypt/${u.name}`;
+      const swapping = swapperWhenExists(u, base, { watch: [base], match: HOME_TARGETS[i]!, events: ['create'], recursive: true }, running);
       const r = await outcome(setupUser({ user: u.name, mode: 'home', passphrase: Buffer.from(u.password), kdfTimeSeconds: 0.3, checkPassword: false }));
       running.done = true;
       sw = await swapping;
-      if (sw) { swaps += await sw.stop(); sw = null; }
-      expect(c.snapshot(), `setup run ${i}: ${r}`).toBe(before);
-      if (r === 'ok' && loadUserRecord(u.name)?.state === 'ready') {
-        spawnSync('pkill', ['-KILL', '-U', String(u.uid)]);
-        const undoing = { done: false };
-        const swappingUndo = swapperWhenExists(u, join(base, 'restore'), '.', ['create', 'open'], undoing);
-        const swappingBase = (async () => { while (!undoing.done && !existsSync(join(base, 'restore'))) await sleep(5); return undoing.done ? null : startSwapper(u, c, { watch: [base], match: '^(restore|lower)$', events: ['open'] }); })();
-        const ru = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
-        undoing.done = true;
-        for (const s of [await swappingUndo, await swappingBase]) if (s) swaps += await s.stop();
-        expect(c.snapshot(), `undo run ${i}: ${ru}`).toBe(before);
-      }
-      spawnSync('umount', ['-l', u.home], { stdio: 'ignore' });
-      if (lstatSync(u.home, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(u.home);
-      if (!loadUserRecord(u.name)) continue;
-      saveUserRecord({ ...loadUserRecord(u.name)!, state: 'ready' });
-      removeUserRecord(u.name);
+      let n = 0;
+      if (sw) { n = await sw.stop(); sw = null; }
+      swaps += n;
+      seen.push(`${HOME_TARGETS[i]} (${n} swaps): ${r}`);
+      expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
+      resetHome(u);
     }
+    console.info(`setup --home under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
+    expect(swaps).toBeGreaterThan(0);
+  }, 900_000);
+
+  // restore: the folder root puts back as the home (swapped when root opens it); lower: walked and removed
+  const UNDO_HOME_TARGETS = ['^restore$', '^lower$', '.'];
+  it(`setup --undo in home mode (restore put back in /home, lower and user folder removed): canaries unchanged over ${UNDO_HOME_TARGETS.length} raced runs`, async () => {
+    c = makeCanaries();
+    const before = c.snapshot();
+    let swaps = 0;
+    const seen: string[] = [];
+    for (let i = 0; i < UNDO_HOME_TARGETS.length; i++) {
+      const u = newUser();
+      writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
+      chownSync(join(u.home, 'note.txt'), u.uid, u.gid);
+      // enough files that the move back takes a moment: the swapper is in place before root puts the home back
+      expect(asUser(u, 'mkdir -p ~/many && cd ~/many && for i in $(seq 150); do echo $i > f$i; done').code).toBe(0);
+      await setupUser({ user: u.name, mode: 'home', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false });
+      const base = `/home/.homecrypt/${u.name}`;
+      const running = { done: false };
+      // undo refuses while the user has processes: the attacker starts once the restore folder appears
+      // aimed at what root does after the unmount: put restore back as the home, remove lower and the folder
+      const swapping = swapperWhenExists(u, join(base, 'restore'), { watch: [base], match: UNDO_HOME_TARGETS[i]!, events: ['open', 'create'], recursive: true, afterUnmount: u.home }, running);
+      const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
+      running.done = true;
+      sw = await swapping;
+      let n = 0;
+      if (sw) { n = await sw.stop(); sw = null; }
+      swaps += n;
+      seen.push(`${UNDO_HOME_TARGETS[i]} (${n} swaps): ${r}`);
+      expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
+      // the home is either the restored plain folder or, when the user swapped it, not the canary's content
+      if (r === 'ok') expect(readFileSync(join(u.home, 'note.txt'), 'utf8')).toBe(`note ${i}\n`);
+      resetHome(u);
+    }
+    console.info(`undo --home under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);
 });
