@@ -14,28 +14,22 @@
 // A journal (~/.homecrypt/ecryptfs-migration.json) records the step reached, so
 // running the command again after an interruption carries on: entries already
 // present with the right content are kept, anything else is written again.
-import { createHash } from 'node:crypto';
-import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError, UsageError, HomecryptError } from '../errors.js';
-import { writeFileAtomic } from '../os/atomic-file.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { runAsUser } from '../os/processes.js';
 import { setupUser } from '../session/setup.js';
 import { unwrapForUser } from '../session/key-ops.js';
 import { loadUserRecord } from '../session/user-record.js';
-import { openVolume } from '../engine/volume.js';
-import { EncryptedFilesystem } from '../engine/filesystem.js';
-import { FuseError } from '../fuse/index.js';
 import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
-import { walkLower } from './tree.js';
 import { wipeKeys } from './keys.js';
-import { EcryptfsVolume } from './volume.js';
-
-const CHUNK = 1 << 20;
+import { userWorker } from '../session/user-worker-client.js';
+import { readJournalJson } from './journal-file.js';
+import type { CopyProgress } from './migrate-copy.js';
 
 type Step = 'aside' | 'setup' | 'copied' | 'done';
 interface Journal { version: 1; step: Step; aside: string; startedAt: string }
@@ -76,9 +70,9 @@ async function removeEcryptfsCopyAsUser(user: UserAccount, aside: string): Promi
 
 function readJournal(user: UserAccount): Journal | null {
   const p = journalPath(user);
-  if (!existsSync(p)) return null;
-  const j = JSON.parse(readFileSync(p, 'utf8')) as Journal;
-  if (j.version !== 1 || !['aside', 'setup', 'copied', 'done'].includes(j.step) || typeof j.aside !== 'string') {
+  const j = readJournalJson(p, user.uid) as Journal | null;
+  if (j === null) return null;
+  if (j?.version !== 1 || !['aside', 'setup', 'copied', 'done'].includes(j.step) || typeof j.aside !== 'string') {
     throw new HomecryptError(`${p}: not a migration journal this build understands`);
   }
   // The journal lives in the user's home, so the user can edit it; it may only
@@ -89,9 +83,27 @@ function readJournal(user: UserAccount): Journal | null {
   return j;
 }
 
-function writeJournal(user: UserAccount, j: Journal): void {
-  const p = journalPath(user);
-  writeFileAtomic(p, Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: user.uid, gid: user.gid });
+/** The journal is the user's file in the user's folder: written as the user. */
+async function writeJournal(user: UserAccount, j: Journal): Promise<void> {
+  await userWorker(user).writer(journalPath(user), Buffer.from(`${JSON.stringify(j, null, 2)}\n`), 0o600);
+}
+
+/**
+ * Runs the copy as the user (src/ecryptfs/migrate-copy.ts): the eCryptfs copy
+ * and the homecrypt lower are both theirs. Secrets go on the worker's pipe.
+ */
+export async function copyAsUser(user: UserAccount, from: string, to: string, mountPass: Buffer, mountKey: Buffer, o: MigrateOptions): Promise<CopyProgress> {
+  const payload = Buffer.concat([mountPass, mountKey]);
+  mountKey.fill(0);
+  try {
+    const r = await userWorker(user).run(
+      { op: 'ecryptfsCopy', from, to, passBytes: mountPass.length, failAfterEntries: o.failAfterEntries }, payload,
+      { onProgress: (p) => { if (p.total) o.onProgress?.({ entries: p.files, bytes: p.bytes }, { entries: p.total.files, bytes: p.total.bytes }); } },
+    );
+    return r as CopyProgress;
+  } finally {
+    payload.fill(0);
+  }
 }
 
 /** Migrates a Private directory or, through migrate-home.ts, an encrypted home. */
@@ -143,28 +155,20 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   }
   // the login passphrase must open the eCryptfs copy before anything moves
   const mountPass = unwrapPassphraseFile(setup.wrappedPassphrase, o.loginPassphrase);
-  let ec = (() => {
-    try {
-      return openEcryptfs(journal ? journal.aside : setup.lower, mountPass);
-    } finally {
-      mountPass.fill(0);
-    }
-  })();
   let recoveryKey: string | null = null;
   try {
+    wipeKeys(openEcryptfs(journal ? journal.aside : setup.lower, mountPass).keys);
+    const worker = userWorker(user);
     if (!journal) {
       const aside = asidePath(user);
       if (existsSync(aside)) throw new RefusedError(`${aside} already exists; move it away first`);
       clearEcryptfsMountPoint(setup.home, setup.mountPoint);
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
-      // the journal (in ~/.homecrypt, made here if needed) first, then the rename
-      if (!existsSync(join(user.home, '.homecrypt'))) {
-        mkdirSync(join(user.home, '.homecrypt'), { mode: 0o700 });
-        lchownSync(join(user.home, '.homecrypt'), user.uid, user.gid);
-      }
-      writeJournal(user, journal);
-      renameSync(setup.lower, aside);
-      ec = new EcryptfsVolume({ lowerDir: aside, keys: ec.keys, keyBytes: ec.keyBytes });
+      // the journal (in ~/.homecrypt, made here if needed) first, then the
+      // rename: both in the user's home, so both as the user
+      await worker.run({ op: 'mkdir', path: join(user.home, '.homecrypt'), mode: 0o700 });
+      await writeJournal(user, journal);
+      await worker.run({ op: 'rename', from: setup.lower, to: aside });
       say(`moved the eCryptfs directory aside to ${aside}`);
     }
     if (journal.step === 'aside') {
@@ -175,15 +179,16 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
         if (recoveryKey) o.onRecoveryKey?.(recoveryKey);
       }
       journal = { ...journal, step: 'setup' };
-      writeJournal(user, journal);
+      await writeJournal(user, journal);
     }
     const rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
-      ({ entries, bytes } = copyAll(ec, user, rec.lower, rec.keyStore, o, await unwrapForUser(rec.keyStore, user, o.loginPassphrase)));
+      const { mountKey } = await unwrapForUser(rec.keyStore, user, o.loginPassphrase);
+      ({ entries, bytes } = await copyAsUser(user, journal.aside, rec.lower, mountPass, mountKey, o));
       journal = { ...journal, step: 'copied' };
-      writeJournal(user, journal);
+      await writeJournal(user, journal);
     }
     let removed = false;
     if (o.removeEcryptfs && (journal.step === 'copied' || journal.step === 'done')) {
@@ -192,100 +197,9 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
       say(`removed the eCryptfs copy ${journal.aside} and ~/.ecryptfs`);
     }
     journal = { ...journal, step: 'done' };
-    writeJournal(user, journal);
+    await writeJournal(user, journal);
     return { recoveryKey, entries, bytes, removed, aside: journal.aside };
   } finally {
-    wipeKeys(ec.keys);
+    mountPass.fill(0);
   }
 }
-
-export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _keyStore: string, o: MigrateOptions,
-  key: { mountKey: Buffer }): { entries: number; bytes: number } {
-  const vol = openVolume(lower, [key.mountKey]);
-  key.mountKey.fill(0);
-  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: (l) => o.say?.(l) });
-  const all = [...walkLower(ec)];
-  const sizeOf = (lowerPath: string) => {
-    const f = ec.openFile(lowerPath, false);
-    try { return f.size; } finally { f.close(); }
-  };
-  const total = { entries: all.length, bytes: all.reduce((n, e) => n + (e.type === 'f' ? sizeOf(e.lowerPath) : 0), 0) };
-  const done = { entries: 0, bytes: 0 };
-  const exists = (p: string) => {
-    try { fs.getattr(p); return true; } catch (e) { if (e instanceof FuseError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false; throw e; }
-  };
-  const own = (p: string) => lchownSync(fs.lower(p).abs, user.uid, user.gid);
-  for (const e of all) {
-    const p = `/${e.path}`;
-    if (e.type === 'd') {
-      if (!exists(p)) fs.mkdir(p, e.mode);
-      own(p);
-    } else if (e.type === 'l') {
-      if (exists(p)) {
-        if (fs.readlink(p) !== e.target) { fs.unlink(p); fs.symlink(e.target, p); }
-      } else fs.symlink(e.target, p);
-      own(p);
-    } else {
-      const src = ec.openFile(e.lowerPath, false);
-      try {
-        const size = src.size;
-        const hash = createHash('sha256');
-        for (let off = 0; off < size; off += CHUNK) hash.update(src.read(off, CHUNK));
-        const want = hash.digest('hex');
-        if (!(exists(p) && fileHash(fs, p) === want)) {
-          if (exists(p)) fs.unlink(p);
-          const fh = fs.create(p, e.mode);
-          try {
-            for (let off = 0; off < size; off += CHUNK) {
-              const chunk = src.read(off, CHUNK);
-              fs.write(p, fh, chunk, off);
-            }
-          } finally {
-            fs.release(p, fh);
-          }
-          own(p);
-          const st = lstatSync(e.lowerPath);
-          fs.utimens(p, st.atimeMs, st.mtimeMs);
-          const got = fileHash(fs, p);
-          if (got !== want) throw new HomecryptError(`${e.path}: verification failed after copying (the eCryptfs copy is untouched)`);
-        }
-        done.bytes += size;
-      } finally {
-        src.close();
-      }
-    }
-    done.entries++;
-    o.onProgress?.(done, total);
-    if (o.failAfterEntries !== undefined && done.entries >= o.failAfterEntries) throw new HomecryptError('simulated interruption (test hook)');
-  }
-  fs.closeAll();
-  chownTree(vol.lowerRoot, user);
-  return done;
-}
-
-/** Everything the engine wrote as root (entries, sidecars) becomes the user's. */
-function chownTree(dir: string, user: UserAccount): void {
-  for (const n of readdirSync(dir)) {
-    const p = join(dir, n);
-    lchownSync(p, user.uid, user.gid);
-    if (lstatSync(p).isDirectory()) chownTree(p, user);
-  }
-}
-
-function fileHash(fs: EncryptedFilesystem, p: string): string {
-  const fh = fs.open(p, 0);
-  try {
-    const h = createHash('sha256');
-    const buf = Buffer.alloc(CHUNK);
-    for (let off = 0; ; off += CHUNK) {
-      const n = fs.read(p, fh, buf, off);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-      if (n < CHUNK) break;
-    }
-    return h.digest('hex');
-  } finally {
-    fs.release(p, fh);
-  }
-}
-

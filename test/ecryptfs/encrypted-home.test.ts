@@ -23,6 +23,8 @@ import { deleteUserByName } from '../helpers/users.js';
 const MOUNT_PASS = 'home mount pass';
 const LOGIN = 'home login pass';
 const PLAIN = join(VECTORS, 'plain');
+// several CLI runs and logins, each starting node and user workers: minutes on a loaded 2-core machine
+const LONG = 300_000;
 const mountOf = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === mnt);
 
 /** The encrypted-home layout ecryptfs-migrate-home leaves, for `user` with home root/user. */
@@ -131,7 +133,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     // the links are still there under the mount point, and still lead to the eCryptfs keys
     expect(lstatSync(join(home, '.ecryptfs')).isSymbolicLink()).toBe(true);
     expect(existsSync(join(home, '.ecryptfs/wrapped-passphrase'))).toBe(true);
-  });
+  }, LONG);
 
   it('migrate of an adopted home: refused while it is mounted, then replaces the adoption', () => {
     const home = join(root, adoptUser);
@@ -150,7 +152,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     expect(manifestAsUser(adoptUser, home).stdout).toBe(plainManifest(PLAIN));
     expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
     expect(mountOf(home)).toBeUndefined();
-  });
+  }, LONG);
 
   it('migrate: every file verified, resumable, and homecrypt --home mode works at the next login', async () => {
     const home = join(root, migUser);
@@ -213,5 +215,5 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     const again = migrate();
     expect(again.status).toBe(8);
     expect(again.stderr).toMatch(/already migrated/);
-  });
+  }, LONG);
 });
