@@ -11,9 +11,7 @@ import { RefusedError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { createLower } from './lower-dir.js';
 import { moveTree, surveyTree, type MoveProgress, type TreeSummary } from './migrate-tree.js';
-import { copyAll, type CopyProgress } from '../ecryptfs/migrate-copy.js';
-import { openEcryptfs } from '../ecryptfs/mount.js';
-import { wipeKeys } from '../ecryptfs/keys.js';
+import type { CopyProgress } from '../ecryptfs/migrate-copy.js';
 
 export type UserRequest =
   /** a directory with this mode (an existing one of the user's is kept, its mode set) */
@@ -69,7 +67,7 @@ function emptyDir(path: string): void {
 }
 
 /** Carries out one request in this process (which runs as the user). */
-export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p: MoveProgress) => void): UserOpResult {
+export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p: MoveProgress) => void): UserOpResult | Promise<UserOpResult> {
   switch (req.op) {
     case 'mkdir': mkdirMode(req.path, req.mode); return null;
     case 'writeFile': writeFileAtomic(req.path, payload, { mode: req.mode }); return null;
@@ -98,7 +96,11 @@ export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p
   }
 }
 
-function ecryptfsCopy(req: Extract<UserRequest, { op: 'ecryptfsCopy' }>, payload: Buffer, onProgress: (p: MoveProgress) => void): CopyProgress {
+// loaded only for this request: every other worker (a login's re-wrap) starts without the engine
+async function ecryptfsCopy(req: Extract<UserRequest, { op: 'ecryptfsCopy' }>, payload: Buffer, onProgress: (p: MoveProgress) => void): Promise<CopyProgress> {
+  const { copyAll } = await import('../ecryptfs/migrate-copy.js');
+  const { openEcryptfs } = await import('../ecryptfs/mount.js');
+  const { wipeKeys } = await import('../ecryptfs/keys.js');
   const ec = openEcryptfs(req.from, payload.subarray(0, req.passBytes));
   try {
     return copyAll(ec, req.to, {

@@ -8,15 +8,13 @@
 // next login mounts; the eCryptfs copy goes only on request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
+import { makeEcryptfsEncryptedHome } from './fixtures.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
-import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
 import { deleteUserByName } from '../helpers/users.js';
 
@@ -27,30 +25,7 @@ const PLAIN = join(VECTORS, 'plain');
 const LONG = 300_000;
 const mountOf = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === mnt);
 
-/** The encrypted-home layout ecryptfs-migrate-home leaves, for `user` with home root/user. */
-function layEncryptedHome(root: string, user: string): string {
-  const home = join(root, user);
-  const ecr = join(root, '.ecryptfs', user);
-  mkdirSync(join(ecr, '.Private'), { recursive: true, mode: 0o700 });
-  mkdirSync(join(ecr, '.ecryptfs'), { mode: 0o700 });
-  chmodSync(join(root, '.ecryptfs'), 0o755);
-  mkdirSync(home, { mode: 0o700 });
-  symlinkSync(join(ecr, '.ecryptfs'), join(home, '.ecryptfs'));
-  symlinkSync(join(ecr, '.Private'), join(home, '.Private'));
-  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'README.txt'));
-  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Access-Your-Private-Data.desktop'));
-  const keys = keysFromMountPassphrase(Buffer.from(MOUNT_PASS), { keyBytes: 16, encryptNames: true });
-  writePlainTree(new EcryptfsVolume({ lowerDir: join(ecr, '.Private'), keys, keyBytes: 16 }), PLAIN);
-  writeFileSync(join(ecr, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
-  writeFileSync(join(ecr, '.ecryptfs/Private.mnt'), `${home}\n`);
-  execFileSync('ecryptfs-wrap-passphrase', [join(ecr, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
-  deleteUserByName(user);
-  execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
-  const u = lookupUser(user);
-  execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home, ecr]);
-  chmodSync(home, 0o500); // ecryptfs-utils leaves the unmounted home read-only
-  return home;
-}
+const layEncryptedHome = (root: string, user: string) => makeEcryptfsEncryptedHome({ root, user, mountPass: MOUNT_PASS, login: LOGIN });
 
 function manifestAsUser(user: string, dir: string) {
   const u = lookupUser(user);

@@ -1,16 +1,18 @@
-// Issue #13, "Must show", for the eCryptfs commands: `ecryptfs adopt` and
+// Issue #13, "Must show", for the eCryptfs commands: `ecryptfs adopt`,
 // `ecryptfs migrate` of a Private directory (with its journal, and a resumed
-// run) raced by the swapper (test/helpers/swapper.py) running as the user,
+// run) and of an encrypted home, raced by the swapper (test/helpers/swapper.py) running as the user,
 // which replaces each file and directory they create or open in the home with
 // a symlink to a root-owned canary. After every run the canaries are
 // unchanged and the command succeeded or refused with a message; each test
 // also asserts the swapper did swap, so a race that never happened cannot pass.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName, type TestUser } from '../helpers/users.js';
-import { makeCanaries, startSwapper, type Canaries, type Swapper } from '../helpers/race.js';
-import { makeEcryptfsPrivateHome } from '../ecryptfs/fixtures.js';
+import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
+import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../ecryptfs/fixtures.js';
 import { lookupUser } from '../../src/os/users.js';
 import { adoptUser } from '../../src/ecryptfs/adopt.js';
 import { migrateEcryptfs } from '../../src/ecryptfs/migrate.js';
@@ -101,6 +103,57 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
       expect(first).toMatch(/simulated interruption/);
     });
     console.info(`resumed migrate under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
+    expect(swaps).toBeGreaterThan(0);
+  }, 900_000);
+
+  // An encrypted home: migrate refuses while the user has a process, so the
+  // attacker comes in as soon as root has made /home/.homecrypt/U (after that
+  // check), watching it and /home/.ecryptfs/U: the key store's temp file, the
+  // lower, the journal's temp file, the files the copy writes, and the eCryptfs
+  // copy's folders as root's descriptor walk removes them.
+  const HOME_TARGETS: { match: string; where: 'base' | 'ecryptfs'; events: SwapperOptions['events'] }[] = [
+    { match: '^\\.homecrypt\\.keys\\.tmp-', where: 'base', events: ['create'] },
+    { match: '^lower$', where: 'base', events: ['create', 'open'] },
+    { match: '^\\.ecryptfs-migration\\.json\\.tmp-', where: 'base', events: ['create'] },
+    { match: '^[A-Za-z0-9_-]{20,}', where: 'base', events: ['create'] },
+    { match: '^(\\.Private|\\.ecryptfs|ECRYPTFS_FNEK_ENCRYPTED\\..*)$', where: 'ecryptfs', events: ['open'] },
+  ];
+  it(`ecryptfs migrate (encrypted home): canaries unchanged over ${HOME_TARGETS.length} raced runs`, async () => {
+    c = makeCanaries();
+    const before = c.snapshot();
+    let swaps = 0;
+    const seen: string[] = [];
+    for (let i = 0; i < HOME_TARGETS.length; i++) {
+      const t = HOME_TARGETS[i]!;
+      const root = mkdtempSync('/tmp/hc-race-ecryptfs-home-');
+      bases.push(root);
+      chmodSync(root, 0o755);
+      const records = join(root, 'records');
+      mkdirSync(records, { mode: 0o700 });
+      process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS = records;
+      const home = makeEcryptfsEncryptedHome({ root, user: name, mountPass: MOUNT_PASS, login: LOGIN });
+      const a = lookupUser(name);
+      const u: TestUser = { name, uid: a.uid, gid: a.gid, home, password: LOGIN };
+      const base = join(root, '.homecrypt', name);
+      const watch = t.where === 'base' ? base : join(root, '.ecryptfs', name);
+      const running = { done: false };
+      const swapping = (async () => {
+        while (!running.done && !existsSync(base)) await new Promise((r) => setTimeout(r, 5));
+        return running.done ? null : startSwapper(u, c, { watch: [watch], match: t.match, events: t.events, recursive: true });
+      })();
+      const r = await outcome(migrateEcryptfs({
+        user: name, loginPassphrase: Buffer.from(LOGIN), kdfTimeSeconds: KDF, checkPassword: false, removeEcryptfs: true,
+      }));
+      running.done = true;
+      sw = await swapping;
+      let n = 0;
+      if (sw) { n = await sw.stop(); sw = null; }
+      swaps += n;
+      seen.push(`${t.match} (${n} swaps): ${r}`);
+      expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
+      spawnSync('pkill', ['-KILL', '-U', String(u.uid)]);
+    }
+    console.info(`migrate (encrypted home) under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);
 });
