@@ -22,6 +22,7 @@ import { readMountKey } from '../os/keyring.js';
 import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../keys/key-store.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
 import { userWorker } from '../session/user-worker-client.js';
+import type { UserRequest } from '../session/user-ops.js';
 import { clearEcryptfsMountPoint, readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
@@ -95,17 +96,19 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
     const adoptFile = adoptFileFor(keyStore);
     if (existsSync(adoptFile)) throw new RefusedError(`${adoptFile} already exists; move it away first`);
     // the key folder (in the home, or /home/.ecryptfs/U) is the user's: it, the
-    // key store and the adoption file are written as the user, never by root
-    const worker = userWorker(user);
-    await worker.run({ op: 'mkdir', path: dirname(keyStore), mode: 0o700 });
+    // key store and the adoption file are written as the user, never by root,
+    // in one worker (the key store's bytes are collected, then sent with the rest)
+    const steps: { req: UserRequest; payload?: Buffer }[] = [{ req: { op: 'mkdir', path: dirname(keyStore), mode: 0o700 } }];
+    const collect = async (path: string, data: Buffer, mode: number) => { steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) }); };
     const { keyId, mountKey, recoveryKey } = await createKeyStore(keyStore, {
-      passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, writer: worker.writer,
+      passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, writer: collect,
     });
     try {
-      await worker.writer(adoptFile, sealAdoptFile(mountKey, setup.lower, pass), 0o600);
+      steps.push({ req: { op: 'writeFile', path: adoptFile, mode: 0o600 }, payload: sealAdoptFile(mountKey, setup.lower, pass) });
     } finally {
       mountKey.fill(0);
     }
+    await userWorker(user).runAll(steps);
     const record: UserRecord = {
       version: 1, user: user.name, uid: user.uid, mode: setup.encryptedHome ? 'home' : 'private', lower: setup.lower,
       mountPoint: setup.mountPoint, keyStore, keyId, autoMount: true, state: 'ready', rewrapPending: false,

@@ -85,7 +85,11 @@ function readJournal(user: UserAccount): Journal | null {
 
 /** The journal is the user's file in the user's folder: written as the user. */
 async function writeJournal(user: UserAccount, j: Journal): Promise<void> {
-  await userWorker(user).writer(journalPath(user), Buffer.from(`${JSON.stringify(j, null, 2)}\n`), 0o600);
+  await userWorker(user).writer(journalPath(user), journalBytes(j), 0o600);
+}
+
+function journalBytes(j: Journal): Buffer {
+  return Buffer.from(`${JSON.stringify(j, null, 2)}\n`);
 }
 
 /**
@@ -166,9 +170,11 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
       // the journal (in ~/.homecrypt, made here if needed) first, then the
       // rename: both in the user's home, so both as the user
-      await worker.run({ op: 'mkdir', path: join(user.home, '.homecrypt'), mode: 0o700 });
-      await writeJournal(user, journal);
-      await worker.run({ op: 'rename', from: setup.lower, to: aside });
+      await worker.runAll([
+        { req: { op: 'mkdir', path: join(user.home, '.homecrypt'), mode: 0o700 } },
+        { req: { op: 'writeFile', path: journalPath(user), mode: 0o600 }, payload: journalBytes(journal) },
+        { req: { op: 'rename', from: setup.lower, to: aside } },
+      ]);
       say(`moved the eCryptfs directory aside to ${aside}`);
     }
     if (journal.step === 'aside') {
