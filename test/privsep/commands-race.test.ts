@@ -16,6 +16,8 @@ import { setupUser, undoSetup } from '../../src/session/setup.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord } from '../../src/session/user-record.js';
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
+import { rewrapWithPassword } from '../../src/session/key-ops.js';
+import { lookupUser } from '../../src/os/users.js';
 
 const KDF = 0.02;
 const isMounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
@@ -77,8 +79,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     expect(seen.some((s) => s.includes('refused'))).toBe(true);
   }, 600_000);
 
-  const REWRAP_RUNS = 8;
-  it(`the auth hook's re-wrap after a password change: canaries unchanged over ${REWRAP_RUNS} raced runs`, async () => {
+  const REWRAP_RUNS = 10;
+  it(`the auth hook's re-wrap after a password change (and a re-wrap from old to new password): canaries unchanged over ${REWRAP_RUNS} raced runs`, async () => {
     const u = newUser();
     c = makeCanaries();
     const before = c.snapshot();
@@ -96,13 +98,19 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       chownSync(store, u.uid, u.gid);
       expect(await runLoginHook({ user: u.name, phase: 'password', tell })).toBe('rewrap pending');
       const newPw = `${u.password}-new${i}`;
-      sw = await startSwapper(u, c, { watch: [join(u.home, '.homecrypt')], match: '^\\.homecrypt\\.keys\\.tmp-', events: ['create'] });
-      const r = await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(newPw), tell });
+      // the last two runs are not attacked: the control that the flow itself works
+      const attacked = i < REWRAP_RUNS - 2;
+      sw = await startSwapper(u, c, { watch: [join(u.home, '.homecrypt')], match: attacked ? '^\\.homecrypt\\.keys\\.tmp-' : '^$', events: ['create'] });
+      // even runs: the next login finishes the change (key at hand); odd runs: a re-wrap from old to new password
+      const r = i % 2 === 0
+        ? await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(newPw), tell })
+        : await outcome(rewrapWithPassword(store, lookupUser(u.name), Buffer.from(u.password), Buffer.from(newPw))).then((o) => (o === 'ok' ? 'rewrapped' : 'error'));
       swaps += await sw.stop();
       sw = null;
       seen.push(r);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
       expect(['rewrapped', 'error']).toContain(r);
+      if (!attacked) expect(r).toBe('rewrapped');
       // either the user's store opens with the new password, or (swapped) it is a link root refuses to read
       if (lstatSync(store).isFile()) expect((await unwrapKeyStore(store, Buffer.from(newPw), { expectUid: u.uid })).keyId).toBe(loadUserRecord(u.name)!.keyId);
       else expect(lstatSync(store).isSymbolicLink()).toBe(true);

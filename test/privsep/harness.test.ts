@@ -62,14 +62,19 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     clearArea();
     const before = fresh();
     const sw = await startSwapper(u, c, { watch: [area], match: '\\.tmp-', events: ['create'] });
-    let ok = 0;
     for (let i = 0; i < RUNS; i++) {
-      try { writeFileAtomic(join(area, 'store'), Buffer.from(`run ${i}\n`), { mode: 0o600, uid: u.uid, gid: u.gid }); ok++; } catch { /* refused: fine */ }
+      try { writeFileAtomic(join(area, 'store'), Buffer.from(`run ${i}\n`), { mode: 0o600, uid: u.uid, gid: u.gid }); } catch (err) {
+        // a swapped temp name is reported, never taken for the file written
+        expect((err as Error).message).toMatch(/replaced by another file|ENOENT|EEXIST/);
+      }
       expect(c.snapshot()).toBe(before);
     }
     expect(await sw.stop()).toBeGreaterThan(0);
     expect(c.snapshot()).toBe(before);
-    expect(ok).toBeGreaterThan(0);
+    // the control, unattacked: the file is written and handed to the user
+    writeFileAtomic(join(area, 'store'), Buffer.from('control\n'), { mode: 0o600, uid: u.uid, gid: u.gid });
+    expect(readFileSync(join(area, 'store'), 'utf8')).toBe('control\n');
+    expect(lstatSync(join(area, 'store')).uid).toBe(u.uid);
   });
 
   it('the user worker: key-store writes, mkdir, initLower and removes as the user leave the canaries alone across 12 raced runs', async () => {
