@@ -34,6 +34,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
   const name = `hcqe${process.pid % 10000}`;
   const bases: string[] = [];
   let c: Canaries;
+  const allCanaries: Canaries[] = [];
+  const newCanaries = () => { c = makeCanaries(); allCanaries.push(c); return c; };
   let sw: Swapper | null = null;
   const savedRecords = process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS;
 
@@ -50,12 +52,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
   afterAll(() => {
     deleteUserByName(name);
     for (const b of bases) rmSync(b, { recursive: true, force: true });
-    c?.remove();
+    for (const k of allCanaries) k.remove();
     if (savedRecords === undefined) delete process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS; else process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS = savedRecords;
   });
 
   async function raced(targets: string[], runs: number, run: (u: TestUser, i: number) => Promise<unknown>, prepare?: (u: TestUser) => Promise<void>): Promise<{ swaps: number; seen: string[] }> {
-    c = makeCanaries();
+    newCanaries();
     const before = c.snapshot();
     let swaps = 0;
     const seen: string[] = [];
@@ -119,7 +121,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
     { match: '^(\\.Private|\\.ecryptfs|ECRYPTFS_FNEK_ENCRYPTED\\..*)$', where: 'ecryptfs', events: ['open'] },
   ];
   it(`ecryptfs migrate (encrypted home): canaries unchanged over ${HOME_TARGETS.length} raced runs`, async () => {
-    c = makeCanaries();
+    newCanaries();
     const before = c.snapshot();
     let swaps = 0;
     const seen: string[] = [];
