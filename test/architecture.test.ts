@@ -48,6 +48,7 @@ const EXCEPTIONS: readonly { from: string; to: string; why: string }[] = [
   },
   { from: 'ecryptfs/migrate.ts', to: 'session', why: 'an eCryptfs login flow: see ecryptfs/adopt.ts' },
   { from: 'ecryptfs/migrate-home.ts', to: 'session', why: 'an eCryptfs login flow: see ecryptfs/adopt.ts' },
+  { from: 'ecryptfs/migrate-copy-as-user.ts', to: 'session', why: 'root\'s side of the migrate flows\' copy (the user worker): see ecryptfs/adopt.ts' },
 ];
 
 /**

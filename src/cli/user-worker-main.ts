@@ -38,7 +38,7 @@ export async function main(): Promise<void> {
       const payload = input.subarray(off, off + payloadBytes);
       off += payloadBytes;
       let last = 0;
-      const result = runUserRequest(req, payload, (p) => {
+      const result = await runUserRequest(req, payload, (p) => {
         const now = Date.now();
         if (now - last > 200) { last = now; say({ progress: p }); }
       });

@@ -11,18 +11,19 @@
 // 8). `homecrypt mount` recognises an adopted eCryptfs lower and serves it with
 // the eCryptfs format. Password changes rewrap the key store as for any
 // homecrypt user; the sealed passphrase does not change.
-import { existsSync, lstatSync, mkdirSync, lchownSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../errors.js';
 import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam.js';
 import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
 import { randomBytes } from '../crypto/random.js';
-import { writeFileAtomic } from '../os/atomic-file.js';
 import { lookupUser } from '../os/users.js';
 import { readMountKey } from '../os/keyring.js';
 import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../keys/key-store.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
+import { userWorker } from '../session/user-worker-client.js';
+import type { UserRequest } from '../session/user-ops.js';
 import { clearEcryptfsMountPoint, readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
@@ -90,24 +91,25 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       makeMountPointWritable(setup.mountPoint);
     } else {
       // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
-      clearEcryptfsMountPoint(setup.mountPoint);
+      clearEcryptfsMountPoint(setup.home, setup.mountPoint);
     }
     const keyStore = resolve(o.keyStore ?? (setup.encryptedHome ? adoptedHomeKeyStore(setup) : join(user.home, '.homecrypt', 'homecrypt.keys')));
-    const keyDir = dirname(keyStore);
-    if (!existsSync(keyDir)) {
-      mkdirSync(keyDir, { mode: 0o700 });
-      lchownSync(keyDir, user.uid, user.gid);
-    }
     const adoptFile = adoptFileFor(keyStore);
     if (existsSync(adoptFile)) throw new RefusedError(`${adoptFile} already exists; move it away first`);
+    // the key folder (in the home, or /home/.ecryptfs/U) is the user's: it, the
+    // key store and the adoption file are written as the user, never by root,
+    // in one worker (the key store's bytes are collected, then sent with the rest)
+    const steps: { req: UserRequest; payload?: Buffer }[] = [{ req: { op: 'mkdir', path: dirname(keyStore), mode: 0o700 } }];
+    const collect = async (path: string, data: Buffer, mode: number) => { steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) }); };
     const { keyId, mountKey, recoveryKey } = await createKeyStore(keyStore, {
-      passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
+      passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, writer: collect,
     });
     try {
-      writeFileAtomic(adoptFile, sealAdoptFile(mountKey, setup.lower, pass), { mode: 0o600, uid: user.uid, gid: user.gid });
+      steps.push({ req: { op: 'writeFile', path: adoptFile, mode: 0o600 }, payload: sealAdoptFile(mountKey, setup.lower, pass) });
     } finally {
       mountKey.fill(0);
     }
+    await userWorker(user).runAll(steps);
     const record: UserRecord = {
       version: 1, user: user.name, uid: user.uid, mode: setup.encryptedHome ? 'home' : 'private', lower: setup.lower,
       mountPoint: setup.mountPoint, keyStore, keyId, autoMount: true, state: 'ready', rewrapPending: false,

@@ -7,11 +7,12 @@
 // homecrypt mounts over those links (FUSE allows a non-empty mount point:
 // fusermount3 always, mount(2) as root always; libfuse2's fusermount would need
 // `nonempty`, which homecrypt's kernel bridge does not use) and over nothing else.
-import { chmodSync, lstatSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { fchmodSync, fstatSync, lstatSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RefusedError } from '../errors.js';
 import { mountAt } from '../os/mounts.js';
 import type { PrivateSetup } from './private-dir.js';
+import { withMountPoint } from './mount-point.js';
 
 const LEFTOVERS = new Set(['.ecryptfs', '.Private', 'README.txt', 'Access-Your-Private-Data.desktop']);
 
@@ -36,10 +37,12 @@ export function checkUnmountedHome(home: string): void {
   }
 }
 
-/** fusermount3 mounts only where the user may write; ecryptfs-utils leaves the unmounted home 0500. */
+/** fusermount3 mounts only where the user may write; ecryptfs-utils leaves the unmounted home 0500. (On the home opened without following links.) */
 export function makeMountPointWritable(home: string): void {
-  const mode = lstatSync(home).mode & 0o7777;
-  if ((mode & 0o200) === 0) chmodSync(home, mode | 0o200);
+  withMountPoint(home, home, (fd) => {
+    const mode = fstatSync(fd).mode & 0o7777;
+    if ((mode & 0o200) === 0) fchmodSync(fd, mode | 0o200);
+  });
 }
 
 /** Removes ecryptfs-utils' links from the unmounted home (after a migration: the home is homecrypt's now). */

@@ -1,24 +1,33 @@
-// The copy both eCryptfs migrations run (migrate.ts for a Private directory,
-// migrate-home.ts for an encrypted home): every entry decrypted from the
-// eCryptfs copy and written through the engine's operations on the lower
-// directory (no mount: root cannot enter a user's FUSE mount), then read back
-// and compared by SHA-256 before it counts as done.
+// The copy step of `ecryptfs migrate` (a Private directory or a home): every
+// entry of the eCryptfs copy decrypted and written into the homecrypt lower
+// directory through the engine's operations (no mount: nothing to enter),
+// then read back and compared by SHA-256 before it counts as done. Both
+// directories are the user's, so this runs *as the user* (the user worker's
+// `ecryptfsCopy` request): a name the user swaps for a symlink mid-copy only
+// redirects work they could have done themselves, and everything it creates
+// is theirs without a chown.
 import { createHash } from 'node:crypto';
-import { lchownSync, lstatSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync } from 'node:fs';
 import { HomecryptError } from '../errors.js';
-import type { UserAccount } from '../os/users.js';
 import { openVolume } from '../engine/volume.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { FuseError } from '../fuse/index.js';
 import { walkLower } from './tree.js';
 import type { EcryptfsVolume } from './volume.js';
-import type { MigrateOptions } from './migrate-options.js';
 
 const CHUNK = 1 << 20;
 
-export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _keyStore: string, o: MigrateOptions,
-  key: { mountKey: Buffer }): { entries: number; bytes: number } {
+export interface CopyProgress { entries: number; bytes: number }
+
+export interface CopyOptions {
+  say?: (line: string) => void;
+  onProgress?: (done: CopyProgress, total: CopyProgress) => void;
+  /** Test hook: throw after this many entries were copied (simulates a crash). */
+  failAfterEntries?: number;
+}
+
+/** Copies (or, resuming, completes) `ec` into the homecrypt lower `lower`; the mount key is wiped. */
+export function copyAll(ec: EcryptfsVolume, lower: string, o: CopyOptions, key: { mountKey: Buffer }): { entries: number; bytes: number } {
   const vol = openVolume(lower, [key.mountKey]);
   key.mountKey.fill(0);
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: (l) => o.say?.(l) });
@@ -32,18 +41,14 @@ export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _k
   const exists = (p: string) => {
     try { fs.getattr(p); return true; } catch (e) { if (e instanceof FuseError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false; throw e; }
   };
-  // through the engine: relative to lower directory descriptors (a lower path may exceed PATH_MAX)
-  const own = (p: string) => fs.chown(p, user.uid, user.gid);
   for (const e of all) {
     const p = `/${e.path}`;
     if (e.type === 'd') {
       if (!exists(p)) fs.mkdir(p, e.mode);
-      own(p);
     } else if (e.type === 'l') {
       if (exists(p)) {
         if (fs.readlink(p) !== e.target) { fs.unlink(p); fs.symlink(e.target, p); }
       } else fs.symlink(e.target, p);
-      own(p);
     } else {
       const src = ec.openFile(e.lowerPath, false);
       try {
@@ -62,7 +67,6 @@ export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _k
           } finally {
             fs.release(p, fh);
           }
-          own(p);
           const st = lstatSync(e.lowerPath);
           fs.utimens(p, st.atimeMs, st.mtimeMs);
           const got = fileHash(fs, p);
@@ -78,17 +82,7 @@ export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _k
     if (o.failAfterEntries !== undefined && done.entries >= o.failAfterEntries) throw new HomecryptError('simulated interruption (test hook)');
   }
   fs.closeAll();
-  chownTree(vol.lowerRoot, user);
   return done;
-}
-
-/** Everything the engine wrote as root (entries, sidecars) becomes the user's. */
-function chownTree(dir: string, user: UserAccount): void {
-  for (const n of readdirSync(dir)) {
-    const p = join(dir, n);
-    lchownSync(p, user.uid, user.gid);
-    if (lstatSync(p).isDirectory()) chownTree(p, user);
-  }
 }
 
 function fileHash(fs: EncryptedFilesystem, p: string): string {

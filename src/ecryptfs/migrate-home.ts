@@ -16,8 +16,7 @@
 //   5. only with --remove-ecryptfs, and only after 4: /home/.ecryptfs/U goes.
 // The journal /home/.homecrypt/U/ecryptfs-migration.json records the step
 // reached; running the command again carries on from there.
-import { spawnSync } from 'node:child_process';
-import { existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HomecryptError, RefusedError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
@@ -36,8 +35,11 @@ import { readPrivateSetup } from './private-dir.js';
 import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { walkLower } from './tree.js';
 import { wipeKeys } from './keys.js';
-import { copyAll } from './migrate-copy.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
+import { copyAsUser } from './migrate-copy-as-user.js';
+import { readJournalJson } from './journal-file.js';
+import { userWorker } from '../session/user-worker-client.js';
+import { makeOwnedDirAt, openTrustedDir, removeTreeAt, withFd } from '../os/dir-fd.js';
 
 type Step = 'start' | 'setup' | 'copied' | 'done';
 interface HomeJournal {
@@ -60,16 +62,9 @@ function journalPath(layout: Layout): string {
 
 function readJournal(layout: Layout): HomeJournal | null {
   const p = journalPath(layout);
-  if (!existsSync(p)) return null;
   // root deletes what the journal names: only a journal root wrote counts
-  const st = lstatSync(p);
-  if (!st.isFile() || st.uid !== 0) throw new RefusedError(`${p} is not a regular file owned by root; move it away`);
-  let j: HomeJournal;
-  try {
-    j = JSON.parse(readFileSync(p, 'utf8')) as HomeJournal;
-  } catch {
-    throw new HomecryptError(`${p}: not valid JSON; a migration journal this build understands was expected`);
-  }
+  const j = readJournalJson(p, 0) as HomeJournal | null;
+  if (j === null) return null;
   const abs = (v: unknown) => typeof v === 'string' && v.startsWith('/') && !v.split('/').includes('..');
   if (j?.version !== 1 || !STEPS.includes(j.step) || !abs(j.lower) || !abs(j.ecryptfsDir) || !abs(j.wrapped)
     || dirname(j.lower) !== j.ecryptfsDir || basename(j.lower) !== '.Private') {
@@ -88,11 +83,14 @@ export function homeMigrationUnderWay(user: UserAccount): boolean {
 }
 
 function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
-  // GNU rm walks with openat and never follows a symlink, so a user racing to
-  // swap a folder of theirs for a link cannot steer root's delete elsewhere
-  // (Node's rmSync checks with lstat, then deletes: a window).
-  const r = spawnSync('rm', ['-rf', '--one-file-system', '--', j.ecryptfsDir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new HomecryptError(`could not remove the eCryptfs copy ${j.ecryptfsDir}: ${(r.stderr || '').trim() || `rm exited ${r.status}`}`);
+  // /home/.ecryptfs/U is the user's, in root's /home/.ecryptfs: root removes
+  // it walking by directory descriptors (O_NOFOLLOW), so a folder swapped for
+  // a link mid-walk is removed as a link and nothing outside is reached
+  try {
+    withFd(openTrustedDir(dirname(j.ecryptfsDir)), (fd) => removeTreeAt(fd, basename(j.ecryptfsDir), j.ecryptfsDir));
+  } catch (err) {
+    throw new HomecryptError(`could not remove the eCryptfs copy ${j.ecryptfsDir}: ${(err as Error).message}`);
+  }
   say(`removed the eCryptfs copy ${j.ecryptfsDir}`);
 }
 
@@ -133,26 +131,28 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
     const ec = (() => {
       try {
         return openEcryptfs(journal.lower, pass);
-      } finally {
+      } catch (err) {
         pass.fill(0);
+        throw err;
       }
     })();
+    const worker = userWorker(user);
     try {
       let recoveryKey: string | null = null;
       let mountKey: Buffer | null = null;
       if (journal.step === 'start') {
         const root = dirname(layout.base!);
-        if (!existsSync(root)) mkdirSync(root, { mode: 0o711 });
+        // /home/.homecrypt (root's) and /home/.homecrypt/U (the user's), made
+        // and owned through descriptors, as setup --home does
+        withFd(openTrustedDir(dirname(root)), (fd) => closeSync(makeOwnedDirAt(fd, basename(root), { uid: 0, gid: 0 }, 0o711, root)));
         checkFreeSpace(copyNeeds(ec), availableBytes(root), root);
-        // a run interrupted in this step left at most a partial key store and lower: start the step again
-        rmSync(layout.lower, { recursive: true, force: true });
-        rmSync(layout.keyStore, { force: true });
-        mkdirSync(layout.base!, { recursive: true, mode: 0o700 });
-        lchownSync(layout.base!, user.uid, user.gid);
-        chmodSync(layout.base!, 0o700);
+        withFd(openTrustedDir(root), (fd) => closeSync(makeOwnedDirAt(fd, basename(layout.base!), user, 0o700, layout.base)));
+        // a run interrupted in this step left at most a partial key store and
+        // lower: start the step again (in the user's folder: as the user)
+        await worker.runAll([{ req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } }]);
         writeJournal(layout, journal);
         const made = await createKeyStore(layout.keyStore, {
-          passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, owner: { uid: user.uid, gid: user.gid },
+          passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, writer: worker.writer,
         });
         mountKey = made.mountKey;
         await initLower(user, layout.lower, layout.keyStore, mountKey);
@@ -167,7 +167,8 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
       let entries = 0, bytes = 0;
       if (journal.step === 'setup') {
         mountKey ??= (await unwrapForUser(rec.keyStore, user, o.loginPassphrase)).mountKey;
-        ({ entries, bytes } = copyAll(ec, user, layout.lower, layout.keyStore, o, { mountKey }));
+        ({ entries, bytes } = await copyAsUser(user, journal.lower, layout.lower, pass, mountKey, o));
+        mountKey = null;
         // the next login mounts homecrypt's home here, on an empty directory
         removeLeftovers(home);
         makeMountPointWritable(home);
@@ -187,6 +188,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
       return { recoveryKey, entries, bytes, removed, aside: journal.ecryptfsDir, home: true };
     } finally {
       wipeKeys(ec.keys);
+      pass.fill(0);
     }
   });
 }

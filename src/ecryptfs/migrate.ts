@@ -14,11 +14,10 @@
 // A journal (~/.homecrypt/ecryptfs-migration.json) records the step reached, so
 // running the command again after an interruption carries on: entries already
 // present with the right content are kept, anything else is written again.
-import { existsSync, lchownSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError, UsageError, HomecryptError } from '../errors.js';
 import { requireRoot } from '../os/require-root.js';
-import { writeFileAtomic } from '../os/atomic-file.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { runAsUser } from '../os/processes.js';
@@ -31,9 +30,11 @@ import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
 import { openEcryptfs } from './mount.js';
 import { wipeKeys } from './keys.js';
 import { EcryptfsVolume } from './volume.js';
-import { copyAll } from './migrate-copy.js';
 import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
+import { userWorker } from '../session/user-worker-client.js';
+import { readJournalJson } from './journal-file.js';
+import { copyAsUser } from './migrate-copy-as-user.js';
 
 type Step = 'aside' | 'setup' | 'copied' | 'done';
 interface Journal { version: 1; step: Step; aside: string; startedAt: string }
@@ -58,9 +59,9 @@ async function removeEcryptfsCopyAsUser(user: UserAccount, aside: string): Promi
 
 function readJournal(user: UserAccount): Journal | null {
   const p = journalPath(user);
-  if (!existsSync(p)) return null;
-  const j = JSON.parse(readFileSync(p, 'utf8')) as Journal;
-  if (j.version !== 1 || !['aside', 'setup', 'copied', 'done'].includes(j.step) || typeof j.aside !== 'string') {
+  const j = readJournalJson(p, user.uid) as Journal | null;
+  if (j === null) return null;
+  if (j?.version !== 1 || !['aside', 'setup', 'copied', 'done'].includes(j.step) || typeof j.aside !== 'string') {
     throw new HomecryptError(`${p}: not a migration journal this build understands`);
   }
   // The journal lives in the user's home, so the user can edit it; it may only
@@ -71,9 +72,13 @@ function readJournal(user: UserAccount): Journal | null {
   return j;
 }
 
-function writeJournal(user: UserAccount, j: Journal): void {
-  const p = journalPath(user);
-  writeFileAtomic(p, Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: user.uid, gid: user.gid });
+/** The journal is the user's file in the user's folder: written as the user. */
+async function writeJournal(user: UserAccount, j: Journal): Promise<void> {
+  await userWorker(user).writer(journalPath(user), journalBytes(j), 0o600);
+}
+
+function journalBytes(j: Journal): Buffer {
+  return Buffer.from(`${JSON.stringify(j, null, 2)}\n`);
 }
 
 /** Migrates a Private directory or, through migrate-home.ts, an encrypted home. */
@@ -124,28 +129,22 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   }
   // the login passphrase must open the eCryptfs copy before anything moves
   const mountPass = unwrapPassphraseFile(setup.wrappedPassphrase, o.loginPassphrase);
-  let ec = (() => {
-    try {
-      return openEcryptfs(journal ? journal.aside : setup.lower, mountPass);
-    } finally {
-      mountPass.fill(0);
-    }
-  })();
   let recoveryKey: string | null = null;
   try {
+    wipeKeys(openEcryptfs(journal ? journal.aside : setup.lower, mountPass).keys);
+    const worker = userWorker(user);
     if (!journal) {
       const aside = asidePath(user);
       if (existsSync(aside)) throw new RefusedError(`${aside} already exists; move it away first`);
-      clearEcryptfsMountPoint(setup.mountPoint);
+      clearEcryptfsMountPoint(setup.home, setup.mountPoint);
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
-      // the journal (in ~/.homecrypt, made here if needed) first, then the rename
-      if (!existsSync(join(user.home, '.homecrypt'))) {
-        mkdirSync(join(user.home, '.homecrypt'), { mode: 0o700 });
-        lchownSync(join(user.home, '.homecrypt'), user.uid, user.gid);
-      }
-      writeJournal(user, journal);
-      renameSync(setup.lower, aside);
-      ec = new EcryptfsVolume({ lowerDir: aside, keys: ec.keys, keyBytes: ec.keyBytes });
+      // the journal (in ~/.homecrypt, made here if needed) first, then the
+      // rename: both in the user's home, so both as the user
+      await worker.runAll([
+        { req: { op: 'mkdir', path: join(user.home, '.homecrypt'), mode: 0o700 } },
+        { req: { op: 'writeFile', path: journalPath(user), mode: 0o600 }, payload: journalBytes(journal) },
+        { req: { op: 'rename', from: setup.lower, to: aside } },
+      ]);
       say(`moved the eCryptfs directory aside to ${aside}`);
     }
     if (journal.step === 'aside') {
@@ -159,7 +158,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
         recoveryKey ??= r.recoveryKey;
       }
       journal = { ...journal, step: 'setup' };
-      writeJournal(user, journal);
+      await writeJournal(user, journal);
     }
     let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
@@ -167,9 +166,10 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
-      ({ entries, bytes } = copyAll(ec, user, rec.lower, rec.keyStore, o, await unwrapForUser(rec.keyStore, user, o.loginPassphrase)));
+      const { mountKey } = await unwrapForUser(rec.keyStore, user, o.loginPassphrase);
+      ({ entries, bytes } = await copyAsUser(user, journal.aside, rec.lower, mountPass, mountKey, o));
       journal = { ...journal, step: 'copied' };
-      writeJournal(user, journal);
+      await writeJournal(user, journal);
     }
     if (rec.state !== 'ready') saveUserRecord({ ...rec, state: 'ready' });
     let removed = false;
@@ -179,9 +179,9 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
       say(`removed the eCryptfs copy ${journal.aside} and ~/.ecryptfs`);
     }
     journal = { ...journal, step: 'done' };
-    writeJournal(user, journal);
+    await writeJournal(user, journal);
     return { recoveryKey, entries, bytes, removed, aside: journal.aside };
   } finally {
-    wipeKeys(ec.keys);
+    mountPass.fill(0);
   }
 }

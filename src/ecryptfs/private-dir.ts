@@ -4,9 +4,11 @@
 // point), wrapped-passphrase (the mount passphrase under the login passphrase),
 // and the lower directory: ~/.Private, or /home/.ecryptfs/U/.Private for an
 // encrypted home (~/.ecryptfs and ~/.Private are then symlinks into it).
-import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, fchmodSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { CorruptFileError, RefusedError, UsageError } from '../errors.js';
+import { readdirFd, unlinkAt } from '../os/dir-fd.js';
+import { lstatIn, mountPointInHome, withMountPoint } from './mount-point.js';
 
 export interface PrivateSetup {
   home: string;
@@ -32,9 +34,9 @@ export function readPrivateSetup(home: string, user?: string): PrivateSetup {
     throw new CorruptFileError(sigFile, 'expected one or two 16-hex-digit signatures');
   }
   const mntFile = join(ecryptfsDir, 'Private.mnt');
-  let mountPoint = existsSync(mntFile) ? readFileSync(mntFile, 'utf8').split('\n')[0]!.trim() : join(home, 'Private');
-  // a home restored or moved elsewhere keeps the old absolute path in Private.mnt
-  if (!existsSync(mountPoint) && existsSync(join(home, basename(mountPoint)))) mountPoint = join(home, basename(mountPoint));
+  // the user's own file: a path in their home, reached without a symlink, or refused
+  const mountPoint = existsSync(mntFile) ? mountPointInHome(home, readFileSync(mntFile, 'utf8').split('\n')[0]!.trim(), mntFile) : join(home, 'Private');
+  withMountPoint(home, mountPoint, () => undefined);
   const real = realpathSync(ecryptfsDir);
   const base = real.endsWith('/.ecryptfs') ? real.slice(0, -'/.ecryptfs'.length) : home;
   let lower = join(home, '.Private');
@@ -46,13 +48,17 @@ export function readPrivateSetup(home: string, user?: string): PrivateSetup {
   };
 }
 
-/** ecryptfs-setup-private leaves two links in the unmounted ~/Private; nothing else may be there. */
-export function clearEcryptfsMountPoint(mnt: string): void {
-  if (!existsSync(mnt)) return;
-  for (const n of readdirSync(mnt)) {
-    const p = join(mnt, n);
-    if ((n === 'README.txt' || n === 'Access-Your-Private-Data.desktop') && lstatSync(p).isSymbolicLink()) unlinkSync(p);
-  }
-  if (readdirSync(mnt).length > 0) throw new RefusedError(`${mnt} holds files while the eCryptfs directory is not mounted; move them away first`);
-  chmodSync(mnt, 0o700); // ecryptfs-setup-private leaves it 0500
+/**
+ * ecryptfs-setup-private leaves two links in the unmounted ~/Private; nothing
+ * else may be there. Done on the directory opened from the home without
+ * following a symlink: the links are unlinked in it, its mode set on it.
+ */
+export function clearEcryptfsMountPoint(home: string, mnt: string): void {
+  withMountPoint(home, mnt, (fd) => {
+    for (const n of readdirFd(fd)) {
+      if ((n === 'README.txt' || n === 'Access-Your-Private-Data.desktop') && lstatIn(fd, n)?.isSymbolicLink()) unlinkAt(fd, n, `${mnt}/${n}`);
+    }
+    if (readdirFd(fd).length > 0) throw new RefusedError(`${mnt} holds files while the eCryptfs directory is not mounted; move them away first`);
+    fchmodSync(fd, 0o700); // ecryptfs-setup-private leaves it 0500
+  });
 }

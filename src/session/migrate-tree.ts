@@ -58,7 +58,7 @@ export function spaceNeeded(s: TreeSummary): number {
   return s.largest + s.files * perFile + Math.ceil(s.bytes / 4096) * perBlock + 16 * 1024 * 1024;
 }
 
-export interface MoveProgress { files: number; bytes: number }
+export interface MoveProgress { files: number; bytes: number; total?: { files: number; bytes: number } }
 
 function sha256File(path: string): Buffer {
   const h = createHash('sha256');

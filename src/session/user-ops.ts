@@ -5,12 +5,13 @@
 // the right moment only redirects work they could have done themselves.
 // Secrets (a mount key) arrive as the request's payload on the pipe, never
 // in argv or the environment.
-import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { createLower } from './lower-dir.js';
 import { moveTree, surveyTree, type MoveProgress, type TreeSummary } from './migrate-tree.js';
+import type { CopyProgress } from '../ecryptfs/migrate-copy.js';
 
 export type UserRequest =
   /** a directory with this mode (an existing one of the user's is kept, its mode set) */
@@ -29,9 +30,13 @@ export type UserRequest =
   /** progress lines while it runs; `src` is removed once empty */
   | { op: 'move'; src: string; dst: string; removeSrc?: boolean }
   /** `to` (an empty directory) replaced by `from`, then given `mode` */
-  | { op: 'replaceDir'; from: string; to: string; mode: number };
+  | { op: 'replaceDir'; from: string; to: string; mode: number }
+  /** rename(2) of an entry (never over an existing one) */
+  | { op: 'rename'; from: string; to: string }
+  /** payload: the eCryptfs mount passphrase (passBytes) then the mount key; `ecryptfs migrate`'s copy, progress lines while it runs */
+  | { op: 'ecryptfsCopy'; from: string; to: string; passBytes: number; failAfterEntries?: number };
 
-export type UserOpResult = null | TreeSummary | MoveProgress;
+export type UserOpResult = null | TreeSummary | MoveProgress | CopyProgress;
 
 function mkdirMode(path: string, mode: number): void {
   try {
@@ -62,7 +67,7 @@ function emptyDir(path: string): void {
 }
 
 /** Carries out one request in this process (which runs as the user). */
-export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p: MoveProgress) => void): UserOpResult {
+export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p: MoveProgress) => void): UserOpResult | Promise<UserOpResult> {
   switch (req.op) {
     case 'mkdir': mkdirMode(req.path, req.mode); return null;
     case 'writeFile': writeFileAtomic(req.path, payload, { mode: req.mode }); return null;
@@ -81,7 +86,28 @@ export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p
       renameSync(req.from, req.to);
       chmodSync(req.to, req.mode);
       return null;
+    case 'rename':
+      if (existsSync(req.to)) throw new RefusedError(`${req.to} already exists; move it away first`);
+      renameSync(req.from, req.to);
+      return null;
+    case 'ecryptfsCopy': return ecryptfsCopy(req, payload, onProgress);
     default:
       throw new UsageError(`unknown user request ${JSON.stringify((req as { op?: unknown }).op)}`);
+  }
+}
+
+// loaded only for this request: every other worker (a login's re-wrap) starts without the engine
+async function ecryptfsCopy(req: Extract<UserRequest, { op: 'ecryptfsCopy' }>, payload: Buffer, onProgress: (p: MoveProgress) => void): Promise<CopyProgress> {
+  const { copyAll } = await import('../ecryptfs/migrate-copy.js');
+  const { openEcryptfs } = await import('../ecryptfs/mount.js');
+  const { wipeKeys } = await import('../ecryptfs/keys.js');
+  const ec = openEcryptfs(req.from, payload.subarray(0, req.passBytes));
+  try {
+    return copyAll(ec, req.to, {
+      failAfterEntries: req.failAfterEntries,
+      onProgress: (d, t) => onProgress({ files: d.entries, bytes: d.bytes, total: { files: t.entries, bytes: t.bytes } }),
+    }, { mountKey: Buffer.from(payload.subarray(req.passBytes)) });
+  } finally {
+    wipeKeys(ec.keys);
   }
 }

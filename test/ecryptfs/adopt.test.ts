@@ -4,8 +4,8 @@
 // eCryptfs data left as it is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { makeEcryptfsPrivateHome } from './fixtures.js';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
@@ -40,6 +40,67 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     expect(r.status).toBe(3);
     expect(existsSync(join(home, '.homecrypt'))).toBe(false);
     expect(readdirSync(records)).toEqual([]);
+  });
+
+  describe('Private.mnt is the user\'s file: a mount point outside the home or through a symlink is refused', () => {
+    let shared: string;
+    const adopt = () => spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'],
+      { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+    const mntFile = () => join(home, '.ecryptfs/Private.mnt');
+    const asOwner = (p: string) => { const u = lookupUser(user); lchownSync(p, u.uid, u.gid); };
+    /** writes Private.mnt (as the user could), runs adopt, restores it; checks nothing was adopted and the shared dir kept its mode */
+    const refused = (mnt: string, why: RegExp) => {
+      const saved = readFileSync(mntFile());
+      writeFileSync(mntFile(), `${mnt}\n`);
+      try {
+        const r = adopt();
+        expect(r.status, r.stderr).toBe(8);
+        expect(r.stderr).toMatch(why);
+        expect(readdirSync(records)).toEqual([]);
+        expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+        expect(statSync(shared).mode & 0o7777).toBe(0o1777);
+        expect(statSync(join(shared, 'Private')).mode & 0o7777).toBe(0o1777);
+      } finally {
+        writeFileSync(mntFile(), saved);
+      }
+    };
+
+    beforeAll(() => {
+      // a shared, world-writable folder, as /tmp is: root's 0700 there would lock everyone else out
+      shared = mkdtempSync('/tmp/hc-adopt-shared-');
+      mkdirSync(join(shared, 'Private'));
+      chmodSync(shared, 0o1777);
+      chmodSync(join(shared, 'Private'), 0o1777);
+    });
+    afterAll(() => rmSync(shared, { recursive: true, force: true }));
+
+    it('a path outside the home, directly or by "..", is refused', () => {
+      refused(join(shared, 'Private'), /Private\.mnt names \/tmp\/hc-adopt-shared-\S+, which is not inside .*; a mount point must be in the user's home/);
+      // home is /tmp/X/user: two levels up is /tmp, where the shared folder is
+      refused(`${home}/../../${basename(shared)}/Private`, /which is not inside/);
+    });
+
+    it('a symlink in the home on the way to it (last component or one before) is refused', () => {
+      const link = join(home, 'elsewhere');
+      symlinkSync(shared, link);
+      asOwner(link);
+      try {
+        refused(join(link, 'Private'), new RegExp(`${link} is a symbolic link or not a directory; the mount point ${link}/Private must be reached through real directories`));
+      } finally {
+        rmSync(link);
+      }
+      // ~/Private itself swapped for a link to the shared folder, Private.mnt unchanged
+      const priv = join(home, 'Private');
+      renameSync(priv, `${priv}.real`);
+      symlinkSync(join(shared, 'Private'), priv);
+      asOwner(priv);
+      try {
+        refused(priv, /Private is a symbolic link or not a directory/);
+      } finally {
+        rmSync(priv);
+        renameSync(`${priv}.real`, priv);
+      }
+    });
   });
 
   it('refuses an encrypted home whose unmounted home holds files the mount would hide', () => {

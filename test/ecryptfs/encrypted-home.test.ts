@@ -8,47 +8,24 @@
 // next login mounts; the eCryptfs copy goes only on request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
+import { makeEcryptfsEncryptedHome } from './fixtures.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
-import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
 import { deleteUserByName } from '../helpers/users.js';
 
 const MOUNT_PASS = 'home mount pass';
 const LOGIN = 'home login pass';
 const PLAIN = join(VECTORS, 'plain');
+// several CLI runs and logins, each starting node and user workers: minutes on a loaded 2-core machine
+const LONG = 300_000;
 const mountOf = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === mnt);
 
-/** The encrypted-home layout ecryptfs-migrate-home leaves, for `user` with home root/user. */
-function layEncryptedHome(root: string, user: string): string {
-  const home = join(root, user);
-  const ecr = join(root, '.ecryptfs', user);
-  mkdirSync(join(ecr, '.Private'), { recursive: true, mode: 0o700 });
-  mkdirSync(join(ecr, '.ecryptfs'), { mode: 0o700 });
-  chmodSync(join(root, '.ecryptfs'), 0o755);
-  mkdirSync(home, { mode: 0o700 });
-  symlinkSync(join(ecr, '.ecryptfs'), join(home, '.ecryptfs'));
-  symlinkSync(join(ecr, '.Private'), join(home, '.Private'));
-  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'README.txt'));
-  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Access-Your-Private-Data.desktop'));
-  const keys = keysFromMountPassphrase(Buffer.from(MOUNT_PASS), { keyBytes: 16, encryptNames: true });
-  writePlainTree(new EcryptfsVolume({ lowerDir: join(ecr, '.Private'), keys, keyBytes: 16 }), PLAIN);
-  writeFileSync(join(ecr, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
-  writeFileSync(join(ecr, '.ecryptfs/Private.mnt'), `${home}\n`);
-  execFileSync('ecryptfs-wrap-passphrase', [join(ecr, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${MOUNT_PASS}\n${LOGIN}` });
-  deleteUserByName(user);
-  execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
-  const u = lookupUser(user);
-  execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home, ecr]);
-  chmodSync(home, 0o500); // ecryptfs-utils leaves the unmounted home read-only
-  return home;
-}
+const layEncryptedHome = (root: string, user: string) => makeEcryptfsEncryptedHome({ root, user, mountPass: MOUNT_PASS, login: LOGIN });
 
 function manifestAsUser(user: string, dir: string) {
   const u = lookupUser(user);
@@ -131,7 +108,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     // the links are still there under the mount point, and still lead to the eCryptfs keys
     expect(lstatSync(join(home, '.ecryptfs')).isSymbolicLink()).toBe(true);
     expect(existsSync(join(home, '.ecryptfs/wrapped-passphrase'))).toBe(true);
-  });
+  }, LONG);
 
   it('migrate of an adopted home: refused while it is mounted, then replaces the adoption', () => {
     const home = join(root, adoptUser);
@@ -150,7 +127,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     expect(manifestAsUser(adoptUser, home).stdout).toBe(plainManifest(PLAIN));
     expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
     expect(mountOf(home)).toBeUndefined();
-  });
+  }, LONG);
 
   it('migrate: every file verified, resumable, and homecrypt --home mode works at the next login', async () => {
     const home = join(root, migUser);
@@ -213,5 +190,5 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     const again = migrate();
     expect(again.status).toBe(8);
     expect(again.stderr).toMatch(/already migrated/);
-  });
+  }, LONG);
 });

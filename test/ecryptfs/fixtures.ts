@@ -54,3 +54,33 @@ export function makeEcryptfsPrivateHome(opts: {
   execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]);
   return { base, home, records };
 }
+
+/**
+ * The encrypted-home layout ecryptfs-migrate-home leaves, for the system user
+ * `user` (made again if it exists) with home root/user and its eCryptfs data in
+ * root/.ecryptfs/user. Returns the home.
+ */
+export function makeEcryptfsEncryptedHome(opts: { root: string; user: string; mountPass: string; login: string }): string {
+  const { root, user } = opts;
+  const home = join(root, user);
+  const ecr = join(root, '.ecryptfs', user);
+  mkdirSync(join(ecr, '.Private'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(ecr, '.ecryptfs'), { mode: 0o700 });
+  chmodSync(join(root, '.ecryptfs'), 0o755);
+  mkdirSync(home, { mode: 0o700 });
+  symlinkSync(join(ecr, '.ecryptfs'), join(home, '.ecryptfs'));
+  symlinkSync(join(ecr, '.Private'), join(home, '.Private'));
+  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.txt', join(home, 'README.txt'));
+  symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Access-Your-Private-Data.desktop'));
+  const keys = keysFromMountPassphrase(Buffer.from(opts.mountPass), { keyBytes: 16, encryptNames: true });
+  writePlainTree(new EcryptfsVolume({ lowerDir: join(ecr, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
+  writeFileSync(join(ecr, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
+  writeFileSync(join(ecr, '.ecryptfs/Private.mnt'), `${home}\n`);
+  execFileSync('ecryptfs-wrap-passphrase', [join(ecr, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${opts.mountPass}\n${opts.login}` });
+  deleteUserByName(user);
+  execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
+  const u = lookupUser(user);
+  execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home, ecr]);
+  chmodSync(home, 0o500); // ecryptfs-utils leaves the unmounted home read-only
+  return home;
+}

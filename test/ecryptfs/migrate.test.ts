@@ -84,7 +84,7 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
     expect(second.stdout).not.toMatch(/Recovery key/);
     expect(second.stdout).toMatch(/eCryptfs copy is kept/);
     expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(true);
-  });
+  }, 300_000); // two migrations, each starting node and several user workers: minutes on a loaded machine
 
   it('the homecrypt volume holds the same tree, owned by the user', async () => {
     expect(await homecryptManifest(user, join(home, '.Private'), join(home, '.homecrypt/homecrypt.keys'))).toBe(plainManifest(join(VECTORS, 'plain')));
