@@ -7,7 +7,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 60_000,
+    testTimeout: 180_000, // generous: a loaded 2-core machine triples the slow end-to-end tests
     hookTimeout: 120_000,
     reporters: ['default'],
     globalSetup: ['test/helpers/global-setup.ts'],

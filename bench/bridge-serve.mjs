@@ -101,7 +101,9 @@ if (bridge === 'kernel') {
   const readers = process.env.HOMECRYPT_BRIDGE_READERS ? Number(process.env.HOMECRYPT_BRIDGE_READERS) : undefined;
   const readdirPlus = process.env.HOMECRYPT_BRIDGE_NOPLUS ? false : undefined;
   const spinUs = process.env.HOMECRYPT_BRIDGE_SPIN ? Number(process.env.HOMECRYPT_BRIDGE_SPIN) : undefined;
-  mount = await mountKernel(mnt, target.ops, options, { readers, readdirPlus, spinUs });
+  const writebackCache = !!process.env.HOMECRYPT_BRIDGE_WRITEBACK;
+  const directWriters = process.env.HOMECRYPT_BRIDGE_NODIRECT ? false : undefined;
+  mount = await mountKernel(mnt, target.ops, options, { readers, readdirPlus, spinUs, writebackCache, directWriters });
 } else {
   const { mountFuseNative } = await imp('fuse/fuse-native-bridge.js');
   mount = await mountFuseNative(mnt, target.ops, options);

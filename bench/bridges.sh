@@ -9,7 +9,9 @@
 #
 #   bench/bridges.sh [ROUNDS]        (default 3; needs root, /dev/fuse, gocryptfs, a built dist/)
 #   BRIDGES_TARGETS="plain gocryptfs hc-native hc-kernel" to choose targets (also
-#   hc-kernel-nospin: no spin; hc-kernel-noplus: no READDIRPLUS).
+#   hc-kernel-nospin: no spin; hc-kernel-noplus: no READDIRPLUS; hc-kernel-wb: the
+#   kernel's writeback cache; hc-base: hc-kernel from the built checkout at
+#   $BRIDGES_BASE, e.g. the code before a change, measured in the same run).
 # Raw results go to bench/results/bridges-*.tsv (not committed).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -32,7 +34,9 @@ trap cleanup EXIT
 
 # A reproducible source tree: this repository's node_modules, sorted, fixed owner
 TARBALL=$W/tree.tar.gz
-tar --sort=name --owner=0 --group=0 --numeric-owner -C "$ROOT" -czf "$TARBALL" node_modules
+# (in a git worktree node_modules is a symlink to the main checkout's: tar what it points to)
+NM=$(readlink -f "$ROOT/node_modules")
+tar --sort=name --owner=0 --group=0 --numeric-owner -C "$(dirname "$NM")" -czf "$TARBALL" "$(basename "$NM")"
 mkdir "$W/ref" && tar xzf "$TARBALL" -C "$W/ref"
 (cd "$W/ref" && find node_modules -type f -print0 | sort -z | xargs -0 md5sum) > "$W/md5sums"
 FILES=$(wc -l < "$W/md5sums")
@@ -59,6 +63,10 @@ mount_target() {
     hc-kernel) node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
       PIDS+=($!); wait_ready "$d/ready" ;;
     hc-kernel-noplus) HOMECRYPT_BRIDGE_NOPLUS=1 node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+      PIDS+=($!); wait_ready "$d/ready" ;;
+    hc-kernel-wb) HOMECRYPT_BRIDGE_WRITEBACK=1 node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
+      PIDS+=($!); wait_ready "$d/ready" ;;
+    hc-base) node "${BRIDGES_BASE:?set BRIDGES_BASE to a built checkout}/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
       PIDS+=($!); wait_ready "$d/ready" ;;
     hc-kernel-nospin) HOMECRYPT_BRIDGE_SPIN=0 node "$ROOT/bench/bridge-serve.mjs" kernel homecrypt "$d/lower" "$d/mnt" > "$d/ready" 2> "$d/ready.err" &
       PIDS+=($!); wait_ready "$d/ready" ;;

@@ -67,7 +67,8 @@ try {
   writeFileSync(`/etc/pam.d/${svc.hc}-lines`, renderStackLines());
   writeFileSync(`/etc/pam.d/${svc.hc}`, `${BASE.join('\n')}\n@include ${svc.hc}-lines\n`);
   if (BASELINE) {
-    writeFileSync(`/etc/pam.d/${svc.base}-lines`, renderStackLines(join(BASELINE, 'pam/homecrypt-pam-hook')));
+    // the pam_exec lines: a BASELINE from before pam_homecrypt.so knows no 'module' phase
+    writeFileSync(`/etc/pam.d/${svc.base}-lines`, renderStackLines(join(BASELINE, 'pam/homecrypt-pam-hook'), 'exec'));
     writeFileSync(`/etc/pam.d/${svc.base}`, `${BASE.join('\n')}\n@include ${svc.base}-lines\n`);
   }
   process.stderr.write('setting up the encrypted home (default KDF calibration)…\n');

@@ -9,6 +9,7 @@ BENCHES=(
   unlock.sh        # key-store unlock time of the default Argon2id parameters (vs cryptsetup LUKS2)
   canonical.sh     # the engine: gocryptfs's canonical benchmark, plain vs gocryptfs vs homecrypt
   login.sh         # what homecrypt adds to a PAM login (auth + open_session), vs a plain login
+  pam-module.sh    # what the PAM lines cost a user without homecrypt: pam_homecrypt.so, pam_exec, plain
   block-bench.sh   # block mode: userspace LUKS2 engine vs a plain loop-mounted image (fio)
   bridges.sh       # FUSE bridges: canonical benchmark on fuse-native vs the kernel bridge, per-op latency
 )

@@ -47,6 +47,8 @@ mkdir -p "$lib" "$root/usr/bin" "$doc" "$root/DEBIAN"
 # --- the program: compiled JavaScript (no source maps: src/ is not shipped) --
 log "staging dist/ and bin/"
 cp -r dist "$lib/dist"
+# the PAM module goes to the system's PAM directory (below), not with the JavaScript
+rm -rf "$lib/dist/pam"
 find "$lib/dist" -name '*.map' -delete
 find "$lib/dist" -name '*.js' -exec sed -i '/^\/\/# sourceMappingURL=/d' {} +
 cp package.json package-lock.json "$lib/"
@@ -124,42 +126,41 @@ log "checking that every native addon loads from the staged tree"
   koffi.load("libc.so.6");
 ' >&2) || die "a native addon does not load from the staged node_modules"
 
-# --- PAM: the hook and the pam-auth-update profile from pam/ -----------------
-# pam/ (the login integration's folder) holds the hook pam_exec.so runs and the
-# stack lines as templates with @HOOK@ for the hook's path. The whole folder
-# goes to /usr/lib/homecrypt/pam/, where `homecrypt pam enable|lines` read the
-# templates; the profile is the template in pam-auth-update's format (it has
-# *-Type: fields), rendered for the installed hook and installed as
-# /usr/share/pam-configs/homecrypt, the name the maintainer scripts pass to
-# pam-auth-update. The package enables it at install (Default: yes, as Debian's
-# PAM module packages do: the hook leaves users without homecrypt untouched),
-# and the template shipped beside it says the same, so `homecrypt pam enable`
-# on an installed system rewrites the very same bytes.
+# --- PAM: the module, the hook and the pam-auth-update profile from pam/ -----
+# pam_homecrypt.so (built by ./run build into dist/pam/) goes to the multiarch
+# security directory, where PAM finds it by its bare name. pam/ (the login
+# integration's folder) holds the hook both the module and pam_exec.so run, and
+# the stack lines as templates with @HOOK@ and @MODULE@; the folder (without
+# the module's C source and build script) goes to /usr/lib/homecrypt/pam/,
+# where `homecrypt pam enable|lines` read the templates. The profile is
+# pam/homecrypt.pam-auth-update (the module's) rendered for the installed hook
+# and installed as /usr/share/pam-configs/homecrypt, the name the maintainer
+# scripts pass to pam-auth-update. The package enables it at install (Default:
+# yes, as Debian's PAM module packages do: the module returns at once for users
+# without homecrypt), and the template shipped beside it says the same, so
+# `homecrypt pam enable` on an installed system rewrites the very same bytes.
 hook_path=/usr/lib/homecrypt/pam/homecrypt-pam-hook
-if [ -d pam ] && [ -n "$(ls -A pam)" ]; then
-  install -d "$lib/pam"
-  for f in pam/*; do
-    [ -f "$f" ] || continue
-    if [ -x "$f" ]; then install -m 0755 "$f" "$lib/pam/"; else install -m 0644 "$f" "$lib/pam/"; fi
-  done
-  # Every login runs the hook as root: it must start the packaged interpreter
-  # (the nodejs this package depends on), not whatever `node` PATH finds first.
-  if [ -f "$lib/pam/homecrypt-pam-hook" ]; then
-    sed -i 's|^exec node |exec /usr/bin/node |' "$lib/pam/homecrypt-pam-hook"
-  fi
-fi
-profile=$(grep -lsE '^(Auth|Session|Password|Account)-Type:' $(find pam -maxdepth 1 -type f 2>/dev/null | sort) /dev/null | head -n 1 || true)
-if [ -n "$profile" ]; then
-  log "PAM profile: $profile (hook $hook_path)"
-  [ -x "$root$hook_path" ] || die "the PAM profile needs the hook $hook_path, but pam/ has no executable $(basename "$hook_path")"
-  sed -i 's/^Default:.*/Default: yes/' "$lib/pam/$(basename "$profile")"
-  install -d "$root/usr/share/pam-configs"
-  sed "s|@HOOK@|$hook_path|g" "$lib/pam/$(basename "$profile")" > "$root/usr/share/pam-configs/homecrypt"
-  if grep -q '@[A-Z_]*@' "$root/usr/share/pam-configs/homecrypt"; then
-    die "the PAM profile still has a placeholder after rendering: $(grep -o '@[A-Z_]*@' "$root/usr/share/pam-configs/homecrypt" | head -n1)"
-  fi
-else
-  log "warning: no pam-auth-update profile in pam/; the package has no PAM profile"
+module_dir=/lib/x86_64-linux-gnu/security
+[ -f dist/pam/pam_homecrypt.so ] || die "dist/pam/pam_homecrypt.so is missing: run ./run build first"
+install -D -m 0644 dist/pam/pam_homecrypt.so "$root$module_dir/pam_homecrypt.so"
+strip --strip-unneeded --remove-section=.comment "$root$module_dir/pam_homecrypt.so"
+install -d "$lib/pam"
+for f in pam/*; do
+  case "$f" in *.c|*/build-module.sh) continue ;; esac
+  [ -f "$f" ] || continue
+  if [ -x "$f" ]; then install -m 0755 "$f" "$lib/pam/"; else install -m 0644 "$f" "$lib/pam/"; fi
+done
+# Every login runs the hook as root: it must start the packaged interpreter
+# (the nodejs this package depends on), not whatever `node` PATH finds first.
+sed -i 's|^exec node |exec /usr/bin/node |' "$lib/pam/homecrypt-pam-hook"
+profile=pam/homecrypt.pam-auth-update
+log "PAM profile: $profile (module pam_homecrypt.so, hook $hook_path)"
+[ -x "$root$hook_path" ] || die "the PAM profile needs the hook $hook_path, but pam/ has no executable $(basename "$hook_path")"
+sed -i 's/^Default:.*/Default: yes/' "$lib/pam/$(basename "$profile")"
+install -d "$root/usr/share/pam-configs"
+sed -e "s|@HOOK@|$hook_path|g" -e "s|@MODULE@|pam_homecrypt.so|g" "$lib/pam/$(basename "$profile")" > "$root/usr/share/pam-configs/homecrypt"
+if grep -q '@[A-Z_]*@' "$root/usr/share/pam-configs/homecrypt"; then
+  die "the PAM profile still has a placeholder after rendering: $(grep -o '@[A-Z_]*@' "$root/usr/share/pam-configs/homecrypt" | head -n1)"
 fi
 
 # --- systemd units ------------------------------------------------------------
@@ -213,7 +214,7 @@ done
 mkdir -p "$stage/src/debian"
 printf 'Source: homecrypt\n\nPackage: homecrypt\nArchitecture: %s\n' "$arch" > "$stage/src/debian/control"
 mapfile -t addons < <(find "$nm" -name '*.node' -type f | sort)
-shlibs=$(cd "$stage/src" && dpkg-shlibdeps -O "${addons[@]}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$stage/src" && dpkg-shlibdeps -O "${addons[@]}" "$root$module_dir/pam_homecrypt.so" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || die "dpkg-shlibdeps found no dependencies for ${addons[*]}"
 installed_size=$(du -sk --apparent-size --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$installed_size/" -e "s/@SHLIBS@/$shlibs/" \

@@ -122,6 +122,7 @@ export class EcryptfsCipher implements FileCipher {
       io.ftruncate(lowerSizeFor(newSize, this.headerSize));
       this.setSize(io, newSize);
     } else if (newSize > size) {
+      this.reserveGap(io, size, newSize);
       let n = Math.floor(size / EXTENT_SIZE);
       if (size % EXTENT_SIZE !== 0) {
         const ext = this.readExtent(io, n, size);
@@ -131,6 +132,24 @@ export class EcryptfsCipher implements FileCipher {
       }
       for (; n * EXTENT_SIZE < newSize; n++) this.writeExtent(io, n, ZERO);
       this.setSize(io, newSize);
+    }
+  }
+
+  /**
+   * eCryptfs has no holes: a lower hole would decrypt to garbage (the kernel's
+   * eCryptfs writes every extent of a gap too), so growing writes the whole
+   * gap. Its space is reserved first, so a gap larger than the free space (or
+   * than the lower filesystem's largest file) fails at once, with nothing
+   * written, instead of filling the disk. Without fallocate on the lower
+   * filesystem the gap is written unreserved, as before.
+   */
+  private reserveGap(io: LowerIO, size: number, newSize: number): void {
+    const from = this.headerSize + Math.floor(size / EXTENT_SIZE) * EXTENT_SIZE;
+    try {
+      io.reserve?.(from, lowerSizeFor(newSize, this.headerSize) - from);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
     }
   }
 

@@ -32,7 +32,8 @@ export function copyAll(ec: EcryptfsVolume, user: UserAccount, lower: string, _k
   const exists = (p: string) => {
     try { fs.getattr(p); return true; } catch (e) { if (e instanceof FuseError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false; throw e; }
   };
-  const own = (p: string) => lchownSync(fs.lower(p).abs, user.uid, user.gid);
+  // through the engine: relative to lower directory descriptors (a lower path may exceed PATH_MAX)
+  const own = (p: string) => fs.chown(p, user.uid, user.gid);
   for (const e of all) {
     const p = `/${e.path}`;
     if (e.type === 'd') {

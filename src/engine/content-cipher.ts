@@ -112,7 +112,14 @@ export class BlockCipher implements FileCipher {
       openBlockAt(this.key, this.fileId, 0, true, sealed, 0, sealed.length, PLAIN_SCRATCH, 0);
       return;
     }
-    for (let off = 0; off < size; off += 1 << 20) this.read(io, off, 1 << 20);
+    // the data regions only: what SEEK_DATA skips is holes, zeros by construction
+    // (at least a block each time: a conservative answer may name a hole as data)
+    for (let off = 0; off < size;) {
+      const from = this.seek(io, off, 'data');
+      const end = Math.max(this.seek(io, from, 'hole'), Math.min(size, from + BLOCK_PLAIN));
+      for (let at = from; at < end; at += 1 << 20) this.read(io, at, Math.min(1 << 20, end - at));
+      off = end;
+    }
   }
 
   /**

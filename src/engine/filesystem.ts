@@ -3,12 +3,20 @@
 // lower-directory I/O and POSIX bookkeeping. Every operation is synchronous,
 // so each FUSE request runs to completion before the next (no locks needed,
 // and a read never sees half of a write).
+//
+// Every lower call names its entry relative to a descriptor of its lower
+// parent directory (the *at calls, src/os/lower-fs-calls.ts), never by a whole
+// lower path: a lower path is longer than its plaintext path (encrypted names
+// are), so whole paths would hit PATH_MAX long before the plaintext tree does.
+// The parent is reached by opening one lower directory after another with
+// O_NOFOLLOW (never through a symlink); the descriptors are kept in a small
+// cache keyed by lower path, dropped when their directory is renamed or
+// removed through the mount (the lower directory is not to be changed behind
+// a mounted volume's back).
 import {
-  accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, lchownSync,
-  linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync,
-  rmdirSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, type Stats,
+  closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, openSync, readFileSync, readdirSync,
+  statfsSync, writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
 import type { FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
@@ -16,8 +24,9 @@ import { FdLowerIO } from './fd-lower-io.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
-  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE,
-  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, mknodSync,
+  AT_FDCWD, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, O_PATH, SEEK_DATA, SEEK_HOLE, faccessatSync, fchmodatSync,
+  fchownatSync, lgetxattrSync, linkatSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lstatatSync, mkdiratSync,
+  mknodatSync, openatSync, readlinkatSync, renameatSync, symlinkatSync, unlinkatSync, utimensatSync, type LowerStat,
 } from '../os/lower-fs-calls.js';
 
 export interface EngineOptions {
@@ -38,14 +47,21 @@ interface OpenFile {
   cipher: FileCipher;
 }
 
-interface Lower {
-  /** absolute lower path */
+/** Where a mount path is in the lower directory. */
+export interface Lower {
+  /** Descriptor of the lower parent directory (AT_FDCWD for the root itself). */
+  dir: number;
+  /** The entry's name in `dir` (the root's absolute path for the root). */
+  name: string;
+  /** Lower path relative to the root ('' = the root). */
+  rel: string;
+  /** Absolute lower path: for log lines (it may exceed PATH_MAX: never opened). */
   abs: string;
-  /** lower path of the parent directory, relative to the root ('' = root) */
-  parentRel: string;
-  parentAbs: string;
   enc: EncryptedName | null;
 }
+
+/** Lower directory descriptors kept open (each a few hundred bytes of kernel memory). */
+const DIR_CACHE = 64;
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -58,6 +74,9 @@ export class EncryptedFilesystem {
   private readonly format: VolumeFormat;
   private readonly log: (line: string) => void;
   private readonly afterReply: AfterReply | undefined;
+  /** Lower directories by path relative to the root, least recently used first. */
+  private readonly dirs = new Map<string, number>();
+  private rootFdValue = -1;
 
   constructor(opts: EngineOptions) {
     this.root = opts.lowerRoot;
@@ -68,36 +87,91 @@ export class EncryptedFilesystem {
 
   /** Lower location of a mount path ('/a/b'). */
   lower(path: string): Lower {
-    if (path === '/') return { abs: this.root, parentRel: '', parentAbs: this.root, enc: null };
+    if (path === '/') return { dir: AT_FDCWD, name: this.root, rel: '', abs: this.root, enc: null };
     const parts = path.split('/');
     let rel = '';
-    let enc: EncryptedName | null = null;
     for (let i = 1; i < parts.length; i++) {
-      const name = parts[i]!;
+      const enc = this.format.names.encryptName(parts[i]!, this.dirContext(rel));
       if (i === parts.length - 1) {
-        enc = this.format.names.encryptName(name, this.dirContext(rel));
-        const parentRel = rel;
-        rel = rel ? `${rel}/${enc.lowerName}` : enc.lowerName;
-        return { abs: `${this.root}/${rel}`, parentRel, parentAbs: parentRel ? `${this.root}/${parentRel}` : this.root, enc };
+        const full = rel ? `${rel}/${enc.lowerName}` : enc.lowerName;
+        return { dir: this.dirFd(rel), name: enc.lowerName, rel: full, abs: `${this.root}/${full}`, enc };
       }
-      const e = this.format.names.encryptName(name, this.dirContext(rel));
-      rel = rel ? `${rel}/${e.lowerName}` : e.lowerName;
+      rel = rel ? `${rel}/${enc.lowerName}` : enc.lowerName;
     }
     throw new FuseError(E.EINVAL);
   }
 
+  private get rootFd(): number {
+    if (this.rootFdValue < 0) this.rootFdValue = openSync(this.root, O_PATH | fsc.O_DIRECTORY);
+    return this.rootFdValue;
+  }
+
+  /**
+   * A descriptor of the lower directory at `rel` (relative to the root),
+   * opened component by component with O_NOFOLLOW. Valid until the next
+   * call's trim: the cache keeps the DIR_CACHE most recently used, so the
+   * directories of one operation's two paths (rename, link) stay open.
+   */
+  private dirFd(rel: string): number {
+    if (rel === '') return this.rootFd;
+    const dirs = this.dirs;
+    const hit = dirs.get(rel);
+    if (hit !== undefined) {
+      dirs.delete(rel);
+      dirs.set(rel, hit);
+      return hit;
+    }
+    for (const [k, fd] of dirs) {
+      if (dirs.size < DIR_CACHE) break;
+      dirs.delete(k);
+      closeSync(fd);
+    }
+    let fd = this.rootFd;
+    let at = '';
+    for (const name of rel.split('/')) {
+      at = at ? `${at}/${name}` : name;
+      const c = dirs.get(at);
+      if (c !== undefined) { fd = c; continue; }
+      fd = openatSync(fd, name, O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+      dirs.set(at, fd);
+    }
+    return fd;
+  }
+
+  /** The directory at `rel` was renamed or removed: forget it and everything below. */
+  private dropDirs(rel: string): void {
+    const prefix = `${rel}/`;
+    for (const [k, fd] of this.dirs) {
+      if (k === rel || k.startsWith(prefix)) {
+        this.dirs.delete(k);
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** A path of `l` no longer than a few names, for the calls that have no *at form. */
+  private shortPath(l: Lower): string {
+    return l.dir === AT_FDCWD ? l.name : `/proc/self/fd/${l.dir}/${l.name}`;
+  }
+
   private dirContext(rel: string): DirContext {
-    const abs = rel ? `${this.root}/${rel}` : this.root;
-    return {
-      lowerDir: rel,
-      readSidecar: (name) => {
-        try {
-          return readFileSync(`${abs}/${name}`);
-        } catch {
-          return null;
-        }
-      },
-    };
+    return { lowerDir: rel, readSidecar: (name) => this.readIn(rel, name) };
+  }
+
+  private readIn(rel: string, name: string): Buffer | null {
+    let fd: number;
+    try {
+      fd = openatSync(this.dirFd(rel), name, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    } catch {
+      return null;
+    }
+    try {
+      return readFileSync(fd);
+    } catch {
+      return null;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Reports an integrity failure with the lower file's name and answers EIO. */
@@ -109,40 +183,50 @@ export class EncryptedFilesystem {
     throw new FuseError(errnoFor(err));
   }
 
-  private toStat(st: Stats, abs: string, cipher?: FileCipher): FuseStat {
+  /** FUSE attributes of a lower entry: `l` names it (for a symlink's or eCryptfs file's size) unless `cipher` is given. */
+  private toStat(st: LowerStat, l: Lower | null, cipher?: FileCipher): FuseStat {
     let size = st.size;
     const type = st.mode & S_IFMT;
     if (type === S_IFREG) {
       const files = this.format.files;
       size = cipher ? cipher.plaintextSize(st.size)
-        : files.sizeNeedsHeader && files.plaintextSizeOfFile ? files.plaintextSizeOfFile(abs, st.size)
+        : files.sizeNeedsHeader && files.plaintextSizeOfFile && l ? files.plaintextSizeOfFile(this.shortPath(l), st.size)
         : files.plaintextSizeOf(st.size);
-    } else if (type === S_IFLNK) {
+    } else if (type === S_IFLNK && l) {
       try {
-        size = Buffer.byteLength(this.format.names.decryptTarget(readlinkSync(abs)), 'utf8');
+        size = Buffer.byteLength(this.format.names.decryptTarget(readlinkatSync(l.dir, l.name)), 'utf8');
       } catch { /* keep the lower size; readlink reports the failure */ }
     }
     return {
-      mode: st.mode, uid: st.uid, gid: st.gid, size, nlink: st.nlink, ino: st.ino, rdev: st.rdev,
+      mode: st.mode, uid: st.uid, gid: st.gid, size, nlink: st.nlink, ino: st.ino, dev: st.dev, rdev: st.rdev,
       blksize: 4096, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
     };
   }
 
   private writeSidecar(l: Lower): boolean {
     if (!l.enc?.sidecar) return false;
-    const p = `${l.parentAbs}/${l.enc.sidecar.name}`;
+    const { name, content } = l.enc.sidecar;
+    let fd: number;
     try {
-      writeFileSync(p, l.enc.sidecar.content, { flag: 'wx', mode: 0o600 });
-      return true;
+      fd = openatSync(l.dir, name, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false; // same name → same content
       throw err;
     }
+    try {
+      for (let at = 0; at < content.length;) at += writeSync(fd, content, at);
+    } catch (err) {
+      try { unlinkatSync(l.dir, name); } catch { /* gone */ }
+      throw err;
+    } finally {
+      closeSync(fd);
+    }
+    return true;
   }
 
   private removeSidecar(l: Lower): void {
     if (!l.enc?.sidecar) return;
-    try { unlinkSync(`${l.parentAbs}/${l.enc.sidecar.name}`); } catch { /* already gone */ }
+    try { unlinkatSync(l.dir, l.enc.sidecar.name); } catch { /* already gone */ }
   }
 
   /** Runs an operation that creates `l`, with its sidecar first and undone on failure. */
@@ -161,13 +245,13 @@ export class EncryptedFilesystem {
    * or CAP_FOWNER; else EPERM, and the open is retried without): reading
    * through the mount then costs no atime update of the ciphertext file.
    */
-  private openNoAtime(abs: string, flags: number, mode?: number): number {
+  private openNoAtime(l: Lower, flags: number, mode?: number): number {
     try {
-      return openSync(abs, flags | fsc.O_NOATIME, mode);
+      return openatSync(l.dir, l.name, flags | fsc.O_NOATIME, mode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
     }
-    return openSync(abs, flags, mode);
+    return openatSync(l.dir, l.name, flags, mode);
   }
 
   /**
@@ -175,15 +259,15 @@ export class EncryptedFilesystem {
    * request), so its writes may finish after their reply; a file opened and
    * closed within one operation (truncate by path) writes inline.
    */
-  private openLower(abs: string, flags: number, op: string, handle = false): OpenFile {
-    const fd = this.openNoAtime(abs, flags | fsc.O_NOFOLLOW);
-    const io = new FdLowerIO(fd, abs, handle ? this.afterReply : undefined, this.log);
+  private openLower(l: Lower, flags: number, op: string, handle = false): OpenFile {
+    const fd = this.openNoAtime(l, flags | fsc.O_NOFOLLOW);
+    const io = new FdLowerIO(fd, l.abs, handle ? this.afterReply : undefined, this.log);
     try {
       if (!fstatSync(fd).isFile()) fail(E.EINVAL);
       return { fd, io, cipher: this.format.files.open(io) };
     } catch (err) {
       closeSync(fd);
-      this.integrity(op, abs, err);
+      this.integrity(op, l.abs, err);
     }
   }
 
@@ -205,18 +289,19 @@ export class EncryptedFilesystem {
   getattr(path: string): FuseStat {
     this.afterReply?.run(); // sizes and times as of the last write
     const l = this.lower(path);
-    return this.toStat(lstatSync(l.abs), l.abs);
+    return this.toStat(lstatatSync(l.dir, l.name), l);
   }
 
   fgetattr(path: string, fh: number): FuseStat {
     this.afterReply?.run();
     const f = this.files.get(fh);
     if (!f) return this.getattr(path);
-    return this.toStat(fstatSync(f.fd), f.io.lowerPath, f.cipher);
+    return this.toStat(fstatSync(f.fd), null, f.cipher);
   }
 
   access(path: string, mode: number): void {
-    accessSync(this.lower(path).abs, mode);
+    const l = this.lower(path);
+    faccessatSync(l.dir, l.name, mode);
   }
 
   statfs(): FuseStatfs {
@@ -229,15 +314,15 @@ export class EncryptedFilesystem {
 
   readdir(path: string): string[] {
     const l = this.lower(path);
-    const rel = l.abs === this.root ? '' : l.abs.slice(this.root.length + 1);
-    const ctx = this.dirContext(rel);
+    const ctx = this.dirContext(l.rel);
     const out = ['.', '..'];
-    for (const name of readdirSync(l.abs)) {
+    // Node lists only by path: the descriptor's /proc name is short whatever the depth
+    for (const name of readdirSync(`/proc/self/fd/${this.dirFd(l.rel)}`)) {
       try {
         const plain = this.format.names.decryptName(name, ctx);
         if (plain !== null) out.push(plain);
       } catch (err) {
-        this.log(`homecrypt: skipping ${join(l.abs, name)}: ${(err as Error).message}`);
+        this.log(`homecrypt: skipping ${l.abs}/${name}: ${(err as Error).message}`);
       }
     }
     return out;
@@ -246,13 +331,13 @@ export class EncryptedFilesystem {
   open(path: string, flags: number): number {
     const l = this.lower(path);
     const acc = flags & 3; // O_ACCMODE
-    return this.handle(this.openLower(l.abs, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true));
+    return this.handle(this.openLower(l, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true));
   }
 
   create(path: string, mode: number): number {
     const l = this.lower(path);
     return this.creating(l, () => {
-      const fd = this.openNoAtime(l.abs, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
+      const fd = this.openNoAtime(l, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
       const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
       try {
         const { bytes, cipher } = this.format.files.create();
@@ -260,7 +345,7 @@ export class EncryptedFilesystem {
         return this.handle({ fd, io, cipher });
       } catch (err) {
         closeSync(fd);
-        try { unlinkSync(l.abs); } catch { /* gone */ }
+        try { unlinkatSync(l.dir, l.name); } catch { /* gone */ }
         throw err;
       }
     });
@@ -316,7 +401,7 @@ export class EncryptedFilesystem {
 
   truncate(path: string, size: number): void {
     const l = this.lower(path);
-    const f = this.openLower(l.abs, fsc.O_RDWR, 'truncate');
+    const f = this.openLower(l, fsc.O_RDWR, 'truncate');
     try {
       f.cipher.truncate(f.io, size);
     } catch (err) {
@@ -368,21 +453,24 @@ export class EncryptedFilesystem {
   }
 
   utimens(path: string, atimeMs: number, mtimeMs: number): void {
-    lutimesSync(this.lower(path).abs, atimeMs / 1000, mtimeMs / 1000);
+    const l = this.lower(path);
+    utimensatSync(l.dir, l.name, atimeMs, mtimeMs);
   }
 
   chmod(path: string, mode: number): void {
-    chmodSync(this.lower(path).abs, mode & 0o7777);
+    const l = this.lower(path);
+    fchmodatSync(l.dir, l.name, mode & 0o7777);
   }
 
   chown(path: string, uid: number, gid: number): void {
-    lchownSync(this.lower(path).abs, uid, gid);
+    const l = this.lower(path);
+    fchownatSync(l.dir, l.name, uid, gid);
   }
 
   readlink(path: string): string {
     const l = this.lower(path);
     try {
-      return this.format.names.decryptTarget(readlinkSync(l.abs));
+      return this.format.names.decryptTarget(readlinkatSync(l.dir, l.name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code) throw err;
       this.integrity('readlink', l.abs, err);
@@ -392,13 +480,13 @@ export class EncryptedFilesystem {
   symlink(target: string, path: string): void {
     const l = this.lower(path);
     const enc = this.format.names.encryptTarget(target);
-    this.creating(l, () => symlinkSync(enc, l.abs));
+    this.creating(l, () => symlinkatSync(enc, l.dir, l.name));
   }
 
   link(existing: string, path: string): void {
     const from = this.lower(existing);
     const l = this.lower(path);
-    this.creating(l, () => linkSync(from.abs, l.abs));
+    this.creating(l, () => linkatSync(from.dir, from.name, l.dir, l.name));
   }
 
   mknod(path: string, mode: number, rdev: number): void {
@@ -407,31 +495,34 @@ export class EncryptedFilesystem {
       this.release(path, this.create(path, mode));
       return;
     }
-    this.creating(l, () => mknodSync(l.abs, mode, rdev));
+    this.creating(l, () => mknodatSync(l.dir, l.name, mode, rdev));
   }
 
   mkdir(path: string, mode: number): void {
     const l = this.lower(path);
-    this.creating(l, () => mkdirSync(l.abs, mode & 0o7777));
+    this.creating(l, () => mkdiratSync(l.dir, l.name, mode & 0o7777));
   }
 
   rmdir(path: string): void {
     const l = this.lower(path);
-    rmdirSync(l.abs);
+    unlinkatSync(l.dir, l.name, true);
+    this.dropDirs(l.rel);
     this.removeSidecar(l);
   }
 
   unlink(path: string): void {
     const l = this.lower(path);
-    unlinkSync(l.abs);
+    unlinkatSync(l.dir, l.name);
     this.removeSidecar(l);
   }
 
   rename(from: string, to: string): void {
     const a = this.lower(from);
     const b = this.lower(to);
-    if (a.abs === b.abs) return;
-    this.creating(b, () => renameSync(a.abs, b.abs));
+    if (a.rel === b.rel) return;
+    this.creating(b, () => renameatSync(a.dir, a.name, b.dir, b.name));
+    this.dropDirs(a.rel);
+    this.dropDirs(b.rel);
     this.removeSidecar(a);
   }
 
@@ -446,7 +537,7 @@ export class EncryptedFilesystem {
 
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
     const lowerName = this.xattrName(name);
-    lsetxattrSync(this.lower(path).abs, lowerName, this.format.xattrs!.encryptXattrValue(lowerName, value), flags);
+    lsetxattrSync(this.shortPath(this.lower(path)), lowerName, this.format.xattrs!.encryptXattrValue(lowerName, value), flags);
   }
 
   getxattr(path: string, name: string): Buffer {
@@ -454,7 +545,7 @@ export class EncryptedFilesystem {
     const lowerName = x ? x.encryptXattrName(name) : null;
     if (lowerName === null) fail(E.ENODATA); // security.*, system.* …: we store none
     const l = this.lower(path);
-    const sealed = lgetxattrSync(l.abs, lowerName);
+    const sealed = lgetxattrSync(this.shortPath(l), lowerName);
     try {
       return x!.decryptXattrValue(lowerName, sealed);
     } catch (err) {
@@ -466,7 +557,7 @@ export class EncryptedFilesystem {
     const x = this.format.xattrs;
     if (!x) return [];
     const out: string[] = [];
-    for (const n of llistxattrSync(this.lower(path).abs)) {
+    for (const n of llistxattrSync(this.shortPath(this.lower(path)))) {
       const plain = x.decryptXattrName(n);
       if (plain !== null) out.push(plain);
     }
@@ -474,7 +565,7 @@ export class EncryptedFilesystem {
   }
 
   removexattr(path: string, name: string): void {
-    lremovexattrSync(this.lower(path).abs, this.xattrName(name));
+    lremovexattrSync(this.shortPath(this.lower(path)), this.xattrName(name));
   }
 
   /** Closes every lower file (at unmount). */
@@ -484,6 +575,10 @@ export class EncryptedFilesystem {
       try { closeSync(f.fd); } catch { /* closed */ }
     }
     this.files.clear();
+    for (const fd of this.dirs.values()) closeSync(fd);
+    this.dirs.clear();
+    if (this.rootFdValue >= 0) closeSync(this.rootFdValue);
+    this.rootFdValue = -1;
   }
 
   /** The operations table for the FUSE bridge; errors leave as errno values. */

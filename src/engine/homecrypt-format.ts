@@ -81,8 +81,13 @@ class HeaderSparseFlag implements SparseFlag {
     return true;
   }
 
+  /**
+   * Rewrites the header only when the flag changes, so a file is re-sealed
+   * once when it gets its first hole (a bit set by hand without the wrap key
+   * is not trusted: the header then fails at get() and at every open).
+   */
   set(io: LowerIO, on: boolean): void {
-    if (!on && !(io.pread(6, 2).readUInt16BE(0) & FLAG_SPARSE)) return;
+    if (((io.pread(6, 2).readUInt16BE(0) & FLAG_SPARSE) !== 0) === on) return;
     io.pwrite(sealHeader(this.k, this.fileId, this.contentKey, on ? FLAG_SPARSE : 0), 0);
   }
 }

@@ -1,7 +1,8 @@
 // Crash-safe replacement of small critical files (key stores, headers): write a
 // temp file beside the target, fsync it, rename over the target, fsync the
 // directory. A crash at any point leaves either the old or the new file.
-import { closeSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { RefusedError } from '../errors.js';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -37,11 +38,18 @@ export function writeFileAtomic(path: string, data: Uint8Array, opts: AtomicWrit
     }
     fsyncSync(fd);
     opts.onStep?.('synced');
+    const written = fstatSync(fd);
     closeSync(fd);
     renameSync(tmp, path);
     renamed = true;
     opts.onStep?.('renamed');
     fsyncDir(dir);
+    // someone who can write in the folder may have swapped the temp name for
+    // another file or a link: then what now has the name is not what we wrote
+    const landed = lstatSync(path, { throwIfNoEntry: false });
+    if (!landed || landed.ino !== written.ino || landed.dev !== written.dev) {
+      throw new RefusedError(`${path} was replaced by another file while it was being written; it is not the file written`);
+    }
   } finally {
     if (!renamed) {
       try { closeSync(fd); } catch { /* already closed */ }

@@ -1,29 +1,153 @@
-// libc calls Node's fs lacks, for the engine's lower directory: mknod(2) (fifos,
-// sockets, device nodes), the l*xattr(2) family (never following symlinks),
+// libc calls Node's fs lacks, for the engine's lower directory: the *at family
+// (every lower operation names its entry relative to a directory descriptor,
+// so no lower path is ever longer than one name: the plaintext tree may be as
+// deep as the kernel allows, though each lower name is longer than its
+// plaintext one), statx, the l*xattr(2) family (never following symlinks),
 // fallocate(2) (space reserved before a write is acknowledged; holes punched)
 // and lseek(2) with SEEK_DATA/SEEK_HOLE.
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
 import { constants } from 'node:os';
 import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 
-let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn } | null = null;
+interface Libc {
+  lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn;
+  openat: Fn; statx: Fn; mkdirat: Fn; mknodat: Fn; unlinkat: Fn; renameat: Fn; linkat: Fn; symlinkat: Fn;
+  readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; faccessat: Fn;
+}
+let libc: Libc | null = null;
 
-function lib() {
+function lib(): Libc {
   if (libc) return libc;
   libc = {
-    mknod: libcFn('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
     lgetxattr: libcFn('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
     lsetxattr: libcFn('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
     llistxattr: libcFn('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
     lremovexattr: libcFn('int lremovexattr(const char *path, const char *name)'),
     fallocate: libcFn('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
     lseek: libcFn('int64_t lseek(int fd, int64_t offset, int whence)'),
+    // openat is variadic; on the supported ABIs the mode travels like a fixed int argument
+    openat: libcFn('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
+    statx: libcFn('int statx(int dirfd, const char *path, int flags, uint32_t mask, void *buf)'),
+    mkdirat: libcFn('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+    mknodat: libcFn('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
+    unlinkat: libcFn('int unlinkat(int dirfd, const char *path, int flags)'),
+    renameat: libcFn('int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)'),
+    linkat: libcFn('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
+    symlinkat: libcFn('int symlinkat(const char *target, int newdirfd, const char *linkpath)'),
+    readlinkat: libcFn('long readlinkat(int dirfd, const char *path, void *buf, size_t size)'),
+    fchmodat: libcFn('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
+    fchownat: libcFn('int fchownat(int dirfd, const char *path, uint32_t owner, uint32_t group, int flags)'),
+    utimensat: libcFn('int utimensat(int dirfd, const char *path, void *times, int flags)'),
+    faccessat: libcFn('int faccessat(int dirfd, const char *path, int mode, int flags)'),
   };
   return libc;
 }
 
-export function mknodSync(path: string, mode: number, dev: number): void {
-  check('mknod', path, lib().mknod(path, mode, dev));
+/** The current directory as a dirfd: with an absolute path, an *at call is the plain call. */
+export const AT_FDCWD = -100;
+/** A descriptor that only names a directory (for *at calls), with no read permission needed. */
+export const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_REMOVEDIR = 0x200;
+
+/** openat(2); the descriptor is close-on-exec, as Node's own are. */
+export function openatSync(dir: number, name: string, flags: number, mode = 0): number {
+  return check('openat', name, lib().openat(dir, name, flags | O_CLOEXEC, mode));
+}
+
+/** What the engine reads of a lower entry's attributes (fs.Stats has these too). */
+export interface LowerStat {
+  mode: number; uid: number; gid: number; size: number; nlink: number; ino: number; dev: number; rdev: number;
+  blocks: number; atimeMs: number; mtimeMs: number; ctimeMs: number;
+}
+
+const STATX_BASIC_STATS = 0x7ff;
+const statxBuf = Buffer.alloc(256);
+
+const u64 = (b: Buffer, at: number) => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
+const ms = (b: Buffer, at: number) => (b.readUInt32LE(at) + b.readInt32LE(at + 4) * 0x100000000) * 1000 + b.readUInt32LE(at + 8) / 1e6;
+
+/** glibc's dev_t of major:minor (makedev), as fs.Stats reports `dev`. */
+function devT(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + Math.floor(minor / 0x100) * 0x100000 + Math.floor(major / 0x1000) * 0x100000000000;
+}
+
+/** lstat of `name` in `dir` (statx: one struct layout on every architecture). */
+export function lstatatSync(dir: number, name: string): LowerStat {
+  const b = statxBuf;
+  check('statx', name, lib().statx(dir, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, b));
+  const rmaj = b.readUInt32LE(128);
+  const rmin = b.readUInt32LE(132);
+  return {
+    nlink: b.readUInt32LE(16), uid: b.readUInt32LE(20), gid: b.readUInt32LE(24), mode: b.readUInt16LE(28),
+    ino: u64(b, 32), size: u64(b, 40), blocks: u64(b, 48),
+    atimeMs: ms(b, 64), ctimeMs: ms(b, 96), mtimeMs: ms(b, 112),
+    // the kernel's 32-bit device encoding (what FUSE carries)
+    rdev: ((rmin & 0xff) | ((rmaj & 0xfff) << 8) | ((rmin & ~0xff) << 12)) >>> 0,
+    dev: devT(b.readUInt32LE(136), b.readUInt32LE(140)),
+  };
+}
+
+export function mkdiratSync(dir: number, name: string, mode: number): void {
+  check('mkdirat', name, lib().mkdirat(dir, name, mode));
+}
+
+export function mknodatSync(dir: number, name: string, mode: number, dev: number): void {
+  check('mknodat', name, lib().mknodat(dir, name, mode, dev));
+}
+
+export function unlinkatSync(dir: number, name: string, removeDir = false): void {
+  check(removeDir ? 'rmdir' : 'unlinkat', name, lib().unlinkat(dir, name, removeDir ? AT_REMOVEDIR : 0));
+}
+
+export function renameatSync(fromDir: number, from: string, toDir: number, to: string): void {
+  check('renameat', from, lib().renameat(fromDir, from, toDir, to));
+}
+
+export function linkatSync(fromDir: number, from: string, toDir: number, to: string): void {
+  check('linkat', from, lib().linkat(fromDir, from, toDir, to, 0));
+}
+
+export function symlinkatSync(target: string, dir: number, name: string): void {
+  check('symlinkat', name, lib().symlinkat(target, dir, name));
+}
+
+const linkBuf = Buffer.alloc(4096);
+
+export function readlinkatSync(dir: number, name: string): string {
+  const n = check('readlinkat', name, lib().readlinkat(dir, name, linkBuf, linkBuf.length));
+  return linkBuf.toString('utf8', 0, n);
+}
+
+/** chmod of `name` in `dir` (follows a symlink, as chmod(2) does). */
+export function fchmodatSync(dir: number, name: string, mode: number): void {
+  check('fchmodat', name, lib().fchmodat(dir, name, mode, 0));
+}
+
+/** lchown of `name` in `dir`; -1 leaves that id as it is. */
+export function fchownatSync(dir: number, name: string, uid: number, gid: number): void {
+  check('fchownat', name, lib().fchownat(dir, name, uid >>> 0, gid >>> 0, AT_SYMLINK_NOFOLLOW));
+}
+
+const timesBuf = Buffer.alloc(32);
+
+function putTimespec(b: Buffer, at: number, msSinceEpoch: number): void {
+  const sec = Math.floor(msSinceEpoch / 1000);
+  const nsec = Math.min(999_999_999, Math.round((msSinceEpoch - sec * 1000) * 1e6));
+  b.writeBigInt64LE(BigInt(sec), at);
+  b.writeBigInt64LE(BigInt(nsec), at + 8);
+}
+
+/** lutimes of `name` in `dir`, milliseconds since the epoch (negative: before 1970). */
+export function utimensatSync(dir: number, name: string, atimeMs: number, mtimeMs: number): void {
+  putTimespec(timesBuf, 0, atimeMs);
+  putTimespec(timesBuf, 16, mtimeMs);
+  check('utimensat', name, lib().utimensat(dir, name, timesBuf, AT_SYMLINK_NOFOLLOW));
+}
+
+export function faccessatSync(dir: number, name: string, mode: number): void {
+  check('faccessat', name, lib().faccessat(dir, name, mode, 0));
 }
 
 export function lgetxattrSync(path: string, name: string): Buffer {

@@ -1,7 +1,7 @@
 // The key operations a login needs, from the key store (src/keys) and the
 // kernel keyring (src/os/keyring.ts), in the shape the flows use: the mount
 // key goes into the *user's* keyring, owned by the user, never to disk.
-import { readKeyStoreInfo, rewrapLoginWithMountKey, unwrapKeyStore } from '../keys/key-store.js';
+import { readKeyStoreInfo, rewrapLogin, rewrapLoginWithMountKey, unwrapKeyStore } from '../keys/key-store.js';
 import { LOGIN_KDF_BUDGET } from '../keys/kdf-budget.js';
 import { forgetMountKey, insertMountKey, readMountKey } from '../os/keyring.js';
 import type { UserAccount } from '../os/users.js';
@@ -45,6 +45,11 @@ export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): 
 /** The new login slot is sealed here; the file is replaced by the user (it is in their folder). */
 export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
   await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { ...forUser(user), writer: userWorker(user).writer });
+}
+
+/** A password change seen by the PAM module: the old password opens the login slot, the new one re-wraps it. */
+export async function rewrapForUser(keyStore: string, user: UserAccount, oldPassword: Buffer, newPassword: Buffer): Promise<void> {
+  await rewrapLogin(keyStore, oldPassword, newPassword, { ...forUser(user), writer: userWorker(user).writer });
 }
 
 export function keyStoreSummary(keyStore: string, user: UserAccount) {

@@ -8,23 +8,37 @@
 //   password       pam_exec gives no password in this phase, so the re-wrap
 //                  happens at the next login (see docs/PAM.md), as long as the
 //                  key is at hand; with no key at hand the recovery key is needed
+//
+// Run by pam_homecrypt.so instead (mode 'module'), the password arrives at
+// open_session, so a login the account phase refuses never puts a key in the
+// keyring, and the password phase gets the old and new passwords: the login
+// slot is re-wrapped at once and no key is kept after logout for a re-wrap.
 import { KdfLimitError, WrongPassphraseError } from '../errors.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { logLine, type Level } from '../os/syslog.js';
 import { withUserLock } from '../os/users-lock.js';
 import { lookupUser, isValidUserName, type UserAccount } from '../os/users.js';
 import { mountAsUser, mountIsAlive, unmountAsUser } from './engine-ops.js';
-import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, rewrapWithKey, unwrapForUser } from './key-ops.js';
+import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, rewrapForUser, rewrapWithKey, unwrapForUser } from './key-ops.js';
 import { countSessionClosed, countSessionOpened } from './session-counter.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from './user-record.js';
 
 export type HookPhase = 'auth' | 'open_session' | 'close_session' | 'password';
 
+/** The PAM service systemd runs user@UID.service's session under. */
+export const USER_MANAGER_SERVICE = 'systemd-user';
+
 export interface HookContext {
   user: string;
   phase: HookPhase;
-  /** auth only: the password PAM verified (pam_exec expose_authtok) */
+  /** auth: the password PAM verified (pam_exec expose_authtok); module: open_session's, or password's new one */
   authtok?: Buffer;
+  /** module, password phase: the old password (absent when none was asked: root setting it) */
+  oldAuthtok?: Buffer;
+  /** who runs the hook: pam_exec.so (default) or pam_homecrypt.so */
+  mode?: 'exec' | 'module';
+  /** PAM_SERVICE of the application */
+  service?: string;
   /** shown to the person logging in (pam_exec `stdout` → PAM info message) */
   tell: (line: string) => void;
 }
@@ -49,6 +63,11 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
       return 'error';
     }
     if (!rec) return 'ignored: not a homecrypt user';
+    // systemd's user manager (user@UID.service) opens a PAM session of its own
+    // while the first login starts it, and closes it only when it stops. It is
+    // no login: counting it would keep the home mounted after the last logout
+    // for as long as any process of the user lingers (docs/LOGIN.md).
+    if (ctx.service === USER_MANAGER_SERVICE && (ctx.phase === 'open_session' || ctx.phase === 'close_session')) return 'ignored: the user manager';
     const account = lookupUser(ctx.user);
     if (account.uid !== rec.uid) {
       log(ctx, 'err', `the record says uid ${rec.uid} but the account has uid ${account.uid}; doing nothing`);
@@ -58,9 +77,13 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
     return await withUserLock(ctx.user, async () => {
       switch (ctx.phase) {
         case 'auth': return auth(ctx, record, account);
-        case 'open_session': return openSession(ctx, record, account);
+        case 'open_session':
+          if (ctx.mode === 'module') await unlockAtSessionOpen(ctx, record, account);
+          return openSession(ctx, record, account);
         case 'close_session': return closeSession(ctx, record, account);
-        case 'password': return passwordChanged(ctx, record, account);
+        case 'password':
+          if (ctx.mode === 'module') return passwordChangedNow(ctx, record, account);
+          return passwordChanged(ctx, record, account);
       }
     });
   } catch (err) {
@@ -69,6 +92,7 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
     return 'error';
   } finally {
     ctx.authtok?.fill(0);
+    ctx.oldAuthtok?.fill(0);
   }
 }
 
@@ -161,7 +185,7 @@ async function closeSession(ctx: HookContext, rec: UserRecord, user: UserAccount
     return `sessions left: ${n}`;
   }
   const how = await unmountAsUser(user, rec.mountPoint);
-  if (rec.rewrapPending) {
+  if (rec.rewrapPending && ctx.mode !== 'module') {
     // the new password is only learnt at the next login: keep the key until then
     log(ctx, 'notice', `${how} ${rec.mountPoint}; key kept in the keyring until the next login finishes the password change`);
     return `last session: ${how}, key kept`;
@@ -188,4 +212,52 @@ async function passwordChanged(ctx: HookContext, rec: UserRecord, user: UserAcco
   // stderr: pam_exec's `stdout` option sends it to the user as a PAM message
   process.stderr.write(`homecrypt: ${msg}\n`);
   return 'needs recovery';
+}
+
+/** module, open_session: the password unlocks here (auth only kept it), unless the key is already in. */
+async function unlockAtSessionOpen(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<void> {
+  if (!ctx.authtok?.length) return;
+  const present = await keyFromUserKeyring(user, rec.keyId);
+  if (present) {
+    present.fill(0);
+    return;
+  }
+  try {
+    await auth(ctx, rec, user);
+  } catch (err) {
+    // as a failed auth hook: the session still opens and counts, locked
+    log(ctx, 'err', `failed: ${(err as Error).message}`);
+  }
+}
+
+/** module, password: the old password (or the key at hand) re-wraps the login slot now. */
+async function passwordChangedNow(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  const newPw = ctx.authtok;
+  if (!newPw?.length) {
+    log(ctx, 'warning', 'no new password was given to the module: the key store is unchanged');
+    return 'no new password';
+  }
+  const done = (how: string): string => {
+    saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: false });
+    log(ctx, 'notice', `login passphrase re-wrapped with the new password (${how})`);
+    return 'rewrapped';
+  };
+  if (ctx.oldAuthtok?.length) {
+    try {
+      await rewrapForUser(rec.keyStore, user, ctx.oldAuthtok, newPw);
+      return done('opened with the old password');
+    } catch (err) {
+      if (!(err instanceof WrongPassphraseError)) throw err;
+    }
+  }
+  const key = await keyFromUserKeyring(user, rec.keyId);
+  if (key) {
+    try {
+      await rewrapWithKey(rec.keyStore, user, key, newPw);
+    } finally {
+      key.fill(0);
+    }
+    return done('with the key in the keyring');
+  }
+  return passwordChanged(ctx, rec, user);
 }

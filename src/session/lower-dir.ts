@@ -6,7 +6,7 @@
 import { chmodSync } from 'node:fs';
 import { prepareLowerDir, writeNewVolumeConfig } from '../engine/volume.js';
 import type { UserAccount } from '../os/users.js';
-import { userWorker } from './user-worker-client.js';
+import { userWorker, type WorkerStep } from './user-worker-client.js';
 
 /** Run as the user (by the worker): the lower directory and its config, 0700/0600. */
 export function createLower(lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): void {
@@ -15,7 +15,13 @@ export function createLower(lower: string, keyStore: string, mountKey: Buffer, o
   writeNewVolumeConfig(lower, mountKey, { keystore: keyStore, plaintextNames: opts.plaintextNames });
 }
 
+/** The worker step that creates it (for a batch); the mount key is its payload. */
+export function initLowerStep(lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): WorkerStep {
+  return { req: { op: 'initLower', lower, keyStore, plaintextNames: opts.plaintextNames }, payload: mountKey };
+}
+
 /** Root's side: has the user create their lower directory; the mount key goes over the worker's pipe. */
 export async function initLower(user: UserAccount, lower: string, keyStore: string, mountKey: Buffer, opts: { plaintextNames?: boolean } = {}): Promise<void> {
-  await userWorker(user).run({ op: 'initLower', lower, keyStore, plaintextNames: opts.plaintextNames }, mountKey);
+  const step = initLowerStep(lower, keyStore, mountKey, opts);
+  await userWorker(user).run(step.req, step.payload);
 }

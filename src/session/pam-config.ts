@@ -1,5 +1,7 @@
 // The PAM lines homecrypt ships (pam/) rendered for this installation, and
-// their installation as a Debian pam-auth-update profile.
+// their installation as a Debian pam-auth-update profile. Two flavours: the
+// module pam_homecrypt.so (the default), and pam_exec.so running the same hook
+// (the fallback where a module cannot be installed; docs/PAM.md).
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,20 +12,38 @@ const PAM_DIR = fileURLToPath(new URL('../../pam/', import.meta.url));
 export const HOOK_PATH = `${PAM_DIR}homecrypt-pam-hook`;
 export const PROFILE_NAME = 'homecrypt';
 export const PROFILE_PATH = `/usr/share/pam-configs/${PROFILE_NAME}`;
+/** The pam_exec fallback's profile: never shipped by the package, written by `pam enable --exec`. */
+export const EXEC_PROFILE_NAME = 'homecrypt-exec';
+const EXEC_PROFILE_PATH = `/usr/share/pam-configs/${EXEC_PROFILE_NAME}`;
 
-function render(template: string, hook: string): string {
-  if (/\s/.test(hook)) throw new HomecryptError(`PAM cannot run a hook whose path has blanks: ${hook}`);
-  return readFileSync(`${PAM_DIR}${template}`, 'utf8').replaceAll('@HOOK@', hook);
+export type PamFlavour = 'module' | 'exec';
+
+/**
+ * How the lines name the module: the checkout's build (dist/pam/, by absolute
+ * path) when there is one, else its bare name, which PAM finds in the system's
+ * security directory where the package installs it.
+ */
+export function modulePath(): string {
+  const built = fileURLToPath(new URL('../pam/pam_homecrypt.so', import.meta.url));
+  return existsSync(built) ? built : 'pam_homecrypt.so';
 }
 
+function render(template: string, hook: string, module = modulePath()): string {
+  if (/\s/.test(hook)) throw new HomecryptError(`PAM cannot run a hook whose path has blanks: ${hook}`);
+  if (/\s/.test(module)) throw new HomecryptError(`PAM cannot load a module whose path has blanks: ${module}`);
+  return readFileSync(`${PAM_DIR}${template}`, 'utf8').replaceAll('@HOOK@', hook).replaceAll('@MODULE@', module);
+}
+
+const suffix = (flavour: PamFlavour) => (flavour === 'exec' ? '-exec' : '');
+
 /** The pam-auth-update profile for this installation. */
-export function renderProfile(hook = HOOK_PATH): string {
-  return render('homecrypt.pam-auth-update', hook);
+export function renderProfile(hook = HOOK_PATH, flavour: PamFlavour = 'module', module?: string): string {
+  return render(`homecrypt${suffix(flavour)}.pam-auth-update`, hook, module);
 }
 
 /** The plain stack lines (auth, session, password) for this installation. */
-export function renderStackLines(hook = HOOK_PATH): string {
-  return render('homecrypt.pam', hook);
+export function renderStackLines(hook = HOOK_PATH, flavour: PamFlavour = 'module', module?: string): string {
+  return render(`homecrypt${suffix(flavour)}.pam`, hook, module);
 }
 
 function pamAuthUpdate(args: string[]): Promise<void> {
@@ -50,15 +70,28 @@ function profileFromPackage(): boolean {
   return spawnSync('dpkg-query', ['-S', PROFILE_PATH], { stdio: 'ignore' }).status === 0;
 }
 
-export async function enablePam(): Promise<string> {
+/** Switches the system stacks to the module (default) or to the pam_exec fallback; the other is switched off. */
+export async function enablePam(flavour: PamFlavour = 'module'): Promise<string> {
   requirePamAuthUpdate();
+  if (flavour === 'exec') {
+    await disableModuleProfile();
+    writeFileAtomic(EXEC_PROFILE_PATH, Buffer.from(renderProfile(HOOK_PATH, 'exec')), { mode: 0o644 });
+    await pamAuthUpdate(['--package', '--enable', EXEC_PROFILE_NAME]);
+    return EXEC_PROFILE_PATH;
+  }
+  if (modulePath() === 'pam_homecrypt.so' && !existsSync(INSTALLED_MODULE)) {
+    throw new MissingFeatureError(`pam_homecrypt.so is neither built (./run build) nor installed in ${INSTALLED_MODULE}; homecrypt pam enable --exec uses pam_exec.so instead`);
+  }
+  await disableExecProfile();
   if (!profileFromPackage()) writeFileAtomic(PROFILE_PATH, Buffer.from(renderProfile()), { mode: 0o644 });
   await pamAuthUpdate(['--package', '--enable', PROFILE_NAME]);
   return PROFILE_PATH;
 }
 
-export async function disablePam(): Promise<void> {
-  requirePamAuthUpdate();
+/** Where the Debian package installs the module (the multiarch security directory). */
+export const INSTALLED_MODULE = '/lib/x86_64-linux-gnu/security/pam_homecrypt.so';
+
+async function disableModuleProfile(): Promise<void> {
   if (!existsSync(PROFILE_PATH)) return;
   if (profileFromPackage()) {
     // recorded as seen-and-off, so the package's upgrades keep it off
@@ -69,10 +102,22 @@ export async function disablePam(): Promise<void> {
   unlinkSync(PROFILE_PATH);
 }
 
-/** True when the system's common-* stacks call our hook. */
+async function disableExecProfile(): Promise<void> {
+  if (!existsSync(EXEC_PROFILE_PATH)) return;
+  await pamAuthUpdate(['--package', '--remove', EXEC_PROFILE_NAME]);
+  unlinkSync(EXEC_PROFILE_PATH);
+}
+
+export async function disablePam(): Promise<void> {
+  requirePamAuthUpdate();
+  await disableExecProfile();
+  await disableModuleProfile();
+}
+
+/** True when the system's common-* stacks call homecrypt (the module or the pam_exec hook). */
 export function pamEnabled(): boolean {
   try {
-    return readFileSync('/etc/pam.d/common-auth', 'utf8').includes('homecrypt-pam-hook');
+    return /pam_homecrypt\.so|homecrypt-pam-hook/.test(readFileSync('/etc/pam.d/common-auth', 'utf8'));
   } catch {
     return false;
   }

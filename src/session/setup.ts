@@ -18,7 +18,7 @@ import { lookupUser, type UserAccount } from '../os/users.js';
 import { withUserLock } from '../os/users-lock.js';
 import { createKeyStore } from '../keys/key-store.js';
 import { mountAsUser, unmountAsUser } from './engine-ops.js';
-import { initLower } from './lower-dir.js';
+import { initLowerStep } from './lower-dir.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrapForUser } from './key-ops.js';
 import { layoutFor, type Layout } from './layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
@@ -26,7 +26,7 @@ import { readSessionCount } from './session-counter.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
 import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
-import { userWorker, type UserWorker } from './user-worker-client.js';
+import { stagedWrites, userWorker, type UserWorker, type WorkerStep } from './user-worker-client.js';
 
 export interface SetupOptions {
   user: string;
@@ -118,10 +118,11 @@ async function survey(user: UserAccount, dir: string): Promise<TreeSummary> {
   return await userWorker(user).run({ op: 'survey', dir }) as TreeSummary;
 }
 
-/** Moves src's files into dst as the user; src is removed once empty when asked. */
-async function moveAsUser(user: UserAccount, src: string, dst: string, removeSrc: boolean, onProgress?: (p: MoveProgress) => void): Promise<MoveProgress> {
+/** Moves src's files into dst as the user (after the steps `before`); src is removed once empty when asked. */
+async function moveAsUser(user: UserAccount, src: string, dst: string, removeSrc: boolean, onProgress?: (p: MoveProgress) => void, before: WorkerStep[] = []): Promise<MoveProgress> {
   try {
-    return await userWorker(user).run({ op: 'move', src, dst, removeSrc }, undefined, { onProgress }) as MoveProgress;
+    const results = await userWorker(user).runAll([...before, { req: { op: 'move', src, dst, removeSrc } }], { onProgress });
+    return results[results.length - 1] as MoveProgress;
   } catch (err) {
     throw new HomecryptError(`moving ${src} to ${dst} as ${user.name} failed: ${(err as Error).message}`);
   }
@@ -190,14 +191,18 @@ function newRecord(user: UserAccount, layout: Layout, keyId: string, state: User
   };
 }
 
-/** The key store and the lower directory, both written by the user worker (the key folder exists). */
-async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
-  const w = userWorker(user);
+/**
+ * The key store and the lower directory, written by the user worker in one
+ * run with the steps `before` and `after` them (one process start: on a busy
+ * machine each costs seconds).
+ */
+async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout: Layout, before: WorkerStep[] = [], after: WorkerStep[] = []): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
+  const staged = stagedWrites();
   const { keyId, mountKey, recoveryKey } = await createKeyStore(layout.keyStore, {
-    passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, writer: w.writer,
+    passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, writer: staged.writer,
   });
   try {
-    await initLower(user, layout.lower, layout.keyStore, mountKey);
+    await userWorker(user).runAll([...before, ...staged.steps, initLowerStep(layout.lower, layout.keyStore, mountKey), ...after]);
   } catch (err) {
     mountKey.fill(0);
     throw err;
@@ -215,16 +220,16 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
   let recoveryKey: string;
   const w = userWorker(user);
   try {
-    await w.run({ op: 'mkdir', path: layout.keyDir, mode: 0o700 });
-    const made = await createKeysAndLower(opts, user, layout);
+    const made = await createKeysAndLower(opts, user, layout,
+      [{ req: { op: 'mkdir', path: layout.keyDir, mode: 0o700 } }],
+      [{ req: { op: 'mkdir', path: layout.mountPoint, mode: 0o700 } }]);
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
-    await w.run({ op: 'mkdir', path: layout.mountPoint, mode: 0o700 });
     record = { ...newRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
     saveUserRecord(record);
   } catch (err) {
     // nothing half-done: take back what this run created (as the user: all of it is in their home)
-    const undo: Parameters<UserWorker['runAll']>[0] = [
+    const undo: WorkerStep[] = [
       { req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } },
     ];
     if (!keyDirExisted) undo.push({ req: { op: 'remove', path: layout.keyDir } });
@@ -365,9 +370,8 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
       throwIfInterrupted();
       if (!isFuseMountedAt(rec.mountPoint)) await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
       try {
-        await w.run({ op: 'mkdir', path: layout.restore, mode: 0o700 });
         throwIfInterrupted();
-        await moveAsUser(user, rec.mountPoint, layout.restore, false, opts.onProgress);
+        await moveAsUser(user, rec.mountPoint, layout.restore, false, opts.onProgress, [{ req: { op: 'mkdir', path: layout.restore, mode: 0o700 } }]);
       } finally {
         await unmountAsUser(user, rec.mountPoint);
         await dropKeyFromUserKeyring(user, rec.keyId);
@@ -418,9 +422,13 @@ function restoreHome(user: UserAccount, layout: Layout): void {
     if (vetted.uid !== user.uid) throw new RefusedError(`${layout.restore} does not belong to ${user.name}; not putting it in place of ${home}`);
     rmdirAt(hp, name, home);
     renameAt(bfd, basename(layout.restore), hp, name, `${layout.restore} → ${home}`);
-    withFd(openDirAt(hp, name, home), (h) => {
+    const replaced = new RefusedError(`${layout.restore} was replaced (by a process of ${user.name}) while it was put back as ${home}; nothing was changed through it. `
+      + `The restored files are in ${layout.base} (a renamed folder); check ${home} and run setup --undo again`);
+    let h: number;
+    try { h = openDirAt(hp, name, home); } catch { throw replaced; }
+    withFd(h, () => {
       const st = fstatFd(h);
-      if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw new RefusedError(`${layout.restore} was replaced while it was put back as ${home}; check ${home}`);
+      if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw replaced;
       fchmodFd(h, mode);
     });
   })));

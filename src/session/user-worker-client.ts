@@ -37,9 +37,20 @@ export interface UserWorker {
   /** Runs one request as the user; resolves with its result. */
   run(req: UserRequest, payload?: Buffer, opts?: RunOptions): Promise<UserOpResult>;
   /** Runs requests in order in one worker, stopping at the first failure. */
-  runAll(reqs: { req: UserRequest; payload?: Buffer }[], opts?: RunOptions): Promise<UserOpResult[]>;
+  runAll(reqs: WorkerStep[], opts?: RunOptions): Promise<UserOpResult[]>;
   /** An AtomicWriter that writes as the user (key stores root changes for them). */
   writer: AtomicWriter;
+}
+
+export type WorkerStep = { req: UserRequest; payload?: Buffer };
+
+/**
+ * An AtomicWriter that only records the write as a worker step, so a caller
+ * can send it with other steps in one worker (each worker is a process start).
+ */
+export function stagedWrites(): { writer: AtomicWriter; steps: WorkerStep[] } {
+  const steps: WorkerStep[] = [];
+  return { steps, writer: async (path, data, mode) => { steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) }); } };
 }
 
 export interface RunOptions {
@@ -52,7 +63,7 @@ export interface RunOptions {
 const SHORT_TIMEOUT_MS = 60_000;
 
 export function userWorker(user: UserAccount): UserWorker {
-  const runAll = async (reqs: { req: UserRequest; payload?: Buffer }[], opts: RunOptions = {}): Promise<UserOpResult[]> => {
+  const runAll = async (reqs: WorkerStep[], opts: RunOptions = {}): Promise<UserOpResult[]> => {
     const header: WorkerInput = { requests: reqs.map((r) => ({ req: r.req, payloadBytes: r.payload?.length ?? 0 })) };
     const input = Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), ...reqs.map((r) => r.payload ?? Buffer.alloc(0))]);
     const results: UserOpResult[] = [];

@@ -70,6 +70,28 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     expect(readdirSync(lower).every((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))).toBe(true);
   });
 
+  it('a truncate far past the end fails at once with nothing written (eCryptfs has no holes: the gap would be written)', () => {
+    expect(mount(['--passphrase-fd', '0'], `${PASS}\n`).status).toBe(0);
+    try {
+      const f = join(mnt, 'huge');
+      writeFileSync(f, 'small');
+      // 512-byte blocks allocated under the lower directory
+      const lowerBlocks = () => execFileSync('du', ['-s', '--block-size=512', lower], { encoding: 'utf8' }).split('\t')[0];
+      const before = Number(lowerBlocks());
+      const t0 = Date.now();
+      const r = spawnSync('truncate', ['-s', '1P', f], { encoding: 'utf8' });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/File too large|No space left/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(readFileSync(f, 'utf8')).toBe('small');
+      expect(statSync(f).size).toBe(5);
+      expect(Number(lowerBlocks()) - before).toBeLessThan(2048);
+      rmSync(f);
+    } finally {
+      umount();
+    }
+  });
+
   it('a corrupt file gives EIO alone and a foreign name is hidden; the rest keeps working', () => {
     const vol = openVectorVolume(lower, PASS, 16, true);
     const victim = vol.lowerPath('/hello.txt');

@@ -12,6 +12,9 @@ import { gcmOpen } from '../../src/crypto/aead.js';
 import { openVolume } from '../../src/engine/volume.js';
 import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
 import { fsckVolume } from '../../src/engine/fsck.js';
+import { MountKeys } from '../../src/engine/mount-keys.js';
+import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
+import { MemIO } from './mem-io.js';
 
 const dir = new URL('../vectors/files/', import.meta.url).pathname;
 const V = JSON.parse(readFileSync(`${dir}vectors-v1.json`, 'utf8'));
@@ -54,6 +57,27 @@ describe('format v1 vectors', () => {
     }
     expect(encryptNameString(nk, 'target', V.symlinkTarget.plaintext)).toBe(V.symlinkTarget.encoded);
     expect(`user.${encryptNameString(nk, 'xattr', 'colour')}`).toBe(V.xattrName.lower);
+  });
+});
+
+describe('format v1 sparse file vector (FLAG_SPARSE, one hole)', () => {
+  const S = JSON.parse(readFileSync(`${dir}sparse-v1.json`, 'utf8'));
+  const keys = () => new MountKeys(hex(S.mountKey), keyIdOf(hex(S.mountKey)));
+
+  it('reads byte-exact, the hole as zeros; fsck-style verify passes', () => {
+    const io = new MemIO(hex(S.lower));
+    const cipher = homecryptFormat(keys(), { plaintextNames: false }).files.open(io);
+    expect(cipher.plaintextSize(io.size())).toBe(hex(S.plaintext).length);
+    expect(cipher.read(io, 0, 1 << 16).toString('hex')).toBe(S.plaintext);
+    cipher.verify!(io);
+    expect(cipher.seek!(io, 100, 'hole')).toBe(4096);
+    expect(cipher.seek!(io, 4096, 'data')).toBe(8192);
+  });
+
+  it('the same bytes with the flag cleared are refused: the flag is under the header tag', () => {
+    const lower = hex(S.lower);
+    lower.writeUInt16BE(0, 6);
+    expect(() => homecryptFormat(keys(), { plaintextNames: false }).files.open(new MemIO(lower))).toThrow(/authentication/);
   });
 });
 

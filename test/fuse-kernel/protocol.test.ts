@@ -8,7 +8,7 @@ import {
   FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, FUSE_WRITE_KILL_SUIDGID, IN_HEADER, INIT_OUT, Init,
   MIN_READ_BUFFER, Op, OP_NAMES, OPEN_OUT, OUT_HEADER, RENAME_EXCHANGE, RENAME_NOREPLACE, STATFS_OUT, WRITE_IN,
   direntSize, direntType, joinMs, readCString, readInHeader, splitMs, u64, writeAttr, writeAttrOut, writeDirent,
-  writeEntryOut, writeOpenOut, writeOutHeader, writeStatfsOut,
+  writeEntryOut, writeOpenOut, writeOutHeader, writeStatfsOut, LSEEK_OUT, readFallocateIn, readLseekIn, writeLseekOut,
 } from '../../src/fuse/kernel/protocol.js';
 import { define, get, offsetOf, opcodes, set, struct } from './fuse-h.js';
 
@@ -137,6 +137,29 @@ describe('request decoders', () => {
 });
 
 describe('reply encoders', () => {
+  it('reads fuse_fallocate_in and fuse_lseek_in with 64-bit offsets, and writes fuse_lseek_out', () => {
+    const fa = struct('fuse_fallocate_in');
+    const fb = Buffer.alloc(fa.size);
+    set(fb, 0, fa, 'fh', 2n ** 40n + 1n);
+    set(fb, 0, fa, 'offset', 2n ** 50n + 4095n);
+    set(fb, 0, fa, 'length', 2n ** 33n);
+    set(fb, 0, fa, 'mode', 3);
+    expect(readFallocateIn(request(Op.FALLOCATE, 5n, fb), IN_HEADER))
+      .toEqual({ fh: 2 ** 40 + 1, offset: 2 ** 50 + 4095, length: 2 ** 33, mode: 3 });
+    const ls = struct('fuse_lseek_in');
+    const lb = Buffer.alloc(ls.size);
+    set(lb, 0, ls, 'fh', 7n);
+    set(lb, 0, ls, 'offset', 2n ** 52n);
+    set(lb, 0, ls, 'whence', 4);
+    expect(readLseekIn(request(Op.LSEEK, 5n, lb), IN_HEADER)).toEqual({ fh: 7, offset: 2 ** 52, whence: 4 });
+    const out = struct('fuse_lseek_out');
+    expect(LSEEK_OUT).toBe(out.size);
+    const b = poisoned(LSEEK_OUT + 8);
+    writeLseekOut(b, 0, 2 ** 50 + 1);
+    expect(get(b, 0, out, 'offset')).toBe(2n ** 50n + 1n);
+    expect(untouched(b, LSEEK_OUT, b.length)).toBe(true);
+  });
+
   it('writes fuse_out_header with a negative errno', () => {
     const b = poisoned(OUT_HEADER + 4);
     writeOutHeader(b, OUT_HEADER, -2, 2n ** 40n + 3n);

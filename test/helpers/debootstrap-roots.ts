@@ -12,3 +12,13 @@ export const HOMECRYPT_TARGET_PACKAGES: readonly string[] = [
   'nodejs', 'libfuse2', 'fuse3', 'libpam-runtime', 'libpam-modules', 'libstdc++6',
   'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
 ];
+
+/**
+ * The target system plus what a booted Debian has: systemd as PID 1 (under
+ * `systemd-nspawn -b`), logind and pam_systemd, dbus, an sshd and sudo. Used by
+ * the booted-systemd login suite (test/boot/).
+ */
+export const BOOTED_TARGET_PACKAGES: readonly string[] = [
+  ...HOMECRYPT_TARGET_PACKAGES,
+  'systemd', 'systemd-sysv', 'dbus', 'libpam-systemd', 'openssh-server', 'sudo', 'procps',
+];

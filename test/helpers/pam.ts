@@ -1,24 +1,34 @@
 // A PAM service for tests (/etc/pam.d/homecrypt-test-*): the system's own
 // pam_unix lines followed by the shipped homecrypt lines, exactly as rendered
-// for this checkout, and pamtester to drive it.
+// for this checkout (pam_homecrypt.so, or the pam_exec fallback), and
+// pamtester to drive it.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { renderStackLines } from '../../src/session/pam-config.js';
+import { HOOK_PATH, renderStackLines, type PamFlavour } from '../../src/session/pam-config.js';
 
 export interface PamService { name: string; linesFile: string; remove(): void }
 
-export function createPamService(): PamService {
+export interface PamServiceOptions {
+  flavour?: PamFlavour;
+  /** extra account lines after pam_unix's (a pam_nologin that refuses, say) */
+  account?: string[];
+}
+
+export function createPamService(opts: PamServiceOptions = {}): PamService {
   const id = randomBytes(4).toString('hex');
   const name = `homecrypt-test-${id}`;
   const linesFile = `/etc/pam.d/homecrypt-test-${id}-lines`;
-  writeFileSync(linesFile, renderStackLines(), { mode: 0o644 });
+  // src/ runs from source here, so the module is named by its dist/ path explicitly
+  const module = new URL('../../dist/pam/pam_homecrypt.so', import.meta.url).pathname;
+  writeFileSync(linesFile, renderStackLines(HOOK_PATH, opts.flavour ?? 'module', module), { mode: 0o644 });
   writeFileSync(`/etc/pam.d/${name}`, [
     '# homecrypt test service: pam_unix as Debian stacks it, then the shipped lines',
     'auth	[success=1 default=ignore]	pam_unix.so',
     'auth	requisite	pam_deny.so',
     'auth	required	pam_permit.so',
     'account	required	pam_unix.so',
+    ...(opts.account ?? []),
     'password	[success=1 default=ignore]	pam_unix.so yescrypt',
     'password	requisite	pam_deny.so',
     'password	required	pam_permit.so',

@@ -61,7 +61,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'KDF limits at login'))('a
     // the whole PAM run, both hooks included: seconds of process starts on a loaded machine, not hours
     expect(took).toBeLessThan(20_000);
     const log = hookLog(u.name);
-    const m = /auth \S+: key store refused after (\d+) ms, no Argon2id run; the home stays locked: (.*)$/m.exec(log);
+    const m = /(?:auth|open_session) \S+: key store refused after (\d+) ms, no Argon2id run; the home stays locked: (.*)$/m.exec(log);
     expect(m, log).not.toBeNull();
     expect(Number(m![1])).toBeLessThan(500);
     expect(m![2]).toContain(keyStore);
@@ -84,9 +84,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'KDF limits at login'))('a
 
   it('the store setup made opens at login as before', () => {
     writeFileSync(keyStore, good);
-    const r = pamtester(svc.name, u.name, ['authenticate'], `${u.password}\n`);
+    // pam_homecrypt.so unlocks at open_session
+    const r = pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`);
     expect(r.code, r.stderr).toBe(0);
     expect(userKeys(u)).toContain('homecrypt:');
     expect(lockFree(u.name)).toBe(true);
-  });
+    expect(pamtester(svc.name, u.name, ['close_session']).code).toBe(0);
+  }, 120_000);
 });

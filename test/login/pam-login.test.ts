@@ -2,13 +2,13 @@
 // driven by pamtester) for a real account whose home is encrypted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, chownSync } from 'node:fs';
 import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 import { watchForSecret, type SecretWatch } from '../helpers/secret-watch.js';
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
-import { hookLog, isMounted, lowerHidesText, wholeHookLog, setupUser, userKeys, waitFor } from './login-helpers.js';
+import { BIN, hookLog, isMounted, lowerHidesText, wholeHookLog, setupUser, userKeys, waitFor } from './login-helpers.js';
 
 const NOTE = 'the plaintext of a homecrypt login test';
 // put in a process's argv on purpose at the end, to show the watch does see secrets
@@ -24,8 +24,14 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
   const lower = () => `${base()}/lower`;
   const keyStore = () => `${base()}/homecrypt.keys`;
 
+  // pam_nologin's file= stands in for /etc/nologin, which would refuse every login on this machine
+  const nologin = `/tmp/homecrypt-test-nologin-${process.pid}`;
+  /** `homecrypt key unwrap` as the user, the password on stdin: does it open the key store? */
+  const keyUnwrap = (who: TestUser, password: string) =>
+    asUser(who, `${process.execPath} ${BIN} key unwrap ${keyStore()} --passphrase-fd 0 >/dev/null`, `${password}\n`);
+
   beforeAll(() => {
-    svc = createPamService();
+    svc = createPamService({ account: [`account required pam_nologin.so file=${nologin}`] });
     u = createTestUser('hcl');
     writeFileSync(`${u.home}/notes.txt`, NOTE);
     chownSync(`${u.home}/notes.txt`, u.uid, u.gid);
@@ -110,16 +116,21 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(userKeys(u)).not.toContain('homecrypt:');
   });
 
-  it('4. passwd through PAM: the next login with the new password unlocks, the old one no longer does', async () => {
+  it('4. passwd through PAM re-wraps at once: the old password stops opening the key store before any further login', async () => {
     const oldPw = u.password;
     const newPw = `${oldPw}-new`;
     expect(login(oldPw).code).toBe(0);
     // the user changes their own password (real uid the user, as setuid passwd runs)
     const ch = pamtester(svc.name, u.name, ['chauthtok'], `${oldPw}\n${newPw}\n${newPw}\n`, u.uid);
     expect(ch.code, ch.stderr + ch.stdout).toBe(0);
-    expect(ch.stdout + ch.stderr).toMatch(/new password from your next login/);
+    expect(hookLog(u.name)).toMatch(/password .*: login passphrase re-wrapped with the new password \(opened with the old password\)/);
+    // immediately, with the session still open: `homecrypt key unwrap` as the user
+    expect(keyUnwrap(u, oldPw).code).not.toBe(0);
+    expect(keyUnwrap(u, newPw).code).toBe(0);
     expect(logout().code).toBe(0);
     expect(isMounted(u.home)).toBe(false);
+    // the module keeps no key after logout for a re-wrap (pam_exec had to)
+    expect(userKeys(u)).not.toContain('homecrypt:');
     expect(login(oldPw).code).not.toBe(0);
     expect(isMounted(u.home)).toBe(false);
     expect(login(newPw).code).toBe(0);
@@ -131,7 +142,53 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     const ok = await unwrapKeyStore(keyStore(), Buffer.from(newPw), { expectUid: u.uid });
     expect(ok.keyId).toBe(keyId);
     u.password = newPw;
-  });
+  }, 240_000);
+
+  it('root resets the password while the user is logged in: re-wrapped at once with the key at hand', async () => {
+    const reset = `${u.password}-root`;
+    expect(login(u.password).code).toBe(0);
+    const ch = pamtester(svc.name, u.name, ['chauthtok'], `${reset}\n${reset}\n`);
+    expect(ch.code, ch.stderr).toBe(0);
+    expect(hookLog(u.name)).toMatch(/login passphrase re-wrapped with the new password \(with the key in the keyring\)/);
+    expect(keyUnwrap(u, u.password).code).not.toBe(0);
+    expect(keyUnwrap(u, reset).code).toBe(0);
+    expect(logout().code).toBe(0);
+    expect(userKeys(u)).not.toContain('homecrypt:');
+    u.password = reset;
+  }, 240_000);
+
+  it('a login the account phase refuses (pam_nologin) leaves no key in the keyring, though auth accepted the password', () => {
+    writeFileSync(nologin, 'maintenance\n');
+    try {
+      const r = pamtester(svc.name, u.name, ['authenticate', 'acct_mgmt', 'open_session'], `${u.password}\n`);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout + r.stderr).toMatch(/maintenance|Authentication service cannot retrieve|account/i);
+      expect(userKeys(u)).not.toContain('homecrypt:');
+      expect(isMounted(u.home)).toBe(false);
+    } finally {
+      rmSync(nologin, { force: true });
+    }
+    // the same login without /etc/nologin's stand-in goes through
+    expect(pamtester(svc.name, u.name, ['authenticate', 'acct_mgmt', 'open_session'], `${u.password}\n`).code).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(logout().code).toBe(0);
+    expect(userKeys(u)).not.toContain('homecrypt:');
+  }, 240_000);
+
+  it('a login entered set-uid from another account (real uid not root, as su and sudo run) unlocks and mounts', () => {
+    const other = createTestUser('hco');
+    try {
+      const r = pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`, other.uid);
+      expect(r.code, r.stderr).toBe(0);
+      expect(isMounted(u.home)).toBe(true);
+      expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+      expect(pamtester(svc.name, u.name, ['close_session'], '', other.uid).code).toBe(0);
+      expect(isMounted(u.home)).toBe(false);
+      expect(userKeys(u)).not.toContain('homecrypt:');
+    } finally {
+      removeTestUser(other);
+    }
+  }, 240_000);
 
   it('6. root resets the password: login works, the home stays locked with a clear message, rewrap --recovery repairs it', async () => {
     const reset = `${u.password}-reset`;
@@ -163,7 +220,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/stays locked/);
       expect(isMounted(u.home)).toBe(false);
-      expect(hookLog(u.name)).toMatch(new RegExp(`auth ${u.name}: failed: ${keyStore()}: `));
+      expect(hookLog(u.name)).toMatch(new RegExp(`open_session ${u.name}: failed: ${keyStore()}: `));
       expect(logout().code).toBe(0);
     } finally {
       writeFileSync(keyStore(), good);
@@ -182,12 +239,21 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(wholeHookLog()).not.toContain(recoveryKey);
   });
 
-  it('a user without homecrypt is untouched by the hook', () => {
+  it('a user without homecrypt is untouched: the module returns at once and starts no process', () => {
     const other = createTestUser('hcn');
     try {
-      const r = pamtester(svc.name, other.name, ['authenticate', 'open_session', 'close_session'], `${other.password}\n`);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout + r.stderr).not.toMatch(/homecrypt/);
+      // every program started during the login and a password change (strace follows every fork)
+      const trace = `/tmp/homecrypt-test-strace-${process.pid}`;
+      const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', trace, 'pamtester', svc.name, other.name,
+        'authenticate', 'open_session', 'close_session', 'chauthtok'],
+      { input: `${other.password}\n${other.password}-x\n${other.password}-x\n`, encoding: 'utf8', timeout: 60_000 });
+      const execs = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('execve('));
+      rmSync(trace, { force: true });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).not.toMatch(/homecrypt:/);
+      // pamtester itself and pam_unix's helpers only: no hook, no node
+      expect(execs.length).toBeGreaterThan(0);
+      expect(execs.every((l) => /execve\("[^"]*\/(pamtester|unix_chkpwd|unix_update)"/.test(l)), execs.join('\n')).toBe(true);
       expect(hookLog(other.name)).toBe('');
     } finally {
       removeTestUser(other);

@@ -7,6 +7,7 @@ import { skipUnless } from '../helpers/requirements.js';
 
 const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 const HOOK = new URL('../../pam/homecrypt-pam-hook', import.meta.url).pathname;
+const MODULE = new URL('../../dist/pam/pam_homecrypt.so', import.meta.url).pathname;
 const STACKS = ['common-auth', 'common-session', 'common-password'];
 const read = (f: string) => readFileSync(`/etc/pam.d/${f}`, 'utf8');
 const hc = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
@@ -22,10 +23,16 @@ describe.skipIf(skipUnless('root', 'pam-auth-update profile') || !existsSync('/u
     if (!wasEnabled) hc('pam', 'disable');
   });
 
-  it('enable adds the hook to auth, session and password; disable restores the stacks', () => {
+  it('enable adds the module to auth, session and password; --exec switches to the pam_exec fallback; disable restores the stacks', () => {
     if (wasEnabled) hc('pam', 'disable');
-    const e = hc('pam', 'enable');
+    const m = hc('pam', 'enable');
+    expect(m.status, m.stderr).toBe(0);
+    for (const f of STACKS) expect(read(f), f).toMatch(new RegExp(`optional\\s+${MODULE} hook=${HOOK}$`, 'm'));
+    expect(read('common-auth')).not.toContain('pam_exec');
+    expect(hc('pam', 'status').stdout).toBe('enabled\n');
+    const e = hc('pam', 'enable', '--exec');
     expect(e.status, e.stderr).toBe(0);
+    for (const f of STACKS) expect(read(f), f).not.toContain('pam_homecrypt.so');
     expect(read('common-auth')).toMatch(new RegExp(`optional\\s+pam_exec\\.so quiet expose_authtok ${HOOK} auth`));
     expect(read('common-session')).toContain(`pam_exec.so quiet stdout ${HOOK} session`);
     expect(read('common-password')).toContain(`pam_exec.so quiet stdout seteuid ${HOOK} password`);

@@ -115,8 +115,12 @@ describe.skipIf(skip)('the Debian package', () => {
 
   it('enabled its PAM profile through pam-auth-update, changing only homecrypt lines', () => {
     const after = readStacks();
-    expect(after.get('common-auth')!.toString()).toContain('/usr/lib/homecrypt/pam/homecrypt-pam-hook auth');
-    expect(after.get('common-session')!.toString()).toContain('/usr/lib/homecrypt/pam/homecrypt-pam-hook session');
+    for (const f of ['common-auth', 'common-session', 'common-password']) {
+      expect(after.get(f)!.toString(), f).toMatch(/optional\s+pam_homecrypt\.so hook=\/usr\/lib\/homecrypt\/pam\/homecrypt-pam-hook$/m);
+    }
+    // the module is where PAM finds it by its bare name, and it loads
+    expect(chroot.must('ls /lib/x86_64-linux-gnu/security/pam_homecrypt.so').trim()).toBe('/lib/x86_64-linux-gnu/security/pam_homecrypt.so');
+    expect(execFileSync('dpkg-deb', ['-f', deb, 'Depends'], { encoding: 'utf8' })).toMatch(/libpam0g/);
     for (const f of PAM_STACKS) {
       const strip = (b: Buffer) => b.toString().split('\n').filter((l) => !l.includes('homecrypt')).join('\n');
       expect(strip(after.get(f)!), f).toBe(strip(pamBefore.get(f)!));
@@ -265,7 +269,7 @@ describe.skipIf(skip)('the Debian package', () => {
     chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
     expect(authStack()).not.toContain('homecrypt');
     chroot.must(enable);
-    expect(authStack()).toContain('homecrypt-pam-hook auth');
+    expect(authStack()).toContain('pam_homecrypt.so hook=');
     expect(chroot.must('dpkg --verify homecrypt')).toBe('');
   }, 300_000);
 

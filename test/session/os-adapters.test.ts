@@ -32,8 +32,22 @@ describe('OS adapters and PAM wiring', () => {
     expect(() => phaseOf('auth', 'open_session')).toThrow(UsageError);
   });
 
-  it('renders the shipped PAM lines for this checkout: optional, expose_authtok on auth only', () => {
-    const lines = renderStackLines('/opt/hc/pam/homecrypt-pam-hook').split('\n').filter((l) => l && !l.startsWith('#'));
+  it('maps the module\'s phases', () => {
+    expect(phaseOf('module', 'open_session')).toBe('open_session');
+    expect(phaseOf('module', 'close_session')).toBe('close_session');
+    expect(phaseOf('module', 'password')).toBe('password');
+    expect(() => phaseOf('module', 'auth')).toThrow(UsageError);
+    expect(() => phaseOf('module', undefined)).toThrow(UsageError);
+  });
+
+  it('renders the shipped PAM lines: the module on all three types, optional, the hook as its argument', () => {
+    const lines = renderStackLines('/opt/hc/pam/homecrypt-pam-hook', 'module', 'pam_homecrypt.so').split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(lines).toEqual(['auth', 'session', 'password'].map((t) => `${t}\toptional\tpam_homecrypt.so hook=/opt/hc/pam/homecrypt-pam-hook`));
+    expect(() => renderStackLines('/opt/hc/hook', 'module', '/path with blank/pam_homecrypt.so')).toThrow(/blanks/);
+  });
+
+  it('renders the pam_exec fallback lines: optional, expose_authtok on auth only', () => {
+    const lines = renderStackLines('/opt/hc/pam/homecrypt-pam-hook', 'exec').split('\n').filter((l) => l && !l.startsWith('#'));
     expect(lines).toEqual([
       'auth\toptional\tpam_exec.so quiet expose_authtok /opt/hc/pam/homecrypt-pam-hook auth',
       'session\toptional\tpam_exec.so quiet stdout /opt/hc/pam/homecrypt-pam-hook session',
@@ -41,7 +55,8 @@ describe('OS adapters and PAM wiring', () => {
     ]);
     const profile = renderProfile('/opt/hc/pam/homecrypt-pam-hook');
     expect(profile).toMatch(/^Auth-Type: Additional$/m);
-    expect(profile).not.toContain('@HOOK@');
+    expect(profile).not.toMatch(/@(HOOK|MODULE)@/);
+    expect(renderProfile('/opt/hc/pam/homecrypt-pam-hook', 'exec')).toMatch(/^Default: no$/m);
     expect(() => renderStackLines('/path with blank/hook')).toThrow(/blanks/);
   });
 });

@@ -2,6 +2,8 @@
 // pam/homecrypt-pam-hook). Reads PAM_USER and PAM_TYPE from the environment
 // pam_exec sets and, in the auth phase, the password from stdin. Always exits 0
 // so an `optional` line can never be what refuses a login.
+// `pam-hook module` is what pam_homecrypt.so runs, with PAM_TYPE open_session
+// (stdin: the password, NUL), close_session, or password (stdin: old NUL new NUL).
 import type { Command } from 'commander';
 import { readSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +33,9 @@ function boundLifetime(user: string, phase: HookPhase): void {
   }, HOOK_DEADLINE_MS).unref();
 }
 
-function readAuthtok(): Buffer {
-  const buf = Buffer.alloc(MAX_AUTHTOK + 1);
+/** stdin's NUL-terminated tokens (at most `count`); a missing one is empty. */
+function readTokens(count: number): Buffer[] {
+  const buf = Buffer.alloc(count * (MAX_AUTHTOK + 1));
   let len = 0;
   try {
     for (;;) {
@@ -42,15 +45,21 @@ function readAuthtok(): Buffer {
       if (len >= buf.length) break;
     }
   } catch { /* no stdin: no password */ }
-  // pam_exec writes the password followed by one NUL
-  let end = buf.indexOf(0);
-  if (end < 0 || end > len) end = len;
-  const pw = Buffer.from(buf.subarray(0, Math.min(end, MAX_AUTHTOK)));
+  // pam_exec writes the password followed by one NUL; the module writes each token so
+  const tokens: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    let end = start < len ? buf.indexOf(0, start) : len;
+    if (end < 0 || end > len) end = len;
+    tokens.push(Buffer.from(buf.subarray(start, Math.min(end, start + MAX_AUTHTOK))));
+    start = Math.min(end + 1, len);
+  }
   buf.fill(0);
-  return pw;
+  return tokens;
 }
 
 export function phaseOf(arg: string, pamType: string | undefined): HookPhase {
+  if (arg === 'module' && (pamType === 'open_session' || pamType === 'close_session' || pamType === 'password')) return pamType;
   if (arg === 'auth' && (pamType === undefined || pamType === 'auth')) return 'auth';
   if (arg === 'password' && (pamType === undefined || pamType === 'password')) return 'password';
   if (arg === 'session' && (pamType === 'open_session' || pamType === 'close_session')) return pamType;
@@ -60,17 +69,26 @@ export function phaseOf(arg: string, pamType: string | undefined): HookPhase {
 /** What pam_exec runs: reads PAM_USER/PAM_TYPE (and the password in auth), never fails the stack. */
 export async function runPamHook(arg: string): Promise<void> {
   const user = process.env.PAM_USER ?? '';
+  const service = process.env.PAM_SERVICE;
   const phase = phaseOf(arg, process.env.PAM_TYPE);
   boundLifetime(user, phase);
-  const authtok = phase === 'auth' ? readAuthtok() : undefined;
-  await runLoginHook({ user, phase, authtok, tell: (line) => process.stdout.write(`${line}\n`) });
+  const tell = (line: string) => { process.stdout.write(`${line}\n`); };
+  if (arg === 'module') {
+    const [first, second] = phase === 'password' ? readTokens(2) : phase === 'open_session' ? readTokens(1) : [];
+    // password: OLD NUL NEW NUL; open_session: PASSWORD NUL
+    const ctx = phase === 'password' ? { oldAuthtok: first, authtok: second } : { authtok: first };
+    await runLoginHook({ user, phase, mode: 'module', service, ...ctx, tell });
+  } else {
+    const authtok = phase === 'auth' ? readTokens(1)[0] : undefined;
+    await runLoginHook({ user, phase, authtok, service, tell });
+  }
   process.exitCode = 0;
 }
 
 export function registerLoginHookCommands(program: Command): void {
   program
     .command('pam-hook <phase>', { hidden: true })
-    .description('run by pam_exec.so: auth | session | password (see docs/PAM.md)')
+    .description('run by pam_exec.so: auth | session | password; by pam_homecrypt.so: module (see docs/PAM.md)')
     .action(runPamHook);
 
   const session = program.command('session').description('mount or unmount a homecrypt user\'s directory outside a login (systemd units, administrators)');

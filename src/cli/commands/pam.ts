@@ -1,20 +1,22 @@
 // `homecrypt pam enable|disable|lines`: installs the shipped PAM lines as a
-// Debian pam-auth-update profile, or prints them for other systems.
+// Debian pam-auth-update profile, or prints them for other systems. The lines
+// load pam_homecrypt.so; `--exec` gives the pam_exec.so fallback instead.
 import type { Command } from 'commander';
 import { requireRoot } from '../../os/require-root.js';
 import { disablePam, enablePam, renderStackLines, pamEnabled } from '../../session/pam-config.js';
 
 export function registerPamCommands(program: Command): void {
-  const pam = program.command('pam').description('hook homecrypt into the system PAM stacks (pam_exec.so)');
+  const pam = program.command('pam').description('hook homecrypt into the system PAM stacks (pam_homecrypt.so)');
   pam.command('enable')
     .description('install the pam-auth-update profile and enable it (Debian)')
-    .action(async () => {
+    .option('--exec', 'use the pam_exec.so fallback instead of pam_homecrypt.so')
+    .action(async (o: { exec?: boolean }) => {
       requireRoot('homecrypt pam enable');
-      const file = await enablePam();
+      const file = await enablePam(o.exec ? 'exec' : 'module');
       process.stdout.write(`homecrypt PAM profile enabled (${file}); logins of homecrypt users now unlock their homes\n`);
     });
   pam.command('disable')
-    .description('disable and remove the pam-auth-update profile')
+    .description('disable and remove the pam-auth-update profile (either flavour)')
     .action(async () => {
       requireRoot('homecrypt pam disable');
       await disablePam();
@@ -22,7 +24,8 @@ export function registerPamCommands(program: Command): void {
     });
   pam.command('lines')
     .description('print the stack lines for systems without pam-auth-update')
-    .action(() => { process.stdout.write(renderStackLines()); });
+    .option('--exec', 'the pam_exec.so fallback lines')
+    .action((o: { exec?: boolean }) => { process.stdout.write(renderStackLines(undefined, o.exec ? 'exec' : 'module')); });
   pam.command('status')
     .description('say whether the system stacks call homecrypt')
     .action(() => { process.stdout.write(pamEnabled() ? 'enabled\n' : 'disabled\n'); process.exitCode = pamEnabled() ? 0 : 1; });

@@ -24,7 +24,7 @@ import {
   ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
   IN_HEADER, INIT_OUT, Init, Init2, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
   STATFS_OUT, WRITE_IN, direntSize, direntType, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
-  writeOpenOut, writeOutHeader, writeStatfsOut, setU64,
+  writeOpenOut, writeOutHeader, writeStatfsOut, readFallocateIn, readLseekIn, writeLseekOut, LSEEK_OUT,
 } from './protocol.js';
 
 const E = constants.errno;
@@ -678,22 +678,17 @@ export class KernelSession {
         }
         case Op.FALLOCATE: {
           if (!ops.fallocate) throw new Errno(E.ENOSYS); // the kernel then answers EOPNOTSUPP itself
-          const fh = u64(b, p);
-          const offset = u64(b, p + 8);
-          const length = u64(b, p + 16);
-          const mode = b.readUInt32LE(p + 24);
+          const { fh, offset, length, mode } = readFallocateIn(b, p);
           const path = this.fileNode.get(fh)?.lastPath ?? '';
           return this.run(unique, 'fallocate', path, () => ops.fallocate!(path, fh, mode, offset, length), none);
         }
         case Op.LSEEK: {
           if (!ops.lseek) throw new Errno(E.ENOSYS); // the kernel then treats the whole file as data
-          const fh = u64(b, p);
-          const offset = u64(b, p + 8);
-          const whence = b.readUInt32LE(p + 16);
+          const { fh, offset, whence } = readLseekIn(b, p);
           const path = this.fileNode.get(fh)?.lastPath ?? '';
           return this.run(unique, 'lseek', path, () => ops.lseek!(path, fh, offset, whence), (at) => {
-            setU64(this.out, OUT_HEADER, at);
-            return 8;
+            writeLseekOut(this.out, OUT_HEADER, at);
+            return LSEEK_OUT;
           });
         }
         default:

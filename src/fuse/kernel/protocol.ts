@@ -105,7 +105,7 @@ export function u64(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
 }
 
-export function setU64(b: Buffer, at: number, n: number): void {
+function setU64(b: Buffer, at: number, n: number): void {
   const v = n > 0 ? n : 0;
   b.writeUInt32LE(v % 4294967296 >>> 0, at);
   b.writeUInt32LE(Math.floor(v / 4294967296) >>> 0, at + 4);
@@ -218,4 +218,21 @@ export function writeDirent(b: Buffer, at: number, ino: number, off: number, typ
 /** The DT_* type of a mode (for dirents). */
 export function direntType(mode: number): number {
   return (mode >>> 12) & 0o17;
+}
+
+/** struct fuse_fallocate_in at `at` (FALLOCATE). */
+export function readFallocateIn(b: Buffer, at: number): { fh: number; offset: number; length: number; mode: number } {
+  return { fh: u64(b, at), offset: u64(b, at + 8), length: u64(b, at + 16), mode: b.readUInt32LE(at + 24) };
+}
+
+/** struct fuse_lseek_in at `at` (LSEEK: SEEK_DATA or SEEK_HOLE). */
+export function readLseekIn(b: Buffer, at: number): { fh: number; offset: number; whence: number } {
+  return { fh: u64(b, at), offset: u64(b, at + 8), whence: b.readUInt32LE(at + 16) };
+}
+
+export const LSEEK_OUT = 8;
+
+/** struct fuse_lseek_out at `at`. */
+export function writeLseekOut(b: Buffer, at: number, offset: number): void {
+  setU64(b, at, offset);
 }

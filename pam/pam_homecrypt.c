@@ -1,0 +1,352 @@
+/*
+ * pam_homecrypt.so: the native PAM module of homecrypt (docs/PAM.md).
+ *
+ * It holds no logic of its own. For a user without a homecrypt record it
+ * returns PAM_IGNORE at once and starts nothing. For a homecrypt user it
+ *   auth       keeps the password PAM accepted (pam_set_data; wiped at pam_end)
+ *   session    runs the helper (the same TypeScript hook pam_exec runs) with
+ *              that password on its stdin: unwrap, key into the keyring, mount;
+ *              at close: count down, the last session unmounts and drops the key
+ *   password   gives the helper the old and the new password: re-wrap now
+ * The helper's output reaches the user as PAM info messages. Nothing here ever
+ * fails a login: every error is logged and answered with PAM_IGNORE.
+ *
+ * Arguments: hook=PATH (default below), debug.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#define DEFAULT_HOOK "/usr/lib/homecrypt/pam/homecrypt-pam-hook"
+#define RECORD_DIR "/etc/homecrypt/users"
+#define DATA_NAME "homecrypt_authtok"
+#define MAX_TOKEN 4096 /* as the helper: anything longer is not a password */
+#define MAX_OUTPUT 16384
+
+struct args {
+	const char *hook;
+	int debug;
+};
+
+static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
+{
+	a->hook = DEFAULT_HOOK;
+	a->debug = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "hook=", 5) == 0 && argv[i][5] == '/')
+			a->hook = argv[i] + 5;
+		else if (strcmp(argv[i], "debug") == 0)
+			a->debug = 1;
+		else
+			pam_syslog(pamh, LOG_ERR, "unknown argument ignored: %s", argv[i]);
+	}
+}
+
+/* A name that can only be a file inside RECORD_DIR (the helper checks it again). */
+static int plain_name(const char *u)
+{
+	size_t n = strlen(u);
+	if (n == 0 || n > 64 || u[0] == '.' || u[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = u[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.' || (c == '$' && i == n - 1)))
+			return 0;
+	}
+	return 1;
+}
+
+/* The user PAM is working for, when it has a homecrypt record; else NULL. */
+static const char *homecrypt_user(pam_handle_t *pamh)
+{
+	const char *user = NULL;
+	char path[sizeof(RECORD_DIR) + 80];
+	struct stat st;
+
+	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || user == NULL || !plain_name(user))
+		return NULL;
+	snprintf(path, sizeof(path), RECORD_DIR "/%s.json", user);
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	return user;
+}
+
+static void wipe_free(char *p)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, strlen(p));
+	free(p);
+}
+
+static void cleanup_authtok(pam_handle_t *pamh, void *data, int error_status)
+{
+	(void)pamh;
+	(void)error_status;
+	wipe_free(data);
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Each line the helper printed, as a PAM info message. */
+static void relay_output(pam_handle_t *pamh, char *out)
+{
+	char *save = NULL;
+	for (char *line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		if (*line != '\0')
+			pam_info(pamh, "%s", line);
+}
+
+static void child_exec(const struct args *a, const char *phase, int in_fd, int out_fd, char *const envp[])
+{
+	sigset_t none;
+	const char *argv[] = { a->hook, "module", phase, NULL };
+
+	/* copies above 2 first: an application started without stdin may have handed out fd 0 or 1 */
+	int i = fcntl(in_fd, F_DUPFD, 3), o = fcntl(out_fd, F_DUPFD, 3);
+	if (i < 0 || o < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0)
+		_exit(127);
+	close_range(3, ~0U, 0);
+	/*
+	 * su and sudo enter PAM set-uid: real uid the caller, effective uid 0.
+	 * The helper must act as full root (a shell or a tool it starts would
+	 * otherwise drop to the caller and fail on root's files).
+	 */
+	if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+		_exit(126);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	execve(a->hook, (char *const *)argv, envp);
+	_exit(127);
+}
+
+/*
+ * Runs `HOOK module PHASE` with `secret` (NUL-separated tokens, may be empty)
+ * on its stdin, shows what it prints, waits for it. Returns its exit status,
+ * or -1 when it could not be run.
+ */
+static int run_helper(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase,
+		      const char *pam_type, const char *secret, size_t secret_len)
+{
+	int in[2], out[2], status = 0;
+	char env_user[128], env_type[64], env_service[128];
+	const char *service = NULL;
+	char *buf;
+	size_t len = 0;
+	pid_t pid;
+
+	if (pam_get_item(pamh, PAM_SERVICE, (const void **)&service) != PAM_SUCCESS || service == NULL)
+		service = "";
+	snprintf(env_user, sizeof(env_user), "PAM_USER=%s", user);
+	snprintf(env_type, sizeof(env_type), "PAM_TYPE=%s", pam_type);
+	snprintf(env_service, sizeof(env_service), "PAM_SERVICE=%.100s", service);
+	char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", env_user, env_type,
+			       env_service, NULL };
+
+	buf = malloc(MAX_OUTPUT + 1);
+	if (buf == NULL)
+		return -1;
+	/* a socket, not a pipe, for the secret: send() with MSG_NOSIGNAL cannot raise SIGPIPE in the application */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
+		free(buf);
+		return -1;
+	}
+	if (pipe2(out, O_CLOEXEC) != 0) {
+		close(in[0]);
+		close(in[1]);
+		free(buf);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0)
+		child_exec(a, phase, in[1], out[1], envp);
+	close(in[1]);
+	close(out[1]);
+	if (pid < 0) {
+		close(in[0]);
+		close(out[0]);
+		free(buf);
+		return -1;
+	}
+	if (secret_len > 0 && send_all(in[0], secret, secret_len) != 0)
+		pam_syslog(pamh, LOG_ERR, "could not hand the password to %s", a->hook);
+	close(in[0]);
+	for (;;) {
+		ssize_t r = read(out[0], buf + len, MAX_OUTPUT - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		if (len == MAX_OUTPUT) {
+			/* keep draining so the helper never blocks on a full pipe */
+			char sink[512];
+			ssize_t d;
+			while ((d = read(out[0], sink, sizeof(sink))) > 0 || (d < 0 && errno == EINTR))
+				;
+			break;
+		}
+	}
+	close(out[0]);
+	buf[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = 0; /* SIGCHLD ignored by the application: the child was reaped for us */
+			break;
+		}
+	}
+	relay_output(pamh, buf);
+	free(buf);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return -1;
+}
+
+/* The helper runs as root: without root (a screen locker running as the user) there is nothing to do. */
+static int have_root(pam_handle_t *pamh, const struct args *a)
+{
+	if (geteuid() == 0)
+		return 1;
+	if (a->debug)
+		pam_syslog(pamh, LOG_DEBUG, "not running as root: nothing to do");
+	return 0;
+}
+
+static void report(pam_handle_t *pamh, const struct args *a, const char *phase, int rc)
+{
+	if (rc < 0)
+		pam_syslog(pamh, LOG_ERR, "%s: could not run %s", phase, a->hook);
+	else if (rc != 0)
+		pam_syslog(pamh, LOG_ERR, "%s: %s exited %d", phase, a->hook, rc);
+	else if (a->debug)
+		pam_syslog(pamh, LOG_DEBUG, "%s: done", phase);
+}
+
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct args a;
+	const char *tok = NULL;
+	char *copy;
+	(void)flags;
+
+	parse_args(pamh, argc, argv, &a);
+	if (homecrypt_user(pamh) == NULL)
+		return PAM_IGNORE;
+	/* only the password an earlier module accepted: never prompt from here */
+	if (pam_get_item(pamh, PAM_AUTHTOK, (const void **)&tok) != PAM_SUCCESS || tok == NULL || *tok == '\0' ||
+	    strnlen(tok, MAX_TOKEN + 1) > MAX_TOKEN)
+		return PAM_IGNORE;
+	copy = strdup(tok);
+	if (copy == NULL)
+		return PAM_IGNORE;
+	if (pam_set_data(pamh, DATA_NAME, copy, cleanup_authtok) != PAM_SUCCESS) {
+		wipe_free(copy);
+		pam_syslog(pamh, LOG_ERR, "could not keep the password for the session");
+	}
+	return PAM_IGNORE;
+}
+
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh;
+	(void)flags;
+	(void)argc;
+	(void)argv;
+	return PAM_IGNORE;
+}
+
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct args a;
+	const char *user;
+	const void *data = NULL;
+	const char *tok = "";
+	(void)flags;
+
+	parse_args(pamh, argc, argv, &a);
+	if ((user = homecrypt_user(pamh)) == NULL || !have_root(pamh, &a))
+		return PAM_IGNORE;
+	if (pam_get_data(pamh, DATA_NAME, &data) == PAM_SUCCESS && data != NULL)
+		tok = data;
+	/* the password and its terminating NUL, as pam_exec's expose_authtok writes it */
+	report(pamh, &a, "open_session", run_helper(pamh, &a, user, "open_session", "open_session", tok, strlen(tok) + 1));
+	/* the key is in the keyring now (or never will be from this password): forget it */
+	if (data != NULL)
+		pam_set_data(pamh, DATA_NAME, NULL, NULL);
+	return PAM_SUCCESS;
+}
+
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct args a;
+	const char *user;
+	(void)flags;
+
+	parse_args(pamh, argc, argv, &a);
+	if ((user = homecrypt_user(pamh)) == NULL || !have_root(pamh, &a))
+		return PAM_IGNORE;
+	report(pamh, &a, "close_session", run_helper(pamh, &a, user, "close_session", "close_session", NULL, 0));
+	return PAM_SUCCESS;
+}
+
+PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct args a;
+	const char *user, *old = NULL, *new = NULL;
+	char *msg;
+	size_t lo, ln;
+	int rc;
+
+	parse_args(pamh, argc, argv, &a);
+	if (!(flags & PAM_UPDATE_AUTHTOK))
+		return PAM_IGNORE; /* the preliminary check: nothing changes yet */
+	if ((user = homecrypt_user(pamh)) == NULL || !have_root(pamh, &a))
+		return PAM_IGNORE;
+	if (pam_get_item(pamh, PAM_OLDAUTHTOK, (const void **)&old) != PAM_SUCCESS || old == NULL)
+		old = "";
+	if (pam_get_item(pamh, PAM_AUTHTOK, (const void **)&new) != PAM_SUCCESS || new == NULL)
+		new = "";
+	lo = strnlen(old, MAX_TOKEN + 1);
+	ln = strnlen(new, MAX_TOKEN + 1);
+	if (lo > MAX_TOKEN || ln > MAX_TOKEN)
+		return PAM_IGNORE;
+	/* OLD NUL NEW NUL; an empty OLD means none was asked (root setting the password) */
+	msg = malloc(lo + ln + 2);
+	if (msg == NULL)
+		return PAM_IGNORE;
+	memcpy(msg, old, lo + 1);
+	memcpy(msg + lo + 1, new, ln + 1);
+	rc = run_helper(pamh, &a, user, "password", "password", msg, lo + ln + 2);
+	explicit_bzero(msg, lo + ln + 2);
+	free(msg);
+	report(pamh, &a, "password", rc);
+	return PAM_IGNORE;
+}

@@ -1,0 +1,100 @@
+// The race harness of issue #13: root-owned canaries, and the swapper
+// (swapper.py) running as the test user, replacing watched names with
+// symlinks to them at the moment they appear or are opened. A test runs a
+// root command many times under the swapper and then checks, with
+// expectCanariesUnchanged, that root never acted through one of the links.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestUser } from './users.js';
+
+export const SWAPPER = fileURLToPath(new URL('./swapper.py', import.meta.url));
+
+export interface Canaries {
+  /** a root-owned file (0644) */
+  file: string;
+  /** a root-owned directory (0755) holding one root-owned file */
+  dir: string;
+  root: string;
+  /** owner, mode, content and listing of everything, for comparison */
+  snapshot(): string;
+  remove(): void;
+}
+
+export function makeCanaries(): Canaries {
+  const root = mkdtempSync('/tmp/hc-canary-');
+  chmodSync(root, 0o755);
+  const file = join(root, 'canary-file');
+  writeFileSync(file, `canary ${randomBytes(8).toString('hex')}\n`, { mode: 0o644 });
+  const dir = join(root, 'canary-dir');
+  mkdirSync(dir, { mode: 0o755 });
+  writeFileSync(join(dir, 'inside'), `inside ${randomBytes(8).toString('hex')}\n`, { mode: 0o644 });
+  for (const p of [root, file, dir, join(dir, 'inside')]) chownSync(p, 0, 0);
+  const describe = (p: string): string => {
+    if (!existsSync(p)) return `${p}: missing`;
+    const st = lstatSync(p);
+    const kind = st.isDirectory() ? `dir [${readdirSync(p).sort().join(',')}]` : `file ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`;
+    return `${p}: ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${kind}`;
+  };
+  return {
+    file, dir, root,
+    snapshot: () => [root, file, dir, join(dir, 'inside')].map(describe).join('\n'),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+export interface SwapperOptions {
+  watch: string[];
+  /** names (basename) to swap */
+  match: string;
+  events?: ('create' | 'open' | 'access')[];
+  /** also watch directories below, and those created later */
+  recursive?: boolean;
+  /** swap only once this path was seen mounted and then not (to aim at what a command does after unmounting) */
+  afterUnmount?: string;
+}
+
+export interface Swapper {
+  /** stops it; resolves with how many swaps it made */
+  stop(): Promise<number>;
+  child: ChildProcess;
+}
+
+/** Starts the swapper as the user; resolves once its watches are in place. */
+export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptions): Promise<Swapper> {
+  const args = [
+    '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
+    'python3', SWAPPER, '--match', o.match, '--file-canary', canaries.file, '--dir-canary', canaries.dir,
+    '--events', (o.events ?? ['create', 'open']).join(','),
+    ...(o.recursive ? ['--recursive'] : []),
+    ...(o.afterUnmount ? ['--after-unmount', o.afterUnmount] : []),
+    ...o.watch.flatMap((w) => ['--watch', w]),
+  ];
+  const child = spawn('setpriv', args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/', env: { PATH: '/usr/bin:/bin', HOME: user.home } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`swapper did not start: ${err}`)), 20_000);
+    const poll = setInterval(() => {
+      if (!out.includes('ready\n')) return;
+      clearInterval(poll);
+      clearTimeout(timer);
+      resolve({
+        child,
+        stop: async () => {
+          child.kill('SIGTERM');
+          await exited;
+          const m = /swaps (\d+)/.exec(out);
+          if (!m) throw new Error(`swapper ended without a count: ${err}`);
+          return Number(m[1]);
+        },
+      });
+    }, 20);
+    child.on('exit', (code) => { if (!out.includes('ready\n')) { clearInterval(poll); clearTimeout(timer); reject(new Error(`swapper exited ${code}: ${err}`)); } });
+  });
+}
