@@ -87,7 +87,7 @@ export async function writeKeyStoreBytes(path: string, bytes: Buffer, opts: Writ
     switch (code) {
       case 'ENOENT': throw new UsageError(`${path}: the folder ${dir} does not exist`);
       case 'ENOTDIR': throw new UsageError(`${path}: ${dir} is not a folder`);
-      case 'EACCES': case 'EPERM': throw new RefusedError(`${path}: no permission to write in ${dir}`);
+      case 'EACCES': case 'EPERM': throw new PermissionDeniedError(`${path}: no permission to write in ${dir}`);
       case 'EROFS': throw new RefusedError(`${path}: ${dir} is on a read-only filesystem`);
       case 'ENOSPC': case 'EDQUOT': throw new RefusedError(`${path}: no space left to write the key store (nothing was changed)`);
       default: throw err;

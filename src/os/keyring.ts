@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { keyIdOf, isKeyId } from '../crypto/key-id.js';
 import { secretsEqual } from '../crypto/constant-time.js';
-import { KeyNotAvailableError, MissingFeatureError, RefusedError, UsageError } from '../errors.js';
+import { KeyNotAvailableError, MissingFeatureError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import {
   addKey, ERRNO, keyctlDescribe, keyctlRead, keyctlRevoke, keyctlSearch, keyctlSetPerm, keyctlUnlink,
   KEY_SPEC_USER_KEYRING, SyscallError, threadSetresgid, threadSetresuid,
@@ -56,7 +56,7 @@ function primaryGid(uid: number): number {
 function asUser<T>(opts: KeyringUserOptions, fn: () => T): T {
   const ruid = process.getuid!();
   if (opts.uid === undefined || opts.uid === ruid) return wrapErrors(fn);
-  if (process.geteuid!() !== 0) throw new RefusedError(`only root can use the keyring of uid ${opts.uid}`);
+  if (process.geteuid!() !== 0) throw new PermissionDeniedError(`only root can use the keyring of uid ${opts.uid}`);
   if (!Number.isInteger(opts.uid) || opts.uid < 0) throw new UsageError(`invalid uid ${opts.uid}`);
   const gid = opts.gid ?? primaryGid(opts.uid);
   const rgid = process.getgid!();
@@ -95,7 +95,7 @@ function wrapErrors<T>(fn: () => T): T {
     if (err instanceof SyscallError) {
       if (err.errno === ERRNO.ENOSYS) throw new MissingFeatureError('this kernel has no key management (keyctl: ENOSYS)');
       if (err.errno === ERRNO.EDQUOT) throw new RefusedError('the user\'s keyring quota is full');
-      if (err.errno === ERRNO.EACCES || err.errno === ERRNO.EPERM) throw new RefusedError(`${err.call}: permission denied by the kernel keyring`);
+      if (err.errno === ERRNO.EACCES || err.errno === ERRNO.EPERM) throw new PermissionDeniedError(`${err.call}: permission denied by the kernel keyring`);
     }
     throw err;
   }

@@ -135,20 +135,20 @@ describe('homecrypt key / rewrap / keyring', () => {
   });
 
   it('reads exactly the lines it needs from the descriptor and leaves the rest', () => {
-    const { file } = create('first');
+    const { file } = create('first passphrase');
     const r = spawnSync('sh', ['-c', `"${BIN}" rewrap "${file}" --passphrase-fd 0 >/dev/null && cat`], {
-      input: 'first\nsecond\nfor the next reader\n', encoding: 'utf8',
+      input: 'first passphrase\nsecond passphrase\nfor the next reader\n', encoding: 'utf8',
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('for the next reader\n');
   });
 
   it('rewrap changes the login passphrase; --recovery sets one with the recovery key', () => {
-    const { file, keyId, recoveryKey } = create('old pw');
-    const r1 = hc(['rewrap', file, '--passphrase-fd', '0', '--json'], 'old pw\nnew pw\n');
+    const { file, keyId, recoveryKey } = create('old passphrase');
+    const r1 = hc(['rewrap', file, '--passphrase-fd', '0', '--json'], 'old passphrase\nnew passphrase\n');
     expect(r1.code, r1.stderr).toBe(0);
     expect(JSON.parse(r1.stdout)).toMatchObject({ keyId, slot: 'login', openedWith: 'login' });
-    expectCleanError(hc(['rewrap', file, '--passphrase-fd', '0'], 'old pw\nx\n'), ExitCode.WRONG_PASSPHRASE, /wrong passphrase/);
+    expectCleanError(hc(['rewrap', file, '--passphrase-fd', '0'], 'old passphrase\nx\n'), ExitCode.WRONG_PASSPHRASE, /wrong passphrase/);
     const r2 = hc(['rewrap', file, '--recovery', '--passphrase-fd', '0'], `${recoveryKey.toLowerCase()}\nnewest pw\n`);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toBe(`New login passphrase set for ${file} (key ID ${keyId}).\n`);
@@ -159,17 +159,17 @@ describe('homecrypt key / rewrap / keyring', () => {
   });
 
   it('wrong passphrase, recovery-key typo, wrong recovery key: exit code 3 and a clear line', () => {
-    const { file, recoveryKey } = create('right');
+    const { file, recoveryKey } = create('right passphrase');
     expectCleanError(hc(['key', 'unwrap', file, '--passphrase-fd', '0'], 'wrong\n'), ExitCode.WRONG_PASSPHRASE, new RegExp(`^homecrypt: ${file}: wrong passphrase`));
     const typo = (recoveryKey[6] === 'A' ? 'B' : 'A');
     const typed = recoveryKey.slice(0, 6) + typo + recoveryKey.slice(7);
     expectCleanError(hc(['key', 'unwrap', file, '--passphrase-fd', '0'], `${typed}\n`), ExitCode.WRONG_PASSPHRASE, /typo in recovery key: group 2/);
-    const other = create('x').recoveryKey;
+    const other = create('x passphrase').recoveryKey;
     expectCleanError(hc(['key', 'unwrap', file, '--passphrase-fd', '0'], `${other}\n`), ExitCode.WRONG_PASSPHRASE, /recovery key is well-formed but opens no slot/);
   });
 
   it('corrupt, truncated, foreign, future, unsafe and missing files: clear errors with their own codes', () => {
-    const { file } = create('pw');
+    const { file } = create('pw passphrase');
     const bytes = readFileSync(file);
     const put = (name: string, content: Buffer | string, mode = 0o600) => {
       const p = join(dir, name);

@@ -216,7 +216,11 @@ export function registerBlockCommands(program: Command): void {
     .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
       // a missing or unreadable device, or no LUKS2 header, is said before the passphrase is asked
       const probe = openDevice(device, false);
-      try { loadHeader(probe); } finally { probe.close(); }
+      try {
+        if (isUnfinishedFormat(loadHeader(probe).header)) {
+          throw new RefusedError(`${device}: its format was interrupted before it finished; run the same block format command again`);
+        }
+      } finally { probe.close(); }
       const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
       try {
         const { record, warnings } = await withSecret(secret, (passphrase) =>

@@ -124,7 +124,8 @@ export function registerSetupCommands(program: Command): void {
         onRecoveryKey: (key, rec) => writeOut(recoveryNotice(user, rec.keyStore, key)),
       }));
       const rec = r.record;
-      const pam = pamEnabled() ? `it unlocks at ${user}'s next login (PAM hook enabled)` : 'it does not unlock at login until the PAM hook is enabled (PAM hook disabled: homecrypt pam enable)';
+      // the truth about the hook, inside the parentheses (scenarios mask them: the host's PAM state varies)
+      const pam = `it unlocks at login through the PAM hook (${pamEnabled() ? `PAM hook enabled: at ${user}'s next login` : 'PAM hook disabled: not before homecrypt pam enable'})`;
       process.stderr.write(`${user}: ${mode === 'home' ? `home ${rec.mountPoint} encrypted` : `${rec.mountPoint} set up`} (key ID ${rec.keyId})`
         + `${r.moved ? `, ${r.moved.files} files migrated` : ''}; ${pam}\n`);
     });

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import { userStatus, type UserStatus } from '../../session/status.js';
+import { listUserRecords } from '../../session/user-record.js';
+import { UsageError } from '../../errors.js';
 
 function describe(s: UserStatus): string {
   if (s.mode === 'none') return `${s.user}: not set up for homecrypt (PAM hook ${s.pamEnabled ? 'enabled' : 'disabled'})\n`;
@@ -21,7 +23,7 @@ function describe(s: UserStatus): string {
     return `${[...lines.slice(0, 3), `account:     DELETED: the record belongs to an account that no longer exists (or has another uid); homecrypt setup --forget --user ${s.user}`].join('\n')}\n`;
   }
   if (s.resume) lines.push(`unfinished:  run ${s.resume} again to finish`);
-  if (s.recoveryKeyPending) lines.push('recovery:    the recovery key was never shown; running setup again shows a new one');
+  if (s.recoveryKeyPending) lines.push('recovery:    the recovery key was never shown; running that command again shows a new one');
   if (s.rewrapPending) lines.push('password:    changed; the key store is re-wrapped at the next login');
   if (s.needsRecovery) lines.push(`password:    OUT OF SYNC: run homecrypt rewrap --recovery ${s.keyStore}`);
   return `${lines.join('\n')}\n`;
@@ -31,8 +33,15 @@ export function registerStatusCommands(program: Command): void {
   program.command('status')
     .description('mode, key ID, slots, mounted or not, sessions and auto-mount of a user')
     .option('--user <name>', 'the user (default: you)')
+    .option('--all', 'every user homecrypt has a record of')
     .option('--json', 'print the status as JSON')
-    .action((o: { user?: string; json?: boolean }) => {
+    .action((o: { user?: string; all?: boolean; json?: boolean }) => {
+      if (o.all && o.user) throw new UsageError('--all or --user, not both');
+      if (o.all) {
+        const all = listUserRecords().map((r) => userStatus(r.user));
+        process.stdout.write(o.json ? `${JSON.stringify(all, null, 2)}\n` : all.length ? all.map(describe).join('\n') : 'no user is set up for homecrypt\n');
+        return;
+      }
       const s = userStatus(o.user ?? userInfo().username);
       process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : describe(s));
     });

@@ -4,13 +4,19 @@
 # replaced and shown on the rerun.
 # needs: root ecryptfs-private
 MIGRATE="$HC ecryptfs migrate --user $U --passphrase-fd 3 --kdf-time 0.05 --no-password-check"
+state() {
+  $HC status --user $U | grep -E '^(mode|unfinished|recovery):'
+  sed -n 's/.*"state": "\(.*\)".*/state: \1/p' $HOMECRYPT_RECORD_DIR_FOR_TESTS/$U.json
+}
 
-echo "# stopped after 2 entries (a crash, or Ctrl-C), and stdout was not writable"
-$MIGRATE --fail-after 2 3<$T/pw >/dev/full; echo "exit $?"
-$HC status --user $U | grep -E '^(mode|unfinished|recovery):'
-sed -n 's/.*"state": "\(.*\)".*/state: \1/p' $HOMECRYPT_RECORD_DIR_FOR_TESTS/$U.json
+echo "# 1. stdout is not writable when the recovery key is to be shown"
+$MIGRATE 3<$T/pw >/dev/full; echo "exit $?"
+state
 
-echo "# the same command again: a new recovery key, and it finishes"
+echo "# 2. again: a new recovery key is shown; then it stops after 2 entries (a crash)"
+$MIGRATE --fail-after 2 3<$T/pw 2>&1 | grep -vE '^\[|^$'
+state
+
+echo "# 3. again: it finishes; no new key (the last one was shown)"
 $MIGRATE 3<$T/pw 2>&1 | grep -vE '^\[|^$'; echo "exit $?"
-$HC status --user $U | grep -E '^(mode|unfinished|recovery):'
-sed -n 's/.*"state": "\(.*\)".*/state: \1/p' $HOMECRYPT_RECORD_DIR_FOR_TESTS/$U.json
+state

@@ -4,6 +4,8 @@
 KS=$HOME_U/.homecrypt/homecrypt.keys
 $HC setup --user $U --private --kdf-time 0.05 --passphrase-fd 3 3<$T/pw > /dev/null 2>&1; echo "setup: exit $?"
 
+echo "# status --all lists every set-up user"
+$HC status --all | grep -E "^user: +$U\$"
 echo "# removing the login slot a user logs in with asks first"
 $HC key slots $KS remove login --passphrase-fd 3 3<$T/pw; echo "exit $?"
 $HC key slots $KS | tail -n +2 | awk '{ print $1 }'

@@ -36,6 +36,8 @@ printf '%s\n' "$RK" | $HC key unwrap $KS --passphrase-fd 0 --json | grep -c '"sl
 $HC keyring forget $($HC status --user $U --json | sed -n 's/.*"keyId": "\(.*\)".*/\1/p') >/dev/null 2>&1
 
 echo "# undo, Ctrl-C while restoring, undo again"
+# (the mount daemon of the setup may take a moment to exit on this loaded machine)
+for i in $(seq 60); do pgrep -u $U >/dev/null || break; sleep 0.5; done
 tty_start c "$HC setup --undo --yes --user $U --passphrase-fd 3 3<$T/pw"
 tty_wait c 'restoring' && tty_ctrl_c c
 tty_exit c
