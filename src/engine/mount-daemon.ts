@@ -15,6 +15,7 @@ import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { fusermountUnmount } from '../fuse/index.js';
 import { mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
+import { rateLimitedLog } from './log-limit.js';
 
 export interface MountRunOptions {
   allowOther?: boolean;
@@ -93,8 +94,8 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   await serveUntilUnmounted(mnt, mounted, daemonLog);
 }
 
-/** A daemon's log line: to stderr, which the parent pointed at the log file. */
-export const daemonLog = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+/** A daemon's log line: to stderr, which the parent pointed at the log file (bounded: src/engine/log-limit.ts). */
+export const daemonLog = rateLimitedLog((line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`));
 
 /**
  * Resolves once `mounted` is gone: unmounted on SIGTERM/SIGINT/SIGHUP (lazily

@@ -2,7 +2,7 @@
 // must run with the user's uid, gid and groups, in its own session, holding no
 // descriptor of the PAM process and no secret in argv or environment (the key
 // comes from the user's keyring; a passphrase, when needed, through stdin).
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
@@ -75,11 +75,21 @@ export async function mountAsUser(user: UserAccount, lower: string, mountPoint: 
   }
 }
 
+/** At most the last 64 KiB written since `offset`: the daemon (the user) decides how long the log is. */
 function readLogSince(file: string, offset: number): string {
+  const MAX = 64 * 1024;
+  let fd: number | undefined;
   try {
-    return readFileSync(file).subarray(offset).toString('utf8');
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const from = Math.max(offset, size - MAX);
+    const buf = Buffer.alloc(Math.max(0, size - from));
+    const n = readSync(fd, buf, 0, buf.length, from);
+    return buf.subarray(0, n).toString('utf8');
   } catch {
     return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

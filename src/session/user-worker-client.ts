@@ -25,12 +25,35 @@ export class UserWorkerError extends HomecryptError {
   constructor(message: string, readonly code?: string) { super(message); }
 }
 
-const kinds: Record<string, new (m: string) => HomecryptError> = { RefusedError, UsageError, UnsafePermissionsError };
+// a Map, not an object literal: a name like "__proto__" or "constructor" must not find anything
+const kinds = new Map<string, new (m: string) => HomecryptError>([['RefusedError', RefusedError], ['UsageError', UsageError], ['UnsafePermissionsError', UnsafePermissionsError]]);
 
-function rebuild(e: { name: string; message: string; code?: string }, user: UserAccount): HomecryptError {
-  const Kind = kinds[e.name];
+export function rebuild(e: { name: string; message: string; code?: string }, user: UserAccount): HomecryptError {
+  const Kind = kinds.get(e.name);
   if (Kind) return new Kind(e.message);
   return new UserWorkerError(`as ${user.name}: ${e.message}`, e.code);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * One line of the worker's output, or null when it is none of ours. The worker
+ * runs as the user, who may ptrace it and print anything: a line that is not
+ * an object of the expected shape is skipped, never trusted and never thrown
+ * on (this runs in a stream handler of a root process, where a throw kills it).
+ */
+export function parseWorkerLine(line: string): WorkerLine | null {
+  let v: unknown;
+  try { v = JSON.parse(line); } catch { return null; }
+  if (!isObject(v)) return null;
+  if ('result' in v) return v.result === null || isObject(v.result) ? { result: v.result as UserOpResult } : null;
+  if ('progress' in v) return isObject(v.progress) ? { progress: v.progress as unknown as MoveProgress } : null;
+  if ('error' in v && isObject(v.error)) {
+    const { name, message, code } = v.error;
+    if (typeof name !== 'string' || typeof message !== 'string') return null;
+    return { error: { name, message, ...(typeof code === 'string' ? { code } : {}) } };
+  }
+  return null;
 }
 
 export interface UserWorker {
@@ -79,8 +102,8 @@ export function userWorker(user: UserAccount): UserWorker {
           while ((i = pending.indexOf('\n')) >= 0) {
             const line = pending.slice(0, i);
             pending = pending.slice(i + 1);
-            let msg: WorkerLine;
-            try { msg = JSON.parse(line) as WorkerLine; } catch { continue; }
+            const msg = parseWorkerLine(line);
+            if (!msg) continue;
             if ('progress' in msg) opts.onProgress?.(msg.progress);
             else if ('result' in msg) results.push(msg.result);
             else if ('error' in msg) failure = rebuild(msg.error, user);
