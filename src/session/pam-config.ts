@@ -3,9 +3,10 @@
 // module pam_homecrypt.so (the default), and pam_exec.so running the same hook
 // (the fallback where a module cannot be installed; docs/PAM.md).
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MissingFeatureError, HomecryptError } from '../errors.js';
+import { MissingFeatureError, HomecryptError, RefusedError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 
 const PAM_DIR = fileURLToPath(new URL('../../pam/', import.meta.url));
@@ -70,10 +71,36 @@ function profileFromPackage(): boolean {
   return spawnSync('dpkg-query', ['-S', PROFILE_PATH], { stdio: 'ignore' }).status === 0;
 }
 
+/**
+ * The PAM services of `pamDir` that let a user set the PAM environment
+ * (pam_env.so user_readenv=1 reads ~/.pam_environment; Debian's sshd has it).
+ * pam_exec.so hands that environment to the root hook it starts, so a user's
+ * LD_PRELOAD there runs as root inside /bin/sh before any homecrypt code.
+ */
+export function servicesReadingUserEnv(pamDir = '/etc/pam.d'): string[] {
+  const found: string[] = [];
+  let names: string[];
+  try { names = readdirSync(pamDir); } catch { return found; }
+  for (const name of names.sort()) {
+    let text: string;
+    try { text = readFileSync(join(pamDir, name), 'utf8'); } catch { continue; }
+    const hit = text.split('\n').some((line) => {
+      const code = line.replace(/#.*$/, '');
+      return /\bpam_env\.so\b/.test(code) && /\buser_readenv=1\b/.test(code);
+    });
+    if (hit) found.push(join(pamDir, name));
+  }
+  return found;
+}
+
 /** Switches the system stacks to the module (default) or to the pam_exec fallback; the other is switched off. */
 export async function enablePam(flavour: PamFlavour = 'module'): Promise<string> {
   requirePamAuthUpdate();
   if (flavour === 'exec') {
+    const unsafe = servicesReadingUserEnv();
+    if (unsafe.length > 0) {
+      throw new RefusedError(`refusing the pam_exec fallback: ${unsafe.join(', ')} read${unsafe.length === 1 ? 's' : ''} the user's ~/.pam_environment (pam_env.so user_readenv=1), which pam_exec would hand to a hook running as root (a user's LD_PRELOAD would run as root); use the module (homecrypt pam enable), or remove user_readenv=1 from those services first`);
+    }
     await disableModuleProfile();
     writeFileAtomic(EXEC_PROFILE_PATH, Buffer.from(renderProfile(HOOK_PATH, 'exec')), { mode: 0o644 });
     await pamAuthUpdate(['--package', '--enable', EXEC_PROFILE_NAME]);
