@@ -100,8 +100,8 @@ def swap(path, isdir):
         pass  # gone or replaced meanwhile: the race goes on
 
 def finish(*_):
-    sys.stdout.write('swaps %d\n' % swaps)
-    sys.stdout.flush()
+    # os.write, not sys.stdout: the signal may land inside a buffered flush (reentrant call)
+    os.write(1, ('swaps %d\n' % swaps).encode())
     os._exit(0)
 
 signal.signal(signal.SIGTERM, finish)
