@@ -8,9 +8,14 @@ import type { PackageSource } from './package-step.js';
 import { targetUser } from './target-users.js';
 import { holdsLuks } from './block-step.js';
 
+/** The first check of all: a --target that is not there at all. */
+export function checkTargetExists(root: string): void {
+  if (!existsSync(root)) throw new RefusedError(`--target ${root}: no such directory`);
+}
+
 /** Checks that need no chroot: is this a system root at all? */
 export function checkTargetShape(root: string, target: { path(p: string): string }): void {
-  if (!existsSync(root)) throw new RefusedError(`--target ${root}: no such directory`);
+  checkTargetExists(root);
   const missing = ['/etc/passwd', '/bin/sh', '/usr/bin'].filter((p) => !existsSync(target.path(p)));
   if (missing.length) {
     throw new RefusedError(`--target ${root} is not the root of an installed system: it lacks ${missing.join(', ')}`);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { HomecryptError, UsageError } from '../../errors.js';
 import { parseAnswers, type Answers } from '../../installer/answers.js';
 import { InTarget } from '../../installer/in-target.js';
-import { checkTargetShape } from '../../installer/target-checks.js';
+import { checkTargetExists, checkTargetShape } from '../../installer/target-checks.js';
 import { requireRoot } from '../../os/require-root.js';
 import { passphraseProblem } from '../../keys/passphrase-policy.js';
 import { resolve } from 'node:path';
@@ -53,24 +53,15 @@ export function registerInstall(program: Command): void {
       if (pkg !== undefined && pkg !== 'auto' && pkg !== 'copy' && !(pkg.startsWith('/') && pkg.endsWith('.deb'))) {
         throw new UsageError(`--package: "auto", "copy" or the absolute path of a .deb (got ${pkg})`);
       }
-      // root and the target are checked before any question or secret
+      // root, the target and the answers are checked before any question is asked
       requireRoot('homecrypt install');
-      checkTargetShape(resolve(opts.target), new InTarget(opts.target));
-      let answers: Answers;
+      checkTargetExists(resolve(opts.target));
+      let answers: Answers | null = null;
       let passphrase: string | null = null;
       const interactive = opts.answers === undefined;
       if (interactive) {
         if (!process.stdin.isTTY) throw new UsageError('no --answers file and no terminal to ask the questions in');
         if (opts.passphraseFd !== undefined) throw new UsageError('--passphrase-fd goes with --answers (interactively the passphrase is asked)');
-        const asked = await askAnswers(new InTarget(opts.target), { kdfTime }).catch((err: unknown) => {
-          // Ctrl-C or a closed terminal while asking: nothing has been changed yet.
-          if ((err as Error)?.name === 'ExitPromptError' || (err as Error)?.name === 'AbortPromptError') {
-            throw new HomecryptError('cancelled: nothing was changed in the target');
-          }
-          throw err;
-        });
-        answers = pkg ? { ...asked.answers, package: pkg } : asked.answers;
-        passphrase = asked.passphrase;
       } else {
         answers = readAnswersFile(opts.answers as string);
         if (kdfTime !== null) answers = { ...answers, kdfTime };
@@ -85,10 +76,24 @@ export function registerInstall(program: Command): void {
             wipe(secret);
             const why = passphraseProblem(passphrase);
             if (why) throw new UsageError(`--passphrase-fd: ${why}`);
+          } else if (answers.passphraseFile !== null) {
+            passphrase = readPassphraseFile(answers.passphraseFile);
+          } else {
+            throw new UsageError(`${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`);
           }
-          else if (answers.passphraseFile !== null) passphrase = readPassphraseFile(answers.passphraseFile);
-          else throw new UsageError(`${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`);
         }
+      }
+      checkTargetShape(resolve(opts.target), new InTarget(opts.target));
+      if (answers === null) {
+        const asked = await askAnswers(new InTarget(opts.target), { kdfTime }).catch((err: unknown) => {
+          // Ctrl-C or a closed terminal while asking: nothing has been changed yet.
+          if ((err as Error)?.name === 'ExitPromptError' || (err as Error)?.name === 'AbortPromptError') {
+            throw new HomecryptError('cancelled: nothing was changed in the target');
+          }
+          throw err;
+        });
+        answers = pkg ? { ...asked.answers, package: pkg } : asked.answers;
+        passphrase = asked.passphrase;
       }
       const showsKey = interactive && answers.encryptHome !== 'no' && answers.recoveryKeyFile === null;
       const result = await installIntoTarget({ root: opts.target, answers, passphrase });
