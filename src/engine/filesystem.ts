@@ -4,19 +4,19 @@
 // so each FUSE request runs to completion before the next (no locks needed,
 // and a read never sees half of a write).
 import {
-  accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, lchownSync,
-  linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync,
+  accessSync, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fdatasyncSync, fstatSync, fsyncSync, lchownSync,
+  linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync,
   rmdirSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
-import { FuseError } from '../fuse/index.js';
+import type { Caller, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
+import { FuseError, splitMs } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
-  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, mknodSync,
+  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lutimensSync, mknodSync,
 } from '../os/lower-fs-calls.js';
 
 export interface EngineOptions {
@@ -49,6 +49,8 @@ interface Lower {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
+/** open(2)'s O_PATH (Node's fs.constants lacks it): a descriptor naming an inode, for fchmod through /proc. */
+const O_PATH = 0o10000000;
 
 export class EncryptedFilesystem {
   private readonly files = new Map<number, OpenFile>();
@@ -57,12 +59,45 @@ export class EncryptedFilesystem {
   private readonly format: VolumeFormat;
   private readonly log: (line: string) => void;
   private readonly afterReply: AfterReply | undefined;
+  /** Root may give new entries to their callers (allow_other mounts run by root). */
+  private readonly asRoot = process.geteuid?.() === 0;
+  /**
+   * The daemon's umask: the kernel has already applied the caller's to the
+   * mode of a new entry, so bits ours takes away are put back (fixMode).
+   */
+  private readonly umask: number;
 
   constructor(opts: EngineOptions) {
     this.root = opts.lowerRoot;
     this.format = opts.format;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.afterReply = opts.afterReply;
+    this.umask = process.umask(0o022);
+    process.umask(this.umask);
+  }
+
+  /**
+   * Who a new entry at `l` belongs to when it must change hands: the caller,
+   * with the parent's group in a set-group-ID directory (which the lower
+   * filesystem has already given it). Null when root's own creation is right
+   * (a non-root daemon owns everything it makes, as any FUSE filesystem does).
+   */
+  private newOwner(l: Lower, caller: Caller | undefined): { uid: number; gid: number } | null {
+    if (!caller || !this.asRoot) return null;
+    const setgid = (lstatSync(l.parentAbs).mode & 0o2000) !== 0;
+    if (caller.uid === 0 && (setgid || caller.gid === 0)) return null;
+    return { uid: caller.uid, gid: setgid ? -1 : caller.gid };
+  }
+
+  /**
+   * Gives a just-made entry (open as `fd`) to its owner and the exact mode
+   * asked for: chown clears set-user/group-ID, and the daemon's umask may
+   * have taken bits the caller's did not. `keep` are bits the lower
+   * filesystem added that must stay (a directory's inherited set-group-ID).
+   */
+  private settle(fd: number, mode: number, own: { uid: number; gid: number } | null, keep = 0): void {
+    if (own) fchownSync(fd, own.uid, own.gid);
+    if (own || (mode & this.umask)) fchmodSync(fd, (mode & 0o7777) | (keep ? fstatSync(fd).mode & keep : 0));
   }
 
   /** Lower location of a mount path ('/a/b'). */
@@ -248,12 +283,14 @@ export class EncryptedFilesystem {
     return this.handle(this.openLower(l.abs, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true));
   }
 
-  create(path: string, mode: number): number {
+  create(path: string, mode: number, caller?: Caller): number {
     const l = this.lower(path);
+    const own = this.newOwner(l, caller);
     return this.creating(l, () => {
       const fd = this.openNoAtime(l.abs, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
       const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
       try {
+        this.settle(fd, mode, own);
         const { bytes, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
         return this.handle({ fd, io, cipher });
@@ -335,7 +372,7 @@ export class EncryptedFilesystem {
   }
 
   utimens(path: string, atimeMs: number, mtimeMs: number): void {
-    lutimesSync(this.lower(path).abs, atimeMs / 1000, mtimeMs / 1000);
+    lutimensSync(this.lower(path).abs, splitMs(atimeMs), splitMs(mtimeMs));
   }
 
   chmod(path: string, mode: number): void {
@@ -356,10 +393,14 @@ export class EncryptedFilesystem {
     }
   }
 
-  symlink(target: string, path: string): void {
+  symlink(target: string, path: string, caller?: Caller): void {
     const l = this.lower(path);
     const enc = this.format.names.encryptTarget(target);
-    this.creating(l, () => symlinkSync(enc, l.abs));
+    const own = this.newOwner(l, caller);
+    this.creating(l, () => {
+      symlinkSync(enc, l.abs);
+      if (own) this.undoing(l.abs, () => lchownSync(l.abs, own.uid, own.gid));
+    });
   }
 
   link(existing: string, path: string): void {
@@ -368,18 +409,57 @@ export class EncryptedFilesystem {
     this.creating(l, () => linkSync(from.abs, l.abs));
   }
 
-  mknod(path: string, mode: number, rdev: number): void {
+  mknod(path: string, mode: number, rdev: number, caller?: Caller): void {
     const l = this.lower(path);
     if ((mode & S_IFMT) === S_IFREG || (mode & S_IFMT) === 0) {
-      this.release(path, this.create(path, mode));
+      this.release(path, this.create(path, mode, caller));
       return;
     }
-    this.creating(l, () => mknodSync(l.abs, mode, rdev));
+    const own = this.newOwner(l, caller);
+    this.creating(l, () => {
+      mknodSync(l.abs, mode, rdev);
+      if (!own && !(mode & this.umask)) return;
+      // a fifo or device cannot be opened for fchmod: an O_PATH descriptor
+      // names the inode itself, and /proc's link to it is chmod-able
+      this.undoing(l.abs, () => {
+        const fd = openSync(l.abs, O_PATH | fsc.O_NOFOLLOW);
+        try {
+          // (swapped for a symlink meanwhile, /proc would follow it: refuse)
+          if ((fstatSync(fd).mode & S_IFMT) !== (mode & S_IFMT)) fail(E.EIO);
+          if (own) chownSync(`/proc/self/fd/${fd}`, own.uid, own.gid);
+          chmodSync(`/proc/self/fd/${fd}`, mode & 0o7777);
+        } finally {
+          closeSync(fd);
+        }
+      });
+    });
   }
 
-  mkdir(path: string, mode: number): void {
+  mkdir(path: string, mode: number, caller?: Caller): void {
     const l = this.lower(path);
-    this.creating(l, () => mkdirSync(l.abs, mode & 0o7777));
+    const own = this.newOwner(l, caller);
+    this.creating(l, () => {
+      mkdirSync(l.abs, mode & 0o7777);
+      if (!own && !(mode & this.umask)) return;
+      this.undoing(l.abs, () => {
+        const fd = openSync(l.abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+        try {
+          this.settle(fd, mode & 0o1777, own, 0o2000);
+        } finally {
+          closeSync(fd);
+        }
+      }, true);
+    });
+  }
+
+  /** Runs `fn` on the entry just made at `abs`; if it fails, the entry goes again. */
+  private undoing(abs: string, fn: () => void, dir = false): void {
+    try {
+      fn();
+    } catch (err) {
+      try { if (dir) rmdirSync(abs); else unlinkSync(abs); } catch { /* gone */ }
+      throw err;
+    }
   }
 
   rmdir(path: string): void {

@@ -1,12 +1,13 @@
 // libc calls Node's fs lacks, for the engine's lower directory: mknod(2) (fifos,
 // sockets, device nodes), the l*xattr(2) family (never following symlinks) and
-// fallocate(2) (space reserved before a write is acknowledged).
+// fallocate(2) (space reserved before a write is acknowledged), utimensat(2)
+// (Node's utimes turns a time before 1970 into "now").
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
 import koffi from 'koffi';
 import { constants } from 'node:os';
 
 type Fn = (...args: unknown[]) => number;
-let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn } | null = null;
+let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; utimensat: Fn } | null = null;
 
 function lib() {
   if (libc) return libc;
@@ -18,6 +19,7 @@ function lib() {
     llistxattr: l.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)') as unknown as Fn,
     lremovexattr: l.func('int lremovexattr(const char *path, const char *name)') as unknown as Fn,
     fallocate: l.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as unknown as Fn,
+    utimensat: l.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)') as unknown as Fn,
   };
   return libc;
 }
@@ -68,4 +70,20 @@ const FALLOC_FL_KEEP_SIZE = 1;
  */
 export function reserveSpaceSync(fd: number, offset: number, length: number, path: string): void {
   check('fallocate', path, lib().fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length));
+}
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+
+/**
+ * Sets atime and mtime of `path` (a symlink itself, never its target), each
+ * as [seconds, nanoseconds]; seconds may be negative (before 1970).
+ */
+export function lutimensSync(path: string, atime: [number, number], mtime: [number, number]): void {
+  const ts = Buffer.alloc(32);
+  ts.writeBigInt64LE(BigInt(atime[0]), 0);
+  ts.writeBigInt64LE(BigInt(atime[1]), 8);
+  ts.writeBigInt64LE(BigInt(mtime[0]), 16);
+  ts.writeBigInt64LE(BigInt(mtime[1]), 24);
+  check('utimensat', path, lib().utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW));
 }

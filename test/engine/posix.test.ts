@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { skipUnless } from '../helpers/requirements.js';
-import { makeVolume, run, type TestVolume } from './volume-helper.js';
+import { asUser, makeVolume, run, type TestVolume } from './volume-helper.js';
 import { lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
 
 const code = (fn: () => unknown): string | undefined => {
@@ -157,6 +157,17 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     expect(fs.existsSync(join(m, 'd'))).toBe(false);
   });
 
+  it('keeps times before 1970 and past 2038 (signed 64-bit seconds)', async () => {
+    const p = join(m, 'old');
+    fs.writeFileSync(p, '');
+    for (const [arg, want] of [['1960-01-01 00:00:00Z', '-315619200'], ['@-1', '-1'], ['@4294967297', '4294967297']] as const) {
+      const t = await run('touch', ['-d', arg, p]);
+      expect(t.stderr).toBe('');
+      expect((await run('stat', ['-c', '%X %Y', p])).stdout.trim()).toBe(`${want} ${want}`);
+    }
+    fs.unlinkSync(p);
+  });
+
   it('user xattrs with encrypted values; other namespaces refused', () => {
     const p = join(m, 'xa');
     fs.writeFileSync(p, '');
@@ -203,5 +214,54 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     expect(fa.code).not.toBe(0);
     expect(fa.stderr).toMatch(/not supported/i);
     fs.rmSync(join(m, 'e'), { recursive: true });
+  });
+});
+
+// What ext4 does for a user other than the daemon's: the daemon runs as root
+// on an --allow-other mount and acts for each caller.
+describe.skipIf(skipUnless('fuse', 'root', 'engine tests with other users'))('an --allow-other mount used by another user', () => {
+  let v: TestVolume;
+  let m: string;
+  const NOBODY = 65534;
+  const as = (script: string) => asUser(NOBODY, NOBODY, script, m);
+  beforeAll(() => {
+    v = makeVolume({ allowOther: true });
+    v.mount();
+    m = v.mnt;
+    fs.chmodSync(m, 0o777);
+  });
+  afterAll(() => {
+    try { v.umount(); } finally { v.cleanup(); }
+  });
+
+  it('gives what the user creates to the user, with the mode asked for', () => {
+    const r = as('mkdir -m 777 d && touch f && mkfifo -m 606 q && ln -s f l && mkdir -m 1777 t && stat -c "%u:%g %a %n" d f q t && stat -c "%u:%g %n" l && echo own > d/x');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `${NOBODY}:${NOBODY} 777 d`, `${NOBODY}:${NOBODY} 666 f`, `${NOBODY}:${NOBODY} 606 q`, `${NOBODY}:${NOBODY} 1777 t`,
+      `${NOBODY}:${NOBODY} l`,
+    ]);
+    // the user may then do what an owner does
+    expect(as('chmod 600 f && chmod 700 d && touch -d @1000 f && stat -c "%a %Y" f').stdout.trim()).toBe('600 1000');
+  });
+
+  it('a set-group-ID directory passes its group (and to subdirectories its set-group-ID bit)', () => {
+    fs.mkdirSync(join(m, 'sg'));
+    fs.chownSync(join(m, 'sg'), 0, 100);
+    fs.chmodSync(join(m, 'sg'), 0o2777);
+    const r = as('mkdir sg/d && touch sg/f && ln -s f sg/l && stat -c "%u:%g %A %n" sg/d sg/f && stat -c "%u:%g %n" sg/l');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `${NOBODY}:100 drwxrwsrwx sg/d`, `${NOBODY}:100 -rw-rw-rw- sg/f`, `${NOBODY}:100 sg/l`,
+    ]);
+  });
+
+  it("a non-owner's write clears set-user-ID and set-group-ID, and stat shows it at once", () => {
+    const p = join(m, 'suid');
+    fs.writeFileSync(p, '');
+    fs.chmodSync(p, 0o6777);
+    expect(fs.statSync(p).mode & 0o7777).toBe(0o6777); // cached by the kernel now
+    expect(as('echo x >> suid && stat -c %a suid').stdout.trim()).toBe('777');
+    expect(fs.statSync(p).mode & 0o7777).toBe(0o777);
   });
 });

@@ -15,15 +15,15 @@
 // in nanoseconds.
 import { closeSync, constants as fsc, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
+import type { Caller, FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
 import {
   cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
 } from './kernel-mount.js';
 import { NodeTable, opensDirect, type Node } from './node-table.js';
 import {
   ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
-  IN_HEADER, INIT_OUT, Init, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
-  STATFS_OUT, WRITE_IN, direntSize, direntType, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
+  IN_HEADER, INIT_OUT, Init, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
+  STATFS_OUT, WRITE_IN, direntSize, direntType, i64, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
   writeOpenOut, writeOutHeader, writeStatfsOut,
 } from './protocol.js';
 
@@ -73,6 +73,11 @@ function errnoOf(err: unknown): number | null {
     if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
   }
   return null;
+}
+
+/** The requesting process, from the fuse_in_header of request `b`. */
+function callerOf(b: Buffer): Caller {
+  return { uid: b.readUInt32LE(24), gid: b.readUInt32LE(28), pid: b.readUInt32LE(32) };
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
@@ -456,7 +461,7 @@ export class KernelSession {
           const [nm, q] = readCString(b, p, end);
           const [target] = readCString(b, q, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'symlink', path, () => this.then(ops.symlink!(target, path), () => ops.getattr(path)),
+          return this.run(unique, 'symlink', path, () => this.then(ops.symlink!(target, path, callerOf(b)), () => ops.getattr(path)),
             (st) => this.entry(path, st));
         }
         case Op.MKNOD: {
@@ -465,7 +470,7 @@ export class KernelSession {
           const rdev = b.readUInt32LE(p + 4);
           const [nm] = readCString(b, p + 16, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'mknod', path, () => this.then(ops.mknod!(path, mode, rdev), () => ops.getattr(path)),
+          return this.run(unique, 'mknod', path, () => this.then(ops.mknod!(path, mode, rdev, callerOf(b)), () => ops.getattr(path)),
             (st) => this.entry(path, st));
         }
         case Op.MKDIR: {
@@ -473,7 +478,7 @@ export class KernelSession {
           const mode = b.readUInt32LE(p);
           const [nm] = readCString(b, p + 8, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'mkdir', path, () => this.then(ops.mkdir!(path, mode), () => ops.getattr(path)),
+          return this.run(unique, 'mkdir', path, () => this.then(ops.mkdir!(path, mode, callerOf(b)), () => ops.getattr(path)),
             (st) => this.entry(path, st));
         }
         case Op.UNLINK:
@@ -569,7 +574,10 @@ export class KernelSession {
           const data = b.subarray(p + WRITE_IN, Math.min(end, p + WRITE_IN + size));
           const kill = nd && (b.readUInt32LE(p + 20) & FUSE_WRITE_KILL_SUIDGID) !== 0;
           return this.run(unique, 'write', path, () => (kill
-            ? this.then(this.killSuidgid(nd, fh), () => ops.write!(path, fh, data, offset))
+            ? this.then(this.killSuidgid(nd, fh), (changed) => {
+              if (changed) this.invalidateAttrs(nd.id);
+              return ops.write!(path, fh, data, offset);
+            })
             : ops.write!(path, fh, data, offset)), (written) => {
             this.out.writeUInt32LE(written, OUT_HEADER);
             this.out.writeUInt32LE(0, OUT_HEADER + 4);
@@ -684,14 +692,34 @@ export class KernelSession {
    * file capabilities to drop: the engine stores no security.* attributes.)
    * By path: an unlinked file keeps its bits (the mount is nosuid anyway).
    */
-  private killSuidgid(nd: Node, fh: number): void | Promise<void> {
+  private killSuidgid(nd: Node, fh: number): boolean | Promise<boolean> {
     const ops = this.ops;
-    if (!ops.chmod || nd.path === null) return;
+    if (!ops.chmod || nd.path === null) return false;
     const path = nd.path;
     return this.then(this.statNode(nd, fh), (st) => {
       const drop = (st.mode & 0o4000) | ((st.mode & 0o2010) === 0o2010 ? 0o2000 : 0);
-      if (drop) return ops.chmod!(path, st.mode & 0o7777 & ~drop);
+      return drop ? this.then(ops.chmod!(path, st.mode & 0o7777 & ~drop), () => true) : false;
     });
+  }
+
+  /**
+   * Tells the kernel to forget the attributes it caches for node `id`
+   * (FUSE_NOTIFY_INVAL_INODE with a negative offset: attributes only, no
+   * pages): a WRITE reply carries none, so a mode the write changed would
+   * otherwise show stale until the attribute timeout.
+   */
+  private invalidateAttrs(id: number): void {
+    const b = Buffer.alloc(OUT_HEADER + 24);
+    writeOutHeader(b, b.length, NOTIFY_INVAL_INODE, 0n);
+    b.writeBigUInt64LE(BigInt(id), OUT_HEADER);
+    b.writeBigInt64LE(-1n, OUT_HEADER + 8);
+    b.writeBigInt64LE(0n, OUT_HEADER + 16);
+    try {
+      writeSync(this.fd, b, 0, b.length);
+    } catch (err) {
+      // ENOENT: the kernel no longer knows the node (nothing cached to drop)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onUnexpected('notify', '', err);
+    }
   }
 
   /** Chains `next` after `v` without a trip through the event loop when `v` is synchronous. */
@@ -775,8 +803,8 @@ export class KernelSession {
     const valid = b.readUInt32LE(p);
     const fh = valid & Fattr.FH ? u64(b, p + 8) : 0;
     const size = u64(b, p + 16);
-    const atime = joinMs(u64(b, p + 32), b.readUInt32LE(p + 56));
-    const mtime = joinMs(u64(b, p + 40), b.readUInt32LE(p + 60));
+    const atime = joinMs(i64(b, p + 32), b.readUInt32LE(p + 56));
+    const mtime = joinMs(i64(b, p + 40), b.readUInt32LE(p + 60));
     const mode = b.readUInt32LE(p + 68);
     const uid = b.readUInt32LE(p + 76);
     const gid = b.readUInt32LE(p + 80);
@@ -811,7 +839,7 @@ export class KernelSession {
           ops.utimens!(p0, valid & Fattr.ATIME ? atime : cur.atimeMs, valid & Fattr.MTIME ? mtime : cur.mtimeMs));
       });
     }
-    if ((valid & Fattr.KILL_SUIDGID) && !(valid & Fattr.MODE)) steps.push(() => this.killSuidgid(nd, fh));
+    if ((valid & Fattr.KILL_SUIDGID) && !(valid & Fattr.MODE)) steps.push(() => this.then(this.killSuidgid(nd, fh), () => undefined));
     let i = 0;
     const next = (): void | Promise<void> => {
       while (i < steps.length) {
@@ -832,9 +860,10 @@ export class KernelSession {
     const mode = b.readUInt32LE(p + 4);
     const [nm] = readCString(b, p + 16, end);
     const path = this.childPath(nodeid, nm);
+    const caller = callerOf(b);
     const make = (): number | Promise<number> => {
       try {
-        const r = ops.create!(path, mode);
+        const r = ops.create!(path, mode, caller);
         return isPromise(r) ? r.catch((e) => this.createExisting(e, path, flags)) : r;
       } catch (e) {
         return this.createExisting(e, path, flags);

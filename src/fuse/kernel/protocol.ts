@@ -39,6 +39,8 @@ export const Fattr = {
 } as const;
 
 export const FUSE_GETATTR_FH = 1;
+/** Notification codes (sent with unique 0, the code in the error field). */
+export const NOTIFY_INVAL_INODE = 2;
 /** fuse_write_in.write_flags: the writer lacks CAP_FSETID, drop set-user/group-ID (killpriv v2). */
 export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
 export const FUSE_FSYNC_FDATASYNC = 1;
@@ -97,6 +99,17 @@ export function u64(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
 }
 
+/** A signed 64-bit field (times: seconds before 1970 are negative). */
+export function i64(b: Buffer, at: number): number {
+  return b.readUInt32LE(at) + b.readInt32LE(at + 4) * 4294967296;
+}
+
+function setI64(b: Buffer, at: number, n: number): void {
+  const hi = Math.floor(n / 4294967296);
+  b.writeUInt32LE(n - hi * 4294967296, at);
+  b.writeInt32LE(hi, at + 4);
+}
+
 function setU64(b: Buffer, at: number, n: number): void {
   const v = n > 0 ? n : 0;
   b.writeUInt32LE(v % 4294967296 >>> 0, at);
@@ -108,7 +121,8 @@ function setU64(b: Buffer, at: number, n: number): void {
  * nanoseconds. Near the present a double of milliseconds resolves ~0.12 us,
  * so the nanoseconds are rounded to whole microseconds: a time set with
  * microsecond precision (touch -d, tar, utimes) comes back exactly, not as
- * 123456055 ns.
+ * 123456055 ns. Before 1970 the seconds are negative and the nanoseconds
+ * still count forward from them, as in a struct timespec.
  */
 export function splitMs(ms: number): [number, number] {
   let sec = Math.floor(ms / 1000);
@@ -129,9 +143,9 @@ export function writeAttr(b: Buffer, at: number, st: FuseStat): void {
   const [as, an] = splitMs(st.atimeMs);
   const [ms, mn] = splitMs(st.mtimeMs);
   const [cs, cn] = splitMs(st.ctimeMs);
-  setU64(b, at + 24, as);
-  setU64(b, at + 32, ms);
-  setU64(b, at + 40, cs);
+  setI64(b, at + 24, as);
+  setI64(b, at + 32, ms);
+  setI64(b, at + 40, cs);
   b.writeUInt32LE(an, at + 48);
   b.writeUInt32LE(mn, at + 52);
   b.writeUInt32LE(cn, at + 56);
