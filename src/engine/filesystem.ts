@@ -5,18 +5,19 @@
 // and a read never sees half of a write).
 import {
   accessSync, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fdatasyncSync, fstatSync, fsyncSync, lchownSync,
-  linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync,
+  linkSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync,
   rmdirSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Caller, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
+import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError, splitMs } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
+import { bytesOfName, nameFromBytes } from '../os/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
-  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lutimensSync, mknodSync,
+  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lutimensSync, mknodSync, readdirRawSync,
 } from '../os/lower-fs-calls.js';
 
 export interface EngineOptions {
@@ -153,7 +154,7 @@ export class EncryptedFilesystem {
         : files.plaintextSizeOf(st.size);
     } else if (type === S_IFLNK) {
       try {
-        size = Buffer.byteLength(this.format.names.decryptTarget(readlinkSync(abs)), 'utf8');
+        size = bytesOfName(this.format.names.decryptTarget(readlinkSync(abs))).length;
       } catch { /* keep the lower size; readlink reports the failure */ }
     }
     return {
@@ -261,20 +262,28 @@ export class EncryptedFilesystem {
     };
   }
 
-  readdir(path: string): string[] {
+  readdir(path: string): DirEntry[] {
     const l = this.lower(path);
     const rel = l.abs === this.root ? '' : l.abs.slice(this.root.length + 1);
     const ctx = this.dirContext(rel);
-    const out = ['.', '..'];
-    for (const name of readdirSync(l.abs)) {
+    const dots: DirEntry[] = [];
+    const out: DirEntry[] = [];
+    // the lower entries' inode numbers are those getattr reports
+    for (const e of readdirRawSync(l.abs)) {
+      const name = nameFromBytes(e.name);
+      if (name === '.' || name === '..') {
+        dots.push({ name, ino: e.ino, type: e.type });
+        continue;
+      }
       try {
         const plain = this.format.names.decryptName(name, ctx);
-        if (plain !== null) out.push(plain);
+        if (plain !== null) out.push({ name: plain, ino: e.ino, type: e.type });
       } catch (err) {
         this.log(`homecrypt: skipping ${join(l.abs, name)}: ${(err as Error).message}`);
       }
     }
-    return out;
+    dots.sort((a, b) => a.name.length - b.name.length);
+    return [...dots, ...out];
   }
 
   open(path: string, flags: number): number {

@@ -60,6 +60,14 @@ export interface FuseStatfs {
 
 type R<T> = T | Promise<T>;
 
+/** A directory entry with the inode number stat reports for it. */
+export interface DirEntry {
+  name: string;
+  ino: number;
+  /** DT_* type (0 or absent: unknown). */
+  type?: number;
+}
+
 /** The process a request came from (the kernel's fuse_in_header). */
 export interface Caller {
   uid: number;
@@ -73,7 +81,8 @@ export interface FuseOps {
   fgetattr?(path: string, fh: number): R<FuseStat>;
   access?(path: string, mode: number): R<void>;
   statfs?(path: string): R<FuseStatfs>;
-  readdir?(path: string): R<string[]>;
+  /** Names, or entries with their inode numbers (then right from any offset a reader resumes at). */
+  readdir?(path: string): R<Array<string | DirEntry>>;
   opendir?(path: string, flags: number): R<number>;
   releasedir?(path: string, fh: number): R<void>;
   fsyncdir?(path: string, datasync: boolean, fh: number): R<void>;

@@ -2,7 +2,7 @@
 // protocol on /dev/fuse (kernel/, the default: faster and exact, measured in
 // docs/BENCHMARKS.md) or fuse-native (fuse-native-bridge.ts, kept as a tested
 // fallback). Import from here.
-export type { Caller, FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
+export type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
 export { FuseError } from './bridge.js';
 export { splitMs } from './kernel/protocol.js';
 export { errnoOf, fusermountUnmount } from './fuse-native-bridge.js';

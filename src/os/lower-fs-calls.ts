@@ -1,13 +1,15 @@
 // libc calls Node's fs lacks, for the engine's lower directory: mknod(2) (fifos,
 // sockets, device nodes), the l*xattr(2) family (never following symlinks) and
 // fallocate(2) (space reserved before a write is acknowledged), utimensat(2)
-// (Node's utimes turns a time before 1970 into "now").
+// (Node's utimes turns a time before 1970 into "now"), getdents64(2) (Node's
+// readdir gives no inode numbers, and names only as UTF-8).
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
 import koffi from 'koffi';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { constants } from 'node:os';
 
 type Fn = (...args: unknown[]) => number;
-let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; utimensat: Fn } | null = null;
+let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; utimensat: Fn; getdents64: Fn } | null = null;
 
 function lib() {
   if (libc) return libc;
@@ -20,6 +22,7 @@ function lib() {
     lremovexattr: l.func('int lremovexattr(const char *path, const char *name)') as unknown as Fn,
     fallocate: l.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as unknown as Fn,
     utimensat: l.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)') as unknown as Fn,
+    getdents64: l.func('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)') as unknown as Fn,
   };
   return libc;
 }
@@ -86,4 +89,38 @@ export function lutimensSync(path: string, atime: [number, number], mtime: [numb
   ts.writeBigInt64LE(BigInt(mtime[0]), 16);
   ts.writeBigInt64LE(BigInt(mtime[1]), 24);
   check('utimensat', path, lib().utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW));
+}
+
+export interface LowerDirent {
+  /** The name's bytes. */
+  name: Buffer;
+  ino: number;
+  /** DT_* type (0: unknown). */
+  type: number;
+}
+
+/** Every entry of directory `path` ('.' and '..' included), in the directory's order. */
+export function readdirRawSync(path: string): LowerDirent[] {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  const out: LowerDirent[] = [];
+  const buf = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) {
+      const n = check('getdents64', path, lib().getdents64(fd, buf, buf.length));
+      if (n === 0) return out;
+      // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name (NUL-terminated)
+      for (let at = 0; at < n;) {
+        const reclen = buf.readUInt16LE(at + 16);
+        const nameEnd = buf.indexOf(0, at + 19);
+        out.push({
+          ino: Number(buf.readBigUInt64LE(at)),
+          type: buf[at + 18]!,
+          name: Buffer.from(buf.subarray(at + 19, nameEnd < 0 || nameEnd > at + reclen ? at + reclen : nameEnd)),
+        });
+        at += reclen;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -168,6 +168,53 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     fs.unlinkSync(p);
   });
 
+  it('stores and lists names that are not UTF-8 byte-exact (symlink targets too)', () => {
+    const d = join(m, 'bytes');
+    fs.mkdirSync(d);
+    const names = [Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe]), Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('ok-ü')];
+    for (const n of names) fs.writeFileSync(Buffer.concat([Buffer.from(`${d}/`), n]), n);
+    const listed = (fs.readdirSync(d, { encoding: 'buffer' }) as Buffer[]).map((b) => b.toString('hex')).sort();
+    expect(listed).toEqual(names.map((b) => b.toString('hex')).sort());
+    for (const n of names) expect(fs.readFileSync(Buffer.concat([Buffer.from(`${d}/`), n])).equals(n)).toBe(true);
+    const link = Buffer.from(`${d}/link`);
+    fs.symlinkSync(names[0]!, link);
+    expect((fs.readlinkSync(link, { encoding: 'buffer' }) as Buffer).equals(names[0]!)).toBe(true);
+    expect(fs.lstatSync(link).size).toBe(names[0]!.length);
+    fs.rmSync(d, { recursive: true });
+  });
+
+  it('gives the right d_ino from every directory offset (seekdir, lseek)', async () => {
+    const d = join(m, 'many');
+    fs.mkdirSync(d);
+    for (let i = 0; i < 200; i++) fs.writeFileSync(join(d, `entry-with-a-longer-name-${i}`), '');
+    // a second directory stream resumes at a position the first one saved
+    const script = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None)
+libc.opendir.restype = ctypes.c_void_p; libc.readdir.restype = ctypes.c_void_p; libc.telldir.restype = ctypes.c_long
+libc.readdir.argtypes = [ctypes.c_void_p]; libc.telldir.argtypes = [ctypes.c_void_p]
+libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+os.chdir(sys.argv[1])
+d = libc.opendir(b'.')
+for i in range(100): libc.readdir(d)
+d2 = libc.opendir(b'.'); libc.seekdir(d2, libc.telldir(d))
+seen = wrong = 0
+while True:
+    p = libc.readdir(d2)
+    if not p: break
+    name = ctypes.string_at(p + 19)
+    seen += 1
+    if ctypes.c_uint64.from_address(p).value != os.lstat(name).st_ino: wrong += 1
+print(seen, wrong)
+`;
+    const r = await run('python3', ['-c', script, d]);
+    expect(r.stderr).toBe('');
+    const [seen, wrong] = r.stdout.trim().split(' ').map(Number);
+    expect(seen).toBeGreaterThan(90);
+    expect(wrong).toBe(0);
+    fs.rmSync(d, { recursive: true });
+  });
+
   it('user xattrs with encrypted values; other namespaces refused', () => {
     const p = join(m, 'xa');
     fs.writeFileSync(p, '');

@@ -15,11 +15,12 @@
 // in nanoseconds.
 import { closeSync, constants as fsc, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Caller, FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
+import type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
 import {
   cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
 } from './kernel-mount.js';
 import { NodeTable, opensDirect, type Node } from './node-table.js';
+import { bytesOfName } from '../../os/name-bytes.js';
 import {
   ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
   IN_HEADER, INIT_OUT, Init, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
@@ -28,6 +29,7 @@ import {
 } from './protocol.js';
 
 const E = constants.errno;
+const NUL = Buffer.of(0);
 const errnoByCode = E as unknown as Record<string, number>;
 
 /** Options only the kernel bridge has (all optional). */
@@ -87,7 +89,7 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
 interface DirHandle {
   node: Node;
   fsFh: number;
-  names: string[] | null;
+  names: Array<string | DirEntry> | null;
 }
 
 /** Thrown inside a handler to answer with an errno. */
@@ -454,7 +456,7 @@ export class KernelSession {
         case Op.READLINK: {
           if (!ops.readlink) throw new Errno(E.ENOSYS);
           const path = this.pathOf(nodeid);
-          return this.run(unique, 'readlink', path, () => ops.readlink!(path), (t) => this.out.write(t, OUT_HEADER, 'utf8'));
+          return this.run(unique, 'readlink', path, () => ops.readlink!(path), (t) => bytesOfName(t).copy(this.out, OUT_HEADER));
         }
         case Op.SYMLINK: {
           if (!ops.symlink) throw new Errno(E.ENOSYS);
@@ -665,7 +667,7 @@ export class KernelSession {
           const size = b.readUInt32LE(p);
           const path = this.pathOf(nodeid);
           return this.run(unique, 'listxattr', path, () => ops.listxattr!(path),
-            (names) => this.sized(Buffer.from(names.map((x) => `${x}\0`).join(''), 'utf8'), size));
+            (names) => this.sized(Buffer.concat(names.map((x) => Buffer.concat([bytesOfName(x), NUL]))), size));
         }
         case Op.REMOVEXATTR: {
           if (!ops.removexattr) throw new Errno(E.ENOSYS);
@@ -895,7 +897,7 @@ export class KernelSession {
     if (!d) throw new Errno(E.EBADF);
     const offset = u64(b, p + 8);
     const size = Math.min(b.readUInt32LE(p + 16), this.out.length - OUT_HEADER);
-    const load = (): string[] | Promise<string[]> => {
+    const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> => {
       if (d.names && offset > 0) return d.names;
       if (!this.ops.readdir) throw new Errno(E.ENOSYS);
       if (d.node.path === null) throw new Errno(E.ENOENT);
@@ -907,8 +909,9 @@ export class KernelSession {
       let at = OUT_HEADER;
       const limit = OUT_HEADER + size;
       for (let i = offset; i < names.length; i++) {
-        const nm = names[i]!;
-        const bytes = Buffer.from(nm, 'utf8');
+        const e = names[i]!;
+        const nm = typeof e === 'string' ? e : e.name;
+        const bytes = bytesOfName(nm);
         const need = (plus ? ENTRY_OUT : 0) + direntSize(bytes.length);
         if (at + need > limit) break;
         const dot = nm === '.' || nm === '..';
@@ -926,7 +929,10 @@ export class KernelSession {
             writeEntryOut(this.out, at, 0, null, 0, 0);
           }
           at += ENTRY_OUT;
-          at += writeDirent(this.out, at, st ? st.ino : 0xffffffff, i + 1, st ? direntType(st.mode) : 0, bytes);
+          at += writeDirent(this.out, at, st ? st.ino : typeof e === 'string' ? 0xffffffff : e.ino, i + 1,
+            st ? direntType(st.mode) : typeof e === 'string' ? 0 : e.type ?? 0, bytes);
+        } else if (typeof e !== 'string') {
+          at += writeDirent(this.out, at, e.ino, i + 1, e.type ?? 0, bytes);
         } else {
           const known = dot ? undefined : this.nodes.atPath(NodeTable.child(dir, nm));
           at += writeDirent(this.out, at, 0xffffffff, i + 1, known ? known.type >>> 12 : 0, bytes);

@@ -2,6 +2,7 @@
 // speaks: opcodes, flags and the byte layout of the request and reply structs
 // (little-endian, x86_64/aarch64). Pure data and encoders over Buffers; no I/O.
 import type { FuseStat, FuseStatfs } from '../bridge.js';
+import { nameFromBytes } from '../../os/name-bytes.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /**
@@ -88,11 +89,14 @@ export function writeOutHeader(b: Buffer, len: number, error: number, unique: bi
   b.writeBigUInt64LE(unique, 8);
 }
 
-/** A NUL-terminated UTF-8 string at `at`; returns it and the offset past the NUL. */
+/**
+ * A NUL-terminated name at `at` (bytes as src/os/name-bytes.ts maps them to
+ * a string); returns it and the offset past the NUL.
+ */
 export function readCString(b: Buffer, at: number, end: number): [string, number] {
   let nul = b.indexOf(0, at);
   if (nul < 0 || nul > end) nul = end;
-  return [b.toString('utf8', at, nul), nul + 1];
+  return [nameFromBytes(b.subarray(at, nul)), nul + 1];
 }
 
 export function u64(b: Buffer, at: number): number {
