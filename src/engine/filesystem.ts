@@ -17,7 +17,7 @@ import { bytesOfName, nameFromBytes } from '../os/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
-  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lutimensSync, mknodSync, readdirRawSync,
+  lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lutimensSync, mknodSync, readdirRawSync, renameat2Sync,
 } from '../os/lower-fs-calls.js';
 
 export interface EngineOptions {
@@ -50,6 +50,8 @@ interface Lower {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
 /** open(2)'s O_PATH (Node's fs.constants lacks it): a descriptor naming an inode, for fchmod through /proc. */
 const O_PATH = 0o10000000;
 
@@ -483,11 +485,19 @@ export class EncryptedFilesystem {
     this.removeSidecar(l);
   }
 
-  rename(from: string, to: string): void {
+  rename(from: string, to: string, flags = 0): void {
     const a = this.lower(from);
     const b = this.lower(to);
-    if (a.abs === b.abs) return;
-    this.creating(b, () => renameSync(a.abs, b.abs));
+    if (a.abs === b.abs) {
+      if (flags & RENAME_NOREPLACE) fail(E.EEXIST);
+      return;
+    }
+    if (flags & RENAME_EXCHANGE) {
+      // both names stay, each with its sidecar: only the entries swap
+      renameat2Sync(a.abs, b.abs, flags);
+      return;
+    }
+    this.creating(b, () => (flags ? renameat2Sync(a.abs, b.abs, flags) : renameSync(a.abs, b.abs)));
     this.removeSidecar(a);
   }
 
@@ -563,7 +573,7 @@ export class EncryptedFilesystem {
       truncate: wrap(this.truncate), ftruncate: wrap(this.ftruncate), utimens: wrap(this.utimens),
       chmod: wrap(this.chmod), chown: wrap(this.chown), readlink: wrap(this.readlink), symlink: wrap(this.symlink),
       link: wrap(this.link), mknod: wrap(this.mknod), mkdir: wrap(this.mkdir), rmdir: wrap(this.rmdir),
-      unlink: wrap(this.unlink), rename: wrap(this.rename), setxattr: wrap(this.setxattr),
+      unlink: wrap(this.unlink), rename: wrap(this.rename), renameFlags: true, setxattr: wrap(this.setxattr),
       getxattr: wrap(this.getxattr), listxattr: wrap(this.listxattr), removexattr: wrap(this.removexattr),
     };
   }

@@ -107,7 +107,10 @@ export interface FuseOps {
   mkdir?(path: string, mode: number, caller?: Caller): R<void>;
   rmdir?(path: string): R<void>;
   unlink?(path: string): R<void>;
-  rename?(from: string, to: string): R<void>;
+  /** `flags` (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2) only when `renameFlags` is set. */
+  rename?(from: string, to: string, flags?: number): R<void>;
+  /** rename takes renameat2's flags itself (else the bridge answers NOREPLACE by a lookup, EXCHANGE with EINVAL). */
+  renameFlags?: boolean;
   setxattr?(path: string, name: string, value: Buffer, flags: number): R<void>;
   /** Returns the value (the bridge answers size queries and ERANGE itself). */
   getxattr?(path: string, name: string): R<Buffer>;

@@ -9,7 +9,7 @@ import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { constants } from 'node:os';
 
 type Fn = (...args: unknown[]) => number;
-let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; utimensat: Fn; getdents64: Fn } | null = null;
+let libc: { mknod: Fn; lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; utimensat: Fn; getdents64: Fn; renameat2: Fn } | null = null;
 
 function lib() {
   if (libc) return libc;
@@ -23,6 +23,7 @@ function lib() {
     fallocate: l.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)') as unknown as Fn,
     utimensat: l.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)') as unknown as Fn,
     getdents64: l.func('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)') as unknown as Fn,
+    renameat2: l.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)') as unknown as Fn,
   };
   return libc;
 }
@@ -123,4 +124,9 @@ export function readdirRawSync(path: string): LowerDirent[] {
   } finally {
     closeSync(fd);
   }
+}
+
+/** renameat2(2) with its flags (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2), paths from the working directory. */
+export function renameat2Sync(from: string, to: string, flags: number): void {
+  check('renameat2', from, lib().renameat2(AT_FDCWD, from, AT_FDCWD, to, flags));
 }

@@ -85,6 +85,28 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     expect(big.subarray(11, 3 * 1024 * 1024).equals(Buffer.alloc(3 * 1024 * 1024 - 11))).toBe(true);
   });
 
+  it('renameat2: RENAME_EXCHANGE swaps two entries (long names too), RENAME_NOREPLACE refuses an existing name', async () => {
+    const long = 'L'.repeat(240);
+    fs.mkdirSync(join(m, 'x'));
+    fs.writeFileSync(join(m, 'x', 'a'), 'file a');
+    fs.mkdirSync(join(m, long));
+    fs.writeFileSync(join(m, long, 'inside'), 'in dir');
+    const rn = (from: string, to: string, flags: number) => run('python3', ['-c', `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3]))
+print(0 if r == 0 else os.strerror(ctypes.get_errno()))`, from, to, String(flags)]);
+    expect((await rn(join(m, 'x', 'a'), join(m, long), 2)).stdout.trim()).toBe('0');
+    expect(fs.readFileSync(join(m, long), 'utf8')).toBe('file a');
+    expect(fs.readFileSync(join(m, 'x', 'a', 'inside'), 'utf8')).toBe('in dir');
+    expect(fs.readdirSync(m)).toContain(long);
+    expect((await rn(join(m, 'x', 'a'), join(m, long), 1)).stdout.trim()).toBe('File exists');
+    expect((await rn(join(m, long), join(m, 'x', 'b'), 1)).stdout.trim()).toBe('0');
+    expect(fs.readFileSync(join(m, 'x', 'b'), 'utf8')).toBe('file a');
+    expect((await rn(join(m, 'x', 'b'), join(m, 'x', 'nothing'), 2)).stdout.trim()).toBe('No such file or directory');
+    fs.rmSync(join(m, 'x'), { recursive: true });
+  });
+
   it('rename over an existing entry and across directories', () => {
     fs.mkdirSync(join(m, 'r1'));
     fs.mkdirSync(join(m, 'r2'));

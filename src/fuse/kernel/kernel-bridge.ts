@@ -503,7 +503,14 @@ export class KernelSession {
           const [to] = readCString(b, q, end);
           const a = this.childPath(nodeid, from);
           const z = this.childPath(newdir, to);
-          if (flags & RENAME_EXCHANGE || flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
+          if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
+          if (flags && ops.renameFlags) {
+            return this.run(unique, 'rename', a, () => ops.rename!(a, z, flags), () => {
+              if (flags & RENAME_EXCHANGE) this.nodes.exchange(a, z); else this.nodes.rename(a, z);
+              return 0;
+            });
+          }
+          if (flags & RENAME_EXCHANGE) throw new Errno(E.EINVAL);
           return this.run(unique, 'rename', a, () => {
             if (flags & RENAME_NOREPLACE) return this.then(this.exists(z), (there) => {
               if (there) throw new Errno(E.EEXIST);
