@@ -14,19 +14,21 @@
 // removed through the mount (the lower directory is not to be changed behind
 // a mounted volume's back).
 import {
-  closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, openSync, readFileSync, readdirSync,
+  chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fdatasyncSync, fstatSync, fsyncSync, openSync, readFileSync,
   statfsSync, writeSync,
 } from 'node:fs';
-import type { FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
+import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
   AT_FDCWD, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, O_PATH, SEEK_DATA, SEEK_HOLE, faccessatSync, fchmodatSync,
   fchownatSync, lgetxattrSync, linkatSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lstatatSync, mkdiratSync,
-  mknodatSync, openatSync, readlinkatSync, renameatSync, symlinkatSync, unlinkatSync, utimensatSync, type LowerStat,
+  mknodatSync, openatSync, readdiratSync, readlinkatSync, renameat2Sync, renameatSync, symlinkatSync, unlinkatSync,
+  utimensatSync, type LowerStat,
 } from '../os/lower-fs-calls.js';
 
 export interface EngineOptions {
@@ -66,6 +68,8 @@ const DIR_CACHE = 64;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
 
 export class EncryptedFilesystem {
   private readonly files = new Map<number, OpenFile>();
@@ -77,12 +81,45 @@ export class EncryptedFilesystem {
   /** Lower directories by path relative to the root, least recently used first. */
   private readonly dirs = new Map<string, number>();
   private rootFdValue = -1;
+  /** Root may give new entries to their callers (allow_other mounts run by root). */
+  private readonly asRoot = process.geteuid?.() === 0;
+  /**
+   * The daemon's umask: the kernel has already applied the caller's to the
+   * mode of a new entry, so bits ours takes away are put back (settle).
+   */
+  private readonly umask: number;
 
   constructor(opts: EngineOptions) {
     this.root = opts.lowerRoot;
     this.format = opts.format;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.afterReply = opts.afterReply;
+    this.umask = process.umask(0o022);
+    process.umask(this.umask);
+  }
+
+  /**
+   * Who a new entry at `l` belongs to when it must change hands: the caller,
+   * with the parent's group in a set-group-ID directory (which the lower
+   * filesystem has already given it). Null when root's own creation is right
+   * (a non-root daemon owns everything it makes, as any FUSE filesystem does).
+   */
+  private newOwner(l: Lower, caller: Caller | undefined): { uid: number; gid: number } | null {
+    if (!caller || !this.asRoot) return null;
+    const setgid = (fstatSync(l.dir).mode & 0o2000) !== 0;
+    if (caller.uid === 0 && (setgid || caller.gid === 0)) return null;
+    return { uid: caller.uid, gid: setgid ? -1 : caller.gid };
+  }
+
+  /**
+   * Gives a just-made entry (open as `fd`) to its owner and the exact mode
+   * asked for: chown clears set-user/group-ID, and the daemon's umask may
+   * have taken bits the caller's did not. `keep` are bits the lower
+   * filesystem added that must stay (a directory's inherited set-group-ID).
+   */
+  private settle(fd: number, mode: number, own: { uid: number; gid: number } | null, keep = 0): void {
+    if (own) fchownSync(fd, own.uid, own.gid);
+    if (own || (mode & this.umask)) fchmodSync(fd, (mode & 0o7777) | (keep ? fstatSync(fd).mode & keep : 0));
   }
 
   /** Lower location of a mount path ('/a/b'). */
@@ -194,7 +231,7 @@ export class EncryptedFilesystem {
         : files.plaintextSizeOf(st.size);
     } else if (type === S_IFLNK && l) {
       try {
-        size = Buffer.byteLength(this.format.names.decryptTarget(readlinkatSync(l.dir, l.name)), 'utf8');
+        size = bytesOfName(this.format.names.decryptTarget(readlinkatSync(l.dir, l.name))).length;
       } catch { /* keep the lower size; readlink reports the failure */ }
     }
     return {
@@ -312,20 +349,27 @@ export class EncryptedFilesystem {
     };
   }
 
-  readdir(path: string): string[] {
+  readdir(path: string): DirEntry[] {
     const l = this.lower(path);
     const ctx = this.dirContext(l.rel);
-    const out = ['.', '..'];
-    // Node lists only by path: the descriptor's /proc name is short whatever the depth
-    for (const name of readdirSync(`/proc/self/fd/${this.dirFd(l.rel)}`)) {
+    const dots: DirEntry[] = [];
+    const out: DirEntry[] = [];
+    // the lower entries' inode numbers are those getattr reports
+    for (const e of readdiratSync(l.dir, l.name)) {
+      const name = nameFromBytes(e.name);
+      if (name === '.' || name === '..') {
+        dots.push({ name, ino: e.ino, type: e.type });
+        continue;
+      }
       try {
         const plain = this.format.names.decryptName(name, ctx);
-        if (plain !== null) out.push(plain);
+        if (plain !== null) out.push({ name: plain, ino: e.ino, type: e.type });
       } catch (err) {
         this.log(`homecrypt: skipping ${l.abs}/${name}: ${(err as Error).message}`);
       }
     }
-    return out;
+    dots.sort((a, b) => a.name.length - b.name.length);
+    return [...dots, ...out];
   }
 
   open(path: string, flags: number): number {
@@ -334,12 +378,14 @@ export class EncryptedFilesystem {
     return this.handle(this.openLower(l, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true));
   }
 
-  create(path: string, mode: number): number {
+  create(path: string, mode: number, caller?: Caller): number {
     const l = this.lower(path);
+    const own = this.newOwner(l, caller);
     return this.creating(l, () => {
       const fd = this.openNoAtime(l, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
       const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
       try {
+        this.settle(fd, mode, own);
         const { bytes, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
         return this.handle({ fd, io, cipher });
@@ -477,10 +523,14 @@ export class EncryptedFilesystem {
     }
   }
 
-  symlink(target: string, path: string): void {
+  symlink(target: string, path: string, caller?: Caller): void {
     const l = this.lower(path);
     const enc = this.format.names.encryptTarget(target);
-    this.creating(l, () => symlinkatSync(enc, l.dir, l.name));
+    const own = this.newOwner(l, caller);
+    this.creating(l, () => {
+      symlinkatSync(enc, l.dir, l.name);
+      if (own) this.undoing(l, () => fchownatSync(l.dir, l.name, own.uid, own.gid));
+    });
   }
 
   link(existing: string, path: string): void {
@@ -489,18 +539,57 @@ export class EncryptedFilesystem {
     this.creating(l, () => linkatSync(from.dir, from.name, l.dir, l.name));
   }
 
-  mknod(path: string, mode: number, rdev: number): void {
+  mknod(path: string, mode: number, rdev: number, caller?: Caller): void {
     const l = this.lower(path);
     if ((mode & S_IFMT) === S_IFREG || (mode & S_IFMT) === 0) {
-      this.release(path, this.create(path, mode));
+      this.release(path, this.create(path, mode, caller));
       return;
     }
-    this.creating(l, () => mknodatSync(l.dir, l.name, mode, rdev));
+    const own = this.newOwner(l, caller);
+    this.creating(l, () => {
+      mknodatSync(l.dir, l.name, mode, rdev);
+      if (!own && !(mode & this.umask)) return;
+      // a fifo or device cannot be opened for fchmod: an O_PATH descriptor
+      // names the inode itself, and /proc's link to it is chmod-able
+      this.undoing(l, () => {
+        const fd = openatSync(l.dir, l.name, O_PATH | fsc.O_NOFOLLOW);
+        try {
+          // (swapped for a symlink meanwhile, /proc would follow it: refuse)
+          if ((fstatSync(fd).mode & S_IFMT) !== (mode & S_IFMT)) fail(E.EIO);
+          if (own) chownSync(`/proc/self/fd/${fd}`, own.uid, own.gid);
+          chmodSync(`/proc/self/fd/${fd}`, mode & 0o7777);
+        } finally {
+          closeSync(fd);
+        }
+      });
+    });
   }
 
-  mkdir(path: string, mode: number): void {
+  mkdir(path: string, mode: number, caller?: Caller): void {
     const l = this.lower(path);
-    this.creating(l, () => mkdiratSync(l.dir, l.name, mode & 0o7777));
+    const own = this.newOwner(l, caller);
+    this.creating(l, () => {
+      mkdiratSync(l.dir, l.name, mode & 0o7777);
+      if (!own && !(mode & this.umask)) return;
+      this.undoing(l, () => {
+        const fd = openatSync(l.dir, l.name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+        try {
+          this.settle(fd, mode & 0o1777, own, 0o2000);
+        } finally {
+          closeSync(fd);
+        }
+      }, true);
+    });
+  }
+
+  /** Runs `fn` on the entry just made at `l`; if it fails, the entry goes again. */
+  private undoing(l: Lower, fn: () => void, dir = false): void {
+    try {
+      fn();
+    } catch (err) {
+      try { unlinkatSync(l.dir, l.name, dir); } catch { /* gone */ }
+      throw err;
+    }
   }
 
   rmdir(path: string): void {
@@ -516,11 +605,23 @@ export class EncryptedFilesystem {
     this.removeSidecar(l);
   }
 
-  rename(from: string, to: string): void {
+  rename(from: string, to: string, flags = 0): void {
     const a = this.lower(from);
     const b = this.lower(to);
-    if (a.rel === b.rel) return;
-    this.creating(b, () => renameatSync(a.dir, a.name, b.dir, b.name));
+    if (a.rel === b.rel) {
+      if (flags & RENAME_NOREPLACE) fail(E.EEXIST);
+      return;
+    }
+    if (flags & RENAME_EXCHANGE) {
+      // both names stay, each with its sidecar: only the entries swap
+      renameat2Sync(a.dir, a.name, b.dir, b.name, flags);
+      this.dropDirs(a.rel);
+      this.dropDirs(b.rel);
+      return;
+    }
+    this.creating(b, () => (flags
+      ? renameat2Sync(a.dir, a.name, b.dir, b.name, flags)
+      : renameatSync(a.dir, a.name, b.dir, b.name)));
     this.dropDirs(a.rel);
     this.dropDirs(b.rel);
     this.removeSidecar(a);
@@ -603,7 +704,7 @@ export class EncryptedFilesystem {
       lseek: wrap(this.lseek), utimens: wrap(this.utimens),
       chmod: wrap(this.chmod), chown: wrap(this.chown), readlink: wrap(this.readlink), symlink: wrap(this.symlink),
       link: wrap(this.link), mknod: wrap(this.mknod), mkdir: wrap(this.mkdir), rmdir: wrap(this.rmdir),
-      unlink: wrap(this.unlink), rename: wrap(this.rename), setxattr: wrap(this.setxattr),
+      unlink: wrap(this.unlink), rename: wrap(this.rename), renameFlags: true, setxattr: wrap(this.setxattr),
       getxattr: wrap(this.getxattr), listxattr: wrap(this.listxattr), removexattr: wrap(this.removexattr),
     };
   }

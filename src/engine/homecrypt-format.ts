@@ -12,6 +12,7 @@ import {
 import { BLOCK_OVERHEAD, plaintextSizeOf } from '../format/block-offsets.js';
 import { sealBlockInto } from '../format/content.js';
 import { BlockCipher, type SparseFlag } from './content-cipher.js';
+import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
 import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME } from '../format/volume-config.js';
@@ -99,7 +100,7 @@ class EncryptedNames implements NameCodec {
   constructor(private readonly keys: MountKeys) {}
 
   encryptName(name: string, _dir: DirContext): EncryptedName {
-    if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
+    if (bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
     let full = this.enc.get(name);
     if (full === undefined) {
       full = encryptNameString(this.keys.nameKeys, 'name', name);
@@ -149,7 +150,7 @@ class EncryptedNames implements NameCodec {
 // Symlink targets are encrypted the same way whatever the name mode: a
 // --plaintext-names volume still hides where its links point.
 function encryptSymlinkTarget(keys: MountKeys, target: string): string {
-  const enc = encodeName(sivSeal(keys.nameKeys, 'target', Buffer.from(target, 'utf8')));
+  const enc = encodeName(sivSeal(keys.nameKeys, 'target', bytesOfName(target)));
   if (enc.length >= 4096) fail(E.ENAMETOOLONG);
   return enc;
 }
@@ -157,7 +158,7 @@ function encryptSymlinkTarget(keys: MountKeys, target: string): string {
 function decryptSymlinkTarget(keys: MountKeys, lowerTarget: string): string {
   const sealed = decodeName(lowerTarget);
   if (!sealed) throw new AuthenticationError('symlink target is not encrypted');
-  return sivOpen(keys.nameKeys, 'target', sealed).toString('utf8');
+  return nameFromBytes(sivOpen(keys.nameKeys, 'target', sealed));
 }
 
 // Plaintext names: the lower name is the name, except that names which would
@@ -169,6 +170,8 @@ class PlaintextNames implements NameCodec {
 
   encryptName(name: string): EncryptedName {
     const lower = RESERVED.test(name) ? `${name}~` : name;
+    // the lower name is this string as a UTF-8 path: bytes that are not UTF-8 cannot be kept
+    if (hasEscapedBytes(name)) fail(E.EILSEQ);
     if (Buffer.byteLength(lower, 'utf8') > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
     return { lowerName: lower };
   }

@@ -11,6 +11,7 @@ import { createCipheriv, createHmac } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
+import { bytesOfName, nameFromBytes } from './name-bytes.js';
 
 export const SIV_BYTES = 16;
 export const NAME_MAX_BYTES = 255;
@@ -65,17 +66,15 @@ export function decodeName(encoded: string): Buffer | null {
   return b.toString('base64url') === encoded ? b : null;
 }
 
-/** Encrypts one plaintext name (its UTF-8 bytes) to its full encoded form. */
+/** Encrypts one plaintext name (its bytes, src/format/name-bytes.ts) to its full encoded form. */
 export function encryptNameString(keys: NameKeys, domain: NameDomain, plain: string): string {
-  return encodeName(sivSeal(keys, domain, Buffer.from(plain, 'utf8')));
+  return encodeName(sivSeal(keys, domain, bytesOfName(plain)));
 }
 
 /** Decrypts a full encoded name; null when it is not one of ours. */
 export function decryptNameString(keys: NameKeys, domain: NameDomain, encoded: string): string {
   const sealed = decodeName(encoded);
   if (!sealed) throw new AuthenticationError('not an encrypted name');
-  const plain = sivOpen(keys, domain, sealed);
-  const s = plain.toString('utf8');
-  if (!Buffer.from(s, 'utf8').equals(plain)) throw new AuthenticationError('name is not UTF-8');
-  return s;
+  // any bytes: Linux names need not be UTF-8 (authenticated by the SIV all the same)
+  return nameFromBytes(sivOpen(keys, domain, sealed));
 }

@@ -25,6 +25,11 @@
 // - Requests may arrive concurrently (the binding runs several FUSE threads);
 //   synchronous operations are naturally serialized on the JS thread, async
 //   ones must do their own locking.
+// - Operations that make a new entry (`create`, `mknod`, `mkdir`, `symlink`)
+//   receive the calling process's uid and gid (`Caller`) where the binding
+//   knows them (the kernel bridge; fuse-native passes none): a filesystem run
+//   by root for other users (allow_other) gives the entry to its caller, as
+//   a local filesystem would.
 
 export interface FuseStat {
   mode: number;
@@ -60,18 +65,34 @@ export interface FuseStatfs {
 
 type R<T> = T | Promise<T>;
 
+/** A directory entry with the inode number stat reports for it. */
+export interface DirEntry {
+  name: string;
+  ino: number;
+  /** DT_* type (0 or absent: unknown). */
+  type?: number;
+}
+
+/** The process a request came from (the kernel's fuse_in_header). */
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
 export interface FuseOps {
   init?(): R<void>;
   getattr(path: string): R<FuseStat>;
   fgetattr?(path: string, fh: number): R<FuseStat>;
   access?(path: string, mode: number): R<void>;
   statfs?(path: string): R<FuseStatfs>;
-  readdir?(path: string): R<string[]>;
+  /** Names, or entries with their inode numbers (then right from any offset a reader resumes at). */
+  readdir?(path: string): R<Array<string | DirEntry>>;
   opendir?(path: string, flags: number): R<number>;
   releasedir?(path: string, fh: number): R<void>;
   fsyncdir?(path: string, datasync: boolean, fh: number): R<void>;
   open?(path: string, flags: number): R<number>;
-  create?(path: string, mode: number): R<number>;
+  create?(path: string, mode: number, caller?: Caller): R<number>;
   /** Fills `buf` (its length is the request size) and returns the bytes read. */
   read?(path: string, fh: number, buf: Buffer, offset: number): R<number>;
   /** Writes `buf` and returns the bytes written. `buf` is valid only until the call ends. */
@@ -89,13 +110,16 @@ export interface FuseOps {
   chmod?(path: string, mode: number): R<void>;
   chown?(path: string, uid: number, gid: number): R<void>;
   readlink?(path: string): R<string>;
-  symlink?(target: string, path: string): R<void>;
+  symlink?(target: string, path: string, caller?: Caller): R<void>;
   link?(existing: string, path: string): R<void>;
-  mknod?(path: string, mode: number, rdev: number): R<void>;
-  mkdir?(path: string, mode: number): R<void>;
+  mknod?(path: string, mode: number, rdev: number, caller?: Caller): R<void>;
+  mkdir?(path: string, mode: number, caller?: Caller): R<void>;
   rmdir?(path: string): R<void>;
   unlink?(path: string): R<void>;
-  rename?(from: string, to: string): R<void>;
+  /** `flags` (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2) only when `renameFlags` is set. */
+  rename?(from: string, to: string, flags?: number): R<void>;
+  /** rename takes renameat2's flags itself (else the bridge answers NOREPLACE by a lookup, EXCHANGE with EINVAL). */
+  renameFlags?: boolean;
   setxattr?(path: string, name: string, value: Buffer, flags: number): R<void>;
   /** Returns the value (the bridge answers size queries and ERANGE itself). */
   getxattr?(path: string, name: string): R<Buffer>;

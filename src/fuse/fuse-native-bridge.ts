@@ -206,7 +206,7 @@ export function mountFuseNative(mountPoint: string, ops: FuseOps, options: Mount
   def('statfs', !!ops.statfs, (native: Buffer, _op: number, path: string) =>
     run('statfs', path, s('statfs'), native, [statfsArray(null)], () => ops.statfs!(path), (v) => [0, statfsArray(v)]));
   def('readdir', !!ops.readdir, (native: Buffer, _op: number, path: string) =>
-    run('readdir', path, s('readdir'), native, [[], []], () => ops.readdir!(path), (names) => [0, names, []]));
+    run('readdir', path, s('readdir'), native, [[], []], () => ops.readdir!(path), (names) => [0, names.map((e) => (typeof e === 'string' ? e : e.name)), []]));
   def('opendir', !!ops.opendir, (native: Buffer, _op: number, path: string, _fh: number, flags: number) =>
     run('opendir', path, s('opendir'), native, [0], () => ops.opendir!(path, flags), (fh) => [0, fh]));
   def('releasedir', !!ops.releasedir, (native: Buffer, _op: number, path: string, fh: number) =>

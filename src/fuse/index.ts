@@ -2,7 +2,7 @@
 // protocol on /dev/fuse (kernel/, the default: faster and exact, measured in
 // docs/BENCHMARKS.md) or fuse-native (fuse-native-bridge.ts, kept as a tested
 // fallback). Import from here.
-export type { FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
+export type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
 export { FuseError } from './bridge.js';
 export { errnoOf, fusermountUnmount } from './fuse-native-bridge.js';
 import type { FuseMount, FuseOps, MountOptions } from './bridge.js';

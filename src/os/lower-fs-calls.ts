@@ -4,8 +4,11 @@
 // deep as the kernel allows, though each lower name is longer than its
 // plaintext one), statx, the l*xattr(2) family (never following symlinks),
 // fallocate(2) (space reserved before a write is acknowledged; holes punched)
-// and lseek(2) with SEEK_DATA/SEEK_HOLE.
+// lseek(2) with SEEK_DATA/SEEK_HOLE, utimensat(2) (Node's utimes turns a time
+// before 1970 into "now"), getdents64(2) (Node's readdir gives no inode
+// numbers, and names only as UTF-8) and renameat2(2) (exchange, no-replace).
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
+import { closeSync, constants as fsc } from 'node:fs';
 import { constants } from 'node:os';
 import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 
@@ -13,6 +16,7 @@ interface Libc {
   lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn;
   openat: Fn; statx: Fn; mkdirat: Fn; mknodat: Fn; unlinkat: Fn; renameat: Fn; linkat: Fn; symlinkat: Fn;
   readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; faccessat: Fn;
+  getdents64: Fn; renameat2: Fn;
 }
 let libc: Libc | null = null;
 
@@ -39,6 +43,8 @@ function lib(): Libc {
     fchownat: libcFn('int fchownat(int dirfd, const char *path, uint32_t owner, uint32_t group, int flags)'),
     utimensat: libcFn('int utimensat(int dirfd, const char *path, void *times, int flags)'),
     faccessat: libcFn('int faccessat(int dirfd, const char *path, int mode, int flags)'),
+    getdents64: libcFn('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)'),
+    renameat2: libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
   };
   return libc;
 }
@@ -192,4 +198,45 @@ export function seekDataOrHoleSync(fd: number, offset: number, whence: typeof SE
   const r = Number(lib().lseek(fd, offset, whence));
   if (r < 0 && lastErrno() === constants.errno.ENXIO) return -1;
   return check('lseek', path, r);
+}
+
+export interface LowerDirent {
+  /** The name's bytes. */
+  name: Buffer;
+  ino: number;
+  /** DT_* type (0: unknown). */
+  type: number;
+}
+
+const direntBuf = Buffer.alloc(64 * 1024);
+
+/** Every entry of directory `name` in `dir` ('.' and '..' included), in the directory's order. */
+export function readdiratSync(dir: number, name: string): LowerDirent[] {
+  const fd = openatSync(dir, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  const out: LowerDirent[] = [];
+  const buf = direntBuf;
+  try {
+    for (;;) {
+      const n = check('getdents64', name, Number(lib().getdents64(fd, buf, buf.length)));
+      if (n === 0) return out;
+      // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name (NUL-terminated)
+      for (let at = 0; at < n;) {
+        const reclen = buf.readUInt16LE(at + 16);
+        const nameEnd = buf.indexOf(0, at + 19);
+        out.push({
+          ino: Number(buf.readBigUInt64LE(at)),
+          type: buf[at + 18]!,
+          name: Buffer.from(buf.subarray(at + 19, nameEnd < 0 || nameEnd > at + reclen ? at + reclen : nameEnd)),
+        });
+        at += reclen;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** renameat2(2) with its flags (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2). */
+export function renameat2Sync(fromDir: number, from: string, toDir: number, to: string, flags: number): void {
+  check('renameat2', from, lib().renameat2(fromDir, from, toDir, to, flags));
 }

@@ -26,7 +26,7 @@ async function homecryptManifest(userName: string, lower: string, keyStore: stri
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => {} });
   const lines: { p: string; l: string }[] = [];
   const walk = (dir: string) => {
-    for (const n of fs.readdir(dir)) {
+    for (const { name: n } of fs.readdir(dir)) {
       if (n === '.' || n === '..') continue;
       const p = dir === '/' ? `/${n}` : `${dir}/${n}`;
       const st = fs.getattr(p);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
-import { makeVolume, run, type TestVolume } from './volume-helper.js';
+import { asUser, makeVolume, run, type TestVolume } from './volume-helper.js';
 import { lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
 
 const code = (fn: () => unknown): string | undefined => {
@@ -86,6 +86,28 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     expect(big.subarray(11, 3 * 1024 * 1024).equals(Buffer.alloc(3 * 1024 * 1024 - 11))).toBe(true);
   });
 
+  it('renameat2: RENAME_EXCHANGE swaps two entries (long names too), RENAME_NOREPLACE refuses an existing name', async () => {
+    const long = 'L'.repeat(240);
+    fs.mkdirSync(join(m, 'x'));
+    fs.writeFileSync(join(m, 'x', 'a'), 'file a');
+    fs.mkdirSync(join(m, long));
+    fs.writeFileSync(join(m, long, 'inside'), 'in dir');
+    const rn = (from: string, to: string, flags: number) => run('python3', ['-c', `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3]))
+print(0 if r == 0 else os.strerror(ctypes.get_errno()))`, from, to, String(flags)]);
+    expect((await rn(join(m, 'x', 'a'), join(m, long), 2)).stdout.trim()).toBe('0');
+    expect(fs.readFileSync(join(m, long), 'utf8')).toBe('file a');
+    expect(fs.readFileSync(join(m, 'x', 'a', 'inside'), 'utf8')).toBe('in dir');
+    expect(fs.readdirSync(m)).toContain(long);
+    expect((await rn(join(m, 'x', 'a'), join(m, long), 1)).stdout.trim()).toBe('File exists');
+    expect((await rn(join(m, long), join(m, 'x', 'b'), 1)).stdout.trim()).toBe('0');
+    expect(fs.readFileSync(join(m, 'x', 'b'), 'utf8')).toBe('file a');
+    expect((await rn(join(m, 'x', 'b'), join(m, 'x', 'nothing'), 2)).stdout.trim()).toBe('No such file or directory');
+    fs.rmSync(join(m, 'x'), { recursive: true });
+  });
+
   it('rename over an existing entry and across directories', () => {
     fs.mkdirSync(join(m, 'r1'));
     fs.mkdirSync(join(m, 'r2'));
@@ -156,6 +178,64 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     for (const n of ['link', 'fifo', 'f']) fs.unlinkSync(join(m, 'd', n));
     fs.rmdirSync(join(m, 'd'));
     expect(fs.existsSync(join(m, 'd'))).toBe(false);
+  });
+
+  it('keeps times before 1970 and past 2038 (signed 64-bit seconds)', async () => {
+    const p = join(m, 'old');
+    fs.writeFileSync(p, '');
+    for (const [arg, want] of [['1960-01-01 00:00:00Z', '-315619200'], ['@-1', '-1'], ['@4294967297', '4294967297']] as const) {
+      const t = await run('touch', ['-d', arg, p]);
+      expect(t.stderr).toBe('');
+      expect((await run('stat', ['-c', '%X %Y', p])).stdout.trim()).toBe(`${want} ${want}`);
+    }
+    fs.unlinkSync(p);
+  });
+
+  it('stores and lists names that are not UTF-8 byte-exact (symlink targets too)', () => {
+    const d = join(m, 'bytes');
+    fs.mkdirSync(d);
+    const names = [Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe]), Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('ok-ü')];
+    for (const n of names) fs.writeFileSync(Buffer.concat([Buffer.from(`${d}/`), n]), n);
+    const listed = (fs.readdirSync(d, { encoding: 'buffer' }) as Buffer[]).map((b) => b.toString('hex')).sort();
+    expect(listed).toEqual(names.map((b) => b.toString('hex')).sort());
+    for (const n of names) expect(fs.readFileSync(Buffer.concat([Buffer.from(`${d}/`), n])).equals(n)).toBe(true);
+    const link = Buffer.from(`${d}/link`);
+    fs.symlinkSync(names[0]!, link);
+    expect((fs.readlinkSync(link, { encoding: 'buffer' }) as Buffer).equals(names[0]!)).toBe(true);
+    expect(fs.lstatSync(link).size).toBe(names[0]!.length);
+    fs.rmSync(d, { recursive: true });
+  });
+
+  it('gives the right d_ino from every directory offset (seekdir, lseek)', async () => {
+    const d = join(m, 'many');
+    fs.mkdirSync(d);
+    for (let i = 0; i < 200; i++) fs.writeFileSync(join(d, `entry-with-a-longer-name-${i}`), '');
+    // a second directory stream resumes at a position the first one saved
+    const script = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None)
+libc.opendir.restype = ctypes.c_void_p; libc.readdir.restype = ctypes.c_void_p; libc.telldir.restype = ctypes.c_long
+libc.readdir.argtypes = [ctypes.c_void_p]; libc.telldir.argtypes = [ctypes.c_void_p]
+libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+os.chdir(sys.argv[1])
+d = libc.opendir(b'.')
+for i in range(100): libc.readdir(d)
+d2 = libc.opendir(b'.'); libc.seekdir(d2, libc.telldir(d))
+seen = wrong = 0
+while True:
+    p = libc.readdir(d2)
+    if not p: break
+    name = ctypes.string_at(p + 19)
+    seen += 1
+    if ctypes.c_uint64.from_address(p).value != os.lstat(name).st_ino: wrong += 1
+print(seen, wrong)
+`;
+    const r = await run('python3', ['-c', script, d]);
+    expect(r.stderr).toBe('');
+    const [seen, wrong] = r.stdout.trim().split(' ').map(Number);
+    expect(seen).toBeGreaterThan(90);
+    expect(wrong).toBe(0);
+    fs.rmSync(d, { recursive: true });
   });
 
   it('user xattrs with encrypted values; other namespaces refused', () => {
@@ -255,5 +335,54 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     expect(fa.code).toBe(0);
     expect(fs.statSync(join(m, 'e', 'f')).size).toBe(1 << 20);
     fs.rmSync(join(m, 'e'), { recursive: true });
+  });
+});
+
+// What ext4 does for a user other than the daemon's: the daemon runs as root
+// on an --allow-other mount and acts for each caller.
+describe.skipIf(skipUnless('fuse', 'root', 'engine tests with other users'))('an --allow-other mount used by another user', () => {
+  let v: TestVolume;
+  let m: string;
+  const NOBODY = 65534;
+  const as = (script: string) => asUser(NOBODY, NOBODY, script, m);
+  beforeAll(() => {
+    v = makeVolume({ allowOther: true });
+    v.mount();
+    m = v.mnt;
+    fs.chmodSync(m, 0o777);
+  });
+  afterAll(() => {
+    try { v.umount(); } finally { v.cleanup(); }
+  });
+
+  it('gives what the user creates to the user, with the mode asked for', () => {
+    const r = as('mkdir -m 777 d && touch f && mkfifo -m 606 q && ln -s f l && mkdir -m 1777 t && stat -c "%u:%g %a %n" d f q t && stat -c "%u:%g %n" l && echo own > d/x');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `${NOBODY}:${NOBODY} 777 d`, `${NOBODY}:${NOBODY} 666 f`, `${NOBODY}:${NOBODY} 606 q`, `${NOBODY}:${NOBODY} 1777 t`,
+      `${NOBODY}:${NOBODY} l`,
+    ]);
+    // the user may then do what an owner does
+    expect(as('chmod 600 f && chmod 700 d && touch -d @1000 f && stat -c "%a %Y" f').stdout.trim()).toBe('600 1000');
+  });
+
+  it('a set-group-ID directory passes its group (and to subdirectories its set-group-ID bit)', () => {
+    fs.mkdirSync(join(m, 'sg'));
+    fs.chownSync(join(m, 'sg'), 0, 100);
+    fs.chmodSync(join(m, 'sg'), 0o2777);
+    const r = as('mkdir sg/d && touch sg/f && ln -s f sg/l && stat -c "%u:%g %A %n" sg/d sg/f && stat -c "%u:%g %n" sg/l');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `${NOBODY}:100 drwxrwsrwx sg/d`, `${NOBODY}:100 -rw-rw-rw- sg/f`, `${NOBODY}:100 sg/l`,
+    ]);
+  });
+
+  it("a non-owner's write clears set-user-ID and set-group-ID, and stat shows it at once", () => {
+    const p = join(m, 'suid');
+    fs.writeFileSync(p, '');
+    fs.chmodSync(p, 0o6777);
+    expect(fs.statSync(p).mode & 0o7777).toBe(0o6777); // cached by the kernel now
+    expect(as('echo x >> suid && stat -c %a suid').stdout.trim()).toBe('777');
+    expect(fs.statSync(p).mode & 0o7777).toBe(0o777);
   });
 });

@@ -90,7 +90,7 @@ for (const tree of ['tree-v1', 'tree-v1-plaintext-names']) {
     it('decodes to the expected tree', () => {
       const seen: Record<string, { type: string; sha256?: string; target?: string }> = {};
       const walk = (p: string) => {
-        for (const name of fs.readdir(p)) {
+        for (const { name } of fs.readdir(p)) {
           if (name === '.' || name === '..') continue;
           const child = p === '/' ? `/${name}` : `${p}/${name}`;
           const st = fs.getattr(child);

@@ -1,7 +1,7 @@
 // Test helper: a fresh volume made and mounted through the real CLI
 // (bin/homecrypt init + mount, passphrase through --passphrase-fd 0).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
@@ -23,8 +23,13 @@ export interface TestVolume {
   cleanup(): void;
 }
 
-export function makeVolume(opts: { plaintextNames?: boolean } = {}): TestVolume {
+/**
+ * `allowOther`: mounted with --allow-other, the test dir open to every user
+ * (tests then act as other users through `asUser`).
+ */
+export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean } = {}): TestVolume {
   const dir = mkdtempSync('/tmp/hc-engine-test-');
+  if (opts.allowOther) chmodSync(dir, 0o755);
   const lower = join(dir, 'lower');
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
@@ -34,7 +39,7 @@ export function makeVolume(opts: { plaintextNames?: boolean } = {}): TestVolume 
   const v: TestVolume = {
     dir, lower, mnt, logFile,
     mount() {
-      const r = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile], `${PASS}\n`);
+      const r = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile, ...(opts.allowOther ? ['--allow-other'] : [])], `${PASS}\n`);
       if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
     },
     umount() {
@@ -59,4 +64,11 @@ export function run(cmd: string, args: string[], cwd?: string): Promise<{ code: 
       res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
+}
+
+/** Runs a shell command as `uid`:`gid` (no supplementary groups) with umask 0; returns its output and status. */
+export function asUser(uid: number, gid: number, script: string, cwd?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', 'sh', '-c', `umask 0; ${script}`],
+    { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -6,7 +6,10 @@ import { deviceMapperPresent } from '../../src/block/dmcrypt-backend.js';
 const SKIP_LOG = new URL('../../test-artifacts/skipped.txt', import.meta.url);
 
 /** Returns null when `feature` is present, else the reason it is absent. */
-export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'device-mapper' | 'ecryptfs'): string | null {
+/** Where test/engine/pjdfstest.test.ts looks for a pjdfstest built by hand (docs/POSIX.md). */
+export const PJDFSTEST_DIR = '/var/cache/homecrypt-test/pjdfstest';
+
+export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'device-mapper' | 'ecryptfs' | 'pjdfstest'): string | null {
   switch (feature) {
     case 'root':
       return process.getuid?.() === 0 ? null : 'not running as root';
@@ -20,6 +23,10 @@ export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'de
       // cryptsetup creates /dev/mapper/control even where the kernel lacks
       // device-mapper, so ask the kernel (src/block/dmcrypt-backend.ts agrees)
       return deviceMapperPresent() ? null : 'no device-mapper in this kernel (not in /proc/misc, no dm-mod module)';
+    case 'pjdfstest':
+      // not packaged in Debian and not buildable from the network in CI: docs/POSIX.md says how to build it there
+      return existsSync(`${PJDFSTEST_DIR}/pjdfstest`) && existsSync(`${PJDFSTEST_DIR}/tests/conf`) ? null
+        : `no pjdfstest built at ${PJDFSTEST_DIR} (not packaged in Debian; docs/POSIX.md)`;
     case 'ecryptfs':
       return readFileSync('/proc/filesystems', 'utf8').includes('ecryptfs') ? null : 'no eCryptfs in this kernel';
   }

@@ -15,19 +15,21 @@
 // in nanoseconds.
 import { closeSync, constants as fsc, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
+import type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
 import {
   cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
 } from './kernel-mount.js';
 import { NodeTable, opensDirect, type Node } from './node-table.js';
+import { bytesOfName } from '../../format/name-bytes.js';
 import {
   ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
-  IN_HEADER, INIT_OUT, Init, Init2, MIN_READ_BUFFER, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
-  STATFS_OUT, WRITE_IN, direntSize, direntType, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
+  IN_HEADER, INIT_OUT, Init, Init2, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OPEN_OUT, OP_NAMES, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE,
+  STATFS_OUT, WRITE_IN, direntSize, direntType, i64, joinMs, readCString, u64, writeAttrOut, writeDirent, writeEntryOut,
   writeOpenOut, writeOutHeader, writeStatfsOut, readFallocateIn, readLseekIn, writeLseekOut, LSEEK_OUT,
 } from './protocol.js';
 
 const E = constants.errno;
+const NUL = Buffer.of(0);
 const errnoByCode = E as unknown as Record<string, number>;
 
 /** Options only the kernel bridge has (all optional). */
@@ -76,6 +78,11 @@ function errnoOf(err: unknown): number | null {
   return null;
 }
 
+/** The requesting process, from the fuse_in_header of request `b`. */
+function callerOf(b: Buffer): Caller {
+  return { uid: b.readUInt32LE(24), gid: b.readUInt32LE(28), pid: b.readUInt32LE(32) };
+}
+
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
@@ -83,7 +90,7 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
 interface DirHandle {
   node: Node;
   fsFh: number;
-  names: string[] | null;
+  names: Array<string | DirEntry> | null;
 }
 
 /** Thrown inside a handler to answer with an errno. */
@@ -460,14 +467,14 @@ export class KernelSession {
         case Op.READLINK: {
           if (!ops.readlink) throw new Errno(E.ENOSYS);
           const path = this.pathOf(nodeid);
-          return this.run(unique, 'readlink', path, () => ops.readlink!(path), (t) => this.out.write(t, OUT_HEADER, 'utf8'));
+          return this.run(unique, 'readlink', path, () => ops.readlink!(path), (t) => bytesOfName(t).copy(this.out, OUT_HEADER));
         }
         case Op.SYMLINK: {
           if (!ops.symlink) throw new Errno(E.ENOSYS);
           const [nm, q] = readCString(b, p, end);
           const [target] = readCString(b, q, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'symlink', path, () => this.then(ops.symlink!(target, path), () => ops.getattr(path)),
+          return this.run(unique, 'symlink', path, () => this.then(ops.symlink!(target, path, callerOf(b)), () => ops.getattr(path)),
             (st) => this.entry(path, st));
         }
         case Op.MKNOD: {
@@ -476,7 +483,7 @@ export class KernelSession {
           const rdev = b.readUInt32LE(p + 4);
           const [nm] = readCString(b, p + 16, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'mknod', path, () => this.then(ops.mknod!(path, mode, rdev), () => ops.getattr(path)),
+          return this.run(unique, 'mknod', path, () => this.then(ops.mknod!(path, mode, rdev, callerOf(b)), () => ops.getattr(path)),
             (st) => this.entry(path, st));
         }
         case Op.MKDIR: {
@@ -484,7 +491,7 @@ export class KernelSession {
           const mode = b.readUInt32LE(p);
           const [nm] = readCString(b, p + 8, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'mkdir', path, () => this.then(ops.mkdir!(path, mode), () => ops.getattr(path)),
+          return this.run(unique, 'mkdir', path, () => this.then(ops.mkdir!(path, mode, callerOf(b)), () => ops.getattr(path)),
             (st) => this.entry(path, st));
         }
         case Op.UNLINK:
@@ -507,7 +514,14 @@ export class KernelSession {
           const [to] = readCString(b, q, end);
           const a = this.childPath(nodeid, from);
           const z = this.childPath(newdir, to);
-          if (flags & RENAME_EXCHANGE || flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
+          if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
+          if (flags && ops.renameFlags) {
+            return this.run(unique, 'rename', a, () => ops.rename!(a, z, flags), () => {
+              if (flags & RENAME_EXCHANGE) this.nodes.exchange(a, z); else this.nodes.rename(a, z);
+              return 0;
+            });
+          }
+          if (flags & RENAME_EXCHANGE) throw new Errno(E.EINVAL);
           return this.run(unique, 'rename', a, () => {
             if (flags & RENAME_NOREPLACE) return this.then(this.exists(z), (there) => {
               if (there) throw new Errno(E.EEXIST);
@@ -580,7 +594,10 @@ export class KernelSession {
           const data = b.subarray(p + WRITE_IN, Math.min(end, p + WRITE_IN + size));
           const kill = nd && (b.readUInt32LE(p + 20) & FUSE_WRITE_KILL_SUIDGID) !== 0;
           return this.run(unique, 'write', path, () => (kill
-            ? this.then(this.killSuidgid(nd, fh), () => ops.write!(path, fh, data, offset))
+            ? this.then(this.killSuidgid(nd, fh), (changed) => {
+              if (changed) this.invalidateAttrs(nd.id);
+              return ops.write!(path, fh, data, offset);
+            })
             : ops.write!(path, fh, data, offset)), (written) => {
             this.out.writeUInt32LE(written, OUT_HEADER);
             this.out.writeUInt32LE(0, OUT_HEADER + 4);
@@ -668,7 +685,7 @@ export class KernelSession {
           const size = b.readUInt32LE(p);
           const path = this.pathOf(nodeid);
           return this.run(unique, 'listxattr', path, () => ops.listxattr!(path),
-            (names) => this.sized(Buffer.from(names.map((x) => `${x}\0`).join(''), 'utf8'), size));
+            (names) => this.sized(Buffer.concat(names.map((x) => Buffer.concat([bytesOfName(x), NUL]))), size));
         }
         case Op.REMOVEXATTR: {
           if (!ops.removexattr) throw new Errno(E.ENOSYS);
@@ -710,14 +727,34 @@ export class KernelSession {
    * file capabilities to drop: the engine stores no security.* attributes.)
    * By path: an unlinked file keeps its bits (the mount is nosuid anyway).
    */
-  private killSuidgid(nd: Node, fh: number): void | Promise<void> {
+  private killSuidgid(nd: Node, fh: number): boolean | Promise<boolean> {
     const ops = this.ops;
-    if (!ops.chmod || nd.path === null) return;
+    if (!ops.chmod || nd.path === null) return false;
     const path = nd.path;
     return this.then(this.statNode(nd, fh), (st) => {
       const drop = (st.mode & 0o4000) | ((st.mode & 0o2010) === 0o2010 ? 0o2000 : 0);
-      if (drop) return ops.chmod!(path, st.mode & 0o7777 & ~drop);
+      return drop ? this.then(ops.chmod!(path, st.mode & 0o7777 & ~drop), () => true) : false;
     });
+  }
+
+  /**
+   * Tells the kernel to forget the attributes it caches for node `id`
+   * (FUSE_NOTIFY_INVAL_INODE with a negative offset: attributes only, no
+   * pages): a WRITE reply carries none, so a mode the write changed would
+   * otherwise show stale until the attribute timeout.
+   */
+  private invalidateAttrs(id: number): void {
+    const b = Buffer.alloc(OUT_HEADER + 24);
+    writeOutHeader(b, b.length, NOTIFY_INVAL_INODE, 0n);
+    b.writeBigUInt64LE(BigInt(id), OUT_HEADER);
+    b.writeBigInt64LE(-1n, OUT_HEADER + 8);
+    b.writeBigInt64LE(0n, OUT_HEADER + 16);
+    try {
+      writeSync(this.fd, b, 0, b.length);
+    } catch (err) {
+      // ENOENT: the kernel no longer knows the node (nothing cached to drop)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onUnexpected('notify', '', err);
+    }
   }
 
   /** Chains `next` after `v` without a trip through the event loop when `v` is synchronous. */
@@ -807,8 +844,8 @@ export class KernelSession {
     const valid = b.readUInt32LE(p);
     const fh = valid & Fattr.FH ? u64(b, p + 8) : 0;
     const size = u64(b, p + 16);
-    const atime = joinMs(u64(b, p + 32), b.readUInt32LE(p + 56));
-    const mtime = joinMs(u64(b, p + 40), b.readUInt32LE(p + 60));
+    const atime = joinMs(i64(b, p + 32), b.readUInt32LE(p + 56));
+    const mtime = joinMs(i64(b, p + 40), b.readUInt32LE(p + 60));
     const mode = b.readUInt32LE(p + 68);
     const uid = b.readUInt32LE(p + 76);
     const gid = b.readUInt32LE(p + 80);
@@ -843,7 +880,7 @@ export class KernelSession {
           ops.utimens!(p0, valid & Fattr.ATIME ? atime : cur.atimeMs, valid & Fattr.MTIME ? mtime : cur.mtimeMs));
       });
     }
-    if ((valid & Fattr.KILL_SUIDGID) && !(valid & Fattr.MODE)) steps.push(() => this.killSuidgid(nd, fh));
+    if ((valid & Fattr.KILL_SUIDGID) && !(valid & Fattr.MODE)) steps.push(() => this.then(this.killSuidgid(nd, fh), () => undefined));
     let i = 0;
     const next = (): void | Promise<void> => {
       while (i < steps.length) {
@@ -865,9 +902,10 @@ export class KernelSession {
     const mode = b.readUInt32LE(p + 4);
     const [nm] = readCString(b, p + 16, end);
     const path = this.childPath(nodeid, nm);
+    const caller = callerOf(b);
     const make = (): number | Promise<number> => {
       try {
-        const r = ops.create!(path, mode);
+        const r = ops.create!(path, mode, caller);
         return isPromise(r) ? r.catch((e) => this.createExisting(e, path, flags)) : r;
       } catch (e) {
         return this.createExisting(e, path, flags);
@@ -899,7 +937,7 @@ export class KernelSession {
     if (!d) throw new Errno(E.EBADF);
     const offset = u64(b, p + 8);
     const size = Math.min(b.readUInt32LE(p + 16), this.out.length - OUT_HEADER);
-    const load = (): string[] | Promise<string[]> => {
+    const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> => {
       if (d.names && offset > 0) return d.names;
       if (!this.ops.readdir) throw new Errno(E.ENOSYS);
       if (d.node.path === null) throw new Errno(E.ENOENT);
@@ -911,8 +949,9 @@ export class KernelSession {
       let at = OUT_HEADER;
       const limit = OUT_HEADER + size;
       for (let i = offset; i < names.length; i++) {
-        const nm = names[i]!;
-        const bytes = Buffer.from(nm, 'utf8');
+        const e = names[i]!;
+        const nm = typeof e === 'string' ? e : e.name;
+        const bytes = bytesOfName(nm);
         const need = (plus ? ENTRY_OUT : 0) + direntSize(bytes.length);
         if (at + need > limit) break;
         const dot = nm === '.' || nm === '..';
@@ -930,7 +969,10 @@ export class KernelSession {
             writeEntryOut(this.out, at, 0, null, 0, 0);
           }
           at += ENTRY_OUT;
-          at += writeDirent(this.out, at, st ? st.ino : 0xffffffff, i + 1, st ? direntType(st.mode) : 0, bytes);
+          at += writeDirent(this.out, at, st ? st.ino : typeof e === 'string' ? 0xffffffff : e.ino, i + 1,
+            st ? direntType(st.mode) : typeof e === 'string' ? 0 : e.type ?? 0, bytes);
+        } else if (typeof e !== 'string') {
+          at += writeDirent(this.out, at, e.ino, i + 1, e.type ?? 0, bytes);
         } else {
           const known = dot ? undefined : this.nodes.atPath(NodeTable.child(dir, nm));
           at += writeDirent(this.out, at, 0xffffffff, i + 1, known ? known.type >>> 12 : 0, bytes);

@@ -192,6 +192,15 @@ export class NodeTable {
     }
   }
 
+  /** The entries at `a` and `b` swapped places (RENAME_EXCHANGE). */
+  exchange(a: string, b: string): void {
+    if (a === b) return;
+    const tmp = `${a}\0exchange`; // no real path holds a NUL
+    this.rename(a, tmp);
+    this.rename(b, a);
+    this.rename(tmp, b);
+  }
+
   /** `from` was renamed to `to` (which, if it existed, was replaced). */
   rename(from: string, to: string): void {
     if (from === to) return;

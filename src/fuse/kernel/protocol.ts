@@ -2,6 +2,7 @@
 // speaks: opcodes, flags and the byte layout of the request and reply structs
 // (little-endian, x86_64/aarch64). Pure data and encoders over Buffers; no I/O.
 import type { FuseStat, FuseStatfs } from '../bridge.js';
+import { nameFromBytes } from '../../format/name-bytes.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /**
@@ -47,6 +48,8 @@ export const Fattr = {
 } as const;
 
 export const FUSE_GETATTR_FH = 1;
+/** Notification codes (sent with unique 0, the code in the error field). */
+export const NOTIFY_INVAL_INODE = 2;
 /** fuse_write_in.write_flags: the writer lacks CAP_FSETID, drop set-user/group-ID (killpriv v2). */
 export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
 export const FUSE_FSYNC_FDATASYNC = 1;
@@ -94,15 +97,29 @@ export function writeOutHeader(b: Buffer, len: number, error: number, unique: bi
   b.writeBigUInt64LE(unique, 8);
 }
 
-/** A NUL-terminated UTF-8 string at `at`; returns it and the offset past the NUL. */
+/**
+ * A NUL-terminated name at `at` (bytes as src/format/name-bytes.ts maps them to
+ * a string); returns it and the offset past the NUL.
+ */
 export function readCString(b: Buffer, at: number, end: number): [string, number] {
   let nul = b.indexOf(0, at);
   if (nul < 0 || nul > end) nul = end;
-  return [b.toString('utf8', at, nul), nul + 1];
+  return [nameFromBytes(b.subarray(at, nul)), nul + 1];
 }
 
 export function u64(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
+}
+
+/** A signed 64-bit field (times: seconds before 1970 are negative). */
+export function i64(b: Buffer, at: number): number {
+  return b.readUInt32LE(at) + b.readInt32LE(at + 4) * 4294967296;
+}
+
+function setI64(b: Buffer, at: number, n: number): void {
+  const hi = Math.floor(n / 4294967296);
+  b.writeUInt32LE(n - hi * 4294967296, at);
+  b.writeInt32LE(hi, at + 4);
 }
 
 function setU64(b: Buffer, at: number, n: number): void {
@@ -116,7 +133,8 @@ function setU64(b: Buffer, at: number, n: number): void {
  * nanoseconds. Near the present a double of milliseconds resolves ~0.12 us,
  * so the nanoseconds are rounded to whole microseconds: a time set with
  * microsecond precision (touch -d, tar, utimes) comes back exactly, not as
- * 123456055 ns.
+ * 123456055 ns. Before 1970 the seconds are negative and the nanoseconds
+ * still count forward from them, as in a struct timespec.
  */
 export function splitMs(ms: number): [number, number] {
   let sec = Math.floor(ms / 1000);
@@ -137,9 +155,9 @@ export function writeAttr(b: Buffer, at: number, st: FuseStat): void {
   const [as, an] = splitMs(st.atimeMs);
   const [ms, mn] = splitMs(st.mtimeMs);
   const [cs, cn] = splitMs(st.ctimeMs);
-  setU64(b, at + 24, as);
-  setU64(b, at + 32, ms);
-  setU64(b, at + 40, cs);
+  setI64(b, at + 24, as);
+  setI64(b, at + 32, ms);
+  setI64(b, at + 40, cs);
   b.writeUInt32LE(an, at + 48);
   b.writeUInt32LE(mn, at + 52);
   b.writeUInt32LE(cn, at + 56);
