@@ -91,7 +91,7 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
           await exited;
           const m = /swaps (\d+)/.exec(out);
           if (m) return Number(m[1]);
-          // ended by something else (another test's pkill of a recycled uid): each swap it
+          // ended by something else (most likely another test's pkill of a recycled uid): each swap it
           // made is still on record as a "swap PATH" line of its stderr
           const made = (err.match(/^swap /gm) ?? []).length;
           console.warn(`swapper ended without its count (${child.signalCode ?? child.exitCode}); ${made} swaps on record`);
