@@ -41,6 +41,9 @@ ifd = libc.inotify_init1(os.O_CLOEXEC)
 if ifd < 0:
     sys.exit('inotify_init1: errno %d' % ctypes.get_errno())
 wds = {}
+# IN_OPEN events our own directory listing causes (path -> count): skipped once
+# each, or the swapper would swap every directory of a tree as it sets its watches
+self_opens = {}
 pending = []
 swaps = 0
 seq = 0
@@ -55,10 +58,14 @@ def watch_tree(path):
         return False
     watch(path)
     if a.recursive:
-        for root, dirs, _ in os.walk(path):
-            for d in dirs:
-                if not OWN.match(d):
-                    watch(os.path.join(root, d))
+        if mask & IN_OPEN and os.path.dirname(path) in wds.values():
+            self_opens[path] = self_opens.get(path, 0) + 1
+        try:
+            subdirs = [e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False) and not OWN.match(e.name)]
+        except OSError:
+            subdirs = []
+        for d in subdirs:
+            watch_tree(d)
     return True
 
 def mounted(path):
@@ -130,6 +137,9 @@ while True:
             continue
         path = os.path.join(wds[wd], name)
         isdir = bool(m & IN_ISDIR)
+        if m & IN_OPEN and self_opens.get(path):
+            self_opens[path] -= 1
+            continue
         if match.search(name) and armed():
             swap(path, isdir)
         elif isdir and a.recursive and m & (IN_CREATE | IN_MOVED_TO):

@@ -4,7 +4,7 @@
 // runs, while writeFileAtomic (fchown on the descriptor), the user worker
 // and removeTreeAt (dirfd walk) never touch the canaries across many runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chownSync, closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
@@ -16,6 +16,11 @@ import { userWorker } from '../../src/session/user-worker-client.js';
 import { lookupUser } from '../../src/os/users.js';
 
 const RUNS = 40;
+/** How long the old code below dwells between reading a name and acting on it: the
+ * window a loaded machine or a slow disk gives an attacker anyway. The bite tests
+ * are only there to show the harness catches a by-name step, not to time a race. */
+const WINDOW_MS = 15;
+const dwell = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, WINDOW_MS);
 
 /** The root steps issue #13 found exploitable, kept here only to show the harness catches them. */
 function oldRootWrite(path: string, data: Buffer, uid: number, gid: number): void {
@@ -24,8 +29,20 @@ function oldRootWrite(path: string, data: Buffer, uid: number, gid: number): voi
   writeSync(fd, data);
   fsyncSync(fd);
   closeSync(fd);
+  dwell();
   chownSync(tmp, uid, gid);
   renameSync(tmp, path);
+}
+
+/** rm -rf as a path walk does it (rimraf, `rm -r` without openat): each name is resolved again at each step. */
+function oldRemoveByName(path: string): void {
+  if (!lstatSync(path).isDirectory()) { unlinkSync(path); return; }
+  const names = readdirSync(path);
+  dwell();
+  for (const n of names) {
+    try { oldRemoveByName(join(path, n)); } catch { /* a swapped name can vanish; rm -rf goes on */ }
+  }
+  rmdirSync(path);
 }
 
 describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', () => {
@@ -126,7 +143,7 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
       const t = makeTree();
       const before = fresh();
       const sw = await startSwapper(u, c, { watch: [t], match: '^d\\d+x?$', events: ['open'], recursive: true });
-      try { rmSync(t, { recursive: true, force: true }); } catch { /* a swap can make it fail */ }
+      try { oldRemoveByName(t); } catch { /* a swap can make it fail */ }
       swaps += await sw.stop();
       if (c.snapshot() !== before) bitten++;
     }
