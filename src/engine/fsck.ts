@@ -86,7 +86,7 @@ function checkFile(vol: OpenVolume, lowerPath: string, sizeNeedsHeader: boolean)
   try {
     const io = new ReadOnlyLowerIO(fd, lowerPath);
     const lowerSize = io.size();
-    if (!sizeNeedsHeader && vol.format.name === 'homecrypt-v1' && !isWellFormedLowerSize(lowerSize)) {
+    if (!sizeNeedsHeader && vol.format.formatVersion !== undefined && !isWellFormedLowerSize(lowerSize)) {
       return `size ${lowerSize} is not that of a whole file (truncated or torn)`;
     }
     const cipher = vol.format.files.open(io);

@@ -15,7 +15,7 @@ import { BlockCipher, type SparseFlag } from './content-cipher.js';
 import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
-import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME } from '../format/volume-config.js';
+import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, type VolumeVersion } from '../format/volume-config.js';
 import type {
   DirContext, EncryptedName, FileCipher, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec,
 } from './volume-format.js';
@@ -233,9 +233,12 @@ class Xattrs implements XattrCodec {
   }
 }
 
-export function homecryptFormat(keys: MountKeys, opts: { plaintextNames: boolean }): VolumeFormat {
+/** `version`: the volume's format version (homecrypt.conf); 1 when not given (fixtures, unit tests). */
+export function homecryptFormat(keys: MountKeys, opts: { plaintextNames: boolean; version?: VolumeVersion }): VolumeFormat {
+  const version = opts.version ?? 1;
   return {
-    name: 'homecrypt-v1',
+    name: `homecrypt-v${version}`,
+    formatVersion: version,
     names: opts.plaintextNames ? new PlaintextNames(keys) : new EncryptedNames(keys),
     files: new HomecryptFiles(keys),
     xattrs: new Xattrs(keys, !opts.plaintextNames),

@@ -136,8 +136,10 @@ export interface XattrCodec {
 }
 
 export interface VolumeFormat {
-  /** For logs and status: 'homecrypt-v1', 'ecryptfs', … */
+  /** For logs and status: 'homecrypt-v1', 'homecrypt-v2', 'ecryptfs', … */
   readonly name: string;
+  /** homecrypt volumes: the volume format version (1 or 2); absent for eCryptfs. */
+  readonly formatVersion?: 1 | 2;
   readonly names: NameCodec;
   readonly files: FileCodec;
   readonly xattrs?: XattrCodec;

@@ -8,7 +8,7 @@ import { keyIdOf } from '../crypto/key-id.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import {
   DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, VOLUME_FORMAT, VOLUME_VERSION, parseVolumeConfig, serializeVolumeConfig,
-  verifyVolumeConfig, type VolumeConfig,
+  verifyVolumeConfig, type VolumeConfig, type VolumeVersion,
 } from '../format/volume-config.js';
 import { MountKeys } from './mount-keys.js';
 import { homecryptFormat } from './homecrypt-format.js';
@@ -22,6 +22,8 @@ export interface OpenVolume {
   config: VolumeConfig;
   keys: MountKeys;
   format: VolumeFormat;
+  /** The volume's format version (its config's `version`): what names and files of this volume look like. */
+  formatVersion: VolumeVersion;
 }
 
 export function configPath(lower: string): string {
@@ -46,11 +48,16 @@ export function prepareLowerDir(lower: string): void {
   }
 }
 
-/** Writes the volume config of a new volume whose names and files use `mountKey`. */
-export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: { plaintextNames?: boolean; keystore: string | null }): VolumeConfig {
+/**
+ * Writes the volume config of a new volume whose names and files use
+ * `mountKey`; `version` only for fixtures of older formats (test/vectors).
+ */
+export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: {
+  plaintextNames?: boolean; keystore: string | null; version?: VolumeVersion;
+}): VolumeConfig {
   const keyId = keyIdOf(mountKey);
   const config: VolumeConfig = {
-    format: VOLUME_FORMAT, version: VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
+    format: VOLUME_FORMAT, version: opts.version ?? VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
     nameKeyId: keyId, currentKeyId: keyId, keyIds: [keyId], keystore: opts.keystore, blockSize: 4096,
     created: new Date().toISOString(),
   };
@@ -95,7 +102,11 @@ export function openVolume(lower: string, mountKeys: Buffer[]): OpenVolume {
   if (!keys.get(config.currentKeyId)) {
     throw new KeyNotAvailableError(`the current mount key ${config.currentKeyId} of ${lowerRoot} is not available`);
   }
-  return { lowerRoot, config, keys, format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext' }) };
+  const formatVersion = config.version;
+  return {
+    lowerRoot, config, keys, formatVersion,
+    format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext', version: formatVersion }),
+  };
 }
 
 /** Adds a mount key to the volume and makes it the one new files use. */

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
-import { defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
+import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
 import { isAdoptedEcryptfs, mountAdopted } from '../../ecryptfs/adopt.js';
 
@@ -48,9 +48,10 @@ export function registerMountCommand(program: Command): void {
         secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
       });
       // a bad key or a tampered config is reported here, with its own exit code
-      openVolume(resolve(lower), keys);
+      const { formatVersion } = openVolume(resolve(lower), keys);
       if (o.foreground) {
-        await serveMount(lower, mountPoint, keys, run, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`));
+        await serveMount(lower, mountPoint, keys, run,
+          () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)} (${formatNote(formatVersion)})\n`));
         return;
       }
       await startMountDaemon(lower, mountPoint, keys, { ...run, logFile: o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint) });
