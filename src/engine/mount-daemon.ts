@@ -89,7 +89,9 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   for (const k of keys) k.fill(0);
   const mnt = resolve(mountPoint);
   const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log: daemonLog });
-  daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid}); ${formatNote(vol.formatVersion)}`);
+  // the format first: tests (and people) find the daemon's pid at the line's end
+  daemonLog(`homecrypt: ${formatNote(vol.formatVersion)}`);
+  daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
   await serveUntilUnmounted(mnt, mounted, daemonLog);
 }

@@ -11,6 +11,8 @@ import {
   verifyVolumeConfig, type VolumeConfig, type VolumeVersion,
 } from '../format/volume-config.js';
 import { MountKeys } from './mount-keys.js';
+import { DIR_IV_NAME, newDirIv, sealDirIv } from '../format/dir-iv.js';
+import { deriveNameKeys } from '../format/names.js';
 import { homecryptFormat } from './homecrypt-format.js';
 import { EncryptedFilesystem } from './filesystem.js';
 import type { VolumeFormat } from './volume-format.js';
@@ -56,8 +58,13 @@ export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: {
   plaintextNames?: boolean; keystore: string | null; version?: VolumeVersion;
 }): VolumeConfig {
   const keyId = keyIdOf(mountKey);
+  const version = opts.version ?? VOLUME_VERSION;
+  // format 2, encrypted names: the root's IV file, before the config makes this a volume
+  if (version >= 2 && !opts.plaintextNames) {
+    writeFileAtomic(join(lower, DIR_IV_NAME), sealDirIv(deriveNameKeys(mountKey), newDirIv()), { mode: 0o444 });
+  }
   const config: VolumeConfig = {
-    format: VOLUME_FORMAT, version: opts.version ?? VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
+    format: VOLUME_FORMAT, version, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
     nameKeyId: keyId, currentKeyId: keyId, keyIds: [keyId], keystore: opts.keystore, blockSize: 4096,
     created: new Date().toISOString(),
   };

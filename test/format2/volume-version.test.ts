@@ -39,7 +39,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 volumes through the
 
   it('is format 2, and its mount says so in the log', () => {
     expect(JSON.parse(readFileSync(join(v.lower, 'homecrypt.conf'), 'utf8')).version).toBe(2);
-    expect(v.log()).toMatch(/mounted .* volume format 2$/m);
+    expect(v.log()).toMatch(/homecrypt: volume format 2$/m);
     writeFileSync(join(v.mnt, 'f'), 'hello');
     expect(readFileSync(join(v.mnt, 'f'), 'utf8')).toBe('hello');
   });
