@@ -17,7 +17,9 @@ VARIANTS=(plain gocryptfs homecrypt)
 bench_init
 
 TAR=$W/tree.tar
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
+# node_modules may be a symlink (git worktrees share the main checkout's): tar the directory it names
+NM=$(readlink -f node_modules)
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$NM")" -cf "$TAR" "$(basename "$NM")"
 NFILES=$(tar -tf "$TAR" | grep -vc '/$')
 
 PHASES=(write read untar ls md5 rm)
