@@ -169,7 +169,7 @@ static int wait_turn(pam_handle_t *pamh, const char *user)
 	struct timespec pause = { 0, 25 * 1000 * 1000 };
 	int fd;
 
-	(void)mkdir(RUN_DIR, 0755);
+	(void)mkdir(RUN_DIR, 0700);
 	(void)mkdir(LOCK_DIR, 0700);
 	snprintf(path, sizeof(path), LOCK_DIR "/%s.turn", user);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
