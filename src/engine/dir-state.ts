@@ -53,7 +53,8 @@ export class DirIvCache {
 function readStateFile(dirFd: number, fileName: string, abs: string): Buffer | null {
   let fd: number;
   try {
-    fd = openatSync(dirFd, fileName, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    // never blocking: a fifo put in its place must not stop the daemon
+    fd = openatSync(dirFd, fileName, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);

@@ -211,7 +211,7 @@ export class EncryptedFilesystem {
   private readIn(rel: string, name: string): Buffer | null {
     let fd: number;
     try {
-      fd = openatSync(this.dirFd(rel), name, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      fd = openatSync(this.dirFd(rel), name, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     } catch {
       return null;
     }
@@ -294,8 +294,12 @@ export class EncryptedFilesystem {
    * Opens a lower file with O_NOATIME where the kernel permits it (the owner
    * or CAP_FOWNER; else EPERM, and the open is retried without): reading
    * through the mount then costs no atime update of the ciphertext file.
+   * Never blocking: a lower fifo where the kernel still has a regular file
+   * (anyone who can write into the lower directory can put one there) would
+   * stop the daemon, and the mount with it; the caller refuses what it opened.
    */
-  private openNoAtime(l: Lower, flags: number, mode?: number): number {
+  private openNoAtime(l: Lower, flagsAsked: number, mode?: number): number {
+    const flags = flagsAsked | fsc.O_NONBLOCK;
     try {
       return openatSync(l.dir, l.name, flags | fsc.O_NOATIME, mode);
     } catch (err) {
