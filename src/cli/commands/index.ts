@@ -16,6 +16,7 @@ import { registerUmountCommand } from './umount.js';
 import { registerFsckCommand } from './fsck.js';
 import { registerAddKeyCommand } from './add-key.js';
 import { registerEcryptfsCommands } from './ecryptfs.js';
+import { registerDoctorCommand } from './doctor.js';
 
 export type RegisterCommands = (program: Command) => void;
 
@@ -26,6 +27,7 @@ export const commandGroups: RegisterCommands[] = [
   registerInstall,
   registerSetupCommands,
   registerStatusCommands,
+  registerDoctorCommand,
   registerPamCommands,
   registerLoginHookCommands,
   registerBlockCommands,
