@@ -5,9 +5,9 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
-import { defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
+import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
-import { isAdoptedEcryptfs, mountAdopted } from '../../ecryptfs/adopt.js';
+import { isAdoptedEcryptfs, mountAdopted } from '../../session/ecryptfs/adopt.js';
 import { note, outputFlags, reporting, result } from '../output.js';
 
 interface MountOpts {
@@ -33,7 +33,7 @@ export function registerMountCommand(program: Command): void {
         await runDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, run);
         return;
       }
-      // an eCryptfs directory adopted by `homecrypt ecryptfs adopt` (src/ecryptfs/adopt.ts)
+      // an eCryptfs directory adopted by `homecrypt ecryptfs adopt` (src/session/ecryptfs/adopt.ts)
       if (isAdoptedEcryptfs(resolve(lower), o.keystore)) {
         await mountAdopted(resolve(lower), mountPoint, o.keystore!, {
           secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
@@ -50,9 +50,10 @@ export function registerMountCommand(program: Command): void {
         secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
       });
       // a bad key or a tampered config is reported here, with its own exit code
-      openVolume(resolve(lower), keys);
+      const { formatVersion } = openVolume(resolve(lower), keys);
       if (o.foreground) {
-        await serveMount(lower, mountPoint, keys, run, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`));
+        await serveMount(lower, mountPoint, keys, run,
+          () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)} (${formatNote(formatVersion)})\n`));
         return;
       }
       const logFile = o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint);
