@@ -17,6 +17,7 @@ import { registerFsckCommand } from './fsck.js';
 import { registerAddKeyCommand } from './add-key.js';
 import { registerEcryptfsCommands } from './ecryptfs.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerCompleteCommand } from './complete.js';
 
 export type RegisterCommands = (program: Command) => void;
 
@@ -33,4 +34,5 @@ export const commandGroups: RegisterCommands[] = [
   registerBlockCommands,
   registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand, registerAddKeyCommand,
   registerEcryptfsCommands,
+  registerCompleteCommand,
 ];
