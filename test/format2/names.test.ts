@@ -139,5 +139,5 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
       fs.rmSync(lower, { recursive: true, force: true });
     }
     v.mount();
-  });
+  }, 360_000); // three mounts and three fscks of a 400-entry tree: minutes on a loaded machine
 });

@@ -88,26 +88,29 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
     // fsync(2) through the mount: the engine's fsync of its lower file waits on the stalled lower mount
     const caller = spawn('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)', file], { stdio: 'ignore' });
     const gone = new Promise<number | null>((res) => caller.on('exit', (c) => res(c)));
-    expect(await until(() => fs.existsSync(`${stall}.hit`), 10_000)).toBe(true);
+    // the bounds below are generous (a loaded machine takes seconds to start a
+    // python): what they tell apart is "answered while the stall lasts" from
+    // "stuck until the stall ends", and the stall lasts until this test ends it
+    expect(await until(() => fs.existsSync(`${stall}.hit`), 60_000)).toBe(true);
     caller.kill('SIGKILL');
     try {
-      // the killed process is reaped within a second (before: stuck in the kernel until the stall ended)
-      expect(await within(gone, 2000)).not.toBe('timeout');
+      // the killed process is reaped at once (before: stuck in the kernel until the stall ended)
+      expect(await within(gone, 20_000)).not.toBe('timeout');
       // other requests are answered meanwhile, the lower fsync still stalled
       // (in a child: a request the daemon never answers must not hang this test)
       const t0 = Date.now();
       const ls = spawnSync('sh', ['-c', `stat -c %s "${file}" && ls "${mnt}" && head -c 5 "${file}" | od -An -tu1`],
-        { encoding: 'utf8', timeout: 3000, killSignal: 'SIGKILL' });
+        { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
       expect(ls.status, ls.stderr).toBe(0);
       expect(ls.stdout).toMatch(/^262144\ndata\n\s+7\s+7\s+7\s+7\s+7\n$/);
-      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(Date.now() - t0).toBeLessThan(20_000);
       expect(fs.existsSync(stall)).toBe(true);
     } finally {
       fs.rmSync(stall, { force: true });
     }
     // the abandoned fsync finishes once the lower mount answers, and the mount then unmounts as usual (not lazily)
-    const um = spawnSync('umount', [mnt], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+    const um = spawnSync('umount', [mnt], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
     expect(um.status, um.stderr).toBe(0);
-    expect(await within(engine.exited, 5000)).toBe(0);
+    expect(await within(engine.exited, 30_000)).toBe(0);
   });
 });
