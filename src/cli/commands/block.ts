@@ -128,7 +128,8 @@ function withKdf(cmd: Command): Command {
   return cmd.option('--kdf-time <seconds>', `argon2id calibration target per keyslot (default ${DEFAULT_KDF_TIME_SECONDS})`);
 }
 
-const backendOption = () => new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace').default('auto');
+const backendOption = () => new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace')
+  .choices(['auto', 'dm-crypt', 'userspace']).default('auto');
 
 export function registerBlockCommands(program: Command): void {
   const block = program.command('block').description('whole-disk / partition encryption in the LUKS2 format (cryptsetup compatible)');
@@ -136,8 +137,8 @@ export function registerBlockCommands(program: Command): void {
   reporting(withKdf(withFd(block.command('format')
     .argument('<device>', 'block device or image file')
     .description('write a new LUKS2 header (aes-xts-plain64); optionally create a filesystem inside')
-    .option('--mkfs <fstype>', 'create this filesystem inside (ext4)')
-    .option('--sector-size <bytes>', '512 or 4096', '4096')
+    .addOption(new Option('--mkfs <fstype>', 'create this filesystem inside (ext4)').choices(['ext4', 'ext3', 'ext2']))
+    .addOption(new Option('--sector-size <bytes>', '512 or 4096').choices(['512', '4096']).default('4096'))
     .option('--label <label>', 'LUKS2 label')
     .option('--recovery', 'also add a recovery passphrase (shown once)')
     .option('--wipe', 'fill the data area with encrypted zeros first (progress shown)')

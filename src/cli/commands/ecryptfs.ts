@@ -24,6 +24,7 @@ import { writeOut } from '../write-out.js';
 import { jsonLine, note, outputFlags, reporting, result } from '../output.js';
 import { progressReporter } from '../progress.js';
 import { lookupUser } from '../../os/users.js';
+import { deferInterrupts } from '../../os/interrupt.js';
 
 function parseSalt(v: string): Buffer {
   if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
@@ -165,6 +166,8 @@ export function registerEcryptfsCommands(program: Command): void {
       requireRoot('homecrypt ecryptfs migrate');
       lookupUser(o.user);
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
+      // Ctrl-C from here on ends with "interrupted: run the same command again" (exit 130); the record stays "migrating"
+      deferInterrupts();
       const copying = progressReporter('copying', 'entries');
       try {
         const r = await migrateEcryptfs({

@@ -1,6 +1,6 @@
 // `homecrypt setup --user U --private|--home` (and `--undo`). The file work
 // setup does as the user runs in `homecrypt user-worker` (src/cli/user-worker-main.ts).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { checkSetupRecord, setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
 import { forgetUser } from '../../session/forget.js';
@@ -64,7 +64,7 @@ export function registerSetupCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the login password from this file descriptor', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target (default about 1 s)', parseKdfTime)
     .option('--no-password-check', 'do not check the password against PAM (installers that just set it)')
-    .option('--auto-mount <on|off>', 'for a user already set up: mount at login or not'), { progress: true })
+    .addOption(new Option('--auto-mount <on|off>', 'for a user already set up: mount at login or not').choices(['on', 'off'])), { progress: true })
     .action(async (flags: SetupFlags) => {
       const user = flags.user!;
       if (flags.autoMount !== undefined) {
