@@ -2,7 +2,8 @@
 // and bytes go through a VolumeFormat (volume-format.ts); everything here is
 // lower-directory I/O and POSIX bookkeeping. Every operation is synchronous,
 // so each FUSE request runs to completion before the next (no locks needed,
-// and a read never sees half of a write).
+// and a read never sees half of a write), but for the lower fsync and the
+// close at release, which may wait on the device (lower-flush.ts).
 //
 // Every lower call names its entry relative to a descriptor of its lower
 // parent directory (the *at calls, src/os/lower-fs-calls.ts), never by a whole
@@ -14,7 +15,7 @@
 // removed through the mount (the lower directory is not to be changed behind
 // a mounted volume's back).
 import {
-  chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fdatasyncSync, fstatSync, fsyncSync, openSync, readFileSync,
+  chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, openSync, readFileSync,
   statfsSync, writeSync,
 } from 'node:fs';
 import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
@@ -22,6 +23,7 @@ import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
 import { DirIvCache, mkdirWithState, takeStateOut } from './dir-state.js';
+import { LowerFlushes } from './lower-flush.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
@@ -74,6 +76,7 @@ const RENAME_EXCHANGE = 2;
 
 export class EncryptedFilesystem {
   private readonly files = new Map<number, OpenFile>();
+  private readonly flushes = new LowerFlushes();
   private nextFh = 1;
   private readonly root: string;
   private readonly format: VolumeFormat;
@@ -444,14 +447,21 @@ export class EncryptedFilesystem {
   // writes dirty pages back (as WRITE requests) before close returns, and
   // reports their errors there.
 
-  fsync(_path: string, datasync: boolean, fh: number): void {
+  /**
+   * Waits on a libuv pool thread, not the JS thread (lower-flush.ts):
+   * flushing a large file to a slow device takes seconds, and the mount's
+   * other requests are answered meanwhile. A caller killed while it waits
+   * gets its answer at once (FUSE_INTERRUPT, src/fuse/kernel/interrupts.ts);
+   * the flush goes on.
+   */
+  fsync(_path: string, datasync: boolean, fh: number): Promise<void> {
     const f = this.file(fh);
     try {
       f.io.settle?.(); // a write that failed after its reply is reported here
     } catch (err) {
       this.integrity('fsync', f.io.lowerPath, err);
     }
-    if (datasync) fdatasyncSync(f.fd); else fsyncSync(f.fd);
+    return this.flushes.fsync(f.fd, datasync).catch((err: unknown) => { throw new FuseError(errnoFor(err)); });
   }
 
   release(_path: string, fh: number): void {
@@ -461,7 +471,7 @@ export class EncryptedFilesystem {
     // a write still queued goes in before its descriptor closes (the kernel
     // ignores release errors: a failure is in the log)
     try { f.io.settle?.(); } catch { /* logged when it failed */ }
-    closeSync(f.fd);
+    this.flushes.close(f.fd, (err) => this.log(`homecrypt: close ${f.io.lowerPath}: ${err.message}`));
   }
 
   truncate(path: string, size: number): void {

@@ -17,8 +17,8 @@ import {
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
 import { fusermountUnmount } from '../../fuse/index.js';
-import { migrateEcryptfs } from '../../ecryptfs/migrate.js';
-import { adoptUser } from '../../ecryptfs/adopt.js';
+import { migrateEcryptfs } from '../../session/ecryptfs/migrate.js';
+import { adoptUser } from '../../session/ecryptfs/adopt.js';
 import { requireRoot } from '../../os/require-root.js';
 import { writeOut } from '../write-out.js';
 import { lookupUser } from '../../os/users.js';

@@ -7,7 +7,7 @@ import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
-import { isAdoptedEcryptfs, mountAdopted } from '../../ecryptfs/adopt.js';
+import { isAdoptedEcryptfs, mountAdopted } from '../../session/ecryptfs/adopt.js';
 
 interface MountOpts {
   keystore?: string; passphraseFd?: number; foreground?: boolean; allowOther?: boolean; logFile?: string;
@@ -32,7 +32,7 @@ export function registerMountCommand(program: Command): void {
         await runDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, run);
         return;
       }
-      // an eCryptfs directory adopted by `homecrypt ecryptfs adopt` (src/ecryptfs/adopt.ts)
+      // an eCryptfs directory adopted by `homecrypt ecryptfs adopt` (src/session/ecryptfs/adopt.ts)
       if (isAdoptedEcryptfs(resolve(lower), o.keystore)) {
         await mountAdopted(resolve(lower), mountPoint, o.keystore!, {
           secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
