@@ -143,3 +143,22 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
     v.mount();
   }, SLOW);
 });
+
+describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 plaintext names on the mount'))('format 2 with plaintext names', () => {
+  let v: TestVolume;
+  beforeAll(() => { v = makeVolume({ loopMiB: 32, plaintextNames: true }); v.mount(); });
+  afterAll(() => v?.cleanup());
+
+  it('has no directory IV files and no new reserved name: a user file called homecrypt.diriv is itself', () => {
+    fs.mkdirSync(join(v.mnt, 'd/e'), { recursive: true });
+    fs.writeFileSync(join(v.mnt, 'd/homecrypt.diriv'), 'mine');
+    fs.writeFileSync(join(v.mnt, 'homecrypt.conf'), 'also mine');
+    fs.renameSync(join(v.mnt, 'd/e'), join(v.mnt, 'e'));
+    fs.rmdirSync(join(v.mnt, 'e'));
+    expect(fs.readdirSync(v.lower).sort()).toEqual(['d', 'homecrypt.conf', 'homecrypt.conf~', 'homecrypt.keys']);
+    expect(fs.readdirSync(join(v.lower, 'd'))).toEqual(['homecrypt.diriv']);
+    expect(fs.readdirSync(join(v.mnt, 'd'))).toEqual(['homecrypt.diriv']);
+    expect(fs.readFileSync(join(v.mnt, 'd/homecrypt.diriv'), 'utf8')).toBe('mine');
+    expect(fsck(v.lower).problems).toEqual([]);
+  }, SLOW);
+});
