@@ -39,7 +39,9 @@ fi
 hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 
 TAR=$W/tree.tar
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
+# node_modules may be a symlink (a git worktree shares the main checkout's): archive what it points at
+NM=$(readlink -f node_modules)
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" -C "$(dirname "$NM")" "$(basename "$NM")"
 NFILES=$(tar -tf "$TAR" | grep -vc '/$')
 
 setup() { # variant → prints the directory to work in
