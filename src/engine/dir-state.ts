@@ -49,21 +49,26 @@ export class DirIvCache {
   }
 }
 
-/** A state file's bytes (null when it does not exist); other failures are integrity errors (EIO). */
-function readStateFile(dirFd: number, fileName: string, abs: string): Buffer | null {
+/**
+ * A state file's bytes (null when it does not exist); other failures are
+ * integrity errors (EIO). Opened non-blocking and checked to be a regular
+ * file: a fifo put in its place must not hang the daemon.
+ */
+export function readStateFile(dirFd: number, fileName: string, abs: string): Buffer | null {
   let fd: number;
   try {
-    // never blocking: a fifo put in its place must not stop the daemon
     fd = openatSync(dirFd, fileName, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);
   }
   try {
+    if (!fstatSync(fd).isFile()) throw new CorruptFileError(`${abs}/${fileName}`, 'is not a regular file');
     const buf = Buffer.alloc(256); // far more than a good one holds: a longer file shows as too long
     const n = readSync(fd, buf, 0, buf.length, 0);
     return buf.subarray(0, n);
   } catch (err) {
+    if (err instanceof CorruptFileError) throw err;
     throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);
   } finally {
     closeSync(fd);

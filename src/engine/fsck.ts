@@ -7,6 +7,7 @@ import type { DirContext } from './volume-format.js';
 import { ReadOnlyLowerIO } from './fd-lower-io.js';
 import type { OpenVolume } from './volume.js';
 import { isWellFormedLowerSize } from '../format/block-offsets.js';
+import { readStateFile } from './dir-state.js';
 
 export interface FsckProblem {
   lowerPath: string;
@@ -34,7 +35,12 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
     if (state) {
       // format 2: without its IV nothing in the directory can be named
       try {
-        iv = state.open(readIn(state.fileName), join(abs, state.fileName));
+        const dirFd = openSync(abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+        try {
+          iv = state.open(readStateFile(dirFd, state.fileName, abs), join(abs, state.fileName));
+        } finally {
+          closeSync(dirFd);
+        }
       } catch (err) {
         report.problems.push({ lowerPath: join(abs, state.fileName), path: plainDir || '/', problem: `directory IV: ${(err as Error).message}` });
         return;

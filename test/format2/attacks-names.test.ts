@@ -11,6 +11,8 @@ import { makeVolume, type TestVolume } from '../engine/volume-helper.js';
 import { errnoOf, fsck, lowerOf } from './lower-tree.js';
 
 const DIRIV = 'homecrypt.diriv';
+/** Several CLI runs (mount, fsck) each: a loaded machine needs minutes. */
+const SLOW = 400_000;
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'attacks on format-2 names'))('attacks on names (format 2)', () => {
   let v: TestVolume | undefined;
@@ -40,7 +42,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'attacks on format-2 names'))
     expect(fs.readFileSync(join(v.mnt, 'd/p'), 'utf8')).toBe('content of q');
     expect(fs.readFileSync(join(v.mnt, 'd/q'), 'utf8')).toBe('content of p');
     expect(fsck(v.lower).problems).toEqual([]);
-  });
+  }, SLOW);
 
   it('move between directories: ENOENT at both places, not listed, logged; fsck names the lower path', () => {
     v = volumeWith({ 'a/x': 'a\'s x', 'b/y': 'b\'s y' });
@@ -57,7 +59,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'attacks on format-2 names'))
     expect(v.log()).toContain(`skipping ${moved}: encrypted name failed authentication`);
     const r = fsck(v.lower);
     expect(r.problems).toEqual([{ lowerPath: moved, problem: 'name: encrypted name failed authentication' }]);
-  });
+  }, SLOW);
 
   it('directory IV file removed: EIO on the directory (lookup, listing, create), logged; fsck reports the file', () => {
     v = volumeWith({ 'c/f': 'f', 'other/g': 'g' });
@@ -75,7 +77,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'attacks on format-2 names'))
       lowerPath: join(lowerC, DIRIV), path: '/c',
       problem: `directory IV: ${join(lowerC, DIRIV)}: ${DIRIV} is missing (its directory's names cannot be read)`,
     }]);
-  });
+  }, SLOW);
 
   it('directory IV file swapped with another directory\'s: lookups ENOENT, listing EIO, logged; fsck reports both directories and every entry', () => {
     v = volumeWith({ 'e/f1': '1', 'e/f2': '2', 'h/g': 'g' });
@@ -100,5 +102,5 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'attacks on format-2 names'))
     expect(r.problems.filter((p) => !p.problem.startsWith(swapped)))
       .toEqual(expect.arrayContaining(entries.map((lowerPath) => ({ lowerPath, problem: 'name: encrypted name failed authentication' }))));
     expect(r.problems.length).toBe(entries.length + 2);
-  });
+  }, SLOW);
 });

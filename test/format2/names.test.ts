@@ -11,6 +11,8 @@ import { hc, makeVolume, PASS, type TestVolume } from '../engine/volume-helper.j
 import { errnoOf, fsck, lowerOf, snapshot } from './lower-tree.js';
 
 const DIRIV = 'homecrypt.diriv';
+/** Several CLI runs (mount, fsck) each: a loaded machine needs minutes. */
+const SLOW = 400_000;
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'))('format 2 names', () => {
   let v: TestVolume;
@@ -31,7 +33,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
     expect(fs.readdirSync(v.mnt).sort()).toEqual(['a', 'b']);
     expect(fs.readdirSync(join(v.mnt, 'a'))).toEqual(['x']);
     expect(fsck(v.lower).problems).toEqual([]);
-  });
+  }, SLOW);
 
   it('long names are bound too: equal long names differ, and an entry moved with its sidecar does not decrypt', () => {
     const long = 'L'.repeat(200);
@@ -59,7 +61,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
     fs.unlinkSync(`${lb}~name`);
     v.mount();
     expect(fsck(v.lower).problems).toEqual([]);
-  });
+  }, SLOW);
 
   it('renaming a directory is O(1): nothing below it changes in the lower dir, and everything still reads', () => {
     const big = join(v.mnt, 'big');
@@ -88,7 +90,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
     v.mount();
     expect(fs.readFileSync(join(v.mnt, 'a/renamed/f399'), 'utf8')).toBe('file 399');
     expect(fs.readFileSync(join(v.mnt, 'a/renamed/sub/deep'), 'utf8')).toBe('deep');
-  });
+  }, SLOW);
 
   it('rmdir, and rename over an empty directory, take the IV file with them; a non-empty one stays', () => {
     fs.mkdirSync(join(v.mnt, 'e1'));
@@ -106,7 +108,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
     fs.rmdirSync(join(v.mnt, 'e1'));
     expect(fs.readdirSync(v.mnt).sort()).toEqual(['a', 'b', 'e3']);
     expect(fsck(v.lower).problems).toEqual([]);
-  });
+  }, SLOW);
 
   it('a copy of the lower dir by cp -a, rsync -a and tar mounts with the same plaintext', () => {
     fs.symlinkSync('renamed/sub/deep', join(v.mnt, 'a/link'));
@@ -139,5 +141,24 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
       fs.rmSync(lower, { recursive: true, force: true });
     }
     v.mount();
-  }, 360_000); // three mounts and three fscks of a 400-entry tree: minutes on a loaded machine
+  }, SLOW);
+});
+
+describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 plaintext names on the mount'))('format 2 with plaintext names', () => {
+  let v: TestVolume;
+  beforeAll(() => { v = makeVolume({ loopMiB: 32, plaintextNames: true }); v.mount(); });
+  afterAll(() => v?.cleanup());
+
+  it('has no directory IV files and no new reserved name: a user file called homecrypt.diriv is itself', () => {
+    fs.mkdirSync(join(v.mnt, 'd/e'), { recursive: true });
+    fs.writeFileSync(join(v.mnt, 'd/homecrypt.diriv'), 'mine');
+    fs.writeFileSync(join(v.mnt, 'homecrypt.conf'), 'also mine');
+    fs.renameSync(join(v.mnt, 'd/e'), join(v.mnt, 'e'));
+    fs.rmdirSync(join(v.mnt, 'e'));
+    expect(fs.readdirSync(v.lower).sort()).toEqual(['d', 'homecrypt.conf', 'homecrypt.conf~', 'homecrypt.keys']);
+    expect(fs.readdirSync(join(v.lower, 'd'))).toEqual(['homecrypt.diriv']);
+    expect(fs.readdirSync(join(v.mnt, 'd'))).toEqual(['homecrypt.diriv']);
+    expect(fs.readFileSync(join(v.mnt, 'd/homecrypt.diriv'), 'utf8')).toBe('mine');
+    expect(fsck(v.lower).problems).toEqual([]);
+  }, SLOW);
 });
