@@ -123,7 +123,16 @@ export interface FuseOps {
   setxattr?(path: string, name: string, value: Buffer, flags: number): R<void>;
   /** Returns the value (the bridge answers size queries and ERANGE itself). */
   getxattr?(path: string, name: string): R<Buffer>;
-  listxattr?(path: string): R<string[]>;
+  /** `caller` where the binding knows it (trusted.* names are listed to root only). */
+  listxattr?(path: string, caller?: Caller): R<string[]>;
+  /**
+   * The filesystem stores POSIX ACLs (system.posix_acl_access/_default through
+   * the xattr calls), keeps the mode in step with them and gives new entries
+   * their parent's default ACL: the kernel bridge then asks for FUSE_POSIX_ACL
+   * (the kernel checks ACLs itself) and FUSE_DONT_MASK (the caller's umask is
+   * applied by the bridge, unless the parent has a default ACL).
+   */
+  posixAcl?: boolean;
   removexattr?(path: string, name: string): R<void>;
 }
 

@@ -25,12 +25,23 @@ export interface TestVolume {
 
 /**
  * `allowOther`: mounted with --allow-other, the test dir open to every user
- * (tests then act as other users through `asUser`).
+ * (tests then act as other users through `asUser`). `loopMiB`: the lower
+ * directory on an ext4 of that size, loop-mounted (root only; a regression
+ * that fills it ends in ENOSPC, and ext4 has ACLs and trusted.* xattrs).
  */
-export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean } = {}): TestVolume {
+export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean; loopMiB?: number } = {}): TestVolume {
   const dir = mkdtempSync('/tmp/hc-engine-test-');
   if (opts.allowOther) chmodSync(dir, 0o755);
-  const lower = join(dir, 'lower');
+  let fsDir: string | null = null;
+  if (opts.loopMiB) {
+    fsDir = join(dir, 'fs');
+    const img = join(dir, 'img');
+    mkdirSync(fsDir);
+    execFileSync('truncate', ['-s', `${opts.loopMiB}M`, img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mount', ['-o', 'loop', img, fsDir]); // -o loop: the loop device goes with the unmount
+  }
+  const lower = join(fsDir ?? dir, 'lower');
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
   const logFile = join(dir, 'daemon.log');
@@ -51,6 +62,7 @@ export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolea
     },
     cleanup() {
       try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
+      if (fsDir && spawnSync('umount', [fsDir], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', fsDir], { stdio: 'ignore' });
       // rm(1) removes trees deeper than PATH_MAX (the lower dir of a deep plaintext tree is)
       try { execFileSync('rm', ['-rf', dir], { stdio: 'ignore' }); } catch { rmSync(dir, { recursive: true, force: true }); }
     },

@@ -110,6 +110,8 @@ export class KernelSession {
   private readonly nodes = new NodeTable();
   private readonly dirs = new Map<number, DirHandle>();
   private nextDirFh = 1;
+  /** FUSE_DONT_MASK granted: the mode of a new entry arrives without the caller's umask (see umasked). */
+  private dontMask = false;
   /** Direct writers (opensDirect) in use: asked for and the kernel allows their shared mmaps. */
   private directIo = false;
   /** FuseOps handle → its node, for handle-based getattr of unlinked files. */
@@ -517,20 +519,18 @@ export class KernelSession {
         }
         case Op.MKNOD: {
           if (!ops.mknod) throw new Errno(E.ENOSYS);
-          const mode = b.readUInt32LE(p);
           const rdev = b.readUInt32LE(p + 4);
           const [nm] = readCString(b, p + 16, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'mknod', path, () => this.then(ops.mknod!(path, mode, rdev, callerOf(b)), () => ops.getattr(path)),
-            (st) => this.entry(path, st));
+          return this.run(unique, 'mknod', path, () => this.then(this.umasked(nodeid, b.readUInt32LE(p), b.readUInt32LE(p + 8)),
+            (mode) => this.then(ops.mknod!(path, mode, rdev, callerOf(b)), () => ops.getattr(path))), (st) => this.entry(path, st));
         }
         case Op.MKDIR: {
           if (!ops.mkdir) throw new Errno(E.ENOSYS);
-          const mode = b.readUInt32LE(p);
           const [nm] = readCString(b, p + 8, end);
           const path = this.childPath(nodeid, nm);
-          return this.run(unique, 'mkdir', path, () => this.then(ops.mkdir!(path, mode, callerOf(b)), () => ops.getattr(path)),
-            (st) => this.entry(path, st));
+          return this.run(unique, 'mkdir', path, () => this.then(this.umasked(nodeid, b.readUInt32LE(p), b.readUInt32LE(p + 4)),
+            (mode) => this.then(ops.mkdir!(path, mode, callerOf(b)), () => ops.getattr(path))), (st) => this.entry(path, st));
         }
         case Op.UNLINK:
         case Op.RMDIR: {
@@ -723,7 +723,7 @@ export class KernelSession {
           if (!ops.listxattr) throw new Errno(E.ENOSYS);
           const size = b.readUInt32LE(p);
           const path = this.pathOf(nodeid);
-          return this.run(unique, 'listxattr', path, () => ops.listxattr!(path),
+          return this.run(unique, 'listxattr', path, () => ops.listxattr!(path, callerOf(b)),
             (names) => this.sized(Buffer.concat(names.map((x) => Buffer.concat([bytesOfName(x), NUL]))), size));
         }
         case Op.REMOVEXATTR: {
@@ -826,6 +826,25 @@ export class KernelSession {
     }
   }
 
+  /**
+   * The mode of a new entry in directory `parent` under FUSE_DONT_MASK (the
+   * kernel then sends it without the caller's umask): as POSIX says, the
+   * umask applies unless the parent has a default ACL, which then decides
+   * (the filesystem gives it to the entry). Without DONT_MASK the kernel has
+   * applied the umask already.
+   */
+  private umasked(parent: number, mode: number, umask: number): number | Promise<number> {
+    if (!this.dontMask || !this.ops.getxattr) return mode;
+    const masked = mode & ~(umask & 0o777);
+    const dir = this.pathOf(parent);
+    try {
+      const v = this.ops.getxattr(dir, 'system.posix_acl_default');
+      return isPromise(v) ? v.then(() => mode, () => masked) : mode;
+    } catch {
+      return masked; // ENODATA: no default ACL (any other failure: the safer, narrower mode)
+    }
+  }
+
   /** A getxattr/listxattr value: its size when asked for 0 bytes, ERANGE when too big. */
   private sized(v: Buffer, size: number): number {
     if (size === 0) {
@@ -865,12 +884,16 @@ export class KernelSession {
       | Init.CACHE_SYMLINKS | Init.ASYNC_DIO | Init.HANDLE_KILLPRIV_V2;
     if (this.kopts.readdirPlus !== false) want |= Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
     if (this.kopts.writebackCache) want |= Init.WRITEBACK_CACHE;
+    // POSIX ACLs kept by the filesystem and checked by the kernel (which
+    // implies default_permissions: asked only where that is on)
+    if (this.ops.posixAcl && this.options.defaultPermissions !== false) want |= Init.POSIX_ACL | Init.DONT_MASK;
     // flags2 follows flags in the request when the kernel sets INIT_EXT
     const kflags2 = kflags & Init.INIT_EXT ? b.readUInt32LE(IN_HEADER + 16) : 0;
     // direct writers only where a shared mmap of their file still works
     this.directIo = this.kopts.directWriters !== false && (kflags2 & Init2.DIRECT_IO_ALLOW_MMAP) !== 0;
     if (this.directIo) want |= Init.INIT_EXT;
     const flags = (want & kflags) >>> 0;
+    this.dontMask = (flags & Init.POSIX_ACL) !== 0 && (flags & Init.DONT_MASK) !== 0;
     const maxPages = flags & Init.MAX_PAGES ? this.maxIo / PAGE : 32;
     const o = this.out;
     o.fill(0, OUT_HEADER, OUT_HEADER + INIT_OUT);
@@ -953,11 +976,10 @@ export class KernelSession {
     const ops = this.ops;
     if (!ops.create) throw new Errno(E.ENOSYS);
     const flags = b.readUInt32LE(p);
-    const mode = b.readUInt32LE(p + 4);
     const [nm] = readCString(b, p + 16, end);
     const path = this.childPath(nodeid, nm);
     const caller = callerOf(b);
-    const make = (): number | Promise<number> => {
+    const make = (mode: number): number | Promise<number> => {
       try {
         const r = ops.create!(path, mode, caller);
         return isPromise(r) ? r.catch((e) => this.createExisting(e, path, flags)) : r;
@@ -966,7 +988,7 @@ export class KernelSession {
       }
     };
     let fh = 0;
-    return this.run(unique, 'create', path, () => this.then(make(), (h) => {
+    return this.run(unique, 'create', path, () => this.then(this.then(this.umasked(nodeid, b.readUInt32LE(p + 4), b.readUInt32LE(p + 8)), make), (h) => {
       fh = h;
       return ops.fgetattr ? ops.fgetattr(path, h) : ops.getattr(path);
     }), (st) => {
