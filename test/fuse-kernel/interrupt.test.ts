@@ -88,7 +88,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
     // fsync(2) through the mount: the engine's fsync of its lower file waits on the stalled lower mount
     const caller = spawn('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)', file], { stdio: 'ignore' });
     const gone = new Promise<number | null>((res) => caller.on('exit', (c) => res(c)));
-    expect(await until(() => fs.existsSync(`${stall}.hit`), 10_000)).toBe(true);
+    expect(await until(() => fs.existsSync(`${stall}.hit`), 30_000), "the fsync reached the stalled lower mount").toBe(true);
     caller.kill('SIGKILL');
     try {
       // the killed process is reaped within a second (before: stuck in the kernel until the stall ended)
