@@ -8,12 +8,12 @@
 // file holds the session they share: the node table and handles, the reply
 // writers, and `run`, which calls an operation and answers with its result
 // or errno. A synchronous operation is answered before the next request is
-// looked at (no event-loop turn, no allocation on the hot path); a Promise
-// result is answered when it settles, unless FUSE_INTERRUPT came first
-// (interrupts.ts). What fuse-native gets wrong is right here by construction:
-// SETATTR carries atime and mtime (or UTIME_OMIT as an absent bit) in
-// nanoseconds, GETATTR carries the handle, and times reach the kernel in
-// nanoseconds.
+// looked at (no event-loop turn; a few small objects per request: the
+// decoded request and its fields); a Promise result is answered when it
+// settles, unless FUSE_INTERRUPT came first (interrupts.ts). What
+// fuse-native gets wrong is right here by construction: SETATTR carries atime
+// and mtime (or UTIME_OMIT as an absent bit) in nanoseconds, GETATTR carries
+// the handle, and times reach the kernel in nanoseconds.
 import { write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type MountOptions } from '../bridge.js';
