@@ -73,6 +73,8 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
+const ACL_ACCESS = 'system.posix_acl_access';
+const ACL_DEFAULT = 'system.posix_acl_default';
 
 export class EncryptedFilesystem {
   private readonly files = new Map<number, OpenFile>();
@@ -124,9 +126,15 @@ export class EncryptedFilesystem {
    * have taken bits the caller's did not. `keep` are bits the lower
    * filesystem added that must stay (a directory's inherited set-group-ID).
    */
-  private settle(fd: number, mode: number, own: { uid: number; gid: number } | null, keep = 0): void {
+  private settle(fd: number, mode: number, own: { uid: number; gid: number } | null, keep = 0, l?: Lower): void {
+    if (!own && !(mode & this.umask)) return;
+    // A default ACL of the parent made the entry's ACL and mode (POSIX:
+    // no umask then, the mode and the ACL's mask in step): keep that mode,
+    // restoring only what chown clears.
+    const inherited = l && this.hasAcl(l) ? fstatSync(fd).mode & 0o777 : -1;
     if (own) fchownSync(fd, own.uid, own.gid);
-    if (own || (mode & this.umask)) fchmodSync(fd, (mode & 0o7777) | (keep ? fstatSync(fd).mode & keep : 0));
+    const base = inherited >= 0 ? inherited | (mode & 0o7000) : mode & 0o7777;
+    fchmodSync(fd, base | (keep ? fstatSync(fd).mode & keep : 0));
   }
 
   /** Lower location of a mount path ('/a/b'). */
@@ -411,7 +419,7 @@ export class EncryptedFilesystem {
       const fd = this.openNoAtime(l, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
       const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
       try {
-        this.settle(fd, mode, own);
+        this.settle(fd, mode, own, 0, l);
         const { bytes, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
         return this.handle({ fd, io, cipher });
@@ -612,7 +620,7 @@ export class EncryptedFilesystem {
       this.undoing(l, () => {
         const fd = openatSync(l.dir, l.name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
         try {
-          this.settle(fd, mode & 0o1777, own, 0o2000);
+          this.settle(fd, mode & 0o1777, own, 0o2000, l);
         } finally {
           closeSync(fd);
         }
@@ -691,7 +699,27 @@ export class EncryptedFilesystem {
     this.removeSidecar(a);
   }
 
-  // user xattrs: names and values through the format's XattrCodec
+  // POSIX ACLs (system.posix_acl_access, _default) are the lower entry's own
+  // ACLs, unencrypted like its owner and mode: the lower filesystem keeps the
+  // mode and the ACL's mask in step (chmod, setfacl) and gives new entries
+  // their parent's default ACL; the kernel checks them (FUSE_POSIX_ACL,
+  // docs/FORMAT-FILES.md). A lower filesystem without ACLs refuses them
+  // (EOPNOTSUPP; "none" when asked for one).
+  private static isAcl(name: string): boolean {
+    return name === ACL_ACCESS || name === ACL_DEFAULT;
+  }
+
+  /** True when the lower entry at `l` has an access ACL (it inherited one). */
+  private hasAcl(l: Lower): boolean {
+    try {
+      lgetxattrSync(this.shortPath(l), ACL_ACCESS);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // user.* and trusted.* xattrs: names and values through the format's XattrCodec
   private xattrName(name: string): string {
     const x = this.format.xattrs;
     if (!x) fail(E.EOPNOTSUPP);
@@ -701,11 +729,21 @@ export class EncryptedFilesystem {
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
+    if (EncryptedFilesystem.isAcl(name)) { lsetxattrSync(this.shortPath(this.lower(path)), name, value, flags); return; }
     const lowerName = this.xattrName(name);
     lsetxattrSync(this.shortPath(this.lower(path)), lowerName, this.format.xattrs!.encryptXattrValue(lowerName, value), flags);
   }
 
   getxattr(path: string, name: string): Buffer {
+    if (EncryptedFilesystem.isAcl(name)) {
+      try {
+        return lgetxattrSync(this.shortPath(this.lower(path)), name);
+      } catch (err) {
+        // the kernel takes EOPNOTSUPP for a failed permission check; none is none
+        if (errnoFor(err) === E.EOPNOTSUPP) fail(E.ENODATA);
+        throw err;
+      }
+    }
     const x = this.format.xattrs;
     const lowerName = x ? x.encryptXattrName(name) : null;
     if (lowerName === null) fail(E.ENODATA); // security.*, system.* …: we store none
@@ -718,18 +756,20 @@ export class EncryptedFilesystem {
     }
   }
 
-  listxattr(path: string): string[] {
+  /** trusted.* names only for root (as ext4 lists them only to CAP_SYS_ADMIN; the caller's uid is what we know). */
+  listxattr(path: string, caller?: Caller): string[] {
     const x = this.format.xattrs;
-    if (!x) return [];
     const out: string[] = [];
     for (const n of llistxattrSync(this.shortPath(this.lower(path)))) {
-      const plain = x.decryptXattrName(n);
-      if (plain !== null) out.push(plain);
+      if (EncryptedFilesystem.isAcl(n)) { out.push(n); continue; }
+      const plain = x?.decryptXattrName(n) ?? null;
+      if (plain !== null && (caller?.uid === 0 || !plain.startsWith('trusted.'))) out.push(plain);
     }
     return out;
   }
 
   removexattr(path: string, name: string): void {
+    if (EncryptedFilesystem.isAcl(name)) { lremovexattrSync(this.shortPath(this.lower(path)), name); return; }
     lremovexattrSync(this.shortPath(this.lower(path)), this.xattrName(name));
   }
 
@@ -768,7 +808,7 @@ export class EncryptedFilesystem {
       lseek: wrap(this.lseek), utimens: wrap(this.utimens),
       chmod: wrap(this.chmod), chown: wrap(this.chown), readlink: wrap(this.readlink), symlink: wrap(this.symlink),
       link: wrap(this.link), mknod: wrap(this.mknod), mkdir: wrap(this.mkdir), rmdir: wrap(this.rmdir),
-      unlink: wrap(this.unlink), rename: wrap(this.rename), renameFlags: true, setxattr: wrap(this.setxattr),
+      unlink: wrap(this.unlink), rename: wrap(this.rename), renameFlags: true, posixAcl: true, setxattr: wrap(this.setxattr),
       getxattr: wrap(this.getxattr), listxattr: wrap(this.listxattr), removexattr: wrap(this.removexattr),
     };
   }

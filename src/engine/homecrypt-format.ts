@@ -225,10 +225,17 @@ class PlaintextNames implements NameCodec {
   }
 }
 
-// User xattrs: lower name "user." + SIV(name after "user.") (encrypted-name
-// volumes) or the name itself; value = nonce (12) || AES-256-GCM || tag, AAD
-// = the lower xattr name.
+// Xattrs of two namespaces, each stored in the lower namespace of the same
+// name: user.* (any user, on their own files) and trusted.* (root only: the
+// kernel refuses it to others, and only root may change the lower ones).
+// Lower name: the namespace + SIV(name after it) on encrypted-name volumes,
+// the name itself otherwise. The SIV input of a trusted name starts with
+// TRUSTED_MARK (a NUL, which no xattr name holds), so no trusted name
+// encrypts like a user name. Value = nonce (12) || AES-256-GCM || tag, AAD =
+// the lower xattr name (namespace included).
 const XATTR_PREFIX = 'user.';
+const TRUSTED_PREFIX = 'trusted.';
+const TRUSTED_MARK = '\0trusted.';
 class Xattrs implements XattrCodec {
   private readonly valueKey: Buffer;
   constructor(private readonly keys: MountKeys, private readonly encryptNames: boolean) {
@@ -236,18 +243,27 @@ class Xattrs implements XattrCodec {
   }
 
   encryptXattrName(name: string): string | null {
-    if (!name.startsWith(XATTR_PREFIX)) return null;
+    const trusted = name.startsWith(TRUSTED_PREFIX);
+    if (!trusted && !name.startsWith(XATTR_PREFIX)) return null;
     if (!this.encryptNames) return name;
-    const lower = XATTR_PREFIX + encryptNameString(this.keys.nameKeys, 'xattr', name.slice(XATTR_PREFIX.length));
+    const lower = trusted
+      ? TRUSTED_PREFIX + encryptNameString(this.keys.nameKeys, 'xattr', TRUSTED_MARK + name.slice(TRUSTED_PREFIX.length))
+      : XATTR_PREFIX + encryptNameString(this.keys.nameKeys, 'xattr', name.slice(XATTR_PREFIX.length));
     if (Buffer.byteLength(lower) > 255) fail(E.ERANGE);
     return lower;
   }
 
   decryptXattrName(lowerName: string): string | null {
-    if (!lowerName.startsWith(XATTR_PREFIX)) return null;
+    const trusted = lowerName.startsWith(TRUSTED_PREFIX);
+    if (!trusted && !lowerName.startsWith(XATTR_PREFIX)) return null;
     if (!this.encryptNames) return lowerName;
     try {
-      return XATTR_PREFIX + decryptNameString(this.keys.nameKeys, 'xattr', lowerName.slice(XATTR_PREFIX.length));
+      if (!trusted) {
+        const plain = decryptNameString(this.keys.nameKeys, 'xattr', lowerName.slice(XATTR_PREFIX.length));
+        return plain.startsWith(TRUSTED_MARK) ? null : XATTR_PREFIX + plain; // a trusted name moved here: not ours
+      }
+      const plain = decryptNameString(this.keys.nameKeys, 'xattr', lowerName.slice(TRUSTED_PREFIX.length));
+      return plain.startsWith(TRUSTED_MARK) ? TRUSTED_PREFIX + plain.slice(TRUSTED_MARK.length) : null;
     } catch {
       return null;
     }

@@ -1,8 +1,9 @@
-// The FUSE bridge: the one interface between a filesystem written in
-// TypeScript and whatever carries FUSE requests to it (fuse-native today; a
-// purpose-built bridge later, see issue 8). Everything above it (the engine,
-// the block-mode file server, the eCryptfs reader) uses only this file's types,
-// so the binding can be tuned or replaced without touching them.
+// The FUSE bridge contract: the one interface between a filesystem written in
+// TypeScript and what carries FUSE requests to it. Two bridges implement it
+// (docs/FUSE-BRIDGE.md): kernel/ speaks the kernel protocol on /dev/fuse
+// itself (the default), fuse-native-bridge.ts goes through libfuse2 (a tested
+// fallback). Everything above (the engine, the block-mode file server, the
+// eCryptfs reader) uses only this file's types, so either bridge serves them.
 //
 // Contract for a filesystem (`FuseOps`):
 // - Paths are absolute within the mount ('/', '/a/b'), as UTF-8 strings.
@@ -30,6 +31,8 @@
 //   knows them (the kernel bridge; fuse-native passes none): a filesystem run
 //   by root for other users (allow_other) gives the entry to its caller, as
 //   a local filesystem would.
+
+import { constants } from 'node:os';
 
 export interface FuseStat {
   mode: number;
@@ -123,7 +126,16 @@ export interface FuseOps {
   setxattr?(path: string, name: string, value: Buffer, flags: number): R<void>;
   /** Returns the value (the bridge answers size queries and ERANGE itself). */
   getxattr?(path: string, name: string): R<Buffer>;
-  listxattr?(path: string): R<string[]>;
+  /** `caller` where the binding knows it (trusted.* names are listed to root only). */
+  listxattr?(path: string, caller?: Caller): R<string[]>;
+  /**
+   * The filesystem stores POSIX ACLs (system.posix_acl_access/_default through
+   * the xattr calls), keeps the mode in step with them and gives new entries
+   * their parent's default ACL: the kernel bridge then asks for FUSE_POSIX_ACL
+   * (the kernel checks ACLs itself) and FUSE_DONT_MASK (the caller's umask is
+   * applied by the bridge, unless the parent has a default ACL).
+   */
+  posixAcl?: boolean;
   removexattr?(path: string, name: string): R<void>;
 }
 
@@ -175,4 +187,19 @@ export class FuseError extends Error {
     super(message ?? `errno ${errno}`);
     this.name = 'FuseError';
   }
+}
+
+const errnoByCode = constants.errno as unknown as Record<string, number>;
+
+/**
+ * The positive errno an error carries (a FuseError, a Node fs error's `code`,
+ * a numeric `errno` of either sign), or null: what both bridges answer with.
+ */
+export function errnoOf(err: unknown): number | null {
+  if (err && typeof err === 'object') {
+    const e = err as { errno?: unknown; code?: unknown };
+    if (typeof e.code === 'string' && typeof errnoByCode[e.code] === 'number') return errnoByCode[e.code]!;
+    if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
+  }
+  return null;
 }

@@ -17,7 +17,7 @@ import { statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { execFile } from 'node:child_process';
 import { isFuseMountedAt } from '../os/mounts.js';
-import type { FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
+import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type FuseStatfs, type MountOptions } from './bridge.js';
 
 const require = createRequire(import.meta.url);
 
@@ -43,17 +43,6 @@ const EIO = constants.errno.EIO;
 const ENOSYS = constants.errno.ENOSYS;
 const ERANGE = constants.errno.ERANGE;
 const ENODATA = constants.errno.ENODATA;
-const errnoByCode = constants.errno as unknown as Record<string, number>;
-
-/** The positive errno an error carries, or null. */
-export function errnoOf(err: unknown): number | null {
-  if (err && typeof err === 'object') {
-    const e = err as { errno?: unknown; code?: unknown };
-    if (typeof e.code === 'string' && typeof errnoByCode[e.code] === 'number') return errnoByCode[e.code]!;
-    if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
-  }
-  return null;
-}
 
 function statArray(st: FuseStat | null): Uint32Array {
   const a = new Uint32Array(18);

@@ -106,3 +106,18 @@ export function set(b: Buffer, base: number, s: Struct, field: string, v: number
 export function offsetOf(s: Struct, field: string): number {
   return at(s, field).offset;
 }
+
+/** One request as the kernel sends it: fuse_in_header (caller 1000:1001, thread `pid`), then the op's body. */
+export function request(opcode: number, nodeid: bigint, body: Buffer, unique = 0x1_0000_0000_0007n, pid = 4242): Buffer {
+  const inHeader = struct('fuse_in_header');
+  const b = Buffer.alloc(inHeader.size + body.length);
+  set(b, 0, inHeader, 'len', b.length);
+  set(b, 0, inHeader, 'opcode', opcode);
+  set(b, 0, inHeader, 'unique', unique);
+  set(b, 0, inHeader, 'nodeid', nodeid);
+  set(b, 0, inHeader, 'uid', 1000);
+  set(b, 0, inHeader, 'gid', 1001);
+  set(b, 0, inHeader, 'pid', pid);
+  body.copy(b, inHeader.size);
+  return b;
+}

@@ -10,7 +10,7 @@ import {
   direntSize, direntType, joinMs, readCString, readInHeader, splitMs, u64, writeAttr, writeAttrOut, writeDirent,
   writeEntryOut, writeOpenOut, writeOutHeader, writeStatfsOut, LSEEK_OUT, readFallocateIn, readLseekIn, writeLseekOut,
 } from '../../src/fuse/kernel/protocol.js';
-import { define, get, offsetOf, opcodes, set, struct } from './fuse-h.js';
+import { define, get, offsetOf, opcodes, request, set, struct } from './fuse-h.js';
 
 const inHeader = struct('fuse_in_header');
 const outHeader = struct('fuse_out_header');
@@ -25,20 +25,6 @@ const writeIn = struct('fuse_write_in');
 /** A buffer of 0xA5 bytes, so a writer that strays outside its struct shows. */
 const poisoned = (n: number) => Buffer.alloc(n, 0xa5);
 const untouched = (b: Buffer, from: number, to: number) => b.subarray(from, to).every((x) => x === 0xa5);
-
-/** One request as the kernel sends it: fuse_in_header, then the op's body. */
-function request(opcode: number, nodeid: bigint, body: Buffer, unique = 0x1_0000_0000_0007n): Buffer {
-  const b = Buffer.alloc(inHeader.size + body.length);
-  set(b, 0, inHeader, 'len', b.length);
-  set(b, 0, inHeader, 'opcode', opcode);
-  set(b, 0, inHeader, 'unique', unique);
-  set(b, 0, inHeader, 'nodeid', nodeid);
-  set(b, 0, inHeader, 'uid', 1000);
-  set(b, 0, inHeader, 'gid', 1001);
-  set(b, 0, inHeader, 'pid', 4242);
-  body.copy(b, inHeader.size);
-  return b;
-}
 
 const stat: FuseStat = {
   ino: 2 ** 40 + 3, size: 5 * 2 ** 30 + 1, nlink: 2, mode: 0o100640, uid: 1000, gid: 1001, rdev: 0x0803,

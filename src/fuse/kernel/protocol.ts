@@ -30,7 +30,7 @@ export const Init = {
   ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
   FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
   ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
-  CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, INIT_EXT: 1 << 30,
+  POSIX_ACL: 1 << 20, CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, INIT_EXT: 1 << 30,
 } as const;
 
 /**
@@ -253,4 +253,172 @@ export const LSEEK_OUT = 8;
 /** struct fuse_lseek_out at `at`. */
 export function writeLseekOut(b: Buffer, at: number, offset: number): void {
   setU64(b, at, offset);
+}
+
+// ---- request decoders: one per request struct, fields by name ----
+
+/** One request as read: its header fields and where its body lies in `b`. */
+export interface Request {
+  readonly b: Buffer;
+  /** Start of the body (after fuse_in_header). */
+  readonly p: number;
+  /** End of the request in `b`. */
+  readonly end: number;
+  readonly opcode: number;
+  readonly unique: bigint;
+  readonly nodeid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+}
+
+/** The request in the first `n` bytes of `b`, or null when shorter than a header. */
+export function readRequest(b: Buffer, n: number): Request | null {
+  if (n < IN_HEADER) return null;
+  return {
+    b, p: IN_HEADER, end: Math.min(n, b.readUInt32LE(0)), opcode: b.readUInt32LE(4), unique: b.readBigUInt64LE(8),
+    nodeid: u64(b, 16), uid: b.readUInt32LE(24), gid: b.readUInt32LE(28), pid: b.readUInt32LE(32),
+  };
+}
+
+/** A request body holding only NUL-terminated names (LOOKUP, UNLINK, RMDIR, REMOVEXATTR: one; SYMLINK: name, target). */
+export function readNames(r: Request, count: 1 | 2): string[] {
+  const out: string[] = [];
+  let at = r.p;
+  for (let i = 0; i < count; i++) {
+    const [s, next] = readCString(r.b, at, r.end);
+    out.push(s);
+    at = next;
+  }
+  return out;
+}
+
+/** fuse_init_in (flags2 only when INIT_EXT is set). */
+export function readInitIn(r: Request): { major: number; minor: number; maxReadahead: number; flags: number; flags2: number } {
+  const { b, p } = r;
+  const flags = b.readUInt32LE(p + 12);
+  return {
+    major: b.readUInt32LE(p), minor: b.readUInt32LE(p + 4), maxReadahead: b.readUInt32LE(p + 8), flags,
+    flags2: flags & Init.INIT_EXT ? b.readUInt32LE(p + 16) : 0,
+  };
+}
+
+/** fuse_forget_in: the lookups to drop. */
+export function readForgetIn(r: Request): number {
+  return u64(r.b, r.p);
+}
+
+/** fuse_batch_forget_in and its fuse_forget_one entries. */
+export function readBatchForgetIn(r: Request): Array<{ nodeid: number; nlookup: number }> {
+  const { b, p, end } = r;
+  const count = b.readUInt32LE(p);
+  const out: Array<{ nodeid: number; nlookup: number }> = [];
+  for (let i = 0, at = p + 8; i < count && at + 16 <= end; i++, at += 16) out.push({ nodeid: u64(b, at), nlookup: u64(b, at + 8) });
+  return out;
+}
+
+/** fuse_interrupt_in: the unique of the interrupted request. */
+export function readInterruptIn(r: Request): bigint {
+  return r.b.readBigUInt64LE(r.p);
+}
+
+/** fuse_getattr_in: the handle when FUSE_GETATTR_FH is set, else 0. */
+export function readGetattrIn(r: Request): { fh: number } {
+  return { fh: r.b.readUInt32LE(r.p) & FUSE_GETATTR_FH ? u64(r.b, r.p + 8) : 0 };
+}
+
+export interface SetattrIn {
+  valid: number; fh: number; size: number; atimeMs: number; mtimeMs: number; mode: number; uid: number; gid: number;
+}
+
+/** fuse_setattr_in (times in milliseconds). */
+export function readSetattrIn(r: Request): SetattrIn {
+  const { b, p } = r;
+  const valid = b.readUInt32LE(p);
+  return {
+    valid, fh: valid & Fattr.FH ? u64(b, p + 8) : 0, size: u64(b, p + 16),
+    atimeMs: joinMs(i64(b, p + 32), b.readUInt32LE(p + 56)), mtimeMs: joinMs(i64(b, p + 40), b.readUInt32LE(p + 60)),
+    mode: b.readUInt32LE(p + 68), uid: b.readUInt32LE(p + 76), gid: b.readUInt32LE(p + 80),
+  };
+}
+
+/** fuse_mknod_in + name. */
+export function readMknodIn(r: Request): { mode: number; rdev: number; umask: number; name: string } {
+  const { b, p, end } = r;
+  return { mode: b.readUInt32LE(p), rdev: b.readUInt32LE(p + 4), umask: b.readUInt32LE(p + 8), name: readCString(b, p + 16, end)[0] };
+}
+
+/** fuse_mkdir_in + name. */
+export function readMkdirIn(r: Request): { mode: number; umask: number; name: string } {
+  const { b, p, end } = r;
+  return { mode: b.readUInt32LE(p), umask: b.readUInt32LE(p + 4), name: readCString(b, p + 8, end)[0] };
+}
+
+/** fuse_rename_in (RENAME) or fuse_rename2_in (RENAME2) + both names. */
+export function readRenameIn(r: Request): { newdir: number; flags: number; from: string; to: string } {
+  const { b, p, end } = r;
+  const two = r.opcode === Op.RENAME2;
+  const [from, q] = readCString(b, p + (two ? 16 : 8), end);
+  return { newdir: u64(b, p), flags: two ? b.readUInt32LE(p + 8) : 0, from, to: readCString(b, q, end)[0] };
+}
+
+/** fuse_link_in + the new name. */
+export function readLinkIn(r: Request): { oldnodeid: number; name: string } {
+  return { oldnodeid: u64(r.b, r.p), name: readCString(r.b, r.p + 8, r.end)[0] };
+}
+
+/** fuse_open_in (OPEN, OPENDIR). */
+export function readOpenIn(r: Request): { flags: number } {
+  return { flags: r.b.readUInt32LE(r.p) };
+}
+
+/** fuse_create_in + name. */
+export function readCreateIn(r: Request): { flags: number; mode: number; umask: number; name: string } {
+  const { b, p, end } = r;
+  return { flags: b.readUInt32LE(p), mode: b.readUInt32LE(p + 4), umask: b.readUInt32LE(p + 8), name: readCString(b, p + 16, end)[0] };
+}
+
+/** fuse_read_in (READ, READDIR, READDIRPLUS). */
+export function readReadIn(r: Request): { fh: number; offset: number; size: number } {
+  const { b, p } = r;
+  return { fh: u64(b, p), offset: u64(b, p + 8), size: b.readUInt32LE(p + 16) };
+}
+
+/** fuse_write_in and its data (a view into the request buffer). */
+export function readWriteIn(r: Request): { fh: number; offset: number; writeFlags: number; data: Buffer } {
+  const { b, p, end } = r;
+  const size = b.readUInt32LE(p + 16);
+  return {
+    fh: u64(b, p), offset: u64(b, p + 8), writeFlags: b.readUInt32LE(p + 20),
+    data: b.subarray(p + WRITE_IN, Math.min(end, p + WRITE_IN + size)),
+  };
+}
+
+/** The handle that leads fuse_release_in, fuse_flush_in, fuse_fsync_in (and their DIR forms). */
+export function readFh(r: Request): number {
+  return u64(r.b, r.p);
+}
+
+/** fuse_fsync_in. */
+export function readFsyncIn(r: Request): { fh: number; datasync: boolean } {
+  return { fh: u64(r.b, r.p), datasync: (r.b.readUInt32LE(r.p + 8) & FUSE_FSYNC_FDATASYNC) !== 0 };
+}
+
+/** fuse_access_in. */
+export function readAccessIn(r: Request): { mask: number } {
+  return { mask: r.b.readUInt32LE(r.p) };
+}
+
+/** fuse_setxattr_in (the 8-byte form: no SETXATTR_EXT) + name + value (copied). */
+export function readSetxattrIn(r: Request): { name: string; value: Buffer; flags: number } {
+  const { b, p, end } = r;
+  const size = b.readUInt32LE(p);
+  const [name, q] = readCString(b, p + 8, end);
+  return { name, value: Buffer.from(b.subarray(q, Math.min(end, q + size))), flags: b.readUInt32LE(p + 4) };
+}
+
+/** fuse_getxattr_in (GETXATTR: + name; LISTXATTR: size only). */
+export function readGetxattrIn(r: Request): { size: number; name: string } {
+  const withName = r.opcode === Op.GETXATTR;
+  return { size: r.b.readUInt32LE(r.p), name: withName ? readCString(r.b, r.p + 8, r.end)[0] : '' };
 }

@@ -1,0 +1,97 @@
+// Requests on open directories: OPENDIR, READDIR, READDIRPLUS, RELEASEDIR,
+// FSYNCDIR. The bridge numbers directory handles itself and keeps the
+// listing read at offset 0, so a reader resuming at any offset gets the same
+// entries (and, from DirEntry, the same d_ino).
+import { constants } from 'node:os';
+import type { DirEntry, FuseStat } from '../../bridge.js';
+import { bytesOfName } from '../../../format/name-bytes.js';
+import { NodeTable } from '../node-table.js';
+import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
+import {
+  ENTRY_OUT, OPEN_OUT, OUT_HEADER, Op, direntSize, direntType, readFh, readFsyncIn, readOpenIn, readReadIn, writeDirent,
+  writeEntryOut, writeOpenOut, type Request,
+} from '../protocol.js';
+
+const E = constants.errno;
+
+export function opendir(s: HandlerContext, r: Request): boolean {
+  const ops = s.ops;
+  const nd = s.node(r.nodeid);
+  const path = s.pathOf(r.nodeid);
+  const { flags } = readOpenIn(r);
+  return s.run(r.unique, 'opendir', path, () => (ops.opendir ? ops.opendir(path, flags) : 0), (fsFh) => {
+    const fh = s.nextDirFh++;
+    s.dirs.set(fh, { node: nd, fsFh, names: null });
+    writeOpenOut(s.out, OUT_HEADER, fh, 0);
+    return OPEN_OUT;
+  }, (fsFh) => { if (ops.releasedir) s.quietly('releasedir', path, () => ops.releasedir!(path, fsFh)); });
+}
+
+/** READDIR and READDIRPLUS (names with their attributes, for `ls -l`). */
+export function readdir(s: HandlerContext, r: Request): boolean {
+  const plus = r.opcode === Op.READDIRPLUS;
+  const { fh, offset, size: asked } = readReadIn(r);
+  const d = s.dirs.get(fh);
+  if (!d) throw new Errno(E.EBADF);
+  const size = Math.min(asked, s.out.length - OUT_HEADER);
+  const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> => {
+    if (d.names && offset > 0) return d.names;
+    if (!s.ops.readdir) throw new Errno(E.ENOSYS);
+    if (d.node.path === null) throw new Errno(E.ENOENT);
+    return s.ops.readdir(d.node.path);
+  };
+  return s.run(r.unique, plus ? 'readdirplus' : 'readdir', d.node.lastPath, load, (names) => {
+    d.names = names;
+    const dir = d.node.path ?? d.node.lastPath;
+    let at = OUT_HEADER;
+    const limit = OUT_HEADER + size;
+    for (let i = offset; i < names.length; i++) {
+      const e = names[i]!;
+      const nm = typeof e === 'string' ? e : e.name;
+      const bytes = bytesOfName(nm);
+      const need = (plus ? ENTRY_OUT : 0) + direntSize(bytes.length);
+      if (at + need > limit) break;
+      const dot = nm === '.' || nm === '..';
+      if (plus) {
+        let st: FuseStat | null = null;
+        if (!dot) {
+          try {
+            const v = s.ops.getattr(NodeTable.child(dir, nm));
+            if (!isPromise(v)) st = v; // an async filesystem gets plain entries' attributes by LOOKUP
+          } catch { /* vanished meanwhile: a plain entry */ }
+        }
+        if (st) {
+          s.entry(NodeTable.child(dir, nm), st, at);
+        } else {
+          writeEntryOut(s.out, at, 0, null, 0, 0);
+        }
+        at += ENTRY_OUT;
+        at += writeDirent(s.out, at, st ? st.ino : typeof e === 'string' ? 0xffffffff : e.ino, i + 1,
+          st ? direntType(st.mode) : typeof e === 'string' ? 0 : e.type ?? 0, bytes);
+      } else if (typeof e !== 'string') {
+        at += writeDirent(s.out, at, e.ino, i + 1, e.type ?? 0, bytes);
+      } else {
+        const known = dot ? undefined : s.nodes.atPath(NodeTable.child(dir, nm));
+        at += writeDirent(s.out, at, 0xffffffff, i + 1, known ? known.type >>> 12 : 0, bytes);
+      }
+    }
+    return at - OUT_HEADER;
+  });
+}
+
+export function releasedir(s: HandlerContext, r: Request): boolean {
+  const fh = readFh(r);
+  const d = s.dirs.get(fh);
+  s.dirs.delete(fh);
+  const ops = s.ops;
+  if (!d || !ops.releasedir) { s.replyOk(r.unique, 0); return false; }
+  return s.run(r.unique, 'releasedir', d.node.lastPath, () => ops.releasedir!(d.node.lastPath, d.fsFh), () => 0);
+}
+
+export function fsyncdir(s: HandlerContext, r: Request): boolean {
+  const { fh, datasync } = readFsyncIn(r);
+  const d = s.dirs.get(fh);
+  const ops = s.ops;
+  if (!d || !ops.fsyncdir) throw new Errno(E.ENOSYS);
+  return s.run(r.unique, 'fsyncdir', d.node.lastPath, () => ops.fsyncdir!(d.node.lastPath, datasync, d.fsFh), () => 0);
+}

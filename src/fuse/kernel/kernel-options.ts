@@ -1,0 +1,38 @@
+// Options only the kernel bridge has (KernelBridgeOptions), apart so that
+// the handlers' context can name them without importing the session.
+/** All optional. */
+export interface KernelBridgeOptions {
+  /** With spinUs 0: reads of /dev/fuse in flight (libuv thread-pool slots taken; default 2). */
+  readers?: number;
+  /** Largest READ/WRITE in bytes, a multiple of 4096 (default 1 MiB, via max_pages). */
+  maxIo?: number;
+  /** Offer READDIRPLUS (names with attributes in one reply; kernel-chosen use). Default true. */
+  readdirPlus?: boolean;
+  /**
+   * After answering, keep reading a non-blocking clone of the connection for
+   * this many microseconds before going back to the event loop (0: never; default 50).
+   */
+  spinUs?: number;
+  /**
+   * Readahead of the mount in KiB when mounted as root (default: the largest
+   * request, 1 MiB; 0 leaves the kernel's 128 KiB).
+   */
+  readaheadKib?: number;
+  /**
+   * Ask for FUSE_WRITEBACK_CACHE (default false): writes land in the kernel's
+   * page cache and reach the filesystem later, merged into requests of up to
+   * maxIo, or at fsync/flush/close. The kernel then owns mtime and the size, so
+   * only for filesystems that accept that (the block engine's one fixed-size
+   * file: a loop device sends fsync on every flush the filesystem above asks for).
+   */
+  writebackCache?: boolean;
+  /**
+   * Write-only opens of files nobody else has open bypass the page cache
+   * (node-table.ts, opensDirect; default true; used only where the kernel
+   * offers DIRECT_IO_ALLOW_MMAP, so that shared mmaps of such files work).
+   */
+  directWriters?: boolean;
+  /** The user the mount belongs to when root mounts for someone (login path). */
+  uid?: number;
+  gid?: number;
+}

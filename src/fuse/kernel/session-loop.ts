@@ -1,0 +1,156 @@
+// How requests are read from /dev/fuse (docs/FUSE-BRIDGE.md, "How requests
+// are read"): with spinUs > 0, only the JS thread reads, from a non-blocking
+// clone of the connection, right after each reply and for up to spinUs more
+// while the line is busy; a libuv pool thread merely polls the clone while the
+// JS thread is idle. With spinUs 0, several blocking reads are in flight on
+// the pool instead. Each request read goes to `dispatch`, then `afterReply`.
+import { closeSync, read as fsRead } from 'node:fs';
+import { constants } from 'node:os';
+import { cloneNonBlocking, readRaw, whenReadable } from './kernel-mount.js';
+import { IN_HEADER, WRITE_IN } from './protocol.js';
+
+const E = constants.errno;
+const PAGE = 4096;
+const DRAIN_BUDGET_NS = 20_000_000n;
+
+export interface LoopHooks {
+  /** Answers request `b[0..n)` read from `fd`; true when `b` is held by a pending operation. */
+  dispatch(b: Buffer, n: number, fd: number): boolean;
+  /** After each request, before the next is read. */
+  afterReply(): void;
+  onUnexpected(op: string, path: string, err: unknown): void;
+  /** The connection is gone (unmounted: err null) and nothing of ours is in flight. */
+  ended(err: Error | null): void;
+  /** First notice that the connection is closing (before in-flight work is done). */
+  closing(err: Error | null): void;
+}
+
+export class SessionLoop {
+  /** Work on the libuv pool that still uses the connection (reads, polls, async replies). */
+  private running = 0;
+  private closed = false;
+  private done = false;
+  private fastFd = -1;
+  private fastBuf: Buffer | null = null;
+  private readonly spin: bigint;
+
+  constructor(private readonly fd: number, private readonly maxIo: number, spinNs: number, private readonly readers: number,
+    private readonly hooks: LoopHooks) {
+    this.spin = BigInt(spinNs);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  start(): void {
+    const size = IN_HEADER + WRITE_IN + this.maxIo + PAGE;
+    if (this.spin > 0n) {
+      this.fastFd = cloneNonBlocking(this.fd);
+      this.fastBuf = Buffer.allocUnsafe(size);
+      // requests are read only on the JS thread; a pool thread merely waits
+      // for the clone to become readable, and only while the JS thread is
+      // idle, so it never takes a request from under the spin
+      this.armPoll();
+      return;
+    }
+    for (let i = 0; i < Math.max(1, this.readers); i++) this.readLoop(Buffer.allocUnsafe(size));
+  }
+
+  /** Counts pool work that uses the connection: the descriptors stay open until `release`. */
+  hold(): () => void {
+    this.running++;
+    return () => {
+      this.running--;
+      if (this.closed) this.shutdown(null);
+    };
+  }
+
+  private armPoll(): void {
+    if (this.closed) { this.shutdown(null); return; }
+    this.running++;
+    whenReadable(this.fastFd, () => {
+      this.running--;
+      try {
+        this.drain();
+      } catch (e) {
+        this.hooks.onUnexpected('dispatch', '', e);
+      }
+      this.armPoll();
+    });
+  }
+
+  private readLoop(buf: Buffer): void {
+    if (this.closed) { this.shutdown(null); return; }
+    this.running++;
+    fsRead(this.fd, buf, 0, buf.length, null, (err, n) => {
+      this.running--;
+      if (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again
+        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') { this.readLoop(buf); return; }
+        this.shutdown(code === 'ENODEV' ? null : err);
+        return;
+      }
+      if (n === 0) { this.shutdown(null); return; }
+      let next = buf;
+      try {
+        if (this.hooks.dispatch(buf, n, this.fd)) next = Buffer.allocUnsafe(buf.length); // buf is held by a pending operation
+      } catch (e) {
+        this.hooks.onUnexpected('dispatch', '', e);
+      }
+      this.hooks.afterReply();
+      this.readLoop(next);
+    });
+  }
+
+  /**
+   * Reads the clone without blocking and answers what is there, waiting up
+   * to spinNs for the next request: a program doing one system call after
+   * another sends its next request a few microseconds after our reply, and
+   * catching it here saves the thread-pool wake-up (docs/BENCHMARKS.md).
+   * Gives the event loop back once the line goes quiet, and every
+   * DRAIN_BUDGET_NS under a steady stream (signals, timers, Promise results).
+   */
+  private drain(): void {
+    let buf = this.fastBuf!;
+    let last = process.hrtime.bigint();
+    const until = last + DRAIN_BUDGET_NS;
+    for (;;) {
+      if (last > until) return;
+      const n = readRaw(this.fastFd, buf);
+      if (n > 0) {
+        try {
+          if (this.hooks.dispatch(buf, n, this.fastFd)) { buf = Buffer.allocUnsafe(buf.length); this.fastBuf = buf; }
+        } catch (e) {
+          this.hooks.onUnexpected('dispatch', '', e);
+        }
+        this.hooks.afterReply();
+        last = process.hrtime.bigint();
+        continue;
+      }
+      if (n === -E.EAGAIN || n === -E.ENOENT || n === -E.EINTR) {
+        if (process.hrtime.bigint() - last < this.spin) continue;
+        return;
+      }
+      // ENODEV: unmounted (anything else: the connection is unusable)
+      this.shutdown(n === -E.ENODEV ? null : new Error(`read /dev/fuse: errno ${-n}`));
+      return;
+    }
+  }
+
+  private shutdown(err: Error | null): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.hooks.closing(err);
+    }
+    if (this.running === 0 && !this.done) {
+      // once only: a descriptor number closed twice may by then be someone else's
+      this.done = true;
+      try { closeSync(this.fd); } catch { /* closed */ }
+      if (this.fastFd >= 0) try { closeSync(this.fastFd); } catch { /* closed */ }
+      this.fastFd = -1;
+      this.hooks.ended(err);
+    }
+  }
+}

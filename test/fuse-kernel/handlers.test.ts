@@ -1,0 +1,187 @@
+// The kernel bridge's handlers (src/fuse/kernel/handlers/) driven with
+// synthetic request bytes, laid out from the kernel's own fuse.h (fuse-h.ts),
+// against a fake filesystem: no root, no /dev/fuse. The session's replies go
+// to a temporary file standing in for the connection and are read back.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { constants } from 'node:os';
+import type { FuseOps, FuseStat } from '../../src/fuse/bridge.js';
+import { FuseError } from '../../src/fuse/bridge.js';
+import { KernelSession } from '../../src/fuse/kernel/kernel-bridge.js';
+import { Init, Op } from '../../src/fuse/kernel/protocol.js';
+import { get, request, set, struct } from './fuse-h.js';
+
+const E = constants.errno;
+const outHeader = struct('fuse_out_header');
+const initIn = struct('fuse_init_in');
+const initOut = struct('fuse_init_out');
+const entryOut = struct('fuse_entry_out');
+const attrOut = struct('fuse_attr_out');
+const attr = struct('fuse_attr');
+const mkdirIn = struct('fuse_mkdir_in');
+const readIn = struct('fuse_read_in');
+const writeIn = struct('fuse_write_in');
+const getxattrIn = struct('fuse_getxattr_in');
+const interruptIn = struct('fuse_interrupt_in');
+const getattrIn = struct('fuse_getattr_in');
+
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+
+/** A request from caller 1000:1001, thread 0 (outside our pid namespace: never "dying"). */
+const req = (opcode: number, unique: bigint, nodeid: bigint, b: Buffer = Buffer.alloc(0)) => request(opcode, nodeid, b, unique, 0);
+
+function body(s: ReturnType<typeof struct>, fields: Record<string, number | bigint>, tail: Buffer = Buffer.alloc(0)): Buffer {
+  const b = Buffer.alloc(s.size);
+  for (const [k, v] of Object.entries(fields)) set(b, 0, s, k, v);
+  return Buffer.concat([b, tail]);
+}
+
+interface Reply { error: number; unique: bigint; payload: Buffer }
+
+const stat = (over: Partial<FuseStat> = {}): FuseStat => ({
+  mode: 0o100644, uid: 1000, gid: 1001, size: 5, nlink: 1, ino: 77, atimeMs: 1_000, mtimeMs: 2_000, ctimeMs: 3_000, ...over,
+});
+
+describe('kernel bridge handlers, from request bytes to reply bytes', () => {
+  let dir: string;
+  let fd: number;
+  let read = 0;
+  const calls: string[] = [];
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(join(tmpdir(), 'hc-handlers-'));
+    fd = fs.openSync(join(dir, 'connection'), 'w+');
+    read = 0;
+    calls.length = 0;
+  });
+  afterEach(() => {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Replies written since the last call. */
+  function replies(): Reply[] {
+    const all = fs.readFileSync(join(dir, 'connection'));
+    const out: Reply[] = [];
+    let at = read;
+    while (at + outHeader.size <= all.length) {
+      const len = Number(get(all, at, outHeader, 'len'));
+      out.push({ error: Number(get(all, at, outHeader, 'error')), unique: get(all, at, outHeader, 'unique') as bigint,
+        payload: all.subarray(at + outHeader.size, at + len) });
+      at += len;
+    }
+    read = at;
+    return out;
+  }
+
+  function session(ops: Partial<FuseOps>): KernelSession {
+    const full: FuseOps = { getattr: () => { throw new FuseError(E.ENOENT); }, ...ops };
+    const s = new KernelSession(fd, full, { fsname: 'test', onUnexpectedError: (op, p, e) => { throw e; } }, {});
+    const flags = Init.ASYNC_READ | Init.MAX_PAGES | Init.POSIX_ACL | Init.DONT_MASK | Init.DO_READDIRPLUS;
+    s.dispatch(req(Op.INIT, 1n, 0n, body(initIn, { major: 7, minor: 38, max_readahead: 131072, flags })), 999);
+    return s;
+  }
+
+  it('INIT: agrees on the version, max_write, and asks for POSIX ACLs and DONT_MASK only for a filesystem that keeps ACLs', () => {
+    session({ posixAcl: true });
+    const [r] = replies();
+    expect(r).toMatchObject({ error: 0, unique: 1n });
+    expect(get(r!.payload, 0, initOut, 'major')).toBe(7);
+    expect(get(r!.payload, 0, initOut, 'minor')).toBe(33);
+    expect(get(r!.payload, 0, initOut, 'max_write')).toBe(1 << 20);
+    const flags = Number(get(r!.payload, 0, initOut, 'flags'));
+    expect(flags & Init.POSIX_ACL).toBeTruthy();
+    expect(flags & Init.DONT_MASK).toBeTruthy();
+    expect(flags & Init.WRITEBACK_CACHE).toBe(0); // not offered, not asked
+    session({});
+    const plain = Number(get(replies()[0]!.payload, 0, initOut, 'flags'));
+    expect(plain & (Init.POSIX_ACL | Init.DONT_MASK)).toBe(0);
+  });
+
+  it('LOOKUP answers an entry with the attributes, a missing name a negative entry; GETATTR the attributes', () => {
+    const s = session({ getattr: (p) => { calls.push(p); if (p === '/a') return stat(); throw new FuseError(E.ENOENT); } });
+    replies();
+    s.dispatch(req(Op.LOOKUP, 10n, 1n, cstr('a')), 999);
+    s.dispatch(req(Op.LOOKUP, 11n, 1n, cstr('missing')), 999);
+    const [hit, miss] = replies();
+    expect(hit!.error).toBe(0);
+    const node = get(hit!.payload, 0, entryOut, 'nodeid') as bigint;
+    expect(node).toBeGreaterThan(1n);
+    const at = entryOut.fields.get('attr')!.offset;
+    expect(get(hit!.payload, at, attr, 'mode')).toBe(0o100644);
+    expect(get(hit!.payload, at, attr, 'size')).toBe(5n);
+    expect(miss!.error).toBe(0);
+    expect(get(miss!.payload, 0, entryOut, 'nodeid')).toBe(0n);
+    s.dispatch(req(Op.GETATTR, 12n, node, body(getattrIn, {})), 999);
+    const [g] = replies();
+    expect(g!.error).toBe(0);
+    expect(get(g!.payload, attrOut.fields.get('attr')!.offset, attr, 'ino')).toBe(77n);
+    expect(calls).toEqual(['/a', '/missing', '/a']);
+  });
+
+  it('MKDIR under DONT_MASK applies the umask unless the parent has a default ACL', () => {
+    let acl = false;
+    const made: Array<[string, number]> = [];
+    const s = session({
+      posixAcl: true,
+      getattr: (p) => (p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ mode: 0o40700, ino: 50 + made.length })),
+      getxattr: () => { if (acl) return Buffer.alloc(4); throw new FuseError(E.ENODATA); },
+      mkdir: (p, mode) => { made.push([p, mode]); },
+    });
+    replies();
+    s.dispatch(req(Op.MKDIR, 20n, 1n, body(mkdirIn, { mode: 0o777, umask: 0o027 }, cstr('d1'))), 999);
+    acl = true;
+    s.dispatch(req(Op.MKDIR, 21n, 1n, body(mkdirIn, { mode: 0o777, umask: 0o027 }, cstr('d2'))), 999);
+    expect(replies().map((r) => r.error)).toEqual([0, 0]);
+    expect(made).toEqual([['/d1', 0o750], ['/d2', 0o777]]);
+  });
+
+  it('READ and WRITE carry offset, size and data; an errno thrown becomes the reply; an unknown opcode ENOSYS', () => {
+    const written: Array<[number, string]> = [];
+    const s = session({
+      getattr: () => stat(),
+      open: () => 9,
+      read: (_p, fh, buf, off) => { expect(fh).toBe(9); return buf.write(`at ${off} of ${buf.length}`); },
+      write: (_p, _fh, buf, off) => { written.push([off, buf.toString()]); return buf.length; },
+      readlink: () => { throw new FuseError(E.EACCES); },
+    });
+    replies();
+    s.dispatch(req(Op.READ, 30n, 1n, body(readIn, { fh: 9n, offset: 4096n, size: 100 })), 999);
+    const data = Buffer.from('hello');
+    s.dispatch(req(Op.WRITE, 31n, 1n, body(writeIn, { fh: 9n, offset: 7n, size: data.length }, data)), 999);
+    s.dispatch(req(Op.READLINK, 32n, 1n), 999);
+    s.dispatch(req(Op.IOCTL, 33n, 1n, Buffer.alloc(32)), 999);
+    const [r, w, l, io] = replies();
+    expect(r!.payload.toString()).toBe('at 4096 of 100');
+    expect(written).toEqual([[7, 'hello']]);
+    expect(w!.payload.readUInt32LE(0)).toBe(5);
+    expect(l!.error).toBe(-E.EACCES);
+    expect(io!.error).toBe(-E.ENOSYS);
+  });
+
+  it('LISTXATTR passes the caller; a size query gets the size', () => {
+    const s = session({ getattr: () => stat(), listxattr: (_p, caller) => [`user.uid${caller?.uid}`] });
+    replies();
+    s.dispatch(req(Op.LISTXATTR, 40n, 1n, body(getxattrIn, { size: 0 })), 999);
+    s.dispatch(req(Op.LISTXATTR, 41n, 1n, body(getxattrIn, { size: 64 })), 999);
+    const [q, v] = replies();
+    expect(q!.payload.readUInt32LE(0)).toBe('user.uid1000\0'.length);
+    expect(v!.payload.toString()).toBe('user.uid1000\0');
+  });
+
+  it('INTERRUPT of a pending read-only request answers EINTR at once and drops the late result', async () => {
+    let settle: (st: FuseStat) => void = () => {};
+    const s = session({ getattr: (p) => (p === '/' ? new Promise<FuseStat>((res) => { settle = res; }) : stat()) });
+    replies();
+    s.dispatch(req(Op.GETATTR, 50n, 1n, body(getattrIn, {})), 999);
+    expect(replies()).toEqual([]);
+    s.dispatch(req(Op.INTERRUPT, 51n, 0n, body(interruptIn, { unique: 50n })), 999);
+    expect(replies()).toMatchObject([{ unique: 50n, error: -E.EINTR }]);
+    settle(stat({ mode: 0o40755, ino: 1 }));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(replies()).toEqual([]); // one answer per request
+    expect(s.interrupts.size).toBe(0);
+  });
+});
