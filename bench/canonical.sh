@@ -6,13 +6,16 @@
 # medians, and the ratio homecrypt / gocryptfs (time; lower is better).
 # The tree is a reproducible tarball of this checkout's node_modules.
 # Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
+#        BEFORE=REV bench/canonical.sh [ROUNDS]   also runs homecrypt built from git
+#        revision REV ("before" column), interleaved in the same rounds, so a change
+#        is compared with the code before it on the same machine at the same moment
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
 W=$(mktemp -d /tmp/hc-bench-XXXXXX)
 PASS=bench-passphrase
 cleanup() {
-  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
+  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt "$W"/before/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -24,6 +27,16 @@ cp -r dist bin package.json "$APP/"
 ln -s "$PWD/node_modules" "$APP/node_modules"
 HC=$APP/bin/homecrypt
 "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
+VARIANTS=(plain gocryptfs homecrypt)
+if [ -n "${BEFORE:-}" ]; then
+  OLD=$W/before
+  mkdir -p "$OLD"
+  git archive "$BEFORE" | tar -x -C "$OLD"
+  ln -s "$PWD/node_modules" "$OLD/node_modules"
+  (cd "$OLD" && npx tsc -p tsconfig.json) || { echo "bench: $BEFORE does not build" >&2; exit 1; }
+  VARIANTS+=(before)
+fi
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 
 TAR=$W/tree.tar
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
@@ -37,10 +50,10 @@ setup() { # variant → prints the directory to work in
       mkdir -p "$W/gocryptfs/cipher" "$W/gocryptfs/mnt"
       [ -f "$W/gocryptfs/cipher/gocryptfs.conf" ] || gocryptfs -q -init -scryptn 10 -extpass "echo $PASS" "$W/gocryptfs/cipher" >/dev/null
       echo "$W/gocryptfs/mnt" ;;
-    homecrypt)
-      mkdir -p "$W/homecrypt/mnt"
-      [ -f "$W/homecrypt/lower/homecrypt.conf" ] || echo "$PASS" | "$HC" init "$W/homecrypt/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
-      echo "$W/homecrypt/mnt" ;;
+    homecrypt|before)
+      mkdir -p "$W/$v/mnt"
+      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
+      echo "$W/$v/mnt" ;;
   esac
 }
 mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
@@ -48,8 +61,8 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   case $v in
     gocryptfs) fusermount -u "$W/gocryptfs/mnt" 2>/dev/null || true
       gocryptfs -q -extpass "echo $PASS" "$W/gocryptfs/cipher" "$W/gocryptfs/mnt" 2>/dev/null ;;
-    homecrypt) "$HC" umount "$W/homecrypt/mnt" 2>/dev/null || fusermount -u -z "$W/homecrypt/mnt" 2>/dev/null || true
-      echo "$PASS" | "$HC" mount "$W/homecrypt/lower" "$W/homecrypt/mnt" --passphrase-fd 0 --log-file "$W/homecrypt.log" ;;
+    homecrypt|before) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+      echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
@@ -59,7 +72,7 @@ TCK=$(getconf CLK_TCK)
 daemon_pid() {
   case $1 in
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
-    homecrypt) grep -o '(pid [0-9]*)' "$W/homecrypt.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
@@ -78,7 +91,7 @@ tc() {
 PHASES=(write read untar ls md5 rm)
 declare -A R C
 for round in $(seq 1 "$ROUNDS"); do
-  for v in plain gocryptfs homecrypt; do
+  for v in "${VARIANTS[@]}"; do
     d=$(setup $v)
     mnt $v
     tc $v write dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync
@@ -99,7 +112,7 @@ done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A M MC
-for v in plain gocryptfs homecrypt; do
+for v in "${VARIANTS[@]}"; do
   for p in "${PHASES[@]}"; do
     vals=(); cvals=(); for r in $(seq 1 "$ROUNDS"); do vals+=("${R[$v,$p,$r]}"); cvals+=("${C[$v,$p,$r]}"); done
     M[$v,$p]=$(median "${vals[@]}")
@@ -114,13 +127,26 @@ mkdir -p bench/results
   echo "Canonical benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds."
   echo "Tree: node_modules of this checkout, $NFILES files, $(du -sh "$TAR" | cut -f1) tar. Times in seconds (write/read also MB/s)."
   echo
-  echo "| phase | plain | gocryptfs | homecrypt | homecrypt / gocryptfs |"
-  echo "|---|---|---|---|---|"
+  if [ -n "${OLD:-}" ]; then
+    echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"), \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
+    echo
+    echo "| phase | plain | gocryptfs | before | homecrypt | before / gocryptfs | homecrypt / gocryptfs |"
+    echo "|---|---|---|---|---|---|---|"
+  else
+    echo "| phase | plain | gocryptfs | homecrypt | homecrypt / gocryptfs |"
+    echo "|---|---|---|---|---|"
+  fi
   for p in "${PHASES[@]}"; do
     ratio=$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)
     extra() { if [ "$p" = write ] || [ "$p" = read ]; then echo " ($(mb "${M[$1,$p]}") MB/s)"; fi; }
-    printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
-      "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
+    if [ -n "${OLD:-}" ]; then
+      bratio=$(echo "scale=2; ${M[before,$p]} / ${M[gocryptfs,$p]}" | bc)
+      printf '| %s | %.2f%s | %.2f%s | %.2f%s | %.2f%s | %s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
+        "${M[before,$p]}" "$(extra before)" "${M[homecrypt,$p]}" "$(extra homecrypt)" "$bratio" "$ratio"
+    else
+      printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
+        "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
+    fi
   done
   echo
   echo "CPU seconds used by the filesystem daemon in each phase (user + system, all threads; median):"
