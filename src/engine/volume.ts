@@ -95,7 +95,9 @@ export function openVolume(lower: string, mountKeys: Buffer[]): OpenVolume {
   if (!keys.get(config.currentKeyId)) {
     throw new KeyNotAvailableError(`the current mount key ${config.currentKeyId} of ${lowerRoot} is not available`);
   }
-  return { lowerRoot, config, keys, format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext' }) };
+  return {
+    lowerRoot, config, keys, format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext', version: config.version === 2 ? 2 : 1 }),
+  };
 }
 
 /** Adds a mount key to the volume and makes it the one new files use. */

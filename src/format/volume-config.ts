@@ -11,7 +11,10 @@ import { secretsEqual } from '../crypto/constant-time.js';
 export const VOLUME_CONFIG_NAME = 'homecrypt.conf';
 export const DEFAULT_KEYSTORE_NAME = 'homecrypt.keys';
 export const VOLUME_FORMAT = 'homecrypt-volume';
-export const VOLUME_VERSION = 1;
+/** The version new volumes get (2: crash-safe file contents, docs/FORMAT-FILES.md). */
+export const VOLUME_VERSION = 2;
+/** Versions a reader opens: a format-1 volume keeps reading and writing as format 1. */
+export const VOLUME_VERSIONS: readonly number[] = [1, 2];
 
 export interface VolumeConfig {
   format: typeof VOLUME_FORMAT;
@@ -59,7 +62,7 @@ export function parseVolumeConfig(bytes: Buffer, file: string): VolumeConfig & {
     throw new CorruptFileError(file, 'volume config is not valid JSON');
   }
   if (!o || typeof o !== 'object' || o.format !== VOLUME_FORMAT) throw new CorruptFileError(file, 'not a homecrypt volume config');
-  if (o.version !== VOLUME_VERSION) throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
+  if (!VOLUME_VERSIONS.includes(o.version as number)) throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
   const bad = (what: string): never => { throw new CorruptFileError(file, `volume config: ${what}`); };
   if (o.names !== 'encrypted' && o.names !== 'plaintext') bad('names must be "encrypted" or "plaintext"');
   if (typeof o.nameKeyId !== 'string' || !KEY_ID.test(o.nameKeyId)) bad('bad nameKeyId');

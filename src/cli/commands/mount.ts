@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
-import { defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
+import { FORMAT_1_NOTE, defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
 import { isAdoptedEcryptfs, mountAdopted } from '../../ecryptfs/adopt.js';
 
@@ -49,6 +49,7 @@ export function registerMountCommand(program: Command): void {
       });
       // a bad key or a tampered config is reported here, with its own exit code
       openVolume(resolve(lower), keys);
+      if (config.version === 1) process.stderr.write(`homecrypt: ${FORMAT_1_NOTE}\n`);
       if (o.foreground) {
         await serveMount(lower, mountPoint, keys, run, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`));
         return;
