@@ -47,10 +47,12 @@ export function prepareLowerDir(lower: string): void {
 }
 
 /** Writes the volume config of a new volume whose names and files use `mountKey`. */
-export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: { plaintextNames?: boolean; keystore: string | null }): VolumeConfig {
+/** `version`: VOLUME_VERSION unless given (the format-1 fixture trees are made with 1). */
+export function writeNewVolumeConfig(lower: string, mountKey: Buffer,
+  opts: { plaintextNames?: boolean; keystore: string | null; version?: number }): VolumeConfig {
   const keyId = keyIdOf(mountKey);
   const config: VolumeConfig = {
-    format: VOLUME_FORMAT, version: VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
+    format: VOLUME_FORMAT, version: opts.version ?? VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
     nameKeyId: keyId, currentKeyId: keyId, keyIds: [keyId], keystore: opts.keystore, blockSize: 4096,
     created: new Date().toISOString(),
   };
