@@ -6,13 +6,15 @@
 # medians, and the ratio homecrypt / gocryptfs (time; lower is better).
 # The tree is a reproducible tarball of this checkout's node_modules.
 # Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
+# HC_BASE=DIR adds "homecrypt-base": the build in DIR (dist/ bin/, e.g. the
+# code before a change) measured in the same run, with its ratio too.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
 W=$(mktemp -d /tmp/hc-bench-XXXXXX)
 PASS=bench-passphrase
 cleanup() {
-  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
+  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt "$W"/homecrypt-base/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -24,6 +26,16 @@ cp -r dist bin package.json "$APP/"
 ln -s "$PWD/node_modules" "$APP/node_modules"
 HC=$APP/bin/homecrypt
 "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
+VARIANTS=(plain gocryptfs homecrypt)
+HCS=(homecrypt)
+if [ -n "${HC_BASE:-}" ]; then
+  mkdir -p "$W/app-base"
+  cp -r "$HC_BASE/dist" "$HC_BASE/bin" "$HC_BASE/package.json" "$W/app-base/"
+  ln -s "$PWD/node_modules" "$W/app-base/node_modules"
+  VARIANTS+=(homecrypt-base)
+  HCS+=(homecrypt-base)
+fi
+hcbin() { if [ "$1" = homecrypt-base ]; then echo "$W/app-base/bin/homecrypt"; else echo "$HC"; fi; }
 
 TAR=$W/tree.tar
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
@@ -37,10 +49,10 @@ setup() { # variant → prints the directory to work in
       mkdir -p "$W/gocryptfs/cipher" "$W/gocryptfs/mnt"
       [ -f "$W/gocryptfs/cipher/gocryptfs.conf" ] || gocryptfs -q -init -scryptn 10 -extpass "echo $PASS" "$W/gocryptfs/cipher" >/dev/null
       echo "$W/gocryptfs/mnt" ;;
-    homecrypt)
-      mkdir -p "$W/homecrypt/mnt"
-      [ -f "$W/homecrypt/lower/homecrypt.conf" ] || echo "$PASS" | "$HC" init "$W/homecrypt/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
-      echo "$W/homecrypt/mnt" ;;
+    homecrypt|homecrypt-base)
+      mkdir -p "$W/$v/mnt"
+      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hcbin "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
+      echo "$W/$v/mnt" ;;
   esac
 }
 mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
@@ -48,8 +60,8 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   case $v in
     gocryptfs) fusermount -u "$W/gocryptfs/mnt" 2>/dev/null || true
       gocryptfs -q -extpass "echo $PASS" "$W/gocryptfs/cipher" "$W/gocryptfs/mnt" 2>/dev/null ;;
-    homecrypt) "$HC" umount "$W/homecrypt/mnt" 2>/dev/null || fusermount -u -z "$W/homecrypt/mnt" 2>/dev/null || true
-      echo "$PASS" | "$HC" mount "$W/homecrypt/lower" "$W/homecrypt/mnt" --passphrase-fd 0 --log-file "$W/homecrypt.log" ;;
+    homecrypt|homecrypt-base) "$(hcbin "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+      echo "$PASS" | "$(hcbin "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
@@ -59,7 +71,7 @@ TCK=$(getconf CLK_TCK)
 daemon_pid() {
   case $1 in
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
-    homecrypt) grep -o '(pid [0-9]*)' "$W/homecrypt.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|homecrypt-base) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
@@ -78,7 +90,7 @@ tc() {
 PHASES=(write read untar ls md5 rm)
 declare -A R C
 for round in $(seq 1 "$ROUNDS"); do
-  for v in plain gocryptfs homecrypt; do
+  for v in "${VARIANTS[@]}"; do
     d=$(setup $v)
     mnt $v
     tc $v write dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync
@@ -99,7 +111,7 @@ done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A M MC
-for v in plain gocryptfs homecrypt; do
+for v in "${VARIANTS[@]}"; do
   for p in "${PHASES[@]}"; do
     vals=(); cvals=(); for r in $(seq 1 "$ROUNDS"); do vals+=("${R[$v,$p,$r]}"); cvals+=("${C[$v,$p,$r]}"); done
     M[$v,$p]=$(median "${vals[@]}")
@@ -142,5 +154,17 @@ mkdir -p bench/results
     printf '%-6s %-40s %s\n' "$p" "$bar" "$ratio"
   done
   echo '```'
+  if [ -n "${HC_BASE:-}" ]; then
+    echo
+    echo "homecrypt-base: $HC_BASE, in the same run (time, and ratio to gocryptfs; CPU s):"
+    echo
+    echo "| phase | homecrypt-base | base / gocryptfs | homecrypt / gocryptfs | base CPU s | homecrypt CPU s |"
+    echo "|---|---|---|---|---|---|"
+    for p in "${PHASES[@]}"; do
+      printf '| %s | %.2f | %s | %s | %.2f | %.2f |\n' "$p" "${M[homecrypt-base,$p]}" \
+        "$(echo "scale=2; ${M[homecrypt-base,$p]} / ${M[gocryptfs,$p]}" | bc)" "$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)" \
+        "${MC[homecrypt-base,$p]}" "${MC[homecrypt,$p]}"
+    done
+  fi
 } | tee "$out"
 echo "(saved to $out)" >&2
