@@ -6,15 +6,16 @@
 # medians, and the ratio homecrypt / gocryptfs (time; lower is better).
 # The tree is a reproducible tarball of this checkout's node_modules.
 # Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
-# HC_BASE=DIR adds "homecrypt-base": the build in DIR (dist/ bin/, e.g. the
-# code before a change) measured in the same run, with its ratio too.
+#        BEFORE=REV bench/canonical.sh [ROUNDS]   also runs homecrypt built from git
+#        revision REV ("before" column), interleaved in the same rounds, so a change
+#        is compared with the code before it on the same machine at the same moment
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
 W=$(mktemp -d /tmp/hc-bench-XXXXXX)
 PASS=bench-passphrase
 cleanup() {
-  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt "$W"/homecrypt-base/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
+  for m in "$W"/gocryptfs/mnt "$W"/homecrypt/mnt "$W"/before/mnt; do fusermount -u -z "$m" 2>/dev/null || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -27,15 +28,15 @@ ln -s "$PWD/node_modules" "$APP/node_modules"
 HC=$APP/bin/homecrypt
 "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
 VARIANTS=(plain gocryptfs homecrypt)
-HCS=(homecrypt)
-if [ -n "${HC_BASE:-}" ]; then
-  mkdir -p "$W/app-base"
-  cp -r "$HC_BASE/dist" "$HC_BASE/bin" "$HC_BASE/package.json" "$W/app-base/"
-  ln -s "$PWD/node_modules" "$W/app-base/node_modules"
-  VARIANTS+=(homecrypt-base)
-  HCS+=(homecrypt-base)
+if [ -n "${BEFORE:-}" ]; then
+  OLD=$W/before
+  mkdir -p "$OLD"
+  git archive "$BEFORE" | tar -x -C "$OLD"
+  ln -s "$PWD/node_modules" "$OLD/node_modules"
+  (cd "$OLD" && npx tsc -p tsconfig.json) || { echo "bench: $BEFORE does not build" >&2; exit 1; }
+  VARIANTS+=(before)
 fi
-hcbin() { if [ "$1" = homecrypt-base ]; then echo "$W/app-base/bin/homecrypt"; else echo "$HC"; fi; }
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 
 TAR=$W/tree.tar
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$TAR" node_modules
@@ -49,9 +50,9 @@ setup() { # variant → prints the directory to work in
       mkdir -p "$W/gocryptfs/cipher" "$W/gocryptfs/mnt"
       [ -f "$W/gocryptfs/cipher/gocryptfs.conf" ] || gocryptfs -q -init -scryptn 10 -extpass "echo $PASS" "$W/gocryptfs/cipher" >/dev/null
       echo "$W/gocryptfs/mnt" ;;
-    homecrypt|homecrypt-base)
+    homecrypt|before)
       mkdir -p "$W/$v/mnt"
-      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hcbin "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
+      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
   esac
 }
@@ -60,8 +61,8 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   case $v in
     gocryptfs) fusermount -u "$W/gocryptfs/mnt" 2>/dev/null || true
       gocryptfs -q -extpass "echo $PASS" "$W/gocryptfs/cipher" "$W/gocryptfs/mnt" 2>/dev/null ;;
-    homecrypt|homecrypt-base) "$(hcbin "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
-      echo "$PASS" | "$(hcbin "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
+    homecrypt|before) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+      echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
@@ -71,7 +72,7 @@ TCK=$(getconf CLK_TCK)
 daemon_pid() {
   case $1 in
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
-    homecrypt|homecrypt-base) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
@@ -126,13 +127,26 @@ mkdir -p bench/results
   echo "Canonical benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds."
   echo "Tree: node_modules of this checkout, $NFILES files, $(du -sh "$TAR" | cut -f1) tar. Times in seconds (write/read also MB/s)."
   echo
-  echo "| phase | plain | gocryptfs | homecrypt | homecrypt / gocryptfs |"
-  echo "|---|---|---|---|---|"
+  if [ -n "${OLD:-}" ]; then
+    echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"), \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
+    echo
+    echo "| phase | plain | gocryptfs | before | homecrypt | before / gocryptfs | homecrypt / gocryptfs |"
+    echo "|---|---|---|---|---|---|---|"
+  else
+    echo "| phase | plain | gocryptfs | homecrypt | homecrypt / gocryptfs |"
+    echo "|---|---|---|---|---|"
+  fi
   for p in "${PHASES[@]}"; do
     ratio=$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)
     extra() { if [ "$p" = write ] || [ "$p" = read ]; then echo " ($(mb "${M[$1,$p]}") MB/s)"; fi; }
-    printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
-      "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
+    if [ -n "${OLD:-}" ]; then
+      bratio=$(echo "scale=2; ${M[before,$p]} / ${M[gocryptfs,$p]}" | bc)
+      printf '| %s | %.2f%s | %.2f%s | %.2f%s | %.2f%s | %s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
+        "${M[before,$p]}" "$(extra before)" "${M[homecrypt,$p]}" "$(extra homecrypt)" "$bratio" "$ratio"
+    else
+      printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
+        "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
+    fi
   done
   echo
   echo "CPU seconds used by the filesystem daemon in each phase (user + system, all threads; median):"
@@ -154,17 +168,5 @@ mkdir -p bench/results
     printf '%-6s %-40s %s\n' "$p" "$bar" "$ratio"
   done
   echo '```'
-  if [ -n "${HC_BASE:-}" ]; then
-    echo
-    echo "homecrypt-base: $HC_BASE, in the same run (time, and ratio to gocryptfs; CPU s):"
-    echo
-    echo "| phase | homecrypt-base | base / gocryptfs | homecrypt / gocryptfs | base CPU s | homecrypt CPU s |"
-    echo "|---|---|---|---|---|---|"
-    for p in "${PHASES[@]}"; do
-      printf '| %s | %.2f | %s | %s | %.2f | %.2f |\n' "$p" "${M[homecrypt-base,$p]}" \
-        "$(echo "scale=2; ${M[homecrypt-base,$p]} / ${M[gocryptfs,$p]}" | bc)" "$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)" \
-        "${MC[homecrypt-base,$p]}" "${MC[homecrypt,$p]}"
-    done
-  fi
 } | tee "$out"
 echo "(saved to $out)" >&2

@@ -9,7 +9,7 @@
 // `.buffer` forces that (a small typed array otherwise lives on the heap and
 // can move in a GC), and the caller holds the Buffer during the call. A raw
 // pointer has no bounds: every caller checks its offsets and lengths first.
-import koffi from 'koffi';
+import { libc } from '../os/libc.js';
 
 type AddrFn = (dst: Uint8Array, src: Uint8Array, n: number) => number | bigint;
 
@@ -27,7 +27,7 @@ let nextSlot = 0;
 function load(): AddrFn | null {
   try {
     // memmove(dst, src, 0) copies nothing and returns dst: the address koffi passed
-    return koffi.load('libc.so.6').func('uintptr_t memmove(uint8_t *dst, const uint8_t *src, size_t n)') as unknown as AddrFn;
+    return libc().func('uintptr_t memmove(uint8_t *dst, const uint8_t *src, size_t n)') as unknown as AddrFn;
   } catch {
     return null;
   }

@@ -8,7 +8,7 @@
 // AES-256-GCM and produce identical bytes (tested against each other and
 // against the committed vectors).
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import koffi from 'koffi';
+import { nativeLibrary } from '../os/libc.js';
 import { addressesAvailable, addressOf } from './buffer-address.js';
 
 export interface BlockGcm {
@@ -69,7 +69,7 @@ type Fn = (...a: unknown[]) => number;
 function loadLibcrypto(): BlockGcm | null {
   let lib;
   try {
-    lib = koffi.load('libcrypto.so.3');
+    lib = nativeLibrary('libcrypto.so.3');
   } catch {
     return null;
   }

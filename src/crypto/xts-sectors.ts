@@ -7,7 +7,7 @@
 // schedule is set once, and each sector costs one EVP_CipherInit_ex with only
 // its 16-byte IV plus one EVP_CipherUpdate, in place. Otherwise (or with
 // HOMECRYPT_NODE_CRYPTO=1) callers use their Node path. Same bytes (tested).
-import koffi from 'koffi';
+import { nativeLibrary } from '../os/libc.js';
 import { addressesAvailable, addressOf } from './buffer-address.js';
 
 export interface XtsSectors {
@@ -33,7 +33,7 @@ interface Dir {
 function loadLibcrypto(): XtsSectors | null {
   let lib;
   try {
-    lib = koffi.load('libcrypto.so.3');
+    lib = nativeLibrary('libcrypto.so.3');
   } catch {
     return null;
   }

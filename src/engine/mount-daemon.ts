@@ -89,15 +89,19 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   for (const k of keys) k.fill(0);
   const mnt = resolve(mountPoint);
   const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log: daemonLog });
+  // the format first: tests (and people) find the daemon's pid at the line's end
+  daemonLog(`homecrypt: ${formatNote(vol.formatVersion)}`);
   daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
-  if (vol.config.version === 1) daemonLog(`homecrypt: ${FORMAT_1_NOTE}`);
   onReady();
   await serveUntilUnmounted(mnt, mounted, daemonLog);
 }
 
-/** Said once on every mount of a format-1 volume (there is no upgrade to format 2 yet). */
-export const FORMAT_1_NOTE = 'format-1 volume: files read and write as format 1, where a crash during a write can leave a block '
-  + 'unreadable (EIO); volumes made by this version of homecrypt init are format 2';
+/** What a mount says about the volume format it opened (log and `homecrypt mount`). */
+export function formatNote(version: number): string {
+  return version >= 2 ? `volume format ${version}`
+    : `volume format ${version}, opened read-write as before (names are not bound to their directories, and a crash `
+      + 'during a write can leave a block unreadable (EIO); new volumes are format 2)';
+}
 
 /** A daemon's log line: to stderr, which the parent pointed at the log file (bounded: src/engine/log-limit.ts). */
 export const daemonLog = rateLimitedLog((line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`));

@@ -4,8 +4,8 @@
 // the raw syscall only those of the calling (main) thread, which is what lets
 // root act briefly as a user for keyring calls without touching the libuv
 // worker threads. See docs/ARCHITECTURE.md (keys layer).
-import koffi from 'koffi';
 import { MissingFeatureError } from '../errors.js';
+import { ErrnoError, errnoError, libc } from './libc.js';
 
 const NR: Record<string, { add_key: number; keyctl: number; setresuid: number; setresgid: number }> = {
   x64: { add_key: 248, keyctl: 250, setresuid: 117, setresgid: 119 },
@@ -19,13 +19,6 @@ export const KEYCTL = {
 
 export const ERRNO = { EPERM: 1, EACCES: 13, EINVAL: 22, ENOSYS: 38, EDQUOT: 122, ENOKEY: 126, EKEYEXPIRED: 127, EKEYREVOKED: 128 } as const;
 
-/** A failed syscall; `errno` is the kernel's error number. */
-export class SyscallError extends Error {
-  constructor(readonly call: string, readonly errno: number) {
-    super(`${call} failed: errno ${errno}`);
-  }
-}
-
 type SyscallFn = (nr: number, ...args: unknown[]) => number | bigint;
 let cached: { syscall: SyscallFn; nr: (typeof NR)[string] } | null = null;
 
@@ -33,14 +26,13 @@ function sys() {
   if (cached) return cached;
   const nr = NR[process.arch];
   if (!nr) throw new MissingFeatureError(`kernel keyring calls are not mapped for ${process.arch}`);
-  const libc = koffi.load('libc.so.6');
-  cached = { syscall: libc.func('long syscall(long nr, ...)') as unknown as SyscallFn, nr };
+  cached = { syscall: libc().func('long syscall(long nr, ...)') as unknown as SyscallFn, nr };
   return cached;
 }
 
 function check(call: string, r: number | bigint): number {
   const n = Number(r);
-  if (n === -1) throw new SyscallError(call, koffi.errno());
+  if (n === -1) throw errnoError(call);
   return n;
 }
 
@@ -70,7 +62,7 @@ export function keyctlSearch(keyring: number, type: string, description: string)
   try {
     return check('keyctl(SEARCH)', s.syscall(s.nr.keyctl, 'int', KEYCTL.SEARCH, 'int32_t', keyring, 'str', type, 'str', description, 'int32_t', 0));
   } catch (err) {
-    if (err instanceof SyscallError && (err.errno === ERRNO.ENOKEY || err.errno === ERRNO.EKEYREVOKED || err.errno === ERRNO.EKEYEXPIRED)) return null;
+    if (err instanceof ErrnoError && (err.errno === ERRNO.ENOKEY || err.errno === ERRNO.EKEYREVOKED || err.errno === ERRNO.EKEYEXPIRED)) return null;
     throw err;
   }
 }

@@ -17,8 +17,9 @@ import { secretsEqual } from '../crypto/constant-time.js';
 import { KeyNotAvailableError, MissingFeatureError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import {
   addKey, ERRNO, keyctlDescribe, keyctlRead, keyctlRevoke, keyctlSearch, keyctlSetPerm, keyctlUnlink,
-  KEY_SPEC_USER_KEYRING, SyscallError, threadSetresgid, threadSetresuid,
+  KEY_SPEC_USER_KEYRING, threadSetresgid, threadSetresuid,
 } from './keyctl-syscalls.js';
+import { ErrnoError } from './libc.js';
 
 export const KEY_TYPE = 'user';
 export const KEY_DESCRIPTION_PREFIX = 'homecrypt:';
@@ -92,10 +93,10 @@ function wrapErrors<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof SyscallError) {
+    if (err instanceof ErrnoError) {
       if (err.errno === ERRNO.ENOSYS) throw new MissingFeatureError('this kernel has no key management (keyctl: ENOSYS)');
       if (err.errno === ERRNO.EDQUOT) throw new RefusedError('the user\'s keyring quota is full');
-      if (err.errno === ERRNO.EACCES || err.errno === ERRNO.EPERM) throw new PermissionDeniedError(`${err.call}: permission denied by the kernel keyring`);
+      if (err.errno === ERRNO.EACCES || err.errno === ERRNO.EPERM) throw new PermissionDeniedError(`${err.syscall}: permission denied by the kernel keyring`);
     }
     throw err;
   }
@@ -128,7 +129,7 @@ export function readMountKey(keyId: string, opts: KeyringUserOptions = {}): Buff
     try {
       key = keyctlRead(serial);
     } catch (err) {
-      if (err instanceof SyscallError && (err.errno === ERRNO.EKEYREVOKED || err.errno === ERRNO.EKEYEXPIRED)) return null;
+      if (err instanceof ErrnoError && (err.errno === ERRNO.EKEYREVOKED || err.errno === ERRNO.EKEYEXPIRED)) return null;
       throw err;
     }
     if (key.length !== MOUNT_KEY_BYTES || !secretsEqual(Buffer.from(keyIdOf(key), 'hex'), Buffer.from(keyId, 'hex'))) {
@@ -150,7 +151,7 @@ export function forgetMountKey(keyId: string, opts: KeyringUserOptions = {}): bo
       keyctlUnlink(serial, KEY_SPEC_USER_KEYRING);
     } catch (err) {
       // revoked already; it may have been linked elsewhere than @u
-      if (!(err instanceof SyscallError && err.errno === ERRNO.ENOKEY)) throw err;
+      if (!(err instanceof ErrnoError && err.errno === ERRNO.ENOKEY)) throw err;
     }
     return true;
   });

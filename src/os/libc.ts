@@ -1,26 +1,50 @@
-// One door to libc for the OS adapters: a single koffi handle, and one error
-// shape for failed calls (errno positive, `code` like Node's fs errors), so
-// callers handle a libc failure exactly as they handle an fs one.
+// The one door to native libraries: a single loader (each library loaded once,
+// libc for the OS adapters, libcrypto for src/crypto, libpam), one error shape
+// for failed calls (errno positive, `code` like Node's fs errors, so callers
+// handle a libc failure exactly as they handle an fs one).
+// It imports nothing of homecrypt, so the crypto layer below src/os may use it
+// (test/architecture.test.ts places this file on its own, under src/crypto).
 import koffi from 'koffi';
 import { constants } from 'node:os';
 
-let handle: ReturnType<typeof koffi.load> | null = null;
+export type NativeLibrary = ReturnType<typeof koffi.load>;
 
-export function libc(): ReturnType<typeof koffi.load> {
-  if (!handle) handle = koffi.load('libc.so.6');
-  return handle;
+const loaded = new Map<string, NativeLibrary>();
+
+/** The library by its soname, loaded on first use; throws if it cannot be loaded. */
+export function nativeLibrary(soname: string): NativeLibrary {
+  let lib = loaded.get(soname);
+  if (!lib) { lib = koffi.load(soname); loaded.set(soname, lib); }
+  return lib;
+}
+
+export function libc(): NativeLibrary {
+  return nativeLibrary('libc.so.6');
 }
 
 export type LibcFn = (...args: unknown[]) => number;
 
-/** Declares a libc function once (by its C prototype). */
-export function libcFn(prototype: string): LibcFn {
-  return libc().func(prototype) as unknown as LibcFn;
+/** Declares a function of a library (libc by default) once, by its C prototype. */
+export function libcFn(prototype: string, lib: NativeLibrary = libc()): LibcFn {
+  return lib.func(prototype) as unknown as LibcFn;
 }
 
 const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
 
-export type ErrnoError = Error & { errno: number; code?: string; syscall: string };
+/** The name of an errno (EPERM, ENOKEY…), if Node knows it. */
+export function errnoName(errno: number): string | undefined {
+  return codeOf.get(errno);
+}
+
+/** A failed libc call or syscall: the one shape every OS adapter throws. */
+export class ErrnoError extends Error {
+  readonly code: string | undefined;
+  constructor(readonly syscall: string, readonly errno: number, what = '') {
+    const code = codeOf.get(errno);
+    super(`${syscall}${what ? ` ${what}` : ''}: ${code ?? `errno ${errno}`}`);
+    this.code = code;
+  }
+}
 
 /** errno of the libc call that just returned. */
 export function lastErrno(): number {
@@ -28,14 +52,8 @@ export function lastErrno(): number {
 }
 
 /** The error of the libc call that just failed (reads errno). */
-export function errnoError(call: string, what: string): ErrnoError {
-  const errno = koffi.errno();
-  const code = codeOf.get(errno);
-  const err = new Error(`${call} ${what}: ${code ?? `errno ${errno}`}`) as ErrnoError;
-  err.errno = errno;
-  err.code = code;
-  err.syscall = call;
-  return err;
+export function errnoError(call: string, what = ''): ErrnoError {
+  return new ErrnoError(call, koffi.errno(), what);
 }
 
 /** Returns r, or throws the errno error when r < 0. */

@@ -3,6 +3,7 @@
 // wraps the mount key with a typo of the real password.
 import koffi from 'koffi';
 import type * as K from 'koffi';
+import { libc as libcLibrary, nativeLibrary } from './libc.js';
 import { MissingFeatureError } from '../errors.js';
 
 const PAM_SUCCESS = 0;
@@ -28,11 +29,11 @@ function libpam(): Libpam {
   if (cached) return cached;
   let pam: K.LibraryHandle;
   try {
-    pam = koffi.load('libpam.so.0');
+    pam = nativeLibrary('libpam.so.0');
   } catch {
     throw new MissingFeatureError('libpam.so.0 is not installed (Debian package libpam0g)');
   }
-  const libc = koffi.load('libc.so.6');
+  const libc = libcLibrary();
   const message = koffi.struct('hc_pam_message', { msg_style: 'int', msg: 'const char *' });
   const response = koffi.struct('hc_pam_response', { resp: 'void *', resp_retcode: 'int' });
   const convFn = koffi.proto('int hc_pam_conv_fn(int num_msg, void *msg, void *resp, void *appdata)');

@@ -2,7 +2,7 @@
 // module) when a syslog daemon listens on /dev/log, and always homecrypt's own
 // root-only log file, so the reason is never lost (containers and these CI
 // machines have no syslog daemon). Callers pass messages that hold no secret.
-import koffi from 'koffi';
+import { libc as libcLibrary } from './libc.js';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -18,7 +18,7 @@ let ident: Buffer | null = null; // openlog keeps the pointer: keep the buffer a
 
 function syslogLib(): typeof libc {
   if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
+  const lib = libcLibrary();
   libc = {
     openlog: lib.func('void openlog(const void *ident, int option, int facility)'),
     syslog: lib.func('void syslog(int priority, const char *format, ...)'),

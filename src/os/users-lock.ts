@@ -3,20 +3,9 @@
 // or both see "last". flock is released by the kernel if the holder dies, so a
 // crashed hook never leaves a stale lock. A waiter gives up after a bounded
 // time (the holder may be stuck), so no login waits on another without end.
-import koffi from 'koffi';
 import { closeSync, mkdirSync, openSync, constants } from 'node:fs';
 import { join } from 'node:path';
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
-const EWOULDBLOCK = 11;
-
-let flockFn: ((fd: number, op: number) => number) | null = null;
-function flock(fd: number, op: number): number {
-  if (!flockFn) flockFn = koffi.load('libc.so.6').func('int flock(int fd, int operation)') as (fd: number, op: number) => number;
-  return flockFn(fd, op);
-}
+import { tryLockExclusive, unlock } from './flock.js';
 
 export const LOCK_DIR = '/run/homecrypt/locks';
 /** How long a hook waits for another hook of the same user (docs/LOGIN.md). */
@@ -30,15 +19,14 @@ export async function withUserLock<T>(name: string, fn: () => Promise<T>, dir = 
   const fd = openSync(join(dir, `${name}.lock`), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     const deadline = Date.now() + waitMs;
-    while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
-      if (koffi.errno() !== EWOULDBLOCK) throw new Error(`cannot lock ${name}.lock (errno ${koffi.errno()})`);
+    while (!tryLockExclusive(fd, `${name}.lock`)) {
       if (Date.now() >= deadline) throw new Error(`another homecrypt hook of ${name} has held ${name}.lock for over ${waitMs / 1000} s; going on without it`);
       await sleep(25);
     }
     try {
       return await fn();
     } finally {
-      flock(fd, LOCK_UN);
+      unlock(fd);
     }
   } finally {
     closeSync(fd);

@@ -9,7 +9,7 @@ import { runAsUser } from '../os/processes.js';
 import type { UserAccount } from '../os/users.js';
 import { HOMECRYPT_BIN } from './engine-ops.js';
 import type { MoveProgress } from './migrate-tree.js';
-import type { UserOpResult, UserRequest } from './user-ops.js';
+import type { UserOpResult, UserRequest } from './user-request.js';
 
 /** What the worker prints, one JSON object a line. */
 export type WorkerLine =

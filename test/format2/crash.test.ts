@@ -25,7 +25,9 @@ const LANES = Number(process.env.HC_CRASH_LANES ?? 4);
 const FORMAT = process.env.HC_CRASH_FORMAT === '1' ? 1 : 2;
 const WRITER = new URL('./crash-writer.mjs', import.meta.url).pathname;
 const DAEMON = new URL('./crash-daemon.mjs', import.meta.url).pathname;
-const DIST = new URL('../../dist', import.meta.url).pathname;
+const REPO = new URL('../..', import.meta.url).pathname;
+/** The daemons run from a copy of dist/ made at the start: a rebuild during the run cannot change them. */
+let dist = '';
 const FILES = ['f0', 'f1', 'f2', 'f3'];
 const NOBODY = 65534;
 /** HC_CRASH_PROGRESS=FILE: a line per kill, to follow a long run. */
@@ -116,7 +118,7 @@ class Lane {
 
   async mount(): Promise<void> {
     const t0 = Date.now();
-    const d = spawn(process.execPath, [DAEMON, DIST, this.lower, this.mnt], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const d = spawn(process.execPath, [DAEMON, dist, this.lower, this.mnt], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.daemon = d;
     d.stdin!.end(this.keys.map((k) => k.toString('hex')).join('\n'));
     d.stderr!.on('data', (b: Buffer) => { this.daemonOut += b.toString(); });
@@ -203,6 +205,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'the crash test'))(`format ${
     fs.truncateSync(img, 96 << 20);
     execFileSync('mkfs.ext4', ['-q', '-F', img]);
     execFileSync('mount', ['-o', 'loop', img, fsDir]);
+    const app = join(dir, 'app');
+    fs.mkdirSync(app);
+    fs.cpSync(join(REPO, 'dist'), join(app, 'dist'), { recursive: true });
+    fs.copyFileSync(join(REPO, 'package.json'), join(app, 'package.json'));
+    fs.symlinkSync(join(REPO, 'node_modules'), join(app, 'node_modules'));
+    dist = join(app, 'dist');
     for (let n = 0; n < LANES; n++) lanes.push(new Lane(dir, fsDir, n));
     await Promise.all(lanes.map((l) => l.init()));
   }, 120_000);

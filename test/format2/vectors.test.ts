@@ -1,65 +1,94 @@
-// The committed format-2 content vectors (test/vectors/files/vectors-v2.json,
-// made by make-vectors-v2.mjs) decode with today's code: the header, a whole
-// lower file, a write record, and a half-done append its record repairs.
+// Format 2 names against their committed vectors and fixture tree
+// (test/vectors/files/vectors-v2-names.json, tree-v2-names/; generator
+// make-vectors-v2-names.mjs): directory IV files, names sealed under their
+// directory's IV (long names too), and a lower tree that decodes byte-exact.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { gcmOpen } from '../../src/crypto/aead.js';
-import { deriveWrapKey, MountKeys } from '../../src/engine/mount-keys.js';
+import { keyIdOf } from '../../src/crypto/key-id.js';
+import { deriveNameKeys, decryptNameString, encryptNameString } from '../../src/format/names.js';
+import { openDirIv, sealDirIv } from '../../src/format/dir-iv.js';
+import { openVolume } from '../../src/engine/volume.js';
+import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
+import { fsckVolume } from '../../src/engine/fsck.js';
+import { MountKeys } from '../../src/engine/mount-keys.js';
 import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
-import { encodeFileHeader, headerAad, parseFileHeader } from '../../src/format/file-header.js';
-import { encodeWriteRecord, openWriteRecord } from '../../src/format/write-record.js';
-import { LAYOUT_V2 } from '../../src/format/block-offsets.js';
-import { MemIO } from '../engine/mem-io.js';
+import type { DirContext } from '../../src/engine/volume-format.js';
+import { decodeTree } from '../engine/decode-tree.js';
 
-const V = JSON.parse(readFileSync(new URL('../vectors/files/vectors-v2.json', import.meta.url), 'utf8'));
-const hex = (s: string): Buffer => Buffer.from(s, 'hex');
+const dir = new URL('../vectors/files/', import.meta.url).pathname;
+const V = JSON.parse(readFileSync(`${dir}vectors-v2-names.json`, 'utf8'));
+const hex = (s: string) => Buffer.from(s, 'hex');
 const mountKey = hex(V.mountKey);
-const fmt = () => homecryptFormat(new MountKeys(mountKey, V.keyId), { plaintextNames: false, version: 2 });
+const nk = deriveNameKeys(mountKey);
 
-describe('format 2 vectors', () => {
-  it('the header is version 2 and its wrap covers the version', () => {
-    const h = parseFileHeader(hex(V.header), 'vector');
-    expect(h.version).toBe(2);
-    expect(encodeFileHeader(h).toString('hex')).toBe(V.header);
-    expect(gcmOpen(deriveWrapKey(mountKey), h.wrapNonce, h.wrappedKey, headerAad(h.fileId, h.keyId, 0, 2)).toString('hex')).toBe(V.contentKey);
-    expect(() => gcmOpen(deriveWrapKey(mountKey), h.wrapNonce, h.wrappedKey, headerAad(h.fileId, h.keyId, 0, 1))).toThrow();
+describe('format 2 name vectors', () => {
+  it('derives the same name keys as format 1', () => {
+    expect(keyIdOf(mountKey)).toBe(V.keyId);
+    expect(nk.macKey.toString('hex')).toBe(V.nameMacKey);
+    expect(nk.encKey.toString('hex')).toBe(V.nameEncKey);
   });
 
-  it('the lower file reads as the plaintext; a format-1 volume refuses it', () => {
-    const io = new MemIO(hex(V.lowerFile));
-    expect(LAYOUT_V2.isWellFormedLowerSize(io.size())).toBe(true);
-    const c = fmt().files.open(io);
-    expect(c.read(io, 0, 1 << 16).toString('hex')).toBe(V.plaintext);
-    const v1 = homecryptFormat(new MountKeys(mountKey, V.keyId), { plaintextNames: false, version: 1 });
-    expect(() => v1.files.open(io)).toThrow(/format-2 file in a format-1 volume/);
+  it('seals and opens directory IV files; a changed byte fails', () => {
+    for (const f of V.dirIvFiles) {
+      expect(sealDirIv(nk, hex(f.iv)).toString('hex')).toBe(f.content);
+      expect(openDirIv(nk, hex(f.content), 'vector').toString('hex')).toBe(f.iv);
+      const bad = hex(f.content);
+      bad[3]! ^= 1;
+      expect(() => openDirIv(nk, bad, 'vector')).toThrow(/failed authentication/);
+      expect(() => openDirIv(nk, hex(f.content).subarray(0, 31), 'vector')).toThrow(/31 bytes/);
+      expect(() => openDirIv(nk, null, 'vector')).toThrow(/missing/);
+    }
   });
 
-  it('the write record decodes and encodes byte-exact', () => {
-    const r = V.writeRecord;
-    const got = openWriteRecord(hex(V.contentKey), hex(V.fileId), hex(r.encoded), LAYOUT_V2.body);
-    expect(got).not.toBeNull();
-    expect(got!.sizeTo).toBe(r.sizeTo);
-    expect(got!.restoreAt).toBe(r.restoreAt);
-    expect(got!.doneAt).toBe(r.doneAt);
-    expect(got!.bytes.toString('hex')).toBe(r.bytes);
-    expect(got!.doneTag.toString('hex')).toBe(r.doneTag);
-    expect(encodeWriteRecord(hex(V.contentKey), hex(V.fileId), got!, hex(r.nonce)).toString('hex')).toBe(r.encoded);
-    // another file's key, or one flipped bit: not a record
-    const flipped = hex(r.encoded);
-    flipped[20]! ^= 1;
-    expect(openWriteRecord(hex(V.contentKey), hex(V.fileId), flipped, LAYOUT_V2.body)).toBeNull();
-    expect(openWriteRecord(hex(V.contentKey), Buffer.alloc(16), hex(r.encoded), LAYOUT_V2.body)).toBeNull();
+  it('encrypts each name under its directory IV; under another IV it does not open', () => {
+    const [ivA, ivB] = V.dirIvFiles.map((f: { iv: string }) => hex(f.iv));
+    for (const n of V.names) {
+      const iv = hex(n.dirIV);
+      expect(encryptNameString(nk, 'dirname', n.plaintext, iv)).toBe(n.encoded);
+      expect(decryptNameString(nk, 'dirname', n.encoded, iv)).toBe(n.plaintext);
+      expect(() => decryptNameString(nk, 'dirname', n.encoded, iv.equals(ivA) ? ivB : ivA)).toThrow(/authentication/);
+      expect(() => decryptNameString(nk, 'name', n.encoded)).toThrow(/authentication/);
+    }
+    const a = V.names.filter((n: { plaintext: string }) => n.plaintext === 'a');
+    expect(a[0].encoded).not.toBe(a[1].encoded);
   });
 
-  it('the half-done append fails until its record is applied, then reads as the plaintext', () => {
-    const io = new MemIO(hex(V.tornAppend.lowerFile));
-    const f = fmt();
-    expect(() => f.files.open(io).read(io, 0, 1 << 16)).toThrow();
-    expect(f.files.hasPendingWrite!(io)).toBe(true);
-    const view = f.files.recoveredView!(io);
-    expect(f.files.open(view).read(view, 0, 1 << 16).toString('hex')).toBe(V.plaintext);
-    expect(f.files.recover!(io)).toBe(true);
-    expect(f.files.hasPendingWrite!(io)).toBe(false);
-    expect(f.files.open(io).read(io, 0, 1 << 16).toString('hex')).toBe(V.plaintext);
+  it('the codec: long names through sidecars bound to the directory', () => {
+    const names = homecryptFormat(new MountKeys(mountKey, keyIdOf(mountKey)), { plaintextNames: false, version: 2 }).names;
+    for (const n of V.names) {
+      const sidecars = new Map<string, Buffer>();
+      const ctx: DirContext = { lowerDir: 'd', readSidecar: (s) => sidecars.get(s) ?? null, dirIV: () => hex(n.dirIV) };
+      const enc = names.encryptName(n.plaintext, ctx);
+      expect(enc.lowerName).toBe(n.lowerName ?? n.encoded);
+      if (n.sidecar) {
+        expect(enc.sidecar).toEqual({ name: n.sidecar, content: Buffer.from(n.encoded, 'ascii') });
+        sidecars.set(n.sidecar, enc.sidecar!.content);
+      }
+      expect(names.decryptName(enc.lowerName, ctx)).toBe(n.plaintext);
+    }
+    const root: DirContext = { lowerDir: '', readSidecar: () => null, dirIV: () => hex(V.dirIvFiles[0].iv) };
+    for (const hidden of ['homecrypt.diriv', 'homecrypt.conf', 'homecrypt.keys', 'homecrypt.mkdir~0011223344556677']) {
+      expect(names.decryptName(hidden, root)).toBeNull();
+    }
+  });
+
+  it('symlink targets and xattr names are as in format 1', () => {
+    expect(encryptNameString(nk, 'target', V.symlinkTarget.plaintext)).toBe(V.symlinkTarget.encoded);
+    expect(`user.${encryptNameString(nk, 'xattr', 'colour')}`).toBe(V.xattrName.lower);
+  });
+});
+
+describe('fixture tree-v2-names', () => {
+  const expected = JSON.parse(readFileSync(`${dir}tree-v2-names.expected.json`, 'utf8'));
+  const vol = openVolume(`${dir}tree-v2-names`, [mountKey]);
+  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => undefined });
+
+  it('is a format-2 volume and decodes to the expected tree', () => {
+    expect(vol.formatVersion).toBe(2);
+    expect(decodeTree(fs)).toEqual(expected);
+  });
+
+  it('passes fsck', () => {
+    expect(fsckVolume(vol).problems).toEqual([]);
   });
 });

@@ -14,8 +14,8 @@ import { deleteUserByName, type TestUser } from '../helpers/users.js';
 import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../ecryptfs/fixtures.js';
 import { lookupUser } from '../../src/os/users.js';
-import { adoptUser } from '../../src/ecryptfs/adopt.js';
-import { migrateEcryptfs } from '../../src/ecryptfs/migrate.js';
+import { adoptUser } from '../../src/session/ecryptfs/adopt.js';
+import { migrateEcryptfs } from '../../src/session/ecryptfs/migrate.js';
 
 const MOUNT_PASS = 'race mount pass';
 const LOGIN = 'race login pass';

@@ -5,7 +5,7 @@
 import koffi from 'koffi';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, constants as fsc, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { errnoError, libc as libcLibrary } from '../../os/libc.js';
 
 type Fn = (...args: unknown[]) => number;
 interface Libc {
@@ -16,7 +16,7 @@ let libc: Libc | null = null;
 
 function lib(): Libc {
   if (libc) return libc;
-  const l = koffi.load('libc.so.6');
+  const l = libcLibrary();
   libc = {
     mount: l.func('int mount(const char *src, const char *target, const char *type, unsigned long flags, const char *data)') as unknown as Fn,
     umount2: l.func('int umount2(const char *target, int flags)') as unknown as Fn,
@@ -28,17 +28,6 @@ function lib(): Libc {
     poll: l.func('int poll(void *fds, unsigned long nfds, int timeout)') as unknown as Libc['poll'],
   };
   return libc;
-}
-
-const codeOf = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v as number, k]));
-
-function sysError(call: string, what: string): Error {
-  const errno = koffi.errno();
-  const code = codeOf.get(errno) ?? `errno ${errno}`;
-  const err = new Error(`${call} ${what}: ${code}`) as Error & { errno: number; code?: string };
-  err.errno = errno;
-  err.code = codeOf.get(errno);
-  return err;
 }
 
 const MS_RDONLY = 1;
@@ -80,7 +69,7 @@ export function mountAsRoot(r: KernelMountRequest): number {
   const type = r.subtype ? `fuse.${optValue(r.subtype)}` : 'fuse';
   const flags = MS_NOSUID | MS_NODEV | (r.readOnly ? MS_RDONLY : 0);
   if (lib().mount(optValue(r.fsname), r.mountPoint, type, flags, data) !== 0) {
-    const err = sysError('mount', r.mountPoint);
+    const err = errnoError('mount', r.mountPoint);
     closeSync(fd);
     throw err;
   }
@@ -101,7 +90,7 @@ const MSG_CMSG_CLOEXEC = 0x40000000;
 export async function mountWithFusermount(r: KernelMountRequest): Promise<number> {
   const c = lib();
   const sv = [0, 0];
-  if (c.socketpair(AF_UNIX, SOCK_STREAM, 0, sv) !== 0) throw sysError('socketpair', '');
+  if (c.socketpair(AF_UNIX, SOCK_STREAM, 0, sv) !== 0) throw errnoError('socketpair', '');
   const [ours, theirs] = sv as [number, number];
   try {
     const opts = [`fsname=${optValue(r.fsname)}`, ...commonOptions(r)];
@@ -141,7 +130,7 @@ function receiveFd(sock: number): number {
   // MSG_CMSG_CLOEXEC: a program we start later must not inherit the connection
   // (it would keep a dead daemon's mount hanging instead of failing with ENOTCONN)
   const n = lib().recvmsg(sock, msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) throw sysError('recvmsg', 'from fusermount3');
+  if (n < 0) throw errnoError('recvmsg', 'from fusermount3');
   // struct cmsghdr { size_t len; int level; int type; int fd; }
   const clen = Number(msg.readBigUInt64LE(40));
   if (clen < 20 || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) {
@@ -153,7 +142,7 @@ function receiveFd(sock: number): number {
 /** Unmounts (umount2 as root, fusermount3 -u otherwise). */
 export async function unmountKernel(mountPoint: string, lazy: boolean): Promise<void> {
   if (process.getuid?.() === 0) {
-    if (lib().umount2(mountPoint, lazy ? MNT_DETACH : 0) !== 0) throw sysError('umount', mountPoint);
+    if (lib().umount2(mountPoint, lazy ? MNT_DETACH : 0) !== 0) throw errnoError('umount', mountPoint);
     return;
   }
   await new Promise<void>((resolve, reject) => {
@@ -173,7 +162,7 @@ const FUSE_DEV_IOC_CLONE = 0x8004e500;
 export function cloneNonBlocking(fd: number): number {
   const clone = openSync('/dev/fuse', fsc.O_RDWR | fsc.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
   if (lib().ioctl(clone, FUSE_DEV_IOC_CLONE, [fd]) !== 0) {
-    const err = sysError('ioctl FUSE_DEV_IOC_CLONE', '/dev/fuse');
+    const err = errnoError('ioctl FUSE_DEV_IOC_CLONE', '/dev/fuse');
     closeSync(clone);
     throw err;
   }
@@ -229,4 +218,29 @@ export function setReadahead(mountPoint: string, kib: number): boolean {
   } catch {
     return false;
   }
+}
+
+const SIGKILL_BIT = 1n << 8n; // signal 9, bit 8 of the pending masks
+
+/**
+ * True when thread `pid` has a SIGKILL pending (it is being killed) or is
+ * gone: what answers to a request of it no longer matter to anyone. Reads
+ * /proc/PID/status (SigPnd: the thread's own pending signals; ShdPnd: its
+ * process's). pid 0 (a caller outside our pid namespace) is never dying.
+ */
+export function fatalSignalPending(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return true; // gone
+  }
+  for (const key of ['SigPnd:', 'ShdPnd:']) {
+    const at = status.indexOf(key);
+    if (at < 0) continue;
+    const hex = status.slice(at + key.length, status.indexOf('\n', at)).trim();
+    if (/^[0-9a-f]+$/i.test(hex) && (BigInt(`0x${hex}`) & SIGKILL_BIT) !== 0n) return true;
+  }
+  return false;
 }

@@ -18,28 +18,28 @@
 // reached; running the command again carries on from there.
 import { closeSync, existsSync, lstatSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { HomecryptError, RefusedError, UsageError } from '../errors.js';
-import { writeFileAtomic } from '../os/atomic-file.js';
-import type { UserAccount } from '../os/users.js';
-import { withUserLock } from '../os/users-lock.js';
-import { createKeyStore } from '../keys/key-store.js';
-import { layoutFor, type Layout } from '../session/layout.js';
-import { initLower } from '../session/lower-dir.js';
-import { unwrapForUser } from '../session/key-ops.js';
-import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../session/setup.js';
-import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
+import { HomecryptError, RefusedError, UsageError } from '../../errors.js';
+import { writeFileAtomic } from '../../os/atomic-file.js';
+import type { UserAccount } from '../../os/users.js';
+import { withUserLock } from '../../os/users-lock.js';
+import { createKeyStore } from '../../keys/key-store.js';
+import { layoutFor, type Layout } from '../layout.js';
+import { initLower } from '../lower-dir.js';
+import { unwrapForUser } from '../key-ops.js';
+import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
+import { loadUserRecord, saveUserRecord, type UserRecord } from '../user-record.js';
 import { isAdoptedEcryptfs } from './adopt.js';
-import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from './encrypted-home.js';
-import { openEcryptfs } from './mount.js';
-import { readPrivateSetup } from './private-dir.js';
-import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
-import { walkLower } from './tree.js';
-import { wipeKeys } from './keys.js';
+import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
+import { openEcryptfs } from '../../ecryptfs/mount.js';
+import { readPrivateSetup } from '../../ecryptfs/private-dir.js';
+import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
+import { walkLower } from '../../ecryptfs/tree.js';
+import { wipeKeys } from '../../ecryptfs/keys.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 import { copyAsUser } from './migrate-copy-as-user.js';
-import { readJournalJson } from './journal-file.js';
-import { userWorker } from '../session/user-worker-client.js';
-import { makeOwnedDirAt, openTrustedDir, removeTreeAt, withFd } from '../os/dir-fd.js';
+import { readJournalJson } from '../../ecryptfs/journal-file.js';
+import { userWorker } from '../user-worker-client.js';
+import { makeOwnedDirAt, openTrustedDir, removeTreeAt, withFd } from '../../os/dir-fd.js';
 
 type Step = 'start' | 'setup' | 'copied' | 'done';
 interface HomeJournal {

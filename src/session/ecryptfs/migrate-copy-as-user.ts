@@ -1,9 +1,9 @@
 // Root's side of the copy step of `ecryptfs migrate` (both flows): the copy
 // itself (migrate-copy.ts) runs in the user worker, as the user, since the
 // eCryptfs copy and the homecrypt lower are both theirs.
-import type { UserAccount } from '../os/users.js';
-import { userWorker } from '../session/user-worker-client.js';
-import type { CopyProgress } from './migrate-copy.js';
+import type { UserAccount } from '../../os/users.js';
+import { userWorker } from '../user-worker-client.js';
+import type { CopyProgress } from '../../ecryptfs/migrate-copy.js';
 import type { MigrateOptions } from './migrate-options.js';
 
 /**

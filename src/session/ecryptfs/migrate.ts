@@ -16,24 +16,24 @@
 // present with the right content are kept, anything else is written again.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RefusedError, UsageError, HomecryptError } from '../errors.js';
-import { requireRoot } from '../os/require-root.js';
-import { isFuseMountedAt, mountAt } from '../os/mounts.js';
-import { lookupUser, type UserAccount } from '../os/users.js';
-import { runAsUser } from '../os/processes.js';
-import { setupUser } from '../session/setup.js';
-import { unwrapForUser } from '../session/key-ops.js';
-import { loadUserRecord, saveUserRecord } from '../session/user-record.js';
-import { reissueRecoveryKey } from '../session/recovery-pending.js';
-import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from './private-dir.js';
-import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
-import { openEcryptfs } from './mount.js';
-import { wipeKeys } from './keys.js';
-import { EcryptfsVolume } from './volume.js';
+import { RefusedError, UsageError, HomecryptError } from '../../errors.js';
+import { requireRoot } from '../../os/require-root.js';
+import { isFuseMountedAt, mountAt } from '../../os/mounts.js';
+import { lookupUser, type UserAccount } from '../../os/users.js';
+import { runAsUser } from '../../os/processes.js';
+import { setupUser } from '../setup.js';
+import { unwrapForUser } from '../key-ops.js';
+import { loadUserRecord, saveUserRecord } from '../user-record.js';
+import { reissueRecoveryKey } from '../recovery-pending.js';
+import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from '../../ecryptfs/private-dir.js';
+import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
+import { openEcryptfs } from '../../ecryptfs/mount.js';
+import { wipeKeys } from '../../ecryptfs/keys.js';
+import { EcryptfsVolume } from '../../ecryptfs/volume.js';
 import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
-import { userWorker } from '../session/user-worker-client.js';
-import { readJournalJson } from './journal-file.js';
+import { userWorker } from '../user-worker-client.js';
+import { readJournalJson } from '../../ecryptfs/journal-file.js';
 import { copyAsUser } from './migrate-copy-as-user.js';
 
 type Step = 'aside' | 'setup' | 'copied' | 'done';
@@ -163,7 +163,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
     // interrupted before the recovery key was shown: a new one now
-    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
+    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, user, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
       const { mountKey } = await unwrapForUser(rec.keyStore, user, o.loginPassphrase);

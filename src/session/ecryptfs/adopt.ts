@@ -13,22 +13,22 @@
 // homecrypt user; the sealed passphrase does not change.
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../errors.js';
-import { requireRoot } from '../os/require-root.js';
-import { checkPassword } from '../os/pam.js';
-import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
-import { randomBytes } from '../crypto/random.js';
-import { lookupUser } from '../os/users.js';
-import { readMountKey } from '../os/keyring.js';
-import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../keys/key-store.js';
-import { loadUserRecord, saveUserRecord, type UserRecord } from '../session/user-record.js';
-import { userWorker } from '../session/user-worker-client.js';
-import type { UserRequest } from '../session/user-ops.js';
-import { clearEcryptfsMountPoint, readPrivateSetup } from './private-dir.js';
-import { unwrapPassphraseFile } from './wrapped-passphrase-file.js';
-import { openEcryptfs } from './mount.js';
-import { wipeKeys } from './keys.js';
-import { adoptedHomeKeyStore, checkUnmountedHome, isEcryptfsLeftover, makeMountPointWritable } from './encrypted-home.js';
+import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../../errors.js';
+import { requireRoot } from '../../os/require-root.js';
+import { checkPassword } from '../../os/pam.js';
+import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../../crypto/aead.js';
+import { randomBytes } from '../../crypto/random.js';
+import { lookupUser } from '../../os/users.js';
+import { readMountKey } from '../../os/keyring.js';
+import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../../keys/key-store.js';
+import { loadUserRecord, saveUserRecord, type UserRecord } from '../user-record.js';
+import { userWorker } from '../user-worker-client.js';
+import type { UserRequest } from '../user-request.js';
+import { clearEcryptfsMountPoint, readPrivateSetup } from '../../ecryptfs/private-dir.js';
+import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
+import { openEcryptfs } from '../../ecryptfs/mount.js';
+import { wipeKeys } from '../../ecryptfs/keys.js';
+import { adoptedHomeKeyStore, checkUnmountedHome, isEcryptfsLeftover, makeMountPointWritable } from '../../ecryptfs/encrypted-home.js';
 
 export const ADOPT_FILE = 'ecryptfs-adopt.bin';
 const MAGIC = Buffer.from('HCEA', 'latin1');
@@ -164,8 +164,8 @@ export async function adoptedMountPassphrase(lower: string, keyStore: string, se
 export async function mountAdopted(lower: string, mountPoint: string, keyStore: string, o: {
   secret?: () => Promise<Buffer>; foreground?: boolean; logFile?: string; allowOther?: boolean;
 }): Promise<void> {
-  const { prepareMountPoint, defaultLogFile } = await import('../engine/mount-daemon.js');
-  const { serveEcryptfs, startEcryptfsDaemon } = await import('./mount.js');
+  const { prepareMountPoint, defaultLogFile } = await import('../../engine/mount-daemon.js');
+  const { serveEcryptfs, startEcryptfsDaemon } = await import('../../ecryptfs/mount.js');
   // an adopted encrypted home is mounted over ecryptfs-utils' links (src/ecryptfs/encrypted-home.ts)
   const mnt = resolve(mountPoint);
   const note = await prepareMountPoint(mountPoint, { mayHold: (n) => isEcryptfsLeftover(mnt, n) });

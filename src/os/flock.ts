@@ -1,0 +1,31 @@
+// flock(2), the advisory lock of the per-user login lock (users-lock.ts) and of
+// key store changes (key-store-lock.ts). The kernel drops it when its holder
+// dies, so a crashed process never leaves a stale lock.
+import { constants } from 'node:os';
+import { errnoError, libcFn, type LibcFn } from './libc.js';
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const EWOULDBLOCK = constants.errno.EWOULDBLOCK;
+
+let flockFn: LibcFn | null = null;
+
+/**
+ * Takes the exclusive flock(2) of fd without waiting: true when taken, false
+ * when another holder has it; throws ErrnoError when the file cannot be locked
+ * at all (e.g. some network filesystems).
+ */
+export function tryLockExclusive(fd: number, what: string): boolean {
+  flockFn ??= libcFn('int flock(int fd, int operation)');
+  if (flockFn(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const err = errnoError('flock', what);
+  if (err.errno === EWOULDBLOCK) return false;
+  throw err;
+}
+
+/** Releases the flock of fd (the kernel also does when fd's last copy closes). */
+export function unlock(fd: number): void {
+  flockFn ??= libcFn('int flock(int fd, int operation)');
+  flockFn(fd, LOCK_UN);
+}
