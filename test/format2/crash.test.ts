@@ -213,7 +213,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'the crash test'))(`format ${
     dist = join(app, 'dist');
     for (let n = 0; n < LANES; n++) lanes.push(new Lane(dir, fsDir, n));
     await Promise.all(lanes.map((l) => l.init()));
-  }, 120_000);
+  }, 600_000);
 
   afterAll(() => {
     for (const l of lanes) l.stop();
