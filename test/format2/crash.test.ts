@@ -107,6 +107,7 @@ class Lane {
     if (FORMAT === 1) {
       // a format-1 volume, as older homecrypt made them (no files in it yet)
       fs.writeFileSync(join(this.lower, 'homecrypt.conf'), serializeVolumeConfig({ ...config, version: 1 }, this.keys[0]!));
+      fs.rmSync(join(this.lower, 'homecrypt.diriv'), { force: true }); // format-2 names' state, unknown to format 1
     }
     await this.mount();
     fs.chmodSync(this.mnt, 0o777);
