@@ -6,11 +6,11 @@
 // holes); the final block is always sealed, so the size stays authentic.
 import { AuthenticationError } from '../errors.js';
 import {
-  BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, MAX_FILE_SIZE, blockAtLowerOffset, blockPlainLength, lastBlockOf,
-  lowerOffsetOfBlock, lowerSizeOf, plaintextSizeOf,
+  BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, BlockLayout, LAYOUT_V1, MAX_FILE_SIZE, blockPlainLength, lastBlockOf,
 } from '../format/block-offsets.js';
 import { isHoleBlock, openBlockAt, sealBlockInto } from '../format/content.js';
 import type { FileCipher, LowerIO, SeekWhence } from './volume-format.js';
+import type { WriteJournal } from './write-journal.js';
 import { E, fail } from './errno.js';
 
 /** What the content needs of the file's header: its authenticated "may hold holes" flag. */
@@ -50,11 +50,22 @@ function sealScratch(length: number): Buffer {
 export class BlockCipher implements FileCipher {
   readonly maxSize = MAX_FILE_SIZE;
 
+  /**
+   * `layout`: where the blocks start (format 1 or 2). `journal` (format 2):
+   * every change to lower bytes that already hold sealed data is announced
+   * by a write record first (write-journal.ts), so a kill leaves a whole file.
+   */
   constructor(readonly keyId: string, private readonly key: Buffer, private readonly fileId: Buffer,
-    private readonly sparse: SparseFlag) {}
+    private readonly sparse: SparseFlag, private readonly layout: BlockLayout = LAYOUT_V1,
+    private readonly journal?: WriteJournal) {}
+
+  /** The slot is emptied when the handle closes (a done record would make every later open look closer). */
+  release(io: LowerIO): void {
+    this.journal?.release(io);
+  }
 
   plaintextSize(lowerSize: number): number {
-    return plaintextSizeOf(lowerSize);
+    return this.layout.plaintextSizeOf(lowerSize);
   }
 
   private holesAllowed(io: LowerIO, h: Holes): boolean {
@@ -77,7 +88,7 @@ export class BlockCipher implements FileCipher {
   }
 
   readInto(io: LowerIO, offset: number, target: Buffer): number {
-    const size = plaintextSizeOf(io.size());
+    const size = this.layout.plaintextSizeOf(io.size());
     if (offset >= size || target.length === 0) return 0;
     const end = Math.min(size, offset + target.length);
     const first = Math.floor(offset / BLOCK_PLAIN);
@@ -85,7 +96,7 @@ export class BlockCipher implements FileCipher {
     const final = lastBlockOf(size);
     const lowerLen = (last - first) * BLOCK_LOWER + blockPlainLength(size, last) + BLOCK_OVERHEAD;
     const sealed = scratch(lowerLen);
-    if (io.preadInto(sealed, lowerOffsetOfBlock(first)) < lowerLen) throw new AuthenticationError('file is shorter than its blocks');
+    if (io.preadInto(sealed, this.layout.lowerOffsetOfBlock(first)) < lowerLen) throw new AuthenticationError('file is shorter than its blocks');
     const h: Holes = {};
     let w = 0;
     for (let b = first; b <= last; b++) {
@@ -106,9 +117,9 @@ export class BlockCipher implements FileCipher {
   }
 
   verify(io: LowerIO): void {
-    const size = plaintextSizeOf(io.size());
+    const size = this.layout.plaintextSizeOf(io.size());
     if (size === 0) {
-      const sealed = io.pread(lowerOffsetOfBlock(0), BLOCK_OVERHEAD);
+      const sealed = io.pread(this.layout.lowerOffsetOfBlock(0), BLOCK_OVERHEAD);
       openBlockAt(this.key, this.fileId, 0, true, sealed, 0, sealed.length, PLAIN_SCRATCH, 0);
       return;
     }
@@ -142,7 +153,7 @@ export class BlockCipher implements FileCipher {
       const len = (oldLast - first) * BLOCK_LOWER + blockPlainLength(size, oldLast) + BLOCK_OVERHEAD;
       // into the read scratch (not used again before this write ends)
       old = scratch(len);
-      if (io.preadInto(old, lowerOffsetOfBlock(first)) < len) throw new AuthenticationError('file is shorter than its blocks');
+      if (io.preadInto(old, this.layout.lowerOffsetOfBlock(first)) < len) throw new AuthenticationError('file is shorter than its blocks');
     }
     const h: Holes = {};
     const block = MERGE_BLOCK;
@@ -170,7 +181,7 @@ export class BlockCipher implements FileCipher {
     // together, so a killed daemon leaves a torn file only inside one syscall.
     // If the disk fills up midway, the old bytes go back (in place: no space
     // needed) and the lower file is cut to its old length: nothing is lost.
-    const start = lowerOffsetOfBlock(first);
+    const start = this.layout.lowerOffsetOfBlock(first);
     const oldEnd = lowerSize ?? io.size();
     let saved: Buffer | null = null;
     if (start + w > oldEnd && oldEnd > start) {
@@ -178,6 +189,12 @@ export class BlockCipher implements FileCipher {
       saved = old && start + old.length === oldEnd ? old : io.pread(start, oldEnd - start);
     }
     const commit = () => {
+      if (this.journal && oldEnd > start) {
+        // what the write changes in place goes back if it is cut short
+        const inPlace = Math.min(start + w, oldEnd) - start;
+        const undo = old && old.length >= inPlace ? old.subarray(0, inPlace) : io.pread(start, inPlace);
+        this.journal.record(io, { sizeTo: oldEnd, restoreAt: start, bytes: undo, doneAt: start + w, doneTag: out.subarray(w - 16, w) });
+      }
       try {
         io.pwrite(out.subarray(0, w), start);
       } catch (err) {
@@ -199,7 +216,7 @@ export class BlockCipher implements FileCipher {
     if (data.length === 0) return;
     if (offset + data.length > MAX_FILE_SIZE) fail(E.EFBIG);
     let lowerSize: number | undefined = io.size();
-    let size = plaintextSizeOf(lowerSize);
+    let size = this.layout.plaintextSizeOf(lowerSize);
     const startBlock = Math.floor(offset / BLOCK_PLAIN);
     if (offset > size && startBlock >= lastBlockOf(size) + 2) {
       // a gap of whole blocks past EOF: holes, with the write's first block
@@ -214,6 +231,12 @@ export class BlockCipher implements FileCipher {
     let first = Math.floor(lo / BLOCK_PLAIN);
     if (newSize > size && size > 0) first = Math.min(first, lastBlockOf(size)); // old final loses its flag
     const last = Math.floor((Math.max(offset + data.length, newSize > size ? newSize : 0) - 1) / BLOCK_PLAIN);
+    if (this.journal) {
+      // one write record holds the old bytes of one block: the blocks before
+      // the last one rewritten in place go one at a time (the size unchanged)
+      const lastInPlace = Math.min(last, lastBlockOf(size));
+      for (; first < lastInPlace; first++) this.rewrite(io, size, size, first, first, offset, data, lowerSize);
+    }
     this.rewrite(io, size, newSize, first, last, offset, data, lowerSize, true);
   }
 
@@ -232,19 +255,23 @@ export class BlockCipher implements FileCipher {
       return;
     }
     io.settle?.();
-    const start = lowerOffsetOfBlock(oldFinal);
+    const start = this.layout.lowerOffsetOfBlock(oldFinal);
     const saved = io.pread(start, io.size() - start);
     const n = openBlockAt(this.key, this.fileId, oldFinal, true, saved, 0, saved.length, MERGE_BLOCK, 0);
     MERGE_BLOCK.fill(0, n);
     const keepOld = !MERGE_BLOCK.subarray(0, n).equals(ZERO_PLAIN.subarray(0, n));
     this.sparse.set(io, true); // before the first hole exists
     const out = sealScratch(2 * BLOCK_LOWER);
+    const o = keepOld ? sealBlockInto(this.key, this.fileId, oldFinal, false, MERGE_BLOCK, out, 0) : 0;
+    const w = sealBlockInto(this.key, this.fileId, newFinal, true, ZERO_PLAIN.subarray(0, blockPlainLength(newSize, newFinal)),
+      out, BLOCK_LOWER);
+    const newAt = this.layout.lowerOffsetOfBlock(newFinal);
+    this.journal?.record(io, { sizeTo: start + saved.length, restoreAt: start, bytes: saved, doneAt: newAt + w,
+      doneTag: out.subarray(BLOCK_LOWER + w - 16, BLOCK_LOWER + w) });
     try {
-      if (keepOld) io.pwrite(out.subarray(0, sealBlockInto(this.key, this.fileId, oldFinal, false, MERGE_BLOCK, out, 0)), start);
+      if (keepOld) io.pwrite(out.subarray(0, o), start);
       else io.ftruncate(start);
-      const w = sealBlockInto(this.key, this.fileId, newFinal, true, ZERO_PLAIN.subarray(0, blockPlainLength(newSize, newFinal)),
-        out, BLOCK_LOWER);
-      io.pwrite(out.subarray(BLOCK_LOWER, BLOCK_LOWER + w), lowerOffsetOfBlock(newFinal));
+      io.pwrite(out.subarray(BLOCK_LOWER, BLOCK_LOWER + w), newAt);
     } catch (err) {
       // ENOSPC, or EFBIG from a lower filesystem with a smaller limit: the old file back
       try {
@@ -257,7 +284,7 @@ export class BlockCipher implements FileCipher {
 
   truncate(io: LowerIO, newSize: number): void {
     if (newSize > MAX_FILE_SIZE) fail(E.EFBIG);
-    const size = plaintextSizeOf(io.size());
+    const size = this.layout.plaintextSizeOf(io.size());
     if (newSize === size) return;
     if (newSize > size) {
       this.grow(io, size, newSize);
@@ -267,12 +294,16 @@ export class BlockCipher implements FileCipher {
     const b = lastBlockOf(newSize);
     const keep = blockPlainLength(newSize, b);
     const len = blockPlainLength(size, b) + BLOCK_OVERHEAD;
-    const sealed = io.pread(lowerOffsetOfBlock(b), len);
+    const sealed = io.pread(this.layout.lowerOffsetOfBlock(b), len);
     if (newSize > 0) this.openAt(io, {}, b, b === lastBlockOf(size), sealed, 0, sealed.length, PLAIN_SCRATCH, 0);
     const out = Buffer.allocUnsafe(keep + BLOCK_OVERHEAD);
     sealBlockInto(this.key, this.fileId, b, true, PLAIN_SCRATCH.subarray(0, keep), out, 0);
-    io.ftruncate(lowerSizeOf(newSize));
-    io.pwrite(out, lowerOffsetOfBlock(b));
+    // the cut and the new final block: replayed whole if a kill falls between them
+    const newLower = this.layout.lowerSizeOf(newSize);
+    this.journal?.record(io, { sizeTo: newLower, restoreAt: this.layout.lowerOffsetOfBlock(b), bytes: out, doneAt: newLower,
+      doneTag: out.subarray(out.length - 16) });
+    io.ftruncate(newLower);
+    io.pwrite(out, this.layout.lowerOffsetOfBlock(b));
     // an empty file has no holes: every block it gets from now on is authenticated again
     if (newSize === 0) this.sparse.set(io, false);
   }
@@ -285,7 +316,7 @@ export class BlockCipher implements FileCipher {
    * conservative one POSIX allows (a hole reported as data).
    */
   seek(io: LowerIO, offset: number, whence: SeekWhence): number {
-    const size = plaintextSizeOf(io.size());
+    const size = this.layout.plaintextSizeOf(io.size());
     if (offset >= size) fail(E.ENXIO);
     const wantHole = whence === 'hole';
     if (!this.holesAllowed(io, {})) return wantHole ? size : offset;
@@ -294,13 +325,13 @@ export class BlockCipher implements FileCipher {
     let budget = SEEK_READ_BUDGET;
     let b = Math.floor(offset / BLOCK_PLAIN);
     while (b < final) {
-      const at = lowerOffsetOfBlock(b);
+      const at = this.layout.lowerOffsetOfBlock(b);
       const next = io.seek?.(at, whence);
       if (next !== undefined) {
         // data: none of b's lower bytes allocated (a hole); hole: all of them (data)
         const skip = wantHole ? next >= at + BLOCK_LOWER : next < 0 || next >= at + BLOCK_LOWER;
         if (skip) {
-          b = next < 0 ? final : Math.max(b + 1, blockAtLowerOffset(next));
+          b = next < 0 ? final : Math.max(b + 1, this.layout.blockAtLowerOffset(next));
           continue;
         }
       }
@@ -323,9 +354,9 @@ export class BlockCipher implements FileCipher {
     const end = offset + length;
     if (end > MAX_FILE_SIZE) fail(E.EFBIG);
     if (!io.reserve) fail(E.EOPNOTSUPP);
-    const from = lowerOffsetOfBlock(Math.floor(offset / BLOCK_PLAIN));
-    io.reserve(from, lowerOffsetOfBlock(Math.ceil(end / BLOCK_PLAIN)) - from);
-    const size = plaintextSizeOf(io.size());
+    const from = this.layout.lowerOffsetOfBlock(Math.floor(offset / BLOCK_PLAIN));
+    io.reserve(from, this.layout.lowerOffsetOfBlock(Math.ceil(end / BLOCK_PLAIN)) - from);
+    const size = this.layout.plaintextSizeOf(io.size());
     if (!keepSize && end > size) this.grow(io, size, end);
   }
 
@@ -335,7 +366,7 @@ export class BlockCipher implements FileCipher {
    * the edges, and the final block, are re-sealed with zeros.
    */
   punchHole(io: LowerIO, offset: number, length: number): void {
-    const size = plaintextSizeOf(io.size());
+    const size = this.layout.plaintextSizeOf(io.size());
     const end = Math.min(size, offset + length);
     if (offset >= end) return;
     const holeFrom = Math.ceil(offset / BLOCK_PLAIN);
@@ -347,7 +378,8 @@ export class BlockCipher implements FileCipher {
     if (!io.punch) fail(E.EOPNOTSUPP);
     this.sparse.set(io, true);
     io.settle?.();
-    io.punch(lowerOffsetOfBlock(holeFrom), (holeTo - holeFrom) * BLOCK_LOWER);
+    this.journal?.clear(io); // an older record must not put back bytes of what is punched
+    io.punch(this.layout.lowerOffsetOfBlock(holeFrom), (holeTo - holeFrom) * BLOCK_LOWER);
     if (offset < holeFrom * BLOCK_PLAIN) this.write(io, offset, ZERO_PLAIN.subarray(0, holeFrom * BLOCK_PLAIN - offset));
     if (holeTo * BLOCK_PLAIN < end) this.write(io, holeTo * BLOCK_PLAIN, ZERO_PLAIN.subarray(0, end - holeTo * BLOCK_PLAIN));
   }

@@ -326,10 +326,27 @@ export class EncryptedFilesystem {
     const io = new FdLowerIO(fd, l.abs, handle ? this.afterReply : undefined, this.log);
     try {
       if (!fstatSync(fd).isFile()) fail(E.EINVAL);
+      if (this.format.files.hasPendingWrite?.(io)) this.recoverLower(l, flags, io);
       return { fd, io, cipher: this.format.files.open(io) };
     } catch (err) {
       closeSync(fd);
       this.integrity(op, l.abs, err);
+    }
+  }
+
+  /**
+   * A write the last daemon did not finish (it was killed): its record puts
+   * the file back whole before anyone reads it (write-journal.ts). A file
+   * opened read-only is recovered through a second descriptor.
+   */
+  private recoverLower(l: Lower, flags: number, io: FdLowerIO): void {
+    const rw = (flags & 3) === fsc.O_RDWR ? null : this.openNoAtime(l, fsc.O_RDWR | fsc.O_NOFOLLOW);
+    try {
+      if (this.format.files.recover!(rw === null ? io : new FdLowerIO(rw, l.abs))) {
+        this.log?.(`homecrypt: ${l.abs}: a write cut short by a crash was rolled back (or finished) from its record`);
+      }
+    } finally {
+      if (rw !== null) closeSync(rw);
     }
   }
 
@@ -420,8 +437,9 @@ export class EncryptedFilesystem {
       const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
       try {
         this.settle(fd, mode, own, 0, l);
-        const { bytes, cipher } = this.format.files.create();
+        const { bytes, tail, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
+        if (tail) io.pwrite(tail.bytes, tail.at);
         return this.handle({ fd, io, cipher });
       } catch (err) {
         closeSync(fd);
@@ -482,7 +500,10 @@ export class EncryptedFilesystem {
     this.files.delete(fh);
     // a write still queued goes in before its descriptor closes (the kernel
     // ignores release errors: a failure is in the log)
-    try { f.io.settle?.(); } catch { /* logged when it failed */ }
+    try {
+      f.io.settle?.();
+      f.cipher.release?.(f.io);
+    } catch { /* logged when it failed */ }
     this.flushes.close(f.fd, (err) => this.log(`homecrypt: close ${f.io.lowerPath}: ${err.message}`));
   }
 
@@ -491,6 +512,7 @@ export class EncryptedFilesystem {
     const f = this.openLower(l, fsc.O_RDWR, 'truncate');
     try {
       f.cipher.truncate(f.io, size);
+      f.cipher.release?.(f.io);
     } catch (err) {
       this.integrity('truncate', l.abs, err);
     } finally {

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import type { DirContext } from './volume-format.js';
 import { ReadOnlyLowerIO } from './fd-lower-io.js';
 import type { OpenVolume } from './volume.js';
-import { isWellFormedLowerSize } from '../format/block-offsets.js';
 import { readStateFile } from './dir-state.js';
 
 export interface FsckProblem {
@@ -114,12 +113,15 @@ function checkFile(vol: OpenVolume, lowerPath: string, sizeNeedsHeader: boolean)
     return `cannot open: ${(err as Error).message}`;
   }
   try {
-    const io = new ReadOnlyLowerIO(fd, lowerPath);
+    const { files } = vol.format;
+    const raw = new ReadOnlyLowerIO(fd, lowerPath);
+    // a write a crash cut short is judged as the next open will leave it
+    const io = files.hasPendingWrite?.(raw) ? files.recoveredView!(raw) : raw;
     const lowerSize = io.size();
-    if (!sizeNeedsHeader && vol.format.formatVersion !== undefined && !isWellFormedLowerSize(lowerSize)) {
+    if (!sizeNeedsHeader && files.wellFormed && !files.wellFormed(lowerSize)) {
       return `size ${lowerSize} is not that of a whole file (truncated or torn)`;
     }
-    const cipher = vol.format.files.open(io);
+    const cipher = files.open(io);
     if (cipher.verify) {
       cipher.verify(io);
     } else {

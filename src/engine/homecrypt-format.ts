@@ -3,13 +3,14 @@
 // (content-cipher.ts), SIV names with the long-name scheme, encrypted symlink
 // targets and xattrs.
 import { randomBytes } from 'node:crypto';
-import { AuthenticationError, CorruptFileError, KeyNotAvailableError } from '../errors.js';
+import { AuthenticationError, CorruptFileError, KeyNotAvailableError, UnsupportedFormatError } from '../errors.js';
 import { gcmOpen, gcmSeal } from '../crypto/aead.js';
 import { blockGcm } from '../crypto/gcm-blocks.js';
 import {
-  FILE_HEADER_BYTES, FILE_ID_BYTES, FLAG_SPARSE, encodeFileHeader, headerAad, parseFileHeader,
+  FILE_HEADER_BYTES, FILE_ID_BYTES, FLAG_SPARSE, encodeFileHeader, headerAad, parseFileHeader, type FileFormatVersion,
 } from '../format/file-header.js';
-import { BLOCK_OVERHEAD, plaintextSizeOf } from '../format/block-offsets.js';
+import { BLOCK_OVERHEAD, LAYOUT_V1, LAYOUT_V2, type BlockLayout } from '../format/block-offsets.js';
+import { WriteJournal, hasRecord, recoveredView } from './write-journal.js';
 import { sealBlockInto } from '../format/content.js';
 import { BlockCipher, type SparseFlag } from './content-cipher.js';
 import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
@@ -26,43 +27,94 @@ import { hkdfSha256 } from '../crypto/hkdf.js';
 
 class HomecryptFiles implements FileCodec {
   readonly sizeNeedsHeader = false;
-  constructor(private readonly keys: MountKeys) {}
-
-  plaintextSizeOf(lowerSize: number): number {
-    return plaintextSizeOf(lowerSize);
+  private readonly layout: BlockLayout;
+  constructor(private readonly keys: MountKeys, private readonly version: FileFormatVersion) {
+    this.layout = version === 2 ? LAYOUT_V2 : LAYOUT_V1;
   }
 
-  create(): { bytes: Buffer; cipher: FileCipher } {
+  plaintextSizeOf(lowerSize: number): number {
+    return this.layout.plaintextSizeOf(lowerSize);
+  }
+
+  wellFormed(lowerSize: number): boolean {
+    return this.layout.isWellFormedLowerSize(lowerSize);
+  }
+
+  create(): { bytes: Buffer; tail?: { at: number; bytes: Buffer }; cipher: FileCipher } {
     const k = this.keys.current();
     const fileId = randomBytes(FILE_ID_BYTES);
     const contentKey = randomBytes(32);
-    const bytes = Buffer.alloc(FILE_HEADER_BYTES + BLOCK_OVERHEAD);
-    sealHeader(k, fileId, contentKey, 0).copy(bytes, 0);
-    sealBlockInto(contentKey, fileId, 0, true, Buffer.alloc(0), bytes, FILE_HEADER_BYTES);
-    return { bytes, cipher: new BlockCipher(k.keyId, contentKey, fileId, new HeaderSparseFlag(k, fileId, contentKey)) };
+    const header = sealHeader(k, fileId, contentKey, 0, this.version);
+    const empty = Buffer.alloc(BLOCK_OVERHEAD);
+    sealBlockInto(contentKey, fileId, 0, true, Buffer.alloc(0), empty, 0);
+    const cipher = this.cipher(k, fileId, contentKey);
+    // format 2: the record slot between header and block 0 stays a hole until a write needs it
+    if (this.layout.body > FILE_HEADER_BYTES) return { bytes: header, tail: { at: this.layout.body, bytes: empty }, cipher };
+    return { bytes: Buffer.concat([header, empty]), cipher };
+  }
+
+  private cipher(k: LoadedKey, fileId: Buffer, contentKey: Buffer): BlockCipher {
+    const journal = this.version === 2 ? new WriteJournal(contentKey, fileId, this.layout.body) : undefined;
+    return new BlockCipher(k.keyId, contentKey, fileId, new HeaderSparseFlag(k, fileId, contentKey, this.version), this.layout,
+      journal);
+  }
+
+  /** The header's key, when it authenticates as a header of this volume's file version. */
+  private unlock(io: LowerIO): { k: LoadedKey; fileId: Buffer; contentKey: Buffer } {
+    const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
+    if (h.version !== this.version) {
+      throw new UnsupportedFormatError(io.lowerPath, `a format-${h.version ?? 1} file in a format-${this.version} volume`);
+    }
+    const k = this.keys.get(h.keyId);
+    if (!k) throw new KeyNotAvailableError(`${io.lowerPath}: its mount key ${h.keyId} is not loaded`);
+    const contentKey = unwrapContentKey(k, h.fileId, h.flags ?? 0, h.wrapNonce, h.wrappedKey, this.version);
+    if (!contentKey) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
+    return { k, fileId: h.fileId, contentKey };
   }
 
   open(io: LowerIO): FileCipher {
-    const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
-    const k = this.keys.get(h.keyId);
-    if (!k) throw new KeyNotAvailableError(`${io.lowerPath}: its mount key ${h.keyId} is not loaded`);
-    const contentKey = unwrapContentKey(k, h.fileId, h.flags ?? 0, h.wrapNonce, h.wrappedKey);
-    if (!contentKey) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
-    return new BlockCipher(h.keyId, contentKey, h.fileId, new HeaderSparseFlag(k, h.fileId, contentKey));
+    const { k, fileId, contentKey } = this.unlock(io);
+    const lowerSize = io.size();
+    // a file cut inside its first block (or, format 2, anywhere off a block
+    // boundary) never passes for a shorter one; fsck says the same
+    if (lowerSize < this.layout.body + BLOCK_OVERHEAD || (this.version === 2 && !this.wellFormed(lowerSize))) {
+      throw new CorruptFileError(io.lowerPath, `size ${lowerSize} is not that of a whole file (truncated or torn)`);
+    }
+    return this.cipher(k, fileId, contentKey);
+  }
+
+  // a handle that wrote empties the slot when it closes (BlockCipher.release),
+  // so opening a file at rest costs one 4-byte read here
+  hasPendingWrite(io: LowerIO): boolean {
+    if (this.version !== 2 || !hasRecord(io)) return false;
+    const { fileId, contentKey } = this.unlock(io);
+    return new WriteJournal(contentKey, fileId, this.layout.body).pending(io) !== null;
+  }
+
+  recover(io: LowerIO): boolean {
+    const { fileId, contentKey } = this.unlock(io);
+    return new WriteJournal(contentKey, fileId, this.layout.body).recover(io);
+  }
+
+  recoveredView(io: LowerIO): LowerIO {
+    const { fileId, contentKey } = this.unlock(io);
+    const r = new WriteJournal(contentKey, fileId, this.layout.body).pending(io);
+    return r ? recoveredView(io, r) : io;
   }
 }
 
 /** A header with a fresh wrap of `contentKey` (the wrap's AAD covers the flags). */
-function sealHeader(k: LoadedKey, fileId: Buffer, contentKey: Buffer, flags: number): Buffer {
+function sealHeader(k: LoadedKey, fileId: Buffer, contentKey: Buffer, flags: number, version: FileFormatVersion): Buffer {
   const nonce = randomBytes(12);
   const wrapped = Buffer.alloc(48);
-  blockGcm().seal(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags), contentKey, wrapped, 0);
-  return encodeFileHeader({ fileId, keyId: k.keyId, flags, wrapNonce: nonce, wrappedKey: wrapped });
+  blockGcm().seal(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags, version), contentKey, wrapped, 0);
+  return encodeFileHeader({ fileId, keyId: k.keyId, flags, version, wrapNonce: nonce, wrappedKey: wrapped });
 }
 
-function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Buffer, wrapped: Buffer): Buffer | null {
+function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Buffer, wrapped: Buffer,
+  version: FileFormatVersion): Buffer | null {
   const contentKey = Buffer.alloc(32);
-  return blockGcm().open(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags), wrapped.subarray(0, 32), wrapped.subarray(32),
+  return blockGcm().open(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags, version), wrapped.subarray(0, 32), wrapped.subarray(32),
     contentKey, 0) ? contentKey : null;
 }
 
@@ -72,13 +124,14 @@ function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Bu
  * when the header authenticates as this file's.
  */
 class HeaderSparseFlag implements SparseFlag {
-  constructor(private readonly k: LoadedKey, private readonly fileId: Buffer, private readonly contentKey: Buffer) {}
+  constructor(private readonly k: LoadedKey, private readonly fileId: Buffer, private readonly contentKey: Buffer,
+    private readonly version: FileFormatVersion) {}
 
   get(io: LowerIO): boolean {
     const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
     if (!((h.flags ?? 0) & FLAG_SPARSE)) return false;
-    const key = h.keyId === this.k.keyId && h.fileId.equals(this.fileId)
-      ? unwrapContentKey(this.k, h.fileId, h.flags!, h.wrapNonce, h.wrappedKey) : null;
+    const key = h.keyId === this.k.keyId && h.fileId.equals(this.fileId) && h.version === this.version
+      ? unwrapContentKey(this.k, h.fileId, h.flags!, h.wrapNonce, h.wrappedKey, this.version) : null;
     if (!key || !key.equals(this.contentKey)) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
     return true;
   }
@@ -90,7 +143,7 @@ class HeaderSparseFlag implements SparseFlag {
    */
   set(io: LowerIO, on: boolean): void {
     if (((io.pread(6, 2).readUInt16BE(0) & FLAG_SPARSE) !== 0) === on) return;
-    io.pwrite(sealHeader(this.k, this.fileId, this.contentKey, on ? FLAG_SPARSE : 0), 0);
+    io.pwrite(sealHeader(this.k, this.fileId, this.contentKey, on ? FLAG_SPARSE : 0, this.version), 0);
   }
 }
 
@@ -288,7 +341,8 @@ export function homecryptFormat(keys: MountKeys, opts: { plaintextNames: boolean
     formatVersion: version,
     // names bound to their directory from format 2 on (plaintext names have no directory state)
     names: opts.plaintextNames ? new PlaintextNames(keys) : new EncryptedNames(keys, version >= 2),
-    files: new HomecryptFiles(keys),
+    // contents with a write record slot from format 2 on (crash-safe)
+    files: new HomecryptFiles(keys, version),
     xattrs: new Xattrs(keys, !opts.plaintextNames),
   };
 }

@@ -99,7 +99,8 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
 /** What a mount says about the volume format it opened (log and `homecrypt mount`). */
 export function formatNote(version: number): string {
   return version >= 2 ? `volume format ${version}`
-    : `volume format ${version}, opened read-write as before (names are not bound to their directories; new volumes are format 2)`;
+    : `volume format ${version}, opened read-write as before (names are not bound to their directories, and a crash `
+      + 'during a write can leave a block unreadable (EIO); new volumes are format 2)';
 }
 
 /** A daemon's log line: to stderr, which the parent pointed at the log file (bounded: src/engine/log-limit.ts). */

@@ -75,6 +75,8 @@ export interface FileCipher {
   readonly keyId: string;
   /** Authenticates the whole file (fsck); optional, else fsck reads it all. */
   verify?(io: LowerIO): void;
+  /** Optional: the handle closes (its lower file is still open). */
+  release?(io: LowerIO): void;
   /** The largest plaintext size the format can hold (larger: EFBIG); optional. */
   readonly maxSize?: number;
   /**
@@ -98,10 +100,21 @@ export interface FileCodec {
    * size in the header): reads what it needs from `lowerPath`. Optional.
    */
   plaintextSizeOfFile?(lowerPath: string, lowerSize: number): number;
-  /** A new empty file: its complete lower bytes and its cipher. */
-  create(): { bytes: Buffer; cipher: FileCipher };
+  /**
+   * A new empty file: its lower bytes (at 0, then `tail` at its offset, with
+   * a hole between) and its cipher.
+   */
+  create(): { bytes: Buffer; tail?: { at: number; bytes: Buffer }; cipher: FileCipher };
   /** Authenticates the header of an existing lower file. */
   open(io: LowerIO): FileCipher;
+  /** Optional: true when the lower size is one a whole file can have (fsck). */
+  wellFormed?(lowerSize: number): boolean;
+  /** Optional: true when the file holds a write a crash cut short (one short read when it does not). */
+  hasPendingWrite?(io: LowerIO): boolean;
+  /** Optional: finishes or undoes a write a crash cut short (`io` writable); true when it did. */
+  recover?(io: LowerIO): boolean;
+  /** Optional: the file as recover() would leave it, changing nothing (fsck). */
+  recoveredView?(io: LowerIO): LowerIO;
 }
 
 export interface DirContext {

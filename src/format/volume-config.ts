@@ -11,7 +11,7 @@ import { secretsEqual } from '../crypto/constant-time.js';
 export const VOLUME_CONFIG_NAME = 'homecrypt.conf';
 export const DEFAULT_KEYSTORE_NAME = 'homecrypt.keys';
 export const VOLUME_FORMAT = 'homecrypt-volume';
-/** Volume format versions: 1 (names not bound to their directory), 2 (docs/FORMAT-FILES.md). */
+/** Volume format versions: 1 (names not bound to their directory, contents torn by a crash), 2 (docs/FORMAT-FILES.md). */
 export type VolumeVersion = 1 | 2;
 /** The version new volumes get; older ones keep opening read-write as they are. */
 export const VOLUME_VERSION: VolumeVersion = 2;

@@ -9,8 +9,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { skipUnless } from '../helpers/requirements.js';
 import { hc, makeVolume, PASS, type TestVolume } from './volume-helper.js';
-import { lowerOffsetOfBlock } from '../../src/format/block-offsets.js';
+import { LAYOUT_V2 } from '../../src/format/block-offsets.js';
 import { FILE_HEADER_BYTES } from '../../src/format/file-header.js';
+
+// volumes made by init are format 2: blocks start after the write record slot
+const lowerOffsetOfBlock = (b: number): number => LAYOUT_V2.lowerOffsetOfBlock(b);
 
 const errCode = (fn: () => unknown): string | undefined => {
   try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }

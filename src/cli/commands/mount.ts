@@ -58,6 +58,8 @@ export function registerMountCommand(program: Command): void {
       }
       const logFile = o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint);
       await startMountDaemon(lower, mountPoint, keys, { ...run, logFile });
+      // an older format is said where the user sees it, not only in the log
+      if (formatVersion < 2) note(formatNote(formatVersion));
       if (outputFlags().json) result({ lower: resolve(lower), mountPoint: resolve(mountPoint), keyIds: config.keyIds, logFile }, '');
     });
 }

@@ -1,0 +1,99 @@
+// Crash safety of format-2 files: before a write changes lower bytes that
+// already hold sealed data (re-sealing a block in place, cutting the file),
+// it leaves a write record in the file's slot (format/write-record.ts) that
+// puts the file back (or forward) to a whole state. A kill can tear a pwrite
+// at any page boundary and can fall between two syscalls; the record is
+// written whole before the change starts, and a torn record does not
+// authenticate (the change had not started). The first open after a crash
+// applies a record whose write did not finish (its last tag is not in place).
+import type { LowerIO } from './volume-format.js';
+import {
+  RECORD_AT, RECORD_HEAD_BYTES, RECORD_MAGIC, encodeWriteRecord, openWriteRecord, recordCapacity, writeRecordLength,
+  type WriteRecord,
+} from '../format/write-record.js';
+
+export class WriteJournal {
+  readonly capacity: number;
+  /** A record of this handle may be in the slot. */
+  private wrote = false;
+  constructor(private readonly key: Buffer, private readonly fileId: Buffer, private readonly body: number) {
+    this.capacity = recordCapacity(body);
+  }
+
+  /** Leaves `r` in the slot; the change it covers may start once this returns. */
+  record(io: LowerIO, r: WriteRecord): void {
+    this.wrote = true;
+    if (r.bytes.length > this.capacity) throw new Error(`write record of ${r.bytes.length} bytes does not fit its slot`);
+    io.pwrite(encodeWriteRecord(this.key, this.fileId, r), RECORD_AT);
+  }
+
+  /** Empties the slot: before a change no record covers (a punched hole), so an older record cannot undo it. */
+  clear(io: LowerIO): void {
+    if (this.wrote || hasRecord(io)) io.pwrite(Buffer.alloc(4), RECORD_AT);
+    this.wrote = false;
+  }
+
+  /** Empties the slot if this handle wrote a record (its write is done by now). */
+  release(io: LowerIO): void {
+    if (this.wrote) this.clear(io);
+  }
+
+  /** The record whose write did not finish, if any. */
+  pending(io: LowerIO): WriteRecord | null {
+    const head = io.pread(RECORD_AT, RECORD_HEAD_BYTES);
+    const len = writeRecordLength(head, this.capacity);
+    if (len === 0) return null;
+    const r = openWriteRecord(this.key, this.fileId, io.pread(RECORD_AT, len), this.body);
+    if (!r) return null;
+    const done = io.size() >= r.doneAt && io.pread(r.doneAt - 16, 16).equals(r.doneTag);
+    return done ? null : r;
+  }
+
+  /** Applies a pending record and empties the slot; true when there was one. */
+  recover(io: LowerIO): boolean {
+    const r = this.pending(io);
+    if (!r) return false;
+    io.ftruncate(r.sizeTo);
+    io.pwrite(r.bytes, r.restoreAt);
+    io.pwrite(Buffer.alloc(4), RECORD_AT);
+    return true;
+  }
+}
+
+/** True when the slot holds something that looks like a record (one short read). */
+export function hasRecord(io: LowerIO): boolean {
+  return io.pread(RECORD_AT, 4).equals(RECORD_MAGIC);
+}
+
+/**
+ * The file as it will be once `r` is applied, without changing it (fsck):
+ * the size is sizeTo and the restored bytes read in place.
+ */
+export function recoveredView(io: LowerIO, r: WriteRecord): LowerIO {
+  const end = r.restoreAt + r.bytes.length;
+  const overlay = (target: Buffer, offset: number, got: number): number => {
+    const from = Math.max(offset, r.restoreAt);
+    const to = Math.min(offset + got, end);
+    if (from < to) r.bytes.copy(target, from - offset, from - r.restoreAt, to - r.restoreAt);
+    return got;
+  };
+  const readOnly = (): never => { throw new Error('a recovered view is read-only'); };
+  return {
+    lowerPath: io.lowerPath,
+    size: () => r.sizeTo,
+    pread(offset, length) {
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, r.sizeTo - offset)));
+      this.preadInto(buf, offset);
+      return buf;
+    },
+    preadInto(target, offset) {
+      const want = target.subarray(0, Math.max(0, Math.min(target.length, r.sizeTo - offset)));
+      const got = io.preadInto(want, offset);
+      // bytes the record restores may lie past what the torn file still has
+      if (got < want.length) want.fill(0, got);
+      return overlay(target, offset, want.length);
+    },
+    pwrite: readOnly,
+    ftruncate: readOnly,
+  };
+}
