@@ -44,6 +44,7 @@ export function reportError(err: unknown): number {
   const code = exitCodeFor(err);
   if (err instanceof HomecryptError) {
     process.stderr.write(`homecrypt: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
   } else if (errnoOf(err)) {
     process.stderr.write(`homecrypt: ${osErrorMessage(err as NodeJS.ErrnoException)}\n`);
   } else {

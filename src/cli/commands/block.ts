@@ -373,7 +373,7 @@ export function registerBlockCommands(program: Command): void {
       try {
         const b = readHeaderBackup(dev);
         for (const w of b.warnings) err(`homecrypt: warning: ${w}`);
-        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it (choose another name or remove it first)`);
+        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it`, { hint: 'choose another name, or remove it first' });
         writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
         out(`saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}`);
       } finally {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { readSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
-import { UsageError } from '../../errors.js';
+import { ExitCode, UsageError } from '../../errors.js';
 import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount.js';
 import { dieWithParent } from '../../os/parent-death.js';
 import { logLine } from '../../os/syslog.js';
@@ -25,11 +25,11 @@ export const HOOK_DEADLINE_MS = 60_000;
 function boundLifetime(user: string, phase: HookPhase): void {
   if (!dieWithParent()) {
     logLine('warning', `${phase} ${user}: the PAM process that ran the hook is gone; doing nothing`);
-    process.exit(0);
+    process.exit(ExitCode.OK);
   }
   setTimeout(() => {
     logLine('err', `${phase} ${user}: gave up after ${HOOK_DEADLINE_MS / 1000} s (the login goes on; the home may stay locked)`);
-    process.exit(0);
+    process.exit(ExitCode.OK);
   }, HOOK_DEADLINE_MS).unref();
 }
 
@@ -82,7 +82,7 @@ export async function runPamHook(arg: string): Promise<void> {
     const authtok = phase === 'auth' ? readTokens(1)[0] : undefined;
     await runLoginHook({ user, phase, authtok, service, tell });
   }
-  process.exitCode = 0;
+  process.exitCode = ExitCode.OK;
 }
 
 export function registerLoginHookCommands(program: Command): void {
@@ -112,7 +112,7 @@ export function registerLoginHookCommands(program: Command): void {
           process.stderr.write(`homecrypt: ${n}: ${(err as Error).message}\n`);
         }
       }
-      if (failed) process.exitCode = 1;
+      if (failed) process.exitCode = ExitCode.FAILURE;
     });
 }
 
@@ -121,6 +121,6 @@ export function registerLoginHookCommands(program: Command): void {
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   runPamHook(process.argv[2] ?? '').catch((err: Error) => {
     process.stderr.write(`homecrypt pam-hook: ${err.message}\n`);
-    process.exitCode = err instanceof UsageError ? 2 : 0;
+    process.exitCode = err instanceof UsageError ? ExitCode.USAGE : ExitCode.OK;
   });
 }

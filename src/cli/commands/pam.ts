@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { requireRoot } from '../../os/require-root.js';
 import { disablePam, enablePam, renderStackLines, pamEnabled } from '../../session/pam-config.js';
+import { ExitCode } from '../../errors.js';
 
 export function registerPamCommands(program: Command): void {
   const pam = program.command('pam').description('hook homecrypt into the system PAM stacks (pam_homecrypt.so)');
@@ -28,5 +29,5 @@ export function registerPamCommands(program: Command): void {
     .action((o: { exec?: boolean }) => { process.stdout.write(renderStackLines(undefined, o.exec ? 'exec' : 'module')); });
   pam.command('status')
     .description('say whether the system stacks call homecrypt')
-    .action(() => { process.stdout.write(pamEnabled() ? 'enabled\n' : 'disabled\n'); process.exitCode = pamEnabled() ? 0 : 1; });
+    .action(() => { process.stdout.write(pamEnabled() ? 'enabled\n' : 'disabled\n'); process.exitCode = pamEnabled() ? ExitCode.OK : ExitCode.FAILURE; });
 }
