@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readSecrets, parseFdOption, wipe, withSecretTries } from '../secret-input.js';
+import { readSecrets, parseFdOption, wipe, withSecretTries, withSecrets } from '../secret-input.js';
 import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
 import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
@@ -221,15 +221,12 @@ export function registerBlockCommands(program: Command): void {
           throw new RefusedError(`${device}: its format was interrupted before it finished; run the same block format command again`);
         }
       } finally { probe.close(); }
-      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] }, async ([secret]) => {
         const { record, warnings } = await withSecret(secret, (passphrase) =>
           openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend }));
         for (const w of warnings) err(`homecrypt: warning: ${w}`);
         out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
-      } finally {
-        wipe(secret);
-      }
+      });
     });
 
   block.command('close')

@@ -2,7 +2,7 @@
 // module. Parsing and printing only; the work is in src/ecryptfs/.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { parseFdOption, readSecrets, wipe, withSecrets } from '../secret-input.js';
 import { UsageError } from '../../errors.js';
 import { FNEK_SALT, DEFAULT_SALT } from '../../format/ecryptfs/constants.js';
 import { authTokForPassphrase } from '../../format/ecryptfs/auth-tok.js';
@@ -41,13 +41,10 @@ export function registerEcryptfsCommands(program: Command): void {
     .argument('<file>', 'e.g. ~/.ecryptfs/wrapped-passphrase')
     .option('--passphrase-fd <n>', 'read the mount passphrase, then the login passphrase (one per line) from this fd', parseFdOption)
     .action(async (file: string, o: { passphraseFd?: number }) => {
-      const [mount, login] = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Passphrase to wrap:', 'Wrapping (login) passphrase:'] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Passphrase to wrap:', 'Wrapping (login) passphrase:'] }, async ([mount, login]) => {
         checkPassphrase(mount!);
         writeWrappedPassphraseFile(resolve(file), mount!, login!);
-      } finally {
-        wipe(mount, login);
-      }
+      });
     });
 
   ec.command('unwrap-passphrase')
@@ -56,14 +53,11 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
     .option('--salt <hex>', 'the salt a version 1 file was wrapped with (default: ecryptfs-utils\' default)', parseSalt)
     .action(async (file: string, o: { passphraseFd?: number; salt?: Buffer }) => {
-      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] }, async ([login]) => {
         const mount = unwrapPassphraseFile(resolve(file), login!, o.salt);
         process.stdout.write(Buffer.concat([mount, Buffer.from('\n')]));
         mount.fill(0);
-      } finally {
-        wipe(login);
-      }
+      });
     });
 
   ec.command('rewrap-passphrase')
@@ -72,12 +66,9 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the old, then the new login passphrase from this fd', parseFdOption)
     .option('--salt <hex>', 'the salt a version 1 file was wrapped with', parseSalt)
     .action(async (file: string, o: { passphraseFd?: number; salt?: Buffer }) => {
-      const [oldP, newP] = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old login passphrase:', 'New login passphrase:'], confirmNew: true });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old login passphrase:', 'New login passphrase:'], confirmNew: true }, async ([oldP, newP]) => {
         rewrapPassphraseFile(resolve(file), oldP!, newP!, o.salt);
-      } finally {
-        wipe(oldP, newP);
-      }
+      });
     });
 
   ec.command('add-passphrase')
@@ -86,8 +77,7 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--salt <hex>', 'the "salt=" of ~/.ecryptfsrc, if you set one', parseSalt)
     .option('--passphrase-fd <n>', 'read the passphrase from this fd', parseFdOption)
     .action(async (o: { fnek?: boolean; salt?: Buffer; passphraseFd?: number }) => {
-      const [pass] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }, async ([pass]) => {
         checkPassphrase(pass!);
         const salts = o.fnek ? [o.salt ?? DEFAULT_SALT, FNEK_SALT] : [o.salt ?? DEFAULT_SALT];
         for (const salt of salts) {
@@ -97,9 +87,7 @@ export function registerEcryptfsCommands(program: Command): void {
           t.key.fill(0);
           process.stdout.write(`Inserted auth tok with sig [${t.sig}] into the user session keyring\n`);
         }
-      } finally {
-        wipe(pass);
-      }
+      });
     });
 
   ec.command('mount')
@@ -125,13 +113,10 @@ export function registerEcryptfsCommands(program: Command): void {
       const note = await prepareMountPoint(mountPoint);
       if (note) process.stderr.write(`homecrypt: ${note}\n`);
       let pass: Buffer;
-      if (o.wrapped) {
-        const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] });
-        try {
-          pass = unwrapPassphraseFile(resolve(o.wrapped), login!);
-        } finally {
-          wipe(login);
-        }
+      const wrapped = o.wrapped;
+      if (wrapped) {
+        pass = await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] },
+          ([login]) => unwrapPassphraseFile(resolve(wrapped), login!));
       } else {
         [pass] = (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Mount passphrase:'] })) as [Buffer];
       }
@@ -198,14 +183,11 @@ export function registerEcryptfsCommands(program: Command): void {
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean }) => {
       requireRoot('homecrypt ecryptfs adopt');
       lookupUser(o.user);
-      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] }, async ([login]) => {
         const r = await adoptUser({ user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck });
         process.stdout.write(`adopted ${o.user}'s eCryptfs ${r.record.mode === 'home' ? 'home' : 'Private directory'} ${r.record.lower} -> ${r.record.mountPoint}; it unlocks at login (homecrypt pam enable)\n`);
         process.stdout.write(`\nRecovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${r.recoveryKey}\n`);
-      } finally {
-        wipe(login);
-      }
+      });
     });
 
   ec.command('umount')

@@ -5,13 +5,14 @@
 // `pam-hook module` is what pam_homecrypt.so runs, with PAM_TYPE open_session
 // (stdin: the password, NUL), close_session, or password (stdin: old NUL new NUL).
 import type { Command } from 'commander';
-import { readSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount.js';
 import { dieWithParent } from '../../os/parent-death.js';
 import { logLine } from '../../os/syslog.js';
+import { readSecret } from '../../os/secret-read.js';
 
 const MAX_AUTHTOK = 4096; // PAM_MAX_RESP_SIZE is 512; anything longer is not a password
 /** login(1) gives up after 60 s (LOGIN_TIMEOUT), the shortest wait of the usual PAM callers. */
@@ -33,28 +34,19 @@ function boundLifetime(user: string, phase: HookPhase): void {
   }, HOOK_DEADLINE_MS).unref();
 }
 
-/** stdin's NUL-terminated tokens (at most `count`); a missing one is empty. */
+/** stdin's NUL-terminated tokens (at most `count`); a missing one is empty, a longer one cut to MAX_AUTHTOK. */
 function readTokens(count: number): Buffer[] {
-  const buf = Buffer.alloc(count * (MAX_AUTHTOK + 1));
-  let len = 0;
-  try {
-    for (;;) {
-      const n = readSync(0, buf, len, buf.length - len, null);
-      if (n === 0) break;
-      len += n;
-      if (len >= buf.length) break;
-    }
-  } catch { /* no stdin: no password */ }
   // pam_exec writes the password followed by one NUL; the module writes each token so
   const tokens: Buffer[] = [];
-  let start = 0;
   for (let i = 0; i < count; i++) {
-    let end = start < len ? buf.indexOf(0, start) : len;
-    if (end < 0 || end > len) end = len;
-    tokens.push(Buffer.from(buf.subarray(start, Math.min(end, start + MAX_AUTHTOK))));
-    start = Math.min(end + 1, len);
+    try {
+      const r = readSecret(0, MAX_AUTHTOK, [0]);
+      tokens.push(r.secret);
+      for (let rest = r; rest.end === 'too-long';) { rest = readSecret(0, MAX_AUTHTOK, [0]); rest.secret.fill(0); }
+    } catch {
+      tokens.push(Buffer.alloc(0)); // no stdin: no password
+    }
   }
-  buf.fill(0);
   return tokens;
 }
 
