@@ -7,7 +7,7 @@ import { Device } from './device.js';
 import { VolumeFile } from './volume-file.js';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VOLUME_FILE_NAME, volumeFuseOps } from './engine-ops.js';
+import { VOLUME_FILE_NAME, volumeFuseOps } from './fuse-ops.js';
 import type { FuseMount } from '../fuse/index.js';
 import { mountKernel } from '../fuse/kernel/kernel-bridge.js';
 import { makeUndumpable } from '../os/no-dump.js';
