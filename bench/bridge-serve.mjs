@@ -10,7 +10,7 @@
 import {
   accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lchownSync,
   linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync,
-  statfsSync, symlinkSync, truncateSync, unlinkSync, writeSync, existsSync,
+  statfsSync, symlinkSync, truncateSync, unlinkSync, writeSync, existsSync, writeFileSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
@@ -27,6 +27,25 @@ function toStat(st) {
     mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino, rdev: st.rdev,
     blksize: st.blksize, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
   };
+}
+
+/**
+ * Test hook (test/fuse-kernel/interrupt.test.ts): with HOMECRYPT_TEST_STALL set
+ * to a path, an fsync waits while that path exists (a device that takes its
+ * time to flush), after creating PATH.hit to say it is waiting. Only this
+ * bench/test script has it; the product's filesystems do not.
+ */
+const STALL = process.env.HOMECRYPT_TEST_STALL;
+function stalled(fn) {
+  if (!STALL || !existsSync(STALL)) return fn();
+  writeFileSync(`${STALL}.hit`, '');
+  return new Promise((done, failed) => {
+    const t = setInterval(() => {
+      if (existsSync(STALL)) return;
+      clearInterval(t);
+      try { done(fn()); } catch (e) { failed(e); }
+    }, 20);
+  });
 }
 
 /** A synchronous passthrough to `root`, the cheapest FuseOps there is. */
@@ -46,7 +65,7 @@ function passthrough(root) {
     create: (p, mode) => { const fd = openSync(at(p), fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR, mode); fds.set(fd, p); return fd; },
     read: (p, fh, buf, off) => readSync(fh, buf, 0, buf.length, off),
     write: (p, fh, buf, off) => writeSync(fh, buf, 0, buf.length, off),
-    fsync: (p, ds, fh) => (ds ? fdatasyncSync(fh) : fsyncSync(fh)),
+    fsync: (p, ds, fh) => stalled(() => (ds ? fdatasyncSync(fh) : fsyncSync(fh))),
     release: (p, fh) => { fds.delete(fh); closeSync(fh); },
     truncate: (p, size) => truncateSync(at(p), size),
     ftruncate: (p, fh, size) => ftruncateSync(fh, size),
@@ -69,7 +88,7 @@ async function homecrypt(root) {
   const { EncryptedFilesystem } = await imp('engine/filesystem.js');
   let key;
   const keyFile = `${root}.key`; // beside the lower dir, for bench re-use only (a throwaway key)
-  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { readFileSync } = await import('node:fs');
   if (!existsSync(`${root}/${(await imp('format/volume-config.js')).VOLUME_CONFIG_NAME}`)) {
     vol.prepareLowerDir(root);
     key = randomBytes(32);

@@ -8,6 +8,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 BENCHES=(
   unlock.sh        # key-store unlock time of the default Argon2id parameters (vs cryptsetup LUKS2)
   canonical.sh     # the engine: gocryptfs's canonical benchmark, plain vs gocryptfs vs homecrypt
+  home.sh          # the engine on what a home does (git, sqlite, parallel fio, cold reads): plain vs gocryptfs vs securefs vs homecrypt
   login.sh         # what homecrypt adds to a PAM login (auth + open_session), vs a plain login
   pam-module.sh    # what the PAM lines cost a user without homecrypt: pam_homecrypt.so, pam_exec, plain
   block-bench.sh   # block mode: userspace LUKS2 engine vs a plain loop-mounted image (fio)

@@ -65,12 +65,31 @@ ${choicesCase}
     esac
 }
 
+# The words an argument takes that only the system knows (volume names, key
+# IDs, slot names, keyslot numbers): asked of \`homecrypt complete KIND [ARG]\`.
+# $1 the command path, $2 the program, then the arguments typed so far.
+_homecrypt_values() {
+    local path=$1 prog=$2; shift 2
+    COMPREPLY_WORDS=''
+    case "$path|$#" in
+        'block close|0'|'block status|0') COMPREPLY_WORDS=$("$prog" complete volumes 2>/dev/null) ;;
+        'keyring forget|0') COMPREPLY_WORDS=$("$prog" complete key-ids 2>/dev/null) ;;
+        'key slots|1') COMPREPLY_WORDS='list add-passphrase add-recovery remove' ;;
+        'key slots|2') [ "$2" = remove ] || return 1
+                       COMPREPLY_WORDS=$("$prog" complete slots "$1" 2>/dev/null) ;;
+        'block remove-slot|1') COMPREPLY_WORDS=$("$prog" complete keyslots "$1" 2>/dev/null) ;;
+        *) return 1 ;;
+    esac
+    return 0
+}
+
 _homecrypt() {
     local cur=\${COMP_WORDS[COMP_CWORD]} prev=''
     [ "$COMP_CWORD" -gt 0 ] && prev=\${COMP_WORDS[COMP_CWORD-1]}
-    local path='' subs opts valued i w skip=0
+    local path='' subs opts valued i w skip=0 args=()
     # The command path so far: the words that name subcommands, skipping
-    # options and the values of options that take one.
+    # options and the values of options that take one; the other words are
+    # the command's arguments so far.
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=\${COMP_WORDS[i]}
         if [ "$skip" = 1 ]; then skip=0; continue; fi
@@ -79,7 +98,7 @@ _homecrypt() {
             --*=*) continue ;;
             -*) [[ " $valued " == *" $w "* ]] && skip=1; continue ;;
         esac
-        [[ " $subs " == *" $w "* ]] && path=\${path:+$path }$w
+        if [[ " $subs " == *" $w "* ]]; then path=\${path:+$path }$w; else args+=("$w"); fi
     done
     _homecrypt_table "$path"
     COMPREPLY=()
@@ -95,6 +114,10 @@ _homecrypt() {
             *) if declare -F _filedir >/dev/null; then _filedir; else
                    mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         esac
+        return 0
+    fi
+    if [[ "$cur" != -* ]] && _homecrypt_values "$path" "\${COMP_WORDS[0]}" "\${args[@]}"; then
+        mapfile -t COMPREPLY < <(compgen -W "$COMPREPLY_WORDS" -- "$cur")
         return 0
     fi
     if [[ "$cur" == -* ]]; then

@@ -21,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -35,6 +37,10 @@
 #define DATA_NAME "homecrypt_authtok"
 #define MAX_TOKEN 4096 /* as the helper: anything longer is not a password */
 #define MAX_OUTPUT 16384
+#define RUN_DIR "/run/homecrypt"
+#define LOCK_DIR RUN_DIR "/locks"
+/* a helper ends by itself after 60 s (docs/LOGIN.md): a turn waits a little longer, then gives up */
+#define TURN_WAIT_MS 65000
 
 struct args {
 	const char *hook;
@@ -149,12 +155,49 @@ static void child_exec(const struct args *a, const char *phase, int in_fd, int o
 }
 
 /*
+ * One helper per user at a time. A user can start any number of logins of
+ * their own account at once (su with their own password, in a loop); each
+ * helper is a node process run as root, not counted against the user's
+ * limits, and the helper's own lock only serialises them once they are all
+ * in memory. The wait happens here instead, in the PAM process the login
+ * already is: a flock on LOCK_DIR/USER.turn (root's folder). Returns the
+ * locked fd, or -1 when the turn never came (the caller skips the helper).
+ */
+static int wait_turn(pam_handle_t *pamh, const char *user)
+{
+	char path[sizeof(LOCK_DIR) + 80];
+	struct timespec pause = { 0, 25 * 1000 * 1000 };
+	int fd;
+
+	(void)mkdir(RUN_DIR, 0700);
+	(void)mkdir(LOCK_DIR, 0700);
+	snprintf(path, sizeof(path), LOCK_DIR "/%s.turn", user);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pam_syslog(pamh, LOG_ERR, "cannot open %s: %m; running the helper unserialised", path);
+		return -2;
+	}
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited += 25) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			close(fd);
+			return -2;
+		}
+		if (waited >= TURN_WAIT_MS) {
+			close(fd);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
+/*
  * Runs `HOOK module PHASE` with `secret` (NUL-separated tokens, may be empty)
  * on its stdin, shows what it prints, waits for it. Returns its exit status,
  * or -1 when it could not be run.
  */
-static int run_helper(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase,
-		      const char *pam_type, const char *secret, size_t secret_len)
+static int run_helper_now(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase,
+			  const char *pam_type, const char *secret, size_t secret_len)
 {
 	int in[2], out[2], status = 0;
 	char env_user[128], env_type[64], env_service[128];
@@ -228,6 +271,23 @@ static int run_helper(pam_handle_t *pamh, const struct args *a, const char *user
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return -1;
+}
+
+/* run_helper_now in the user's turn (wait_turn) */
+static int run_helper(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase,
+		      const char *pam_type, const char *secret, size_t secret_len)
+{
+	int rc, turn = wait_turn(pamh, user);
+
+	if (turn == -1) {
+		pam_syslog(pamh, LOG_ERR, "%s: another homecrypt login of %s has run for over %d s; not starting the helper",
+			   phase, user, TURN_WAIT_MS / 1000);
+		return -1;
+	}
+	rc = run_helper_now(pamh, a, user, phase, pam_type, secret, secret_len);
+	if (turn >= 0)
+		close(turn);
+	return rc;
 }
 
 /* The helper runs as root: without root (a screen locker running as the user) there is nothing to do. */

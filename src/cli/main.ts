@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { commandGroups } from './commands/index.js';
 import { rootProgram, runProgram } from './run-program.js';
+import { completeReporting } from './output.js';
 
 export { reportError } from './run-program.js';
 
@@ -16,6 +17,7 @@ function packageVersion(): string {
 export function buildProgram(): Command {
   const program = rootProgram().version(packageVersion(), '-V, --version');
   for (const register of commandGroups) register(program);
+  completeReporting(program);
   return program;
 }
 

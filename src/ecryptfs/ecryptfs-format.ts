@@ -66,7 +66,8 @@ class EcryptfsFiles implements FileCodec {
     if (lowerSize === 0) return 0;
     let head: Buffer;
     try {
-      const fd = openSync(lowerPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // never blocking: a fifo swapped in after the lstat must not stop the daemon
+      const fd = openSync(lowerPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try {
         head = Buffer.alloc(16);
         head = head.subarray(0, readSync(fd, head, 0, 16, 0));

@@ -56,7 +56,7 @@ export function copyAll(ec: EcryptfsVolume, lower: string, o: CopyOptions, key: 
         const hash = createHash('sha256');
         for (let off = 0; off < size; off += CHUNK) hash.update(src.read(off, CHUNK));
         const want = hash.digest('hex');
-        if (!(exists(p) && fileHash(fs, p) === want)) {
+        if (!(exists(p) && holds(fs, p, want))) {
           if (exists(p)) fs.unlink(p);
           const fh = fs.create(p, e.mode);
           try {
@@ -83,6 +83,20 @@ export function copyAll(ec: EcryptfsVolume, lower: string, o: CopyOptions, key: 
   }
   fs.closeAll();
   return done;
+}
+
+/**
+ * Whether `p` already holds the content hashed `want`. A file an interrupted
+ * copy left half-written (Ctrl-C, a crash) fails authentication (EIO): it does
+ * not, and is copied again.
+ */
+function holds(fs: EncryptedFilesystem, p: string, want: string): boolean {
+  try {
+    return fileHash(fs, p) === want;
+  } catch (e) {
+    if (e instanceof FuseError) return false;
+    throw e;
+  }
 }
 
 function fileHash(fs: EncryptedFilesystem, p: string): string {

@@ -2,7 +2,8 @@
 // and bytes go through a VolumeFormat (volume-format.ts); everything here is
 // lower-directory I/O and POSIX bookkeeping. Every operation is synchronous,
 // so each FUSE request runs to completion before the next (no locks needed,
-// and a read never sees half of a write).
+// and a read never sees half of a write), but for the lower fsync and the
+// close at release, which may wait on the device (lower-flush.ts).
 //
 // Every lower call names its entry relative to a descriptor of its lower
 // parent directory (the *at calls, src/os/lower-fs-calls.ts), never by a whole
@@ -14,13 +15,15 @@
 // removed through the mount (the lower directory is not to be changed behind
 // a mounted volume's back).
 import {
-  chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fdatasyncSync, fstatSync, fsyncSync, openSync, readFileSync,
+  chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, openSync, readFileSync,
   statfsSync, writeSync,
 } from 'node:fs';
 import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
+import { LowerFlushes } from './lower-flush.js';
+import { DirIvCache, mkdirWithState, takeStateOut } from './dir-state.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
@@ -73,6 +76,7 @@ const RENAME_EXCHANGE = 2;
 
 export class EncryptedFilesystem {
   private readonly files = new Map<number, OpenFile>();
+  private readonly flushes = new LowerFlushes();
   private nextFh = 1;
   private readonly root: string;
   private readonly format: VolumeFormat;
@@ -81,6 +85,8 @@ export class EncryptedFilesystem {
   /** Lower directories by path relative to the root, least recently used first. */
   private readonly dirs = new Map<string, number>();
   private rootFdValue = -1;
+  /** Directory IVs, when names are bound to their directory (format 2). */
+  private readonly ivs: DirIvCache | null;
   /** Root may give new entries to their callers (allow_other mounts run by root). */
   private readonly asRoot = process.geteuid?.() === 0;
   /**
@@ -94,6 +100,7 @@ export class EncryptedFilesystem {
     this.format = opts.format;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.afterReply = opts.afterReply;
+    this.ivs = opts.format.names.dirState ? new DirIvCache(opts.format.names.dirState) : null;
     this.umask = process.umask(0o022);
     process.umask(this.umask);
   }
@@ -177,6 +184,7 @@ export class EncryptedFilesystem {
 
   /** The directory at `rel` was renamed or removed: forget it and everything below. */
   private dropDirs(rel: string): void {
+    this.ivs?.drop(rel);
     const prefix = `${rel}/`;
     for (const [k, fd] of this.dirs) {
       if (k === rel || k.startsWith(prefix)) {
@@ -192,13 +200,18 @@ export class EncryptedFilesystem {
   }
 
   private dirContext(rel: string): DirContext {
-    return { lowerDir: rel, readSidecar: (name) => this.readIn(rel, name) };
+    const ivs = this.ivs;
+    return {
+      lowerDir: rel,
+      readSidecar: (name) => this.readIn(rel, name),
+      dirIV: ivs ? () => ivs.get(rel, () => this.dirFd(rel), rel ? `${this.root}/${rel}` : this.root) : undefined,
+    };
   }
 
   private readIn(rel: string, name: string): Buffer | null {
     let fd: number;
     try {
-      fd = openatSync(this.dirFd(rel), name, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      fd = openatSync(this.dirFd(rel), name, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     } catch {
       return null;
     }
@@ -281,8 +294,12 @@ export class EncryptedFilesystem {
    * Opens a lower file with O_NOATIME where the kernel permits it (the owner
    * or CAP_FOWNER; else EPERM, and the open is retried without): reading
    * through the mount then costs no atime update of the ciphertext file.
+   * Never blocking: a lower fifo where the kernel still has a regular file
+   * (anyone who can write into the lower directory can put one there) would
+   * stop the daemon, and the mount with it; the caller refuses what it opened.
    */
-  private openNoAtime(l: Lower, flags: number, mode?: number): number {
+  private openNoAtime(l: Lower, flagsAsked: number, mode?: number): number {
+    const flags = flagsAsked | fsc.O_NONBLOCK;
     try {
       return openatSync(l.dir, l.name, flags | fsc.O_NOATIME, mode);
     } catch (err) {
@@ -352,8 +369,11 @@ export class EncryptedFilesystem {
   readdir(path: string): DirEntry[] {
     const l = this.lower(path);
     const ctx = this.dirContext(l.rel);
+    // a directory without its state gives EIO even when empty (integrity error)
+    ctx.dirIV?.();
     const dots: DirEntry[] = [];
     const out: DirEntry[] = [];
+    let failed = 0;
     // the lower entries' inode numbers are those getattr reports
     for (const e of readdiratSync(l.dir, l.name)) {
       const name = nameFromBytes(e.name);
@@ -365,8 +385,14 @@ export class EncryptedFilesystem {
         const plain = this.format.names.decryptName(name, ctx);
         if (plain !== null) out.push({ name: plain, ino: e.ino, type: e.type });
       } catch (err) {
+        if (this.format.names.dirState?.looksSealed(name)) failed++;
         this.log(`homecrypt: skipping ${l.abs}/${name}: ${(err as Error).message}`);
       }
+    }
+    if (failed > 0 && out.length === 0 && ctx.dirIV) {
+      // nothing here is sealed under this directory's IV: its state file is not its own
+      this.log(`homecrypt: EIO: readdir: ${l.abs}: none of its ${failed} entries authenticates under its directory IV (the IV file was replaced or swapped)`);
+      fail(E.EIO);
     }
     dots.sort((a, b) => a.name.length - b.name.length);
     return [...dots, ...out];
@@ -425,14 +451,21 @@ export class EncryptedFilesystem {
   // writes dirty pages back (as WRITE requests) before close returns, and
   // reports their errors there.
 
-  fsync(_path: string, datasync: boolean, fh: number): void {
+  /**
+   * Waits on a libuv pool thread, not the JS thread (lower-flush.ts):
+   * flushing a large file to a slow device takes seconds, and the mount's
+   * other requests are answered meanwhile. A caller killed while it waits
+   * gets its answer at once (FUSE_INTERRUPT, src/fuse/kernel/interrupts.ts);
+   * the flush goes on.
+   */
+  fsync(_path: string, datasync: boolean, fh: number): Promise<void> {
     const f = this.file(fh);
     try {
       f.io.settle?.(); // a write that failed after its reply is reported here
     } catch (err) {
       this.integrity('fsync', f.io.lowerPath, err);
     }
-    if (datasync) fdatasyncSync(f.fd); else fsyncSync(f.fd);
+    return this.flushes.fsync(f.fd, datasync).catch((err: unknown) => { throw new FuseError(errnoFor(err)); });
   }
 
   release(_path: string, fh: number): void {
@@ -442,7 +475,7 @@ export class EncryptedFilesystem {
     // a write still queued goes in before its descriptor closes (the kernel
     // ignores release errors: a failure is in the log)
     try { f.io.settle?.(); } catch { /* logged when it failed */ }
-    closeSync(f.fd);
+    this.flushes.close(f.fd, (err) => this.log(`homecrypt: close ${f.io.lowerPath}: ${err.message}`));
   }
 
   truncate(path: string, size: number): void {
@@ -568,6 +601,11 @@ export class EncryptedFilesystem {
   mkdir(path: string, mode: number, caller?: Caller): void {
     const l = this.lower(path);
     const own = this.newOwner(l, caller);
+    const state = this.format.names.dirState;
+    if (state) {
+      this.creating(l, () => this.ivs!.set(l.rel, mkdirWithState(state, l.dir, l.name, mode, own)));
+      return;
+    }
     this.creating(l, () => {
       mkdiratSync(l.dir, l.name, mode & 0o7777);
       if (!own && !(mode & this.umask)) return;
@@ -594,7 +632,14 @@ export class EncryptedFilesystem {
 
   rmdir(path: string): void {
     const l = this.lower(path);
-    unlinkatSync(l.dir, l.name, true);
+    const state = this.format.names.dirState;
+    const putBack = state ? takeStateOut(state, l.dir, l.name) : null;
+    try {
+      unlinkatSync(l.dir, l.name, true);
+    } catch (err) {
+      putBack?.();
+      throw err;
+    }
     this.dropDirs(l.rel);
     this.removeSidecar(l);
   }
@@ -619,11 +664,30 @@ export class EncryptedFilesystem {
       this.dropDirs(b.rel);
       return;
     }
-    this.creating(b, () => (flags
+    const move = () => (flags
       ? renameat2Sync(a.dir, a.name, b.dir, b.name, flags)
-      : renameatSync(a.dir, a.name, b.dir, b.name)));
+      : renameatSync(a.dir, a.name, b.dir, b.name));
+    const iv = this.ivs?.peek(a.rel);
+    this.creating(b, () => {
+      try {
+        move();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!this.ivs || (code !== 'ENOTEMPTY' && code !== 'EEXIST') || (flags & RENAME_NOREPLACE)) throw err;
+        // over a directory that holds only its state file: the state goes first (and comes back on failure)
+        const putBack = takeStateOut(this.format.names.dirState!, b.dir, b.name);
+        try {
+          move();
+        } catch (again) {
+          putBack();
+          throw again;
+        }
+      }
+    });
     this.dropDirs(a.rel);
     this.dropDirs(b.rel);
+    // a directory keeps its IV file where it goes: its IV stays known
+    if (iv) this.ivs!.set(b.rel, iv);
     this.removeSidecar(a);
   }
 

@@ -26,21 +26,38 @@ export interface FsckReport {
 export function fsckVolume(vol: OpenVolume): FsckReport {
   const report: FsckReport = { files: 0, dirs: 0, symlinks: 0, other: 0, problems: [] };
   const { names, files } = vol.format;
+  const state = names.dirState;
   const walk = (rel: string, plainDir: string): void => {
     const abs = rel ? join(vol.lowerRoot, rel) : vol.lowerRoot;
-    const ctx: DirContext = {
-      lowerDir: rel,
-      readSidecar: (n) => { try { return readFileSync(join(abs, n)); } catch { return null; } },
-    };
+    const readIn = (n: string) => { try { return readFileSync(join(abs, n)); } catch { return null; } };
+    let iv: Buffer | undefined;
+    if (state) {
+      // format 2: without its IV nothing in the directory can be named
+      try {
+        iv = state.open(readIn(state.fileName), join(abs, state.fileName));
+      } catch (err) {
+        report.problems.push({ lowerPath: join(abs, state.fileName), path: plainDir || '/', problem: `directory IV: ${(err as Error).message}` });
+        return;
+      }
+    }
+    const ctx: DirContext = { lowerDir: rel, readSidecar: readIn, dirIV: iv ? () => iv! : undefined };
     const entries = readdirSync(abs);
     const present = new Set(entries);
+    let named = 0;
+    let failed = 0;
     for (const name of entries) {
       const lowerPath = join(abs, name);
       let plain: string | null;
       try {
         plain = names.decryptName(name, ctx);
       } catch (err) {
+        if (state?.looksSealed(name)) failed++;
         report.problems.push({ lowerPath, problem: `name: ${(err as Error).message}` });
+        continue;
+      }
+      if (plain !== null) named++;
+      if (plain === null && state && name.startsWith(state.tempPrefix)) {
+        report.problems.push({ lowerPath, problem: 'a directory left half-made (mkdir interrupted by a crash): remove it' });
         continue;
       }
       if (plain === null) {
@@ -71,6 +88,12 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
         report.other++;
       }
     }
+    if (state && failed > 0 && named === 0) {
+      report.problems.push({
+        lowerPath: join(abs, state.fileName), path: plainDir || '/',
+        problem: `directory IV: none of the directory's ${failed} entries authenticates under it (replaced or swapped with another directory's)`,
+      });
+    }
   };
   walk('', '');
   return report;
@@ -79,14 +102,15 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
 function checkFile(vol: OpenVolume, lowerPath: string, sizeNeedsHeader: boolean): string | null {
   let fd: number;
   try {
-    fd = openSync(lowerPath, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    // never blocking: a fifo swapped in after the walk saw a file must not stop fsck
+    fd = openSync(lowerPath, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   } catch (err) {
     return `cannot open: ${(err as Error).message}`;
   }
   try {
     const io = new ReadOnlyLowerIO(fd, lowerPath);
     const lowerSize = io.size();
-    if (!sizeNeedsHeader && vol.format.name === 'homecrypt-v1' && !isWellFormedLowerSize(lowerSize)) {
+    if (!sizeNeedsHeader && vol.format.formatVersion !== undefined && !isWellFormedLowerSize(lowerSize)) {
       return `size ${lowerSize} is not that of a whole file (truncated or torn)`;
     }
     const cipher = vol.format.files.open(io);

@@ -15,10 +15,11 @@ import { BlockCipher, type SparseFlag } from './content-cipher.js';
 import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
-import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME } from '../format/volume-config.js';
+import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, type VolumeVersion } from '../format/volume-config.js';
 import type {
-  DirContext, EncryptedName, FileCipher, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec,
+  DirContext, DirStateCodec, EncryptedName, FileCipher, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec,
 } from './volume-format.js';
+import { DIR_IV_NAME, MKDIR_TEMP_PREFIX, newDirIv, openDirIv, sealDirIv } from '../format/dir-iv.js';
 import type { LoadedKey, MountKeys } from './mount-keys.js';
 import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
@@ -93,19 +94,46 @@ class HeaderSparseFlag implements SparseFlag {
   }
 }
 
-/** Encrypted names: SIV per component, long names through sidecars. */
+/**
+ * Encrypted names: SIV per component, long names through sidecars. Format 2
+ * (`bound`) seals each name with its directory's IV (src/format/dir-iv.ts).
+ */
 class EncryptedNames implements NameCodec {
   private readonly enc = new Map<string, string>();
   private readonly dec = new Map<string, string>();
-  constructor(private readonly keys: MountKeys) {}
+  readonly dirState?: DirStateCodec;
+  constructor(private readonly keys: MountKeys, bound: boolean) {
+    if (bound) {
+      this.dirState = {
+        fileName: DIR_IV_NAME,
+        tempPrefix: MKDIR_TEMP_PREFIX,
+        create: () => {
+          const iv = newDirIv();
+          return { iv, content: sealDirIv(keys.nameKeys, iv) };
+        },
+        open: (content, where) => openDirIv(keys.nameKeys, content, where),
+        looksSealed: (lowerName) => isLongEntry(lowerName) || decodeName(lowerName) !== null,
+      };
+    }
+  }
 
-  encryptName(name: string, _dir: DirContext): EncryptedName {
+  /** The directory's IV (format 2) or undefined (format 1). */
+  private ivOf(dir: DirContext): Buffer | undefined {
+    if (!this.dirState) return undefined;
+    if (!dir.dirIV) throw new Error('a format-2 name needs its directory\'s IV');
+    return dir.dirIV();
+  }
+
+  encryptName(name: string, dir: DirContext): EncryptedName {
     if (bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
-    let full = this.enc.get(name);
+    const iv = this.ivOf(dir);
+    // one cache for both formats: the IV (latin1, 16 chars) prefixes the key
+    const key = iv ? iv.toString('latin1') + name : name;
+    let full = this.enc.get(key);
     if (full === undefined) {
-      full = encryptNameString(this.keys.nameKeys, 'name', name);
+      full = iv ? encryptNameString(this.keys.nameKeys, 'dirname', name, iv) : encryptNameString(this.keys.nameKeys, 'name', name);
       if (this.enc.size > 50_000) this.enc.clear();
-      this.enc.set(name, full);
+      this.enc.set(key, full);
     }
     if (full.length <= LOWER_NAME_MAX) return { lowerName: full };
     const entry = longEntryName(full);
@@ -115,7 +143,10 @@ class EncryptedNames implements NameCodec {
   decryptName(lowerName: string, dir: DirContext): string | null {
     if (dir.lowerDir === '' && (lowerName === VOLUME_CONFIG_NAME || lowerName === DEFAULT_KEYSTORE_NAME)) return null;
     if (isSidecar(lowerName)) return null;
-    const cached = this.dec.get(lowerName);
+    if (this.dirState && (lowerName === DIR_IV_NAME || lowerName.startsWith(MKDIR_TEMP_PREFIX))) return null;
+    const iv = this.ivOf(dir);
+    const key = iv ? iv.toString('latin1') + lowerName : lowerName;
+    const cached = this.dec.get(key);
     if (cached !== undefined) return cached;
     let full = lowerName;
     if (isLongEntry(lowerName)) {
@@ -125,12 +156,12 @@ class EncryptedNames implements NameCodec {
       if (!checked) throw new AuthenticationError(`sidecar of ${lowerName} does not match its name`);
       full = checked;
     }
-    const name = decryptNameString(this.keys.nameKeys, 'name', full);
+    const name = iv ? decryptNameString(this.keys.nameKeys, 'dirname', full, iv) : decryptNameString(this.keys.nameKeys, 'name', full);
     if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
       throw new AuthenticationError('decrypted name is not a valid file name');
     }
     if (this.dec.size > 50_000) this.dec.clear();
-    this.dec.set(lowerName, name);
+    this.dec.set(key, name);
     return name;
   }
 
@@ -233,10 +264,14 @@ class Xattrs implements XattrCodec {
   }
 }
 
-export function homecryptFormat(keys: MountKeys, opts: { plaintextNames: boolean }): VolumeFormat {
+/** `version`: the volume's format version (homecrypt.conf); 1 when not given (fixtures, unit tests). */
+export function homecryptFormat(keys: MountKeys, opts: { plaintextNames: boolean; version?: VolumeVersion }): VolumeFormat {
+  const version = opts.version ?? 1;
   return {
-    name: 'homecrypt-v1',
-    names: opts.plaintextNames ? new PlaintextNames(keys) : new EncryptedNames(keys),
+    name: `homecrypt-v${version}`,
+    formatVersion: version,
+    // names bound to their directory from format 2 on (plaintext names have no directory state)
+    names: opts.plaintextNames ? new PlaintextNames(keys) : new EncryptedNames(keys, version >= 2),
     files: new HomecryptFiles(keys),
     xattrs: new Xattrs(keys, !opts.plaintextNames),
   };

@@ -89,9 +89,17 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   for (const k of keys) k.fill(0);
   const mnt = resolve(mountPoint);
   const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log: daemonLog });
+  // the format first: tests (and people) find the daemon's pid at the line's end
+  daemonLog(`homecrypt: ${formatNote(vol.formatVersion)}`);
   daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
   await serveUntilUnmounted(mnt, mounted, daemonLog);
+}
+
+/** What a mount says about the volume format it opened (log and `homecrypt mount`). */
+export function formatNote(version: number): string {
+  return version >= 2 ? `volume format ${version}`
+    : `volume format ${version}, opened read-write as before (names are not bound to their directories; new volumes are format 2)`;
 }
 
 /** A daemon's log line: to stderr, which the parent pointed at the log file (bounded: src/engine/log-limit.ts). */

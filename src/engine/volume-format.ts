@@ -109,6 +109,35 @@ export interface DirContext {
   readonly lowerDir: string;
   /** Reads a sidecar file in this lower directory; null when absent. */
   readSidecar(name: string): Buffer | null;
+  /**
+   * The directory's IV (formats whose names are bound to their directory,
+   * NameCodec.dirState): read once and cached by the engine; throws
+   * CorruptFileError when the directory's state file is missing or bad.
+   */
+  dirIV?(): Buffer;
+}
+
+/**
+ * Per-directory state of a format whose names are bound to their directory
+ * (homecrypt format 2): a file in every lower directory, the root included,
+ * made with the directory (under a temporary name first, so a directory never
+ * has a name without it) and removed with it.
+ */
+export interface DirStateCodec {
+  /** The state file's name (outside the encrypted-name alphabet; decryptName hides it). */
+  readonly fileName: string;
+  /** Prefix of a directory being made; decryptName hides such entries, fsck reports them. */
+  readonly tempPrefix: string;
+  /** A new directory's IV and its state file's content. */
+  create(): { iv: Buffer; content: Buffer };
+  /** The IV in a state file's content (null: missing); throws CorruptFileError. */
+  open(content: Buffer | null, where: string): Buffer;
+  /**
+   * Whether a lower name has the form of a sealed name (a directory whose
+   * such names all fail has a state file that is not its own; foreign files
+   * dropped in by a sync client do not count).
+   */
+  looksSealed(lowerName: string): boolean;
 }
 
 export interface EncryptedName {
@@ -124,6 +153,8 @@ export interface NameCodec {
   sidecarOf(lowerName: string): string | null;
   encryptTarget(target: string): string;
   decryptTarget(lowerTarget: string): string;
+  /** Present when names are bound to their directory (DirContext.dirIV). */
+  readonly dirState?: DirStateCodec;
 }
 
 export interface XattrCodec {
@@ -136,8 +167,10 @@ export interface XattrCodec {
 }
 
 export interface VolumeFormat {
-  /** For logs and status: 'homecrypt-v1', 'ecryptfs', … */
+  /** For logs and status: 'homecrypt-v1', 'homecrypt-v2', 'ecryptfs', … */
   readonly name: string;
+  /** homecrypt volumes: the volume format version (1 or 2); absent for eCryptfs. */
+  readonly formatVersion?: 1 | 2;
   readonly names: NameCodec;
   readonly files: FileCodec;
   readonly xattrs?: XattrCodec;

@@ -8,9 +8,11 @@ import { keyIdOf } from '../crypto/key-id.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import {
   DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, VOLUME_FORMAT, VOLUME_VERSION, parseVolumeConfig, serializeVolumeConfig,
-  verifyVolumeConfig, type VolumeConfig,
+  verifyVolumeConfig, type VolumeConfig, type VolumeVersion,
 } from '../format/volume-config.js';
 import { MountKeys } from './mount-keys.js';
+import { DIR_IV_NAME, newDirIv, sealDirIv } from '../format/dir-iv.js';
+import { deriveNameKeys } from '../format/names.js';
 import { homecryptFormat } from './homecrypt-format.js';
 import { EncryptedFilesystem } from './filesystem.js';
 import type { VolumeFormat } from './volume-format.js';
@@ -22,6 +24,8 @@ export interface OpenVolume {
   config: VolumeConfig;
   keys: MountKeys;
   format: VolumeFormat;
+  /** The volume's format version (its config's `version`): what names and files of this volume look like. */
+  formatVersion: VolumeVersion;
 }
 
 export function configPath(lower: string): string {
@@ -46,11 +50,21 @@ export function prepareLowerDir(lower: string): void {
   }
 }
 
-/** Writes the volume config of a new volume whose names and files use `mountKey`. */
-export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: { plaintextNames?: boolean; keystore: string | null }): VolumeConfig {
+/**
+ * Writes the volume config of a new volume whose names and files use
+ * `mountKey`; `version` only for fixtures of older formats (test/vectors).
+ */
+export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: {
+  plaintextNames?: boolean; keystore: string | null; version?: VolumeVersion;
+}): VolumeConfig {
   const keyId = keyIdOf(mountKey);
+  const version = opts.version ?? VOLUME_VERSION;
+  // format 2, encrypted names: the root's IV file, before the config makes this a volume
+  if (version >= 2 && !opts.plaintextNames) {
+    writeFileAtomic(join(lower, DIR_IV_NAME), sealDirIv(deriveNameKeys(mountKey), newDirIv()), { mode: 0o444 });
+  }
   const config: VolumeConfig = {
-    format: VOLUME_FORMAT, version: VOLUME_VERSION, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
+    format: VOLUME_FORMAT, version, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
     nameKeyId: keyId, currentKeyId: keyId, keyIds: [keyId], keystore: opts.keystore, blockSize: 4096,
     created: new Date().toISOString(),
   };
@@ -95,7 +109,11 @@ export function openVolume(lower: string, mountKeys: Buffer[]): OpenVolume {
   if (!keys.get(config.currentKeyId)) {
     throw new KeyNotAvailableError(`the current mount key ${config.currentKeyId} of ${lowerRoot} is not available`);
   }
-  return { lowerRoot, config, keys, format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext' }) };
+  const formatVersion = config.version;
+  return {
+    lowerRoot, config, keys, formatVersion,
+    format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext', version: formatVersion }),
+  };
 }
 
 /** Adds a mount key to the volume and makes it the one new files use. */

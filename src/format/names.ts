@@ -1,10 +1,12 @@
-// Deterministic authenticated name encryption (format v1, docs/FORMAT-FILES.md),
-// an SIV construction from primitives Node has (it has no AES-SIV):
-//   siv = HMAC-SHA256(macKey, domain || 0x00 || plaintext)[0..16]
+// Deterministic authenticated name encryption (docs/FORMAT-FILES.md), an SIV
+// construction from primitives Node has (it has no AES-SIV):
+//   siv = HMAC-SHA256(macKey, domain || 0x00 || context || plaintext)[0..16]
 //   ct  = AES-256-CTR(encKey, iv = siv, plaintext)
 //   encoded = base64url-without-padding(siv || ct)
-// The same name always encrypts the same (lookups need no directory scan and
-// no per-directory IV file); a changed byte anywhere fails the SIV check.
+// The context is empty in format 1 and the directory's 16-byte IV for names
+// of format 2 (domain "dirname"), so a name is bound to its directory. The
+// same name in the same directory always encrypts the same (lookups need no
+// directory scan); a changed byte anywhere fails the SIV check.
 // The alphabet (A-Z a-z 0-9 - _) has no '.', so encrypted names can never
 // collide with the volume's own files (homecrypt.conf, homecrypt.keys).
 import { createCipheriv, createHmac } from 'node:crypto';
@@ -15,7 +17,8 @@ import { bytesOfName, nameFromBytes } from './name-bytes.js';
 
 export const SIV_BYTES = 16;
 export const NAME_MAX_BYTES = 255;
-export type NameDomain = 'name' | 'target' | 'xattr';
+/** name, target, xattr: format 1 (and targets, xattr names of format 2); dirname: names of format 2; diriv: the tag of a directory IV file. */
+export type NameDomain = 'name' | 'target' | 'xattr' | 'dirname' | 'diriv';
 
 export interface NameKeys {
   macKey: Buffer;
@@ -27,10 +30,12 @@ export function deriveNameKeys(mountKey: Buffer): NameKeys {
   return { macKey: k.subarray(0, 32), encKey: k.subarray(32, 64) };
 }
 
-function siv(keys: NameKeys, domain: NameDomain, plain: Buffer): Buffer {
+/** `context`: bytes of fixed length per domain (a directory IV), or none. */
+export function siv(keys: NameKeys, domain: NameDomain, plain: Buffer, context?: Buffer): Buffer {
   const h = createHmac('sha256', keys.macKey);
   h.update(domain, 'ascii');
   h.update(Buffer.of(0));
+  if (context) h.update(context);
   h.update(plain);
   return h.digest().subarray(0, SIV_BYTES);
 }
@@ -40,16 +45,16 @@ function ctr(keys: NameKeys, iv: Buffer, data: Buffer): Buffer {
   return Buffer.concat([c.update(data), c.final()]);
 }
 
-export function sivSeal(keys: NameKeys, domain: NameDomain, plain: Buffer): Buffer {
-  const iv = siv(keys, domain, plain);
+export function sivSeal(keys: NameKeys, domain: NameDomain, plain: Buffer, context?: Buffer): Buffer {
+  const iv = siv(keys, domain, plain, context);
   return Buffer.concat([iv, ctr(keys, iv, plain)]);
 }
 
-export function sivOpen(keys: NameKeys, domain: NameDomain, sealed: Buffer): Buffer {
+export function sivOpen(keys: NameKeys, domain: NameDomain, sealed: Buffer, context?: Buffer): Buffer {
   if (sealed.length < SIV_BYTES) throw new AuthenticationError('encrypted name too short');
   const iv = sealed.subarray(0, SIV_BYTES);
   const plain = ctr(keys, iv, sealed.subarray(SIV_BYTES));
-  if (!secretsEqual(siv(keys, domain, plain), iv)) throw new AuthenticationError('encrypted name failed authentication');
+  if (!secretsEqual(siv(keys, domain, plain, context), iv)) throw new AuthenticationError('encrypted name failed authentication');
   return plain;
 }
 
@@ -67,14 +72,14 @@ export function decodeName(encoded: string): Buffer | null {
 }
 
 /** Encrypts one plaintext name (its bytes, src/format/name-bytes.ts) to its full encoded form. */
-export function encryptNameString(keys: NameKeys, domain: NameDomain, plain: string): string {
-  return encodeName(sivSeal(keys, domain, bytesOfName(plain)));
+export function encryptNameString(keys: NameKeys, domain: NameDomain, plain: string, context?: Buffer): string {
+  return encodeName(sivSeal(keys, domain, bytesOfName(plain), context));
 }
 
 /** Decrypts a full encoded name; null when it is not one of ours. */
-export function decryptNameString(keys: NameKeys, domain: NameDomain, encoded: string): string {
+export function decryptNameString(keys: NameKeys, domain: NameDomain, encoded: string, context?: Buffer): string {
   const sealed = decodeName(encoded);
   if (!sealed) throw new AuthenticationError('not an encrypted name');
   // any bytes: Linux names need not be UTF-8 (authenticated by the SIV all the same)
-  return nameFromBytes(sivOpen(keys, domain, sealed));
+  return nameFromBytes(sivOpen(keys, domain, sealed, context));
 }

@@ -1,4 +1,4 @@
-// The volume config LOWER/homecrypt.conf (format v1, docs/FORMAT-FILES.md):
+// The volume config LOWER/homecrypt.conf (format v1 and v2, docs/FORMAT-FILES.md):
 // UTF-8 JSON naming how the volume is laid out. Its "mac" field is an
 // HMAC-SHA256 over the canonical JSON of every other field, keyed from the
 // name key's mount key, so a tampered config (say, switching names to
@@ -11,11 +11,15 @@ import { secretsEqual } from '../crypto/constant-time.js';
 export const VOLUME_CONFIG_NAME = 'homecrypt.conf';
 export const DEFAULT_KEYSTORE_NAME = 'homecrypt.keys';
 export const VOLUME_FORMAT = 'homecrypt-volume';
-export const VOLUME_VERSION = 1;
+/** Volume format versions: 1 (names not bound to their directory), 2 (docs/FORMAT-FILES.md). */
+export type VolumeVersion = 1 | 2;
+/** The version new volumes get; older ones keep opening read-write as they are. */
+export const VOLUME_VERSION: VolumeVersion = 2;
+const VOLUME_VERSIONS: readonly number[] = [1, 2];
 
 export interface VolumeConfig {
   format: typeof VOLUME_FORMAT;
-  version: number;
+  version: VolumeVersion;
   /** 'encrypted' or 'plaintext' names */
   names: 'encrypted' | 'plaintext';
   /** key ID of the mount key the name key derives from */
@@ -59,7 +63,7 @@ export function parseVolumeConfig(bytes: Buffer, file: string): VolumeConfig & {
     throw new CorruptFileError(file, 'volume config is not valid JSON');
   }
   if (!o || typeof o !== 'object' || o.format !== VOLUME_FORMAT) throw new CorruptFileError(file, 'not a homecrypt volume config');
-  if (o.version !== VOLUME_VERSION) throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
+  if (typeof o.version !== 'number' || !VOLUME_VERSIONS.includes(o.version)) throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
   const bad = (what: string): never => { throw new CorruptFileError(file, `volume config: ${what}`); };
   if (o.names !== 'encrypted' && o.names !== 'plaintext') bad('names must be "encrypted" or "plaintext"');
   if (typeof o.nameKeyId !== 'string' || !KEY_ID.test(o.nameKeyId)) bad('bad nameKeyId');

@@ -12,10 +12,18 @@ const MAX_KEYSTORE_BYTES = 64 * 1024;
 export interface ReadCheckOptions {
   /** The uid the file must belong to (besides root). Default: the caller's uid. */
   expectUid?: number;
+  /**
+   * Root reading a store *for* a user (login, setup, status): only a file that
+   * user owns will do, not root's. The path runs through the user's folders,
+   * which they can point anywhere (`~/.homecrypt` a symlink to a root-only
+   * folder): a root-owned store found there is not theirs to unlock.
+   */
+  onlyExpectedOwner?: boolean;
 }
 
 function ownerAcceptable(path: string, st: Stats, opts: ReadCheckOptions): boolean {
   const euid = process.geteuid?.() ?? 0;
+  if (opts.onlyExpectedOwner && opts.expectUid !== undefined) return st.uid === opts.expectUid;
   if (st.uid === 0 || st.uid === euid) return true;
   if (opts.expectUid !== undefined) return st.uid === opts.expectUid;
   // root reading without saying for whom: the file must belong to whoever owns its folder
@@ -48,7 +56,9 @@ export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { 
       throw new UnsafePermissionsError(`${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read or change it; a key store must be 0600 (chmod 600)`);
     }
     if (!ownerAcceptable(path, st, opts)) {
-      throw new UnsafePermissionsError(`${path}: owned by uid ${st.uid}, not by the user it belongs to or root`);
+      throw new UnsafePermissionsError(opts.onlyExpectedOwner
+        ? `${path}: owned by uid ${st.uid}, not by uid ${opts.expectUid} whose key store it is meant to be`
+        : `${path}: owned by uid ${st.uid}, not by the user it belongs to or root`);
     }
     if (st.size > MAX_KEYSTORE_BYTES) throw new CorruptFileError(path, `${st.size} bytes, too large for a key store`);
     const bytes = Buffer.alloc(st.size);

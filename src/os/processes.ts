@@ -26,6 +26,15 @@ export function processesOf(uid: number): ProcessInfo[] {
   return found;
 }
 
+/** A process's arguments ([] when it is gone or unreadable). */
+export function argvOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
 export interface RunAsUserOptions {
   /** Written to the child's stdin then closed (a secret goes here, never in argv/env). */
   input?: Buffer;

@@ -11,9 +11,11 @@ import { userWorker } from './user-worker-client.js';
 // `getent passwd` process per call (a login makes several)
 const ids = (user: UserAccount) => ({ uid: user.uid, gid: user.gid });
 
-// root opening a user's key store (the login hook, setup, migrate) does no more
-// Argon2id work than the login budget allows, whatever the user wrote in it
-const forUser = (user: UserAccount) => ({ expectUid: user.uid, kdfBudget: LOGIN_KDF_BUDGET });
+// root opening a user's key store (the login hook, setup, migrate) reads only a
+// file the user owns (root's own stores are not theirs, whatever their folders
+// point at) and does no more Argon2id work than the login budget allows
+const owned = (user: UserAccount) => ({ expectUid: user.uid, onlyExpectedOwner: true });
+const forUser = (user: UserAccount) => ({ ...owned(user), kdfBudget: LOGIN_KDF_BUDGET });
 
 export async function unwrapForUser(keyStore: string, user: UserAccount, secret: Buffer): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
   return unwrapKeyStore(keyStore, secret, forUser(user));
@@ -42,16 +44,25 @@ export async function dropKeyFromUserKeyring(user: UserAccount, keyId: string): 
   }
 }
 
+/**
+ * Options for root changing a user's key store: read only if the user owns
+ * it, within the login budget, and replaced by the user worker (the folder is
+ * the user's: root never creates or renames files in it).
+ */
+export function userStoreChange(user: UserAccount) {
+  return { ...forUser(user), writer: userWorker(user).writer };
+}
+
 /** The new login slot is sealed here; the file is replaced by the user (it is in their folder). */
 export async function rewrapWithKey(keyStore: string, user: UserAccount, mountKey: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, { ...forUser(user), writer: userWorker(user).writer });
+  await rewrapLoginWithMountKey(keyStore, mountKey, newPassword, userStoreChange(user));
 }
 
 /** A password change seen by the PAM module: the old password opens the login slot, the new one re-wraps it. */
 export async function rewrapForUser(keyStore: string, user: UserAccount, oldPassword: Buffer, newPassword: Buffer): Promise<void> {
-  await rewrapLogin(keyStore, oldPassword, newPassword, { ...forUser(user), writer: userWorker(user).writer });
+  await rewrapLogin(keyStore, oldPassword, newPassword, userStoreChange(user));
 }
 
 export function keyStoreSummary(keyStore: string, user: UserAccount) {
-  return readKeyStoreInfo(keyStore, { expectUid: user.uid });
+  return readKeyStoreInfo(keyStore, owned(user));
 }

@@ -4,7 +4,9 @@
 // shows the key and clears it only after; a rerun that finds it set replaces
 // the recovery slot with a new key and shows that one. No recovery key is ever
 // kept on disk in the clear.
-import { addRecoverySlot, readKeyStoreInfo, removeSlot, RECOVERY_SLOT } from '../keys/key-store.js';
+import { addRecoverySlot, removeSlot, RECOVERY_SLOT } from '../keys/key-store.js';
+import type { UserAccount } from '../os/users.js';
+import { keyStoreSummary, userStoreChange } from './key-ops.js';
 import { saveUserRecord, type UserRecord } from './user-record.js';
 
 export type ShowRecoveryKey = (key: string, rec: UserRecord) => void | Promise<void>;
@@ -23,10 +25,12 @@ export async function showRecoveryKeyOnce(rec: UserRecord, key: string, show: Sh
  * slot (if any) goes, a new one is sealed with `secret` (the login passphrase),
  * and the new key is shown. Safe to repeat after any interruption.
  */
-export async function reissueRecoveryKey(rec: UserRecord, secret: Buffer, show: ShowRecoveryKey): Promise<UserRecord> {
-  if (readKeyStoreInfo(rec.keyStore).slots.some((s) => s.name === RECOVERY_SLOT)) {
-    await removeSlot(rec.keyStore, secret, RECOVERY_SLOT);
+export async function reissueRecoveryKey(rec: UserRecord, user: UserAccount, secret: Buffer, show: ShowRecoveryKey): Promise<UserRecord> {
+  // root runs this (setup, migrate) on a store in the user's folder: the user worker replaces it
+  const change = userStoreChange(user);
+  if (keyStoreSummary(rec.keyStore, user).slots.some((s) => s.name === RECOVERY_SLOT)) {
+    await removeSlot(rec.keyStore, secret, RECOVERY_SLOT, change);
   }
-  const key = await addRecoverySlot(rec.keyStore, secret, { name: RECOVERY_SLOT });
+  const key = await addRecoverySlot(rec.keyStore, secret, { ...change, name: RECOVERY_SLOT });
   return showRecoveryKeyOnce(rec, key, show);
 }

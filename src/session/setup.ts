@@ -143,7 +143,7 @@ export async function setupUser(opts: SetupOptions): Promise<SetupResult> {
     const existing = checkSetupRecord(user, opts.mode);
     if (opts.checkPassword) await verifyLoginPassword(user, opts.passphrase);
     const layout = layoutFor(user, opts.mode);
-    if (existing?.state === 'ready') return reissuePending(opts, existing);
+    if (existing?.state === 'ready') return reissuePending(opts, user, existing);
     if (existing) return resumeHome(opts, user, layout, existing);
     return opts.mode === 'private' ? setupPrivate(opts, user, layout) : setupHome(opts, user, layout);
   });
@@ -175,11 +175,11 @@ export function checkSetupRecord(user: UserAccount, mode: UserRecord['mode']): U
   return existing;
 }
 
-async function reissuePending(opts: SetupOptions, rec: UserRecord): Promise<SetupResult> {
+async function reissuePending(opts: SetupOptions, user: UserAccount, rec: UserRecord): Promise<SetupResult> {
   opts.say?.(`the recovery key of ${rec.user} was never shown (setup was interrupted): making a new one`);
   const show: ShowRecoveryKey = opts.onRecoveryKey ?? (() => {});
   let shown: string | null = null;
-  const done = await reissueRecoveryKey(rec, opts.passphrase, (k, r) => { shown = k; return show(k, r); });
+  const done = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => { shown = k; return show(k, r); });
   return { record: done, recoveryKey: opts.onRecoveryKey ? null : shown, moved: null, resumed: true };
 }
 
@@ -297,7 +297,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
   let reissued: string | null = null;
   if (rec.recoveryKeyPending) {
-    rec = await reissueRecoveryKey(rec, opts.passphrase, (k, r) => { reissued = k; return opts.onRecoveryKey?.(k, r); });
+    rec = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => { reissued = k; return opts.onRecoveryKey?.(k, r); });
   }
   // interrupted between showing the key and moving the home aside
   if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);

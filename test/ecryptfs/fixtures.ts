@@ -3,7 +3,8 @@
 // plaintext vectors (see format-vectors.test.ts), the real
 // ecryptfs-wrap-passphrase's wrapped-passphrase, and a mode-0500 ~/Private.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { VECTORS } from './helpers.js';
@@ -28,6 +29,8 @@ export interface PrivateHomeFixture {
  */
 export function makeEcryptfsPrivateHome(opts: {
   user: string; mountPass: string; login: string; tmpPrefix: string; desktopLink?: boolean;
+  /** this many more files of 40 KiB in the Private directory (something long to copy) */
+  extraFiles?: number;
 }): PrivateHomeFixture {
   const base = mkdtempSync(join(tmpdir(), opts.tmpPrefix));
   chmodSync(base, 0o755);
@@ -48,6 +51,13 @@ export function makeEcryptfsPrivateHome(opts: {
   }
   chmodSync(join(home, 'Private'), 0o500);
   writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
+  if (opts.extraFiles) {
+    const extra = join(base, 'extra-plain');
+    mkdirSync(join(extra, 'bulk'), { recursive: true });
+    for (let i = 0; i < opts.extraFiles; i++) writeFileSync(join(extra, 'bulk', `file-${String(i).padStart(4, '0')}`), randomBytes(40 * 1024));
+    writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), extra);
+    rmSync(extra, { recursive: true, force: true });
+  }
   writeFileSync(join(home, '.ecryptfs/Private.sig'), `${keys.sig}\n${keys.fnek!.sig}\n`);
   writeFileSync(join(home, '.ecryptfs/Private.mnt'), `${join(home, 'Private')}\n`);
   execFileSync('ecryptfs-wrap-passphrase', [join(home, '.ecryptfs/wrapped-passphrase'), '-'], { input: `${opts.mountPass}\n${opts.login}` });

@@ -29,7 +29,7 @@ describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount 
     expect(out.keyId).toMatch(/^[0-9a-f]{16}$/);
     expect(out.recoveryKey).toBeTruthy();
     expect(fs.statSync(lower).mode & 0o777).toBe(0o700);
-    expect(fs.readdirSync(lower).sort()).toEqual(['homecrypt.conf', 'homecrypt.keys']);
+    expect(fs.readdirSync(lower).sort()).toEqual(['homecrypt.conf', 'homecrypt.diriv', 'homecrypt.keys']);
     expect(fs.statSync(join(lower, 'homecrypt.keys')).mode & 0o777).toBe(0o600);
     expect(JSON.parse(fs.readFileSync(join(lower, 'homecrypt.conf'), 'utf8')).currentKeyId).toBe(out.keyId);
     const again = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`);
@@ -131,7 +131,7 @@ describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount 
     const lower = join(dir, 'v-ext');
     const ks = join(dir, 'external.keys');
     expect(hc(['init', lower, '--keystore', ks, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`).code).toBe(0);
-    expect(fs.readdirSync(lower)).toEqual(['homecrypt.conf']);
+    expect(fs.readdirSync(lower).sort()).toEqual(['homecrypt.conf', 'homecrypt.diriv']);
     expect(fs.existsSync(ks)).toBe(true);
     const m = join(dir, 'm-ext');
     fs.mkdirSync(m);

@@ -51,9 +51,9 @@ describe('multiple mount keys', () => {
   });
 
   it('a file under a key that is not loaded gives ENOKEY, others still open', () => {
-    // a mount that holds A only (openVolume would insist on the current key B)
+    // a mount that holds A only (openVolume would insist on the current key B); the volume is format 2
     const onlyA = new EncryptedFilesystem({
-      lowerRoot: dir, format: homecryptFormat(new MountKeys(A, keyIdOf(A)), { plaintextNames: false }), log: () => undefined,
+      lowerRoot: dir, format: homecryptFormat(new MountKeys(A, keyIdOf(A)), { plaintextNames: false, version: 2 }), log: () => undefined,
     });
     expect(get(onlyA, '/under-a')).toBe('alpha');
     expect(() => onlyA.open('/under-b', 0)).toThrow(expect.objectContaining({ errno: ENOKEY }));

@@ -2,7 +2,6 @@
 // (test/vectors/files/): old volumes must keep opening byte for byte.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { keyIdOf } from '../../src/crypto/key-id.js';
 import { deriveWrapKey } from '../../src/engine/mount-keys.js';
 import { deriveNameKeys, decryptNameString, encryptNameString } from '../../src/format/names.js';
@@ -15,6 +14,7 @@ import { fsckVolume } from '../../src/engine/fsck.js';
 import { MountKeys } from '../../src/engine/mount-keys.js';
 import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
 import { MemIO } from './mem-io.js';
+import { decodeTree } from './decode-tree.js';
 
 const dir = new URL('../vectors/files/', import.meta.url).pathname;
 const V = JSON.parse(readFileSync(`${dir}vectors-v1.json`, 'utf8'));
@@ -88,27 +88,7 @@ for (const tree of ['tree-v1', 'tree-v1-plaintext-names']) {
     const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => undefined });
 
     it('decodes to the expected tree', () => {
-      const seen: Record<string, { type: string; sha256?: string; target?: string }> = {};
-      const walk = (p: string) => {
-        for (const { name } of fs.readdir(p)) {
-          if (name === '.' || name === '..') continue;
-          const child = p === '/' ? `/${name}` : `${p}/${name}`;
-          const st = fs.getattr(child);
-          const type = st.mode & 0o170000;
-          if (type === 0o040000) { seen[child] = { type: 'dir' }; walk(child); }
-          else if (type === 0o120000) seen[child] = { type: 'symlink', target: fs.readlink(child) };
-          else {
-            const fh = fs.open(child, 0);
-            const buf = Buffer.alloc(st.size + 10);
-            const n = fs.read(child, fh, buf, 0);
-            fs.release(child, fh);
-            expect(n).toBe(st.size);
-            seen[child] = { type: 'file', sha256: createHash('sha256').update(buf.subarray(0, n)).digest('hex'), size: n } as never;
-          }
-        }
-      };
-      walk('/');
-      expect(seen).toEqual(expected);
+      expect(decodeTree(fs)).toEqual(expected);
     });
 
     it('passes fsck', () => {

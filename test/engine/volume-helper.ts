@@ -1,7 +1,7 @@
 // Test helper: a fresh volume made and mounted through the real CLI
 // (bin/homecrypt init + mount, passphrase through --passphrase-fd 0).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
@@ -25,12 +25,24 @@ export interface TestVolume {
 
 /**
  * `allowOther`: mounted with --allow-other, the test dir open to every user
- * (tests then act as other users through `asUser`).
+ * (tests then act as other users through `asUser`). `loopMiB`: the lower dir
+ * sits on an ext4 of that size, loop-mounted at `dir/fs` (needs root), so a
+ * runaway write ends in ENOSPC, not in a full disk.
  */
-export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean } = {}): TestVolume {
+export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean; loopMiB?: number } = {}): TestVolume {
   const dir = mkdtempSync('/tmp/hc-engine-test-');
   if (opts.allowOther) chmodSync(dir, 0o755);
-  const lower = join(dir, 'lower');
+  let lower = join(dir, 'lower');
+  const fsDir = join(dir, 'fs');
+  if (opts.loopMiB) {
+    const img = join(dir, 'img');
+    mkdirSync(fsDir);
+    closeSync(openSync(img, 'w'));
+    truncateSync(img, opts.loopMiB << 20);
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mount', ['-o', 'loop', img, fsDir]); // -o loop: the loop device goes with the unmount
+    lower = join(fsDir, 'lower');
+  }
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
   const logFile = join(dir, 'daemon.log');
@@ -51,6 +63,11 @@ export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolea
     },
     cleanup() {
       try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
+      if (opts.loopMiB) {
+        try { execFileSync('umount', [fsDir], { stdio: 'ignore' }); } catch {
+          try { execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' }); } catch { /* gone */ }
+        }
+      }
       // rm(1) removes trees deeper than PATH_MAX (the lower dir of a deep plaintext tree is)
       try { execFileSync('rm', ['-rf', dir], { stdio: 'ignore' }); } catch { rmSync(dir, { recursive: true, force: true }); }
     },

@@ -54,6 +54,8 @@ export interface SwapperOptions {
   recursive?: boolean;
   /** swap only once this path was seen mounted and then not (to aim at what a command does after unmounting) */
   afterUnmount?: string;
+  /** swap the watched directory that holds the matching entry, not the entry */
+  swapWatched?: boolean;
 }
 
 export interface Swapper {
@@ -70,6 +72,7 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
     '--events', (o.events ?? ['create', 'open']).join(','),
     ...(o.recursive ? ['--recursive'] : []),
     ...(o.afterUnmount ? ['--after-unmount', o.afterUnmount] : []),
+    ...(o.swapWatched ? ['--swap-watched'] : []),
     ...o.watch.flatMap((w) => ['--watch', w]),
   ];
   const child = spawn('setpriv', args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/', env: { PATH: '/usr/bin:/bin', HOME: user.home } });

@@ -7,7 +7,9 @@
 //   tmux          a terminal (test/helpers/scenario-lib.sh, sourced via $LIB)
 //   ecryptfs-private  an account with an ecryptfs-setup-private layout (test/ecryptfs/fixtures.ts):
 //                 $U, $HOME_U, login passphrase in $T/pw; user records in a temp dir
+//                 (with files=N: N more files of 40 KiB in its Private directory)
 // Every script gets $HC (bin/homecrypt), $T (a fresh temp dir) and $LIB.
+// HOMECRYPT_SCENARIO_WRITE=1 writes each t_*.out from what the script printed.
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -59,7 +61,10 @@ export function describeScenarios(title: string, dirUrl: URL, timeoutMs = 120_00
         try {
           const env: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HC: BIN, T: tmp, LIB };
           if (ec) {
-            const f = makeEcryptfsPrivateHome({ user: ec.user, mountPass: 'scenario mount pass', login: ec.login, tmpPrefix: 'hc-scenario-ec-' });
+            const files = [...needs].find((n) => n.startsWith('files='));
+            const f = makeEcryptfsPrivateHome({
+              user: ec.user, mountPass: 'scenario mount pass', login: ec.login, tmpPrefix: 'hc-scenario-ec-', extraFiles: files ? Number(files.slice(6)) : 0,
+            });
             ecBase = f.base;
             writeFileSync(join(tmp, 'pw'), `${ec.login}\n`, { mode: 0o600 });
             Object.assign(env, { U: ec.user, HOME_U: f.home, HOMECRYPT_RECORD_DIR_FOR_TESTS: f.records });
@@ -73,7 +78,10 @@ export function describeScenarios(title: string, dirUrl: URL, timeoutMs = 120_00
           const r = spawnSync('sh', ['-c', 'sh "$1" 2>&1', 'sh', path], { env, encoding: 'utf8', timeout: timeoutMs });
           let got = maskScenarioOutput(r.stdout, tmp, u?.name ?? ec?.user);
           if (ecBase) got = got.split(ecBase).join('$BASE');
-          const want = readFileSync(path.replace(/\.sh$/, '.out'), 'utf8');
+          const outFile = path.replace(/\.sh$/, '.out');
+          // to write a new scenario's .out (then read it: it is what the test will pin)
+          if (process.env.HOMECRYPT_SCENARIO_WRITE === '1') writeFileSync(outFile, got);
+          const want = readFileSync(outFile, 'utf8');
           expect(got).toBe(want);
           expect(r.status).toBe(0);
         } finally {

@@ -8,7 +8,9 @@
 # lands on the canary; the tests check the canaries never change.
 #
 #   swapper.py --watch DIR [--watch DIR ...] --match REGEX --file-canary F --dir-canary D
-#              [--events create,open] [--recursive] [--after-unmount PATH]
+#              [--events create,open] [--recursive] [--after-unmount PATH] [--swap-watched]
+# --swap-watched: swap the watched directory holding the matching entry instead
+# of the entry (a key store read again after its folder became a symlink).
 # A --watch directory that does not exist yet (or cannot be read yet) is
 # polled for until it can be watched, as a real attacker would.
 # Prints "ready" once its watches are set, "swap PATH" per swap on stderr, and
@@ -26,6 +28,7 @@ p.add_argument('--file-canary', required=True)
 p.add_argument('--dir-canary', required=True)
 p.add_argument('--events', default='create,open')
 p.add_argument('--recursive', action='store_true')
+p.add_argument('--swap-watched', action='store_true')
 p.add_argument('--after-unmount', help='swap only once this path was seen mounted and then not (what a command does after unmounting)')
 a = p.parse_args()
 
@@ -141,6 +144,9 @@ while True:
             self_opens[path] -= 1
             continue
         if match.search(name) and armed():
-            swap(path, isdir)
+            if a.swap_watched:
+                swap(wds[wd], True)
+            else:
+                swap(path, isdir)
         elif isdir and a.recursive and m & (IN_CREATE | IN_MOVED_TO):
             watch_tree(path)

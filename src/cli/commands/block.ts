@@ -22,6 +22,9 @@ import { confirmTyped } from '../confirm.js';
 import { deferInterrupts } from '../../os/interrupt.js';
 import { writeCrypttab } from '../../block/crypttab.js';
 import { randomBytes } from '../../crypto/random.js';
+import { note, outputFlags, reporting, result } from '../output.js';
+import { progressReporter } from '../progress.js';
+import { dumpJson, dumpText } from '../../format/luks2/dump.js';
 
 interface SecretOpts { passphraseFd?: number; kdfTime?: string }
 
@@ -34,22 +37,10 @@ function kdfSeconds(o: SecretOpts): number {
 const err = (line: string) => process.stderr.write(`${line}\n`);
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-/** A progress bar on a terminal; a line per 10% otherwise (logs stay short). */
-export function progress(label: string): (done: number, total: number) => void {
-  let last = -1;
-  const tty = process.stderr.isTTY;
-  return (done, total) => {
-    const pct = total ? Math.floor((done * 100) / total) : 100;
-    if (tty) {
-      if (pct === last) return;
-      const width = 30;
-      const fill = Math.round((pct * width) / 100);
-      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}%${pct === 100 ? '\n' : ''}`);
-    } else if (Math.floor(pct / 10) !== Math.floor(last / 10) || (pct === 100 && last !== 100)) {
-      err(`${label}: ${pct}%`);
-    }
-    last = pct;
-  };
+/** A wipe's progress in the one progress style (bytes only). */
+function wipeProgress(): (done: number, total: number) => void {
+  const report = progressReporter('Wiping');
+  return (done, total) => report({ bytes: done, totalBytes: total });
 }
 
 /**
@@ -62,7 +53,7 @@ async function guardExistingData(dev: Device, force: boolean, scripted: boolean)
   let ours = false;
   try { ours = isUnfinishedFormat(loadHeader(dev).header); } catch { /* not LUKS2 */ }
   if (ours) {
-    err(`homecrypt: an earlier format of ${dev.path} was interrupted before it finished; formatting it again`);
+    note(`an earlier format of ${dev.path} was interrupted before it finished; formatting it again`);
     return;
   }
   if (force) return;
@@ -85,7 +76,7 @@ function refuseIfOpen(device: string): void {
 
 function loadAndWarn(dev: Device): HeaderCopy {
   const loaded = loadHeader(dev);
-  for (const w of loaded.warnings) err(`homecrypt: warning: ${w}`);
+  for (const w of loaded.warnings) note(`warning: ${w}`);
   return loaded.needsRepair ? repairHeader(dev, loaded.header) : loaded.header;
 }
 
@@ -125,9 +116,8 @@ async function newRecoveryKey(): Promise<{ text: string; secret: Buffer }> {
   return { text, secret: Buffer.from(text) };
 }
 
-function showRecoveryKey(text: string): void {
-  out('Recovery passphrase (shown only this once; write it down and keep it apart from the device):');
-  out(`  ${text}`);
+function recoveryText(text: string): string {
+  return `Recovery passphrase (shown only this once; write it down and keep it apart from the device):\n  ${text}\n`;
 }
 
 function withFd(cmd: Command): Command {
@@ -138,21 +128,22 @@ function withKdf(cmd: Command): Command {
   return cmd.option('--kdf-time <seconds>', `argon2id calibration target per keyslot (default ${DEFAULT_KDF_TIME_SECONDS})`);
 }
 
-const backendOption = () => new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace').default('auto');
+const backendOption = () => new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace')
+  .choices(['auto', 'dm-crypt', 'userspace']).default('auto');
 
 export function registerBlockCommands(program: Command): void {
   const block = program.command('block').description('whole-disk / partition encryption in the LUKS2 format (cryptsetup compatible)');
 
-  withKdf(withFd(block.command('format')
+  reporting(withKdf(withFd(block.command('format')
     .argument('<device>', 'block device or image file')
     .description('write a new LUKS2 header (aes-xts-plain64); optionally create a filesystem inside')
-    .option('--mkfs <fstype>', 'create this filesystem inside (ext4)')
-    .option('--sector-size <bytes>', '512 or 4096', '4096')
+    .addOption(new Option('--mkfs <fstype>', 'create this filesystem inside (ext4)').choices(['ext4', 'ext3', 'ext2']))
+    .addOption(new Option('--sector-size <bytes>', '512 or 4096').choices(['512', '4096']).default('4096'))
     .option('--label <label>', 'LUKS2 label')
     .option('--recovery', 'also add a recovery passphrase (shown once)')
     .option('--wipe', 'fill the data area with encrypted zeros first (progress shown)')
     .option('--force', 'format even though the device holds data (a filesystem, a LUKS header…) without asking YES')
-    .addOption(backendOption())))
+    .addOption(backendOption()))), { progress: true })
     .action(async (device: string, o: SecretOpts & { mkfs?: string; sectorSize: string; label?: string; recovery?: boolean; wipe?: boolean; force?: boolean; backend: string }) => {
       const seconds = kdfSeconds(o);
       const sectorSize = Number(o.sectorSize);
@@ -168,7 +159,7 @@ export function registerBlockCommands(program: Command): void {
         deferInterrupts();
         [passphrase] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true });
         if (!passphrase.length) throw new UsageError('the passphrase is empty');
-        err(`Formatting ${dev.path} (LUKS2, aes-xts-plain64, ${sectorSize}-byte sectors)…`);
+        if (!outputFlags().quiet && !outputFlags().json) err(`Formatting ${dev.path} (LUKS2, aes-xts-plain64, ${sectorSize}-byte sectors)…`);
         // a wipe takes long: until it is done the header says "unfinished", so a rerun needs no --force
         const { header, volumeKey } = await formatVolume(dev, passphrase, { sectorSize, kdfSeconds: seconds, label: o.label, subsystem: o.wipe ? UNFINISHED_FORMAT : undefined });
         let h = header;
@@ -179,40 +170,40 @@ export function registerBlockCommands(program: Command): void {
           }
           if (o.wipe) {
             const seg = dataSegment(h.metadata, dev.path);
-            await wipeSegment(dev, seg.offset, segmentLength(seg, dev.size), volumeKey, seg.sectorSize, seg.ivTweak, progress('Wiping'));
+            await wipeSegment(dev, seg.offset, segmentLength(seg, dev.size), volumeKey, seg.sectorSize, seg.ivTweak, wipeProgress());
             h = finishFormat(dev, h);
           }
         } finally {
           volumeKey.fill(0);
         }
-        out(`UUID ${h.binary.uuid}`);
-        if (recovery) showRecoveryKey(recovery.text);
+        result({ device: dev.path, uuid: h.binary.uuid, cipher: 'aes-xts-plain64', sectorSize, label: o.label ?? null, wiped: !!o.wipe, recoveryPassphrase: recovery?.text ?? null, mkfs: o.mkfs ?? null },
+          `UUID ${h.binary.uuid}\n${recovery ? recoveryText(recovery.text) : ''}`);
       } finally {
         dev.close();
       }
       try {
         if (o.mkfs && passphrase) {
           const name = `homecrypt-format-${randomBytes(4).toString('hex')}`;
-          err(`Creating ${o.mkfs} inside (backend ${backend})…`);
+          note(`creating ${o.mkfs} inside (backend ${backend})…`);
           const { record } = await openVolume({ source: device, name, passphrase, backend: backend! });
           try {
             await mkfs(o.mkfs, record.device, o.label);
           } finally {
             await closeVolume(name);
           }
-          err('Done.');
+          note('done');
         }
       } finally {
         wipe(passphrase, recovery?.secret);
       }
     });
 
-  withFd(block.command('open')
+  reporting(withFd(block.command('open')
     .argument('<device>', 'block device or image file')
     .argument('<name>', 'a name for the open volume')
     .description('unlock a LUKS2 volume and attach its plaintext (/dev/mapper/NAME or a loop device); --mount mounts it')
     .option('--mount <dir>', 'mount the filesystem inside at this directory')
-    .addOption(backendOption()))
+    .addOption(backendOption())))
     .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
       // a missing or unreadable device, or no LUKS2 header, is said before the passphrase is asked
       const probe = openDevice(device, false);
@@ -224,23 +215,25 @@ export function registerBlockCommands(program: Command): void {
       await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] }, async ([secret]) => {
         const { record, warnings } = await withSecret(secret, (passphrase) =>
           openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend }));
-        for (const w of warnings) err(`homecrypt: warning: ${w}`);
-        out(`${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})`);
+        for (const w of warnings) note(`warning: ${w}`);
+        result({ name, device: record.device, mountpoint: record.mountpoint ?? null, backend: record.backend, source: record.source, uuid: record.uuid, warnings },
+          `${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})\n`);
       });
     });
 
-  block.command('close')
+  reporting(block.command('close')
     .argument('<name>')
-    .description('unmount, detach and stop the engine (or close the dm-crypt mapping)')
+    .description('unmount, detach and stop the engine (or close the dm-crypt mapping)'))
     .action(async (name: string) => {
       await closeVolume(name);
-      err(`${name}: closed`);
+      if (outputFlags().json) result({ name, closed: true }, '');
+      else note(`${name}: closed`);
     });
 
-  block.command('status')
+  reporting(block.command('status')
     .argument('[name]')
     .option('--json', 'machine-readable output')
-    .description('list open volumes')
+    .description('list open volumes'))
     .action((name: string | undefined, o: { json?: boolean }) => {
       const all = volumeStatus().filter((v) => !name || v.name === name);
       if (name && !all.length) throw new UsageError(`no open volume named '${name}'`);
@@ -262,9 +255,9 @@ export function registerBlockCommands(program: Command): void {
       }
     });
 
-  withKdf(withFd(block.command('add-passphrase')
+  reporting(withKdf(withFd(block.command('add-passphrase')
     .argument('<device>')
-    .description('add a keyslot for another passphrase (asks an existing passphrase first)')))
+    .description('add a keyslot for another passphrase (asks an existing passphrase first)'))))
     .action(async (device: string, o: SecretOpts) => {
       const seconds = kdfSeconds(o);
       const dev = openDevice(device, true);
@@ -275,7 +268,7 @@ export function registerBlockCommands(program: Command): void {
         const u = await unlockAny(dev, h, secrets[0]);
         try {
           const r = await addKeyslot(dev, h, u.volumeKey, secrets[1], seconds);
-          out(`added keyslot ${r.id}`);
+          result({ device, keyslot: r.id }, `added keyslot ${r.id}\n`);
         } finally { u.volumeKey.fill(0); }
       } finally {
         wipe(...secrets);
@@ -283,9 +276,9 @@ export function registerBlockCommands(program: Command): void {
       }
     });
 
-  withKdf(withFd(block.command('add-recovery')
+  reporting(withKdf(withFd(block.command('add-recovery')
     .argument('<device>')
-    .description('add a keyslot for a random recovery passphrase, shown once in groups')))
+    .description('add a keyslot for a random recovery passphrase, shown once in groups'))))
     .action(async (device: string, o: SecretOpts) => {
       const seconds = kdfSeconds(o);
       const dev = openDevice(device, true);
@@ -296,8 +289,8 @@ export function registerBlockCommands(program: Command): void {
         const u = await unlockAny(dev, h, secret);
         try {
           const r = await addKeyslot(dev, h, u.volumeKey, rec.secret, seconds);
-          err(`added keyslot ${r.id}`);
-          showRecoveryKey(rec.text);
+          if (!outputFlags().json) note(`added keyslot ${r.id}`);
+          result({ device, keyslot: r.id, recoveryPassphrase: rec.text }, recoveryText(rec.text));
         } finally { u.volumeKey.fill(0); }
       } finally {
         wipe(secret, rec.secret);
@@ -305,9 +298,9 @@ export function registerBlockCommands(program: Command): void {
       }
     });
 
-  withKdf(withFd(block.command('rewrap')
+  reporting(withKdf(withFd(block.command('rewrap')
     .argument('<device>')
-    .description("change a passphrase: the keyslot the old one opens gets the new one (data untouched)")))
+    .description("change a passphrase: the keyslot the old one opens gets the new one (data untouched)"))))
     .action(async (device: string, o: SecretOpts) => {
       const seconds = kdfSeconds(o);
       const dev = openDevice(device, true);
@@ -320,7 +313,7 @@ export function registerBlockCommands(program: Command): void {
           secrets.push(...await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true }));
           if (!secrets[0]!.length) throw new UsageError('the new passphrase is empty');
           await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[0]!, seconds);
-          out(`keyslot ${u.keyslot.id}: passphrase changed`);
+          result({ device, keyslot: u.keyslot.id, changed: true }, `keyslot ${u.keyslot.id}: passphrase changed\n`);
         } finally { u.volumeKey.fill(0); }
       } finally {
         wipe(...secrets);
@@ -328,10 +321,10 @@ export function registerBlockCommands(program: Command): void {
       }
     });
 
-  withFd(block.command('remove-slot')
+  reporting(withFd(block.command('remove-slot')
     .argument('<device>')
     .argument('<slot>', 'keyslot number (see cryptsetup luksDump)')
-    .description('remove a keyslot (a lost or revoked passphrase); asks the passphrase of another keyslot, so the volume stays openable'))
+    .description('remove a keyslot (a lost or revoked passphrase); asks the passphrase of another keyslot, so the volume stays openable')))
     .action(async (device: string, slot: string, o: SecretOpts) => {
       if (!/^\d{1,2}$/.test(slot)) throw new UsageError(`invalid keyslot '${slot}'`);
       const dev = openDevice(device, true);
@@ -354,35 +347,50 @@ export function registerBlockCommands(program: Command): void {
         }
         if (!proven) throw new WrongPassphraseError(`${device}: the passphrase opens no keyslot other than ${slot}`);
         removeKeyslot(dev, h, slot);
-        out(`removed keyslot ${slot}`);
+        result({ device, removed: slot }, `removed keyslot ${slot}\n`);
       } finally {
         wipe(secret);
         dev.close();
       }
     });
 
-  block.command('header-backup')
-    .argument('<device>')
-    .argument('<file>', 'where to write the backup (created 0600)')
-    .description('save the LUKS2 headers and keyslots (anyone with it and a passphrase that was valid then can open the volume)')
-    .action((device: string, file: string) => {
+  reporting(block.command('dump')
+    .argument('<device>', 'block device, image file or header backup')
+    .option('--json', 'the header as JSON (keyslots, digests, segments)')
+    .description('print the LUKS2 header: keyslots, digests, segments (the text of cryptsetup luksDump; no secret needed)'))
+    .action((device: string) => {
       const dev = openDevice(device, false);
       try {
-        const b = readHeaderBackup(dev);
-        for (const w of b.warnings) err(`homecrypt: warning: ${w}`);
-        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it`, { hint: 'choose another name, or remove it first' });
-        writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
-        out(`saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}`);
+        const loaded = loadHeader(dev);
+        for (const w of loaded.warnings) note(`warning: ${w}`);
+        result({ device: dev.path, ...dumpJson(loaded.header), warnings: loaded.warnings }, () => dumpText(loaded.header));
       } finally {
         dev.close();
       }
     });
 
-  block.command('header-restore')
+  reporting(block.command('header-backup')
+    .argument('<device>')
+    .argument('<file>', 'where to write the backup (created 0600)')
+    .description('save the LUKS2 headers and keyslots (anyone with it and a passphrase that was valid then can open the volume)'))
+    .action((device: string, file: string) => {
+      const dev = openDevice(device, false);
+      try {
+        const b = readHeaderBackup(dev);
+        for (const w of b.warnings) note(`warning: ${w}`);
+        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it`, { hint: 'choose another name, or remove it first' });
+        writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
+        result({ device, file: resolve(file), bytes: b.bytes.length, uuid: b.header.binary.uuid }, `saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}\n`);
+      } finally {
+        dev.close();
+      }
+    });
+
+  reporting(block.command('header-restore')
     .argument('<device>')
     .argument('<file>', 'a backup made by header-backup or cryptsetup luksHeaderBackup')
     .option('--force', 'overwrite the header of a different volume')
-    .description('write a header backup back onto the device')
+    .description('write a header backup back onto the device'))
     .action((device: string, file: string, o: { force?: boolean }) => {
       refuseIfOpen(device);
       let bytes: Buffer;
@@ -390,7 +398,7 @@ export function registerBlockCommands(program: Command): void {
       const dev = Device.open(resolve(device), true, true);
       try {
         const h = restoreHeaderBackup(dev, resolve(file), bytes, !!o.force);
-        out(`restored the header of ${h.binary.uuid} onto ${device}`);
+        result({ device, file: resolve(file), uuid: h.binary.uuid }, `restored the header of ${h.binary.uuid} onto ${device}\n`);
       } finally {
         dev.close();
       }

@@ -21,7 +21,10 @@ import { migrateEcryptfs } from '../../session/ecryptfs/migrate.js';
 import { adoptUser } from '../../session/ecryptfs/adopt.js';
 import { requireRoot } from '../../os/require-root.js';
 import { writeOut } from '../write-out.js';
+import { jsonLine, note, outputFlags, reporting, result } from '../output.js';
+import { progressReporter } from '../progress.js';
 import { lookupUser } from '../../os/users.js';
+import { deferInterrupts } from '../../os/interrupt.js';
 
 function parseSalt(v: string): Buffer {
   if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new UsageError('--salt must be 16 hex digits (the "salt=" of ~/.ecryptfsrc)');
@@ -90,7 +93,7 @@ export function registerEcryptfsCommands(program: Command): void {
       });
     });
 
-  ec.command('mount')
+  reporting(ec.command('mount')
     .description('mount the eCryptfs lower directory LOWER at MOUNTPOINT through FUSE')
     .argument('<lower>', 'e.g. ~/.Private or /home/.ecryptfs/USER/.Private')
     .argument('<mountpoint>', 'an empty directory')
@@ -103,15 +106,15 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--allow-other', 'let other users see the mount')
     .option('--log-file <file>', 'daemon log')
     .addOption(new Option('--key-fd <n>').hideHelp().argParser(parseFdOption))
-    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption))
+    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption)))
     .action(async (lower: string, mountPoint: string, o: MountOpts) => {
       const spec: EcryptfsSpec = { keyBytes: o.keyBytes, encryptNames: o.plaintextNames ? false : undefined, salt: o.salt };
       if (o.keyFd !== undefined && o.readyFd !== undefined) {
         await runEcryptfsDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, spec, o.allowOther);
         return;
       }
-      const note = await prepareMountPoint(mountPoint);
-      if (note) process.stderr.write(`homecrypt: ${note}\n`);
+      const cleaned = await prepareMountPoint(mountPoint);
+      if (cleaned) note(cleaned);
       let pass: Buffer;
       const wrapped = o.wrapped;
       if (wrapped) {
@@ -128,45 +131,43 @@ export function registerEcryptfsCommands(program: Command): void {
         }
         const resolved: EcryptfsSpec = { keyBytes: vol.keyBytes, encryptNames: vol.encryptsNames, salt: o.salt };
         wipeKeys(vol.keys);
-        await startEcryptfsDaemon(lower, mountPoint, pass, {
-          ...resolved, allowOther: o.allowOther, logFile: o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint),
-        });
+        const logFile = o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint);
+        await startEcryptfsDaemon(lower, mountPoint, pass, { ...resolved, allowOther: o.allowOther, logFile });
+        if (outputFlags().json) result({ lower: resolve(lower), mountPoint: resolve(mountPoint), keyBytes: vol.keyBytes, encryptedNames: vol.encryptsNames, logFile }, '');
       } finally {
         pass.fill(0);
       }
     });
 
-  ec.command('migrate')
+  reporting(ec.command('migrate')
     .description('convert a user\'s eCryptfs Private directory or encrypted home to homecrypt (resumable; each file verified)')
     .requiredOption('--user <name>', 'the user whose ~/.Private or encrypted home (/home/.ecryptfs/USER) to migrate')
     .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
     .option('--no-password-check', 'do not check the passphrase against the system (installers)')
     .option('--remove-ecryptfs', 'after every file verified, delete the eCryptfs copy and ~/.ecryptfs (/home/.ecryptfs/USER for a home)')
-    .addOption(new Option('--fail-after <n>').hideHelp().argParser((v) => parseInt(v, 10)))
+    .addOption(new Option('--fail-after <n>').hideHelp().argParser((v) => parseInt(v, 10))), { progress: true })
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; removeEcryptfs?: boolean; failAfter?: number }) => {
       requireRoot('homecrypt ecryptfs migrate');
       lookupUser(o.user);
       const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
-      const tty = process.stderr.isTTY;
-      let last = 0;
+      // Ctrl-C from here on ends with "interrupted: run the same command again" (exit 130); the record stays "migrating"
+      deferInterrupts();
+      const copying = progressReporter('copying', 'entries');
       try {
         const r = await migrateEcryptfs({
           user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck,
           removeEcryptfs: !!o.removeEcryptfs, failAfterEntries: o.failAfter,
-          onRecoveryKey: (key) => writeOut(`Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
-          say: (l) => process.stderr.write(`homecrypt: ${l}\n`),
-          onProgress: (d, t) => {
-            const now = Date.now();
-            if (d.entries !== t.entries && now - last < 200) return;
-            last = now;
-            const pct = t.bytes > 0 ? Math.floor((100 * d.bytes) / t.bytes) : Math.floor((100 * d.entries) / Math.max(1, t.entries));
-            const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
-            const line = `[${bar}] ${pct}% ${d.entries}/${t.entries} entries, ${(d.bytes / 1048576).toFixed(1)} MiB`;
-            process.stderr.write(tty ? `\r${line}` : `${line}\n`);
-            if (tty && d.entries === t.entries) process.stderr.write('\n');
-          },
+          // shown before the copy starts, so an interruption cannot lose it (with --json: its own JSON line)
+          onRecoveryKey: (key) => writeOut(outputFlags().json ? jsonLine({ user: o.user, recoveryKey: key })
+            : `Recovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${key}\n\n`),
+          say: note,
+          onProgress: (d, t) => copying({ done: d.entries, total: t.entries, bytes: d.bytes, totalBytes: t.bytes }),
         });
+        if (outputFlags().json) {
+          process.stdout.write(jsonLine({ user: o.user, migrated: true, home: r.home, entries: r.entries, bytes: r.bytes, aside: r.aside, removed: r.removed }));
+          return;
+        }
         process.stdout.write(`migrated ${r.entries} entries (${r.bytes} bytes) of ${o.user}'s eCryptfs ${r.home ? 'encrypted home' : 'Private directory'} to homecrypt\n`);
         if (!r.removed) process.stdout.write(`the eCryptfs copy is kept in ${r.aside}; run again with --remove-ecryptfs to delete it\n`);
       } finally {
@@ -174,17 +175,21 @@ export function registerEcryptfsCommands(program: Command): void {
       }
     });
 
-  ec.command('adopt')
+  reporting(ec.command('adopt')
     .description('let a user\'s eCryptfs Private directory or encrypted home unlock at login through homecrypt (data stays as it is)')
     .requiredOption('--user <name>', 'the user whose eCryptfs setup (~/.ecryptfs) to adopt')
     .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target for the new key store', parseFloat)
-    .option('--no-password-check', 'do not check the passphrase against the system (installers)')
+    .option('--no-password-check', 'do not check the passphrase against the system (installers)'))
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean }) => {
       requireRoot('homecrypt ecryptfs adopt');
       lookupUser(o.user);
       await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] }, async ([login]) => {
         const r = await adoptUser({ user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck });
+        if (outputFlags().json) {
+          await writeOut(jsonLine({ user: o.user, adopted: true, mode: r.record.mode, lower: r.record.lower, mountPoint: r.record.mountPoint, keyStore: r.record.keyStore, keyId: r.record.keyId, recoveryKey: r.recoveryKey }));
+          return;
+        }
         process.stdout.write(`adopted ${o.user}'s eCryptfs ${r.record.mode === 'home' ? 'home' : 'Private directory'} ${r.record.lower} -> ${r.record.mountPoint}; it unlocks at login (homecrypt pam enable)\n`);
         process.stdout.write(`\nRecovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${r.recoveryKey}\n`);
       });

@@ -16,6 +16,8 @@ import { registerUmountCommand } from './umount.js';
 import { registerFsckCommand } from './fsck.js';
 import { registerAddKeyCommand } from './add-key.js';
 import { registerEcryptfsCommands } from './ecryptfs.js';
+import { registerDoctorCommand } from './doctor.js';
+import { registerCompleteCommand } from './complete.js';
 
 export type RegisterCommands = (program: Command) => void;
 
@@ -26,9 +28,11 @@ export const commandGroups: RegisterCommands[] = [
   registerInstall,
   registerSetupCommands,
   registerStatusCommands,
+  registerDoctorCommand,
   registerPamCommands,
   registerLoginHookCommands,
   registerBlockCommands,
   registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand, registerAddKeyCommand,
   registerEcryptfsCommands,
+  registerCompleteCommand,
 ];

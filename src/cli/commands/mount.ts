@@ -5,9 +5,10 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
-import { defaultLogFile, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
+import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
 import { isAdoptedEcryptfs, mountAdopted } from '../../session/ecryptfs/adopt.js';
+import { note, outputFlags, reporting, result } from '../output.js';
 
 interface MountOpts {
   keystore?: string; passphraseFd?: number; foreground?: boolean; allowOther?: boolean; logFile?: string;
@@ -15,7 +16,7 @@ interface MountOpts {
 }
 
 export function registerMountCommand(program: Command): void {
-  program.command('mount')
+  reporting(program.command('mount')
     .description('mount the encrypted directory LOWER at MOUNTPOINT (visible to you only)')
     .argument('<lower>', 'the encrypted lower directory (made by homecrypt init)')
     .argument('<mountpoint>', 'an empty directory')
@@ -25,7 +26,7 @@ export function registerMountCommand(program: Command): void {
     .option('--allow-other', 'let other users see the mount (needs user_allow_other for non-root)')
     .option('--log-file <file>', 'daemon log (default: /run/user/UID or /tmp/homecrypt-UID)')
     .addOption(new Option('--key-fd <n>').hideHelp().argParser(parseFdOption))
-    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption))
+    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption)))
     .action(async (lower: string, mountPoint: string, o: MountOpts) => {
       const run = { allowOther: o.allowOther };
       if (o.keyFd !== undefined && o.readyFd !== undefined) {
@@ -39,21 +40,25 @@ export function registerMountCommand(program: Command): void {
           foreground: o.foreground, allowOther: o.allowOther, logFile: o.logFile ? resolve(o.logFile) : undefined,
           tell: (line) => process.stderr.write(`homecrypt: ${line}\n`),
         });
+        if (outputFlags().json && !o.foreground) result({ lower: resolve(lower), mountPoint: resolve(mountPoint), ecryptfs: true }, '');
         return;
       }
       const config = readVolumeConfig(resolve(lower));
-      const note = await prepareMountPoint(mountPoint);
-      if (note) process.stderr.write(`homecrypt: ${note}\n`);
+      const cleaned = await prepareMountPoint(mountPoint);
+      if (cleaned) note(cleaned);
       const keys = await gatherVolumeKeys(resolve(lower), config, {
         keystore: o.keystore,
         secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
       });
       // a bad key or a tampered config is reported here, with its own exit code
-      openVolume(resolve(lower), keys);
+      const { formatVersion } = openVolume(resolve(lower), keys);
       if (o.foreground) {
-        await serveMount(lower, mountPoint, keys, run, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`));
+        await serveMount(lower, mountPoint, keys, run,
+          () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)} (${formatNote(formatVersion)})\n`));
         return;
       }
-      await startMountDaemon(lower, mountPoint, keys, { ...run, logFile: o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint) });
+      const logFile = o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint);
+      await startMountDaemon(lower, mountPoint, keys, { ...run, logFile });
+      if (outputFlags().json) result({ lower: resolve(lower), mountPoint: resolve(mountPoint), keyIds: config.keyIds, logFile }, '');
     });
 }

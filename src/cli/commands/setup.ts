@@ -1,6 +1,6 @@
 // `homecrypt setup --user U --private|--home` (and `--undo`). The file work
 // setup does as the user runs in `homecrypt user-worker` (src/cli/user-worker-main.ts).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { checkSetupRecord, setAutoMount, setupUser, undoSetup } from '../../session/setup.js';
 import { forgetUser } from '../../session/forget.js';
@@ -13,32 +13,18 @@ import type { MoveProgress, TreeSummary } from '../../session/migrate-tree.js';
 import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-input.js';
 import { parseKdfTime } from './key.js';
 import { writeOut } from '../write-out.js';
+import { jsonLine, note, outputFlags, reporting, result } from '../output.js';
+import { progressReporter } from '../progress.js';
 
 interface SetupFlags {
   user?: string; private?: boolean; home?: boolean; undo?: boolean; forget?: boolean; yes?: boolean;
-  passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; autoMount?: string;
+  passphraseFd?: number; kdfTime?: number; passwordCheck: boolean; autoMount?: string; quiet?: boolean;
 }
 
-const MiB = 1024 * 1024;
-
-/** A progress bar on a terminal, a line per 10 % otherwise (logs, installers). */
+/** Migration and undo progress in the one progress style (progress.ts). */
 function progressPrinter(label = 'migrating'): (p: MoveProgress, total?: TreeSummary) => void {
-  const tty = process.stderr.isTTY;
-  let lastDecile = -1;
-  return (p, total) => {
-    const files = total?.files ?? 0;
-    const frac = total ? (files > 0 ? Math.min(1, p.files / files) : 1) : 0;
-    const text = total ? `${p.files}/${files} files, ${(p.bytes / MiB).toFixed(1)}/${(total.bytes / MiB).toFixed(1)} MiB` : `${p.files} files, ${(p.bytes / MiB).toFixed(1)} MiB`;
-    if (tty) {
-      const width = 30;
-      const fill = Math.round(frac * width);
-      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}% ${text}`);
-      if (frac >= 1) process.stderr.write('\n');
-    } else {
-      const d = Math.floor(frac * 10);
-      if (d !== lastDecile) { lastDecile = d; process.stderr.write(`${label}: ${d * 10}% (${text})\n`); }
-    }
-  };
+  const report = progressReporter(label);
+  return (p, total) => report({ done: p.files, total: total?.files, bytes: p.bytes, totalBytes: total?.bytes });
 }
 
 function recoveryNotice(user: string, keyStore: string, key: string): string {
@@ -67,7 +53,7 @@ async function confirmUndo(user: string, flags: SetupFlags): Promise<void> {
 }
 
 export function registerSetupCommands(program: Command): void {
-  program.command('setup')
+  reporting(program.command('setup')
     .description('encrypt a user\'s Private directory (--private) or whole home (--home), unlocked by their login password')
     .requiredOption('--user <name>', 'the user')
     .option('--private', 'encrypted ~/.Private mounted at ~/Private')
@@ -78,19 +64,20 @@ export function registerSetupCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the login password from this file descriptor', parseFdOption)
     .option('--kdf-time <seconds>', 'Argon2id calibration target (default about 1 s)', parseKdfTime)
     .option('--no-password-check', 'do not check the password against PAM (installers that just set it)')
-    .option('--auto-mount <on|off>', 'for a user already set up: mount at login or not')
+    .addOption(new Option('--auto-mount <on|off>', 'for a user already set up: mount at login or not').choices(['on', 'off'])), { progress: true })
     .action(async (flags: SetupFlags) => {
       const user = flags.user!;
       if (flags.autoMount !== undefined) {
         if (flags.autoMount !== 'on' && flags.autoMount !== 'off') throw new UsageError('--auto-mount takes on or off');
         const rec = await setAutoMount(user, flags.autoMount === 'on');
-        process.stdout.write(`${user}: auto-mount at login ${rec.autoMount ? 'on' : 'off'}\n`);
+        result({ user, autoMount: rec.autoMount }, `${user}: auto-mount at login ${rec.autoMount ? 'on' : 'off'}\n`);
         return;
       }
       if (flags.forget) {
         const r = await forgetUser(user);
-        process.stdout.write(`${user}: homecrypt record removed (it named uid ${r.record.uid}, ${r.record.mode} mode)\n`);
-        if (r.leftBehind.length) process.stdout.write(`the encrypted data is left in place: ${r.leftBehind.join(', ')}; delete it once its recovery key is no longer wanted\n`);
+        result({ user, forgotten: true, uid: r.record.uid, mode: r.record.mode, leftBehind: r.leftBehind },
+          `${user}: homecrypt record removed (it named uid ${r.record.uid}, ${r.record.mode} mode)\n`
+          + (r.leftBehind.length ? `the encrypted data is left in place: ${r.leftBehind.join(', ')}; delete it once its recovery key is no longer wanted\n` : ''));
         return;
       }
       requireRoot(flags.undo ? 'homecrypt setup --undo' : 'homecrypt setup');
@@ -104,8 +91,9 @@ export function registerSetupCommands(program: Command): void {
           ? await readSecrets({ fd: flags.passphraseFd, count: 1, prompts: [''] })
           : [null];
         try {
-          const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring'), say: (l) => process.stderr.write(`homecrypt: ${l}\n`) });
-          process.stdout.write(`${user}'s ${rec.mode === 'home' ? 'home' : 'Private directory'} is plain again at ${rec.mountPoint}; homecrypt is removed for ${user}\n`);
+          const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring'), say: note });
+          result({ user, undone: true, mode: rec.mode, path: rec.mountPoint },
+            `${user}'s ${rec.mode === 'home' ? 'home' : 'Private directory'} is plain again at ${rec.mountPoint}; homecrypt is removed for ${user}\n`);
         } finally {
           wipe(secret);
         }
@@ -120,13 +108,24 @@ export function registerSetupCommands(program: Command): void {
         fd: flags.passphraseFd, count: 1, prompts: [`Login password of ${user}:`], confirmNew: flags.passphraseFd === undefined, newPassphrase: true,
       }, ([passphrase]) => setupUser({
         user, mode, passphrase: passphrase!, kdfTimeSeconds: flags.kdfTime, checkPassword: flags.passwordCheck,
-        onProgress: progressPrinter(), say: (l) => process.stderr.write(`homecrypt: ${l}\n`),
-        onRecoveryKey: (key, rec) => writeOut(recoveryNotice(user, rec.keyStore, key)),
+        onProgress: progressPrinter(), say: note,
+        // shown before the long work starts, so an interruption cannot lose it (with --json: its own JSON line)
+        onRecoveryKey: (key, rec) => writeOut(outputFlags().json ? jsonLine({ user, keyStore: rec.keyStore, recoveryKey: key }) : recoveryNotice(user, rec.keyStore, key)),
       }));
       const rec = r.record;
+      const enabled = pamEnabled();
+      if (outputFlags().json) {
+        process.stdout.write(jsonLine({
+          user, mode, keyId: rec.keyId, mountPoint: rec.mountPoint, lower: rec.lower, keyStore: rec.keyStore,
+          resumed: r.resumed, filesMigrated: r.moved?.files ?? null, bytesMigrated: r.moved?.bytes ?? null, pamEnabled: enabled,
+        }));
+        return;
+      }
       // the truth about the hook, inside the parentheses (scenarios mask them: the host's PAM state varies)
-      const pam = `it unlocks at login through the PAM hook (${pamEnabled() ? `PAM hook enabled: at ${user}'s next login` : 'PAM hook disabled: not before homecrypt pam enable'})`;
-      process.stderr.write(`${user}: ${mode === 'home' ? `home ${rec.mountPoint} encrypted` : `${rec.mountPoint} set up`} (key ID ${rec.keyId})`
-        + `${r.moved ? `, ${r.moved.files} files migrated` : ''}; ${pam}\n`);
+      const pam = `it unlocks at login through the PAM hook (${enabled ? `PAM hook enabled: at ${user}'s next login` : 'PAM hook disabled: not before homecrypt pam enable'})`;
+      if (!flags.quiet) {
+        process.stderr.write(`${user}: ${mode === 'home' ? `home ${rec.mountPoint} encrypted` : `${rec.mountPoint} set up`} (key ID ${rec.keyId})`
+          + `${r.moved ? `, ${r.moved.files} files migrated` : ''}; ${pam}\n`);
+      }
     });
 }

@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { userStatus, type UserStatus } from '../../session/status.js';
 import { listUserRecords } from '../../session/user-record.js';
 import { UsageError } from '../../errors.js';
+import { reporting, result } from '../output.js';
 
 function describe(s: UserStatus): string {
   if (s.mode === 'none') return `${s.user}: not set up for homecrypt (PAM hook ${s.pamEnabled ? 'enabled' : 'disabled'})\n`;
@@ -30,19 +31,19 @@ function describe(s: UserStatus): string {
 }
 
 export function registerStatusCommands(program: Command): void {
-  program.command('status')
+  reporting(program.command('status')
     .description('mode, key ID, slots, mounted or not, sessions and auto-mount of a user')
     .option('--user <name>', 'the user (default: you)')
     .option('--all', 'every user homecrypt has a record of')
-    .option('--json', 'print the status as JSON')
+    .option('--json', 'print the status as JSON'))
     .action((o: { user?: string; all?: boolean; json?: boolean }) => {
       if (o.all && o.user) throw new UsageError('--all or --user, not both');
       if (o.all) {
         const all = listUserRecords().map((r) => userStatus(r.user));
-        process.stdout.write(o.json ? `${JSON.stringify(all, null, 2)}\n` : all.length ? all.map(describe).join('\n') : 'no user is set up for homecrypt\n');
+        result(all, () => (all.length ? all.map(describe).join('\n') : 'no user is set up for homecrypt\n'));
         return;
       }
       const s = userStatus(o.user ?? userInfo().username);
-      process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : describe(s));
+      result(s, () => describe(s));
     });
 }

@@ -17,9 +17,10 @@ import { closeSync, constants as fsc, read as fsRead, write as fsWrite, writeSyn
 import { constants } from 'node:os';
 import type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, MountOptions } from '../bridge.js';
 import {
-  cloneNonBlocking, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
+  cloneNonBlocking, fatalSignalPending, mountAsRoot, mountWithFusermount, readRaw, setReadahead, unmountKernel, whenReadable,
 } from './kernel-mount.js';
 import { NodeTable, opensDirect, type Node } from './node-table.js';
+import { InterruptTable } from './interrupts.js';
 import { bytesOfName } from '../../format/name-bytes.js';
 import {
   ATTR_OUT, ENTRY_OUT, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_WRITE_KILL_SUIDGID, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, Fattr,
@@ -130,6 +131,11 @@ export class KernelSession {
   readonly ready: Promise<void>;
   /** Requests answered, by opcode name (for benchmarks and tests). */
   readonly counts = new Map<string, number>();
+  /** Requests whose operation returned a Promise, and what FUSE_INTERRUPT does to them (interrupts.ts). */
+  readonly interrupts: InterruptTable;
+  /** Opcode and calling thread of the request being dispatched. */
+  private curOp = 0;
+  private curPid = 0;
 
   constructor(private readonly fd: number, private readonly ops: FuseOps, private readonly options: MountOptions,
     private readonly kopts: KernelBridgeOptions) {
@@ -144,6 +150,11 @@ export class KernelSession {
       process.stderr.write(`homecrypt: ${op} ${path}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     });
     this.ready = new Promise((res, rej) => { this.initDone = res; this.initFailed = rej; });
+    this.interrupts = new InterruptTable({
+      answerEintr: (p) => this.replyTo(p.fd, p.unique, E.EINTR),
+      answerAgain: (unique, fd) => this.replyTo(fd, unique, E.EAGAIN),
+      dying: fatalSignalPending,
+    });
     this.ended = new Promise((res) => { this.endDone = res; });
   }
 
@@ -309,6 +320,27 @@ export class KernelSession {
     this.send(OUT_HEADER);
   }
 
+  /** An error reply on descriptor `fd`, outside the request being dispatched (interrupts). */
+  private replyTo(fd: number, unique: bigint, errno: number): void {
+    const cur = this.curFd;
+    this.curFd = fd;
+    this.replyErr(unique, errno);
+    this.curFd = cur;
+  }
+
+  /**
+   * Registers the request being dispatched as answered later; the returned
+   * function restores its descriptor when its operation settles, and returns
+   * false when the result must be dropped (the request was answered EINTR).
+   */
+  private later(unique: bigint): () => boolean {
+    const p = this.interrupts.begin(unique, this.curFd, this.curPid, this.curOp);
+    return () => {
+      this.curFd = p.fd;
+      return this.interrupts.end(p);
+    };
+  }
+
   /** Replies with `len` payload bytes already written at this.out[16..]. */
   private replyOk(unique: bigint, len: number): void {
     writeOutHeader(this.out, OUT_HEADER + len, 0, unique);
@@ -328,7 +360,8 @@ export class KernelSession {
    * this.out and returns its length) or with the errno. Returns true when the
    * request buffer is still in use (a Promise is pending).
    */
-  private run<T>(unique: bigint, op: string, path: string, fn: () => T | Promise<T>, reply: (v: T) => number): boolean {
+  private run<T>(unique: bigint, op: string, path: string, fn: () => T | Promise<T>, reply: (v: T) => number,
+    dropped?: (v: T) => void): boolean {
     let v: T | Promise<T>;
     try {
       v = fn();
@@ -337,10 +370,11 @@ export class KernelSession {
       return false;
     }
     if (isPromise(v)) {
-      // the reply goes to the descriptor the request came from
-      const fd = this.curFd;
-      v.then((r) => { this.curFd = fd; this.finish(unique, op, path, r, reply); },
-        (err) => { this.curFd = fd; this.replyErr(unique, this.fail(op, path, err)); });
+      // the reply goes to the descriptor the request came from; `dropped`
+      // undoes what a result answered EINTR meanwhile would leave behind
+      const settled = this.later(unique);
+      v.then((r) => { if (settled()) this.finish(unique, op, path, r, reply); else dropped?.(r); },
+        (err) => { if (settled()) this.replyErr(unique, this.fail(op, path, err)); });
       return true;
     }
     this.finish(unique, op, path, v, reply);
@@ -422,6 +456,9 @@ export class KernelSession {
     const ops = this.ops;
     const name = OP_NAMES[opcode] ?? `op${opcode}`;
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    this.curOp = opcode;
+    this.curPid = b.readUInt32LE(32);
+    if (opcode !== Op.INTERRUPT) this.interrupts.seen(unique);
     const none = (): number => 0;
     try {
       switch (opcode) {
@@ -434,7 +471,8 @@ export class KernelSession {
           return false;
         }
         case Op.INTERRUPT:
-          // every operation runs to completion at once or soon: the protocol lets us ignore interrupts
+          // fuse_interrupt_in: the unique of the request whose caller got a signal
+          this.interrupts.interrupt(b.readBigUInt64LE(p), unique, this.curFd);
           return false;
         case Op.LOOKUP: {
           const [nm] = readCString(b, p, end);
@@ -446,9 +484,9 @@ export class KernelSession {
             return this.lookupFailed(unique, path, err);
           }
           if (isPromise(v)) {
-            const fd = this.curFd;
-            v.then((st) => { this.curFd = fd; this.finish(unique, 'lookup', path, st, (s) => this.entry(path, s)); },
-              (err) => { this.curFd = fd; this.lookupFailed(unique, path, err); });
+            const settled = this.later(unique);
+            v.then((st) => { if (settled()) this.finish(unique, 'lookup', path, st, (s) => this.entry(path, s)); },
+              (err) => { if (settled()) this.lookupFailed(unique, path, err); });
             return false;
           }
           this.replyOk(unique, this.entry(path, v));
@@ -549,7 +587,7 @@ export class KernelSession {
           return this.run(unique, 'open', path, () => ops.open!(path, flags), (fh) => {
             writeOpenOut(this.out, OUT_HEADER, fh, this.opened(nd, fh, flags));
             return OPEN_OUT;
-          });
+          }, (fh) => this.dropHandle(path, fh));
         }
         case Op.CREATE: return this.create(b, p, end, unique, nodeid);
         case Op.READ: {
@@ -577,8 +615,9 @@ export class KernelSession {
             return false;
           }
           if (isPromise(v)) {
-            const fd = this.curFd;
-            v.then((got) => { this.curFd = fd; done(got); }, (err) => { this.curFd = fd; release(); this.replyErr(unique, this.fail('read', path, err)); });
+            const settled = this.later(unique);
+            v.then((got) => { if (settled()) done(got); else release(); },
+              (err) => { release(); if (settled()) this.replyErr(unique, this.fail('read', path, err)); });
             return false;
           }
           done(v);
@@ -642,7 +681,7 @@ export class KernelSession {
             this.dirs.set(fh, { node: nd, fsFh, names: null });
             writeOpenOut(this.out, OUT_HEADER, fh, 0);
             return OPEN_OUT;
-          });
+          }, (fsFh) => { if (ops.releasedir) this.quietly('releasedir', path, () => ops.releasedir!(path, fsFh)); });
         }
         case Op.READDIR:
         case Op.READDIRPLUS: return this.readdir(b, p, unique, opcode === Op.READDIRPLUS);
@@ -754,6 +793,21 @@ export class KernelSession {
     } catch (err) {
       // ENOENT: the kernel no longer knows the node (nothing cached to drop)
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onUnexpected('notify', '', err);
+    }
+  }
+
+  /** Closes a handle opened for a request answered EINTR meanwhile (the kernel will send no RELEASE for it). */
+  private dropHandle(path: string, fh: number): void {
+    if (fh && this.ops.release) this.quietly('release', path, () => this.ops.release!(path, fh));
+  }
+
+  /** Runs clean-up work nobody waits for; its errors only go to the log. */
+  private quietly(op: string, path: string, fn: () => unknown): void {
+    try {
+      const v = fn();
+      if (isPromise(v)) v.catch((err) => { if (errnoOf(err) === null) this.onUnexpected(op, path, err); });
+    } catch (err) {
+      if (errnoOf(err) === null) this.onUnexpected(op, path, err);
     }
   }
 
@@ -919,7 +973,7 @@ export class KernelSession {
       const len = this.entry(path, st);
       writeOpenOut(this.out, OUT_HEADER + len, fh, this.opened(this.nodes.atPath(path)!, fh, flags));
       return len + OPEN_OUT;
-    });
+    }, () => this.dropHandle(path, fh));
   }
 
   /** CREATE of a name that exists after all (a stale negative entry): open it, as open(2) would. */

@@ -219,3 +219,28 @@ export function setReadahead(mountPoint: string, kib: number): boolean {
     return false;
   }
 }
+
+const SIGKILL_BIT = 1n << 8n; // signal 9, bit 8 of the pending masks
+
+/**
+ * True when thread `pid` has a SIGKILL pending (it is being killed) or is
+ * gone: what answers to a request of it no longer matter to anyone. Reads
+ * /proc/PID/status (SigPnd: the thread's own pending signals; ShdPnd: its
+ * process's). pid 0 (a caller outside our pid namespace) is never dying.
+ */
+export function fatalSignalPending(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return true; // gone
+  }
+  for (const key of ['SigPnd:', 'ShdPnd:']) {
+    const at = status.indexOf(key);
+    if (at < 0) continue;
+    const hex = status.slice(at + key.length, status.indexOf('\n', at)).trim();
+    if (/^[0-9a-f]+$/i.test(hex) && (BigInt(`0x${hex}`) & SIGKILL_BIT) !== 0n) return true;
+  }
+  return false;
+}

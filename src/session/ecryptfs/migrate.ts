@@ -163,7 +163,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
     // interrupted before the recovery key was shown: a new one now
-    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
+    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, user, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
     let entries = 0, bytes = 0;
     if (journal.step === 'setup') {
       const { mountKey } = await unwrapForUser(rec.keyStore, user, o.loginPassphrase);

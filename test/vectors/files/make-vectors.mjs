@@ -61,7 +61,7 @@ for (const [dirName, plaintextNames] of [['tree-v1', false], ['tree-v1-plaintext
   const lower = join(here, dirName);
   rmSync(lower, { recursive: true, force: true });
   mkdirSync(lower);
-  writeNewVolumeConfig(lower, mountKey, { plaintextNames, keystore: null });
+  writeNewVolumeConfig(lower, mountKey, { plaintextNames, keystore: null, version: 1 });
   const keys = new MountKeys(mountKey, keyId);
   const fs = new EncryptedFilesystem({ lowerRoot: lower, format: homecryptFormat(keys, { plaintextNames }) });
   const put = (p, data) => { const fh = fs.create(p, 0o644); fs.write(p, fh, data, 0); fs.release(p, fh); };

@@ -1,0 +1,144 @@
+# Sourced by the interleaved engine benchmarks (canonical.sh, home.sh): the
+# filesystems under test ("variants"), each made, mounted and timed the same
+# way, so every script compares them under the same conditions.
+#   plain      the lower ext4 directory itself
+#   gocryptfs  Debian gocryptfs, -init -scryptn 10, default mount options
+#   securefs   Debian securefs, create --format 4 (PBKDF2 1000 rounds: only the
+#              mount is faster; the data path is the same), default mount options
+#   homecrypt  `homecrypt init` + `homecrypt mount` of this checkout's dist/
+#   before     homecrypt built from git revision $BEFORE (only when BEFORE is set)
+# The caller sets VARIANTS (a subset, in the order of every round) and then calls
+# bench_init; it must run from the checkout's top directory, as root.
+
+PASS=bench-passphrase
+W=$(mktemp -d /tmp/hc-bench-XXXXXX)
+TCK=$(getconf CLK_TCK)
+declare -A R C # R[variant,phase,round] = wall seconds (or IOPS), C[...] = daemon CPU seconds
+
+bench_cleanup() {
+  local m
+  for m in "$W"/*/mnt; do
+    [ -d "$m" ] || continue
+    mountpoint -q "$m" && { fusermount -u "$m" 2>/dev/null || fusermount -u -z "$m" 2>/dev/null || true; }
+  done
+  rm -rf "$W"
+}
+
+# bench_init: snapshot the build (a rebuild during the run cannot change it),
+# build BEFORE if set (adds the "before" variant), check the peers exist
+bench_init() {
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  APP=$W/app
+  mkdir -p "$APP"
+  cp -r dist bin package.json "$APP/"
+  ln -s "$PWD/node_modules" "$APP/node_modules"
+  HC=$APP/bin/homecrypt
+  "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
+  if [ -n "${BEFORE:-}" ]; then
+    OLD=$W/before
+    mkdir -p "$OLD"
+    git archive "$BEFORE" | tar -x -C "$OLD"
+    ln -s "$PWD/node_modules" "$OLD/node_modules"
+    (cd "$OLD" && npx tsc -p tsconfig.json) || { echo "bench: $BEFORE does not build" >&2; exit 1; }
+    VARIANTS+=(before)
+  fi
+  local v
+  for v in "${VARIANTS[@]}"; do
+    case $v in gocryptfs|securefs) command -v "$v" >/dev/null || { echo "bench: $v is not installed (./run deps)" >&2; exit 1; } ;; esac
+  done
+}
+
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+
+setup() { # variant → prints the directory to work in (made once per run)
+  local v=$1
+  case $v in
+    plain) mkdir -p "$W/plain/dir"; echo "$W/plain/dir" ;;
+    gocryptfs)
+      mkdir -p "$W/gocryptfs/cipher" "$W/gocryptfs/mnt"
+      [ -f "$W/gocryptfs/cipher/gocryptfs.conf" ] || gocryptfs -q -init -scryptn 10 -extpass "echo $PASS" "$W/gocryptfs/cipher" >/dev/null
+      echo "$W/gocryptfs/mnt" ;;
+    securefs)
+      mkdir -p "$W/securefs/cipher" "$W/securefs/mnt"
+      [ -f "$W/securefs/cipher/.securefs.json" ] ||
+        echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
+      echo "$W/securefs/mnt" ;;
+    homecrypt|before)
+      mkdir -p "$W/$v/mnt"
+      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
+      echo "$W/$v/mnt" ;;
+  esac
+}
+
+mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
+  local v=$1
+  case $v in
+    gocryptfs) fusermount -u "$W/gocryptfs/mnt" 2>/dev/null || true
+      gocryptfs -q -extpass "echo $PASS" "$W/gocryptfs/cipher" "$W/gocryptfs/mnt" 2>/dev/null ;;
+    securefs) fusermount -u "$W/securefs/mnt" 2>/dev/null || true
+      echo "$PASS" | securefs mount -b --log "$W/securefs.log" "$W/securefs/cipher" "$W/securefs/mnt" >/dev/null 2>&1
+      local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
+    homecrypt|before) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+      echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
+  esac
+}
+
+# cold VARIANT: a fresh mount and no page, dentry or inode cache of any file,
+# lower or upper (a machine-wide drop: other processes' caches go too)
+cold() { mnt "$1"; sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# t CMD...: wall seconds of CMD; a failing CMD is said on stderr and listed in $W/failed
+t() { local s e; s=$(date +%s.%N)
+  "$@" >/dev/null 2>&1 || { echo "bench: failed: $*" >&2; echo "$*" >> "$W/failed"; }
+  e=$(date +%s.%N); echo "$e - $s" | bc; }
+
+# CPU seconds (user + system, all threads) the filesystem daemon has used: on a
+# shared, loaded machine this says more about cost than wall time does
+daemon_pid() {
+  case $1 in
+    gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
+    securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
+    homecrypt|before) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    *) echo "" ;;
+  esac
+}
+cpu() { local pid=$1; [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
+  awk -v t="$TCK" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$pid/stat"; }
+
+# tc VARIANT PHASE CMD...: wall time of CMD into R, daemon CPU time into C
+# (uses $round). With STRACE=PHASE, the homecrypt daemon runs that phase under
+# `strace -c -f` and the summary goes to $W/strace-PHASE-rROUND.txt.
+tc() {
+  local v=$1 p=$2; shift 2
+  local pid c0 st=
+  pid=$(daemon_pid "$v"); c0=$(cpu "$pid")
+  if [ "${STRACE:-}" = "$p" ] && [ "$v" = homecrypt ] && [ -n "$pid" ]; then
+    strace -c -f -p "$pid" -o "$W/strace-$p-r$round.txt" 2>/dev/null & st=$!
+    sleep 1
+  fi
+  R[$v,$p,$round]=$(t "$@")
+  C[$v,$p,$round]=$(echo "$(cpu "$pid") - $c0" | bc)
+  if [ -n "$st" ]; then kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true; fi
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# medians PHASE...: M[variant,phase] and MC[variant,phase] over the ROUNDS rounds
+declare -A M MC
+medians() {
+  local v p r vals cvals
+  for v in "${VARIANTS[@]}"; do
+    for p in "$@"; do
+      vals=(); cvals=()
+      for r in $(seq 1 "$ROUNDS"); do vals+=("${R[$v,$p,$r]}"); cvals+=("${C[$v,$p,$r]}"); done
+      M[$v,$p]=$(median "${vals[@]}")
+      MC[$v,$p]=$(median "${cvals[@]}")
+    done
+  done
+}
+
+# a one-line description of what "before" and "homecrypt" are, for the results
+revisions() {
+  echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"), \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
+}

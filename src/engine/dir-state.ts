@@ -1,0 +1,162 @@
+// The lower side of per-directory state (format 2, NameCodec.dirState): the
+// IV cache, and the state file's life with its directory. A directory is made
+// under a temporary name, gets its state file, then its real name (so no
+// directory ever has a name without its state); it loses the file only just
+// before the lower rmdir (or the rename over it), and gets it back if that
+// fails.
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readSync, writeSync } from 'node:fs';
+import { CorruptFileError } from '../errors.js';
+import type { DirStateCodec } from './volume-format.js';
+import { E, fail } from './errno.js';
+import { O_PATH, mkdiratSync, openatSync, readdiratSync, renameat2Sync, renameatSync, unlinkatSync, lstatatSync } from '../os/lower-fs-calls.js';
+
+const RENAME_NOREPLACE = 1;
+/** Directory IVs kept (16 bytes and a path each). */
+const IV_CACHE = 16_384;
+
+/**
+ * Directory IVs by lower path relative to the root, filled on first use (one
+ * small read) and kept until the directory is renamed or removed through the
+ * mount: a lookup in a known directory costs no system call.
+ */
+export class DirIvCache {
+  private readonly ivs = new Map<string, Buffer>();
+  constructor(private readonly codec: DirStateCodec) {}
+
+  /** The IV of the directory at `rel`, open as `dirFd` (called only on a miss); `abs` names it in errors. */
+  get(rel: string, dirFd: () => number, abs: string): Buffer {
+    const hit = this.ivs.get(rel);
+    if (hit) return hit;
+    const iv = this.codec.open(readStateFile(dirFd(), this.codec.fileName, abs), `${abs}/${this.codec.fileName}`);
+    if (this.ivs.size >= IV_CACHE) this.ivs.clear();
+    this.ivs.set(rel, iv);
+    return iv;
+  }
+
+  peek(rel: string): Buffer | undefined {
+    return this.ivs.get(rel);
+  }
+
+  set(rel: string, iv: Buffer): void {
+    this.ivs.set(rel, iv);
+  }
+
+  /** The directory at `rel` was renamed or removed: forget it and everything below. */
+  drop(rel: string): void {
+    const prefix = `${rel}/`;
+    for (const k of this.ivs.keys()) if (k === rel || k.startsWith(prefix)) this.ivs.delete(k);
+  }
+}
+
+/** A state file's bytes (null when it does not exist); other failures are integrity errors (EIO). */
+function readStateFile(dirFd: number, fileName: string, abs: string): Buffer | null {
+  let fd: number;
+  try {
+    // never blocking: a fifo put in its place must not stop the daemon
+    fd = openatSync(dirFd, fileName, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    const buf = Buffer.alloc(256); // far more than a good one holds: a longer file shows as too long
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n);
+  } catch (err) {
+    throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeStateFile(dirFd: number, fileName: string, content: Buffer, own: { uid: number; gid: number } | null): void {
+  const fd = openatSync(dirFd, fileName, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o444);
+  try {
+    for (let at = 0; at < content.length;) at += writeSync(fd, content, at);
+    if (own) fchownSync(fd, own.uid, own.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * mkdir of a directory with state: made as `tempPrefix + random` (0700, so
+ * its state file can be written whatever the mode asked), given its state
+ * file, owner and mode (keeping an inherited set-group-ID), then renamed to
+ * `name` without replacing anything (EEXIST as mkdir would say). Returns the
+ * new directory's IV.
+ */
+export function mkdirWithState(codec: DirStateCodec, parent: number, name: string, mode: number,
+  own: { uid: number; gid: number } | null): Buffer {
+  const tmp = codec.tempPrefix + randomBytes(8).toString('hex');
+  mkdiratSync(parent, tmp, 0o700);
+  const { iv, content } = codec.create();
+  try {
+    const fd = openatSync(parent, tmp, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    try {
+      writeStateFile(fd, codec.fileName, content, own);
+      if (own) fchownSync(fd, own.uid, own.gid);
+      fchmodSync(fd, (mode & 0o1777) | (fstatSync(fd).mode & 0o2000));
+    } finally {
+      closeSync(fd);
+    }
+    renameNoReplace(parent, tmp, name);
+  } catch (err) {
+    removeTemp(codec, parent, tmp);
+    throw err;
+  }
+  return iv;
+}
+
+function renameNoReplace(dir: number, from: string, to: string): void {
+  try {
+    renameat2Sync(dir, from, dir, to, RENAME_NOREPLACE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    // a lower filesystem without renameat2 flags: the engine is the only writer, so look, then rename
+    try {
+      lstatatSync(dir, to);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      renameatSync(dir, from, dir, to);
+      return;
+    }
+    fail(E.EEXIST);
+  }
+}
+
+function removeTemp(codec: DirStateCodec, parent: number, tmp: string): void {
+  try {
+    const fd = openatSync(parent, tmp, O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    try { unlinkatSync(fd, codec.fileName); } catch { /* not written */ } finally { closeSync(fd); }
+    unlinkatSync(parent, tmp, true);
+  } catch { /* fsck reports a leftover */ }
+}
+
+/**
+ * Takes the state file out of the directory `name` in `parent`, which must
+ * hold nothing else (ENOTEMPTY, as rmdir says); returns what puts it back
+ * (for when the rmdir or rename that follows fails).
+ */
+export function takeStateOut(codec: DirStateCodec, parent: number, name: string): () => void {
+  for (const e of readdiratSync(parent, name)) {
+    const n = e.name.toString('latin1');
+    if (n !== '.' && n !== '..' && n !== codec.fileName) fail(E.ENOTEMPTY);
+  }
+  const fd = openatSync(parent, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  try {
+    const content = readStateFile(fd, codec.fileName, name);
+    if (content === null) return () => undefined;
+    const st = fstatSync(fd);
+    unlinkatSync(fd, codec.fileName);
+    return () => {
+      try {
+        const again = openatSync(parent, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+        try { writeStateFile(again, codec.fileName, content, { uid: st.uid, gid: st.gid }); } finally { closeSync(again); }
+      } catch { /* the directory went after all */ }
+    };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,46 @@
+// The lower calls that may wait on the device: fsync and close (close flushes
+// on NFS, and takes the inode lock a running fsync holds on a FUSE lower). They
+// run on libuv pool threads, so that the JS thread keeps answering the mount's
+// other requests while a slow device flushes; everything else the engine does
+// stays synchronous. At most MAX_AT_ONCE of them hold a pool thread, the rest
+// wait their turn in order: the pool (4 threads) also carries the FUSE
+// bridge's wait for the next request, which must never queue behind a stalled
+// flush.
+import { close, fdatasync, fsync } from 'node:fs';
+
+const MAX_AT_ONCE = 2;
+
+export class LowerFlushes {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  /** fsync(2) (fdatasync(2) when `datasync`) of `fd`; rejects with the Node fs error. */
+  fsync(fd: number, datasync: boolean): Promise<void> {
+    return new Promise((done, failed) => {
+      this.turn((next) => (datasync ? fdatasync : fsync)(fd, (err) => {
+        next();
+        if (err) failed(err); else done();
+      }));
+    });
+  }
+
+  /** close(2) of `fd`, answered by nobody: a failure goes to `onError`. */
+  close(fd: number, onError: (err: NodeJS.ErrnoException) => void): void {
+    this.turn((next) => close(fd, (err) => {
+      next();
+      if (err) onError(err);
+    }));
+  }
+
+  private turn(job: (next: () => void) => void): void {
+    const start = (): void => {
+      this.running++;
+      job(() => {
+        this.running--;
+        this.waiting.shift()?.();
+      });
+    };
+    if (this.running < MAX_AT_ONCE) start();
+    else this.waiting.push(start);
+  }
+}

@@ -1,0 +1,116 @@
+// FUSE_INTERRUPT: a process killed while it waits for a slow operation of the
+// mount goes away at once, and the daemon keeps answering everyone else. The
+// slow operation is real: the engine's lower directory is itself a FUSE mount
+// (bench/bridge-serve.mjs passthrough, on a small loop-mounted ext4) whose
+// fsync waits while a file of ours exists, as a slow device flushing would.
+// Before interrupts were handled, the engine blocked in fsync(2) on its JS
+// thread: every other request of the mount waited too, and the killed process
+// stayed in the kernel until the stall ended (so did the unmount).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { skipUnless } from '../helpers/requirements.js';
+
+const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
+
+interface Served { child: ChildProcess; exited: Promise<number | null> }
+
+async function serve(kind: 'passthrough' | 'homecrypt', lower: string, mnt: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
+  const child = spawn(process.execPath, [SERVE, 'kernel', kind, lower, mnt], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  await new Promise<void>((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+    void exited.then((c) => rej(new Error(`bridge-serve ${kind} exited ${c}: ${err}`)));
+  });
+  return { child, exited };
+}
+
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
+  Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return cond();
+}
+
+describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a process killed in a slow operation', () => {
+  let dir: string;
+  let fsDir: string;
+  let mid: string;
+  let mnt: string;
+  let stall: string;
+  let lowerFs: Served;
+  let engine: Served;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync('/tmp/hc-interrupt-');
+    const img = join(dir, 'img');
+    fsDir = join(dir, 'fs');
+    mid = join(dir, 'mid');
+    mnt = join(dir, 'mnt');
+    stall = join(dir, 'stall');
+    for (const d of [fsDir, mid, mnt]) fs.mkdirSync(d);
+    fs.closeSync(fs.openSync(img, 'w'));
+    fs.truncateSync(img, 32 << 20);
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mount', ['-o', 'loop', img, fsDir]);
+    fs.mkdirSync(join(fsDir, 'lower'));
+    lowerFs = await serve('passthrough', join(fsDir, 'lower'), mid, { HOMECRYPT_TEST_STALL: stall });
+    engine = await serve('homecrypt', join(mid, 'vol'), mnt);
+  });
+
+  afterAll(async () => {
+    fs.rmSync(stall, { force: true });
+    for (const [s, m] of [[engine, mnt], [lowerFs, mid]] as const) {
+      if (s && s.child.exitCode === null) {
+        s.child.kill('SIGTERM');
+        await within(s.exited, 5000);
+      }
+      spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+    }
+    if (spawnSync('umount', [fsDir], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', fsDir], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gets its answer at once; the mount keeps serving and unmounts cleanly', async () => {
+    const file = join(mnt, 'data');
+    fs.writeFileSync(file, Buffer.alloc(256 * 1024, 7));
+    fs.writeFileSync(stall, '');
+    // fsync(2) through the mount: the engine's fsync of its lower file waits on the stalled lower mount
+    const caller = spawn('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)', file], { stdio: 'ignore' });
+    const gone = new Promise<number | null>((res) => caller.on('exit', (c) => res(c)));
+    // the bounds below are generous (a loaded machine takes seconds to start a
+    // python): what they tell apart is "answered while the stall lasts" from
+    // "stuck until the stall ends", and the stall lasts until this test ends it
+    expect(await until(() => fs.existsSync(`${stall}.hit`), 60_000)).toBe(true);
+    caller.kill('SIGKILL');
+    try {
+      // the killed process is reaped at once (before: stuck in the kernel until the stall ended)
+      expect(await within(gone, 20_000)).not.toBe('timeout');
+      // other requests are answered meanwhile, the lower fsync still stalled
+      // (in a child: a request the daemon never answers must not hang this test)
+      const t0 = Date.now();
+      const ls = spawnSync('sh', ['-c', `stat -c %s "${file}" && ls "${mnt}" && head -c 5 "${file}" | od -An -tu1`],
+        { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+      expect(ls.status, ls.stderr).toBe(0);
+      expect(ls.stdout).toMatch(/^262144\ndata\n\s+7\s+7\s+7\s+7\s+7\n$/);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      expect(fs.existsSync(stall)).toBe(true);
+    } finally {
+      fs.rmSync(stall, { force: true });
+    }
+    // the abandoned fsync finishes once the lower mount answers, and the mount then unmounts as usual (not lazily)
+    const um = spawnSync('umount', [mnt], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+    expect(um.status, um.stderr).toBe(0);
+    expect(await within(engine.exited, 30_000)).toBe(0);
+  });
+});
