@@ -1,12 +1,43 @@
-// Typed errors shared by every layer. The CLI maps them to exit codes in one
-// place (src/cli/exit-codes.ts) and the engine maps them to errno values in one
-// place (src/engine/errno.ts), so no layer prints or exits by itself.
+// Typed errors shared by every layer, and the exit statuses. The CLI maps errors
+// to exit codes in one place (src/cli/exit-codes.ts) and the engine maps them to
+// errno values in one place (src/engine/errno.ts), so no layer prints by itself;
+// a process that exits on its own (a daemon, a signal) uses ExitCode too.
 
-/** Base class: `message` is safe to show a user (never holds a secret). */
+/**
+ * Every exit status of homecrypt's processes, in one place (scripts and the PAM
+ * hook depend on them; docs/CLI.md lists them, cli/exit-codes.ts says what
+ * each means and maps errors to them).
+ */
+export const ExitCode = {
+  OK: 0,
+  FAILURE: 1, // generic failure, or "not all well" (fsck, status checks)
+  USAGE: 2,
+  WRONG_PASSPHRASE: 3,
+  CORRUPT: 4,
+  UNSUPPORTED: 5,
+  KEY_NOT_AVAILABLE: 6,
+  MISSING_FEATURE: 7,
+  REFUSED: 8,
+  UNSAFE_PERMISSIONS: 9,
+  AUTHENTICATION: 10,
+  PERMISSION_DENIED: 11,
+  INTERNAL: 70, // a bug: an unexpected exception
+  INTERRUPTED: 130, // 128 + SIGINT, as shells report it
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface HomecryptErrorOptions {
+  /** What the user can do about it: printed on a line of its own, never part of `message`. */
+  hint?: string;
+}
+
+/** Base class: `message` is safe to show a user (never holds a secret); it says what happened, `hint` what to do. */
 export class HomecryptError extends Error {
-  constructor(message: string) {
+  readonly hint: string | undefined;
+  constructor(message: string, opts: HomecryptErrorOptions = {}) {
     super(message);
     this.name = new.target.name;
+    this.hint = opts.hint;
   }
 }
 
@@ -56,7 +87,7 @@ export class PermissionDeniedError extends HomecryptError {}
 
 /** Stopped by a signal (Ctrl-C) at a safe point; running the command again resumes. */
 export class InterruptedError extends HomecryptError {
-  constructor(message = 'interrupted: run the same command again to resume') {
-    super(message);
+  constructor(message = 'interrupted', opts: HomecryptErrorOptions = { hint: 'run the same command again to resume' }) {
+    super(message, opts);
   }
 }

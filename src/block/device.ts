@@ -2,8 +2,8 @@
 // device. Block devices report size 0 to stat, so their size comes from
 // blockdev(8).
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync, constants } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { CorruptFileError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
+import { runCommandSync } from '../os/processes.js';
 
 export class Device {
   private constructor(readonly path: string, readonly fd: number, readonly size: number, readonly isBlockDevice: boolean) {}
@@ -27,7 +27,9 @@ export class Device {
     try {
       const st = fstatSync(fd);
       if (st.isBlockDevice()) {
-        const size = Number(execFileSync('blockdev', ['--getsize64', path], { encoding: 'utf8' }).trim());
+        const r = runCommandSync(['blockdev', '--getsize64', path]);
+        if (r.code !== 0) throw new UsageError(`cannot read the size of ${path}: ${r.stderr.trim() || `blockdev exit status ${r.code}`}`);
+        const size = Number(r.stdout.trim());
         return new Device(path, fd, size, true);
       }
       if (!st.isFile()) throw new UsageError(`${path} is neither an image file nor a block device`);

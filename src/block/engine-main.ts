@@ -7,10 +7,11 @@ import { Device } from './device.js';
 import { VolumeFile } from './volume-file.js';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VOLUME_FILE_NAME, volumeFuseOps } from './engine-ops.js';
+import { VOLUME_FILE_NAME, volumeFuseOps } from './fuse-ops.js';
 import type { FuseMount } from '../fuse/index.js';
 import { mountKernel } from '../fuse/kernel/kernel-bridge.js';
 import { makeUndumpable } from '../os/no-dump.js';
+import { ExitCode } from '../errors.js';
 
 export interface EngineConfig {
   name: string;
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     try { vf.flush(); } catch (e) { log(`flush failed: ${(e as Error).message}`); }
     try { await fuse?.unmount({ lazy: true }); } catch (e) { log(`unmount: ${(e as Error).message}`); }
     key.fill(0);
-    process.exit(0);
+    process.exit(ExitCode.OK);
   };
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
   // The kernel bridge (src/fuse/kernel/) with 1 MiB requests and the kernel's
@@ -108,5 +109,5 @@ async function main(): Promise<void> {
 main().catch((e) => {
   process.stderr.write(`engine failed: ${(e as Error)?.message ?? String(e)}\n`);
   say(`error ${(e as Error)?.message ?? String(e)}`);
-  process.exit(1);
+  process.exit(ExitCode.FAILURE);
 });

@@ -1,23 +1,23 @@
 // The block layer's adapter to system tools: losetup, mount, umount,
 // cryptsetup, mkfs. Secrets only ever travel on stdin.
-import { execa } from 'execa';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HomecryptError, MissingFeatureError } from '../errors.js';
+import { runCommand, runCommandSync, type RunResult } from '../os/processes.js';
 
 export class ToolError extends HomecryptError {}
 
 async function tool(cmd: string, args: string[], input?: Buffer): Promise<string> {
+  let r: RunResult;
   try {
-    const r = await execa(cmd, args, { input, stripFinalNewline: true, timeout: 600_000 });
-    return r.stdout;
+    r = await runCommand([cmd, ...args], { input, timeoutMs: 600_000 });
   } catch (e) {
-    const err = e as { code?: string; stderr?: string; shortMessage?: string; exitCode?: number };
-    if (err.code === 'ENOENT') throw new MissingFeatureError(`${cmd} is not installed`);
-    const why = (err.stderr ?? '').trim().split('\n').slice(-2).join('; ') || err.shortMessage || 'failed';
-    throw new ToolError(`${cmd} ${args[0] ?? ''}: ${why}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingFeatureError(`${cmd} is not installed`);
+    throw e;
   }
+  if (r.code === 0) return r.stdout.replace(/\r?\n$/, '');
+  const why = r.stderr.trim().split('\n').slice(-2).join('; ') || (r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`);
+  throw new ToolError(`${cmd} ${args[0] ?? ''}: ${why}`);
 }
 
 export function losetupAttach(file: string, sectorSize: number): Promise<string> {
@@ -80,9 +80,13 @@ export interface Signature { type: string; offset: string; label?: string }
 
 /** Every signature blkid's library knows on DEV (filesystems, LUKS, RAID, partition tables), read only: wipefs --no-act. */
 export function existingSignatures(dev: string): Signature[] {
-  const r = spawnSync('wipefs', ['--no-act', '--json', '--', dev], { encoding: 'utf8' });
-  if (r.error) throw new MissingFeatureError('wipefs (util-linux) is needed to look for existing data before formatting');
-  if (r.status !== 0) throw new ToolError(`wipefs ${dev}: ${r.stderr.trim() || `exit ${r.status}`}`);
+  let r: RunResult;
+  try {
+    r = runCommandSync(['wipefs', '--no-act', '--json', '--', dev]);
+  } catch {
+    throw new MissingFeatureError('wipefs (util-linux) is needed to look for existing data before formatting');
+  }
+  if (r.code !== 0) throw new ToolError(`wipefs ${dev}: ${r.stderr.trim() || `exit ${r.code}`}`);
   if (!r.stdout.trim()) return [];
   const parsed = JSON.parse(r.stdout) as { signatures?: { type?: string; offset?: string; label?: string | null }[] };
   return (parsed.signatures ?? []).map((x) => ({ type: String(x.type ?? '?'), offset: String(x.offset ?? '?'), ...(x.label ? { label: x.label } : {}) }));

@@ -4,7 +4,7 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureStateDir, removeRecord, writeRecord, type OpenVolumeRecord } from './state.js';
 import { engineAlive, startEngine, stopEngine } from './engine-process.js';
-import { VOLUME_FILE_NAME } from './engine-ops.js';
+import { VOLUME_FILE_NAME } from './fuse-ops.js';
 import { losetupAttach, losetupDetach, loopFor, mount, mountsOf, umount } from './os-tools.js';
 import type { Segment } from '../format/luks2/metadata.js';
 import { RefusedError } from '../errors.js';

@@ -1,29 +1,14 @@
-// Every exit status of the homecrypt command, in one place (scripts and the
-// PAM hook depend on them; docs/CLI.md lists them and a test keeps that table,
-// the man page and this file the same). An OS error (errno) that reaches the
+// What every exit status of the homecrypt command means, and which error maps to
+// which (the statuses are ExitCode in src/errors.ts; docs/CLI.md lists them and a
+// test keeps that table, the man page and this file the same). An OS error (errno) that reaches the
 // top is mapped here too, so none is reported as an internal error.
 import {
-  AuthenticationError, CorruptFileError, HomecryptError, InterruptedError, KeyNotAvailableError, MissingFeatureError,
+  AuthenticationError, CorruptFileError, ExitCode, HomecryptError, InterruptedError, KeyNotAvailableError, MissingFeatureError,
   PermissionDeniedError, RefusedError, UnsafePermissionsError, UnsupportedFormatError, UsageError, WrongPassphraseError,
 } from '../errors.js';
 
-export const ExitCode = {
-  OK: 0,
-  FAILURE: 1, // generic failure, or "not all well" (fsck, status checks)
-  USAGE: 2,
-  WRONG_PASSPHRASE: 3,
-  CORRUPT: 4,
-  UNSUPPORTED: 5,
-  KEY_NOT_AVAILABLE: 6,
-  MISSING_FEATURE: 7,
-  REFUSED: 8,
-  UNSAFE_PERMISSIONS: 9,
-  AUTHENTICATION: 10,
-  PERMISSION_DENIED: 11,
-  INTERNAL: 70, // a bug: an unexpected exception
-  INTERRUPTED: 130, // 128 + SIGINT, as shells report it
-} as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+// defined beside the errors (src/errors.ts), so a process below the CLI can exit with one
+export { ExitCode } from '../errors.js';
 
 /** What each status means: the man page and docs/CLI.md print these words. */
 export const EXIT_MEANING: Record<keyof typeof ExitCode, string> = {

@@ -57,6 +57,8 @@ export function reportError(err: unknown): number {
   else if (errnoOf(err)) message = osErrorMessage(err as NodeJS.ErrnoException);
   else message = `internal error: ${(err as Error)?.message ?? String(err)}`;
   process.stderr.write(outputFlags().json ? jsonErrorLine(message, code, exitName(code)) : `homecrypt: ${message}\n`);
+  // what to do about it, on a line of its own (HomecryptError.hint)
+  if (err instanceof HomecryptError && err.hint && !outputFlags().json) process.stderr.write(`hint: ${err.hint}\n`);
   if (process.env.HOMECRYPT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
   return code;
 }

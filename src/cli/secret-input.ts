@@ -4,11 +4,11 @@
 // From a descriptor, each secret is one line ending in "\n" (or a NUL, as
 // pam_exec's expose_authtok writes it); exactly the bytes needed are read, so
 // whatever follows stays in the descriptor for the next reader.
-import { readSync } from 'node:fs';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { UsageError, WrongPassphraseError } from '../errors.js';
 import { passphraseProblem } from '../keys/passphrase-policy.js';
 import { makeUndumpable } from '../os/no-dump.js';
+import { readSecret, type SecretRead } from '../os/secret-read.js';
 
 const MAX_SECRET_BYTES = 4096;
 
@@ -41,6 +41,16 @@ export async function readSecrets(opts: ReadSecretsOptions): Promise<Buffer[]> {
   return prompt(opts);
 }
 
+/** Reads the secrets, runs `use` with them, and wipes them however it ends. */
+export async function withSecrets<T>(opts: ReadSecretsOptions, use: (secrets: Buffer[]) => Promise<T> | T): Promise<T> {
+  const secrets = await readSecrets(opts);
+  try {
+    return await use(secrets);
+  } finally {
+    wipe(...secrets);
+  }
+}
+
 /**
  * Reads the secrets and runs `attempt` with them; on a terminal, a wrong
  * passphrase asks again (up to TERMINAL_TRIES times, as cryptsetup does).
@@ -48,54 +58,32 @@ export async function readSecrets(opts: ReadSecretsOptions): Promise<Buffer[]> {
  */
 export async function withSecretTries<T>(opts: ReadSecretsOptions, attempt: (secrets: Buffer[]) => Promise<T>): Promise<T> {
   for (let tryNo = 1; ; tryNo++) {
-    const secrets = await readSecrets(opts);
     try {
-      return await attempt(secrets);
+      return await withSecrets(opts, attempt);
     } catch (err) {
       if (!(err instanceof WrongPassphraseError) || opts.fd !== undefined || tryNo >= TERMINAL_TRIES) throw err;
       process.stderr.write(`homecrypt: ${err.message}; try again\n`);
-    } finally {
-      wipe(...secrets);
     }
   }
-}
-
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function readLine(fd: number, index: number): Buffer {
-  const line = Buffer.alloc(MAX_SECRET_BYTES);
-  const one = Buffer.alloc(1);
-  let len = 0;
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(fd, one, 0, 1, null);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') { sleepMs(5); continue; }
-      line.fill(0);
-      if (code === 'EBADF') throw new UsageError(`--passphrase-fd ${fd}: not an open file descriptor`);
-      throw new UsageError(`--passphrase-fd ${fd}: cannot read (${code})`);
-    }
-    if (n === 0) {
-      if (len === 0) {
-        throw new UsageError(`--passphrase-fd ${fd}: end of input before secret ${index + 1} (one line per secret)`);
-      }
-      break;
-    }
-    if (one[0] === 0x0a || one[0] === 0x00) break;
-    if (len === MAX_SECRET_BYTES) {
-      line.fill(0);
-      throw new UsageError(`--passphrase-fd ${fd}: secret ${index + 1} is longer than ${MAX_SECRET_BYTES} bytes`);
-    }
-    line[len++] = one[0];
+  let r: SecretRead;
+  try {
+    r = readSecret(fd, MAX_SECRET_BYTES);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EBADF') throw new UsageError(`--passphrase-fd ${fd}: not an open file descriptor`);
+    throw new UsageError(`--passphrase-fd ${fd}: cannot read (${code})`);
   }
-  one.fill(0);
-  const out = Buffer.from(line.subarray(0, len));
-  line.fill(0);
-  return out;
+  if (r.end === 'too-long') {
+    r.secret.fill(0);
+    throw new UsageError(`--passphrase-fd ${fd}: secret ${index + 1} is longer than ${MAX_SECRET_BYTES} bytes`);
+  }
+  if (r.end === 'eof' && r.secret.length === 0) {
+    throw new UsageError(`--passphrase-fd ${fd}: end of input before secret ${index + 1} (one line per secret)`);
+  }
+  return r.secret;
 }
 
 function readFromFd(fd: number, count: number): Buffer[] {

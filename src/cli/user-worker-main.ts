@@ -5,6 +5,7 @@
 // Loaded on its own (bin/homecrypt), without the CLI, so it starts fast.
 import type { WorkerInput, WorkerLine } from '../session/user-worker-client.js';
 import { runUserRequest } from '../session/user-ops.js';
+import { ExitCode } from '../errors.js';
 
 const MAX_INPUT = 16 * 1024 * 1024;
 
@@ -27,7 +28,7 @@ export async function main(): Promise<void> {
   if (process.geteuid?.() === 0) {
     // it exists to run with a user's rights; as root it would be the very thing it prevents
     process.stderr.write('homecrypt: user-worker runs as a user, not as root\n');
-    process.exit(2);
+    process.exit(ExitCode.USAGE);
   }
   const input = await readStdin();
   const nl = input.indexOf(0x0a);
@@ -47,7 +48,7 @@ export async function main(): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     say({ error: { name: e.constructor?.name ?? 'Error', message: e.message, code: e.code } });
-    process.exitCode = 1;
+    process.exitCode = ExitCode.FAILURE;
   } finally {
     input.fill(0);
   }

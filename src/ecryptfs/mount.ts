@@ -11,7 +11,7 @@ import { makeUndumpable } from '../os/no-dump.js';
 import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js';
 import { ecryptfsFormat } from './ecryptfs-format.js';
 import { keysFromMountPassphrase, wipeKeys } from './keys.js';
-import { detectLayout } from './layout.js';
+import { detectLayout } from './detect-layout.js';
 import { EcryptfsVolume } from './volume.js';
 
 export interface EcryptfsSpec {

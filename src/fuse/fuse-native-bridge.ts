@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { execFile } from 'node:child_process';
+import { runCommand } from '../os/processes.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type FuseStatfs, type MountOptions } from './bridge.js';
 
@@ -322,12 +322,7 @@ export function mountFuseNative(mountPoint: string, ops: FuseOps, options: Mount
 }
 
 /** fusermount -u (or -uz), which works for root and for the mounting user. */
-export function fusermountUnmount(mountPoint: string, lazy: boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tool = 'fusermount';
-    execFile(tool, lazy ? ['-u', '-z', mountPoint] : ['-u', mountPoint], { timeout: 30_000 }, (err, _o, stderr) => {
-      if (err) reject(new Error(`cannot unmount ${mountPoint}: ${String(stderr).trim() || err.message}`));
-      else resolve();
-    });
-  });
+export async function fusermountUnmount(mountPoint: string, lazy: boolean): Promise<void> {
+  const r = await runCommand(['fusermount', ...(lazy ? ['-u', '-z', mountPoint] : ['-u', mountPoint])], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`cannot unmount ${mountPoint}: ${r.stderr.trim() || `fusermount exit status ${r.code ?? r.signal}`}`);
 }

@@ -4,7 +4,7 @@
 // mount it at boot, through `homecrypt block` run inside the chroot.
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { HomecryptError, UsageError } from '../errors.js';
-import { reason, runLogged, type StepContext } from './context.js';
+import { reason, runLogged, secretLine, type StepContext } from './context.js';
 import { deliverRecoveryOutput } from './recovery-output.js';
 
 const STEP = 'block';
@@ -42,7 +42,8 @@ export async function configureBlock(ctx: StepContext): Promise<void> {
       if (ctx.answers.kdfTime !== null) argv.push('--kdf-time', String(ctx.answers.kdfTime));
       ctx.say(`formatting ${b.device} (LUKS2, ${b.filesystem})`);
       // Its stdout shows the volume's recovery key: to the operator, not the log.
-      const r = await ctx.target.run(argv, { fd3: `${ctx.passphrase}\n`, timeoutMs: 4 * 3600_000 });
+      const fd3 = secretLine(ctx.passphrase);
+      const r = await ctx.target.run(argv, { fd3, timeoutMs: 4 * 3600_000 }).finally(() => fd3.fill(0));
       ctx.log.command(STEP, argv, r.code, r.stderr);
       if (r.code !== 0) throw new HomecryptError(`homecrypt block format ${b.device} failed (exit ${r.code}): ${reason(r.stderr, r.code)}`);
       deliverRecoveryOutput(ctx, STEP, r.stdout);

@@ -8,7 +8,7 @@ export interface StepContext {
   log: InstallLog;
   answers: Answers;
   /** The first user's passphrase (also their login password); null when not needed. */
-  passphrase: string | null;
+  passphrase: Buffer | null;
   /** Where this homecrypt's files are (the checkout, or /usr/lib/homecrypt). */
   sourceRoot: string;
   /** Progress for the operator (stderr). */
@@ -16,6 +16,11 @@ export interface StepContext {
 }
 
 /** Runs a command inside the target, logs it, and returns its result. */
+/** The passphrase as one line for a --passphrase-fd (a copy: the caller wipes it). */
+export function secretLine(passphrase: Buffer | null): Buffer {
+  return Buffer.concat([passphrase ?? Buffer.alloc(0), Buffer.from('\n')]);
+}
+
 export async function runLogged(ctx: StepContext, step: string, argv: string[],
   opts: Parameters<InTarget['run']>[1] = {}): Promise<Awaited<ReturnType<InTarget['run']>>> {
   const r = await ctx.target.run(argv, opts);

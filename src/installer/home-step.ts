@@ -5,7 +5,7 @@
 // existing account setup checks the passphrase against the target's PAM, so a
 // typo cannot lock the user out.
 import { HomecryptError, RefusedError } from '../errors.js';
-import { reason, runLogged, type StepContext } from './context.js';
+import { reason, runLogged, secretLine, type StepContext } from './context.js';
 import { targetUser } from './target-users.js';
 import { deliverRecoveryOutput } from './recovery-output.js';
 
@@ -38,7 +38,8 @@ export async function createEncryptedHome(ctx: StepContext): Promise<void> {
     const r = await runLogged(ctx, STEP, argv);
     if (r.code !== 0) throw new HomecryptError(`useradd ${user} in the target failed (exit ${r.code}): ${r.stderr.trim()}`);
     // chpasswd reads "name:password" on stdin: the password never reaches argv.
-    const p = await runLogged(ctx, STEP, ['chpasswd'], { input: `${user}:${ctx.passphrase}\n` });
+    const line = Buffer.concat([Buffer.from(`${user}:`), ctx.passphrase ?? Buffer.alloc(0), Buffer.from('\n')]);
+    const p = await runLogged(ctx, STEP, ['chpasswd'], { input: line }).finally(() => line.fill(0));
     if (p.code !== 0) throw new HomecryptError(`setting ${user}'s password in the target failed (chpasswd exit ${p.code})`);
     ctx.log.write(STEP, `created account ${user} with the given passphrase as login password`);
     created = true;
@@ -57,7 +58,8 @@ export async function createEncryptedHome(ctx: StepContext): Promise<void> {
   // setup prints the recovery key: it goes to the operator (or the file they
   // named), never into the log.
   const toFile = answers.recoveryKeyFile;
-  const r = await ctx.target.run(argv, { fd3: `${ctx.passphrase}\n`, inheritStdout: toFile === null, timeoutMs: 60 * 60_000 });
+  const fd3 = secretLine(ctx.passphrase);
+  const r = await ctx.target.run(argv, { fd3, inheritStdout: toFile === null, timeoutMs: 60 * 60_000 }).finally(() => fd3.fill(0));
   ctx.log.command(STEP, argv, r.code, r.stderr);
   if (r.code !== 0) {
     const why = reason(r.stderr, r.code);

@@ -10,9 +10,9 @@ import { MissingFeatureError, RefusedError } from '../errors.js';
 
 export interface RunOptions {
   /** Written to the child's stdin. */
-  input?: string;
+  input?: string | Buffer;
   /** Secrets passed on fd 3 (one line each), never in argv or the environment. */
-  fd3?: string;
+  fd3?: string | Buffer;
   /** Let the child's stdout go to ours (the recovery key shown to the operator). */
   inheritStdout?: boolean;
   timeoutMs?: number;

@@ -42,7 +42,8 @@ export function homecryptSourceRoot(): string {
 export interface InstallOptions {
   root: string;
   answers: Answers;
-  passphrase: string | null;
+  /** The caller wipes it once this returns. */
+  passphrase: Buffer | null;
   say?: (line: string) => void;
   sourceRoot?: string;
 }

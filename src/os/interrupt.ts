@@ -3,7 +3,7 @@
 // at its next safe point, where the state on disk says how to carry on; a
 // second signal stops at once. Either way the user reads the same advice:
 // run the same command again to resume.
-import { InterruptedError } from '../errors.js';
+import { ExitCode, InterruptedError } from '../errors.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let signalled = 0;
@@ -15,8 +15,9 @@ function onSignal(): void {
     process.stderr.write('\nhomecrypt: stopping at the next safe point (press Ctrl-C again to stop at once)\n');
     return;
   }
-  process.stderr.write(`\nhomecrypt: ${new InterruptedError().message}\n`);
-  process.exit(130);
+  const stopped = new InterruptedError();
+  process.stderr.write(`\nhomecrypt: ${stopped.message}\nhint: ${stopped.hint}\n`);
+  process.exit(ExitCode.INTERRUPTED);
 }
 
 /** From now on a signal interrupts at the next safe point instead of killing the process. */

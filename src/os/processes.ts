@@ -1,6 +1,7 @@
 // Processes: who is running as a user (setup refuses to move a home under a
-// running session), and running a command as a user the way a login would.
-import { spawn } from 'node:child_process';
+// running session), and the one way homecrypt runs a command (no shell; a
+// secret only on stdin): as itself, or as a user the way a login would.
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { UserAccount } from './users.js';
 
@@ -59,6 +60,29 @@ export function loginEnvironment(user: UserAccount): NodeJS.ProcessEnv {
   };
 }
 
+export interface RunOptions extends RunAsUserOptions {
+  /** Default: ours. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs argv (a program and its arguments, no shell) and resolves with its exit
+ * and output once its pipes close; rejects only when it cannot start (its
+ * error's code is ENOENT when the program is not installed).
+ */
+export function runCommand(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return start(argv, opts, 'close');
+}
+
+/** runCommand, blocking: for the few callers that are synchronous. */
+export function runCommandSync(argv: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv } = {}): RunResult {
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    env: opts.env, input: opts.input, encoding: 'utf8', stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  if (r.error) throw r.error;
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
 /**
  * Runs argv as the user (uid, gid and supplementary groups via setpriv
  * --init-groups). Resolves on the child's exit, not on the close of its pipes,
@@ -66,14 +90,15 @@ export function loginEnvironment(user: UserAccount): NodeJS.ProcessEnv {
  */
 export function runAsUser(user: UserAccount, argv: string[], opts: RunAsUserOptions = {}): Promise<RunResult> {
   const asRoot = process.getuid?.() === 0;
-  const cmd = asRoot ? 'setpriv' : argv[0]!;
-  const args = asRoot
-    ? ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv]
-    : argv.slice(1);
+  const full = asRoot ? ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv] : argv;
+  return start(full, { ...opts, env: loginEnvironment(user), cwd: opts.cwd ?? '/' }, 'exit');
+}
+
+function start(argv: string[], opts: RunOptions, settleOn: 'exit' | 'close'): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      env: loginEnvironment(user),
-      cwd: opts.cwd ?? '/',
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: opts.env,
+      cwd: opts.cwd,
       detached: opts.detached ?? false,
       stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
@@ -85,17 +110,23 @@ export function runAsUser(user: UserAccount, argv: string[], opts: RunAsUserOpti
     if (opts.timeoutMs) {
       timer = setTimeout(() => { child.kill('SIGKILL'); }, opts.timeoutMs);
     }
+    const result = (code: number | null, signal: NodeJS.Signals | null): RunResult =>
+      ({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
-    child.on('exit', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      // give already-written output a moment, then let go of pipes a daemon may hold
-      setImmediate(() => {
-        child.stdout!.destroy();
-        child.stderr!.destroy();
-        if (opts.detached) child.unref();
-        resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    if (settleOn === 'close') {
+      child.on('close', (code, signal) => { if (timer) clearTimeout(timer); resolve(result(code, signal)); });
+    } else {
+      child.on('exit', (code, signal) => {
+        if (timer) clearTimeout(timer);
+        // give already-written output a moment, then let go of pipes a daemon may hold
+        setImmediate(() => {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          if (opts.detached) child.unref();
+          resolve(result(code, signal));
+        });
       });
-    });
+    }
     if (opts.input) {
       child.stdin!.on('error', () => { /* child exited before reading: reported by its exit code */ });
       child.stdin!.end(opts.input);

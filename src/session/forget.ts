@@ -29,7 +29,7 @@ export async function forgetUser(name: string): Promise<ForgetResult> {
     if (!rec) throw new UsageError(`${name} has no homecrypt record`);
     const account = accountOrNull(name);
     if (account && account.uid === rec.uid) {
-      throw new RefusedError(`${name} still exists with uid ${rec.uid}: the record is in use; use homecrypt setup --undo --user ${name} to decrypt and remove it`);
+      throw new RefusedError(`${name} still exists with uid ${rec.uid}: the record is in use`, { hint: `homecrypt setup --undo --user ${name} decrypts the home and removes the record` });
     }
     removeUserRecord(name);
     return { record: rec, leftBehind: [rec.lower, rec.keyStore].filter((p) => existsSync(p)) };

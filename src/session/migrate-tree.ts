@@ -5,12 +5,13 @@
 // has not been moved yet, and a half-copied destination file is simply
 // written again.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import {
   accessSync, closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync,
   rmdirSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writeSync, lutimesSync, type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
+import { RefusedError } from '../errors.js';
+import { AT_FDCWD, mknodatSync } from '../os/lower-fs-calls.js';
 
 export interface TreeSummary {
   files: number;
@@ -120,7 +121,7 @@ export function moveTree(src: string, dst: string, onProgress: (p: MoveProgress)
         rmdirSync(a);
       } else if (st.isFile()) {
         copyFile(a, b, st);
-        if (!sha256File(a).equals(sha256File(b))) throw new Error(`${b} does not read back as ${a} wrote it; stopping (the original is kept)`);
+        if (!sha256File(a).equals(sha256File(b))) throw new RefusedError(`${b} does not read back as ${a} wrote it; stopping (the original is kept)`);
         unlinkSync(a);
         done.files++;
         done.bytes += st.size;
@@ -129,14 +130,15 @@ export function moveTree(src: string, dst: string, onProgress: (p: MoveProgress)
         const target = readlinkSync(a);
         try { unlinkSync(b); } catch { /* none */ }
         symlinkSync(target, b);
-        if (readlinkSync(b) !== target) throw new Error(`${b}: symlink target does not read back; stopping`);
+        if (readlinkSync(b) !== target) throw new RefusedError(`${b}: symlink target does not read back; stopping (the original is kept)`);
         try { lutimesSync(b, st.atime, st.mtime); } catch { /* not supported everywhere */ }
         unlinkSync(a);
         done.files++;
         onProgress(done);
       } else if (st.isFIFO()) {
         try { unlinkSync(b); } catch { /* none */ }
-        execFileSync('mkfifo', ['-m', (st.mode & 0o777).toString(8), b]);
+        mknodatSync(AT_FDCWD, b, constants.S_IFIFO | (st.mode & 0o777), 0);
+        chmodSync(b, st.mode & 0o777); // as mkfifo -m: the mode, whatever the umask
         unlinkSync(a);
         done.files++;
         onProgress(done);

@@ -2,12 +2,12 @@
 // their installation as a Debian pam-auth-update profile. Two flavours: the
 // module pam_homecrypt.so (the default), and pam_exec.so running the same hook
 // (the fallback where a module cannot be installed; docs/PAM.md).
-import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MissingFeatureError, HomecryptError, RefusedError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
+import { runCommand, runCommandSync } from '../os/processes.js';
 
 const PAM_DIR = fileURLToPath(new URL('../../pam/', import.meta.url));
 export const HOOK_PATH = `${PAM_DIR}homecrypt-pam-hook`;
@@ -47,13 +47,9 @@ export function renderStackLines(hook = HOOK_PATH, flavour: PamFlavour = 'module
   return render(`homecrypt${suffix(flavour)}.pam`, hook, module);
 }
 
-function pamAuthUpdate(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('pam-auth-update', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, _o, stderr) => {
-      if (err) reject(new HomecryptError(`pam-auth-update ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`));
-      else resolve();
-    });
-  });
+async function pamAuthUpdate(args: string[]): Promise<void> {
+  const r = await runCommand(['pam-auth-update', ...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.code !== 0) throw new HomecryptError(`pam-auth-update ${args.join(' ')} failed: ${r.stderr.trim() || `exit status ${r.code ?? r.signal}`}`);
 }
 
 function requirePamAuthUpdate(): void {
@@ -68,7 +64,11 @@ function requirePamAuthUpdate(): void {
  * or deleting it (a deleted file would come back, enabled, at the next upgrade).
  */
 function profileFromPackage(): boolean {
-  return spawnSync('dpkg-query', ['-S', PROFILE_PATH], { stdio: 'ignore' }).status === 0;
+  try {
+    return runCommandSync(['dpkg-query', '-S', PROFILE_PATH]).code === 0;
+  } catch {
+    return false; // no dpkg here
+  }
 }
 
 /**

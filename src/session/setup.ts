@@ -90,7 +90,7 @@ export async function refuseWhileRunning(user: UserAccount, what: string): Promi
   const procs = processesOf(user.uid);
   if (procs.length > 0) {
     const list = procs.slice(0, 5).map((p) => `${p.pid} (${p.comm})`).join(', ');
-    throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''}); ${what} needs them to log out first`);
+    throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''})`, { hint: `log ${user.name} out first: ${what} needs none of their processes running` });
   }
 }
 

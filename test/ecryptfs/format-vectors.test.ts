@@ -10,7 +10,7 @@ import { VECTORS, lowerManifest, openVectorVolume, plainManifest } from './helpe
 import { parseFileHeader, unwrapFileKey } from '../../src/format/ecryptfs/file-header.js';
 import { decryptFilename, encryptFilename, decodeFromFilename, encodeForFilename } from '../../src/format/ecryptfs/filename.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
-import { detectLayout } from '../../src/ecryptfs/layout.js';
+import { detectLayout } from '../../src/ecryptfs/detect-layout.js';
 import { lowerSizeFor } from '../../src/format/ecryptfs/extent-cipher.js';
 import type { AesKeyBytes } from '../../src/format/ecryptfs/constants.js';
 

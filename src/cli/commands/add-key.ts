@@ -10,7 +10,7 @@ import { readKeyStoreInfo, unwrapKeyStore } from '../../keys/key-store.js';
 import { readMountKey } from '../../os/keyring.js';
 import { readVolumeConfig, setCurrentKey } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
-import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { parseFdOption, readSecrets, wipe, withSecrets } from '../secret-input.js';
 
 export function registerAddKeyCommand(program: Command): void {
   program.command('add-key')
@@ -33,12 +33,8 @@ export function registerAddKeyCommand(program: Command): void {
       try {
         try { newKey = readMountKey(newId); } catch { newKey = null; }
         if (!newKey) {
-          const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase of ${newStore}:`] });
-          try {
-            newKey = (await unwrapKeyStore(newStore, secret!)).mountKey;
-          } finally {
-            wipe(secret);
-          }
+          newKey = await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase of ${newStore}:`] },
+            async ([secret]) => (await unwrapKeyStore(newStore, secret!)).mountKey);
         }
         setCurrentKey(lower, nameKey, newKey);
         process.stdout.write(`New files in ${lower} now use key ID ${newId}; mounting needs it in the keyring (homecrypt key unwrap ${newStore}).\n`);

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readSecrets, parseFdOption, wipe, withSecretTries } from '../secret-input.js';
+import { readSecrets, parseFdOption, wipe, withSecretTries, withSecrets } from '../secret-input.js';
 import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
 import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
@@ -212,16 +212,13 @@ export function registerBlockCommands(program: Command): void {
           throw new RefusedError(`${device}: its format was interrupted before it finished; run the same block format command again`);
         }
       } finally { probe.close(); }
-      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] }, async ([secret]) => {
         const { record, warnings } = await withSecret(secret, (passphrase) =>
           openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend }));
         for (const w of warnings) note(`warning: ${w}`);
         result({ name, device: record.device, mountpoint: record.mountpoint ?? null, backend: record.backend, source: record.source, uuid: record.uuid, warnings },
           `${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})\n`);
-      } finally {
-        wipe(secret);
-      }
+      });
     });
 
   reporting(block.command('close')
@@ -381,7 +378,7 @@ export function registerBlockCommands(program: Command): void {
       try {
         const b = readHeaderBackup(dev);
         for (const w of b.warnings) note(`warning: ${w}`);
-        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it (choose another name or remove it first)`);
+        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it`, { hint: 'choose another name, or remove it first' });
         writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
         result({ device, file: resolve(file), bytes: b.bytes.length, uuid: b.header.binary.uuid }, `saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}\n`);
       } finally {

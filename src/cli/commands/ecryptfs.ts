@@ -2,7 +2,7 @@
 // module. Parsing and printing only; the work is in src/ecryptfs/.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { parseFdOption, readSecrets, wipe, withSecrets } from '../secret-input.js';
 import { UsageError } from '../../errors.js';
 import { FNEK_SALT, DEFAULT_SALT } from '../../format/ecryptfs/constants.js';
 import { authTokForPassphrase } from '../../format/ecryptfs/auth-tok.js';
@@ -44,13 +44,10 @@ export function registerEcryptfsCommands(program: Command): void {
     .argument('<file>', 'e.g. ~/.ecryptfs/wrapped-passphrase')
     .option('--passphrase-fd <n>', 'read the mount passphrase, then the login passphrase (one per line) from this fd', parseFdOption)
     .action(async (file: string, o: { passphraseFd?: number }) => {
-      const [mount, login] = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Passphrase to wrap:', 'Wrapping (login) passphrase:'] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Passphrase to wrap:', 'Wrapping (login) passphrase:'] }, async ([mount, login]) => {
         checkPassphrase(mount!);
         writeWrappedPassphraseFile(resolve(file), mount!, login!);
-      } finally {
-        wipe(mount, login);
-      }
+      });
     });
 
   ec.command('unwrap-passphrase')
@@ -59,14 +56,11 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the login passphrase from this fd', parseFdOption)
     .option('--salt <hex>', 'the salt a version 1 file was wrapped with (default: ecryptfs-utils\' default)', parseSalt)
     .action(async (file: string, o: { passphraseFd?: number; salt?: Buffer }) => {
-      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] }, async ([login]) => {
         const mount = unwrapPassphraseFile(resolve(file), login!, o.salt);
         process.stdout.write(Buffer.concat([mount, Buffer.from('\n')]));
         mount.fill(0);
-      } finally {
-        wipe(login);
-      }
+      });
     });
 
   ec.command('rewrap-passphrase')
@@ -75,12 +69,9 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--passphrase-fd <n>', 'read the old, then the new login passphrase from this fd', parseFdOption)
     .option('--salt <hex>', 'the salt a version 1 file was wrapped with', parseSalt)
     .action(async (file: string, o: { passphraseFd?: number; salt?: Buffer }) => {
-      const [oldP, newP] = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old login passphrase:', 'New login passphrase:'], confirmNew: true });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Old login passphrase:', 'New login passphrase:'], confirmNew: true }, async ([oldP, newP]) => {
         rewrapPassphraseFile(resolve(file), oldP!, newP!, o.salt);
-      } finally {
-        wipe(oldP, newP);
-      }
+      });
     });
 
   ec.command('add-passphrase')
@@ -89,8 +80,7 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--salt <hex>', 'the "salt=" of ~/.ecryptfsrc, if you set one', parseSalt)
     .option('--passphrase-fd <n>', 'read the passphrase from this fd', parseFdOption)
     .action(async (o: { fnek?: boolean; salt?: Buffer; passphraseFd?: number }) => {
-      const [pass] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }, async ([pass]) => {
         checkPassphrase(pass!);
         const salts = o.fnek ? [o.salt ?? DEFAULT_SALT, FNEK_SALT] : [o.salt ?? DEFAULT_SALT];
         for (const salt of salts) {
@@ -100,9 +90,7 @@ export function registerEcryptfsCommands(program: Command): void {
           t.key.fill(0);
           process.stdout.write(`Inserted auth tok with sig [${t.sig}] into the user session keyring\n`);
         }
-      } finally {
-        wipe(pass);
-      }
+      });
     });
 
   reporting(ec.command('mount')
@@ -128,13 +116,10 @@ export function registerEcryptfsCommands(program: Command): void {
       const cleaned = await prepareMountPoint(mountPoint);
       if (cleaned) note(cleaned);
       let pass: Buffer;
-      if (o.wrapped) {
-        const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] });
-        try {
-          pass = unwrapPassphraseFile(resolve(o.wrapped), login!);
-        } finally {
-          wipe(login);
-        }
+      const wrapped = o.wrapped;
+      if (wrapped) {
+        pass = await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Login passphrase:'] },
+          ([login]) => unwrapPassphraseFile(resolve(wrapped), login!));
       } else {
         [pass] = (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Mount passphrase:'] })) as [Buffer];
       }
@@ -199,8 +184,7 @@ export function registerEcryptfsCommands(program: Command): void {
     .action(async (o: { user: string; passphraseFd?: number; kdfTime?: number; passwordCheck: boolean }) => {
       requireRoot('homecrypt ecryptfs adopt');
       lookupUser(o.user);
-      const [login] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Login passphrase of ${o.user}:`] }, async ([login]) => {
         const r = await adoptUser({ user: o.user, loginPassphrase: login!, kdfTimeSeconds: o.kdfTime, checkPassword: o.passwordCheck });
         if (outputFlags().json) {
           await writeOut(jsonLine({ user: o.user, adopted: true, mode: r.record.mode, lower: r.record.lower, mountPoint: r.record.mountPoint, keyStore: r.record.keyStore, keyId: r.record.keyId, recoveryKey: r.recoveryKey }));
@@ -208,9 +192,7 @@ export function registerEcryptfsCommands(program: Command): void {
         }
         process.stdout.write(`adopted ${o.user}'s eCryptfs ${r.record.mode === 'home' ? 'home' : 'Private directory'} ${r.record.lower} -> ${r.record.mountPoint}; it unlocks at login (homecrypt pam enable)\n`);
         process.stdout.write(`\nRecovery key for ${o.user} (shown once; store it offline, it unlocks the data if the login password is lost):\n  ${r.recoveryKey}\n`);
-      } finally {
-        wipe(login);
-      }
+      });
     });
 
   ec.command('umount')

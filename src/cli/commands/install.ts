@@ -11,7 +11,7 @@ import { passphraseProblem } from '../../keys/passphrase-policy.js';
 import { resolve } from 'node:path';
 import { installIntoTarget } from '../../installer/install.js';
 import { askAnswers, confirmRecoveryKeyKept } from '../../installer/prompts.js';
-import { readPassphraseFile } from '../../installer/secret-input.js';
+import { readPassphraseFile } from '../../installer/passphrase-file.js';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 
 interface InstallCliOptions { target: string; answers?: string; passphraseFd?: string; kdfTime?: string; package?: string; }
@@ -57,7 +57,7 @@ export function registerInstall(program: Command): void {
       requireRoot('homecrypt install');
       checkTargetExists(resolve(opts.target));
       let answers: Answers | null = null;
-      let passphrase: string | null = null;
+      let passphrase: Buffer | null = null;
       const interactive = opts.answers === undefined;
       if (interactive) {
         if (!process.stdin.isTTY) throw new UsageError('no --answers file and no terminal to ask the questions in');
@@ -71,11 +71,9 @@ export function registerInstall(program: Command): void {
         }
         if (needsPassphrase(answers)) {
           if (opts.passphraseFd !== undefined) {
-            const [secret] = await readSecrets({ fd: parseFdOption(opts.passphraseFd), count: 1, prompts: [] });
-            passphrase = secret.toString('utf8');
-            wipe(secret);
+            [passphrase] = (await readSecrets({ fd: parseFdOption(opts.passphraseFd), count: 1, prompts: [] })) as [Buffer];
             const why = passphraseProblem(passphrase);
-            if (why) throw new UsageError(`--passphrase-fd: ${why}`);
+            if (why) { wipe(passphrase); throw new UsageError(`--passphrase-fd: ${why}`); }
           } else if (answers.passphraseFile !== null) {
             passphrase = readPassphraseFile(answers.passphraseFile);
           } else {
@@ -93,10 +91,15 @@ export function registerInstall(program: Command): void {
           throw err;
         });
         answers = pkg ? { ...asked.answers, package: pkg } : asked.answers;
-        passphrase = asked.passphrase;
+        passphrase = asked.passphrase === null ? null : Buffer.from(asked.passphrase, 'utf8');
       }
       const showsKey = interactive && answers.encryptHome !== 'no' && answers.recoveryKeyFile === null;
-      const result = await installIntoTarget({ root: opts.target, answers, passphrase });
+      let result;
+      try {
+        result = await installIntoTarget({ root: opts.target, answers, passphrase });
+      } finally {
+        wipe(passphrase);
+      }
       if (showsKey) {
         await confirmRecoveryKeyKept().catch((err: unknown) => {
           if ((err as Error)?.name !== 'ExitPromptError') throw err;

@@ -9,7 +9,7 @@ import { insertMountKey } from '../../os/keyring.js';
 import { lookupUser } from '../../os/users.js';
 import { RefusedError, UsageError } from '../../errors.js';
 import { existsSync } from 'node:fs';
-import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
+import { parseFdOption, readSecrets, wipe, withSecrets } from '../secret-input.js';
 import { confirmTyped } from '../confirm.js';
 import { recordsUsingKeyStore } from '../../session/user-record.js';
 import { resolve } from 'node:path';
@@ -58,8 +58,7 @@ export function registerKeyCommands(program: Command): void {
     .option('--json', 'print the result as JSON (includes the recovery key)')
     .action(async (file: string, o: { kdfTime?: number; passphraseFd?: number; json?: boolean }) => {
       if (existsSync(file)) throw new RefusedError(`${file} already exists; refusing to overwrite a key store`);
-      const [passphrase] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New login passphrase:'], confirmNew: true, newPassphrase: true });
-      try {
+      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New login passphrase:'], confirmNew: true, newPassphrase: true }, async ([passphrase]) => {
         const r = await createKeyStore(file, { passphrase, kdfTimeSeconds: o.kdfTime });
         wipe(r.mountKey);
         if (o.json) {
@@ -67,9 +66,7 @@ export function registerKeyCommands(program: Command): void {
         } else {
           process.stdout.write(`Created key store ${file} (key ID ${r.keyId}).\n\n${recoveryKeyNotice(file, r.recoveryKey)}`);
         }
-      } finally {
-        wipe(passphrase);
-      }
+      });
     });
 
   key.command('slots')
@@ -103,15 +100,12 @@ export function registerKeyCommands(program: Command): void {
         }
         case 'add-recovery': {
           readKeyStoreInfo(file);
-          const [existing] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Existing passphrase or recovery key:'] });
-          try {
+          await withSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Existing passphrase or recovery key:'] }, async ([existing]) => {
             const recoveryKey = await addRecoverySlot(file, existing, { name, kdfTimeSeconds: o.kdfTime });
             const slot = readKeyStoreInfo(file).slots.at(-1)!.name;
             if (o.json) printJson({ file, added: slot, recoveryKey });
             else process.stdout.write(`Added recovery slot ${slot} to ${file}.\n\n${recoveryKeyNotice(file, recoveryKey)}`);
-          } finally {
-            wipe(existing);
-          }
+          });
           return;
         }
         case 'remove': {
@@ -122,13 +116,10 @@ export function registerKeyCommands(program: Command): void {
             await confirmTyped(`${file} is the key store ${users.join(', ')} log(s) in with: without its login slot the login no longer unlocks it (only rewrap --recovery brings it back)`,
               'YES', '--yes', o.passphraseFd !== undefined);
           }
-          const [existing] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase or recovery key of a slot other than ${name}:`] });
-          try {
+          await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase or recovery key of a slot other than ${name}:`] }, async ([existing]) => {
             await removeSlot(file, existing, name);
             if (o.json) printJson({ file, removed: name }); else process.stdout.write(`Removed slot ${name} from ${file}.\n`);
-          } finally {
-            wipe(existing);
-          }
+          });
           return;
         }
         default:

@@ -5,13 +5,14 @@
 // `pam-hook module` is what pam_homecrypt.so runs, with PAM_TYPE open_session
 // (stdin: the password, NUL), close_session, or password (stdin: old NUL new NUL).
 import type { Command } from 'commander';
-import { readSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runLoginHook, type HookPhase } from '../../session/login-hook.js';
-import { UsageError } from '../../errors.js';
+import { ExitCode, UsageError } from '../../errors.js';
 import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount.js';
 import { dieWithParent } from '../../os/parent-death.js';
 import { logLine } from '../../os/syslog.js';
+import { readSecret } from '../../os/secret-read.js';
 
 const MAX_AUTHTOK = 4096; // PAM_MAX_RESP_SIZE is 512; anything longer is not a password
 /** login(1) gives up after 60 s (LOGIN_TIMEOUT), the shortest wait of the usual PAM callers. */
@@ -25,36 +26,27 @@ export const HOOK_DEADLINE_MS = 60_000;
 function boundLifetime(user: string, phase: HookPhase): void {
   if (!dieWithParent()) {
     logLine('warning', `${phase} ${user}: the PAM process that ran the hook is gone; doing nothing`);
-    process.exit(0);
+    process.exit(ExitCode.OK);
   }
   setTimeout(() => {
     logLine('err', `${phase} ${user}: gave up after ${HOOK_DEADLINE_MS / 1000} s (the login goes on; the home may stay locked)`);
-    process.exit(0);
+    process.exit(ExitCode.OK);
   }, HOOK_DEADLINE_MS).unref();
 }
 
-/** stdin's NUL-terminated tokens (at most `count`); a missing one is empty. */
+/** stdin's NUL-terminated tokens (at most `count`); a missing one is empty, a longer one cut to MAX_AUTHTOK. */
 function readTokens(count: number): Buffer[] {
-  const buf = Buffer.alloc(count * (MAX_AUTHTOK + 1));
-  let len = 0;
-  try {
-    for (;;) {
-      const n = readSync(0, buf, len, buf.length - len, null);
-      if (n === 0) break;
-      len += n;
-      if (len >= buf.length) break;
-    }
-  } catch { /* no stdin: no password */ }
   // pam_exec writes the password followed by one NUL; the module writes each token so
   const tokens: Buffer[] = [];
-  let start = 0;
   for (let i = 0; i < count; i++) {
-    let end = start < len ? buf.indexOf(0, start) : len;
-    if (end < 0 || end > len) end = len;
-    tokens.push(Buffer.from(buf.subarray(start, Math.min(end, start + MAX_AUTHTOK))));
-    start = Math.min(end + 1, len);
+    try {
+      const r = readSecret(0, MAX_AUTHTOK, [0]);
+      tokens.push(r.secret);
+      for (let rest = r; rest.end === 'too-long';) { rest = readSecret(0, MAX_AUTHTOK, [0]); rest.secret.fill(0); }
+    } catch {
+      tokens.push(Buffer.alloc(0)); // no stdin: no password
+    }
   }
-  buf.fill(0);
   return tokens;
 }
 
@@ -82,7 +74,7 @@ export async function runPamHook(arg: string): Promise<void> {
     const authtok = phase === 'auth' ? readTokens(1)[0] : undefined;
     await runLoginHook({ user, phase, authtok, service, tell });
   }
-  process.exitCode = 0;
+  process.exitCode = ExitCode.OK;
 }
 
 export function registerLoginHookCommands(program: Command): void {
@@ -112,7 +104,7 @@ export function registerLoginHookCommands(program: Command): void {
           process.stderr.write(`homecrypt: ${n}: ${(err as Error).message}\n`);
         }
       }
-      if (failed) process.exitCode = 1;
+      if (failed) process.exitCode = ExitCode.FAILURE;
     });
 }
 
@@ -121,6 +113,6 @@ export function registerLoginHookCommands(program: Command): void {
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   runPamHook(process.argv[2] ?? '').catch((err: Error) => {
     process.stderr.write(`homecrypt pam-hook: ${err.message}\n`);
-    process.exitCode = err instanceof UsageError ? 2 : 0;
+    process.exitCode = err instanceof UsageError ? ExitCode.USAGE : ExitCode.OK;
   });
 }

@@ -38,6 +38,7 @@ export function registerMountCommand(program: Command): void {
         await mountAdopted(resolve(lower), mountPoint, o.keystore!, {
           secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
           foreground: o.foreground, allowOther: o.allowOther, logFile: o.logFile ? resolve(o.logFile) : undefined,
+          tell: (line) => process.stderr.write(`homecrypt: ${line}\n`),
         });
         if (outputFlags().json && !o.foreground) result({ lower: resolve(lower), mountPoint: resolve(mountPoint), ecryptfs: true }, '');
         return;

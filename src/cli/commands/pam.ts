@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { requireRoot } from '../../os/require-root.js';
 import { disablePam, enablePam, renderStackLines, pamEnabled } from '../../session/pam-config.js';
+import { ExitCode } from '../../errors.js';
 import { reporting, result } from '../output.js';
 
 export function registerPamCommands(program: Command): void {
@@ -32,6 +33,6 @@ export function registerPamCommands(program: Command): void {
     .action(() => {
       const enabled = pamEnabled();
       result({ enabled }, enabled ? 'enabled\n' : 'disabled\n');
-      process.exitCode = enabled ? 0 : 1;
+      process.exitCode = enabled ? ExitCode.OK : ExitCode.FAILURE;
     });
 }

@@ -163,18 +163,20 @@ export async function adoptedMountPassphrase(lower: string, keyStore: string, se
  */
 export async function mountAdopted(lower: string, mountPoint: string, keyStore: string, o: {
   secret?: () => Promise<Buffer>; foreground?: boolean; logFile?: string; allowOther?: boolean;
+  /** Where a line for the user goes (the CLI prints it); this layer prints nothing itself. */
+  tell: (line: string) => void;
 }): Promise<void> {
   const { prepareMountPoint, defaultLogFile } = await import('../../engine/mount-daemon.js');
   const { serveEcryptfs, startEcryptfsDaemon } = await import('../../ecryptfs/mount.js');
   // an adopted encrypted home is mounted over ecryptfs-utils' links (src/ecryptfs/encrypted-home.ts)
   const mnt = resolve(mountPoint);
   const note = await prepareMountPoint(mountPoint, { mayHold: (n) => isEcryptfsLeftover(mnt, n) });
-  if (note) process.stderr.write(`homecrypt: ${note}\n`);
+  if (note) o.tell(note);
   const pass = await adoptedMountPassphrase(lower, keyStore, o.secret);
   try {
     const vol = openEcryptfs(lower, pass);
     if (o.foreground) {
-      await serveEcryptfs(vol, mountPoint, () => process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)}\n`), o.allowOther);
+      await serveEcryptfs(vol, mountPoint, () => o.tell(`mounted at ${resolve(mountPoint)}`), o.allowOther);
       return;
     }
     const spec = { keyBytes: vol.keyBytes, encryptNames: vol.encryptsNames };

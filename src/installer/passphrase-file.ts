@@ -1,34 +1,30 @@
 // The installer's passphrase from a root-only file named in the answers (as
 // preseed files hold secrets). --passphrase-fd goes through src/cli/secret-input.ts
 // like every other command; never argv or the environment.
-import { closeSync, fstatSync, openSync, readSync, constants } from 'node:fs';
+import { closeSync, fstatSync, openSync, constants } from 'node:fs';
 import { UnsafePermissionsError, UsageError } from '../errors.js';
+import { readSecret, type SecretRead } from '../os/secret-read.js';
 
 const MAX = 4096;
 
-/** Reads the first line (up to a newline or NUL) of an open regular file. */
-function readFirstLine(fd: number, what: string): string {
-  const buf = Buffer.alloc(MAX + 1);
-  let n = 0;
-  for (;;) {
-    let got = 0;
-    try {
-      got = readSync(fd, buf, n, 1, null);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UsageError(`${what}: cannot read (${code})`);
-    }
-    if (got === 0 || buf[n] === 0x0a || buf[n] === 0x00) break;
-    if (++n > MAX) throw new UsageError(`${what}: longer than ${MAX} bytes`);
+/** The first line (up to a newline or NUL) of an open regular file, as a Buffer the caller wipes. */
+function readFirstLine(fd: number, what: string): Buffer {
+  let r: SecretRead;
+  try {
+    r = readSecret(fd, MAX);
+  } catch (err) {
+    throw new UsageError(`${what}: cannot read (${(err as NodeJS.ErrnoException).code})`);
   }
-  const line = buf.subarray(0, n).toString('utf8').replace(/\r$/, '');
-  buf.fill(0);
-  if (!line) throw new UsageError(`${what}: empty (expected one line holding the passphrase)`);
+  if (r.end === 'too-long') { r.secret.fill(0); throw new UsageError(`${what}: longer than ${MAX} bytes`); }
+  const cr = r.secret.at(-1) === 0x0d ? 1 : 0; // a file written on Windows
+  const line = Buffer.from(r.secret.subarray(0, r.secret.length - cr));
+  r.secret.fill(0);
+  if (!line.length) throw new UsageError(`${what}: empty (expected one line holding the passphrase)`);
   return line;
 }
 
-/** First line of a root-owned file that only root can read (like a preseed secret). */
-export function readPassphraseFile(path: string): string {
+/** First line of a root-owned file that only root can read (like a preseed secret); the caller wipes it. */
+export function readPassphraseFile(path: string): Buffer {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
