@@ -16,18 +16,25 @@ import { setupUser, userKeys } from '../login/login-helpers.js';
 
 const LOGINS = 5;
 
-/** Helpers (node, run by the module) now running for `user`: found by the PAM_USER of their environment. */
+/**
+ * Helpers (node, run by the module) now running for `user`: found by the
+ * PAM_USER of their environment. A helper's own children show its command line
+ * for the instant between fork and exec, so only those whose parent is not a
+ * helper count.
+ */
 function helpersOf(user: string): number {
-  let n = 0;
+  const helpers = new Map<string, string>(); // pid -> ppid
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
       if (!args.some((a) => a.endsWith('login-hook.js'))) continue;
-      if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`PAM_USER=${user}`)) n++;
+      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`PAM_USER=${user}`)) continue;
+      // the fields after "(comm)": state, ppid
+      helpers.set(pid, readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '').split(' ')[1]!);
     } catch { /* gone */ }
   }
-  return n;
+  return [...helpers.values()].filter((ppid) => !helpers.has(ppid)).length;
 }
 
 function pamtesterAsync(service: string, user: string, ops: string[], input: string): Promise<number> {
