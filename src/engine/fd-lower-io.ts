@@ -4,7 +4,7 @@ import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import type { LowerIO, SeekWhence } from './volume-format.js';
 import type { AfterReply } from './after-reply.js';
 import {
-  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE, fallocateSync, seekDataOrHoleSync,
+  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE, fallocateSync, seekDataOrHoleSync, futimensSync,
 } from '../os/lower-fs-calls.js';
 
 // Smaller writes (tar's 10 KiB records, most small files) stay inline: the
@@ -95,6 +95,13 @@ export class FdLowerIO implements LowerIO {
   size(): number {
     this.settle();
     return fstatSync(this.fd).size;
+  }
+
+  keepingTimes(change: () => void): void {
+    this.settle();
+    const st = fstatSync(this.fd, { bigint: true });
+    change();
+    futimensSync(this.fd, st.atimeNs, st.mtimeNs);
   }
 
   seek(offset: number, whence: SeekWhence): number {

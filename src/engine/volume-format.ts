@@ -45,6 +45,11 @@ export interface LowerIO {
    * caller must write now. Throws ENOSPC and the like, with nothing changed.
    */
   writeAfterReply?(offset: number, length: number, write: () => void): boolean;
+  /**
+   * Optional: runs `change` (bookkeeping of the format, not a user's write)
+   * and puts the lower file's access and modification times back as they were.
+   */
+  keepingTimes?(change: () => void): void;
   /** Optional: finishes a queued write (and throws its error) before the file is touched otherwise. */
   settle?(): void;
   /**

@@ -33,9 +33,15 @@ export class WriteJournal {
     this.wrote = false;
   }
 
-  /** Empties the slot if this handle wrote a record (its write is done by now). */
+  /**
+   * Empties the slot if this handle wrote a record (its write is done by now).
+   * The file's times stay as they are: a `cp -a` or `tar` set them just before
+   * the close, and emptying the slot is not a change of the user's data.
+   */
   release(io: LowerIO): void {
-    if (this.wrote) this.clear(io);
+    if (!this.wrote) return;
+    if (io.keepingTimes) io.keepingTimes(() => this.clear(io));
+    else this.clear(io);
   }
 
   /** The record whose write did not finish, if any. */

@@ -15,7 +15,7 @@ import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.j
 interface Libc {
   lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn;
   openat: Fn; statx: Fn; mkdirat: Fn; mknodat: Fn; unlinkat: Fn; renameat: Fn; linkat: Fn; symlinkat: Fn;
-  readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; faccessat: Fn;
+  readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; futimens: Fn; faccessat: Fn;
   getdents64: Fn; renameat2: Fn;
 }
 let libc: Libc | null = null;
@@ -42,6 +42,8 @@ function lib(): Libc {
     fchmodat: libcFn('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
     fchownat: libcFn('int fchownat(int dirfd, const char *path, uint32_t owner, uint32_t group, int flags)'),
     utimensat: libcFn('int utimensat(int dirfd, const char *path, void *times, int flags)'),
+    // glibc's utimensat refuses a NULL path (EINVAL); futimens is the call on a descriptor
+    futimens: libcFn('int futimens(int fd, void *times)'),
     faccessat: libcFn('int faccessat(int dirfd, const char *path, int mode, int flags)'),
     getdents64: libcFn('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)'),
     renameat2: libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
@@ -150,6 +152,17 @@ export function utimensatSync(dir: number, name: string, atimeMs: number, mtimeM
   putTimespec(timesBuf, 0, atimeMs);
   putTimespec(timesBuf, 16, mtimeMs);
   check('utimensat', name, lib().utimensat(dir, name, timesBuf, AT_SYMLINK_NOFOLLOW));
+}
+
+/** futimens(2): sets `fd`'s access and modification times to exact nanoseconds since the epoch. */
+export function futimensSync(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+  const b = Buffer.alloc(32);
+  for (const [at, ns] of [[0, atimeNs], [16, mtimeNs]] as const) {
+    const sec = ns / 1_000_000_000n - (ns % 1_000_000_000n < 0n ? 1n : 0n);
+    b.writeBigInt64LE(sec, at);
+    b.writeBigInt64LE(ns - sec * 1_000_000_000n, at + 8);
+  }
+  check('futimens', String(fd), lib().futimens(fd, b));
 }
 
 export function faccessatSync(dir: number, name: string, mode: number): void {
