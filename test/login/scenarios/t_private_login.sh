@@ -21,6 +21,7 @@ echo "# login"
 pamtester $SVC $U authenticate open_session < $T/pw 2>&1 | sed 's/^Password: //'
 $HC status --user $U --json | grep -E '"(mode|mounted|sessions)"'
 setpriv --reuid $U --regid $U --init-groups sh -c "echo hello > $HOME_U/Private/hello.txt; ls $HOME_U/Private"
+# the config, the directory IV file (format 2) and hello.txt
 echo "lower entries: $(ls $HOME_U/.Private | grep -c .)"
 
 echo "# logout"
