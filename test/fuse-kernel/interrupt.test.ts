@@ -9,26 +9,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
-
-const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
-
-interface Served { child: ChildProcess; exited: Promise<number | null> }
-
-async function serve(kind: 'passthrough' | 'homecrypt', lower: string, mnt: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const child = spawn(process.execPath, [SERVE, 'kernel', kind, lower, mnt], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  await new Promise<void>((res, rej) => {
-    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
-    void exited.then((c) => rej(new Error(`bridge-serve ${kind} exited ${c}: ${err}`)));
-  });
-  return { child, exited };
-}
+import { serve, type Served } from './bridge-serve-helper.js';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
   Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);

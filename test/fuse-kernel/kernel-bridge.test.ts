@@ -4,29 +4,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
+import { serve, type Served } from './bridge-serve-helper.js';
 import { lgetxattrSync, llistxattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 
 const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
 const WRITER = new URL('./lock-writer.mjs', import.meta.url).pathname;
-
-interface Served { child: ChildProcess; exited: Promise<number | null> }
-
-async function serve(lower: string, mnt: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const child = spawn(process.execPath, [SERVE, 'kernel', 'homecrypt', lower, mnt], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  await new Promise<void>((res, rej) => {
-    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
-    void exited.then((c) => rej(new Error(`bridge-serve exited ${c}: ${err}`)));
-  });
-  return { child, exited };
-}
 
 const errCode = (fn: () => unknown): string | undefined => {
   try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }
@@ -47,7 +32,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
     lower = join(dir, 'lower');
     mnt = join(dir, 'mnt');
     fs.mkdirSync(mnt);
-    served = await serve(lower, mnt);
+    served = await serve('homecrypt', lower, mnt);
   });
 
   afterAll(async () => {
@@ -342,13 +327,13 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
     execFileSync('umount', [mnt]);
     expect(await Promise.race([served.exited, new Promise((r) => setTimeout(() => r('hung'), 5000))])).toBe(0);
 
-    served = await serve(lower, mnt);
+    served = await serve('homecrypt', lower, mnt);
     expect(fs.readFileSync(join(mnt, 'kept'), 'utf8')).toBe('survives');
     served.child.kill('SIGKILL');
     await served.exited;
     expect(errCode(() => fs.statSync(mnt))).toBe('ENOTCONN');
     execFileSync('fusermount', ['-u', '-z', mnt]);
-    served = await serve(lower, mnt);
+    served = await serve('homecrypt', lower, mnt);
     expect(fs.readFileSync(join(mnt, 'kept'), 'utf8')).toBe('survives');
   });
 });
@@ -363,7 +348,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mou
     fs.chmodSync(base, 0o755);
     const mp = join(base, 'mnt');
     fs.mkdirSync(mp, { mode: 0o755 });
-    const s = await serve(join(base, 'lower'), mp, { HOMECRYPT_BRIDGE_ALLOW_OTHER: '1' });
+    const s = await serve('homecrypt', join(base, 'lower'), mp, { HOMECRYPT_BRIDGE_ALLOW_OTHER: '1' });
     try {
       fs.chmodSync(mp, 0o755); // the volume's root starts private
       const f = join(mp, 'prog');
