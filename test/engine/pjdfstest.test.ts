@@ -12,7 +12,7 @@
 // (bench/pjdfstest.sh does, and writes the numbers into docs/POSIX.md).
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { skipUnless } from '../helpers/requirements.js';
+import { PJDFSTEST_COMMIT, skipUnless } from '../helpers/requirements.js';
 import { allFiles, documentedFailures, mountPeer, parseProve, prove, total, type PeerMount, type ProveResult } from './pjdfstest-peers.js';
 
 const FULL = process.env.PJDFSTEST_FULL === '1';
@@ -39,7 +39,7 @@ const REPORT = new URL('../../test-artifacts/pjdfstest.md', import.meta.url);
 function table(files: string[], h: ProveResult, g: ProveResult): string {
   const rows = [...new Set([...h.failed.keys(), ...g.failed.keys()])].sort();
   const lines = [
-    `${files.length} files, prove -j; homecrypt ${h.seconds.toFixed(0)} s, gocryptfs ${g.seconds.toFixed(0)} s, same run. Files not listed passed on both.`,
+    `pjdfstest ${PJDFSTEST_COMMIT.slice(0, 7)}, ${files.length} files, prove -j; homecrypt ${h.seconds.toFixed(0)} s, gocryptfs ${g.seconds.toFixed(0)} s, same run. Files not listed passed on both.`,
     '',
     '| file | homecrypt | gocryptfs |',
     '|---|---|---|',
