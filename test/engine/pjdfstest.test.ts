@@ -83,6 +83,10 @@ describe.skipIf(skipUnless('fuse', 'root', 'pjdfstest', 'pjdfstest on homecrypt 
       const [h, g] = await Promise.all(mounts.map((m) => prove(m.work, files, jobs, timeoutMs))) as [ProveResult, ProveResult];
       mkdirSync(new URL('.', REPORT), { recursive: true });
       writeFileSync(REPORT, table(files, h, g));
+      // prove's own report of each peer, to read which assertions failed and why
+      for (const [peer, res] of [['homecrypt', h], ['gocryptfs', g]] as const) {
+        writeFileSync(new URL(`pjdfstest-${peer}.out`, REPORT), res.output);
+      }
       const allowed = documentedFailures(readFileSync(DOC, 'utf8'));
       const unexplained = [...h.failed.keys()].filter((f) => !allowed.has(f));
       expect(unexplained, `${h.output.slice(-4000)}\n${mounts[0]!.log().slice(-2000)}`).toEqual([]);
