@@ -250,10 +250,17 @@ export class EncryptedFilesystem {
       size = cipher ? cipher.plaintextSize(st.size)
         : files.sizeNeedsHeader && files.plaintextSizeOfFile && l ? files.plaintextSizeOfFile(this.shortPath(l), st.size)
         : files.plaintextSizeOf(st.size);
-    } else if (type === S_IFLNK && l) {
-      try {
-        size = bytesOfName(this.format.names.decryptTarget(readlinkatSync(l.dir, l.name))).length;
-      } catch { /* keep the lower size; readlink reports the failure */ }
+    } else if (type === S_IFLNK) {
+      const names = this.format.names;
+      if (names.targetSize) {
+        // from the lower size, not the target: a readlink here would move
+        // the lower link's atime (relatime) on every getattr
+        size = names.targetSize(st.size) ?? st.size;
+      } else if (l) {
+        try {
+          size = bytesOfName(names.decryptTarget(readlinkatSync(l.dir, l.name))).length;
+        } catch { /* keep the lower size; readlink reports the failure */ }
+      }
     }
     return {
       mode: st.mode, uid: st.uid, gid: st.gid, size, nlink: st.nlink, ino: st.ino, dev: st.dev, rdev: st.rdev,

@@ -14,7 +14,9 @@ import { WriteJournal, hasRecord, recoveredView } from './write-journal.js';
 import { sealBlockInto } from '../format/content.js';
 import { BlockCipher, type SparseFlag } from './content-cipher.js';
 import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
-import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sivSeal, sivOpen } from '../format/names.js';
+import {
+  NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sealedPlainLength, sivSeal, sivOpen,
+} from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
 import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, type VolumeVersion } from '../format/volume-config.js';
 import type {
@@ -229,6 +231,10 @@ class EncryptedNames implements NameCodec {
   decryptTarget(lowerTarget: string): string {
     return decryptSymlinkTarget(this.keys, lowerTarget);
   }
+
+  targetSize(lowerTargetLength: number): number | null {
+    return sealedPlainLength(lowerTargetLength);
+  }
 }
 
 // Symlink targets are encrypted the same way whatever the name mode: a
@@ -275,6 +281,10 @@ class PlaintextNames implements NameCodec {
 
   decryptTarget(lowerTarget: string): string {
     return decryptSymlinkTarget(this.keys, lowerTarget);
+  }
+
+  targetSize(lowerTargetLength: number): number | null {
+    return sealedPlainLength(lowerTargetLength);
   }
 }
 

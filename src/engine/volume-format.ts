@@ -171,6 +171,14 @@ export interface NameCodec {
   sidecarOf(lowerName: string): string | null;
   encryptTarget(target: string): string;
   decryptTarget(lowerTarget: string): string;
+  /**
+   * The plaintext target's length in bytes from the lower target's length
+   * (the lower symlink's size), where the format makes it exact; null for a
+   * length none of its targets has. Absent: the engine reads the link, which
+   * moves the lower link's atime on a relatime filesystem (pjdfstest
+   * utimensat/05 sees a symlink's atime change after a mere lstat).
+   */
+  targetSize?(lowerTargetLength: number): number | null;
   /** Present when names are bound to their directory (DirContext.dirIV). */
   readonly dirState?: DirStateCodec;
 }

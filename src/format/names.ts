@@ -71,6 +71,19 @@ export function decodeName(encoded: string): Buffer | null {
   return b.toString('base64url') === encoded ? b : null;
 }
 
+/**
+ * The plaintext length sealed in an encoded value of `encodedLength`
+ * characters (base64url without padding of siv || ct, so 4 characters carry 3
+ * bytes and a last group of 2 or 3 characters 1 or 2): exact, without
+ * decoding. Null for a length no sealed value has (a last group of one
+ * character, or fewer bytes than the SIV).
+ */
+export function sealedPlainLength(encodedLength: number): number | null {
+  if (!Number.isSafeInteger(encodedLength) || encodedLength < 0 || encodedLength % 4 === 1) return null;
+  const bytes = Math.floor((encodedLength * 3) / 4);
+  return bytes >= SIV_BYTES ? bytes - SIV_BYTES : null;
+}
+
 /** Encrypts one plaintext name (its bytes, src/format/name-bytes.ts) to its full encoded form. */
 export function encryptNameString(keys: NameKeys, domain: NameDomain, plain: string, context?: Buffer): string {
   return encodeName(sivSeal(keys, domain, bytesOfName(plain), context));

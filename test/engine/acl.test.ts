@@ -81,6 +81,27 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'ACLs and trusted xattrs') ||
       expect(fs.statSync(join(v.mnt, 'plain')).mode & 0o777).toBe(0o600);
     });
 
+    it("setfacl by the owner from outside the file's group drops set-group-ID, as on ext4; a group member keeps it", () => {
+      // the daemon (root) sets the ACL on the lower file, where ext4 would keep
+      // the bit: the kernel's FUSE_SETXATTR_ACL_KILL_SGID says who asked
+      const afterSetfacl = (p: string, gid: number): string => {
+        fs.writeFileSync(p, '');
+        fs.chownSync(p, OTHER, gid);
+        fs.chmodSync(p, 0o2775);
+        expect(fs.statSync(p).mode & 0o7777).toBe(0o2775);
+        const r = asUser(OTHER, OTHER, `setfacl -m u:${OTHER + 5}:r "${p}" && stat -c %a "${p}"`);
+        expect(r.stderr).toBe('');
+        fs.unlinkSync(p);
+        return r.stdout.trim();
+      };
+      const onExt4 = join(v.dir, 'fs', 'sgid-acl'); // the loop-mounted ext4 the lower directory is on
+      const onMount = join(v.mnt, 'sgid-acl');
+      expect(afterSetfacl(onExt4, OTHER + 1)).toBe('775');
+      expect(afterSetfacl(onMount, OTHER + 1)).toBe('775');
+      expect(afterSetfacl(onExt4, OTHER)).toBe('2775');
+      expect(afterSetfacl(onMount, OTHER)).toBe('2775');
+    });
+
     it('trusted.* xattrs: root sets and reads them, encrypted in the lower trusted namespace; others get EPERM and never see them', () => {
       const before = new Set(fs.readdirSync(v.lower));
       const f = join(v.mnt, 'tagged');

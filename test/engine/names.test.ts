@@ -59,6 +59,24 @@ describe('encrypted names', () => {
     expect(f.names.decryptTarget(t)).toBe('../some/where.txt');
     expect(() => f.names.decryptTarget(t.slice(0, -2) + (t.endsWith('AA') ? 'BB' : 'AA'))).toThrow(AuthenticationError);
   });
+
+  it("a target's length follows from its lower length alone, for every length up to the largest (getattr reads no link)", () => {
+    const v2 = homecryptFormat(new MountKeys(KEY, keyIdOf(KEY)), { plaintextNames: false, version: 2 });
+    for (const codec of [f.names, p.names, v2.names]) {
+      // up to 3,000 bytes (the largest target is about 3,050), 'é' taking two
+      for (let n = 1; n <= 2500; n += n < 64 ? 1 : 7) {
+        const target = Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 'é' : 'a')).join('');
+        const bytes = Buffer.byteLength(target);
+        const lower = codec.encryptTarget(target);
+        expect(codec.targetSize!(Buffer.byteLength(lower))).toBe(bytes);
+      }
+    }
+    // lengths no sealed target has: fewer bytes than the SIV, a lone last character
+    expect(f.names.targetSize!(0)).toBeNull();
+    expect(f.names.targetSize!(21)).toBeNull(); // 15 bytes
+    expect(f.names.targetSize!(22)).toBe(0); // the SIV alone
+    expect(f.names.targetSize!(25)).toBeNull();
+  });
 });
 
 describe('plaintext names', () => {

@@ -387,3 +387,35 @@ describe.skipIf(skipUnless('fuse', 'root', 'engine tests with other users'))('an
     expect(fs.statSync(p).mode & 0o7777).toBe(0o777);
   });
 });
+
+// On a relatime lower filesystem a read of a symlink moves its atime when it
+// is older than its mtime. pjdfstest utimensat/05 sets exactly such times on
+// a symlink and then lstats it: getattr must not read the link.
+describe.skipIf(skipUnless('fuse', 'root', 'loop', 'symlink atimes on a relatime lower filesystem'))('a symlink over a relatime lower filesystem', () => {
+  it("lstat (lookup and getattr of a fresh mount) leaves the link's atime alone and still shows the target's length", () => {
+    const v = makeVolume({ loopMiB: 16 });
+    try {
+      v.mount();
+      const l = join(v.mnt, 'link');
+      const target = 'some/where/ü-\u00e9';
+      fs.symlinkSync(target, l);
+      fs.lutimesSync(l, 1_960_000_000, 1_970_000_000); // atime before mtime
+      const lower = fs.readdirSync(v.lower).map((n) => join(v.lower, n)).filter((p) => fs.lstatSync(p).isSymbolicLink());
+      expect(lower).toHaveLength(1);
+      // nothing cached in the kernel: lstat goes to the engine
+      v.umount();
+      v.mount();
+      const st = fs.lstatSync(l);
+      expect(st.size).toBe(Buffer.byteLength(target));
+      expect(st.atimeMs).toBe(1_960_000_000_000);
+      expect(st.mtimeMs).toBe(1_970_000_000_000);
+      expect(fs.lstatSync(lower[0]!).atimeMs).toBe(1_960_000_000_000);
+      // the lower filesystem does move the atime on a read of the link (so the lines above could fail)
+      expect(fs.readlinkSync(l)).toBe(target);
+      expect(fs.lstatSync(lower[0]!).atimeMs).not.toBe(1_960_000_000_000);
+      v.umount();
+    } finally {
+      v.cleanup();
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { constants } from 'node:os';
 import type { FuseOps, FuseStat } from '../../src/fuse/bridge.js';
 import { FuseError } from '../../src/fuse/bridge.js';
 import { KernelSession } from '../../src/fuse/kernel/kernel-bridge.js';
-import { Init, Op } from '../../src/fuse/kernel/protocol.js';
+import { FUSE_SETXATTR_ACL_KILL_SGID, Init, Op } from '../../src/fuse/kernel/protocol.js';
 import { get, request, set, struct } from './fuse-h.js';
 
 const E = constants.errno;
@@ -76,10 +76,11 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     return out;
   }
 
-  function session(ops: Partial<FuseOps>): KernelSession {
+  /** `offer`: INIT flags the kernel offers beyond the usual ones. */
+  function session(ops: Partial<FuseOps>, offer = 0): KernelSession {
     const full: FuseOps = { getattr: () => { throw new FuseError(E.ENOENT); }, ...ops };
     const s = new KernelSession(fd, full, { fsname: 'test', onUnexpectedError: (op, p, e) => { throw e; } }, {});
-    const flags = Init.ASYNC_READ | Init.MAX_PAGES | Init.POSIX_ACL | Init.DONT_MASK | Init.DO_READDIRPLUS;
+    const flags = Init.ASYNC_READ | Init.MAX_PAGES | Init.POSIX_ACL | Init.DONT_MASK | Init.DO_READDIRPLUS | offer;
     s.dispatch(req(Op.INIT, 1n, 0n, body(initIn, { major: 7, minor: 38, max_readahead: 131072, flags })), 999);
     return s;
   }
@@ -159,6 +160,47 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     expect(w!.payload.readUInt32LE(0)).toBe(5);
     expect(l!.error).toBe(-E.EACCES);
     expect(io!.error).toBe(-E.ENOSYS);
+  });
+
+  it('SETXATTR: the 16-byte fuse_setxattr_in once SETXATTR_EXT is agreed; ACL_KILL_SGID on an access ACL then drops set-group-ID', () => {
+    const setxattrIn = struct('fuse_setxattr_in');
+    const stored: string[] = [];
+    const chmods: Array<[string, number]> = [];
+    const ops: Partial<FuseOps> = {
+      posixAcl: true,
+      getattr: (p) => (p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ mode: 0o102775, ino: 60 })),
+      setxattr: (p, name, value, flags) => { stored.push(`${p} ${name} ${value.toString()} ${flags}`); },
+      chmod: (p, mode) => { chmods.push([p, mode]); },
+    };
+    const lookup = (s: KernelSession): bigint => {
+      s.dispatch(req(Op.LOOKUP, 50n, 1n, cstr('f')), 999);
+      return get(replies()[0]!.payload, 0, entryOut, 'nodeid') as bigint;
+    };
+    const tail = (name: string, value: string) => Buffer.concat([cstr(name), Buffer.from(value)]);
+
+    const s = session(ops, Init.SETXATTR_EXT);
+    expect(Number(get(replies()[0]!.payload, 0, initOut, 'flags')) & Init.SETXATTR_EXT).toBeTruthy();
+    expect(setxattrIn.size).toBe(16);
+    const node = lookup(s);
+    const x = (unique: bigint, name: string, value: string, setxattrFlags: number) => req(Op.SETXATTR, unique, node,
+      body(setxattrIn, { size: value.length, flags: 1, setxattr_flags: setxattrFlags }, tail(name, value)));
+    s.dispatch(x(51n, 'system.posix_acl_access', 'acl-a', FUSE_SETXATTR_ACL_KILL_SGID), 999);
+    s.dispatch(x(52n, 'system.posix_acl_access', 'acl-b', 0), 999); // a group member, or CAP_FSETID
+    s.dispatch(x(53n, 'user.k', 'v', FUSE_SETXATTR_ACL_KILL_SGID), 999);
+    expect(replies().map((r) => r.error)).toEqual([0, 0, 0]);
+    expect(stored).toEqual(['/f system.posix_acl_access acl-a 1', '/f system.posix_acl_access acl-b 1', '/f user.k v 1']);
+    expect(chmods).toEqual([['/f', 0o775]]);
+
+    // not offered (an older kernel): the 8-byte form, no flags
+    stored.length = 0;
+    const old = session(ops);
+    expect(Number(get(replies()[0]!.payload, 0, initOut, 'flags')) & Init.SETXATTR_EXT).toBe(0);
+    const n2 = lookup(old);
+    const short = Buffer.alloc(8);
+    short.writeUInt32LE(3, 0);
+    old.dispatch(req(Op.SETXATTR, 54n, n2, Buffer.concat([short, tail('user.k', 'old')])), 999);
+    expect(replies().map((r) => r.error)).toEqual([0]);
+    expect(stored).toEqual(['/f user.k old 0']);
   });
 
   it('LISTXATTR passes the caller; a size query gets the size', () => {

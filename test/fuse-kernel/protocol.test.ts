@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { FuseStat, FuseStatfs } from '../../src/fuse/bridge.js';
 import {
   ATTR_OUT, ATTR_SIZE, DIRENT_BASE, ENTRY_OUT, Fattr, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH,
-  FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, FUSE_WRITE_KILL_SUIDGID, IN_HEADER, INIT_OUT, Init,
+  FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, FUSE_SETXATTR_ACL_KILL_SGID, FUSE_WRITE_KILL_SUIDGID, IN_HEADER, INIT_OUT,
+  Init,
   MIN_READ_BUFFER, Op, OP_NAMES, OPEN_OUT, OUT_HEADER, RENAME_EXCHANGE, RENAME_NOREPLACE, STATFS_OUT, WRITE_IN,
   direntSize, direntType, joinMs, readCString, readInHeader, splitMs, u64, writeAttr, writeAttrOut, writeDirent,
   writeEntryOut, writeOpenOut, writeOutHeader, writeStatfsOut, LSEEK_OUT, readFallocateIn, readLseekIn, writeLseekOut,
@@ -60,6 +61,7 @@ describe('protocol constants', () => {
     expect(FOPEN_DIRECT_IO).toBe(define('FOPEN_DIRECT_IO'));
     expect(FUSE_GETATTR_FH).toBe(define('FUSE_GETATTR_FH'));
     expect(FUSE_WRITE_KILL_SUIDGID).toBe(define('FUSE_WRITE_KILL_SUIDGID'));
+    expect(FUSE_SETXATTR_ACL_KILL_SGID).toBe(define('FUSE_SETXATTR_ACL_KILL_SGID'));
     expect(FUSE_FSYNC_FDATASYNC).toBe(define('FUSE_FSYNC_FDATASYNC'));
     expect(FUSE_ROOT_ID).toBe(define('FUSE_ROOT_ID'));
     expect(FUSE_KERNEL_VERSION).toBe(define('FUSE_KERNEL_VERSION'));

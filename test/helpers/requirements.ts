@@ -8,6 +8,8 @@ const SKIP_LOG = new URL('../../test-artifacts/skipped.txt', import.meta.url);
 /** Returns null when `feature` is present, else the reason it is absent. */
 /** Where test/engine/pjdfstest.test.ts looks for a pjdfstest built by hand (docs/POSIX.md). */
 export const PJDFSTEST_DIR = '/var/cache/homecrypt-test/pjdfstest';
+/** The pjdfstest commit that copy is built from (github.com/pjd/pjdfstest; docs/POSIX.md's results are of it). */
+export const PJDFSTEST_COMMIT = '85a8aea9e685999ef0540392fd80535f873d7ff7';
 
 export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'device-mapper' | 'ecryptfs' | 'pjdfstest'): string | null {
   switch (feature) {
@@ -26,7 +28,7 @@ export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'de
     case 'pjdfstest':
       // not packaged in Debian and not buildable from the network in CI: docs/POSIX.md says how to build it there
       return existsSync(`${PJDFSTEST_DIR}/pjdfstest`) && existsSync(`${PJDFSTEST_DIR}/tests/conf`) ? null
-        : `no pjdfstest built at ${PJDFSTEST_DIR} (not packaged in Debian; docs/POSIX.md)`;
+        : `no pjdfstest built at ${PJDFSTEST_DIR} (commit ${PJDFSTEST_COMMIT.slice(0, 7)}; not packaged in Debian; docs/POSIX.md)`;
     case 'ecryptfs':
       return readFileSync('/proc/filesystems', 'utf8').includes('ecryptfs') ? null : 'no eCryptfs in this kernel';
   }

@@ -43,6 +43,8 @@ export interface HandlerContext {
   dontMask: boolean;
   /** Direct writers in use (INIT). */
   directIo: boolean;
+  /** FUSE_SETXATTR_EXT granted (INIT): SETXATTR carries setxattr_flags. */
+  setxattrExt: boolean;
   initDone: (() => void) | null;
   initFailed: ((e: Error) => void) | null;
   readonly interrupts: InterruptTable;

@@ -47,6 +47,8 @@ export class KernelSession implements HandlerContext {
   dontMask = false;
   /** Direct writers (opensDirect) in use: asked for and the kernel allows their shared mmaps. */
   directIo = false;
+  /** FUSE_SETXATTR_EXT granted: the 16-byte fuse_setxattr_in (handlers/attributes.ts). */
+  setxattrExt = false;
   /** FuseOps handle → its node, for handle-based getattr of unlinked files. */
   readonly fileNode = new Map<number, Node>();
   readonly out: Buffer;

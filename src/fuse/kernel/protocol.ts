@@ -9,7 +9,8 @@ export const FUSE_KERNEL_VERSION = 7;
  * The minor version we answer with. 7.33 has max_pages, readdirplus,
  * cache_symlinks, handle_killpriv_v2 and the 64-byte init reply; the request
  * structs we parse have the same layout in every later minor unless a feature
- * flag we do not set (SETXATTR_EXT, SECURITY_CTX, INIT_EXT) asks for more.
+ * flag asks for more: SETXATTR_EXT (7.33, asked for with POSIX ACLs) and
+ * INIT_EXT are read where they apply, SECURITY_CTX is never asked for.
  */
 export const FUSE_KERNEL_MINOR = 33;
 export const FUSE_ROOT_ID = 1;
@@ -30,7 +31,7 @@ export const Init = {
   ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
   FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
   ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
-  POSIX_ACL: 1 << 20, CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, INIT_EXT: 1 << 30,
+  POSIX_ACL: 1 << 20, CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, SETXATTR_EXT: 1 << 29, INIT_EXT: 1 << 30,
 } as const;
 
 /**
@@ -52,6 +53,8 @@ export const FUSE_GETATTR_FH = 1;
 export const NOTIFY_INVAL_INODE = 2;
 /** fuse_write_in.write_flags: the writer lacks CAP_FSETID, drop set-user/group-ID (killpriv v2). */
 export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
+/** fuse_setxattr_in.setxattr_flags (SETXATTR_EXT): an access ACL set by a caller outside the file's group and without CAP_FSETID. */
+export const FUSE_SETXATTR_ACL_KILL_SGID = 1 << 0;
 export const FUSE_FSYNC_FDATASYNC = 1;
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
@@ -409,12 +412,18 @@ export function readAccessIn(r: Request): { mask: number } {
   return { mask: r.b.readUInt32LE(r.p) };
 }
 
-/** fuse_setxattr_in (the 8-byte form: no SETXATTR_EXT) + name + value (copied). */
-export function readSetxattrIn(r: Request): { name: string; value: Buffer; flags: number } {
+/**
+ * fuse_setxattr_in + name + value (copied): 8 bytes (size, flags), or 16 once
+ * SETXATTR_EXT is agreed (setxattr_flags and padding follow).
+ */
+export function readSetxattrIn(r: Request, ext: boolean): { name: string; value: Buffer; flags: number; setxattrFlags: number } {
   const { b, p, end } = r;
   const size = b.readUInt32LE(p);
-  const [name, q] = readCString(b, p + 8, end);
-  return { name, value: Buffer.from(b.subarray(q, Math.min(end, q + size))), flags: b.readUInt32LE(p + 4) };
+  const [name, q] = readCString(b, p + (ext ? 16 : 8), end);
+  return {
+    name, value: Buffer.from(b.subarray(q, Math.min(end, q + size))), flags: b.readUInt32LE(p + 4),
+    setxattrFlags: ext ? b.readUInt32LE(p + 8) : 0,
+  };
 }
 
 /** fuse_getxattr_in (GETXATTR: + name; LISTXATTR: size only). */

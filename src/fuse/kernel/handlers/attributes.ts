@@ -6,12 +6,13 @@ import { bytesOfName } from '../../../format/name-bytes.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import type { Node } from '../node-table.js';
 import {
-  ATTR_OUT, Fattr, OUT_HEADER, STATFS_OUT, readAccessIn, readGetattrIn, readGetxattrIn, readNames, readSetattrIn, readSetxattrIn,
-  writeAttrOut, writeStatfsOut, type Request,
+  ATTR_OUT, FUSE_SETXATTR_ACL_KILL_SGID, Fattr, OUT_HEADER, STATFS_OUT, readAccessIn, readGetattrIn, readGetxattrIn, readNames,
+  readSetattrIn, readSetxattrIn, writeAttrOut, writeStatfsOut, type Request,
 } from '../protocol.js';
 
 const E = constants.errno;
 const NUL = Buffer.of(0);
+const ACL_ACCESS = 'system.posix_acl_access';
 
 export function getattr(s: HandlerContext, r: Request): boolean {
   const nd = s.node(r.nodeid);
@@ -109,12 +110,24 @@ export function statfs(s: HandlerContext, r: Request): boolean {
   });
 }
 
+/**
+ * With FUSE_SETXATTR_ACL_KILL_SGID the kernel says that the caller setting
+ * an access ACL is outside the file's group and lacks CAP_FSETID: a local
+ * filesystem then drops set-group-ID (posix_acl_update_mode). The lower
+ * filesystem cannot, since it sees the daemon (root) set the ACL, so the
+ * bridge drops it after the ACL is stored, by chmod, as killpriv does.
+ */
 export function setxattr(s: HandlerContext, r: Request): boolean {
   const ops = s.ops;
   if (!ops.setxattr) throw new Errno(E.ENOSYS);
-  const { name, value, flags } = readSetxattrIn(r);
+  const { name, value, flags, setxattrFlags } = readSetxattrIn(r, s.setxattrExt);
+  const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
-  return s.run(r.unique, 'setxattr', path, () => ops.setxattr!(path, name, value, flags), () => 0);
+  const killSgid = (setxattrFlags & FUSE_SETXATTR_ACL_KILL_SGID) !== 0 && name === ACL_ACCESS && !!ops.chmod;
+  return s.run(r.unique, 'setxattr', path, () => s.then(ops.setxattr!(path, name, value, flags), () => {
+    if (!killSgid) return undefined;
+    return s.then(s.statNode(nd, 0), (st) => (st.mode & 0o2000 ? ops.chmod!(path, st.mode & 0o7777 & ~0o2000) : undefined));
+  }), () => 0);
 }
 
 export function getxattr(s: HandlerContext, r: Request): boolean {

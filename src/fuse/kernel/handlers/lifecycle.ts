@@ -24,13 +24,15 @@ export function init(s: HandlerContext, r: Request): boolean {
   if (s.kopts.readdirPlus !== false) want |= Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
   if (s.kopts.writebackCache) want |= Init.WRITEBACK_CACHE;
   // POSIX ACLs kept by the filesystem and checked by the kernel (which
-  // implies default_permissions: asked only where that is on)
-  if (s.ops.posixAcl && s.options.defaultPermissions !== false) want |= Init.POSIX_ACL | Init.DONT_MASK;
+  // implies default_permissions: asked only where that is on); SETXATTR_EXT
+  // so the kernel can say when setting an ACL must drop set-group-ID
+  if (s.ops.posixAcl && s.options.defaultPermissions !== false) want |= Init.POSIX_ACL | Init.DONT_MASK | Init.SETXATTR_EXT;
   // direct writers only where a shared mmap of their file still works
   s.directIo = s.kopts.directWriters !== false && (kflags2 & Init2.DIRECT_IO_ALLOW_MMAP) !== 0;
   if (s.directIo) want |= Init.INIT_EXT;
   const flags = (want & kflags) >>> 0;
   s.dontMask = (flags & Init.POSIX_ACL) !== 0 && (flags & Init.DONT_MASK) !== 0;
+  s.setxattrExt = (flags & Init.SETXATTR_EXT) !== 0;
   const maxPages = flags & Init.MAX_PAGES ? s.maxIo / PAGE : 32;
   const o = s.out;
   o.fill(0, OUT_HEADER, OUT_HEADER + INIT_OUT);
