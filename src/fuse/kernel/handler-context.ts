@@ -64,7 +64,7 @@ export interface HandlerContext {
   childPath(parent: number, name: string): string;
   statNode(n: Node, fh: number): FuseStat | Promise<FuseStat>;
   entry(path: string, st: FuseStat, at?: number): number;
-  opened(n: Node, fh: number, flags: number): number;
+  opened(n: Node, fh: number, flags: number, st?: FuseStat): number;
   dropHandle(path: string, fh: number): void;
   invalidateAttrs(id: number): void;
 }

@@ -27,7 +27,14 @@ export function opendir(s: HandlerContext, r: Request): boolean {
   }, (fsFh) => { if (ops.releasedir) s.quietly('releasedir', path, () => ops.releasedir!(path, fsFh)); });
 }
 
-/** READDIR and READDIRPLUS (names with their attributes, for `ls -l`). */
+/**
+ * READDIR and READDIRPLUS (names with their attributes, for `ls -l`). A
+ * READDIRPLUS entry the kernel already holds a node for under that name goes
+ * as a plain entry (node id 0: "no attributes given", not ENOENT): the kernel
+ * keeps the name and attributes it has, valid for their timeout, so the
+ * filesystem is not asked for them again (a second `git status` lists every
+ * directory of the tree and would stat every file once more).
+ */
 export function readdir(s: HandlerContext, r: Request): boolean {
   const plus = r.opcode === Op.READDIRPLUS;
   const { fh, offset, size: asked } = readReadIn(r);
@@ -54,7 +61,7 @@ export function readdir(s: HandlerContext, r: Request): boolean {
       const dot = nm === '.' || nm === '..';
       if (plus) {
         let st: FuseStat | null = null;
-        if (!dot) {
+        if (!dot && !s.nodes.heldAt(NodeTable.child(dir, nm))) {
           try {
             const v = s.ops.getattr(NodeTable.child(dir, nm));
             if (!isPromise(v)) st = v; // an async filesystem gets plain entries' attributes by LOOKUP
