@@ -189,6 +189,12 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     expect(seen.map(([n, id]) => [n, id > 0n])).toEqual([['.', false], ['..', false], ['a', false], ['b', true]]);
     expect(seen.map(([, , ino]) => ino)).toEqual([1n, 1n, 70n, 71n]);
     expect(calls).toEqual(['/b']);
+    // an entry the kernel was given long ago (past half its timeout) is renewed
+    s.nodes.atPath('/a')!.freshUntil = 0;
+    calls.length = 0;
+    s.dispatch(req(Op.READDIRPLUS, 53n, 1n, body(readIn, { fh, offset: 0n, size: 4096 })), 999);
+    expect(replies()[0]!.error).toBe(0);
+    expect(calls).toEqual(['/a']);
   });
 
   it('OPEN keeps the cached pages of a file unchanged since its last open, and of no other', () => {

@@ -122,13 +122,15 @@ describe('the kernel\'s cache of a node', () => {
     expect(keepsCache(n, st())).toBe(false);
   });
 
-  it('says which names the kernel holds a node for', () => {
+  it('says which names the kernel holds a node for, trusted until when', () => {
     const t = new NodeTable();
     const n = t.ref('/a', FILE, 9);
-    expect(t.heldAt('/a')).toBe(true);
-    expect(t.heldAt('/b')).toBe(false);
+    n.freshUntil = 1000;
+    expect(t.freshAt('/a', 999)).toBe(true);
+    expect(t.freshAt('/a', 1001)).toBe(false);
+    expect(t.freshAt('/b', 0)).toBe(false);
     t.forget(n.id, 1);
-    expect(t.heldAt('/a')).toBe(false);
+    expect(t.freshAt('/a', 0)).toBe(false);
   });
 });
 

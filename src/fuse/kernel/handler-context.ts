@@ -32,6 +32,7 @@ export interface HandlerContext {
   readonly readBufs: Buffer[];
   readonly maxIo: number;
   readonly attrTimeout: number;
+  readonly entryTimeout: number;
   readonly negativeTimeout: number;
   readonly onUnexpected: (op: string, path: string, err: unknown) => void;
   readonly nodes: NodeTable;

@@ -298,6 +298,7 @@ export class KernelSession implements HandlerContext {
   entry(path: string, st: FuseStat, at = OUT_HEADER): number {
     const n = this.nodes.ref(path, st.mode, st.ino, st.dev);
     n.attr = st;
+    n.freshUntil = performance.now() + 1000 * Math.min(this.entryTimeout, this.attrTimeout);
     writeEntryOut(this.out, at, n.id, st, this.entryTimeout, this.attrTimeout);
     return ENTRY_OUT;
   }

@@ -39,6 +39,11 @@ export interface Node {
    * null when there was none or a direct handle opened since.
    */
   cacheStamp: FuseStat | null;
+  /**
+   * Until when (performance.now() milliseconds) the kernel may trust the
+   * name and attributes of the last entry reply for this node (0: none yet).
+   */
+  freshUntil: number;
 }
 
 /**
@@ -83,7 +88,7 @@ const S_IFDIR = 0o040000;
 function newNode(id: number, path: string, type: number): Node {
   return {
     id, path, names: new Set([path]), lastPath: path, type, ino: 0, dev: 0, nlookup: 0,
-    fhs: new Set(), directFhs: new Set(), attr: null, cacheStamp: null,
+    fhs: new Set(), directFhs: new Set(), attr: null, cacheStamp: null, freshUntil: 0,
   };
 }
 
@@ -113,10 +118,13 @@ export class NodeTable {
     return this.byPath.get(path);
   }
 
-  /** True when the kernel holds a reference to the node named `path` (it has the name and its attributes cached or expired). */
-  heldAt(path: string): boolean {
+  /**
+   * True when the kernel holds the node named `path` from an entry reply it
+   * may still trust until at least `until` (performance.now() milliseconds).
+   */
+  freshAt(path: string, until: number): boolean {
     const n = this.byPath.get(path);
-    return n !== undefined && n.nlookup > 0;
+    return n !== undefined && n.nlookup > 0 && n.freshUntil >= until;
   }
 
   static child(parent: string, name: string): string {
