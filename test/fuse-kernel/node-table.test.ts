@@ -111,7 +111,8 @@ describe('the kernel\'s cache of a node', () => {
     const n = new NodeTable().ref('/f', FILE);
     expect(keepsCache(n, st())).toBe(false); // nothing known yet
     expect(keepsCache(n, st({ atimeMs: 99 }))).toBe(true); // read: atime alone moved
-    for (const change of [{ size: 11 }, { mtimeMs: 4 }, { ctimeMs: 5 }, { ino: 6 }]) {
+    const changes: Array<Record<string, number>> = [{ size: 11 }, { mtimeMs: 4 }, { ctimeMs: 5 }, { ino: 6 }];
+    for (const change of changes) {
       expect(keepsCache(n, st())).toBe(true);
       expect(keepsCache(n, st(change))).toBe(false);
       expect(keepsCache(n, st())).toBe(false); // and back is a change again
