@@ -67,6 +67,14 @@ export interface Lower {
 
 /** Lower directory descriptors kept open (each a few hundred bytes of kernel memory). */
 const DIR_CACHE = 64;
+/** Directories whose lower path is kept (a path and a small object each). */
+const LOWER_DIRS = 16_384;
+
+/** A directory of the mount in the lower tree: its lower path relative to the root, and its names' context. */
+interface LowerDir {
+  rel: string;
+  ctx: DirContext;
+}
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -86,6 +94,8 @@ export class EncryptedFilesystem {
   private readonly afterReply: AfterReply | undefined;
   /** Lower directories by path relative to the root, least recently used first. */
   private readonly dirs = new Map<string, number>();
+  /** The mount's directories by plaintext path (lowerDir). */
+  private readonly lowerDirs = new Map<string, LowerDir>();
   private rootFdValue = -1;
   /** Directory IVs, when names are bound to their directory (format 2). */
   private readonly ivs: DirIvCache | null;
@@ -140,17 +150,45 @@ export class EncryptedFilesystem {
   /** Lower location of a mount path ('/a/b'). */
   lower(path: string): Lower {
     if (path === '/') return { dir: AT_FDCWD, name: this.root, rel: '', abs: this.root, enc: null };
-    const parts = path.split('/');
-    let rel = '';
-    for (let i = 1; i < parts.length; i++) {
-      const enc = this.format.names.encryptName(parts[i]!, this.dirContext(rel));
-      if (i === parts.length - 1) {
-        const full = rel ? `${rel}/${enc.lowerName}` : enc.lowerName;
-        return { dir: this.dirFd(rel), name: enc.lowerName, rel: full, abs: `${this.root}/${full}`, enc };
-      }
-      rel = rel ? `${rel}/${enc.lowerName}` : enc.lowerName;
+    const cut = path.lastIndexOf('/');
+    if (cut < 0) throw new FuseError(E.EINVAL);
+    const parent = this.lowerDir(cut === 0 ? '/' : path.slice(0, cut));
+    const enc = this.format.names.encryptName(path.slice(cut + 1), parent.ctx);
+    const full = parent.rel ? `${parent.rel}/${enc.lowerName}` : enc.lowerName;
+    return { dir: this.dirFd(parent.rel), name: enc.lowerName, rel: full, abs: `${this.root}/${full}`, enc };
+  }
+
+  /**
+   * The lower path and name context of the mount's directory `path`, kept by
+   * plaintext path: a lookup then encrypts one name, not every name on its
+   * path (a stat storm asks for thousands of paths below the same few
+   * directories). What it holds follows from the names and the directories'
+   * IVs alone, so it is dropped only where those change: a directory renamed
+   * or removed through the mount (forgetDirs).
+   */
+  private lowerDir(path: string): LowerDir {
+    let d = this.lowerDirs.get(path);
+    if (d) return d;
+    // cleared before the parents are filled in: a directory kept means its parents are kept
+    if (this.lowerDirs.size >= LOWER_DIRS) this.lowerDirs.clear();
+    if (path === '/') {
+      d = { rel: '', ctx: this.dirContext('') };
+    } else {
+      const cut = path.lastIndexOf('/');
+      const parent = this.lowerDir(cut === 0 ? '/' : path.slice(0, cut));
+      const name = this.format.names.encryptName(path.slice(cut + 1), parent.ctx).lowerName;
+      const rel = parent.rel ? `${parent.rel}/${name}` : name;
+      d = { rel, ctx: this.dirContext(rel) };
     }
-    throw new FuseError(E.EINVAL);
+    this.lowerDirs.set(path, d);
+    return d;
+  }
+
+  /** The mount's directory `path` was renamed or removed (or replaced): forget it and what is below. */
+  private forgetDirs(path: string): void {
+    if (!this.lowerDirs.has(path)) return; // nor anything below it, then
+    const prefix = `${path}/`;
+    for (const k of this.lowerDirs.keys()) if (k === path || k.startsWith(prefix)) this.lowerDirs.delete(k);
   }
 
   private get rootFd(): number {
@@ -400,7 +438,7 @@ export class EncryptedFilesystem {
 
   readdir(path: string): DirEntry[] {
     const l = this.lower(path);
-    const ctx = this.dirContext(l.rel);
+    const ctx = this.lowerDir(path).ctx;
     // a directory without its state gives EIO even when empty (integrity error)
     ctx.dirIV?.();
     const dots: DirEntry[] = [];
@@ -678,6 +716,7 @@ export class EncryptedFilesystem {
       throw err;
     }
     this.dropDirs(l.rel);
+    this.forgetDirs(path);
     this.removeSidecar(l);
   }
 
@@ -699,6 +738,8 @@ export class EncryptedFilesystem {
       renameat2Sync(a.dir, a.name, b.dir, b.name, flags);
       this.dropDirs(a.rel);
       this.dropDirs(b.rel);
+      this.forgetDirs(from);
+      this.forgetDirs(to);
       return;
     }
     const move = () => (flags
@@ -723,6 +764,8 @@ export class EncryptedFilesystem {
     });
     this.dropDirs(a.rel);
     this.dropDirs(b.rel);
+    this.forgetDirs(from);
+    this.forgetDirs(to);
     // a directory keeps its IV file where it goes: its IV stays known
     if (iv) this.ivs!.set(b.rel, iv);
     this.removeSidecar(a);
@@ -826,7 +869,7 @@ export class EncryptedFilesystem {
         if (isIntegrityError(err)) {
           self.log(`homecrypt: EIO: ${(err as Error).message}`);
         }
-        throw new FuseError(errnoFor(err));
+        fail(errnoFor(err)); // one shared error per errno: ENOENT and ENODATA come by the thousand
       }
     };
     return {

@@ -180,7 +180,8 @@ class EncryptedNames implements NameCodec {
   }
 
   encryptName(name: string, dir: DirContext): EncryptedName {
-    if (bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
+    // a UTF-16 unit is at most 3 UTF-8 bytes (an escaped byte 1): only a long name needs counting
+    if (name.length * 3 > NAME_MAX_BYTES && bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
     const iv = this.ivOf(dir);
     // one cache for both formats: the IV (latin1, 16 chars) prefixes the key
     const key = iv ? iv.toString('latin1') + name : name;
@@ -217,6 +218,14 @@ class EncryptedNames implements NameCodec {
     }
     if (this.dec.size > 50_000) this.dec.clear();
     this.dec.set(key, name);
+    // and the way back: a listing is mostly followed by lookups of the names it
+    // gave (ls -l, READDIRPLUS), and SIV is deterministic with a canonical
+    // encoding (decodeName is strict), so `full` is what encrypting `name` gives
+    const back = iv ? iv.toString('latin1') + name : name;
+    if (!this.enc.has(back)) {
+      if (this.enc.size > 50_000) this.enc.clear();
+      this.enc.set(back, full);
+    }
     return name;
   }
 

@@ -13,13 +13,14 @@ import { resolve } from 'node:path';
 import { HomecryptError, RefusedError, UsageError } from '../errors.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { fusermountUnmount } from '../fuse/index.js';
-import { mountVolume, openVolume } from './volume.js';
+import { DEFAULT_CACHE_TIMEOUT, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { rateLimitedLog } from './log-limit.js';
 
 export interface MountRunOptions {
   allowOther?: boolean;
-  attrTimeout?: number;
+  /** Seconds the kernel may cache names and attributes (volume.ts, DEFAULT_CACHE_TIMEOUT). */
+  cacheTimeout?: number;
 }
 
 /** Default log file of a daemon serving `mountPoint` (outside the mount, owned by the caller). */
@@ -88,9 +89,10 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   const vol = openVolume(lower, keys);
   for (const k of keys) k.fill(0);
   const mnt = resolve(mountPoint);
-  const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, attrTimeout: opts.attrTimeout, log: daemonLog });
+  const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, cacheTimeout: opts.cacheTimeout, log: daemonLog });
   // the format first: tests (and people) find the daemon's pid at the line's end
   daemonLog(`homecrypt: ${formatNote(vol.formatVersion)}`);
+  daemonLog(`homecrypt: cache timeout ${opts.cacheTimeout ?? DEFAULT_CACHE_TIMEOUT} s (names and attributes; a change made in the lower directory while mounted can stay unseen that long)`);
   daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
   await serveUntilUnmounted(mnt, mounted, daemonLog);
@@ -180,6 +182,7 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
 }): Promise<{ pid: number }> {
   const args = ['mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
   if (opts.allowOther) args.push('--allow-other');
+  if (opts.cacheTimeout !== undefined) args.push('--cache-timeout', String(opts.cacheTimeout));
   const secret = Buffer.concat(keys);
   for (const k of keys) k.fill(0);
   // never keep a directory (maybe inside some mount) busy

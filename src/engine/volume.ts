@@ -133,9 +133,22 @@ export interface MountedVolume {
   unmount(opts?: { lazy?: boolean }): Promise<void>;
 }
 
+/**
+ * Seconds the kernel may keep what it was told of names, attributes and absent
+ * names (`homecrypt mount --cache-timeout`). The mount is meant to be the only
+ * way to its lower directory: every change through it either tells the kernel
+ * what changed (its own requests) or is told to it (FUSE_NOTIFY_INVAL_*), so the
+ * timeout only bounds how long a change made behind the mount's back, in the
+ * lower directory itself, can stay unseen (docs/FUSE-BRIDGE.md, "Cache policy").
+ */
+export const DEFAULT_CACHE_TIMEOUT = 60;
+
 export async function mountVolume(vol: OpenVolume, mountPoint: string, opts: {
-  allowOther?: boolean; log?: (line: string) => void; attrTimeout?: number; entryTimeout?: number;
+  allowOther?: boolean; log?: (line: string) => void;
+  /** Seconds (default DEFAULT_CACHE_TIMEOUT; 0: the kernel asks every time, for a lower directory others change too). */
+  cacheTimeout?: number;
 } = {}): Promise<MountedVolume> {
+  const cache = opts.cacheTimeout ?? DEFAULT_CACHE_TIMEOUT;
   // mountFuse's default bridge (the kernel one) runs after-reply work
   const afterReply = new AfterReply();
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: opts.log, afterReply });
@@ -144,9 +157,9 @@ export async function mountVolume(vol: OpenVolume, mountPoint: string, opts: {
     fsname: `homecrypt:${vol.lowerRoot}`,
     subtype: 'homecrypt',
     allowOther: opts.allowOther,
-    attrTimeout: opts.attrTimeout,
-    entryTimeout: opts.entryTimeout,
-    negativeTimeout: opts.entryTimeout,
+    attrTimeout: cache,
+    entryTimeout: cache,
+    negativeTimeout: cache,
     onUnexpectedError: (op, path, err) => opts.log?.(`homecrypt: ${op} ${path}: unexpected error: ${(err as Error)?.stack ?? String(err)}`),
   });
   return {

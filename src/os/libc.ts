@@ -51,9 +51,25 @@ export function lastErrno(): number {
   return koffi.errno();
 }
 
+/**
+ * Failures that are answers, not faults: a name looked up that is not there,
+ * an xattr (an ACL) a file does not have. A FUSE daemon meets thousands of
+ * them in a `git status` or an `ls -l`, and a stack trace costs more than the
+ * system call did; the message still names the call and what it was about.
+ */
+const ANSWERS: ReadonlySet<number> = new Set([constants.errno.ENOENT, constants.errno.ENODATA]);
+
 /** The error of the libc call that just failed (reads errno). */
 export function errnoError(call: string, what = ''): ErrnoError {
-  return new ErrnoError(call, koffi.errno(), what);
+  const errno = koffi.errno();
+  if (!ANSWERS.has(errno)) return new ErrnoError(call, errno, what);
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ErrnoError(call, errno, what);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /** Returns r, or throws the errno error when r < 0. */

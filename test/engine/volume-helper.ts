@@ -27,9 +27,9 @@ export interface TestVolume {
  * `allowOther`: mounted with --allow-other, the test dir open to every user
  * (tests then act as other users through `asUser`). `loopMiB`: the lower dir
  * sits on an ext4 of that size, loop-mounted at `dir/fs` (needs root), so a
- * runaway write ends in ENOSPC, not in a full disk.
+ * runaway write ends in ENOSPC, not in a full disk. `mountArgs`: more options for `homecrypt mount`.
  */
-export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean; loopMiB?: number } = {}): TestVolume {
+export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean; loopMiB?: number; mountArgs?: string[] } = {}): TestVolume {
   const dir = mkdtempSync('/tmp/hc-engine-test-');
   if (opts.allowOther) chmodSync(dir, 0o755);
   let lower = join(dir, 'lower');
@@ -51,7 +51,7 @@ export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolea
   const v: TestVolume = {
     dir, lower, mnt, logFile,
     mount() {
-      const r = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile, ...(opts.allowOther ? ['--allow-other'] : [])], `${PASS}\n`);
+      const r = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile, ...(opts.allowOther ? ['--allow-other'] : []), ...(opts.mountArgs ?? [])], `${PASS}\n`);
       if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
     },
     umount() {

@@ -4,7 +4,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
 
-export interface Served { child: ChildProcess; exited: Promise<number | null> }
+export interface Served {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  /** What it wrote to stderr so far (with HOMECRYPT_BRIDGE_STATS: the request counts at its exit). */
+  stderr(): string;
+}
 
 export async function serve(kind: 'passthrough' | 'homecrypt', lower: string, mnt: string,
   env: NodeJS.ProcessEnv = {}): Promise<Served> {
@@ -18,5 +23,5 @@ export async function serve(kind: 'passthrough' | 'homecrypt', lower: string, mn
     child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
     void exited.then((c) => rej(new Error(`bridge-serve ${kind} exited ${c}: ${err}`)));
   });
-  return { child, exited };
+  return { child, exited, stderr: () => err };
 }

@@ -203,6 +203,66 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     expect(stored).toEqual(['/f user.k old 0']);
   });
 
+  it('READDIRPLUS gives attributes only for names the kernel holds no node for', () => {
+    const direntplus = struct('fuse_direntplus');
+    const dirent = struct('fuse_dirent');
+    const openOut = struct('fuse_open_out');
+    const s = session({
+      getattr: (p) => { calls.push(p); return p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ ino: p === '/a' ? 70 : 71 }); },
+      readdir: () => [{ name: '.', ino: 1, type: 4 }, { name: '..', ino: 1, type: 4 }, { name: 'a', ino: 70, type: 8 }, { name: 'b', ino: 71, type: 8 }],
+    });
+    replies();
+    s.dispatch(req(Op.LOOKUP, 50n, 1n, cstr('a')), 999);
+    s.dispatch(req(Op.OPENDIR, 51n, 1n, Buffer.alloc(struct('fuse_open_in').size)), 999);
+    const fh = get(replies()[1]!.payload, 0, openOut, 'fh') as bigint;
+    calls.length = 0;
+    s.dispatch(req(Op.READDIRPLUS, 52n, 1n, body(readIn, { fh, offset: 0n, size: 4096 })), 999);
+    const [r] = replies();
+    const seen: Array<[string, bigint, bigint]> = [];
+    const direntAt = direntplus.fields.get('dirent')!.offset;
+    for (let at = 0; at < r!.payload.length;) {
+      const d = at + direntAt;
+      const len = Number(get(r!.payload, d, dirent, 'namelen'));
+      const name = r!.payload.subarray(d + dirent.size, d + dirent.size + len).toString();
+      seen.push([name, get(r!.payload, at, entryOut, 'nodeid') as bigint, get(r!.payload, d, dirent, 'ino') as bigint]);
+      at += Math.ceil((direntAt + dirent.size + len) / 8) * 8;
+    }
+    // '.' and '..' plain; 'a' plain too (looked up: the kernel has it), 'b' with a new node
+    expect(seen.map(([n, id]) => [n, id > 0n])).toEqual([['.', false], ['..', false], ['a', false], ['b', true]]);
+    expect(seen.map(([, , ino]) => ino)).toEqual([1n, 1n, 70n, 71n]);
+    expect(calls).toEqual(['/b']);
+    // an entry the kernel was given long ago (past half its timeout) is renewed
+    s.nodes.atPath('/a')!.freshUntil = 0;
+    calls.length = 0;
+    s.dispatch(req(Op.READDIRPLUS, 53n, 1n, body(readIn, { fh, offset: 0n, size: 4096 })), 999);
+    expect(replies()[0]!.error).toBe(0);
+    expect(calls).toEqual(['/a']);
+  });
+
+  it('OPEN keeps the cached pages of a file unchanged since its last open, and of no other', () => {
+    const openIn = struct('fuse_open_in');
+    const openOut = struct('fuse_open_out');
+    let mtimeMs = 2_000;
+    const s = session({ getattr: () => stat(), fgetattr: () => stat({ mtimeMs }), open: () => 9, release: () => {} });
+    replies();
+    s.dispatch(req(Op.LOOKUP, 60n, 1n, cstr('f')), 999);
+    const node = get(replies()[0]!.payload, 0, entryOut, 'nodeid') as bigint;
+    const open = (unique: bigint, flags: number): number => {
+      s.dispatch(req(Op.OPEN, unique, node, body(openIn, { flags })), 999);
+      s.dispatch(req(Op.RELEASE, unique + 100n, node, body(struct('fuse_release_in'), { fh: 9n })), 999);
+      return Number(get(replies()[0]!.payload, 0, openOut, 'open_flags'));
+    };
+    const [KEEP, DIRECT] = [2, 1];
+    expect(open(61n, 0) & KEEP).toBe(0); // first open: nothing known of the pages
+    expect(open(62n, 0) & KEEP).toBe(KEEP); // unchanged
+    mtimeMs = 2_500;
+    expect(open(63n, 2) & KEEP).toBe(0); // changed since
+    expect(open(64n, 0) & KEEP).toBe(KEEP);
+    s.directIo = true;
+    expect(open(65n, 1)).toBe(DIRECT); // a lone write-only open: direct, its writes bypass the pages
+    expect(open(66n, 0) & KEEP).toBe(0);
+  });
+
   it('LISTXATTR passes the caller; a size query gets the size', () => {
     const s = session({ getattr: () => stat(), listxattr: (_p, caller) => [`user.uid${caller?.uid}`] });
     replies();

@@ -409,3 +409,51 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mou
     expect(await s.exited).toBe(0);
   });
 });
+
+describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('FOPEN_KEEP_CACHE across opens', () => {
+  /** Serves a fresh volume, runs `work` on it, unmounts; returns the requests answered, by opcode. */
+  async function counted(work: (mnt: string) => void): Promise<Record<string, number>> {
+    const dir = fs.mkdtempSync('/tmp/hc-keep-cache-');
+    const mnt = join(dir, 'mnt');
+    fs.mkdirSync(mnt);
+    try {
+      const s = await serve('homecrypt', join(dir, 'lower'), mnt, { HOMECRYPT_BRIDGE_STATS: '1' });
+      try {
+        work(mnt);
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+      expect(await s.exited).toBe(0);
+      return JSON.parse(s.stderr().trim().split('\n').pop()!) as Record<string, number>;
+    } finally {
+      spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('an unchanged file opened again is read from the kernel\'s pages, a changed one from the filesystem', async () => {
+    const data = Buffer.alloc(100_000, 'k');
+    const unchanged = await counted((mnt) => {
+      fs.writeFileSync(join(mnt, 'f'), data);
+      for (let i = 0; i < 8; i++) expect(fs.readFileSync(join(mnt, 'f')).equals(data)).toBe(true);
+    });
+    // without FOPEN_KEEP_CACHE each of the 8 opens reads (one READ or more each); with it
+    // only the first after the (direct) writer does, or the first two where the writer's
+    // RELEASE (sent in the background, which empties the write record's slot and so moves
+    // the lower ctime) is answered after the first reader's OPEN
+    expect(unchanged.read).toBeLessThanOrEqual(4);
+    const changed = await counted((mnt) => {
+      const p = join(mnt, 'f');
+      fs.writeFileSync(p, data);
+      for (let i = 0; i < 4; i++) {
+        const fd = fs.openSync(p, 'r+'); // a cached writer: its write moves mtime and ctime
+        fs.writeSync(fd, Buffer.of(0x30 + i), 0, 1, 50_000);
+        fs.closeSync(fd);
+        const back = fs.readFileSync(p);
+        expect(back[50_000]).toBe(0x30 + i);
+        expect(back.length).toBe(data.length);
+      }
+    });
+    expect(changed.read).toBeGreaterThanOrEqual(4);
+  });
+});

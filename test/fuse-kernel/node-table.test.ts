@@ -1,6 +1,6 @@
 // The kernel bridge's node id ↔ path table: references, renames, detaching.
 import { describe, expect, it } from 'vitest';
-import { NodeTable, opensDirect } from '../../src/fuse/kernel/node-table.js';
+import { NodeTable, keepsCache, opensDirect } from '../../src/fuse/kernel/node-table.js';
 import { FUSE_ROOT_ID, splitMs } from '../../src/fuse/kernel/protocol.js';
 
 const DIR = 0o040755;
@@ -99,6 +99,39 @@ describe('NodeTable', () => {
     const b = t.ref('/a', DIR);
     expect(b.id).not.toBe(a.id);
     expect(a.path).toBeNull();
+  });
+});
+
+describe('the kernel\'s cache of a node', () => {
+  const st = (over: Record<string, number> = {}) => ({
+    mode: FILE, uid: 0, gid: 0, size: 10, nlink: 1, ino: 5, atimeMs: 1, mtimeMs: 2, ctimeMs: 3, ...over,
+  });
+
+  it('keeps pages only for a file with the same inode, size, mtime and ctime as at its last cached open', () => {
+    const n = new NodeTable().ref('/f', FILE);
+    expect(keepsCache(n, st())).toBe(false); // nothing known yet
+    expect(keepsCache(n, st({ atimeMs: 99 }))).toBe(true); // read: atime alone moved
+    const changes: Array<Record<string, number>> = [{ size: 11 }, { mtimeMs: 4 }, { ctimeMs: 5 }, { ino: 6 }];
+    for (const change of changes) {
+      expect(keepsCache(n, st())).toBe(true);
+      expect(keepsCache(n, st(change))).toBe(false);
+      expect(keepsCache(n, st())).toBe(false); // and back is a change again
+    }
+    expect(keepsCache(n, null)).toBe(false); // attributes not known at this open
+    expect(keepsCache(n, st())).toBe(false);
+    n.cacheStamp = null; // a direct handle opened meanwhile
+    expect(keepsCache(n, st())).toBe(false);
+  });
+
+  it('says which names the kernel holds a node for, trusted until when', () => {
+    const t = new NodeTable();
+    const n = t.ref('/a', FILE, 9);
+    n.freshUntil = 1000;
+    expect(t.freshAt('/a', 999)).toBe(true);
+    expect(t.freshAt('/a', 1001)).toBe(false);
+    expect(t.freshAt('/b', 0)).toBe(false);
+    t.forget(n.id, 1);
+    expect(t.freshAt('/a', 0)).toBe(false);
   });
 });
 

@@ -3,7 +3,8 @@
 // the mount is ready. `--foreground` serves from this process.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { openVolume, readVolumeConfig } from '../../engine/volume.js';
+import { UsageError } from '../../errors.js';
+import { DEFAULT_CACHE_TIMEOUT, openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
@@ -12,7 +13,16 @@ import { note, outputFlags, reporting, result } from '../output.js';
 
 interface MountOpts {
   keystore?: string; passphraseFd?: number; foreground?: boolean; allowOther?: boolean; logFile?: string;
-  keyFd?: number; readyFd?: number;
+  keyFd?: number; readyFd?: number; cacheTimeout?: number;
+}
+
+/** commander parser for `--cache-timeout SECONDS`: 0 to 86400, fractions allowed. */
+export function parseCacheTimeout(value: string): number {
+  const n = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || n > 86_400) {
+    throw new UsageError(`--cache-timeout: "${value}" is not a number of seconds from 0 to 86400`);
+  }
+  return n;
 }
 
 export function registerMountCommand(program: Command): void {
@@ -25,10 +35,12 @@ export function registerMountCommand(program: Command): void {
     .option('--foreground', 'serve the mount from this process until it is unmounted')
     .option('--allow-other', 'let other users see the mount (needs user_allow_other for non-root)')
     .option('--log-file <file>', 'daemon log (default: /run/user/UID or /tmp/homecrypt-UID)')
+    .option('--cache-timeout <seconds>', `how long the kernel may trust names and attributes it was told (default ${DEFAULT_CACHE_TIMEOUT}; `
+      + '0 when something else changes LOWER while it is mounted)', parseCacheTimeout)
     .addOption(new Option('--key-fd <n>').hideHelp().argParser(parseFdOption))
     .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption)))
     .action(async (lower: string, mountPoint: string, o: MountOpts) => {
-      const run = { allowOther: o.allowOther };
+      const run = { allowOther: o.allowOther, cacheTimeout: o.cacheTimeout };
       if (o.keyFd !== undefined && o.readyFd !== undefined) {
         await runDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, run);
         return;

@@ -32,6 +32,7 @@ export interface HandlerContext {
   readonly readBufs: Buffer[];
   readonly maxIo: number;
   readonly attrTimeout: number;
+  readonly entryTimeout: number;
   readonly negativeTimeout: number;
   readonly onUnexpected: (op: string, path: string, err: unknown) => void;
   readonly nodes: NodeTable;
@@ -66,7 +67,7 @@ export interface HandlerContext {
   childPath(parent: number, name: string): string;
   statNode(n: Node, fh: number): FuseStat | Promise<FuseStat>;
   entry(path: string, st: FuseStat, at?: number): number;
-  opened(n: Node, fh: number, flags: number): number;
+  opened(n: Node, fh: number, flags: number, st?: FuseStat): number;
   dropHandle(path: string, fh: number): void;
   invalidateAttrs(id: number): void;
 }

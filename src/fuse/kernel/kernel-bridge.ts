@@ -20,12 +20,12 @@ import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type MountOptions
 import { Errno, isPromise, type DirHandle, type HandlerContext } from './handler-context.js';
 import type { KernelBridgeOptions } from './kernel-options.js';
 import { fatalSignalPending, mountAsRoot, mountWithFusermount, setReadahead, unmountKernel } from './kernel-mount.js';
-import { NodeTable, opensDirect, type Node } from './node-table.js';
+import { NodeTable, keepsCache, opensDirect, type Node } from './node-table.js';
 import { InterruptTable } from './interrupts.js';
 import { SessionLoop } from './session-loop.js';
 import { HANDLERS } from './handlers/table.js';
 import {
-  ENTRY_OUT, FOPEN_DIRECT_IO, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OP_NAMES, OUT_HEADER, Op, readRequest, writeEntryOut,
+  ENTRY_OUT, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OP_NAMES, OUT_HEADER, Op, readRequest, writeEntryOut,
   writeOutHeader,
 } from './protocol.js';
 
@@ -300,17 +300,38 @@ export class KernelSession implements HandlerContext {
   entry(path: string, st: FuseStat, at = OUT_HEADER): number {
     const n = this.nodes.ref(path, st.mode, st.ino, st.dev);
     n.attr = st;
+    n.freshUntil = performance.now() + 1000 * Math.min(this.entryTimeout, this.attrTimeout);
     writeEntryOut(this.out, at, n.id, st, this.entryTimeout, this.attrTimeout);
     return ENTRY_OUT;
   }
 
-  /** Records a new handle; returns its FOPEN flags (direct I/O by opensDirect's rule, unless turned off). */
-  opened(n: Node, fh: number, flags: number): number {
+  /**
+   * Records a new handle; returns its FOPEN flags: direct I/O by opensDirect's
+   * rule (unless turned off), else KEEP_CACHE by keepsCache's, from the
+   * file's attributes as of this open (`st`, or asked of the handle).
+   */
+  opened(n: Node, fh: number, flags: number, st?: FuseStat): number {
     const direct = this.directIo && opensDirect(n, flags);
     n.fhs.add(fh);
     if (direct) n.directFhs.add(fh);
     this.fileNode.set(fh, n);
-    return direct ? FOPEN_DIRECT_IO : 0;
+    if (direct) {
+      n.cacheStamp = null; // its writes bypass the cached pages
+      return FOPEN_DIRECT_IO;
+    }
+    if (this.kopts.keepCache === false) return 0;
+    return keepsCache(n, st ?? this.attrsOfHandle(n, fh)) ? FOPEN_KEEP_CACHE : 0;
+  }
+
+  /** The attributes of open handle `fh` when the filesystem gives them at once (else null: the pages are dropped). */
+  private attrsOfHandle(n: Node, fh: number): FuseStat | null {
+    if (!this.ops.fgetattr) return null;
+    try {
+      const v = this.ops.fgetattr(n.lastPath, fh);
+      return isPromise(v) ? null : v;
+    } catch {
+      return null;
+    }
   }
 
   /** Closes a handle opened for a request answered EINTR meanwhile (the kernel will send no RELEASE for it). */

@@ -32,6 +32,13 @@ export interface KernelBridgeOptions {
    * offers DIRECT_IO_ALLOW_MMAP, so that shared mmaps of such files work).
    */
   directWriters?: boolean;
+  /**
+   * Let an open keep the file's cached pages (FOPEN_KEEP_CACHE) when the file
+   * is unchanged since its last cached open (node-table.ts, keepsCache;
+   * default true): a file read again and again (headers, scripts, libraries)
+   * is read from the daemon once.
+   */
+  keepCache?: boolean;
   /** The user the mount belongs to when root mounts for someone (login path). */
   uid?: number;
   gid?: number;

@@ -34,6 +34,16 @@ export interface Node {
    * handle answers (a removed directory that is some process's cwd).
    */
   attr: FuseStat | null;
+  /**
+   * The file's attributes at its last open with cached pages (keepsCache),
+   * null when there was none or a direct handle opened since.
+   */
+  cacheStamp: FuseStat | null;
+  /**
+   * Until when (performance.now() milliseconds) the kernel may trust the
+   * name and attributes of the last entry reply for this node (0: none yet).
+   */
+  freshUntil: number;
 }
 
 /**
@@ -55,13 +65,30 @@ export function opensDirect(n: Node, flags: number): boolean {
   return (flags & 3) === 1 /* O_WRONLY */ && n.fhs.size === 0;
 }
 
+/**
+ * Whether an open of `n` (cached, not direct) may keep the pages the kernel
+ * caches for it (FOPEN_KEEP_CACHE), the file's attributes being `now`: only
+ * if it was last opened with cached pages, no direct handle wrote around the
+ * cache since, and the file is the same and unchanged since that open (inode,
+ * size, mtime and ctime: a change behind the mount, in the lower directory,
+ * moves its ctime, which no program can set back). A change through the mount
+ * also moves them, so the pages are dropped then too, which is always right.
+ * Records `now` for the next open.
+ */
+export function keepsCache(n: Node, now: FuseStat | null): boolean {
+  const was = n.cacheStamp;
+  n.cacheStamp = now;
+  return was !== null && now !== null && was.ino === now.ino && was.size === now.size && was.mtimeMs === now.mtimeMs
+    && was.ctimeMs === now.ctimeMs;
+}
+
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 
 function newNode(id: number, path: string, type: number): Node {
   return {
     id, path, names: new Set([path]), lastPath: path, type, ino: 0, dev: 0, nlookup: 0,
-    fhs: new Set(), directFhs: new Set(), attr: null,
+    fhs: new Set(), directFhs: new Set(), attr: null, cacheStamp: null, freshUntil: 0,
   };
 }
 
@@ -89,6 +116,15 @@ export class NodeTable {
 
   atPath(path: string): Node | undefined {
     return this.byPath.get(path);
+  }
+
+  /**
+   * True when the kernel holds the node named `path` from an entry reply it
+   * may still trust until at least `until` (performance.now() milliseconds).
+   */
+  freshAt(path: string, until: number): boolean {
+    const n = this.byPath.get(path);
+    return n !== undefined && n.nlookup > 0 && n.freshUntil >= until;
   }
 
   static child(parent: string, name: string): string {

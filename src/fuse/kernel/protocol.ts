@@ -200,6 +200,8 @@ export function writeAttrOut(b: Buffer, at: number, st: FuseStat, attrTimeout: n
 
 /** fuse_open_out.open_flags: bypass the page cache for this handle. */
 export const FOPEN_DIRECT_IO = 1;
+/** fuse_open_out.open_flags: the file's cached pages are still right; do not drop them at this open. */
+export const FOPEN_KEEP_CACHE = 2;
 
 export function writeOpenOut(b: Buffer, at: number, fh: number, openFlags: number): void {
   setU64(b, at, fh);

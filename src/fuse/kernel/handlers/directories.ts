@@ -27,7 +27,16 @@ export function opendir(s: HandlerContext, r: Request): boolean {
   }, (fsFh) => { if (ops.releasedir) s.quietly('releasedir', path, () => ops.releasedir!(path, fsFh)); });
 }
 
-/** READDIR and READDIRPLUS (names with their attributes, for `ls -l`). */
+/**
+ * READDIR and READDIRPLUS (names with their attributes, for `ls -l`). A
+ * READDIRPLUS entry the kernel already holds a node for under that name, from
+ * an entry reply it may trust for at least half its timeout more, goes as a
+ * plain entry (node id 0: "no attributes given", not ENOENT): the kernel keeps
+ * the name and attributes it has, so the filesystem is not asked for them
+ * again (a second `git status` lists every directory of the tree and would
+ * stat every file once more). One older than that is sent whole, which
+ * renews the kernel's trust in it as it used to.
+ */
 export function readdir(s: HandlerContext, r: Request): boolean {
   const plus = r.opcode === Op.READDIRPLUS;
   const { fh, offset, size: asked } = readReadIn(r);
@@ -42,6 +51,7 @@ export function readdir(s: HandlerContext, r: Request): boolean {
   };
   return s.run(r.unique, plus ? 'readdirplus' : 'readdir', d.node.lastPath, load, (names) => {
     d.names = names;
+    const renewFrom = plus ? performance.now() + 500 * Math.min(s.entryTimeout, s.attrTimeout) : 0;
     const dir = d.node.path ?? d.node.lastPath;
     let at = OUT_HEADER;
     const limit = OUT_HEADER + size;
@@ -54,7 +64,7 @@ export function readdir(s: HandlerContext, r: Request): boolean {
       const dot = nm === '.' || nm === '..';
       if (plus) {
         let st: FuseStat | null = null;
-        if (!dot) {
+        if (!dot && !s.nodes.freshAt(NodeTable.child(dir, nm), renewFrom)) {
           try {
             const v = s.ops.getattr(NodeTable.child(dir, nm));
             if (!isPromise(v)) st = v; // an async filesystem gets plain entries' attributes by LOOKUP

@@ -52,7 +52,7 @@ export function create(s: HandlerContext, r: Request): boolean {
     return ops.fgetattr ? ops.fgetattr(path, h) : ops.getattr(path);
   }), (st) => {
     const len = s.entry(path, st);
-    writeOpenOut(s.out, OUT_HEADER + len, fh, s.opened(s.nodes.atPath(path)!, fh, flags));
+    writeOpenOut(s.out, OUT_HEADER + len, fh, s.opened(s.nodes.atPath(path)!, fh, flags, st));
     return len + OPEN_OUT;
   }, () => s.dropHandle(path, fh));
 }
