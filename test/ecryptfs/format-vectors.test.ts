@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { VECTORS, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { VECTORS, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
 import { parseFileHeader, unwrapFileKey } from '../../src/format/ecryptfs/file-header.js';
 import { decryptFilename, encryptFilename, decodeFromFilename, encodeForFilename } from '../../src/format/ecryptfs/filename.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';

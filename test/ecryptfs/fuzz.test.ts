@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { VECTORS, openVectorVolume } from './helpers.js';
+import { VECTORS, openVectorVolume } from '../helpers/ecryptfs.js';
 import { HomecryptError, CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
 import { parseFileHeader, fileKeyFromHeader } from '../../src/format/ecryptfs/file-header.js';
 import { decryptFilename } from '../../src/format/ecryptfs/filename.js';

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BIN, MANIFEST_SH, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { BIN, MANIFEST_SH, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
 import { lookupUser } from '../../src/os/users.js';
 import { refvmAbsentReason, runInRefvm } from '../helpers/refvm.js';
 import { skipUnless } from '../helpers/requirements.js';

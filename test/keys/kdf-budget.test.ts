@@ -12,7 +12,7 @@ import {
 import { calibrateArgon2id } from '../../src/keys/kdf-calibration.js';
 import { decodeKeyStore, encodeKeyStore, type KeySlot } from '../../src/format/key-store.js';
 import { KdfLimitError, WrongPassphraseError } from '../../src/errors.js';
-import { TEST_KDF_TIME, tempDir, vectorBytes, vectors } from './helpers.js';
+import { TEST_KDF_TIME, tempDir, vectorBytes, vectors } from '../helpers/key-store-vectors.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);

@@ -13,7 +13,7 @@ import {
   CorruptFileError, KeyNotAvailableError, RecoveryKeyTypoError, RefusedError, UnsafePermissionsError,
   UnsupportedFormatError, UsageError, WrongPassphraseError,
 } from '../../src/errors.js';
-import { TEST_KDF_TIME, tempDir, vectorCopy, vectors } from './helpers.js';
+import { TEST_KDF_TIME, tempDir, vectorCopy, vectors } from '../helpers/key-store-vectors.js';
 import { skipUnless } from '../helpers/requirements.js';
 
 const { dir, cleanup } = tempDir();
