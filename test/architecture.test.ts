@@ -194,7 +194,7 @@ describe('the layers of src/', () => {
   it('keeps os/libc.ts, a layer of its own, below the rest of os/ and under crypto', () => {
     const planted: Arrow[] = [
       { from: 'crypto/gcm-blocks.ts', to: 'os/libc.ts', line: 1, specifier: '../os/libc.js' },
-      { from: 'os/pam.ts', to: 'os/libc.ts', line: 1, specifier: './libc.js' },
+      { from: 'os/pam-authenticate.ts', to: 'os/libc.ts', line: 1, specifier: './libc.js' },
       { from: 'os/libc.ts', to: 'os/users.ts', line: 1, specifier: './users.js' },
       { from: 'os/libc.ts', to: 'crypto/random.ts', line: 2, specifier: '../crypto/random.js' },
       { from: 'crypto/random.ts', to: 'os/users.ts', line: 1, specifier: '../os/users.js' },
@@ -212,20 +212,20 @@ describe('the layers of src/', () => {
   });
 
   it('an exception opens one (file, layer) arrow only, and fails once unused', () => {
-    const excepted: Exception[] = [{ from: 'ecryptfs/volume.ts', to: 'session', why: 'planted for this test' }];
+    const excepted: Exception[] = [{ from: 'ecryptfs/ecryptfs-volume.ts', to: 'session', why: 'planted for this test' }];
     const planted: Arrow[] = [
-      { from: 'ecryptfs/volume.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
-      { from: 'ecryptfs/volume.ts', to: 'cli/main.ts', line: 2, specifier: '../cli/main.js' },
-      { from: 'ecryptfs/mount.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
-      { from: 'engine/volume.ts', to: 'block/volume.ts', line: 1, specifier: '../block/volume.js' },
+      { from: 'ecryptfs/ecryptfs-volume.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
+      { from: 'ecryptfs/ecryptfs-volume.ts', to: 'cli/main.ts', line: 2, specifier: '../cli/main.js' },
+      { from: 'ecryptfs/ecryptfs-mount.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
+      { from: 'engine/volume.ts', to: 'block/luks2-volume.ts', line: 1, specifier: '../block/luks2-volume.js' },
     ];
     expect(wrongArrows(planted, excepted)).toEqual([
-      'ecryptfs/volume.ts:2 imports ../cli/main.js: ecryptfs → cli points up',
-      'ecryptfs/mount.ts:1 imports ../session/setup.js: ecryptfs → session points up',
-      'engine/volume.ts:1 imports ../block/volume.js: engine → block points sideways',
+      'ecryptfs/ecryptfs-volume.ts:2 imports ../cli/main.js: ecryptfs → cli points up',
+      'ecryptfs/ecryptfs-mount.ts:1 imports ../session/setup.js: ecryptfs → session points up',
+      'engine/volume.ts:1 imports ../block/luks2-volume.js: engine → block points sideways',
     ]);
     expect(staleExceptions(planted, excepted)).toEqual([]);
-    expect(staleExceptions(arrows, excepted)).toEqual(['ecryptfs/volume.ts → session']);
+    expect(staleExceptions(arrows, excepted)).toEqual(['ecryptfs/ecryptfs-volume.ts → session']);
   });
 
   it('a cycle exception covers its exact files only: a grown cycle fails', () => {
@@ -358,6 +358,30 @@ describe('where tests live', () => {
     expect(misplacedTests(['engine/aead.test.ts', 'crypto/aead.test.ts', 'engines/x.test.ts', 'login/aead.test.ts'], srcFiles)).toEqual([
       'test/engine/aead.test.ts: named after src/crypto/aead.ts, not in its mirror',
       'test/engines/x.test.ts: test/engines mirrors no folder of src/ and is no feature folder',
+    ]);
+  });
+});
+
+/**
+ * File names unique in meaning: a basename may repeat only as a command of
+ * cli/commands/ and the code it runs (cli/commands/fsck.ts → engine/fsck.ts).
+ */
+function repeatedNames(files: readonly string[]): string[] {
+  const byName = new Map<string, string[]>();
+  for (const f of files) byName.set(f.split('/').at(-1)!, [...(byName.get(f.split('/').at(-1)!) ?? []), f]);
+  const commandAndCode = (fs: string[]) => fs.length === 2 && fs.filter((f) => f.startsWith('cli/commands/')).length === 1;
+  return [...byName].filter(([, fs]) => fs.length > 1 && !commandAndCode(fs)).map(([name, fs]) => `${name}: ${fs.join(', ')}`);
+}
+
+describe('file names of src/', () => {
+  it('repeat only as a command of cli/commands/ and the code it runs', () => {
+    expect(repeatedNames(sourceFiles(SRC))).toEqual([]);
+  });
+
+  it('would find two files of one name with different meanings', () => {
+    expect(repeatedNames(['engine/volume.ts', 'block/volume.ts', 'cli/commands/fsck.ts', 'engine/fsck.ts', 'cli/commands/keyring.ts', 'os/keyring.ts', 'session/keyring.ts'])).toEqual([
+      'volume.ts: engine/volume.ts, block/volume.ts',
+      'keyring.ts: cli/commands/keyring.ts, os/keyring.ts, session/keyring.ts',
     ]);
   });
 });

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { hc, tempDir } from './helpers.js';
 import { Device } from '../../src/block/device.js';
-import { formatVolume, loadHeader } from '../../src/block/volume.js';
+import { formatVolume, loadHeader } from '../../src/block/luks2-volume.js';
 import { writeBinaryHeader, parseBinaryHeader } from '../../src/format/luks2/binary-header.js';
 import { CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
 

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { VECTORS, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
-import { parseFileHeader, unwrapFileKey } from '../../src/format/ecryptfs/file-header.js';
+import { parseFileHeader, unwrapFileKey } from '../../src/format/ecryptfs/ecryptfs-header.js';
 import { decryptFilename, encryptFilename, decodeFromFilename, encodeForFilename } from '../../src/format/ecryptfs/filename.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { detectLayout } from '../../src/ecryptfs/detect-layout.js';

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { VECTORS, openVectorVolume } from '../helpers/ecryptfs.js';
 import { HomecryptError, CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
-import { parseFileHeader, fileKeyFromHeader } from '../../src/format/ecryptfs/file-header.js';
+import { parseFileHeader, fileKeyFromHeader } from '../../src/format/ecryptfs/ecryptfs-header.js';
 import { decryptFilename } from '../../src/format/ecryptfs/filename.js';
 import { parseWrappedPassphrase } from '../../src/format/ecryptfs/wrapped-passphrase.js';
 import { parseAuthTok } from '../../src/format/ecryptfs/auth-tok.js';

@@ -16,7 +16,7 @@ import { appendFileSync } from 'node:fs';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { readPrivateSetup } from '../../src/ecryptfs/private-dir.js';
 import { unwrapPassphraseFile } from '../../src/ecryptfs/wrapped-passphrase-file.js';
-import { openEcryptfs } from '../../src/ecryptfs/mount.js';
+import { openEcryptfs } from '../../src/ecryptfs/ecryptfs-mount.js';
 import { deleteUserByName } from '../helpers/users.js';
 
 const JOB = new URL('./refvm/kernel-interop-job.sh', import.meta.url).pathname;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { VECTORS } from './ecryptfs.js';
 import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
+import { EcryptfsVolume } from '../../src/ecryptfs/ecryptfs-volume.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
 import { deleteUserByName } from '../helpers/users.js';

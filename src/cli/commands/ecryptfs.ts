@@ -13,7 +13,7 @@ import {
 } from '../../ecryptfs/wrapped-passphrase-file.js';
 import {
   openEcryptfs, parseKeyBytes, runEcryptfsDaemonChild, serveEcryptfs, startEcryptfsDaemon, type EcryptfsSpec,
-} from '../../ecryptfs/mount.js';
+} from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
 import { fusermountUnmount } from '../../fuse/index.js';

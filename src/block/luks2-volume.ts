@@ -13,7 +13,7 @@ import { buildHeaderCopies, chooseHeader, tryParseHeaderCopy, type CopyResult, t
 import {
   MetadataError, allocateKeyslot, keyslotAreaSize, parseMetadata, type Keyslot, type Metadata, type Segment,
 } from '../format/luks2/metadata.js';
-import { deriveSlotKey, materialBytes, openKeyslot, sealKeyslot } from '../format/luks2/keyslot.js';
+import { deriveSlotKey, materialBytes, openKeyslot, sealKeyslot } from '../format/luks2/keyslot-area.js';
 import { computeDigest, digestMatches } from '../format/luks2/digest.js';
 import { calibrateLuksArgon2id, digestIterations, DEFAULT_KDF_TIME_SECONDS, type Argon2Kdf } from './kdf-params.js';
 
