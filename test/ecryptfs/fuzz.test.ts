@@ -43,7 +43,7 @@ function expectClean(fn: () => unknown): void {
   try {
     fn();
   } catch (err) {
-    if (!(err instanceof HomecryptError)) throw new Error(`escaped: ${(err as Error)?.stack ?? String(err)}`);
+    if (!(err instanceof HomecryptError)) throw new Error(`escaped: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
   }
 }
 

@@ -2,7 +2,7 @@
 // migrate tests: the lower ~/.Private written kernel-exact from the committed
 // plaintext vectors (see test/ecryptfs/format-vectors.test.ts), the real
 // ecryptfs-wrap-passphrase's wrapped-passphrase, and a mode-0500 ~/Private.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';

@@ -139,7 +139,7 @@ export function isAdoptedEcryptfs(lower: string, keyStore: string | undefined): 
 export async function adoptedMountPassphrase(lower: string, keyStore: string, secret?: () => Promise<Buffer>): Promise<Buffer> {
   const file = adoptFileFor(keyStore);
   const { keyId } = readKeyStoreInfo(keyStore);
-  let mountKey: Buffer | null = null;
+  let mountKey: Buffer | null;
   try { mountKey = readMountKey(keyId); } catch { mountKey = null; }
   if (!mountKey) {
     if (!secret) throw new KeyNotAvailableError(`the mount key ${keyId} is not in your keyring; give the passphrase`);

@@ -29,7 +29,6 @@ import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from '..
 import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../ecryptfs/ecryptfs-volume.js';
 import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 import { userWorker } from '../user-worker-client.js';
