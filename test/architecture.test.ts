@@ -4,7 +4,7 @@
 // imports may come back to where it started. Imports are read with the
 // TypeScript compiler's own pre-processor (already a dev dependency), so an
 // import inside a comment or a string is not mistaken for one.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -14,6 +14,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const SRC = join(HERE, '..', 'src');
 const FIXTURES = join(HERE, 'fixtures', 'architecture');
 const ARCHITECTURE_MD = join(HERE, '..', 'docs', 'ARCHITECTURE.md');
+const TEST = HERE;
 
 /**
  * THE layer order, bottom first: the one place it is stated (docs/ARCHITECTURE.md
@@ -193,7 +194,7 @@ describe('the layers of src/', () => {
   it('keeps os/libc.ts, a layer of its own, below the rest of os/ and under crypto', () => {
     const planted: Arrow[] = [
       { from: 'crypto/gcm-blocks.ts', to: 'os/libc.ts', line: 1, specifier: '../os/libc.js' },
-      { from: 'os/pam.ts', to: 'os/libc.ts', line: 1, specifier: './libc.js' },
+      { from: 'os/pam-authenticate.ts', to: 'os/libc.ts', line: 1, specifier: './libc.js' },
       { from: 'os/libc.ts', to: 'os/users.ts', line: 1, specifier: './users.js' },
       { from: 'os/libc.ts', to: 'crypto/random.ts', line: 2, specifier: '../crypto/random.js' },
       { from: 'crypto/random.ts', to: 'os/users.ts', line: 1, specifier: '../os/users.js' },
@@ -211,20 +212,20 @@ describe('the layers of src/', () => {
   });
 
   it('an exception opens one (file, layer) arrow only, and fails once unused', () => {
-    const excepted: Exception[] = [{ from: 'ecryptfs/volume.ts', to: 'session', why: 'planted for this test' }];
+    const excepted: Exception[] = [{ from: 'ecryptfs/ecryptfs-volume.ts', to: 'session', why: 'planted for this test' }];
     const planted: Arrow[] = [
-      { from: 'ecryptfs/volume.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
-      { from: 'ecryptfs/volume.ts', to: 'cli/main.ts', line: 2, specifier: '../cli/main.js' },
-      { from: 'ecryptfs/mount.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
-      { from: 'engine/volume.ts', to: 'block/volume.ts', line: 1, specifier: '../block/volume.js' },
+      { from: 'ecryptfs/ecryptfs-volume.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
+      { from: 'ecryptfs/ecryptfs-volume.ts', to: 'cli/main.ts', line: 2, specifier: '../cli/main.js' },
+      { from: 'ecryptfs/ecryptfs-mount.ts', to: 'session/setup.ts', line: 1, specifier: '../session/setup.js' },
+      { from: 'engine/volume.ts', to: 'block/luks2-volume.ts', line: 1, specifier: '../block/luks2-volume.js' },
     ];
     expect(wrongArrows(planted, excepted)).toEqual([
-      'ecryptfs/volume.ts:2 imports ../cli/main.js: ecryptfs → cli points up',
-      'ecryptfs/mount.ts:1 imports ../session/setup.js: ecryptfs → session points up',
-      'engine/volume.ts:1 imports ../block/volume.js: engine → block points sideways',
+      'ecryptfs/ecryptfs-volume.ts:2 imports ../cli/main.js: ecryptfs → cli points up',
+      'ecryptfs/ecryptfs-mount.ts:1 imports ../session/setup.js: ecryptfs → session points up',
+      'engine/volume.ts:1 imports ../block/luks2-volume.js: engine → block points sideways',
     ]);
     expect(staleExceptions(planted, excepted)).toEqual([]);
-    expect(staleExceptions(arrows, excepted)).toEqual(['ecryptfs/volume.ts → session']);
+    expect(staleExceptions(arrows, excepted)).toEqual(['ecryptfs/ecryptfs-volume.ts → session']);
   });
 
   it('a cycle exception covers its exact files only: a grown cycle fails', () => {
@@ -269,6 +270,119 @@ describe('the layer check on planted trees (test/fixtures/architecture)', () => 
     const arrows = importArrows(join(FIXTURES, 'cycle'));
     expect(wrongArrows(arrows)).toEqual([]);
     expect(wrongCycles(arrows)).toEqual(['engine/a.ts → engine/b.ts → engine/a.ts']);
+  });
+});
+
+/**
+ * Where tests live (docs/ARCHITECTURE.md, "Where tests live"): a folder of test/
+ * holding tests is either the mirror of a folder of src/ (that folder's tests)
+ * or one of these feature folders (system scenarios across layers), whose names
+ * are not folders of src/.
+ */
+const FEATURE_FOLDERS: Readonly<Record<string, string>> = {
+  login: 'logins through PAM, ssh and setup, on real accounts',
+  privsep: 'root acting for a user, raced and fed hostile input across commands',
+  ux: 'hand use: CLI scenarios as text, man pages, completion',
+  'cli-keys': 'the key, rewrap and keyring commands as a user runs them',
+  format2: 'format version 2 as a whole: vectors, the attack tables, crashes and torn writes',
+  boot: 'a login on a booted systemd',
+  package: 'the Debian package',
+};
+/** Folders of shared test code and data, not tests. */
+const SUPPORT_FOLDERS = ['helpers', 'vectors', 'fixtures'];
+
+/**
+ * Tests not yet where the rule puts them, each with its destination and reason;
+ * an entry whose file or folder is gone fails, so the list only shrinks.
+ */
+const PENDING_MOVES: readonly { from: string; to: string; why: string }[] = [
+  { from: 'fuse-kernel', to: 'fuse/kernel', why: 'the mirror of src/fuse/kernel; its files were being edited on another branch' },
+  { from: 'engine/gcm-blocks.test.ts', to: 'crypto/gcm-blocks.test.ts', why: 'tests src/crypto/gcm-blocks.ts; test/engine was being edited on another branch' },
+  { from: 'engine/buffer-address.test.ts', to: 'crypto/buffer-address.test.ts', why: 'tests src/crypto/buffer-address.ts; test/engine was being edited on another branch' },
+  { from: 'engine/names.test.ts', to: 'engine/homecrypt-names.test.ts', why: 'tests the names of engine/homecrypt-format.ts, not src/format/names.ts; test/engine was being edited on another branch' },
+];
+
+/** Every .test.ts under test/, relative to test/ (vectors and fixtures, which hold dangling symlinks, not read). */
+function testFiles(dir = TEST): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory() && !(dir === TEST && (e.name === 'vectors' || e.name === 'fixtures'))) out.push(...testFiles(p));
+    else if (e.isFile() && e.name.endsWith('.test.ts')) out.push(relative(TEST, p).split(sep).join('/'));
+  }
+  return out.sort();
+}
+
+/** Where the rule finds a test misplaced: its folder is neither a src/ mirror nor a feature folder, or it is named after a src/ file in another folder. */
+function misplacedTests(files: readonly string[], srcFiles: readonly string[]): string[] {
+  const out: string[] = [];
+  const pending = (f: string) => PENDING_MOVES.some((m) => f === m.from || f.startsWith(`${m.from}/`));
+  const srcDirs = new Set(srcFiles.map((f) => dirname(f)));
+  for (const f of files) {
+    const dir = dirname(f);
+    if (dir === '.' || pending(f)) continue; // test/*.test.ts: the whole tree
+    const top = dir.split('/')[0];
+    if (top in FEATURE_FOLDERS) continue;
+    if (!srcDirs.has(dir)) { out.push(`test/${f}: test/${dir} mirrors no folder of src/ and is no feature folder`); continue; }
+    const name = f.slice(dir.length + 1).replace(/\.test\.ts$/, '.ts');
+    const namesakes = srcFiles.filter((s) => s.endsWith(`/${name}`) || s === name);
+    if (namesakes.length && !namesakes.includes(`${dir}/${name}`)) out.push(`test/${f}: named after src/${namesakes.join(', src/')}, not in its mirror`);
+  }
+  return out;
+}
+
+describe('where tests live', () => {
+  const srcFiles = sourceFiles(SRC);
+
+  it('unit tests mirror src/, scenarios are in feature folders', () => {
+    expect(misplacedTests(testFiles(), srcFiles)).toEqual([]);
+  });
+
+  it('feature folders are not folders of src/, and each says what it holds', () => {
+    for (const [name, why] of Object.entries(FEATURE_FOLDERS)) {
+      expect(existsSync(join(SRC, name)), name).toBe(false);
+      expect(why.length).toBeGreaterThan(10);
+    }
+    for (const name of SUPPORT_FOLDERS) expect(existsSync(join(TEST, name)), name).toBe(true);
+  });
+
+  it('names only pending moves that are still pending, each to a mirror of src/', () => {
+    expect(PENDING_MOVES.filter((m) => !existsSync(join(TEST, m.from))).map((m) => m.from)).toEqual([]);
+    for (const m of PENDING_MOVES) {
+      expect(existsSync(join(SRC, m.to.endsWith('.test.ts') ? dirname(m.to) : m.to)), m.to).toBe(true);
+      expect(m.why.length).toBeGreaterThan(20);
+    }
+  });
+
+  it('would find a crypto test under test/engine and a folder that mirrors nothing', () => {
+    expect(misplacedTests(['engine/aead.test.ts', 'crypto/aead.test.ts', 'engines/x.test.ts', 'login/aead.test.ts'], srcFiles)).toEqual([
+      'test/engine/aead.test.ts: named after src/crypto/aead.ts, not in its mirror',
+      'test/engines/x.test.ts: test/engines mirrors no folder of src/ and is no feature folder',
+    ]);
+  });
+});
+
+/**
+ * File names unique in meaning: a basename may repeat only as a command of
+ * cli/commands/ and the code it runs (cli/commands/fsck.ts → engine/fsck.ts).
+ */
+function repeatedNames(files: readonly string[]): string[] {
+  const byName = new Map<string, string[]>();
+  for (const f of files) byName.set(f.split('/').at(-1)!, [...(byName.get(f.split('/').at(-1)!) ?? []), f]);
+  const commandAndCode = (fs: string[]) => fs.length === 2 && fs.filter((f) => f.startsWith('cli/commands/')).length === 1;
+  return [...byName].filter(([, fs]) => fs.length > 1 && !commandAndCode(fs)).map(([name, fs]) => `${name}: ${fs.join(', ')}`);
+}
+
+describe('file names of src/', () => {
+  it('repeat only as a command of cli/commands/ and the code it runs', () => {
+    expect(repeatedNames(sourceFiles(SRC))).toEqual([]);
+  });
+
+  it('would find two files of one name with different meanings', () => {
+    expect(repeatedNames(['engine/volume.ts', 'block/volume.ts', 'cli/commands/fsck.ts', 'engine/fsck.ts', 'cli/commands/keyring.ts', 'os/keyring.ts', 'session/keyring.ts'])).toEqual([
+      'volume.ts: engine/volume.ts, block/volume.ts',
+      'keyring.ts: cli/commands/keyring.ts, os/keyring.ts, session/keyring.ts',
+    ]);
   });
 });
 

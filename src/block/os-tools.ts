@@ -30,7 +30,7 @@ export async function losetupDetach(dev: string): Promise<void> {
 
 /** The loop device backed by `file`, if any (from sysfs: works even when the file's FUSE server is dead). */
 export function loopFor(file: string): string | null {
-  let names: string[] = [];
+  let names: string[];
   try { names = readdirSync('/sys/block').filter((n) => n.startsWith('loop')); } catch { return null; }
   for (const n of names) {
     try {

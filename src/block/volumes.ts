@@ -5,7 +5,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RefusedError, UsageError } from '../errors.js';
 import { Device } from './device.js';
-import { dataSegment, loadHeader, repairHeader, segmentLength, unlock } from './volume.js';
+import { dataSegment, loadHeader, repairHeader, segmentLength, unlock } from './luks2-volume.js';
 import { checkName, listRecords, readRecord, removeRecord, type OpenVolumeRecord } from './state.js';
 import { closeUserspace, openUserspace } from './userspace-backend.js';
 import { closeDmcrypt, deviceMapperPresent, openDmcrypt } from './dmcrypt-backend.js';

@@ -3,7 +3,7 @@
 // (`homecrypt mount` starts through the lean mount-main.ts instead: bin/homecrypt.)
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { commandGroups } from './commands/index.js';
+import { commandGroups } from './commands/command-groups.js';
 import { rootProgram, runProgram } from './run-program.js';
 import { completeReporting } from './output.js';
 

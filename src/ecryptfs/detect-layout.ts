@@ -6,7 +6,7 @@ import { closeSync, lstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AesKeyBytes, FNEK_PREFIX, keyBytesForCipherCode } from '../format/ecryptfs/constants.js';
 import { decodeFromFilename } from '../format/ecryptfs/filename.js';
-import { HEADER_READ_BYTES, parseFileHeader } from '../format/ecryptfs/file-header.js';
+import { HEADER_READ_BYTES, parseFileHeader } from '../format/ecryptfs/ecryptfs-header.js';
 import { decodePacketLength } from '../format/ecryptfs/packet-length.js';
 
 export interface LowerLayout {

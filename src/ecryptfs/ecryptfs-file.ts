@@ -6,7 +6,7 @@ import { closeSync, fsyncSync, openSync, constants } from 'node:fs';
 import { CorruptFileError } from '../errors.js';
 import { type AesKeyBytes, EXTENT_SIZE } from '../format/ecryptfs/constants.js';
 import { decryptExtent, encryptExtent, lowerSizeFor, rootIv } from '../format/ecryptfs/extent-cipher.js';
-import { HEADER_READ_BYTES, buildFileHeader, fileKeyFromHeader, parseFileHeader } from '../format/ecryptfs/file-header.js';
+import { HEADER_READ_BYTES, buildFileHeader, fileKeyFromHeader, parseFileHeader } from '../format/ecryptfs/ecryptfs-header.js';
 import { randomKey } from '../crypto/random.js';
 import type { FileCipher, LowerIO } from '../engine/volume-format.js';
 import { FdLowerIO } from '../engine/fd-lower-io.js';

@@ -10,7 +10,7 @@ import type { DirContext, EncryptedName, FileCodec, LowerIO, NameCodec, VolumeFo
 import { CorruptFileError } from '../errors.js';
 import { type AesKeyBytes, MAGIC_MARKER } from '../format/ecryptfs/constants.js';
 import { EcryptfsCipher } from './ecryptfs-file.js';
-import { EcryptfsVolume, NameTooLongError } from './volume.js';
+import { EcryptfsVolume, NameTooLongError } from './ecryptfs-volume.js';
 import type { EcryptfsKeys } from './keys.js';
 
 class EcryptfsNames implements NameCodec {

@@ -13,7 +13,7 @@ import { openVolume } from '../engine/volume.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { FuseError } from '../fuse/index.js';
 import { walkLower } from './tree.js';
-import type { EcryptfsVolume } from './volume.js';
+import type { EcryptfsVolume } from './ecryptfs-volume.js';
 
 const CHUNK = 1 << 20;
 

@@ -4,7 +4,7 @@
 // the interop tests.
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EcryptfsVolume } from './volume.js';
+import type { EcryptfsVolume } from './ecryptfs-volume.js';
 
 export type TreeEntry =
   | { type: 'd'; path: string; mode: number }

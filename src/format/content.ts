@@ -6,7 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
 import { blockGcm } from '../crypto/gcm-blocks.js';
-import { BLOCK_LOWER, BLOCK_NONCE, BLOCK_OVERHEAD, BLOCK_TAG } from './block-offsets.js';
+import { BLOCK_LOWER, BLOCK_NONCE, BLOCK_OVERHEAD } from './block-offsets.js';
 
 export function blockAad(fileId: Buffer, block: number, final: boolean): Buffer {
   return blockAadInto(Buffer.alloc(25), fileId, block, final);

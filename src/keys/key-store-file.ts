@@ -4,7 +4,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { CorruptFileError, PermissionDeniedError, RefusedError, UnsafePermissionsError, UsageError } from '../errors.js';
-import { KEYSTORE_MAGIC } from '../format/key-store.js';
+import { KEYSTORE_MAGIC } from '../format/key-store-layout.js';
 import { writeFileAtomic, type AtomicWriteOptions, type AtomicWriter } from '../os/atomic-file.js';
 
 const MAX_KEYSTORE_BYTES = 64 * 1024;

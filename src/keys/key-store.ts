@@ -1,5 +1,5 @@
 // Key-store operations: create, unwrap, rewrap and slot management over the
-// file format in src/format/key-store.ts. Every change re-reads the file,
+// file format in src/format/key-store-layout.ts. Every change re-reads the file,
 // unlocks it with a secret the user holds, and replaces it atomically, keeping
 // its owner, so a crash leaves the old or the new file and both open.
 import { lstatSync } from 'node:fs';
@@ -14,7 +14,7 @@ import {
 import {
   decodeKeyStore, encodeKeyStore, isValidSlotName, MAX_SLOTS, MOUNT_KEY_BYTES,
   type KeySlot, type KeyStoreData, type SlotKind,
-} from '../format/key-store.js';
+} from '../format/key-store-layout.js';
 import { calibrateArgon2id } from './kdf-calibration.js';
 import { checkKdfBudget, COMMAND_KDF_BUDGET, type KdfBudget } from './kdf-budget.js';
 import { openSlot, sealSlot } from './keyslot.js';

@@ -5,7 +5,7 @@ import { argon2id, type Argon2idParams } from '../crypto/argon2id.js';
 import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../crypto/aead.js';
 import { randomBytes } from '../crypto/random.js';
 import { AuthenticationError } from '../errors.js';
-import { SALT_BYTES, slotAad, type KeySlot, type SlotKind } from '../format/key-store.js';
+import { SALT_BYTES, slotAad, type KeySlot, type SlotKind } from '../format/key-store-layout.js';
 
 export async function sealSlot(
   mountKey: Buffer, keyId: string, secret: Buffer, kind: SlotKind, name: string, kdf: Argon2idParams,

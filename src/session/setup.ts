@@ -12,7 +12,7 @@ import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '
 import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { requireRoot } from '../os/require-root.js';
-import { checkPassword } from '../os/pam.js';
+import { checkPassword } from '../os/pam-authenticate.js';
 import { processesOf } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { withUserLock } from '../os/users-lock.js';
@@ -20,7 +20,7 @@ import { createKeyStore } from '../keys/key-store.js';
 import { mountAsUser, unmountAsUser } from './engine-ops.js';
 import { initLowerStep } from './lower-dir.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrapForUser } from './key-ops.js';
-import { layoutFor, type Layout } from './layout.js';
+import { layoutFor, type Layout } from './user-layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';

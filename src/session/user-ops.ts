@@ -75,7 +75,7 @@ export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p
 // loaded only for this request: every other worker (a login's re-wrap) starts without the engine
 async function ecryptfsCopy(req: Extract<UserRequest, { op: 'ecryptfsCopy' }>, payload: Buffer, onProgress: (p: MoveProgress) => void): Promise<CopyProgress> {
   const { copyAll } = await import('../ecryptfs/migrate-copy.js');
-  const { openEcryptfs } = await import('../ecryptfs/mount.js');
+  const { openEcryptfs } = await import('../ecryptfs/ecryptfs-mount.js');
   const { wipeKeys } = await import('../ecryptfs/keys.js');
   const ec = openEcryptfs(req.from, payload.subarray(0, req.passBytes));
   try {

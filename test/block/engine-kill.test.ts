@@ -11,7 +11,7 @@ import { skipUnless } from '../helpers/requirements.js';
 let tmp = '';
 const env: Record<string, string> = {};
 
-function status(): Array<Record<string, any>> {
+function status(): Array<{ state: string; pid: number }> {
   const r = hc(['block', 'status', '--json'], [], env);
   expect(r.code, `status: ${r.stderr}`).toBe(0);
   return JSON.parse(r.stdout);

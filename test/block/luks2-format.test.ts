@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { REPO, tempDir } from './helpers.js';
 import { Device } from '../../src/block/device.js';
-import { dataSegment, formatVolume, loadHeader, segmentLength, unlock } from '../../src/block/volume.js';
+import { dataSegment, formatVolume, loadHeader, segmentLength, unlock } from '../../src/block/luks2-volume.js';
 import { VolumeFile } from '../../src/block/volume-file.js';
 import { afMerge, afSplit } from '../../src/format/luks2/af-splitter.js';
 import { cryptSectors, testing } from '../../src/format/luks2/sector-cipher.js';

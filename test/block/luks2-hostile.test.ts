@@ -9,21 +9,24 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { hc, tempDir } from './helpers.js';
 import { Device } from '../../src/block/device.js';
-import { formatVolume, loadHeader } from '../../src/block/volume.js';
+import { formatVolume, loadHeader } from '../../src/block/luks2-volume.js';
 import { writeBinaryHeader, parseBinaryHeader } from '../../src/format/luks2/binary-header.js';
 import { CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
 
 const tmp = tempDir('hostile');
 const base = join(tmp, 'base.img');
 const HDR = 16384;
-let pristine: Record<string, any>;
+/** The JSON area as parsed, mutated by path below. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped JSON on purpose: the tests write anything into it
+type RawJson = Record<string, any>;
+let pristine: RawJson;
 
 beforeAll(async () => {
   writeFileSync(base, Buffer.alloc(17 * 1024 * 1024));
   const dev = Device.open(base, true);
   try {
     const { header } = await formatVolume(dev, Buffer.from('hostile-pw'), { kdfSeconds: 0.02 });
-    pristine = header.metadata.raw as Record<string, any>;
+    pristine = header.metadata.raw as RawJson;
   } finally {
     dev.close();
   }
@@ -60,7 +63,7 @@ function load(img: string) {
   try { return loadHeader(dev); } finally { dev.close(); }
 }
 
-function expectRefused(mutate: (raw: Record<string, any>) => void, reason: RegExp): void {
+function expectRefused(mutate: (raw: RawJson) => void, reason: RegExp): void {
   const img = copyOfBase();
   const raw = structuredClone(pristine);
   mutate(raw);
@@ -199,7 +202,7 @@ describe('hostile JSON', () => {
     const values: unknown[] = [null, true, 0, -1, 1e308, '', 'x', '99999999999999999999', [], {}, [[[[]]]], { a: { b: {} } }];
     const paths: string[][] = [];
     const walk = (o: unknown, p: string[]) => {
-      if (o && typeof o === 'object') for (const k of Object.keys(o)) { paths.push([...p, k]); walk((o as any)[k], [...p, k]); }
+      if (o && typeof o === 'object') for (const k of Object.keys(o)) { paths.push([...p, k]); walk((o as RawJson)[k], [...p, k]); }
     };
     walk(pristine, []);
     const img = copyOfBase();
@@ -210,7 +213,7 @@ describe('hostile JSON', () => {
       if (i % 2 === 0) {
         const raw = structuredClone(pristine);
         const p = paths[Math.floor(Math.random() * paths.length)];
-        let o: any = raw;
+        let o: RawJson = raw;
         for (const k of p.slice(0, -1)) o = o[k];
         if (Math.random() < 0.2) delete o[p[p.length - 1]];
         else o[p[p.length - 1]] = values[Math.floor(Math.random() * values.length)];

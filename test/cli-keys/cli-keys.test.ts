@@ -9,8 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import { forgetMountKey } from '../../src/os/keyring.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { asUser, removeTestUser } from '../helpers/users.js';
-import { createTestUserRetrying as createTestUser } from '../keyring/test-users.js';
+import { asUser, createTestUserRetrying as createTestUser, removeTestUser } from '../helpers/users.js';
 
 const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'hc-cli-keys-'));

@@ -12,8 +12,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
-import { makeEcryptfsEncryptedHome } from './fixtures.js';
+import { BIN, MANIFEST_SH, VECTORS, plainManifest } from '../helpers/ecryptfs.js';
+import { makeEcryptfsEncryptedHome } from '../helpers/ecryptfs-homes.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { lookupUser } from '../../src/os/users.js';
 import { deleteUserByName } from '../helpers/users.js';

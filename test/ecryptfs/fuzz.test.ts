@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { VECTORS, openVectorVolume } from './helpers.js';
+import { VECTORS, openVectorVolume } from '../helpers/ecryptfs.js';
 import { HomecryptError, CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
-import { parseFileHeader, fileKeyFromHeader } from '../../src/format/ecryptfs/file-header.js';
+import { parseFileHeader, fileKeyFromHeader } from '../../src/format/ecryptfs/ecryptfs-header.js';
 import { decryptFilename } from '../../src/format/ecryptfs/filename.js';
 import { parseWrappedPassphrase } from '../../src/format/ecryptfs/wrapped-passphrase.js';
 import { parseAuthTok } from '../../src/format/ecryptfs/auth-tok.js';
@@ -43,7 +43,7 @@ function expectClean(fn: () => unknown): void {
   try {
     fn();
   } catch (err) {
-    if (!(err instanceof HomecryptError)) throw new Error(`escaped: ${(err as Error)?.stack ?? String(err)}`);
+    if (!(err instanceof HomecryptError)) throw new Error(`escaped: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
   }
 }
 

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BIN, MANIFEST_SH, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { BIN, MANIFEST_SH, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
 import { lookupUser } from '../../src/os/users.js';
 import { refvmAbsentReason, runInRefvm } from '../helpers/refvm.js';
 import { skipUnless } from '../helpers/requirements.js';
@@ -16,7 +16,7 @@ import { appendFileSync } from 'node:fs';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { readPrivateSetup } from '../../src/ecryptfs/private-dir.js';
 import { unwrapPassphraseFile } from '../../src/ecryptfs/wrapped-passphrase-file.js';
-import { openEcryptfs } from '../../src/ecryptfs/mount.js';
+import { openEcryptfs } from '../../src/ecryptfs/ecryptfs-mount.js';
 import { deleteUserByName } from '../helpers/users.js';
 
 const JOB = new URL('./refvm/kernel-interop-job.sh', import.meta.url).pathname;

@@ -178,7 +178,7 @@ export class ChrootSession {
     for (const name of readdirSync(tmpParent)) {
       if (!name.startsWith('homecrypt-chroot-')) continue;
       const base = join(tmpParent, name);
-      let pid = 0;
+      let pid: number;
       try { pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8')); } catch { continue; }
       if (pid > 0 && existsSync(`/proc/${pid}`)) continue;
       ChrootSession.cleanupBase(base, []);

@@ -50,7 +50,7 @@ export class BootedContainer {
   private static removeStale(): void {
     for (const n of readdirSync('/tmp').filter((x) => x.startsWith('homecrypt-nspawn-'))) {
       const base = join('/tmp', n);
-      let pid = 0;
+      let pid: number;
       try { pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8')); } catch { continue; }
       if (pid > 0 && spawnSync('kill', ['-0', String(pid)]).status === 0) continue;
       spawnSync('umount', ['-l', join(base, 'root')], { stdio: 'ignore' });

@@ -5,7 +5,7 @@
 //   user          a fresh account: $U, its password in $T/pw, its home $HOME_U
 //   files=N       that account's home holds N files of 40 KiB (something to migrate)
 //   tmux          a terminal (test/helpers/scenario-lib.sh, sourced via $LIB)
-//   ecryptfs-private  an account with an ecryptfs-setup-private layout (test/ecryptfs/fixtures.ts):
+//   ecryptfs-private  an account with an ecryptfs-setup-private layout (test/helpers/ecryptfs-homes.ts):
 //                 $U, $HOME_U, login passphrase in $T/pw; user records in a temp dir
 //                 (with files=N: N more files of 40 KiB in its Private directory)
 // Every script gets $HC (bin/homecrypt), $T (a fresh temp dir) and $LIB.
@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTestUser, deleteUserByName, removeTestUser, type TestUser } from './users.js';
-import { makeEcryptfsPrivateHome } from '../ecryptfs/fixtures.js';
+import { makeEcryptfsPrivateHome } from './ecryptfs-homes.js';
 
 const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 const LIB = new URL('./scenario-lib.sh', import.meta.url).pathname;

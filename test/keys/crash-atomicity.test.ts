@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKeyStore, readKeyStoreInfo, unwrapKeyStore } from '../../src/keys/key-store.js';
 import { WrongPassphraseError } from '../../src/errors.js';
-import { TEST_KDF_TIME, tempDir } from './helpers.js';
+import { TEST_KDF_TIME, tempDir } from '../helpers/key-store-vectors.js';
 
 const CHILD = new URL('./crash-child.mjs', import.meta.url).pathname;
 const { dir, cleanup } = tempDir('hc-crash-');

@@ -10,9 +10,9 @@ import {
   checkKdfBudget, COMMAND_KDF_BUDGET, kdfWork, LOGIN_KDF_BUDGET, SLOT_KDF_LIMITS, withinSlotLimits,
 } from '../../src/keys/kdf-budget.js';
 import { calibrateArgon2id } from '../../src/keys/kdf-calibration.js';
-import { decodeKeyStore, encodeKeyStore, type KeySlot } from '../../src/format/key-store.js';
+import { decodeKeyStore, encodeKeyStore, type KeySlot } from '../../src/format/key-store-layout.js';
 import { KdfLimitError, WrongPassphraseError } from '../../src/errors.js';
-import { TEST_KDF_TIME, tempDir, vectorBytes, vectors } from './helpers.js';
+import { TEST_KDF_TIME, tempDir, vectorBytes, vectors } from '../helpers/key-store-vectors.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);

@@ -13,7 +13,7 @@ import {
   CorruptFileError, KeyNotAvailableError, RecoveryKeyTypoError, RefusedError, UnsafePermissionsError,
   UnsupportedFormatError, UsageError, WrongPassphraseError,
 } from '../../src/errors.js';
-import { TEST_KDF_TIME, tempDir, vectorCopy, vectors } from './helpers.js';
+import { TEST_KDF_TIME, tempDir, vectorCopy, vectors } from '../helpers/key-store-vectors.js';
 import { skipUnless } from '../helpers/requirements.js';
 
 const { dir, cleanup } = tempDir();
@@ -163,7 +163,7 @@ describe('key store operations', () => {
   it('gives a clear error naming the file for corrupt, truncated, foreign and future files', async () => {
     const good = vectorCopy('v1-basic.hcks', dir);
     const bytes = readFileSync(good);
-    const cases: [string, Buffer, RegExp, Function][] = [
+    const cases: [string, Buffer, RegExp, new (...args: never[]) => Error][] = [
       ['truncated', bytes.subarray(0, 150), /truncated/, CorruptFileError],
       ['foreign', Buffer.from('{"not":"a key store"}\n'), /not a homecrypt key store/, CorruptFileError],
       ['flipped', flip(bytes, 60), /checksum mismatch/, CorruptFileError],

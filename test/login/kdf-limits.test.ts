@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { decodeKeyStore, encodeKeyStore, SALT_BYTES, SEALED_BYTES, type KeySlot } from '../../src/format/key-store.js';
+import { decodeKeyStore, encodeKeyStore, SALT_BYTES, SEALED_BYTES, type KeySlot } from '../../src/format/key-store-layout.js';
 import { GCM_NONCE_BYTES } from '../../src/crypto/aead.js';
 import { LOCK_DIR } from '../../src/os/users-lock.js';
 import { BIN, hookLog, isMounted, setupUser, userKeys } from './login-helpers.js';

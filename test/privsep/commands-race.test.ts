@@ -14,7 +14,7 @@ import { asUser, createTestUser, removeTestUser, type TestUser } from '../helper
 import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { setupUser, undoSetup } from '../../src/session/setup.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
-import { loadUserRecord, removeUserRecord, saveUserRecord } from '../../src/session/user-record.js';
+import { loadUserRecord, removeUserRecord } from '../../src/session/user-record.js';
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
 import { rewrapForUser } from '../../src/session/key-ops.js';
 import { lookupUser } from '../../src/os/users.js';

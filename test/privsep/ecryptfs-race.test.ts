@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName, type TestUser } from '../helpers/users.js';
 import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
-import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../ecryptfs/fixtures.js';
+import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../helpers/ecryptfs-homes.js';
 import { lookupUser } from '../../src/os/users.js';
 import { adoptUser } from '../../src/session/ecryptfs/adopt.js';
 import { migrateEcryptfs } from '../../src/session/ecryptfs/migrate.js';

@@ -11,7 +11,7 @@ import { Device } from '../../block/device.js';
 import {
   addKeyslot, dataSegment, finishFormat, formatVolume, isUnfinishedFormat, UNFINISHED_FORMAT, loadHeader, readHeaderBackup, removeKeyslot, repairHeader, restoreHeaderBackup, rewrapKeyslot,
   segmentLength, unlock, type Unlocked,
-} from '../../block/volume.js';
+} from '../../block/luks2-volume.js';
 import type { HeaderCopy } from '../../format/luks2/header.js';
 import { checkKdfTime, DEFAULT_KDF_TIME_SECONDS } from '../../block/kdf-params.js';
 import { chooseBackend, closeVolume, openVolume, volumeStatus } from '../../block/volumes.js';

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { volumeStatus } from '../../block/volumes.js';
 import { Device } from '../../block/device.js';
-import { loadHeader } from '../../block/volume.js';
+import { loadHeader } from '../../block/luks2-volume.js';
 import { readKeyStoreInfo } from '../../keys/key-store.js';
 import { listMountKeys } from '../../os/keyring.js';
 import { listUserRecords } from '../../session/user-record.js';

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { parseFdOption, readSecrets, wipe, withSecrets } from '../secret-input.js';
+import { daemonChildFds, withDaemonOptions, type DaemonOpts } from '../daemon-options.js';
 import { UsageError } from '../../errors.js';
 import { FNEK_SALT, DEFAULT_SALT } from '../../format/ecryptfs/constants.js';
 import { authTokForPassphrase } from '../../format/ecryptfs/auth-tok.js';
@@ -13,7 +14,7 @@ import {
 } from '../../ecryptfs/wrapped-passphrase-file.js';
 import {
   openEcryptfs, parseKeyBytes, runEcryptfsDaemonChild, serveEcryptfs, startEcryptfsDaemon, type EcryptfsSpec,
-} from '../../ecryptfs/mount.js';
+} from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { defaultLogFile, prepareMountPoint } from '../../engine/mount-daemon.js';
 import { fusermountUnmount } from '../../fuse/index.js';
@@ -31,9 +32,8 @@ function parseSalt(v: string): Buffer {
   return Buffer.from(v, 'hex');
 }
 
-interface MountOpts {
-  wrapped?: string; passphraseFd?: number; keyBytes?: 16 | 24 | 32; plaintextNames?: boolean; foreground?: boolean;
-  allowOther?: boolean; logFile?: string; keyFd?: number; readyFd?: number; salt?: Buffer;
+interface MountOpts extends DaemonOpts {
+  wrapped?: string; passphraseFd?: number; keyBytes?: 16 | 24 | 32; plaintextNames?: boolean; salt?: Buffer;
 }
 
 export function registerEcryptfsCommands(program: Command): void {
@@ -93,7 +93,7 @@ export function registerEcryptfsCommands(program: Command): void {
       });
     });
 
-  reporting(ec.command('mount')
+  reporting(withDaemonOptions(ec.command('mount')
     .description('mount the eCryptfs lower directory LOWER at MOUNTPOINT through FUSE')
     .argument('<lower>', 'e.g. ~/.Private or /home/.ecryptfs/USER/.Private')
     .argument('<mountpoint>', 'an empty directory')
@@ -102,15 +102,12 @@ export function registerEcryptfsCommands(program: Command): void {
     .option('--key-bytes <n>', 'AES key size 16, 24 or 32 (default: from the files, else 16)', parseKeyBytes)
     .option('--plaintext-names', 'the lower names are not encrypted (default: from the names)')
     .option('--salt <hex>', 'the "salt=" of ~/.ecryptfsrc, if you set one', parseSalt)
-    .option('--foreground', 'serve the mount from this process until it is unmounted')
-    .option('--allow-other', 'let other users see the mount')
-    .option('--log-file <file>', 'daemon log')
-    .addOption(new Option('--key-fd <n>').hideHelp().argParser(parseFdOption))
-    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption)))
+    , { allowOther: 'let other users see the mount', logFile: 'daemon log' }))
     .action(async (lower: string, mountPoint: string, o: MountOpts) => {
       const spec: EcryptfsSpec = { keyBytes: o.keyBytes, encryptNames: o.plaintextNames ? false : undefined, salt: o.salt };
-      if (o.keyFd !== undefined && o.readyFd !== undefined) {
-        await runEcryptfsDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, spec, o.allowOther);
+      const child = daemonChildFds(o);
+      if (child) {
+        await runEcryptfsDaemonChild(lower, mountPoint, child.keyFd, child.readyFd, spec, o.allowOther);
         return;
       }
       const cleaned = await prepareMountPoint(mountPoint);

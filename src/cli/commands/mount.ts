@@ -1,20 +1,18 @@
 // `homecrypt mount LOWER MOUNTPOINT`: the mount key from the keyring (or the
 // key store and a passphrase), then a daemon serving the mount; returns once
 // the mount is ready. `--foreground` serves from this process.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_CACHE_TIMEOUT, openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
+import { daemonChildFds, withDaemonOptions, type DaemonOpts } from '../daemon-options.js';
 import { isAdoptedEcryptfs, mountAdopted } from '../../session/ecryptfs/adopt.js';
 import { note, outputFlags, reporting, result } from '../output.js';
 
-interface MountOpts {
-  keystore?: string; passphraseFd?: number; foreground?: boolean; allowOther?: boolean; logFile?: string;
-  keyFd?: number; readyFd?: number; cacheTimeout?: number;
-}
+interface MountOpts extends DaemonOpts { keystore?: string; passphraseFd?: number; cacheTimeout?: number }
 
 /** commander parser for `--cache-timeout SECONDS`: 0 to 86400, fractions allowed. */
 export function parseCacheTimeout(value: string): number {
@@ -26,23 +24,20 @@ export function parseCacheTimeout(value: string): number {
 }
 
 export function registerMountCommand(program: Command): void {
-  reporting(program.command('mount')
+  reporting(withDaemonOptions(program.command('mount')
     .description('mount the encrypted directory LOWER at MOUNTPOINT (visible to you only)')
     .argument('<lower>', 'the encrypted lower directory (made by homecrypt init)')
     .argument('<mountpoint>', 'an empty directory')
     .option('--keystore <file>', 'the key store, when the volume config names none or another')
     .option('--passphrase-fd <n>', 'read the passphrase from this file descriptor, if the key is not in the keyring', parseFdOption)
-    .option('--foreground', 'serve the mount from this process until it is unmounted')
-    .option('--allow-other', 'let other users see the mount (needs user_allow_other for non-root)')
-    .option('--log-file <file>', 'daemon log (default: /run/user/UID or /tmp/homecrypt-UID)')
+    , { allowOther: 'let other users see the mount (needs user_allow_other for non-root)', logFile: 'daemon log (default: /run/user/UID or /tmp/homecrypt-UID)' })
     .option('--cache-timeout <seconds>', `how long the kernel may trust names and attributes it was told (default ${DEFAULT_CACHE_TIMEOUT}; `
-      + '0 when something else changes LOWER while it is mounted)', parseCacheTimeout)
-    .addOption(new Option('--key-fd <n>').hideHelp().argParser(parseFdOption))
-    .addOption(new Option('--ready-fd <n>').hideHelp().argParser(parseFdOption)))
+      + '0 when something else changes LOWER while it is mounted)', parseCacheTimeout))
     .action(async (lower: string, mountPoint: string, o: MountOpts) => {
       const run = { allowOther: o.allowOther, cacheTimeout: o.cacheTimeout };
-      if (o.keyFd !== undefined && o.readyFd !== undefined) {
-        await runDaemonChild(lower, mountPoint, o.keyFd, o.readyFd, run);
+      const child = daemonChildFds(o);
+      if (child) {
+        await runDaemonChild(lower, mountPoint, child.keyFd, child.readyFd, run);
         return;
       }
       // an eCryptfs directory adopted by `homecrypt ecryptfs adopt` (src/session/ecryptfs/adopt.ts)

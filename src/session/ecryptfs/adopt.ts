@@ -15,7 +15,7 @@ import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CorruptFileError, KeyNotAvailableError, RefusedError, WrongPassphraseError } from '../../errors.js';
 import { requireRoot } from '../../os/require-root.js';
-import { checkPassword } from '../../os/pam.js';
+import { checkPassword } from '../../os/pam-authenticate.js';
 import { gcmOpen, gcmSeal, GCM_NONCE_BYTES } from '../../crypto/aead.js';
 import { randomBytes } from '../../crypto/random.js';
 import { lookupUser } from '../../os/users.js';
@@ -26,7 +26,7 @@ import { userWorker } from '../user-worker-client.js';
 import type { UserRequest } from '../user-request.js';
 import { clearEcryptfsMountPoint, readPrivateSetup } from '../../ecryptfs/private-dir.js';
 import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
-import { openEcryptfs } from '../../ecryptfs/mount.js';
+import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { adoptedHomeKeyStore, checkUnmountedHome, isEcryptfsLeftover, makeMountPointWritable } from '../../ecryptfs/encrypted-home.js';
 
@@ -139,7 +139,7 @@ export function isAdoptedEcryptfs(lower: string, keyStore: string | undefined): 
 export async function adoptedMountPassphrase(lower: string, keyStore: string, secret?: () => Promise<Buffer>): Promise<Buffer> {
   const file = adoptFileFor(keyStore);
   const { keyId } = readKeyStoreInfo(keyStore);
-  let mountKey: Buffer | null = null;
+  let mountKey: Buffer | null;
   try { mountKey = readMountKey(keyId); } catch { mountKey = null; }
   if (!mountKey) {
     if (!secret) throw new KeyNotAvailableError(`the mount key ${keyId} is not in your keyring; give the passphrase`);
@@ -167,7 +167,7 @@ export async function mountAdopted(lower: string, mountPoint: string, keyStore: 
   tell: (line: string) => void;
 }): Promise<void> {
   const { prepareMountPoint, defaultLogFile } = await import('../../engine/mount-daemon.js');
-  const { serveEcryptfs, startEcryptfsDaemon } = await import('../../ecryptfs/mount.js');
+  const { serveEcryptfs, startEcryptfsDaemon } = await import('../../ecryptfs/ecryptfs-mount.js');
   // an adopted encrypted home is mounted over ecryptfs-utils' links (src/ecryptfs/encrypted-home.ts)
   const mnt = resolve(mountPoint);
   const note = await prepareMountPoint(mountPoint, { mayHold: (n) => isEcryptfsLeftover(mnt, n) });

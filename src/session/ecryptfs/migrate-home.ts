@@ -1,5 +1,5 @@
 // `homecrypt ecryptfs migrate --user U` for an eCryptfs encrypted home: the
-// home becomes a homecrypt --home mode home (src/session/layout.ts: lower and
+// home becomes a homecrypt --home mode home (src/session/user-layout.ts: lower and
 // key store in /home/.homecrypt/U/, mounted on /home/U at login).
 //
 //   1. checks before anything is written: the login passphrase opens the
@@ -23,14 +23,14 @@ import { writeFileAtomic } from '../../os/atomic-file.js';
 import type { UserAccount } from '../../os/users.js';
 import { withUserLock } from '../../os/users-lock.js';
 import { createKeyStore } from '../../keys/key-store.js';
-import { layoutFor, type Layout } from '../layout.js';
+import { layoutFor, type Layout } from '../user-layout.js';
 import { initLower } from '../lower-dir.js';
 import { unwrapForUser } from '../key-ops.js';
 import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from '../user-record.js';
 import { isAdoptedEcryptfs } from './adopt.js';
 import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
-import { openEcryptfs } from '../../ecryptfs/mount.js';
+import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
 import { readPrivateSetup } from '../../ecryptfs/private-dir.js';
 import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
 import { walkLower } from '../../ecryptfs/tree.js';

@@ -2,7 +2,7 @@
 // `node test/vectors/keystore/make-vectors.mjs`). The committed files are the
 // reference: tests decode them; rerunning this makes new random salts/nonces.
 import { writeFileSync } from 'node:fs';
-import { encodeKeyStore } from '../../../dist/format/key-store.js';
+import { encodeKeyStore } from '../../../dist/format/key-store-layout.js';
 import { sealSlot } from '../../../dist/keys/keyslot.js';
 import { keyIdOf } from '../../../dist/crypto/key-id.js';
 import { formatRecoveryKey } from '../../../dist/crypto/recovery-key.js';

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BIN, VECTORS } from './helpers.js';
+import { BIN, VECTORS } from '../helpers/ecryptfs.js';
 import {
   parseWrappedPassphrase, serializeWrappedPassphrase, unwrapPassphrase, wrapPassphrase,
 } from '../../src/format/ecryptfs/wrapped-passphrase.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { keyIdOf } from '../../src/crypto/key-id.js';
 import { hkdfSha256 } from '../../src/crypto/hkdf.js';
-import { vectors } from './helpers.js';
+import { vectors } from '../helpers/key-store-vectors.js';
 
 describe('key ID', () => {
   it('is 16 lowercase hex characters, the committed vector for the vector key', () => {

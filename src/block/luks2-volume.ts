@@ -13,7 +13,7 @@ import { buildHeaderCopies, chooseHeader, tryParseHeaderCopy, type CopyResult, t
 import {
   MetadataError, allocateKeyslot, keyslotAreaSize, parseMetadata, type Keyslot, type Metadata, type Segment,
 } from '../format/luks2/metadata.js';
-import { deriveSlotKey, materialBytes, openKeyslot, sealKeyslot } from '../format/luks2/keyslot.js';
+import { deriveSlotKey, materialBytes, openKeyslot, sealKeyslot } from '../format/luks2/keyslot-area.js';
 import { computeDigest, digestMatches } from '../format/luks2/digest.js';
 import { calibrateLuksArgon2id, digestIterations, DEFAULT_KDF_TIME_SECONDS, type Argon2Kdf } from './kdf-params.js';
 
@@ -131,8 +131,12 @@ function writeHeader(dev: Device, h: HeaderCopy, md: Metadata): HeaderCopy {
   return { binary: { ...b, seqid, kind: 'primary', hdrOffset: 0 }, metadata: md };
 }
 
-function withRaw(md: Metadata, hdrSize: number, edit: (raw: Record<string, any>) => void): Metadata {
-  const raw = structuredClone(md.raw) as Record<string, any>;
+/** cryptsetup's JSON area as parsed, edited by path below; parseMetadata validates the result again. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped JSON, checked after the edit
+type RawJson = Record<string, any>;
+
+function withRaw(md: Metadata, hdrSize: number, edit: (raw: RawJson) => void): Metadata {
+  const raw = structuredClone(md.raw) as RawJson;
   edit(raw);
   try {
     return parseMetadata(raw, hdrSize);

@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { makeEcryptfsPrivateHome } from './fixtures.js';
-import { BIN, MANIFEST_SH, VECTORS, plainManifest } from './helpers.js';
-import { skipUnless } from '../helpers/requirements.js';
-import { lookupUser } from '../../src/os/users.js';
-import { deleteUserByName } from '../helpers/users.js';
+import { makeEcryptfsPrivateHome } from '../../helpers/ecryptfs-homes.js';
+import { BIN, MANIFEST_SH, VECTORS, plainManifest } from '../../helpers/ecryptfs.js';
+import { skipUnless } from '../../helpers/requirements.js';
+import { lookupUser } from '../../../src/os/users.js';
+import { deleteUserByName } from '../../helpers/users.js';
 
 const MOUNT_PASS = 'adopt mount pass';
 const LOGIN = 'adopt login pass';

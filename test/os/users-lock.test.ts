@@ -1,6 +1,6 @@
-// The login hook's hold on the user's lock is bounded: a waiter gives up after
-// its wait, and a hook whose PAM process is gone is killed with it, so the
-// kernel frees the lock.
+// The login hook's hold on the user's lock (src/os/users-lock.ts) is bounded:
+// a waiter gives up after its wait, and a hook whose PAM process is gone is
+// killed with it (src/os/parent-death.ts), so the kernel frees the lock.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -12,8 +12,7 @@ import {
 } from '../../src/os/keyring.js';
 import { UsageError } from '../../src/errors.js';
 import { skipUnless } from '../helpers/requirements.js';
-import { asUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { createTestUserRetrying as createTestUser } from './test-users.js';
+import { asUser, createTestUserRetrying as createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 
 function newKey(): { key: Buffer; id: string } {
   const key = randomBytes(32);

@@ -1,34 +1,15 @@
-// The auth tokens in the kernel keyring: homecrypt inserts exactly the bytes
-// that ecryptfs-add-passphrase --fnek inserts (compared with `keyctl pipe`), and
-// matches the tokens the tool inserted under Debian's real eCryptfs kernel.
+// The auth tokens in the kernel keyring (src/ecryptfs/auth-tok-keyring.ts):
+// `homecrypt ecryptfs add-passphrase --fnek` inserts exactly the bytes that
+// ecryptfs-add-passphrase --fnek inserts (compared with `keyctl pipe`). The
+// payloads' layout against the kernel's own: test/format/ecryptfs/auth-tok.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BIN, VECTORS, runAsThrowawayUser } from './helpers.js';
-import { authTokForPassphrase, parseAuthTok } from '../../src/format/ecryptfs/auth-tok.js';
+import { BIN, runAsThrowawayUser } from '../helpers/ecryptfs.js';
+import { authTokForPassphrase } from '../../src/format/ecryptfs/auth-tok.js';
 import { DEFAULT_SALT, FNEK_SALT } from '../../src/format/ecryptfs/constants.js';
 import { skipUnless } from '../helpers/requirements.js';
-
-describe('auth token payload vectors (made in refvm by ecryptfs-add-passphrase --fnek)', () => {
-  const [sig, fnekSig] = readFileSync(join(VECTORS, 'sigs'), 'utf8').trim().split('\n');
-  const pass = readFileSync(join(VECTORS, 'mount-passphrase'));
-
-  it('the file key token is byte-identical', () => {
-    const t = authTokForPassphrase(pass, DEFAULT_SALT);
-    expect(t.sig).toBe(sig);
-    expect(t.payload).toEqual(readFileSync(join(VECTORS, `authtok-${sig}.bin`)));
-  });
-
-  it('the filename key token is byte-identical, with the ASCII "99887766" salt quirk', () => {
-    const t = authTokForPassphrase(pass, FNEK_SALT);
-    expect(t.sig).toBe(fnekSig);
-    const real = readFileSync(join(VECTORS, `authtok-${fnekSig}.bin`));
-    expect(t.payload).toEqual(real);
-    expect(real.subarray(729, 737).toString('latin1')).toBe('99887766');
-    expect(parseAuthTok(real).sig).toBe(fnekSig);
-  });
-});
 
 describe.skipIf(skipUnless('root', 'keyring', 'eCryptfs keyring comparison'))('in the kernel keyring', () => {
   let fake: string;

@@ -6,7 +6,7 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
+import { EcryptfsVolume } from '../../src/ecryptfs/ecryptfs-volume.js';
 import { walkLower } from '../../src/ecryptfs/tree.js';
 import type { AesKeyBytes } from '../../src/format/ecryptfs/constants.js';
 

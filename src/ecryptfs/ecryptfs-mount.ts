@@ -12,7 +12,7 @@ import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js
 import { ecryptfsFormat } from './ecryptfs-format.js';
 import { keysFromMountPassphrase, wipeKeys } from './keys.js';
 import { detectLayout } from './detect-layout.js';
-import { EcryptfsVolume } from './volume.js';
+import { EcryptfsVolume } from './ecryptfs-volume.js';
 
 export interface EcryptfsSpec {
   /** Cipher key size; detected from the files when absent (default 16). */

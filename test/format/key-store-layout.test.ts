@@ -3,10 +3,10 @@
 // another exception.
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeKeyStore, encodeKeyStore, slotAad } from '../../src/format/key-store.js';
+import { decodeKeyStore, encodeKeyStore, slotAad } from '../../src/format/key-store-layout.js';
 import { openSlot } from '../../src/keys/keyslot.js';
 import { CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
-import { vectorBytes, vectors } from './helpers.js';
+import { vectorBytes, vectors } from '../helpers/key-store-vectors.js';
 
 const NAME = '/some/dir/keystore';
 

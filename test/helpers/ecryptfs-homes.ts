@@ -1,15 +1,15 @@
 // What `ecryptfs-setup-private` leaves for a user, built for the adopt and
 // migrate tests: the lower ~/.Private written kernel-exact from the committed
-// plaintext vectors (see format-vectors.test.ts), the real
+// plaintext vectors (see test/ecryptfs/format-vectors.test.ts), the real
 // ecryptfs-wrap-passphrase's wrapped-passphrase, and a mode-0500 ~/Private.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { VECTORS } from './helpers.js';
+import { VECTORS } from './ecryptfs.js';
 import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
-import { EcryptfsVolume } from '../../src/ecryptfs/volume.js';
+import { EcryptfsVolume } from '../../src/ecryptfs/ecryptfs-volume.js';
 import { writePlainTree } from '../../src/ecryptfs/tree.js';
 import { lookupUser } from '../../src/os/users.js';
 import { deleteUserByName } from '../helpers/users.js';

@@ -1,4 +1,5 @@
-// Shared by the keys tests: temp dirs and the committed vectors.
+// The committed key-store vectors (test/vectors/keystore/) and temp dirs, shared by
+// the tests of src/crypto, src/format and src/keys.
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BIN, VECTORS, lowerManifest, openVectorVolume, plainManifest } from './helpers.js';
+import { BIN, VECTORS, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
 import { skipUnless } from '../helpers/requirements.js';
 
 const PASS = readFileSync(join(VECTORS, 'mount-passphrase'), 'utf8');

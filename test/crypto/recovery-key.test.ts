@@ -3,7 +3,7 @@ import {
   formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey,
 } from '../../src/crypto/recovery-key.js';
 import { RecoveryKeyTypoError } from '../../src/errors.js';
-import { vectors } from './helpers.js';
+import { vectors } from '../helpers/key-store-vectors.js';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
