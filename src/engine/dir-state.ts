@@ -9,7 +9,7 @@ import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readSyn
 import { CorruptFileError } from '../errors.js';
 import type { DirStateCodec } from './volume-format.js';
 import { E, fail } from './errno.js';
-import { O_PATH, mkdiratSync, openatSync, readdiratSync, renameat2Sync, renameatSync, unlinkatSync, lstatatSync } from '../os/lower-fs-calls.js';
+import { O_PATH, mkdiratSync, openatSync, readdirFdSync, renameat2Sync, renameatSync, unlinkatSync, lstatatSync } from '../os/lower-fs-calls.js';
 
 const RENAME_NOREPLACE = 1;
 /** Directory IVs kept (16 bytes and a path each). */
@@ -142,23 +142,36 @@ function removeTemp(codec: DirStateCodec, parent: number, tmp: string): void {
 /**
  * Takes the state file out of the directory `name` in `parent`, which must
  * hold nothing else (ENOTEMPTY, as rmdir says); returns what puts it back
- * (for when the rmdir or rename that follows fails).
+ * (for when the rmdir or rename that follows fails). `iv`: the directory's
+ * IV when the engine knows it (the state file is then rebuilt from it, not
+ * read). One descriptor of the directory serves the emptiness check and the
+ * unlink: an rmdir costs open, getdents, unlinkat, close and the rmdir.
  */
-export function takeStateOut(codec: DirStateCodec, parent: number, name: string): () => void {
-  for (const e of readdiratSync(parent, name)) {
-    const n = e.name.toString('latin1');
-    if (n !== '.' && n !== '..' && n !== codec.fileName) fail(E.ENOTEMPTY);
-  }
+export function takeStateOut(codec: DirStateCodec, parent: number, name: string, iv?: Buffer): () => void {
   const fd = openatSync(parent, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
   try {
-    const content = readStateFile(fd, codec.fileName, name);
+    // checked first: a crash must never find a directory with entries and without its state
+    for (const e of readdirFdSync(fd, name)) {
+      const n = e.name.toString('latin1');
+      if (n !== '.' && n !== '..' && n !== codec.fileName) fail(E.ENOTEMPTY);
+    }
+    const content = iv ? codec.contentOf(iv) : readStateFile(fd, codec.fileName, name);
     if (content === null) return () => undefined;
-    const st = fstatSync(fd);
-    unlinkatSync(fd, codec.fileName);
+    try {
+      unlinkatSync(fd, codec.fileName);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return () => undefined;
+      throw err;
+    }
     return () => {
       try {
         const again = openatSync(parent, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-        try { writeStateFile(again, codec.fileName, content, { uid: st.uid, gid: st.gid }); } finally { closeSync(again); }
+        try {
+          const st = fstatSync(again);
+          writeStateFile(again, codec.fileName, content, { uid: st.uid, gid: st.gid });
+        } finally {
+          closeSync(again);
+        }
       } catch { /* the directory went after all */ }
     };
   } finally {

@@ -228,14 +228,20 @@ export class EncryptedFilesystem {
     return fd;
   }
 
-  /** The directory at `rel` was renamed or removed: forget it and everything below. */
+  /**
+   * The directory at `rel` was renamed or removed: forget it and everything
+   * below. Its descriptor is closed on a pool thread: after an rmdir it is the
+   * last reference to the lower inode, and its close frees the inode on the
+   * lower filesystem (measured at ~2 ms a directory in the canonical rm -rf,
+   * waiting on the journal), which need not hold up the reply.
+   */
   private dropDirs(rel: string): void {
     this.ivs?.drop(rel);
     const prefix = `${rel}/`;
     for (const [k, fd] of this.dirs) {
       if (k === rel || k.startsWith(prefix)) {
         this.dirs.delete(k);
-        closeSync(fd);
+        this.flushes.close(fd, (err) => this.log(`homecrypt: close of lower directory ${this.root}/${k}: ${err.message}`));
       }
     }
   }
@@ -708,7 +714,7 @@ export class EncryptedFilesystem {
   rmdir(path: string): void {
     const l = this.lower(path);
     const state = this.format.names.dirState;
-    const putBack = state ? takeStateOut(state, l.dir, l.name) : null;
+    const putBack = state ? takeStateOut(state, l.dir, l.name, this.ivs!.peek(l.rel)) : null;
     try {
       unlinkatSync(l.dir, l.name, true);
     } catch (err) {
@@ -753,7 +759,7 @@ export class EncryptedFilesystem {
         const code = (err as NodeJS.ErrnoException).code;
         if (!this.ivs || (code !== 'ENOTEMPTY' && code !== 'EEXIST') || (flags & RENAME_NOREPLACE)) throw err;
         // over a directory that holds only its state file: the state goes first (and comes back on failure)
-        const putBack = takeStateOut(this.format.names.dirState!, b.dir, b.name);
+        const putBack = takeStateOut(this.format.names.dirState!, b.dir, b.name, this.ivs.peek(b.rel));
         try {
           move();
         } catch (again) {

@@ -166,6 +166,7 @@ class EncryptedNames implements NameCodec {
           const iv = newDirIv();
           return { iv, content: sealDirIv(keys.nameKeys, iv) };
         },
+        contentOf: (iv) => sealDirIv(keys.nameKeys, iv),
         open: (content, where) => openDirIv(keys.nameKeys, content, where),
         looksSealed: (lowerName) => isLongEntry(lowerName) || decodeName(lowerName) !== null,
       };

@@ -148,6 +148,8 @@ export interface DirStateCodec {
   readonly tempPrefix: string;
   /** A new directory's IV and its state file's content. */
   create(): { iv: Buffer; content: Buffer };
+  /** The state file's content for `iv` (what create() gave with it). */
+  contentOf(iv: Buffer): Buffer;
   /** The IV in a state file's content (null: missing); throws CorruptFileError. */
   open(content: Buffer | null, where: string): Buffer;
   /**

@@ -8,9 +8,17 @@
 // applies a record whose write did not finish (its last tag is not in place).
 import type { LowerIO } from './volume-format.js';
 import {
-  RECORD_AT, RECORD_HEAD_BYTES, RECORD_MAGIC, encodeWriteRecord, openWriteRecord, recordCapacity, writeRecordLength,
-  type WriteRecord,
+  RECORD_AT, RECORD_HEAD_BYTES, RECORD_MAGIC, RECORD_OVERHEAD, encodeWriteRecordInto, openWriteRecord, recordCapacity,
+  writeRecordLength, type WriteRecord,
 } from '../format/write-record.js';
+
+// Records are written one at a time on the JS thread (and before the change
+// they cover starts): one buffer serves them all, no allocation per write.
+let recordBuf = Buffer.allocUnsafe(RECORD_OVERHEAD + 4124);
+function recordScratch(length: number): Buffer {
+  if (recordBuf.length < length) recordBuf = Buffer.allocUnsafe(length);
+  return recordBuf;
+}
 
 export class WriteJournal {
   readonly capacity: number;
@@ -24,7 +32,8 @@ export class WriteJournal {
   record(io: LowerIO, r: WriteRecord): void {
     this.wrote = true;
     if (r.bytes.length > this.capacity) throw new Error(`write record of ${r.bytes.length} bytes does not fit its slot`);
-    io.pwrite(encodeWriteRecord(this.key, this.fileId, r), RECORD_AT);
+    const out = recordScratch(RECORD_OVERHEAD + r.bytes.length);
+    io.pwrite(out.subarray(0, encodeWriteRecordInto(out, this.key, this.fileId, r)), RECORD_AT);
   }
 
   /** Empties the slot: before a change no record covers (a punched hole), so an older record cannot undo it. */

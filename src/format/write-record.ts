@@ -14,8 +14,8 @@
 //  48  12  nonce
 //  60   n  AES-256-GCM(content key, nonce, bytes, AAD = file ID || bytes 0..47)
 //  60+n 16 tag
-import { randomBytes } from 'node:crypto';
 import { blockGcm } from '../crypto/gcm-blocks.js';
+import { NONCE_BYTES, NoncePool } from '../crypto/nonce-pool.js';
 import { FILE_HEADER_BYTES } from './file-header.js';
 
 export const RECORD_AT = FILE_HEADER_BYTES;
@@ -45,20 +45,38 @@ function getU64(b: Buffer, at: number): number {
   return b.readUInt32BE(at) * 0x100000000 + b.readUInt32BE(at + 4);
 }
 
+// Records are sealed one at a time on the JS thread: one AAD buffer serves them all.
+const AAD = Buffer.alloc(16 + 48);
 function aad(fileId: Buffer, head: Buffer): Buffer {
-  return Buffer.concat([fileId, head.subarray(0, 48)]);
+  fileId.copy(AAD, 0, 0, 16);
+  head.copy(AAD, 16, 0, 48);
+  return AAD;
 }
 
-export function encodeWriteRecord(key: Buffer, fileId: Buffer, r: WriteRecord, nonce: Buffer = randomBytes(12)): Buffer {
-  const out = Buffer.alloc(RECORD_OVERHEAD + r.bytes.length);
+const nonces = new NoncePool();
+
+/**
+ * Encodes `r` into `out` (at least RECORD_OVERHEAD + r.bytes.length bytes)
+ * and returns the record's length. The nonce is fresh unless given (vectors).
+ */
+export function encodeWriteRecordInto(out: Buffer, key: Buffer, fileId: Buffer, r: WriteRecord, nonce?: Buffer): number {
+  const len = RECORD_OVERHEAD + r.bytes.length;
+  if (out.length < len) throw new RangeError('write record buffer too small');
   RECORD_MAGIC.copy(out, 0);
   out.writeUInt32BE(r.bytes.length, 4);
   putU64(out, r.sizeTo, 8);
   putU64(out, r.restoreAt, 16);
   putU64(out, r.doneAt, 24);
   r.doneTag.copy(out, 32, 0, 16);
-  nonce.copy(out, 48);
-  blockGcm().seal(key, nonce, aad(fileId, out), r.bytes, out, RECORD_HEAD_BYTES);
+  if (nonce) nonce.copy(out, 48, 0, NONCE_BYTES);
+  else nonces.next(out, 48);
+  blockGcm().seal(key, out.subarray(48, 60), aad(fileId, out), r.bytes, out, RECORD_HEAD_BYTES);
+  return len;
+}
+
+export function encodeWriteRecord(key: Buffer, fileId: Buffer, r: WriteRecord, nonce?: Buffer): Buffer {
+  const out = Buffer.alloc(RECORD_OVERHEAD + r.bytes.length);
+  encodeWriteRecordInto(out, key, fileId, r, nonce);
   return out;
 }
 

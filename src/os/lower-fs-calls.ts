@@ -226,26 +226,31 @@ const direntBuf = Buffer.alloc(64 * 1024);
 /** Every entry of directory `name` in `dir` ('.' and '..' included), in the directory's order. */
 export function readdiratSync(dir: number, name: string): LowerDirent[] {
   const fd = openatSync(dir, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-  const out: LowerDirent[] = [];
-  const buf = direntBuf;
   try {
-    for (;;) {
-      const n = check('getdents64', name, Number(lib().getdents64(fd, buf, buf.length)));
-      if (n === 0) return out;
-      // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name (NUL-terminated)
-      for (let at = 0; at < n;) {
-        const reclen = buf.readUInt16LE(at + 16);
-        const nameEnd = buf.indexOf(0, at + 19);
-        out.push({
-          ino: Number(buf.readBigUInt64LE(at)),
-          type: buf[at + 18]!,
-          name: Buffer.from(buf.subarray(at + 19, nameEnd < 0 || nameEnd > at + reclen ? at + reclen : nameEnd)),
-        });
-        at += reclen;
-      }
-    }
+    return readdirFdSync(fd, name);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Every entry of the directory open as `fd` (read from its current position); `name` for errors. */
+export function readdirFdSync(fd: number, name: string): LowerDirent[] {
+  const out: LowerDirent[] = [];
+  const buf = direntBuf;
+  for (;;) {
+    const n = check('getdents64', name, Number(lib().getdents64(fd, buf, buf.length)));
+    if (n === 0) return out;
+    // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name (NUL-terminated)
+    for (let at = 0; at < n;) {
+      const reclen = buf.readUInt16LE(at + 16);
+      const nameEnd = buf.indexOf(0, at + 19);
+      out.push({
+        ino: Number(buf.readBigUInt64LE(at)),
+        type: buf[at + 18]!,
+        name: Buffer.from(buf.subarray(at + 19, nameEnd < 0 || nameEnd > at + reclen ? at + reclen : nameEnd)),
+      });
+      at += reclen;
+    }
   }
 }
 

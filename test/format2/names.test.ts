@@ -110,6 +110,34 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 names on the mount'
     expect(fsck(v.lower).problems).toEqual([]);
   }, SLOW);
 
+  it('an rmdir the lower filesystem refuses after the IV file went puts the same IV file back (IV known or read)', () => {
+    fs.mkdirSync(join(v.mnt, 'a/stays'));
+    const lowerDir = lowerOf(v.lower, v.mnt, 'a/stays');
+    const ivFile = join(lowerDir, DIRIV);
+    const iv = fs.readFileSync(ivFile);
+    for (const known of [true, false]) {
+      if (known) expect(fs.readdirSync(join(v.mnt, 'a/stays'))).toEqual([]); // its IV is in the mount's cache
+      else { v.umount(); v.mount(); } // nothing looked inside it since: its IV is read before the file goes
+      // an immutable lower parent: the IV file inside the directory can go, the directory cannot
+      execFileSync('chattr', ['+i', dirname(lowerDir)]);
+      try {
+        expect(errnoOf(() => fs.rmdirSync(join(v.mnt, 'a/stays')))).toBe('EPERM');
+      } finally {
+        execFileSync('chattr', ['-i', dirname(lowerDir)]);
+      }
+      expect(fs.readFileSync(ivFile).equals(iv), `known ${known}`).toBe(true);
+      expect(fs.statSync(ivFile).mode & 0o7777).toBe(0o444);
+      fs.writeFileSync(join(v.mnt, 'a/stays/f'), 'names still seal under the same IV');
+      v.umount();
+      v.mount();
+      expect(fs.readFileSync(join(v.mnt, 'a/stays/f'), 'utf8')).toBe('names still seal under the same IV');
+      fs.unlinkSync(join(v.mnt, 'a/stays/f'));
+    }
+    fs.rmdirSync(join(v.mnt, 'a/stays'));
+    expect(fs.existsSync(lowerDir)).toBe(false);
+    expect(fsck(v.lower).problems).toEqual([]);
+  }, SLOW);
+
   it('a copy of the lower dir by cp -a, rsync -a and tar mounts with the same plaintext', () => {
     fs.symlinkSync('renamed/sub/deep', join(v.mnt, 'a/link'));
     const want = snapshot(v.mnt);
