@@ -6,7 +6,7 @@
 # the daemon's CPU microseconds per request. The fio settings are home.sh's
 # (buffered psync, one pass in random order, the file's cache dropped first).
 # Usage: bench/fio-scaling.sh [ROUNDS]   (root; default 3; writes bench/results/fio-scaling-*.md)
-#   JOBS="1 2 4"  the job counts;  FIO_MB=N  each job's file in MiB (default 32)
+#   JOBS="1 2 4"  the job counts;  FIO_MB=N  each job's file in MiB (default 32);  FIO_VARIANTS="securefs homecrypt"  a subset
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
@@ -14,7 +14,7 @@ FIO_MB=${FIO_MB:-32}
 JOBS=${JOBS:-1 2 4}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
 command -v fio >/dev/null || { echo "bench: fio missing (./run deps)" >&2; exit 1; }
-VARIANTS=(plain gocryptfs securefs homecrypt)
+read -r -a VARIANTS <<< "${FIO_VARIANTS:-plain gocryptfs securefs homecrypt}"
 . bench/lib/variants.sh
 bench_init
 
