@@ -111,7 +111,8 @@ export function write(s: HandlerContext, r: Request): boolean {
   const path = nd?.lastPath ?? '';
   // The kernel asks on every write by a process without CAP_FSETID (every
   // user's write); a file whose last attributes showed no set-ID bit has none
-  // (only SETATTR adds one, and its reply updates them), so no stat for it.
+  // (one comes only with a new entry or a SETATTR, whose replies update them),
+  // so no stat for it.
   const kill = nd && (writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0 && (nd.attr === null || (nd.attr.mode & 0o6000) !== 0);
   return s.run(r.unique, 'write', path, () => (kill
     ? s.then(killSuidgid(s, nd, fh), (changed) => {
