@@ -3,8 +3,10 @@
 import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import type { LowerIO, SeekWhence } from './volume-format.js';
 import type { AfterReply } from './after-reply.js';
+import type { SizeCell } from './lower-sizes.js';
 import {
   FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE, fallocateSync, seekDataOrHoleSync, futimensSync,
+  willNeedSync,
 } from '../os/lower-fs-calls.js';
 
 // Smaller writes (tar's 10 KiB records, most small files) stay inline: the
@@ -19,9 +21,14 @@ export class FdLowerIO implements LowerIO {
   /** False once the lower filesystem has said it has no fallocate(2): writes stay inline. */
   private canReserve = true;
 
-  /** With `afterReply`, a write may finish after the kernel has its answer (after-reply.ts). */
+  /**
+   * With `afterReply`, a write may finish after the kernel has its answer
+   * (after-reply.ts). With `known`, the file's size is the cell's (shared by
+   * every handle of the inode, lower-sizes.ts) and kept up to date by this
+   * object's own writes; without it, size() asks fstat every time.
+   */
   constructor(readonly fd: number, readonly lowerPath: string, private readonly afterReply?: AfterReply,
-    private readonly log?: (line: string) => void) {}
+    private readonly log?: (line: string) => void, private readonly known: SizeCell | null = null) {}
 
   /**
    * Reserves the space of a write and queues `write` to run after the reply;
@@ -83,18 +90,36 @@ export class FdLowerIO implements LowerIO {
 
   pwrite(data: Buffer, offset: number): void {
     this.settle();
+    const known = this.known;
     let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    try {
+      while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    } catch (err) {
+      if (known && done > 0) known.size = -1; // part of it may have landed: ask next time
+      throw err;
+    }
+    if (known && known.size >= 0 && offset + done > known.size) known.size = offset + done;
   }
 
   ftruncate(length: number): void {
     this.settle();
-    ftruncateSync(this.fd, length);
+    const known = this.known;
+    try {
+      ftruncateSync(this.fd, length);
+    } catch (err) {
+      if (known) known.size = -1;
+      throw err;
+    }
+    if (known) known.size = length;
   }
 
   size(): number {
     this.settle();
-    return fstatSync(this.fd).size;
+    const known = this.known;
+    if (known && known.size >= 0) return known.size;
+    const size = fstatSync(this.fd).size;
+    if (known) known.size = size;
+    return size;
   }
 
   keepingTimes(change: () => void): void {
@@ -117,6 +142,10 @@ export class FdLowerIO implements LowerIO {
   punch(offset: number, length: number): void {
     this.settle();
     fallocateSync(this.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, this.lowerPath);
+  }
+
+  prefetch(offset: number, length: number): void {
+    willNeedSync(this.fd, offset, length);
   }
 }
 

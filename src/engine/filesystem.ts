@@ -23,6 +23,7 @@ import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
 import { LowerFlushes } from './lower-flush.js';
+import { LowerSizes, type SizeCell } from './lower-sizes.js';
 import { DirIvCache, mkdirWithState, takeStateOut } from './dir-state.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
@@ -50,6 +51,8 @@ interface OpenFile {
   fd: number;
   io: LowerIO;
   cipher: FileCipher;
+  /** The lower size this handle shares with the inode's other handles (lower-sizes.ts). */
+  size: SizeCell | null;
 }
 
 /** Where a mount path is in the lower directory. */
@@ -87,6 +90,8 @@ const ACL_DEFAULT = 'system.posix_acl_default';
 export class EncryptedFilesystem {
   private readonly files = new Map<number, OpenFile>();
   private readonly flushes = new LowerFlushes();
+  /** Sizes of the open lower files (lower-sizes.ts). */
+  readonly sizes = new LowerSizes();
   private nextFh = 1;
   private readonly root: string;
   private readonly format: VolumeFormat;
@@ -125,6 +130,7 @@ export class EncryptedFilesystem {
    */
   private newOwner(l: Lower, caller: Caller | undefined): { uid: number; gid: number } | null {
     if (!caller || !this.asRoot) return null;
+    if (caller.uid === 0 && caller.gid === 0) return null; // root's own, set-group-ID parent or not: no fstat
     const setgid = (fstatSync(l.dir).mode & 0o2000) !== 0;
     if (caller.uid === 0 && (setgid || caller.gid === 0)) return null;
     return { uid: caller.uid, gid: setgid ? -1 : caller.gid };
@@ -374,12 +380,17 @@ export class EncryptedFilesystem {
    */
   private openLower(l: Lower, flags: number, op: string, handle = false): OpenFile {
     const fd = this.openNoAtime(l, flags | fsc.O_NOFOLLOW);
-    const io = new FdLowerIO(fd, l.abs, handle ? this.afterReply : undefined, this.log);
+    let size: SizeCell | null = null;
     try {
-      if (!fstatSync(fd).isFile()) fail(E.EINVAL);
-      if (this.format.files.hasPendingWrite?.(io)) this.recoverLower(l, flags, io);
-      return { fd, io, cipher: this.format.files.open(io) };
+      this.afterReply?.run(); // a queued write of another handle of this file lands before its size is read
+      const st = fstatSync(fd);
+      if (!st.isFile()) fail(E.EINVAL);
+      size = this.sizes.take(st.dev, st.ino, st.size);
+      const io = new FdLowerIO(fd, l.abs, handle ? this.afterReply : undefined, this.log, size);
+      if (this.format.files.hasPendingWrite?.(io)) this.recoverLower(l, flags, io, size);
+      return { fd, io, cipher: this.format.files.open(io), size };
     } catch (err) {
+      this.sizes.drop(size);
       closeSync(fd);
       this.integrity(op, l.abs, err);
     }
@@ -390,10 +401,10 @@ export class EncryptedFilesystem {
    * the file back whole before anyone reads it (write-journal.ts). A file
    * opened read-only is recovered through a second descriptor.
    */
-  private recoverLower(l: Lower, flags: number, io: FdLowerIO): void {
+  private recoverLower(l: Lower, flags: number, io: FdLowerIO, size: SizeCell | null): void {
     const rw = (flags & 3) === fsc.O_RDWR ? null : this.openNoAtime(l, fsc.O_RDWR | fsc.O_NOFOLLOW);
     try {
-      if (this.format.files.recover!(rw === null ? io : new FdLowerIO(rw, l.abs))) {
+      if (this.format.files.recover!(rw === null ? io : new FdLowerIO(rw, l.abs, undefined, undefined, size))) {
         this.log?.(`homecrypt: ${l.abs}: a write cut short by a crash was rolled back (or finished) from its record`);
       }
     } finally {
@@ -426,7 +437,9 @@ export class EncryptedFilesystem {
     this.afterReply?.run();
     const f = this.files.get(fh);
     if (!f) return this.getattr(path);
-    return this.toStat(fstatSync(f.fd), null, f.cipher);
+    const st = fstatSync(f.fd);
+    if (f.size) f.size.size = st.size; // the same truth, fresh
+    return this.toStat(st, null, f.cipher);
   }
 
   access(path: string, mode: number): void {
@@ -485,14 +498,18 @@ export class EncryptedFilesystem {
     const own = this.newOwner(l, caller);
     return this.creating(l, () => {
       const fd = this.openNoAtime(l, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
-      const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log);
+      let size: SizeCell | null = null;
       try {
+        const st = fstatSync(fd);
+        size = this.sizes.take(st.dev, st.ino, st.size);
+        const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log, size);
         this.settle(fd, mode, own, 0, l);
         const { bytes, tail, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
         if (tail) io.pwrite(tail.bytes, tail.at);
-        return this.handle({ fd, io, cipher });
+        return this.handle({ fd, io, cipher, size });
       } catch (err) {
+        this.sizes.drop(size);
         closeSync(fd);
         try { unlinkatSync(l.dir, l.name); } catch { /* gone */ }
         throw err;
@@ -555,6 +572,7 @@ export class EncryptedFilesystem {
       f.io.settle?.();
       f.cipher.release?.(f.io);
     } catch { /* logged when it failed */ }
+    this.sizes.drop(f.size);
     this.flushes.close(f.fd, (err) => this.log(`homecrypt: close ${f.io.lowerPath}: ${err.message}`));
   }
 
@@ -567,6 +585,7 @@ export class EncryptedFilesystem {
     } catch (err) {
       this.integrity('truncate', l.abs, err);
     } finally {
+      this.sizes.drop(f.size);
       closeSync(f.fd);
     }
   }
@@ -855,6 +874,7 @@ export class EncryptedFilesystem {
   closeAll(): void {
     try { this.afterReply?.run(); } catch { /* logged by the job */ }
     for (const f of this.files.values()) {
+      this.sizes.drop(f.size);
       try { closeSync(f.fd); } catch { /* closed */ }
     }
     this.files.clear();

@@ -61,6 +61,8 @@ export interface LowerIO {
   reserve?(offset: number, length: number): void;
   /** Optional: frees [offset, offset+length) of the lower file, which then reads as zeros (PUNCH_HOLE). */
   punch?(offset: number, length: number): void;
+  /** Optional: a hint that [offset, offset+length) will be read next (the lower read starts now, unwaited). */
+  prefetch?(offset: number, length: number): void;
 }
 
 export type SeekWhence = 'data' | 'hole';

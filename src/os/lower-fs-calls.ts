@@ -16,7 +16,7 @@ interface Libc {
   lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn;
   openat: Fn; statx: Fn; mkdirat: Fn; mknodat: Fn; unlinkat: Fn; renameat: Fn; linkat: Fn; symlinkat: Fn;
   readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; futimens: Fn; faccessat: Fn;
-  getdents64: Fn; renameat2: Fn;
+  getdents64: Fn; renameat2: Fn; fadvise: Fn;
 }
 let libc: Libc | null = null;
 
@@ -47,6 +47,8 @@ function lib(): Libc {
     faccessat: libcFn('int faccessat(int dirfd, const char *path, int mode, int flags)'),
     getdents64: libcFn('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)'),
     renameat2: libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
+    // returns the error number itself (0 on success), not -1 and errno
+    fadvise: libcFn('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)'),
   };
   return libc;
 }
@@ -204,6 +206,17 @@ export const SEEK_HOLE = 4;
  */
 export function fallocateSync(fd: number, mode: number, offset: number, length: number, path: string): void {
   check('fallocate', path, lib().fallocate(fd, mode, offset, length));
+}
+
+export const POSIX_FADV_WILLNEED = 3;
+
+/**
+ * posix_fadvise(2) WILLNEED: starts reading [offset, offset+length) into the
+ * page cache and returns without waiting for it. A hint: false when the
+ * kernel refused it, which changes nothing.
+ */
+export function willNeedSync(fd: number, offset: number, length: number): boolean {
+  return Number(lib().fadvise(fd, offset, length, POSIX_FADV_WILLNEED)) === 0;
 }
 
 /** lseek(2) with SEEK_DATA or SEEK_HOLE; -1 for ENXIO (nothing of that kind at or after `offset`). */

@@ -22,7 +22,7 @@ import type { KernelBridgeOptions } from './kernel-options.js';
 import { fatalSignalPending, mountAsRoot, mountWithFusermount, setReadahead, unmountKernel } from './kernel-mount.js';
 import { NodeTable, keepsCache, opensDirect, type Node } from './node-table.js';
 import { InterruptTable } from './interrupts.js';
-import { SessionLoop } from './session-loop.js';
+import { HELD, LATER, SessionLoop } from './session-loop.js';
 import { HANDLERS } from './handlers/table.js';
 import {
   ENTRY_OUT, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OP_NAMES, OUT_HEADER, Op, readRequest, writeEntryOut,
@@ -72,6 +72,8 @@ export class KernelSession implements HandlerContext {
   private curPid = 0;
   /** The descriptor the request being answered came from. */
   curFd: number;
+  /** The request being dispatched was registered as answered later (`later`). */
+  private wentLater = false;
   private readonly loop: SessionLoop;
 
   constructor(private readonly fd: number, readonly ops: FuseOps, readonly options: MountOptions,
@@ -93,7 +95,12 @@ export class KernelSession implements HandlerContext {
     });
     this.ended = new Promise((res) => { this.endDone = res; });
     this.loop = new SessionLoop(fd, this.maxIo, Math.round((kopts.spinUs ?? 50) * 1000), kopts.readers ?? 2, {
-      dispatch: (b, n, from) => { this.curFd = from; return this.dispatch(b, n); },
+      dispatch: (b, n, from) => {
+        this.curFd = from;
+        this.wentLater = false;
+        const held = this.dispatch(b, n);
+        return (held ? HELD : 0) | (this.wentLater ? LATER : 0);
+      },
       afterReply: () => this.afterReply(),
       onUnexpected: this.onUnexpected,
       closing: (err) => {
@@ -190,6 +197,7 @@ export class KernelSession implements HandlerContext {
    * false when the result must be dropped (the request was answered EINTR).
    */
   later(unique: bigint): () => boolean {
+    this.wentLater = true;
     const p = this.interrupts.begin(unique, this.curFd, this.curPid, this.curOp);
     return () => {
       this.curFd = p.fd;
@@ -228,8 +236,8 @@ export class KernelSession implements HandlerContext {
     }
     if (isPromise(v)) {
       const settled = this.later(unique);
-      v.then((r) => { if (settled()) this.finish(unique, op, path, r, reply); else dropped?.(r); },
-        (err) => { if (settled()) this.replyErr(unique, this.fail(op, path, err)); });
+      v.then((r) => { if (settled()) this.finish(unique, op, path, r, reply); else dropped?.(r); this.loop.kick(); },
+        (err) => { if (settled()) this.replyErr(unique, this.fail(op, path, err)); this.loop.kick(); });
       return true;
     }
     this.finish(unique, op, path, v, reply);

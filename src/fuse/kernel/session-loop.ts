@@ -13,9 +13,14 @@ const E = constants.errno;
 const PAGE = 4096;
 const DRAIN_BUDGET_NS = 20_000_000n;
 
+/** dispatch() flags: the request buffer is held by a pending operation (a new one is needed). */
+export const HELD = 1;
+/** dispatch() flags: the answer comes later, from the event loop (an operation's Promise). */
+export const LATER = 2;
+
 export interface LoopHooks {
-  /** Answers request `b[0..n)` read from `fd`; true when `b` is held by a pending operation. */
-  dispatch(b: Buffer, n: number, fd: number): boolean;
+  /** Answers request `b[0..n)` read from `fd`; returns HELD and LATER flags. */
+  dispatch(b: Buffer, n: number, fd: number): number;
   /** After each request, before the next is read. */
   afterReply(): void;
   onUnexpected(op: string, path: string, err: unknown): void;
@@ -33,6 +38,8 @@ export class SessionLoop {
   private fastFd = -1;
   private fastBuf: Buffer | null = null;
   private readonly spin: bigint;
+  /** drain() is running (kick must not start a second one). */
+  private draining = false;
 
   constructor(private readonly fd: number, private readonly maxIo: number, spinNs: number, private readonly readers: number,
     private readonly hooks: LoopHooks) {
@@ -72,7 +79,8 @@ export class SessionLoop {
     whenReadable(this.fastFd, () => {
       this.running--;
       try {
-        this.drain();
+        // nothing there after all (kick took it): no spin, back to the poll
+        this.drain(false);
       } catch (e) {
         this.hooks.onUnexpected('dispatch', '', e);
       }
@@ -95,7 +103,7 @@ export class SessionLoop {
       if (n === 0) { this.shutdown(null); return; }
       let next = buf;
       try {
-        if (this.hooks.dispatch(buf, n, this.fd)) next = Buffer.allocUnsafe(buf.length); // buf is held by a pending operation
+        if (this.hooks.dispatch(buf, n, this.fd) & HELD) next = Buffer.allocUnsafe(buf.length); // buf is held by a pending operation
       } catch (e) {
         this.hooks.onUnexpected('dispatch', '', e);
       }
@@ -105,23 +113,51 @@ export class SessionLoop {
   }
 
   /**
+   * After a reply sent from the event loop (an operation's Promise settled:
+   * fsync), looks for the caller's next request at once, as after any other
+   * reply: an fsync-heavy writer (sqlite commits) otherwise waits for the
+   * pool thread's poll to wake the event loop before each next request.
+   */
+  kick(): void {
+    if (this.spin > 0n && !this.draining && !this.closed && this.fastFd >= 0) this.drain(true);
+  }
+
+  /**
    * Reads the clone without blocking and answers what is there, waiting up
    * to spinNs for the next request: a program doing one system call after
    * another sends its next request a few microseconds after our reply, and
    * catching it here saves the thread-pool wake-up (docs/BENCHMARKS.md).
    * Gives the event loop back once the line goes quiet, and every
    * DRAIN_BUDGET_NS under a steady stream (signals, timers, Promise results).
+   * No spin after a request whose operation went asynchronous (fsync): its
+   * caller waits for that answer, which only the event loop can send.
    */
-  private drain(): void {
+  private drain(spinFirst = true): void {
+    this.draining = true;
+    try {
+      this.drainClone(spinFirst);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private drainClone(spinFirst: boolean): void {
     let buf = this.fastBuf!;
     let last = process.hrtime.bigint();
     const until = last + DRAIN_BUDGET_NS;
+    let spin = spinFirst ? this.spin : 0n;
     for (;;) {
       if (last > until) return;
       const n = readRaw(this.fastFd, buf);
       if (n > 0) {
+        spin = this.spin;
         try {
-          if (this.hooks.dispatch(buf, n, this.fastFd)) { buf = Buffer.allocUnsafe(buf.length); this.fastBuf = buf; }
+          const how = this.hooks.dispatch(buf, n, this.fastFd);
+          if (how & HELD) {
+            buf = Buffer.allocUnsafe(buf.length);
+            this.fastBuf = buf;
+          }
+          if (how & LATER) spin = 0n;
         } catch (e) {
           this.hooks.onUnexpected('dispatch', '', e);
         }
@@ -130,7 +166,7 @@ export class SessionLoop {
         continue;
       }
       if (n === -E.EAGAIN || n === -E.ENOENT || n === -E.EINTR) {
-        if (process.hrtime.bigint() - last < this.spin) continue;
+        if (process.hrtime.bigint() - last < spin) continue;
         return;
       }
       // ENODEV: unmounted (anything else: the connection is unusable)

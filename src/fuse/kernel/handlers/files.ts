@@ -109,7 +109,11 @@ export function write(s: HandlerContext, r: Request): boolean {
   const { fh, offset, writeFlags, data } = readWriteIn(r);
   const nd = s.fileNode.get(fh);
   const path = nd?.lastPath ?? '';
-  const kill = nd && (writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0;
+  // The kernel asks on every write by a process without CAP_FSETID (every
+  // user's write); a file whose last attributes showed no set-ID bit has none
+  // (one comes only with a new entry or a SETATTR, whose replies update them),
+  // so no stat for it.
+  const kill = nd && (writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0 && (nd.attr === null || (nd.attr.mode & 0o6000) !== 0);
   return s.run(r.unique, 'write', path, () => (kill
     ? s.then(killSuidgid(s, nd, fh), (changed) => {
       if (changed) s.invalidateAttrs(nd.id);
@@ -145,7 +149,10 @@ export function fsync(s: HandlerContext, r: Request): boolean {
   if (!ops.fsync) throw new Errno(E.ENOSYS);
   const { fh, datasync } = readFsyncIn(r);
   const path = pathOfHandle(s, fh);
-  return s.run(r.unique, 'fsync', path, () => ops.fsync!(path, datasync, fh), () => 0);
+  // nothing of the request buffer is used once it is decoded: the session loop
+  // keeps it (no 1 MiB buffer allocated for each fsync left pending)
+  s.run(r.unique, 'fsync', path, () => ops.fsync!(path, datasync, fh), () => 0);
+  return false;
 }
 
 export function fallocate(s: HandlerContext, r: Request): boolean {

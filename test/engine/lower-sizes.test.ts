@@ -1,0 +1,128 @@
+// The engine keeps the lower size of each open file itself (src/engine/lower-sizes.ts)
+// instead of an fstat per READ and WRITE: every handle of one inode (two opens,
+// a hard link, a truncate by path) sees the size the others' writes made, a
+// write finished after its reply included, and a failed change makes the next
+// access ask the kernel again. Driven through the engine's operations directly.
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openVolume, writeNewVolumeConfig } from '../../src/engine/volume.js';
+import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
+import { AfterReply } from '../../src/engine/after-reply.js';
+import { FdLowerIO } from '../../src/engine/fd-lower-io.js';
+import { LowerSizes } from '../../src/engine/lower-sizes.js';
+
+const KEY = Buffer.alloc(32, 0x5a);
+const dir = mkdtempSync('/tmp/hc-lower-sizes-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function engine(lower: string) {
+  mkdirSync(lower, { mode: 0o700 });
+  writeNewVolumeConfig(lower, KEY, { keystore: null });
+  const vol = openVolume(lower, [KEY]);
+  const afterReply = new AfterReply();
+  const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => undefined, afterReply });
+  return { fs, afterReply };
+}
+
+function readAll(fs: EncryptedFilesystem, p: string, fh: number, max = 1 << 20): Buffer {
+  const buf = Buffer.alloc(max);
+  return buf.subarray(0, fs.read(p, fh, buf, 0));
+}
+
+describe('the lower size of open files, kept by the engine', () => {
+  it('every handle of a file sees what the others wrote and cut, hard links and truncate by path included', () => {
+    const lower = join(dir, 'a');
+    const { fs, afterReply } = engine(lower);
+    const w = fs.create('/f', 0o600);
+    const r = fs.open('/f', 0);
+    fs.link('/f', '/g');
+    const viaLink = fs.open('/g', 2);
+    expect(fs.sizes.open).toBe(1); // one inode, one cell
+    const one = randomBytes(10_000);
+    fs.write('/f', w, one, 0);
+    expect(readAll(fs, '/f', r).equals(one)).toBe(true);
+    expect(readAll(fs, '/g', viaLink).equals(one)).toBe(true);
+    // a large write may land after its reply: the other handle's read runs it first
+    const big = randomBytes(256 * 1024);
+    fs.write('/g', viaLink, big, one.length);
+    expect(readAll(fs, '/f', r).equals(Buffer.concat([one, big]))).toBe(true);
+    afterReply.run();
+    fs.ftruncate('/f', w, 4000);
+    expect(readAll(fs, '/g', viaLink).equals(one.subarray(0, 4000))).toBe(true);
+    fs.truncate('/g', 5); // by path: a handle of its own, the same cell
+    expect(readAll(fs, '/f', r).equals(one.subarray(0, 5))).toBe(true);
+    expect(fs.fgetattr('/f', w).size).toBe(5);
+    fs.truncate('/g', 9000); // grows with zeros
+    expect(readAll(fs, '/f', r).equals(Buffer.concat([one.subarray(0, 5), Buffer.alloc(8995)]))).toBe(true);
+    fs.release('/f', w);
+    fs.release('/f', r);
+    expect(fs.sizes.open).toBe(1);
+    fs.release('/g', viaLink);
+    expect(fs.sizes.open).toBe(0); // the cell goes with the inode's last handle
+    fs.closeAll();
+  });
+
+  it('a new open takes the lower size as it is: a file cut behind the mount fails, through every handle', () => {
+    const lower = join(dir, 'b');
+    const { fs } = engine(lower);
+    const w = fs.create('/f', 0o600);
+    fs.write('/f', w, randomBytes(9000), 0);
+    fs.release('/f', w); // (a writer's open handle would have its write record roll the cut back)
+    const fh = fs.open('/f', 0);
+    expect(readAll(fs, '/f', fh).length).toBe(9000);
+    const lowerFile = join(lower, fs.lower('/f').name);
+    truncateSync(lowerFile, statSync(lowerFile).size - 100);
+    const again = fs.open('/f', 0);
+    expect(() => readAll(fs, '/f', again)).toThrow(expect.objectContaining({ errno: 5 })); // EIO
+    expect(() => readAll(fs, '/f', fh)).toThrow(expect.objectContaining({ errno: 5 }));
+    fs.release('/f', again);
+    fs.release('/f', fh);
+    expect(fs.sizes.open).toBe(0);
+    fs.closeAll();
+  });
+});
+
+describe('FdLowerIO with a size cell', () => {
+  it('follows its own writes and cuts, and asks fstat again after a change that failed', () => {
+    const path = join(dir, 'raw');
+    writeFileSync(path, Buffer.alloc(100));
+    const sizes = new LowerSizes();
+    const fd = openSync(path, 'r+');
+    const st = fstatSync(fd);
+    const cell = sizes.take(st.dev, st.ino, st.size)!;
+    const io = new FdLowerIO(fd, path, undefined, undefined, cell);
+    io.pwrite(Buffer.alloc(50, 1), 80);
+    expect(io.size()).toBe(130);
+    io.pwrite(Buffer.alloc(10, 1), 0); // inside: no change
+    expect(cell.size).toBe(130);
+    io.ftruncate(20);
+    expect(io.size()).toBe(20);
+    // a second handle of the same inode shares the cell
+    const ro = openSync(path, 'r');
+    const st2 = fstatSync(ro);
+    expect(sizes.take(st2.dev, st2.ino, st2.size)).toBe(cell);
+    const roIo = new FdLowerIO(ro, path, undefined, undefined, cell);
+    io.pwrite(Buffer.alloc(5), 40);
+    expect(roIo.size()).toBe(45);
+    // ftruncate through a read-only descriptor fails: the size is asked again next time
+    expect(() => roIo.ftruncate(0)).toThrow();
+    expect(cell.size).toBe(-1);
+    expect(roIo.size()).toBe(45);
+    expect(cell.size).toBe(45);
+    sizes.drop(cell);
+    expect(sizes.open).toBe(1);
+    sizes.drop(cell);
+    expect(sizes.open).toBe(0);
+    closeSync(ro);
+    closeSync(fd);
+  });
+
+  it('shares no cell for an inode number a JS number cannot hold exactly', () => {
+    const sizes = new LowerSizes();
+    expect(sizes.take(1, 2 ** 53 + 2, 10)).toBeNull();
+    expect(sizes.take(1, 0, 10)).toBeNull();
+    expect(sizes.open).toBe(0);
+  });
+});
