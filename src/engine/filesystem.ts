@@ -886,14 +886,13 @@ export class EncryptedFilesystem {
 
   /** The operations table for the FUSE bridge; errors leave as errno values. */
   ops(): FuseOps {
-    const self = this;
     const wrap = <A extends unknown[], T>(fn: (...a: A) => T) => (...a: A): T => {
       try {
-        return fn.apply(self, a);
+        return fn.apply(this, a);
       } catch (err) {
         if (err instanceof FuseError) throw err;
         if (isIntegrityError(err)) {
-          self.log(`homecrypt: EIO: ${(err as Error).message}`);
+          this.log(`homecrypt: EIO: ${(err as Error).message}`);
         }
         fail(errnoFor(err)); // one shared error per errno: ENOENT and ENODATA come by the thousand
       }
