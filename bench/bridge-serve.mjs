@@ -6,7 +6,7 @@
 // when it holds no volume yet). Prints "ready" on stdout once mounted; on exit
 // prints the kernel bridge's request counts to stderr when HOMECRYPT_BRIDGE_STATS
 // is set. Runs from dist/ (build first). Used by bench/bridges.sh and
-// test/fuse-kernel/.
+// test/fuse/kernel/.
 import {
   accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lchownSync,
   linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync,
@@ -30,7 +30,7 @@ function toStat(st) {
 }
 
 /**
- * Test hook (test/fuse-kernel/interrupt.test.ts): with HOMECRYPT_TEST_STALL set
+ * Test hook (test/fuse/kernel/killed-caller.test.ts): with HOMECRYPT_TEST_STALL set
  * to a path, an fsync waits while that path exists (a device that takes its
  * time to flush), after creating PATH.hit to say it is waiting. Only this
  * bench/test script has it; the product's filesystems do not.

@@ -296,10 +296,6 @@ const SUPPORT_FOLDERS = ['helpers', 'vectors', 'fixtures'];
  * an entry whose file or folder is gone fails, so the list only shrinks.
  */
 const PENDING_MOVES: readonly { from: string; to: string; why: string }[] = [
-  { from: 'fuse-kernel', to: 'fuse/kernel', why: 'the mirror of src/fuse/kernel; its files were being edited on another branch' },
-  { from: 'engine/gcm-blocks.test.ts', to: 'crypto/gcm-blocks.test.ts', why: 'tests src/crypto/gcm-blocks.ts; test/engine was being edited on another branch' },
-  { from: 'engine/buffer-address.test.ts', to: 'crypto/buffer-address.test.ts', why: 'tests src/crypto/buffer-address.ts; test/engine was being edited on another branch' },
-  { from: 'engine/names.test.ts', to: 'engine/homecrypt-names.test.ts', why: 'tests the names of engine/homecrypt-format.ts, not src/format/names.ts; test/engine was being edited on another branch' },
 ];
 
 /** Every .test.ts under test/, relative to test/ (vectors and fixtures, which hold dangling symlinks, not read). */

@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { constants } from 'node:os';
-import type { FuseOps, FuseStat } from '../../src/fuse/bridge.js';
-import { FuseError } from '../../src/fuse/bridge.js';
-import { KernelSession } from '../../src/fuse/kernel/kernel-bridge.js';
-import { FUSE_SETXATTR_ACL_KILL_SGID, Init, Op } from '../../src/fuse/kernel/protocol.js';
+import type { FuseOps, FuseStat } from '../../../src/fuse/bridge.js';
+import { FuseError } from '../../../src/fuse/bridge.js';
+import { KernelSession } from '../../../src/fuse/kernel/kernel-bridge.js';
+import { FUSE_SETXATTR_ACL_KILL_SGID, Init, Op } from '../../../src/fuse/kernel/protocol.js';
 import { get, request, set, struct } from './fuse-h.js';
 
 const E = constants.errno;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { skipUnless } from '../helpers/requirements.js';
+import { skipUnless } from '../../helpers/requirements.js';
 import { serve, type Served } from './bridge-serve-helper.js';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>

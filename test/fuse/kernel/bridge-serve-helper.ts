@@ -2,7 +2,7 @@
 // bridge) for the tests of this folder, and resolves once it says "ready".
 import { spawn, type ChildProcess } from 'node:child_process';
 
-const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
+const SERVE = new URL('../../../bench/bridge-serve.mjs', import.meta.url).pathname;
 
 export interface Served {
   child: ChildProcess;

@@ -1,9 +1,9 @@
 // What the bridge answers to FUSE_INTERRUPT (src/fuse/kernel/interrupts.ts),
 // decided without a kernel: the table's hooks are recorded.
 import { describe, expect, it } from 'vitest';
-import { InterruptTable, type PendingRequest } from '../../src/fuse/kernel/interrupts.js';
-import { fatalSignalPending } from '../../src/fuse/kernel/kernel-mount.js';
-import { Op } from '../../src/fuse/kernel/protocol.js';
+import { InterruptTable, type PendingRequest } from '../../../src/fuse/kernel/interrupts.js';
+import { fatalSignalPending } from '../../../src/fuse/kernel/kernel-mount.js';
+import { Op } from '../../../src/fuse/kernel/protocol.js';
 import { spawn } from 'node:child_process';
 
 function table(dying: (pid: number) => boolean = () => false) {

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { skipUnless } from '../helpers/requirements.js';
+import { skipUnless } from '../../helpers/requirements.js';
 import { serve, type Served } from './bridge-serve-helper.js';
-import { lgetxattrSync, llistxattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
-import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
+import { lgetxattrSync, llistxattrSync, lsetxattrSync } from '../../../src/os/lower-fs-calls.js';
+import { asUser, createTestUser, removeTestUser, type TestUser } from '../../helpers/users.js';
 
-const SERVE = new URL('../../bench/bridge-serve.mjs', import.meta.url).pathname;
+const SERVE = new URL('../../../bench/bridge-serve.mjs', import.meta.url).pathname;
 const WRITER = new URL('./lock-writer.mjs', import.meta.url).pathname;
 
 const errCode = (fn: () => unknown): string | undefined => {
@@ -292,7 +292,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
       fs.writeFileSync(model, start);
       const run = (seed: number) => new Promise<{ code: number | null; err: string }>((res) => {
         const c = spawn(process.execPath, [WRITER, p, model, kind, '150', String(seed)], {
-          stdio: ['ignore', 'ignore', 'pipe'], cwd: new URL('../..', import.meta.url).pathname,
+          stdio: ['ignore', 'ignore', 'pipe'], cwd: new URL('../../..', import.meta.url).pathname,
         });
         let err = '';
         c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });

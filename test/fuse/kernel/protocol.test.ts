@@ -2,7 +2,7 @@
 // without /dev/fuse: requests are synthetic bytes laid out from the header's
 // structs, replies are read back field by field through the same layouts.
 import { describe, expect, it } from 'vitest';
-import type { FuseStat, FuseStatfs } from '../../src/fuse/bridge.js';
+import type { FuseStat, FuseStatfs } from '../../../src/fuse/bridge.js';
 import {
   ATTR_OUT, ATTR_SIZE, DIRENT_BASE, ENTRY_OUT, Fattr, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH,
   FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, FUSE_SETXATTR_ACL_KILL_SGID, FUSE_WRITE_KILL_SUIDGID, IN_HEADER, INIT_OUT,
@@ -10,7 +10,7 @@ import {
   MIN_READ_BUFFER, Op, OP_NAMES, OPEN_OUT, OUT_HEADER, RENAME_EXCHANGE, RENAME_NOREPLACE, STATFS_OUT, WRITE_IN,
   direntSize, direntType, joinMs, readCString, readInHeader, splitMs, u64, writeAttr, writeAttrOut, writeDirent,
   writeEntryOut, writeOpenOut, writeOutHeader, writeStatfsOut, LSEEK_OUT, readFallocateIn, readLseekIn, writeLseekOut,
-} from '../../src/fuse/kernel/protocol.js';
+} from '../../../src/fuse/kernel/protocol.js';
 import { define, get, offsetOf, opcodes, request, set, struct } from './fuse-h.js';
 
 const inHeader = struct('fuse_in_header');

@@ -1,7 +1,7 @@
 // The kernel bridge's node id ↔ path table: references, renames, detaching.
 import { describe, expect, it } from 'vitest';
-import { NodeTable, keepsCache, opensDirect } from '../../src/fuse/kernel/node-table.js';
-import { FUSE_ROOT_ID, splitMs } from '../../src/fuse/kernel/protocol.js';
+import { NodeTable, keepsCache, opensDirect } from '../../../src/fuse/kernel/node-table.js';
+import { FUSE_ROOT_ID, splitMs } from '../../../src/fuse/kernel/protocol.js';
 
 const DIR = 0o040755;
 const FILE = 0o100644;
