@@ -42,7 +42,12 @@ function time(fn, n) {
 
 sealRange(plain, out, 0, BLOCKS);
 const expected = Buffer.from(out);
-console.log(`cores: ${availableParallelism()}, load ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(
+  `cores: ${availableParallelism()}, load ${(await import('node:os'))
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
 
 function pool(n) {
   const ctl = new Int32Array(new SharedArrayBuffer(4 * (n + 1)));
@@ -70,8 +75,10 @@ function pool(n) {
       Atomics.store(ctl, idx + 1, seen);
       Atomics.notify(ctl, idx + 1);
     }`;
-  const workers = Array.from({ length: n }, (_, idx) =>
-    new Worker(code, { eval: true, workerData: { ctl, idx, n, key: new Uint8Array(key), plainSab, outSab } }));
+  const workers = Array.from(
+    { length: n },
+    (_, idx) => new Worker(code, { eval: true, workerData: { ctl, idx, n, key: new Uint8Array(key), plainSab, outSab } }),
+  );
   let gen = 0;
   const run = () => {
     gen++;

@@ -8,9 +8,32 @@
 // is set. Runs from dist/ (build first). Used by bench/bridges.sh and
 // test/fuse/kernel/.
 import {
-  accessSync, chmodSync, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lchownSync,
-  linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync,
-  statfsSync, symlinkSync, truncateSync, unlinkSync, writeSync, existsSync, writeFileSync,
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants as fsc,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statfsSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeSync,
+  existsSync,
+  writeFileSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
@@ -24,8 +47,18 @@ const imp = (p) => import(new URL(p, dist).href);
 
 function toStat(st) {
   return {
-    mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino, rdev: st.rdev,
-    blksize: st.blksize, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    nlink: st.nlink,
+    ino: st.ino,
+    rdev: st.rdev,
+    blksize: st.blksize,
+    blocks: st.blocks,
+    atimeMs: st.atimeMs,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
   };
 }
 
@@ -43,7 +76,11 @@ function stalled(fn) {
     const t = setInterval(() => {
       if (existsSync(STALL)) return;
       clearInterval(t);
-      try { done(fn()); } catch (e) { failed(e); }
+      try {
+        done(fn());
+      } catch (e) {
+        failed(e);
+      }
     }, 20);
   });
 }
@@ -58,15 +95,36 @@ function passthrough(root) {
     access: (p, m) => accessSync(at(p), m),
     statfs: () => {
       const s = statfsSync(root);
-      return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, namemax: 255 };
+      return {
+        bsize: s.bsize,
+        frsize: s.bsize,
+        blocks: s.blocks,
+        bfree: s.bfree,
+        bavail: s.bavail,
+        files: s.files,
+        ffree: s.ffree,
+        favail: s.ffree,
+        namemax: 255,
+      };
     },
     readdir: (p) => ['.', '..', ...readdirSync(at(p))],
-    open: (p, flags) => { const fd = openSync(at(p), flags & 3); fds.set(fd, p); return fd; },
-    create: (p, mode) => { const fd = openSync(at(p), fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR, mode); fds.set(fd, p); return fd; },
+    open: (p, flags) => {
+      const fd = openSync(at(p), flags & 3);
+      fds.set(fd, p);
+      return fd;
+    },
+    create: (p, mode) => {
+      const fd = openSync(at(p), fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR, mode);
+      fds.set(fd, p);
+      return fd;
+    },
     read: (p, fh, buf, off) => readSync(fh, buf, 0, buf.length, off),
     write: (p, fh, buf, off) => writeSync(fh, buf, 0, buf.length, off),
     fsync: (p, ds, fh) => stalled(() => (ds ? fdatasyncSync(fh) : fsyncSync(fh))),
-    release: (p, fh) => { fds.delete(fh); closeSync(fh); },
+    release: (p, fh) => {
+      fds.delete(fh);
+      closeSync(fh);
+    },
     truncate: (p, size) => truncateSync(at(p), size),
     ftruncate: (p, fh, size) => ftruncateSync(fh, size),
     utimens: (p, a, m) => lutimesSync(at(p), a / 1000, m / 1000),
@@ -109,7 +167,11 @@ async function homecrypt(root) {
 const target = kind === 'homecrypt' ? await homecrypt(lower) : { ops: passthrough(lower), close() {} };
 const timeout = process.env.HOMECRYPT_BRIDGE_TIMEOUT ? Number(process.env.HOMECRYPT_BRIDGE_TIMEOUT) : 1;
 const options = {
-  fsname: `${kind}:${lower}`, subtype: kind, attrTimeout: timeout, entryTimeout: timeout, negativeTimeout: timeout,
+  fsname: `${kind}:${lower}`,
+  subtype: kind,
+  attrTimeout: timeout,
+  entryTimeout: timeout,
+  negativeTimeout: timeout,
   allowOther: !!process.env.HOMECRYPT_BRIDGE_ALLOW_OTHER,
   onUnexpectedError: (op, p, e) => process.stderr.write(`${op} ${p}: ${e?.stack ?? e}\n`),
   afterReply: afterReply && (() => afterReply.run()),
@@ -133,7 +195,15 @@ let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  try { await mount.unmount(); } catch { try { await mount.unmount({ lazy: true }); } catch { /* gone */ } }
+  try {
+    await mount.unmount();
+  } catch {
+    try {
+      await mount.unmount({ lazy: true });
+    } catch {
+      /* gone */
+    }
+  }
   finish();
 };
 function finish() {
@@ -144,8 +214,16 @@ function finish() {
   process.exit(0);
 }
 for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => void stop());
-if (mount.ended) mount.ended.then(() => { if (!stopping) finish(); });
+if (mount.ended)
+  mount.ended.then(() => {
+    if (!stopping) finish();
+  });
 else {
   const { isFuseMountedAt } = await imp('os/mounts.js');
-  const t = setInterval(() => { if (!isFuseMountedAt(mnt)) { clearInterval(t); void stop(); } }, 300);
+  const t = setInterval(() => {
+    if (!isFuseMountedAt(mnt)) {
+      clearInterval(t);
+      void stop();
+    }
+  }, 300);
 }

@@ -24,8 +24,11 @@ if (BASELINE && !existsSync(join(BASELINE, 'dist/cli/commands/login-hook.js'))) 
 const variants = BASELINE ? ['plain', 'base', 'hc'] : ['plain', 'hc'];
 const userOf = (k) => users[k === 'base' ? 'hc' : k];
 const BASE = [
-  'auth [success=1 default=ignore] pam_unix.so', 'auth requisite pam_deny.so', 'auth required pam_permit.so',
-  'account required pam_unix.so', 'session required pam_unix.so',
+  'auth [success=1 default=ignore] pam_unix.so',
+  'auth requisite pam_deny.so',
+  'auth required pam_permit.so',
+  'account required pam_unix.so',
+  'session required pam_unix.so',
 ];
 
 function sh(cmd, args, input) {
@@ -55,7 +58,10 @@ function timed(fn) {
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
-const median = (xs) => { const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
+const median = (xs) => {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
 const fmt = (ms) => `${(ms / 1000).toFixed(3)} s`;
 
 try {
@@ -83,8 +89,20 @@ try {
   }
 
   // the hooks' own log lines of each login, read right after it: where the time goes
-  const logSize = () => { try { return statSync(LOG).size; } catch { return 0; } };
-  const logSince = (off) => { try { return readFileSync(LOG).subarray(off).toString('utf8'); } catch { return ''; } };
+  const logSize = () => {
+    try {
+      return statSync(LOG).size;
+    } catch {
+      return 0;
+    }
+  };
+  const logSince = (off) => {
+    try {
+      return readFileSync(LOG).subarray(off).toString('utf8');
+    } catch {
+      return '';
+    }
+  };
   const res = {};
   for (const k of variants) res[k] = { open: [], close: [], added: [], unlock: [], mount: [], rest: [] };
   for (let i = 0; i < ROUNDS; i++) {
@@ -93,7 +111,9 @@ try {
       res[k].open.push(timed(() => sh('pamtester', [svc[k], userOf(k), 'authenticate', 'open_session'], `${password}\n`)));
       res[k].close.push(timed(() => sh('pamtester', [svc[k], userOf(k), 'close_session'])));
       if (k === 'plain') continue;
-      const lines = logSince(off).split('\n').filter((l) => l.includes(` ${users.hc}: `));
+      const lines = logSince(off)
+        .split('\n')
+        .filter((l) => l.includes(` ${users.hc}: `));
       const pick = (re) => lines.map((l) => re.exec(l)).find(Boolean)?.[1];
       const u = pick(/unlocked into the user's keyring \((\d+) ms\)/);
       const m = pick(/mounted .* \(session 1, (\d+) ms\)/);
@@ -107,7 +127,8 @@ try {
   }
   const k = median(kdf);
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const po = median(res.plain.open); const pc = median(res.plain.close);
+  const po = median(res.plain.open);
+  const pc = median(res.plain.close);
   const name = { base: `homecrypt login (BASELINE ${BASELINE})`, hc: 'homecrypt login (this checkout)' };
   console.log(`login cost of homecrypt (median of ${ROUNDS}; pamtester; default Argon2id; load avg ${load})`);
   console.log('');
@@ -116,12 +137,16 @@ try {
   console.log(`| plain login | ${fmt(po)} | | | | | |`);
   for (const v of variants.filter((x) => x !== 'plain')) {
     const r = res[v];
-    console.log(`| ${name[v]} | ${fmt(median(r.open))} | **${fmt(median(r.added))}** | ${fmt(median(r.unlock))} | ${fmt(median(r.mount))} | ${fmt(median(r.rest))} | ${fmt(median(r.close) - pc)} |`);
+    console.log(
+      `| ${name[v]} | ${fmt(median(r.open))} | **${fmt(median(r.added))}** | ${fmt(median(r.unlock))} | ${fmt(median(r.mount))} | ${fmt(median(r.rest))} | ${fmt(median(r.close) - pc)} |`,
+    );
   }
   console.log('');
   const added = median(res.hc.added);
   console.log(`key-store unlock alone (Argon2id, in-process): ${fmt(k)} = ${((k / added) * 100).toFixed(0)} % of what homecrypt adds`);
-  console.log('unlock = read key store + Argon2id + keyring (hook log); mount = the daemon started as the user until the FUSE mount is in the table (hook log);');
+  console.log(
+    'unlock = read key store + Argon2id + keyring (hook log); mount = the daemon started as the user until the FUSE mount is in the table (hook log);',
+  );
   console.log('added, unlock, mount and the rest are medians over rounds, each round against the plain login of the same round;');
   console.log('the rest is starting the two hook processes (sh + node) under pam_exec and their own work');
   console.log(`target: at most 1.5 s added → ${added <= 1500 ? 'met' : 'NOT met'}`);

@@ -15,8 +15,11 @@ const password = `bench-${randomBytes(6).toString('hex')}`;
 const MODULE = new URL('../dist/pam/pam_homecrypt.so', import.meta.url).pathname;
 const svc = { plain: `homecrypt-bench-m0-${id}`, module: `homecrypt-bench-m1-${id}`, exec: `homecrypt-bench-m2-${id}` };
 const BASE = [
-  'auth [success=1 default=ignore] pam_unix.so', 'auth requisite pam_deny.so', 'auth required pam_permit.so',
-  'account required pam_unix.so', 'session required pam_unix.so',
+  'auth [success=1 default=ignore] pam_unix.so',
+  'auth requisite pam_deny.so',
+  'auth required pam_permit.so',
+  'account required pam_unix.so',
+  'session required pam_unix.so',
 ].join('\n');
 
 function sh(cmd, args, input) {
@@ -24,7 +27,10 @@ function sh(cmd, args, input) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
 const ms = (x) => `${x.toFixed(1)} ms`;
 
 try {

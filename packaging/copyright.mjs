@@ -44,12 +44,20 @@ function copyrightLines(dir) {
   const file = readdirSync(dir).find((f) => /^licen[cs]e/i.test(f));
   if (!file) return { lines: [], text: undefined };
   const text = readFileSync(join(dir, file), 'utf8');
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => /^copyright\s+(\(c\)|©|\d)/i.test(l))
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^copyright\s+(\(c\)|©|\d)/i.test(l))
     .map((l) => l.replace(/^copyright\s+/i, '').replace(/^\(c\)\s*/i, ''));
   return { lines: [...new Set(lines)], text };
 }
 
-const format = (text) => text.trim().split('\n').map((l) => (l.trim() === '' ? ' .' : ` ${l}`)).join('\n');
+const format = (text) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => (l.trim() === '' ? ' .' : ` ${l}`))
+    .join('\n');
 
 const out = [];
 out.push(`Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

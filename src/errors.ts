@@ -49,14 +49,20 @@ export class RecoveryKeyTypoError extends WrongPassphraseError {}
 
 /** An on-disk structure failed to parse or authenticate. `file` names it. */
 export class CorruptFileError extends HomecryptError {
-  constructor(readonly file: string, readonly what: string) {
+  constructor(
+    readonly file: string,
+    readonly what: string,
+  ) {
     super(`${file}: ${what}`);
   }
 }
 
 /** A file is well-formed but of a format or version this build does not read. */
 export class UnsupportedFormatError extends HomecryptError {
-  constructor(readonly file: string, readonly what: string) {
+  constructor(
+    readonly file: string,
+    readonly what: string,
+  ) {
     super(`${file}: ${what}`);
   }
 }

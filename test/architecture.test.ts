@@ -42,7 +42,11 @@ const LAYERS: readonly (readonly string[])[] = [
  * An exception no arrow needs any more fails too, so the list only shrinks.
  */
 const EXCEPTIONS: readonly Exception[] = [];
-interface Exception { from: string; to: string; why: string }
+interface Exception {
+  from: string;
+  to: string;
+  why: string;
+}
 
 /**
  * Import cycles that are known and kept for now, each the exact set of files of
@@ -50,9 +54,17 @@ interface Exception { from: string; to: string; why: string }
  * that no cycle matches any more.
  */
 const CYCLE_EXCEPTIONS: readonly CycleException[] = [];
-interface CycleException { files: readonly string[]; why: string }
+interface CycleException {
+  files: readonly string[];
+  why: string;
+}
 
-interface Arrow { from: string; to: string; line: number; specifier: string }
+interface Arrow {
+  from: string;
+  to: string;
+  line: number;
+  specifier: string;
+}
 
 /** Every .ts file under root, as a path relative to root with / separators. */
 function sourceFiles(root: string, dir = root): string[] {
@@ -73,7 +85,9 @@ function importArrows(root: string): Arrow[] {
     for (const imp of ts.preProcessFile(text, true, true).importedFiles) {
       if (!imp.fileName.startsWith('.')) continue;
       // NodeNext: sources import './x.js' for './x.ts'
-      const to = normalize(join(dirname(from), imp.fileName.replace(/\.js$/, '.ts'))).split(sep).join('/');
+      const to = normalize(join(dirname(from), imp.fileName.replace(/\.js$/, '.ts')))
+        .split(sep)
+        .join('/');
       const line = text.slice(0, imp.pos).split('\n').length;
       arrows.push({ from, to, line, specifier: imp.fileName });
     }
@@ -96,10 +110,16 @@ function wrongArrows(arrows: Arrow[], exceptions = EXCEPTIONS): string[] {
   for (const a of arrows) {
     const [from, to] = [layerOf(a.from), layerOf(a.to)];
     const where = `${a.from}:${a.line} imports ${a.specifier}`;
-    if (a.to.startsWith('../')) { out.push(`${where}: outside the tree`); continue; }
+    if (a.to.startsWith('../')) {
+      out.push(`${where}: outside the tree`);
+      continue;
+    }
     if (from === to) continue;
     const [rf, rt] = [rankOf(from), rankOf(to)];
-    if (rf < 0 || rt < 0) { out.push(`${where}: ${rf < 0 ? from : to} is not in LAYERS`); continue; }
+    if (rf < 0 || rt < 0) {
+      out.push(`${where}: ${rf < 0 ? from : to} is not in LAYERS`);
+      continue;
+    }
     if (rt < rf) continue;
     if (exceptions.some((e) => e.from === a.from && e.to === to)) continue;
     out.push(`${where}: ${from} → ${to} points ${rt === rf ? 'sideways' : 'up'}`);
@@ -109,8 +129,7 @@ function wrongArrows(arrows: Arrow[], exceptions = EXCEPTIONS): string[] {
 
 /** Exceptions that no arrow uses any more. */
 function staleExceptions(arrows: Arrow[], exceptions = EXCEPTIONS): string[] {
-  return exceptions.filter((e) => !arrows.some((a) => a.from === e.from && layerOf(a.to) === e.to))
-    .map((e) => `${e.from} → ${e.to}`);
+  return exceptions.filter((e) => !arrows.some((a) => a.from === e.from && layerOf(a.to) === e.to)).map((e) => `${e.from} → ${e.to}`);
 }
 
 /** One path around a strongly connected set of files, as "a → b → … → a". */
@@ -122,7 +141,11 @@ function cyclePath(members: Set<string>, next: Map<string, string[]>): string {
   for (const w of queue) via.set(w, start);
   while (queue.length && !via.has(start)) {
     const v = queue.shift()!;
-    for (const w of next.get(v) ?? []) if (members.has(w) && !via.has(w)) { via.set(w, v); queue.push(w); }
+    for (const w of next.get(v) ?? [])
+      if (members.has(w) && !via.has(w)) {
+        via.set(w, v);
+        queue.push(w);
+      }
   }
   const back: string[] = [];
   for (let v = via.get(start)!; v !== start; v = via.get(v)!) back.push(v);
@@ -133,18 +156,29 @@ function cyclePath(members: Set<string>, next: Map<string, string[]>): string {
 function importCycles(arrows: Arrow[]): { files: string[]; path: string }[] {
   const next = new Map<string, string[]>();
   for (const a of arrows) next.set(a.from, [...(next.get(a.from) ?? []), a.to]);
-  const index = new Map<string, number>(), low = new Map<string, number>();
-  const stack: string[] = [], onStack = new Set<string>(), cycles: { files: string[]; path: string }[] = [];
+  const index = new Map<string, number>(),
+    low = new Map<string, number>();
+  const stack: string[] = [],
+    onStack = new Set<string>(),
+    cycles: { files: string[]; path: string }[] = [];
   const visit = (v: string): void => {
-    index.set(v, index.size); low.set(v, index.get(v)!);
-    stack.push(v); onStack.add(v);
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
     for (const w of next.get(v) ?? []) {
-      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); }
-      else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
     }
     if (low.get(v) !== index.get(v)) return;
     const scc: string[] = [];
-    for (let w = ''; w !== v;) { w = stack.pop()!; onStack.delete(w); scc.push(w); }
+    for (let w = ''; w !== v;) {
+      w = stack.pop()!;
+      onStack.delete(w);
+      scc.push(w);
+    }
     if (scc.length > 1 || next.get(v)?.includes(v)) cycles.push({ files: scc.sort(), path: cyclePath(new Set(scc), next) });
   };
   for (const v of [...next.keys()].sort()) if (!index.has(v)) visit(v);
@@ -155,7 +189,9 @@ const sameFiles = (a: readonly string[], b: readonly string[]) => [...a].sort().
 
 /** Cycles that no cycle exception names exactly. */
 function wrongCycles(arrows: Arrow[], exceptions = CYCLE_EXCEPTIONS): string[] {
-  return importCycles(arrows).filter((c) => !exceptions.some((e) => sameFiles(e.files, c.files))).map((c) => c.path);
+  return importCycles(arrows)
+    .filter((c) => !exceptions.some((e) => sameFiles(e.files, c.files)))
+    .map((c) => c.path);
 }
 
 describe('the layers of src/', () => {
@@ -295,8 +331,7 @@ const SUPPORT_FOLDERS = ['helpers', 'vectors', 'fixtures'];
  * Tests not yet where the rule puts them, each with its destination and reason;
  * an entry whose file or folder is gone fails, so the list only shrinks.
  */
-const PENDING_MOVES: readonly { from: string; to: string; why: string }[] = [
-];
+const PENDING_MOVES: readonly { from: string; to: string; why: string }[] = [];
 
 /** Every .test.ts under test/, relative to test/ (vectors and fixtures, which hold dangling symlinks, not read). */
 function testFiles(dir = TEST): string[] {
@@ -319,7 +354,10 @@ function misplacedTests(files: readonly string[], srcFiles: readonly string[]): 
     if (dir === '.' || pending(f)) continue; // test/*.test.ts: the whole tree
     const top = dir.split('/')[0];
     if (top in FEATURE_FOLDERS) continue;
-    if (!srcDirs.has(dir)) { out.push(`test/${f}: test/${dir} mirrors no folder of src/ and is no feature folder`); continue; }
+    if (!srcDirs.has(dir)) {
+      out.push(`test/${f}: test/${dir} mirrors no folder of src/ and is no feature folder`);
+      continue;
+    }
     const name = f.slice(dir.length + 1).replace(/\.test\.ts$/, '.ts');
     const namesakes = srcFiles.filter((s) => s.endsWith(`/${name}`) || s === name);
     if (namesakes.length && !namesakes.includes(`${dir}/${name}`)) out.push(`test/${f}: named after src/${namesakes.join(', src/')}, not in its mirror`);
@@ -375,10 +413,17 @@ describe('file names of src/', () => {
   });
 
   it('would find two files of one name with different meanings', () => {
-    expect(repeatedNames(['engine/volume.ts', 'block/volume.ts', 'cli/commands/fsck.ts', 'engine/fsck.ts', 'cli/commands/keyring.ts', 'os/keyring.ts', 'session/keyring.ts'])).toEqual([
-      'volume.ts: engine/volume.ts, block/volume.ts',
-      'keyring.ts: cli/commands/keyring.ts, os/keyring.ts, session/keyring.ts',
-    ]);
+    expect(
+      repeatedNames([
+        'engine/volume.ts',
+        'block/volume.ts',
+        'cli/commands/fsck.ts',
+        'engine/fsck.ts',
+        'cli/commands/keyring.ts',
+        'os/keyring.ts',
+        'session/keyring.ts',
+      ]),
+    ).toEqual(['volume.ts: engine/volume.ts, block/volume.ts', 'keyring.ts: cli/commands/keyring.ts, os/keyring.ts, session/keyring.ts']);
   });
 });
 
@@ -390,7 +435,10 @@ describe('docs/ARCHITECTURE.md', () => {
     const drawing = /```\n([\s\S]*?)```/.exec(md)?.[1] ?? '';
     const groups: string[][] = [[]];
     for (const line of drawing.split('\n')) {
-      if (/^[\s│]*$/.test(line)) { if (groups.at(-1)!.length) groups.push([]); continue; }
+      if (/^[\s│]*$/.test(line)) {
+        if (groups.at(-1)!.length) groups.push([]);
+        continue;
+      }
       const name = /^src\/([\w./-]+)/.exec(line)?.[1];
       if (name) groups.at(-1)!.push(name);
     }

@@ -6,7 +6,12 @@ import { CorruptFileError, PermissionDeniedError, RefusedError, UsageError } fro
 import { runCommandSync } from '../os/processes.js';
 
 export class Device {
-  private constructor(readonly path: string, readonly fd: number, readonly size: number, readonly isBlockDevice: boolean) {}
+  private constructor(
+    readonly path: string,
+    readonly fd: number,
+    readonly size: number,
+    readonly isBlockDevice: boolean,
+  ) {}
 
   /**
    * `exclusive` (format, header restore): a block device is opened O_EXCL, so

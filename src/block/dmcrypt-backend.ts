@@ -15,7 +15,9 @@ import { ToolError, cryptsetup, mount, mountsOf, umount } from './os-tools.js';
 export function deviceMapperPresent(): boolean {
   try {
     if (/\bdevice-mapper\b/.test(readFileSync('/proc/misc', 'utf8'))) return true;
-  } catch { /* no /proc/misc */ }
+  } catch {
+    /* no /proc/misc */
+  }
   const mods = `/lib/modules/${release()}`;
   try {
     if (/\/dm-mod\.ko/.test(readFileSync(`${mods}/modules.builtin`, 'utf8'))) return true;
@@ -34,8 +36,14 @@ export async function openDmcrypt(o: { name: string; source: string; uuid: strin
     throw e;
   }
   const record: OpenVolumeRecord = {
-    version: 1, name: o.name, backend: 'dm-crypt', source: o.source, uuid: o.uuid, device: `/dev/mapper/${o.name}`,
-    mountpoint: null, openedAt: new Date().toISOString(),
+    version: 1,
+    name: o.name,
+    backend: 'dm-crypt',
+    source: o.source,
+    uuid: o.uuid,
+    device: `/dev/mapper/${o.name}`,
+    mountpoint: null,
+    openedAt: new Date().toISOString(),
   };
   writeRecord(record);
   try {

@@ -47,7 +47,9 @@ function say(line: string): void {
   try {
     writeSync(3, `${line}\n`);
     closeSync(3);
-  } catch { /* parent gone */ }
+  } catch {
+    /* parent gone */
+  }
 }
 
 async function main(): Promise<void> {
@@ -74,13 +76,29 @@ async function main(): Promise<void> {
     if (fuse) {
       const synced = (async () => {
         const fh = await open(join(config.fuseDir, VOLUME_FILE_NAME), 'r');
-        try { await fh.sync(); } finally { await fh.close(); }
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
       })();
       const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timed out')), 5_000).unref());
-      try { await Promise.race([synced, timeout]); } catch (e) { log(`final fsync: ${(e as Error).message}`); }
+      try {
+        await Promise.race([synced, timeout]);
+      } catch (e) {
+        log(`final fsync: ${(e as Error).message}`);
+      }
     }
-    try { vf.flush(); } catch (e) { log(`flush failed: ${(e as Error).message}`); }
-    try { await fuse?.unmount({ lazy: true }); } catch (e) { log(`unmount: ${(e as Error).message}`); }
+    try {
+      vf.flush();
+    } catch (e) {
+      log(`flush failed: ${(e as Error).message}`);
+    }
+    try {
+      await fuse?.unmount({ lazy: true });
+    } catch (e) {
+      log(`unmount: ${(e as Error).message}`);
+    }
     key.fill(0);
     process.exit(ExitCode.OK);
   };
@@ -93,14 +111,19 @@ async function main(): Promise<void> {
   // (measured in docs/BENCHMARKS.md, "Block mode"). Readahead stays at the
   // kernel's 128 KiB: the bridge's 1 MiB made streaming reads through the loop
   // device slower in the same benchmark (3.4-3.8 against 5.6 GB/s).
-  fuse = await mountKernel(config.fuseDir, volumeFuseOps(vf, (e) => log(`flush failed: ${(e as Error).message}`)), {
-    fsname: `homecrypt-block:${config.name}`,
-    subtype: 'homecrypt-block',
-    defaultPermissions: true,
-    attrTimeout: 3600,
-    entryTimeout: 3600,
-    onUnexpectedError: (op, path, err) => log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`),
-  }, { maxIo: 1 << 20, readaheadKib: 0, writebackCache: process.env.HOMECRYPT_BLOCK_WRITEBACK !== '0' });
+  fuse = await mountKernel(
+    config.fuseDir,
+    volumeFuseOps(vf, (e) => log(`flush failed: ${(e as Error).message}`)),
+    {
+      fsname: `homecrypt-block:${config.name}`,
+      subtype: 'homecrypt-block',
+      defaultPermissions: true,
+      attrTimeout: 3600,
+      entryTimeout: 3600,
+      onUnexpectedError: (op, path, err) => log(`${op} ${path}: ${(err as Error)?.message ?? String(err)}`),
+    },
+    { maxIo: 1 << 20, readaheadKib: 0, writebackCache: process.env.HOMECRYPT_BLOCK_WRITEBACK !== '0' },
+  );
   log(`serving ${config.source} (${config.size} bytes, ${config.sectorSize}-byte sectors) at ${config.fuseDir}`);
   say('ready');
   setInterval(() => undefined, 1 << 30);

@@ -16,7 +16,8 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
     cwd: '/', // never hold the caller's working directory busy
     stdio: ['pipe', 'ignore', logFd, 'pipe'],
     env: {
-      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C',
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      LANG: 'C',
       // benchmarks only: 0 turns the kernel's writeback cache off (docs/BENCHMARKS.md)
       ...(process.env.HOMECRYPT_BLOCK_WRITEBACK ? { HOMECRYPT_BLOCK_WRITEBACK: process.env.HOMECRYPT_BLOCK_WRITEBACK } : {}),
       // benchmarks only: 1 keeps the sector cipher on Node's crypto (no libcrypto XTS)
@@ -27,7 +28,9 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
   const status = child.stdio[3] as NodeJS.ReadableStream;
   const answer = new Promise<string>((res) => {
     let text = '';
-    status.on('data', (d: Buffer) => { text += d.toString(); });
+    status.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     status.on('end', () => res(text.trim()));
     status.on('error', () => res(text.trim()));
     child.on('exit', (code) => res(text.trim() || `exited with status ${code}`));
@@ -61,10 +64,18 @@ export function engineAlive(pid: number | undefined): boolean {
 /** SIGTERM, then wait up to `ms` for it to go; SIGKILL after that. */
 export async function stopEngine(pid: number, ms = 10_000): Promise<void> {
   if (!engineAlive(pid)) return;
-  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
   const t0 = Date.now();
   while (engineAlive(pid) && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
   if (engineAlive(pid)) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }

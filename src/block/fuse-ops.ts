@@ -65,8 +65,15 @@ export function volumeFuseOps(vf: VolumeFile, onFlushError: (err: unknown) => vo
       if (size !== vf.size) throw new FuseError(E.EPERM);
     },
     statfs: () => ({
-      bsize: 4096, frsize: 4096, blocks: Math.ceil(vf.size / 4096), bfree: 0, bavail: 0,
-      files: 2, ffree: 0, favail: 0, namemax: 255,
+      bsize: 4096,
+      frsize: 4096,
+      blocks: Math.ceil(vf.size / 4096),
+      bfree: 0,
+      bavail: 0,
+      files: 2,
+      ffree: 0,
+      favail: 0,
+      namemax: 255,
     }),
   };
 }

@@ -54,5 +54,5 @@ export async function calibrateLuksArgon2id(seconds = DEFAULT_KDF_TIME_SECONDS):
 
 /** PBKDF2 iterations of the volume-key digest: a check, not the barrier (the keyslot KDF is); at least 1000. */
 export function digestIterations(seconds: number): number {
-  return Math.max(1000, Math.min(1_000_000, Math.floor(seconds * 1000 * 100 / 8)));
+  return Math.max(1000, Math.min(1_000_000, Math.floor((seconds * 1000 * 100) / 8)));
 }

@@ -6,13 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { CorruptFileError, RefusedError, UnsupportedFormatError, UsageError, WrongPassphraseError } from '../errors.js';
 import { randomBytes, randomKey } from '../crypto/random.js';
 import { Device } from './device.js';
-import {
-  AF_STRIPES, BINARY_HEADER_BYTES, DEFAULT_DATA_OFFSET, DEFAULT_HEADER_SIZE, MAGIC_PRIMARY, VALID_HEADER_SIZES,
-} from '../format/luks2/layout.js';
+import { AF_STRIPES, BINARY_HEADER_BYTES, DEFAULT_DATA_OFFSET, DEFAULT_HEADER_SIZE, MAGIC_PRIMARY, VALID_HEADER_SIZES } from '../format/luks2/layout.js';
 import { buildHeaderCopies, chooseHeader, tryParseHeaderCopy, type CopyResult, type HeaderCopy } from '../format/luks2/header.js';
-import {
-  MetadataError, allocateKeyslot, keyslotAreaSize, parseMetadata, type Keyslot, type Metadata, type Segment,
-} from '../format/luks2/metadata.js';
+import { MetadataError, allocateKeyslot, keyslotAreaSize, parseMetadata, type Keyslot, type Metadata, type Segment } from '../format/luks2/metadata.js';
 import { deriveSlotKey, materialBytes, openKeyslot, sealKeyslot } from '../format/luks2/keyslot-area.js';
 import { computeDigest, digestMatches } from '../format/luks2/digest.js';
 import { calibrateLuksArgon2id, digestIterations, DEFAULT_KDF_TIME_SECONDS, type Argon2Kdf } from './kdf-params.js';
@@ -72,7 +68,9 @@ export function loadHeader(dev: ByteSource): LoadedHeader {
     }
     throw new CorruptFileError(dev.path, `no valid LUKS2 header: primary: ${why(primary)}; secondary: ${why(secondary)}`);
   }
-  const warnings = chosen.damaged.map((d) => `${dev.path}: ${d.which} LUKS2 header ${d.reason}; using the ${d.which === 'primary' ? 'secondary' : 'primary'} copy`);
+  const warnings = chosen.damaged.map(
+    (d) => `${dev.path}: ${d.which} LUKS2 header ${d.reason}; using the ${d.which === 'primary' ? 'secondary' : 'primary'} copy`,
+  );
   return { header: chosen.header, warnings, needsRepair: chosen.damaged.length > 0 };
 }
 
@@ -122,7 +120,8 @@ function writeHeader(dev: Device, h: HeaderCopy, md: Metadata): HeaderCopy {
   const seqid = b.seqid + 1n;
   const copies = buildHeaderCopies(
     { hdrSize: b.hdrSize, label: b.label, checksumAlg: b.checksumAlg, salt: randomBytes(64), uuid: b.uuid, subsystem: b.subsystem },
-    md, seqid,
+    md,
+    seqid,
   );
   dev.write(b.hdrSize, copies.secondary);
   dev.sync();
@@ -229,7 +228,11 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
     },
     digests: {
       0: {
-        type: 'pbkdf2', keyslots: [] as string[], segments: ['0'], hash: 'sha256', iterations,
+        type: 'pbkdf2',
+        keyslots: [] as string[],
+        segments: ['0'],
+        hash: 'sha256',
+        iterations,
         salt: digestSalt.toString('base64'),
         digest: computeDigest(volumeKey, 'sha256', digestSalt, iterations, 32).toString('base64'),
       },
@@ -245,15 +248,29 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
     r.digests['0'].keyslots = [slot.id];
   });
   const base = {
-    kind: 'primary' as const, checksum: Buffer.alloc(64), hdrOffset: 0, hdrSize, seqid: 0n,
-    label: opts.label ?? '', checksumAlg: 'sha256', salt: randomBytes(64), uuid: opts.uuid ?? randomUUID(), subsystem: opts.subsystem ?? '',
+    kind: 'primary' as const,
+    checksum: Buffer.alloc(64),
+    hdrOffset: 0,
+    hdrSize,
+    seqid: 0n,
+    label: opts.label ?? '',
+    checksumAlg: 'sha256',
+    salt: randomBytes(64),
+    uuid: opts.uuid ?? randomUUID(),
+    subsystem: opts.subsystem ?? '',
   };
   const header = writeHeader(dev, { binary: base, metadata: md }, md);
   return { header, volumeKey };
 }
 
 /** Adds a keyslot for `newPassphrase`; returns its id. */
-export async function addKeyslot(dev: Device, h: HeaderCopy, volumeKey: Buffer, newPassphrase: Buffer, kdfSeconds: number): Promise<{ header: HeaderCopy; id: string }> {
+export async function addKeyslot(
+  dev: Device,
+  h: HeaderCopy,
+  volumeKey: Buffer,
+  newPassphrase: Buffer,
+  kdfSeconds: number,
+): Promise<{ header: HeaderCopy; id: string }> {
   const hdrSize = h.binary.hdrSize;
   const digest = h.metadata.digests.find((d) => d.segments.includes(dataSegment(h.metadata, dev.path).id));
   if (!digest) throw new CorruptFileError(dev.path, 'no digest for the data segment');
@@ -270,7 +287,14 @@ export async function addKeyslot(dev: Device, h: HeaderCopy, volumeKey: Buffer, 
  * material goes to a free area first, the header then points the same slot id
  * at it, and only after that is the old area wiped.
  */
-export async function rewrapKeyslot(dev: Device, h: HeaderCopy, volumeKey: Buffer, slot: Keyslot, newPassphrase: Buffer, kdfSeconds: number): Promise<HeaderCopy> {
+export async function rewrapKeyslot(
+  dev: Device,
+  h: HeaderCopy,
+  volumeKey: Buffer,
+  slot: Keyslot,
+  newPassphrase: Buffer,
+  kdfSeconds: number,
+): Promise<HeaderCopy> {
   const hdrSize = h.binary.hdrSize;
   const sealed = await sealNewSlot(dev, h.metadata, hdrSize, volumeKey, newPassphrase, kdfSeconds);
   const md = withRaw(h.metadata, hdrSize, (r) => {
@@ -323,11 +347,16 @@ export function readHeaderBackup(dev: Device): { bytes: Buffer; header: HeaderCo
 export function restoreHeaderBackup(dev: Device, backupPath: string, bytes: Buffer, force: boolean): HeaderCopy {
   const loaded = loadHeader(bufferSource(backupPath, bytes));
   const h = loaded.header;
-  if (bytes.length !== metadataRegionBytes(h)) throw new CorruptFileError(backupPath, `is ${bytes.length} bytes, the header it holds spans ${metadataRegionBytes(h)}`);
+  if (bytes.length !== metadataRegionBytes(h))
+    throw new CorruptFileError(backupPath, `is ${bytes.length} bytes, the header it holds spans ${metadataRegionBytes(h)}`);
   const seg = dataSegment(h.metadata, backupPath);
   if (seg.offset >= dev.size) throw new RefusedError(`${dev.path} is too small for the volume in ${backupPath}`);
   let current: HeaderCopy | null = null;
-  try { current = loadHeader(dev).header; } catch { /* no valid header on the device: nothing to compare */ }
+  try {
+    current = loadHeader(dev).header;
+  } catch {
+    /* no valid header on the device: nothing to compare */
+  }
   if (current && current.binary.uuid !== h.binary.uuid && !force) {
     throw new RefusedError(`${dev.path} holds another LUKS2 volume (UUID ${current.binary.uuid}, backup is ${h.binary.uuid}); add --force to overwrite it`);
   }

@@ -31,12 +31,18 @@ export async function losetupDetach(dev: string): Promise<void> {
 /** The loop device backed by `file`, if any (from sysfs: works even when the file's FUSE server is dead). */
 export function loopFor(file: string): string | null {
   let names: string[];
-  try { names = readdirSync('/sys/block').filter((n) => n.startsWith('loop')); } catch { return null; }
+  try {
+    names = readdirSync('/sys/block').filter((n) => n.startsWith('loop'));
+  } catch {
+    return null;
+  }
   for (const n of names) {
     try {
       const backing = readFileSync(`/sys/block/${n}/loop/backing_file`, 'utf8').trim();
       if (backing === resolve(file)) return `/dev/${n}`;
-    } catch { /* not attached */ }
+    } catch {
+      /* not attached */
+    }
   }
   return null;
 }
@@ -76,7 +82,11 @@ export function cryptsetup(args: string[], secret?: Buffer): Promise<string> {
   return tool('cryptsetup', args, secret);
 }
 
-export interface Signature { type: string; offset: string; label?: string }
+export interface Signature {
+  type: string;
+  offset: string;
+  label?: string;
+}
 
 /** Every signature blkid's library knows on DEV (filesystems, LUKS, RAID, partition tables), read only: wipefs --no-act. */
 export function existingSignatures(dev: string): Signature[] {

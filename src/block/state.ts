@@ -64,7 +64,11 @@ export function readRecord(name: string): OpenVolumeRecord | null {
 }
 
 export function removeRecord(name: string): void {
-  try { unlinkSync(recordPath(name)); } catch { /* gone */ }
+  try {
+    unlinkSync(recordPath(name));
+  } catch {
+    /* gone */
+  }
 }
 
 export function listRecords(): OpenVolumeRecord[] {
@@ -72,7 +76,13 @@ export function listRecords(): OpenVolumeRecord[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
-    .map((f) => { try { return readRecord(f.slice(0, -5)); } catch { return null; } })
+    .map((f) => {
+      try {
+        return readRecord(f.slice(0, -5));
+      } catch {
+        return null;
+      }
+    })
     .filter((r): r is OpenVolumeRecord => r !== null)
     .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -23,13 +23,31 @@ export async function openUserspace(o: UserspaceOpen): Promise<OpenVolumeRecord>
   const dir = ensureStateDir();
   const fuseDir = join(dir, `${o.name}.fuse`);
   mkdirSync(fuseDir, { recursive: true, mode: 0o700 });
-  const pid = await startEngine({
-    name: o.name, source: o.source, segmentOffset: o.segment.offset, size: o.segmentLength,
-    sectorSize: o.segment.sectorSize, ivTweak: o.segment.ivTweak, keyBytes: o.volumeKey.length, fuseDir,
-  }, o.volumeKey, join(dir, `${o.name}.log`));
+  const pid = await startEngine(
+    {
+      name: o.name,
+      source: o.source,
+      segmentOffset: o.segment.offset,
+      size: o.segmentLength,
+      sectorSize: o.segment.sectorSize,
+      ivTweak: o.segment.ivTweak,
+      keyBytes: o.volumeKey.length,
+      fuseDir,
+    },
+    o.volumeKey,
+    join(dir, `${o.name}.log`),
+  );
   const record: OpenVolumeRecord = {
-    version: 1, name: o.name, backend: 'userspace', source: o.source, uuid: o.uuid, device: '',
-    mountpoint: null, pid, fuseDir, openedAt: new Date().toISOString(),
+    version: 1,
+    name: o.name,
+    backend: 'userspace',
+    source: o.source,
+    uuid: o.uuid,
+    device: '',
+    mountpoint: null,
+    pid,
+    fuseDir,
+    openedAt: new Date().toISOString(),
   };
   writeRecord(record); // from here on, a crash leaves something `close` can clean up
   try {
@@ -75,7 +93,11 @@ export async function closeUserspace(r: OpenVolumeRecord): Promise<void> {
   if (r.pid) await stopEngine(r.pid);
   if (r.fuseDir) {
     if (mountsOf({ mountPoint: r.fuseDir }).length) await umount(r.fuseDir, true).catch(() => undefined);
-    try { rmdirSync(r.fuseDir); } catch { /* still mounted lazily, or gone */ }
+    try {
+      rmdirSync(r.fuseDir);
+    } catch {
+      /* still mounted lazily, or gone */
+    }
   }
   removeRecord(r.name);
 }

@@ -8,8 +8,15 @@ import { throwIfInterrupted, yieldToSignals } from '../os/interrupt.js';
 const CHUNK = 1 << 20;
 
 /** Async only to let Ctrl-C in between chunks (src/os/interrupt.ts): an interrupted wipe is done again from the start. */
-export async function wipeSegment(dev: Device, segmentOffset: number, length: number, key: Buffer, sectorSize: number, ivTweak: number,
-  onProgress: (done: number, total: number) => void): Promise<void> {
+export async function wipeSegment(
+  dev: Device,
+  segmentOffset: number,
+  length: number,
+  key: Buffer,
+  sectorSize: number,
+  ivTweak: number,
+  onProgress: (done: number, total: number) => void,
+): Promise<void> {
   const vf = new VolumeFile(dev, segmentOffset, length, key, sectorSize, ivTweak);
   const zeros = Buffer.alloc(CHUNK);
   for (let pos = 0; pos < length; pos += CHUNK) {

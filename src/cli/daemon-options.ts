@@ -5,7 +5,13 @@
 import { Command, Option } from 'commander';
 import { parseFdOption } from './secret-input.js';
 
-export interface DaemonOpts { foreground?: boolean; allowOther?: boolean; logFile?: string; keyFd?: number; readyFd?: number }
+export interface DaemonOpts {
+  foreground?: boolean;
+  allowOther?: boolean;
+  logFile?: string;
+  keyFd?: number;
+  readyFd?: number;
+}
 
 /** Adds --foreground, --allow-other, --log-file and the hidden --key-fd/--ready-fd to a mount command. */
 export function withDaemonOptions(cmd: Command, help: { allowOther: string; logFile: string }): Command {

@@ -3,8 +3,19 @@
 // test keeps that table, the man page and this file the same). An OS error (errno) that reaches the
 // top is mapped here too, so none is reported as an internal error.
 import {
-  AuthenticationError, CorruptFileError, ExitCode, HomecryptError, InterruptedError, KeyNotAvailableError, MissingFeatureError,
-  PermissionDeniedError, RefusedError, UnsafePermissionsError, UnsupportedFormatError, UsageError, WrongPassphraseError,
+  AuthenticationError,
+  CorruptFileError,
+  ExitCode,
+  HomecryptError,
+  InterruptedError,
+  KeyNotAvailableError,
+  MissingFeatureError,
+  PermissionDeniedError,
+  RefusedError,
+  UnsafePermissionsError,
+  UnsupportedFormatError,
+  UsageError,
+  WrongPassphraseError,
 } from '../errors.js';
 
 // defined beside the errors (src/errors.ts), so a process below the CLI can exit with one
@@ -30,10 +41,21 @@ export const EXIT_MEANING: Record<keyof typeof ExitCode, string> = {
 
 /** errno codes by the exit status they map to; any other errno is FAILURE. */
 export const ERRNO_EXIT: Record<string, ExitCode> = {
-  EACCES: ExitCode.PERMISSION_DENIED, EPERM: ExitCode.PERMISSION_DENIED, EROFS: ExitCode.PERMISSION_DENIED,
-  ENOENT: ExitCode.USAGE, ENOTDIR: ExitCode.USAGE, EISDIR: ExitCode.USAGE, ELOOP: ExitCode.USAGE,
-  ENAMETOOLONG: ExitCode.USAGE, ENXIO: ExitCode.USAGE, ENODEV: ExitCode.USAGE, EINVAL: ExitCode.USAGE,
-  EEXIST: ExitCode.REFUSED, ENOTEMPTY: ExitCode.REFUSED, EBUSY: ExitCode.REFUSED, EXDEV: ExitCode.REFUSED,
+  EACCES: ExitCode.PERMISSION_DENIED,
+  EPERM: ExitCode.PERMISSION_DENIED,
+  EROFS: ExitCode.PERMISSION_DENIED,
+  ENOENT: ExitCode.USAGE,
+  ENOTDIR: ExitCode.USAGE,
+  EISDIR: ExitCode.USAGE,
+  ELOOP: ExitCode.USAGE,
+  ENAMETOOLONG: ExitCode.USAGE,
+  ENXIO: ExitCode.USAGE,
+  ENODEV: ExitCode.USAGE,
+  EINVAL: ExitCode.USAGE,
+  EEXIST: ExitCode.REFUSED,
+  ENOTEMPTY: ExitCode.REFUSED,
+  EBUSY: ExitCode.REFUSED,
+  EXDEV: ExitCode.REFUSED,
   ETXTBSY: ExitCode.REFUSED,
 };
 

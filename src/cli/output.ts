@@ -7,7 +7,11 @@
 // `result()`, `note()` and `progressReporter()` (progress.ts).
 import type { Command } from 'commander';
 
-export interface OutputFlags { json?: boolean; quiet?: boolean; progressJson?: boolean }
+export interface OutputFlags {
+  json?: boolean;
+  quiet?: boolean;
+  progressJson?: boolean;
+}
 
 let flags: OutputFlags = {};
 

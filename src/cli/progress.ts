@@ -7,8 +7,10 @@ import { outputFlags } from './output.js';
 
 export interface ProgressSample {
   /** items done and in all (files, entries); omit for byte-only work such as a wipe */
-  done?: number; total?: number;
-  bytes: number; totalBytes?: number;
+  done?: number;
+  total?: number;
+  bytes: number;
+  totalBytes?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -29,7 +31,17 @@ function fractionOf(s: ProgressSample): number {
   return s.totalBytes === 0 || s.total === 0 ? 1 : 0;
 }
 
-export interface ProgressLine { label: string; fraction: number; done?: number; total?: number; unit?: string; bytes: number; totalBytes?: number; rate: number; eta: number | null }
+export interface ProgressLine {
+  label: string;
+  fraction: number;
+  done?: number;
+  total?: number;
+  unit?: string;
+  bytes: number;
+  totalBytes?: number;
+  rate: number;
+  eta: number | null;
+}
 
 /** The words of one progress line (without the bar): "120/300 files, 4.7/11.7 MiB, 3.1 MiB/s, ETA 0:02". */
 export function progressText(p: ProgressLine): string {
@@ -58,15 +70,36 @@ export function progressReporter(label: string, unit = 'files', now: () => numbe
     const elapsed = (t - start) / 1000;
     const rate = elapsed > 0 ? s.bytes / elapsed : 0;
     const eta = fraction > 0 && elapsed > 0 ? (elapsed * (1 - fraction)) / fraction : null;
-    const line: ProgressLine = { label, fraction, done: s.done, total: s.total, unit: s.done !== undefined ? unit : undefined, bytes: s.bytes, totalBytes: s.totalBytes, rate, eta };
+    const line: ProgressLine = {
+      label,
+      fraction,
+      done: s.done,
+      total: s.total,
+      unit: s.done !== undefined ? unit : undefined,
+      bytes: s.bytes,
+      totalBytes: s.totalBytes,
+      rate,
+      eta,
+    };
     if (fraction >= 1) finished = true;
     if (mode.progressJson) {
       if (!finished && t - lastJson < 200) return;
       lastJson = t;
-      process.stderr.write(`${JSON.stringify({ progress: {
-        label, percent: Math.floor(fraction * 100), done: s.done ?? null, total: s.total ?? null, unit: line.unit ?? null,
-        bytes: s.bytes, totalBytes: s.totalBytes ?? null, bytesPerSecond: Math.round(rate), etaSeconds: eta === null ? null : Math.round(eta),
-      } })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({
+          progress: {
+            label,
+            percent: Math.floor(fraction * 100),
+            done: s.done ?? null,
+            total: s.total ?? null,
+            unit: line.unit ?? null,
+            bytes: s.bytes,
+            totalBytes: s.totalBytes ?? null,
+            bytesPerSecond: Math.round(rate),
+            etaSeconds: eta === null ? null : Math.round(eta),
+          },
+        })}\n`,
+      );
       return;
     }
     if (mode.quiet || mode.json) return;
@@ -76,7 +109,9 @@ export function progressReporter(label: string, unit = 'files', now: () => numbe
       lastDraw = t;
       const fill = Math.round(fraction * WIDTH);
       // \x1b[K clears what a longer previous line left
-      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(WIDTH - fill)}] ${String(pct).padStart(3)}% ${progressText(line)}\x1b[K${finished ? '\n' : ''}`);
+      process.stderr.write(
+        `\r${label} [${'#'.repeat(fill)}${'.'.repeat(WIDTH - fill)}] ${String(pct).padStart(3)}% ${progressText(line)}\x1b[K${finished ? '\n' : ''}`,
+      );
     } else {
       const d = Math.floor(pct / 10);
       if (d === lastDecile) return;

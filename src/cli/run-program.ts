@@ -8,13 +8,15 @@ import { flagsFromArgv, jsonErrorLine, outputFlags, setOutputFlags } from './out
 
 /** The program's root, as every entry sets it up (no command groups yet). */
 export function rootProgram(): Command {
-  return new Command('homecrypt')
-    .description('Encrypted home directories that unlock when you log in')
-    // a usage error is one line, with where to look, not the whole help
-    .configureOutput({ outputError: (text, write) => write(usageLine(text)) })
-    .exitOverride()
-    // --json/--quiet/--progress-json as the command that runs parsed them (output.ts)
-    .hook('preAction', (_root, action) => setOutputFlags(action.opts()));
+  return (
+    new Command('homecrypt')
+      .description('Encrypted home directories that unlock when you log in')
+      // a usage error is one line, with where to look, not the whole help
+      .configureOutput({ outputError: (text, write) => write(usageLine(text)) })
+      .exitOverride()
+      // --json/--quiet/--progress-json as the command that runs parsed them (output.ts)
+      .hook('preAction', (_root, action) => setOutputFlags(action.opts()))
+  );
 }
 
 export async function runProgram(program: Command, argv: string[]): Promise<void> {
@@ -33,7 +35,10 @@ export function osErrorMessage(err: NodeJS.ErrnoException): string {
 }
 
 function usageLine(text: string): string {
-  const first = text.trim().split('\n')[0]!.replace(/^error: /, '');
+  const first = text
+    .trim()
+    .split('\n')[0]!
+    .replace(/^error: /, '');
   if (outputFlags().json) return jsonErrorLine(first, ExitCode.USAGE, 'USAGE');
   return `homecrypt: ${first} (see homecrypt help COMMAND)\n`;
 }

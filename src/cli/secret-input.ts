@@ -34,7 +34,10 @@ export async function readSecrets(opts: ReadSecretsOptions): Promise<Buffer[]> {
     const got = readFromFd(opts.fd, opts.count);
     if (opts.newPassphrase) {
       const why = passphraseProblem(got[got.length - 1]!);
-      if (why) { wipe(...got); throw new UsageError(why); }
+      if (why) {
+        wipe(...got);
+        throw new UsageError(why);
+      }
     }
     return got;
   }
@@ -127,7 +130,10 @@ async function prompt(opts: ReadSecretsOptions): Promise<Buffer[]> {
       if (!secretsEqual(again, last)) why = 'the two entries do not match';
       again.fill(0);
     }
-    if (!why) { out.push(last); return out; }
+    if (!why) {
+      out.push(last);
+      return out;
+    }
     last.fill(0);
     if (tryNo >= TERMINAL_TRIES) {
       for (const b of out) b.fill(0);

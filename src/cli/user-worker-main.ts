@@ -41,7 +41,10 @@ export async function main(): Promise<void> {
       let last = 0;
       const result = await runUserRequest(req, payload, (p) => {
         const now = Date.now();
-        if (now - last > 200) { last = now; say({ progress: p }); }
+        if (now - last > 200) {
+          last = now;
+          say({ progress: p });
+        }
       });
       say({ result });
     }

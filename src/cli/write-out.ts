@@ -4,6 +4,9 @@
 export function writeOut(text: string): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stdout.once('error', reject);
-    process.stdout.write(text, (err) => { if (err) reject(err); else resolve(); });
+    process.stdout.write(text, (err) => {
+      if (err) reject(err);
+      else resolve();
+    });
   });
 }

@@ -25,11 +25,17 @@ export interface BlockGcm {
 }
 
 /** openBox through open(): for implementations without a faster way. */
-function openBoxVia(impl: Pick<BlockGcm, 'open'>, key: Buffer, aad: Buffer, src: Buffer, srcAt: number, ctLen: number,
-  out: Buffer, at: number): boolean {
+function openBoxVia(impl: Pick<BlockGcm, 'open'>, key: Buffer, aad: Buffer, src: Buffer, srcAt: number, ctLen: number, out: Buffer, at: number): boolean {
   if (!(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen) throw new RangeError('gcm openBox: bad sizes');
-  return impl.open(key, src.subarray(srcAt, srcAt + 12), aad, src.subarray(srcAt + 12, srcAt + 12 + ctLen),
-    src.subarray(srcAt + 12 + ctLen, srcAt + 28 + ctLen), out, at);
+  return impl.open(
+    key,
+    src.subarray(srcAt, srcAt + 12),
+    aad,
+    src.subarray(srcAt + 12, srcAt + 12 + ctLen),
+    src.subarray(srcAt + 12 + ctLen, srcAt + 28 + ctLen),
+    out,
+    at,
+  );
 }
 
 const nodeGcm: BlockGcm = {
@@ -105,7 +111,10 @@ function loadLibcrypto(): BlockGcm | null {
     const outl = addressOf(scratch);
     const same = decSet && decKey.equals(key);
     if (decInit(dec, null, null, same ? 0 : addressOf(key), nonce) !== 1) throw new Error('EVP_DecryptInit_ex failed');
-    if (!same) { key.copy(decKey); decSet = true; }
+    if (!same) {
+      key.copy(decKey);
+      decSet = true;
+    }
     if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
     if (ctLen > 0 && decUpdate(dec, out, outl, ct, ctLen) !== 1) return false;
     if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, tag) !== 1) return false;
@@ -119,7 +128,10 @@ function loadLibcrypto(): BlockGcm | null {
       const fin = outl + 16;
       const same = encSet && encKey.equals(key);
       if (encInit(enc, null, null, same ? 0 : addressOf(key), addressOf(nonce)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
-      if (!same) { key.copy(encKey); encSet = true; }
+      if (!same) {
+        key.copy(encKey);
+        encSet = true;
+      }
       if (encUpdate(enc, 0, outl, addressOf(aad), aad.length) !== 1) throw new Error('EVP_EncryptUpdate (AAD) failed');
       const o = addressOf(out) + at;
       if (plain.length > 0 && encUpdate(enc, o, outl, addressOf(plain), plain.length) !== 1) {
@@ -130,12 +142,13 @@ function loadLibcrypto(): BlockGcm | null {
       return plain.length + 16;
     },
     open(key, nonce, aad, ct, tag, out, at) {
-      if (nonce.length !== 12 || key.length !== 32 || tag.length !== 16 || !(at >= 0) || out.length < at + ct.length) throw new RangeError('gcm open: bad sizes');
+      if (nonce.length !== 12 || key.length !== 32 || tag.length !== 16 || !(at >= 0) || out.length < at + ct.length)
+        throw new RangeError('gcm open: bad sizes');
       return decrypt(key, addressOf(nonce), aad, addressOf(ct), ct.length, addressOf(tag), addressOf(out) + at);
     },
     openBox(key, aad, src, srcAt, ctLen, out, at) {
-      if (key.length !== 32 || !(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen || !(at >= 0)
-        || out.length < at + ctLen) throw new RangeError('gcm openBox: bad sizes');
+      if (key.length !== 32 || !(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen || !(at >= 0) || out.length < at + ctLen)
+        throw new RangeError('gcm openBox: bad sizes');
       const box = addressOf(src) + srcAt;
       return decrypt(key, box, aad, box + 12, ctLen, box + 12 + ctLen, addressOf(out) + at);
     },

@@ -63,12 +63,22 @@ function loadLibcrypto(): XtsSectors | null {
 
   return {
     crypt(key, sectorSize, firstIv, ivStep, data, encrypt, out) {
-      if ((key.length !== 64 && key.length !== 32) || sectorSize % 16 !== 0 || data.length % sectorSize !== 0 || sectorSize <= 0
-        || (out !== undefined && out.length !== data.length)) {
+      if (
+        (key.length !== 64 && key.length !== 32) ||
+        sectorSize % 16 !== 0 ||
+        data.length % sectorSize !== 0 ||
+        sectorSize <= 0 ||
+        (out !== undefined && out.length !== data.length)
+      ) {
         throw new RangeError('xts: bad sizes');
       }
-      if (out && out.buffer === data.buffer && out.byteOffset < data.byteOffset + data.length && data.byteOffset < out.byteOffset + out.length
-        && out.byteOffset !== data.byteOffset) {
+      if (
+        out &&
+        out.buffer === data.buffer &&
+        out.byteOffset < data.byteOffset + data.length &&
+        data.byteOffset < out.byteOffset + out.length &&
+        out.byteOffset !== data.byteOffset
+      ) {
         throw new RangeError('xts: out overlaps data');
       }
       const d = encrypt ? enc : dec;
@@ -96,7 +106,7 @@ function loadLibcrypto(): XtsSectors | null {
           iv.writeUInt32LE(Math.floor(n / 0x100000000), 4);
           n += ivStep;
         } else {
-          iv.writeBigUInt64LE(((firstIv + BigInt(ivStep) * BigInt(s)) % LIMIT + LIMIT) % LIMIT, 0);
+          iv.writeBigUInt64LE((((firstIv + BigInt(ivStep) * BigInt(s)) % LIMIT) + LIMIT) % LIMIT, 0);
         }
         if (init(d.ctx, null, null, 0, ivAt, -1) !== 1) throw new Error('EVP_CipherInit_ex (IV) failed');
         if (update(d.ctx, dst + off, outl, src + off, sectorSize) !== 1) throw new Error('EVP_CipherUpdate (XTS) failed');

@@ -40,7 +40,11 @@ export function detectLayout(lower: string, limit = 200): LowerLayout {
   while (queue.length && seen < limit) {
     const dir = queue.shift()!;
     let names: string[];
-    try { names = readdirSync(dir); } catch { continue; }
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
     for (const name of names) {
       if (++seen > limit) break;
       const enc = name.startsWith(FNEK_PREFIX);
@@ -57,7 +61,11 @@ export function detectLayout(lower: string, limit = 200): LowerLayout {
       }
       const path = join(dir, name);
       let st;
-      try { st = lstatSync(path); } catch { continue; }
+      try {
+        st = lstatSync(path);
+      } catch {
+        continue;
+      }
       if (st.isDirectory()) queue.push(path);
       else if (st.isFile() && st.size > 0) {
         const head = readHead(path);
@@ -69,7 +77,9 @@ export function detectLayout(lower: string, limit = 200): LowerLayout {
             if (!out.fileKeySigs.includes(k.sig)) out.fileKeySigs.push(k.sig);
             out.keyBytes ??= k.keyBytes;
           }
-        } catch { /* not an eCryptfs file: no evidence */ }
+        } catch {
+          /* not an eCryptfs file: no evidence */
+        }
       }
     }
   }

@@ -17,7 +17,12 @@ const ZERO = Buffer.alloc(EXTENT_SIZE);
 export class EcryptfsCipher implements FileCipher {
   private lastIo: LowerIO | null = null;
 
-  constructor(readonly keyId: string, private readonly fek: Buffer, private readonly headerSize: number, io: LowerIO | null) {
+  constructor(
+    readonly keyId: string,
+    private readonly fek: Buffer,
+    private readonly headerSize: number,
+    io: LowerIO | null,
+  ) {
     this.root = rootIv(fek);
     this.lastIo = io;
   }
@@ -38,7 +43,11 @@ export class EcryptfsCipher implements FileCipher {
   static create(keys: EcryptfsKeys, keyBytes: AesKeyBytes): { bytes: Buffer; cipher: EcryptfsCipher } {
     const fek = randomKey(keyBytes);
     const bytes = buildFileHeader({
-      fileSize: 0, fileKey: fek, passphraseKey: keys.byKeySig.get(keys.sig)!, sig: keys.sig, salt: keys.salt,
+      fileSize: 0,
+      fileKey: fek,
+      passphraseKey: keys.byKeySig.get(keys.sig)!,
+      sig: keys.sig,
+      salt: keys.salt,
       encryptFilenames: !!keys.fnek,
     });
     return { bytes, cipher: new EcryptfsCipher(keys.sig, fek, bytes.length, null) };
@@ -83,7 +92,8 @@ export class EcryptfsCipher implements FileCipher {
     const out = Buffer.alloc(end - offset);
     for (let n = Math.floor(offset / EXTENT_SIZE); n * EXTENT_SIZE < end; n++) {
       const ext = this.readExtent(io, n, size);
-      const s = Math.max(offset, n * EXTENT_SIZE), e = Math.min(end, (n + 1) * EXTENT_SIZE);
+      const s = Math.max(offset, n * EXTENT_SIZE),
+        e = Math.min(end, (n + 1) * EXTENT_SIZE);
       ext.copy(out, s - offset, s - n * EXTENT_SIZE, e - n * EXTENT_SIZE);
     }
     return out;
@@ -100,7 +110,8 @@ export class EcryptfsCipher implements FileCipher {
     const end = offset + data.length;
     for (let n = Math.floor(offset / EXTENT_SIZE); n * EXTENT_SIZE < end; n++) {
       const base = n * EXTENT_SIZE;
-      const s = Math.max(offset, base), e = Math.min(end, base + EXTENT_SIZE);
+      const s = Math.max(offset, base),
+        e = Math.min(end, base + EXTENT_SIZE);
       const whole = s === base && e === base + EXTENT_SIZE;
       const ext = whole || base >= size ? Buffer.alloc(EXTENT_SIZE) : this.readExtent(io, n, size);
       if (!whole && base < size && size < base + EXTENT_SIZE) ext.fill(0, size - base);
@@ -160,7 +171,10 @@ export class EcryptfsCipher implements FileCipher {
 
 /** An open lower file with its cipher, for reading or writing without a mount. */
 export class EcryptfsFile {
-  private constructor(private readonly io: FdLowerIO, private readonly cipher: EcryptfsCipher) {}
+  private constructor(
+    private readonly io: FdLowerIO,
+    private readonly cipher: EcryptfsCipher,
+  ) {}
 
   static open(path: string, keys: EcryptfsKeys, writable: boolean): EcryptfsFile {
     const fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOFOLLOW);

@@ -54,7 +54,10 @@ class EcryptfsNames implements NameCodec {
 class EcryptfsFiles implements FileCodec {
   readonly sizeNeedsHeader = true;
 
-  constructor(private readonly keys: EcryptfsKeys, private readonly keyBytes: AesKeyBytes) {}
+  constructor(
+    private readonly keys: EcryptfsKeys,
+    private readonly keyBytes: AesKeyBytes,
+  ) {}
 
   plaintextSizeOf(lowerSize: number): number {
     // only a guess (the real size is in the header): plaintextSizeOfFile is used
@@ -78,7 +81,7 @@ class EcryptfsFiles implements FileCodec {
       return this.plaintextSizeOf(lowerSize);
     }
     // a file without a valid marker shows as empty; opening it reports why
-    if (head.length < 16 || ((head.readUInt32BE(8) ^ MAGIC_MARKER) >>> 0) !== head.readUInt32BE(12)) return 0;
+    if (head.length < 16 || (head.readUInt32BE(8) ^ MAGIC_MARKER) >>> 0 !== head.readUInt32BE(12)) return 0;
     const n = head.readBigUInt64BE(0);
     return n > BigInt(Number.MAX_SAFE_INTEGER) ? 0 : Number(n);
   }

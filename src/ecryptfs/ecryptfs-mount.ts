@@ -24,8 +24,7 @@ export interface EcryptfsSpec {
 }
 
 /** Opens `lower` with the mount passphrase; refuses a passphrase whose keys match nothing there. */
-export function openEcryptfs(lower: string, passphrase: Buffer, spec: EcryptfsSpec = {},
-  onSkip?: (p: string, why: string) => void): EcryptfsVolume {
+export function openEcryptfs(lower: string, passphrase: Buffer, spec: EcryptfsSpec = {}, onSkip?: (p: string, why: string) => void): EcryptfsVolume {
   const layout = detectLayout(lower);
   const keyBytes = spec.keyBytes ?? layout.keyBytes ?? 16;
   const encryptNames = spec.encryptNames ?? layout.encryptedNames ?? true;
@@ -33,7 +32,9 @@ export function openEcryptfs(lower: string, passphrase: Buffer, spec: EcryptfsSp
   if (encryptNames && layout.fnekKeyBytes && layout.fnekKeyBytes !== keyBytes) keys.fnek!.keyBytes = layout.fnekKeyBytes;
   if (layout.fileKeySigs.length > 0 && !layout.fileKeySigs.includes(keys.sig)) {
     wipeKeys(keys);
-    throw new WrongPassphraseError(`wrong mount passphrase for ${lower}: its files are under eCryptfs key ${layout.fileKeySigs.join(', ')}, this passphrase gives ${keys.sig}`);
+    throw new WrongPassphraseError(
+      `wrong mount passphrase for ${lower}: its files are under eCryptfs key ${layout.fileKeySigs.join(', ')}, this passphrase gives ${keys.sig}`,
+    );
   }
   if (encryptNames && layout.fnekSig && layout.fnekSig !== keys.fnek!.sig) {
     wipeKeys(keys);
@@ -47,9 +48,14 @@ export interface EcryptfsMounted {
   fs: EncryptedFilesystem;
 }
 
-export async function mountEcryptfs(vol: EcryptfsVolume, mountPoint: string, opts: {
-  allowOther?: boolean; log?: (line: string) => void;
-} = {}): Promise<EcryptfsMounted> {
+export async function mountEcryptfs(
+  vol: EcryptfsVolume,
+  mountPoint: string,
+  opts: {
+    allowOther?: boolean;
+    log?: (line: string) => void;
+  } = {},
+): Promise<EcryptfsMounted> {
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerDir, format: ecryptfsFormat(vol), log: opts.log });
   const mount = await mountFuse(resolve(mountPoint), fs.ops(), {
     fsname: `ecryptfs:${vol.lowerDir}`,
@@ -78,8 +84,14 @@ export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onR
 }
 
 /** Daemon side: the mount passphrase from `keyFd`, "ready" or "error …" to `readyFd`. */
-export async function runEcryptfsDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number,
-  spec: EcryptfsSpec, allowOther = false): Promise<void> {
+export async function runEcryptfsDaemonChild(
+  lower: string,
+  mountPoint: string,
+  keyFd: number,
+  readyFd: number,
+  spec: EcryptfsSpec,
+  allowOther = false,
+): Promise<void> {
   await runDaemonSide(keyFd, readyFd, async (pass, onReady) => {
     let vol: EcryptfsVolume;
     try {
@@ -92,9 +104,15 @@ export async function runEcryptfsDaemonChild(lower: string, mountPoint: string, 
 }
 
 /** Starts a daemon serving the mount and waits until it is ready or has failed. */
-export async function startEcryptfsDaemon(lower: string, mountPoint: string, passphrase: Buffer, spec: EcryptfsSpec & {
-  logFile: string; allowOther?: boolean;
-}): Promise<{ pid: number }> {
+export async function startEcryptfsDaemon(
+  lower: string,
+  mountPoint: string,
+  passphrase: Buffer,
+  spec: EcryptfsSpec & {
+    logFile: string;
+    allowOther?: boolean;
+  },
+): Promise<{ pid: number }> {
   const args = ['ecryptfs', 'mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
   if (spec.keyBytes) args.push('--key-bytes', String(spec.keyBytes));
   if (spec.encryptNames === false) args.push('--plaintext-names');

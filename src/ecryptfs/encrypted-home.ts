@@ -32,8 +32,10 @@ export function checkUnmountedHome(home: string): void {
   if (m) throw new RefusedError(`${home} is mounted (${m.fsType} ${m.source}); log ${home}'s user out (or unmount it) first`);
   const stray = readdirSync(home).filter((n) => !isEcryptfsLeftover(home, n));
   if (stray.length > 0) {
-    throw new RefusedError(`${home} holds ${stray.slice(0, 5).join(', ')}${stray.length > 5 ? ', …' : ''} while the eCryptfs home is not mounted; `
-      + 'a mount over it would hide them: move them away (into the mounted home) first');
+    throw new RefusedError(
+      `${home} holds ${stray.slice(0, 5).join(', ')}${stray.length > 5 ? ', …' : ''} while the eCryptfs home is not mounted; ` +
+        'a mount over it would hide them: move them away (into the mounted home) first',
+    );
   }
 }
 

@@ -17,7 +17,10 @@ import type { EcryptfsVolume } from './ecryptfs-volume.js';
 
 const CHUNK = 1 << 20;
 
-export interface CopyProgress { entries: number; bytes: number }
+export interface CopyProgress {
+  entries: number;
+  bytes: number;
+}
 
 export interface CopyOptions {
   say?: (line: string) => void;
@@ -34,12 +37,22 @@ export function copyAll(ec: EcryptfsVolume, lower: string, o: CopyOptions, key: 
   const all = [...walkLower(ec)];
   const sizeOf = (lowerPath: string) => {
     const f = ec.openFile(lowerPath, false);
-    try { return f.size; } finally { f.close(); }
+    try {
+      return f.size;
+    } finally {
+      f.close();
+    }
   };
   const total = { entries: all.length, bytes: all.reduce((n, e) => n + (e.type === 'f' ? sizeOf(e.lowerPath) : 0), 0) };
   const done = { entries: 0, bytes: 0 };
   const exists = (p: string) => {
-    try { fs.getattr(p); return true; } catch (e) { if (e instanceof FuseError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false; throw e; }
+    try {
+      fs.getattr(p);
+      return true;
+    } catch (e) {
+      if (e instanceof FuseError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
   };
   for (const e of all) {
     const p = `/${e.path}`;
@@ -47,7 +60,10 @@ export function copyAll(ec: EcryptfsVolume, lower: string, o: CopyOptions, key: 
       if (!exists(p)) fs.mkdir(p, e.mode);
     } else if (e.type === 'l') {
       if (exists(p)) {
-        if (fs.readlink(p) !== e.target) { fs.unlink(p); fs.symlink(e.target, p); }
+        if (fs.readlink(p) !== e.target) {
+          fs.unlink(p);
+          fs.symlink(e.target, p);
+        }
       } else fs.symlink(e.target, p);
     } else {
       const src = ec.openFile(e.lowerPath, false);
@@ -115,4 +131,3 @@ function fileHash(fs: EncryptedFilesystem, p: string): string {
     fs.release(p, fh);
   }
 }
-

@@ -15,7 +15,12 @@ function inside(home: string, path: string): boolean {
 }
 
 function exists(path: string): boolean {
-  try { lstatSync(path); return true; } catch { return false; }
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -53,9 +58,14 @@ export function openMountPoint(home: string, mountPoint: string): number | null 
         next = openDirAt(fd, name, at);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') { closeSync(fd); return null; }
+        if (code === 'ENOENT') {
+          closeSync(fd);
+          return null;
+        }
         if (code === 'ELOOP' || code === 'ENOTDIR') {
-          throw new RefusedError(`${at} is a symbolic link or not a directory; the mount point ${mountPoint} must be reached through real directories of the home (refusing to act on it as root)`);
+          throw new RefusedError(
+            `${at} is a symbolic link or not a directory; the mount point ${mountPoint} must be reached through real directories of the home (refusing to act on it as root)`,
+          );
         }
         throw err;
       }
@@ -73,10 +83,18 @@ export function openMountPoint(home: string, mountPoint: string): number | null 
 export function withMountPoint<T>(home: string, mountPoint: string, fn: (fd: number) => T): T | null {
   const fd = openMountPoint(home, mountPoint);
   if (fd === null) return null;
-  try { return fn(fd); } finally { closeSync(fd); }
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** lstat of an entry of an open directory (through /proc/self/fd: the entry itself is not followed). */
 export function lstatIn(dirFd: number, name: string): Stats | null {
-  try { return lstatSync(`/proc/self/fd/${dirFd}/${name}`); } catch { return null; }
+  try {
+    return lstatSync(`/proc/self/fd/${dirFd}/${name}`);
+  } catch {
+    return null;
+  }
 }

@@ -29,7 +29,10 @@ export function readPrivateSetup(home: string, user?: string): PrivateSetup {
   if (!existsSync(ecryptfsDir) && user && existsSync(`/home/.ecryptfs/${user}/.ecryptfs`)) ecryptfsDir = `/home/.ecryptfs/${user}/.ecryptfs`;
   const sigFile = join(ecryptfsDir, 'Private.sig');
   if (!existsSync(sigFile)) throw new UsageError(`no eCryptfs private directory for ${home} (${sigFile} is missing)`);
-  const lines = readFileSync(sigFile, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = readFileSync(sigFile, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (lines.length < 1 || lines.length > 2 || !lines.every((l) => SIG.test(l))) {
     throw new CorruptFileError(sigFile, 'expected one or two 16-hex-digit signatures');
   }
@@ -42,8 +45,13 @@ export function readPrivateSetup(home: string, user?: string): PrivateSetup {
   let lower = join(home, '.Private');
   if (!existsSync(lower)) lower = join(base, '.Private');
   return {
-    home, ecryptfsDir, lower: existsSync(lower) ? realpathSync(lower) : lower, mountPoint,
-    wrappedPassphrase: join(ecryptfsDir, 'wrapped-passphrase'), sig: lines[0]!, fnekSig: lines[1] ?? null,
+    home,
+    ecryptfsDir,
+    lower: existsSync(lower) ? realpathSync(lower) : lower,
+    mountPoint,
+    wrappedPassphrase: join(ecryptfsDir, 'wrapped-passphrase'),
+    sig: lines[0]!,
+    fnekSig: lines[1] ?? null,
     encryptedHome: mountPoint === home,
   };
 }

@@ -6,7 +6,11 @@ import { writeFileAtomic } from '../os/atomic-file.js';
 import { randomBytes } from '../crypto/random.js';
 import { SALT_BYTES } from '../format/ecryptfs/constants.js';
 import {
-  parseWrappedPassphrase, serializeWrappedPassphrase, unwrapPassphrase, wrapPassphrase, type WrappedPassphrase,
+  parseWrappedPassphrase,
+  serializeWrappedPassphrase,
+  unwrapPassphrase,
+  wrapPassphrase,
+  type WrappedPassphrase,
 } from '../format/ecryptfs/wrapped-passphrase.js';
 
 export function readWrappedPassphraseFile(path: string): WrappedPassphrase {
@@ -25,8 +29,7 @@ export function unwrapPassphraseFile(path: string, loginPassphrase: Buffer, v1Sa
   return unwrapPassphrase(readWrappedPassphraseFile(path), loginPassphrase, v1Salt);
 }
 
-export function writeWrappedPassphraseFile(path: string, mountPassphrase: Buffer, loginPassphrase: Buffer,
-  owner?: { uid: number; gid: number }): void {
+export function writeWrappedPassphraseFile(path: string, mountPassphrase: Buffer, loginPassphrase: Buffer, owner?: { uid: number; gid: number }): void {
   const w = wrapPassphrase(mountPassphrase, loginPassphrase, randomBytes(SALT_BYTES));
   writeFileAtomic(path, serializeWrappedPassphrase(w), { mode: 0o600, uid: owner?.uid, gid: owner?.gid });
 }

@@ -5,9 +5,7 @@
 // read as zeros only in a file whose authenticated header says it may hold
 // holes); the final block is always sealed, so the size stays authentic.
 import { AuthenticationError } from '../errors.js';
-import {
-  BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, BlockLayout, LAYOUT_V1, MAX_FILE_SIZE, blockPlainLength, lastBlockOf,
-} from '../format/block-offsets.js';
+import { BLOCK_LOWER, BLOCK_OVERHEAD, BLOCK_PLAIN, BlockLayout, LAYOUT_V1, MAX_FILE_SIZE, blockPlainLength, lastBlockOf } from '../format/block-offsets.js';
 import { isHoleBlock, openBlockAt, sealBlockInto } from '../format/content.js';
 import type { FileCipher, LowerIO, SeekWhence } from './volume-format.js';
 import type { WriteJournal } from './write-journal.js';
@@ -61,9 +59,14 @@ export class BlockCipher implements FileCipher {
    * every change to lower bytes that already hold sealed data is announced
    * by a write record first (write-journal.ts), so a kill leaves a whole file.
    */
-  constructor(readonly keyId: string, private readonly key: Buffer, private readonly fileId: Buffer,
-    private readonly sparse: SparseFlag, private readonly layout: BlockLayout = LAYOUT_V1,
-    private readonly journal?: WriteJournal) {}
+  constructor(
+    readonly keyId: string,
+    private readonly key: Buffer,
+    private readonly fileId: Buffer,
+    private readonly sparse: SparseFlag,
+    private readonly layout: BlockLayout = LAYOUT_V1,
+    private readonly journal?: WriteJournal,
+  ) {}
 
   /** The slot is emptied when the handle closes (a done record would make every later open look closer). */
   release(io: LowerIO): void {
@@ -79,8 +82,7 @@ export class BlockCipher implements FileCipher {
   }
 
   /** Opens block `b` (sealed at src[at, at+len)) into `out` at `outAt`; a permitted hole gives zeros. */
-  private openAt(io: LowerIO, h: Holes, b: number, final: boolean, src: Buffer, at: number, len: number,
-    out: Buffer, outAt: number): number {
+  private openAt(io: LowerIO, h: Holes, b: number, final: boolean, src: Buffer, at: number, len: number, out: Buffer, outAt: number): number {
     if (!final && isHoleBlock(src, at, len) && this.holesAllowed(io, h)) {
       out.fill(0, outAt, outAt + BLOCK_PLAIN);
       return BLOCK_PLAIN;
@@ -148,8 +150,17 @@ export class BlockCipher implements FileCipher {
    * an fstat). `afterReply`: the lower write may follow the reply (only a
    * WRITE's own data: a truncate's SETATTR reads the size back at once).
    */
-  private rewrite(io: LowerIO, size: number, newSize: number, first: number, last: number, offset: number, data: Buffer | null,
-    lowerSize?: number, afterReply = false): void {
+  private rewrite(
+    io: LowerIO,
+    size: number,
+    newSize: number,
+    first: number,
+    last: number,
+    offset: number,
+    data: Buffer | null,
+    lowerSize?: number,
+    afterReply = false,
+  ): void {
     io.settle?.(); // a queued write of this file first: it is still in the scratch buffers below
     const finalNew = lastBlockOf(newSize);
     const out = sealScratch((last - first + 1) * BLOCK_LOWER);
@@ -211,7 +222,9 @@ export class BlockCipher implements FileCipher {
           try {
             if (saved) io.pwrite(saved, start);
             io.ftruncate(oldEnd);
-          } catch { /* the error below says what happened */ }
+          } catch {
+            /* the error below says what happened */
+          }
         }
         throw err;
       }
@@ -272,11 +285,15 @@ export class BlockCipher implements FileCipher {
     this.sparse.set(io, true); // before the first hole exists
     const out = sealScratch(2 * BLOCK_LOWER);
     const o = keepOld ? sealBlockInto(this.key, this.fileId, oldFinal, false, MERGE_BLOCK, out, 0) : 0;
-    const w = sealBlockInto(this.key, this.fileId, newFinal, true, ZERO_PLAIN.subarray(0, blockPlainLength(newSize, newFinal)),
-      out, BLOCK_LOWER);
+    const w = sealBlockInto(this.key, this.fileId, newFinal, true, ZERO_PLAIN.subarray(0, blockPlainLength(newSize, newFinal)), out, BLOCK_LOWER);
     const newAt = this.layout.lowerOffsetOfBlock(newFinal);
-    this.journal?.record(io, { sizeTo: start + saved.length, restoreAt: start, bytes: saved, doneAt: newAt + w,
-      doneTag: out.subarray(BLOCK_LOWER + w - 16, BLOCK_LOWER + w) });
+    this.journal?.record(io, {
+      sizeTo: start + saved.length,
+      restoreAt: start,
+      bytes: saved,
+      doneAt: newAt + w,
+      doneTag: out.subarray(BLOCK_LOWER + w - 16, BLOCK_LOWER + w),
+    });
     try {
       if (keepOld) io.pwrite(out.subarray(0, o), start);
       else io.ftruncate(start);
@@ -286,7 +303,9 @@ export class BlockCipher implements FileCipher {
       try {
         io.ftruncate(start);
         io.pwrite(saved, start);
-      } catch { /* the error below says what happened */ }
+      } catch {
+        /* the error below says what happened */
+      }
       throw err;
     }
   }
@@ -309,8 +328,13 @@ export class BlockCipher implements FileCipher {
     sealBlockInto(this.key, this.fileId, b, true, PLAIN_SCRATCH.subarray(0, keep), out, 0);
     // the cut and the new final block: replayed whole if a kill falls between them
     const newLower = this.layout.lowerSizeOf(newSize);
-    this.journal?.record(io, { sizeTo: newLower, restoreAt: this.layout.lowerOffsetOfBlock(b), bytes: out, doneAt: newLower,
-      doneTag: out.subarray(out.length - 16) });
+    this.journal?.record(io, {
+      sizeTo: newLower,
+      restoreAt: this.layout.lowerOffsetOfBlock(b),
+      bytes: out,
+      doneAt: newLower,
+      doneTag: out.subarray(out.length - 16),
+    });
     io.ftruncate(newLower);
     io.pwrite(out, this.layout.lowerOffsetOfBlock(b));
     // an empty file has no holes: every block it gets from now on is authenticated again

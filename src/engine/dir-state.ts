@@ -92,8 +92,7 @@ function writeStateFile(dirFd: number, fileName: string, content: Buffer, own: {
  * `name` without replacing anything (EEXIST as mkdir would say). Returns the
  * new directory's IV.
  */
-export function mkdirWithState(codec: DirStateCodec, parent: number, name: string, mode: number,
-  own: { uid: number; gid: number } | null): Buffer {
+export function mkdirWithState(codec: DirStateCodec, parent: number, name: string, mode: number, own: { uid: number; gid: number } | null): Buffer {
   const tmp = codec.tempPrefix + randomBytes(8).toString('hex');
   mkdiratSync(parent, tmp, 0o700);
   const { iv, content } = codec.create();
@@ -134,9 +133,17 @@ function renameNoReplace(dir: number, from: string, to: string): void {
 function removeTemp(codec: DirStateCodec, parent: number, tmp: string): void {
   try {
     const fd = openatSync(parent, tmp, O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-    try { unlinkatSync(fd, codec.fileName); } catch { /* not written */ } finally { closeSync(fd); }
+    try {
+      unlinkatSync(fd, codec.fileName);
+    } catch {
+      /* not written */
+    } finally {
+      closeSync(fd);
+    }
     unlinkatSync(parent, tmp, true);
-  } catch { /* fsck reports a leftover */ }
+  } catch {
+    /* fsck reports a leftover */
+  }
 }
 
 /**
@@ -172,7 +179,9 @@ export function takeStateOut(codec: DirStateCodec, parent: number, name: string,
         } finally {
           closeSync(again);
         }
-      } catch { /* the directory went after all */ }
+      } catch {
+        /* the directory went after all */
+      }
     };
   } finally {
     closeSync(fd);

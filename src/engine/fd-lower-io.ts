@@ -5,7 +5,13 @@ import type { LowerIO, SeekWhence } from './volume-format.js';
 import type { AfterReply } from './after-reply.js';
 import type { SizeCell } from './lower-sizes.js';
 import {
-  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, SEEK_DATA, SEEK_HOLE, fallocateSync, seekDataOrHoleSync, futimensSync,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  SEEK_DATA,
+  SEEK_HOLE,
+  fallocateSync,
+  seekDataOrHoleSync,
+  futimensSync,
   willNeedSync,
 } from '../os/lower-fs-calls.js';
 
@@ -27,8 +33,13 @@ export class FdLowerIO implements LowerIO {
    * every handle of the inode, lower-sizes.ts) and kept up to date by this
    * object's own writes; without it, size() asks fstat every time.
    */
-  constructor(readonly fd: number, readonly lowerPath: string, private readonly afterReply?: AfterReply,
-    private readonly log?: (line: string) => void, private readonly known: SizeCell | null = null) {}
+  constructor(
+    readonly fd: number,
+    readonly lowerPath: string,
+    private readonly afterReply?: AfterReply,
+    private readonly log?: (line: string) => void,
+    private readonly known: SizeCell | null = null,
+  ) {}
 
   /**
    * Reserves the space of a write and queues `write` to run after the reply;
@@ -151,8 +162,16 @@ export class FdLowerIO implements LowerIO {
 
 /** For fsck, which must change nothing: a write through it is a bug, so it throws. */
 export class ReadOnlyLowerIO extends FdLowerIO {
-  override pwrite(): void { throw new Error('fsck changes nothing'); }
-  override ftruncate(): void { throw new Error('fsck changes nothing'); }
-  override reserve(): void { throw new Error('fsck changes nothing'); }
-  override punch(): void { throw new Error('fsck changes nothing'); }
+  override pwrite(): void {
+    throw new Error('fsck changes nothing');
+  }
+  override ftruncate(): void {
+    throw new Error('fsck changes nothing');
+  }
+  override reserve(): void {
+    throw new Error('fsck changes nothing');
+  }
+  override punch(): void {
+    throw new Error('fsck changes nothing');
+  }
 }

@@ -14,10 +14,7 @@
 // cache keyed by lower path, dropped when their directory is renamed or
 // removed through the mount (the lower directory is not to be changed behind
 // a mounted volume's back).
-import {
-  chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, openSync, readFileSync,
-  statfsSync, writeSync,
-} from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
 import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
@@ -29,10 +26,32 @@ import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import {
-  AT_FDCWD, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, O_PATH, SEEK_DATA, SEEK_HOLE, faccessatSync, fchmodatSync,
-  fchownatSync, lgetxattrSync, linkatSync, llistxattrSync, lremovexattrSync, lsetxattrSync, lstatatSync, mkdiratSync,
-  mknodatSync, openatSync, readdiratSync, readlinkatSync, renameat2Sync, renameatSync, symlinkatSync, unlinkatSync,
-  utimensatSync, type LowerStat,
+  AT_FDCWD,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  O_PATH,
+  SEEK_DATA,
+  SEEK_HOLE,
+  faccessatSync,
+  fchmodatSync,
+  fchownatSync,
+  lgetxattrSync,
+  linkatSync,
+  llistxattrSync,
+  lremovexattrSync,
+  lsetxattrSync,
+  lstatatSync,
+  mkdiratSync,
+  mknodatSync,
+  openatSync,
+  readdiratSync,
+  readlinkatSync,
+  renameat2Sync,
+  renameatSync,
+  symlinkatSync,
+  unlinkatSync,
+  utimensatSync,
+  type LowerStat,
 } from '../os/lower-fs-calls.js';
 
 export interface EngineOptions {
@@ -227,7 +246,10 @@ export class EncryptedFilesystem {
     for (const name of rel.split('/')) {
       at = at ? `${at}/${name}` : name;
       const c = dirs.get(at);
-      if (c !== undefined) { fd = c; continue; }
+      if (c !== undefined) {
+        fd = c;
+        continue;
+      }
       fd = openatSync(fd, name, O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
       dirs.set(at, fd);
     }
@@ -297,9 +319,11 @@ export class EncryptedFilesystem {
     const type = st.mode & S_IFMT;
     if (type === S_IFREG) {
       const files = this.format.files;
-      size = cipher ? cipher.plaintextSize(st.size)
-        : files.sizeNeedsHeader && files.plaintextSizeOfFile && l ? files.plaintextSizeOfFile(this.shortPath(l), st.size)
-        : files.plaintextSizeOf(st.size);
+      size = cipher
+        ? cipher.plaintextSize(st.size)
+        : files.sizeNeedsHeader && files.plaintextSizeOfFile && l
+          ? files.plaintextSizeOfFile(this.shortPath(l), st.size)
+          : files.plaintextSizeOf(st.size);
     } else if (type === S_IFLNK) {
       const names = this.format.names;
       if (names.targetSize) {
@@ -309,12 +333,25 @@ export class EncryptedFilesystem {
       } else if (l) {
         try {
           size = bytesOfName(names.decryptTarget(readlinkatSync(l.dir, l.name))).length;
-        } catch { /* keep the lower size; readlink reports the failure */ }
+        } catch {
+          /* keep the lower size; readlink reports the failure */
+        }
       }
     }
     return {
-      mode: st.mode, uid: st.uid, gid: st.gid, size, nlink: st.nlink, ino: st.ino, dev: st.dev, rdev: st.rdev,
-      blksize: 4096, blocks: st.blocks, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
+      mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
+      size,
+      nlink: st.nlink,
+      ino: st.ino,
+      dev: st.dev,
+      rdev: st.rdev,
+      blksize: 4096,
+      blocks: st.blocks,
+      atimeMs: st.atimeMs,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
     };
   }
 
@@ -331,7 +368,11 @@ export class EncryptedFilesystem {
     try {
       for (let at = 0; at < content.length;) at += writeSync(fd, content, at);
     } catch (err) {
-      try { unlinkatSync(l.dir, name); } catch { /* gone */ }
+      try {
+        unlinkatSync(l.dir, name);
+      } catch {
+        /* gone */
+      }
       throw err;
     } finally {
       closeSync(fd);
@@ -341,7 +382,11 @@ export class EncryptedFilesystem {
 
   private removeSidecar(l: Lower): void {
     if (!l.enc?.sidecar) return;
-    try { unlinkatSync(l.dir, l.enc.sidecar.name); } catch { /* already gone */ }
+    try {
+      unlinkatSync(l.dir, l.enc.sidecar.name);
+    } catch {
+      /* already gone */
+    }
   }
 
   /** Runs an operation that creates `l`, with its sidecar first and undone on failure. */
@@ -450,8 +495,15 @@ export class EncryptedFilesystem {
   statfs(): FuseStatfs {
     const s = statfsSync(this.root);
     return {
-      bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
-      files: s.files, ffree: s.ffree, favail: s.ffree, namemax: 255,
+      bsize: s.bsize,
+      frsize: s.bsize,
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bavail,
+      files: s.files,
+      ffree: s.ffree,
+      favail: s.ffree,
+      namemax: 255,
     };
   }
 
@@ -511,7 +563,11 @@ export class EncryptedFilesystem {
       } catch (err) {
         this.sizes.drop(size);
         closeSync(fd);
-        try { unlinkatSync(l.dir, l.name); } catch { /* gone */ }
+        try {
+          unlinkatSync(l.dir, l.name);
+        } catch {
+          /* gone */
+        }
         throw err;
       }
     });
@@ -559,7 +615,9 @@ export class EncryptedFilesystem {
     } catch (err) {
       this.integrity('fsync', f.io.lowerPath, err);
     }
-    return this.flushes.fsync(f.fd, datasync).catch((err: unknown) => { throw new FuseError(errnoFor(err)); });
+    return this.flushes.fsync(f.fd, datasync).catch((err: unknown) => {
+      throw new FuseError(errnoFor(err));
+    });
   }
 
   release(_path: string, fh: number): void {
@@ -571,7 +629,9 @@ export class EncryptedFilesystem {
     try {
       f.io.settle?.();
       f.cipher.release?.(f.io);
-    } catch { /* logged when it failed */ }
+    } catch {
+      /* logged when it failed */
+    }
     this.sizes.drop(f.size);
     this.flushes.close(f.fd, (err) => this.log(`homecrypt: close ${f.io.lowerPath}: ${err.message}`));
   }
@@ -709,14 +769,18 @@ export class EncryptedFilesystem {
     this.creating(l, () => {
       mkdiratSync(l.dir, l.name, mode & 0o7777);
       if (!own && !(mode & this.umask)) return;
-      this.undoing(l, () => {
-        const fd = openatSync(l.dir, l.name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-        try {
-          this.settle(fd, mode & 0o1777, own, 0o2000, l);
-        } finally {
-          closeSync(fd);
-        }
-      }, true);
+      this.undoing(
+        l,
+        () => {
+          const fd = openatSync(l.dir, l.name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+          try {
+            this.settle(fd, mode & 0o1777, own, 0o2000, l);
+          } finally {
+            closeSync(fd);
+          }
+        },
+        true,
+      );
     });
   }
 
@@ -725,7 +789,11 @@ export class EncryptedFilesystem {
     try {
       fn();
     } catch (err) {
-      try { unlinkatSync(l.dir, l.name, dir); } catch { /* gone */ }
+      try {
+        unlinkatSync(l.dir, l.name, dir);
+      } catch {
+        /* gone */
+      }
       throw err;
     }
   }
@@ -767,16 +835,14 @@ export class EncryptedFilesystem {
       this.forgetDirs(to);
       return;
     }
-    const move = () => (flags
-      ? renameat2Sync(a.dir, a.name, b.dir, b.name, flags)
-      : renameatSync(a.dir, a.name, b.dir, b.name));
+    const move = () => (flags ? renameat2Sync(a.dir, a.name, b.dir, b.name, flags) : renameatSync(a.dir, a.name, b.dir, b.name));
     const iv = this.ivs?.peek(a.rel);
     this.creating(b, () => {
       try {
         move();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (!this.ivs || (code !== 'ENOTEMPTY' && code !== 'EEXIST') || (flags & RENAME_NOREPLACE)) throw err;
+        if (!this.ivs || (code !== 'ENOTEMPTY' && code !== 'EEXIST') || flags & RENAME_NOREPLACE) throw err;
         // over a directory that holds only its state file: the state goes first (and comes back on failure)
         const putBack = takeStateOut(this.format.names.dirState!, b.dir, b.name, this.ivs.peek(b.rel));
         try {
@@ -826,7 +892,10 @@ export class EncryptedFilesystem {
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
-    if (EncryptedFilesystem.isAcl(name)) { lsetxattrSync(this.shortPath(this.lower(path)), name, value, flags); return; }
+    if (EncryptedFilesystem.isAcl(name)) {
+      lsetxattrSync(this.shortPath(this.lower(path)), name, value, flags);
+      return;
+    }
     const lowerName = this.xattrName(name);
     lsetxattrSync(this.shortPath(this.lower(path)), lowerName, this.format.xattrs!.encryptXattrValue(lowerName, value), flags);
   }
@@ -858,7 +927,10 @@ export class EncryptedFilesystem {
     const x = this.format.xattrs;
     const out: string[] = [];
     for (const n of llistxattrSync(this.shortPath(this.lower(path)))) {
-      if (EncryptedFilesystem.isAcl(n)) { out.push(n); continue; }
+      if (EncryptedFilesystem.isAcl(n)) {
+        out.push(n);
+        continue;
+      }
       const plain = x?.decryptXattrName(n) ?? null;
       if (plain !== null && (caller?.uid === 0 || !plain.startsWith('trusted.'))) out.push(plain);
     }
@@ -866,16 +938,27 @@ export class EncryptedFilesystem {
   }
 
   removexattr(path: string, name: string): void {
-    if (EncryptedFilesystem.isAcl(name)) { lremovexattrSync(this.shortPath(this.lower(path)), name); return; }
+    if (EncryptedFilesystem.isAcl(name)) {
+      lremovexattrSync(this.shortPath(this.lower(path)), name);
+      return;
+    }
     lremovexattrSync(this.shortPath(this.lower(path)), this.xattrName(name));
   }
 
   /** Closes every lower file (at unmount). */
   closeAll(): void {
-    try { this.afterReply?.run(); } catch { /* logged by the job */ }
+    try {
+      this.afterReply?.run();
+    } catch {
+      /* logged by the job */
+    }
     for (const f of this.files.values()) {
       this.sizes.drop(f.size);
-      try { closeSync(f.fd); } catch { /* closed */ }
+      try {
+        closeSync(f.fd);
+      } catch {
+        /* closed */
+      }
     }
     this.files.clear();
     for (const fd of this.dirs.values()) closeSync(fd);
@@ -886,27 +969,52 @@ export class EncryptedFilesystem {
 
   /** The operations table for the FUSE bridge; errors leave as errno values. */
   ops(): FuseOps {
-    const wrap = <A extends unknown[], T>(fn: (...a: A) => T) => (...a: A): T => {
-      try {
-        return fn.apply(this, a);
-      } catch (err) {
-        if (err instanceof FuseError) throw err;
-        if (isIntegrityError(err)) {
-          this.log(`homecrypt: EIO: ${(err as Error).message}`);
+    const wrap =
+      <A extends unknown[], T>(fn: (...a: A) => T) =>
+      (...a: A): T => {
+        try {
+          return fn.apply(this, a);
+        } catch (err) {
+          if (err instanceof FuseError) throw err;
+          if (isIntegrityError(err)) {
+            this.log(`homecrypt: EIO: ${(err as Error).message}`);
+          }
+          fail(errnoFor(err)); // one shared error per errno: ENOENT and ENODATA come by the thousand
         }
-        fail(errnoFor(err)); // one shared error per errno: ENOENT and ENODATA come by the thousand
-      }
-    };
+      };
     return {
-      getattr: wrap(this.getattr), fgetattr: wrap(this.fgetattr), access: wrap(this.access), statfs: wrap(this.statfs),
-      readdir: wrap(this.readdir), open: wrap(this.open), create: wrap(this.create), read: wrap(this.read),
-      write: wrap(this.write), fsync: wrap(this.fsync), release: wrap(this.release),
-      truncate: wrap(this.truncate), ftruncate: wrap(this.ftruncate), fallocate: wrap(this.fallocate),
-      lseek: wrap(this.lseek), utimens: wrap(this.utimens),
-      chmod: wrap(this.chmod), chown: wrap(this.chown), readlink: wrap(this.readlink), symlink: wrap(this.symlink),
-      link: wrap(this.link), mknod: wrap(this.mknod), mkdir: wrap(this.mkdir), rmdir: wrap(this.rmdir),
-      unlink: wrap(this.unlink), rename: wrap(this.rename), renameFlags: true, posixAcl: true, setxattr: wrap(this.setxattr),
-      getxattr: wrap(this.getxattr), listxattr: wrap(this.listxattr), removexattr: wrap(this.removexattr),
+      getattr: wrap(this.getattr),
+      fgetattr: wrap(this.fgetattr),
+      access: wrap(this.access),
+      statfs: wrap(this.statfs),
+      readdir: wrap(this.readdir),
+      open: wrap(this.open),
+      create: wrap(this.create),
+      read: wrap(this.read),
+      write: wrap(this.write),
+      fsync: wrap(this.fsync),
+      release: wrap(this.release),
+      truncate: wrap(this.truncate),
+      ftruncate: wrap(this.ftruncate),
+      fallocate: wrap(this.fallocate),
+      lseek: wrap(this.lseek),
+      utimens: wrap(this.utimens),
+      chmod: wrap(this.chmod),
+      chown: wrap(this.chown),
+      readlink: wrap(this.readlink),
+      symlink: wrap(this.symlink),
+      link: wrap(this.link),
+      mknod: wrap(this.mknod),
+      mkdir: wrap(this.mkdir),
+      rmdir: wrap(this.rmdir),
+      unlink: wrap(this.unlink),
+      rename: wrap(this.rename),
+      renameFlags: true,
+      posixAcl: true,
+      setxattr: wrap(this.setxattr),
+      getxattr: wrap(this.getxattr),
+      listxattr: wrap(this.listxattr),
+      removexattr: wrap(this.removexattr),
     };
   }
 }

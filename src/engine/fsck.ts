@@ -29,7 +29,13 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
   const state = names.dirState;
   const walk = (rel: string, plainDir: string): void => {
     const abs = rel ? join(vol.lowerRoot, rel) : vol.lowerRoot;
-    const readIn = (n: string) => { try { return readFileSync(join(abs, n)); } catch { return null; } };
+    const readIn = (n: string) => {
+      try {
+        return readFileSync(join(abs, n));
+      } catch {
+        return null;
+      }
+    };
     let iv: Buffer | undefined;
     if (state) {
       // format 2: without its IV nothing in the directory can be named
@@ -95,7 +101,8 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
     }
     if (state && failed > 0 && named === 0) {
       report.problems.push({
-        lowerPath: join(abs, state.fileName), path: plainDir || '/',
+        lowerPath: join(abs, state.fileName),
+        path: plainDir || '/',
         problem: `directory IV: none of the directory's ${failed} entries authenticates under it (replaced or swapped with another directory's)`,
       });
     }

@@ -6,22 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { AuthenticationError, CorruptFileError, KeyNotAvailableError, UnsupportedFormatError } from '../errors.js';
 import { gcmOpen, gcmSeal } from '../crypto/aead.js';
 import { blockGcm } from '../crypto/gcm-blocks.js';
-import {
-  FILE_HEADER_BYTES, FILE_ID_BYTES, FLAG_SPARSE, encodeFileHeader, headerAad, parseFileHeader, type FileFormatVersion,
-} from '../format/file-header.js';
+import { FILE_HEADER_BYTES, FILE_ID_BYTES, FLAG_SPARSE, encodeFileHeader, headerAad, parseFileHeader, type FileFormatVersion } from '../format/file-header.js';
 import { BLOCK_OVERHEAD, LAYOUT_V1, LAYOUT_V2, type BlockLayout } from '../format/block-offsets.js';
 import { WriteJournal, hasRecord, recoveredView } from './write-journal.js';
 import { sealBlockInto } from '../format/content.js';
 import { BlockCipher, type SparseFlag } from './content-cipher.js';
 import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
-import {
-  NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sealedPlainLength, sivSeal, sivOpen,
-} from '../format/names.js';
+import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sealedPlainLength, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
 import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, type VolumeVersion } from '../format/volume-config.js';
-import type {
-  DirContext, DirStateCodec, EncryptedName, FileCipher, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec,
-} from './volume-format.js';
+import type { DirContext, DirStateCodec, EncryptedName, FileCipher, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec } from './volume-format.js';
 import { DIR_IV_NAME, MKDIR_TEMP_PREFIX, newDirIv, openDirIv, sealDirIv } from '../format/dir-iv.js';
 import type { LoadedKey, MountKeys } from './mount-keys.js';
 import { E, fail } from './errno.js';
@@ -30,7 +24,10 @@ import { hkdfSha256 } from '../crypto/hkdf.js';
 class HomecryptFiles implements FileCodec {
   readonly sizeNeedsHeader = false;
   private readonly layout: BlockLayout;
-  constructor(private readonly keys: MountKeys, private readonly version: FileFormatVersion) {
+  constructor(
+    private readonly keys: MountKeys,
+    private readonly version: FileFormatVersion,
+  ) {
     this.layout = version === 2 ? LAYOUT_V2 : LAYOUT_V1;
   }
 
@@ -57,8 +54,7 @@ class HomecryptFiles implements FileCodec {
 
   private cipher(k: LoadedKey, fileId: Buffer, contentKey: Buffer): BlockCipher {
     const journal = this.version === 2 ? new WriteJournal(contentKey, fileId, this.layout.body) : undefined;
-    return new BlockCipher(k.keyId, contentKey, fileId, new HeaderSparseFlag(k, fileId, contentKey, this.version), this.layout,
-      journal);
+    return new BlockCipher(k.keyId, contentKey, fileId, new HeaderSparseFlag(k, fileId, contentKey, this.version), this.layout, journal);
   }
 
   /** The header's key, when it authenticates as a header of this volume's file version. */
@@ -113,11 +109,11 @@ function sealHeader(k: LoadedKey, fileId: Buffer, contentKey: Buffer, flags: num
   return encodeFileHeader({ fileId, keyId: k.keyId, flags, version, wrapNonce: nonce, wrappedKey: wrapped });
 }
 
-function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Buffer, wrapped: Buffer,
-  version: FileFormatVersion): Buffer | null {
+function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Buffer, wrapped: Buffer, version: FileFormatVersion): Buffer | null {
   const contentKey = Buffer.alloc(32);
-  return blockGcm().open(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags, version), wrapped.subarray(0, 32), wrapped.subarray(32),
-    contentKey, 0) ? contentKey : null;
+  return blockGcm().open(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags, version), wrapped.subarray(0, 32), wrapped.subarray(32), contentKey, 0)
+    ? contentKey
+    : null;
 }
 
 /**
@@ -126,14 +122,20 @@ function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Bu
  * when the header authenticates as this file's.
  */
 class HeaderSparseFlag implements SparseFlag {
-  constructor(private readonly k: LoadedKey, private readonly fileId: Buffer, private readonly contentKey: Buffer,
-    private readonly version: FileFormatVersion) {}
+  constructor(
+    private readonly k: LoadedKey,
+    private readonly fileId: Buffer,
+    private readonly contentKey: Buffer,
+    private readonly version: FileFormatVersion,
+  ) {}
 
   get(io: LowerIO): boolean {
     const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
     if (!((h.flags ?? 0) & FLAG_SPARSE)) return false;
-    const key = h.keyId === this.k.keyId && h.fileId.equals(this.fileId) && h.version === this.version
-      ? unwrapContentKey(this.k, h.fileId, h.flags!, h.wrapNonce, h.wrappedKey, this.version) : null;
+    const key =
+      h.keyId === this.k.keyId && h.fileId.equals(this.fileId) && h.version === this.version
+        ? unwrapContentKey(this.k, h.fileId, h.flags!, h.wrapNonce, h.wrappedKey, this.version)
+        : null;
     if (!key || !key.equals(this.contentKey)) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
     return true;
   }
@@ -157,7 +159,10 @@ class EncryptedNames implements NameCodec {
   private readonly enc = new Map<string, string>();
   private readonly dec = new Map<string, string>();
   readonly dirState?: DirStateCodec;
-  constructor(private readonly keys: MountKeys, bound: boolean) {
+  constructor(
+    private readonly keys: MountKeys,
+    bound: boolean,
+  ) {
     if (bound) {
       this.dirState = {
         fileName: DIR_IV_NAME,
@@ -176,7 +181,7 @@ class EncryptedNames implements NameCodec {
   /** The directory's IV (format 2) or undefined (format 1). */
   private ivOf(dir: DirContext): Buffer | undefined {
     if (!this.dirState) return undefined;
-    if (!dir.dirIV) throw new Error('a format-2 name needs its directory\'s IV');
+    if (!dir.dirIV) throw new Error("a format-2 name needs its directory's IV");
     return dir.dirIV();
   }
 
@@ -311,7 +316,10 @@ const TRUSTED_PREFIX = 'trusted.';
 const TRUSTED_MARK = '\0trusted.';
 class Xattrs implements XattrCodec {
   private readonly valueKey: Buffer;
-  constructor(private readonly keys: MountKeys, private readonly encryptNames: boolean) {
+  constructor(
+    private readonly keys: MountKeys,
+    private readonly encryptNames: boolean,
+  ) {
     this.valueKey = hkdfSha256(Buffer.concat([keys.nameKeys.macKey, keys.nameKeys.encKey]), 'homecrypt xattr values v1');
   }
 

@@ -17,19 +17,24 @@ export class LowerFlushes {
   /** fsync(2) (fdatasync(2) when `datasync`) of `fd`; rejects with the Node fs error. */
   fsync(fd: number, datasync: boolean): Promise<void> {
     return new Promise((done, failed) => {
-      this.turn((next) => (datasync ? fdatasync : fsync)(fd, (err) => {
-        next();
-        if (err) failed(err); else done();
-      }));
+      this.turn((next) =>
+        (datasync ? fdatasync : fsync)(fd, (err) => {
+          next();
+          if (err) failed(err);
+          else done();
+        }),
+      );
     });
   }
 
   /** close(2) of `fd`, answered by nobody: a failure goes to `onError`. */
   close(fd: number, onError: (err: NodeJS.ErrnoException) => void): void {
-    this.turn((next) => close(fd, (err) => {
-      next();
-      if (err) onError(err);
-    }));
+    this.turn((next) =>
+      close(fd, (err) => {
+        next();
+        if (err) onError(err);
+      }),
+    );
   }
 
   private turn(job: (next: () => void) => void): void {

@@ -4,9 +4,7 @@
 // daemon reports "ready" or its error through another pipe (fd 4), so
 // `homecrypt mount` returns only once the mount is usable, or fails clearly.
 import { spawn } from 'node:child_process';
-import {
-  closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -43,10 +41,13 @@ export function defaultLogFile(mountPoint: string): string {
  * Checks a mount point before mounting: a directory, empty, not mounted. A
  * stale homecrypt mount (its daemon died) is unmounted first.
  */
-export async function prepareMountPoint(mountPoint: string, opts: {
-  /** entries the mount may cover (an adopted eCryptfs home's own symlinks); anything else refuses */
-  mayHold?: (name: string) => boolean;
-} = {}): Promise<string | null> {
+export async function prepareMountPoint(
+  mountPoint: string,
+  opts: {
+    /** entries the mount may cover (an adopted eCryptfs home's own symlinks); anything else refuses */
+    mayHold?: (name: string) => boolean;
+  } = {},
+): Promise<string | null> {
   const mnt = resolve(mountPoint);
   let note: string | null = null;
   const m = mountAt(mnt);
@@ -72,7 +73,10 @@ export async function prepareMountPoint(mountPoint: string, opts: {
   if (!st.isDirectory()) throw new UsageError(`mount point ${mnt} is not a directory`);
   const held = readdirSync(mnt).filter((n) => !opts.mayHold?.(n));
   if (held.length > 0) {
-    if (opts.mayHold) throw new RefusedError(`mount point ${mnt} holds ${held.slice(0, 5).join(', ')}${held.length > 5 ? ', …' : ''}, which the mount would hide; move them away first`);
+    if (opts.mayHold)
+      throw new RefusedError(
+        `mount point ${mnt} holds ${held.slice(0, 5).join(', ')}${held.length > 5 ? ', …' : ''}, which the mount would hide; move them away first`,
+      );
     throw new RefusedError(`mount point ${mnt} is not empty`);
   }
   return note;
@@ -83,8 +87,7 @@ export async function prepareMountPoint(mountPoint: string, opts: {
  * (by `homecrypt umount`, fusermount -u, or SIGTERM/SIGINT). `onReady` runs
  * once the kernel has the mount.
  */
-export async function serveMount(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions,
-  onReady: () => void): Promise<void> {
+export async function serveMount(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions, onReady: () => void): Promise<void> {
   makeUndumpable();
   const vol = openVolume(lower, keys);
   for (const k of keys) k.fill(0);
@@ -92,7 +95,9 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, cacheTimeout: opts.cacheTimeout, log: daemonLog });
   // the format first: tests (and people) find the daemon's pid at the line's end
   daemonLog(`homecrypt: ${formatNote(vol.formatVersion)}`);
-  daemonLog(`homecrypt: cache timeout ${opts.cacheTimeout ?? DEFAULT_CACHE_TIMEOUT} s (names and attributes; a change made in the lower directory while mounted can stay unseen that long)`);
+  daemonLog(
+    `homecrypt: cache timeout ${opts.cacheTimeout ?? DEFAULT_CACHE_TIMEOUT} s (names and attributes; a change made in the lower directory while mounted can stay unseen that long)`,
+  );
   daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
   await serveUntilUnmounted(mnt, mounted, daemonLog);
@@ -100,9 +105,10 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
 
 /** What a mount says about the volume format it opened (log and `homecrypt mount`). */
 export function formatNote(version: number): string {
-  return version >= 2 ? `volume format ${version}`
-    : `volume format ${version}, opened read-write as before (names are not bound to their directories, and a crash `
-      + 'during a write can leave a block unreadable (EIO); new volumes are format 2)';
+  return version >= 2
+    ? `volume format ${version}`
+    : `volume format ${version}, opened read-write as before (names are not bound to their directories, and a crash ` +
+        'during a write can leave a block unreadable (EIO); new volumes are format 2)';
 }
 
 /** A daemon's log line: to stderr, which the parent pointed at the log file (bounded: src/engine/log-limit.ts). */
@@ -113,8 +119,7 @@ export const daemonLog = rateLimitedLog((line: string): void => void process.std
  * when busy), or noticed unmounted from outside. Shared by every kind of mount
  * a daemon serves (homecrypt volumes, eCryptfs directories).
  */
-export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { lazy?: boolean }): Promise<void> },
-  log: (line: string) => void): Promise<void> {
+export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { lazy?: boolean }): Promise<void> }, log: (line: string) => void): Promise<void> {
   return new Promise<void>((done) => {
     let stopping = false;
     const stop = async (why: string) => {
@@ -124,7 +129,11 @@ export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { laz
       try {
         await mounted.unmount();
       } catch {
-        try { await mounted.unmount({ lazy: true }); } catch (err) { log(`homecrypt: ${(err as Error).message}`); }
+        try {
+          await mounted.unmount({ lazy: true });
+        } catch (err) {
+          log(`homecrypt: ${(err as Error).message}`);
+        }
       }
       clearInterval(timer);
       done();
@@ -135,7 +144,10 @@ export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { laz
       if (!isFuseMountedAt(mnt)) {
         clearInterval(timer);
         log(`homecrypt: ${mnt} was unmounted`);
-        mounted.unmount().catch(() => undefined).finally(done);
+        mounted
+          .unmount()
+          .catch(() => undefined)
+          .finally(done);
       }
     }, 300);
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
@@ -143,8 +155,7 @@ export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { laz
 }
 
 /** The daemon side: keys from fd 3, readiness to fd 4. */
-export async function runDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number,
-  opts: MountRunOptions): Promise<void> {
+export async function runDaemonChild(lower: string, mountPoint: string, keyFd: number, readyFd: number, opts: MountRunOptions): Promise<void> {
   await runDaemonSide(keyFd, readyFd, async (raw, onReady) => {
     const keys: Buffer[] = [];
     for (let i = 0; i + 32 <= raw.length; i += 32) keys.push(Buffer.from(raw.subarray(i, i + 32)));
@@ -159,12 +170,16 @@ export async function runDaemonChild(lower: string, mountPoint: string, keyFd: n
  * `readyFd`. `serve` owns the secret: it wipes it once it has made its keys,
  * not when serving ends hours later.
  */
-export async function runDaemonSide(keyFd: number, readyFd: number,
-  serve: (secret: Buffer, onReady: () => void) => Promise<void>): Promise<void> {
+export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secret: Buffer, onReady: () => void) => Promise<void>): Promise<void> {
   const secret = readFileSync(keyFd);
   closeSync(keyFd);
   const say = (msg: string) => {
-    try { writeSync(readyFd, `${msg}\n`); closeSync(readyFd); } catch { /* parent gone */ }
+    try {
+      writeSync(readyFd, `${msg}\n`);
+      closeSync(readyFd);
+    } catch {
+      /* parent gone */
+    }
   };
   try {
     await serve(secret, () => say('ready'));
@@ -177,9 +192,14 @@ export async function runDaemonSide(keyFd: number, readyFd: number,
 const BIN = fileURLToPath(new URL('../../bin/homecrypt', import.meta.url));
 
 /** Starts a daemon for the mount and waits until it is ready or has failed. */
-export async function startMountDaemon(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions & {
-  logFile: string;
-}): Promise<{ pid: number }> {
+export async function startMountDaemon(
+  lower: string,
+  mountPoint: string,
+  keys: Buffer[],
+  opts: MountRunOptions & {
+    logFile: string;
+  },
+): Promise<{ pid: number }> {
   const args = ['mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
   if (opts.allowOther) args.push('--allow-other');
   if (opts.cacheTimeout !== undefined) args.push('--cache-timeout', String(opts.cacheTimeout));
@@ -189,7 +209,11 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
   const started = await startDaemon(args, secret, { logFile: opts.logFile, cwd: '/' });
   if ('error' in started) {
     const tail = (() => {
-      try { return readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3).join('; '); } catch { return ''; }
+      try {
+        return readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3).join('; ');
+      } catch {
+        return '';
+      }
     })();
     throw new HomecryptError(`mount failed: ${started.error}${tail ? ` (log ${opts.logFile}: ${tail})` : ''}`);
   }
@@ -202,8 +226,7 @@ export async function startMountDaemon(lower: string, mountPoint: string, keys: 
  * for its word on fd 4. A daemon that fails is terminated and its error
  * returned for the caller to word; callers keep their own error types.
  */
-export async function startDaemon(args: string[], secret: Buffer, opts: { logFile: string; cwd?: string }):
-  Promise<{ pid: number } | { error: string }> {
+export async function startDaemon(args: string[], secret: Buffer, opts: { logFile: string; cwd?: string }): Promise<{ pid: number } | { error: string }> {
   const log = openSync(opts.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [BIN, ...args], {
     detached: true,
@@ -220,14 +243,26 @@ export async function startDaemon(args: string[], secret: Buffer, opts: { logFil
   const result = await new Promise<string>((res) => {
     let text = '';
     const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
-    readyPipe.on('data', (d: Buffer) => { text += d.toString('utf8'); });
-    const finish = () => { clearTimeout(timer); res(text.trim() || 'error the daemon exited before the mount was ready'); };
+    readyPipe.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+    });
+    const finish = () => {
+      clearTimeout(timer);
+      res(text.trim() || 'error the daemon exited before the mount was ready');
+    };
     readyPipe.on('end', finish);
     readyPipe.on('error', finish);
-    child.on('error', (err) => { clearTimeout(timer); res(`error ${err.message}`); });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      res(`error ${err.message}`);
+    });
   });
   if (result !== 'ready') {
-    try { child.kill('SIGTERM'); } catch { /* gone */ }
+    try {
+      child.kill('SIGTERM');
+    } catch {
+      /* gone */
+    }
     return { error: result.replace(/^error /, '') };
   }
   child.unref();

@@ -20,7 +20,10 @@ export class MountKeys {
   readonly nameKeyId: string;
 
   /** `nameMountKey` is the mount key the volume's names derive from. */
-  constructor(nameMountKey: Buffer, public currentKeyId: string) {
+  constructor(
+    nameMountKey: Buffer,
+    public currentKeyId: string,
+  ) {
     this.nameKeys = deriveNameKeys(nameMountKey);
     this.nameKeyId = keyIdOf(nameMountKey);
     this.add(nameMountKey);

@@ -25,7 +25,9 @@ export async function gatherVolumeKeys(lower: string, config: VolumeConfig, src:
       try {
         const k = readMountKey(id);
         if (k && keyIdOf(k) === id) keys.push(k);
-      } catch { /* no keyring here: fall back to the key store */ }
+      } catch {
+        /* no keyring here: fall back to the key store */
+      }
     }
   }
   const have = new Set(keys.map(keyIdOf));

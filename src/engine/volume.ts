@@ -7,8 +7,15 @@ import { CorruptFileError, KeyNotAvailableError, RefusedError, UsageError } from
 import { keyIdOf } from '../crypto/key-id.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import {
-  DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, VOLUME_FORMAT, VOLUME_VERSION, parseVolumeConfig, serializeVolumeConfig,
-  verifyVolumeConfig, type VolumeConfig, type VolumeVersion,
+  DEFAULT_KEYSTORE_NAME,
+  VOLUME_CONFIG_NAME,
+  VOLUME_FORMAT,
+  VOLUME_VERSION,
+  parseVolumeConfig,
+  serializeVolumeConfig,
+  verifyVolumeConfig,
+  type VolumeConfig,
+  type VolumeVersion,
 } from '../format/volume-config.js';
 import { MountKeys } from './mount-keys.js';
 import { DIR_IV_NAME, newDirIv, sealDirIv } from '../format/dir-iv.js';
@@ -54,9 +61,15 @@ export function prepareLowerDir(lower: string): void {
  * Writes the volume config of a new volume whose names and files use
  * `mountKey`; `version` only for fixtures of older formats (test/vectors).
  */
-export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: {
-  plaintextNames?: boolean; keystore: string | null; version?: VolumeVersion;
-}): VolumeConfig {
+export function writeNewVolumeConfig(
+  lower: string,
+  mountKey: Buffer,
+  opts: {
+    plaintextNames?: boolean;
+    keystore: string | null;
+    version?: VolumeVersion;
+  },
+): VolumeConfig {
   const keyId = keyIdOf(mountKey);
   const version = opts.version ?? VOLUME_VERSION;
   // format 2, encrypted names: the root's IV file, before the config makes this a volume
@@ -64,8 +77,14 @@ export function writeNewVolumeConfig(lower: string, mountKey: Buffer, opts: {
     writeFileAtomic(join(lower, DIR_IV_NAME), sealDirIv(deriveNameKeys(mountKey), newDirIv()), { mode: 0o444 });
   }
   const config: VolumeConfig = {
-    format: VOLUME_FORMAT, version, names: opts.plaintextNames ? 'plaintext' : 'encrypted',
-    nameKeyId: keyId, currentKeyId: keyId, keyIds: [keyId], keystore: opts.keystore, blockSize: 4096,
+    format: VOLUME_FORMAT,
+    version,
+    names: opts.plaintextNames ? 'plaintext' : 'encrypted',
+    nameKeyId: keyId,
+    currentKeyId: keyId,
+    keyIds: [keyId],
+    keystore: opts.keystore,
+    blockSize: 4096,
     created: new Date().toISOString(),
   };
   writeFileAtomic(configPath(lower), serializeVolumeConfig(config, mountKey), { mode: 0o600 });
@@ -86,7 +105,8 @@ export function readVolumeConfig(lower: string): VolumeConfig & { mac: string } 
   try {
     bytes = readFileSync(p);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${lower} is not a homecrypt volume (no ${VOLUME_CONFIG_NAME}; run homecrypt init)`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new UsageError(`${lower} is not a homecrypt volume (no ${VOLUME_CONFIG_NAME}; run homecrypt init)`);
     throw new CorruptFileError(p, (err as Error).message);
   }
   if (bytes.length > 65536) throw new CorruptFileError(p, 'volume config is too large');
@@ -111,7 +131,10 @@ export function openVolume(lower: string, mountKeys: Buffer[]): OpenVolume {
   }
   const formatVersion = config.version;
   return {
-    lowerRoot, config, keys, formatVersion,
+    lowerRoot,
+    config,
+    keys,
+    formatVersion,
     format: homecryptFormat(keys, { plaintextNames: config.names === 'plaintext', version: formatVersion }),
   };
 }
@@ -143,11 +166,16 @@ export interface MountedVolume {
  */
 export const DEFAULT_CACHE_TIMEOUT = 60;
 
-export async function mountVolume(vol: OpenVolume, mountPoint: string, opts: {
-  allowOther?: boolean; log?: (line: string) => void;
-  /** Seconds (default DEFAULT_CACHE_TIMEOUT; 0: the kernel asks every time, for a lower directory others change too). */
-  cacheTimeout?: number;
-} = {}): Promise<MountedVolume> {
+export async function mountVolume(
+  vol: OpenVolume,
+  mountPoint: string,
+  opts: {
+    allowOther?: boolean;
+    log?: (line: string) => void;
+    /** Seconds (default DEFAULT_CACHE_TIMEOUT; 0: the kernel asks every time, for a lower directory others change too). */
+    cacheTimeout?: number;
+  } = {},
+): Promise<MountedVolume> {
   const cache = opts.cacheTimeout ?? DEFAULT_CACHE_TIMEOUT;
   // mountFuse's default bridge (the kernel one) runs after-reply work
   const afterReply = new AfterReply();

@@ -8,8 +8,15 @@
 // applies a record whose write did not finish (its last tag is not in place).
 import type { LowerIO } from './volume-format.js';
 import {
-  RECORD_AT, RECORD_HEAD_BYTES, RECORD_MAGIC, RECORD_OVERHEAD, encodeWriteRecordInto, openWriteRecord, recordCapacity,
-  writeRecordLength, type WriteRecord,
+  RECORD_AT,
+  RECORD_HEAD_BYTES,
+  RECORD_MAGIC,
+  RECORD_OVERHEAD,
+  encodeWriteRecordInto,
+  openWriteRecord,
+  recordCapacity,
+  writeRecordLength,
+  type WriteRecord,
 } from '../format/write-record.js';
 
 // Records are written one at a time on the JS thread (and before the change
@@ -24,7 +31,11 @@ export class WriteJournal {
   readonly capacity: number;
   /** A record of this handle may be in the slot. */
   private wrote = false;
-  constructor(private readonly key: Buffer, private readonly fileId: Buffer, private readonly body: number) {
+  constructor(
+    private readonly key: Buffer,
+    private readonly fileId: Buffer,
+    private readonly body: number,
+  ) {
     this.capacity = recordCapacity(body);
   }
 
@@ -92,7 +103,9 @@ export function recoveredView(io: LowerIO, r: WriteRecord): LowerIO {
     if (from < to) r.bytes.copy(target, from - offset, from - r.restoreAt, to - r.restoreAt);
     return got;
   };
-  const readOnly = (): never => { throw new Error('a recovered view is read-only'); };
+  const readOnly = (): never => {
+    throw new Error('a recovered view is read-only');
+  };
   return {
     lowerPath: io.lowerPath,
     size: () => r.sizeTo,

@@ -38,10 +38,10 @@ function nextNonce(into: Buffer): void {
 }
 
 /** Seals `plain` into `out` at `at`; returns the bytes written (plain + 28). */
-export function sealBlockInto(key: Buffer, fileId: Buffer, block: number, final: boolean, plain: Buffer,
-  out: Buffer, at: number, nonce?: Buffer): number {
+export function sealBlockInto(key: Buffer, fileId: Buffer, block: number, final: boolean, plain: Buffer, out: Buffer, at: number, nonce?: Buffer): number {
   const n = out.subarray(at, at + BLOCK_NONCE);
-  if (nonce) nonce.copy(n); else nextNonce(n);
+  if (nonce) nonce.copy(n);
+  else nextNonce(n);
   return BLOCK_NONCE + blockGcm().seal(key, n, blockAadInto(AAD_SCRATCH, fileId, block, final), plain, out, at + BLOCK_NONCE);
 }
 
@@ -56,14 +56,22 @@ export function sealBlock(key: Buffer, fileId: Buffer, block: number, final: boo
  * plaintext); returns its length. Throws AuthenticationError when anything
  * is off, and then what was written to `out` must not be used.
  */
-export function openBlockInto(key: Buffer, fileId: Buffer, block: number, final: boolean, sealed: Buffer,
-  out: Buffer, at: number): number {
+export function openBlockInto(key: Buffer, fileId: Buffer, block: number, final: boolean, sealed: Buffer, out: Buffer, at: number): number {
   return openBlockAt(key, fileId, block, final, sealed, 0, sealed.length, out, at);
 }
 
 /** openBlockInto of the sealed block at src[srcAt, srcAt + sealedLen) (no view of it needed). */
-export function openBlockAt(key: Buffer, fileId: Buffer, block: number, final: boolean, src: Buffer, srcAt: number,
-  sealedLen: number, out: Buffer, at: number): number {
+export function openBlockAt(
+  key: Buffer,
+  fileId: Buffer,
+  block: number,
+  final: boolean,
+  src: Buffer,
+  srcAt: number,
+  sealedLen: number,
+  out: Buffer,
+  at: number,
+): number {
   if (sealedLen < BLOCK_OVERHEAD || src.length < srcAt + sealedLen) throw new AuthenticationError(`block ${block} is truncated`);
   const ctLen = sealedLen - BLOCK_OVERHEAD;
   if (!blockGcm().openBox(key, blockAadInto(AAD_SCRATCH, fileId, block, final), src, srcAt, ctLen, out, at)) {

@@ -59,12 +59,16 @@ function slotDescriptor(slot: KeySlot): Buffer {
   let o = 0;
   b[o++] = KIND_CODES[slot.kind];
   b[o++] = name.length;
-  name.copy(b, o); o += name.length;
+  name.copy(b, o);
+  o += name.length;
   b[o++] = KDF_ARGON2ID;
-  b.writeUInt32BE(slot.kdf.iterations, o); o += 4;
-  b.writeUInt32BE(slot.kdf.memoryKiB, o); o += 4;
+  b.writeUInt32BE(slot.kdf.iterations, o);
+  o += 4;
+  b.writeUInt32BE(slot.kdf.memoryKiB, o);
+  o += 4;
   b[o++] = slot.kdf.parallelism;
-  slot.salt.copy(b, o); o += SALT_BYTES;
+  slot.salt.copy(b, o);
+  o += SALT_BYTES;
   slot.nonce.copy(b, o);
   return b;
 }
@@ -141,7 +145,8 @@ export function decodeKeyStore(bytes: Buffer, file: string): KeyStoreData {
   };
   for (let i = 0; i < count; i++) {
     need(2, 'the length');
-    const len = bytes.readUInt16BE(o); o += 2;
+    const len = bytes.readUInt16BE(o);
+    o += 2;
     need(len, 'the body');
     const end = o + len;
     const body = bytes.subarray(o, end);
@@ -155,7 +160,8 @@ export function decodeKeyStore(bytes: Buffer, file: string): KeyStoreData {
     if (nameLen < 1 || nameLen > MAX_NAME_BYTES || len !== fixed + nameLen) {
       throw corrupt(`slot ${i + 1}: name length ${nameLen} does not fit record length ${len}`);
     }
-    const name = body.subarray(p, p + nameLen).toString('latin1'); p += nameLen;
+    const name = body.subarray(p, p + nameLen).toString('latin1');
+    p += nameLen;
     if (!isValidSlotName(name)) throw corrupt(`slot ${i + 1}: invalid slot name`);
     if (names.has(name)) throw corrupt(`duplicate slot name ${name}`);
     names.add(name);
@@ -173,14 +179,18 @@ export function decodeKeyStore(bytes: Buffer, file: string): KeyStoreData {
       }
     }
     if (kdf.memoryKiB < 8 * kdf.parallelism) throw corrupt(`slot ${name}: KDF memory below 8 KiB per lane`);
-    const salt = Buffer.from(body.subarray(p, p + SALT_BYTES)); p += SALT_BYTES;
-    const nonce = Buffer.from(body.subarray(p, p + GCM_NONCE_BYTES)); p += GCM_NONCE_BYTES;
+    const salt = Buffer.from(body.subarray(p, p + SALT_BYTES));
+    p += SALT_BYTES;
+    const nonce = Buffer.from(body.subarray(p, p + GCM_NONCE_BYTES));
+    p += GCM_NONCE_BYTES;
     const sealed = Buffer.from(body.subarray(p, p + SEALED_BYTES));
     slots.push({ kind, name, kdf, salt, nonce, sealed });
     o = end;
   }
   if (bytes.length - o !== CHECKSUM_BYTES) {
-    throw corrupt(bytes.length - o < CHECKSUM_BYTES ? 'truncated in the checksum' : `${bytes.length - o - CHECKSUM_BYTES} unexpected bytes after the last slot`);
+    throw corrupt(
+      bytes.length - o < CHECKSUM_BYTES ? 'truncated in the checksum' : `${bytes.length - o - CHECKSUM_BYTES} unexpected bytes after the last slot`,
+    );
   }
   const digest = createHash('sha256').update(bytes.subarray(0, o)).digest();
   if (!secretsEqual(digest, bytes.subarray(o))) throw corrupt('checksum mismatch (the file was damaged or altered)');

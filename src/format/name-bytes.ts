@@ -10,7 +10,16 @@ function sequenceAt(b: Buffer, i: number): number {
   if (c < 0x80) return 1;
   let n: number;
   let min: number;
-  if (c >= 0xc2 && c <= 0xdf) { n = 2; min = 0x80; } else if (c >= 0xe0 && c <= 0xef) { n = 3; min = 0x800; } else if (c >= 0xf0 && c <= 0xf4) { n = 4; min = 0x10000; } else return 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    min = 0x10000;
+  } else return 0;
   if (i + n > b.length) return 0;
   let cp = c & (0xff >> (n + 1));
   for (let k = 1; k < n; k++) {

@@ -38,8 +38,15 @@ const KEY_ID = /^[0-9a-f]{16}$/;
 
 function canonical(c: VolumeConfig): string {
   const o: Record<string, unknown> = {
-    format: c.format, version: c.version, names: c.names, nameKeyId: c.nameKeyId, currentKeyId: c.currentKeyId,
-    keyIds: c.keyIds, keystore: c.keystore, blockSize: c.blockSize, created: c.created,
+    format: c.format,
+    version: c.version,
+    names: c.names,
+    nameKeyId: c.nameKeyId,
+    currentKeyId: c.currentKeyId,
+    keyIds: c.keyIds,
+    keystore: c.keystore,
+    blockSize: c.blockSize,
+    created: c.created,
   };
   return JSON.stringify(o);
 }
@@ -63,13 +70,17 @@ export function parseVolumeConfig(bytes: Buffer, file: string): VolumeConfig & {
     throw new CorruptFileError(file, 'volume config is not valid JSON');
   }
   if (!o || typeof o !== 'object' || o.format !== VOLUME_FORMAT) throw new CorruptFileError(file, 'not a homecrypt volume config');
-  if (typeof o.version !== 'number' || !VOLUME_VERSIONS.includes(o.version)) throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
-  const bad = (what: string): never => { throw new CorruptFileError(file, `volume config: ${what}`); };
+  if (typeof o.version !== 'number' || !VOLUME_VERSIONS.includes(o.version))
+    throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
+  const bad = (what: string): never => {
+    throw new CorruptFileError(file, `volume config: ${what}`);
+  };
   if (o.names !== 'encrypted' && o.names !== 'plaintext') bad('names must be "encrypted" or "plaintext"');
   if (typeof o.nameKeyId !== 'string' || !KEY_ID.test(o.nameKeyId)) bad('bad nameKeyId');
   if (typeof o.currentKeyId !== 'string' || !KEY_ID.test(o.currentKeyId)) bad('bad currentKeyId');
   if (!Array.isArray(o.keyIds) || o.keyIds.length === 0 || !o.keyIds.every((k) => typeof k === 'string' && KEY_ID.test(k))) bad('bad keyIds');
-  if (!(o.keyIds as string[]).includes(o.currentKeyId as string) || !(o.keyIds as string[]).includes(o.nameKeyId as string)) bad('keyIds must list nameKeyId and currentKeyId');
+  if (!(o.keyIds as string[]).includes(o.currentKeyId as string) || !(o.keyIds as string[]).includes(o.nameKeyId as string))
+    bad('keyIds must list nameKeyId and currentKeyId');
   if (o.keystore !== null && typeof o.keystore !== 'string') bad('bad keystore');
   if (o.blockSize !== 4096) bad('blockSize must be 4096');
   if (typeof o.created !== 'string') bad('bad created');
@@ -79,5 +90,6 @@ export function parseVolumeConfig(bytes: Buffer, file: string): VolumeConfig & {
 
 export function verifyVolumeConfig(c: VolumeConfig & { mac: string }, nameMountKey: Buffer, file: string): void {
   const want = Buffer.from(configMac(c, nameMountKey), 'hex');
-  if (!secretsEqual(want, Buffer.from(c.mac, 'hex'))) throw new CorruptFileError(file, 'volume config failed authentication (tampered, or not this key\'s volume)');
+  if (!secretsEqual(want, Buffer.from(c.mac, 'hex')))
+    throw new CorruptFileError(file, "volume config failed authentication (tampered, or not this key's volume)");
 }

@@ -93,8 +93,15 @@ export function openWriteRecord(key: Buffer, fileId: Buffer, buf: Buffer, body: 
   if (len === 0 || buf.length < len) return null;
   const n = len - RECORD_OVERHEAD;
   const bytes = Buffer.alloc(n);
-  const ok = blockGcm().open(key, buf.subarray(48, 60), aad(fileId, buf), buf.subarray(RECORD_HEAD_BYTES, RECORD_HEAD_BYTES + n),
-    buf.subarray(RECORD_HEAD_BYTES + n, len), bytes, 0);
+  const ok = blockGcm().open(
+    key,
+    buf.subarray(48, 60),
+    aad(fileId, buf),
+    buf.subarray(RECORD_HEAD_BYTES, RECORD_HEAD_BYTES + n),
+    buf.subarray(RECORD_HEAD_BYTES + n, len),
+    bytes,
+    0,
+  );
   if (!ok) return null;
   const r = { sizeTo: getU64(buf, 8), restoreAt: getU64(buf, 16), bytes, doneAt: getU64(buf, 24), doneTag: Buffer.from(buf.subarray(32, 48)) };
   // an authentic record always has this shape: anything else is not ours to apply

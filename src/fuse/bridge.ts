@@ -183,7 +183,10 @@ export interface FuseMount {
 
 /** An error that carries a positive errno value (e.g. constants.errno.ENOENT). */
 export class FuseError extends Error {
-  constructor(readonly errno: number, message?: string) {
+  constructor(
+    readonly errno: number,
+    message?: string,
+  ) {
     super(message ?? `errno ${errno}`);
     this.name = 'FuseError';
   }

@@ -41,8 +41,19 @@ export interface Answers {
   package: string;
 }
 
-const TOP_KEYS = ['version', 'user', 'createUser', 'fullName', 'encryptHome', 'passphraseFile', 'kdfTime',
-  'recoveryKeyFile', 'block', 'package', 'passphrase'] as const;
+const TOP_KEYS = [
+  'version',
+  'user',
+  'createUser',
+  'fullName',
+  'encryptHome',
+  'passphraseFile',
+  'kdfTime',
+  'recoveryKeyFile',
+  'block',
+  'package',
+  'passphrase',
+] as const;
 const BLOCK_KEYS = ['device', 'name', 'mountPoint', 'filesystem', 'format'] as const;
 
 /** Login names as Debian's adduser accepts them by default (NAME_REGEX). */
@@ -68,7 +79,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function rejectUnknown(obj: Record<string, unknown>, allowed: readonly string[], prefix: string): void {
   for (const k of Object.keys(obj)) {
     if (!allowed.includes(k)) {
-      throw bad(`${prefix}${k}`, `is not a known answer (known: ${allowed.filter((a) => a !== 'passphrase').map((a) => prefix + a).join(', ')})`);
+      throw bad(
+        `${prefix}${k}`,
+        `is not a known answer (known: ${allowed
+          .filter((a) => a !== 'passphrase')
+          .map((a) => prefix + a)
+          .join(', ')})`,
+      );
     }
   }
 }
@@ -106,8 +123,12 @@ export function validateAnswers(raw: unknown): Answers {
     throw bad('passphrase', 'may not be written in the answers file: put it in a root-only file named by "passphraseFile", or pass it with --passphrase-fd');
   }
   if (raw.version !== ANSWERS_VERSION) {
-    throw bad('version', raw.version === undefined ? `is required (this build reads version ${ANSWERS_VERSION})`
-      : `must be ${ANSWERS_VERSION} (got ${show(raw.version)}; this build reads version ${ANSWERS_VERSION})`);
+    throw bad(
+      'version',
+      raw.version === undefined
+        ? `is required (this build reads version ${ANSWERS_VERSION})`
+        : `must be ${ANSWERS_VERSION} (got ${show(raw.version)}; this build reads version ${ANSWERS_VERSION})`,
+    );
   }
 
   const encryptHome = (str(raw, 'encryptHome', 'encryptHome', { def: 'home' }) ?? 'home') as HomeMode;
@@ -119,7 +140,7 @@ export function validateAnswers(raw: unknown): Answers {
   if (user !== null && !USER_NAME_RE.test(user)) {
     throw bad('user', `must be a login name: a lower-case letter, then up to 31 of a-z 0-9 _ - (got ${show(user)})`);
   }
-  if (user === 'root') throw bad('user', 'must not be root (encrypt a regular user\'s home)');
+  if (user === 'root') throw bad('user', "must not be root (encrypt a regular user's home)");
   const createUser = bool(raw, 'createUser', 'createUser', false);
   const fullName = str(raw, 'fullName', 'fullName', { def: '' }) ?? '';
   if (/[:,=]/.test(fullName)) throw bad('fullName', `must not contain ':', ',' or '=' (got ${show(fullName)})`);

@@ -25,7 +25,12 @@ export function holdsLuks(hostPath: string): boolean {
 
 function crypttabHas(ctx: StepContext, name: string): boolean {
   const p = ctx.target.path('/etc/crypttab');
-  return existsSync(p) && readFileSync(p, 'utf8').split('\n').some((l) => l.trim().split(/\s+/)[0] === name);
+  return (
+    existsSync(p) &&
+    readFileSync(p, 'utf8')
+      .split('\n')
+      .some((l) => l.trim().split(/\s+/)[0] === name)
+  );
 }
 
 export async function configureBlock(ctx: StepContext): Promise<void> {

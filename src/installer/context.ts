@@ -21,8 +21,12 @@ export function secretLine(passphrase: Buffer | null): Buffer {
   return Buffer.concat([passphrase ?? Buffer.alloc(0), Buffer.from('\n')]);
 }
 
-export async function runLogged(ctx: StepContext, step: string, argv: string[],
-  opts: Parameters<InTarget['run']>[1] = {}): Promise<Awaited<ReturnType<InTarget['run']>>> {
+export async function runLogged(
+  ctx: StepContext,
+  step: string,
+  argv: string[],
+  opts: Parameters<InTarget['run']>[1] = {},
+): Promise<Awaited<ReturnType<InTarget['run']>>> {
   const r = await ctx.target.run(argv, opts);
   ctx.log.command(step, argv, r.code, r.stderr);
   return r;
@@ -33,7 +37,10 @@ export async function runLogged(ctx: StepContext, step: string, argv: string[],
  * (homecrypt's, commander's, apt's), else the last line.
  */
 export function reason(stderr: string, code: number): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errors = lines.filter((l) => /^(homecrypt: |error: |E: |chroot: |dpkg: error)/.test(l));
   return (errors.pop() ?? lines.pop() ?? `exit ${code}`).slice(0, 500);
 }

@@ -20,7 +20,9 @@ async function currentSetup(ctx: StepContext, user: string): Promise<string | nu
     const mode = s.mode ?? (s.home as Record<string, unknown> | undefined)?.mode;
     if (typeof mode === 'string' && mode !== 'none' && mode !== '') return mode;
     if (s.configured === true || s.setUp === true) return String(mode ?? 'set up');
-  } catch { /* not JSON: treat as not set up */ }
+  } catch {
+    /* not JSON: treat as not set up */
+  }
   return null;
 }
 
@@ -50,8 +52,7 @@ export async function createEncryptedHome(ctx: StepContext): Promise<void> {
     ctx.log.write(STEP, `${user}'s home is already encrypted (${existing}); left as it is`);
     return;
   }
-  const argv = ['homecrypt', 'setup', '--user', user, answers.encryptHome === 'private' ? '--private' : '--home',
-    '--passphrase-fd', '3'];
+  const argv = ['homecrypt', 'setup', '--user', user, answers.encryptHome === 'private' ? '--private' : '--home', '--passphrase-fd', '3'];
   if (answers.kdfTime !== null) argv.push('--kdf-time', String(answers.kdfTime));
   if (created) argv.push('--no-password-check');
   ctx.say(`encrypting ${user}'s ${answers.encryptHome === 'private' ? 'Private directory' : 'home'}`);

@@ -18,7 +18,11 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-export interface RunResult { code: number; stdout: string; stderr: string; }
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 const CHROOT_ENV = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -31,8 +35,12 @@ const CHROOT_ENV = {
 
 function mountPoints(): Set<string> {
   // Field 5 of mountinfo; octal escapes (\040 for space) decoded.
-  return new Set(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
-    .map((l) => l.split(' ')[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)))));
+  return new Set(
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ')[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)))),
+  );
 }
 
 export class InTarget {
@@ -70,16 +78,29 @@ export class InTarget {
     let resolved: string[] = [];
     for (let hops = 0, i = 0; i < parts.length; i++) {
       const part = parts[i];
-      if (part === '..') { resolved.pop(); continue; }
+      if (part === '..') {
+        resolved.pop();
+        continue;
+      }
       const candidate = join(this.root, ...resolved, part);
       let isLink = false;
-      try { isLink = lstatSync(candidate).isSymbolicLink(); } catch { /* does not exist (yet) */ }
-      if (!isLink) { resolved.push(part); continue; }
+      try {
+        isLink = lstatSync(candidate).isSymbolicLink();
+      } catch {
+        /* does not exist (yet) */
+      }
+      if (!isLink) {
+        resolved.push(part);
+        continue;
+      }
       if (++hops > 40) throw new RefusedError(`${posix.join('/', ...parts)}: too many symbolic links in the target`);
       const target = readlinkSync(candidate);
       const rest = parts.slice(i + 1);
       const base = target.startsWith('/') ? [] : resolved;
-      const next = posix.normalize(`/${[...base, target].join('/')}`).split('/').filter(Boolean);
+      const next = posix
+        .normalize(`/${[...base, target].join('/')}`)
+        .split('/')
+        .filter(Boolean);
       parts.splice(0, parts.length, ...next, ...rest);
       resolved = [];
       i = -1;
@@ -137,20 +158,30 @@ export class InTarget {
       this.running.add(child);
       let stdout = '';
       let stderr = '';
-      child.stdout?.on('data', (d) => { stdout += d; });
-      child.stderr?.on('data', (d) => { stderr += d; });
+      child.stdout?.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr?.on('data', (d) => {
+        stderr += d;
+      });
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15 * 60_000);
-      child.on('error', (err) => { stderr += String(err); });
+      child.on('error', (err) => {
+        stderr += String(err);
+      });
       child.on('close', (code, signal) => {
         this.running.delete(child);
         clearTimeout(timer);
         resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
       });
-      child.stdin?.on('error', () => { /* the child may not read it */ });
+      child.stdin?.on('error', () => {
+        /* the child may not read it */
+      });
       child.stdin?.end(opts.input ?? '');
       if (opts.fd3 !== undefined) {
         const fd3 = child.stdio[3] as NodeJS.WritableStream;
-        fd3.on('error', () => { /* the child may exit before reading */ });
+        fd3.on('error', () => {
+          /* the child may exit before reading */
+        });
         fd3.end(opts.fd3);
       }
     });
@@ -167,7 +198,9 @@ export class InTarget {
       try {
         const p = this.path(join(d, prog));
         return existsSync(p) && (lstatSync(p).mode & 0o111) !== 0;
-      } catch { return false; }
+      } catch {
+        return false;
+      }
     });
   }
 }

@@ -9,7 +9,10 @@ import { dirname } from 'node:path';
 export const INSTALL_LOG = '/var/log/homecrypt-install.log';
 
 export class InstallLog {
-  constructor(private readonly file: string, private readonly echo: (line: string) => void = () => {}) {
+  constructor(
+    private readonly file: string,
+    private readonly echo: (line: string) => void = () => {},
+  ) {
     mkdirSync(dirname(file), { recursive: true });
     appendFileSync(file, '', { mode: 0o600 });
     chmodSync(file, 0o600);
@@ -24,7 +27,13 @@ export class InstallLog {
   /** Logs a command, its status and the tail of its stderr (stdout only when asked). */
   command(step: string, argv: string[], code: number, stderr: string, stdout?: string): void {
     this.write(step, `ran \`${argv.join(' ')}\` -> exit ${code}`);
-    const tail = (s: string) => s.trim().split('\n').slice(-15).map((l) => `  | ${l}`).join('\n');
+    const tail = (s: string) =>
+      s
+        .trim()
+        .split('\n')
+        .slice(-15)
+        .map((l) => `  | ${l}`)
+        .join('\n');
     if (stdout?.trim()) appendFileSync(this.file, `${tail(stdout)}\n`);
     if (stderr.trim()) appendFileSync(this.file, `${tail(stderr)}\n`);
   }

@@ -48,7 +48,9 @@ export interface InstallOptions {
   sourceRoot?: string;
 }
 
-export interface InstallResult { log: string; }
+export interface InstallResult {
+  log: string;
+}
 
 export async function installIntoTarget(opts: InstallOptions): Promise<InstallResult> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -56,11 +58,18 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
   checkTargetShape(opts.root, target);
   const log = new InstallLog(target.path(INSTALL_LOG));
   const ctx: StepContext = {
-    target, log, answers: opts.answers, passphrase: opts.passphrase,
-    sourceRoot: opts.sourceRoot ?? homecryptSourceRoot(), say,
+    target,
+    log,
+    answers: opts.answers,
+    passphrase: opts.passphrase,
+    sourceRoot: opts.sourceRoot ?? homecryptSourceRoot(),
+    say,
   };
-  log.write('start', `homecrypt install into ${target.root}: encryptHome=${opts.answers.encryptHome}`
-    + ` user=${opts.answers.user ?? '-'} block=${opts.answers.block ? opts.answers.block.device : 'no'} package=${opts.answers.package}`);
+  log.write(
+    'start',
+    `homecrypt install into ${target.root}: encryptHome=${opts.answers.encryptHome}` +
+      ` user=${opts.answers.user ?? '-'} block=${opts.answers.block ? opts.answers.block.device : 'no'} package=${opts.answers.package}`,
+  );
 
   const mounted = target.enter();
   log.write('chroot', mounted.length ? `mounted ${mounted.join(', ')} into the target` : 'the target already has /proc, /sys and /dev mounted; using them');
@@ -100,14 +109,20 @@ export async function installIntoTarget(opts: InstallOptions): Promise<InstallRe
     await step(() => configureBlock(ctx));
     log.write('done', 'the installer step completed');
   } catch (err) {
-    failure = interrupted && !(err as Error).message.startsWith('interrupted by')
-      ? new HomecryptError(`interrupted by ${interrupted} (${(err as Error).message})`) : err;
+    failure =
+      interrupted && !(err as Error).message.startsWith('interrupted by')
+        ? new HomecryptError(`interrupted by ${interrupted} (${(err as Error).message})`)
+        : err;
     const changed = pam ? pam.changes(target.root) : [];
     if (pam && changed.length) {
       pam.restore();
       const still = pam.changes(target.root);
-      log.write('rollback', still.length ? `PAM restore incomplete, still different: ${still.join(', ')}`
-        : `PAM configuration restored as it was before this run (${changed.join(', ')})`);
+      log.write(
+        'rollback',
+        still.length
+          ? `PAM restore incomplete, still different: ${still.join(', ')}`
+          : `PAM configuration restored as it was before this run (${changed.join(', ')})`,
+      );
       say(`rolled back the PAM configuration of the target (${changed.length} file${changed.length > 1 ? 's' : ''})`);
     }
     log.write('failed', (failure as Error).message);

@@ -2,7 +2,20 @@
 // installed by apt inside the chroot, so dpkg owns the files and upgrades work.
 // Without a .deb, the build this command runs from is copied to
 // /usr/lib/homecrypt (production dependencies only) with /usr/bin/homecrypt.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  copyFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { HomecryptError, MissingFeatureError } from '../errors.js';
@@ -32,8 +45,10 @@ function newestMtime(dir: string): number {
 export function findDeb(sourceRoot: string): { deb: string | null; stale: string | null } {
   for (const dir of [join(sourceRoot, 'build'), sourceRoot]) {
     if (!existsSync(dir)) continue;
-    const debs = readdirSync(dir).filter((f) => /^homecrypt_.*\.deb$/.test(f))
-      .map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    const debs = readdirSync(dir)
+      .filter((f) => /^homecrypt_.*\.deb$/.test(f))
+      .map((f) => join(dir, f))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
     if (!debs.length) continue;
     const built = newestMtime(join(sourceRoot, 'dist'));
     return statSync(debs[0]).mtimeMs >= built ? { deb: debs[0], stale: null } : { deb: null, stale: debs[0] };
@@ -47,7 +62,7 @@ export type PackageSource = { kind: 'deb'; deb: string } | { kind: 'copy' } | { 
 export async function choosePackageSource(ctx: StepContext): Promise<PackageSource> {
   const want = ctx.answers.package;
   const q = await ctx.target.run(['dpkg-query', '-W', '-f=${Status} ${Version}', 'homecrypt']);
-  const installed = q.code === 0 && q.stdout.startsWith('install ok installed') ? q.stdout.split(' ').pop() ?? '' : null;
+  const installed = q.code === 0 && q.stdout.startsWith('install ok installed') ? (q.stdout.split(' ').pop() ?? '') : null;
   if (want === 'copy') return { kind: 'copy' };
   if (want !== 'auto') {
     if (!existsSync(want)) throw new MissingFeatureError(`answers: "package" names ${want}, which does not exist`);
@@ -158,7 +173,11 @@ async function copyBuild(ctx: StepContext): Promise<void> {
   const bin = ctx.target.entryPath('/usr/bin/homecrypt');
   const linkTo = `${COPY_DIR}/bin/homecrypt`;
   let current: string | null = null;
-  try { current = readlinkSync(bin); } catch { /* absent or not a link */ }
+  try {
+    current = readlinkSync(bin);
+  } catch {
+    /* absent or not a link */
+  }
   if (current !== linkTo) {
     rmSync(bin, { force: true });
     symlinkSync(linkTo, bin);

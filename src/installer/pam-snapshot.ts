@@ -13,7 +13,10 @@ export const PAM_PROFILE = '/usr/share/pam-configs/homecrypt';
 type Entry = { kind: 'file'; mode: number; data: Buffer } | { kind: 'link'; target: string } | { kind: 'dir'; mode: number };
 
 export class PamSnapshot {
-  private constructor(private readonly dirs: string[], private readonly entries: Map<string, Entry>) {}
+  private constructor(
+    private readonly dirs: string[],
+    private readonly entries: Map<string, Entry>,
+  ) {}
 
   /** `dirs` are host paths (already resolved into the target). */
   static take(dirs: string[]): PamSnapshot {
@@ -62,7 +65,10 @@ export class PamSnapshot {
       const tmp = `${p}.homecrypt-restore`;
       rmSync(tmp, { force: true });
       if (e.kind === 'link') symlinkSync(e.target, tmp);
-      else { writeFileSync(tmp, e.data, { mode: e.mode }); chmodSync(tmp, e.mode); }
+      else {
+        writeFileSync(tmp, e.data, { mode: e.mode });
+        chmodSync(tmp, e.mode);
+      }
       if (n?.kind === 'dir') rmSync(p, { recursive: true, force: true });
       renameSync(tmp, p);
     }

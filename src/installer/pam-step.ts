@@ -28,6 +28,8 @@ export async function enablePam(ctx: StepContext): Promise<void> {
   if (!after.includes('/etc/pam.d/common-auth') || !after.includes('/etc/pam.d/common-session')) {
     throw new HomecryptError(`after pam-auth-update the target's PAM stack does not call homecrypt (checked ${STACK_FILES.join(', ')})`);
   }
-  ctx.log.write(STEP, before.length === after.length ? 'PAM profile already enabled; pam-auth-update left it so'
-    : `PAM profile enabled: ${after.join(', ')} now call homecrypt`);
+  ctx.log.write(
+    STEP,
+    before.length === after.length ? 'PAM profile already enabled; pam-auth-update left it so' : `PAM profile enabled: ${after.join(', ')} now call homecrypt`,
+  );
 }

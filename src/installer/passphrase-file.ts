@@ -15,7 +15,10 @@ function readFirstLine(fd: number, what: string): Buffer {
   } catch (err) {
     throw new UsageError(`${what}: cannot read (${(err as NodeJS.ErrnoException).code})`);
   }
-  if (r.end === 'too-long') { r.secret.fill(0); throw new UsageError(`${what}: longer than ${MAX} bytes`); }
+  if (r.end === 'too-long') {
+    r.secret.fill(0);
+    throw new UsageError(`${what}: longer than ${MAX} bytes`);
+  }
   const cr = r.secret.at(-1) === 0x0d ? 1 : 0; // a file written on Windows
   const line = Buffer.from(r.secret.subarray(0, r.secret.length - cr));
   r.secret.fill(0);
@@ -35,7 +38,9 @@ export function readPassphraseFile(path: string): Buffer {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new UsageError(`answers: "passphraseFile" ${path}: not a regular file`);
     if (st.uid !== 0 || (st.mode & 0o077) !== 0) {
-      throw new UnsafePermissionsError(`answers: "passphraseFile" ${path}: must be owned by root with mode 0600 or stricter (it is uid ${st.uid}, mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
+      throw new UnsafePermissionsError(
+        `answers: "passphraseFile" ${path}: must be owned by root with mode 0600 or stricter (it is uid ${st.uid}, mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`,
+      );
     }
     return readFirstLine(fd, `answers: "passphraseFile" ${path}`);
   } finally {

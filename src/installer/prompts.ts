@@ -8,12 +8,18 @@ import { validateAnswers, USER_NAME_RE, type Answers } from './answers.js';
 import type { InTarget } from './in-target.js';
 import { firstRegularUser, targetUser } from './target-users.js';
 
-export interface Interactive { answers: Answers; passphrase: string | null; }
+export interface Interactive {
+  answers: Answers;
+  passphrase: string | null;
+}
 
 async function askPassphrase(user: string): Promise<string> {
   for (;;) {
-    const first = await password({ message: `Login passphrase for ${user} (it unlocks the home at login):`, mask: '*',
-      validate: (v) => passphraseProblem(v) ?? true });
+    const first = await password({
+      message: `Login passphrase for ${user} (it unlocks the home at login):`,
+      mask: '*',
+      validate: (v) => passphraseProblem(v) ?? true,
+    });
     const again = await password({ message: 'The same passphrase again, to confirm:', mask: '*' });
     if (first === again) return first;
     process.stdout.write('The two passphrases differ; please type them again.\n');
@@ -24,18 +30,19 @@ export async function askAnswers(target: InTarget, defaults: { kdfTime: number |
   const raw: Record<string, unknown> = { version: 1, package: 'auto', kdfTime: defaults.kdfTime };
   let passphrase: string | null = null;
 
-  const encrypt = await confirm({ message: 'Encrypt a user\'s home directory with homecrypt?', default: true });
+  const encrypt = await confirm({ message: "Encrypt a user's home directory with homecrypt?", default: true });
   if (encrypt) {
     const suggested = firstRegularUser(target)?.name;
     const user = await input({
-      message: 'Which user?', default: suggested,
+      message: 'Which user?',
+      default: suggested,
       validate: (v) => (USER_NAME_RE.test(v) && v !== 'root' ? true : 'a login name: a lower-case letter, then a-z 0-9 _ -'),
     });
     raw.user = user;
     if (!targetUser(target, user)) {
       raw.createUser = await confirm({ message: `${user} has no account in the target yet. Create it?`, default: true });
       if (!raw.createUser) throw new RefusedError(`user ${user} does not exist in the target; create the account first`);
-      raw.fullName = await input({ message: 'Full name (optional):', validate: (v) => (/[:,=]/.test(v) ? 'no : , or =' : true) }) || undefined;
+      raw.fullName = (await input({ message: 'Full name (optional):', validate: (v) => (/[:,=]/.test(v) ? 'no : , or =' : true) })) || undefined;
     }
     raw.encryptHome = await select({
       message: 'What to encrypt?',
@@ -62,7 +69,9 @@ export async function askAnswers(target: InTarget, defaults: { kdfTime: number |
 
   const answers = validateAnswers(raw);
   const summary = [
-    answers.encryptHome === 'no' ? 'no encrypted home' : `encrypt ${answers.user}'s ${answers.encryptHome === 'home' ? 'home directory' : 'Private folder'}${answers.createUser ? ' (new account)' : ''}`,
+    answers.encryptHome === 'no'
+      ? 'no encrypted home'
+      : `encrypt ${answers.user}'s ${answers.encryptHome === 'home' ? 'home directory' : 'Private folder'}${answers.createUser ? ' (new account)' : ''}`,
     answers.block ? `block volume ${answers.block.device} as ${answers.block.name}${answers.block.format ? ' (FORMAT)' : ''}` : 'no block volume',
   ];
   const go = await confirm({ message: `Install homecrypt into ${target.root}: ${summary.join('; ')}. Proceed?`, default: true });

@@ -7,7 +7,10 @@ import type { StepContext } from './context.js';
 
 export function deliverRecoveryOutput(ctx: StepContext, step: string, text: string): void {
   const file = ctx.answers.recoveryKeyFile;
-  if (file === null) { process.stdout.write(text); return; }
+  if (file === null) {
+    process.stdout.write(text);
+    return;
+  }
   try {
     let exists = true;
     try {

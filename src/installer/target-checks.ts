@@ -31,7 +31,9 @@ function hasLib(ctx: StepContext, rel: string): boolean {
 /** Everything the chosen steps need, checked inside the target before any change. */
 export async function checkTargetNeeds(ctx: StepContext, src: PackageSource): Promise<void> {
   const missing: string[] = [];
-  const need = (ok: boolean, what: string) => { if (!ok) missing.push(what); };
+  const need = (ok: boolean, what: string) => {
+    if (!ok) missing.push(what);
+  };
   const { answers } = ctx;
 
   if (src.kind === 'deb') {
@@ -48,7 +50,8 @@ export async function checkTargetNeeds(ctx: StepContext, src: PackageSource): Pr
 
   if (answers.encryptHome !== 'no' && answers.user !== null) {
     // A .deb brings fuse3 through its dependencies; a copied build does not.
-    if (src.kind !== 'deb') need(ctx.target.has('fusermount3') || ctx.target.has('fusermount'), 'fusermount3 (Debian package fuse3) to mount the encrypted home');
+    if (src.kind !== 'deb')
+      need(ctx.target.has('fusermount3') || ctx.target.has('fusermount'), 'fusermount3 (Debian package fuse3) to mount the encrypted home');
     const exists = targetUser(ctx.target, answers.user) !== null;
     if (!exists && !answers.createUser) {
       missing.push(`the account ${answers.user} (create it first, or answer "createUser": true)`);
@@ -62,7 +65,8 @@ export async function checkTargetNeeds(ctx: StepContext, src: PackageSource): Pr
     need(ctx.target.has('cryptsetup'), 'cryptsetup (Debian package cryptsetup) to unlock the encrypted volume at boot');
     const host = ctx.target.path(b.device);
     if (!existsSync(host)) missing.push(`the block device ${b.device} (answer "block.device")`);
-    else if (!b.format && !holdsLuks(host)) missing.push(`a LUKS volume on ${b.device} (it holds none; answer "block.format": true to create one, destroying what it holds)`);
+    else if (!b.format && !holdsLuks(host))
+      missing.push(`a LUKS volume on ${b.device} (it holds none; answer "block.format": true to create one, destroying what it holds)`);
     if (b.format) need(ctx.target.has(`mkfs.${b.filesystem}`), `mkfs.${b.filesystem} (Debian package e2fsprogs) to create the filesystem`);
   }
   if (missing.length) {

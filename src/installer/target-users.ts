@@ -3,7 +3,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { InTarget } from './in-target.js';
 
-export interface TargetUser { name: string; uid: number; gid: number; home: string; shell: string; }
+export interface TargetUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
 
 export function targetUsers(target: InTarget): TargetUser[] {
   const p = target.path('/etc/passwd');
@@ -26,5 +32,9 @@ export function targetUser(target: InTarget, name: string): TargetUser | null {
 
 /** The first regular account (uid 1000-59999), as Debian's installer creates it. */
 export function firstRegularUser(target: InTarget): TargetUser | null {
-  return targetUsers(target).filter((u) => u.uid >= 1000 && u.uid < 60000).sort((a, b) => a.uid - b.uid)[0] ?? null;
+  return (
+    targetUsers(target)
+      .filter((u) => u.uid >= 1000 && u.uid < 60000)
+      .sort((a, b) => a.uid - b.uid)[0] ?? null
+  );
 }

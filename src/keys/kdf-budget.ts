@@ -40,11 +40,14 @@ export function checkKdfBudget(file: string, slots: { name: string; kdf: Argon2i
   const total = slots.reduce((sum, s) => sum + kdfWork(s.kdf), 0);
   const biggest = slots.reduce((m, s) => Math.max(m, s.kdf.memoryKiB), 0);
   if (total <= budget.maxWork && biggest <= budget.maxMemoryKiB) return;
-  const shown = slots.slice(0, 4).map((s) => `${s.name} ${s.kdf.memoryKiB / MIB} MiB × ${s.kdf.iterations}`).join(', ');
+  const shown = slots
+    .slice(0, 4)
+    .map((s) => `${s.name} ${s.kdf.memoryKiB / MIB} MiB × ${s.kdf.iterations}`)
+    .join(', ');
   throw new KdfLimitError(
-    `${file}: refused without trying it: its ${slots.length} slot(s) to try ask for ${gib(total)} of Argon2id `
-    + `(${shown}${slots.length > 4 ? ', …' : ''}), beyond the ${budget.name} limit of ${gib(budget.maxWork)} `
-    + `and ${budget.maxMemoryKiB / MIB} MiB per slot (a key store homecrypt makes stays within it; see docs/FORMAT-KEYSTORE.md, "Work limits")`,
+    `${file}: refused without trying it: its ${slots.length} slot(s) to try ask for ${gib(total)} of Argon2id ` +
+      `(${shown}${slots.length > 4 ? ', …' : ''}), beyond the ${budget.name} limit of ${gib(budget.maxWork)} ` +
+      `and ${budget.maxMemoryKiB / MIB} MiB per slot (a key store homecrypt makes stays within it; see docs/FORMAT-KEYSTORE.md, "Work limits")`,
   );
 }
 

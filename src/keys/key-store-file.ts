@@ -28,7 +28,11 @@ function ownerAcceptable(path: string, st: Stats, opts: ReadCheckOptions): boole
   if (opts.expectUid !== undefined) return st.uid === opts.expectUid;
   // root reading without saying for whom: the file must belong to whoever owns its folder
   if (euid === 0) {
-    try { return statSync(dirname(path)).uid === st.uid; } catch { return false; }
+    try {
+      return statSync(dirname(path)).uid === st.uid;
+    } catch {
+      return false;
+    }
   }
   return false;
 }
@@ -53,12 +57,16 @@ export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { 
       throw new CorruptFileError(path, 'not a homecrypt key store');
     }
     if ((st.mode & 0o077) !== 0) {
-      throw new UnsafePermissionsError(`${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read or change it; a key store must be 0600 (chmod 600)`);
+      throw new UnsafePermissionsError(
+        `${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read or change it; a key store must be 0600 (chmod 600)`,
+      );
     }
     if (!ownerAcceptable(path, st, opts)) {
-      throw new UnsafePermissionsError(opts.onlyExpectedOwner
-        ? `${path}: owned by uid ${st.uid}, not by uid ${opts.expectUid} whose key store it is meant to be`
-        : `${path}: owned by uid ${st.uid}, not by the user it belongs to or root`);
+      throw new UnsafePermissionsError(
+        opts.onlyExpectedOwner
+          ? `${path}: owned by uid ${st.uid}, not by uid ${opts.expectUid} whose key store it is meant to be`
+          : `${path}: owned by uid ${st.uid}, not by the user it belongs to or root`,
+      );
     }
     if (st.size > MAX_KEYSTORE_BYTES) throw new CorruptFileError(path, `${st.size} bytes, too large for a key store`);
     const bytes = Buffer.alloc(st.size);
@@ -95,12 +103,20 @@ export async function writeKeyStoreBytes(path: string, bytes: Buffer, opts: Writ
     const code = (err as NodeJS.ErrnoException).code;
     const dir = dirname(path);
     switch (code) {
-      case 'ENOENT': throw new UsageError(`${path}: the folder ${dir} does not exist`);
-      case 'ENOTDIR': throw new UsageError(`${path}: ${dir} is not a folder`);
-      case 'EACCES': case 'EPERM': throw new PermissionDeniedError(`${path}: no permission to write in ${dir}`);
-      case 'EROFS': throw new RefusedError(`${path}: ${dir} is on a read-only filesystem`);
-      case 'ENOSPC': case 'EDQUOT': throw new RefusedError(`${path}: no space left to write the key store (nothing was changed)`);
-      default: throw err;
+      case 'ENOENT':
+        throw new UsageError(`${path}: the folder ${dir} does not exist`);
+      case 'ENOTDIR':
+        throw new UsageError(`${path}: ${dir} is not a folder`);
+      case 'EACCES':
+      case 'EPERM':
+        throw new PermissionDeniedError(`${path}: no permission to write in ${dir}`);
+      case 'EROFS':
+        throw new RefusedError(`${path}: ${dir} is on a read-only filesystem`);
+      case 'ENOSPC':
+      case 'EDQUOT':
+        throw new RefusedError(`${path}: no space left to write the key store (nothing was changed)`);
+      default:
+        throw err;
     }
   }
 }

@@ -8,12 +8,16 @@ import { randomKey } from '../crypto/random.js';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { looksLikeRecoveryKey, parseRecoveryKey, generateRecoveryKey } from '../crypto/recovery-key.js';
 import type { Argon2idParams } from '../crypto/argon2id.js';
+import { CorruptFileError, KeyNotAvailableError, RecoveryKeyTypoError, RefusedError, UsageError, WrongPassphraseError } from '../errors.js';
 import {
-  CorruptFileError, KeyNotAvailableError, RecoveryKeyTypoError, RefusedError, UsageError, WrongPassphraseError,
-} from '../errors.js';
-import {
-  decodeKeyStore, encodeKeyStore, isValidSlotName, MAX_SLOTS, MOUNT_KEY_BYTES,
-  type KeySlot, type KeyStoreData, type SlotKind,
+  decodeKeyStore,
+  encodeKeyStore,
+  isValidSlotName,
+  MAX_SLOTS,
+  MOUNT_KEY_BYTES,
+  type KeySlot,
+  type KeyStoreData,
+  type SlotKind,
 } from '../format/key-store-layout.js';
 import { calibrateArgon2id } from './kdf-calibration.js';
 import { checkKdfBudget, COMMAND_KDF_BUDGET, type KdfBudget } from './kdf-budget.js';
@@ -59,9 +63,7 @@ function refuseEmpty(secret: Buffer): void {
   if (secret.length === 0) throw new UsageError('an empty passphrase is not allowed');
 }
 
-export async function createKeyStore(
-  path: string, opts: CreateKeyStoreOptions,
-): Promise<{ keyId: string; mountKey: Buffer; recoveryKey: string }> {
+export async function createKeyStore(path: string, opts: CreateKeyStoreOptions): Promise<{ keyId: string; mountKey: Buffer; recoveryKey: string }> {
   refuseEmpty(opts.passphrase);
   if (exists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
   if (opts.mountKey && opts.mountKey.length !== MOUNT_KEY_BYTES) throw new UsageError(`a mount key is ${MOUNT_KEY_BYTES} bytes`);
@@ -83,7 +85,12 @@ export async function createKeyStore(
 }
 
 function exists(path: string): boolean {
-  try { lstatSync(path); return true; } catch { return false; }
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function load(path: string, opts: ReadCheckOptions) {
@@ -95,14 +102,19 @@ function load(path: string, opts: ReadCheckOptions) {
   return { data, owner };
 }
 
-interface Opened { mountKey: Buffer; slot: KeySlot }
+interface Opened {
+  mountKey: Buffer;
+  slot: KeySlot;
+}
 
 async function unlock(path: string, data: KeyStoreData, secret: Buffer, budget: KdfBudget = COMMAND_KDF_BUDGET): Promise<Opened> {
   const text = secret.toString('utf8');
   let recoveryBytes: Buffer | null = null;
   let typo: RecoveryKeyTypoError | null = null;
   if (looksLikeRecoveryKey(text)) {
-    try { recoveryBytes = parseRecoveryKey(text); } catch (err) {
+    try {
+      recoveryBytes = parseRecoveryKey(text);
+    } catch (err) {
       if (!(err instanceof RecoveryKeyTypoError)) throw err;
       typo = err;
     }
@@ -112,7 +124,11 @@ async function unlock(path: string, data: KeyStoreData, secret: Buffer, budget: 
   for (const s of data.slots) if (s.kind === 'passphrase') attempts.push([s, secret]);
   try {
     // the user wrote these parameters: refuse before doing any of the work
-    checkKdfBudget(path, attempts.map(([slot]) => slot), budget);
+    checkKdfBudget(
+      path,
+      attempts.map(([slot]) => slot),
+      budget,
+    );
     for (const [slot, input] of attempts) {
       const mountKey = await openSlot(slot, data.keyId, input);
       if (!mountKey) continue;
@@ -130,9 +146,7 @@ async function unlock(path: string, data: KeyStoreData, secret: Buffer, budget: 
   throw new WrongPassphraseError(`${path}: wrong passphrase (it opens no slot of this key store)`);
 }
 
-export async function unwrapKeyStore(
-  path: string, secret: Buffer, opts: UnlockOptions = {},
-): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
+export async function unwrapKeyStore(path: string, secret: Buffer, opts: UnlockOptions = {}): Promise<{ keyId: string; mountKey: Buffer; slot: string }> {
   const { data } = load(path, opts);
   const { mountKey, slot } = await unlock(path, data, secret, opts.kdfBudget);
   return { keyId: data.keyId, mountKey, slot: slot.name };
@@ -156,8 +170,15 @@ async function save(path: string, data: KeyStoreData, owner: WriteOptions['owner
   await writeKeyStoreBytes(path, encodeKeyStore(data), { owner, onStep: opts.onStep, writer: opts.writer });
 }
 
-async function setLoginSlot(path: string, data: KeyStoreData, owner: WriteOptions['owner'], mountKey: Buffer,
-  newSecret: Buffer, opts: ChangeOptions, fallbackKdf: Argon2idParams): Promise<void> {
+async function setLoginSlot(
+  path: string,
+  data: KeyStoreData,
+  owner: WriteOptions['owner'],
+  mountKey: Buffer,
+  newSecret: Buffer,
+  opts: ChangeOptions,
+  fallbackKdf: Argon2idParams,
+): Promise<void> {
   const old = data.slots.find((s) => s.name === LOGIN_SLOT);
   const kdf = await kdfFor(opts, old?.kdf ?? fallbackKdf);
   checkKdfBudget(path, [{ name: LOGIN_SLOT, kdf }], opts.kdfBudget ?? COMMAND_KDF_BUDGET);
@@ -172,7 +193,12 @@ export function rewrapLogin(path: string, oldSecret: Buffer, newSecret: Buffer, 
   return withKeyStoreLock(path, () => rewrapLoginUnlocked(path, oldSecret, newSecret, opts));
 }
 
-async function rewrapLoginUnlocked(path: string, oldSecret: Buffer, newSecret: Buffer, opts: ChangeOptions = {}): Promise<{ keyId: string; openedWith: string }> {
+async function rewrapLoginUnlocked(
+  path: string,
+  oldSecret: Buffer,
+  newSecret: Buffer,
+  opts: ChangeOptions = {},
+): Promise<{ keyId: string; openedWith: string }> {
   refuseEmpty(newSecret);
   const { data, owner } = load(path, opts);
   const { mountKey, slot } = await unlock(path, data, oldSecret, opts.kdfBudget);

@@ -7,12 +7,14 @@ import { randomBytes } from '../crypto/random.js';
 import { AuthenticationError } from '../errors.js';
 import { SALT_BYTES, slotAad, type KeySlot, type SlotKind } from '../format/key-store-layout.js';
 
-export async function sealSlot(
-  mountKey: Buffer, keyId: string, secret: Buffer, kind: SlotKind, name: string, kdf: Argon2idParams,
-): Promise<KeySlot> {
+export async function sealSlot(mountKey: Buffer, keyId: string, secret: Buffer, kind: SlotKind, name: string, kdf: Argon2idParams): Promise<KeySlot> {
   const slot: KeySlot = {
-    kind, name, kdf: { ...kdf },
-    salt: randomBytes(SALT_BYTES), nonce: randomBytes(GCM_NONCE_BYTES), sealed: Buffer.alloc(0),
+    kind,
+    name,
+    kdf: { ...kdf },
+    salt: randomBytes(SALT_BYTES),
+    nonce: randomBytes(GCM_NONCE_BYTES),
+    sealed: Buffer.alloc(0),
   };
   const kek = await argon2id(secret, slot.salt, slot.kdf);
   try {

@@ -52,14 +52,25 @@ export function writeFileAtomic(path: string, data: Uint8Array, opts: AtomicWrit
     }
   } finally {
     if (!renamed) {
-      try { closeSync(fd); } catch { /* already closed */ }
-      try { unlinkSync(tmp); } catch { /* gone */ }
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* gone */
+      }
     }
   }
 }
 
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
-

@@ -73,7 +73,11 @@ export function openTrustedDir(path: string): number {
 
 /** Runs fn with an open descriptor, closing it after. */
 export function withFd<T>(fd: number, fn: (fd: number) => T): T {
-  try { return fn(fd); } finally { closeSync(fd); }
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

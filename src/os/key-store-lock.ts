@@ -24,7 +24,10 @@ export async function withKeyStoreLock<T>(path: string, fn: () => Promise<T>, ti
     try {
       for (;;) {
         try {
-          if (tryLockExclusive(fd, path)) { locked = true; break; }
+          if (tryLockExclusive(fd, path)) {
+            locked = true;
+            break;
+          }
         } catch (err) {
           if (err instanceof ErrnoError) break; // no flock here (e.g. some network filesystems): go on unlocked
           throw err;
@@ -33,7 +36,11 @@ export async function withKeyStoreLock<T>(path: string, fn: () => Promise<T>, ti
         await sleep(25);
       }
       let current;
-      try { current = statSync(path); } catch { current = null; }
+      try {
+        current = statSync(path);
+      } catch {
+        current = null;
+      }
       const mine = fstatSync(fd);
       if (!locked || (current && current.ino === mine.ino && current.dev === mine.dev)) return await fn();
     } finally {

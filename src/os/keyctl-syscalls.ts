@@ -14,7 +14,13 @@ const NR: Record<string, { add_key: number; keyctl: number; setresuid: number; s
 
 export const KEY_SPEC_USER_KEYRING = -4;
 export const KEYCTL = {
-  GET_KEYRING_ID: 0, REVOKE: 3, SETPERM: 5, DESCRIBE: 6, UNLINK: 9, SEARCH: 10, READ: 11,
+  GET_KEYRING_ID: 0,
+  REVOKE: 3,
+  SETPERM: 5,
+  DESCRIBE: 6,
+  UNLINK: 9,
+  SEARCH: 10,
+  READ: 11,
 } as const;
 
 export const ERRNO = { EPERM: 1, EACCES: 13, EINVAL: 22, ENOSYS: 38, EDQUOT: 122, ENOKEY: 126, EKEYEXPIRED: 127, EKEYREVOKED: 128 } as const;
@@ -83,7 +89,13 @@ export function keyctlRead(serial: number, sizeHint = 64): Buffer {
   }
 }
 
-export interface KeyDescription { type: string; uid: number; gid: number; perm: number; description: string }
+export interface KeyDescription {
+  type: string;
+  uid: number;
+  gid: number;
+  perm: number;
+  description: string;
+}
 
 export function keyctlDescribe(serial: number): KeyDescription {
   const s = sys();

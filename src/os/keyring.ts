@@ -16,8 +16,17 @@ import { keyIdOf, isKeyId } from '../crypto/key-id.js';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { KeyNotAvailableError, MissingFeatureError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import {
-  addKey, ERRNO, keyctlDescribe, keyctlRead, keyctlRevoke, keyctlSearch, keyctlSetPerm, keyctlUnlink,
-  KEY_SPEC_USER_KEYRING, threadSetresgid, threadSetresuid,
+  addKey,
+  ERRNO,
+  keyctlDescribe,
+  keyctlRead,
+  keyctlRevoke,
+  keyctlSearch,
+  keyctlSetPerm,
+  keyctlUnlink,
+  KEY_SPEC_USER_KEYRING,
+  threadSetresgid,
+  threadSetresuid,
 } from './keyctl-syscalls.js';
 import { ErrnoError } from './libc.js';
 
@@ -43,13 +52,17 @@ function primaryGid(uid: number): number {
   try {
     const f = execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':');
     if (f.length >= 4 && Number(f[2]) === uid && /^\d+$/.test(f[3])) return Number(f[3]);
-  } catch { /* not found or no getent */ }
+  } catch {
+    /* not found or no getent */
+  }
   try {
     for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const f = line.split(':');
       if (f.length >= 4 && f[2] !== '' && Number(f[2]) === uid) return Number(f[3]);
     }
-  } catch { /* no passwd file: fall through */ }
+  } catch {
+    /* no passwd file: fall through */
+  }
   return uid;
 }
 
@@ -95,7 +108,7 @@ function wrapErrors<T>(fn: () => T): T {
   } catch (err) {
     if (err instanceof ErrnoError) {
       if (err.errno === ERRNO.ENOSYS) throw new MissingFeatureError('this kernel has no key management (keyctl: ENOSYS)');
-      if (err.errno === ERRNO.EDQUOT) throw new RefusedError('the user\'s keyring quota is full');
+      if (err.errno === ERRNO.EDQUOT) throw new RefusedError("the user's keyring quota is full");
       if (err.errno === ERRNO.EACCES || err.errno === ERRNO.EPERM) throw new PermissionDeniedError(`${err.syscall}: permission denied by the kernel keyring`);
     }
     throw err;
@@ -165,7 +178,11 @@ export function listMountKeys(opts: KeyringUserOptions = {}): { keyId: string; s
     for (let o = 0; o + 4 <= list.length; o += 4) {
       const serial = list.readInt32LE(o);
       let d;
-      try { d = keyctlDescribe(serial); } catch { continue; } // revoked or not viewable
+      try {
+        d = keyctlDescribe(serial);
+      } catch {
+        continue;
+      } // revoked or not viewable
       if (d.type !== KEY_TYPE || !d.description.startsWith(KEY_DESCRIPTION_PREFIX)) continue;
       const keyId = d.description.slice(KEY_DESCRIPTION_PREFIX.length);
       if (isKeyId(keyId)) out.push({ keyId, serial });

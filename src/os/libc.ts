@@ -14,7 +14,10 @@ const loaded = new Map<string, NativeLibrary>();
 /** The library by its soname, loaded on first use; throws if it cannot be loaded. */
 export function nativeLibrary(soname: string): NativeLibrary {
   let lib = loaded.get(soname);
-  if (!lib) { lib = koffi.load(soname); loaded.set(soname, lib); }
+  if (!lib) {
+    lib = koffi.load(soname);
+    loaded.set(soname, lib);
+  }
   return lib;
 }
 
@@ -39,7 +42,11 @@ export function errnoName(errno: number): string | undefined {
 /** A failed libc call or syscall: the one shape every OS adapter throws. */
 export class ErrnoError extends Error {
   readonly code: string | undefined;
-  constructor(readonly syscall: string, readonly errno: number, what = '') {
+  constructor(
+    readonly syscall: string,
+    readonly errno: number,
+    what = '',
+  ) {
     const code = codeOf.get(errno);
     super(`${syscall}${what ? ` ${what}` : ''}: ${code ?? `errno ${errno}`}`);
     this.code = code;

@@ -13,10 +13,29 @@ import { constants } from 'node:os';
 import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 
 interface Libc {
-  lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn; fallocate: Fn; lseek: Fn;
-  openat: Fn; statx: Fn; mkdirat: Fn; mknodat: Fn; unlinkat: Fn; renameat: Fn; linkat: Fn; symlinkat: Fn;
-  readlinkat: Fn; fchmodat: Fn; fchownat: Fn; utimensat: Fn; futimens: Fn; faccessat: Fn;
-  getdents64: Fn; renameat2: Fn; fadvise: Fn;
+  lgetxattr: Fn;
+  lsetxattr: Fn;
+  llistxattr: Fn;
+  lremovexattr: Fn;
+  fallocate: Fn;
+  lseek: Fn;
+  openat: Fn;
+  statx: Fn;
+  mkdirat: Fn;
+  mknodat: Fn;
+  unlinkat: Fn;
+  renameat: Fn;
+  linkat: Fn;
+  symlinkat: Fn;
+  readlinkat: Fn;
+  fchmodat: Fn;
+  fchownat: Fn;
+  utimensat: Fn;
+  futimens: Fn;
+  faccessat: Fn;
+  getdents64: Fn;
+  renameat2: Fn;
+  fadvise: Fn;
 }
 let libc: Libc | null = null;
 
@@ -68,8 +87,18 @@ export function openatSync(dir: number, name: string, flags: number, mode = 0): 
 
 /** What the engine reads of a lower entry's attributes (fs.Stats has these too). */
 export interface LowerStat {
-  mode: number; uid: number; gid: number; size: number; nlink: number; ino: number; dev: number; rdev: number;
-  blocks: number; atimeMs: number; mtimeMs: number; ctimeMs: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  dev: number;
+  rdev: number;
+  blocks: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
 }
 
 const STATX_BASIC_STATS = 0x7ff;
@@ -90,9 +119,16 @@ export function lstatatSync(dir: number, name: string): LowerStat {
   const rmaj = b.readUInt32LE(128);
   const rmin = b.readUInt32LE(132);
   return {
-    nlink: b.readUInt32LE(16), uid: b.readUInt32LE(20), gid: b.readUInt32LE(24), mode: b.readUInt16LE(28),
-    ino: u64(b, 32), size: u64(b, 40), blocks: u64(b, 48),
-    atimeMs: ms(b, 64), ctimeMs: ms(b, 96), mtimeMs: ms(b, 112),
+    nlink: b.readUInt32LE(16),
+    uid: b.readUInt32LE(20),
+    gid: b.readUInt32LE(24),
+    mode: b.readUInt16LE(28),
+    ino: u64(b, 32),
+    size: u64(b, 40),
+    blocks: u64(b, 48),
+    atimeMs: ms(b, 64),
+    ctimeMs: ms(b, 96),
+    mtimeMs: ms(b, 112),
     // the kernel's 32-bit device encoding (what FUSE carries)
     rdev: ((rmin & 0xff) | ((rmaj & 0xfff) << 8) | ((rmin & ~0xff) << 12)) >>> 0,
     dev: devT(b.readUInt32LE(136), b.readUInt32LE(140)),
@@ -159,7 +195,10 @@ export function utimensatSync(dir: number, name: string, atimeMs: number, mtimeM
 /** futimens(2): sets `fd`'s access and modification times to exact nanoseconds since the epoch. */
 export function futimensSync(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
   const b = Buffer.alloc(32);
-  for (const [at, ns] of [[0, atimeNs], [16, mtimeNs]] as const) {
+  for (const [at, ns] of [
+    [0, atimeNs],
+    [16, mtimeNs],
+  ] as const) {
     const sec = ns / 1_000_000_000n - (ns % 1_000_000_000n < 0n ? 1n : 0n);
     b.writeBigInt64LE(sec, at);
     b.writeBigInt64LE(ns - sec * 1_000_000_000n, at + 8);
@@ -187,7 +226,11 @@ export function llistxattrSync(path: string): string[] {
   if (size === 0) return [];
   const buf = Buffer.alloc(size);
   const n = check('llistxattr', path, lib().llistxattr(path, buf, size));
-  return buf.subarray(0, n).toString('utf8').split('\0').filter((s) => s.length > 0);
+  return buf
+    .subarray(0, n)
+    .toString('utf8')
+    .split('\0')
+    .filter((s) => s.length > 0);
 }
 
 export function lremovexattrSync(path: string, name: string): void {

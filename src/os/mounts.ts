@@ -2,7 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export interface MountEntry { mountPoint: string; fsType: string; source: string }
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+}
 
 // mountinfo escapes space, tab, newline and backslash as octal (\040 …)
 function unescapeMountinfo(s: string): string {

@@ -51,7 +51,10 @@ function libpam(): Libpam {
   return cached;
 }
 
-export interface PamCheckResult { ok: boolean; reason: string }
+export interface PamCheckResult {
+  ok: boolean;
+  reason: string;
+}
 
 /**
  * Authenticates `user` with `password` through the PAM service `service`

@@ -5,7 +5,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { UserAccount } from './users.js';
 
-export interface ProcessInfo { pid: number; comm: string }
+export interface ProcessInfo {
+  pid: number;
+  comm: string;
+}
 
 /** Processes whose real or effective uid is `uid`. */
 export function processesOf(uid: number): ProcessInfo[] {
@@ -46,7 +49,12 @@ export interface RunAsUserOptions {
   onStdout?: (chunk: Buffer) => void;
 }
 
-export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** The environment a login gives a user: nothing of ours (no secrets, no PAM items). */
 export function loginEnvironment(user: UserAccount): NodeJS.ProcessEnv {
@@ -77,7 +85,10 @@ export function runCommand(argv: string[], opts: RunOptions = {}): Promise<RunRe
 /** runCommand, blocking: for the few callers that are synchronous. */
 export function runCommandSync(argv: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv } = {}): RunResult {
   const r = spawnSync(argv[0]!, argv.slice(1), {
-    env: opts.env, input: opts.input, encoding: 'utf8', stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: opts.env,
+    input: opts.input,
+    encoding: 'utf8',
+    stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   if (r.error) throw r.error;
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
@@ -104,17 +115,32 @@ function start(argv: string[], opts: RunOptions, settleOn: 'exit' | 'close'): Pr
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout!.on('data', (c: Buffer) => { out.push(c); opts.onStdout?.(c); });
+    child.stdout!.on('data', (c: Buffer) => {
+      out.push(c);
+      opts.onStdout?.(c);
+    });
     child.stderr!.on('data', (c: Buffer) => err.push(c));
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs) {
-      timer = setTimeout(() => { child.kill('SIGKILL'); }, opts.timeoutMs);
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+      }, opts.timeoutMs);
     }
-    const result = (code: number | null, signal: NodeJS.Signals | null): RunResult =>
-      ({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e); });
+    const result = (code: number | null, signal: NodeJS.Signals | null): RunResult => ({
+      code,
+      signal,
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+    });
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
     if (settleOn === 'close') {
-      child.on('close', (code, signal) => { if (timer) clearTimeout(timer); resolve(result(code, signal)); });
+      child.on('close', (code, signal) => {
+        if (timer) clearTimeout(timer);
+        resolve(result(code, signal));
+      });
     } else {
       child.on('exit', (code, signal) => {
         if (timer) clearTimeout(timer);
@@ -128,7 +154,9 @@ function start(argv: string[], opts: RunOptions, settleOn: 'exit' | 'close'): Pr
       });
     }
     if (opts.input) {
-      child.stdin!.on('error', () => { /* child exited before reading: reported by its exit code */ });
+      child.stdin!.on('error', () => {
+        /* child exited before reading: reported by its exit code */
+      });
       child.stdin!.end(opts.input);
     }
   });

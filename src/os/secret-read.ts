@@ -30,7 +30,10 @@ export function readSecret(fd: number, max: number, stops: readonly number[] = [
       try {
         n = readSync(fd, one, 0, 1, null);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') { sleepMs(5); continue; }
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          sleepMs(5);
+          continue;
+        }
         throw err;
       }
       if (n === 0) return { secret: Buffer.from(line.subarray(0, len)), end: 'eof' };

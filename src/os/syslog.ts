@@ -33,9 +33,13 @@ export function logLine(level: Level, message: string): void {
   const line = message.replace(/[\r\n]+/g, ' ');
   try {
     if (existsSync('/dev/log')) syslogLib()!.syslog(LOG_AUTHPRIV | PRIORITY[level], '%s', 'str', line);
-  } catch { /* the file below still has it */ }
+  } catch {
+    /* the file below still has it */
+  }
   try {
     mkdirSync(dirname(LOG_FILE), { recursive: true });
     appendFileSync(LOG_FILE, `${new Date().toISOString()} homecrypt[${process.pid}]: ${level}: ${line}\n`, { mode: 0o600 });
-  } catch { /* nowhere to log: the hook still must not fail the login */ }
+  } catch {
+    /* nowhere to log: the hook still must not fail the login */
+  }
 }

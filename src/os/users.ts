@@ -46,7 +46,11 @@ export function parsePasswdLine(line: string, name: string): UserAccount {
 export function groupsOf(name: string): number[] {
   try {
     const out = execFileSync('id', ['-G', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return out.trim().split(/\s+/).map(Number).filter((n) => Number.isInteger(n));
+    return out
+      .trim()
+      .split(/\s+/)
+      .map(Number)
+      .filter((n) => Number.isInteger(n));
   } catch {
     return [];
   }

@@ -17,9 +17,15 @@ import { listUserRecords, loadUserRecord, type UserRecord } from './user-record.
 
 export type { Finding } from './pam-stack-check.js';
 
-export interface DoctorOptions { pamDir?: string; user?: string }
+export interface DoctorOptions {
+  pamDir?: string;
+  user?: string;
+}
 
-export interface DoctorReport { findings: Finding[]; users: string[] }
+export interface DoctorReport {
+  findings: Finding[];
+  users: string[];
+}
 
 function accountOf(rec: UserRecord): UserAccount | null {
   try {
@@ -33,36 +39,68 @@ function accountOf(rec: UserRecord): UserAccount | null {
 
 function checkAccount(rec: UserRecord): Finding[] {
   if (accountOf(rec)) return [];
-  return [{
-    check: 'stale-record', level: 'problem',
-    message: `${rec.user}: the record names uid ${rec.uid}, but that account no longer exists (or now has another uid); a new account of that name would be refused`,
-    fix: `homecrypt setup --forget --user ${rec.user} (the encrypted data in ${rec.lower} is left in place)`,
-  }];
+  return [
+    {
+      check: 'stale-record',
+      level: 'problem',
+      message: `${rec.user}: the record names uid ${rec.uid}, but that account no longer exists (or now has another uid); a new account of that name would be refused`,
+      fix: `homecrypt setup --forget --user ${rec.user} (the encrypted data in ${rec.lower} is left in place)`,
+    },
+  ];
 }
 
 function checkUnfinished(rec: UserRecord): Finding[] {
   const resume = resumeCommand(rec);
   if (!resume) return [];
-  const what = rec.state === 'undoing' ? 'an undo was interrupted' : rec.state === 'migrating' ? 'a setup or migration was interrupted; the directory is not mounted at login' : 'the recovery key was never shown';
+  const what =
+    rec.state === 'undoing'
+      ? 'an undo was interrupted'
+      : rec.state === 'migrating'
+        ? 'a setup or migration was interrupted; the directory is not mounted at login'
+        : 'the recovery key was never shown';
   return [{ check: 'unfinished', level: 'problem', message: `${rec.user}: ${what}`, fix: `run ${resume} again` }];
 }
 
 function checkLoginSlot(rec: UserRecord, user: UserAccount): Finding[] {
   if (rec.needsRecovery) {
-    return [{ check: 'login-slot', level: 'problem', message: `${rec.user}: the login password no longer opens the key store (it was changed or reset without homecrypt), so logins do not unlock`, fix: `homecrypt rewrap --recovery ${rec.keyStore} (with ${rec.user}'s recovery key)` }];
+    return [
+      {
+        check: 'login-slot',
+        level: 'problem',
+        message: `${rec.user}: the login password no longer opens the key store (it was changed or reset without homecrypt), so logins do not unlock`,
+        fix: `homecrypt rewrap --recovery ${rec.keyStore} (with ${rec.user}'s recovery key)`,
+      },
+    ];
   }
   let slots: { name: string; kind: string }[];
   try {
     slots = keyStoreSummary(rec.keyStore, user).slots;
   } catch (e) {
-    return [{ check: 'key-store', level: 'problem', message: `${rec.user}: the key store cannot be read: ${(e as Error).message}`, fix: 'restore it from a backup; without it the data cannot be opened' }];
+    return [
+      {
+        check: 'key-store',
+        level: 'problem',
+        message: `${rec.user}: the key store cannot be read: ${(e as Error).message}`,
+        fix: 'restore it from a backup; without it the data cannot be opened',
+      },
+    ];
   }
   const out: Finding[] = [];
   if (!slots.some((s) => s.name === 'login')) {
-    out.push({ check: 'login-slot', level: 'problem', message: `${rec.user}: the key store ${rec.keyStore} has no login slot, so logins do not unlock`, fix: `homecrypt rewrap --recovery ${rec.keyStore} (sets the login passphrase again; use ${rec.user}'s password)` });
+    out.push({
+      check: 'login-slot',
+      level: 'problem',
+      message: `${rec.user}: the key store ${rec.keyStore} has no login slot, so logins do not unlock`,
+      fix: `homecrypt rewrap --recovery ${rec.keyStore} (sets the login passphrase again; use ${rec.user}'s password)`,
+    });
   }
   if (rec.rewrapPending) {
-    out.push({ check: 'login-slot', level: 'warning', message: `${rec.user}: the password was changed; the key store is re-wrapped at the next login`, fix: `nothing, or have ${rec.user} log in once` });
+    out.push({
+      check: 'login-slot',
+      level: 'warning',
+      message: `${rec.user}: the password was changed; the key store is re-wrapped at the next login`,
+      fix: `nothing, or have ${rec.user} log in once`,
+    });
   }
   return out;
 }
@@ -93,15 +131,34 @@ function checkLeftovers(rec: UserRecord, user: UserAccount): Finding[] {
   const sessions = readSessionCount(rec.user);
   const dead = daemonGone(rec, user);
   if (dead) {
-    out.push({ check: 'dead-mount', level: 'problem', message: `${rec.user}: ${rec.mountPoint} is mounted but the daemon serving it is gone: reading it fails`, fix: `homecrypt umount ${rec.mountPoint}` });
+    out.push({
+      check: 'dead-mount',
+      level: 'problem',
+      message: `${rec.user}: ${rec.mountPoint} is mounted but the daemon serving it is gone: reading it fails`,
+      fix: `homecrypt umount ${rec.mountPoint}`,
+    });
   } else if (rec.state === 'ready' && sessions === 0 && isFuseMountedAt(rec.mountPoint)) {
-    out.push({ check: 'leftover-mount', level: 'warning', message: `${rec.user}: ${rec.mountPoint} is mounted though no session of ${rec.user} is open`, fix: `homecrypt session unmount --user ${rec.user}` });
+    out.push({
+      check: 'leftover-mount',
+      level: 'warning',
+      message: `${rec.user}: ${rec.mountPoint} is mounted though no session of ${rec.user} is open`,
+      fix: `homecrypt session unmount --user ${rec.user}`,
+    });
   }
   if (sessions === 0 && !isFuseMountedAt(rec.mountPoint)) {
     let keys: { keyId: string }[] = [];
-    try { keys = listMountKeys({ uid: user.uid, gid: user.gid }); } catch { /* no keyring for that user: nothing left */ }
+    try {
+      keys = listMountKeys({ uid: user.uid, gid: user.gid });
+    } catch {
+      /* no keyring for that user: nothing left */
+    }
     if (keys.some((k) => k.keyId === rec.keyId)) {
-      out.push({ check: 'leftover-key', level: 'warning', message: `${rec.user}: the mount key ${rec.keyId} is still in ${rec.user}'s keyring though nothing is mounted and no session is open`, fix: `homecrypt keyring forget ${rec.keyId} --user ${rec.user}` });
+      out.push({
+        check: 'leftover-key',
+        level: 'warning',
+        message: `${rec.user}: the mount key ${rec.keyId} is still in ${rec.user}'s keyring though nothing is mounted and no session is open`,
+        fix: `homecrypt keyring forget ${rec.keyId} --user ${rec.user}`,
+      });
     }
   }
   return out;

@@ -52,20 +52,28 @@ export async function mountAsUser(user: UserAccount, lower: string, mountPoint: 
   try {
     const argv = cli(['mount', lower, mountPoint, '--keystore', keyStore, '--foreground']);
     const asRoot = process.getuid?.() === 0;
-    const child = spawn(asRoot ? 'setpriv' : argv[0]!,
+    const child = spawn(
+      asRoot ? 'setpriv' : argv[0]!,
       asRoot ? ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv] : argv.slice(1),
-      { env: loginEnvironment(user), cwd: '/', detached: true, stdio: ['ignore', fd, fd] });
+      { env: loginEnvironment(user), cwd: '/', detached: true, stdio: ['ignore', fd, fd] },
+    );
     let exited: number | null | undefined;
     let spawnError: Error | undefined;
-    child.on('exit', (code) => { exited = code; });
-    child.on('error', (e) => { spawnError = e; });
+    child.on('exit', (code) => {
+      exited = code;
+    });
+    child.on('error', (e) => {
+      spawnError = e;
+    });
     const end = Date.now() + timeoutMs;
     while (!isFuseMountedAt(mountPoint)) {
       if (spawnError) throw new EngineCommandError(`homecrypt mount could not start: ${spawnError.message}`);
       if (exited !== undefined || Date.now() > end) {
         if (exited === undefined) child.kill('SIGKILL');
         const out = readLogSince(logFile, logStart);
-        throw new EngineCommandError(`homecrypt mount failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`);
+        throw new EngineCommandError(
+          `homecrypt mount failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 5));
     }

@@ -10,10 +10,18 @@ import { lookupUser, type UserAccount } from '../os/users.js';
 import { withUserLock } from '../os/users-lock.js';
 import { loadUserRecord, removeUserRecord, type UserRecord } from './user-record.js';
 
-export interface ForgetResult { record: UserRecord; leftBehind: string[] }
+export interface ForgetResult {
+  record: UserRecord;
+  leftBehind: string[];
+}
 
 function accountOrNull(name: string): UserAccount | null {
-  try { return lookupUser(name); } catch (err) { if (err instanceof UsageError) return null; throw err; }
+  try {
+    return lookupUser(name);
+  } catch (err) {
+    if (err instanceof UsageError) return null;
+    throw err;
+  }
 }
 
 /** The account the record was made for is gone (no account, or one with another uid). */
@@ -29,7 +37,9 @@ export async function forgetUser(name: string): Promise<ForgetResult> {
     if (!rec) throw new UsageError(`${name} has no homecrypt record`);
     const account = accountOrNull(name);
     if (account && account.uid === rec.uid) {
-      throw new RefusedError(`${name} still exists with uid ${rec.uid}: the record is in use`, { hint: `homecrypt setup --undo --user ${name} decrypts the home and removes the record` });
+      throw new RefusedError(`${name} still exists with uid ${rec.uid}: the record is in use`, {
+        hint: `homecrypt setup --undo --user ${name} decrypts the home and removes the record`,
+      });
     }
     removeUserRecord(name);
     return { record: rec, leftBehind: [rec.lower, rec.keyStore].filter((p) => existsSync(p)) };

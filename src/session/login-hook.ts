@@ -76,11 +76,13 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
     const record = rec;
     return await withUserLock(ctx.user, async () => {
       switch (ctx.phase) {
-        case 'auth': return auth(ctx, record, account);
+        case 'auth':
+          return auth(ctx, record, account);
         case 'open_session':
           if (ctx.mode === 'module') await unlockAtSessionOpen(ctx, record, account);
           return openSession(ctx, record, account);
-        case 'close_session': return closeSession(ctx, record, account);
+        case 'close_session':
+          return closeSession(ctx, record, account);
         case 'password':
           if (ctx.mode === 'module') return passwordChangedNow(ctx, record, account);
           return passwordChanged(ctx, record, account);
@@ -205,9 +207,10 @@ async function passwordChanged(ctx: HookContext, rec: UserRecord, user: UserAcco
     return 'rewrap pending';
   }
   saveUserRecord({ ...rec, rewrapPending: false, needsRecovery: true });
-  const msg = `WARNING: the password of ${rec.user} changed while the home's key was not unlocked. `
-    + `The encrypted home stays locked at the next login until the recovery key is used: ${recoveryHint(rec)}. `
-    + `The key store ${rec.keyStore} is left intact (the old password still opens it).`;
+  const msg =
+    `WARNING: the password of ${rec.user} changed while the home's key was not unlocked. ` +
+    `The encrypted home stays locked at the next login until the recovery key is used: ${recoveryHint(rec)}. ` +
+    `The key store ${rec.keyStore} is left intact (the old password still opens it).`;
   log(ctx, 'err', msg);
   // stderr: pam_exec's `stdout` option sends it to the user as a PAM message
   process.stderr.write(`homecrypt: ${msg}\n`);

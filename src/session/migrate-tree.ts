@@ -6,8 +6,24 @@
 // written again.
 import { createHash } from 'node:crypto';
 import {
-  accessSync, closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync,
-  rmdirSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writeSync, lutimesSync, type Stats,
+  accessSync,
+  closeSync,
+  constants,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  chmodSync,
+  writeSync,
+  lutimesSync,
+  type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
 import { RefusedError } from '../errors.js';
@@ -41,9 +57,15 @@ export function surveyTree(root: string): TreeSummary {
         s.files++;
         s.bytes += st.size;
         s.largest = Math.max(s.largest, st.size);
-        try { accessSync(p, constants.R_OK); } catch { s.problems.push(`${p}: not readable by the user`); }
+        try {
+          accessSync(p, constants.R_OK);
+        } catch {
+          s.problems.push(`${p}: not readable by the user`);
+        }
       } else if (st.isSymbolicLink() || st.isFIFO()) s.files++;
-      else if (st.isSocket()) { /* a socket is a runtime artefact: dropped */ } else s.problems.push(`${p}: device files cannot be moved into an encrypted home`);
+      else if (st.isSocket()) {
+        /* a socket is a runtime artefact: dropped */
+      } else s.problems.push(`${p}: device files cannot be moved into an encrypted home`);
     }
   };
   walk(root);
@@ -59,7 +81,11 @@ export function spaceNeeded(s: TreeSummary): number {
   return s.largest + s.files * perFile + Math.ceil(s.bytes / 4096) * perBlock + 16 * 1024 * 1024;
 }
 
-export interface MoveProgress { files: number; bytes: number; total?: { files: number; bytes: number } }
+export interface MoveProgress {
+  files: number;
+  bytes: number;
+  total?: { files: number; bytes: number };
+}
 
 function sha256File(path: string): Buffer {
   const h = createHash('sha256');
@@ -80,7 +106,11 @@ function sha256File(path: string): Buffer {
 function copyFile(src: string, dst: string, st: Stats): void {
   const inFd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    try { unlinkSync(dst); } catch { /* none yet */ }
+    try {
+      unlinkSync(dst);
+    } catch {
+      /* none yet */
+    }
     const outFd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       const buf = Buffer.alloc(1 << 20);
@@ -114,7 +144,11 @@ export function moveTree(src: string, dst: string, onProgress: (p: MoveProgress)
       const b = join(to, name);
       const st = lstatSync(a);
       if (st.isDirectory()) {
-        try { mkdirSync(b, { mode: 0o700 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+        try {
+          mkdirSync(b, { mode: 0o700 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
         walk(a, b);
         chmodSync(b, st.mode & 0o7777);
         utimesSync(b, st.atime, st.mtime);
@@ -128,15 +162,27 @@ export function moveTree(src: string, dst: string, onProgress: (p: MoveProgress)
         onProgress(done);
       } else if (st.isSymbolicLink()) {
         const target = readlinkSync(a);
-        try { unlinkSync(b); } catch { /* none */ }
+        try {
+          unlinkSync(b);
+        } catch {
+          /* none */
+        }
         symlinkSync(target, b);
         if (readlinkSync(b) !== target) throw new RefusedError(`${b}: symlink target does not read back; stopping (the original is kept)`);
-        try { lutimesSync(b, st.atime, st.mtime); } catch { /* not supported everywhere */ }
+        try {
+          lutimesSync(b, st.atime, st.mtime);
+        } catch {
+          /* not supported everywhere */
+        }
         unlinkSync(a);
         done.files++;
         onProgress(done);
       } else if (st.isFIFO()) {
-        try { unlinkSync(b); } catch { /* none */ }
+        try {
+          unlinkSync(b);
+        } catch {
+          /* none */
+        }
         mknodatSync(AT_FDCWD, b, constants.S_IFIFO | (st.mode & 0o777), 0);
         chmodSync(b, st.mode & 0o777); // as mkfifo -m: the mode, whatever the umask
         unlinkSync(a);

@@ -80,10 +80,18 @@ function profileFromPackage(): boolean {
 export function servicesReadingUserEnv(pamDir = '/etc/pam.d'): string[] {
   const found: string[] = [];
   let names: string[];
-  try { names = readdirSync(pamDir); } catch { return found; }
+  try {
+    names = readdirSync(pamDir);
+  } catch {
+    return found;
+  }
   for (const name of names.sort()) {
     let text: string;
-    try { text = readFileSync(join(pamDir, name), 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(join(pamDir, name), 'utf8');
+    } catch {
+      continue;
+    }
     const hit = text.split('\n').some((line) => {
       const code = line.replace(/#.*$/, '');
       return /\bpam_env\.so\b/.test(code) && /\buser_readenv=1\b/.test(code);
@@ -99,7 +107,9 @@ export async function enablePam(flavour: PamFlavour = 'module'): Promise<string>
   if (flavour === 'exec') {
     const unsafe = servicesReadingUserEnv();
     if (unsafe.length > 0) {
-      throw new RefusedError(`refusing the pam_exec fallback: ${unsafe.join(', ')} read${unsafe.length === 1 ? 's' : ''} the user's ~/.pam_environment (pam_env.so user_readenv=1), which pam_exec would hand to a hook running as root (a user's LD_PRELOAD would run as root); use the module (homecrypt pam enable), or remove user_readenv=1 from those services first`);
+      throw new RefusedError(
+        `refusing the pam_exec fallback: ${unsafe.join(', ')} read${unsafe.length === 1 ? 's' : ''} the user's ~/.pam_environment (pam_env.so user_readenv=1), which pam_exec would hand to a hook running as root (a user's LD_PRELOAD would run as root); use the module (homecrypt pam enable), or remove user_readenv=1 from those services first`,
+      );
     }
     await disableModuleProfile();
     writeFileAtomic(EXEC_PROFILE_PATH, Buffer.from(renderProfile(HOOK_PATH, 'exec')), { mode: 0o644 });
@@ -107,7 +117,9 @@ export async function enablePam(flavour: PamFlavour = 'module'): Promise<string>
     return EXEC_PROFILE_PATH;
   }
   if (modulePath() === 'pam_homecrypt.so' && !existsSync(INSTALLED_MODULE)) {
-    throw new MissingFeatureError(`pam_homecrypt.so is neither built (./run build) nor installed in ${INSTALLED_MODULE}; homecrypt pam enable --exec uses pam_exec.so instead`);
+    throw new MissingFeatureError(
+      `pam_homecrypt.so is neither built (./run build) nor installed in ${INSTALLED_MODULE}; homecrypt pam enable --exec uses pam_exec.so instead`,
+    );
   }
   await disableExecProfile();
   if (!profileFromPackage()) writeFileAtomic(PROFILE_PATH, Buffer.from(renderProfile()), { mode: 0o644 });

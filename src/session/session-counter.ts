@@ -26,7 +26,11 @@ export function writeSessionCount(user: string, n: number, dir = counterDir()): 
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, user);
   if (n <= 0) {
-    try { unlinkSync(file); } catch { /* none */ }
+    try {
+      unlinkSync(file);
+    } catch {
+      /* none */
+    }
     return;
   }
   writeFileSync(file, `${n}\n`, { mode: 0o600 });

@@ -47,7 +47,12 @@ export interface SetupOptions {
   initialState?: UserRecord['state'];
 }
 
-export interface SetupResult { record: UserRecord; recoveryKey: string | null; moved: MoveProgress | null; resumed: boolean }
+export interface SetupResult {
+  record: UserRecord;
+  recoveryKey: string | null;
+  moved: MoveProgress | null;
+  resumed: boolean;
+}
 
 export { requireRoot };
 
@@ -74,14 +79,20 @@ async function removeHomeBase(w: UserWorker, layout: Layout): Promise<void> {
   await w.run({ op: 'emptyDir', path: layout.base! });
   const root = dirname(layout.base!);
   withFd(openTrustedDir(root), (rfd) => {
-    try { rmdirAt(rfd, basename(layout.base!), layout.base!); } catch (err) {
+    try {
+      rmdirAt(rfd, basename(layout.base!), layout.base!);
+    } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   });
 }
 
 function isEmptyDir(path: string): boolean {
-  try { return readdirSync(path).length === 0; } catch { return true; }
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return true;
+  }
 }
 
 export async function refuseWhileRunning(user: UserAccount, what: string): Promise<void> {
@@ -89,8 +100,13 @@ export async function refuseWhileRunning(user: UserAccount, what: string): Promi
   await waitUntil(() => processesOf(user.uid).length === 0, 5000);
   const procs = processesOf(user.uid);
   if (procs.length > 0) {
-    const list = procs.slice(0, 5).map((p) => `${p.pid} (${p.comm})`).join(', ');
-    throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''})`, { hint: `log ${user.name} out first: ${what} needs none of their processes running` });
+    const list = procs
+      .slice(0, 5)
+      .map((p) => `${p.pid} (${p.comm})`)
+      .join(', ');
+    throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''})`, {
+      hint: `log ${user.name} out first: ${what} needs none of their processes running`,
+    });
   }
 }
 
@@ -100,12 +116,16 @@ async function waitUntil(cond: () => boolean, ms: number): Promise<void> {
 }
 
 const MiB = 1024 * 1024;
-function mib(n: number): string { return `${(n / MiB).toFixed(1)} MiB`; }
+function mib(n: number): string {
+  return `${(n / MiB).toFixed(1)} MiB`;
+}
 
 /** Throws a RefusedError naming how much space is needed when there is not enough. */
 export function checkFreeSpace(needed: number, available: number, where: string): void {
   if (available < needed) {
-    throw new RefusedError(`not enough free space on ${where}: the migration needs ${mib(needed)} free, there is ${mib(available)}; free ${mib(needed - available)} and run setup again`);
+    throw new RefusedError(
+      `not enough free space on ${where}: the migration needs ${mib(needed)} free, there is ${mib(available)}; free ${mib(needed - available)} and run setup again`,
+    );
   }
 }
 
@@ -115,11 +135,18 @@ export function availableBytes(path: string): number {
 }
 
 async function survey(user: UserAccount, dir: string): Promise<TreeSummary> {
-  return await userWorker(user).run({ op: 'survey', dir }) as TreeSummary;
+  return (await userWorker(user).run({ op: 'survey', dir })) as TreeSummary;
 }
 
 /** Moves src's files into dst as the user (after the steps `before`); src is removed once empty when asked. */
-async function moveAsUser(user: UserAccount, src: string, dst: string, removeSrc: boolean, onProgress?: (p: MoveProgress) => void, before: WorkerStep[] = []): Promise<MoveProgress> {
+async function moveAsUser(
+  user: UserAccount,
+  src: string,
+  dst: string,
+  removeSrc: boolean,
+  onProgress?: (p: MoveProgress) => void,
+  before: WorkerStep[] = [],
+): Promise<MoveProgress> {
   try {
     const results = await userWorker(user).runAll([...before, { req: { op: 'move', src, dst, removeSrc } }], { onProgress });
     return results[results.length - 1] as MoveProgress;
@@ -131,14 +158,16 @@ async function moveAsUser(user: UserAccount, src: string, dst: string, removeSrc
 async function verifyLoginPassword(user: UserAccount, passphrase: Buffer): Promise<void> {
   const r = checkPassword('homecrypt', user.name, passphrase);
   if (!r.ok) {
-    throw new WrongPassphraseError(`that is not ${user.name}'s login password (PAM: ${r.reason}); the key must be wrapped with the password used to log in (--no-password-check to skip this check)`);
+    throw new WrongPassphraseError(
+      `that is not ${user.name}'s login password (PAM: ${r.reason}); the key must be wrapped with the password used to log in (--no-password-check to skip this check)`,
+    );
   }
 }
 
 export async function setupUser(opts: SetupOptions): Promise<SetupResult> {
   requireRoot('homecrypt setup');
   const user = lookupUser(opts.user);
-  if (user.uid === 0) throw new RefusedError('refusing to encrypt root\'s home');
+  if (user.uid === 0) throw new RefusedError("refusing to encrypt root's home");
   return withUserLock(user.name, async () => {
     const existing = checkSetupRecord(user, opts.mode);
     if (opts.checkPassword) await verifyLoginPassword(user, opts.passphrase);
@@ -158,7 +187,9 @@ export function checkSetupRecord(user: UserAccount, mode: UserRecord['mode']): U
   const existing = loadUserRecord(user.name);
   if (!existing) return null;
   if (existing.uid !== user.uid) {
-    throw new RefusedError(`${user.name}'s record names uid ${existing.uid} but the account has uid ${user.uid} (an account deleted and made again?); see homecrypt setup --forget --user ${user.name}`);
+    throw new RefusedError(
+      `${user.name}'s record names uid ${existing.uid} but the account has uid ${user.uid} (an account deleted and made again?); see homecrypt setup --forget --user ${user.name}`,
+    );
   }
   if (existing.state === 'undoing') {
     throw new RefusedError(`${user.name}'s setup --undo was interrupted; run homecrypt setup --undo --user ${user.name} again to finish it`);
@@ -179,14 +210,27 @@ async function reissuePending(opts: SetupOptions, user: UserAccount, rec: UserRe
   opts.say?.(`the recovery key of ${rec.user} was never shown (setup was interrupted): making a new one`);
   const show: ShowRecoveryKey = opts.onRecoveryKey ?? (() => {});
   let shown: string | null = null;
-  const done = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => { shown = k; return show(k, r); });
+  const done = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => {
+    shown = k;
+    return show(k, r);
+  });
   return { record: done, recoveryKey: opts.onRecoveryKey ? null : shown, moved: null, resumed: true };
 }
 
 function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
   return {
-    version: 1, user: user.name, uid: user.uid, mode: layout.mode, lower: layout.lower, mountPoint: layout.mountPoint,
-    keyStore: layout.keyStore, keyId, autoMount: true, state, rewrapPending: false, needsRecovery: false,
+    version: 1,
+    user: user.name,
+    uid: user.uid,
+    mode: layout.mode,
+    lower: layout.lower,
+    mountPoint: layout.mountPoint,
+    keyStore: layout.keyStore,
+    keyId,
+    autoMount: true,
+    state,
+    rewrapPending: false,
+    needsRecovery: false,
     createdAt: new Date().toISOString(),
   };
 }
@@ -196,10 +240,18 @@ function newRecord(user: UserAccount, layout: Layout, keyId: string, state: User
  * run with the steps `before` and `after` them (one process start: on a busy
  * machine each costs seconds).
  */
-async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout: Layout, before: WorkerStep[] = [], after: WorkerStep[] = []): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
+async function createKeysAndLower(
+  opts: SetupOptions,
+  user: UserAccount,
+  layout: Layout,
+  before: WorkerStep[] = [],
+  after: WorkerStep[] = [],
+): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
   const staged = stagedWrites();
   const { keyId, mountKey, recoveryKey } = await createKeyStore(layout.keyStore, {
-    passphrase: opts.passphrase, kdfTimeSeconds: opts.kdfTimeSeconds, writer: staged.writer,
+    passphrase: opts.passphrase,
+    kdfTimeSeconds: opts.kdfTimeSeconds,
+    writer: staged.writer,
   });
   try {
     await userWorker(user).runAll([...before, ...staged.steps, initLowerStep(layout.lower, layout.keyStore, mountKey), ...after]);
@@ -212,7 +264,8 @@ async function createKeysAndLower(opts: SetupOptions, user: UserAccount, layout:
 
 async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<SetupResult> {
   if (existsSync(layout.lower)) throw new RefusedError(`${layout.lower} already exists; move it away first`);
-  if (existsSync(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) throw new RefusedError(`${layout.mountPoint} exists and is not empty; move its files away first`);
+  if (existsSync(layout.mountPoint) && !isEmptyDir(layout.mountPoint))
+    throw new RefusedError(`${layout.mountPoint} exists and is not empty; move its files away first`);
   if (existsSync(layout.keyStore)) throw new RefusedError(`${layout.keyStore} already exists; move it away first`);
   const keyDirExisted = existsSync(layout.keyDir);
   const mountPointExisted = existsSync(layout.mountPoint);
@@ -220,21 +273,25 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
   let recoveryKey: string;
   const w = userWorker(user);
   try {
-    const made = await createKeysAndLower(opts, user, layout,
+    const made = await createKeysAndLower(
+      opts,
+      user,
+      layout,
       [{ req: { op: 'mkdir', path: layout.keyDir, mode: 0o700 } }],
-      [{ req: { op: 'mkdir', path: layout.mountPoint, mode: 0o700 } }]);
+      [{ req: { op: 'mkdir', path: layout.mountPoint, mode: 0o700 } }],
+    );
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
     record = { ...newRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
     saveUserRecord(record);
   } catch (err) {
     // nothing half-done: take back what this run created (as the user: all of it is in their home)
-    const undo: WorkerStep[] = [
-      { req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } },
-    ];
+    const undo: WorkerStep[] = [{ req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } }];
     if (!keyDirExisted) undo.push({ req: { op: 'remove', path: layout.keyDir } });
     if (!mountPointExisted) undo.push({ req: { op: 'rmdirIfEmpty', path: layout.mountPoint } });
-    await w.runAll(undo).catch(() => { /* the first error is the one to report */ });
+    await w.runAll(undo).catch(() => {
+      /* the first error is the one to report */
+    });
     throw err;
   }
   if (opts.onRecoveryKey) return { record: await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey), recoveryKey: null, moved: null, resumed: false };
@@ -266,7 +323,9 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
     throwIfInterrupted();
   } catch (err) {
     // nothing half-done: the home is untouched so far; take back the rest
-    await removeHomeBase(userWorker(user), layout).catch(() => { /* the first error is the one to report */ });
+    await removeHomeBase(userWorker(user), layout).catch(() => {
+      /* the first error is the one to report */
+    });
     throw err;
   }
   const { keyId, recoveryKey, mountKey } = made;
@@ -297,7 +356,10 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
   let reissued: string | null = null;
   if (rec.recoveryKeyPending) {
-    rec = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => { reissued = k; return opts.onRecoveryKey?.(k, r); });
+    rec = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => {
+      reissued = k;
+      return opts.onRecoveryKey?.(k, r);
+    });
   }
   // interrupted between showing the key and moving the home aside
   if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
@@ -322,11 +384,15 @@ function moveHomeAside(user: UserAccount, layout: Layout): void {
   throwIfInterrupted();
   const home = layout.mountPoint;
   const root = dirname(layout.base!);
-  withFd(openTrustedDir(dirname(home)), (hp) => withFd(openTrustedDir(root), (rfd) => withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
-    const homeMode = withFd(openDirAt(hp, basename(home), home), (h) => fstatFd(h).mode & 0o7777);
-    renameAt(hp, basename(home), bfd, basename(layout.aside!), `${home} → ${layout.aside}`);
-    closeSync(makeOwnedDirAt(hp, basename(home), user, homeMode, home));
-  })));
+  withFd(openTrustedDir(dirname(home)), (hp) =>
+    withFd(openTrustedDir(root), (rfd) =>
+      withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
+        const homeMode = withFd(openDirAt(hp, basename(home), home), (h) => fstatFd(h).mode & 0o7777);
+        renameAt(hp, basename(home), bfd, basename(layout.aside!), `${home} → ${layout.aside}`);
+        closeSync(makeOwnedDirAt(hp, basename(home), user, homeMode, home));
+      }),
+    ),
+  );
 }
 
 async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, surveyed: TreeSummary): Promise<MoveProgress> {
@@ -344,7 +410,12 @@ async function migrate(opts: SetupOptions, user: UserAccount, layout: Layout, su
   return moved;
 }
 
-export interface UndoOptions { user: string; passphrase: Buffer | null; say?: (line: string) => void; onProgress?: (p: MoveProgress) => void }
+export interface UndoOptions {
+  user: string;
+  passphrase: Buffer | null;
+  say?: (line: string) => void;
+  onProgress?: (p: MoveProgress) => void;
+}
 
 /** Puts the plaintext back where the mount point was and removes homecrypt from the user. */
 export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
@@ -416,22 +487,32 @@ function restoreHome(user: UserAccount, layout: Layout): void {
   const home = layout.mountPoint;
   const name = basename(home);
   const root = dirname(layout.base!);
-  withFd(openTrustedDir(dirname(home)), (hp) => withFd(openTrustedDir(root), (rfd) => withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
-    const mode = withFd(openDirAt(hp, name, home), (h) => fstatFd(h).mode & 0o7777);
-    const vetted = withFd(openDirAt(bfd, basename(layout.restore), layout.restore), (r) => fstatFd(r));
-    if (vetted.uid !== user.uid) throw new RefusedError(`${layout.restore} does not belong to ${user.name}; not putting it in place of ${home}`);
-    rmdirAt(hp, name, home);
-    renameAt(bfd, basename(layout.restore), hp, name, `${layout.restore} → ${home}`);
-    const replaced = new RefusedError(`${layout.restore} was replaced (by a process of ${user.name}) while it was put back as ${home}; nothing was changed through it. `
-      + `The restored files are in ${layout.base} (a renamed folder); check ${home} and run setup --undo again`);
-    let h: number;
-    try { h = openDirAt(hp, name, home); } catch { throw replaced; }
-    withFd(h, () => {
-      const st = fstatFd(h);
-      if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw replaced;
-      fchmodFd(h, mode);
-    });
-  })));
+  withFd(openTrustedDir(dirname(home)), (hp) =>
+    withFd(openTrustedDir(root), (rfd) =>
+      withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
+        const mode = withFd(openDirAt(hp, name, home), (h) => fstatFd(h).mode & 0o7777);
+        const vetted = withFd(openDirAt(bfd, basename(layout.restore), layout.restore), (r) => fstatFd(r));
+        if (vetted.uid !== user.uid) throw new RefusedError(`${layout.restore} does not belong to ${user.name}; not putting it in place of ${home}`);
+        rmdirAt(hp, name, home);
+        renameAt(bfd, basename(layout.restore), hp, name, `${layout.restore} → ${home}`);
+        const replaced = new RefusedError(
+          `${layout.restore} was replaced (by a process of ${user.name}) while it was put back as ${home}; nothing was changed through it. ` +
+            `The restored files are in ${layout.base} (a renamed folder); check ${home} and run setup --undo again`,
+        );
+        let h: number;
+        try {
+          h = openDirAt(hp, name, home);
+        } catch {
+          throw replaced;
+        }
+        withFd(h, () => {
+          const st = fstatFd(h);
+          if (st.ino !== vetted.ino || st.dev !== vetted.dev) throw replaced;
+          fchmodFd(h, mode);
+        });
+      }),
+    ),
+  );
 }
 
 /** Turns mounting at login on or off for a set-up user. */

@@ -35,7 +35,8 @@ export interface UserStatus {
 export function resumeCommand(rec: UserRecord): string | undefined {
   if (rec.state === 'undoing') return `homecrypt setup --undo --user ${rec.user}`;
   if (rec.state === 'migrating') {
-    return rec.mode === 'private' ? `homecrypt ecryptfs migrate --user ${rec.user}`
+    return rec.mode === 'private'
+      ? `homecrypt ecryptfs migrate --user ${rec.user}`
       : `homecrypt setup --user ${rec.user} --home (or homecrypt ecryptfs migrate --user ${rec.user}, if that started it)`;
   }
   if (rec.recoveryKeyPending) return `homecrypt setup --user ${rec.user} --${rec.mode}`;
@@ -51,15 +52,37 @@ export function userStatus(name: string): UserStatus {
     // the account is gone; its record may not be
     const orphan = err instanceof UsageError && isValidUserName(name) ? loadUserRecord(name) : null;
     if (!orphan) throw err;
-    return { user: name, mode: orphan.mode, state: orphan.state, keyId: orphan.keyId, lower: orphan.lower, mountPoint: orphan.mountPoint, keyStore: orphan.keyStore, orphaned: true, pamEnabled: pam };
+    return {
+      user: name,
+      mode: orphan.mode,
+      state: orphan.state,
+      keyId: orphan.keyId,
+      lower: orphan.lower,
+      mountPoint: orphan.mountPoint,
+      keyStore: orphan.keyStore,
+      orphaned: true,
+      pamEnabled: pam,
+    };
   }
   const rec = loadUserRecord(account.name);
   if (!rec) return { user: account.name, mode: 'none', pamEnabled: pam };
   const s: UserStatus = {
-    user: rec.user, mode: rec.mode, state: rec.state, keyId: rec.keyId, lower: rec.lower, mountPoint: rec.mountPoint,
-    keyStore: rec.keyStore, mounted: isFuseMountedAt(rec.mountPoint), sessions: readSessionCount(rec.user),
-    autoMount: rec.autoMount, rewrapPending: rec.rewrapPending, needsRecovery: rec.needsRecovery, pamEnabled: pam,
-    recoveryKeyPending: !!rec.recoveryKeyPending, orphaned: rec.uid !== account.uid, resume: resumeCommand(rec),
+    user: rec.user,
+    mode: rec.mode,
+    state: rec.state,
+    keyId: rec.keyId,
+    lower: rec.lower,
+    mountPoint: rec.mountPoint,
+    keyStore: rec.keyStore,
+    mounted: isFuseMountedAt(rec.mountPoint),
+    sessions: readSessionCount(rec.user),
+    autoMount: rec.autoMount,
+    rewrapPending: rec.rewrapPending,
+    needsRecovery: rec.needsRecovery,
+    pamEnabled: pam,
+    recoveryKeyPending: !!rec.recoveryKeyPending,
+    orphaned: rec.uid !== account.uid,
+    resume: resumeCommand(rec),
   };
   try {
     s.slots = keyStoreSummary(rec.keyStore, account).slots.map((x) => ({ name: x.name, kind: x.kind }));

@@ -29,13 +29,23 @@ export function layoutFor(user: UserAccount, mode: Mode): Layout {
   if (mode === 'private') {
     const keyDir = join(user.home, '.homecrypt');
     return {
-      mode, lower: join(user.home, '.Private'), mountPoint: join(user.home, 'Private'),
-      keyDir, keyStore: join(keyDir, 'homecrypt.keys'), restore: join(user.home, '.Private-restore'),
+      mode,
+      lower: join(user.home, '.Private'),
+      mountPoint: join(user.home, 'Private'),
+      keyDir,
+      keyStore: join(keyDir, 'homecrypt.keys'),
+      restore: join(user.home, '.Private-restore'),
     };
   }
   const base = join(homecryptRoot(user.home), user.name);
   return {
-    mode, base, lower: join(base, 'lower'), mountPoint: user.home, keyDir: base,
-    keyStore: join(base, 'homecrypt.keys'), aside: join(base, 'plain'), restore: join(base, 'restore'),
+    mode,
+    base,
+    lower: join(base, 'lower'),
+    mountPoint: user.home,
+    keyDir: base,
+    keyStore: join(base, 'homecrypt.keys'),
+    aside: join(base, 'plain'),
+    restore: join(base, 'restore'),
   };
 }

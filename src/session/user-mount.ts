@@ -18,7 +18,10 @@ export async function mountUser(name: string): Promise<string> {
     if (!rec) throw new UsageError(`${user.name} does not use homecrypt`);
     if (isFuseMountedAt(rec.mountPoint)) return `${rec.mountPoint} is already mounted`;
     const key = await keyFromUserKeyring(user, rec.keyId);
-    if (!key) throw new KeyNotAvailableError(`${user.name}'s key ${rec.keyId} is not in their keyring (it is unlocked at login, or with homecrypt key unwrap ${rec.keyStore})`);
+    if (!key)
+      throw new KeyNotAvailableError(
+        `${user.name}'s key ${rec.keyId} is not in their keyring (it is unlocked at login, or with homecrypt key unwrap ${rec.keyStore})`,
+      );
     key.fill(0);
     await mountAsUser(user, rec.lower, rec.mountPoint, rec.keyStore);
     return `mounted ${rec.mountPoint}`;
@@ -40,7 +43,9 @@ export async function unmountUser(name: string): Promise<string> {
 
 export function homecryptUsers(): string[] {
   try {
-    return readdirSync(recordDir()).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
+    return readdirSync(recordDir())
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -5));
   } catch {
     return [];
   }

@@ -35,7 +35,9 @@ function rmdirIfEmpty(path: string): void {
 
 function emptyDir(path: string): void {
   let names: string[];
-  try { names = readdirSync(path); } catch (err) {
+  try {
+    names = readdirSync(path);
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
@@ -45,13 +47,26 @@ function emptyDir(path: string): void {
 /** Carries out one request in this process (which runs as the user). */
 export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p: MoveProgress) => void): UserOpResult | Promise<UserOpResult> {
   switch (req.op) {
-    case 'mkdir': mkdirMode(req.path, req.mode); return null;
-    case 'writeFile': writeFileAtomic(req.path, payload, { mode: req.mode }); return null;
-    case 'initLower': createLower(req.lower, req.keyStore, payload, { plaintextNames: req.plaintextNames }); return null;
-    case 'remove': rmSync(req.path, { recursive: true, force: true }); return null;
-    case 'rmdirIfEmpty': rmdirIfEmpty(req.path); return null;
-    case 'emptyDir': emptyDir(req.path); return null;
-    case 'survey': return surveyTree(req.dir);
+    case 'mkdir':
+      mkdirMode(req.path, req.mode);
+      return null;
+    case 'writeFile':
+      writeFileAtomic(req.path, payload, { mode: req.mode });
+      return null;
+    case 'initLower':
+      createLower(req.lower, req.keyStore, payload, { plaintextNames: req.plaintextNames });
+      return null;
+    case 'remove':
+      rmSync(req.path, { recursive: true, force: true });
+      return null;
+    case 'rmdirIfEmpty':
+      rmdirIfEmpty(req.path);
+      return null;
+    case 'emptyDir':
+      emptyDir(req.path);
+      return null;
+    case 'survey':
+      return surveyTree(req.dir);
     case 'move': {
       const done = moveTree(req.src, req.dst, onProgress);
       if (req.removeSrc) rmdirSync(req.src);
@@ -66,7 +81,8 @@ export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p
       if (existsSync(req.to)) throw new RefusedError(`${req.to} already exists; move it away first`);
       renameSync(req.from, req.to);
       return null;
-    case 'ecryptfsCopy': return ecryptfsCopy(req, payload, onProgress);
+    case 'ecryptfsCopy':
+      return ecryptfsCopy(req, payload, onProgress);
     default:
       throw new UsageError(`unknown user request ${JSON.stringify((req as { op?: unknown }).op)}`);
   }
@@ -79,10 +95,15 @@ async function ecryptfsCopy(req: Extract<UserRequest, { op: 'ecryptfsCopy' }>, p
   const { wipeKeys } = await import('../ecryptfs/keys.js');
   const ec = openEcryptfs(req.from, payload.subarray(0, req.passBytes));
   try {
-    return copyAll(ec, req.to, {
-      failAfterEntries: req.failAfterEntries,
-      onProgress: (d, t) => onProgress({ files: d.entries, bytes: d.bytes, total: { files: t.entries, bytes: t.bytes } }),
-    }, { mountKey: Buffer.from(payload.subarray(req.passBytes)) });
+    return copyAll(
+      ec,
+      req.to,
+      {
+        failAfterEntries: req.failAfterEntries,
+        onProgress: (d, t) => onProgress({ files: d.entries, bytes: d.bytes, total: { files: t.entries, bytes: t.bytes } }),
+      },
+      { mountKey: Buffer.from(payload.subarray(req.passBytes)) },
+    );
   } finally {
     wipeKeys(ec.keys);
   }

@@ -91,10 +91,18 @@ export function parseUserRecord(text: string, file: string): UserRecord {
   const keyId = str('keyId');
   if (!KEY_ID.test(keyId)) throw new CorruptFileError(file, '"keyId" must be lowercase hex');
   return {
-    version: RECORD_VERSION, user, uid, mode,
-    lower: str('lower', true), mountPoint: str('mountPoint', true), keyStore: str('keyStore', true),
-    keyId, autoMount: bool('autoMount'), state,
-    rewrapPending: bool('rewrapPending', false), needsRecovery: bool('needsRecovery', false),
+    version: RECORD_VERSION,
+    user,
+    uid,
+    mode,
+    lower: str('lower', true),
+    mountPoint: str('mountPoint', true),
+    keyStore: str('keyStore', true),
+    keyId,
+    autoMount: bool('autoMount'),
+    state,
+    rewrapPending: bool('rewrapPending', false),
+    needsRecovery: bool('needsRecovery', false),
     ...(bool('recoveryKeyPending', false) ? { recoveryKeyPending: true } : {}),
     createdAt: str('createdAt'),
   };
@@ -126,26 +134,42 @@ export function saveUserRecord(rec: UserRecord, dir = recordDir()): void {
 }
 
 export function removeUserRecord(user: string, dir = recordDir()): void {
-  try { unlinkSync(recordPath(user, dir)); } catch { /* already gone */ }
+  try {
+    unlinkSync(recordPath(user, dir));
+  } catch {
+    /* already gone */
+  }
 }
 
 /** Every readable record (a damaged one is skipped: this is for lookups, not for the hook). */
 export function listUserRecords(dir = recordDir()): UserRecord[] {
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
   const out: UserRecord[] = [];
   for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
     try {
       const rec = loadUserRecord(n.slice(0, -5), dir);
       if (rec) out.push(rec);
-    } catch { /* reported by status and the hook, not here */ }
+    } catch {
+      /* reported by status and the hook, not here */
+    }
   }
   return out;
 }
 
 /** The records whose key store is `keyStore` (the same file, by real path). */
 export function recordsUsingKeyStore(keyStore: string, dir = recordDir()): UserRecord[] {
-  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
+  };
   const target = real(keyStore);
   return listUserRecords(dir).filter((r) => real(r.keyStore) === target);
 }

@@ -12,21 +12,29 @@ import type { MoveProgress } from './migrate-tree.js';
 import type { UserOpResult, UserRequest } from './user-request.js';
 
 /** What the worker prints, one JSON object a line. */
-export type WorkerLine =
-  | { progress: MoveProgress }
-  | { result: UserOpResult }
-  | { error: { name: string; message: string; code?: string } };
+export type WorkerLine = { progress: MoveProgress } | { result: UserOpResult } | { error: { name: string; message: string; code?: string } };
 
 /** The request header the worker reads first: each request and its payload's length. */
-export interface WorkerInput { requests: { req: UserRequest; payloadBytes: number }[] }
+export interface WorkerInput {
+  requests: { req: UserRequest; payloadBytes: number }[];
+}
 
 /** A failure inside the worker, with the errno code when it was one (so callers can map ENOSPC etc.). */
 export class UserWorkerError extends HomecryptError {
-  constructor(message: string, readonly code?: string) { super(message); }
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
 }
 
 // a Map, not an object literal: a name like "__proto__" or "constructor" must not find anything
-const kinds = new Map<string, new (m: string) => HomecryptError>([['RefusedError', RefusedError], ['UsageError', UsageError], ['UnsafePermissionsError', UnsafePermissionsError]]);
+const kinds = new Map<string, new (m: string) => HomecryptError>([
+  ['RefusedError', RefusedError],
+  ['UsageError', UsageError],
+  ['UnsafePermissionsError', UnsafePermissionsError],
+]);
 
 export function rebuild(e: { name: string; message: string; code?: string }, user: UserAccount): HomecryptError {
   const Kind = kinds.get(e.name);
@@ -44,7 +52,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function parseWorkerLine(line: string): WorkerLine | null {
   let v: unknown;
-  try { v = JSON.parse(line); } catch { return null; }
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return null;
+  }
   if (!isObject(v)) return null;
   if ('result' in v) return v.result === null || isObject(v.result) ? { result: v.result as UserOpResult } : null;
   if ('progress' in v) return isObject(v.progress) ? { progress: v.progress as unknown as MoveProgress } : null;
@@ -73,7 +85,12 @@ export type WorkerStep = { req: UserRequest; payload?: Buffer };
  */
 export function stagedWrites(): { writer: AtomicWriter; steps: WorkerStep[] } {
   const steps: WorkerStep[] = [];
-  return { steps, writer: async (path, data, mode) => { steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) }); } };
+  return {
+    steps,
+    writer: async (path, data, mode) => {
+      steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) });
+    },
+  };
 }
 
 export interface RunOptions {
@@ -112,7 +129,9 @@ export function userWorker(user: UserAccount): UserWorker {
       });
       if (failure) throw failure;
       if (r.code !== 0 || results.length !== reqs.length) {
-        const why = r.signal ? `killed by ${r.signal}${opts.timeoutMs ? ` (time limit ${opts.timeoutMs / 1000} s)` : ''}` : (r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`);
+        const why = r.signal
+          ? `killed by ${r.signal}${opts.timeoutMs ? ` (time limit ${opts.timeoutMs / 1000} s)` : ''}`
+          : (r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`);
         throw new UserWorkerError(`work as ${user.name} (${reqs.map((q) => q.req.op).join(', ')}) failed: ${why}`);
       }
       return results;

@@ -28,8 +28,30 @@ describe.skipIf(!hasCryptsetup)('block dump', () => {
     const img = image('cs.img');
     const k2 = join(tmp, 'k2');
     writeFileSync(k2, 'second passphrase');
-    cs(['luksFormat', '--type', 'luks2', '-q', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--sector-size', '512', '--label', 'photos', '--key-file', '-', img], 'first passphrase');
-    cs(['luksAddKey', '-q', '--key-file', '-', '--pbkdf', 'argon2i', '--pbkdf-force-iterations', '4', '--pbkdf-memory', '1024', '--key-slot', '3', img, k2], 'first passphrase');
+    cs(
+      [
+        'luksFormat',
+        '--type',
+        'luks2',
+        '-q',
+        '--pbkdf',
+        'pbkdf2',
+        '--pbkdf-force-iterations',
+        '1000',
+        '--sector-size',
+        '512',
+        '--label',
+        'photos',
+        '--key-file',
+        '-',
+        img,
+      ],
+      'first passphrase',
+    );
+    cs(
+      ['luksAddKey', '-q', '--key-file', '-', '--pbkdf', 'argon2i', '--pbkdf-force-iterations', '4', '--pbkdf-memory', '1024', '--key-slot', '3', img, k2],
+      'first passphrase',
+    );
     cs(['luksAddKey', '-q', '--key-file', '-', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-slot', '5', img, k2], 'first passphrase');
     cs(['luksKillSlot', '-q', '--key-file', k2, img, '0']);
     cs(['token', 'import', img, '--token-id', '2'], '{"type":"homecrypt-test","keyslots":["3"]}');

@@ -80,7 +80,7 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     expect(l.code, l.stderr).toBe(0);
   });
 
-  it('remove-slot revokes a passphrase, needs another slot\'s passphrase, and keeps the last slot', () => {
+  it("remove-slot revokes a passphrase, needs another slot's passphrase, and keeps the last slot", () => {
     const vol = image('remove.img', 20);
     expect(hc(['block', 'format', vol, ...KDF], ['keep me'], env).code).toBe(0);
     expect(hc(['block', 'add-passphrase', vol, ...KDF], ['keep me', 'lost one', 'lost one'], env).code).toBe(0);

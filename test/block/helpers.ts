@@ -12,7 +12,11 @@ export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `hc-block-${tag}-`));
 }
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `homecrypt ARGS`; `secrets` (one per line) arrive on stdin as --passphrase-fd 0. */
 export function hc(args: string[], secrets: string[] = [], env: Record<string, string> = {}): CliResult {
@@ -38,6 +42,10 @@ export function sh(cmd: string): string {
 export function closeAll(env: Record<string, string>): void {
   const r = hc(['block', 'status', '--json'], [], env);
   let names: string[] = [];
-  try { names = (JSON.parse(r.stdout) as { name: string }[]).map((v) => v.name); } catch { /* nothing open */ }
+  try {
+    names = (JSON.parse(r.stdout) as { name: string }[]).map((v) => v.name);
+  } catch {
+    /* nothing open */
+  }
   for (const n of names) hc(['block', 'close', n], [], env);
 }

@@ -85,8 +85,15 @@ describe('aes-xts-plain64 IVs', () => {
   it('counts 512-byte units for 4096-byte sectors, unless iv_large_sectors', () => {
     const key = randomBytes(64);
     const data = randomBytes(4096);
-    const ivOf = (n: number) => { const iv = Buffer.alloc(16); iv.writeBigUInt64LE(BigInt(n)); return iv; };
-    const xts = (n: number) => { const c = createCipheriv('aes-256-xts', key, ivOf(n)); return Buffer.concat([c.update(data), c.final()]); };
+    const ivOf = (n: number) => {
+      const iv = Buffer.alloc(16);
+      iv.writeBigUInt64LE(BigInt(n));
+      return iv;
+    };
+    const xts = (n: number) => {
+      const c = createCipheriv('aes-256-xts', key, ivOf(n));
+      return Buffer.concat([c.update(data), c.final()]);
+    };
     const a = Buffer.from(data);
     cryptSectors({ key, sectorSize: 4096, ivTweak: 0 }, 8192, a, true);
     expect(a.equals(xts(16))).toBe(true);

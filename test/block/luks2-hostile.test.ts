@@ -60,7 +60,11 @@ function withJson(img: string, jsonText: string | Buffer, hdrSize = HDR): void {
 
 function load(img: string) {
   const dev = Device.open(img, false);
-  try { return loadHeader(dev); } finally { dev.close(); }
+  try {
+    return loadHeader(dev);
+  } finally {
+    dev.close();
+  }
 }
 
 function expectRefused(mutate: (raw: RawJson) => void, reason: RegExp): void {
@@ -69,7 +73,11 @@ function expectRefused(mutate: (raw: RawJson) => void, reason: RegExp): void {
   mutate(raw);
   withJson(img, JSON.stringify(raw));
   let err: unknown;
-  try { load(img); } catch (e) { err = e; }
+  try {
+    load(img);
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(CorruptFileError);
   expect((err as Error).message).toMatch(reason);
 }
@@ -120,7 +128,9 @@ describe('header copies', () => {
   it('names a LUKS1 volume as unsupported (exit 5), not as corrupt', () => {
     const img = join(tmp, 'luks1.img');
     writeFileSync(img, Buffer.alloc(4 << 20));
-    const f = spawnSync('cryptsetup', ['luksFormat', '--type', 'luks1', '--batch-mode', '--key-file=-', '--pbkdf-force-iterations', '1000', img], { input: 'l1' });
+    const f = spawnSync('cryptsetup', ['luksFormat', '--type', 'luks1', '--batch-mode', '--key-file=-', '--pbkdf-force-iterations', '1000', img], {
+      input: 'l1',
+    });
     expect(f.status, String(f.stderr)).toBe(0);
     expect(() => load(img)).toThrow(UnsupportedFormatError);
     const r = hc(['block', 'open', img, 'never'], ['l1']);
@@ -136,7 +146,9 @@ describe('header copies', () => {
       const b = parseBinaryHeader(sec);
       writeBinaryHeader(sec, { ...b, seqid: b.seqid + 5n });
       dev.write(HDR, sec);
-    } finally { dev.close(); }
+    } finally {
+      dev.close();
+    }
     const loaded = load(img);
     expect(loaded.header.binary.kind).toBe('secondary');
     expect(loaded.warnings.join()).toMatch(/primary LUKS2 header older than the secondary/);
@@ -155,8 +167,12 @@ describe('hostile JSON', () => {
     expect(() => load(img)).toThrow(/not NUL-terminated/);
   });
   it('refuses huge strings and too many entries', () => {
-    expectRefused((r) => { r.keyslots['0'].kdf.salt = 'A'.repeat(10000); }, /too long/);
-    expectRefused((r) => { for (let i = 0; i < 40; i++) r.tokens[String(i)] = {}; }, /more than 32/);
+    expectRefused((r) => {
+      r.keyslots['0'].kdf.salt = 'A'.repeat(10000);
+    }, /too long/);
+    expectRefused((r) => {
+      for (let i = 0; i < 40; i++) r.tokens[String(i)] = {};
+    }, /more than 32/);
   });
   it('refuses a header claiming a size the file does not have', () => {
     const img = join(tmp, 'short.img');
@@ -166,35 +182,65 @@ describe('hostile JSON', () => {
     expect(() => load(img)).toThrow(CorruptFileError);
   });
   it('refuses wrong types', () => {
-    expectRefused((r) => { r.keyslots['0'].key_size = '64'; }, /keyslots\.0\.key_size must be an integer/);
-    expectRefused((r) => { r.segments['0'].offset = 16777216; }, /segments\.0\.offset must be a decimal string/);
-    expectRefused((r) => { r.digests['0'].keyslots = '0'; }, /digests\.0\.keyslots must be an array/);
-    expectRefused((r) => { r.config = []; }, /config must be an object/);
-    expectRefused((r) => { r.keyslots['0'].kdf.time = 1.5; }, /must be an integer/);
-    expectRefused((r) => { r.keyslots['0'].kdf.salt = '!!!'; }, /not base64/);
+    expectRefused((r) => {
+      r.keyslots['0'].key_size = '64';
+    }, /keyslots\.0\.key_size must be an integer/);
+    expectRefused((r) => {
+      r.segments['0'].offset = 16777216;
+    }, /segments\.0\.offset must be a decimal string/);
+    expectRefused((r) => {
+      r.digests['0'].keyslots = '0';
+    }, /digests\.0\.keyslots must be an array/);
+    expectRefused((r) => {
+      r.config = [];
+    }, /config must be an object/);
+    expectRefused((r) => {
+      r.keyslots['0'].kdf.time = 1.5;
+    }, /must be an integer/);
+    expectRefused((r) => {
+      r.keyslots['0'].kdf.salt = '!!!';
+    }, /not base64/);
   });
   it('refuses overlapping segments and segments over the metadata', () => {
     expectRefused((r) => {
       r.segments['0'].size = String(4 * 1024 * 1024);
       r.segments['1'] = { ...r.segments['0'], offset: String(18 * 1024 * 1024) };
     }, /segments\.1 overlaps segments\.0/);
-    expectRefused((r) => { r.segments['0'].offset = '65536'; }, /overlaps the header or keyslots area/);
+    expectRefused((r) => {
+      r.segments['0'].offset = '65536';
+    }, /overlaps the header or keyslots area/);
   });
   it('refuses keyslot areas out of bounds or overlapping', () => {
-    expectRefused((r) => { r.keyslots['0'].area.offset = '16777216'; }, /outside the keyslots area/);
-    expectRefused((r) => { r.keyslots['0'].area.offset = '4096'; }, /outside the keyslots area/);
-    expectRefused((r) => { r.keyslots['0'].area.size = '99999999999'; }, /outside the keyslots area/);
+    expectRefused((r) => {
+      r.keyslots['0'].area.offset = '16777216';
+    }, /outside the keyslots area/);
+    expectRefused((r) => {
+      r.keyslots['0'].area.offset = '4096';
+    }, /outside the keyslots area/);
+    expectRefused((r) => {
+      r.keyslots['0'].area.size = '99999999999';
+    }, /outside the keyslots area/);
     expectRefused((r) => {
       r.keyslots['1'] = structuredClone(r.keyslots['0']);
       r.keyslots['1'].area.offset = String(Number(r.keyslots['0'].area.offset) + 4096);
     }, /keyslots\.1\.area overlaps keyslots\.0\.area/);
-    expectRefused((r) => { r.keyslots['0'].area.size = '4096'; }, /smaller than its key material/);
+    expectRefused((r) => {
+      r.keyslots['0'].area.size = '4096';
+    }, /smaller than its key material/);
   });
   it('refuses inconsistent references and sizes', () => {
-    expectRefused((r) => { r.digests['0'].keyslots = ['7']; }, /names missing keyslot '7'/);
-    expectRefused((r) => { r.config.json_size = '4096'; }, /json_size 4096 does not match/);
-    expectRefused((r) => { r.keyslots['0'].kdf.type = 'scrypt'; }, /unsupported keyslots\.0\.kdf\.type/);
-    expectRefused((r) => { r.config.requirements = { mandatory: ['online-reencrypt-v2'] }; }, /requires features this build lacks/);
+    expectRefused((r) => {
+      r.digests['0'].keyslots = ['7'];
+    }, /names missing keyslot '7'/);
+    expectRefused((r) => {
+      r.config.json_size = '4096';
+    }, /json_size 4096 does not match/);
+    expectRefused((r) => {
+      r.keyslots['0'].kdf.type = 'scrypt';
+    }, /unsupported keyslots\.0\.kdf\.type/);
+    expectRefused((r) => {
+      r.config.requirements = { mandatory: ['online-reencrypt-v2'] };
+    }, /requires features this build lacks/);
   });
 
   it('survives random mutations: every outcome is a parse or a clear error', () => {
@@ -202,7 +248,11 @@ describe('hostile JSON', () => {
     const values: unknown[] = [null, true, 0, -1, 1e308, '', 'x', '99999999999999999999', [], {}, [[[[]]]], { a: { b: {} } }];
     const paths: string[][] = [];
     const walk = (o: unknown, p: string[]) => {
-      if (o && typeof o === 'object') for (const k of Object.keys(o)) { paths.push([...p, k]); walk((o as RawJson)[k], [...p, k]); }
+      if (o && typeof o === 'object')
+        for (const k of Object.keys(o)) {
+          paths.push([...p, k]);
+          walk((o as RawJson)[k], [...p, k]);
+        }
     };
     walk(pristine, []);
     const img = copyOfBase();

@@ -54,7 +54,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block refvm interop') || vmA
       const img = join(share, `hc-${sector}.img`);
       writeFileSync(img, '');
       sh(`truncate -s 48M '${img}'`);
-      const f = hc(['block', 'format', img, '--mkfs', 'ext4', '--sector-size', sector, '--kdf-time', '0.05', '--backend', 'userspace'], ['homecrypt made this'], env);
+      const f = hc(
+        ['block', 'format', img, '--mkfs', 'ext4', '--sector-size', sector, '--kdf-time', '0.05', '--backend', 'userspace'],
+        ['homecrypt made this'],
+        env,
+      );
       expect(f.code, f.stderr).toBe(0);
       const mnt = join(tmp, `m-${sector}`);
       const o = hc(['block', 'open', img, 'hcfill', '--mount', mnt, '--backend', 'userspace'], ['homecrypt made this'], env);

@@ -31,7 +31,10 @@ const skip = skipUnless('root', 'fuse', 'keyring', 'booted systemd login suite')
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
     s.on('error', rej);
   });
 }
@@ -59,18 +62,33 @@ describe.skipIf(skip)('a booted systemd: the package, pam_homecrypt.so and real 
   beforeAll(async () => {
     work = mkdtempSync('/tmp/homecrypt-boottest-');
     const deb = execFileSync('bash', [join(repo, 'packaging/build-deb.sh'), '--out', work], {
-      cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
-    }).trim().split('\n').pop()!;
+      cwd: repo,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
     c = BootedContainer.create({ packages: [...BOOTED_TARGET_PACKAGES] });
     // before the first boot: the .deb where apt inside finds it (/tmp is a tmpfs
     // at boot), and sshd on a loopback port of the shared network only
     mkdirSync(c.path('var/tmp/deb'));
     copyFileSync(deb, c.path(`var/tmp/deb/${deb.split('/').pop()}`));
     port = await freePort();
-    writeFileSync(c.path('etc/ssh/sshd_config.d/homecrypt-test.conf'), [
-      `Port ${port}`, 'ListenAddress 127.0.0.1', 'UsePAM yes', 'PasswordAuthentication yes',
-      'KbdInteractiveAuthentication no', 'PermitRootLogin no', 'PrintMotd no', '',
-    ].join('\n'));
+    writeFileSync(
+      c.path('etc/ssh/sshd_config.d/homecrypt-test.conf'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        'UsePAM yes',
+        'PasswordAuthentication yes',
+        'KbdInteractiveAuthentication no',
+        'PermitRootLogin no',
+        'PrintMotd no',
+        '',
+      ].join('\n'),
+    );
     writeFileSync(c.path('etc/hostname'), `${c.name}\n`);
     const state = await c.boot();
     expect(state, c.consoleTail()).toBe('running');
@@ -103,8 +121,11 @@ describe.skipIf(skip)('a booted systemd: the package, pam_homecrypt.so and real 
 
   it('1. an ssh password login unlocks and mounts; loginctl shows the session; user@UID.service runs', async () => {
     expect(userKeys()).not.toContain('homecrypt:');
-    const r = await ssh(PW, 'cat ~/notes.txt; echo; findmnt -n -o FSTYPE ~; loginctl show-session "$XDG_SESSION_ID" -p Name -p Active; '
-      + 'systemctl is-active "user@$(id -u).service"; echo written-over-ssh > ~/from-ssh.txt');
+    const r = await ssh(
+      PW,
+      'cat ~/notes.txt; echo; findmnt -n -o FSTYPE ~; loginctl show-session "$XDG_SESSION_ID" -p Name -p Active; ' +
+        'systemctl is-active "user@$(id -u).service"; echo written-over-ssh > ~/from-ssh.txt',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${NOTE}\nfuse.homecrypt\n`);
     expect(r.stdout).toMatch(new RegExp(`^Name=${USER.name}$`, 'm'));
@@ -125,12 +146,17 @@ describe.skipIf(skip)('a booted systemd: the package, pam_homecrypt.so and real 
     }
     expect(userKeys()).not.toContain('homecrypt:');
     // every keyring the kernel has, not only the user's
-    expect(readFileSync('/proc/keys', 'utf8')).not.toMatch(new RegExp(`homecrypt:${JSON.parse(readFileSync(c.path(`etc/homecrypt/users/${USER.name}.json`), 'utf8')).keyId}`));
+    expect(readFileSync('/proc/keys', 'utf8')).not.toMatch(
+      new RegExp(`homecrypt:${JSON.parse(readFileSync(c.path(`etc/homecrypt/users/${USER.name}.json`), 'utf8')).keyId}`),
+    );
     expect(mounted()).toBe(false);
   }, 300_000);
 
-  it('5. su - user from another account, with the user\'s password, unlocks the home (and counts as a session)', async () => {
-    const r = inside(`setpriv --reuid ${OTHER.name} --regid ${OTHER.name} --init-groups -- su - ${USER.name} -c 'cat ~/notes.txt; echo; findmnt -n -o FSTYPE ~'`, `${PW}\n`);
+  it("5. su - user from another account, with the user's password, unlocks the home (and counts as a session)", async () => {
+    const r = inside(
+      `setpriv --reuid ${OTHER.name} --regid ${OTHER.name} --init-groups -- su - ${USER.name} -c 'cat ~/notes.txt; echo; findmnt -n -o FSTYPE ~'`,
+      `${PW}\n`,
+    );
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain(`${NOTE}\nfuse.homecrypt`);
     // su closed its session on exit: the last one, so locked again
@@ -138,18 +164,21 @@ describe.skipIf(skip)('a booted systemd: the package, pam_homecrypt.so and real 
     expect(userKeys()).not.toContain('homecrypt:');
   }, 300_000);
 
-  it('5. sudo -iu user from another account, with the user\'s password (targetpw), unlocks the home', async () => {
-    const r = inside(`setpriv --reuid ${OTHER.name} --regid ${OTHER.name} --init-groups -- sudo -S -iu ${USER.name} sh -c 'cat ~/notes.txt; echo; findmnt -n -o FSTYPE ~'`, `${PW}\n`);
+  it("5. sudo -iu user from another account, with the user's password (targetpw), unlocks the home", async () => {
+    const r = inside(
+      `setpriv --reuid ${OTHER.name} --regid ${OTHER.name} --init-groups -- sudo -S -iu ${USER.name} sh -c 'cat ~/notes.txt; echo; findmnt -n -o FSTYPE ~'`,
+      `${PW}\n`,
+    );
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain(`${NOTE}\nfuse.homecrypt`);
     await waitUntil('sudo logout unmounts', () => !mounted());
     expect(userKeys()).not.toContain('homecrypt:');
   }, 300_000);
 
-  it('2. logout with a process left behind (KillUserProcesses=no): unmounted and the key dropped at the last session\'s end', async () => {
+  it("2. logout with a process left behind (KillUserProcesses=no): unmounted and the key dropped at the last session's end", async () => {
     const r = await ssh(PW, 'cd ~ && (setsid sleep 600 </dev/null >/dev/null 2>&1 &) ; findmnt -n -o FSTYPE ~');
     expect(r.stdout).toContain('fuse.homecrypt');
-    await waitUntil('the last session\'s end unmounts (lazily: the sleeper sits in it)', () => !mounted());
+    await waitUntil("the last session's end unmounts (lazily: the sleeper sits in it)", () => !mounted());
     await waitUntil('and drops the key', () => !userKeys().includes('homecrypt:'));
     // the process lives on (Debian's default), yet no home is left mounted without a key
     expect(inside(`pgrep -u ${USER.name} -x sleep`).code).toBe(0);
@@ -170,8 +199,9 @@ describe.skipIf(skip)('a booted systemd: the package, pam_homecrypt.so and real 
     // a session that writes and stays open across the poweroff
     const held = ssh(PW2, 'head -c 1000000 /dev/urandom | base64 > ~/big.txt; sha256sum ~/big.txt > ~/big.sum; sync; sleep 600');
     // (nsenter's HOME is root's: name the user's home in full)
-    await waitUntil('the session wrote its file', () => asUser(USER, `test -s /home/${USER.name}/big.sum`).code === 0, 180_000)
-      .catch((err: Error) => { throw new Error(`${err.message}\n${hookLog()}`); });
+    await waitUntil('the session wrote its file', () => asUser(USER, `test -s /home/${USER.name}/big.sum`).code === 0, 180_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${hookLog()}`);
+    });
     const sum = asUser(USER, `cat /home/${USER.name}/big.sum`).stdout;
     expect(sum).toMatch(/^[0-9a-f]{64} /);
     const code = await c.poweroff();
@@ -180,7 +210,9 @@ describe.skipIf(skip)('a booted systemd: the package, pam_homecrypt.so and real 
     expect(c.consoleTail(400)).not.toMatch(/homecrypt.*(FAILED|failed)/);
     // the kernel keyring outlives the container (same kernel, same uid): the
     // shutdown must have dropped the key, as seen by the user's uid from the host
-    const hostKeys = execFileSync('setpriv', ['--reuid', String(USER.uid), '--regid', String(USER.uid), '--clear-groups', 'keyctl', 'show', '@u'], { encoding: 'utf8' });
+    const hostKeys = execFileSync('setpriv', ['--reuid', String(USER.uid), '--regid', String(USER.uid), '--clear-groups', 'keyctl', 'show', '@u'], {
+      encoding: 'utf8',
+    });
     expect(hostKeys).not.toContain('homecrypt:');
     const state = await c.boot();
     expect(state, c.consoleTail()).toBe('running');

@@ -19,7 +19,11 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 function hc(args: string[], input?: string): Run {
   const r = spawnSync(BIN, args, { input: input ?? '', encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -63,7 +67,11 @@ describe('homecrypt key / rewrap / keyring', () => {
     expect(r.stdout).toMatch(/Recovery key \(shown only this once\):\n\n {4}([0-9A-HJKMNP-TV-Z]{5}-){7}[0-9A-HJKMNP-TV-Z]{5}\n/);
     expect(r.stdout).toContain(`homecrypt rewrap ${file} --recovery`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expectCleanError(hc(['key', 'create', file, '--kdf-time', '0.05', '--passphrase-fd', '0'], 'x\n'), ExitCode.REFUSED, /already exists; refusing to overwrite/);
+    expectCleanError(
+      hc(['key', 'create', file, '--kdf-time', '0.05', '--passphrase-fd', '0'], 'x\n'),
+      ExitCode.REFUSED,
+      /already exists; refusing to overwrite/,
+    );
   });
 
   it('key create --json gives the data; slots list shows the slots', () => {
@@ -72,7 +80,9 @@ describe('homecrypt key / rewrap / keyring', () => {
     expect(recoveryKey).toMatch(/^([0-9A-Z]{5}-){7}[0-9A-Z]{5}$/);
     const list = hc(['key', 'slots', file]);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(new RegExp(`^key ID ${keyId} \\(key store version 1\\)\nNAME +KIND +KDF\nlogin +passphrase +argon2id t=\\d+ m=\\d+MiB p=1\nrecovery +recovery +argon2id`));
+    expect(list.stdout).toMatch(
+      new RegExp(`^key ID ${keyId} \\(key store version 1\\)\nNAME +KIND +KDF\nlogin +passphrase +argon2id t=\\d+ m=\\d+MiB p=1\nrecovery +recovery +argon2id`),
+    );
     const json = JSON.parse(hc(['key', 'slots', file, 'list', '--json']).stdout);
     expect(json.keyId).toBe(keyId);
     expect(json.slots.map((s: { name: string }) => s.name)).toEqual(['login', 'recovery']);
@@ -112,7 +122,7 @@ describe('homecrypt key / rewrap / keyring', () => {
       expectCleanError(hc(['keyring', 'forget', 'nothex']), ExitCode.USAGE, /invalid key ID/);
     });
 
-    it.skipIf(skipUnless('root', 'CLI keyring tests for another user'))('root unwraps into a user\'s keyring with --user: the user owns the key', () => {
+    it.skipIf(skipUnless('root', 'CLI keyring tests for another user'))("root unwraps into a user's keyring with --user: the user owns the key", () => {
       const u = createTestUser('hckc');
       try {
         const { file, keyId } = create('for the user');
@@ -136,7 +146,8 @@ describe('homecrypt key / rewrap / keyring', () => {
   it('reads exactly the lines it needs from the descriptor and leaves the rest', () => {
     const { file } = create('first passphrase');
     const r = spawnSync('sh', ['-c', `"${BIN}" rewrap "${file}" --passphrase-fd 0 >/dev/null && cat`], {
-      input: 'first passphrase\nsecond passphrase\nfor the next reader\n', encoding: 'utf8',
+      input: 'first passphrase\nsecond passphrase\nfor the next reader\n',
+      encoding: 'utf8',
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('for the next reader\n');
@@ -159,12 +170,20 @@ describe('homecrypt key / rewrap / keyring', () => {
 
   it('wrong passphrase, recovery-key typo, wrong recovery key: exit code 3 and a clear line', () => {
     const { file, recoveryKey } = create('right passphrase');
-    expectCleanError(hc(['key', 'unwrap', file, '--passphrase-fd', '0'], 'wrong\n'), ExitCode.WRONG_PASSPHRASE, new RegExp(`^homecrypt: ${file}: wrong passphrase`));
-    const typo = (recoveryKey[6] === 'A' ? 'B' : 'A');
+    expectCleanError(
+      hc(['key', 'unwrap', file, '--passphrase-fd', '0'], 'wrong\n'),
+      ExitCode.WRONG_PASSPHRASE,
+      new RegExp(`^homecrypt: ${file}: wrong passphrase`),
+    );
+    const typo = recoveryKey[6] === 'A' ? 'B' : 'A';
     const typed = recoveryKey.slice(0, 6) + typo + recoveryKey.slice(7);
     expectCleanError(hc(['key', 'unwrap', file, '--passphrase-fd', '0'], `${typed}\n`), ExitCode.WRONG_PASSPHRASE, /typo in recovery key: group 2/);
     const other = create('x passphrase').recoveryKey;
-    expectCleanError(hc(['key', 'unwrap', file, '--passphrase-fd', '0'], `${other}\n`), ExitCode.WRONG_PASSPHRASE, /recovery key is well-formed but opens no slot/);
+    expectCleanError(
+      hc(['key', 'unwrap', file, '--passphrase-fd', '0'], `${other}\n`),
+      ExitCode.WRONG_PASSPHRASE,
+      /recovery key is well-formed but opens no slot/,
+    );
   });
 
   it('corrupt, truncated, foreign, future, unsafe and missing files: clear errors with their own codes', () => {
@@ -178,12 +197,14 @@ describe('homecrypt key / rewrap / keyring', () => {
     };
     const truncated = put('truncated', bytes.subarray(0, 100));
     expectCleanError(hc(['key', 'unwrap', truncated, '--passphrase-fd', '0'], 'pw\n'), ExitCode.CORRUPT, new RegExp(`${truncated}: truncated`));
-    const flipped = Buffer.from(bytes); flipped[40] ^= 1;
+    const flipped = Buffer.from(bytes);
+    flipped[40] ^= 1;
     const corrupt = put('corrupt', flipped);
     expectCleanError(hc(['key', 'slots', corrupt]), ExitCode.CORRUPT, new RegExp(`${corrupt}: checksum mismatch`));
     const foreign = put('foreign', '[Desktop Entry]\nName=x\n');
     expectCleanError(hc(['rewrap', foreign, '--passphrase-fd', '0'], 'a\nb\n'), ExitCode.CORRUPT, /not a homecrypt key store/);
-    const future = Buffer.from(bytes); future[5] = 2;
+    const future = Buffer.from(bytes);
+    future[5] = 2;
     const fut = put('future', future);
     expectCleanError(hc(['key', 'slots', fut]), ExitCode.UNSUPPORTED, /key store version 2; this build reads version 1/);
     const open = put('open', bytes, 0o644);

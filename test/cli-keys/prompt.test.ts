@@ -37,32 +37,53 @@ function onPty(args: string[], dialogue: [RegExp, string][]): Promise<{ code: nu
 describe('interactive secrets', () => {
   it('key create asks for the new passphrase twice, hides it, and uses it', async () => {
     const file = join(dir, 'ks');
-    const r = await onPty(['key', 'create', file, '--kdf-time', '0.05'], [[/New login passphrase:/, 'tty secret'], [/Repeat to confirm:/, 'tty secret']]);
+    const r = await onPty(
+      ['key', 'create', file, '--kdf-time', '0.05'],
+      [
+        [/New login passphrase:/, 'tty secret'],
+        [/Repeat to confirm:/, 'tty secret'],
+      ],
+    );
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/Created key store/);
     expect(r.out).not.toContain('tty secret');
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const s = await onPty(['key', 'slots', file, 'add-passphrase', 'second'], [
-      [/Existing passphrase or recovery key:/, 'tty secret'], [/New passphrase for the slot:/, 'second one'], [/Repeat to confirm:/, 'second one'],
-    ]);
+    const s = await onPty(
+      ['key', 'slots', file, 'add-passphrase', 'second'],
+      [
+        [/Existing passphrase or recovery key:/, 'tty secret'],
+        [/New passphrase for the slot:/, 'second one'],
+        [/Repeat to confirm:/, 'second one'],
+      ],
+    );
     expect(s.code, s.out).toBe(0);
     expect(s.out).toContain('Added passphrase slot second');
   });
 
   it('asks again when the confirmation differs or the passphrase is too short, and gives up after three tries', async () => {
     const file = join(dir, 'ks2');
-    const r = await onPty(['key', 'create', file, '--kdf-time', '0.05'], [
-      [/New login passphrase:/, 'first one'], [/Repeat to confirm:/, 'other one'],
-      [/do not match; try again[\s\S]*?New login passphrase:/, 'short'],
-      [/at least 8 characters; try again[\s\S]*?New login passphrase:/, 'third one'], [/Repeat to confirm:/, 'not the third'],
-    ]);
+    const r = await onPty(
+      ['key', 'create', file, '--kdf-time', '0.05'],
+      [
+        [/New login passphrase:/, 'first one'],
+        [/Repeat to confirm:/, 'other one'],
+        [/do not match; try again[\s\S]*?New login passphrase:/, 'short'],
+        [/at least 8 characters; try again[\s\S]*?New login passphrase:/, 'third one'],
+        [/Repeat to confirm:/, 'not the third'],
+      ],
+    );
     expect(r.code, r.out).toBe(2);
     expect(r.out).toMatch(/homecrypt: the two entries do not match\r?\n/);
     expect(() => statSync(file)).toThrow();
-    const ok = await onPty(['key', 'create', file, '--kdf-time', '0.05'], [
-      [/New login passphrase:/, 'first one'], [/Repeat to confirm:/, 'other one'],
-      [/try again[\s\S]*?New login passphrase:/, 'first one'], [/Repeat to confirm:/, 'first one'],
-    ]);
+    const ok = await onPty(
+      ['key', 'create', file, '--kdf-time', '0.05'],
+      [
+        [/New login passphrase:/, 'first one'],
+        [/Repeat to confirm:/, 'other one'],
+        [/try again[\s\S]*?New login passphrase:/, 'first one'],
+        [/Repeat to confirm:/, 'first one'],
+      ],
+    );
     expect(ok.code, ok.out).toBe(0);
     expect(ok.out).toMatch(/Created key store/);
   });

@@ -38,11 +38,17 @@ describe('exit codes', () => {
   it('docs/CLI.md lists every code with its name, meaning and errno values', () => {
     const doc = readFileSync(new URL('../../docs/CLI.md', import.meta.url), 'utf8');
     const rows = [...doc.matchAll(/^\| (\d+) \| ([A-Z_]+) \| (.*?) \| (.*?) \|$/gm)];
-    expect(rows.map((r) => [Number(r[1]), r[2]])).toEqual(Object.entries(ExitCode).map(([n, c]) => [c, n]).sort((a, b) => (a[0] as number) - (b[0] as number)));
+    expect(rows.map((r) => [Number(r[1]), r[2]])).toEqual(
+      Object.entries(ExitCode)
+        .map(([n, c]) => [c, n])
+        .sort((a, b) => (a[0] as number) - (b[0] as number)),
+    );
     for (const r of rows) {
       const name = r[2] as keyof typeof ExitCode;
       expect(r[3]).toBe(EXIT_MEANING[name]);
-      const errnos = Object.entries(ERRNO_EXIT).filter(([, c]) => c === ExitCode[name]).map(([e]) => e);
+      const errnos = Object.entries(ERRNO_EXIT)
+        .filter(([, c]) => c === ExitCode[name])
+        .map(([e]) => e);
       for (const e of errnos) expect(r[4], `${name} lists ${e}`).toContain(e);
     }
   });

@@ -8,14 +8,24 @@ import { randomBytes } from 'node:crypto';
 import { addressesAvailable, addressOf } from '../../src/crypto/buffer-address.js';
 import { blockGcm, nodeGcm } from '../../src/crypto/gcm-blocks.js';
 
-const viaKoffi = koffi.load('libc.so.6').func('uintptr_t memmove(uint8_t *dst, const uint8_t *src, size_t n)') as unknown as
-  (a: Uint8Array, b: Uint8Array, n: number) => number | bigint;
+const viaKoffi = koffi.load('libc.so.6').func('uintptr_t memmove(uint8_t *dst, const uint8_t *src, size_t n)') as unknown as (
+  a: Uint8Array,
+  b: Uint8Array,
+  n: number,
+) => number | bigint;
 
 describe('buffer addresses', () => {
   it('equal the pointer koffi passes, for small, pooled, large and sliced Buffers', () => {
     expect(addressesAvailable()).toBe(true);
-    const bufs = [Buffer.alloc(1), Buffer.alloc(16), Buffer.alloc(64), Buffer.allocUnsafe(100).subarray(7),
-      Buffer.alloc(1 << 20).subarray(4093, 9000), Buffer.from('pooled text'), new Uint8Array(40).subarray(3)];
+    const bufs = [
+      Buffer.alloc(1),
+      Buffer.alloc(16),
+      Buffer.alloc(64),
+      Buffer.allocUnsafe(100).subarray(7),
+      Buffer.alloc(1 << 20).subarray(4093, 9000),
+      Buffer.from('pooled text'),
+      new Uint8Array(40).subarray(3),
+    ];
     for (const b of bufs) expect(addressOf(b)).toBe(Number(viaKoffi(b, b, 0)));
   });
 

@@ -38,7 +38,11 @@ describe('block AES-256-GCM', () => {
     const sealed = Buffer.alloc(4096 + 16);
     fast.seal(key, nonce, aad, plain, sealed, 0);
     const out = Buffer.alloc(4096);
-    const flip = (b: Buffer, i: number) => { const c = Buffer.from(b); c[i]! ^= 1; return c; };
+    const flip = (b: Buffer, i: number) => {
+      const c = Buffer.from(b);
+      c[i]! ^= 1;
+      return c;
+    };
     for (const impl of [fast, nodeGcm]) {
       const ct = sealed.subarray(0, 4096);
       const tag = sealed.subarray(4096);

@@ -18,7 +18,8 @@ describe('key ID', () => {
 
   it('differs for different keys', () => {
     const a = Buffer.alloc(32, 1);
-    const b = Buffer.from(a); b[31] ^= 1;
+    const b = Buffer.from(a);
+    b[31] ^= 1;
     expect(keyIdOf(a)).not.toBe(keyIdOf(b));
   });
 });

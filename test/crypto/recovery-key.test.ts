@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey,
-} from '../../src/crypto/recovery-key.js';
+import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../src/crypto/recovery-key.js';
 import { RecoveryKeyTypoError } from '../../src/errors.js';
 import { vectors } from '../helpers/key-store-vectors.js';
 
@@ -58,7 +56,11 @@ describe('recovery key', () => {
         if (a === '-' || b === '-' || a === b) continue;
         swaps++;
         const t = text.slice(0, pos) + b + a + text.slice(pos + 2);
-        try { parseRecoveryKey(t); } catch (e) { if (e instanceof RecoveryKeyTypoError) caught++; }
+        try {
+          parseRecoveryKey(t);
+        } catch (e) {
+          if (e instanceof RecoveryKeyTypoError) caught++;
+        }
       }
     }
     expect(caught / swaps).toBeGreaterThan(0.95);

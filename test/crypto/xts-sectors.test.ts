@@ -107,7 +107,7 @@ describe('AES-XTS sectors through libcrypto', () => {
     expect(b.equals(reference(p, 4096 * 9, plain, true))).toBe(true);
   });
 
-  it('encrypts out of place (the engine\'s write path) to the same bytes, leaving the source, also on the Node path', () => {
+  it("encrypts out of place (the engine's write path) to the same bytes, leaving the source, also on the Node path", () => {
     for (const impl of [undefined, null] as const) {
       setXtsSectorsForTest(impl);
       for (const sectorSize of [512, 4096]) {

@@ -31,8 +31,13 @@ describe.skipIf(skipUnless('root', 'keyring', 'eCryptfs keyring comparison'))('i
     const ours = runAsThrowawayUser(`${BIN} ecryptfs add-passphrase --fnek --passphrase-fd 0 >/dev/null && ${dump}`, `${pass}\n`, fake);
     expect(ours.status, ours.stderr).toBe(0);
     // rdescribe: type;uid;gid;perm;description -- uids differ (one throwaway uid each)
-    const norm = (s: string) => s.trim().split('\n').map((l) => l.replace(/^(user);\d+;\d+;/, '$1;U;G;'));
-    const r = norm(real.stdout), o = norm(ours.stdout);
+    const norm = (s: string) =>
+      s
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^(user);\d+;\d+;/, '$1;U;G;'));
+    const r = norm(real.stdout),
+      o = norm(ours.stdout);
     expect(r).toHaveLength(2);
     expect(o).toEqual(r);
     const expected = [authTokForPassphrase(Buffer.from(pass), DEFAULT_SALT), authTokForPassphrase(Buffer.from(pass), FNEK_SALT)];
@@ -42,7 +47,9 @@ describe.skipIf(skipUnless('root', 'keyring', 'eCryptfs keyring comparison'))('i
   it('adding a key that is already there leaves it as it is (like the real tool)', () => {
     const out = runAsThrowawayUser(
       `${BIN} ecryptfs add-passphrase --passphrase-fd 0 < /dev/stdin >/dev/null; printf 'again\\n' | ${BIN} ecryptfs add-passphrase --passphrase-fd 0 >/dev/null; keyctl rlist @u | wc -w`,
-      'again\n', fake);
+      'again\n',
+      fake,
+    );
     expect(out.status, out.stderr).toBe(0);
     expect(out.stdout.trim()).toBe('1');
   });

@@ -10,13 +10,18 @@ import { BIN, VECTORS, lowerManifest, openVectorVolume, plainManifest } from '..
 import { skipUnless } from '../helpers/requirements.js';
 
 const PASS = readFileSync(join(VECTORS, 'mount-passphrase'), 'utf8');
-const isMounted = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+const isMounted = (mnt: string) =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === mnt);
 
 describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ecryptfs mount', () => {
   let dir: string, lower: string, mnt: string, ref: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-mnt-'));
-    lower = join(dir, 'lower'); mnt = join(dir, 'mnt'); ref = join(dir, 'ref');
+    lower = join(dir, 'lower');
+    mnt = join(dir, 'mnt');
+    ref = join(dir, 'ref');
     cpSync(join(VECTORS, 'kernel-k16fnek'), lower, { recursive: true, verbatimSymlinks: true });
     cpSync(join(VECTORS, 'plain'), ref, { recursive: true, verbatimSymlinks: true });
     mkdirSync(mnt);
@@ -26,7 +31,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const mount = (args: string[], input: string) => spawnSync(BIN, ['ecryptfs', 'mount', lower, mnt, ...args, '--log-file', join(dir, 'log')], { input, encoding: 'utf8' });
+  const mount = (args: string[], input: string) =>
+    spawnSync(BIN, ['ecryptfs', 'mount', lower, mnt, ...args, '--log-file', join(dir, 'log')], { input, encoding: 'utf8' });
   const umount = () => execFileSync(BIN, ['ecryptfs', 'umount', mnt]);
 
   it('a wrong mount passphrase exits 3 and mounts nothing', () => {
@@ -65,7 +71,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     expect(isMounted(mnt)).toBe(false);
     const vol = openVectorVolume(lower, PASS, 16, true);
     expect(lowerManifest(vol)).toBe(plainManifest(ref));
-    expect(execFileSync('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(vol.lowerPath('/hello.txt'))}, 'user.color').decode())`], { encoding: 'utf8' }).trim()).toBe('blue');
+    expect(
+      execFileSync('python3', ['-c', `import os; print(os.getxattr(${JSON.stringify(vol.lowerPath('/hello.txt'))}, 'user.color').decode())`], {
+        encoding: 'utf8',
+      }).trim(),
+    ).toBe('blue');
     // lower names stay eCryptfs names
     expect(readdirSync(lower).every((n) => n.startsWith('ECRYPTFS_FNEK_ENCRYPTED.'))).toBe(true);
   });

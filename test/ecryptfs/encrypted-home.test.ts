@@ -23,7 +23,11 @@ const LOGIN = 'home login pass';
 const PLAIN = join(VECTORS, 'plain');
 // several CLI runs and logins, each starting node and user workers: minutes on a loaded 2-core machine
 const LONG = 300_000;
-const mountOf = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === mnt);
+const mountOf = (mnt: string) =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find((f) => f[1] === mnt);
 
 const layEncryptedHome = (root: string, user: string) => makeEcryptfsEncryptedHome({ root, user, mountPass: MOUNT_PASS, login: LOGIN });
 
@@ -37,8 +41,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
   const adoptUser = `hcehad${process.pid % 100000}`;
   const migUser = `hcehmg${process.pid % 100000}`;
   const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
-  const hook = (user: string, phase: string, type: string, input = '') => spawnSync(BIN, ['pam-hook', phase],
-    { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
+  const hook = (user: string, phase: string, type: string, input = '') =>
+    spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
   const run = (args: string[], input = `${LOGIN}\n`) => spawnSync(BIN, args, { input, encoding: 'utf8', env: env() });
   const login = (user: string) => {
     const auth = hook(user, 'auth', 'auth', `${LOGIN}\0`);
@@ -82,113 +86,126 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     }
   });
 
-  it('adopt: a login mounts the home over the eCryptfs links, plaintext visible; logout unmounts', () => {
-    const home = join(root, adoptUser);
-    const r = run(['ecryptfs', 'adopt', '--user', adoptUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05']);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/eCryptfs home/);
-    const rec = JSON.parse(readFileSync(join(records, `${adoptUser}.json`), 'utf8'));
-    expect(rec).toMatchObject({ mode: 'home', mountPoint: home, lower: join(root, '.ecryptfs', adoptUser, '.Private') });
-    // the key store sits outside the mount point it unlocks
-    expect(rec.keyStore).toBe(join(root, '.ecryptfs', adoptUser, '.homecrypt/homecrypt.keys'));
-    // a file that appeared in the unmounted home is never hidden: the login goes on, the home stays locked
-    writeFileSync(join(home, 'stray.txt'), 'x');
-    login(adoptUser);
-    expect(mountOf(home)).toBeUndefined();
-    expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
-    unlinkSync(join(home, 'stray.txt'));
-    login(adoptUser);
-    expect(mountOf(home)?.[2]).toBe('fuse.homecrypt-ecryptfs');
-    const seen = manifestAsUser(adoptUser, home);
-    expect(seen.status, seen.stderr).toBe(0);
-    expect(seen.stdout).toBe(plainManifest(PLAIN));
-    const close = hook(adoptUser, 'session', 'close_session');
-    expect(close.status, close.stderr).toBe(0);
-    expect(mountOf(home)).toBeUndefined();
-    // the links are still there under the mount point, and still lead to the eCryptfs keys
-    expect(lstatSync(join(home, '.ecryptfs')).isSymbolicLink()).toBe(true);
-    expect(existsSync(join(home, '.ecryptfs/wrapped-passphrase'))).toBe(true);
-  }, LONG);
+  it(
+    'adopt: a login mounts the home over the eCryptfs links, plaintext visible; logout unmounts',
+    () => {
+      const home = join(root, adoptUser);
+      const r = run(['ecryptfs', 'adopt', '--user', adoptUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/eCryptfs home/);
+      const rec = JSON.parse(readFileSync(join(records, `${adoptUser}.json`), 'utf8'));
+      expect(rec).toMatchObject({ mode: 'home', mountPoint: home, lower: join(root, '.ecryptfs', adoptUser, '.Private') });
+      // the key store sits outside the mount point it unlocks
+      expect(rec.keyStore).toBe(join(root, '.ecryptfs', adoptUser, '.homecrypt/homecrypt.keys'));
+      // a file that appeared in the unmounted home is never hidden: the login goes on, the home stays locked
+      writeFileSync(join(home, 'stray.txt'), 'x');
+      login(adoptUser);
+      expect(mountOf(home)).toBeUndefined();
+      expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
+      unlinkSync(join(home, 'stray.txt'));
+      login(adoptUser);
+      expect(mountOf(home)?.[2]).toBe('fuse.homecrypt-ecryptfs');
+      const seen = manifestAsUser(adoptUser, home);
+      expect(seen.status, seen.stderr).toBe(0);
+      expect(seen.stdout).toBe(plainManifest(PLAIN));
+      const close = hook(adoptUser, 'session', 'close_session');
+      expect(close.status, close.stderr).toBe(0);
+      expect(mountOf(home)).toBeUndefined();
+      // the links are still there under the mount point, and still lead to the eCryptfs keys
+      expect(lstatSync(join(home, '.ecryptfs')).isSymbolicLink()).toBe(true);
+      expect(existsSync(join(home, '.ecryptfs/wrapped-passphrase'))).toBe(true);
+    },
+    LONG,
+  );
 
-  it('migrate of an adopted home: refused while it is mounted, then replaces the adoption', () => {
-    const home = join(root, adoptUser);
-    const migrate = () => run(['ecryptfs', 'migrate', '--user', adoptUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05']);
-    login(adoptUser);
-    expect(mountOf(home)).toBeDefined();
-    const busy = migrate();
-    expect(busy.status).not.toBe(0);
-    expect(busy.stderr).toMatch(/is mounted/);
-    expect(existsSync(join(root, '.homecrypt', adoptUser))).toBe(false);
-    expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
-    const ok = migrate();
-    expect(ok.status, ok.stderr).toBe(0);
-    login(adoptUser);
-    expect(mountOf(home)?.[2]).toBe('fuse.homecrypt');
-    expect(manifestAsUser(adoptUser, home).stdout).toBe(plainManifest(PLAIN));
-    expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
-    expect(mountOf(home)).toBeUndefined();
-  }, LONG);
-
-  it('migrate: every file verified, resumable, and homecrypt --home mode works at the next login', async () => {
-    const home = join(root, migUser);
-    const base = join(root, '.homecrypt', migUser);
-    const migrate = (extra: string[] = []) => run(['ecryptfs', 'migrate', '--user', migUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05', ...extra]);
-    // refused, writing nothing, while the user has a process running or the space is short
-    const u = lookupUser(migUser);
-    const proc = spawn('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--clear-groups', 'sleep', '60'], { stdio: 'ignore' });
-    try {
+  it(
+    'migrate of an adopted home: refused while it is mounted, then replaces the adoption',
+    () => {
+      const home = join(root, adoptUser);
+      const migrate = () => run(['ecryptfs', 'migrate', '--user', adoptUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05']);
+      login(adoptUser);
+      expect(mountOf(home)).toBeDefined();
       const busy = migrate();
       expect(busy.status).not.toBe(0);
-      expect(busy.stderr).toMatch(/process\(es\) running/);
-    } finally {
-      const gone = once(proc, 'exit');
-      proc.kill('SIGKILL');
-      await gone;
-    }
-    mkdirSync(join(root, '.homecrypt'), { recursive: true, mode: 0o711 });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'hc-ecryptfs-home-test', join(root, '.homecrypt')]);
-    try {
-      const full = migrate();
-      expect(full.status).not.toBe(0);
-      expect(full.stderr).toMatch(/not enough free space/);
-      expect(readdirSync(join(root, '.homecrypt'))).toEqual([]);
-    } finally {
-      execFileSync('umount', [join(root, '.homecrypt')]);
-    }
-    expect(existsSync(join(records, `${migUser}.json`))).toBe(false);
-    const wrong = run(['ecryptfs', 'migrate', '--user', migUser, '--passphrase-fd', '0', '--no-password-check'], 'wrong\n');
-    expect(wrong.status).toBe(3);
-    expect(existsSync(base)).toBe(false);
-    const first = migrate(['--fail-after', '3']);
-    expect(first.status).not.toBe(0);
-    expect(first.stdout).toMatch(/Recovery key for/);
-    expect(first.stderr).toMatch(/simulated interruption/);
-    expect(JSON.parse(readFileSync(join(base, 'ecryptfs-migration.json'), 'utf8')).step).toBe('setup');
-    // an interrupted migration is not mounted by a login
-    login(migUser);
-    expect(mountOf(home)).toBeUndefined();
-    hook(migUser, 'session', 'close_session');
-    const second = migrate();
-    expect(second.status, second.stderr).toBe(0);
-    expect(second.stderr).toMatch(/resuming/);
-    expect(second.stdout).toMatch(/encrypted home to homecrypt/);
-    expect(second.stdout).toMatch(/eCryptfs copy is kept/);
-    expect(existsSync(join(root, '.ecryptfs', migUser, '.Private'))).toBe(true);
-    expect(readdirSync(home)).toEqual([]);
-    const rec = JSON.parse(readFileSync(join(records, `${migUser}.json`), 'utf8'));
-    expect(rec).toMatchObject({ mode: 'home', state: 'ready', lower: join(base, 'lower'), keyStore: join(base, 'homecrypt.keys'), mountPoint: home });
-    login(migUser);
-    expect(mountOf(home)?.[2]).toBe('fuse.homecrypt');
-    const seen = manifestAsUser(migUser, home);
-    expect(seen.status, seen.stderr).toBe(0);
-    expect(seen.stdout).toBe(plainManifest(PLAIN));
-    expect(hook(migUser, 'session', 'close_session').status).toBe(0);
-    expect(mountOf(home)).toBeUndefined();
-    const rm = migrate(['--remove-ecryptfs']);
-    expect(rm.status, rm.stderr).toBe(0);
-    expect(existsSync(join(root, '.ecryptfs', migUser))).toBe(false);
-    const again = migrate();
-    expect(again.status).toBe(8);
-    expect(again.stderr).toMatch(/already migrated/);
-  }, LONG);
+      expect(busy.stderr).toMatch(/is mounted/);
+      expect(existsSync(join(root, '.homecrypt', adoptUser))).toBe(false);
+      expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
+      const ok = migrate();
+      expect(ok.status, ok.stderr).toBe(0);
+      login(adoptUser);
+      expect(mountOf(home)?.[2]).toBe('fuse.homecrypt');
+      expect(manifestAsUser(adoptUser, home).stdout).toBe(plainManifest(PLAIN));
+      expect(hook(adoptUser, 'session', 'close_session').status).toBe(0);
+      expect(mountOf(home)).toBeUndefined();
+    },
+    LONG,
+  );
+
+  it(
+    'migrate: every file verified, resumable, and homecrypt --home mode works at the next login',
+    async () => {
+      const home = join(root, migUser);
+      const base = join(root, '.homecrypt', migUser);
+      const migrate = (extra: string[] = []) =>
+        run(['ecryptfs', 'migrate', '--user', migUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05', ...extra]);
+      // refused, writing nothing, while the user has a process running or the space is short
+      const u = lookupUser(migUser);
+      const proc = spawn('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--clear-groups', 'sleep', '60'], { stdio: 'ignore' });
+      try {
+        const busy = migrate();
+        expect(busy.status).not.toBe(0);
+        expect(busy.stderr).toMatch(/process\(es\) running/);
+      } finally {
+        const gone = once(proc, 'exit');
+        proc.kill('SIGKILL');
+        await gone;
+      }
+      mkdirSync(join(root, '.homecrypt'), { recursive: true, mode: 0o711 });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'hc-ecryptfs-home-test', join(root, '.homecrypt')]);
+      try {
+        const full = migrate();
+        expect(full.status).not.toBe(0);
+        expect(full.stderr).toMatch(/not enough free space/);
+        expect(readdirSync(join(root, '.homecrypt'))).toEqual([]);
+      } finally {
+        execFileSync('umount', [join(root, '.homecrypt')]);
+      }
+      expect(existsSync(join(records, `${migUser}.json`))).toBe(false);
+      const wrong = run(['ecryptfs', 'migrate', '--user', migUser, '--passphrase-fd', '0', '--no-password-check'], 'wrong\n');
+      expect(wrong.status).toBe(3);
+      expect(existsSync(base)).toBe(false);
+      const first = migrate(['--fail-after', '3']);
+      expect(first.status).not.toBe(0);
+      expect(first.stdout).toMatch(/Recovery key for/);
+      expect(first.stderr).toMatch(/simulated interruption/);
+      expect(JSON.parse(readFileSync(join(base, 'ecryptfs-migration.json'), 'utf8')).step).toBe('setup');
+      // an interrupted migration is not mounted by a login
+      login(migUser);
+      expect(mountOf(home)).toBeUndefined();
+      hook(migUser, 'session', 'close_session');
+      const second = migrate();
+      expect(second.status, second.stderr).toBe(0);
+      expect(second.stderr).toMatch(/resuming/);
+      expect(second.stdout).toMatch(/encrypted home to homecrypt/);
+      expect(second.stdout).toMatch(/eCryptfs copy is kept/);
+      expect(existsSync(join(root, '.ecryptfs', migUser, '.Private'))).toBe(true);
+      expect(readdirSync(home)).toEqual([]);
+      const rec = JSON.parse(readFileSync(join(records, `${migUser}.json`), 'utf8'));
+      expect(rec).toMatchObject({ mode: 'home', state: 'ready', lower: join(base, 'lower'), keyStore: join(base, 'homecrypt.keys'), mountPoint: home });
+      login(migUser);
+      expect(mountOf(home)?.[2]).toBe('fuse.homecrypt');
+      const seen = manifestAsUser(migUser, home);
+      expect(seen.status, seen.stderr).toBe(0);
+      expect(seen.stdout).toBe(plainManifest(PLAIN));
+      expect(hook(migUser, 'session', 'close_session').status).toBe(0);
+      expect(mountOf(home)).toBeUndefined();
+      const rm = migrate(['--remove-ecryptfs']);
+      expect(rm.status, rm.stderr).toBe(0);
+      expect(existsSync(join(root, '.ecryptfs', migUser))).toBe(false);
+      const again = migrate();
+      expect(again.status).toBe(8);
+      expect(again.stderr).toMatch(/already migrated/);
+    },
+    LONG,
+  );
 });

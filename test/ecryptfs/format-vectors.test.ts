@@ -23,13 +23,15 @@ const CONFIGS: { name: string; keyBytes: AesKeyBytes; fnek: boolean; code: numbe
 ];
 
 let tmp: string;
-beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-vec-')); });
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-vec-'));
+});
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe.each(CONFIGS)('kernel-written tree $name', (c) => {
   const lower = join(VECTORS, `kernel-${c.name}`);
 
-  it('reads byte-exact (the kernel\'s own manifest of what it wrote)', () => {
+  it("reads byte-exact (the kernel's own manifest of what it wrote)", () => {
     const vol = openVectorVolume(lower, PASS, c.keyBytes, c.fnek);
     const want = readFileSync(join(VECTORS, `kernel-${c.name}.manifest`), 'utf8');
     expect(lowerManifest(vol)).toBe(want);
@@ -81,7 +83,7 @@ describe.each(CONFIGS)('kernel-written tree $name', (c) => {
 });
 
 describe('names', () => {
-  it('encrypts deterministically to exactly the kernel\'s lower names, and back', () => {
+  it("encrypts deterministically to exactly the kernel's lower names, and back", () => {
     const vol = openVectorVolume(join(VECTORS, 'kernel-k16fnek'), PASS, 16, true);
     const lower = new Set(readdirSync(join(VECTORS, 'kernel-k16fnek')));
     for (const n of readdirSync(join(VECTORS, 'plain'))) {

@@ -61,19 +61,25 @@ describe('named bad inputs give clear errors', () => {
     expect(() => parseFileHeader(good.subarray(0, 40), 'f')).toThrow(CorruptFileError);
   });
   it('wrong marker', () => {
-    const b = Buffer.from(good); b[12] ^= 0x55;
+    const b = Buffer.from(good);
+    b[12] ^= 0x55;
     expect(() => parseFileHeader(b, 'f')).toThrow(/no eCryptfs marker/);
   });
   it('unknown flags and versions', () => {
-    const b = Buffer.from(good); b[18] = 0x01;
+    const b = Buffer.from(good);
+    b[18] = 0x01;
     expect(() => parseFileHeader(b, 'f')).toThrow(UnsupportedFormatError);
-    const v = Buffer.from(good); v[16] = 9;
+    const v = Buffer.from(good);
+    v[16] = 9;
     expect(() => parseFileHeader(v, 'f')).toThrow(/version 9/);
   });
   it('oversized packet lengths', () => {
-    const b = Buffer.from(good); b[27] = 0xdf; b[28] = 0xff; // tag 3 length 8383
+    const b = Buffer.from(good);
+    b[27] = 0xdf;
+    b[28] = 0xff; // tag 3 length 8383
     expect(() => parseFileHeader(b, 'f')).toThrow(/runs past/);
-    const f = Buffer.from(good); f[27] = 0xff;
+    const f = Buffer.from(good);
+    f[27] = 0xff;
     expect(() => parseFileHeader(f, 'f')).toThrow(/bad tag 3 packet length/);
   });
   it('names that do not decode', () => {
@@ -109,7 +115,12 @@ describe('seeded mutation fuzzing', () => {
 
   it('wrapped-passphrase files and auth tokens (2000 mutants each)', () => {
     const wp = readFileSync(join(VECTORS, 'wrapped-passphrase-v2'));
-    const tok = readFileSync(join(VECTORS, readdirSync(VECTORS).find((n) => n.startsWith('authtok-'))!));
+    const tok = readFileSync(
+      join(
+        VECTORS,
+        readdirSync(VECTORS).find((n) => n.startsWith('authtok-'))!,
+      ),
+    );
     const r = rng(0x3a02);
     for (let i = 0; i < 2000; i++) {
       expectClean(() => parseWrappedPassphrase(mutate(wp, r, wp.length), `mutant ${i}`));

@@ -32,15 +32,26 @@ const CONFIGS = [
 function content(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
   let x = seed;
-  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; b[i] = x >>> 24; }
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
   return b;
 }
 
 function makePlainTree(root: string): void {
   mkdirSync(join(root, 'sub/deeper/deepest'), { recursive: true });
   mkdirSync(join(root, 'empty-dir'));
-  const sizes: [string, number][] = [['empty', 0], ['one', 1], ['f4095', 4095], ['f4096', 4096], ['f4097', 4097],
-    ['f8192', 8192], ['f65537', 65537], ['large', (1 << 18) + 3]];
+  const sizes: [string, number][] = [
+    ['empty', 0],
+    ['one', 1],
+    ['f4095', 4095],
+    ['f4096', 4096],
+    ['f4097', 4097],
+    ['f8192', 8192],
+    ['f65537', 65537],
+    ['large', (1 << 18) + 3],
+  ];
   sizes.forEach(([n, s], i) => writeFileSync(join(root, n), content(s, i + 1)));
   writeFileSync(join(root, 'L'.repeat(143)), 'the longest name eCryptfs allows\n');
   writeFileSync(join(root, 'héllo wörld ✓.txt'), 'utf-8 name\n');
@@ -133,8 +144,11 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     // and through the CLI's FUSE mount, with only the login passphrase
     const mnt = join(w, 'alice-mnt');
     mkdirSync(mnt);
-    const r = spawnSync(BIN, ['ecryptfs', 'mount', setup.lower, mnt, '--wrapped', setup.wrappedPassphrase, '--passphrase-fd', '0',
-      '--log-file', join(w, 'log-alice')], { input: `${LOGIN}\n`, encoding: 'utf8' });
+    const r = spawnSync(
+      BIN,
+      ['ecryptfs', 'mount', setup.lower, mnt, '--wrapped', setup.wrappedPassphrase, '--passphrase-fd', '0', '--log-file', join(w, 'log-alice')],
+      { input: `${LOGIN}\n`, encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     try {
       expect(plainManifest(mnt)).toBe(plainManifest(plain));
@@ -143,7 +157,7 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     }
   });
 
-  it('adopt: that ecryptfs-setup-private home unlocks at login through homecrypt\'s PAM hook', () => {
+  it("adopt: that ecryptfs-setup-private home unlocks at login through homecrypt's PAM hook", () => {
     const home = join(w, 'private/home/alice');
     const records = join(w, 'records');
     mkdirSync(records, { mode: 0o700 });
@@ -152,8 +166,11 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     const u = lookupUser(adoptUserName);
     execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, home]); // uid 1000 in the VM
     const env = { ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records };
-    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', adoptUserName, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'],
-      { input: `${LOGIN}\n`, encoding: 'utf8', env });
+    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', adoptUserName, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'], {
+      input: `${LOGIN}\n`,
+      encoding: 'utf8',
+      env,
+    });
     expect(r.status, r.stderr).toBe(0);
     const hook = (phase: string, type: string, input = '') =>
       spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env, PAM_USER: adoptUserName, PAM_TYPE: type } });
@@ -164,7 +181,9 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     expect(mnt).toBe(join(home, 'Private'));
     expect(readFileSync('/proc/mounts', 'utf8'), 'open_session mounted nothing (see syslog)').toContain(` ${mnt} fuse`);
     try {
-      const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', mnt], { encoding: 'utf8' });
+      const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', mnt], {
+        encoding: 'utf8',
+      });
       expect(seen.status, seen.stderr).toBe(0);
       expect(seen.stdout).toBe(plainManifest(plain));
     } finally {

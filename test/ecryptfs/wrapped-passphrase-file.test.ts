@@ -6,21 +6,19 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, VECTORS } from '../helpers/ecryptfs.js';
-import {
-  parseWrappedPassphrase, serializeWrappedPassphrase, unwrapPassphrase, wrapPassphrase,
-} from '../../src/format/ecryptfs/wrapped-passphrase.js';
+import { parseWrappedPassphrase, serializeWrappedPassphrase, unwrapPassphrase, wrapPassphrase } from '../../src/format/ecryptfs/wrapped-passphrase.js';
 import { rewrapPassphraseFile, unwrapPassphraseFile, writeWrappedPassphraseFile } from '../../src/ecryptfs/wrapped-passphrase-file.js';
 import { DEFAULT_SALT } from '../../src/format/ecryptfs/constants.js';
 import { CorruptFileError, UnsupportedFormatError, WrongPassphraseError } from '../../src/errors.js';
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-wp-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-wp-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const realUnwrap = (file: string, login: string) =>
-  spawnSync('ecryptfs-unwrap-passphrase', [file, '-'], { input: login, encoding: 'utf8' });
-const realWrap = (file: string, mount: string, login: string) =>
-  execFileSync('ecryptfs-wrap-passphrase', [file, '-'], { input: `${mount}\n${login}` });
+const realUnwrap = (file: string, login: string) => spawnSync('ecryptfs-unwrap-passphrase', [file, '-'], { input: login, encoding: 'utf8' });
+const realWrap = (file: string, mount: string, login: string) => execFileSync('ecryptfs-wrap-passphrase', [file, '-'], { input: `${mount}\n${login}` });
 
 // lengths around the AES block size and the 64-byte maximum
 const PASSPHRASES = ['a', 'sixteen-chars-xy', 'seventeen-chars-x', 'M'.repeat(64)];
@@ -58,7 +56,8 @@ describe('wrapped-passphrase vectors', () => {
     expect(() => parseWrappedPassphrase(v2.subarray(0, 20), 'f')).toThrow(CorruptFileError);
     expect(() => parseWrappedPassphrase(v2.subarray(0, 26), 'f')).toThrow(/no encrypted passphrase/);
     expect(() => parseWrappedPassphrase(v2.subarray(0, 33), 'f')).toThrow(/must be 16, 32, 48 or 64/);
-    const v3 = Buffer.from(v2); v3[1] = 3;
+    const v3 = Buffer.from(v2);
+    v3[1] = 3;
     expect(() => parseWrappedPassphrase(v3, 'f')).toThrow(UnsupportedFormatError);
     expect(() => parseWrappedPassphrase(Buffer.from('zzzzzzzzzzzzzzzz0123456789abcdef'), 'f')).toThrow(/16 hex/);
     expect(() => parseWrappedPassphrase(Buffer.concat([v2, Buffer.alloc(64)]), 'f')).toThrow(CorruptFileError);

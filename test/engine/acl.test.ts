@@ -15,7 +15,11 @@ const OTHER = 64_231; // a uid and gid no account has
 const haveAcl = spawnSync('setfacl', ['--version']).status === 0;
 
 const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
-const getfacl = (p: string) => execFileSync('getfacl', ['-n', '-p', '-E', p], { encoding: 'utf8' }).replace(/^#.*\n/gm, '').trim().split('\n');
+const getfacl = (p: string) =>
+  execFileSync('getfacl', ['-n', '-p', '-E', p], { encoding: 'utf8' })
+    .replace(/^#.*\n/gm, '')
+    .trim()
+    .split('\n');
 const py = (code: string, ...args: string[]) => `python3 -c '${code}' ${args.map((a) => `"${a}"`).join(' ')}`;
 /** The lower entry of mount path `name` in the root directory (the only lower entry created after `before`). */
 function lowerOf(v: TestVolume, before: Set<string>): string {
@@ -25,7 +29,8 @@ function lowerOf(v: TestVolume, before: Set<string>): string {
 }
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'ACLs and trusted xattrs') || (!haveAcl && 'setfacl (Debian acl) is absent'))(
-  'POSIX ACLs and trusted.* on an --allow-other mount', () => {
+  'POSIX ACLs and trusted.* on an --allow-other mount',
+  () => {
     let v: TestVolume;
     beforeAll(() => {
       v = makeVolume({ allowOther: true, loopMiB: 32 });
@@ -135,4 +140,5 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'ACLs and trusted xattrs') ||
       expect(getfacl(join(v.mnt, 'shared', 'file'))).toContain(`user:${OTHER}:rw-`);
       expect(sh(py('import os,sys; print(os.getxattr(sys.argv[1], "trusted.tag").decode())', join(v.mnt, 'tagged'))).stdout).toBe('root-only value\n');
     });
-  });
+  },
+);

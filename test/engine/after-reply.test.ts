@@ -11,7 +11,9 @@ import { AfterReply } from '../../src/engine/after-reply.js';
 import { FdLowerIO } from '../../src/engine/fd-lower-io.js';
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 function lowerFile(): { io: FdLowerIO; path: string; fd: number; after: AfterReply; log: string[] } {
   const d = mkdtempSync(join(tmpdir(), 'hc-after-reply-'));
@@ -48,7 +50,11 @@ describe('writes finished after their reply', () => {
   it('a write that fails after its reply is logged and returned once by the next operation', () => {
     const { io, fd, after, log } = lowerFile();
     const boom = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', errno: -5 });
-    expect(io.writeAfterReply(0, 1 << 16, () => { throw boom; })).toBe(true);
+    expect(
+      io.writeAfterReply(0, 1 << 16, () => {
+        throw boom;
+      }),
+    ).toBe(true);
     after.run();
     expect(log.join('\n')).toMatch(/a write failed after it was acknowledged: EIO/);
     expect(() => io.size()).toThrow(boom);

@@ -42,7 +42,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the 
     fs.chmodSync(m, 0o1777);
   });
   afterAll(() => {
-    try { v.umount(); } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } finally {
+      v.cleanup();
+    }
   });
 
   it('mounts with a 60 s cache by default (the daemon says so)', () => {
@@ -75,7 +79,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the 
     expect(code(() => fs.statSync(b))).toBe('ENOENT');
     fs.writeFileSync(b, 'new'); // over the negative entry
     expect(fs.readFileSync(b, 'utf8')).toBe('new');
-    expect(fs.readdirSync(m).filter((n) => n === 'a' || n === 'b').sort()).toEqual(['a', 'b']);
+    expect(
+      fs
+        .readdirSync(m)
+        .filter((n) => n === 'a' || n === 'b')
+        .sort(),
+    ).toEqual(['a', 'b']);
     // a directory replaced by another of the same name: its contents are the new one's
     fs.mkdirSync(join(m, 'd'));
     fs.writeFileSync(join(m, 'd', 'x'), 'old');
@@ -89,7 +98,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the 
     expect(code(() => fs.statSync(join(m, 'd', 'x')))).toBe('ENOENT');
   });
 
-  it('shows the mode a non-owner\'s write clears, and an owner change, at once', () => {
+  it("shows the mode a non-owner's write clears, and an owner change, at once", () => {
     const p = join(m, 'suid');
     fs.writeFileSync(p, '');
     fs.chmodSync(p, 0o6777);
@@ -123,7 +132,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the 
     fs.copyFileSync(join(v.lower, la!), join(v.lower, lb!)); // same inode, other contents
     // a's contents or EIO (where a file's contents are bound to it), never b's old pages
     let got: string | undefined;
-    const err = code(() => { got = fs.readFileSync(b, 'utf8'); });
+    const err = code(() => {
+      got = fs.readFileSync(b, 'utf8');
+    });
     if (err === undefined) expect(got).toBe('A'.repeat(5000));
     else expect(err).toBe('EIO');
   });
@@ -136,7 +147,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('--ca
     v.mount();
   });
   afterAll(() => {
-    try { v.umount(); } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } finally {
+      v.cleanup();
+    }
   });
 
   it('shows a change made in the lower directory at once', () => {

@@ -13,10 +13,16 @@ const ExitCorrupt = 4;
 
 describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount / umount', () => {
   let dir: string;
-  beforeAll(() => { dir = fs.mkdtempSync('/tmp/hc-cli-test-'); });
+  beforeAll(() => {
+    dir = fs.mkdtempSync('/tmp/hc-cli-test-');
+  });
   afterAll(() => {
     for (const m of fs.readdirSync(dir)) {
-      try { execFileSync('fusermount', ['-u', '-z', join(dir, m)], { stdio: 'ignore' }); } catch { /* not a mount */ }
+      try {
+        execFileSync('fusermount', ['-u', '-z', join(dir, m)], { stdio: 'ignore' });
+      } catch {
+        /* not a mount */
+      }
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -122,8 +128,11 @@ describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount 
     const r = spawnSync('keyctl', ['session', '-', 'sh', '-c', script], { encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).not.toMatch(/homecrypt:/);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('first keysecond'); // cat of both files
-    const ids = fs.readdirSync(lower).filter((n) => !n.includes('.'))
-      .map((n) => fs.readFileSync(join(lower, n)).subarray(24, 32).toString('hex')).sort();
+    const ids = fs
+      .readdirSync(lower)
+      .filter((n) => !n.includes('.'))
+      .map((n) => fs.readFileSync(join(lower, n)).subarray(24, 32).toString('hex'))
+      .sort();
     expect(ids).toEqual([id1, id2].sort());
   });
 
@@ -147,15 +156,24 @@ describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount 
 describe.skipIf(skipUnless('root', 'fuse', 'engine unprivileged mount test'))('an ordinary user mounts through fusermount', () => {
   const uid = 65534; // nobody
   let dir: string;
-  const asUser = (args: string[], input = '') => spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', BIN, ...args], {
-    input, encoding: 'utf8', timeout: 60_000, cwd: '/', env: { PATH: process.env.PATH, HOME: '/nonexistent' },
-  });
+  const asUser = (args: string[], input = '') =>
+    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', BIN, ...args], {
+      input,
+      encoding: 'utf8',
+      timeout: 60_000,
+      cwd: '/',
+      env: { PATH: process.env.PATH, HOME: '/nonexistent' },
+    });
   beforeAll(() => {
     dir = fs.mkdtempSync('/tmp/hc-user-test-');
     fs.chownSync(dir, uid, uid);
   });
   afterAll(() => {
-    try { execFileSync('umount', ['-l', join(dir, 'mnt')], { stdio: 'ignore' }); } catch { /* not mounted */ }
+    try {
+      execFileSync('umount', ['-l', join(dir, 'mnt')], { stdio: 'ignore' });
+    } catch {
+      /* not mounted */
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -170,14 +188,24 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine unprivileged mount test'))('a
     r = asUser(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', join(dir, 'log')], `${PASS}\n`);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const mine = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `echo hi > ${mnt}/f && cat ${mnt}/f && stat -c %u ${mnt}/f`], { encoding: 'utf8' });
+    const mine = spawnSync(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `echo hi > ${mnt}/f && cat ${mnt}/f && stat -c %u ${mnt}/f`],
+      { encoding: 'utf8' },
+    );
     expect(mine.stdout.trim().split('\n')).toEqual(['hi', String(uid)]);
     // permissions are enforced from the modes the mount reports
-    const denied = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `chmod 400 ${mnt}/f && echo more >> ${mnt}/f`], { encoding: 'utf8' });
+    const denied = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', `chmod 400 ${mnt}/f && echo more >> ${mnt}/f`], {
+      encoding: 'utf8',
+    });
     expect(denied.status).not.toBe(0);
     expect(denied.stderr).toMatch(/Permission denied/);
     let code: string | undefined;
-    try { fs.readdirSync(mnt); } catch (err) { code = (err as NodeJS.ErrnoException).code; }
+    try {
+      fs.readdirSync(mnt);
+    } catch (err) {
+      code = (err as NodeJS.ErrnoException).code;
+    }
     expect(code).toBe('EACCES'); // no allow_other: not even root sees in
     r = asUser(['umount', mnt]);
     expect(r.status).toBe(0);

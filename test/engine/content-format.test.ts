@@ -225,7 +225,11 @@ describe('holes (sparse files)', () => {
   it('EFBIG past the largest size; the file is unchanged', () => {
     const { io, cipher } = newFile();
     const efbig = (fn: () => unknown) => {
-      try { fn(); } catch (err) { return (err as FuseError).errno; }
+      try {
+        fn();
+      } catch (err) {
+        return (err as FuseError).errno;
+      }
       return 0;
     };
     expect(efbig(() => cipher.truncate(io, MAX_FILE_SIZE + 1))).toBe(27);
@@ -267,8 +271,15 @@ describe('holes (sparse files)', () => {
         const at = rnd(model.length + 10);
         for (const whence of ['data', 'hole'] as const) {
           let got: number;
-          try { got = cipher.seek!(io, at, whence); } catch (err) { got = -(err as FuseError).errno; }
-          if (at >= model.length) { expect(got).toBe(-6); continue; } // ENXIO
+          try {
+            got = cipher.seek!(io, at, whence);
+          } catch (err) {
+            got = -(err as FuseError).errno;
+          }
+          if (at >= model.length) {
+            expect(got).toBe(-6);
+            continue;
+          } // ENXIO
           expect(got).toBeGreaterThanOrEqual(at);
           expect(got).toBeLessThanOrEqual(model.length);
           // what is skipped is zeros when looking for data; a hole found reads as zeros up to its block end

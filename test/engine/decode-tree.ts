@@ -13,8 +13,10 @@ export function decodeTree(fs: EncryptedFilesystem): Record<string, DecodedEntry
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
       const st = fs.getattr(child);
       const type = st.mode & 0o170000;
-      if (type === 0o040000) { seen[child] = { type: 'dir' }; walk(child); }
-      else if (type === 0o120000) seen[child] = { type: 'symlink', target: fs.readlink(child) };
+      if (type === 0o040000) {
+        seen[child] = { type: 'dir' };
+        walk(child);
+      } else if (type === 0o120000) seen[child] = { type: 'symlink', target: fs.readlink(child) };
       else {
         const fh = fs.open(child, 0);
         const buf = Buffer.alloc(st.size + 10);

@@ -16,7 +16,11 @@ import { FILE_HEADER_BYTES } from '../../src/format/file-header.js';
 const lowerOffsetOfBlock = (b: number): number => LAYOUT_V2.lowerOffsetOfBlock(b);
 
 const errCode = (fn: () => unknown): string | undefined => {
-  try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }
+  try {
+    fn();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
   return undefined;
 };
 
@@ -27,7 +31,8 @@ function lowerRegularFiles(dir: string): string[] {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && !e.name.startsWith('homecrypt.') && !e.name.endsWith('~name')) out.push({ p, t: fs.statSync(p).birthtimeMs || fs.statSync(p).ctimeMs });
+      else if (e.isFile() && !e.name.startsWith('homecrypt.') && !e.name.endsWith('~name'))
+        out.push({ p, t: fs.statSync(p).birthtimeMs || fs.statSync(p).ctimeMs });
     }
   };
   walk(dir);
@@ -41,7 +46,13 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
     v.mount();
   });
   afterAll(() => {
-    try { v.umount(); } catch { /* already */ } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } catch {
+      /* already */
+    } finally {
+      v.cleanup();
+    }
   });
 
   /** Writes a fresh file through the mount and returns its lower path. */
@@ -67,32 +78,51 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
 
   it('flipped bits, swapped blocks, truncation, moved blocks and headers: EIO and a log line', () => {
     const cases: Array<[string, (lower: string, other: string) => void]> = [
-      ['bitflip', (l) => { const b = fs.readFileSync(l); b[lowerOffsetOfBlock(1) + 40]! ^= 4; fs.writeFileSync(l, b); }],
-      ['swap', (l) => {
-        const b = fs.readFileSync(l);
-        const x = Buffer.from(b.subarray(lowerOffsetOfBlock(0), lowerOffsetOfBlock(1)));
-        b.copy(b, lowerOffsetOfBlock(0), lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
-        x.copy(b, lowerOffsetOfBlock(1));
-        fs.writeFileSync(l, b);
-      }],
+      [
+        'bitflip',
+        (l) => {
+          const b = fs.readFileSync(l);
+          b[lowerOffsetOfBlock(1) + 40]! ^= 4;
+          fs.writeFileSync(l, b);
+        },
+      ],
+      [
+        'swap',
+        (l) => {
+          const b = fs.readFileSync(l);
+          const x = Buffer.from(b.subarray(lowerOffsetOfBlock(0), lowerOffsetOfBlock(1)));
+          b.copy(b, lowerOffsetOfBlock(0), lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+          x.copy(b, lowerOffsetOfBlock(1));
+          fs.writeFileSync(l, b);
+        },
+      ],
       ['truncate-at-block', (l) => fs.truncateSync(l, lowerOffsetOfBlock(2))],
       ['truncate-inside', (l) => fs.truncateSync(l, fs.statSync(l).size - 5)],
-      ['cross-file-block', (l, o) => {
-        const b = fs.readFileSync(l);
-        fs.readFileSync(o).copy(b, lowerOffsetOfBlock(1), lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
-        fs.writeFileSync(l, b);
-      }],
-      ['header-swap', (l, o) => {
-        const b = fs.readFileSync(l);
-        fs.readFileSync(o).copy(b, 0, 0, FILE_HEADER_BYTES);
-        fs.writeFileSync(l, b);
-      }],
+      [
+        'cross-file-block',
+        (l, o) => {
+          const b = fs.readFileSync(l);
+          fs.readFileSync(o).copy(b, lowerOffsetOfBlock(1), lowerOffsetOfBlock(1), lowerOffsetOfBlock(2));
+          fs.writeFileSync(l, b);
+        },
+      ],
+      [
+        'header-swap',
+        (l, o) => {
+          const b = fs.readFileSync(l);
+          fs.readFileSync(o).copy(b, 0, 0, FILE_HEADER_BYTES);
+          fs.writeFileSync(l, b);
+        },
+      ],
     ];
     const other = fresh('other.bin', randomBytes(5 * 4096));
     for (const [name, tamper] of cases) {
       const lower = fresh(`${name}.bin`, randomBytes(3 * 4096 + 500));
       tamper(lower, other);
-      expect(errCode(() => fs.readFileSync(join(v.mnt, `${name}.bin`))), name).toBe('EIO');
+      expect(
+        errCode(() => fs.readFileSync(join(v.mnt, `${name}.bin`))),
+        name,
+      ).toBe('EIO');
       expect(v.log(), name).toContain(lower);
     }
     const r = hc(['fsck', v.lower, '--passphrase-fd', '0'], `${PASS}\n`);
@@ -106,7 +136,11 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
   it('a tampered or foreign lower name is hidden, logged and reported', () => {
     fs.writeFileSync(join(v.mnt, 'named'), 'x');
     const lowerName = fs.readdirSync(v.lower).find((n) => {
-      try { return fs.readFileSync(join(v.mnt, 'named')) && n.length > 20 && lowerRegularFiles(v.lower).includes(join(v.lower, n)); } catch { return false; }
+      try {
+        return fs.readFileSync(join(v.mnt, 'named')) && n.length > 20 && lowerRegularFiles(v.lower).includes(join(v.lower, n));
+      } catch {
+        return false;
+      }
     });
     expect(lowerName).toBeDefined();
     fs.writeFileSync(join(v.lower, 'foreign.txt'), 'dropped in from outside');
@@ -134,7 +168,9 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
     const stable = randomBytes(300_000);
     fs.writeFileSync(join(v.mnt, 'stable.bin'), stable);
     // a writer streaming into several files
-    const writer = spawn('sh', ['-c', `i=0; while :; do i=$((i+1)); head -c 200000 /dev/urandom >> "${v.mnt}/stream-$((i % 3))" || exit 0; done`], { stdio: 'ignore' });
+    const writer = spawn('sh', ['-c', `i=0; while :; do i=$((i+1)); head -c 200000 /dev/urandom >> "${v.mnt}/stream-$((i % 3))" || exit 0; done`], {
+      stdio: 'ignore',
+    });
     await new Promise((r) => setTimeout(r, 1500));
     const pid = Number(/\(pid (\d+)\)\n(?![\s\S]*\(pid \d+\))/.exec(v.log())?.[1]);
     expect(pid).toBeGreaterThan(1);
@@ -177,8 +213,16 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine full-disk tests'))('a full or
     expect(hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', join(dir, 'log')], `${PASS}\n`).code).toBe(0);
   });
   afterAll(() => {
-    try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* gone */ }
-    try { execFileSync('umount', ['-l', join(dir, 'fs')], { stdio: 'ignore' }); } catch { /* gone */ }
+    try {
+      execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
+    try {
+      execFileSync('umount', ['-l', join(dir, 'fs')], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

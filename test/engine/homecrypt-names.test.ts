@@ -40,7 +40,7 @@ describe('encrypted names', () => {
 
   it('a changed character or a foreign name fails authentication', () => {
     const e = f.names.encryptName('secret-plans', ctx).lowerName;
-    const flipped = (e[5] === 'A' ? 'B' : 'A');
+    const flipped = e[5] === 'A' ? 'B' : 'A';
     expect(() => f.names.decryptName(e.slice(0, 5) + flipped + e.slice(6), ctx)).toThrow(AuthenticationError);
     expect(() => f.names.decryptName('notes.txt', ctx)).toThrow(AuthenticationError);
     const e2 = f.names.encryptName('q'.repeat(200), ctx);

@@ -7,7 +7,11 @@ describe('rateLimitedLog', () => {
   it('writes a burst, then one line a second, and says how many it dropped', () => {
     let t = 0;
     const out: string[] = [];
-    const log = rateLimitedLog((l) => out.push(l), { burst: 5, perSecond: 1 }, () => t);
+    const log = rateLimitedLog(
+      (l) => out.push(l),
+      { burst: 5, perSecond: 1 },
+      () => t,
+    );
     for (let i = 0; i < 1000; i++) log(`EIO ${i}`);
     expect(out).toEqual(['EIO 0', 'EIO 1', 'EIO 2', 'EIO 3', 'EIO 4']);
     t = 1000;
@@ -24,8 +28,15 @@ describe('rateLimitedLog', () => {
   it('lets ordinary logging through untouched', () => {
     let t = 0;
     const out: string[] = [];
-    const log = rateLimitedLog((l) => out.push(l), undefined, () => t);
-    for (let i = 0; i < 50; i++) { log(`line ${i}`); t += 10; }
+    const log = rateLimitedLog(
+      (l) => out.push(l),
+      undefined,
+      () => t,
+    );
+    for (let i = 0; i < 50; i++) {
+      log(`line ${i}`);
+      t += 10;
+    }
     expect(out).toHaveLength(50);
   });
 });

@@ -22,37 +22,46 @@ function killDaemon(lower: string): void {
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
       if (args.includes('mount') && args.includes(lower)) process.kill(Number(pid), 'SIGKILL');
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
 }
 
-describe.skipIf(skipUnless('root', 'fuse', 'a lower fifo behind a cached regular file'))('a lower file swapped for a fifo (allow_other, lower reachable)', () => {
-  let v: TestVolume;
+describe.skipIf(skipUnless('root', 'fuse', 'a lower fifo behind a cached regular file'))(
+  'a lower file swapped for a fifo (allow_other, lower reachable)',
+  () => {
+    let v: TestVolume;
 
-  beforeAll(() => {
-    v = makeVolume({ allowOther: true });
-    v.mount();
-    chmodSync(v.mnt, 0o1777);
-  });
+    beforeAll(() => {
+      v = makeVolume({ allowOther: true });
+      v.mount();
+      chmodSync(v.mnt, 0o1777);
+    });
 
-  afterAll(() => {
-    killDaemon(v.lower);
-    v.cleanup();
-  });
+    afterAll(() => {
+      killDaemon(v.lower);
+      v.cleanup();
+    });
 
-  it('the open fails at once and the mount goes on serving', () => {
-    // the shared mount root made the lower root writable for everyone, as the user sees
-    expect(statSync(v.lower).mode & 0o7777).toBe(0o1777);
-    expect(asUser(NOBODY, NOBODY, 'echo mine > f && cat f', v.mnt).stdout).toBe('mine\n');
-    const lowerName = readdirSync(v.lower).find((n) => !n.startsWith('homecrypt.'))!;
-    // one shell: the file's attributes are still in the kernel's cache (1 s) when it is opened again
-    const r = asUser(NOBODY, NOBODY,
-      `cat f >/dev/null && rm ${join(v.lower, lowerName)} && mkfifo ${join(v.lower, lowerName)} && timeout -s KILL 10 cat f; echo "rc=$?"`, v.mnt);
-    // EIO or EINVAL, never a hang (timeout's 124) or the fifo's contents
-    expect(r.stdout.trim()).toBe('rc=1');
-    // the daemon still answers, for root and for the user
-    const ls = spawnSync('timeout', ['10', 'ls', v.mnt], { encoding: 'utf8' });
-    expect(ls.status).toBe(0);
-    expect(asUser(NOBODY, NOBODY, 'echo again > g && timeout 10 cat g', v.mnt).stdout).toBe('again\n');
-  }, 120_000);
-});
+    it('the open fails at once and the mount goes on serving', () => {
+      // the shared mount root made the lower root writable for everyone, as the user sees
+      expect(statSync(v.lower).mode & 0o7777).toBe(0o1777);
+      expect(asUser(NOBODY, NOBODY, 'echo mine > f && cat f', v.mnt).stdout).toBe('mine\n');
+      const lowerName = readdirSync(v.lower).find((n) => !n.startsWith('homecrypt.'))!;
+      // one shell: the file's attributes are still in the kernel's cache (1 s) when it is opened again
+      const r = asUser(
+        NOBODY,
+        NOBODY,
+        `cat f >/dev/null && rm ${join(v.lower, lowerName)} && mkfifo ${join(v.lower, lowerName)} && timeout -s KILL 10 cat f; echo "rc=$?"`,
+        v.mnt,
+      );
+      // EIO or EINVAL, never a hang (timeout's 124) or the fifo's contents
+      expect(r.stdout.trim()).toBe('rc=1');
+      // the daemon still answers, for root and for the user
+      const ls = spawnSync('timeout', ['10', 'ls', v.mnt], { encoding: 'utf8' });
+      expect(ls.status).toBe(0);
+      expect(asUser(NOBODY, NOBODY, 'echo again > g && timeout 10 cat g', v.mnt).stdout).toBe('again\n');
+    }, 120_000);
+  },
+);

@@ -3,7 +3,10 @@ import type { LowerIO } from '../../src/engine/volume-format.js';
 
 export class MemIO implements LowerIO {
   data: Buffer;
-  constructor(initial: Buffer = Buffer.alloc(0), readonly lowerPath = 'mem') {
+  constructor(
+    initial: Buffer = Buffer.alloc(0),
+    readonly lowerPath = 'mem',
+  ) {
     this.data = Buffer.from(initial);
   }
   pread(offset: number, length: number): Buffer {

@@ -19,7 +19,11 @@ const r2off = (off: number, far: number) => (off % 2 === 0 ? off : far);
 function rng(seed: number) {
   let s = seed >>> 0;
   return (n: number) => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s % n;
   };
 }
@@ -39,9 +43,14 @@ function snapshot(root: string): Record<string, string> {
         out[r] = 'too long';
         continue;
       }
-      if (st.isDirectory()) { out[r] = 'dir'; walk(r); }
-      else if (st.isSymbolicLink()) out[r] = `link:${fs.readlinkSync(join(root, r))}`;
-      else out[r] = `file:${st.nlink}:${st.size}:${createHash('sha256').update(fs.readFileSync(join(root, r))).digest('hex')}`;
+      if (st.isDirectory()) {
+        out[r] = 'dir';
+        walk(r);
+      } else if (st.isSymbolicLink()) out[r] = `link:${fs.readlinkSync(join(root, r))}`;
+      else
+        out[r] = `file:${st.nlink}:${st.size}:${createHash('sha256')
+          .update(fs.readFileSync(join(root, r)))
+          .digest('hex')}`;
     }
   };
   walk('');
@@ -63,7 +72,7 @@ describe.skipIf(skipUnless('fuse', 'engine model test'))('random operations on t
   beforeAll(() => {
     // the lower directory on a small ext4 where root can make one: a sparse
     // operation that wrote its holes would end in ENOSPC, not in a full disk
-    v = makeVolume(absentReason('root') ?? absentReason('loop') ? {} : { loopMiB: 256 });
+    v = makeVolume((absentReason('root') ?? absentReason('loop')) ? {} : { loopMiB: 256 });
     v.mount();
     // as long a path as the mount point's, so that PATH_MAX cuts both trees at the same depth
     const base = mkdtempSync('/tmp/hc-model-');
@@ -71,7 +80,12 @@ describe.skipIf(skipUnless('fuse', 'engine model test'))('random operations on t
     fs.mkdirSync(plain);
   });
   afterAll(() => {
-    try { v.umount(); } finally { v.cleanup(); spawnSync('rm', ['-rf', dirname(plain)]); }
+    try {
+      v.umount();
+    } finally {
+      v.cleanup();
+      spawnSync('rm', ['-rf', dirname(plain)]);
+    }
   });
 
   it('agree after 1500 operations', () => {
@@ -113,39 +127,79 @@ describe.skipIf(skipUnless('fuse', 'engine model test'))('random operations on t
         const p = join(root, a);
         const q = join(root, b);
         switch (kind) {
-          case 0: case 1: return outcome(() => fs.writeFileSync(p, data));
-          case 2: case 3: return outcome(() => {
-            const fd = fs.openSync(p, 'r+');
-            try { fs.writeSync(fd, data, 0, len, off); } finally { fs.closeSync(fd); }
-          });
-          case 4: return outcome(() => fs.appendFileSync(p, data.subarray(0, 777)));
-          case 5: return outcome(() => fs.truncateSync(p, size));
-          case 6: return outcome(() => {
-            const fd = fs.openSync(p, 'r');
-            try {
-              const buf = Buffer.alloc(len);
-              const n = fs.readSync(fd, buf, 0, len, off);
-              return buf.subarray(0, n);
-            } finally { fs.closeSync(fd); }
-          });
-          case 7: return outcome(() => fs.mkdirSync(p));
-          case 8: return outcome(() => fs.rmdirSync(p));
-          case 9: return outcome(() => fs.unlinkSync(p));
-          case 10: return outcome(() => fs.renameSync(p, q));
-          case 11: case 14: return outcome(() => fs.linkSync(p, q));
+          case 0:
+          case 1:
+            return outcome(() => fs.writeFileSync(p, data));
+          case 2:
+          case 3:
+            return outcome(() => {
+              const fd = fs.openSync(p, 'r+');
+              try {
+                fs.writeSync(fd, data, 0, len, off);
+              } finally {
+                fs.closeSync(fd);
+              }
+            });
+          case 4:
+            return outcome(() => fs.appendFileSync(p, data.subarray(0, 777)));
+          case 5:
+            return outcome(() => fs.truncateSync(p, size));
+          case 6:
+            return outcome(() => {
+              const fd = fs.openSync(p, 'r');
+              try {
+                const buf = Buffer.alloc(len);
+                const n = fs.readSync(fd, buf, 0, len, off);
+                return buf.subarray(0, n);
+              } finally {
+                fs.closeSync(fd);
+              }
+            });
+          case 7:
+            return outcome(() => fs.mkdirSync(p));
+          case 8:
+            return outcome(() => fs.rmdirSync(p));
+          case 9:
+            return outcome(() => fs.unlinkSync(p));
+          case 10:
+            return outcome(() => fs.renameSync(p, q));
+          case 11:
+          case 14:
+            return outcome(() => fs.linkSync(p, q));
           // (a symlink target is encrypted whole and grows: one near PATH_MAX does not fit, as in gocryptfs)
-          case 12: return outcome(() => fs.symlinkSync(b.length < 1000 ? b : 'far', p));
-          case 13: return outcome(() => { fs.mkdirSync(join(root, top, deep), { recursive: true }); });
-          case 15: return outcome(() => {
-            const fd = fs.openSync(p, 'r+');
-            try { fs.writeSync(fd, data, 0, Math.min(len, 3000), far); } finally { fs.closeSync(fd); }
-          });
-          case 16: return outcome(() => fs.truncateSync(p, far));
-          case 17: return outcome(() => {
-            const fd = fs.openSync(p, 'r+');
-            try { fallocateSync(fd, fmode, r2off(off, far), len + 1, p); } finally { fs.closeSync(fd); }
-          });
-          default: return outcome(() => fs.readdirSync(p).filter((n) => !n.startsWith('.fuse_hidden')).sort());
+          case 12:
+            return outcome(() => fs.symlinkSync(b.length < 1000 ? b : 'far', p));
+          case 13:
+            return outcome(() => {
+              fs.mkdirSync(join(root, top, deep), { recursive: true });
+            });
+          case 15:
+            return outcome(() => {
+              const fd = fs.openSync(p, 'r+');
+              try {
+                fs.writeSync(fd, data, 0, Math.min(len, 3000), far);
+              } finally {
+                fs.closeSync(fd);
+              }
+            });
+          case 16:
+            return outcome(() => fs.truncateSync(p, far));
+          case 17:
+            return outcome(() => {
+              const fd = fs.openSync(p, 'r+');
+              try {
+                fallocateSync(fd, fmode, r2off(off, far), len + 1, p);
+              } finally {
+                fs.closeSync(fd);
+              }
+            });
+          default:
+            return outcome(() =>
+              fs
+                .readdirSync(p)
+                .filter((n) => !n.startsWith('.fuse_hidden'))
+                .sort(),
+            );
         }
       };
       const gotPlain = apply(plain);
@@ -158,7 +212,8 @@ describe.skipIf(skipUnless('fuse', 'engine model test'))('random operations on t
       }
       if (i % 250 === 249) expect(snapshot(v.mnt)).toEqual(snapshot(plain));
     }
-    void fds; void ops;
+    void fds;
+    void ops;
     // the run did make hard links and work deep down (not only fail there)
     expect(links, 'hard links made').toBeGreaterThan(5);
     expect(deepOk, 'operations done deep down').toBeGreaterThan(5);

@@ -34,8 +34,11 @@ function get(fs: EncryptedFilesystem, p: string): string {
     fs.release(p, fh);
   }
 }
-const headerKeyIds = () => readdirSync(dir).filter((n) => !n.includes('.'))
-  .map((n) => readFileSync(join(dir, n)).subarray(24, 32).toString('hex')).sort();
+const headerKeyIds = () =>
+  readdirSync(dir)
+    .filter((n) => !n.includes('.'))
+    .map((n) => readFileSync(join(dir, n)).subarray(24, 32).toString('hex'))
+    .sort();
 
 describe('multiple mount keys', () => {
   it('new files use the current key; all loaded keys open their files', () => {
@@ -53,7 +56,9 @@ describe('multiple mount keys', () => {
   it('a file under a key that is not loaded gives ENOKEY, others still open', () => {
     // a mount that holds A only (openVolume would insist on the current key B); the volume is format 2
     const onlyA = new EncryptedFilesystem({
-      lowerRoot: dir, format: homecryptFormat(new MountKeys(A, keyIdOf(A)), { plaintextNames: false, version: 2 }), log: () => undefined,
+      lowerRoot: dir,
+      format: homecryptFormat(new MountKeys(A, keyIdOf(A)), { plaintextNames: false, version: 2 }),
+      log: () => undefined,
     });
     expect(get(onlyA, '/under-a')).toBe('alpha');
     expect(() => onlyA.open('/under-b', 0)).toThrow(expect.objectContaining({ errno: ENOKEY }));

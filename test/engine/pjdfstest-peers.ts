@@ -36,9 +36,19 @@ export function mountPeer(peer: Peer, sizeMiB = 1024): PeerMount {
   execFileSync('mount', ['-o', 'loop', img, fsDir]); // the loop device goes with the unmount
   const lower = join(fsDir, 'lower');
   const cleanup = (): void => {
-    try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
-    try { execFileSync('umount', [fsDir], { stdio: 'ignore' }); } catch {
-      try { execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' }); } catch { /* gone */ }
+    try {
+      execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
+    } catch {
+      /* not mounted */
+    }
+    try {
+      execFileSync('umount', [fsDir], { stdio: 'ignore' });
+    } catch {
+      try {
+        execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   };
@@ -59,9 +69,15 @@ export function mountPeer(peer: Peer, sizeMiB = 1024): PeerMount {
     mkdirSync(work);
     chmodSync(work, 0o777);
     return {
-      peer, work, cleanup,
+      peer,
+      work,
+      cleanup,
       log() {
-        try { return readFileSync(logFile, 'utf8'); } catch { return ''; }
+        try {
+          return readFileSync(logFile, 'utf8');
+        } catch {
+          return '';
+        }
       },
     };
   } catch (err) {
@@ -73,7 +89,11 @@ export function mountPeer(peer: Peer, sizeMiB = 1024): PeerMount {
 /** Test files of the tree, relative to its tests/ directory ('rename/02.t'), sorted. */
 export function allFiles(): string[] {
   const out = execFileSync('find', ['.', '-name', '*.t'], { cwd: `${PJDFSTEST_DIR}/tests`, encoding: 'utf8' });
-  return out.split('\n').filter(Boolean).map((f) => f.replace(/^\.\//, '')).sort();
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((f) => f.replace(/^\.\//, ''))
+    .sort();
 }
 
 export interface ProveResult {
@@ -97,9 +117,19 @@ export function prove(work: string, files: string[], jobs: number, timeoutMs: nu
     // its own process group, so a timeout stops the test scripts too, not only prove
     const child = spawn('prove', ['-j', String(jobs), ...paths], { cwd: work, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += String(d); });
-    child.stderr.on('data', (d: Buffer) => { output += String(d); });
-    const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => {
+      output += String(d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += String(d);
+    });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, timeoutMs);
     child.on('close', () => {
       clearTimeout(timer);
       res({ ...parseProve(output, files), seconds: (Date.now() - t0) / 1000, output });

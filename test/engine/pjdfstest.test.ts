@@ -26,10 +26,35 @@ const FULL = process.env.PJDFSTEST_FULL === '1';
  * thousands of processes. 29 files, about 6 minutes at load 40.
  */
 const SUITE_FILES = [
-  'chmod/05.t', 'chmod/07.t', 'chmod/12.t', 'chown/05.t', 'ftruncate/05.t', 'ftruncate/12.t', 'truncate/05.t', 'truncate/12.t',
-  'link/00.t', 'link/06.t', 'link/07.t', 'mkdir/00.t', 'mkdir/06.t', 'mkfifo/06.t', 'mknod/06.t', 'open/00.t', 'open/06.t',
-  'open/07.t', 'rename/00.t', 'rename/04.t', 'rename/05.t', 'rename/21.t', 'rmdir/07.t', 'rmdir/11.t', 'symlink/06.t', 'unlink/06.t',
-  'utimensat/05.t', 'utimensat/06.t', 'utimensat/08.t',
+  'chmod/05.t',
+  'chmod/07.t',
+  'chmod/12.t',
+  'chown/05.t',
+  'ftruncate/05.t',
+  'ftruncate/12.t',
+  'truncate/05.t',
+  'truncate/12.t',
+  'link/00.t',
+  'link/06.t',
+  'link/07.t',
+  'mkdir/00.t',
+  'mkdir/06.t',
+  'mkfifo/06.t',
+  'mknod/06.t',
+  'open/00.t',
+  'open/06.t',
+  'open/07.t',
+  'rename/00.t',
+  'rename/04.t',
+  'rename/05.t',
+  'rename/21.t',
+  'rmdir/07.t',
+  'rmdir/11.t',
+  'symlink/06.t',
+  'unlink/06.t',
+  'utimensat/05.t',
+  'utimensat/06.t',
+  'utimensat/08.t',
 ];
 
 const DOC = new URL('../../docs/POSIX.md', import.meta.url);
@@ -52,15 +77,26 @@ function table(files: string[], h: ProveResult, g: ProveResult): string {
 describe('prove output and docs/POSIX.md as the pjdfstest run reads them', () => {
   it('counts failed, missing and unfinished assertions per file', () => {
     const out = [
-      '/x/tests/rename/02.t ..... ', 'Failed 2/6 subtests ', '/x/tests/link/00.t ...... ok',
-      '/x/tests/open/03.t ....... ', 'Failed 1/4 subtests ', '/x/tests/mkdir/00.t ..... ', 'Dubious, test returned 1',
+      '/x/tests/rename/02.t ..... ',
+      'Failed 2/6 subtests ',
+      '/x/tests/link/00.t ...... ok',
+      '/x/tests/open/03.t ....... ',
+      'Failed 1/4 subtests ',
+      '/x/tests/mkdir/00.t ..... ',
+      'Dubious, test returned 1',
       '/x/tests/chown/00.t ...... ok',
-      '', 'Test Summary Report', '-------------------',
-      '/x/tests/rename/02.t  (Wstat: 0 Tests: 6 Failed: 2)', '  Failed tests:  1-2',
-      '/x/tests/open/03.t     (Wstat: 256 (exited 1) Tests: 3 Failed: 1)', '  Failed test:  2',
+      '',
+      'Test Summary Report',
+      '-------------------',
+      '/x/tests/rename/02.t  (Wstat: 0 Tests: 6 Failed: 2)',
+      '  Failed tests:  1-2',
+      '/x/tests/open/03.t     (Wstat: 256 (exited 1) Tests: 3 Failed: 1)',
+      '  Failed test:  2',
       '  Parse errors: Bad plan.  You planned 4 tests but ran 3.',
-      '/x/tests/mkdir/00.t  (Wstat: 256 Tests: 36 Failed: 0)', '  Non-zero exit status: 1',
-      '/x/tests/chown/00.t          (Wstat: 0 Tests: 1280 Failed: 0)', '  TODO passed:   1054, 1058, 1064',
+      '/x/tests/mkdir/00.t  (Wstat: 256 Tests: 36 Failed: 0)',
+      '  Non-zero exit status: 1',
+      '/x/tests/chown/00.t          (Wstat: 0 Tests: 1280 Failed: 0)',
+      '  TODO passed:   1054, 1058, 1064',
       '                1088, 1094',
     ].join('\n');
     const r = parseProve(out, ['rename/02.t', 'link/00.t', 'open/03.t', 'mkdir/00.t', 'utimensat/08.t', 'chown/00.t']);
@@ -70,33 +106,41 @@ describe('prove output and docs/POSIX.md as the pjdfstest run reads them', () =>
   });
 
   it('reads the allowed files from their section only', () => {
-    const doc = '## Results\n| rename/02 | 2 | 0 |\n## Files homecrypt is allowed to fail\n\n| file | reason |\n|---|---|\n'
-      + '| ftruncate/12 | ENOSPC |\n| link/00 | timing |\n\n## Other\n| open/03 | x |\n';
+    const doc =
+      '## Results\n| rename/02 | 2 | 0 |\n## Files homecrypt is allowed to fail\n\n| file | reason |\n|---|---|\n' +
+      '| ftruncate/12 | ENOSPC |\n| link/00 | timing |\n\n## Other\n| open/03 | x |\n';
     expect([...documentedFailures(doc)].sort()).toEqual(['ftruncate/12', 'link/00']);
   });
 });
 
 describe.skipIf(skipUnless('fuse', 'root', 'pjdfstest', 'pjdfstest on homecrypt and gocryptfs'))('pjdfstest', () => {
-  it(`homecrypt fails no more than gocryptfs, and only files docs/POSIX.md explains (${FULL ? 'whole tree' : 'suite files'})`, async () => {
-    const files = FULL ? allFiles() : SUITE_FILES;
-    const mounts: PeerMount[] = [];
-    try {
-      mounts.push(mountPeer('homecrypt'), mountPeer('gocryptfs'));
-      const jobs = 8;
-      const timeoutMs = FULL ? 5_400_000 : 540_000;
-      const [h, g] = await Promise.all(mounts.map((m) => prove(m.work, files, jobs, timeoutMs))) as [ProveResult, ProveResult];
-      mkdirSync(new URL('.', REPORT), { recursive: true });
-      writeFileSync(REPORT, table(files, h, g));
-      // prove's own report of each peer, to read which assertions failed and why
-      for (const [peer, res] of [['homecrypt', h], ['gocryptfs', g]] as const) {
-        writeFileSync(new URL(`pjdfstest-${peer}.out`, REPORT), res.output);
+  it(
+    `homecrypt fails no more than gocryptfs, and only files docs/POSIX.md explains (${FULL ? 'whole tree' : 'suite files'})`,
+    async () => {
+      const files = FULL ? allFiles() : SUITE_FILES;
+      const mounts: PeerMount[] = [];
+      try {
+        mounts.push(mountPeer('homecrypt'), mountPeer('gocryptfs'));
+        const jobs = 8;
+        const timeoutMs = FULL ? 5_400_000 : 540_000;
+        const [h, g] = (await Promise.all(mounts.map((m) => prove(m.work, files, jobs, timeoutMs)))) as [ProveResult, ProveResult];
+        mkdirSync(new URL('.', REPORT), { recursive: true });
+        writeFileSync(REPORT, table(files, h, g));
+        // prove's own report of each peer, to read which assertions failed and why
+        for (const [peer, res] of [
+          ['homecrypt', h],
+          ['gocryptfs', g],
+        ] as const) {
+          writeFileSync(new URL(`pjdfstest-${peer}.out`, REPORT), res.output);
+        }
+        const allowed = documentedFailures(readFileSync(DOC, 'utf8'));
+        const unexplained = [...h.failed.keys()].filter((f) => !allowed.has(f));
+        expect(unexplained, `${h.output.slice(-4000)}\n${mounts[0]!.log().slice(-2000)}`).toEqual([]);
+        expect(total(h.failed)).toBeLessThanOrEqual(total(g.failed));
+      } finally {
+        for (const m of mounts) m.cleanup();
       }
-      const allowed = documentedFailures(readFileSync(DOC, 'utf8'));
-      const unexplained = [...h.failed.keys()].filter((f) => !allowed.has(f));
-      expect(unexplained, `${h.output.slice(-4000)}\n${mounts[0]!.log().slice(-2000)}`).toEqual([]);
-      expect(total(h.failed)).toBeLessThanOrEqual(total(g.failed));
-    } finally {
-      for (const m of mounts) m.cleanup();
-    }
-  }, FULL ? 6_000_000 : 600_000);
+    },
+    FULL ? 6_000_000 : 600_000,
+  );
 });

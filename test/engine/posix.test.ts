@@ -37,7 +37,11 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     m = v.mnt;
   });
   afterAll(() => {
-    try { v.umount(); } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } finally {
+      v.cleanup();
+    }
   });
 
   it('stores names and contents encrypted; stat shows plaintext sizes', () => {
@@ -57,7 +61,13 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     const p = join(m, 'rw.bin');
     const model = Buffer.alloc(20000);
     const fd = fs.openSync(p, 'w+');
-    for (const [off, len] of [[0, 100], [5000, 9000], [4090, 12], [19990, 10], [12288, 4096]] as const) {
+    for (const [off, len] of [
+      [0, 100],
+      [5000, 9000],
+      [4090, 12],
+      [19990, 10],
+      [12288, 4096],
+    ] as const) {
       const d = randomBytes(len);
       fs.writeSync(fd, d, 0, len, off);
       d.copy(model, off);
@@ -92,11 +102,18 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     fs.writeFileSync(join(m, 'x', 'a'), 'file a');
     fs.mkdirSync(join(m, long));
     fs.writeFileSync(join(m, long, 'inside'), 'in dir');
-    const rn = (from: string, to: string, flags: number) => run('python3', ['-c', `
+    const rn = (from: string, to: string, flags: number) =>
+      run('python3', [
+        '-c',
+        `
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3]))
-print(0 if r == 0 else os.strerror(ctypes.get_errno()))`, from, to, String(flags)]);
+print(0 if r == 0 else os.strerror(ctypes.get_errno()))`,
+        from,
+        to,
+        String(flags),
+      ]);
     expect((await rn(join(m, 'x', 'a'), join(m, long), 2)).stdout.trim()).toBe('0');
     expect(fs.readFileSync(join(m, long), 'utf8')).toBe('file a');
     expect(fs.readFileSync(join(m, 'x', 'a', 'inside'), 'utf8')).toBe('in dir');
@@ -183,7 +200,11 @@ print(0 if r == 0 else os.strerror(ctypes.get_errno()))`, from, to, String(flags
   it('keeps times before 1970 and past 2038 (signed 64-bit seconds)', async () => {
     const p = join(m, 'old');
     fs.writeFileSync(p, '');
-    for (const [arg, want] of [['1960-01-01 00:00:00Z', '-315619200'], ['@-1', '-1'], ['@4294967297', '4294967297']] as const) {
+    for (const [arg, want] of [
+      ['1960-01-01 00:00:00Z', '-315619200'],
+      ['@-1', '-1'],
+      ['@4294967297', '4294967297'],
+    ] as const) {
       const t = await run('touch', ['-d', arg, p]);
       expect(t.stderr).toBe('');
       expect((await run('stat', ['-c', '%X %Y', p])).stdout.trim()).toBe(`${want} ${want}`);
@@ -310,8 +331,11 @@ print(seen, wrong)
     // one byte more is the kernel's ENAMETOOLONG, as on ext4
     expect(code(() => fs.mkdirSync(`${file}x`))).toBe('ENAMETOOLONG');
     // the lower tree under it is deeper than PATH_MAX (find names entries relative to directories)
-    const longest = Math.max(...spawnSync('find', [v.lower], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout
-      .split('\n').map((l) => l.length));
+    const longest = Math.max(
+      ...spawnSync('find', [v.lower], { encoding: 'utf8', maxBuffer: 64 << 20 })
+        .stdout.split('\n')
+        .map((l) => l.length),
+    );
     expect(longest).toBeGreaterThan(4096);
     fs.rmSync(base, { recursive: true }); // Node removes by path: through deep names too
     expect(fs.existsSync(base)).toBe(false);
@@ -353,14 +377,23 @@ describe.skipIf(skipUnless('fuse', 'root', 'engine tests with other users'))('an
     fs.chmodSync(m, 0o777);
   });
   afterAll(() => {
-    try { v.umount(); } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } finally {
+      v.cleanup();
+    }
   });
 
   it('gives what the user creates to the user, with the mode asked for', () => {
-    const r = as('mkdir -m 777 d && touch f && mkfifo -m 606 q && ln -s f l && mkdir -m 1777 t && stat -c "%u:%g %a %n" d f q t && stat -c "%u:%g %n" l && echo own > d/x');
+    const r = as(
+      'mkdir -m 777 d && touch f && mkfifo -m 606 q && ln -s f l && mkdir -m 1777 t && stat -c "%u:%g %a %n" d f q t && stat -c "%u:%g %n" l && echo own > d/x',
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual([
-      `${NOBODY}:${NOBODY} 777 d`, `${NOBODY}:${NOBODY} 666 f`, `${NOBODY}:${NOBODY} 606 q`, `${NOBODY}:${NOBODY} 1777 t`,
+      `${NOBODY}:${NOBODY} 777 d`,
+      `${NOBODY}:${NOBODY} 666 f`,
+      `${NOBODY}:${NOBODY} 606 q`,
+      `${NOBODY}:${NOBODY} 1777 t`,
       `${NOBODY}:${NOBODY} l`,
     ]);
     // the user may then do what an owner does
@@ -373,9 +406,7 @@ describe.skipIf(skipUnless('fuse', 'root', 'engine tests with other users'))('an
     fs.chmodSync(join(m, 'sg'), 0o2777);
     const r = as('mkdir sg/d && touch sg/f && ln -s f sg/l && stat -c "%u:%g %A %n" sg/d sg/f && stat -c "%u:%g %n" sg/l');
     expect(r.stderr).toBe('');
-    expect(r.stdout.trim().split('\n')).toEqual([
-      `${NOBODY}:100 drwxrwsrwx sg/d`, `${NOBODY}:100 -rw-rw-rw- sg/f`, `${NOBODY}:100 sg/l`,
-    ]);
+    expect(r.stdout.trim().split('\n')).toEqual([`${NOBODY}:100 drwxrwsrwx sg/d`, `${NOBODY}:100 -rw-rw-rw- sg/f`, `${NOBODY}:100 sg/l`]);
   });
 
   it("a non-owner's write clears set-user-ID and set-group-ID, and stat shows it at once", () => {
@@ -400,7 +431,10 @@ describe.skipIf(skipUnless('fuse', 'root', 'loop', 'symlink atimes on a relatime
       const target = 'some/where/ü-\u00e9';
       fs.symlinkSync(target, l);
       fs.lutimesSync(l, 1_960_000_000, 1_970_000_000); // atime before mtime
-      const lower = fs.readdirSync(v.lower).map((n) => join(v.lower, n)).filter((p) => fs.lstatSync(p).isSymbolicLink());
+      const lower = fs
+        .readdirSync(v.lower)
+        .map((n) => join(v.lower, n))
+        .filter((p) => fs.lstatSync(p).isSymbolicLink());
       expect(lower).toHaveLength(1);
       // nothing cached in the kernel: lstat goes to the engine
       v.umount();

@@ -17,7 +17,11 @@ describe.skipIf(skipUnless('fuse', 'engine real-program tests'))('real programs 
     m = v.mnt;
   });
   afterAll(() => {
-    try { v.umount(); } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } finally {
+      v.cleanup();
+    }
   });
 
   it('cp -a copies a tree byte for byte', async () => {
@@ -58,9 +62,20 @@ describe.skipIf(skipUnless('fuse', 'engine real-program tests'))('real programs 
     const dir = join(m, 'fio');
     fs.mkdirSync(dir);
     const r = await run('fio', [
-      '--name=exerciser', `--directory=${dir}`, '--rw=randrw', '--bsrange=1k-72k', '--bs_unaligned',
-      '--size=12m', '--numjobs=2', '--ioengine=psync', '--verify=crc32c', '--do_verify=1',
-      '--verify_fatal=1', '--verify_state_save=0', '--randseed=20261125', '--output-format=terse',
+      '--name=exerciser',
+      `--directory=${dir}`,
+      '--rw=randrw',
+      '--bsrange=1k-72k',
+      '--bs_unaligned',
+      '--size=12m',
+      '--numjobs=2',
+      '--ioengine=psync',
+      '--verify=crc32c',
+      '--do_verify=1',
+      '--verify_fatal=1',
+      '--verify_state_save=0',
+      '--randseed=20261125',
+      '--output-format=terse',
     ]);
     expect(r.stderr).not.toMatch(/verify|error/i);
     expect(r.code).toBe(0);

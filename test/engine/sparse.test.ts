@@ -43,15 +43,28 @@ function loopVolume(type: 'ext4' | 'xfs', sizeMiB: number): LoopVolume {
   const m = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', log], `${PASS}\n`);
   if (m.code !== 0) throw new Error(m.stderr);
   return {
-    fsDir, lower, mnt, log,
+    fsDir,
+    lower,
+    mnt,
+    log,
     used() {
       const s = fs.statfsSync(fsDir);
       return (s.blocks - s.bfree) * s.bsize;
     },
     cleanup() {
-      try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* gone */ }
-      try { execFileSync('umount', [fsDir], { stdio: 'ignore' }); } catch {
-        try { execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' }); } catch { /* gone */ }
+      try {
+        execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
+      try {
+        execFileSync('umount', [fsDir], { stdio: 'ignore' });
+      } catch {
+        try {
+          execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' });
+        } catch {
+          /* gone */
+        }
       }
       fs.rmSync(dir, { recursive: true, force: true });
     },
@@ -64,12 +77,18 @@ function readAt(path: string, pos: number, len: number): Buffer {
   try {
     const b = Buffer.alloc(len);
     return b.subarray(0, fs.readSync(fd, b, 0, len, pos));
-  } finally { fs.closeSync(fd); }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function writeAt(path: string, pos: number, data: Buffer): void {
   const fd = fs.openSync(path, fs.existsSync(path) ? 'r+' : 'w');
-  try { fs.writeSync(fd, data, 0, data.length, pos); } finally { fs.closeSync(fd); }
+  try {
+    fs.writeSync(fd, data, 0, data.length, pos);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** lseek(SEEK_DATA/SEEK_HOLE) answers from python3: one line per query, the offset or the errno name. */
@@ -90,13 +109,19 @@ for q in sys.argv[2:]:
 }
 
 function errnoOf(fn: () => unknown): string | undefined {
-  try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }
+  try {
+    fn();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
   return undefined;
 }
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'sparse files on the mount (XFS lower)'))('a 1 PiB file on an XFS lower', () => {
   let v: LoopVolume;
-  beforeAll(() => { v = loopVolume('xfs', 300); });
+  beforeAll(() => {
+    v = loopVolume('xfs', 300);
+  });
   afterAll(() => v?.cleanup());
 
   it('truncate -s 1P returns within a second, the lower grows by less than 1 MiB, the hole reads as zeros', () => {
@@ -129,12 +154,22 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'sparse files on the mount (X
     writeAt(f, 0, Buffer.alloc(10, 1));
     writeAt(f, GiB + 100, Buffer.alloc(5000, 2)); // blocks GiB/4096 and the next
     fs.truncateSync(f, PiB);
-    expect(seeks(f, [['DATA', 0], ['HOLE', 0], ['DATA', 4096], ['HOLE', GiB], ['DATA', GiB + 8192],
-      ['HOLE', PiB - 10], ['DATA', PiB - 10], ['DATA', PiB], ['HOLE', PiB]]))
-      .toEqual(['0', '4096', String(GiB), String(GiB + 8192), String(PiB - 4096), String(PiB), String(PiB - 10), 'ENXIO', 'ENXIO']);
+    expect(
+      seeks(f, [
+        ['DATA', 0],
+        ['HOLE', 0],
+        ['DATA', 4096],
+        ['HOLE', GiB],
+        ['DATA', GiB + 8192],
+        ['HOLE', PiB - 10],
+        ['DATA', PiB - 10],
+        ['DATA', PiB],
+        ['HOLE', PiB],
+      ]),
+    ).toEqual(['0', '4096', String(GiB), String(GiB + 8192), String(PiB - 4096), String(PiB), String(PiB - 10), 'ENXIO', 'ENXIO']);
   });
 
-  it('EFBIG past 4 PiB (the format\'s largest size); the file stays as it was', () => {
+  it("EFBIG past 4 PiB (the format's largest size); the file stays as it was", () => {
     const f = join(v.mnt, 'big');
     fs.writeFileSync(f, 'x');
     expect(errnoOf(() => fs.truncateSync(f, 2 ** 52 + 1))).toBe('EFBIG');
@@ -147,13 +182,19 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'sparse files on the mount (X
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'sparse files on the mount (ext4 lower)'))('sparse files on a 64 MiB ext4 lower', () => {
   let v: LoopVolume;
-  beforeAll(() => { v = loopVolume('ext4', 64); });
+  beforeAll(() => {
+    v = loopVolume('ext4', 64);
+  });
   afterAll(() => v?.cleanup());
 
   it('cp --sparse=always of a 10 GiB sparse file keeps it sparse', () => {
     const src = join(v.mnt, 'src.img');
-    const pieces: Array<[number, Buffer]> = [[0, randomBytes(3000)], [GiB + 4096, randomBytes(70000)], [5 * GiB + 7, randomBytes(10)],
-      [10 * GiB - 5000, randomBytes(5000)]];
+    const pieces: Array<[number, Buffer]> = [
+      [0, randomBytes(3000)],
+      [GiB + 4096, randomBytes(70000)],
+      [5 * GiB + 7, randomBytes(10)],
+      [10 * GiB - 5000, randomBytes(5000)],
+    ];
     fs.writeFileSync(src, '');
     fs.truncateSync(src, 10 * GiB);
     for (const [at, d] of pieces) writeAt(src, at, d);
@@ -168,7 +209,13 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'sparse files on the mount (e
       if (at >= 100) expect(readAt(copy, at - 100, 100).equals(Buffer.alloc(100))).toBe(true);
     }
     // the copy's holes are where the source's are (cp asked SEEK_DATA/SEEK_HOLE of the mount)
-    const q: Array<['DATA' | 'HOLE', number]> = [['DATA', 0], ['HOLE', 0], ['DATA', 8192], ['HOLE', GiB + 4096], ['DATA', 2 * GiB]];
+    const q: Array<['DATA' | 'HOLE', number]> = [
+      ['DATA', 0],
+      ['HOLE', 0],
+      ['DATA', 8192],
+      ['HOLE', GiB + 4096],
+      ['DATA', 2 * GiB],
+    ];
     expect(seeks(join(v.mnt, 'copy.img'), q)).toEqual(seeks(src, q));
   });
 

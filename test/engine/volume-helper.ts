@@ -49,9 +49,15 @@ export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolea
   const init = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05', ...(opts.plaintextNames ? ['--plaintext-names'] : [])], `${PASS}\n`);
   if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
   const v: TestVolume = {
-    dir, lower, mnt, logFile,
+    dir,
+    lower,
+    mnt,
+    logFile,
     mount() {
-      const r = hc(['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile, ...(opts.allowOther ? ['--allow-other'] : []), ...(opts.mountArgs ?? [])], `${PASS}\n`);
+      const r = hc(
+        ['mount', lower, mnt, '--passphrase-fd', '0', '--log-file', logFile, ...(opts.allowOther ? ['--allow-other'] : []), ...(opts.mountArgs ?? [])],
+        `${PASS}\n`,
+      );
       if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
     },
     umount() {
@@ -59,17 +65,35 @@ export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolea
       if (r.code !== 0) throw new Error(`umount failed: ${r.stderr}`);
     },
     log() {
-      try { return readFileSync(logFile, 'utf8'); } catch { return ''; }
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
     },
     cleanup() {
-      try { execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
+      try {
+        execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
+      } catch {
+        /* not mounted */
+      }
       if (opts.loopMiB) {
-        try { execFileSync('umount', [fsDir], { stdio: 'ignore' }); } catch {
-          try { execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' }); } catch { /* gone */ }
+        try {
+          execFileSync('umount', [fsDir], { stdio: 'ignore' });
+        } catch {
+          try {
+            execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' });
+          } catch {
+            /* gone */
+          }
         }
       }
       // rm(1) removes trees deeper than PATH_MAX (the lower dir of a deep plaintext tree is)
-      try { execFileSync('rm', ['-rf', dir], { stdio: 'ignore' }); } catch { rmSync(dir, { recursive: true, force: true }); }
+      try {
+        execFileSync('rm', ['-rf', dir], { stdio: 'ignore' });
+      } catch {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
   return v;
@@ -85,7 +109,10 @@ export function run(cmd: string, args: string[], cwd?: string): Promise<{ code: 
 
 /** Runs a shell command as `uid`:`gid` (no supplementary groups) with umask 0; returns its output and status. */
 export function asUser(uid: number, gid: number, script: string, cwd?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', 'sh', '-c', `umask 0; ${script}`],
-    { cwd, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', 'sh', '-c', `umask 0; ${script}`], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -12,7 +12,11 @@ const NAME = '/some/dir/keystore';
 
 function expectCorrupt(bytes: Buffer, what?: RegExp): void {
   let err: unknown;
-  try { decodeKeyStore(bytes, NAME); } catch (e) { err = e; }
+  try {
+    decodeKeyStore(bytes, NAME);
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(CorruptFileError);
   expect((err as Error).message.startsWith(`${NAME}: `)).toBe(true);
   if (what) expect((err as Error).message).toMatch(what);
@@ -32,9 +36,7 @@ describe('key store format v1', () => {
       expect(data.keyId).toBe(vectors.keyId);
       expect(data.slots.map((s) => ({ name: s.name, kind: s.kind, kdf: s.kdf }))).toEqual(v.slots);
       for (const slot of data.slots) {
-        const secret = slot.kind === 'recovery'
-          ? Buffer.from(vectors.recoveryKeyBytesHex, 'hex')
-          : Buffer.from(v.secrets[slot.name], 'utf8');
+        const secret = slot.kind === 'recovery' ? Buffer.from(vectors.recoveryKeyBytesHex, 'hex') : Buffer.from(v.secrets[slot.name], 'utf8');
         const key = await openSlot(slot, data.keyId, secret);
         expect(key?.toString('hex')).toBe(vectors.mountKeyHex);
         expect(await openSlot(slot, data.keyId, Buffer.from('wrong'))).toBeNull();
@@ -71,7 +73,11 @@ describe('key store format v1', () => {
       const c = Buffer.from(b);
       c[i >> 3] ^= 1 << (i & 7);
       let err: unknown;
-      try { decodeKeyStore(c, NAME); } catch (e) { err = e; }
+      try {
+        decodeKeyStore(c, NAME);
+      } catch (e) {
+        err = e;
+      }
       expect(err instanceof CorruptFileError || err instanceof UnsupportedFormatError).toBe(true);
     }
   });
@@ -80,7 +86,8 @@ describe('key store format v1', () => {
     expectCorrupt(Buffer.from('#!/bin/sh\necho hello\n'), /not a homecrypt key store/);
     const b = vectorBytes('v1-basic.hcks');
     expectCorrupt(Buffer.concat([b, Buffer.from([0])]), /checksum|unexpected bytes/);
-    const c = Buffer.from(b); c[c.length - 1] ^= 0xff;
+    const c = Buffer.from(b);
+    c[c.length - 1] ^= 0xff;
     expectCorrupt(c, /checksum mismatch/);
   });
 
@@ -115,7 +122,9 @@ describe('key store format v1', () => {
     const good = vectorBytes('v1-basic.hcks');
     for (let i = 0; i < 2000; i++) {
       const r = i % 2 ? randomBytes(i % 300) : Buffer.concat([good.subarray(0, 16), randomBytes(i % 300)]);
-      try { decodeKeyStore(r, NAME); } catch (e) {
+      try {
+        decodeKeyStore(r, NAME);
+      } catch (e) {
         expect(e instanceof CorruptFileError || e instanceof UnsupportedFormatError).toBe(true);
       }
     }

@@ -48,12 +48,42 @@ const copyRange = (from: string, to: string, start: number, end: number): void =
 };
 
 export const ROWS: Row[] = [
-  { name: 'bit flip in the header', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); flip(t, 'f', 40); } },
-  { name: 'bit flip in a block nonce', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); flip(t, 'f', at(1) + 3); } },
-  { name: 'bit flip in a block ciphertext', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); flip(t, 'f', at(1) + 2000); } },
-  { name: 'bit flip in a block tag', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); flip(t, 'f', at(2) - 5); } },
   {
-    name: 'two blocks of a file swapped', outcome: 'EIO', attack: (t) => {
+    name: 'bit flip in the header',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      flip(t, 'f', 40);
+    },
+  },
+  {
+    name: 'bit flip in a block nonce',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      flip(t, 'f', at(1) + 3);
+    },
+  },
+  {
+    name: 'bit flip in a block ciphertext',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      flip(t, 'f', at(1) + 2000);
+    },
+  },
+  {
+    name: 'bit flip in a block tag',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      flip(t, 'f', at(2) - 5);
+    },
+  },
+  {
+    name: 'two blocks of a file swapped',
+    outcome: 'EIO',
+    attack: (t) => {
       t.put('f', randomBytes(SIZE));
       const b = fs.readFileSync(t.lower('f'));
       const x = Buffer.from(b.subarray(at(0), at(1)));
@@ -63,14 +93,18 @@ export const ROWS: Row[] = [
     },
   },
   {
-    name: 'a block copied from another file', outcome: 'EIO', attack: (t) => {
+    name: 'a block copied from another file',
+    outcome: 'EIO',
+    attack: (t) => {
       t.put('f', randomBytes(SIZE));
       t.put('other', randomBytes(SIZE));
       copyRange(t.lower('other'), t.lower('f'), at(1), at(2));
     },
   },
   {
-    name: 'one block rolled back to an older version of the same file', outcome: 'accepted', attack: (t) => {
+    name: 'one block rolled back to an older version of the same file',
+    outcome: 'accepted',
+    attack: (t) => {
       const v1 = randomBytes(SIZE);
       t.put('f', v1);
       const old = fs.readFileSync(t.lower('f'));
@@ -84,7 +118,9 @@ export const ROWS: Row[] = [
     },
   },
   {
-    name: 'the final block rolled back to an older, shorter version', outcome: 'accepted', attack: (t) => {
+    name: 'the final block rolled back to an older, shorter version',
+    outcome: 'accepted',
+    attack: (t) => {
       const v1 = randomBytes(SIZE);
       t.put('f', v1);
       const old = fs.readFileSync(t.lower('f'));
@@ -96,7 +132,9 @@ export const ROWS: Row[] = [
     },
   },
   {
-    name: 'the whole file rolled back to an older version', outcome: 'accepted', attack: (t) => {
+    name: 'the whole file rolled back to an older version',
+    outcome: 'accepted',
+    attack: (t) => {
       const v1 = randomBytes(SIZE);
       t.put('f', v1);
       const old = fs.readFileSync(t.lower('f'));
@@ -105,31 +143,100 @@ export const ROWS: Row[] = [
       return v1;
     },
   },
-  { name: 'cut inside the header', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', 50); } },
-  { name: 'cut to exactly the header', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', FILE_HEADER_BYTES); } },
-  { name: 'cut inside the write record slot', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', 5000); } },
-  { name: 'cut where the blocks start (no block left)', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', at(0)); } },
-  { name: 'cut inside the first block', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', at(0) + 100); } },
-  { name: 'cut at the end of block 0', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', at(1)); } },
-  { name: 'cut at the end of block 1', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', at(2)); } },
-  { name: 'cut at the end of block 2', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', at(3)); } },
-  { name: 'cut inside the last block', outcome: 'EIO', attack: (t) => { t.put('f', randomBytes(SIZE)); cut(t, 'f', at(3) + 100); } },
   {
-    name: 'a block appended from the same file', outcome: 'EIO', attack: (t) => {
+    name: 'cut inside the header',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', 50);
+    },
+  },
+  {
+    name: 'cut to exactly the header',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', FILE_HEADER_BYTES);
+    },
+  },
+  {
+    name: 'cut inside the write record slot',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', 5000);
+    },
+  },
+  {
+    name: 'cut where the blocks start (no block left)',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', at(0));
+    },
+  },
+  {
+    name: 'cut inside the first block',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', at(0) + 100);
+    },
+  },
+  {
+    name: 'cut at the end of block 0',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', at(1));
+    },
+  },
+  {
+    name: 'cut at the end of block 1',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', at(2));
+    },
+  },
+  {
+    name: 'cut at the end of block 2',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', at(3));
+    },
+  },
+  {
+    name: 'cut inside the last block',
+    outcome: 'EIO',
+    attack: (t) => {
+      t.put('f', randomBytes(SIZE));
+      cut(t, 'f', at(3) + 100);
+    },
+  },
+  {
+    name: 'a block appended from the same file',
+    outcome: 'EIO',
+    attack: (t) => {
       t.put('f', randomBytes(4 * 4096));
       const b = fs.readFileSync(t.lower('f'));
       fs.writeFileSync(t.lower('f'), Buffer.concat([b, b.subarray(at(1), at(1) + BLOCK_LOWER)]));
     },
   },
   {
-    name: 'headers swapped between two files', outcome: 'EIO', attack: (t) => {
+    name: 'headers swapped between two files',
+    outcome: 'EIO',
+    attack: (t) => {
       t.put('f', randomBytes(SIZE));
       t.put('other', randomBytes(SIZE));
       copyRange(t.lower('other'), t.lower('f'), 0, FILE_HEADER_BYTES);
     },
   },
   {
-    name: 'a write record forged or edited', outcome: 'accepted', attack: (t) => {
+    name: 'a write record forged or edited',
+    outcome: 'accepted',
+    attack: (t) => {
       const v = randomBytes(SIZE);
       t.put('f', v);
       const b = fs.readFileSync(t.lower('f'));
@@ -172,7 +279,13 @@ describe.skipIf(skipUnless('fuse', 'the content attack table'))('format 2: attac
   }, 180_000);
 
   afterAll(() => {
-    try { v.umount(); } catch { /* already */ } finally { v.cleanup(); }
+    try {
+      v.umount();
+    } catch {
+      /* already */
+    } finally {
+      v.cleanup();
+    }
   });
 
   ROWS.forEach((row, i) => {
@@ -180,7 +293,11 @@ describe.skipIf(skipUnless('fuse', 'the content attack table'))('format 2: attac
       const file = join(v.mnt, dirOf(i), 'f');
       let got: Buffer | null = null;
       let code: string | undefined;
-      try { got = fs.readFileSync(file); } catch (err) { code = (err as NodeJS.ErrnoException).code; }
+      try {
+        got = fs.readFileSync(file);
+      } catch (err) {
+        code = (err as NodeJS.ErrnoException).code;
+      }
       const lowerPath = join(v.lower, dirOf(i), 'f');
       if (row.outcome === 'EIO') {
         expect(code).toBe('EIO');
@@ -206,8 +323,12 @@ describe.skipIf(skipUnless('fuse', 'the content attack table'))('format 2: attac
     const raw = (p: string): string => execFileSync('getfattr', ['-n', 'user.tag', '-e', 'hex', '--only-values', p]).toString('hex');
     const la = join(v.lower, 'xa');
     const lb = join(v.lower, 'xb');
-    const va = execFileSync('getfattr', ['-n', 'user.tag', '-e', 'hex', la]).toString().match(/user\.tag=(0x[0-9a-f]+)/)![1]!;
-    const vb = execFileSync('getfattr', ['-n', 'user.tag', '-e', 'hex', lb]).toString().match(/user\.tag=(0x[0-9a-f]+)/)![1]!;
+    const va = execFileSync('getfattr', ['-n', 'user.tag', '-e', 'hex', la])
+      .toString()
+      .match(/user\.tag=(0x[0-9a-f]+)/)![1]!;
+    const vb = execFileSync('getfattr', ['-n', 'user.tag', '-e', 'hex', lb])
+      .toString()
+      .match(/user\.tag=(0x[0-9a-f]+)/)![1]!;
     execFileSync('setfattr', ['-n', 'user.tag', '-v', vb, la]);
     execFileSync('setfattr', ['-n', 'user.tag', '-v', va, lb]);
     expect(raw(a)).toBe(Buffer.from('value-of-b').toString('hex'));

@@ -57,9 +57,19 @@ describe('format 2 vectors', () => {
     expect(() => f.files.open(io).read(io, 0, 1 << 16)).toThrow();
     expect(f.files.hasPendingWrite!(io)).toBe(true);
     const view = f.files.recoveredView!(io);
-    expect(f.files.open(view).read(view, 0, 1 << 16).toString('hex')).toBe(V.plaintext);
+    expect(
+      f.files
+        .open(view)
+        .read(view, 0, 1 << 16)
+        .toString('hex'),
+    ).toBe(V.plaintext);
     expect(f.files.recover!(io)).toBe(true);
     expect(f.files.hasPendingWrite!(io)).toBe(false);
-    expect(f.files.open(io).read(io, 0, 1 << 16).toString('hex')).toBe(V.plaintext);
+    expect(
+      f.files
+        .open(io)
+        .read(io, 0, 1 << 16)
+        .toString('hex'),
+    ).toBe(V.plaintext);
   });
 });

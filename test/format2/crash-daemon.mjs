@@ -6,5 +6,8 @@ import { readFileSync } from 'node:fs';
 
 const [dist, lower, mnt] = process.argv.slice(2);
 const { serveMount } = await import(new URL('engine/mount-daemon.js', `file://${dist}/`));
-const keys = readFileSync(0, 'utf8').trim().split('\n').map((h) => Buffer.from(h, 'hex'));
+const keys = readFileSync(0, 'utf8')
+  .trim()
+  .split('\n')
+  .map((h) => Buffer.from(h, 'hex'));
 await serveMount(lower, mnt, keys, { allowOther: true }, () => process.stdout.write('ready\n'));

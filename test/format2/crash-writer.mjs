@@ -46,7 +46,12 @@ function run(mnt, logPath, seedArg, names) {
   } catch {
     // the mount died (ENOTCONN): that is the point
   } finally {
-    for (const fd of fds) try { closeSync(fd); } catch { /* the mount is gone */ }
+    for (const fd of fds)
+      try {
+        closeSync(fd);
+      } catch {
+        /* the mount is gone */
+      }
     closeSync(log);
   }
 }

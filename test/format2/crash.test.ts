@@ -36,7 +36,10 @@ const progress = (line: string): void => {
 };
 const mountMs: number[] = [];
 
-interface Op { off: number; data: Buffer }
+interface Op {
+  off: number;
+  data: Buffer;
+}
 
 /** Applies the logged writes of one cycle to `base`; returns per file the fsynced state and the writes after it. */
 function replay(base: Buffer[], log: string): { synced: Buffer[]; later: Op[][] } {
@@ -94,7 +97,11 @@ class Lane {
   writer: ChildProcess | null = null;
   private stopped: (() => void) | null = null;
 
-  constructor(readonly dir: string, fsDir: string, readonly n: number) {
+  constructor(
+    readonly dir: string,
+    fsDir: string,
+    readonly n: number,
+  ) {
     this.lower = join(fsDir, `lower-${n}`);
     this.mnt = join(dir, `mnt-${n}`);
     fs.mkdirSync(this.mnt);
@@ -122,7 +129,9 @@ class Lane {
     const d = spawn(process.execPath, [DAEMON, dist, this.lower, this.mnt], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.daemon = d;
     d.stdin!.end(this.keys.map((k) => k.toString('hex')).join('\n'));
-    d.stderr!.on('data', (b: Buffer) => { this.daemonOut += b.toString(); });
+    d.stderr!.on('data', (b: Buffer) => {
+      this.daemonOut += b.toString();
+    });
     await new Promise<void>((res, rej) => {
       d.stdout!.on('data', (b: Buffer) => {
         if (b.toString().includes('ready')) {
@@ -140,12 +149,19 @@ class Lane {
     fs.writeFileSync(logPath, '');
     fs.chmodSync(logPath, 0o666);
     if (!this.writer) {
-      this.writer = spawn('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', process.execPath,
-        WRITER], { stdio: ['pipe', 'pipe', 'pipe'] });
-      this.writer.stderr!.on('data', (d: Buffer) => { this.writerErr += d.toString(); });
-      this.writer.stdout!.on('data', () => { this.stopped?.(); });
+      this.writer = spawn('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', process.execPath, WRITER], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      this.writer.stderr!.on('data', (d: Buffer) => {
+        this.writerErr += d.toString();
+      });
+      this.writer.stdout!.on('data', () => {
+        this.stopped?.();
+      });
     }
-    const writerStopped = new Promise<void>((r) => { this.stopped = r; });
+    const writerStopped = new Promise<void>((r) => {
+      this.stopped = r;
+    });
     this.writer.stdin!.write(`${this.mnt} ${logPath} ${this.n}.${kill} ${FILES.join(' ')}\n`);
     const writerErr = (): string => this.writerErr;
     // the kill falls at a random instant of the writer's run, once it writes
@@ -156,7 +172,9 @@ class Lane {
     await dead;
     await writerStopped;
     execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore' });
-    const fail = (what: string): void => { this.failures.push(`lane ${this.n} kill ${kill}: ${what}`); };
+    const fail = (what: string): void => {
+      this.failures.push(`lane ${this.n} kill ${kill}: ${what}`);
+    };
     const log = fs.readFileSync(logPath, 'utf8');
     fs.unlinkSync(logPath);
     if (writerErr()) fail(`the writer: ${writerErr()}`);
@@ -164,7 +182,12 @@ class Lane {
     this.ops += (log.match(/^op /gm) ?? []).length;
     this.fsyncs += (log.match(/^fsync /gm) ?? []).length;
     // fsck of the lower dir as the kill left it (fsck changes nothing)
-    const report = fsckVolume(openVolume(this.lower, this.keys.map((k) => Buffer.from(k))));
+    const report = fsckVolume(
+      openVolume(
+        this.lower,
+        this.keys.map((k) => Buffer.from(k)),
+      ),
+    );
     for (const p of report.problems) fail(`fsck: ${p.path ?? p.lowerPath}: ${p.problem}`);
     await this.mount();
     const { synced, later } = replay(this.base, log);
@@ -187,7 +210,11 @@ class Lane {
   stop(): void {
     this.writer?.kill('SIGKILL');
     this.daemon?.kill('SIGKILL');
-    try { execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore' }); } catch { /* gone */ }
+    try {
+      execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -218,25 +245,35 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'the crash test'))(`format ${
 
   afterAll(() => {
     for (const l of lanes) l.stop();
-    try { execFileSync('umount', [fsDir], { stdio: 'ignore' }); } catch {
-      try { execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' }); } catch { /* gone */ }
+    try {
+      execFileSync('umount', [fsDir], { stdio: 'ignore' });
+    } catch {
+      try {
+        execFileSync('umount', ['-l', fsDir], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it(`${KILLS} kills: fsck clean, every file readable, fsynced data intact`, async () => {
     const t0 = Date.now();
-    await Promise.all(lanes.map(async (l) => {
-      for (let kill = l.n; kill < KILLS && l.failures.length === 0; kill += LANES) await l.cycle(kill);
-    }));
+    await Promise.all(
+      lanes.map(async (l) => {
+        for (let kill = l.n; kill < KILLS && l.failures.length === 0; kill += LANES) await l.cycle(kill);
+      }),
+    );
     const failures = lanes.flatMap((l) => l.failures);
     const ops = lanes.reduce((a, l) => a + l.ops, 0);
     const fsyncs = lanes.reduce((a, l) => a + l.fsyncs, 0);
     const recovered = lanes.reduce((a, l) => a + (l.daemonOut.match(/rolled back/g) ?? []).length, 0);
     const sorted = [...mountMs].sort((a, b) => a - b);
-    console.log(`format ${FORMAT}: ${KILLS} kills in ${LANES} lanes, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${ops} writes, `
-      + `${fsyncs} fsyncs, ${recovered} recoveries from a write record, median mount ${sorted[sorted.length >> 1]} ms; `
-      + `${failures.length} failure(s)`);
+    console.log(
+      `format ${FORMAT}: ${KILLS} kills in ${LANES} lanes, ${((Date.now() - t0) / 1000).toFixed(0)} s, ${ops} writes, ` +
+        `${fsyncs} fsyncs, ${recovered} recoveries from a write record, median mount ${sorted[sorted.length >> 1]} ms; ` +
+        `${failures.length} failure(s)`,
+    );
     expect(failures.slice(0, 10)).toEqual([]);
     expect(ops).toBeGreaterThan(KILLS); // the writers did run between the kills
   }, 1_800_000); // about a minute on an idle 2-core machine; far longer under heavy load

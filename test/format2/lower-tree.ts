@@ -43,8 +43,10 @@ export function snapshot(mnt: string): Record<string, string> {
       const p = join(dir, n);
       const r = rel ? `${rel}/${n}` : n;
       const st = lstatSync(p);
-      if (st.isDirectory()) { out[r] = `dir ${(st.mode & 0o7777).toString(8)}`; walk(p, r); }
-      else if (st.isSymbolicLink()) out[r] = `link ${readlinkSync(p)}`;
+      if (st.isDirectory()) {
+        out[r] = `dir ${(st.mode & 0o7777).toString(8)}`;
+        walk(p, r);
+      } else if (st.isSymbolicLink()) out[r] = `link ${readlinkSync(p)}`;
       else out[r] = `file ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
     }
   };

@@ -18,7 +18,12 @@ class Killed extends Error {}
 /** A MemIO that dies after `budget` page-sized pieces of writes (ftruncate and punch count as one). */
 class TearIO extends MemIO {
   steps = 0;
-  constructor(initial: Buffer, private readonly budget: number) { super(initial); }
+  constructor(
+    initial: Buffer,
+    private readonly budget: number,
+  ) {
+    super(initial);
+  }
   private step(): void {
     if (this.steps++ >= this.budget) throw new Killed();
   }
@@ -31,8 +36,14 @@ class TearIO extends MemIO {
       at = end;
     }
   }
-  override ftruncate(n: number): void { this.step(); super.ftruncate(n); }
-  override punch(o: number, n: number): void { this.step(); super.punch(o, n); }
+  override ftruncate(n: number): void {
+    this.step();
+    super.ftruncate(n);
+  }
+  override punch(o: number, n: number): void {
+    this.step();
+    super.punch(o, n);
+  }
 }
 
 function fmt(version: 1 | 2): VolumeFormat {
@@ -77,8 +88,7 @@ const OPS: Array<[string, number, Op]> = [
  * past the end grows the file first, a punch is the lower file's own; a kill
  * between steps leaves some of the new bytes, like a kernel filesystem.
  */
-const STEPPED = new Set(['overwrite of many blocks in the middle', 'overwrite that extends the file', 'write far past the end (a hole)',
-  'punch a hole']);
+const STEPPED = new Set(['overwrite of many blocks in the middle', 'overwrite that extends the file', 'write far past the end (a hole)', 'punch a hole']);
 const whole = new Set(OPS.map(([name]) => name).filter((n) => !STEPPED.has(n)));
 
 /** Every byte of `got` is the old one or the new one there (0 past an end), and its size is between. */
@@ -110,7 +120,11 @@ function tornStates(version: 1 | 2): Map<string, number> {
         if (!(err instanceof Killed)) throw err;
       }
       let got: Buffer | null;
-      try { got = readAll(f, new MemIO(t.data)); } catch { got = null; }
+      try {
+        got = readAll(f, new MemIO(t.data));
+      } catch {
+        got = null;
+      }
       if (!got || !between(got, oldContent, newContent)) n++;
       else if (whole.has(name) && !(got.equals(oldContent) || got.equals(newContent))) n++;
     }

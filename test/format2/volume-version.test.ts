@@ -34,7 +34,10 @@ describe('volume format version', () => {
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'format-2 volumes through the CLI'))('a new volume', () => {
   let v: TestVolume;
-  beforeAll(() => { v = makeVolume({ loopMiB: 32 }); v.mount(); });
+  beforeAll(() => {
+    v = makeVolume({ loopMiB: 32 });
+    v.mount();
+  });
   afterAll(() => v?.cleanup());
 
   it('is format 2, and its mount says so in the log', () => {

@@ -14,7 +14,13 @@ describe.skipIf(skipUnless('fuse', 'volume version tests'))('volume format versi
   const vols: TestVolume[] = [];
   afterAll(() => {
     for (const v of vols) {
-      try { v.umount(); } catch { /* not mounted */ } finally { v.cleanup(); }
+      try {
+        v.umount();
+      } catch {
+        /* not mounted */
+      } finally {
+        v.cleanup();
+      }
     }
   });
 

@@ -8,7 +8,11 @@ import { skipUnless } from '../helpers/requirements.js';
 import { lgetxattrSync, llistxattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
 
 const errCode = (fn: () => unknown): string | undefined => {
-  try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }
+  try {
+    fn();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
   return undefined;
 };
 
@@ -23,20 +27,31 @@ describe.skipIf(skipUnless('fuse', 'FUSE bridge tests'))('the fuse-native bridge
     fs.mkdirSync(join(dir, 'lower'));
     mnt = join(dir, 'mnt');
     fs.mkdirSync(mnt);
-    child = spawn(process.execPath, [new URL('./passthrough-fixture.mjs', import.meta.url).pathname, join(dir, 'lower'), mnt], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [new URL('./passthrough-fixture.mjs', import.meta.url).pathname, join(dir, 'lower'), mnt], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((res, rej) => {
-      child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) res();
+      });
       child.on('exit', (c) => rej(new Error(`fixture exited ${c}`)));
     });
   });
   afterAll(async () => {
     child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
-    try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* busy */ }
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* busy */
+    }
   });
 
   it('mounts with the requested type, source and options', () => {
-    const line = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.includes(` ${mnt} `))!;
+    const line = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .find((l) => l.includes(` ${mnt} `))!;
     expect(line).toContain('fuse.bridgetest');
     expect(line).toContain(`bridge-test:${join(dir, 'lower')}`);
     expect(line).toContain('default_permissions');

@@ -9,8 +9,19 @@ const [lower, mnt] = process.argv.slice(2);
 const L = (p) => lower + p;
 const stats = { maxWrite: 0, utimens: [], unexpected: 0 };
 const xattrs = new Map();
-const st = (s) => ({ mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, nlink: s.nlink, ino: s.ino, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs });
-const fds = new Map(); let n = 1;
+const st = (s) => ({
+  mode: s.mode,
+  uid: s.uid,
+  gid: s.gid,
+  size: s.size,
+  nlink: s.nlink,
+  ino: s.ino,
+  atimeMs: s.atimeMs,
+  mtimeMs: s.mtimeMs,
+  ctimeMs: s.ctimeMs,
+});
+const fds = new Map();
+let n = 1;
 // fixed size, padded: the kernel caches the size it saw first
 const statsBuf = () => Buffer.from(JSON.stringify(stats).padEnd(4096, ' '));
 const ops = {
@@ -21,13 +32,26 @@ const ops = {
     if (p === '/.stats') return { ...st(fs.lstatSync(lower)), mode: 0o100644, size: statsBuf().length };
     return st(fs.lstatSync(L(p)));
   },
-  fgetattr(p, fh) { return st(fs.fstatSync(fds.get(fh))); },
-  readdir(p) { return ['.', '..', ...fs.readdirSync(L(p))]; },
-  open(p, f) {
-    if (p === '/.stats') { fds.set(n, -1); return n++; }
-    const fd = fs.openSync(L(p), f & 3); fds.set(n, fd); return n++;
+  fgetattr(p, fh) {
+    return st(fs.fstatSync(fds.get(fh)));
   },
-  create(p, m) { const fd = fs.openSync(L(p), 'wx+', m); fds.set(n, fd); return n++; },
+  readdir(p) {
+    return ['.', '..', ...fs.readdirSync(L(p))];
+  },
+  open(p, f) {
+    if (p === '/.stats') {
+      fds.set(n, -1);
+      return n++;
+    }
+    const fd = fs.openSync(L(p), f & 3);
+    fds.set(n, fd);
+    return n++;
+  },
+  create(p, m) {
+    const fd = fs.openSync(L(p), 'wx+', m);
+    fds.set(n, fd);
+    return n++;
+  },
   read(p, fh, buf, off) {
     if (p === '/.stats') return statsBuf().copy(buf, 0, off);
     return fs.readSync(fds.get(fh), buf, 0, buf.length, off);
@@ -36,19 +60,46 @@ const ops = {
     stats.maxWrite = Math.max(stats.maxWrite, buf.length);
     return fs.writeSync(fds.get(fh), buf, 0, buf.length, off);
   },
-  release(p, fh) { const fd = fds.get(fh); fds.delete(fh); if (fd >= 0) fs.closeSync(fd); },
-  truncate(p, s) { fs.truncateSync(L(p), s); },
-  utimens(p, a, m) { stats.utimens.push([a, m]); fs.utimesSync(L(p), a / 1000, m / 1000); },
-  unlink(p) { fs.unlinkSync(L(p)); },
-  rename(a, b) { fs.renameSync(L(a), L(b)); },
-  setxattr(p, name, value) { xattrs.set(`${p}\0${name}`, Buffer.from(value)); },
+  release(p, fh) {
+    const fd = fds.get(fh);
+    fds.delete(fh);
+    if (fd >= 0) fs.closeSync(fd);
+  },
+  truncate(p, s) {
+    fs.truncateSync(L(p), s);
+  },
+  utimens(p, a, m) {
+    stats.utimens.push([a, m]);
+    fs.utimesSync(L(p), a / 1000, m / 1000);
+  },
+  unlink(p) {
+    fs.unlinkSync(L(p));
+  },
+  rename(a, b) {
+    fs.renameSync(L(a), L(b));
+  },
+  setxattr(p, name, value) {
+    xattrs.set(`${p}\0${name}`, Buffer.from(value));
+  },
   getxattr(p, name) {
     const v = xattrs.get(`${p}\0${name}`);
     if (!v) throw new FuseError(61);
     return v;
   },
-  listxattr(p) { return [...xattrs.keys()].filter((k) => k.startsWith(`${p}\0`)).map((k) => k.split('\0')[1]); },
+  listxattr(p) {
+    return [...xattrs.keys()].filter((k) => k.startsWith(`${p}\0`)).map((k) => k.split('\0')[1]);
+  },
 };
-const m = await mountFuse(mnt, ops, { bridge: 'fuse-native', fsname: `bridge-test:${lower}`, subtype: 'bridgetest', onUnexpectedError: () => { stats.unexpected++; } });
+const m = await mountFuse(mnt, ops, {
+  bridge: 'fuse-native',
+  fsname: `bridge-test:${lower}`,
+  subtype: 'bridgetest',
+  onUnexpectedError: () => {
+    stats.unexpected++;
+  },
+});
 process.stdout.write('ready\n');
-process.on('SIGTERM', async () => { await m.unmount(); process.exit(0); });
+process.on('SIGTERM', async () => {
+  await m.unmount();
+  process.exit(0);
+});

@@ -9,8 +9,18 @@
  * package suite (test/package/) and the OS-installer suite (test/installer/).
  */
 export const HOMECRYPT_TARGET_PACKAGES: readonly string[] = [
-  'nodejs', 'libfuse2', 'fuse3', 'libpam-runtime', 'libpam-modules', 'libstdc++6',
-  'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
+  'nodejs',
+  'libfuse2',
+  'fuse3',
+  'libpam-runtime',
+  'libpam-modules',
+  'libstdc++6',
+  'cryptsetup-bin',
+  'ecryptfs-utils',
+  'keyutils',
+  'man-db',
+  'bash-completion',
+  'pamtester',
 ];
 
 /**
@@ -20,5 +30,11 @@ export const HOMECRYPT_TARGET_PACKAGES: readonly string[] = [
  */
 export const BOOTED_TARGET_PACKAGES: readonly string[] = [
   ...HOMECRYPT_TARGET_PACKAGES,
-  'systemd', 'systemd-sysv', 'dbus', 'libpam-systemd', 'openssh-server', 'sudo', 'procps',
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'libpam-systemd',
+  'openssh-server',
+  'sudo',
+  'procps',
 ];

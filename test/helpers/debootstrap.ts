@@ -116,15 +116,21 @@ mv "$dir.tmp" "$dir"
 date -u +%FT%TZ > "$dir/complete"
 `;
   writeFileSync(join(DEBOOTSTRAP_CACHE, `${key}.json`), `${JSON.stringify({ ...spec, packages }, null, 2)}\n`);
-  const r = spawnSync('flock', [join(DEBOOTSTRAP_CACHE, `${key}.lock`), 'bash', '-c', script, 'build-root',
-    dir, spec.suite, spec.mirror, packages.join(',')], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync('flock', [join(DEBOOTSTRAP_CACHE, `${key}.lock`), 'bash', '-c', script, 'build-root', dir, spec.suite, spec.mirror, packages.join(',')], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) {
     throw new Error(`debootstrap of ${spec.suite} from ${spec.mirror} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   }
   return root;
 }
 
-export interface RunResult { code: number; stdout: string; stderr: string; }
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * A writable, throwaway copy of a cached root (overlayfs: the cache is the
@@ -179,7 +185,11 @@ export class ChrootSession {
       if (!name.startsWith('homecrypt-chroot-')) continue;
       const base = join(tmpParent, name);
       let pid: number;
-      try { pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8')); } catch { continue; }
+      try {
+        pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8'));
+      } catch {
+        continue;
+      }
       if (pid > 0 && existsSync(`/proc/${pid}`)) continue;
       ChrootSession.cleanupBase(base, []);
     }
@@ -199,10 +209,17 @@ export class ChrootSession {
   sh(command: string, opts: { input?: string; timeoutMs?: number } = {}): RunResult {
     const env = {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      HOME: '/root', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive', TERM: 'dumb',
+      HOME: '/root',
+      LANG: 'C.UTF-8',
+      DEBIAN_FRONTEND: 'noninteractive',
+      TERM: 'dumb',
     };
     const r = spawnSync('chroot', [this.root, '/bin/sh', '-c', command], {
-      env, input: opts.input, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20,
+      env,
+      input: opts.input,
+      encoding: 'utf8',
+      timeout: opts.timeoutMs ?? 120_000,
+      maxBuffer: 64 << 20,
     });
     return { code: r.status ?? 128, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
   }
@@ -222,8 +239,11 @@ export class ChrootSession {
     // Anything the test started inside (a FUSE daemon, say) may still hold
     // mounts below ours: find them all under the root and unmount deepest first.
     const root = join(base, 'root');
-    const mountedBelow = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
-      .filter((p) => p && (p === root || p.startsWith(`${root}/`)));
+    const mountedBelow = () =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4])
+        .filter((p) => p && (p === root || p.startsWith(`${root}/`)));
     for (let attempt = 0; attempt < 3; attempt++) {
       const all = [...new Set([...mountedBelow(), ...(attempt === 0 ? mounts : [])])].sort((a, b) => b.length - a.length);
       if (all.length === 0) break;

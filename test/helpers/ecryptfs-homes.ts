@@ -28,7 +28,11 @@ export interface PrivateHomeFixture {
  * README link the tool makes; `desktopLink` adds its .desktop link too.
  */
 export function makeEcryptfsPrivateHome(opts: {
-  user: string; mountPass: string; login: string; tmpPrefix: string; desktopLink?: boolean;
+  user: string;
+  mountPass: string;
+  login: string;
+  tmpPrefix: string;
+  desktopLink?: boolean;
   /** this many more files of 40 KiB in the Private directory (something long to copy) */
   extraFiles?: number;
 }): PrivateHomeFixture {

@@ -28,14 +28,19 @@ export function plainManifest(dir: string): string {
     }
   };
   walk('');
-  return paths.sort((a, b) => byBytes(`./${a}`, `./${b}`)).map((p) => {
-    const abs = join(dir, p);
-    const st = lstatSync(abs);
-    if (st.isSymbolicLink()) return `l\t./${p}\t${readlinkSync(abs)}`;
-    if (st.isDirectory()) return `d\t./${p}`;
-    const d = readFileSync(abs);
-    return `f\t./${p}\t${d.length}\t${sha(d)}`;
-  }).join('\n') + '\n';
+  return (
+    paths
+      .sort((a, b) => byBytes(`./${a}`, `./${b}`))
+      .map((p) => {
+        const abs = join(dir, p);
+        const st = lstatSync(abs);
+        if (st.isSymbolicLink()) return `l\t./${p}\t${readlinkSync(abs)}`;
+        if (st.isDirectory()) return `d\t./${p}`;
+        const d = readFileSync(abs);
+        return `f\t./${p}\t${d.length}\t${sha(d)}`;
+      })
+      .join('\n') + '\n'
+  );
 }
 
 /** Manifest of an eCryptfs lower tree, decrypted by homecrypt without mounting. */
@@ -54,7 +59,12 @@ export function lowerManifest(vol: EcryptfsVolume): string {
       }
     }
   }
-  return lines.sort((a, b) => byBytes(`./${a.path}`, `./${b.path}`)).map((l) => l.line).join('\n') + '\n';
+  return (
+    lines
+      .sort((a, b) => byBytes(`./${a.path}`, `./${b.path}`))
+      .map((l) => l.line)
+      .join('\n') + '\n'
+  );
 }
 
 const keyCache = new Map<string, ReturnType<typeof keysFromMountPassphrase>>();

@@ -16,7 +16,8 @@ import { cachedDebootstrapRoot, type DebootstrapSpec, type RunResult } from './d
 
 export function nspawnAbsentReason(): string | null {
   if (process.getuid?.() !== 0) return 'not running as root';
-  if (spawnSync('systemd-nspawn', ['--version'], { stdio: 'ignore' }).status !== 0) return 'systemd-nspawn is not installed (Debian systemd-container; ./run installs it)';
+  if (spawnSync('systemd-nspawn', ['--version'], { stdio: 'ignore' }).status !== 0)
+    return 'systemd-nspawn is not installed (Debian systemd-container; ./run installs it)';
   if (spawnSync('nsenter', ['--version'], { stdio: 'ignore' }).status !== 0) return 'nsenter is not installed (util-linux)';
   return null;
 }
@@ -32,9 +33,16 @@ export class BootedContainer {
   private constructor(base: string, cached: string) {
     this.base = base;
     this.root = join(base, 'root');
-    this.name = `hc-${base.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+    this.name = `hc-${base
+      .slice(-6)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, 'x')}`;
     for (const d of ['root', 'upper', 'work']) mkdirSync(join(base, d));
-    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${cached},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, this.root], { encoding: 'utf8' });
+    const r = spawnSync(
+      'mount',
+      ['-t', 'overlay', 'overlay', '-o', `lowerdir=${cached},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, this.root],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`overlay mount failed: ${r.stderr}`);
   }
 
@@ -51,7 +59,11 @@ export class BootedContainer {
     for (const n of readdirSync('/tmp').filter((x) => x.startsWith('homecrypt-nspawn-'))) {
       const base = join('/tmp', n);
       let pid: number;
-      try { pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8')); } catch { continue; }
+      try {
+        pid = Number(readFileSync(join(base, 'owner.pid'), 'utf8'));
+      } catch {
+        continue;
+      }
       if (pid > 0 && spawnSync('kill', ['-0', String(pid)]).status === 0) continue;
       spawnSync('umount', ['-l', join(base, 'root')], { stdio: 'ignore' });
       rmSync(base, { recursive: true, force: true });
@@ -66,11 +78,23 @@ export class BootedContainer {
   /** Boots (or boots again after a poweroff) and waits until systemd says the system runs. */
   async boot(timeoutMs = 240_000): Promise<string> {
     const log = openSync(join(this.base, 'console.log'), 'a');
-    const child = spawn('systemd-nspawn', ['-q', '-D', this.root, '-b', '--register=no', '--keep-unit',
-      `--machine=${this.name}`, '--bind=/dev/fuse',
-      // nspawn's seccomp filter refuses the keyring calls (EPERM: keyrings are not
-      // namespaced); a booted machine has no such filter, and logins need them
-      '--system-call-filter=add_key keyctl request_key'], { stdio: ['ignore', log, log], env: { ...process.env, SYSTEMD_LOG_LEVEL: 'info' } });
+    const child = spawn(
+      'systemd-nspawn',
+      [
+        '-q',
+        '-D',
+        this.root,
+        '-b',
+        '--register=no',
+        '--keep-unit',
+        `--machine=${this.name}`,
+        '--bind=/dev/fuse',
+        // nspawn's seccomp filter refuses the keyring calls (EPERM: keyrings are not
+        // namespaced); a booted machine has no such filter, and logins need them
+        '--system-call-filter=add_key keyctl request_key',
+      ],
+      { stdio: ['ignore', log, log], env: { ...process.env, SYSTEMD_LOG_LEVEL: 'info' } },
+    );
     closeSync(log);
     this.child = child;
     this.exited = new Promise((res) => child.on('exit', (code, sig) => res(code ?? (sig ? 128 : -1))));
@@ -95,28 +119,45 @@ export class BootedContainer {
     const below = (pid: number): number[] => {
       try {
         return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-      } catch { return []; }
+      } catch {
+        return [];
+      }
     };
     const queue = below(nspawnPid);
     while (queue.length) {
       const p = queue.shift()!;
       try {
         if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'systemd') return p;
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
       queue.push(...below(p));
     }
     return 0;
   }
 
   consoleTail(lines = 40): string {
-    try { return readFileSync(join(this.base, 'console.log'), 'utf8').split('\n').slice(-lines).join('\n'); } catch { return ''; }
+    try {
+      return readFileSync(join(this.base, 'console.log'), 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
   }
 
   /** A shell command inside the booted container, as root (nsenter into its namespaces). */
   sh(command: string, opts: { input?: string; timeoutMs?: number } = {}): RunResult {
     const r = spawnSync('nsenter', ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '--', '/bin/sh', '-c', command], {
-      input: opts.input, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20,
-      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive', TERM: 'dumb' },
+      input: opts.input,
+      encoding: 'utf8',
+      timeout: opts.timeoutMs ?? 120_000,
+      maxBuffer: 64 << 20,
+      env: {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        HOME: '/root',
+        LANG: 'C.UTF-8',
+        DEBIAN_FRONTEND: 'noninteractive',
+        TERM: 'dumb',
+      },
     });
     return { code: r.status ?? 128, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
   }
@@ -142,8 +183,12 @@ export class BootedContainer {
   async dispose(): Promise<void> {
     await this.poweroff(60_000).catch(() => undefined);
     const root = this.root;
-    const below = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
-      .filter((p) => p && (p === root || p.startsWith(`${root}/`))).sort((a, b) => b.length - a.length);
+    const below = () =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4])
+        .filter((p) => p && (p === root || p.startsWith(`${root}/`)))
+        .sort((a, b) => b.length - a.length);
     for (const m of below()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
     if (below().length === 0) rmSync(this.base, { recursive: true, force: true });
   }

@@ -7,7 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { HOOK_PATH, renderStackLines, type PamFlavour } from '../../src/session/pam-config.js';
 
-export interface PamService { name: string; linesFile: string; remove(): void }
+export interface PamService {
+  name: string;
+  linesFile: string;
+  remove(): void;
+}
 
 export interface PamServiceOptions {
   flavour?: PamFlavour;
@@ -22,33 +26,47 @@ export function createPamService(opts: PamServiceOptions = {}): PamService {
   // src/ runs from source here, so the module is named by its dist/ path explicitly
   const module = new URL('../../dist/pam/pam_homecrypt.so', import.meta.url).pathname;
   writeFileSync(linesFile, renderStackLines(HOOK_PATH, opts.flavour ?? 'module', module), { mode: 0o644 });
-  writeFileSync(`/etc/pam.d/${name}`, [
-    '# homecrypt test service: pam_unix as Debian stacks it, then the shipped lines',
-    'auth	[success=1 default=ignore]	pam_unix.so',
-    'auth	requisite	pam_deny.so',
-    'auth	required	pam_permit.so',
-    'account	required	pam_unix.so',
-    ...(opts.account ?? []),
-    'password	[success=1 default=ignore]	pam_unix.so yescrypt',
-    'password	requisite	pam_deny.so',
-    'password	required	pam_permit.so',
-    'session	required	pam_unix.so',
-    `@include homecrypt-test-${id}-lines`,
-    '',
-  ].join('\n'), { mode: 0o644 });
+  writeFileSync(
+    `/etc/pam.d/${name}`,
+    [
+      '# homecrypt test service: pam_unix as Debian stacks it, then the shipped lines',
+      'auth	[success=1 default=ignore]	pam_unix.so',
+      'auth	requisite	pam_deny.so',
+      'auth	required	pam_permit.so',
+      'account	required	pam_unix.so',
+      ...(opts.account ?? []),
+      'password	[success=1 default=ignore]	pam_unix.so yescrypt',
+      'password	requisite	pam_deny.so',
+      'password	required	pam_permit.so',
+      'session	required	pam_unix.so',
+      `@include homecrypt-test-${id}-lines`,
+      '',
+    ].join('\n'),
+    { mode: 0o644 },
+  );
   return {
-    name, linesFile,
-    remove() { rmSync(`/etc/pam.d/${name}`, { force: true }); rmSync(linesFile, { force: true }); },
+    name,
+    linesFile,
+    remove() {
+      rmSync(`/etc/pam.d/${name}`, { force: true });
+      rmSync(linesFile, { force: true });
+    },
   };
 }
 
-export interface PamResult { code: number; stdout: string; stderr: string }
+export interface PamResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** pamtester SERVICE USER OPS... with `input` as what the user types. */
 export function pamtester(service: string, user: string, ops: string[], input = '', asUid?: number): PamResult {
-  const argv = asUid === undefined ? ['pamtester', service, user, ...ops]
-    // like a setuid passwd run by the user: real uid the user, effective uid root
-    : ['setpriv', '--ruid', String(asUid), '--', 'pamtester', service, user, ...ops];
+  const argv =
+    asUid === undefined
+      ? ['pamtester', service, user, ...ops]
+      : // like a setuid passwd run by the user: real uid the user, effective uid root
+        ['setpriv', '--ruid', String(asUid), '--', 'pamtester', service, user, ...ops];
   const r = spawnSync(argv[0]!, argv.slice(1), { input, encoding: 'utf8', timeout: 90_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

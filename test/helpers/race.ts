@@ -35,11 +35,15 @@ export function makeCanaries(): Canaries {
   const describe = (p: string): string => {
     if (!existsSync(p)) return `${p}: missing`;
     const st = lstatSync(p);
-    const kind = st.isDirectory() ? `dir [${readdirSync(p).sort().join(',')}]` : `file ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`;
+    const kind = st.isDirectory()
+      ? `dir [${readdirSync(p).sort().join(',')}]`
+      : `file ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`;
     return `${p}: ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${kind}`;
   };
   return {
-    file, dir, root,
+    file,
+    dir,
+    root,
     snapshot: () => [root, file, dir, join(dir, 'inside')].map(describe).join('\n'),
     remove: () => rmSync(root, { recursive: true, force: true }),
   };
@@ -67,9 +71,22 @@ export interface Swapper {
 /** Starts the swapper as the user; resolves once its watches are in place. */
 export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptions): Promise<Swapper> {
   const args = [
-    '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
-    'python3', SWAPPER, '--match', o.match, '--file-canary', canaries.file, '--dir-canary', canaries.dir,
-    '--events', (o.events ?? ['create', 'open']).join(','),
+    '--reuid',
+    String(user.uid),
+    '--regid',
+    String(user.gid),
+    '--init-groups',
+    '--',
+    'python3',
+    SWAPPER,
+    '--match',
+    o.match,
+    '--file-canary',
+    canaries.file,
+    '--dir-canary',
+    canaries.dir,
+    '--events',
+    (o.events ?? ['create', 'open']).join(','),
     ...(o.recursive ? ['--recursive'] : []),
     ...(o.afterUnmount ? ['--after-unmount', o.afterUnmount] : []),
     ...(o.swapWatched ? ['--swap-watched'] : []),
@@ -78,8 +95,12 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
   const child = spawn('setpriv', args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/', env: { PATH: '/usr/bin:/bin', HOME: user.home } });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`swapper did not start: ${err}`)), 20_000);
@@ -102,6 +123,12 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
         },
       });
     }, 20);
-    child.on('exit', (code) => { if (!out.includes('ready\n')) { clearInterval(poll); clearTimeout(timer); reject(new Error(`swapper exited ${code}: ${err}`)); } });
+    child.on('exit', (code) => {
+      if (!out.includes('ready\n')) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        reject(new Error(`swapper exited ${code}: ${err}`));
+      }
+    });
   });
 }

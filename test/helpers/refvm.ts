@@ -12,7 +12,9 @@ export const REFVM_SH = resolve(repoRoot, '../shared/refvm/refvm.sh');
 /** The installed Debian kernel version refvm should boot (refvm.sh pins one by default). */
 export function refvmKernelVersion(): string | null {
   if (!existsSync('/boot')) return null;
-  const kernels = readdirSync('/boot').filter((f) => /^vmlinuz-.*-amd64$/.test(f)).sort();
+  const kernels = readdirSync('/boot')
+    .filter((f) => /^vmlinuz-.*-amd64$/.test(f))
+    .sort();
   return kernels.length ? kernels[kernels.length - 1].slice('vmlinuz-'.length) : null;
 }
 
@@ -23,7 +25,10 @@ export function refvmAbsentReason(): string | null {
   return null;
 }
 
-export interface RefvmResult { code: number; output: string; }
+export interface RefvmResult {
+  code: number;
+  output: string;
+}
 
 export interface RefvmOptions {
   args?: string[];

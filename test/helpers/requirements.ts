@@ -27,7 +27,8 @@ export function absentReason(feature: 'root' | 'fuse' | 'keyring' | 'loop' | 'de
       return deviceMapperPresent() ? null : 'no device-mapper in this kernel (not in /proc/misc, no dm-mod module)';
     case 'pjdfstest':
       // not packaged in Debian and not buildable from the network in CI: docs/POSIX.md says how to build it there
-      return existsSync(`${PJDFSTEST_DIR}/pjdfstest`) && existsSync(`${PJDFSTEST_DIR}/tests/conf`) ? null
+      return existsSync(`${PJDFSTEST_DIR}/pjdfstest`) && existsSync(`${PJDFSTEST_DIR}/tests/conf`)
+        ? null
         : `no pjdfstest built at ${PJDFSTEST_DIR} (commit ${PJDFSTEST_COMMIT.slice(0, 7)}; not packaged in Debian; docs/POSIX.md)`;
     case 'ecryptfs':
       return readFileSync('/proc/filesystems', 'utf8').includes('ecryptfs') ? null : 'no eCryptfs in this kernel';

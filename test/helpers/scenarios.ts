@@ -49,48 +49,58 @@ function fillHome(u: TestUser, files: number): void {
 export function describeScenarios(title: string, dirUrl: URL, timeoutMs = 120_000): void {
   const dir = dirUrl.pathname;
   describe(title, () => {
-    for (const script of readdirSync(dir).filter((f) => /^t_.*\.sh$/.test(f)).sort()) {
+    for (const script of readdirSync(dir)
+      .filter((f) => /^t_.*\.sh$/.test(f))
+      .sort()) {
       const path = join(dir, script);
       const needs = needsOf(path);
       const skip = (needs.has('root') || needs.has('user') || needs.has('ecryptfs-private')) && process.getuid?.() !== 0;
-      it.skipIf(skip)(script, () => {
-        const tmp = mkdtempSync(join(tmpdir(), 'hc-scenario-'));
-        const u = needs.has('user') ? createTestUser('hcs') : null;
-        const ec = needs.has('ecryptfs-private') ? { user: `hce${randomBytes(3).toString('hex')}`, login: `login-${randomBytes(4).toString('hex')}` } : null;
-        let ecBase: string | undefined;
-        try {
-          const env: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HC: BIN, T: tmp, LIB };
-          if (ec) {
-            const files = [...needs].find((n) => n.startsWith('files='));
-            const f = makeEcryptfsPrivateHome({
-              user: ec.user, mountPass: 'scenario mount pass', login: ec.login, tmpPrefix: 'hc-scenario-ec-', extraFiles: files ? Number(files.slice(6)) : 0,
-            });
-            ecBase = f.base;
-            writeFileSync(join(tmp, 'pw'), `${ec.login}\n`, { mode: 0o600 });
-            Object.assign(env, { U: ec.user, HOME_U: f.home, HOMECRYPT_RECORD_DIR_FOR_TESTS: f.records });
+      it.skipIf(skip)(
+        script,
+        () => {
+          const tmp = mkdtempSync(join(tmpdir(), 'hc-scenario-'));
+          const u = needs.has('user') ? createTestUser('hcs') : null;
+          const ec = needs.has('ecryptfs-private') ? { user: `hce${randomBytes(3).toString('hex')}`, login: `login-${randomBytes(4).toString('hex')}` } : null;
+          let ecBase: string | undefined;
+          try {
+            const env: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HC: BIN, T: tmp, LIB };
+            if (ec) {
+              const files = [...needs].find((n) => n.startsWith('files='));
+              const f = makeEcryptfsPrivateHome({
+                user: ec.user,
+                mountPass: 'scenario mount pass',
+                login: ec.login,
+                tmpPrefix: 'hc-scenario-ec-',
+                extraFiles: files ? Number(files.slice(6)) : 0,
+              });
+              ecBase = f.base;
+              writeFileSync(join(tmp, 'pw'), `${ec.login}\n`, { mode: 0o600 });
+              Object.assign(env, { U: ec.user, HOME_U: f.home, HOMECRYPT_RECORD_DIR_FOR_TESTS: f.records });
+            }
+            if (u) {
+              writeFileSync(join(tmp, 'pw'), `${u.password}\n`, { mode: 0o600 });
+              Object.assign(env, { U: u.name, HOME_U: u.home });
+              const files = [...needs].find((n) => n.startsWith('files='));
+              if (files) fillHome(u, Number(files.slice(6)));
+            }
+            const r = spawnSync('sh', ['-c', 'sh "$1" 2>&1', 'sh', path], { env, encoding: 'utf8', timeout: timeoutMs });
+            let got = maskScenarioOutput(r.stdout, tmp, u?.name ?? ec?.user);
+            if (ecBase) got = got.split(ecBase).join('$BASE');
+            const outFile = path.replace(/\.sh$/, '.out');
+            // to write a new scenario's .out (then read it: it is what the test will pin)
+            if (process.env.HOMECRYPT_SCENARIO_WRITE === '1') writeFileSync(outFile, got);
+            const want = readFileSync(outFile, 'utf8');
+            expect(got).toBe(want);
+            expect(r.status).toBe(0);
+          } finally {
+            if (u) removeTestUser(u, [`/home/.homecrypt/${u.name}`]);
+            if (ec) deleteUserByName(ec.user);
+            if (ecBase) rmSync(ecBase, { recursive: true, force: true });
+            if (existsSync(tmp)) rmSync(tmp, { recursive: true, force: true });
           }
-          if (u) {
-            writeFileSync(join(tmp, 'pw'), `${u.password}\n`, { mode: 0o600 });
-            Object.assign(env, { U: u.name, HOME_U: u.home });
-            const files = [...needs].find((n) => n.startsWith('files='));
-            if (files) fillHome(u, Number(files.slice(6)));
-          }
-          const r = spawnSync('sh', ['-c', 'sh "$1" 2>&1', 'sh', path], { env, encoding: 'utf8', timeout: timeoutMs });
-          let got = maskScenarioOutput(r.stdout, tmp, u?.name ?? ec?.user);
-          if (ecBase) got = got.split(ecBase).join('$BASE');
-          const outFile = path.replace(/\.sh$/, '.out');
-          // to write a new scenario's .out (then read it: it is what the test will pin)
-          if (process.env.HOMECRYPT_SCENARIO_WRITE === '1') writeFileSync(outFile, got);
-          const want = readFileSync(outFile, 'utf8');
-          expect(got).toBe(want);
-          expect(r.status).toBe(0);
-        } finally {
-          if (u) removeTestUser(u, [`/home/.homecrypt/${u.name}`]);
-          if (ec) deleteUserByName(ec.user);
-          if (ecBase) rmSync(ecBase, { recursive: true, force: true });
-          if (existsSync(tmp)) rmSync(tmp, { recursive: true, force: true });
-        }
-      }, timeoutMs + 30_000);
+        },
+        timeoutMs + 30_000,
+      );
     }
   });
 }

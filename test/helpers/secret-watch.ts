@@ -24,13 +24,17 @@ let scans = 0;
 function loop() { if (stop) { process.stdout.write(JSON.stringify({ scans, hits: [...hits] })); process.exit(0); } scan(); scans++; setTimeout(loop, 2); }
 `;
 
-export interface SecretWatch { stop(): Promise<{ scans: number; hits: string[] }> }
+export interface SecretWatch {
+  stop(): Promise<{ scans: number; hits: string[] }>;
+}
 
 /** Watches for any of the secrets (and their longer forms: a match is a substring). */
 export function watchForSecret(...secrets: string[]): SecretWatch {
   const child: ChildProcess = spawn(process.execPath, ['-e', WATCHER], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
   let out = '';
-  child.stdout!.on('data', (c) => { out += c; });
+  child.stdout!.on('data', (c) => {
+    out += c;
+  });
   child.stdin!.end(JSON.stringify(secrets));
   const exited = new Promise<{ scans: number; hits: string[] }>((resolve) => {
     // 'close', not 'exit': 'exit' can come before the last stdout chunk is read,
@@ -38,6 +42,9 @@ export function watchForSecret(...secrets: string[]): SecretWatch {
     child.on('close', () => resolve(JSON.parse(out || '{"scans":0,"hits":[]}')));
   });
   return {
-    stop: () => { child.kill('SIGTERM'); return exited; },
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
   };
 }

@@ -7,7 +7,12 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export interface Sshd { port: number; dir: string; stop(): Promise<void>; log(): string }
+export interface Sshd {
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+  log(): string;
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,7 +29,10 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     const ok = await new Promise<boolean>((res) => {
-      const c = connect(port, '127.0.0.1', () => { c.destroy(); res(true); });
+      const c = connect(port, '127.0.0.1', () => {
+        c.destroy();
+        res(true);
+      });
       c.on('error', () => res(false));
     });
     if (ok) return;
@@ -39,27 +47,50 @@ export async function startSshd(pamService: string, allowUsers: string[]): Promi
   spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
   const port = await freePort();
   const config = join(dir, 'sshd_config');
-  writeFileSync(config, [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `PidFile ${join(dir, 'sshd.pid')}`,
-    // public keys outside the homes, which may be locked when sshd looks (docs/LOGIN.md)
-    'UsePAM yes', 'PasswordAuthentication yes', 'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes',
-    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}/%u`,
-    'PermitRootLogin no', `AllowUsers ${allowUsers.join(' ')}`, 'StrictModes no', 'LogLevel VERBOSE',
-    'PrintMotd no', 'PrintLastLog no', 'AcceptEnv none', '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host_key')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      // public keys outside the homes, which may be locked when sshd looks (docs/LOGIN.md)
+      'UsePAM yes',
+      'PasswordAuthentication yes',
+      'KbdInteractiveAuthentication no',
+      'PubkeyAuthentication yes',
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}/%u`,
+      'PermitRootLogin no',
+      `AllowUsers ${allowUsers.join(' ')}`,
+      'StrictModes no',
+      'LogLevel VERBOSE',
+      'PrintMotd no',
+      'PrintLastLog no',
+      'AcceptEnv none',
+      '',
+    ].join('\n'),
+  );
   const prog = join(dir, pamService);
   symlinkSync('/usr/sbin/sshd', prog);
   let output = '';
   const child: ChildProcess = spawn(prog, ['-D', '-e', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (c) => { output += c; });
-  child.stderr!.on('data', (c) => { output += c; });
+  child.stdout!.on('data', (c) => {
+    output += c;
+  });
+  child.stderr!.on('data', (c) => {
+    output += c;
+  });
   await waitForPort(port, 10_000);
   return {
-    port, dir,
+    port,
+    dir,
     log: () => output,
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((r) => { if (child.exitCode !== null) r(null); else child.on('exit', r); });
+      await new Promise((r) => {
+        if (child.exitCode !== null) r(null);
+        else child.on('exit', r);
+      });
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -79,34 +110,96 @@ export function addUserKey(sshd: Sshd, user: string): string {
 /** ssh with a key only (no password can be typed). */
 export function sshRunWithKey(port: number, user: string, key: string, command: string, timeoutMs = 60_000): Promise<SshResult> {
   return new Promise((resolve) => {
-    const child = spawn('ssh', ['-p', String(port), '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'PreferredAuthentications=publickey', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', `${user}@127.0.0.1`, command],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'ssh',
+      [
+        '-p',
+        String(port),
+        '-i',
+        key,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'PreferredAuthentications=publickey',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'LogLevel=ERROR',
+        `${user}@127.0.0.1`,
+        command,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (c) => { stdout += c; });
-    child.stderr!.on('data', (c) => { stderr += c; });
+    child.stdout!.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr!.on('data', (c) => {
+      stderr += c;
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
-export interface SshResult { code: number; stdout: string; stderr: string }
+export interface SshResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** ssh USER@127.0.0.1 COMMAND with a password, given to sshpass through a pipe (fd 3). */
 export function sshRun(port: number, user: string, password: string, command: string, timeoutMs = 60_000): Promise<SshResult> {
   return new Promise((resolve) => {
-    const child = spawn('sshpass', ['-d', '3', 'ssh', '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=no',
-      '-o', 'IdentitiesOnly=yes', '-o', 'IdentityFile=/dev/null',
-      `${user}@127.0.0.1`, command], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      'sshpass',
+      [
+        '-d',
+        '3',
+        'ssh',
+        '-p',
+        String(port),
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'PreferredAuthentications=password',
+        '-o',
+        'PubkeyAuthentication=no',
+        '-o',
+        'LogLevel=ERROR',
+        '-o',
+        'BatchMode=no',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'IdentityFile=/dev/null',
+        `${user}@127.0.0.1`,
+        command,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (c) => { stdout += c; });
-    child.stderr!.on('data', (c) => { stderr += c; });
+    child.stdout!.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr!.on('data', (c) => {
+      stderr += c;
+    });
     const pw = child.stdio[3] as NodeJS.WritableStream;
     pw.end(`${password}\n`);
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }

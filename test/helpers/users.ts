@@ -4,7 +4,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 
-export interface TestUser { name: string; uid: number; gid: number; home: string; password: string }
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  password: string;
+}
 
 export function createTestUser(prefix = 'hct'): TestUser {
   const name = `${prefix}${randomBytes(3).toString('hex')}`;
@@ -38,7 +44,11 @@ export function setPassword(name: string, password: string): void {
 /** Runs a shell command as the user (setpriv, full identity) and returns stdout. */
 export function asUser(u: TestUser, script: string, input?: string): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', '--', '/bin/sh', '-c', script], {
-    input, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: u.home, USER: u.name }, cwd: '/', timeout: 60_000,
+    input,
+    encoding: 'utf8',
+    env: { PATH: '/usr/bin:/bin', HOME: u.home, USER: u.name },
+    cwd: '/',
+    timeout: 60_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -19,14 +19,29 @@ function errorOf(raw: unknown): string {
 describe('answers file', () => {
   it('accepts a minimal file and fills in the defaults', () => {
     expect(validateAnswers(good)).toEqual({
-      version: 1, user: 'alice', createUser: false, fullName: '', encryptHome: 'home', passphraseFile: '/root/alice.pass',
-      kdfTime: null, recoveryKeyFile: null, block: null, package: 'auto',
+      version: 1,
+      user: 'alice',
+      createUser: false,
+      fullName: '',
+      encryptHome: 'home',
+      passphraseFile: '/root/alice.pass',
+      kdfTime: null,
+      recoveryKeyFile: null,
+      block: null,
+      package: 'auto',
     });
   });
 
   it('accepts a full file with block mode', () => {
-    const a = validateAnswers({ ...good, createUser: true, fullName: 'Alice Liddell', kdfTime: 0.05, recoveryKeyFile: '/root/rk.txt',
-      package: '/srv/homecrypt_0.1.0_all.deb', block: { device: '/dev/vdb1', name: 'crypthome', mountPoint: '/home', format: true } });
+    const a = validateAnswers({
+      ...good,
+      createUser: true,
+      fullName: 'Alice Liddell',
+      kdfTime: 0.05,
+      recoveryKeyFile: '/root/rk.txt',
+      package: '/srv/homecrypt_0.1.0_all.deb',
+      block: { device: '/dev/vdb1', name: 'crypthome', mountPoint: '/home', format: true },
+    });
     expect(a.block).toEqual({ device: '/dev/vdb1', name: 'crypthome', mountPoint: '/home', filesystem: 'ext4', format: true });
   });
 

@@ -10,9 +10,10 @@ let dir: string;
 
 function run(args: string[], input?: string): { code: number; stderr: string } {
   // fd 3 carries the passphrase when `input` is given (the child reads /dev/stdin as fd 3 via the shell).
-  const r = input === undefined
-    ? spawnSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawnSync('sh', ['-c', `exec "$0" "$@" 3<&0`, BIN, ...args], { encoding: 'utf8', input });
+  const r =
+    input === undefined
+      ? spawnSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawnSync('sh', ['-c', `exec "$0" "$@" 3<&0`, BIN, ...args], { encoding: 'utf8', input });
   return { code: r.status ?? 128, stderr: r.stderr };
 }
 function answersFile(name: string, content: unknown): string {
@@ -22,7 +23,9 @@ function answersFile(name: string, content: unknown): string {
 }
 
 describe('homecrypt install: arguments and answers', () => {
-  beforeAll(() => { dir = mkdtempSync('/tmp/homecrypt-install-cli-'); });
+  beforeAll(() => {
+    dir = mkdtempSync('/tmp/homecrypt-install-cli-');
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('--target is required', () => {
@@ -62,8 +65,10 @@ describe('homecrypt install: arguments and answers', () => {
   });
 
   it('both --passphrase-fd and "passphraseFile": exit 2', () => {
-    const r = run(['install', '--target', dir, '--passphrase-fd', '3', '--answers',
-      answersFile('both.json', { version: 1, user: 'alice', passphraseFile: '/root/x' })], 'pw\n');
+    const r = run(
+      ['install', '--target', dir, '--passphrase-fd', '3', '--answers', answersFile('both.json', { version: 1, user: 'alice', passphraseFile: '/root/x' })],
+      'pw\n',
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('not both');
   });
@@ -75,13 +80,19 @@ describe('homecrypt install: arguments and answers', () => {
   });
 
   it('a --target that does not exist: exit 8, named', () => {
-    const r = run(['install', '--target', join(dir, 'no-such-root'), '--passphrase-fd', '3', '--answers', answersFile('nr.json', { version: 1, user: 'alice' })], 'pw-long-enough\n');
+    const r = run(
+      ['install', '--target', join(dir, 'no-such-root'), '--passphrase-fd', '3', '--answers', answersFile('nr.json', { version: 1, user: 'alice' })],
+      'pw-long-enough\n',
+    );
     expect(r.code).toBe(8);
     expect(r.stderr.trim()).toBe(`homecrypt: --target ${join(dir, 'no-such-root')}: no such directory`);
   });
 
   it('--target / is refused', () => {
-    const r = run(['install', '--target', '/', '--passphrase-fd', '3', '--answers', answersFile('root.json', { version: 1, user: 'alice' })], 'pw-long-enough\n');
+    const r = run(
+      ['install', '--target', '/', '--passphrase-fd', '3', '--answers', answersFile('root.json', { version: 1, user: 'alice' })],
+      'pw-long-enough\n',
+    );
     expect(r.code).toBe(8);
     expect(r.stderr).toContain('--target /: the target must be the root of the system being installed');
   });

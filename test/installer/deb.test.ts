@@ -22,7 +22,10 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install from the .deb (apt
   beforeAll(() => {
     tmp = mkdtempSync('/tmp/homecrypt-installer-deb-');
     chmodSync(tmp, 0o700);
-    deb = execFileSync('bash', [join(REPO, 'packaging/build-deb.sh'), '--out', tmp], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop() as string;
+    deb = execFileSync('bash', [join(REPO, 'packaging/build-deb.sh'), '--out', tmp], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .trim()
+      .split('\n')
+      .pop() as string;
     t = openTarget(400_000 + (process.pid % 90) * 1000);
   }, 900_000);
   afterAll(() => {

@@ -51,7 +51,9 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
   });
 
   it('refuses a directory that is not a system root, naming what is missing', async () => {
-    const r = await homecrypt(['install', '--target', tmp, '--answers', answers('a0.json', { user: 'alice', createUser: true }), '--passphrase-fd', '3'], { fd3: `${PASS}\n` });
+    const r = await homecrypt(['install', '--target', tmp, '--answers', answers('a0.json', { user: 'alice', createUser: true }), '--passphrase-fd', '3'], {
+      fd3: `${PASS}\n`,
+    });
     expect(r.code).toBe(8);
     expect(r.stderr).toMatch(/is not the root of an installed system: it lacks \/etc\/passwd, \/bin\/sh/);
   });
@@ -60,7 +62,9 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     const before = pamState(t.root);
     renameSync(t.path('/usr/bin/node'), t.path('/usr/bin/node.hidden'));
     try {
-      const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a1.json', { user: 'nobody2' })], { fd3: `${PASS}\n` });
+      const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a1.json', { user: 'nobody2' })], {
+        fd3: `${PASS}\n`,
+      });
       expect(r.code).toBe(7);
       expect(r.stderr).toContain('lacks what the installer step needs');
       expect(r.stderr).toContain('node >= 18 (Debian package nodejs)');
@@ -78,9 +82,13 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     // A pam-auth-update that writes the new stack and then fails, as a crash
     // after the files were written would.
     renameSync(t.path('/usr/sbin/pam-auth-update'), t.path('/usr/sbin/pam-auth-update.real'));
-    writeFileSync(t.path('/usr/sbin/pam-auth-update'), '#!/bin/sh\n/usr/sbin/pam-auth-update.real "$@"\necho "injected failure" >&2\nexit 1\n', { mode: 0o755 });
+    writeFileSync(t.path('/usr/sbin/pam-auth-update'), '#!/bin/sh\n/usr/sbin/pam-auth-update.real "$@"\necho "injected failure" >&2\nexit 1\n', {
+      mode: 0o755,
+    });
     try {
-      const r = await homecrypt(['install', '--target', t.root, '--answers', answers('a2.json', { user: 'alice', createUser: true }), '--passphrase-fd', '3'], { fd3: `${PASS}\n` });
+      const r = await homecrypt(['install', '--target', t.root, '--answers', answers('a2.json', { user: 'alice', createUser: true }), '--passphrase-fd', '3'], {
+        fd3: `${PASS}\n`,
+      });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/enabling the PAM profile in the target failed.*injected failure/);
       expect(r.stderr).toContain('rolled back the PAM configuration of the target');
@@ -99,12 +107,17 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     const marker = t.path('/run/homecrypt-test-pam-started');
     rmSync(marker, { force: true });
     renameSync(t.path('/usr/sbin/pam-auth-update'), t.path('/usr/sbin/pam-auth-update.real'));
-    writeFileSync(t.path('/usr/sbin/pam-auth-update'),
-      '#!/bin/sh\n/usr/sbin/pam-auth-update.real "$@"\ntouch /run/homecrypt-test-pam-started\nsleep 5\n', { mode: 0o755 });
+    writeFileSync(t.path('/usr/sbin/pam-auth-update'), '#!/bin/sh\n/usr/sbin/pam-auth-update.real "$@"\ntouch /run/homecrypt-test-pam-started\nsleep 5\n', {
+      mode: 0o755,
+    });
     let pid = 0;
     try {
-      const run = homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a2c.json', { user: 'alice', createUser: true })],
-        { fd3: `${PASS}\n`, onSpawn: (p) => { pid = p; } });
+      const run = homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a2c.json', { user: 'alice', createUser: true })], {
+        fd3: `${PASS}\n`,
+        onSpawn: (p) => {
+          pid = p;
+        },
+      });
       const until = Date.now() + 60_000;
       while (!existsSync(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
       expect(existsSync(marker)).toBe(true);
@@ -123,12 +136,14 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     expect(readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8')).toMatch(/failed: interrupted by SIGTERM/);
   });
 
-  it('rolls PAM back when a later step fails: setup refuses a passphrase that is not the user\'s password', async () => {
+  it("rolls PAM back when a later step fails: setup refuses a passphrase that is not the user's password", async () => {
     t.must('useradd --create-home --shell /bin/bash carol');
     t.must('chpasswd', { input: 'carol:Carols-real-password-1\n' });
     const before = pamState(t.root);
-    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
-      '--answers', answers('a2b.json', { user: 'carol', encryptHome: 'private' })], { fd3: 'not-carols-password\n' });
+    const r = await homecrypt(
+      ['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a2b.json', { user: 'carol', encryptHome: 'private' })],
+      { fd3: 'not-carols-password\n' },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/homecrypt setup for carol in the target failed \(exit \d+\): homecrypt: .*(password|passphrase)/i);
     expect(r.stderr).toContain('rolled back the PAM configuration of the target');
@@ -144,8 +159,13 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     const pwFile = join(tmp, 'alice.pass');
     writeFileSync(pwFile, `${PASS}\n`, { mode: 0o600 });
     const rk = join(tmp, 'alice-recovery.txt');
-    const r = await homecrypt(['install', '--target', t.root, '--answers',
-      answers('a3.json', { user: 'alice', createUser: true, fullName: 'Alice', encryptHome: 'home', passphraseFile: pwFile, recoveryKeyFile: rk })]);
+    const r = await homecrypt([
+      'install',
+      '--target',
+      t.root,
+      '--answers',
+      answers('a3.json', { user: 'alice', createUser: true, fullName: 'Alice', encryptHome: 'home', passphraseFile: pwFile, recoveryKeyFile: rk }),
+    ]);
     expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('homecrypt is installed in');
@@ -172,8 +192,10 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
 
   it('is idempotent: a re-run changes nothing and says what it kept', async () => {
     const before = pamState(t.root);
-    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
-      '--answers', answers('a4.json', { user: 'alice', createUser: true, encryptHome: 'home' })], { fd3: `${PASS}\n` });
+    const r = await homecrypt(
+      ['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a4.json', { user: 'alice', createUser: true, encryptHome: 'home' })],
+      { fd3: `${PASS}\n` },
+    );
     expect(r.code).toBe(0);
     expect(pamState(t.root)).toEqual(before);
     const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split('start: ').pop() as string;
@@ -186,8 +208,10 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     for (const m of sys) execFileSync('umount', ['-R', m]);
     try {
       expect(mountsBelow(t.root).filter((m) => m !== t.root)).toEqual([]);
-      const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
-        '--answers', answers('a5.json', { user: 'alice', encryptHome: 'home' })], { fd3: `${PASS}\n` });
+      const r = await homecrypt(
+        ['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a5.json', { user: 'alice', encryptHome: 'home' })],
+        { fd3: `${PASS}\n` },
+      );
       expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
       const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
       expect(log).toContain('chroot: mounted /proc, /sys, /dev, /dev/pts into the target');
@@ -205,8 +229,7 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
   it('block mode: formats a LUKS2 volume once, writes crypttab and fstab, and a re-run keeps them', async () => {
     const img = '/var/lib/homecrypt-test-volume.img';
     execFileSync('truncate', ['-s', '48M', t.path(img)]);
-    const a = answers('a6.json', { user: 'alice', encryptHome: 'home',
-      block: { device: img, name: 'cryptdata', mountPoint: '/srv/data', format: true } });
+    const a = answers('a6.json', { user: 'alice', encryptHome: 'home', block: { device: img, name: 'cryptdata', mountPoint: '/srv/data', format: true } });
     const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', a], { fd3: `${PASS}\n` });
     expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
     expect(r.stdout).toMatch(/recovery/i);
@@ -223,7 +246,11 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     const before = readFileSync(t.path(img)).subarray(0, 1 << 20);
     const again = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3', '--answers', a], { fd3: `${PASS}\n` });
     expect(again.code).toBe(0);
-    expect(readFileSync(t.path(img)).subarray(0, 1 << 20).equals(before)).toBe(true);
+    expect(
+      readFileSync(t.path(img))
+        .subarray(0, 1 << 20)
+        .equals(before),
+    ).toBe(true);
     expect(readFileSync(t.path('/etc/crypttab'), 'utf8')).toBe(crypttab);
     const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
     expect(log).toContain(`${img} already holds a LUKS volume; not formatted again`);
@@ -248,13 +275,16 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install into a debootstrap
     // A real installed Debian has systemd; this minbase root gets it from the mirror now.
     const get = 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd';
     if (t.sh(get, { timeoutMs: 300_000 }).code !== 0) t.must(`apt-get update -q && ${get}`, { timeoutMs: 300_000 });
-    const r = await homecrypt(['install', '--target', t.root, '--passphrase-fd', '3',
-      '--answers', answers('a7.json', { user: 'alice', encryptHome: 'home' })], { fd3: `${PASS}\n` });
+    const r = await homecrypt(
+      ['install', '--target', t.root, '--passphrase-fd', '3', '--answers', answers('a7.json', { user: 'alice', encryptHome: 'home' })],
+      { fd3: `${PASS}\n` },
+    );
     expect(r.stderr).toBe(r.code === 0 ? r.stderr : 'a failure (shown here)');
     const log = readFileSync(t.path('/var/log/homecrypt-install.log'), 'utf8').split(' start: ').pop() as string;
     expect(log).toContain('ran `systemctl enable homecrypt-shutdown.service` -> exit 0');
     expect(t.must('systemctl is-enabled homecrypt-shutdown.service').trim()).toBe('enabled');
-    expect(readlinkSync(t.path('/etc/systemd/system/multi-user.target.wants/homecrypt-shutdown.service')))
-      .toMatch(/^\/(usr\/)?lib\/systemd\/system\/homecrypt-shutdown\.service$/);
+    expect(readlinkSync(t.path('/etc/systemd/system/multi-user.target.wants/homecrypt-shutdown.service'))).toMatch(
+      /^\/(usr\/)?lib\/systemd\/system\/homecrypt-shutdown\.service$/,
+    );
   }, 600_000);
 });

@@ -11,7 +11,7 @@ import type { ChrootSession } from '../helpers/debootstrap.js';
 import { debootstrapAbsentReason, HOMECRYPT, mountsBelow, openTarget } from './target-root.js';
 
 const noRoot = skipUnless('root', 'fuse', 'keyring', 'interactive installer in tmux');
-const absent = noRoot ? 'skipped' : debootstrapAbsentReason() ?? (existsSync('/usr/bin/tmux') ? null : 'tmux is not installed');
+const absent = noRoot ? 'skipped' : (debootstrapAbsentReason() ?? (existsSync('/usr/bin/tmux') ? null : 'tmux is not installed'));
 const ARTIFACTS = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../test-artifacts/installer');
 const PASS = 'Bobs-own-passphrase-7';
 const SOCKET = `homecrypt-installer-${process.pid}`;
@@ -78,9 +78,18 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install, interactive, in a
     t?.dispose();
   });
 
-  it('asks, confirms the passphrase, shows the recovery key, and the new user\'s login unlocks', async () => {
-    tmux('new-session', '-d', '-s', 'inst', '-x', '120', '-y', '50',
-      `${HOMECRYPT} install --target ${t.root} --kdf-time 0.05 --package copy; echo INSTALL-EXIT=$?; sleep 600`);
+  it("asks, confirms the passphrase, shows the recovery key, and the new user's login unlocks", async () => {
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      'inst',
+      '-x',
+      '120',
+      '-y',
+      '50',
+      `${HOMECRYPT} install --target ${t.root} --kdf-time 0.05 --package copy; echo INSTALL-EXIT=$?; sleep 600`,
+    );
     await answer("Encrypt a user's home directory", 'encrypt-home', 'y', 'Enter');
     await answer('Which user?', 'which-user', 'bob', 'Enter');
     await answer('bob has no account in the target yet. Create it?', 'create-account', 'y', 'Enter');
@@ -121,8 +130,17 @@ describe.skipIf(noRoot || absent !== null)('homecrypt install, interactive, in a
     session = 'cancel';
     const log = t.path('/var/log/homecrypt-install.log');
     const before = readFileSync(log, 'utf8');
-    tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '20',
-      `${HOMECRYPT} install --target ${t.root} --kdf-time 0.05 --package copy; echo INSTALL-EXIT=$?; sleep 600`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      session,
+      '-x',
+      '120',
+      '-y',
+      '20',
+      `${HOMECRYPT} install --target ${t.root} --kdf-time 0.05 --package copy; echo INSTALL-EXIT=$?; sleep 600`,
+    );
     await answer("Encrypt a user's home directory", 'cancel-first-question', 'y', 'Enter');
     await answer('Which user?', 'cancel-which-user', 'C-c');
     await waitFor('INSTALL-EXIT=', 30_000).catch(() => undefined);

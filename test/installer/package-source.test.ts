@@ -23,7 +23,10 @@ describe('findDeb (package: "auto")', () => {
 
   it('a .deb newer than the compiled code is used, the newest of several', () => {
     mkdirSync(join(root, 'build'));
-    for (const [name, t] of [['homecrypt_0.1.0-1_amd64.deb', 1_000_100], ['homecrypt_0.1.0-2_amd64.deb', 1_000_200]] as const) {
+    for (const [name, t] of [
+      ['homecrypt_0.1.0-1_amd64.deb', 1_000_100],
+      ['homecrypt_0.1.0-2_amd64.deb', 1_000_200],
+    ] as const) {
       writeFileSync(join(root, 'build', name), 'x');
       at(join(root, 'build', name), t);
     }

@@ -13,8 +13,18 @@ import { ChrootSession, debootstrapAbsentReason } from '../helpers/debootstrap.j
  * which cannot be imported from a test file), so one cached root serves both suites.
  */
 export const TARGET_PACKAGES = [
-  'nodejs', 'libfuse2', 'fuse3', 'libpam-runtime', 'libpam-modules', 'libstdc++6',
-  'cryptsetup-bin', 'ecryptfs-utils', 'keyutils', 'man-db', 'bash-completion', 'pamtester',
+  'nodejs',
+  'libfuse2',
+  'fuse3',
+  'libpam-runtime',
+  'libpam-modules',
+  'libstdc++6',
+  'cryptsetup-bin',
+  'ecryptfs-utils',
+  'keyutils',
+  'man-db',
+  'bash-completion',
+  'pamtester',
 ];
 
 const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
@@ -42,13 +52,22 @@ export { debootstrapAbsentReason };
 export function openTarget(uidBase: number): ChrootSession {
   const s = ChrootSession.open({ packages: TARGET_PACKAGES });
   const defs = s.path('/etc/login.defs');
-  writeFileSync(defs, readFileSync(defs, 'utf8')
-    .replace(/^UID_MIN\s.*$/m, `UID_MIN ${uidBase}`).replace(/^GID_MIN\s.*$/m, `GID_MIN ${uidBase}`)
-    .replace(/^UID_MAX\s.*$/m, `UID_MAX ${uidBase + 900}`).replace(/^GID_MAX\s.*$/m, `GID_MAX ${uidBase + 900}`));
+  writeFileSync(
+    defs,
+    readFileSync(defs, 'utf8')
+      .replace(/^UID_MIN\s.*$/m, `UID_MIN ${uidBase}`)
+      .replace(/^GID_MIN\s.*$/m, `GID_MIN ${uidBase}`)
+      .replace(/^UID_MAX\s.*$/m, `UID_MAX ${uidBase + 900}`)
+      .replace(/^GID_MAX\s.*$/m, `GID_MAX ${uidBase + 900}`),
+  );
   return s;
 }
 
-export interface CliResult { code: number; stdout: string; stderr: string; }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs bin/homecrypt on the host, with an optional secret on fd 3. */
 export function homecrypt(args: string[], opts: { fd3?: string; timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
@@ -59,20 +78,31 @@ export function homecrypt(args: string[], opts: { fd3?: string; timeoutMs?: numb
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (d) => { stdout += d; });
-    child.stderr?.on('data', (d) => { stderr += d; });
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 240_000);
     if (opts.fd3 !== undefined) {
       const fd3 = child.stdio[3] as NodeJS.WritableStream;
-      fd3.on('error', () => { /* the command may exit before reading it */ });
+      fd3.on('error', () => {
+        /* the command may exit before reading it */
+      });
       fd3.end(opts.fd3);
     }
-    child.on('close', (code) => { clearTimeout(timer); res({ code: code ?? 128, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code: code ?? 128, stdout, stderr });
+    });
   });
 }
 
 /** Host paths of everything mounted at or below `root`. */
 export function mountsBelow(root: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
     .filter((p): p is string => !!p && (p === root || p.startsWith(`${root}/`)));
 }

@@ -92,7 +92,11 @@ describe('crash atomicity of key-store changes', () => {
     }
     const codes = await Promise.all(children.map((x) => x.done));
     expect(codes).toEqual([0, 0, 0]);
-    expect(readKeyStoreInfo(path).slots.map((s) => s.name).sort()).toEqual(['a', 'b', 'c', 'login', 'recovery']);
+    expect(
+      readKeyStoreInfo(path)
+        .slots.map((s) => s.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'login', 'recovery']);
     for (const name of ['a', 'b', 'c']) expect(await opens(path, `pw-${name}`)).toBe(true);
   });
 });

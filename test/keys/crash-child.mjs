@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 const ks = await import(new URL('../../dist/keys/key-store.js', import.meta.url).href);
 process.stdout.write('ready\n'); // loaded: a parent starting several at once waits for this
 const req = JSON.parse(readFileSync(0, 'utf8'));
-const onStep = (step) => { if (step === req.killAt) process.kill(process.pid, 'SIGKILL'); };
+const onStep = (step) => {
+  if (step === req.killAt) process.kill(process.pid, 'SIGKILL');
+};
 const b = (s) => Buffer.from(s, 'utf8');
 if (req.op === 'create') {
   await ks.createKeyStore(req.path, { passphrase: b(req.newSecret), kdfTimeSeconds: req.kdfTime, onStep });

@@ -6,9 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { rewrapLogin, unwrapKeyStore } from '../../src/keys/key-store.js';
-import {
-  checkKdfBudget, COMMAND_KDF_BUDGET, kdfWork, LOGIN_KDF_BUDGET, SLOT_KDF_LIMITS, withinSlotLimits,
-} from '../../src/keys/kdf-budget.js';
+import { checkKdfBudget, COMMAND_KDF_BUDGET, kdfWork, LOGIN_KDF_BUDGET, SLOT_KDF_LIMITS, withinSlotLimits } from '../../src/keys/kdf-budget.js';
 import { calibrateArgon2id } from '../../src/keys/kdf-calibration.js';
 import { decodeKeyStore, encodeKeyStore, type KeySlot } from '../../src/format/key-store-layout.js';
 import { KdfLimitError, WrongPassphraseError } from '../../src/errors.js';
@@ -36,11 +34,23 @@ describe('KDF work limits', () => {
     expect(() => checkKdfBudget('f', [slot('a', 256 * MIB, 16), slot('b', 256 * MIB, 16), slot('c', 1, 1)], LOGIN_KDF_BUDGET)).toThrow(KdfLimitError);
     expect(() => checkKdfBudget('f', [slot('a', 257 * MIB, 1)], LOGIN_KDF_BUDGET)).toThrow(/256 MiB per slot/);
     // a command (as the user) accepts every slot of any store homecrypt makes
-    expect(() => checkKdfBudget('f', Array.from({ length: 16 }, (_, i) => slot(`s${i}`, 256 * MIB, 8)), COMMAND_KDF_BUDGET)).not.toThrow();
-    expect(() => checkKdfBudget('f', Array.from({ length: 16 }, (_, i) => slot(`s${i}`, 1024 * MIB, 1000)), COMMAND_KDF_BUDGET)).toThrow(/16000 GiB·passes/);
+    expect(() =>
+      checkKdfBudget(
+        'f',
+        Array.from({ length: 16 }, (_, i) => slot(`s${i}`, 256 * MIB, 8)),
+        COMMAND_KDF_BUDGET,
+      ),
+    ).not.toThrow();
+    expect(() =>
+      checkKdfBudget(
+        'f',
+        Array.from({ length: 16 }, (_, i) => slot(`s${i}`, 1024 * MIB, 1000)),
+        COMMAND_KDF_BUDGET,
+      ),
+    ).toThrow(/16000 GiB·passes/);
   });
 
-  it('calibration stays within one slot\'s limits: 256 MiB and 2 GiB·passes', async () => {
+  it("calibration stays within one slot's limits: 256 MiB and 2 GiB·passes", async () => {
     expect(withinSlotLimits({ memoryKiB: 256 * MIB, iterations: 100, parallelism: 1 })).toEqual({ memoryKiB: 256 * MIB, iterations: 8, parallelism: 1 });
     expect(withinSlotLimits({ memoryKiB: 8 * MIB, iterations: 1000, parallelism: 1 })).toEqual({ memoryKiB: 8 * MIB, iterations: 256, parallelism: 1 });
     expect(withinSlotLimits({ memoryKiB: 64 * MIB, iterations: 3, parallelism: 1 }).iterations).toBe(3);
@@ -54,7 +64,8 @@ describe('KDF work limits', () => {
     const t0 = Date.now();
     await expect(unwrapKeyStore(p, Buffer.from('whatever'))).rejects.toThrow(KdfLimitError);
     await expect(unwrapKeyStore(p, Buffer.from('whatever'), { kdfBudget: LOGIN_KDF_BUDGET })).rejects.toThrow(
-      new RegExp(`^${p}: refused without trying it: its 16 slot\\(s\\) to try ask for 16000 GiB·passes of Argon2id .*login \\(root\\) limit of 8 GiB·passes`));
+      new RegExp(`^${p}: refused without trying it: its 16 slot\\(s\\) to try ask for 16000 GiB·passes of Argon2id .*login \\(root\\) limit of 8 GiB·passes`),
+    );
     await expect(rewrapLogin(p, Buffer.from('a'), Buffer.from('b'))).rejects.toThrow(KdfLimitError);
     expect(Date.now() - t0).toBeLessThan(1000);
   });

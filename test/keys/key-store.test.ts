@@ -5,13 +5,25 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, s
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  addPassphraseSlot, addRecoverySlot, createKeyStore, readKeyStoreInfo, removeSlot, rewrapLogin,
-  rewrapLoginWithMountKey, unwrapKeyStore,
+  addPassphraseSlot,
+  addRecoverySlot,
+  createKeyStore,
+  readKeyStoreInfo,
+  removeSlot,
+  rewrapLogin,
+  rewrapLoginWithMountKey,
+  unwrapKeyStore,
 } from '../../src/keys/key-store.js';
 import { keyIdOf } from '../../src/crypto/key-id.js';
 import {
-  CorruptFileError, KeyNotAvailableError, RecoveryKeyTypoError, RefusedError, UnsafePermissionsError,
-  UnsupportedFormatError, UsageError, WrongPassphraseError,
+  CorruptFileError,
+  KeyNotAvailableError,
+  RecoveryKeyTypoError,
+  RefusedError,
+  UnsafePermissionsError,
+  UnsupportedFormatError,
+  UsageError,
+  WrongPassphraseError,
 } from '../../src/errors.js';
 import { TEST_KDF_TIME, tempDir, vectorCopy, vectors } from '../helpers/key-store-vectors.js';
 import { skipUnless } from '../helpers/requirements.js';
@@ -21,19 +33,28 @@ afterAll(cleanup);
 const b = (s: string) => Buffer.from(s, 'utf8');
 let n = 0;
 const fresh = () => join(dir, `ks-${n++}`);
-const flip = (buf: Buffer, at: number) => { const c = Buffer.from(buf); c[at] ^= 0x55; return c; };
+const flip = (buf: Buffer, at: number) => {
+  const c = Buffer.from(buf);
+  c[at] ^= 0x55;
+  return c;
+};
 const opts = { kdfTimeSeconds: TEST_KDF_TIME };
 
 describe('key store operations', () => {
   it('opens the committed vectors by login passphrase, extra slot and recovery key', async () => {
     const p = vectorCopy('v1-three-slots.hcks', dir);
     const v = vectors.files['v1-three-slots.hcks'];
-    for (const [slot, secret] of [['login', v.secrets.login], ['backup.laptop_2', v.secrets['backup.laptop_2']], ['recovery', vectors.recoveryKey]]) {
+    for (const [slot, secret] of [
+      ['login', v.secrets.login],
+      ['backup.laptop_2', v.secrets['backup.laptop_2']],
+      ['recovery', vectors.recoveryKey],
+    ]) {
       const r = await unwrapKeyStore(p, b(secret));
       expect(r).toEqual({ keyId: vectors.keyId, mountKey: Buffer.from(vectors.mountKeyHex, 'hex'), slot });
     }
     expect(readKeyStoreInfo(p)).toEqual({
-      version: 1, keyId: vectors.keyId,
+      version: 1,
+      keyId: vectors.keyId,
       slots: v.slots.map((s) => ({ name: s.name, kind: s.kind, kdf: { algorithm: 'argon2id', ...s.kdf } })),
     });
   });
@@ -45,7 +66,10 @@ describe('key store operations', () => {
     expect(r.keyId).toBe(keyIdOf(r.mountKey));
     expect(statSync(p).mode & 0o777).toBe(0o600);
     const info = readKeyStoreInfo(p);
-    expect(info.slots.map((s) => [s.name, s.kind])).toEqual([['login', 'passphrase'], ['recovery', 'recovery']]);
+    expect(info.slots.map((s) => [s.name, s.kind])).toEqual([
+      ['login', 'passphrase'],
+      ['recovery', 'recovery'],
+    ]);
     expect(info.slots[0].kdf.memoryKiB).toBeGreaterThanOrEqual(8 * 1024);
     // the mount key and the passphrase are not in the file
     const raw = readFileSync(p);
@@ -169,7 +193,8 @@ describe('key store operations', () => {
       ['flipped', flip(bytes, 60), /checksum mismatch/, CorruptFileError],
       ['empty', Buffer.alloc(0), /empty file/, CorruptFileError],
     ];
-    const future = Buffer.from(bytes); future[5] = 9;
+    const future = Buffer.from(bytes);
+    future[5] = 9;
     cases.push(['future', future, /version 9/, UnsupportedFormatError]);
     for (const [name, content, msg, type] of cases) {
       const p = join(dir, `bad-${name}`);

@@ -18,9 +18,12 @@ import { BIN, hookLog, isMounted, setupUser, userKeys } from './login-helpers.js
 function hostileStore(real: Buffer): Buffer {
   const { keyId } = decodeKeyStore(real, 'real');
   const slots: KeySlot[] = Array.from({ length: 16 }, (_, i) => ({
-    kind: 'passphrase', name: i === 0 ? 'login' : `slot${i}`,
+    kind: 'passphrase',
+    name: i === 0 ? 'login' : `slot${i}`,
     kdf: { iterations: 1000, memoryKiB: 1024 * 1024, parallelism: 1 },
-    salt: randomBytes(SALT_BYTES), nonce: randomBytes(GCM_NONCE_BYTES), sealed: randomBytes(SEALED_BYTES),
+    salt: randomBytes(SALT_BYTES),
+    nonce: randomBytes(GCM_NONCE_BYTES),
+    sealed: randomBytes(SEALED_BYTES),
   }));
   return encodeKeyStore({ version: 1, keyId, slots });
 }

@@ -23,7 +23,8 @@ export function setupUser(u: TestUser, mode: 'home' | 'private'): { keyId: strin
 }
 
 export function isMounted(path: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
     .some((l) => l.split(' ')[4] === path && /\s-\sfuse/.test(l));
 }
 
@@ -48,7 +49,8 @@ export function filesUnder(dir: string): string[] {
     for (const n of readdirSync(d)) {
       const p = join(d, n);
       const st = statSync(p);
-      if (st.isDirectory()) walk(p); else if (st.isFile()) out.push(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) out.push(p);
     }
   };
   if (existsSync(dir)) walk(dir);
@@ -67,7 +69,10 @@ export function lowerHidesText(lower: string, plain: string): boolean {
 /** What the hook logged about `user` (/var/log/homecrypt.log; syslog gets the same lines). */
 export function hookLog(user: string): string {
   try {
-    return readFileSync('/var/log/homecrypt.log', 'utf8').split('\n').filter((l) => l.includes(` ${user}: `)).join('\n');
+    return readFileSync('/var/log/homecrypt.log', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(` ${user}: `))
+      .join('\n');
   } catch {
     return '';
   }
@@ -75,5 +80,9 @@ export function hookLog(user: string): string {
 
 /** The whole hook log (to check that no secret ever reaches it). */
 export function wholeHookLog(): string {
-  try { return readFileSync('/var/log/homecrypt.log', 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync('/var/log/homecrypt.log', 'utf8');
+  } catch {
+    return '';
+  }
 }

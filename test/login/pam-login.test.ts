@@ -93,7 +93,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
 
   it('a mount whose daemon was killed is cleared and mounted again at the next login', () => {
     expect(login(u.password).code).toBe(0);
-    const daemon = spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+    const daemon = spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')[0];
     expect(Number(daemon)).toBeGreaterThan(0);
     process.kill(Number(daemon), 'SIGKILL');
     // until the killed daemon's descriptors are closed, a request waits in the
@@ -201,8 +203,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(r.stdout + r.stderr).toMatch(/stays locked: .*homecrypt rewrap --recovery/);
     expect(isMounted(u.home)).toBe(false);
     expect(logout().code).toBe(0);
-    const fix = asUser(u, `${process.execPath} ${new URL('../../bin/homecrypt', import.meta.url).pathname} rewrap --recovery ${keyStore()} --passphrase-fd 0`,
-      `${recoveryKey}\n${reset}\n`);
+    const fix = asUser(
+      u,
+      `${process.execPath} ${new URL('../../bin/homecrypt', import.meta.url).pathname} rewrap --recovery ${keyStore()} --passphrase-fd 0`,
+      `${recoveryKey}\n${reset}\n`,
+    );
     expect(fix.code, fix.stderr).toBe(0);
     expect(login(reset).code).toBe(0);
     expect(isMounted(u.home)).toBe(true);
@@ -244,16 +249,23 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     try {
       // every program started during the login and a password change (strace follows every fork)
       const trace = `/tmp/homecrypt-test-strace-${process.pid}`;
-      const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', trace, 'pamtester', svc.name, other.name,
-        'authenticate', 'open_session', 'close_session', 'chauthtok'],
-      { input: `${other.password}\n${other.password}-x\n${other.password}-x\n`, encoding: 'utf8', timeout: 60_000 });
-      const execs = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('execve('));
+      const r = spawnSync(
+        'strace',
+        ['-f', '-qq', '-e', 'trace=execve', '-o', trace, 'pamtester', svc.name, other.name, 'authenticate', 'open_session', 'close_session', 'chauthtok'],
+        { input: `${other.password}\n${other.password}-x\n${other.password}-x\n`, encoding: 'utf8', timeout: 60_000 },
+      );
+      const execs = readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('execve('));
       rmSync(trace, { force: true });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout + r.stderr).not.toMatch(/homecrypt:/);
       // pamtester itself and pam_unix's helpers only: no hook, no node
       expect(execs.length).toBeGreaterThan(0);
-      expect(execs.every((l) => /execve\("[^"]*\/(pamtester|unix_chkpwd|unix_update)"/.test(l)), execs.join('\n')).toBe(true);
+      expect(
+        execs.every((l) => /execve\("[^"]*\/(pamtester|unix_chkpwd|unix_update)"/.test(l)),
+        execs.join('\n'),
+      ).toBe(true);
       expect(hookLog(other.name)).toBe('');
     } finally {
       removeTestUser(other);

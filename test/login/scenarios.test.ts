@@ -16,15 +16,19 @@ const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 
 function mask(text: string, tmp: string, user: string): string {
   return text
-    .split(tmp).join('$T')
-    .split(user).join('$U')
+    .split(tmp)
+    .join('$T')
+    .split(user)
+    .join('$U')
     .replace(/\b[0-9a-f]{16}\b/g, '<keyid>')
     .replace(/\b([0-9A-Z]{5}-){7}[0-9A-Z]{5}\b/g, '<recovery-key>')
     .replace(/\(PAM hook [^)]*\)/g, '(PAM hook <enabled or not>)');
 }
 
 describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'login CLI scenarios'))('login CLI scenarios', () => {
-  for (const script of readdirSync(DIR).filter((f) => /^t_.*\.sh$/.test(f)).sort()) {
+  for (const script of readdirSync(DIR)
+    .filter((f) => /^t_.*\.sh$/.test(f))
+    .sort()) {
     it(script, () => {
       const tmp = mkdtempSync(join(tmpdir(), 'hc-login-scenario-'));
       const u = createTestUser('hcz');
@@ -33,7 +37,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'login CLI scenarios'))('l
         writeFileSync(join(tmp, 'pw'), `${u.password}\n`, { mode: 0o600 });
         const r = spawnSync('sh', ['-c', 'sh "$1" 2>&1', 'sh', join(DIR, script)], {
           env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HC: `${process.execPath} ${BIN}`, T: tmp, U: u.name, HOME_U: u.home, SVC: svc.name },
-          encoding: 'utf8', timeout: 120_000,
+          encoding: 'utf8',
+          timeout: 120_000,
         });
         const got = mask(r.stdout, tmp, u.name);
         const want = readFileSync(join(DIR, script.replace(/\.sh$/, '.out')), 'utf8');

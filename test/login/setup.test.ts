@@ -17,9 +17,15 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homecrypt setup', () => {
   let svc: PamService;
   const users: TestUser[] = [];
-  const newUser = (p: string) => { const u = createTestUser(p); users.push(u); return u; };
+  const newUser = (p: string) => {
+    const u = createTestUser(p);
+    users.push(u);
+    return u;
+  };
 
-  beforeAll(() => { svc = createPamService(); });
+  beforeAll(() => {
+    svc = createPamService();
+  });
   afterAll(() => {
     for (const u of users) removeTestUser(u, [`/home/.homecrypt/${u.name}`]);
     svc?.remove();
@@ -126,8 +132,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, `${u.home}/data`]);
     chownSync(u.home, u.uid, u.gid);
 
-    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'],
-      { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     first.stdin!.end(`${u.password}\n`);
     const aside = `/home/.homecrypt/${u.name}/plain/data`;
     // kill it as soon as a few files have moved (polled often: a fast machine moves 600 files in a second or two)

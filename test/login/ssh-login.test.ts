@@ -48,8 +48,13 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'ssh login scenarios'))('s
 
   it('3. two concurrent ssh sessions: the first logout keeps it mounted, the last unmounts', async () => {
     // the long session waits for a file the test creates once the short one is over
-    const long = sshRun(sshd.port, u.name, u.password,
-      'i=0; while [ ! -e ~/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f ~/go; cat ~/made-over-ssh.txt', 120_000);
+    const long = sshRun(
+      sshd.port,
+      u.name,
+      u.password,
+      'i=0; while [ ! -e ~/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f ~/go; cat ~/made-over-ssh.txt',
+      120_000,
+    );
     await waitFor('first session mounts', () => isMounted(u.home));
     const short = await sshRun(sshd.port, u.name, u.password, 'cat ~/notes.txt');
     expect(short.stdout).toBe(NOTE);
@@ -68,8 +73,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'ssh login scenarios'))('s
     expect(alone.stdout.trim()).toBe('0');
     expect(isMounted(u.home)).toBe(false);
     expect(hookLog(u.name)).toMatch(/home stays locked: your key was not unlocked at login/);
-    const held = sshRun(sshd.port, u.name, u.password,
-      'i=0; while [ ! -e ~/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f ~/go', 120_000);
+    const held = sshRun(sshd.port, u.name, u.password, 'i=0; while [ ! -e ~/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f ~/go', 120_000);
     await waitFor('password session mounts', () => isMounted(u.home));
     const withKey = await sshRunWithKey(sshd.port, u.name, key, 'cat ~/notes.txt');
     expect(withKey.stdout).toBe(NOTE);

@@ -44,7 +44,10 @@ describe.skipIf(!existsSync('/usr/bin/systemd-analyze'))('systemd units', () => 
   });
 
   it('the units run commands this CLI has', () => {
-    for (const args of [['session', 'mount', '--help'], ['session', 'unmount', '--help']]) {
+    for (const args of [
+      ['session', 'mount', '--help'],
+      ['session', 'unmount', '--help'],
+    ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
     }

@@ -7,9 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf } from '../../src/crypto/key-id.js';
-import {
-  forgetMountKey, insertMountKey, listMountKeys, MOUNT_KEY_PERM, readMountKey,
-} from '../../src/os/keyring.js';
+import { forgetMountKey, insertMountKey, listMountKeys, MOUNT_KEY_PERM, readMountKey } from '../../src/os/keyring.js';
 import { UsageError } from '../../src/errors.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { asUser, createTestUserRetrying as createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
@@ -127,7 +125,7 @@ describe.skipIf(skipUnless('root', 'keyring', 'kernel keyring tests'))('kernel k
     forgetMountKey(id, { uid: alice.uid });
   });
 
-  it('works in the caller\'s own user keyring too (root, with its own unique key)', () => {
+  it("works in the caller's own user keyring too (root, with its own unique key)", () => {
     const { key, id } = newKey();
     const serial = insertMountKey(id, key);
     try {

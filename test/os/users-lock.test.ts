@@ -12,7 +12,14 @@ const dir = mkdtempSync(join(tmpdir(), 'homecrypt-hooklock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const lockFile = (name: string) => join(dir, `${name}.lock`);
 const lockFree = (name: string) => spawnSync('flock', ['-n', '-E', '99', lockFile(name), 'true']).status === 0;
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('bounded hold on the user lock', () => {
@@ -23,7 +30,9 @@ describe('bounded hold on the user lock', () => {
     try {
       await sleep(300);
       const t0 = Date.now();
-      await expect(withUserLock('busy', async () => 'ran', dir, 400)).rejects.toThrow(/another homecrypt hook of busy has held busy\.lock for over 0.4 s; going on without it/);
+      await expect(withUserLock('busy', async () => 'ran', dir, 400)).rejects.toThrow(
+        /another homecrypt hook of busy has held busy\.lock for over 0.4 s; going on without it/,
+      );
       expect(Date.now() - t0).toBeGreaterThanOrEqual(380);
       expect(Date.now() - t0).toBeLessThan(2000);
     } finally {
@@ -49,7 +58,11 @@ describe('bounded hold on the user lock', () => {
     const p = spawn(process.execPath, ['--input-type=module', '-e', parent], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = await new Promise<number>((resolve, reject) => {
       let out = '';
-      p.stdout!.on('data', (d: Buffer) => { out += d; const m = /locked (\d+)/.exec(out); if (m) resolve(Number(m[1])); });
+      p.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        const m = /locked (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
       setTimeout(() => reject(new Error('the child never took the lock')), 20_000);
     });
     expect(lockFree('held')).toBe(false);

@@ -23,7 +23,10 @@ const skip = skipUnless('root', 'fuse', 'package suite (apt-get into a debootstr
 
 function buildDeb(outDir: string, revision: number): string {
   const out = execFileSync('bash', [join(repo, 'packaging/build-deb.sh'), '--out', outDir, '--revision', String(revision)], {
-    cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+    cwd: repo,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
   });
   return out.trim().split('\n').pop()!;
 }
@@ -50,7 +53,9 @@ function lintianAsync(deb: string): Promise<{ code: number; stdout: string }> {
   return new Promise((res) => {
     const child = spawn('lintian', ['--no-tag-display-limit', deb], { stdio: ['ignore', 'pipe', 'ignore'] });
     let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
     child.on('close', (code) => res({ code: code ?? -1, stdout }));
   });
 }
@@ -65,10 +70,11 @@ describe.skipIf(skip)('the Debian package', () => {
 
   const readStacks = () => new Map(PAM_STACKS.map((f) => [f, readFileSync(chroot.path(`etc/pam.d/${f}`))]));
   /** Every path, mode, owner, size, mtime and content hash under the user's data. */
-  const dataFingerprint = () => chroot.must(
-    `cd /home && find ${USER} /home/.homecrypt /etc/homecrypt -xdev \\( -path '${USER}/Private' -prune \\) -o -printf '%p %M %U:%G %s %T@ %l\\n' 2>/dev/null | sort; ` +
-    `find ${USER} /etc/homecrypt -xdev -path '${USER}/Private' -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum`,
-  );
+  const dataFingerprint = () =>
+    chroot.must(
+      `cd /home && find ${USER} /home/.homecrypt /etc/homecrypt -xdev \\( -path '${USER}/Private' -prune \\) -o -printf '%p %M %U:%G %s %T@ %l\\n' 2>/dev/null | sort; ` +
+        `find ${USER} /etc/homecrypt -xdev -path '${USER}/Private' -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+    );
 
   beforeAll(() => {
     work = mkdtempSync('/tmp/homecrypt-pkgtest-');
@@ -79,7 +85,10 @@ describe.skipIf(skip)('the Debian package', () => {
     for (const [f, b] of readStacks()) pamBefore.set(f, b);
     // Each in a folder of its own, so `apt-get install ./homecrypt_*.deb` (what
     // the README tells users) names exactly one package.
-    for (const [dir, file] of [['new', deb], ['upgrade', debUpgrade]] as const) {
+    for (const [dir, file] of [
+      ['new', deb],
+      ['upgrade', debUpgrade],
+    ] as const) {
       mkdirSync(chroot.path(`tmp/${dir}`));
       copyFileSync(file, chroot.path(`tmp/${dir}/${file.split('/').pop()}`));
     }
@@ -124,7 +133,12 @@ describe.skipIf(skip)('the Debian package', () => {
     expect(chroot.must('ls /lib/x86_64-linux-gnu/security/pam_homecrypt.so').trim()).toBe('/lib/x86_64-linux-gnu/security/pam_homecrypt.so');
     expect(execFileSync('dpkg-deb', ['-f', deb, 'Depends'], { encoding: 'utf8' })).toMatch(/libpam0g/);
     for (const f of PAM_STACKS) {
-      const strip = (b: Buffer) => b.toString().split('\n').filter((l) => !l.includes('homecrypt')).join('\n');
+      const strip = (b: Buffer) =>
+        b
+          .toString()
+          .split('\n')
+          .filter((l) => !l.includes('homecrypt'))
+          .join('\n');
       expect(strip(after.get(f)!), f).toBe(strip(pamBefore.get(f)!));
     }
   });
@@ -142,13 +156,15 @@ describe.skipIf(skip)('the Debian package', () => {
   it('has a man page for homecrypt and each command group, readable with man', () => {
     // What the installed program offers, read from its own commander tree in one
     // node process: group -> subcommands and long options (as --help lists them).
-    const tree = JSON.parse(chroot.must(`cd /usr/lib/homecrypt && node --input-type=module -e '
+    const tree = JSON.parse(
+      chroot.must(`cd /usr/lib/homecrypt && node --input-type=module -e '
       const { buildProgram } = await import("/usr/lib/homecrypt/dist/cli/main.js");
       const p = buildProgram(); const h = p.createHelp(); const out = {};
       const walk = (c, acc) => { for (const o of h.visibleOptions(c)) if (o.long) acc.options.push(o.long);
         for (const s of h.visibleCommands(c)) if (s.name() !== "help") { acc.subs.push(s.name()); walk(s, acc); } };
       for (const g of h.visibleCommands(p)) if (g.name() !== "help") { out[g.name()] = { subs: [], options: [] }; walk(g, out[g.name()]); }
-      console.log(JSON.stringify(out));'`)) as Record<string, { subs: string[]; options: string[] }>;
+      console.log(JSON.stringify(out));'`),
+    ) as Record<string, { subs: string[]; options: string[] }>;
     const groups = Object.keys(tree);
     expect(groups).toEqual(expect.arrayContaining(['setup', 'pam', 'key']));
     const pages = ['homecrypt', ...groups.map((g) => `homecrypt-${g}`)];
@@ -179,10 +195,15 @@ describe.skipIf(skip)('the Debian package', () => {
   });
 
   it('completes the commands and options of the installed program in bash', () => {
-    const complete = (line: string) => chroot.must(
-      `bash -c '. /usr/share/bash-completion/bash_completion; . /usr/share/bash-completion/completions/homecrypt; ` +
-      `COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _homecrypt; printf "%s\\n" "\${COMPREPLY[@]}" | sort'`,
-    ).trim().split('\n').filter(Boolean);
+    const complete = (line: string) =>
+      chroot
+        .must(
+          `bash -c '. /usr/share/bash-completion/bash_completion; . /usr/share/bash-completion/completions/homecrypt; ` +
+            `COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _homecrypt; printf "%s\\n" "\${COMPREPLY[@]}" | sort'`,
+        )
+        .trim()
+        .split('\n')
+        .filter(Boolean);
     const help = chroot.must('homecrypt --help');
     const groups = [...help.split(/^Commands:$/m)[1].matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]).sort();
     expect(complete(`homecrypt ""`)).toEqual(groups);
@@ -197,8 +218,10 @@ describe.skipIf(skip)('the Debian package', () => {
   const SERVICE = 'homecrypt-pkgtest';
   const NOTE = 'plaintext of the package suite';
   const privateDir = () => chroot.path(`home/${USER}/Private`);
-  const isMounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .some((l) => l.split(' ')[4] === privateDir() && / - fuse/.test(l));
+  const isMounted = () =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === privateDir() && / - fuse/.test(l));
   const waitMounted = async (want: boolean) => {
     for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
       if (isMounted() === want) return;
@@ -262,22 +285,29 @@ describe.skipIf(skip)('the Debian package', () => {
   // Either way of switching the profile off must leave dpkg's file alone and
   // survive an upgrade (pam-auth-update remembers it as seen and off).
   it.each([
-    ['an administrator\'s pam-auth-update --disable',
-      'DEBIAN_FRONTEND=noninteractive pam-auth-update --disable homecrypt', 'DEBIAN_FRONTEND=noninteractive pam-auth-update --enable homecrypt'],
+    [
+      "an administrator's pam-auth-update --disable",
+      'DEBIAN_FRONTEND=noninteractive pam-auth-update --disable homecrypt',
+      'DEBIAN_FRONTEND=noninteractive pam-auth-update --enable homecrypt',
+    ],
     ['"homecrypt pam disable" of the installed copy', 'homecrypt pam disable', 'homecrypt pam enable'],
-  ])('%s switches the profile off, keeps the package\'s file, and stays off across an upgrade', (_who, disable, enable) => {
-    const authStack = () => readStacks().get('common-auth')!.toString();
-    chroot.must(disable);
-    expect(authStack()).not.toContain('homecrypt');
-    expect(chroot.must('dpkg --verify homecrypt')).toBe('');
-    chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
-    expect(authStack()).not.toContain('homecrypt');
-    chroot.must(enable);
-    expect(authStack()).toContain('pam_homecrypt.so hook=');
-    expect(chroot.must('dpkg --verify homecrypt')).toBe('');
-  }, 300_000);
+  ])(
+    "%s switches the profile off, keeps the package's file, and stays off across an upgrade",
+    (_who, disable, enable) => {
+      const authStack = () => readStacks().get('common-auth')!.toString();
+      chroot.must(disable);
+      expect(authStack()).not.toContain('homecrypt');
+      expect(chroot.must('dpkg --verify homecrypt')).toBe('');
+      chroot.must('cd /tmp/upgrade && apt-get install -y --reinstall ./homecrypt_*.deb', { timeoutMs: 300_000 });
+      expect(authStack()).not.toContain('homecrypt');
+      chroot.must(enable);
+      expect(authStack()).toContain('pam_homecrypt.so hook=');
+      expect(chroot.must('dpkg --verify homecrypt')).toBe('');
+    },
+    300_000,
+  );
 
-  it('purges cleanly: PAM exactly as before, the user\'s data untouched', async () => {
+  it("purges cleanly: PAM exactly as before, the user's data untouched", async () => {
     const data = dataFingerprint();
     const removal = chroot.must('apt-get purge -y homecrypt 2>&1', { timeoutMs: 300_000 });
     // the prerm names the users whose homes no longer unlock at login

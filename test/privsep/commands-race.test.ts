@@ -20,12 +20,18 @@ import { rewrapForUser } from '../../src/session/key-ops.js';
 import { lookupUser } from '../../src/os/users.js';
 
 const KDF = 0.02;
-const isMounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+const isMounted = (p: string) =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every outcome is success or an error that says something (never a crash without a message). */
 async function outcome(p: Promise<unknown>): Promise<string> {
-  try { await p; return 'ok'; } catch (err) {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
     const m = (err as Error).message;
     expect(m, 'a refusal must say why').toMatch(/\w{3,}/);
     return `refused: ${m}`;
@@ -46,11 +52,23 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   const users: TestUser[] = [];
   let c: Canaries;
   let sw: Swapper | null = null;
-  const newUser = () => { const u = createTestUser('hcq'); users.push(u); return u; };
+  const newUser = () => {
+    const u = createTestUser('hcq');
+    users.push(u);
+    return u;
+  };
 
-  afterEach(async () => { if (sw) { await sw.stop().catch(() => 0); sw = null; } });
+  afterEach(async () => {
+    if (sw) {
+      await sw.stop().catch(() => 0);
+      sw = null;
+    }
+  });
   afterAll(() => {
-    for (const u of users) { resetPrivate(u); removeTestUser(u, [`/home/.homecrypt/${u.name}`]); }
+    for (const u of users) {
+      resetPrivate(u);
+      removeTestUser(u, [`/home/.homecrypt/${u.name}`]);
+    }
     c?.remove();
   });
 
@@ -95,7 +113,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     const seen: string[] = [];
     for (let i = 0; i < REWRAP_RUNS; i++) {
       // the user's store as it was, and a password change seen with the key at hand
-      try { unlinkSync(store); } catch { /* swapped away */ }
+      try {
+        unlinkSync(store);
+      } catch {
+        /* swapped away */
+      }
       writeFileSync(store, original, { mode: 0o600 });
       chownSync(store, u.uid, u.gid);
       expect(await runLoginHook({ user: u.name, phase: 'password', tell })).toBe('rewrap pending');
@@ -104,9 +126,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       const attacked = i < REWRAP_RUNS - 2;
       sw = await startSwapper(u, c, { watch: [join(u.home, '.homecrypt')], match: attacked ? '^\\.homecrypt\\.keys\\.tmp-' : '^$', events: ['create'] });
       // even runs: the next login finishes the change (key at hand); odd runs: a re-wrap from old to new password
-      const r = i % 2 === 0
-        ? await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(newPw), tell })
-        : await outcome(rewrapForUser(store, lookupUser(u.name), Buffer.from(u.password), Buffer.from(newPw))).then((o) => (o === 'ok' ? 'rewrapped' : 'error'));
+      const r =
+        i % 2 === 0
+          ? await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(newPw), tell })
+          : await outcome(rewrapForUser(store, lookupUser(u.name), Buffer.from(u.password), Buffer.from(newPw))).then((o) =>
+              o === 'ok' ? 'rewrapped' : 'error',
+            );
       swaps += await sw.stop();
       sw = null;
       seen.push(r);
@@ -141,7 +166,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       // lower names are encrypted: swap every directory opened below ~/.Private, and the restore folder
       // odd runs aim at the removal after the unmount (the move's opens are left alone)
       sw = await startSwapper(u, c, {
-        watch: [u.home, join(u.home, '.Private')], match: '^(?!homecrypt\\.conf$)(?!Private$)(?!\\.homecrypt$)(?!\\.Private$)', events: ['open'], recursive: true,
+        watch: [u.home, join(u.home, '.Private')],
+        match: '^(?!homecrypt\\.conf$)(?!Private$)(?!\\.homecrypt$)(?!\\.Private$)',
+        events: ['open'],
+        recursive: true,
         afterUnmount: i % 2 === 1 ? join(u.home, 'Private') : undefined,
       });
       const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
@@ -190,7 +218,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       running.done = true;
       sw = await swapping;
       let n = 0;
-      if (sw) { n = await sw.stop(); sw = null; }
+      if (sw) {
+        n = await sw.stop();
+        sw = null;
+      }
       swaps += n;
       seen.push(`${HOME_TARGETS[i]} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
@@ -219,12 +250,20 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       const running = { done: false };
       // undo refuses while the user has processes: the attacker starts once the restore folder appears
       // aimed at what root does after the unmount: put restore back as the home, remove lower and the folder
-      const swapping = swapperWhenExists(u, join(base, 'restore'), { watch: [base], match: UNDO_HOME_TARGETS[i]!, events: ['open', 'create'], recursive: true, afterUnmount: u.home }, running);
+      const swapping = swapperWhenExists(
+        u,
+        join(base, 'restore'),
+        { watch: [base], match: UNDO_HOME_TARGETS[i]!, events: ['open', 'create'], recursive: true, afterUnmount: u.home },
+        running,
+      );
       const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
       running.done = true;
       sw = await swapping;
       let n = 0;
-      if (sw) { n = await sw.stop(); sw = null; }
+      if (sw) {
+        n = await sw.stop();
+        sw = null;
+      }
       swaps += n;
       seen.push(`${UNDO_HOME_TARGETS[i]} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);

@@ -4,7 +4,23 @@
 // runs, while writeFileAtomic (fchown on the descriptor), the user worker
 // and removeTreeAt (dirfd walk) never touch the canaries across many runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chownSync, closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  constants,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
@@ -36,11 +52,18 @@ function oldRootWrite(path: string, data: Buffer, uid: number, gid: number): voi
 
 /** rm -rf as a path walk does it (rimraf, `rm -r` without openat): each name is resolved again at each step. */
 function oldRemoveByName(path: string): void {
-  if (!lstatSync(path).isDirectory()) { unlinkSync(path); return; }
+  if (!lstatSync(path).isDirectory()) {
+    unlinkSync(path);
+    return;
+  }
   const names = readdirSync(path);
   dwell();
   for (const n of names) {
-    try { oldRemoveByName(join(path, n)); } catch { /* a swapped name can vanish; rm -rf goes on */ }
+    try {
+      oldRemoveByName(join(path, n));
+    } catch {
+      /* a swapped name can vanish; rm -rf goes on */
+    }
   }
   rmdirSync(path);
 }
@@ -56,17 +79,32 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     mkdirSync(area, { mode: 0o700 });
     chownSync(area, u.uid, u.gid);
   });
-  afterAll(() => { c?.remove(); if (u) removeTestUser(u); });
+  afterAll(() => {
+    c?.remove();
+    if (u) removeTestUser(u);
+  });
 
-  const fresh = () => { c?.remove(); c = makeCanaries(); return c.snapshot(); };
-  const clearArea = () => { rmSync(area, { recursive: true, force: true }); mkdirSync(area, { mode: 0o700 }); chownSync(area, u.uid, u.gid); };
+  const fresh = () => {
+    c?.remove();
+    c = makeCanaries();
+    return c.snapshot();
+  };
+  const clearArea = () => {
+    rmSync(area, { recursive: true, force: true });
+    mkdirSync(area, { mode: 0o700 });
+    chownSync(area, u.uid, u.gid);
+  };
 
   it(`bites: root's old chown-by-name of a temp file gives the canary to the user within ${RUNS} runs`, async () => {
     const before = fresh();
     const sw = await startSwapper(u, c, { watch: [area], match: '\\.tmp-', events: ['create'] });
     let bitten = 0;
     for (let i = 0; i < RUNS && bitten === 0; i++) {
-      try { oldRootWrite(join(area, 'store'), Buffer.from(`run ${i}\n`), u.uid, u.gid); } catch { /* a swap can make it fail */ }
+      try {
+        oldRootWrite(join(area, 'store'), Buffer.from(`run ${i}\n`), u.uid, u.gid);
+      } catch {
+        /* a swap can make it fail */
+      }
       if (lstatSync(c.file).uid !== 0) bitten++;
     }
     const swaps = await sw.stop();
@@ -80,7 +118,9 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     const before = fresh();
     const sw = await startSwapper(u, c, { watch: [area], match: '\\.tmp-', events: ['create'] });
     for (let i = 0; i < RUNS; i++) {
-      try { writeFileAtomic(join(area, 'store'), Buffer.from(`run ${i}\n`), { mode: 0o600, uid: u.uid, gid: u.gid }); } catch (err) {
+      try {
+        writeFileAtomic(join(area, 'store'), Buffer.from(`run ${i}\n`), { mode: 0o600, uid: u.uid, gid: u.gid });
+      } catch (err) {
         // a swapped temp name is reported, never taken for the file written
         expect((err as Error).message).toMatch(/replaced by another file|ENOENT|EEXIST/);
       }
@@ -99,7 +139,12 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     const before = fresh();
     const account = lookupUser(u.name);
     const w = userWorker(account);
-    const sw = await startSwapper(u, c, { watch: [area], match: '^(\\..*\\.tmp-.*|keys|lower|homecrypt\\.conf|sub)$', events: ['create', 'open'], recursive: true });
+    const sw = await startSwapper(u, c, {
+      watch: [area],
+      match: '^(\\..*\\.tmp-.*|keys|lower|homecrypt\\.conf|sub)$',
+      events: ['create', 'open'],
+      recursive: true,
+    });
     const outcomes: string[] = [];
     for (let i = 0; i < 12; i++) {
       const key = randomBytes(32);
@@ -132,7 +177,11 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
       // an attacker names files like those in the target directory: the canary holds `inside`
       for (const f of ['f0', 'f1', 'inside']) writeFileSync(join(t, `d${d}`, f), 'x');
     }
-    for (const p of [t, ...[0, 1, 2, 3, 4, 5].flatMap((d) => [join(t, `d${d}`), join(t, `d${d}`, `d${d}x`), ...['f0', 'f1', 'inside'].map((f) => join(t, `d${d}`, f))])]) chownSync(p, u.uid, u.gid);
+    for (const p of [
+      t,
+      ...[0, 1, 2, 3, 4, 5].flatMap((d) => [join(t, `d${d}`), join(t, `d${d}`, `d${d}x`), ...['f0', 'f1', 'inside'].map((f) => join(t, `d${d}`, f))]),
+    ])
+      chownSync(p, u.uid, u.gid);
     return t;
   };
 
@@ -143,7 +192,11 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
       const t = makeTree();
       const before = fresh();
       const sw = await startSwapper(u, c, { watch: [t], match: '^d\\d+x?$', events: ['open'], recursive: true });
-      try { oldRemoveByName(t); } catch { /* a swap can make it fail */ }
+      try {
+        oldRemoveByName(t);
+      } catch {
+        /* a swap can make it fail */
+      }
       swaps += await sw.stop();
       if (c.snapshot() !== before) bitten++;
     }

@@ -31,8 +31,15 @@ function helpersOf(user: string): number {
       if (!args.some((a) => a.endsWith('login-hook.js'))) continue;
       if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`PAM_USER=${user}`)) continue;
       // the fields after "(comm)": state, ppid
-      helpers.set(pid, readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '').split(' ')[1]!);
-    } catch { /* gone */ }
+      helpers.set(
+        pid,
+        readFileSync(`/proc/${pid}/stat`, 'latin1')
+          .replace(/^.*\) /s, '')
+          .split(' ')[1]!,
+      );
+    } catch {
+      /* gone */
+    }
   }
   return [...helpers.values()].filter((ppid) => !helpers.has(ppid)).length;
 }
@@ -69,8 +76,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'a flood of logins of one 
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    const codes = await Promise.all(Array.from({ length: LOGINS }, () =>
-      pamtesterAsync(svc.name, u.name, ['authenticate', 'open_session', 'close_session'], `${u.password}\n`)));
+    const codes = await Promise.all(
+      Array.from({ length: LOGINS }, () => pamtesterAsync(svc.name, u.name, ['authenticate', 'open_session', 'close_session'], `${u.password}\n`)),
+    );
     stop = true;
     await watch;
     expect(codes).toEqual(Array(LOGINS).fill(0));

@@ -7,10 +7,26 @@ import { describe, expect, it } from 'vitest';
 import { parseWorkerLine, rebuild, UserWorkerError } from '../../src/session/user-worker-client.js';
 import { RefusedError } from '../../src/errors.js';
 
-describe('root parses the user worker\'s output defensively', () => {
+describe("root parses the user worker's output defensively", () => {
   it('skips lines that are not objects of the expected shape, without throwing', () => {
-    for (const line of ['5', 'null', 'true', '"x"', '[]', '[1]', '{}', 'not json', '{"progress":3}', '{"progress":null}',
-      '{"result":5}', '{"result":"x"}', '{"error":null}', '{"error":{"name":5,"message":"m"}}', '{"error":{"name":"E"}}', '{"error":"x"}']) {
+    for (const line of [
+      '5',
+      'null',
+      'true',
+      '"x"',
+      '[]',
+      '[1]',
+      '{}',
+      'not json',
+      '{"progress":3}',
+      '{"progress":null}',
+      '{"result":5}',
+      '{"result":"x"}',
+      '{"error":null}',
+      '{"error":{"name":5,"message":"m"}}',
+      '{"error":{"name":"E"}}',
+      '{"error":"x"}',
+    ]) {
       expect(() => parseWorkerLine(line), line).not.toThrow();
       expect(parseWorkerLine(line), line).toBeNull();
     }
@@ -20,7 +36,9 @@ describe('root parses the user worker\'s output defensively', () => {
     expect(parseWorkerLine('{"result":null}')).toEqual({ result: null });
     expect(parseWorkerLine('{"result":{"files":1,"bytes":2,"largest":2,"problems":[]}}')).toEqual({ result: { files: 1, bytes: 2, largest: 2, problems: [] } });
     expect(parseWorkerLine('{"progress":{"files":1,"bytes":2}}')).toEqual({ progress: { files: 1, bytes: 2 } });
-    expect(parseWorkerLine('{"error":{"name":"RefusedError","message":"no","code":"EACCES"}}')).toEqual({ error: { name: 'RefusedError', message: 'no', code: 'EACCES' } });
+    expect(parseWorkerLine('{"error":{"name":"RefusedError","message":"no","code":"EACCES"}}')).toEqual({
+      error: { name: 'RefusedError', message: 'no', code: 'EACCES' },
+    });
     expect(parseWorkerLine('{"error":{"name":"Error","message":"no","code":7}}')).toEqual({ error: { name: 'Error', message: 'no' } });
   });
 

@@ -8,8 +8,15 @@ import { checkFreeSpace } from '../../src/session/setup.js';
 import { RefusedError } from '../../src/errors.js';
 
 let dirs: string[] = [];
-function tmp(): string { const d = mkdtempSync(join(tmpdir(), 'homecrypt-move-')); dirs.push(d); return d; }
-afterEach(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); dirs = []; });
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'homecrypt-move-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
 
 function sampleTree(root: string): void {
   mkdirSync(join(root, 'docs/deep'), { recursive: true });
@@ -24,7 +31,8 @@ function sampleTree(root: string): void {
 
 describe('moving a home tree file by file', () => {
   it('surveys sizes, then moves everything with modes, links and fifos, leaving the source empty', () => {
-    const src = tmp(); const dst = tmp();
+    const src = tmp();
+    const dst = tmp();
     sampleTree(src);
     const s = surveyTree(src);
     expect(s).toMatchObject({ files: 6, bytes: 10_000 + 70_000 + 17, largest: 70_000, problems: [] });
@@ -40,11 +48,12 @@ describe('moving a home tree file by file', () => {
   });
 
   it('resumes: a half-copied destination file is written again, already moved files are not touched', () => {
-    const src = tmp(); const dst = tmp();
+    const src = tmp();
+    const dst = tmp();
     sampleTree(src);
     mkdirSync(join(dst, 'docs'));
-    writeFileSync(join(dst, 'docs/a.txt'), 'partial');  // interrupted copy
-    writeFileSync(join(dst, 'moved-before'), 'kept');    // moved by the interrupted run
+    writeFileSync(join(dst, 'docs/a.txt'), 'partial'); // interrupted copy
+    writeFileSync(join(dst, 'moved-before'), 'kept'); // moved by the interrupted run
     moveTree(src, dst);
     expect(readFileSync(join(dst, 'docs/a.txt'), 'utf8')).toBe('A'.repeat(10_000));
     expect(readFileSync(join(dst, 'moved-before'), 'utf8')).toBe('kept');
@@ -57,7 +66,11 @@ describe('moving a home tree file by file', () => {
     expect(need).toBeLessThan(50 * 1024 * 1024);
     expect(() => checkFreeSpace(need, need, '/home/.homecrypt')).not.toThrow();
     let err: unknown;
-    try { checkFreeSpace(need, 1024 * 1024, '/home/.homecrypt'); } catch (e) { err = e; }
+    try {
+      checkFreeSpace(need, 1024 * 1024, '/home/.homecrypt');
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(RefusedError);
     expect((err as Error).message).toMatch(/needs \d+\.\d MiB free, there is 1\.0 MiB/);
   });

@@ -41,10 +41,14 @@ describe('session counter', () => {
         writeSessionCount('racer', n + 1, ${JSON.stringify(dir)});
       }, ${JSON.stringify(lockDir)});
     `;
-    const runs = Array.from({ length: 12 }, () => new Promise<number>((resolve) => {
-      const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
-      c.on('exit', (code) => resolve(code ?? -1));
-    }));
+    const runs = Array.from(
+      { length: 12 },
+      () =>
+        new Promise<number>((resolve) => {
+          const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+          c.on('exit', (code) => resolve(code ?? -1));
+        }),
+    );
     expect(await Promise.all(runs)).toEqual(Array(12).fill(0));
     expect(readSessionCount('racer', dir)).toBe(12);
   });

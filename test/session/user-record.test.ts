@@ -27,7 +27,11 @@ describe('user record format v1 (docs/FORMAT-USER-RECORD.md)', () => {
   it.each(bad)('rejects $why with a clear error naming the file', ({ text, patch, error }) => {
     const input = text ?? JSON.stringify({ ...JSON.parse(read('v1-home.json')), ...patch });
     let caught: unknown;
-    try { parseUserRecord(input, '/etc/homecrypt/users/alice.json'); } catch (e) { caught = e; }
+    try {
+      parseUserRecord(input, '/etc/homecrypt/users/alice.json');
+    } catch (e) {
+      caught = e;
+    }
     expect(caught instanceof CorruptFileError || caught instanceof UnsupportedFormatError).toBe(true);
     expect((caught as Error).message).toContain('/etc/homecrypt/users/alice.json');
     expect((caught as Error).message).toContain(error);
@@ -36,7 +40,11 @@ describe('user record format v1 (docs/FORMAT-USER-RECORD.md)', () => {
   it('never crashes on random bytes', () => {
     for (let i = 0; i < 500; i++) {
       const junk = Buffer.from(Array.from({ length: i % 64 }, () => Math.floor(Math.random() * 256))).toString('latin1');
-      try { parseUserRecord(junk, 'f'); } catch (e) { expect(e).toBeInstanceOf(CorruptFileError); }
+      try {
+        parseUserRecord(junk, 'f');
+      } catch (e) {
+        expect(e).toBeInstanceOf(CorruptFileError);
+      }
     }
   });
 });

@@ -16,9 +16,17 @@ let script: string;
 let keyId: string;
 
 function complete(line: string): string[] {
-  const r = spawnSync('bash', ['-c', `. /usr/share/bash-completion/bash_completion; . '${script}'; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _homecrypt; printf "%s\\n" "\${COMPREPLY[@]}" | sort`], {
-    encoding: 'utf8', env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` },
-  });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `. /usr/share/bash-completion/bash_completion; . '${script}'; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _homecrypt; printf "%s\\n" "\${COMPREPLY[@]}" | sort`,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` },
+    },
+  );
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -29,12 +37,18 @@ describe.skipIf(!hasBashCompletion)('bash completion', () => {
     writeFileSync(script, execFileSync('node', [join(REPO, 'completion/build-completion.mjs'), '--program', join(REPO, 'dist/cli/main.js')]));
     const ks = join(tmp, 'ks');
     execFileSync(join(BIN, 'homecrypt'), ['key', 'create', ks, '--kdf-time', '0.05', '--passphrase-fd', '0', '-q'], { input: 'completion pass\n' });
-    execFileSync(join(BIN, 'homecrypt'), ['key', 'slots', ks, 'add-passphrase', 'laptop', '--kdf-time', '0.05', '--passphrase-fd', '0'], { input: 'completion pass\nanother passphrase\n' });
-    const r = JSON.parse(execFileSync(join(BIN, 'homecrypt'), ['key', 'unwrap', ks, '--passphrase-fd', '0', '--json'], { input: 'completion pass\n', encoding: 'utf8' }));
+    execFileSync(join(BIN, 'homecrypt'), ['key', 'slots', ks, 'add-passphrase', 'laptop', '--kdf-time', '0.05', '--passphrase-fd', '0'], {
+      input: 'completion pass\nanother passphrase\n',
+    });
+    const r = JSON.parse(
+      execFileSync(join(BIN, 'homecrypt'), ['key', 'unwrap', ks, '--passphrase-fd', '0', '--json'], { input: 'completion pass\n', encoding: 'utf8' }),
+    );
     keyId = r.keyId;
     writeFileSync(join(tmp, 'disk.img'), '');
     execFileSync('truncate', ['-s', '32M', join(tmp, 'disk.img')]);
-    execFileSync(join(BIN, 'homecrypt'), ['block', 'format', join(tmp, 'disk.img'), '--kdf-time', '0.05', '--recovery', '--passphrase-fd', '0', '-q'], { input: 'disk passphrase\n' });
+    execFileSync(join(BIN, 'homecrypt'), ['block', 'format', join(tmp, 'disk.img'), '--kdf-time', '0.05', '--recovery', '--passphrase-fd', '0', '-q'], {
+      input: 'disk passphrase\n',
+    });
   }, 120_000);
   afterAll(() => {
     if (keyId) spawnSync(join(BIN, 'homecrypt'), ['keyring', 'forget', keyId]);

@@ -11,19 +11,38 @@ import { ExitCode } from '../../src/cli/exit-codes.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 let out: string;
-const render = (file: string) => spawnSync('man', ['--warnings', '-E', 'UTF-8', '-l', file], {
-  encoding: 'utf8', env: { ...process.env, MANWIDTH: '400', LC_ALL: 'C.UTF-8' },
-});
+const render = (file: string) =>
+  spawnSync('man', ['--warnings', '-E', 'UTF-8', '-l', file], {
+    encoding: 'utf8',
+    env: { ...process.env, MANWIDTH: '400', LC_ALL: 'C.UTF-8' },
+  });
 
 describe('man pages', () => {
   beforeAll(() => {
     out = mkdtempSync(join(tmpdir(), 'hc-man-'));
-    execFileSync('node', [join(REPO, 'man/build-man.mjs'), '--program', join(REPO, 'dist/cli/main.js'), '--out', out, '--version', '0', '--date', '2026-01-01']);
+    execFileSync('node', [
+      join(REPO, 'man/build-man.mjs'),
+      '--program',
+      join(REPO, 'dist/cli/main.js'),
+      '--out',
+      out,
+      '--version',
+      '0',
+      '--date',
+      '2026-01-01',
+    ]);
   });
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('puts the administrator\'s groups in section 8 and the rest in section 1', () => {
-    expect(readdirSync(join(out, 'man8')).sort()).toEqual(['homecrypt-block.8', 'homecrypt-doctor.8', 'homecrypt-install.8', 'homecrypt-pam.8', 'homecrypt-session.8', 'homecrypt-setup.8']);
+  it("puts the administrator's groups in section 8 and the rest in section 1", () => {
+    expect(readdirSync(join(out, 'man8')).sort()).toEqual([
+      'homecrypt-block.8',
+      'homecrypt-doctor.8',
+      'homecrypt-install.8',
+      'homecrypt-pam.8',
+      'homecrypt-session.8',
+      'homecrypt-setup.8',
+    ]);
     expect(readdirSync(join(out, 'man1'))).toEqual(expect.arrayContaining(['homecrypt.1', 'homecrypt-key.1', 'homecrypt-status.1', 'homecrypt-ecryptfs.1']));
     expect(readFileSync(join(out, 'man8/homecrypt-setup.8'), 'utf8')).toMatch(/^\.TH HOMECRYPT-SETUP 8 /m);
     expect(readFileSync(join(out, 'man1/homecrypt.1'), 'utf8')).toContain('\\fBhomecrypt\\-setup\\fR(8)');

@@ -13,12 +13,17 @@ import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { parseFdOption, readSecrets, wipe, withSecrets } from '../secret-input.js';
 
 export function registerAddKeyCommand(program: Command): void {
-  program.command('add-key')
+  program
+    .command('add-key')
     .description('make the mount key of KEYSTORE the one new files of LOWER use (old files keep theirs)')
     .argument('<lower>', 'the encrypted lower directory')
     .argument('<keystore>', 'the key store holding the new mount key')
     .option('--keystore <file>', "the volume's own key store, when its config names none or another")
-    .option('--passphrase-fd <n>', 'read passphrases from this descriptor: the volume\'s (if its key is not in the keyring), then KEYSTORE\'s (if not in the keyring)', parseFdOption)
+    .option(
+      '--passphrase-fd <n>',
+      "read passphrases from this descriptor: the volume's (if its key is not in the keyring), then KEYSTORE's (if not in the keyring)",
+      parseFdOption,
+    )
     .action(async (lowerArg: string, newStore: string, o: { keystore?: string; passphraseFd?: number }) => {
       const lower = resolve(lowerArg);
       const config = readVolumeConfig(lower);
@@ -31,10 +36,16 @@ export function registerAddKeyCommand(program: Command): void {
       const newId = readKeyStoreInfo(newStore).keyId;
       let newKey: Buffer | null = null;
       try {
-        try { newKey = readMountKey(newId); } catch { newKey = null; }
+        try {
+          newKey = readMountKey(newId);
+        } catch {
+          newKey = null;
+        }
         if (!newKey) {
-          newKey = await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase of ${newStore}:`] },
-            async ([secret]) => (await unwrapKeyStore(newStore, secret!)).mountKey);
+          newKey = await withSecrets(
+            { fd: o.passphraseFd, count: 1, prompts: [`Passphrase of ${newStore}:`] },
+            async ([secret]) => (await unwrapKeyStore(newStore, secret!)).mountKey,
+          );
         }
         setCurrentKey(lower, nameKey, newKey);
         process.stdout.write(`New files in ${lower} now use key ID ${newId}; mounting needs it in the keyring (homecrypt key unwrap ${newStore}).\n`);

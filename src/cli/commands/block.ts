@@ -9,8 +9,21 @@ import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js'
 import { writeFileAtomic } from '../../os/atomic-file.js';
 import { Device } from '../../block/device.js';
 import {
-  addKeyslot, dataSegment, finishFormat, formatVolume, isUnfinishedFormat, UNFINISHED_FORMAT, loadHeader, readHeaderBackup, removeKeyslot, repairHeader, restoreHeaderBackup, rewrapKeyslot,
-  segmentLength, unlock, type Unlocked,
+  addKeyslot,
+  dataSegment,
+  finishFormat,
+  formatVolume,
+  isUnfinishedFormat,
+  UNFINISHED_FORMAT,
+  loadHeader,
+  readHeaderBackup,
+  removeKeyslot,
+  repairHeader,
+  restoreHeaderBackup,
+  rewrapKeyslot,
+  segmentLength,
+  unlock,
+  type Unlocked,
 } from '../../block/luks2-volume.js';
 import type { HeaderCopy } from '../../format/luks2/header.js';
 import { checkKdfTime, DEFAULT_KDF_TIME_SECONDS } from '../../block/kdf-params.js';
@@ -26,7 +39,10 @@ import { note, outputFlags, reporting, result } from '../output.js';
 import { progressReporter } from '../progress.js';
 import { dumpJson, dumpText } from '../../format/luks2/dump.js';
 
-interface SecretOpts { passphraseFd?: number; kdfTime?: string }
+interface SecretOpts {
+  passphraseFd?: number;
+  kdfTime?: string;
+}
 
 function kdfSeconds(o: SecretOpts): number {
   const s = o.kdfTime === undefined ? DEFAULT_KDF_TIME_SECONDS : Number(o.kdfTime);
@@ -51,7 +67,11 @@ function wipeProgress(): (done: number, total: number) => void {
  */
 async function guardExistingData(dev: Device, force: boolean, scripted: boolean): Promise<void> {
   let ours = false;
-  try { ours = isUnfinishedFormat(loadHeader(dev).header); } catch { /* not LUKS2 */ }
+  try {
+    ours = isUnfinishedFormat(loadHeader(dev).header);
+  } catch {
+    /* not LUKS2 */
+  }
   if (ours) {
     note(`an earlier format of ${dev.path} was interrupted before it finished; formatting it again`);
     return;
@@ -69,7 +89,11 @@ function openDevice(path: string, writable: boolean): Device {
 
 function refuseIfOpen(device: string): void {
   let real: string;
-  try { real = realpathSync(resolve(device)); } catch { return; } // Device.open names a missing path
+  try {
+    real = realpathSync(resolve(device));
+  } catch {
+    return;
+  } // Device.open names a missing path
   const r = listRecords().find((x) => x.source === real);
   if (r) throw new RefusedError(`${device} is open as '${r.name}'; close it first`);
 }
@@ -104,7 +128,11 @@ async function withSecret<T>(secret: Buffer, attempt: (s: Buffer) => Promise<T>)
     if (!(e instanceof WrongPassphraseError)) throw e;
     const canonical = canonicalRecovery(secret);
     if (!canonical) throw e;
-    try { return await attempt(canonical); } finally { canonical.fill(0); }
+    try {
+      return await attempt(canonical);
+    } finally {
+      canonical.fill(0);
+    }
   }
 }
 
@@ -128,23 +156,36 @@ function withKdf(cmd: Command): Command {
   return cmd.option('--kdf-time <seconds>', `argon2id calibration target per keyslot (default ${DEFAULT_KDF_TIME_SECONDS})`);
 }
 
-const backendOption = () => new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace')
-  .choices(['auto', 'dm-crypt', 'userspace']).default('auto');
+const backendOption = () =>
+  new Option('--backend <backend>', 'auto (dm-crypt where device-mapper exists), dm-crypt or userspace')
+    .choices(['auto', 'dm-crypt', 'userspace'])
+    .default('auto');
 
 export function registerBlockCommands(program: Command): void {
   const block = program.command('block').description('whole-disk / partition encryption in the LUKS2 format (cryptsetup compatible)');
 
-  reporting(withKdf(withFd(block.command('format')
-    .argument('<device>', 'block device or image file')
-    .description('write a new LUKS2 header (aes-xts-plain64); optionally create a filesystem inside')
-    .addOption(new Option('--mkfs <fstype>', 'create this filesystem inside (ext4)').choices(['ext4', 'ext3', 'ext2']))
-    .addOption(new Option('--sector-size <bytes>', '512 or 4096').choices(['512', '4096']).default('4096'))
-    .option('--label <label>', 'LUKS2 label')
-    .option('--recovery', 'also add a recovery passphrase (shown once)')
-    .option('--wipe', 'fill the data area with encrypted zeros first (progress shown)')
-    .option('--force', 'format even though the device holds data (a filesystem, a LUKS header…) without asking YES')
-    .addOption(backendOption()))), { progress: true })
-    .action(async (device: string, o: SecretOpts & { mkfs?: string; sectorSize: string; label?: string; recovery?: boolean; wipe?: boolean; force?: boolean; backend: string }) => {
+  reporting(
+    withKdf(
+      withFd(
+        block
+          .command('format')
+          .argument('<device>', 'block device or image file')
+          .description('write a new LUKS2 header (aes-xts-plain64); optionally create a filesystem inside')
+          .addOption(new Option('--mkfs <fstype>', 'create this filesystem inside (ext4)').choices(['ext4', 'ext3', 'ext2']))
+          .addOption(new Option('--sector-size <bytes>', '512 or 4096').choices(['512', '4096']).default('4096'))
+          .option('--label <label>', 'LUKS2 label')
+          .option('--recovery', 'also add a recovery passphrase (shown once)')
+          .option('--wipe', 'fill the data area with encrypted zeros first (progress shown)')
+          .option('--force', 'format even though the device holds data (a filesystem, a LUKS header…) without asking YES')
+          .addOption(backendOption()),
+      ),
+    ),
+    { progress: true },
+  ).action(
+    async (
+      device: string,
+      o: SecretOpts & { mkfs?: string; sectorSize: string; label?: string; recovery?: boolean; wipe?: boolean; force?: boolean; backend: string },
+    ) => {
       const seconds = kdfSeconds(o);
       const sectorSize = Number(o.sectorSize);
       if (sectorSize !== 512 && sectorSize !== 4096) throw new UsageError('--sector-size must be 512 or 4096');
@@ -161,7 +202,12 @@ export function registerBlockCommands(program: Command): void {
         if (!passphrase.length) throw new UsageError('the passphrase is empty');
         if (!outputFlags().quiet && !outputFlags().json) err(`Formatting ${dev.path} (LUKS2, aes-xts-plain64, ${sectorSize}-byte sectors)…`);
         // a wipe takes long: until it is done the header says "unfinished", so a rerun needs no --force
-        const { header, volumeKey } = await formatVolume(dev, passphrase, { sectorSize, kdfSeconds: seconds, label: o.label, subsystem: o.wipe ? UNFINISHED_FORMAT : undefined });
+        const { header, volumeKey } = await formatVolume(dev, passphrase, {
+          sectorSize,
+          kdfSeconds: seconds,
+          label: o.label,
+          subsystem: o.wipe ? UNFINISHED_FORMAT : undefined,
+        });
         let h = header;
         try {
           if (o.recovery) {
@@ -176,8 +222,19 @@ export function registerBlockCommands(program: Command): void {
         } finally {
           volumeKey.fill(0);
         }
-        result({ device: dev.path, uuid: h.binary.uuid, cipher: 'aes-xts-plain64', sectorSize, label: o.label ?? null, wiped: !!o.wipe, recoveryPassphrase: recovery?.text ?? null, mkfs: o.mkfs ?? null },
-          `UUID ${h.binary.uuid}\n${recovery ? recoveryText(recovery.text) : ''}`);
+        result(
+          {
+            device: dev.path,
+            uuid: h.binary.uuid,
+            cipher: 'aes-xts-plain64',
+            sectorSize,
+            label: o.label ?? null,
+            wiped: !!o.wipe,
+            recoveryPassphrase: recovery?.text ?? null,
+            mkfs: o.mkfs ?? null,
+          },
+          `UUID ${h.binary.uuid}\n${recovery ? recoveryText(recovery.text) : ''}`,
+        );
       } finally {
         dev.close();
       }
@@ -196,55 +253,77 @@ export function registerBlockCommands(program: Command): void {
       } finally {
         wipe(passphrase, recovery?.secret);
       }
-    });
+    },
+  );
 
-  reporting(withFd(block.command('open')
-    .argument('<device>', 'block device or image file')
-    .argument('<name>', 'a name for the open volume')
-    .description('unlock a LUKS2 volume and attach its plaintext (/dev/mapper/NAME or a loop device); --mount mounts it')
-    .option('--mount <dir>', 'mount the filesystem inside at this directory')
-    .addOption(backendOption())))
-    .action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
-      // a missing or unreadable device, or no LUKS2 header, is said before the passphrase is asked
-      const probe = openDevice(device, false);
-      try {
-        if (isUnfinishedFormat(loadHeader(probe).header)) {
-          throw new RefusedError(`${device}: its format was interrupted before it finished; run the same block format command again`);
-        }
-      } finally { probe.close(); }
-      await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] }, async ([secret]) => {
-        const { record, warnings } = await withSecret(secret, (passphrase) =>
-          openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend }));
-        for (const w of warnings) note(`warning: ${w}`);
-        result({ name, device: record.device, mountpoint: record.mountpoint ?? null, backend: record.backend, source: record.source, uuid: record.uuid, warnings },
-          `${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})\n`);
-      });
+  reporting(
+    withFd(
+      block
+        .command('open')
+        .argument('<device>', 'block device or image file')
+        .argument('<name>', 'a name for the open volume')
+        .description('unlock a LUKS2 volume and attach its plaintext (/dev/mapper/NAME or a loop device); --mount mounts it')
+        .option('--mount <dir>', 'mount the filesystem inside at this directory')
+        .addOption(backendOption()),
+    ),
+  ).action(async (device: string, name: string, o: SecretOpts & { mount?: string; backend: string }) => {
+    // a missing or unreadable device, or no LUKS2 header, is said before the passphrase is asked
+    const probe = openDevice(device, false);
+    try {
+      if (isUnfinishedFormat(loadHeader(probe).header)) {
+        throw new RefusedError(`${device}: its format was interrupted before it finished; run the same block format command again`);
+      }
+    } finally {
+      probe.close();
+    }
+    await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase for ${device}:`] }, async ([secret]) => {
+      const { record, warnings } = await withSecret(secret, (passphrase) =>
+        openVolume({ source: device, name, passphrase, mountpoint: o.mount, backend: o.backend }),
+      );
+      for (const w of warnings) note(`warning: ${w}`);
+      result(
+        { name, device: record.device, mountpoint: record.mountpoint ?? null, backend: record.backend, source: record.source, uuid: record.uuid, warnings },
+        `${name}: ${record.device}${record.mountpoint ? ` mounted at ${record.mountpoint}` : ''} (${record.backend})\n`,
+      );
     });
+  });
 
-  reporting(block.command('close')
-    .argument('<name>')
-    .description('unmount, detach and stop the engine (or close the dm-crypt mapping)'))
-    .action(async (name: string) => {
+  reporting(block.command('close').argument('<name>').description('unmount, detach and stop the engine (or close the dm-crypt mapping)')).action(
+    async (name: string) => {
       await closeVolume(name);
       if (outputFlags().json) result({ name, closed: true }, '');
       else note(`${name}: closed`);
-    });
+    },
+  );
 
-  reporting(block.command('status')
-    .argument('[name]')
-    .option('--json', 'machine-readable output')
-    .description('list open volumes'))
-    .action((name: string | undefined, o: { json?: boolean }) => {
+  reporting(block.command('status').argument('[name]').option('--json', 'machine-readable output').description('list open volumes')).action(
+    (name: string | undefined, o: { json?: boolean }) => {
       const all = volumeStatus().filter((v) => !name || v.name === name);
       if (name && !all.length) throw new UsageError(`no open volume named '${name}'`);
       if (o.json) {
-        out(JSON.stringify(all.map((v) => ({
-          name: v.name, state: v.state, backend: v.backend, source: v.source, uuid: v.uuid, device: v.device,
-          mountpoint: v.mountpoint, pid: v.pid ?? null, openedAt: v.openedAt,
-        })), null, 2));
+        out(
+          JSON.stringify(
+            all.map((v) => ({
+              name: v.name,
+              state: v.state,
+              backend: v.backend,
+              source: v.source,
+              uuid: v.uuid,
+              device: v.device,
+              mountpoint: v.mountpoint,
+              pid: v.pid ?? null,
+              openedAt: v.openedAt,
+            })),
+            null,
+            2,
+          ),
+        );
         return;
       }
-      if (!all.length) { out('no open volumes'); return; }
+      if (!all.length) {
+        out('no open volumes');
+        return;
+      }
       for (const v of all) {
         out(`${v.name}: ${v.state} (${v.backend})`);
         out(`  source:     ${v.source}`);
@@ -253,158 +332,185 @@ export function registerBlockCommands(program: Command): void {
         out(`  mountpoint: ${v.mountpoint ?? '-'}`);
         if (v.pid) out(`  engine pid: ${v.pid}`);
       }
-    });
+    },
+  );
 
-  reporting(withKdf(withFd(block.command('add-passphrase')
-    .argument('<device>')
-    .description('add a keyslot for another passphrase (asks an existing passphrase first)'))))
-    .action(async (device: string, o: SecretOpts) => {
-      const seconds = kdfSeconds(o);
-      const dev = openDevice(device, true);
-      const secrets = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Existing passphrase:', 'New passphrase:'], confirmNew: true });
+  reporting(
+    withKdf(
+      withFd(block.command('add-passphrase').argument('<device>').description('add a keyslot for another passphrase (asks an existing passphrase first)')),
+    ),
+  ).action(async (device: string, o: SecretOpts) => {
+    const seconds = kdfSeconds(o);
+    const dev = openDevice(device, true);
+    const secrets = await readSecrets({ fd: o.passphraseFd, count: 2, prompts: ['Existing passphrase:', 'New passphrase:'], confirmNew: true });
+    try {
+      if (!secrets[1].length) throw new UsageError('the new passphrase is empty');
+      const h = loadAndWarn(dev);
+      const u = await unlockAny(dev, h, secrets[0]);
       try {
-        if (!secrets[1].length) throw new UsageError('the new passphrase is empty');
-        const h = loadAndWarn(dev);
-        const u = await unlockAny(dev, h, secrets[0]);
-        try {
-          const r = await addKeyslot(dev, h, u.volumeKey, secrets[1], seconds);
-          result({ device, keyslot: r.id }, `added keyslot ${r.id}\n`);
-        } finally { u.volumeKey.fill(0); }
+        const r = await addKeyslot(dev, h, u.volumeKey, secrets[1], seconds);
+        result({ device, keyslot: r.id }, `added keyslot ${r.id}\n`);
       } finally {
-        wipe(...secrets);
-        dev.close();
+        u.volumeKey.fill(0);
       }
-    });
+    } finally {
+      wipe(...secrets);
+      dev.close();
+    }
+  });
 
-  reporting(withKdf(withFd(block.command('add-recovery')
-    .argument('<device>')
-    .description('add a keyslot for a random recovery passphrase, shown once in groups'))))
-    .action(async (device: string, o: SecretOpts) => {
-      const seconds = kdfSeconds(o);
-      const dev = openDevice(device, true);
-      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Existing passphrase:'] });
-      const rec = await newRecoveryKey();
+  reporting(
+    withKdf(withFd(block.command('add-recovery').argument('<device>').description('add a keyslot for a random recovery passphrase, shown once in groups'))),
+  ).action(async (device: string, o: SecretOpts) => {
+    const seconds = kdfSeconds(o);
+    const dev = openDevice(device, true);
+    const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Existing passphrase:'] });
+    const rec = await newRecoveryKey();
+    try {
+      const h = loadAndWarn(dev);
+      const u = await unlockAny(dev, h, secret);
       try {
-        const h = loadAndWarn(dev);
-        const u = await unlockAny(dev, h, secret);
-        try {
-          const r = await addKeyslot(dev, h, u.volumeKey, rec.secret, seconds);
-          if (!outputFlags().json) note(`added keyslot ${r.id}`);
-          result({ device, keyslot: r.id, recoveryPassphrase: rec.text }, recoveryText(rec.text));
-        } finally { u.volumeKey.fill(0); }
+        const r = await addKeyslot(dev, h, u.volumeKey, rec.secret, seconds);
+        if (!outputFlags().json) note(`added keyslot ${r.id}`);
+        result({ device, keyslot: r.id, recoveryPassphrase: rec.text }, recoveryText(rec.text));
       } finally {
-        wipe(secret, rec.secret);
-        dev.close();
+        u.volumeKey.fill(0);
       }
-    });
+    } finally {
+      wipe(secret, rec.secret);
+      dev.close();
+    }
+  });
 
-  reporting(withKdf(withFd(block.command('rewrap')
-    .argument('<device>')
-    .description("change a passphrase: the keyslot the old one opens gets the new one (data untouched)"))))
-    .action(async (device: string, o: SecretOpts) => {
-      const seconds = kdfSeconds(o);
-      const dev = openDevice(device, true);
-      const secrets: Buffer[] = [];
+  reporting(
+    withKdf(
+      withFd(block.command('rewrap').argument('<device>').description('change a passphrase: the keyslot the old one opens gets the new one (data untouched)')),
+    ),
+  ).action(async (device: string, o: SecretOpts) => {
+    const seconds = kdfSeconds(o);
+    const dev = openDevice(device, true);
+    const secrets: Buffer[] = [];
+    try {
+      const h = loadAndWarn(dev);
+      // the old passphrase is checked (on a terminal: a few tries) before the new one is asked for
+      const u = await withSecretTries({ fd: o.passphraseFd, count: 1, prompts: ['Old passphrase:'] }, ([s]) => unlockAny(dev, h, s!));
       try {
-        const h = loadAndWarn(dev);
-        // the old passphrase is checked (on a terminal: a few tries) before the new one is asked for
-        const u = await withSecretTries({ fd: o.passphraseFd, count: 1, prompts: ['Old passphrase:'] }, ([s]) => unlockAny(dev, h, s!));
-        try {
-          secrets.push(...await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true }));
-          if (!secrets[0]!.length) throw new UsageError('the new passphrase is empty');
-          await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[0]!, seconds);
-          result({ device, keyslot: u.keyslot.id, changed: true }, `keyslot ${u.keyslot.id}: passphrase changed\n`);
-        } finally { u.volumeKey.fill(0); }
+        secrets.push(...(await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New passphrase:'], confirmNew: true })));
+        if (!secrets[0]!.length) throw new UsageError('the new passphrase is empty');
+        await rewrapKeyslot(dev, h, u.volumeKey, u.keyslot, secrets[0]!, seconds);
+        result({ device, keyslot: u.keyslot.id, changed: true }, `keyslot ${u.keyslot.id}: passphrase changed\n`);
       } finally {
-        wipe(...secrets);
-        dev.close();
+        u.volumeKey.fill(0);
       }
-    });
+    } finally {
+      wipe(...secrets);
+      dev.close();
+    }
+  });
 
-  reporting(withFd(block.command('remove-slot')
-    .argument('<device>')
-    .argument('<slot>', 'keyslot number (see cryptsetup luksDump)')
-    .description('remove a keyslot (a lost or revoked passphrase); asks the passphrase of another keyslot, so the volume stays openable')))
-    .action(async (device: string, slot: string, o: SecretOpts) => {
-      if (!/^\d{1,2}$/.test(slot)) throw new UsageError(`invalid keyslot '${slot}'`);
-      const dev = openDevice(device, true);
-      const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase of a keyslot that stays:'] });
-      try {
-        const h = loadAndWarn(dev);
-        if (!h.metadata.keyslots.some((k) => k.id === slot)) throw new UsageError(`${device}: no keyslot ${slot}`);
-        const others = h.metadata.keyslots.filter((k) => k.id !== slot);
-        if (!others.length) throw new RefusedError('refusing to remove the last keyslot (the volume would be lost)');
-        let proven = false;
-        for (const k of others) {
-          try {
-            const u = await withSecret(secret, (s) => unlock(dev, h, s, k.id));
-            u.volumeKey.fill(0);
-            proven = true;
-            break;
-          } catch (e) {
-            if (!(e instanceof WrongPassphraseError)) throw e;
-          }
+  reporting(
+    withFd(
+      block
+        .command('remove-slot')
+        .argument('<device>')
+        .argument('<slot>', 'keyslot number (see cryptsetup luksDump)')
+        .description('remove a keyslot (a lost or revoked passphrase); asks the passphrase of another keyslot, so the volume stays openable'),
+    ),
+  ).action(async (device: string, slot: string, o: SecretOpts) => {
+    if (!/^\d{1,2}$/.test(slot)) throw new UsageError(`invalid keyslot '${slot}'`);
+    const dev = openDevice(device, true);
+    const [secret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase of a keyslot that stays:'] });
+    try {
+      const h = loadAndWarn(dev);
+      if (!h.metadata.keyslots.some((k) => k.id === slot)) throw new UsageError(`${device}: no keyslot ${slot}`);
+      const others = h.metadata.keyslots.filter((k) => k.id !== slot);
+      if (!others.length) throw new RefusedError('refusing to remove the last keyslot (the volume would be lost)');
+      let proven = false;
+      for (const k of others) {
+        try {
+          const u = await withSecret(secret, (s) => unlock(dev, h, s, k.id));
+          u.volumeKey.fill(0);
+          proven = true;
+          break;
+        } catch (e) {
+          if (!(e instanceof WrongPassphraseError)) throw e;
         }
-        if (!proven) throw new WrongPassphraseError(`${device}: the passphrase opens no keyslot other than ${slot}`);
-        removeKeyslot(dev, h, slot);
-        result({ device, removed: slot }, `removed keyslot ${slot}\n`);
-      } finally {
-        wipe(secret);
-        dev.close();
       }
-    });
+      if (!proven) throw new WrongPassphraseError(`${device}: the passphrase opens no keyslot other than ${slot}`);
+      removeKeyslot(dev, h, slot);
+      result({ device, removed: slot }, `removed keyslot ${slot}\n`);
+    } finally {
+      wipe(secret);
+      dev.close();
+    }
+  });
 
-  reporting(block.command('dump')
-    .argument('<device>', 'block device, image file or header backup')
-    .option('--json', 'the header as JSON (keyslots, digests, segments)')
-    .description('print the LUKS2 header: keyslots, digests, segments (the text of cryptsetup luksDump; no secret needed)'))
-    .action((device: string) => {
-      const dev = openDevice(device, false);
-      try {
-        const loaded = loadHeader(dev);
-        for (const w of loaded.warnings) note(`warning: ${w}`);
-        result({ device: dev.path, ...dumpJson(loaded.header), warnings: loaded.warnings }, () => dumpText(loaded.header));
-      } finally {
-        dev.close();
-      }
-    });
+  reporting(
+    block
+      .command('dump')
+      .argument('<device>', 'block device, image file or header backup')
+      .option('--json', 'the header as JSON (keyslots, digests, segments)')
+      .description('print the LUKS2 header: keyslots, digests, segments (the text of cryptsetup luksDump; no secret needed)'),
+  ).action((device: string) => {
+    const dev = openDevice(device, false);
+    try {
+      const loaded = loadHeader(dev);
+      for (const w of loaded.warnings) note(`warning: ${w}`);
+      result({ device: dev.path, ...dumpJson(loaded.header), warnings: loaded.warnings }, () => dumpText(loaded.header));
+    } finally {
+      dev.close();
+    }
+  });
 
-  reporting(block.command('header-backup')
-    .argument('<device>')
-    .argument('<file>', 'where to write the backup (created 0600)')
-    .description('save the LUKS2 headers and keyslots (anyone with it and a passphrase that was valid then can open the volume)'))
-    .action((device: string, file: string) => {
-      const dev = openDevice(device, false);
-      try {
-        const b = readHeaderBackup(dev);
-        for (const w of b.warnings) note(`warning: ${w}`);
-        if (existsSync(resolve(file))) throw new RefusedError(`${file} already exists; refusing to overwrite it`, { hint: 'choose another name, or remove it first' });
-        writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
-        result({ device, file: resolve(file), bytes: b.bytes.length, uuid: b.header.binary.uuid }, `saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}\n`);
-      } finally {
-        dev.close();
-      }
-    });
+  reporting(
+    block
+      .command('header-backup')
+      .argument('<device>')
+      .argument('<file>', 'where to write the backup (created 0600)')
+      .description('save the LUKS2 headers and keyslots (anyone with it and a passphrase that was valid then can open the volume)'),
+  ).action((device: string, file: string) => {
+    const dev = openDevice(device, false);
+    try {
+      const b = readHeaderBackup(dev);
+      for (const w of b.warnings) note(`warning: ${w}`);
+      if (existsSync(resolve(file)))
+        throw new RefusedError(`${file} already exists; refusing to overwrite it`, { hint: 'choose another name, or remove it first' });
+      writeFileAtomic(resolve(file), b.bytes, { mode: 0o600 });
+      result(
+        { device, file: resolve(file), bytes: b.bytes.length, uuid: b.header.binary.uuid },
+        `saved ${b.bytes.length} bytes of header (UUID ${b.header.binary.uuid}) to ${file}\n`,
+      );
+    } finally {
+      dev.close();
+    }
+  });
 
-  reporting(block.command('header-restore')
-    .argument('<device>')
-    .argument('<file>', 'a backup made by header-backup or cryptsetup luksHeaderBackup')
-    .option('--force', 'overwrite the header of a different volume')
-    .description('write a header backup back onto the device'))
-    .action((device: string, file: string, o: { force?: boolean }) => {
-      refuseIfOpen(device);
-      let bytes: Buffer;
-      try { bytes = readFileSync(resolve(file)); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as Error).message}`); }
-      const dev = Device.open(resolve(device), true, true);
-      try {
-        const h = restoreHeaderBackup(dev, resolve(file), bytes, !!o.force);
-        result({ device, file: resolve(file), uuid: h.binary.uuid }, `restored the header of ${h.binary.uuid} onto ${device}\n`);
-      } finally {
-        dev.close();
-      }
-    });
+  reporting(
+    block
+      .command('header-restore')
+      .argument('<device>')
+      .argument('<file>', 'a backup made by header-backup or cryptsetup luksHeaderBackup')
+      .option('--force', 'overwrite the header of a different volume')
+      .description('write a header backup back onto the device'),
+  ).action((device: string, file: string, o: { force?: boolean }) => {
+    refuseIfOpen(device);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(resolve(file));
+    } catch (e) {
+      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    const dev = Device.open(resolve(device), true, true);
+    try {
+      const h = restoreHeaderBackup(dev, resolve(file), bytes, !!o.force);
+      result({ device, file: resolve(file), uuid: h.binary.uuid }, `restored the header of ${h.binary.uuid} onto ${device}\n`);
+    } finally {
+      dev.close();
+    }
+  });
 
-  block.command('crypttab')
+  block
+    .command('crypttab')
     .argument('<device>', 'the LUKS2 device (its UUID goes into crypttab)')
     .argument('<name>', 'the mapping name (/dev/mapper/NAME)')
     .requiredOption('--target <root>', 'the root of the system that will boot (/ for this one)')
@@ -415,7 +521,11 @@ export function registerBlockCommands(program: Command): void {
     .action((device: string, name: string, o: { target: string; mount?: string; fstype: string; options: string }) => {
       const dev = openDevice(device, false);
       let uuid: string;
-      try { uuid = loadHeader(dev).header.binary.uuid; } finally { dev.close(); }
+      try {
+        uuid = loadHeader(dev).header.binary.uuid;
+      } finally {
+        dev.close();
+      }
       const r = writeCrypttab({ targetRoot: resolve(o.target), name, uuid, mountpoint: o.mount, fstype: o.fstype, options: o.options });
       out(`crypttab: ${r.crypttab}`);
       if (r.fstab) out(`fstab:    ${r.fstab}`);

@@ -32,7 +32,11 @@ export const commandGroups: RegisterCommands[] = [
   registerPamCommands,
   registerLoginHookCommands,
   registerBlockCommands,
-  registerInitCommand, registerMountCommand, registerUmountCommand, registerFsckCommand, registerAddKeyCommand,
+  registerInitCommand,
+  registerMountCommand,
+  registerUmountCommand,
+  registerFsckCommand,
+  registerAddKeyCommand,
   registerEcryptfsCommands,
   registerCompleteCommand,
 ];

@@ -17,18 +17,27 @@ const KINDS: Record<string, (arg?: string) => string[]> = {
   slots: (file) => readKeyStoreInfo(file!).slots.map((s) => s.name),
   keyslots: (dev) => {
     const d = Device.open(resolve(dev!), false);
-    try { return loadHeader(d).header.metadata.keyslots.map((k) => k.id); } finally { d.close(); }
+    try {
+      return loadHeader(d).header.metadata.keyslots.map((k) => k.id);
+    } finally {
+      d.close();
+    }
   },
   users: () => listUserRecords().map((r) => r.user),
 };
 
 export function registerCompleteCommand(program: Command): void {
-  program.command('complete', { hidden: true })
+  program
+    .command('complete', { hidden: true })
     .argument('<kind>', Object.keys(KINDS).join(', '))
     .argument('[arg]')
     .action((kind: string, arg?: string) => {
       let words: string[] = [];
-      try { words = KINDS[kind]?.(arg) ?? []; } catch { /* nothing to offer */ }
+      try {
+        words = KINDS[kind]?.(arg) ?? [];
+      } catch {
+        /* nothing to offer */
+      }
       if (words.length) process.stdout.write(`${words.join('\n')}\n`);
     });
 }

@@ -21,15 +21,17 @@ function describe(findings: Finding[], users: string[]): string {
 }
 
 export function registerDoctorCommand(program: Command): void {
-  reporting(program.command('doctor')
-    .description('check the PAM stacks, user records, login slots and leftover mounts and keys; say what to fix (exit 1 when something must be fixed)')
-    .option('--user <name>', 'check this user\'s record only (the PAM stacks are always checked)')
-    .option('--pam-dir <dir>', 'check the stacks in this directory instead of /etc/pam.d (another system\'s)', '/etc/pam.d'))
-    .action((o: { user?: string; pamDir: string }) => {
-      requireRoot('homecrypt doctor');
-      const r = runDoctor({ user: o.user, pamDir: o.pamDir });
-      const ok = !r.findings.some((f) => f.level === 'problem');
-      result({ ok, users: r.users, findings: r.findings }, () => describe(r.findings, r.users));
-      process.exitCode = ok ? ExitCode.OK : ExitCode.FAILURE;
-    });
+  reporting(
+    program
+      .command('doctor')
+      .description('check the PAM stacks, user records, login slots and leftover mounts and keys; say what to fix (exit 1 when something must be fixed)')
+      .option('--user <name>', "check this user's record only (the PAM stacks are always checked)")
+      .option('--pam-dir <dir>', "check the stacks in this directory instead of /etc/pam.d (another system's)", '/etc/pam.d'),
+  ).action((o: { user?: string; pamDir: string }) => {
+    requireRoot('homecrypt doctor');
+    const r = runDoctor({ user: o.user, pamDir: o.pamDir });
+    const ok = !r.findings.some((f) => f.level === 'problem');
+    result({ ok, users: r.users, findings: r.findings }, () => describe(r.findings, r.users));
+    process.exitCode = ok ? ExitCode.OK : ExitCode.FAILURE;
+  });
 }

@@ -11,7 +11,8 @@ import { parseFdOption, readSecrets } from '../secret-input.js';
 import { printJson } from './key.js';
 
 export function registerFsckCommand(program: Command): void {
-  program.command('fsck')
+  program
+    .command('fsck')
     .description('check every file and name of an encrypted directory (changes nothing)')
     .argument('<lower>', 'the encrypted lower directory')
     .option('--keystore <file>', 'the key store, when the volume config names none or another')
@@ -31,8 +32,10 @@ export function registerFsckCommand(program: Command): void {
         printJson({ lower, ok: r.problems.length === 0, ...r });
       } else {
         for (const p of r.problems) process.stdout.write(`FAIL ${p.lowerPath}${p.path ? ` (${p.path})` : ''}: ${p.problem}\n`);
-        process.stdout.write(`${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${r.other} other: `
-          + `${r.problems.length === 0 ? 'all authentic' : `${r.problems.length} problem(s)`}\n`);
+        process.stdout.write(
+          `${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${r.other} other: ` +
+            `${r.problems.length === 0 ? 'all authentic' : `${r.problems.length} problem(s)`}\n`,
+        );
       }
       if (r.problems.length) process.exitCode = ExitCode.FAILURE;
     });

@@ -9,7 +9,8 @@ import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 import { parseKdfTime, printJson, recoveryKeyNotice } from './key.js';
 
 export function registerInitCommand(program: Command): void {
-  program.command('init')
+  program
+    .command('init')
     .description('create an encrypted lower directory LOWER (mount it with homecrypt mount)')
     .argument('<lower>', 'the lower directory to create (new or empty)')
     .option('--keystore <file>', `use or create the key store FILE instead of LOWER/${DEFAULT_KEYSTORE_NAME}`)
@@ -29,8 +30,11 @@ export function registerInitCommand(program: Command): void {
       let keyId: string;
       try {
         const [passphrase] = await readSecrets({
-          fd: o.passphraseFd, count: 1,
-          prompts: [reuse ? `Passphrase of ${ksPath}:` : 'New login passphrase:'], confirmNew: !reuse, newPassphrase: !reuse,
+          fd: o.passphraseFd,
+          count: 1,
+          prompts: [reuse ? `Passphrase of ${ksPath}:` : 'New login passphrase:'],
+          confirmNew: !reuse,
+          newPassphrase: !reuse,
         });
         try {
           if (reuse) {
@@ -48,7 +52,13 @@ export function registerInitCommand(program: Command): void {
         // leave nothing half-done
         if (createdKs) rmSync(ksPath, { force: true });
         rmSync(join(lower, 'homecrypt.conf'), { force: true });
-        if (!existed) { try { rmdirSync(lower); } catch { /* not empty */ } }
+        if (!existed) {
+          try {
+            rmdirSync(lower);
+          } catch {
+            /* not empty */
+          }
+        }
         throw err;
       } finally {
         wipe(mountKey);

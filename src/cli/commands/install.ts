@@ -14,7 +14,13 @@ import { askAnswers, confirmRecoveryKeyKept } from '../../installer/prompts.js';
 import { readPassphraseFile } from '../../installer/passphrase-file.js';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 
-interface InstallCliOptions { target: string; answers?: string; passphraseFd?: string; kdfTime?: string; package?: string; }
+interface InstallCliOptions {
+  target: string;
+  answers?: string;
+  passphraseFd?: string;
+  kdfTime?: string;
+  package?: string;
+}
 
 function parseKdfTime(v: string | undefined): number | null {
   if (v === undefined) return null;
@@ -38,15 +44,18 @@ function readAnswersFile(file: string): Answers {
 }
 
 export function registerInstall(program: Command): void {
-  program.command('install')
-    .description('OS-installer step: install homecrypt into a target root and encrypt the first user\'s home')
+  program
+    .command('install')
+    .description("OS-installer step: install homecrypt into a target root and encrypt the first user's home")
     .requiredOption('--target <root>', 'root of the system being installed (chroot semantics, like in-target)')
     .option('--answers <file>', 'non-interactive: answers file (JSON, see docs/INSTALLER.md)')
     .option('--passphrase-fd <n>', 'read the passphrase from this file descriptor (one line)')
     .option('--kdf-time <seconds>', 'Argon2id calibration target (overrides the answers file)')
     .option('--package <how>', 'auto (the .deb of this build, else copy the build), copy, or FILE.deb (overrides the answers file)')
-    .addHelpText('after', '\nWithout --answers the questions are asked in the terminal. The log of what was done\n'
-      + 'is kept in the target at /var/log/homecrypt-install.log.')
+    .addHelpText(
+      'after',
+      '\nWithout --answers the questions are asked in the terminal. The log of what was done\n' + 'is kept in the target at /var/log/homecrypt-install.log.',
+    )
     .action(async (opts: InstallCliOptions) => {
       const kdfTime = parseKdfTime(opts.kdfTime);
       const pkg = opts.package;
@@ -73,11 +82,16 @@ export function registerInstall(program: Command): void {
           if (opts.passphraseFd !== undefined) {
             [passphrase] = (await readSecrets({ fd: parseFdOption(opts.passphraseFd), count: 1, prompts: [] })) as [Buffer];
             const why = passphraseProblem(passphrase);
-            if (why) { wipe(passphrase); throw new UsageError(`--passphrase-fd: ${why}`); }
+            if (why) {
+              wipe(passphrase);
+              throw new UsageError(`--passphrase-fd: ${why}`);
+            }
           } else if (answers.passphraseFile !== null) {
             passphrase = readPassphraseFile(answers.passphraseFile);
           } else {
-            throw new UsageError(`${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`);
+            throw new UsageError(
+              `${opts.answers}: answers: "passphraseFile" is required to encrypt ${answers.user ? `${answers.user}'s home` : 'the volume'} (or pass --passphrase-fd)`,
+            );
           }
         }
       }

@@ -3,7 +3,14 @@
 import type { Command } from 'commander';
 import { checkKdfTime } from '../../keys/kdf-calibration.js';
 import {
-  LOGIN_SLOT, addPassphraseSlot, addRecoverySlot, createKeyStore, readKeyStoreInfo, removeSlot, unwrapKeyStore, type KeyStoreInfo,
+  LOGIN_SLOT,
+  addPassphraseSlot,
+  addRecoverySlot,
+  createKeyStore,
+  readKeyStoreInfo,
+  removeSlot,
+  unwrapKeyStore,
+  type KeyStoreInfo,
 } from '../../keys/key-store.js';
 import { insertMountKey } from '../../os/keyring.js';
 import { lookupUser } from '../../os/users.js';
@@ -50,7 +57,8 @@ function slotTable(info: KeyStoreInfo): string {
 export function registerKeyCommands(program: Command): void {
   const key = program.command('key').description('create and manage key stores (the wrapped mount key and its keyslots)');
 
-  key.command('create')
+  key
+    .command('create')
     .description('create a key store FILE: a new random mount key wrapped by a login passphrase, plus a recovery key')
     .argument('<file>', 'the key store to create (must not exist)')
     .option('--kdf-time <seconds>', 'Argon2id calibration target per unlock', parseKdfTime)
@@ -69,7 +77,8 @@ export function registerKeyCommands(program: Command): void {
       });
     });
 
-  key.command('slots')
+  key
+    .command('slots')
     .description('list, add or remove keyslots of a key store')
     .argument('<file>', 'the key store')
     .argument('[action]', 'list | add-passphrase | add-recovery | remove', 'list')
@@ -82,17 +91,23 @@ export function registerKeyCommands(program: Command): void {
       switch (action) {
         case 'list': {
           const info = readKeyStoreInfo(file);
-          if (o.json) printJson(info); else process.stdout.write(slotTable(info));
+          if (o.json) printJson(info);
+          else process.stdout.write(slotTable(info));
           return;
         }
         case 'add-passphrase': {
           readKeyStoreInfo(file); // a bad file is reported before asking for secrets
           const [existing, added] = await readSecrets({
-            fd: o.passphraseFd, count: 2, prompts: ['Existing passphrase or recovery key:', 'New passphrase for the slot:'], confirmNew: true, newPassphrase: true,
+            fd: o.passphraseFd,
+            count: 2,
+            prompts: ['Existing passphrase or recovery key:', 'New passphrase for the slot:'],
+            confirmNew: true,
+            newPassphrase: true,
           });
           try {
             const slot = await addPassphraseSlot(file, existing, added, { name, kdfTimeSeconds: o.kdfTime });
-            if (o.json) printJson({ file, added: slot }); else process.stdout.write(`Added passphrase slot ${slot} to ${file}.\n`);
+            if (o.json) printJson({ file, added: slot });
+            else process.stdout.write(`Added passphrase slot ${slot} to ${file}.\n`);
           } finally {
             wipe(existing, added);
           }
@@ -113,12 +128,17 @@ export function registerKeyCommands(program: Command): void {
           if (!readKeyStoreInfo(file).slots.some((s) => s.name === name)) throw new UsageError(`${file}: no slot named ${name}`);
           const users = name === LOGIN_SLOT ? recordsUsingKeyStore(resolve(file)).map((r) => r.user) : [];
           if (users.length && !o.yes) {
-            await confirmTyped(`${file} is the key store ${users.join(', ')} log(s) in with: without its login slot the login no longer unlocks it (only rewrap --recovery brings it back)`,
-              'YES', '--yes', o.passphraseFd !== undefined);
+            await confirmTyped(
+              `${file} is the key store ${users.join(', ')} log(s) in with: without its login slot the login no longer unlocks it (only rewrap --recovery brings it back)`,
+              'YES',
+              '--yes',
+              o.passphraseFd !== undefined,
+            );
           }
           await withSecrets({ fd: o.passphraseFd, count: 1, prompts: [`Passphrase or recovery key of a slot other than ${name}:`] }, async ([existing]) => {
             await removeSlot(file, existing, name);
-            if (o.json) printJson({ file, removed: name }); else process.stdout.write(`Removed slot ${name} from ${file}.\n`);
+            if (o.json) printJson({ file, removed: name });
+            else process.stdout.write(`Removed slot ${name} from ${file}.\n`);
           });
           return;
         }
@@ -127,11 +147,12 @@ export function registerKeyCommands(program: Command): void {
       }
     });
 
-  key.command('unwrap')
+  key
+    .command('unwrap')
     .description('unwrap the mount key of FILE into your user keyring (as homecrypt:<keyid>)')
     .argument('<file>', 'the key store')
     .option('--passphrase-fd <n>', 'read the passphrase or recovery key from this file descriptor (one line)', parseFdOption)
-    .option('--user <name>', 'root: into this user\'s keyring, owned by them (the file must be theirs or root\'s)')
+    .option('--user <name>', "root: into this user's keyring, owned by them (the file must be theirs or root's)")
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o: { passphraseFd?: number; user?: string; json?: boolean }) => {
       const user = o.user === undefined ? undefined : lookupUser(o.user);

@@ -42,7 +42,10 @@ function readTokens(count: number): Buffer[] {
     try {
       const r = readSecret(0, MAX_AUTHTOK, [0]);
       tokens.push(r.secret);
-      for (let rest = r; rest.end === 'too-long';) { rest = readSecret(0, MAX_AUTHTOK, [0]); rest.secret.fill(0); }
+      for (let rest = r; rest.end === 'too-long';) {
+        rest = readSecret(0, MAX_AUTHTOK, [0]);
+        rest.secret.fill(0);
+      }
     } catch {
       tokens.push(Buffer.alloc(0)); // no stdin: no password
     }
@@ -64,7 +67,9 @@ export async function runPamHook(arg: string): Promise<void> {
   const service = process.env.PAM_SERVICE;
   const phase = phaseOf(arg, process.env.PAM_TYPE);
   boundLifetime(user, phase);
-  const tell = (line: string) => { process.stdout.write(`${line}\n`); };
+  const tell = (line: string) => {
+    process.stdout.write(`${line}\n`);
+  };
   if (arg === 'module') {
     const [first, second] = phase === 'password' ? readTokens(2) : phase === 'open_session' ? readTokens(1) : [];
     // password: OLD NUL NEW NUL; open_session: PASSWORD NUL
@@ -83,12 +88,16 @@ export function registerLoginHookCommands(program: Command): void {
     .description('run by pam_exec.so: auth | session | password; by pam_homecrypt.so: module (see docs/PAM.md)')
     .action(runPamHook);
 
-  const session = program.command('session').description('mount or unmount a homecrypt user\'s directory outside a login (systemd units, administrators)');
-  session.command('mount')
-    .description('mount with the key already in the user\'s keyring')
+  const session = program.command('session').description("mount or unmount a homecrypt user's directory outside a login (systemd units, administrators)");
+  session
+    .command('mount')
+    .description("mount with the key already in the user's keyring")
     .requiredOption('--user <name>', 'the user')
-    .action(async (o: { user: string }) => { process.stdout.write(`${await mountUser(o.user)}\n`); });
-  session.command('unmount')
+    .action(async (o: { user: string }) => {
+      process.stdout.write(`${await mountUser(o.user)}\n`);
+    });
+  session
+    .command('unmount')
     .description('unmount and drop the key, whatever sessions are open')
     .option('--user <name>', 'the user')
     .option('--all', 'every homecrypt user (shutdown)')

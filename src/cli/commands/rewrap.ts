@@ -8,23 +8,27 @@ import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-inp
 import { parseKdfTime, printJson } from './key.js';
 
 export function registerRewrapCommands(program: Command): void {
-  program.command('rewrap')
+  program
+    .command('rewrap')
     .description('change the login passphrase of key store FILE (old then new); the data is not touched')
     .argument('<file>', 'the key store')
     .option('--recovery', 'prove it with the recovery key instead of the old passphrase')
-    .option('--kdf-time <seconds>', 'recalibrate Argon2id to this time (default: keep the slot\'s parameters)', parseKdfTime)
+    .option('--kdf-time <seconds>', "recalibrate Argon2id to this time (default: keep the slot's parameters)", parseKdfTime)
     .option('--passphrase-fd <n>', 'read the old secret, then the new passphrase, from this file descriptor (one per line)', parseFdOption)
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o: { recovery?: boolean; kdfTime?: number; passphraseFd?: number; json?: boolean }) => {
       readKeyStoreInfo(file); // a bad file is reported before asking for secrets
       // the old secret is checked (on a terminal: a few tries) before the new one is asked for
-      const oldSecret = await withSecretTries({ fd: o.passphraseFd, count: 1, prompts: [o.recovery ? 'Recovery key:' : 'Current passphrase:'] }, async ([s]) => {
-        if (o.recovery && !looksLikeRecoveryKey(s!.toString('utf8'))) {
-          throw new UsageError('--recovery: that is not a recovery key (8 groups of 5 characters, like XXXXX-XXXXX-…)');
-        }
-        (await unwrapKeyStore(file, s!)).mountKey.fill(0);
-        return Buffer.from(s!);
-      });
+      const oldSecret = await withSecretTries(
+        { fd: o.passphraseFd, count: 1, prompts: [o.recovery ? 'Recovery key:' : 'Current passphrase:'] },
+        async ([s]) => {
+          if (o.recovery && !looksLikeRecoveryKey(s!.toString('utf8'))) {
+            throw new UsageError('--recovery: that is not a recovery key (8 groups of 5 characters, like XXXXX-XXXXX-…)');
+          }
+          (await unwrapKeyStore(file, s!)).mountKey.fill(0);
+          return Buffer.from(s!);
+        },
+      );
       let newSecret: Buffer | undefined;
       try {
         [newSecret] = await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['New login passphrase:'], confirmNew: true, newPassphrase: true });

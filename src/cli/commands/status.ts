@@ -31,19 +31,21 @@ function describe(s: UserStatus): string {
 }
 
 export function registerStatusCommands(program: Command): void {
-  reporting(program.command('status')
-    .description('mode, key ID, slots, mounted or not, sessions and auto-mount of a user')
-    .option('--user <name>', 'the user (default: you)')
-    .option('--all', 'every user homecrypt has a record of')
-    .option('--json', 'print the status as JSON'))
-    .action((o: { user?: string; all?: boolean; json?: boolean }) => {
-      if (o.all && o.user) throw new UsageError('--all or --user, not both');
-      if (o.all) {
-        const all = listUserRecords().map((r) => userStatus(r.user));
-        result(all, () => (all.length ? all.map(describe).join('\n') : 'no user is set up for homecrypt\n'));
-        return;
-      }
-      const s = userStatus(o.user ?? userInfo().username);
-      result(s, () => describe(s));
-    });
+  reporting(
+    program
+      .command('status')
+      .description('mode, key ID, slots, mounted or not, sessions and auto-mount of a user')
+      .option('--user <name>', 'the user (default: you)')
+      .option('--all', 'every user homecrypt has a record of')
+      .option('--json', 'print the status as JSON'),
+  ).action((o: { user?: string; all?: boolean; json?: boolean }) => {
+    if (o.all && o.user) throw new UsageError('--all or --user, not both');
+    if (o.all) {
+      const all = listUserRecords().map((r) => userStatus(r.user));
+      result(all, () => (all.length ? all.map(describe).join('\n') : 'no user is set up for homecrypt\n'));
+      return;
+    }
+    const s = userStatus(o.user ?? userInfo().username);
+    result(s, () => describe(s));
+  });
 }

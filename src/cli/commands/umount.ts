@@ -7,7 +7,8 @@ import { mountAt } from '../../os/mounts.js';
 import { fusermountUnmount } from '../../fuse/index.js';
 
 export function registerUmountCommand(program: Command): void {
-  program.command('umount')
+  program
+    .command('umount')
     .description('unmount a homecrypt mount (also one whose daemon has died)')
     .argument('<mountpoint>', 'where it is mounted')
     .option('--lazy', 'detach now even if busy; it goes away when the last file closes')

@@ -20,9 +20,26 @@ import { randomBytes } from 'node:crypto';
 import { CorruptFileError, KeyNotAvailableError, UnsupportedFormatError } from '../../errors.js';
 import { aesEcbDecrypt, aesEcbEncrypt } from './aes-ecb.js';
 import {
-  type AesKeyBytes, CIPHER_AES_192, EXTENT_SIZE, FILE_VERSION, FLAG_ENCRYPTED, FLAG_ENCRYPT_FILENAMES,
-  FLAG_METADATA_IN_XATTR, KNOWN_FLAGS, MAGIC_MARKER, MAX_HEADER_SIZE, MAX_ENCRYPTED_KEY_BYTES, MIN_HEADER_SIZE,
-  SALT_BYTES, SIG_BYTES, SUPPORTED_FILE_VERSION, TAG_1, TAG_11, TAG_3, cipherCodeForKeyBytes, keyBytesForCipherCode,
+  type AesKeyBytes,
+  CIPHER_AES_192,
+  EXTENT_SIZE,
+  FILE_VERSION,
+  FLAG_ENCRYPTED,
+  FLAG_ENCRYPT_FILENAMES,
+  FLAG_METADATA_IN_XATTR,
+  KNOWN_FLAGS,
+  MAGIC_MARKER,
+  MAX_HEADER_SIZE,
+  MAX_ENCRYPTED_KEY_BYTES,
+  MIN_HEADER_SIZE,
+  SALT_BYTES,
+  SIG_BYTES,
+  SUPPORTED_FILE_VERSION,
+  TAG_1,
+  TAG_11,
+  TAG_3,
+  cipherCodeForKeyBytes,
+  keyBytesForCipherCode,
 } from './constants.js';
 import { decodePacketLength, encodePacketLength } from './packet-length.js';
 
@@ -51,15 +68,17 @@ export function parseFileHeader(buf: Buffer, file: string): FileHeader {
   if (buf.length < 26) throw new CorruptFileError(file, `truncated eCryptfs header (${buf.length} bytes)`);
   const m1 = buf.readUInt32BE(8);
   const m2 = buf.readUInt32BE(12);
-  if (((m1 ^ MAGIC_MARKER) >>> 0) !== m2) throw new CorruptFileError(file, 'no eCryptfs marker (not an eCryptfs file)');
+  if ((m1 ^ MAGIC_MARKER) >>> 0 !== m2) throw new CorruptFileError(file, 'no eCryptfs marker (not an eCryptfs file)');
   const size = buf.readBigUInt64BE(0);
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptFileError(file, `implausible file size ${size}`);
   const rawFlags = buf.readUInt32BE(16);
   const version = rawFlags >>> 24;
   const flags = rawFlags & 0x00ffffff;
-  if (version > SUPPORTED_FILE_VERSION) throw new UnsupportedFormatError(file, `eCryptfs file version ${version} (this build reads up to ${SUPPORTED_FILE_VERSION})`);
+  if (version > SUPPORTED_FILE_VERSION)
+    throw new UnsupportedFormatError(file, `eCryptfs file version ${version} (this build reads up to ${SUPPORTED_FILE_VERSION})`);
   if (flags & ~KNOWN_FLAGS) throw new UnsupportedFormatError(file, `unknown eCryptfs header flags 0x${(flags & ~KNOWN_FLAGS).toString(16)}`);
-  if (!(flags & FLAG_ENCRYPTED)) throw new UnsupportedFormatError(file, 'eCryptfs header without the encrypted flag (plaintext passthrough files are not supported)');
+  if (!(flags & FLAG_ENCRYPTED))
+    throw new UnsupportedFormatError(file, 'eCryptfs header without the encrypted flag (plaintext passthrough files are not supported)');
   let off = 20;
   let headerSize = MIN_HEADER_SIZE;
   if (version >= 1) {
@@ -170,12 +189,19 @@ export function buildFileHeader(p: NewHeaderParams): Buffer {
   const encKey = aesEcbEncrypt(Buffer.from(p.passphraseKey.subarray(0, keyBytes)), plainKey);
   plainKey.fill(0);
   const tag3Body = Buffer.concat([
-    Buffer.from([0x04, cipherCodeForKeyBytes(keyBytes), 0x03, 0x01]), p.salt.subarray(0, SALT_BYTES), Buffer.from([0x60]), encKey,
+    Buffer.from([0x04, cipherCodeForKeyBytes(keyBytes), 0x03, 0x01]),
+    p.salt.subarray(0, SALT_BYTES),
+    Buffer.from([0x60]),
+    encKey,
   ]);
   const tag11Body = Buffer.concat([Buffer.from([0x62, 0x08]), Buffer.from('_CONSOLE', 'latin1'), Buffer.alloc(4), Buffer.from(p.sig, 'hex')]);
   const packets = Buffer.concat([
-    Buffer.from([TAG_3]), encodePacketLength(tag3Body.length), tag3Body,
-    Buffer.from([TAG_11]), encodePacketLength(tag11Body.length), tag11Body,
+    Buffer.from([TAG_3]),
+    encodePacketLength(tag3Body.length),
+    tag3Body,
+    Buffer.from([TAG_11]),
+    encodePacketLength(tag11Body.length),
+    tag11Body,
     Buffer.from([0x00]),
   ]);
   packets.copy(h, 26);

@@ -15,8 +15,16 @@ import { createHash } from 'node:crypto';
 import { CorruptFileError } from '../../errors.js';
 import { aesEcbDecrypt, aesEcbEncrypt } from './aes-ecb.js';
 import {
-  type AesKeyBytes, FILENAME_MIN_RANDOM_PREPEND_BYTES, FNEK_PREFIX, LOWER_NAME_MAX, MAX_KEY_BYTES, NON_NULL, SIG_BYTES, TAG_70,
-  cipherCodeForKeyBytes, keyBytesForCipherCode,
+  type AesKeyBytes,
+  FILENAME_MIN_RANDOM_PREPEND_BYTES,
+  FNEK_PREFIX,
+  LOWER_NAME_MAX,
+  MAX_KEY_BYTES,
+  NON_NULL,
+  SIG_BYTES,
+  TAG_70,
+  cipherCodeForKeyBytes,
+  keyBytesForCipherCode,
 } from './constants.js';
 import { decodePacketLength, encodePacketLength } from './packet-length.js';
 
@@ -27,7 +35,9 @@ for (let i = 0; i < CHARS.length; i++) REV[CHARS.charCodeAt(i)] = i;
 export function encodeForFilename(src: Buffer): string {
   let out = '';
   for (let i = 0; i < src.length; i += 3) {
-    const b0 = src[i], b1 = i + 1 < src.length ? src[i + 1] : 0, b2 = i + 2 < src.length ? src[i + 2] : 0;
+    const b0 = src[i],
+      b1 = i + 1 < src.length ? src[i + 1] : 0,
+      b2 = i + 2 < src.length ? src[i + 2] : 0;
     out += CHARS[b0 >> 2] + CHARS[((b0 << 4) & 0x30) | (b1 >> 4)] + CHARS[((b1 << 2) & 0x3c) | (b2 >> 6)] + CHARS[b2 & 0x3f];
   }
   return out;
@@ -36,16 +46,31 @@ export function encodeForFilename(src: Buffer): string {
 /** Null when `s` holds a character outside the alphabet. */
 export function decodeFromFilename(s: string): Buffer | null {
   const out = Buffer.alloc(Math.floor((s.length * 3) / 4) + 1);
-  let bit = 0, o = 0;
+  let bit = 0,
+    o = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const v = c < 256 ? REV[c] : -1;
     if (v < 0) return null;
     switch (bit) {
-      case 0: out[o] = v << 2; bit = 6; break;
-      case 6: out[o++] |= v >> 4; out[o] = (v & 0xf) << 4; bit = 4; break;
-      case 4: out[o++] |= v >> 2; out[o] = (v << 6) & 0xff; bit = 2; break;
-      default: out[o++] |= v; bit = 0; break;
+      case 0:
+        out[o] = v << 2;
+        bit = 6;
+        break;
+      case 6:
+        out[o++] |= v >> 4;
+        out[o] = (v & 0xf) << 4;
+        bit = 4;
+        break;
+      case 4:
+        out[o++] |= v >> 2;
+        out[o] = (v << 6) & 0xff;
+        bit = 2;
+        break;
+      default:
+        out[o++] |= v;
+        bit = 0;
+        break;
     }
   }
   return out.subarray(0, o);
@@ -90,7 +115,7 @@ export function isEncryptedFilename(lower: string): boolean {
 export function decryptFilename(lower: string, k: FilenameKey, where = lower): Buffer {
   if (!isEncryptedFilename(lower)) throw new CorruptFileError(where, 'name lacks the ECRYPTFS_FNEK_ENCRYPTED. prefix');
   const packet = decodeFromFilename(lower.slice(FNEK_PREFIX.length));
-  if (!packet) throw new CorruptFileError(where, 'encrypted name holds characters outside eCryptfs\' alphabet');
+  if (!packet) throw new CorruptFileError(where, "encrypted name holds characters outside eCryptfs' alphabet");
   if (packet.length < 1 + 1 + SIG_BYTES + 1 + 16 || packet[0] !== TAG_70) throw new CorruptFileError(where, 'encrypted name is not a tag 70 packet');
   const len = decodePacketLength(packet, 1);
   if (!len) throw new CorruptFileError(where, 'bad tag 70 packet length');

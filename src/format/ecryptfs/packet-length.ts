@@ -1,7 +1,10 @@
 // eCryptfs' OpenPGP-style packet lengths: one octet below 192, two octets up to
 // 8383; five-octet lengths (0xff) are refused by the kernel, and so here.
 
-export interface DecodedLength { length: number; size: number }
+export interface DecodedLength {
+  length: number;
+  size: number;
+}
 
 /** Returns null when the length octets are malformed or run past `end`. */
 export function decodePacketLength(buf: Buffer, off: number, end = buf.length): DecodedLength | null {

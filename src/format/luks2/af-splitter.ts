@@ -15,7 +15,10 @@ function diffuse(block: Buffer, hash: string): void {
   for (let i = 0, off = 0; off < block.length; i++, off += ds) {
     const len = Math.min(ds, block.length - off);
     iv.writeUInt32BE(i, 0);
-    const d = createHash(hash).update(iv).update(block.subarray(off, off + len)).digest();
+    const d = createHash(hash)
+      .update(iv)
+      .update(block.subarray(off, off + len))
+      .digest();
     d.copy(block, off, 0, len);
   }
 }

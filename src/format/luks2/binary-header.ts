@@ -4,9 +4,7 @@
 //   72 checksum_alg[32] | 104 salt[64] | 168 uuid[40] | 208 subsystem[48]
 //   256 hdr_offset u64 | 264 padding[184] | 448 csum[64] | 512 padding[3584]
 import { createHash } from 'node:crypto';
-import {
-  BINARY_HEADER_BYTES, LUKS2_VERSION, MAGIC_PRIMARY, MAGIC_SECONDARY, VALID_HEADER_SIZES,
-} from './layout.js';
+import { BINARY_HEADER_BYTES, LUKS2_VERSION, MAGIC_PRIMARY, MAGIC_SECONDARY, VALID_HEADER_SIZES } from './layout.js';
 
 export interface BinaryHeader {
   kind: 'primary' | 'secondary';
@@ -22,8 +20,17 @@ export interface BinaryHeader {
 }
 
 const OFF = {
-  magic: 0, version: 6, hdrSize: 8, seqid: 16, label: 24, csumAlg: 72, salt: 104,
-  uuid: 168, subsystem: 208, hdrOffset: 256, csum: 448,
+  magic: 0,
+  version: 6,
+  hdrSize: 8,
+  seqid: 16,
+  label: 24,
+  csumAlg: 72,
+  salt: 104,
+  uuid: 168,
+  subsystem: 208,
+  hdrOffset: 256,
+  csum: 448,
 } as const;
 const LEN = { label: 48, csumAlg: 32, salt: 64, uuid: 40, subsystem: 48, csum: 64 } as const;
 

@@ -94,13 +94,22 @@ export function dumpText(h: HeaderCopy): string {
   t += `Flags:       \t${m.flags.length ? m.flags.map((f) => `${f} `).join('') : '(no flags)'}\n`;
   if (reqs.length) t += `Requirements:\t${reqs.map((r) => `${String(r)} `).join('')}\n`;
   t += '\nData segments:\n';
-  t += byId(m.segments).map((s) => segmentText(h, s)).join('');
+  t += byId(m.segments)
+    .map((s) => segmentText(h, s))
+    .join('');
   t += 'Keyslots:\n';
-  t += byId(m.keyslots).map((k) => keyslotText(h, k)).join('');
+  t += byId(m.keyslots)
+    .map((k) => keyslotText(h, k))
+    .join('');
   t += 'Tokens:\n';
-  t += [...m.tokenIds].sort((a, c) => Number(a) - Number(c)).map((id) => tokenText(h, id)).join('');
+  t += [...m.tokenIds]
+    .sort((a, c) => Number(a) - Number(c))
+    .map((id) => tokenText(h, id))
+    .join('');
   t += 'Digests:\n';
-  t += byId(m.digests).map((d) => digestText(h, d)).join('');
+  t += byId(m.digests)
+    .map((d) => digestText(h, d))
+    .join('');
   return t;
 }
 
@@ -108,25 +117,52 @@ export function dumpJson(h: HeaderCopy): Record<string, unknown> {
   const b = h.binary;
   const m = h.metadata;
   return {
-    version: 2, epoch: Number(b.seqid), metadataSize: b.hdrSize, keyslotsSize: m.keyslotsSize,
-    uuid: b.uuid, label: b.label, subsystem: b.subsystem, checksumAlgorithm: b.checksumAlg, flags: m.flags,
+    version: 2,
+    epoch: Number(b.seqid),
+    metadataSize: b.hdrSize,
+    keyslotsSize: m.keyslotsSize,
+    uuid: b.uuid,
+    label: b.label,
+    subsystem: b.subsystem,
+    checksumAlgorithm: b.checksumAlg,
+    flags: m.flags,
     segments: byId(m.segments).map((s) => ({
-      id: Number(s.id), type: String(rawOf(h, 'segments', s.id).type ?? 'crypt'), offset: s.offset, size: s.size,
-      ivTweak: s.ivTweak, cipher: s.encryption, sectorSize: s.sectorSize, flags: s.flags,
+      id: Number(s.id),
+      type: String(rawOf(h, 'segments', s.id).type ?? 'crypt'),
+      offset: s.offset,
+      size: s.size,
+      ivTweak: s.ivTweak,
+      cipher: s.encryption,
+      sectorSize: s.sectorSize,
+      flags: s.flags,
     })),
     keyslots: byId(m.keyslots).map((k) => ({
-      id: Number(k.id), type: k.type, keyBits: k.keySize * 8, priority: PRIORITY[k.priority] ?? 'normal',
-      cipher: k.area.encryption, cipherKeyBits: k.area.keySize * 8,
-      kdf: k.kdf.type === 'pbkdf2'
-        ? { type: k.kdf.type, hash: k.kdf.hash, iterations: k.kdf.iterations, salt: k.kdf.salt.toString('base64') }
-        : { type: k.kdf.type, time: k.kdf.time, memoryKiB: k.kdf.memory, threads: k.kdf.cpus, salt: k.kdf.salt.toString('base64') },
-      afStripes: k.afStripes, afHash: k.afHash, areaOffset: k.area.offset, areaSize: k.area.size,
+      id: Number(k.id),
+      type: k.type,
+      keyBits: k.keySize * 8,
+      priority: PRIORITY[k.priority] ?? 'normal',
+      cipher: k.area.encryption,
+      cipherKeyBits: k.area.keySize * 8,
+      kdf:
+        k.kdf.type === 'pbkdf2'
+          ? { type: k.kdf.type, hash: k.kdf.hash, iterations: k.kdf.iterations, salt: k.kdf.salt.toString('base64') }
+          : { type: k.kdf.type, time: k.kdf.time, memoryKiB: k.kdf.memory, threads: k.kdf.cpus, salt: k.kdf.salt.toString('base64') },
+      afStripes: k.afStripes,
+      afHash: k.afHash,
+      areaOffset: k.area.offset,
+      areaSize: k.area.size,
       digest: digestOfKeyslot(h, k) ? Number(digestOfKeyslot(h, k)!.id) : null,
     })),
     tokens: m.tokenIds.map((id) => ({ id: Number(id), type: String(rawOf(h, 'tokens', id).type ?? '') })),
     digests: byId(m.digests).map((d) => ({
-      id: Number(d.id), type: String(rawOf(h, 'digests', d.id).type ?? 'pbkdf2'), hash: d.hash, iterations: d.iterations,
-      salt: d.salt.toString('base64'), digest: d.digest.toString('base64'), keyslots: d.keyslots.map(Number), segments: d.segments.map(Number),
+      id: Number(d.id),
+      type: String(rawOf(h, 'digests', d.id).type ?? 'pbkdf2'),
+      hash: d.hash,
+      iterations: d.iterations,
+      salt: d.salt.toString('base64'),
+      digest: d.digest.toString('base64'),
+      keyslots: d.keyslots.map(Number),
+      segments: d.segments.map(Number),
     })),
   };
 }

@@ -65,7 +65,11 @@ export function chooseHeader(primary: CopyResult, secondary: CopyResult): Chosen
 }
 
 /** Both copies of a header with `metadata`, sequence number `seqid`. */
-export function buildHeaderCopies(base: Omit<BinaryHeader, 'kind' | 'checksum' | 'hdrOffset' | 'seqid'>, metadata: Metadata, seqid: bigint): { primary: Buffer; secondary: Buffer } {
+export function buildHeaderCopies(
+  base: Omit<BinaryHeader, 'kind' | 'checksum' | 'hdrOffset' | 'seqid'>,
+  metadata: Metadata,
+  seqid: bigint,
+): { primary: Buffer; secondary: Buffer } {
   const json = serializeMetadata(metadata);
   const make = (kind: 'primary' | 'secondary'): Buffer => {
     const buf = Buffer.alloc(base.hdrSize);

@@ -5,8 +5,16 @@
 // Mutations edit `raw` (so fields this build does not know survive a rewrite)
 // and re-validate through parseMetadata.
 import {
-  AF_STRIPES, BINARY_HEADER_BYTES, KEYSLOT_ALIGN, MAX_DIGESTS, MAX_JSON_DEPTH, MAX_KEYSLOTS,
-  MAX_SEGMENTS, MAX_TOKENS, SECTOR, VALID_SECTOR_SIZES,
+  AF_STRIPES,
+  BINARY_HEADER_BYTES,
+  KEYSLOT_ALIGN,
+  MAX_DIGESTS,
+  MAX_JSON_DEPTH,
+  MAX_KEYSLOTS,
+  MAX_SEGMENTS,
+  MAX_TOKENS,
+  SECTOR,
+  VALID_SECTOR_SIZES,
 } from './layout.js';
 
 /** A rule of the metadata was broken; the message says which, without secrets. */
@@ -136,7 +144,8 @@ export function checkJsonDepth(text: string, maxDepth = MAX_JSON_DEPTH): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped char
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped char
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -325,7 +334,11 @@ export function keyslotAreaSize(keySize: number, stripes = AF_STRIPES): number {
 /** Picks the lowest free keyslot id and the first free, aligned area gap that fits `size`. */
 export function allocateKeyslot(md: Metadata, hdrSize: number, size: number): { id: string; offset: number } {
   let id = -1;
-  for (let i = 0; i < MAX_KEYSLOTS; i++) if (!md.keyslots.some((k) => k.id === String(i))) { id = i; break; }
+  for (let i = 0; i < MAX_KEYSLOTS; i++)
+    if (!md.keyslots.some((k) => k.id === String(i))) {
+      id = i;
+      break;
+    }
   if (id < 0) throw new MetadataError('all keyslots are in use');
   const start = 2 * hdrSize;
   const end = start + md.keyslotsSize;

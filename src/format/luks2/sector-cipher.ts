@@ -42,7 +42,10 @@ function ecbFor(key: Buffer): Ecb {
     const name = half === 32 ? 'aes-256-ecb' : 'aes-128-ecb';
     const k1 = key.subarray(0, half);
     const k2 = key.subarray(half);
-    const mk = <T extends Cipher | Decipher>(c: T) => { c.setAutoPadding(false); return c; };
+    const mk = <T extends Cipher | Decipher>(c: T) => {
+      c.setAutoPadding(false);
+      return c;
+    };
     e = {
       k1Enc: mk(createCipheriv(name, k1, null)),
       k1Dec: mk(createDecipheriv(name, k1, null)),
@@ -155,10 +158,16 @@ function cryptSectorsNode(p: SectorCipherParams, byteOffset: number, data: Buffe
 /** w ^= the tweak stream of `sectors` sectors whose first tweaks are in tw0. */
 function xorTweaks(w: Uint32Array, tw0: Uint32Array, sectors: number, blocksPerSector: number): void {
   for (let s = 0; s < sectors; s++) {
-    let a = tw0[s * 4] | 0, b = tw0[s * 4 + 1] | 0, c = tw0[s * 4 + 2] | 0, d = tw0[s * 4 + 3] | 0;
+    let a = tw0[s * 4] | 0,
+      b = tw0[s * 4 + 1] | 0,
+      c = tw0[s * 4 + 2] | 0,
+      d = tw0[s * 4 + 3] | 0;
     const end = (s + 1) * blocksPerSector * 4;
     for (let o = s * blocksPerSector * 4; o < end; o += 4) {
-      w[o] ^= a; w[o + 1] ^= b; w[o + 2] ^= c; w[o + 3] ^= d;
+      w[o] ^= a;
+      w[o + 1] ^= b;
+      w[o + 2] ^= c;
+      w[o + 3] ^= d;
       const carry = d >> 31; // 0 or -1
       d = (d << 1) | (c >>> 31);
       c = (c << 1) | (b >>> 31);

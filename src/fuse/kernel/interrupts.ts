@@ -22,8 +22,20 @@ import { Op } from './protocol.js';
 
 /** Opcodes whose operation changes nothing a caller could see twice (EINTR for them is always safe). */
 const WITHOUT_SIDE_EFFECTS: ReadonlySet<number> = new Set([
-  Op.LOOKUP, Op.GETATTR, Op.READLINK, Op.READ, Op.STATFS, Op.FSYNC, Op.GETXATTR, Op.LISTXATTR, Op.FLUSH,
-  Op.READDIR, Op.READDIRPLUS, Op.FSYNCDIR, Op.ACCESS, Op.LSEEK,
+  Op.LOOKUP,
+  Op.GETATTR,
+  Op.READLINK,
+  Op.READ,
+  Op.STATFS,
+  Op.FSYNC,
+  Op.GETXATTR,
+  Op.LISTXATTR,
+  Op.FLUSH,
+  Op.READDIR,
+  Op.READDIRPLUS,
+  Op.FSYNCDIR,
+  Op.ACCESS,
+  Op.LSEEK,
 ]);
 
 /** How often a side-effect request interrupted by a lesser signal is checked for a SIGKILL that followed. */
@@ -89,7 +101,10 @@ export class InterruptTable {
   /** FUSE_INTERRUPT `unique` (read from `fd`) for request `target`. */
   interrupt(target: bigint, unique: bigint, fd: number): void {
     const p = this.pending.get(target);
-    if (p) { this.decide(p); return; }
+    if (p) {
+      this.decide(p);
+      return;
+    }
     if (target <= this.highest) return; // answered already: nothing to interrupt
     // not read yet (another reader holds it): look again shortly, then let the kernel queue the interrupt again
     setTimeout(() => {
@@ -101,8 +116,13 @@ export class InterruptTable {
 
   private decide(p: PendingRequest): void {
     if (p.interrupted || p.watch) return;
-    if (WITHOUT_SIDE_EFFECTS.has(p.opcode) || this.hooks.dying(p.pid)) { this.cut(p); return; }
-    p.watch = setInterval(() => { if (this.hooks.dying(p.pid)) this.cut(p); }, WATCH_MS);
+    if (WITHOUT_SIDE_EFFECTS.has(p.opcode) || this.hooks.dying(p.pid)) {
+      this.cut(p);
+      return;
+    }
+    p.watch = setInterval(() => {
+      if (this.hooks.dying(p.pid)) this.cut(p);
+    }, WATCH_MS);
     p.watch.unref();
   }
 

@@ -25,7 +25,16 @@ import { InterruptTable } from './interrupts.js';
 import { HELD, LATER, SessionLoop } from './session-loop.js';
 import { HANDLERS } from './handlers/table.js';
 import {
-  ENTRY_OUT, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, MIN_READ_BUFFER, NOTIFY_INVAL_INODE, OP_NAMES, OUT_HEADER, Op, readRequest, writeEntryOut,
+  ENTRY_OUT,
+  FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
+  MIN_READ_BUFFER,
+  NOTIFY_INVAL_INODE,
+  OP_NAMES,
+  OUT_HEADER,
+  Op,
+  readRequest,
+  writeEntryOut,
   writeOutHeader,
 } from './protocol.js';
 
@@ -76,24 +85,35 @@ export class KernelSession implements HandlerContext {
   private wentLater = false;
   private readonly loop: SessionLoop;
 
-  constructor(private readonly fd: number, readonly ops: FuseOps, readonly options: MountOptions,
-    readonly kopts: KernelBridgeOptions) {
+  constructor(
+    private readonly fd: number,
+    readonly ops: FuseOps,
+    readonly options: MountOptions,
+    readonly kopts: KernelBridgeOptions,
+  ) {
     this.curFd = fd;
     this.maxIo = Math.max(PAGE * 32, Math.min(kopts.maxIo ?? 1 << 20, PAGE * 256)) & ~(PAGE - 1);
     this.out = Buffer.alloc(OUT_HEADER + this.maxIo);
     this.entryTimeout = options.entryTimeout ?? 1;
     this.attrTimeout = options.attrTimeout ?? 1;
     this.negativeTimeout = options.negativeTimeout ?? 1;
-    this.onUnexpected = options.onUnexpectedError ?? ((op, path, err) => {
-      process.stderr.write(`homecrypt: ${op} ${path}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    this.onUnexpected =
+      options.onUnexpectedError ??
+      ((op, path, err) => {
+        process.stderr.write(`homecrypt: ${op} ${path}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+      });
+    this.ready = new Promise((res, rej) => {
+      this.initDone = res;
+      this.initFailed = rej;
     });
-    this.ready = new Promise((res, rej) => { this.initDone = res; this.initFailed = rej; });
     this.interrupts = new InterruptTable({
       answerEintr: (p) => this.replyTo(p.fd, p.unique, E.EINTR),
       answerAgain: (unique, fd) => this.replyTo(fd, unique, E.EAGAIN),
       dying: fatalSignalPending,
     });
-    this.ended = new Promise((res) => { this.endDone = res; });
+    this.ended = new Promise((res) => {
+      this.endDone = res;
+    });
     this.loop = new SessionLoop(fd, this.maxIo, Math.round((kopts.spinUs ?? 50) * 1000), kopts.readers ?? 2, {
       dispatch: (b, n, from) => {
         this.curFd = from;
@@ -107,7 +127,10 @@ export class KernelSession implements HandlerContext {
         if (err) this.onUnexpected('read /dev/fuse', '', err);
         this.initFailed?.(new Error('the FUSE connection ended before it was initialised'));
       },
-      ended: () => { this.endDone?.(); this.endDone = null; },
+      ended: () => {
+        this.endDone?.();
+        this.endDone = null;
+      },
     });
   }
 
@@ -225,8 +248,7 @@ export class KernelSession implements HandlerContext {
    * request buffer is still in use (a Promise is pending). `dropped` undoes
    * what a result answered EINTR meanwhile would leave behind.
    */
-  run<T>(unique: bigint, op: string, path: string, fn: () => T | Promise<T>, reply: (v: T) => number,
-    dropped?: (v: T) => void): boolean {
+  run<T>(unique: bigint, op: string, path: string, fn: () => T | Promise<T>, reply: (v: T) => number, dropped?: (v: T) => void): boolean {
     let v: T | Promise<T>;
     try {
       v = fn();
@@ -236,8 +258,17 @@ export class KernelSession implements HandlerContext {
     }
     if (isPromise(v)) {
       const settled = this.later(unique);
-      v.then((r) => { if (settled()) this.finish(unique, op, path, r, reply); else dropped?.(r); this.loop.kick(); },
-        (err) => { if (settled()) this.replyErr(unique, this.fail(op, path, err)); this.loop.kick(); });
+      v.then(
+        (r) => {
+          if (settled()) this.finish(unique, op, path, r, reply);
+          else dropped?.(r);
+          this.loop.kick();
+        },
+        (err) => {
+          if (settled()) this.replyErr(unique, this.fail(op, path, err));
+          this.loop.kick();
+        },
+      );
       return true;
     }
     this.finish(unique, op, path, v, reply);
@@ -264,7 +295,10 @@ export class KernelSession implements HandlerContext {
   quietly(op: string, path: string, fn: () => unknown): void {
     try {
       const v = fn();
-      if (isPromise(v)) v.catch((err) => { if (errnoOf(err) === null) this.onUnexpected(op, path, err); });
+      if (isPromise(v))
+        v.catch((err) => {
+          if (errnoOf(err) === null) this.onUnexpected(op, path, err);
+        });
     } catch (err) {
       if (errnoOf(err) === null) this.onUnexpected(op, path, err);
     }
@@ -382,18 +416,30 @@ export class KernelSession implements HandlerContext {
  * Mounts `ops` at `mountPoint` over the kernel protocol and resolves once the
  * kernel has initialised the connection.
  */
-export async function mountKernel(mountPoint: string, ops: FuseOps, options: MountOptions,
-  kopts: KernelBridgeOptions = {}): Promise<FuseMount & { session: KernelSession; ended: Promise<void> }> {
+export async function mountKernel(
+  mountPoint: string,
+  ops: FuseOps,
+  options: MountOptions,
+  kopts: KernelBridgeOptions = {},
+): Promise<FuseMount & { session: KernelSession; ended: Promise<void> }> {
   if (options.maxWrite !== undefined && kopts.maxIo === undefined) kopts = { ...kopts, maxIo: options.maxWrite };
   const req = {
-    mountPoint, fsname: options.fsname, subtype: options.subtype, allowOther: options.allowOther,
-    defaultPermissions: options.defaultPermissions, readOnly: options.readOnly, uid: kopts.uid, gid: kopts.gid,
+    mountPoint,
+    fsname: options.fsname,
+    subtype: options.subtype,
+    allowOther: options.allowOther,
+    defaultPermissions: options.defaultPermissions,
+    readOnly: options.readOnly,
+    uid: kopts.uid,
+    gid: kopts.gid,
   };
   let fd: number;
   try {
     fd = process.getuid?.() === 0 ? mountAsRoot(req) : await mountWithFusermount(req);
   } catch (err) {
-    const e = new Error(`FUSE mount at ${mountPoint} failed: ${(err as Error).message} (is /dev/fuse usable, and the mount point a directory of yours not in use?)`);
+    const e = new Error(
+      `FUSE mount at ${mountPoint} failed: ${(err as Error).message} (is /dev/fuse usable, and the mount point a directory of yours not in use?)`,
+    );
     (e as Error & { code?: unknown }).code = (err as NodeJS.ErrnoException).code;
     throw e;
   }
@@ -402,7 +448,11 @@ export async function mountKernel(mountPoint: string, ops: FuseOps, options: Mou
   try {
     await session.ready;
   } catch (err) {
-    try { await unmountKernel(mountPoint, true); } catch { /* not mounted */ }
+    try {
+      await unmountKernel(mountPoint, true);
+    } catch {
+      /* not mounted */
+    }
     throw err;
   }
   if (process.getuid?.() === 0 && kopts.readaheadKib !== 0) setReadahead(mountPoint, kopts.readaheadKib ?? session.maxIoBytes / 1024);

@@ -9,7 +9,13 @@ import { errnoError, libc as libcLibrary } from '../../os/libc.js';
 
 type Fn = (...args: unknown[]) => number;
 interface Libc {
-  mount: Fn; umount2: Fn; socketpair: Fn; recvmsg: Fn; close: Fn; ioctl: Fn; read: Fn;
+  mount: Fn;
+  umount2: Fn;
+  socketpair: Fn;
+  recvmsg: Fn;
+  close: Fn;
+  ioctl: Fn;
+  read: Fn;
   poll: Fn & { async: (...args: unknown[]) => void };
 }
 let libc: Libc | null = null;
@@ -103,7 +109,9 @@ export async function mountWithFusermount(r: KernelMountRequest): Promise<number
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', _FUSE_COMMFD: '3' },
       });
       let err = '';
-      child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`fusermount3: ${err.trim() || `exit ${code}`}`))));
     });
@@ -146,8 +154,9 @@ export async function unmountKernel(mountPoint: string, lazy: boolean): Promise<
     return;
   }
   await new Promise<void>((resolve, reject) => {
-    execFile('fusermount3', lazy ? ['-u', '-z', '--', mountPoint] : ['-u', '--', mountPoint], { timeout: 30_000 },
-      (err, _o, stderr) => (err ? reject(new Error(`cannot unmount ${mountPoint}: ${String(stderr).trim() || err.message}`)) : resolve()));
+    execFile('fusermount3', lazy ? ['-u', '-z', '--', mountPoint] : ['-u', '--', mountPoint], { timeout: 30_000 }, (err, _o, stderr) =>
+      err ? reject(new Error(`cannot unmount ${mountPoint}: ${String(stderr).trim() || err.message}`)) : resolve(),
+    );
   });
 }
 

@@ -78,8 +78,7 @@ export function opensDirect(n: Node, flags: number): boolean {
 export function keepsCache(n: Node, now: FuseStat | null): boolean {
   const was = n.cacheStamp;
   n.cacheStamp = now;
-  return was !== null && now !== null && was.ino === now.ino && was.size === now.size && was.mtimeMs === now.mtimeMs
-    && was.ctimeMs === now.ctimeMs;
+  return was !== null && now !== null && was.ino === now.ino && was.size === now.size && was.mtimeMs === now.mtimeMs && was.ctimeMs === now.ctimeMs;
 }
 
 const S_IFMT = 0o170000;
@@ -87,8 +86,19 @@ const S_IFDIR = 0o040000;
 
 function newNode(id: number, path: string, type: number): Node {
   return {
-    id, path, names: new Set([path]), lastPath: path, type, ino: 0, dev: 0, nlookup: 0,
-    fhs: new Set(), directFhs: new Set(), attr: null, cacheStamp: null, freshUntil: 0,
+    id,
+    path,
+    names: new Set([path]),
+    lastPath: path,
+    type,
+    ino: 0,
+    dev: 0,
+    nlookup: 0,
+    fhs: new Set(),
+    directFhs: new Set(),
+    attr: null,
+    cacheStamp: null,
+    freshUntil: 0,
   };
 }
 

@@ -16,22 +16,75 @@ export const FUSE_KERNEL_MINOR = 33;
 export const FUSE_ROOT_ID = 1;
 
 export const Op = {
-  LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, SYMLINK: 6, MKNOD: 8, MKDIR: 9, UNLINK: 10,
-  RMDIR: 11, RENAME: 12, LINK: 13, OPEN: 14, READ: 15, WRITE: 16, STATFS: 17, RELEASE: 18, FSYNC: 20,
-  SETXATTR: 21, GETXATTR: 22, LISTXATTR: 23, REMOVEXATTR: 24, FLUSH: 25, INIT: 26, OPENDIR: 27, READDIR: 28,
-  RELEASEDIR: 29, FSYNCDIR: 30, GETLK: 31, SETLK: 32, SETLKW: 33, ACCESS: 34, CREATE: 35, INTERRUPT: 36,
-  BMAP: 37, DESTROY: 38, IOCTL: 39, POLL: 40, NOTIFY_REPLY: 41, BATCH_FORGET: 42, FALLOCATE: 43,
-  READDIRPLUS: 44, RENAME2: 45, LSEEK: 46, COPY_FILE_RANGE: 47,
+  LOOKUP: 1,
+  FORGET: 2,
+  GETATTR: 3,
+  SETATTR: 4,
+  READLINK: 5,
+  SYMLINK: 6,
+  MKNOD: 8,
+  MKDIR: 9,
+  UNLINK: 10,
+  RMDIR: 11,
+  RENAME: 12,
+  LINK: 13,
+  OPEN: 14,
+  READ: 15,
+  WRITE: 16,
+  STATFS: 17,
+  RELEASE: 18,
+  FSYNC: 20,
+  SETXATTR: 21,
+  GETXATTR: 22,
+  LISTXATTR: 23,
+  REMOVEXATTR: 24,
+  FLUSH: 25,
+  INIT: 26,
+  OPENDIR: 27,
+  READDIR: 28,
+  RELEASEDIR: 29,
+  FSYNCDIR: 30,
+  GETLK: 31,
+  SETLK: 32,
+  SETLKW: 33,
+  ACCESS: 34,
+  CREATE: 35,
+  INTERRUPT: 36,
+  BMAP: 37,
+  DESTROY: 38,
+  IOCTL: 39,
+  POLL: 40,
+  NOTIFY_REPLY: 41,
+  BATCH_FORGET: 42,
+  FALLOCATE: 43,
+  READDIRPLUS: 44,
+  RENAME2: 45,
+  LSEEK: 46,
+  COPY_FILE_RANGE: 47,
 } as const;
 
 export const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
 
 /** FUSE_INIT flags (fuse_init_in/out.flags). */
 export const Init = {
-  ASYNC_READ: 1 << 0, POSIX_LOCKS: 1 << 1, ATOMIC_O_TRUNC: 1 << 3, BIG_WRITES: 1 << 5, DONT_MASK: 1 << 6,
-  FLOCK_LOCKS: 1 << 10, AUTO_INVAL_DATA: 1 << 12, DO_READDIRPLUS: 1 << 13, READDIRPLUS_AUTO: 1 << 14,
-  ASYNC_DIO: 1 << 15, WRITEBACK_CACHE: 1 << 16, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
-  POSIX_ACL: 1 << 20, CACHE_SYMLINKS: 1 << 23, HANDLE_KILLPRIV_V2: 1 << 28, SETXATTR_EXT: 1 << 29, INIT_EXT: 1 << 30,
+  ASYNC_READ: 1 << 0,
+  POSIX_LOCKS: 1 << 1,
+  ATOMIC_O_TRUNC: 1 << 3,
+  BIG_WRITES: 1 << 5,
+  DONT_MASK: 1 << 6,
+  FLOCK_LOCKS: 1 << 10,
+  AUTO_INVAL_DATA: 1 << 12,
+  DO_READDIRPLUS: 1 << 13,
+  READDIRPLUS_AUTO: 1 << 14,
+  ASYNC_DIO: 1 << 15,
+  WRITEBACK_CACHE: 1 << 16,
+  PARALLEL_DIROPS: 1 << 18,
+  MAX_PAGES: 1 << 22,
+  POSIX_ACL: 1 << 20,
+  CACHE_SYMLINKS: 1 << 23,
+  HANDLE_KILLPRIV_V2: 1 << 28,
+  SETXATTR_EXT: 1 << 29,
+  INIT_EXT: 1 << 30,
 } as const;
 
 /**
@@ -44,8 +97,18 @@ export const Init2 = { DIRECT_IO_ALLOW_MMAP: 1 << 4 } as const;
 
 /** fuse_setattr_in.valid bits. */
 export const Fattr = {
-  MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
-  ATIME_NOW: 1 << 7, MTIME_NOW: 1 << 8, LOCKOWNER: 1 << 9, CTIME: 1 << 10, KILL_SUIDGID: 1 << 11,
+  MODE: 1 << 0,
+  UID: 1 << 1,
+  GID: 1 << 2,
+  SIZE: 1 << 3,
+  ATIME: 1 << 4,
+  MTIME: 1 << 5,
+  FH: 1 << 6,
+  ATIME_NOW: 1 << 7,
+  MTIME_NOW: 1 << 8,
+  LOCKOWNER: 1 << 9,
+  CTIME: 1 << 10,
+  KILL_SUIDGID: 1 << 11,
 } as const;
 
 export const FUSE_GETATTR_FH = 1;
@@ -127,7 +190,7 @@ function setI64(b: Buffer, at: number, n: number): void {
 
 function setU64(b: Buffer, at: number, n: number): void {
   const v = n > 0 ? n : 0;
-  b.writeUInt32LE(v % 4294967296 >>> 0, at);
+  b.writeUInt32LE((v % 4294967296) >>> 0, at);
   b.writeUInt32LE(Math.floor(v / 4294967296) >>> 0, at + 4);
 }
 
@@ -142,7 +205,10 @@ function setU64(b: Buffer, at: number, n: number): void {
 export function splitMs(ms: number): [number, number] {
   let sec = Math.floor(ms / 1000);
   let nsec = Math.round((ms - sec * 1000) * 1e3) * 1e3;
-  if (nsec >= 1e9) { sec += 1; nsec -= 1e9; }
+  if (nsec >= 1e9) {
+    sec += 1;
+    nsec -= 1e9;
+  }
   return [sec, nsec];
 }
 
@@ -181,8 +247,7 @@ function writeTimeout(b: Buffer, secAt: number, nsecAt: number, seconds: number)
 }
 
 /** struct fuse_entry_out at `at`; nodeid 0 is a negative entry (cached for entryTimeout). */
-export function writeEntryOut(b: Buffer, at: number, nodeid: number, st: FuseStat | null, entryTimeout: number,
-  attrTimeout: number): void {
+export function writeEntryOut(b: Buffer, at: number, nodeid: number, st: FuseStat | null, entryTimeout: number, attrTimeout: number): void {
   setU64(b, at, nodeid);
   setU64(b, at + 8, 0); // generation: node ids are never reused
   writeTimeout(b, at + 16, at + 32, entryTimeout);
@@ -281,8 +346,15 @@ export interface Request {
 export function readRequest(b: Buffer, n: number): Request | null {
   if (n < IN_HEADER) return null;
   return {
-    b, p: IN_HEADER, end: Math.min(n, b.readUInt32LE(0)), opcode: b.readUInt32LE(4), unique: b.readBigUInt64LE(8),
-    nodeid: u64(b, 16), uid: b.readUInt32LE(24), gid: b.readUInt32LE(28), pid: b.readUInt32LE(32),
+    b,
+    p: IN_HEADER,
+    end: Math.min(n, b.readUInt32LE(0)),
+    opcode: b.readUInt32LE(4),
+    unique: b.readBigUInt64LE(8),
+    nodeid: u64(b, 16),
+    uid: b.readUInt32LE(24),
+    gid: b.readUInt32LE(28),
+    pid: b.readUInt32LE(32),
   };
 }
 
@@ -303,7 +375,10 @@ export function readInitIn(r: Request): { major: number; minor: number; maxReada
   const { b, p } = r;
   const flags = b.readUInt32LE(p + 12);
   return {
-    major: b.readUInt32LE(p), minor: b.readUInt32LE(p + 4), maxReadahead: b.readUInt32LE(p + 8), flags,
+    major: b.readUInt32LE(p),
+    minor: b.readUInt32LE(p + 4),
+    maxReadahead: b.readUInt32LE(p + 8),
+    flags,
     flags2: flags & Init.INIT_EXT ? b.readUInt32LE(p + 16) : 0,
   };
 }
@@ -333,7 +408,14 @@ export function readGetattrIn(r: Request): { fh: number } {
 }
 
 export interface SetattrIn {
-  valid: number; fh: number; size: number; atimeMs: number; mtimeMs: number; mode: number; uid: number; gid: number;
+  valid: number;
+  fh: number;
+  size: number;
+  atimeMs: number;
+  mtimeMs: number;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 /** fuse_setattr_in (times in milliseconds). */
@@ -341,9 +423,14 @@ export function readSetattrIn(r: Request): SetattrIn {
   const { b, p } = r;
   const valid = b.readUInt32LE(p);
   return {
-    valid, fh: valid & Fattr.FH ? u64(b, p + 8) : 0, size: u64(b, p + 16),
-    atimeMs: joinMs(i64(b, p + 32), b.readUInt32LE(p + 56)), mtimeMs: joinMs(i64(b, p + 40), b.readUInt32LE(p + 60)),
-    mode: b.readUInt32LE(p + 68), uid: b.readUInt32LE(p + 76), gid: b.readUInt32LE(p + 80),
+    valid,
+    fh: valid & Fattr.FH ? u64(b, p + 8) : 0,
+    size: u64(b, p + 16),
+    atimeMs: joinMs(i64(b, p + 32), b.readUInt32LE(p + 56)),
+    mtimeMs: joinMs(i64(b, p + 40), b.readUInt32LE(p + 60)),
+    mode: b.readUInt32LE(p + 68),
+    uid: b.readUInt32LE(p + 76),
+    gid: b.readUInt32LE(p + 80),
   };
 }
 
@@ -394,7 +481,9 @@ export function readWriteIn(r: Request): { fh: number; offset: number; writeFlag
   const { b, p, end } = r;
   const size = b.readUInt32LE(p + 16);
   return {
-    fh: u64(b, p), offset: u64(b, p + 8), writeFlags: b.readUInt32LE(p + 20),
+    fh: u64(b, p),
+    offset: u64(b, p + 8),
+    writeFlags: b.readUInt32LE(p + 20),
     data: b.subarray(p + WRITE_IN, Math.min(end, p + WRITE_IN + size)),
   };
 }
@@ -423,7 +512,9 @@ export function readSetxattrIn(r: Request, ext: boolean): { name: string; value:
   const size = b.readUInt32LE(p);
   const [name, q] = readCString(b, p + (ext ? 16 : 8), end);
   return {
-    name, value: Buffer.from(b.subarray(q, Math.min(end, q + size))), flags: b.readUInt32LE(p + 4),
+    name,
+    value: Buffer.from(b.subarray(q, Math.min(end, q + size))),
+    flags: b.readUInt32LE(p + 4),
     setxattrFlags: ext ? b.readUInt32LE(p + 8) : 0,
   };
 }

@@ -41,8 +41,13 @@ export class SessionLoop {
   /** drain() is running (kick must not start a second one). */
   private draining = false;
 
-  constructor(private readonly fd: number, private readonly maxIo: number, spinNs: number, private readonly readers: number,
-    private readonly hooks: LoopHooks) {
+  constructor(
+    private readonly fd: number,
+    private readonly maxIo: number,
+    spinNs: number,
+    private readonly readers: number,
+    private readonly hooks: LoopHooks,
+  ) {
     this.spin = BigInt(spinNs);
   }
 
@@ -74,7 +79,10 @@ export class SessionLoop {
   }
 
   private armPoll(): void {
-    if (this.closed) { this.shutdown(null); return; }
+    if (this.closed) {
+      this.shutdown(null);
+      return;
+    }
     this.running++;
     whenReadable(this.fastFd, () => {
       this.running--;
@@ -89,18 +97,27 @@ export class SessionLoop {
   }
 
   private readLoop(buf: Buffer): void {
-    if (this.closed) { this.shutdown(null); return; }
+    if (this.closed) {
+      this.shutdown(null);
+      return;
+    }
     this.running++;
     fsRead(this.fd, buf, 0, buf.length, null, (err, n) => {
       this.running--;
       if (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again
-        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') { this.readLoop(buf); return; }
+        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') {
+          this.readLoop(buf);
+          return;
+        }
         this.shutdown(code === 'ENODEV' ? null : err);
         return;
       }
-      if (n === 0) { this.shutdown(null); return; }
+      if (n === 0) {
+        this.shutdown(null);
+        return;
+      }
       let next = buf;
       try {
         if (this.hooks.dispatch(buf, n, this.fd) & HELD) next = Buffer.allocUnsafe(buf.length); // buf is held by a pending operation
@@ -183,8 +200,17 @@ export class SessionLoop {
     if (this.running === 0 && !this.done) {
       // once only: a descriptor number closed twice may by then be someone else's
       this.done = true;
-      try { closeSync(this.fd); } catch { /* closed */ }
-      if (this.fastFd >= 0) try { closeSync(this.fastFd); } catch { /* closed */ }
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* closed */
+      }
+      if (this.fastFd >= 0)
+        try {
+          closeSync(this.fastFd);
+        } catch {
+          /* closed */
+        }
       this.fastFd = -1;
       this.hooks.ended(err);
     }

@@ -45,7 +45,8 @@ export function sealAdoptFile(mountKey: Buffer, lower: string, passphrase: Buffe
 }
 
 export function openAdoptFile(bytes: Buffer, mountKey: Buffer, lower: string, file: string): Buffer {
-  if (bytes.length < 5 + GCM_NONCE_BYTES + 16 || !bytes.subarray(0, 4).equals(MAGIC)) throw new CorruptFileError(file, 'not a homecrypt eCryptfs adoption file');
+  if (bytes.length < 5 + GCM_NONCE_BYTES + 16 || !bytes.subarray(0, 4).equals(MAGIC))
+    throw new CorruptFileError(file, 'not a homecrypt eCryptfs adoption file');
   if (bytes[4] !== VERSION) throw new CorruptFileError(file, `adoption file version ${bytes[4]}`);
   const nonce = bytes.subarray(5, 5 + GCM_NONCE_BYTES);
   return gcmOpen(mountKey, nonce, bytes.subarray(5 + GCM_NONCE_BYTES), aad(lower));
@@ -69,7 +70,7 @@ export interface AdoptOptions {
 export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; recoveryKey: string }> {
   requireRoot('homecrypt ecryptfs adopt');
   const user = lookupUser(o.user);
-  if (user.uid === 0) throw new RefusedError('refusing to adopt root\'s eCryptfs directory');
+  if (user.uid === 0) throw new RefusedError("refusing to adopt root's eCryptfs directory");
   if (loadUserRecord(user.name)) throw new RefusedError(`${user.name} is already a homecrypt user; see homecrypt status --user ${user.name}`);
   if (o.checkPassword) {
     const r = checkPassword('homecrypt', user.name, o.loginPassphrase);
@@ -100,9 +101,13 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
     // key store and the adoption file are written as the user, never by root,
     // in one worker (the key store's bytes are collected, then sent with the rest)
     const steps: { req: UserRequest; payload?: Buffer }[] = [{ req: { op: 'mkdir', path: dirname(keyStore), mode: 0o700 } }];
-    const collect = async (path: string, data: Buffer, mode: number) => { steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) }); };
+    const collect = async (path: string, data: Buffer, mode: number) => {
+      steps.push({ req: { op: 'writeFile', path, mode }, payload: Buffer.from(data) });
+    };
     const { keyId, mountKey, recoveryKey } = await createKeyStore(keyStore, {
-      passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, writer: collect,
+      passphrase: o.loginPassphrase,
+      kdfTimeSeconds: o.kdfTimeSeconds,
+      writer: collect,
     });
     try {
       steps.push({ req: { op: 'writeFile', path: adoptFile, mode: 0o600 }, payload: sealAdoptFile(mountKey, setup.lower, pass) });
@@ -111,9 +116,19 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
     }
     await userWorker(user).runAll(steps);
     const record: UserRecord = {
-      version: 1, user: user.name, uid: user.uid, mode: setup.encryptedHome ? 'home' : 'private', lower: setup.lower,
-      mountPoint: setup.mountPoint, keyStore, keyId, autoMount: true, state: 'ready', rewrapPending: false,
-      needsRecovery: false, createdAt: new Date().toISOString(),
+      version: 1,
+      user: user.name,
+      uid: user.uid,
+      mode: setup.encryptedHome ? 'home' : 'private',
+      lower: setup.lower,
+      mountPoint: setup.mountPoint,
+      keyStore,
+      keyId,
+      autoMount: true,
+      state: 'ready',
+      rewrapPending: false,
+      needsRecovery: false,
+      createdAt: new Date().toISOString(),
     };
     saveUserRecord(record);
     return { record, recoveryKey };
@@ -140,7 +155,11 @@ export async function adoptedMountPassphrase(lower: string, keyStore: string, se
   const file = adoptFileFor(keyStore);
   const { keyId } = readKeyStoreInfo(keyStore);
   let mountKey: Buffer | null;
-  try { mountKey = readMountKey(keyId); } catch { mountKey = null; }
+  try {
+    mountKey = readMountKey(keyId);
+  } catch {
+    mountKey = null;
+  }
   if (!mountKey) {
     if (!secret) throw new KeyNotAvailableError(`the mount key ${keyId} is not in your keyring; give the passphrase`);
     const s = await secret();
@@ -161,11 +180,19 @@ export async function adoptedMountPassphrase(lower: string, keyStore: string, se
  * `homecrypt mount LOWER MOUNTPOINT --keystore KS` for an adopted eCryptfs
  * directory (what the login hook runs as the user at session open).
  */
-export async function mountAdopted(lower: string, mountPoint: string, keyStore: string, o: {
-  secret?: () => Promise<Buffer>; foreground?: boolean; logFile?: string; allowOther?: boolean;
-  /** Where a line for the user goes (the CLI prints it); this layer prints nothing itself. */
-  tell: (line: string) => void;
-}): Promise<void> {
+export async function mountAdopted(
+  lower: string,
+  mountPoint: string,
+  keyStore: string,
+  o: {
+    secret?: () => Promise<Buffer>;
+    foreground?: boolean;
+    logFile?: string;
+    allowOther?: boolean;
+    /** Where a line for the user goes (the CLI prints it); this layer prints nothing itself. */
+    tell: (line: string) => void;
+  },
+): Promise<void> {
   const { prepareMountPoint, defaultLogFile } = await import('../../engine/mount-daemon.js');
   const { serveEcryptfs, startEcryptfsDaemon } = await import('../../ecryptfs/ecryptfs-mount.js');
   // an adopted encrypted home is mounted over ecryptfs-utils' links (src/ecryptfs/encrypted-home.ts)

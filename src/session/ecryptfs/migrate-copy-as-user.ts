@@ -14,10 +14,11 @@ export async function copyAsUser(user: UserAccount, from: string, to: string, mo
   const payload = Buffer.concat([mountPass, mountKey]);
   mountKey.fill(0);
   try {
-    const r = await userWorker(user).run(
-      { op: 'ecryptfsCopy', from, to, passBytes: mountPass.length, failAfterEntries: o.failAfterEntries }, payload,
-      { onProgress: (p) => { if (p.total) o.onProgress?.({ entries: p.files, bytes: p.bytes }, { entries: p.total.files, bytes: p.total.bytes }); } },
-    );
+    const r = await userWorker(user).run({ op: 'ecryptfsCopy', from, to, passBytes: mountPass.length, failAfterEntries: o.failAfterEntries }, payload, {
+      onProgress: (p) => {
+        if (p.total) o.onProgress?.({ entries: p.files, bytes: p.bytes }, { entries: p.total.files, bytes: p.total.bytes });
+      },
+    });
     return r as CopyProgress;
   } finally {
     payload.fill(0);

@@ -66,8 +66,15 @@ function readJournal(layout: Layout): HomeJournal | null {
   const j = readJournalJson(p, 0) as HomeJournal | null;
   if (j === null) return null;
   const abs = (v: unknown) => typeof v === 'string' && v.startsWith('/') && !v.split('/').includes('..');
-  if (j?.version !== 1 || !STEPS.includes(j.step) || !abs(j.lower) || !abs(j.ecryptfsDir) || !abs(j.wrapped)
-    || dirname(j.lower) !== j.ecryptfsDir || basename(j.lower) !== '.Private') {
+  if (
+    j?.version !== 1 ||
+    !STEPS.includes(j.step) ||
+    !abs(j.lower) ||
+    !abs(j.ecryptfsDir) ||
+    !abs(j.wrapped) ||
+    dirname(j.lower) !== j.ecryptfsDir ||
+    basename(j.lower) !== '.Private'
+  ) {
     throw new HomecryptError(`${p}: not a migration journal this build understands`);
   }
   return j;
@@ -95,7 +102,7 @@ function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
 }
 
 export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount): Promise<MigrateResult> {
-  if (user.uid === 0) throw new RefusedError('refusing to migrate root\'s home');
+  if (user.uid === 0) throw new RefusedError("refusing to migrate root's home");
   const say = o.say ?? (() => {});
   return withUserLock(user.name, async () => {
     const layout = layoutFor(user, 'home');
@@ -114,8 +121,12 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
       const setup = readPrivateSetup(user.home, user.name);
       if (!setup.encryptedHome) throw new UsageError(`${user.name} has no eCryptfs encrypted home`);
       journal = {
-        version: 1, step: 'start', lower: setup.lower, ecryptfsDir: ecryptfsUserDir(setup),
-        wrapped: setup.wrappedPassphrase, startedAt: new Date().toISOString(),
+        version: 1,
+        step: 'start',
+        lower: setup.lower,
+        ecryptfsDir: ecryptfsUserDir(setup),
+        wrapped: setup.wrappedPassphrase,
+        startedAt: new Date().toISOString(),
       };
       const rec = loadUserRecord(user.name);
       if (rec && !(isAdoptedEcryptfs(rec.lower, rec.keyStore) && rec.lower === setup.lower)) {
@@ -152,7 +163,9 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
         await worker.runAll([{ req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } }]);
         writeJournal(layout, journal);
         const made = await createKeyStore(layout.keyStore, {
-          passphrase: o.loginPassphrase, kdfTimeSeconds: o.kdfTimeSeconds, writer: worker.writer,
+          passphrase: o.loginPassphrase,
+          kdfTimeSeconds: o.kdfTimeSeconds,
+          writer: worker.writer,
         });
         mountKey = made.mountKey;
         await initLower(user, layout.lower, layout.keyStore, mountKey);
@@ -163,8 +176,10 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
         writeJournal(layout, journal);
       }
       const rec = loadUserRecord(user.name);
-      if (!rec || rec.lower !== layout.lower) throw new HomecryptError(`${user.name} has no homecrypt home record although the migration journal says it was set up`);
-      let entries = 0, bytes = 0;
+      if (!rec || rec.lower !== layout.lower)
+        throw new HomecryptError(`${user.name} has no homecrypt home record although the migration journal says it was set up`);
+      let entries = 0,
+        bytes = 0;
       if (journal.step === 'setup') {
         mountKey ??= (await unwrapForUser(rec.keyStore, user, o.loginPassphrase)).mountKey;
         ({ entries, bytes } = await copyAsUser(user, journal.lower, layout.lower, pass, mountKey, o));
@@ -195,7 +210,8 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
 
 /** What a full copy needs on the homecrypt root: the plaintext plus headers and per-block tags. */
 function copyNeeds(ec: ReturnType<typeof openEcryptfs>): number {
-  let files = 0, bytes = 0;
+  let files = 0,
+    bytes = 0;
   for (const e of walkLower(ec)) {
     files++;
     if (e.type === 'f') bytes += lstatSync(e.lowerPath).size;
@@ -205,8 +221,18 @@ function copyNeeds(ec: ReturnType<typeof openEcryptfs>): number {
 
 function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
   return {
-    version: 1, user: user.name, uid: user.uid, mode: 'home', lower: layout.lower, mountPoint: layout.mountPoint,
-    keyStore: layout.keyStore, keyId, autoMount: true, state, rewrapPending: false, needsRecovery: false,
+    version: 1,
+    user: user.name,
+    uid: user.uid,
+    mode: 'home',
+    lower: layout.lower,
+    mountPoint: layout.mountPoint,
+    keyStore: layout.keyStore,
+    keyId,
+    autoMount: true,
+    state,
+    rewrapPending: false,
+    needsRecovery: false,
     createdAt: new Date().toISOString(),
   };
 }

@@ -15,4 +15,11 @@ export interface MigrateOptions {
   failAfterEntries?: number;
 }
 
-export interface MigrateResult { recoveryKey: string | null; entries: number; bytes: number; removed: boolean; aside: string; home?: boolean }
+export interface MigrateResult {
+  recoveryKey: string | null;
+  entries: number;
+  bytes: number;
+  removed: boolean;
+  aside: string;
+  home?: boolean;
+}

@@ -36,7 +36,12 @@ import { readJournalJson } from '../../ecryptfs/journal-file.js';
 import { copyAsUser } from './migrate-copy-as-user.js';
 
 type Step = 'aside' | 'setup' | 'copied' | 'done';
-interface Journal { version: 1; step: Step; aside: string; startedAt: string }
+interface Journal {
+  version: 1;
+  step: Step;
+  aside: string;
+  startedAt: string;
+}
 
 function journalPath(user: UserAccount): string {
   return join(user.home, '.homecrypt', 'ecryptfs-migration.json');
@@ -116,11 +121,13 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   let setup: PrivateSetup;
   if (!journal) {
     setup = readPrivateSetup(user.home, user.name);
-    if (setup.encryptedHome) throw new UsageError('an eCryptfs encrypted home (mounted on the home itself) cannot be migrated by this build; only Private directories');
+    if (setup.encryptedHome)
+      throw new UsageError('an eCryptfs encrypted home (mounted on the home itself) cannot be migrated by this build; only Private directories');
     if (isFuseMountedAt(setup.mountPoint) || readFileSync('/proc/mounts', 'utf8').includes(` ${setup.mountPoint} ecryptfs `)) {
       throw new RefusedError(`${setup.mountPoint} is mounted; unmount it first`);
     }
-    if (setup.lower !== join(user.home, '.Private')) throw new UsageError(`the eCryptfs lower directory is ${setup.lower}, not ~/.Private; migrate handles the ecryptfs-setup-private layout`);
+    if (setup.lower !== join(user.home, '.Private'))
+      throw new UsageError(`the eCryptfs lower directory is ${setup.lower}, not ~/.Private; migrate handles the ecryptfs-setup-private layout`);
     if (setup.mountPoint !== join(user.home, 'Private')) throw new UsageError(`the eCryptfs mount point is ${setup.mountPoint}, not ~/Private`);
   } else {
     setup = { ...readPrivateSetup(user.home, user.name), lower: journal.aside };
@@ -151,8 +158,16 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
       if (!existing) {
         // "migrating" until every entry is copied: no login mounts a half-filled ~/Private
         const r = await setupUser({
-          user: user.name, mode: 'private', passphrase: o.loginPassphrase, checkPassword: o.checkPassword, kdfTimeSeconds: o.kdfTimeSeconds,
-          initialState: 'migrating', onRecoveryKey: (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); },
+          user: user.name,
+          mode: 'private',
+          passphrase: o.loginPassphrase,
+          checkPassword: o.checkPassword,
+          kdfTimeSeconds: o.kdfTimeSeconds,
+          initialState: 'migrating',
+          onRecoveryKey: (k) => {
+            recoveryKey = k;
+            return o.onRecoveryKey?.(k);
+          },
         });
         recoveryKey ??= r.recoveryKey;
       }
@@ -162,8 +177,13 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     let rec = loadUserRecord(user.name);
     if (!rec) throw new HomecryptError(`${user.name} has no homecrypt record although the migration journal says it was set up`);
     // interrupted before the recovery key was shown: a new one now
-    if (rec.recoveryKeyPending) rec = await reissueRecoveryKey(rec, user, o.loginPassphrase, (k) => { recoveryKey = k; return o.onRecoveryKey?.(k); });
-    let entries = 0, bytes = 0;
+    if (rec.recoveryKeyPending)
+      rec = await reissueRecoveryKey(rec, user, o.loginPassphrase, (k) => {
+        recoveryKey = k;
+        return o.onRecoveryKey?.(k);
+      });
+    let entries = 0,
+      bytes = 0;
     if (journal.step === 'setup') {
       const { mountKey } = await unwrapForUser(rec.keyStore, user, o.loginPassphrase);
       ({ entries, bytes } = await copyAsUser(user, journal.aside, rec.lower, mountPass, mountKey, o));

@@ -14,7 +14,7 @@ describe('login hook phases', () => {
     expect(() => phaseOf('auth', 'open_session')).toThrow(UsageError);
   });
 
-  it('maps the module\'s phases', () => {
+  it("maps the module's phases", () => {
     expect(phaseOf('module', 'open_session')).toBe('open_session');
     expect(phaseOf('module', 'close_session')).toBe('close_session');
     expect(phaseOf('module', 'password')).toBe('password');

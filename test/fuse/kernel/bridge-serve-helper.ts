@@ -11,16 +11,20 @@ export interface Served {
   stderr(): string;
 }
 
-export async function serve(kind: 'passthrough' | 'homecrypt', lower: string, mnt: string,
-  env: NodeJS.ProcessEnv = {}): Promise<Served> {
+export async function serve(kind: 'passthrough' | 'homecrypt', lower: string, mnt: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
   const child = spawn(process.execPath, [SERVE, 'kernel', kind, lower, mnt], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
   await new Promise<void>((res, rej) => {
-    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) res();
+    });
     void exited.then((c) => rej(new Error(`bridge-serve ${kind} exited ${c}: ${err}`)));
   });
   return { child, exited, stderr: () => err };

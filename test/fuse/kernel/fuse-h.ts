@@ -15,11 +15,30 @@ function headerText(path: string): string {
 const text = headerText(HEADER);
 
 const SCALARS: Record<string, number> = {
-  char: 1, int8_t: 1, uint8_t: 1, int16_t: 2, uint16_t: 2, int32_t: 4, uint32_t: 4, int64_t: 8, uint64_t: 8,
+  char: 1,
+  int8_t: 1,
+  uint8_t: 1,
+  int16_t: 2,
+  uint16_t: 2,
+  int32_t: 4,
+  uint32_t: 4,
+  int64_t: 8,
+  uint64_t: 8,
 };
 
-export interface Field { name: string; type: string; offset: number; size: number; count: number }
-export interface Struct { name: string; size: number; align: number; fields: Map<string, Field> }
+export interface Field {
+  name: string;
+  type: string;
+  offset: number;
+  size: number;
+  count: number;
+}
+export interface Struct {
+  name: string;
+  size: number;
+  align: number;
+  fields: Map<string, Field>;
+}
 
 const structs = new Map<string, Struct>();
 
@@ -30,8 +49,12 @@ export function struct(name: string): Struct {
   const body = new RegExp(`\\bstruct ${name} \\{([^}]*)\\};`).exec(text)?.[1];
   if (body === undefined) throw new Error(`${HEADER} has no struct ${name}`);
   const fields = new Map<string, Field>();
-  let offset = 0, align = 1;
-  for (const decl of body.split(';').map((d) => d.trim()).filter(Boolean)) {
+  let offset = 0,
+    align = 1;
+  for (const decl of body
+    .split(';')
+    .map((d) => d.trim())
+    .filter(Boolean)) {
     const m = /^(?:struct\s+(\w+)|(\w+))\s+(\w+)(?:\[(\d*)\])?$/.exec(decl.replace(/\s+/g, ' '));
     if (!m) throw new Error(`struct ${name}: cannot read "${decl}"`);
     const [, nested, scalar, field, count] = m;
@@ -77,13 +100,21 @@ export function get(b: Buffer, base: number, s: Struct, field: string): number |
   const f = at(s, field);
   const o = base + f.offset;
   switch (f.type) {
-    case 'uint8_t': case 'char': return b.readUInt8(o);
-    case 'uint16_t': return b.readUInt16LE(o);
-    case 'uint32_t': return b.readUInt32LE(o);
-    case 'int32_t': return b.readInt32LE(o);
-    case 'uint64_t': return b.readBigUInt64LE(o);
-    case 'int64_t': return b.readBigInt64LE(o);
-    default: throw new Error(`${s.name}.${field}: ${f.type} is not an integer`);
+    case 'uint8_t':
+    case 'char':
+      return b.readUInt8(o);
+    case 'uint16_t':
+      return b.readUInt16LE(o);
+    case 'uint32_t':
+      return b.readUInt32LE(o);
+    case 'int32_t':
+      return b.readInt32LE(o);
+    case 'uint64_t':
+      return b.readBigUInt64LE(o);
+    case 'int64_t':
+      return b.readBigInt64LE(o);
+    default:
+      throw new Error(`${s.name}.${field}: ${f.type} is not an integer`);
   }
 }
 
@@ -92,13 +123,27 @@ export function set(b: Buffer, base: number, s: Struct, field: string, v: number
   const f = at(s, field);
   const o = base + f.offset;
   switch (f.type) {
-    case 'uint8_t': case 'char': b.writeUInt8(Number(v), o); return;
-    case 'uint16_t': b.writeUInt16LE(Number(v), o); return;
-    case 'uint32_t': b.writeUInt32LE(Number(v), o); return;
-    case 'int32_t': b.writeInt32LE(Number(v), o); return;
-    case 'uint64_t': b.writeBigUInt64LE(BigInt(v), o); return;
-    case 'int64_t': b.writeBigInt64LE(BigInt(v), o); return;
-    default: throw new Error(`${s.name}.${field}: ${f.type} is not an integer`);
+    case 'uint8_t':
+    case 'char':
+      b.writeUInt8(Number(v), o);
+      return;
+    case 'uint16_t':
+      b.writeUInt16LE(Number(v), o);
+      return;
+    case 'uint32_t':
+      b.writeUInt32LE(Number(v), o);
+      return;
+    case 'int32_t':
+      b.writeInt32LE(Number(v), o);
+      return;
+    case 'uint64_t':
+      b.writeBigUInt64LE(BigInt(v), o);
+      return;
+    case 'int64_t':
+      b.writeBigInt64LE(BigInt(v), o);
+      return;
+    default:
+      throw new Error(`${s.name}.${field}: ${f.type} is not an integer`);
   }
 }
 

@@ -38,10 +38,23 @@ function body(s: ReturnType<typeof struct>, fields: Record<string, number | bigi
   return Buffer.concat([b, tail]);
 }
 
-interface Reply { error: number; unique: bigint; payload: Buffer }
+interface Reply {
+  error: number;
+  unique: bigint;
+  payload: Buffer;
+}
 
 const stat = (over: Partial<FuseStat> = {}): FuseStat => ({
-  mode: 0o100644, uid: 1000, gid: 1001, size: 5, nlink: 1, ino: 77, atimeMs: 1_000, mtimeMs: 2_000, ctimeMs: 3_000, ...over,
+  mode: 0o100644,
+  uid: 1000,
+  gid: 1001,
+  size: 5,
+  nlink: 1,
+  ino: 77,
+  atimeMs: 1_000,
+  mtimeMs: 2_000,
+  ctimeMs: 3_000,
+  ...over,
 });
 
 describe('kernel bridge handlers, from request bytes to reply bytes', () => {
@@ -68,8 +81,11 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     let at = read;
     while (at + outHeader.size <= all.length) {
       const len = Number(get(all, at, outHeader, 'len'));
-      out.push({ error: Number(get(all, at, outHeader, 'error')), unique: get(all, at, outHeader, 'unique') as bigint,
-        payload: all.subarray(at + outHeader.size, at + len) });
+      out.push({
+        error: Number(get(all, at, outHeader, 'error')),
+        unique: get(all, at, outHeader, 'unique') as bigint,
+        payload: all.subarray(at + outHeader.size, at + len),
+      });
       at += len;
     }
     read = at;
@@ -78,8 +94,23 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
 
   /** `offer`: INIT flags the kernel offers beyond the usual ones. */
   function session(ops: Partial<FuseOps>, offer = 0): KernelSession {
-    const full: FuseOps = { getattr: () => { throw new FuseError(E.ENOENT); }, ...ops };
-    const s = new KernelSession(fd, full, { fsname: 'test', onUnexpectedError: (op, p, e) => { throw e; } }, {});
+    const full: FuseOps = {
+      getattr: () => {
+        throw new FuseError(E.ENOENT);
+      },
+      ...ops,
+    };
+    const s = new KernelSession(
+      fd,
+      full,
+      {
+        fsname: 'test',
+        onUnexpectedError: (op, p, e) => {
+          throw e;
+        },
+      },
+      {},
+    );
     const flags = Init.ASYNC_READ | Init.MAX_PAGES | Init.POSIX_ACL | Init.DONT_MASK | Init.DO_READDIRPLUS | offer;
     s.dispatch(req(Op.INIT, 1n, 0n, body(initIn, { major: 7, minor: 38, max_readahead: 131072, flags })), 999);
     return s;
@@ -102,7 +133,13 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
   });
 
   it('LOOKUP answers an entry with the attributes, a missing name a negative entry; GETATTR the attributes', () => {
-    const s = session({ getattr: (p) => { calls.push(p); if (p === '/a') return stat(); throw new FuseError(E.ENOENT); } });
+    const s = session({
+      getattr: (p) => {
+        calls.push(p);
+        if (p === '/a') return stat();
+        throw new FuseError(E.ENOENT);
+      },
+    });
     replies();
     s.dispatch(req(Op.LOOKUP, 10n, 1n, cstr('a')), 999);
     s.dispatch(req(Op.LOOKUP, 11n, 1n, cstr('missing')), 999);
@@ -128,15 +165,23 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     const s = session({
       posixAcl: true,
       getattr: (p) => (p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ mode: 0o40700, ino: 50 + made.length })),
-      getxattr: () => { if (acl) return Buffer.alloc(4); throw new FuseError(E.ENODATA); },
-      mkdir: (p, mode) => { made.push([p, mode]); },
+      getxattr: () => {
+        if (acl) return Buffer.alloc(4);
+        throw new FuseError(E.ENODATA);
+      },
+      mkdir: (p, mode) => {
+        made.push([p, mode]);
+      },
     });
     replies();
     s.dispatch(req(Op.MKDIR, 20n, 1n, body(mkdirIn, { mode: 0o777, umask: 0o027 }, cstr('d1'))), 999);
     acl = true;
     s.dispatch(req(Op.MKDIR, 21n, 1n, body(mkdirIn, { mode: 0o777, umask: 0o027 }, cstr('d2'))), 999);
     expect(replies().map((r) => r.error)).toEqual([0, 0]);
-    expect(made).toEqual([['/d1', 0o750], ['/d2', 0o777]]);
+    expect(made).toEqual([
+      ['/d1', 0o750],
+      ['/d2', 0o777],
+    ]);
   });
 
   it('READ and WRITE carry offset, size and data; an errno thrown becomes the reply; an unknown opcode ENOSYS', () => {
@@ -144,9 +189,17 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     const s = session({
       getattr: () => stat(),
       open: () => 9,
-      read: (_p, fh, buf, off) => { expect(fh).toBe(9); return buf.write(`at ${off} of ${buf.length}`); },
-      write: (_p, _fh, buf, off) => { written.push([off, buf.toString()]); return buf.length; },
-      readlink: () => { throw new FuseError(E.EACCES); },
+      read: (_p, fh, buf, off) => {
+        expect(fh).toBe(9);
+        return buf.write(`at ${off} of ${buf.length}`);
+      },
+      write: (_p, _fh, buf, off) => {
+        written.push([off, buf.toString()]);
+        return buf.length;
+      },
+      readlink: () => {
+        throw new FuseError(E.EACCES);
+      },
     });
     replies();
     s.dispatch(req(Op.READ, 30n, 1n, body(readIn, { fh: 9n, offset: 4096n, size: 100 })), 999);
@@ -169,8 +222,12 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     const ops: Partial<FuseOps> = {
       posixAcl: true,
       getattr: (p) => (p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ mode: 0o102775, ino: 60 })),
-      setxattr: (p, name, value, flags) => { stored.push(`${p} ${name} ${value.toString()} ${flags}`); },
-      chmod: (p, mode) => { chmods.push([p, mode]); },
+      setxattr: (p, name, value, flags) => {
+        stored.push(`${p} ${name} ${value.toString()} ${flags}`);
+      },
+      chmod: (p, mode) => {
+        chmods.push([p, mode]);
+      },
     };
     const lookup = (s: KernelSession): bigint => {
       s.dispatch(req(Op.LOOKUP, 50n, 1n, cstr('f')), 999);
@@ -182,8 +239,8 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     expect(Number(get(replies()[0]!.payload, 0, initOut, 'flags')) & Init.SETXATTR_EXT).toBeTruthy();
     expect(setxattrIn.size).toBe(16);
     const node = lookup(s);
-    const x = (unique: bigint, name: string, value: string, setxattrFlags: number) => req(Op.SETXATTR, unique, node,
-      body(setxattrIn, { size: value.length, flags: 1, setxattr_flags: setxattrFlags }, tail(name, value)));
+    const x = (unique: bigint, name: string, value: string, setxattrFlags: number) =>
+      req(Op.SETXATTR, unique, node, body(setxattrIn, { size: value.length, flags: 1, setxattr_flags: setxattrFlags }, tail(name, value)));
     s.dispatch(x(51n, 'system.posix_acl_access', 'acl-a', FUSE_SETXATTR_ACL_KILL_SGID), 999);
     s.dispatch(x(52n, 'system.posix_acl_access', 'acl-b', 0), 999); // a group member, or CAP_FSETID
     s.dispatch(x(53n, 'user.k', 'v', FUSE_SETXATTR_ACL_KILL_SGID), 999);
@@ -208,8 +265,16 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     const dirent = struct('fuse_dirent');
     const openOut = struct('fuse_open_out');
     const s = session({
-      getattr: (p) => { calls.push(p); return p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ ino: p === '/a' ? 70 : 71 }); },
-      readdir: () => [{ name: '.', ino: 1, type: 4 }, { name: '..', ino: 1, type: 4 }, { name: 'a', ino: 70, type: 8 }, { name: 'b', ino: 71, type: 8 }],
+      getattr: (p) => {
+        calls.push(p);
+        return p === '/' ? stat({ mode: 0o40755, ino: 1 }) : stat({ ino: p === '/a' ? 70 : 71 });
+      },
+      readdir: () => [
+        { name: '.', ino: 1, type: 4 },
+        { name: '..', ino: 1, type: 4 },
+        { name: 'a', ino: 70, type: 8 },
+        { name: 'b', ino: 71, type: 8 },
+      ],
     });
     replies();
     s.dispatch(req(Op.LOOKUP, 50n, 1n, cstr('a')), 999);
@@ -228,7 +293,12 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
       at += Math.ceil((direntAt + dirent.size + len) / 8) * 8;
     }
     // '.' and '..' plain; 'a' plain too (looked up: the kernel has it), 'b' with a new node
-    expect(seen.map(([n, id]) => [n, id > 0n])).toEqual([['.', false], ['..', false], ['a', false], ['b', true]]);
+    expect(seen.map(([n, id]) => [n, id > 0n])).toEqual([
+      ['.', false],
+      ['..', false],
+      ['a', false],
+      ['b', true],
+    ]);
     expect(seen.map(([, , ino]) => ino)).toEqual([1n, 1n, 70n, 71n]);
     expect(calls).toEqual(['/b']);
     // an entry the kernel was given long ago (past half its timeout) is renewed
@@ -275,7 +345,14 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
 
   it('INTERRUPT of a pending read-only request answers EINTR at once and drops the late result', async () => {
     let settle: (st: FuseStat) => void = () => {};
-    const s = session({ getattr: (p) => (p === '/' ? new Promise<FuseStat>((res) => { settle = res; }) : stat()) });
+    const s = session({
+      getattr: (p) =>
+        p === '/'
+          ? new Promise<FuseStat>((res) => {
+              settle = res;
+            })
+          : stat(),
+    });
     replies();
     s.dispatch(req(Op.GETATTR, 50n, 1n, body(getattrIn, {})), 999);
     expect(replies()).toEqual([]);

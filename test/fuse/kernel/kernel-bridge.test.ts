@@ -14,7 +14,11 @@ const SERVE = new URL('../../../bench/bridge-serve.mjs', import.meta.url).pathna
 const WRITER = new URL('./lock-writer.mjs', import.meta.url).pathname;
 
 const errCode = (fn: () => unknown): string | undefined => {
-  try { fn(); } catch (err) { return (err as NodeJS.ErrnoException).code; }
+  try {
+    fn();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
   return undefined;
 };
 
@@ -45,7 +49,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
   });
 
   it('mounts as fuse.homecrypt for this user with the kernel checking permissions', () => {
-    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(` ${mnt} `))!;
+    const line = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.includes(` ${mnt} `))!;
     expect(line).toContain(' - fuse.homecrypt homecrypt:');
     expect(line).toMatch(/user_id=0,group_id=0/);
     expect(line).toContain('default_permissions');
@@ -168,26 +175,40 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
   it('a lone write-only open bypasses the page cache; readers and shared writable mmaps always see the latest bytes', () => {
     const p = join(mnt, 'coherent');
     const block = (c: string) => Buffer.alloc(65536, c);
-    const readAt0 = (fd: number) => { const b = Buffer.alloc(65536); fs.readSync(fd, b, 0, b.length, 0); return b; };
+    const readAt0 = (fd: number) => {
+      const b = Buffer.alloc(65536);
+      fs.readSync(fd, b, 0, b.length, 0);
+      return b;
+    };
     // a shared writable mapping of the file while a direct writer is open
     // (works on ext4; the kernel allows it with DIRECT_IO_ALLOW_MMAP): it sees
     // the writer's bytes, its own stores reach the writer's reads, and a
     // direct write after them shows through the live mapping
-    const mapShared = (expectFirst: string) => spawnSync('python3', ['-c', [
-      'import mmap,os,sys',
-      'f=os.open(sys.argv[1],os.O_RDWR)',
-      'try:',
-      '  m=mmap.mmap(f,0,mmap.MAP_SHARED,mmap.PROT_READ|mmap.PROT_WRITE)',
-      'except OSError as e:',
-      '  print(e.errno); sys.exit()',
-      'w=os.open(sys.argv[1],os.O_WRONLY)',
-      'ok=[m[0:1]==sys.argv[2].encode()]',
-      'm[0:10]=b"z"*10; m.flush()',
-      'ok.append(os.pread(f,10,0)==b"z"*10)',
-      'os.pwrite(w,b"y"*100,0)',
-      'ok.append(m[0:100]==b"y"*100)',
-      'print("mapped" if all(ok) else ok)',
-    ].join('\n'), p, expectFirst], { encoding: 'utf8' }).stdout.trim();
+    const mapShared = (expectFirst: string) =>
+      spawnSync(
+        'python3',
+        [
+          '-c',
+          [
+            'import mmap,os,sys',
+            'f=os.open(sys.argv[1],os.O_RDWR)',
+            'try:',
+            '  m=mmap.mmap(f,0,mmap.MAP_SHARED,mmap.PROT_READ|mmap.PROT_WRITE)',
+            'except OSError as e:',
+            '  print(e.errno); sys.exit()',
+            'w=os.open(sys.argv[1],os.O_WRONLY)',
+            'ok=[m[0:1]==sys.argv[2].encode()]',
+            'm[0:10]=b"z"*10; m.flush()',
+            'ok.append(os.pread(f,10,0)==b"z"*10)',
+            'os.pwrite(w,b"y"*100,0)',
+            'ok.append(m[0:100]==b"y"*100)',
+            'print("mapped" if all(ok) else ok)',
+          ].join('\n'),
+          p,
+          expectFirst,
+        ],
+        { encoding: 'utf8' },
+      ).stdout.trim();
     fs.writeFileSync(p, block('a'));
 
     // 1. writer alone (direct), then a reader opened meanwhile (direct too): the reader sees each write
@@ -247,15 +268,23 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
   it('lets a process whose cwd was removed go up with chdir("..")', () => {
     const d = join(mnt, 'gone-cwd');
     fs.mkdirSync(d);
-    const r = spawnSync('python3', ['-c', [
-      'import os,sys,time',
-      'os.chdir(sys.argv[1])',
-      'os.rmdir(sys.argv[1])',
-      'time.sleep(1.2)', // past the attribute timeout: the kernel asks the bridge about the removed directory
-      'print(os.stat(".").st_nlink)',
-      'os.chdir("..")',
-      'print(os.getcwd())',
-    ].join('\n'), d], { encoding: 'utf8' });
+    const r = spawnSync(
+      'python3',
+      [
+        '-c',
+        [
+          'import os,sys,time',
+          'os.chdir(sys.argv[1])',
+          'os.rmdir(sys.argv[1])',
+          'time.sleep(1.2)', // past the attribute timeout: the kernel asks the bridge about the removed directory
+          'print(os.stat(".").st_nlink)',
+          'os.chdir("..")',
+          'print(os.getcwd())',
+        ].join('\n'),
+        d,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual(['0', mnt]);
   });
@@ -290,14 +319,18 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
       const start = Buffer.alloc(20_000, 0x2a);
       fs.writeFileSync(p, start);
       fs.writeFileSync(model, start);
-      const run = (seed: number) => new Promise<{ code: number | null; err: string }>((res) => {
-        const c = spawn(process.execPath, [WRITER, p, model, kind, '150', String(seed)], {
-          stdio: ['ignore', 'ignore', 'pipe'], cwd: new URL('../../..', import.meta.url).pathname,
+      const run = (seed: number) =>
+        new Promise<{ code: number | null; err: string }>((res) => {
+          const c = spawn(process.execPath, [WRITER, p, model, kind, '150', String(seed)], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+            cwd: new URL('../../..', import.meta.url).pathname,
+          });
+          let err = '';
+          c.stderr!.on('data', (d: Buffer) => {
+            err += d.toString();
+          });
+          c.on('exit', (code) => res({ code, err }));
         });
-        let err = '';
-        c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-        c.on('exit', (code) => res({ code, err }));
-      });
       const results = await Promise.all([run(1), run(2)]);
       for (const r of results) expect(r, r.err).toEqual({ code: 0, err: '' });
       expect(fs.readFileSync(p).equals(fs.readFileSync(model))).toBe(true);
@@ -340,8 +373,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('the ker
 
 describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mount'))('the kernel FUSE bridge for an unprivileged user', () => {
   let user: TestUser;
-  beforeAll(() => { user = createTestUser('hckb'); });
-  afterAll(() => { removeTestUser(user); });
+  beforeAll(() => {
+    user = createTestUser('hckb');
+  });
+  afterAll(() => {
+    removeTestUser(user);
+  });
 
   it('drops set-user-ID and set-group-ID when a user without CAP_FSETID writes or truncates (killpriv v2)', async () => {
     const base = fs.mkdtempSync('/tmp/hc-kernel-killpriv-');
@@ -379,20 +416,30 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mou
     const mp = `${user.home}/mnt`;
     expect(asUser(user, `mkdir ${lowerDir} ${mp} && echo hello > ${lowerDir}/f`).code).toBe(0);
     const start = () => {
-      const c = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--',
-        process.execPath, SERVE, 'kernel', 'passthrough', lowerDir, mp], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+      const c = spawn(
+        'setpriv',
+        ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, SERVE, 'kernel', 'passthrough', lowerDir, mp],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } },
+      );
       let err = '';
-      c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+      c.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       const exited = new Promise<number | null>((res) => c.on('exit', (code) => res(code)));
       const ready = new Promise<void>((res, rej) => {
-        c.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+        c.stdout!.on('data', (d: Buffer) => {
+          if (d.toString().includes('ready')) res();
+        });
         void exited.then((code) => rej(new Error(`exited ${code}: ${err}`)));
       });
       return { c, exited, ready };
     };
     let s = start();
     await s.ready;
-    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(` ${mp} `))!;
+    const line = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.includes(` ${mp} `))!;
     expect(line).toContain(`user_id=${user.uid}`);
     const r = asUser(user, `cat ${mp}/f && echo more >> ${mp}/f && stat -c %U ${mp}/f`);
     expect(r.stdout).toBe(`hello\n${user.name}\n`);
@@ -431,7 +478,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('FOPEN_K
     }
   }
 
-  it('an unchanged file opened again is read from the kernel\'s pages, a changed one from the filesystem', async () => {
+  it("an unchanged file opened again is read from the kernel's pages, a changed one from the filesystem", async () => {
     const data = Buffer.alloc(100_000, 'k');
     const unchanged = await counted((mnt) => {
       fs.writeFileSync(join(mnt, 'f'), data);

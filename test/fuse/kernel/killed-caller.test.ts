@@ -13,8 +13,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { skipUnless } from '../../helpers/requirements.js';
 import { serve, type Served } from './bridge-serve-helper.js';
 
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
-  Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> => Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -53,7 +52,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
 
   afterAll(async () => {
     fs.rmSync(stall, { force: true });
-    for (const [s, m] of [[engine, mnt], [lowerFs, mid]] as const) {
+    for (const [s, m] of [
+      [engine, mnt],
+      [lowerFs, mid],
+    ] as const) {
       if (s && s.child.exitCode === null) {
         s.child.kill('SIGTERM');
         await within(s.exited, 5000);
@@ -82,8 +84,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
       // other requests are answered meanwhile, the lower fsync still stalled
       // (in a child: a request the daemon never answers must not hang this test)
       const t0 = Date.now();
-      const ls = spawnSync('sh', ['-c', `stat -c %s "${file}" && ls "${mnt}" && head -c 5 "${file}" | od -An -tu1`],
-        { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+      const ls = spawnSync('sh', ['-c', `stat -c %s "${file}" && ls "${mnt}" && head -c 5 "${file}" | od -An -tu1`], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        killSignal: 'SIGKILL',
+      });
       expect(ls.status, ls.stderr).toBe(0);
       expect(ls.stdout).toMatch(/^262144\ndata\n\s+7\s+7\s+7\s+7\s+7\n$/);
       expect(Date.now() - t0).toBeLessThan(20_000);

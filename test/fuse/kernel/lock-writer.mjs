@@ -10,7 +10,11 @@ const [file, model, kind, iterations, seed] = process.argv.slice(2);
 const libc = koffi.load('libc.so.6');
 const flock = libc.func('int flock(int fd, int op)');
 const fcntl = libc.func('int fcntl(int fd, int cmd, ...)');
-const F_SETLKW = 7, F_WRLCK = 1, F_UNLCK = 2, LOCK_EX = 2, LOCK_UN = 8;
+const F_SETLKW = 7,
+  F_WRLCK = 1,
+  F_UNLCK = 2,
+  LOCK_EX = 2,
+  LOCK_UN = 8;
 
 function posixLock(fd, type) {
   const fl = Buffer.alloc(32); // struct flock: l_type, l_whence, l_start, l_len (0 = to EOF), l_pid
@@ -21,13 +25,20 @@ const lock = (fd) => (kind === 'flock' ? flock(fd, LOCK_EX) : posixLock(fd, F_WR
 const unlock = (fd) => (kind === 'flock' ? flock(fd, LOCK_UN) : posixLock(fd, F_UNLCK));
 
 let state = Number(seed) >>> 0;
-const rand = (n) => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state % n; };
+const rand = (n) => {
+  state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+  return state % n;
+};
 
 function readAll(fd) {
   const size = fstatSync(fd).size;
   const b = Buffer.alloc(size);
   let got = 0;
-  while (got < size) { const n = readSync(fd, b, got, size - got, got); if (n === 0) break; got += n; }
+  while (got < size) {
+    const n = readSync(fd, b, got, size - got, got);
+    if (n === 0) break;
+    got += n;
+  }
   return b.subarray(0, got);
 }
 
@@ -44,7 +55,7 @@ for (let i = 0; i < Number(iterations); i++) {
       process.stderr.write(`${kind} iteration ${i}: file differs from model at byte ${at} (sizes ${a.length}/${b.length})\n`);
       process.exit(1);
     }
-    const off = rand(70000) + 1;            // unaligned, sometimes past the end (a hole)
+    const off = rand(70000) + 1; // unaligned, sometimes past the end (a hole)
     const len = rand(9000) + 1;
     const data = Buffer.alloc(len, (Number(seed) + i) & 0xff);
     for (let k = 0; k < len; k += 97) data[k] = rand(256);

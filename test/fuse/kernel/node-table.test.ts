@@ -49,7 +49,7 @@ describe('NodeTable', () => {
     expect(target.lastPath).toBe('/x');
   });
 
-  it('detaches an unlinked name (and a removed directory\'s children), keeping the node for its handles', () => {
+  it("detaches an unlinked name (and a removed directory's children), keeping the node for its handles", () => {
     const t = new NodeTable();
     const f = t.ref('/f', FILE);
     f.fhs.add(3);
@@ -85,7 +85,7 @@ describe('NodeTable', () => {
     expect(t.ref('/n', FILE, 42, 7)).not.toBe(a);
   });
 
-  it('starts a new node when the file at a path changed behind the kernel\'s back (type or inode)', () => {
+  it("starts a new node when the file at a path changed behind the kernel's back (type or inode)", () => {
     const t = new NodeTable();
     const f = t.ref('/f', FILE, 5);
     const g = t.ref('/f', FILE, 6);
@@ -93,7 +93,7 @@ describe('NodeTable', () => {
     expect(f.path).toBeNull();
   });
 
-  it('starts a new node when the type at a path changed behind the kernel\'s back', () => {
+  it("starts a new node when the type at a path changed behind the kernel's back", () => {
     const t = new NodeTable();
     const a = t.ref('/a', FILE);
     const b = t.ref('/a', DIR);
@@ -102,9 +102,18 @@ describe('NodeTable', () => {
   });
 });
 
-describe('the kernel\'s cache of a node', () => {
+describe("the kernel's cache of a node", () => {
   const st = (over: Record<string, number> = {}) => ({
-    mode: FILE, uid: 0, gid: 0, size: 10, nlink: 1, ino: 5, atimeMs: 1, mtimeMs: 2, ctimeMs: 3, ...over,
+    mode: FILE,
+    uid: 0,
+    gid: 0,
+    size: 10,
+    nlink: 1,
+    ino: 5,
+    atimeMs: 1,
+    mtimeMs: 2,
+    ctimeMs: 3,
+    ...over,
   });
 
   it('keeps pages only for a file with the same inode, size, mtime and ctime as at its last cached open', () => {
@@ -153,7 +162,8 @@ describe('times to the kernel', () => {
     n.fhs.add(1); // a cached reader is open
     expect(opensDirect(n, WRONLY)).toBe(false);
     t.closed(n, 1);
-    n.fhs.add(2); n.directFhs.add(2); // a direct writer is open
+    n.fhs.add(2);
+    n.directFhs.add(2); // a direct writer is open
     expect(opensDirect(n, RDONLY)).toBe(true);
     expect(opensDirect(n, RDWR)).toBe(true);
     t.closed(n, 2);

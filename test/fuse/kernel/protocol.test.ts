@@ -4,12 +4,49 @@
 import { describe, expect, it } from 'vitest';
 import type { FuseStat, FuseStatfs } from '../../../src/fuse/bridge.js';
 import {
-  ATTR_OUT, ATTR_SIZE, DIRENT_BASE, ENTRY_OUT, Fattr, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH,
-  FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, FUSE_ROOT_ID, FUSE_SETXATTR_ACL_KILL_SGID, FUSE_WRITE_KILL_SUIDGID, IN_HEADER, INIT_OUT,
+  ATTR_OUT,
+  ATTR_SIZE,
+  DIRENT_BASE,
+  ENTRY_OUT,
+  Fattr,
+  FOPEN_DIRECT_IO,
+  FUSE_FSYNC_FDATASYNC,
+  FUSE_GETATTR_FH,
+  FUSE_KERNEL_MINOR,
+  FUSE_KERNEL_VERSION,
+  FUSE_ROOT_ID,
+  FUSE_SETXATTR_ACL_KILL_SGID,
+  FUSE_WRITE_KILL_SUIDGID,
+  IN_HEADER,
+  INIT_OUT,
   Init,
-  MIN_READ_BUFFER, Op, OP_NAMES, OPEN_OUT, OUT_HEADER, RENAME_EXCHANGE, RENAME_NOREPLACE, STATFS_OUT, WRITE_IN,
-  direntSize, direntType, joinMs, readCString, readInHeader, splitMs, u64, writeAttr, writeAttrOut, writeDirent,
-  writeEntryOut, writeOpenOut, writeOutHeader, writeStatfsOut, LSEEK_OUT, readFallocateIn, readLseekIn, writeLseekOut,
+  MIN_READ_BUFFER,
+  Op,
+  OP_NAMES,
+  OPEN_OUT,
+  OUT_HEADER,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  STATFS_OUT,
+  WRITE_IN,
+  direntSize,
+  direntType,
+  joinMs,
+  readCString,
+  readInHeader,
+  splitMs,
+  u64,
+  writeAttr,
+  writeAttrOut,
+  writeDirent,
+  writeEntryOut,
+  writeOpenOut,
+  writeOutHeader,
+  writeStatfsOut,
+  LSEEK_OUT,
+  readFallocateIn,
+  readLseekIn,
+  writeLseekOut,
 } from '../../../src/fuse/kernel/protocol.js';
 import { define, get, offsetOf, opcodes, request, set, struct } from './fuse-h.js';
 
@@ -28,12 +65,22 @@ const poisoned = (n: number) => Buffer.alloc(n, 0xa5);
 const untouched = (b: Buffer, from: number, to: number) => b.subarray(from, to).every((x) => x === 0xa5);
 
 const stat: FuseStat = {
-  ino: 2 ** 40 + 3, size: 5 * 2 ** 30 + 1, nlink: 2, mode: 0o100640, uid: 1000, gid: 1001, rdev: 0x0803,
-  blksize: 8192, blocks: 10_485_761, atimeMs: 1_700_000_000_123.456, mtimeMs: 1_600_000_000_000, ctimeMs: 999.999,
+  ino: 2 ** 40 + 3,
+  size: 5 * 2 ** 30 + 1,
+  nlink: 2,
+  mode: 0o100640,
+  uid: 1000,
+  gid: 1001,
+  rdev: 0x0803,
+  blksize: 8192,
+  blocks: 10_485_761,
+  atimeMs: 1_700_000_000_123.456,
+  mtimeMs: 1_600_000_000_000,
+  ctimeMs: 999.999,
 };
 
 describe('protocol constants', () => {
-  it('has the sizes of the header\'s structs', () => {
+  it("has the sizes of the header's structs", () => {
     expect(IN_HEADER).toBe(inHeader.size);
     expect(OUT_HEADER).toBe(outHeader.size);
     expect(ATTR_SIZE).toBe(attr.size);
@@ -46,7 +93,7 @@ describe('protocol constants', () => {
     expect(WRITE_IN).toBe(writeIn.size);
   });
 
-  it('has the header\'s opcodes, and a name for each', () => {
+  it("has the header's opcodes, and a name for each", () => {
     const kernel = opcodes();
     expect(kernel.size).toBeGreaterThan(40);
     for (const [name, value] of Object.entries(Op)) {
@@ -55,7 +102,7 @@ describe('protocol constants', () => {
     }
   });
 
-  it('has the header\'s flags and limits', () => {
+  it("has the header's flags and limits", () => {
     for (const [name, value] of Object.entries(Init)) expect([name, value]).toEqual([name, define(`FUSE_${name}`)]);
     for (const [name, value] of Object.entries(Fattr)) expect([name, value]).toEqual([name, define(`FATTR_${name}`)]);
     expect(FOPEN_DIRECT_IO).toBe(define('FOPEN_DIRECT_IO'));
@@ -78,8 +125,13 @@ describe('request decoders', () => {
   it('reads fuse_in_header, a 64-bit unique and node id included', () => {
     const b = request(Op.GETATTR, 2n ** 33n + 5n, Buffer.alloc(struct('fuse_getattr_in').size), 2n ** 63n + 9n);
     expect(readInHeader(b)).toEqual({
-      len: IN_HEADER + struct('fuse_getattr_in').size, opcode: Op.GETATTR, unique: 2n ** 63n + 9n,
-      nodeid: 2 ** 33 + 5, uid: 1000, gid: 1001, pid: 4242,
+      len: IN_HEADER + struct('fuse_getattr_in').size,
+      opcode: Op.GETATTR,
+      unique: 2n ** 63n + 9n,
+      nodeid: 2 ** 33 + 5,
+      uid: 1000,
+      gid: 1001,
+      pid: 4242,
     });
   });
 
@@ -132,8 +184,7 @@ describe('reply encoders', () => {
     set(fb, 0, fa, 'offset', 2n ** 50n + 4095n);
     set(fb, 0, fa, 'length', 2n ** 33n);
     set(fb, 0, fa, 'mode', 3);
-    expect(readFallocateIn(request(Op.FALLOCATE, 5n, fb), IN_HEADER))
-      .toEqual({ fh: 2 ** 40 + 1, offset: 2 ** 50 + 4095, length: 2 ** 33, mode: 3 });
+    expect(readFallocateIn(request(Op.FALLOCATE, 5n, fb), IN_HEADER)).toEqual({ fh: 2 ** 40 + 1, offset: 2 ** 50 + 4095, length: 2 ** 33, mode: 3 });
     const ls = struct('fuse_lseek_in');
     const lb = Buffer.alloc(ls.size);
     set(lb, 0, ls, 'fh', 7n);
@@ -151,8 +202,7 @@ describe('reply encoders', () => {
   it('writes fuse_out_header with a negative errno', () => {
     const b = poisoned(OUT_HEADER + 4);
     writeOutHeader(b, OUT_HEADER, -2, 2n ** 40n + 3n);
-    expect([get(b, 0, outHeader, 'len'), get(b, 0, outHeader, 'error'), get(b, 0, outHeader, 'unique')])
-      .toEqual([OUT_HEADER, -2, 2n ** 40n + 3n]);
+    expect([get(b, 0, outHeader, 'len'), get(b, 0, outHeader, 'error'), get(b, 0, outHeader, 'unique')]).toEqual([OUT_HEADER, -2, 2n ** 40n + 3n]);
     expect(untouched(b, OUT_HEADER, b.length)).toBe(true);
   });
 
@@ -164,8 +214,7 @@ describe('reply encoders', () => {
     expect([f('atime'), f('atimensec')]).toEqual([1_700_000_000n, 123_456_000]);
     expect([f('mtime'), f('mtimensec')]).toEqual([1_600_000_000n, 0]);
     expect([f('ctime'), f('ctimensec')]).toEqual([0n, 999_999_000]);
-    expect([f('mode'), f('nlink'), f('uid'), f('gid'), f('rdev'), f('blksize'), f('flags')])
-      .toEqual([0o100640, 2, 1000, 1001, 0x0803, 8192, 0]);
+    expect([f('mode'), f('nlink'), f('uid'), f('gid'), f('rdev'), f('blksize'), f('flags')]).toEqual([0o100640, 2, 1000, 1001, 0x0803, 8192, 0]);
     expect(untouched(b, 0, 8) && untouched(b, 8 + ATTR_SIZE, b.length)).toBe(true);
   });
 
@@ -179,42 +228,61 @@ describe('reply encoders', () => {
     const b = poisoned(ENTRY_OUT);
     writeEntryOut(b, 0, 42, stat, 1.5, 0.25);
     const f = (name: string) => get(b, 0, entryOut, name);
-    expect([f('nodeid'), f('generation'), f('entry_valid'), f('entry_valid_nsec'), f('attr_valid'), f('attr_valid_nsec')])
-      .toEqual([42n, 0n, 1n, 500_000_000, 0n, 250_000_000]);
+    expect([f('nodeid'), f('generation'), f('entry_valid'), f('entry_valid_nsec'), f('attr_valid'), f('attr_valid_nsec')]).toEqual([
+      42n,
+      0n,
+      1n,
+      500_000_000,
+      0n,
+      250_000_000,
+    ]);
     expect(get(b, offsetOf(entryOut, 'attr'), attr, 'ino')).toBe(BigInt(stat.ino));
 
     const neg = poisoned(ENTRY_OUT);
     writeEntryOut(neg, 0, 0, null, 2, 1);
-    expect([get(neg, 0, entryOut, 'nodeid'), get(neg, 0, entryOut, 'entry_valid'), get(neg, 0, entryOut, 'attr_valid')])
-      .toEqual([0n, 2n, 0n]);
+    expect([get(neg, 0, entryOut, 'nodeid'), get(neg, 0, entryOut, 'entry_valid'), get(neg, 0, entryOut, 'attr_valid')]).toEqual([0n, 2n, 0n]);
     expect(neg.subarray(offsetOf(entryOut, 'attr')).every((x) => x === 0)).toBe(true);
   });
 
   it('writes fuse_attr_out', () => {
     const b = poisoned(ATTR_OUT);
     writeAttrOut(b, 0, stat, 3);
-    expect([get(b, 0, attrOut, 'attr_valid'), get(b, 0, attrOut, 'attr_valid_nsec'), get(b, 0, attrOut, 'dummy')])
-      .toEqual([3n, 0, 0]);
+    expect([get(b, 0, attrOut, 'attr_valid'), get(b, 0, attrOut, 'attr_valid_nsec'), get(b, 0, attrOut, 'dummy')]).toEqual([3n, 0, 0]);
     expect(get(b, offsetOf(attrOut, 'attr'), attr, 'mode')).toBe(stat.mode);
   });
 
   it('writes fuse_open_out', () => {
     const b = poisoned(OPEN_OUT);
     writeOpenOut(b, 0, 2 ** 35 + 1, FOPEN_DIRECT_IO);
-    expect([get(b, 0, openOut, 'fh'), get(b, 0, openOut, 'open_flags'), get(b, 0, openOut, 'padding')])
-      .toEqual([2n ** 35n + 1n, FOPEN_DIRECT_IO, 0]);
+    expect([get(b, 0, openOut, 'fh'), get(b, 0, openOut, 'open_flags'), get(b, 0, openOut, 'padding')]).toEqual([2n ** 35n + 1n, FOPEN_DIRECT_IO, 0]);
   });
 
   it('writes fuse_statfs_out with its spare words zeroed', () => {
     const s: FuseStatfs = {
-      bsize: 4096, frsize: 4096, blocks: 2 ** 33, bfree: 2 ** 32 + 1, bavail: 2 ** 32, files: 1 << 20, ffree: 1000,
-      favail: 1000, namemax: 143,
+      bsize: 4096,
+      frsize: 4096,
+      blocks: 2 ** 33,
+      bfree: 2 ** 32 + 1,
+      bavail: 2 ** 32,
+      files: 1 << 20,
+      ffree: 1000,
+      favail: 1000,
+      namemax: 143,
     };
     const b = poisoned(STATFS_OUT);
     writeStatfsOut(b, 0, s);
     const f = (name: string) => get(b, 0, kstatfs, name);
-    expect([f('blocks'), f('bfree'), f('bavail'), f('files'), f('ffree'), f('bsize'), f('namelen'), f('frsize'), f('padding')])
-      .toEqual([2n ** 33n, 2n ** 32n + 1n, 2n ** 32n, 1n << 20n, 1000n, 4096, 143, 4096, 0]);
+    expect([f('blocks'), f('bfree'), f('bavail'), f('files'), f('ffree'), f('bsize'), f('namelen'), f('frsize'), f('padding')]).toEqual([
+      2n ** 33n,
+      2n ** 32n + 1n,
+      2n ** 32n,
+      1n << 20n,
+      1000n,
+      4096,
+      143,
+      4096,
+      0,
+    ]);
     expect(b.subarray(offsetOf(kstatfs, 'spare')).every((x) => x === 0)).toBe(true);
   });
 
@@ -235,8 +303,11 @@ describe('reply encoders', () => {
     expect(starts).toEqual([0, 32, 64]);
     for (const [i, start] of starts.entries()) {
       const len = Number(get(b, start, dirent, 'namelen'));
-      expect([get(b, start, dirent, 'ino'), get(b, start, dirent, 'off'), get(b, start, dirent, 'type')])
-        .toEqual([BigInt(100 + i), BigInt(i + 1), i === 1 ? 4 : 8]); // DT_DIR, DT_REG
+      expect([get(b, start, dirent, 'ino'), get(b, start, dirent, 'off'), get(b, start, dirent, 'type')]).toEqual([
+        BigInt(100 + i),
+        BigInt(i + 1),
+        i === 1 ? 4 : 8,
+      ]); // DT_DIR, DT_REG
       expect(b.toString('utf8', start + DIRENT_BASE, start + DIRENT_BASE + len)).toBe(names[i].toString());
       const end = start + direntSize(len);
       expect(b.subarray(start + DIRENT_BASE + len, end).every((x) => x === 0)).toBe(true);

@@ -4,7 +4,20 @@
 // eCryptfs data left as it is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { makeEcryptfsPrivateHome } from '../../helpers/ecryptfs-homes.js';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from '../../helpers/ecryptfs.js';
@@ -14,18 +27,25 @@ import { deleteUserByName } from '../../helpers/users.js';
 
 const MOUNT_PASS = 'adopt mount pass';
 const LOGIN = 'adopt login pass';
-const isMounted = (mnt: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+const isMounted = (mnt: string) =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === mnt);
 
 describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecrypt ecryptfs adopt', () => {
   let base: string, home: string, records: string;
   const user = `hcadopt${process.pid % 100000}`;
   const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
-  const hook = (phase: string, type: string, input = '') => spawnSync(BIN, ['pam-hook', phase],
-    { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
+  const hook = (phase: string, type: string, input = '') =>
+    spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
 
   beforeAll(() => {
     ({ base, home, records } = makeEcryptfsPrivateHome({
-      user, mountPass: MOUNT_PASS, login: LOGIN, tmpPrefix: 'hc-ecryptfs-adopt-', desktopLink: true,
+      user,
+      mountPass: MOUNT_PASS,
+      login: LOGIN,
+      tmpPrefix: 'hc-ecryptfs-adopt-',
+      desktopLink: true,
     }));
   });
 
@@ -36,18 +56,29 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
   });
 
   it('refuses a wrong login passphrase without writing anything', () => {
-    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], { input: 'wrong\n', encoding: 'utf8', env: env() });
+    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], {
+      input: 'wrong\n',
+      encoding: 'utf8',
+      env: env(),
+    });
     expect(r.status).toBe(3);
     expect(existsSync(join(home, '.homecrypt'))).toBe(false);
     expect(readdirSync(records)).toEqual([]);
   });
 
-  describe('Private.mnt is the user\'s file: a mount point outside the home or through a symlink is refused', () => {
+  describe("Private.mnt is the user's file: a mount point outside the home or through a symlink is refused", () => {
     let shared: string;
-    const adopt = () => spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'],
-      { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+    const adopt = () =>
+      spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], {
+        input: `${LOGIN}\n`,
+        encoding: 'utf8',
+        env: env(),
+      });
     const mntFile = () => join(home, '.ecryptfs/Private.mnt');
-    const asOwner = (p: string) => { const u = lookupUser(user); lchownSync(p, u.uid, u.gid); };
+    const asOwner = (p: string) => {
+      const u = lookupUser(user);
+      lchownSync(p, u.uid, u.gid);
+    };
     /** writes Private.mnt (as the user could), runs adopt, restores it; checks nothing was adopted and the shared dir kept its mode */
     const refused = (mnt: string, why: RegExp) => {
       const saved = readFileSync(mntFile());
@@ -85,7 +116,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
       symlinkSync(shared, link);
       asOwner(link);
       try {
-        refused(join(link, 'Private'), new RegExp(`${link} is a symbolic link or not a directory; the mount point ${link}/Private must be reached through real directories`));
+        refused(
+          join(link, 'Private'),
+          new RegExp(`${link} is a symbolic link or not a directory; the mount point ${link}/Private must be reached through real directories`),
+        );
       } finally {
         rmSync(link);
       }
@@ -108,7 +142,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     const saved = readFileSync(mntFile);
     writeFileSync(mntFile, `${home}\n`);
     try {
-      const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+      const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], {
+        input: `${LOGIN}\n`,
+        encoding: 'utf8',
+        env: env(),
+      });
       expect(r.status).toBe(8);
       expect(r.stderr).toMatch(/\.Private.*would hide them/);
       expect(readdirSync(records)).toEqual([]);
@@ -119,8 +157,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
 
   it('adopts, then a login unlocks and mounts it, and the last logout locks it', () => {
     const lowerBefore = readdirSync(join(home, '.Private')).sort();
-    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'],
-      { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+    const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'], {
+      input: `${LOGIN}\n`,
+      encoding: 'utf8',
+      env: env(),
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Recovery key for/);
     expect(readdirSync(join(home, '.Private')).sort()).toEqual(lowerBefore); // the eCryptfs data is untouched
@@ -130,7 +171,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     expect(open.status, open.stderr).toBe(0);
     expect(isMounted(join(home, 'Private'))).toBe(true);
     const u = lookupUser(user);
-    const asUser = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', join(home, 'Private')], { encoding: 'utf8' });
+    const asUser = spawnSync(
+      'setpriv',
+      ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', join(home, 'Private')],
+      { encoding: 'utf8' },
+    );
     expect(asUser.status, asUser.stderr).toBe(0);
     expect(asUser.stdout).toBe(plainManifest(join(VECTORS, 'plain')));
     const close = hook('session', 'close_session');

@@ -32,7 +32,10 @@ async function homecryptManifest(userName: string, lower: string, keyStore: stri
       const st = fs.getattr(p);
       const type = st.mode & 0o170000;
       if (type === 0o120000) lines.push({ p, l: `l\t.${p}\t${fs.readlink(p)}` });
-      else if (type === 0o040000) { lines.push({ p, l: `d\t.${p}` }); walk(p); } else {
+      else if (type === 0o040000) {
+        lines.push({ p, l: `d\t.${p}` });
+        walk(p);
+      } else {
         const fh = fs.open(p, 0);
         const buf = Buffer.alloc(st.size);
         const n2 = st.size ? fs.read(p, fh, buf, 0) : 0;
@@ -42,20 +45,31 @@ async function homecryptManifest(userName: string, lower: string, keyStore: stri
     }
   };
   walk('/');
-  return lines.sort((a, b) => Buffer.compare(Buffer.from(`.${a.p}`), Buffer.from(`.${b.p}`))).map((x) => x.l).join('\n') + '\n';
+  return (
+    lines
+      .sort((a, b) => Buffer.compare(Buffer.from(`.${a.p}`), Buffer.from(`.${b.p}`)))
+      .map((x) => x.l)
+      .join('\n') + '\n'
+  );
 }
 
 describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migrate', () => {
   let base: string, home: string, records: string;
   const user = `hcmig${process.pid % 100000}`;
   const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
-  const migrate = (extra: string[], login = LOGIN) => spawnSync(BIN,
-    ['ecryptfs', 'migrate', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check', ...extra],
-    { input: `${login}\n`, encoding: 'utf8', env: env() });
+  const migrate = (extra: string[], login = LOGIN) =>
+    spawnSync(BIN, ['ecryptfs', 'migrate', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check', ...extra], {
+      input: `${login}\n`,
+      encoding: 'utf8',
+      env: env(),
+    });
 
   beforeAll(() => {
     ({ base, home, records } = makeEcryptfsPrivateHome({
-      user, mountPass: MOUNT_PASS, login: LOGIN, tmpPrefix: 'hc-ecryptfs-migrate-',
+      user,
+      mountPass: MOUNT_PASS,
+      login: LOGIN,
+      tmpPrefix: 'hc-ecryptfs-migrate-',
     }));
   });
 
@@ -89,7 +103,9 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
   it('the homecrypt volume holds the same tree, owned by the user', async () => {
     expect(await homecryptManifest(user, join(home, '.Private'), join(home, '.homecrypt/homecrypt.keys'))).toBe(plainManifest(join(VECTORS, 'plain')));
     const u = lookupUser(user);
-    const owners = execFileSync('find', [join(home, '.Private'), '-printf', '%U\n'], { encoding: 'utf8' }).trim().split('\n');
+    const owners = execFileSync('find', [join(home, '.Private'), '-printf', '%U\n'], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     expect(new Set(owners)).toEqual(new Set([String(u.uid)]));
     expect(lstatSync(join(home, 'Private')).isDirectory()).toBe(true);
     expect(existsSync(join(records, `${user}.json`))).toBe(true);

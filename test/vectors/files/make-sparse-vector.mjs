@@ -28,9 +28,16 @@ const block2 = sealBlock(contentKey, fileId, 2, true, plain2, Buffer.from('d1d1d
 const lower = Buffer.concat([header, block0, Buffer.alloc(BLOCK_LOWER), block2]);
 const plaintext = Buffer.concat([plain0, Buffer.alloc(4096), plain2]);
 
-writeFileSync(`${here}sparse-v1.json`, `${JSON.stringify({
-  comment: 'homecrypt format v1 file with FLAG_SPARSE (docs/FORMAT-FILES.md, "Holes"): block 1 is a hole. Hex.',
-  mountKey: mountKey.toString('hex'),
-  lower: lower.toString('hex'),
-  plaintext: plaintext.toString('hex'),
-}, null, 1)}\n`);
+writeFileSync(
+  `${here}sparse-v1.json`,
+  `${JSON.stringify(
+    {
+      comment: 'homecrypt format v1 file with FLAG_SPARSE (docs/FORMAT-FILES.md, "Holes"): block 1 is a hole. Hex.',
+      mountKey: mountKey.toString('hex'),
+      lower: lower.toString('hex'),
+      plaintext: plaintext.toString('hex'),
+    },
+    null,
+    1,
+  )}\n`,
+);

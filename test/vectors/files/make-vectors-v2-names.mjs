@@ -38,10 +38,14 @@ const vectors = {
   nameEncKey: nk.encKey.toString('hex'),
   dirIvFiles: [ivA, ivB].map((iv) => ({ iv: iv.toString('hex'), content: sealDirIv(nk, iv).toString('hex') })),
   names: [
-    nameRow(ivA, 'a'), nameRow(ivB, 'a'),
-    nameRow(ivA, 'hello.txt'), nameRow(ivB, 'hello.txt'),
+    nameRow(ivA, 'a'),
+    nameRow(ivB, 'a'),
+    nameRow(ivA, 'hello.txt'),
+    nameRow(ivB, 'hello.txt'),
     nameRow(ivA, 'Grüße ✓'),
-    nameRow(ivA, 'x'.repeat(175)), nameRow(ivA, 'y'.repeat(176)), nameRow(ivB, 'y'.repeat(176)),
+    nameRow(ivA, 'x'.repeat(175)),
+    nameRow(ivA, 'y'.repeat(176)),
+    nameRow(ivB, 'y'.repeat(176)),
   ],
   // unchanged from format 1: not bound to a directory (docs/FORMAT-FILES.md says why)
   symlinkTarget: { plaintext: '../docs/readme.txt', encoded: encryptNameString(nk, 'target', '../docs/readme.txt') },
@@ -55,11 +59,18 @@ rmSync(lower, { recursive: true, force: true });
 mkdirSync(lower);
 writeNewVolumeConfig(lower, mountKey, { keystore: null, version: 2 });
 const fs = new EncryptedFilesystem({
-  lowerRoot: lower, format: homecryptFormat(new MountKeys(mountKey, keyId), { plaintextNames: false, version: 2 }),
+  lowerRoot: lower,
+  format: homecryptFormat(new MountKeys(mountKey, keyId), { plaintextNames: false, version: 2 }),
 });
 const expected = {};
-const dir = (p) => { fs.mkdir(p, 0o755); expected[p] = { type: 'dir' }; };
-const link = (target, p) => { fs.symlink(target, p); expected[p] = { type: 'symlink', target }; };
+const dir = (p) => {
+  fs.mkdir(p, 0o755);
+  expected[p] = { type: 'dir' };
+};
+const link = (target, p) => {
+  fs.symlink(target, p);
+  expected[p] = { type: 'symlink', target };
+};
 dir('/docs');
 dir('/src');
 dir('/src/nested');
@@ -71,6 +82,6 @@ link('src readme', '/src/readme');
 link('nested readme', '/src/nested/readme');
 link('below a long-named directory', `/${longName}/readme`);
 link('a long name in a subdirectory', `/src/${longName}`);
-link('a user entry with the IV file\'s name', '/homecrypt.diriv');
+link("a user entry with the IV file's name", '/homecrypt.diriv');
 writeFileSync(join(here, 'tree-v2-names.expected.json'), `${JSON.stringify(expected, null, 2)}\n`);
 console.log('wrote vectors-v2-names.json and tree-v2-names');

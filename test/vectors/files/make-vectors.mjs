@@ -43,13 +43,33 @@ const vectors = {
     wrapNonce: wrapNonce.toString('hex'),
     header: header.toString('hex'),
     blocks: [
-      { block: 0, final: false, nonce: blockNonce.toString('hex'), plaintext: plain0.toString('hex'), sealed: sealBlock(contentKey, fileId, 0, false, plain0, blockNonce).toString('hex') },
-      { block: 1, final: true, nonce: blockNonce.toString('hex'), plaintext: plain1.toString('hex'), sealed: sealBlock(contentKey, fileId, 1, true, plain1, blockNonce).toString('hex') },
-      { block: 0, final: true, nonce: blockNonce.toString('hex'), plaintext: '', sealed: sealBlock(contentKey, fileId, 0, true, Buffer.alloc(0), blockNonce).toString('hex') },
+      {
+        block: 0,
+        final: false,
+        nonce: blockNonce.toString('hex'),
+        plaintext: plain0.toString('hex'),
+        sealed: sealBlock(contentKey, fileId, 0, false, plain0, blockNonce).toString('hex'),
+      },
+      {
+        block: 1,
+        final: true,
+        nonce: blockNonce.toString('hex'),
+        plaintext: plain1.toString('hex'),
+        sealed: sealBlock(contentKey, fileId, 1, true, plain1, blockNonce).toString('hex'),
+      },
+      {
+        block: 0,
+        final: true,
+        nonce: blockNonce.toString('hex'),
+        plaintext: '',
+        sealed: sealBlock(contentKey, fileId, 0, true, Buffer.alloc(0), blockNonce).toString('hex'),
+      },
     ],
   },
   names: ['a', 'hello.txt', '.bashrc', 'Grüße ✓', 'x'.repeat(175), 'y'.repeat(176)].map((name) => ({
-    plaintext: name, domain: 'name', encoded: encryptNameString(nk, 'name', name),
+    plaintext: name,
+    domain: 'name',
+    encoded: encryptNameString(nk, 'name', name),
   })),
   symlinkTarget: { plaintext: '../docs/readme.txt', encoded: encryptNameString(nk, 'target', '../docs/readme.txt') },
   xattrName: { plaintext: 'user.colour', lower: `user.${encryptNameString(nk, 'xattr', 'colour')}` },
@@ -57,14 +77,21 @@ const vectors = {
 writeFileSync(join(here, 'vectors-v1.json'), `${JSON.stringify(vectors, null, 2)}\n`);
 
 // the fixture tree: a lower directory as the engine writes it
-for (const [dirName, plaintextNames] of [['tree-v1', false], ['tree-v1-plaintext-names', true]]) {
+for (const [dirName, plaintextNames] of [
+  ['tree-v1', false],
+  ['tree-v1-plaintext-names', true],
+]) {
   const lower = join(here, dirName);
   rmSync(lower, { recursive: true, force: true });
   mkdirSync(lower);
   writeNewVolumeConfig(lower, mountKey, { plaintextNames, keystore: null, version: 1 });
   const keys = new MountKeys(mountKey, keyId);
   const fs = new EncryptedFilesystem({ lowerRoot: lower, format: homecryptFormat(keys, { plaintextNames }) });
-  const put = (p, data) => { const fh = fs.create(p, 0o644); fs.write(p, fh, data, 0); fs.release(p, fh); };
+  const put = (p, data) => {
+    const fh = fs.create(p, 0o644);
+    fs.write(p, fh, data, 0);
+    fs.release(p, fh);
+  };
   const expected = {};
   fs.mkdir('/docs', 0o755);
   fs.mkdir('/docs/nested', 0o755);

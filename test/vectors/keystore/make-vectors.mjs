@@ -16,34 +16,57 @@ const recoveryKey = formatRecoveryKey(recoveryBytes);
 const login = 'correct horse battery staple';
 const extra = 'pässwörd with ünïcode';
 
-const basic = encodeKeyStore({ version: 1, keyId, slots: [
-  await sealSlot(mountKey, keyId, Buffer.from(login), 'passphrase', 'login', kdf),
-  await sealSlot(mountKey, keyId, recoveryBytes, 'recovery', 'recovery', kdf),
-] });
+const basic = encodeKeyStore({
+  version: 1,
+  keyId,
+  slots: [
+    await sealSlot(mountKey, keyId, Buffer.from(login), 'passphrase', 'login', kdf),
+    await sealSlot(mountKey, keyId, recoveryBytes, 'recovery', 'recovery', kdf),
+  ],
+});
 writeFileSync(new URL('v1-basic.hcks', dir), basic, { mode: 0o600 });
 
-const three = encodeKeyStore({ version: 1, keyId, slots: [
-  await sealSlot(mountKey, keyId, Buffer.from(login), 'passphrase', 'login', kdf),
-  await sealSlot(mountKey, keyId, recoveryBytes, 'recovery', 'recovery', { ...kdf, iterations: 1, memoryKiB: 512 }),
-  await sealSlot(mountKey, keyId, Buffer.from(extra), 'passphrase', 'backup.laptop_2', kdf),
-] });
+const three = encodeKeyStore({
+  version: 1,
+  keyId,
+  slots: [
+    await sealSlot(mountKey, keyId, Buffer.from(login), 'passphrase', 'login', kdf),
+    await sealSlot(mountKey, keyId, recoveryBytes, 'recovery', 'recovery', { ...kdf, iterations: 1, memoryKiB: 512 }),
+    await sealSlot(mountKey, keyId, Buffer.from(extra), 'passphrase', 'backup.laptop_2', kdf),
+  ],
+});
 writeFileSync(new URL('v1-three-slots.hcks', dir), three, { mode: 0o600 });
 
-writeFileSync(new URL('vectors.json', dir), `${JSON.stringify({
-  mountKeyHex: mountKey.toString('hex'),
-  keyId,
-  recoveryKeyBytesHex: recoveryBytes.toString('hex'),
-  recoveryKey,
-  files: {
-    'v1-basic.hcks': { version: 1, secrets: { login }, slots: [
-      { name: 'login', kind: 'passphrase', kdf },
-      { name: 'recovery', kind: 'recovery', kdf },
-    ] },
-    'v1-three-slots.hcks': { version: 1, secrets: { login, 'backup.laptop_2': extra }, slots: [
-      { name: 'login', kind: 'passphrase', kdf },
-      { name: 'recovery', kind: 'recovery', kdf: { ...kdf, iterations: 1, memoryKiB: 512 } },
-      { name: 'backup.laptop_2', kind: 'passphrase', kdf },
-    ] },
-  },
-}, null, 2)}\n`);
+writeFileSync(
+  new URL('vectors.json', dir),
+  `${JSON.stringify(
+    {
+      mountKeyHex: mountKey.toString('hex'),
+      keyId,
+      recoveryKeyBytesHex: recoveryBytes.toString('hex'),
+      recoveryKey,
+      files: {
+        'v1-basic.hcks': {
+          version: 1,
+          secrets: { login },
+          slots: [
+            { name: 'login', kind: 'passphrase', kdf },
+            { name: 'recovery', kind: 'recovery', kdf },
+          ],
+        },
+        'v1-three-slots.hcks': {
+          version: 1,
+          secrets: { login, 'backup.laptop_2': extra },
+          slots: [
+            { name: 'login', kind: 'passphrase', kdf },
+            { name: 'recovery', kind: 'recovery', kdf: { ...kdf, iterations: 1, memoryKiB: 512 } },
+            { name: 'backup.laptop_2', kind: 'passphrase', kdf },
+          ],
+        },
+      },
+    },
+    null,
+    2,
+  )}\n`,
+);
 console.log(keyId, recoveryKey);

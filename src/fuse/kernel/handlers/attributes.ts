@@ -6,8 +6,20 @@ import { bytesOfName } from '../../../format/name-bytes.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import type { Node } from '../node-table.js';
 import {
-  ATTR_OUT, FUSE_SETXATTR_ACL_KILL_SGID, Fattr, OUT_HEADER, STATFS_OUT, readAccessIn, readGetattrIn, readGetxattrIn, readNames,
-  readSetattrIn, readSetxattrIn, writeAttrOut, writeStatfsOut, type Request,
+  ATTR_OUT,
+  FUSE_SETXATTR_ACL_KILL_SGID,
+  Fattr,
+  OUT_HEADER,
+  STATFS_OUT,
+  readAccessIn,
+  readGetattrIn,
+  readGetxattrIn,
+  readNames,
+  readSetattrIn,
+  readSetxattrIn,
+  writeAttrOut,
+  writeStatfsOut,
+  type Request,
 } from '../protocol.js';
 
 const E = constants.errno;
@@ -17,11 +29,17 @@ const ACL_ACCESS = 'system.posix_acl_access';
 export function getattr(s: HandlerContext, r: Request): boolean {
   const nd = s.node(r.nodeid);
   const { fh } = readGetattrIn(r);
-  return s.run(r.unique, 'getattr', nd.lastPath, () => s.statNode(nd, fh), (st) => {
-    nd.attr = st;
-    writeAttrOut(s.out, OUT_HEADER, st, s.attrTimeout);
-    return ATTR_OUT;
-  });
+  return s.run(
+    r.unique,
+    'getattr',
+    nd.lastPath,
+    () => s.statNode(nd, fh),
+    (st) => {
+      nd.attr = st;
+      writeAttrOut(s.out, OUT_HEADER, st, s.attrTimeout);
+      return ATTR_OUT;
+    },
+  );
 }
 
 export function setattr(s: HandlerContext, r: Request): boolean {
@@ -51,15 +69,14 @@ export function setattr(s: HandlerContext, r: Request): boolean {
   if (valid & (Fattr.ATIME | Fattr.MTIME)) {
     if (!ops.utimens) throw new Errno(E.ENOSYS);
     // UTIME_OMIT arrives as an absent bit: keep that time as it is
-    const both = (valid & Fattr.ATIME) && (valid & Fattr.MTIME);
+    const both = valid & Fattr.ATIME && valid & Fattr.MTIME;
     steps.push(() => {
       const p0 = needPath();
       if (both) return ops.utimens!(p0, atime, mtime);
-      return s.then(ops.getattr(p0), (cur) =>
-        ops.utimens!(p0, valid & Fattr.ATIME ? atime : cur.atimeMs, valid & Fattr.MTIME ? mtime : cur.mtimeMs));
+      return s.then(ops.getattr(p0), (cur) => ops.utimens!(p0, valid & Fattr.ATIME ? atime : cur.atimeMs, valid & Fattr.MTIME ? mtime : cur.mtimeMs));
     });
   }
-  if ((valid & Fattr.KILL_SUIDGID) && !(valid & Fattr.MODE)) steps.push(() => s.then(killSuidgid(s, nd, fh), () => undefined));
+  if (valid & Fattr.KILL_SUIDGID && !(valid & Fattr.MODE)) steps.push(() => s.then(killSuidgid(s, nd, fh), () => undefined));
   let i = 0;
   const next = (): void | Promise<void> => {
     while (i < steps.length) {
@@ -67,11 +84,17 @@ export function setattr(s: HandlerContext, r: Request): boolean {
       if (isPromise(v)) return v.then(next);
     }
   };
-  return s.run(r.unique, 'setattr', where, () => s.then(next(), () => s.statNode(nd, fh)), (st) => {
-    nd.attr = st;
-    writeAttrOut(s.out, OUT_HEADER, st, s.attrTimeout);
-    return ATTR_OUT;
-  });
+  return s.run(
+    r.unique,
+    'setattr',
+    where,
+    () => s.then(next(), () => s.statNode(nd, fh)),
+    (st) => {
+      nd.attr = st;
+      writeAttrOut(s.out, OUT_HEADER, st, s.attrTimeout);
+      return ATTR_OUT;
+    },
+  );
 }
 
 /**
@@ -97,17 +120,29 @@ export function access(s: HandlerContext, r: Request): boolean {
   if (!ops.access) throw new Errno(E.ENOSYS);
   const path = s.pathOf(r.nodeid);
   const { mask } = readAccessIn(r);
-  return s.run(r.unique, 'access', path, () => ops.access!(path, mask), () => 0);
+  return s.run(
+    r.unique,
+    'access',
+    path,
+    () => ops.access!(path, mask),
+    () => 0,
+  );
 }
 
 export function statfs(s: HandlerContext, r: Request): boolean {
   const ops = s.ops;
   if (!ops.statfs) throw new Errno(E.ENOSYS);
   const path = s.nodes.get(r.nodeid)?.path ?? '/';
-  return s.run(r.unique, 'statfs', path, () => ops.statfs!(path), (v) => {
-    writeStatfsOut(s.out, OUT_HEADER, v);
-    return STATFS_OUT;
-  });
+  return s.run(
+    r.unique,
+    'statfs',
+    path,
+    () => ops.statfs!(path),
+    (v) => {
+      writeStatfsOut(s.out, OUT_HEADER, v);
+      return STATFS_OUT;
+    },
+  );
 }
 
 /**
@@ -124,10 +159,17 @@ export function setxattr(s: HandlerContext, r: Request): boolean {
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
   const killSgid = (setxattrFlags & FUSE_SETXATTR_ACL_KILL_SGID) !== 0 && name === ACL_ACCESS && !!ops.chmod;
-  return s.run(r.unique, 'setxattr', path, () => s.then(ops.setxattr!(path, name, value, flags), () => {
-    if (!killSgid) return undefined;
-    return s.then(s.statNode(nd, 0), (st) => (st.mode & 0o2000 ? ops.chmod!(path, st.mode & 0o7777 & ~0o2000) : undefined));
-  }), () => 0);
+  return s.run(
+    r.unique,
+    'setxattr',
+    path,
+    () =>
+      s.then(ops.setxattr!(path, name, value, flags), () => {
+        if (!killSgid) return undefined;
+        return s.then(s.statNode(nd, 0), (st) => (st.mode & 0o2000 ? ops.chmod!(path, st.mode & 0o7777 & ~0o2000) : undefined));
+      }),
+    () => 0,
+  );
 }
 
 export function getxattr(s: HandlerContext, r: Request): boolean {
@@ -135,7 +177,13 @@ export function getxattr(s: HandlerContext, r: Request): boolean {
   if (!ops.getxattr) throw new Errno(E.ENOSYS);
   const { size, name } = readGetxattrIn(r);
   const path = s.pathOf(r.nodeid);
-  return s.run(r.unique, 'getxattr', path, () => ops.getxattr!(path, name), (v) => sized(s, v, size));
+  return s.run(
+    r.unique,
+    'getxattr',
+    path,
+    () => ops.getxattr!(path, name),
+    (v) => sized(s, v, size),
+  );
 }
 
 export function listxattr(s: HandlerContext, r: Request): boolean {
@@ -143,8 +191,13 @@ export function listxattr(s: HandlerContext, r: Request): boolean {
   if (!ops.listxattr) throw new Errno(E.ENOSYS);
   const { size } = readGetxattrIn(r);
   const path = s.pathOf(r.nodeid);
-  return s.run(r.unique, 'listxattr', path, () => ops.listxattr!(path, { uid: r.uid, gid: r.gid, pid: r.pid }),
-    (names) => sized(s, Buffer.concat(names.map((x) => Buffer.concat([bytesOfName(x), NUL]))), size));
+  return s.run(
+    r.unique,
+    'listxattr',
+    path,
+    () => ops.listxattr!(path, { uid: r.uid, gid: r.gid, pid: r.pid }),
+    (names) => sized(s, Buffer.concat(names.map((x) => Buffer.concat([bytesOfName(x), NUL]))), size),
+  );
 }
 
 export function removexattr(s: HandlerContext, r: Request): boolean {
@@ -152,7 +205,13 @@ export function removexattr(s: HandlerContext, r: Request): boolean {
   if (!ops.removexattr) throw new Errno(E.ENOSYS);
   const [name] = readNames(r, 1) as [string];
   const path = s.pathOf(r.nodeid);
-  return s.run(r.unique, 'removexattr', path, () => ops.removexattr!(path, name), () => 0);
+  return s.run(
+    r.unique,
+    'removexattr',
+    path,
+    () => ops.removexattr!(path, name),
+    () => 0,
+  );
 }
 
 /** A getxattr/listxattr value: its size when asked for 0 bytes, ERANGE when too big. */

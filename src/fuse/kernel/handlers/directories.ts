@@ -8,8 +8,20 @@ import { bytesOfName } from '../../../format/name-bytes.js';
 import { NodeTable } from '../node-table.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import {
-  ENTRY_OUT, OPEN_OUT, OUT_HEADER, Op, direntSize, direntType, readFh, readFsyncIn, readOpenIn, readReadIn, writeDirent,
-  writeEntryOut, writeOpenOut, type Request,
+  ENTRY_OUT,
+  OPEN_OUT,
+  OUT_HEADER,
+  Op,
+  direntSize,
+  direntType,
+  readFh,
+  readFsyncIn,
+  readOpenIn,
+  readReadIn,
+  writeDirent,
+  writeEntryOut,
+  writeOpenOut,
+  type Request,
 } from '../protocol.js';
 
 const E = constants.errno;
@@ -19,12 +31,21 @@ export function opendir(s: HandlerContext, r: Request): boolean {
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
   const { flags } = readOpenIn(r);
-  return s.run(r.unique, 'opendir', path, () => (ops.opendir ? ops.opendir(path, flags) : 0), (fsFh) => {
-    const fh = s.nextDirFh++;
-    s.dirs.set(fh, { node: nd, fsFh, names: null });
-    writeOpenOut(s.out, OUT_HEADER, fh, 0);
-    return OPEN_OUT;
-  }, (fsFh) => { if (ops.releasedir) s.quietly('releasedir', path, () => ops.releasedir!(path, fsFh)); });
+  return s.run(
+    r.unique,
+    'opendir',
+    path,
+    () => (ops.opendir ? ops.opendir(path, flags) : 0),
+    (fsFh) => {
+      const fh = s.nextDirFh++;
+      s.dirs.set(fh, { node: nd, fsFh, names: null });
+      writeOpenOut(s.out, OUT_HEADER, fh, 0);
+      return OPEN_OUT;
+    },
+    (fsFh) => {
+      if (ops.releasedir) s.quietly('releasedir', path, () => ops.releasedir!(path, fsFh));
+    },
+  );
 }
 
 /**
@@ -68,7 +89,9 @@ export function readdir(s: HandlerContext, r: Request): boolean {
           try {
             const v = s.ops.getattr(NodeTable.child(dir, nm));
             if (!isPromise(v)) st = v; // an async filesystem gets plain entries' attributes by LOOKUP
-          } catch { /* vanished meanwhile: a plain entry */ }
+          } catch {
+            /* vanished meanwhile: a plain entry */
+          }
         }
         if (st) {
           s.entry(NodeTable.child(dir, nm), st, at);
@@ -76,8 +99,14 @@ export function readdir(s: HandlerContext, r: Request): boolean {
           writeEntryOut(s.out, at, 0, null, 0, 0);
         }
         at += ENTRY_OUT;
-        at += writeDirent(s.out, at, st ? st.ino : typeof e === 'string' ? 0xffffffff : e.ino, i + 1,
-          st ? direntType(st.mode) : typeof e === 'string' ? 0 : e.type ?? 0, bytes);
+        at += writeDirent(
+          s.out,
+          at,
+          st ? st.ino : typeof e === 'string' ? 0xffffffff : e.ino,
+          i + 1,
+          st ? direntType(st.mode) : typeof e === 'string' ? 0 : (e.type ?? 0),
+          bytes,
+        );
       } else if (typeof e !== 'string') {
         at += writeDirent(s.out, at, e.ino, i + 1, e.type ?? 0, bytes);
       } else {
@@ -94,8 +123,17 @@ export function releasedir(s: HandlerContext, r: Request): boolean {
   const d = s.dirs.get(fh);
   s.dirs.delete(fh);
   const ops = s.ops;
-  if (!d || !ops.releasedir) { s.replyOk(r.unique, 0); return false; }
-  return s.run(r.unique, 'releasedir', d.node.lastPath, () => ops.releasedir!(d.node.lastPath, d.fsFh), () => 0);
+  if (!d || !ops.releasedir) {
+    s.replyOk(r.unique, 0);
+    return false;
+  }
+  return s.run(
+    r.unique,
+    'releasedir',
+    d.node.lastPath,
+    () => ops.releasedir!(d.node.lastPath, d.fsFh),
+    () => 0,
+  );
 }
 
 export function fsyncdir(s: HandlerContext, r: Request): boolean {
@@ -103,5 +141,11 @@ export function fsyncdir(s: HandlerContext, r: Request): boolean {
   const d = s.dirs.get(fh);
   const ops = s.ops;
   if (!d || !ops.fsyncdir) throw new Errno(E.ENOSYS);
-  return s.run(r.unique, 'fsyncdir', d.node.lastPath, () => ops.fsyncdir!(d.node.lastPath, datasync, d.fsFh), () => 0);
+  return s.run(
+    r.unique,
+    'fsyncdir',
+    d.node.lastPath,
+    () => ops.fsyncdir!(d.node.lastPath, datasync, d.fsFh),
+    () => 0,
+  );
 }

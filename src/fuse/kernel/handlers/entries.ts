@@ -6,8 +6,18 @@ import { errnoOf, type FuseStat } from '../../bridge.js';
 import { bytesOfName } from '../../../format/name-bytes.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import {
-  ENTRY_OUT, OUT_HEADER, Op, RENAME_EXCHANGE, RENAME_NOREPLACE, readLinkIn, readMkdirIn, readMknodIn, readNames, readRenameIn,
-  writeEntryOut, type Request,
+  ENTRY_OUT,
+  OUT_HEADER,
+  Op,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  readLinkIn,
+  readMkdirIn,
+  readMknodIn,
+  readNames,
+  readRenameIn,
+  writeEntryOut,
+  type Request,
 } from '../protocol.js';
 
 const E = constants.errno;
@@ -24,8 +34,14 @@ export function lookup(s: HandlerContext, r: Request): boolean {
   }
   if (isPromise(v)) {
     const settled = s.later(r.unique);
-    v.then((st) => { if (settled()) s.finish(r.unique, 'lookup', path, st, (x) => s.entry(path, x)); },
-      (err) => { if (settled()) lookupFailed(s, r.unique, path, err); });
+    v.then(
+      (st) => {
+        if (settled()) s.finish(r.unique, 'lookup', path, st, (x) => s.entry(path, x));
+      },
+      (err) => {
+        if (settled()) lookupFailed(s, r.unique, path, err);
+      },
+    );
     return false;
   }
   s.replyOk(r.unique, s.entry(path, v));
@@ -48,7 +64,13 @@ export function readlink(s: HandlerContext, r: Request): boolean {
   const ops = s.ops;
   if (!ops.readlink) throw new Errno(E.ENOSYS);
   const path = s.pathOf(r.nodeid);
-  return s.run(r.unique, 'readlink', path, () => ops.readlink!(path), (t) => bytesOfName(t).copy(s.out, OUT_HEADER));
+  return s.run(
+    r.unique,
+    'readlink',
+    path,
+    () => ops.readlink!(path),
+    (t) => bytesOfName(t).copy(s.out, OUT_HEADER),
+  );
 }
 
 export function symlink(s: HandlerContext, r: Request): boolean {
@@ -56,8 +78,13 @@ export function symlink(s: HandlerContext, r: Request): boolean {
   if (!ops.symlink) throw new Errno(E.ENOSYS);
   const [nm, target] = readNames(r, 2) as [string, string];
   const path = s.childPath(r.nodeid, nm);
-  return s.run(r.unique, 'symlink', path, () => s.then(ops.symlink!(target, path, callerOf(r)), () => ops.getattr(path)),
-    (st) => s.entry(path, st));
+  return s.run(
+    r.unique,
+    'symlink',
+    path,
+    () => s.then(ops.symlink!(target, path, callerOf(r)), () => ops.getattr(path)),
+    (st) => s.entry(path, st),
+  );
 }
 
 export function mknod(s: HandlerContext, r: Request): boolean {
@@ -65,8 +92,13 @@ export function mknod(s: HandlerContext, r: Request): boolean {
   if (!ops.mknod) throw new Errno(E.ENOSYS);
   const { mode, rdev, umask, name } = readMknodIn(r);
   const path = s.childPath(r.nodeid, name);
-  return s.run(r.unique, 'mknod', path, () => s.then(umasked(s, r.nodeid, mode, umask),
-    (m) => s.then(ops.mknod!(path, m, rdev, callerOf(r)), () => ops.getattr(path))), (st) => s.entry(path, st));
+  return s.run(
+    r.unique,
+    'mknod',
+    path,
+    () => s.then(umasked(s, r.nodeid, mode, umask), (m) => s.then(ops.mknod!(path, m, rdev, callerOf(r)), () => ops.getattr(path))),
+    (st) => s.entry(path, st),
+  );
 }
 
 export function mkdir(s: HandlerContext, r: Request): boolean {
@@ -74,8 +106,13 @@ export function mkdir(s: HandlerContext, r: Request): boolean {
   if (!ops.mkdir) throw new Errno(E.ENOSYS);
   const { mode, umask, name } = readMkdirIn(r);
   const path = s.childPath(r.nodeid, name);
-  return s.run(r.unique, 'mkdir', path, () => s.then(umasked(s, r.nodeid, mode, umask),
-    (m) => s.then(ops.mkdir!(path, m, callerOf(r)), () => ops.getattr(path))), (st) => s.entry(path, st));
+  return s.run(
+    r.unique,
+    'mkdir',
+    path,
+    () => s.then(umasked(s, r.nodeid, mode, umask), (m) => s.then(ops.mkdir!(path, m, callerOf(r)), () => ops.getattr(path))),
+    (st) => s.entry(path, st),
+  );
 }
 
 /**
@@ -91,7 +128,12 @@ export function umasked(s: HandlerContext, parent: number, mode: number, umask: 
   const dir = s.pathOf(parent);
   try {
     const v = s.ops.getxattr(dir, 'system.posix_acl_default');
-    return isPromise(v) ? v.then(() => mode, () => masked) : mode;
+    return isPromise(v)
+      ? v.then(
+          () => mode,
+          () => masked,
+        )
+      : mode;
   } catch {
     return masked; // ENODATA: no default ACL (any other failure: the safer, narrower mode)
   }
@@ -103,10 +145,16 @@ export function remove(s: HandlerContext, r: Request): boolean {
   const fn = r.opcode === Op.UNLINK ? ops.unlink : ops.rmdir;
   if (!fn) throw new Errno(E.ENOSYS);
   const path = s.childPath(r.nodeid, readNames(r, 1)[0]!);
-  return s.run(r.unique, r.opcode === Op.UNLINK ? 'unlink' : 'rmdir', path, () => fn.call(ops, path), () => {
-    s.nodes.detach(path);
-    return 0;
-  });
+  return s.run(
+    r.unique,
+    r.opcode === Op.UNLINK ? 'unlink' : 'rmdir',
+    path,
+    () => fn.call(ops, path),
+    () => {
+      s.nodes.detach(path);
+      return 0;
+    },
+  );
 }
 
 /** RENAME and RENAME2 (renameat2's flags: passed on, or NOREPLACE answered by a lookup). */
@@ -118,28 +166,47 @@ export function rename(s: HandlerContext, r: Request): boolean {
   const z = s.childPath(newdir, to);
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
   if (flags && ops.renameFlags) {
-    return s.run(r.unique, 'rename', a, () => ops.rename!(a, z, flags), () => {
-      if (flags & RENAME_EXCHANGE) s.nodes.exchange(a, z); else s.nodes.rename(a, z);
-      return 0;
-    });
+    return s.run(
+      r.unique,
+      'rename',
+      a,
+      () => ops.rename!(a, z, flags),
+      () => {
+        if (flags & RENAME_EXCHANGE) s.nodes.exchange(a, z);
+        else s.nodes.rename(a, z);
+        return 0;
+      },
+    );
   }
   if (flags & RENAME_EXCHANGE) throw new Errno(E.EINVAL);
-  return s.run(r.unique, 'rename', a, () => {
-    if (flags & RENAME_NOREPLACE) return s.then(exists(s, z), (there) => {
-      if (there) throw new Errno(E.EEXIST);
+  return s.run(
+    r.unique,
+    'rename',
+    a,
+    () => {
+      if (flags & RENAME_NOREPLACE)
+        return s.then(exists(s, z), (there) => {
+          if (there) throw new Errno(E.EEXIST);
+          return ops.rename!(a, z);
+        });
       return ops.rename!(a, z);
-    });
-    return ops.rename!(a, z);
-  }, () => {
-    s.nodes.rename(a, z);
-    return 0;
-  });
+    },
+    () => {
+      s.nodes.rename(a, z);
+      return 0;
+    },
+  );
 }
 
 function exists(s: HandlerContext, path: string): boolean | Promise<boolean> {
   try {
     const v = s.ops.getattr(path);
-    return isPromise(v) ? v.then(() => true, (e) => (errnoOf(e) === E.ENOENT ? false : Promise.reject(e))) : true;
+    return isPromise(v)
+      ? v.then(
+          () => true,
+          (e) => (errnoOf(e) === E.ENOENT ? false : Promise.reject(e)),
+        )
+      : true;
   } catch (e) {
     if (errnoOf(e) === E.ENOENT) return false;
     throw e;
@@ -152,5 +219,11 @@ export function link(s: HandlerContext, r: Request): boolean {
   const { oldnodeid, name } = readLinkIn(r);
   const old = s.pathOf(oldnodeid);
   const path = s.childPath(r.nodeid, name);
-  return s.run(r.unique, 'link', path, () => s.then(ops.link!(old, path), () => ops.getattr(path)), (st) => s.entry(path, st));
+  return s.run(
+    r.unique,
+    'link',
+    path,
+    () => s.then(ops.link!(old, path), () => ops.getattr(path)),
+    (st) => s.entry(path, st),
+  );
 }

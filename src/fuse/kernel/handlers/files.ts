@@ -6,8 +6,22 @@ import { constants } from 'node:os';
 import { errnoOf } from '../../bridge.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import {
-  FUSE_WRITE_KILL_SUIDGID, LSEEK_OUT, OPEN_OUT, OUT_HEADER, readCreateIn, readFallocateIn, readFh, readFsyncIn, readLseekIn,
-  readOpenIn, readReadIn, readWriteIn, writeLseekOut, writeOpenOut, writeOutHeader, type Request,
+  FUSE_WRITE_KILL_SUIDGID,
+  LSEEK_OUT,
+  OPEN_OUT,
+  OUT_HEADER,
+  readCreateIn,
+  readFallocateIn,
+  readFh,
+  readFsyncIn,
+  readLseekIn,
+  readOpenIn,
+  readReadIn,
+  readWriteIn,
+  writeLseekOut,
+  writeOpenOut,
+  writeOutHeader,
+  type Request,
 } from '../protocol.js';
 import { killSuidgid } from './attributes.js';
 import { umasked } from './entries.js';
@@ -26,10 +40,17 @@ export function open(s: HandlerContext, r: Request): boolean {
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
   const { flags } = readOpenIn(r);
-  return s.run(r.unique, 'open', path, () => ops.open!(path, flags), (fh) => {
-    writeOpenOut(s.out, OUT_HEADER, fh, s.opened(nd, fh, flags));
-    return OPEN_OUT;
-  }, (fh) => s.dropHandle(path, fh));
+  return s.run(
+    r.unique,
+    'open',
+    path,
+    () => ops.open!(path, flags),
+    (fh) => {
+      writeOpenOut(s.out, OUT_HEADER, fh, s.opened(nd, fh, flags));
+      return OPEN_OUT;
+    },
+    (fh) => s.dropHandle(path, fh),
+  );
 }
 
 export function create(s: HandlerContext, r: Request): boolean {
@@ -47,14 +68,22 @@ export function create(s: HandlerContext, r: Request): boolean {
     }
   };
   let fh = 0;
-  return s.run(r.unique, 'create', path, () => s.then(s.then(umasked(s, r.nodeid, mode, umask), make), (h) => {
-    fh = h;
-    return ops.fgetattr ? ops.fgetattr(path, h) : ops.getattr(path);
-  }), (st) => {
-    const len = s.entry(path, st);
-    writeOpenOut(s.out, OUT_HEADER + len, fh, s.opened(s.nodes.atPath(path)!, fh, flags, st));
-    return len + OPEN_OUT;
-  }, () => s.dropHandle(path, fh));
+  return s.run(
+    r.unique,
+    'create',
+    path,
+    () =>
+      s.then(s.then(umasked(s, r.nodeid, mode, umask), make), (h) => {
+        fh = h;
+        return ops.fgetattr ? ops.fgetattr(path, h) : ops.getattr(path);
+      }),
+    (st) => {
+      const len = s.entry(path, st);
+      writeOpenOut(s.out, OUT_HEADER + len, fh, s.opened(s.nodes.atPath(path)!, fh, flags, st));
+      return len + OPEN_OUT;
+    },
+    () => s.dropHandle(path, fh),
+  );
 }
 
 /** CREATE of a name that exists after all (a stale negative entry): open it, as open(2) would. */
@@ -77,11 +106,16 @@ export function read(s: HandlerContext, r: Request): boolean {
   const unique = r.unique;
   // the operation reads straight into a reply buffer (pooled; kept while a Promise is pending)
   const out = s.readBufs.pop() ?? Buffer.allocUnsafe(OUT_HEADER + s.maxIo);
-  const release = () => { s.readBufs.push(out); };
+  const release = () => {
+    s.readBufs.push(out);
+  };
   const done = (got: number): void => {
     const len = Math.max(0, Math.min(got, size));
     writeOutHeader(out, OUT_HEADER + len, 0, unique);
-    if (OUT_HEADER + len >= ASYNC_REPLY_MIN) { s.sendAsync(OUT_HEADER + len, out, release); return; }
+    if (OUT_HEADER + len >= ASYNC_REPLY_MIN) {
+      s.sendAsync(OUT_HEADER + len, out, release);
+      return;
+    }
     s.send(OUT_HEADER + len, out);
     release();
   };
@@ -95,8 +129,16 @@ export function read(s: HandlerContext, r: Request): boolean {
   }
   if (isPromise(v)) {
     const settled = s.later(unique);
-    v.then((got) => { if (settled()) done(got); else release(); },
-      (err) => { release(); if (settled()) s.replyErr(unique, s.fail('read', path, err)); });
+    v.then(
+      (got) => {
+        if (settled()) done(got);
+        else release();
+      },
+      (err) => {
+        release();
+        if (settled()) s.replyErr(unique, s.fail('read', path, err));
+      },
+    );
     return false;
   }
   done(v);
@@ -114,16 +156,23 @@ export function write(s: HandlerContext, r: Request): boolean {
   // (one comes only with a new entry or a SETATTR, whose replies update them),
   // so no stat for it.
   const kill = nd && (writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0 && (nd.attr === null || (nd.attr.mode & 0o6000) !== 0);
-  return s.run(r.unique, 'write', path, () => (kill
-    ? s.then(killSuidgid(s, nd, fh), (changed) => {
-      if (changed) s.invalidateAttrs(nd.id);
-      return ops.write!(path, fh, data, offset);
-    })
-    : ops.write!(path, fh, data, offset)), (written) => {
-    s.out.writeUInt32LE(written, OUT_HEADER);
-    s.out.writeUInt32LE(0, OUT_HEADER + 4);
-    return 8;
-  });
+  return s.run(
+    r.unique,
+    'write',
+    path,
+    () =>
+      kill
+        ? s.then(killSuidgid(s, nd, fh), (changed) => {
+            if (changed) s.invalidateAttrs(nd.id);
+            return ops.write!(path, fh, data, offset);
+          })
+        : ops.write!(path, fh, data, offset),
+    (written) => {
+      s.out.writeUInt32LE(written, OUT_HEADER);
+      s.out.writeUInt32LE(0, OUT_HEADER + 4);
+      return 8;
+    },
+  );
 }
 
 export function release(s: HandlerContext, r: Request): boolean {
@@ -132,8 +181,17 @@ export function release(s: HandlerContext, r: Request): boolean {
   const nd = s.fileNode.get(fh);
   s.fileNode.delete(fh);
   if (nd) s.nodes.closed(nd, fh);
-  if (!ops.release) { s.replyOk(r.unique, 0); return false; }
-  return s.run(r.unique, 'release', nd?.lastPath ?? '', () => ops.release!(nd?.lastPath ?? '', fh), () => 0);
+  if (!ops.release) {
+    s.replyOk(r.unique, 0);
+    return false;
+  }
+  return s.run(
+    r.unique,
+    'release',
+    nd?.lastPath ?? '',
+    () => ops.release!(nd?.lastPath ?? '', fh),
+    () => 0,
+  );
 }
 
 export function flush(s: HandlerContext, r: Request): boolean {
@@ -141,7 +199,13 @@ export function flush(s: HandlerContext, r: Request): boolean {
   if (!ops.flush) throw new Errno(E.ENOSYS);
   const fh = readFh(r);
   const path = pathOfHandle(s, fh);
-  return s.run(r.unique, 'flush', path, () => ops.flush!(path, fh), () => 0);
+  return s.run(
+    r.unique,
+    'flush',
+    path,
+    () => ops.flush!(path, fh),
+    () => 0,
+  );
 }
 
 export function fsync(s: HandlerContext, r: Request): boolean {
@@ -151,7 +215,13 @@ export function fsync(s: HandlerContext, r: Request): boolean {
   const path = pathOfHandle(s, fh);
   // nothing of the request buffer is used once it is decoded: the session loop
   // keeps it (no 1 MiB buffer allocated for each fsync left pending)
-  s.run(r.unique, 'fsync', path, () => ops.fsync!(path, datasync, fh), () => 0);
+  s.run(
+    r.unique,
+    'fsync',
+    path,
+    () => ops.fsync!(path, datasync, fh),
+    () => 0,
+  );
   return false;
 }
 
@@ -160,7 +230,13 @@ export function fallocate(s: HandlerContext, r: Request): boolean {
   if (!ops.fallocate) throw new Errno(E.ENOSYS); // the kernel then answers EOPNOTSUPP itself
   const { fh, offset, length, mode } = readFallocateIn(r.b, r.p);
   const path = pathOfHandle(s, fh);
-  return s.run(r.unique, 'fallocate', path, () => ops.fallocate!(path, fh, mode, offset, length), () => 0);
+  return s.run(
+    r.unique,
+    'fallocate',
+    path,
+    () => ops.fallocate!(path, fh, mode, offset, length),
+    () => 0,
+  );
 }
 
 export function lseek(s: HandlerContext, r: Request): boolean {
@@ -168,8 +244,14 @@ export function lseek(s: HandlerContext, r: Request): boolean {
   if (!ops.lseek) throw new Errno(E.ENOSYS); // the kernel then treats the whole file as data
   const { fh, offset, whence } = readLseekIn(r.b, r.p);
   const path = pathOfHandle(s, fh);
-  return s.run(r.unique, 'lseek', path, () => ops.lseek!(path, fh, offset, whence), (at) => {
-    writeLseekOut(s.out, OUT_HEADER, at);
-    return LSEEK_OUT;
-  });
+  return s.run(
+    r.unique,
+    'lseek',
+    path,
+    () => ops.lseek!(path, fh, offset, whence),
+    (at) => {
+      writeLseekOut(s.out, OUT_HEADER, at);
+      return LSEEK_OUT;
+    },
+  );
 }

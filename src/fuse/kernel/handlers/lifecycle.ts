@@ -4,8 +4,17 @@
 import { constants } from 'node:os';
 import type { HandlerContext as HandlerContext } from '../handler-context.js';
 import {
-  FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION, INIT_OUT, Init, Init2, OUT_HEADER, readBatchForgetIn, readForgetIn, readInitIn,
-  readInterruptIn, type Request,
+  FUSE_KERNEL_MINOR,
+  FUSE_KERNEL_VERSION,
+  INIT_OUT,
+  Init,
+  Init2,
+  OUT_HEADER,
+  readBatchForgetIn,
+  readForgetIn,
+  readInitIn,
+  readInterruptIn,
+  type Request,
 } from '../protocol.js';
 
 const E = constants.errno;
@@ -19,8 +28,15 @@ export function init(s: HandlerContext, r: Request): boolean {
     s.initFailed?.(new Error(`kernel FUSE protocol ${major}.${minor} is too old (need 7.23 or later)`));
     return false;
   }
-  let want = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.AUTO_INVAL_DATA | Init.PARALLEL_DIROPS
-    | Init.CACHE_SYMLINKS | Init.ASYNC_DIO | Init.HANDLE_KILLPRIV_V2;
+  let want =
+    Init.ASYNC_READ |
+    Init.BIG_WRITES |
+    Init.MAX_PAGES |
+    Init.AUTO_INVAL_DATA |
+    Init.PARALLEL_DIROPS |
+    Init.CACHE_SYMLINKS |
+    Init.ASYNC_DIO |
+    Init.HANDLE_KILLPRIV_V2;
   if (s.kopts.readdirPlus !== false) want |= Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
   if (s.kopts.writebackCache) want |= Init.WRITEBACK_CACHE;
   // POSIX ACLs kept by the filesystem and checked by the kernel (which
@@ -50,7 +66,12 @@ export function init(s: HandlerContext, r: Request): boolean {
   const done = s.initDone;
   s.initDone = null;
   s.initFailed = null;
-  Promise.resolve().then(() => s.ops.init?.()).then(() => done?.(), (err) => s.onUnexpected('init', '/', err));
+  Promise.resolve()
+    .then(() => s.ops.init?.())
+    .then(
+      () => done?.(),
+      (err) => s.onUnexpected('init', '/', err),
+    );
   return false;
 }
 
