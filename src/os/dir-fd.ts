@@ -9,6 +9,8 @@
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, readdirSync, type Stats } from 'node:fs';
 import { RefusedError } from '../errors.js';
 import { checked, errnoError, libcFn, type LibcFn } from './libc.js';
+import { cName } from './c-name.js';
+import { nameFromBytes } from '../format/name-bytes.js';
 
 let fns: { openat: LibcFn; mkdirat: LibcFn; unlinkat: LibcFn; renameat: LibcFn } | null = null;
 function lib() {
@@ -27,12 +29,15 @@ function lib() {
 const AT_REMOVEDIR = 0x200;
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | 0o2000000; // O_CLOEXEC
 
-/** A single path component: no slash, not "." or "..", so *at() calls stay in their directory. */
-function component(name: string): string {
+/**
+ * A single path component: no slash, not "." or "..", so *at() calls stay in
+ * their directory; as the C argument that names its bytes (c-name.ts).
+ */
+function component(name: string): string | Buffer {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new RefusedError(`not a single file name: ${JSON.stringify(name)}`);
   }
-  return name;
+  return cName(name);
 }
 
 /** Opens the directory `name` inside dirFd, refusing a symlink (ELOOP/ENOTDIR). */
@@ -119,9 +124,13 @@ export function renameAt(fromFd: number, from: string, toFd: number, to: string,
   checked('renameat', what, lib().renameat(fromFd, component(from), toFd, component(to)));
 }
 
-/** The names in an open directory (read through /proc/self/fd, which names the open file, not a path). */
+/**
+ * The names in an open directory (read through /proc/self/fd, which names the
+ * open file, not a path), each in the form of format/name-bytes.ts, so that a
+ * name that is not UTF-8 can be given back to the calls above.
+ */
 export function readdirFd(dirFd: number): string[] {
-  return readdirSync(`/proc/self/fd/${dirFd}`);
+  return readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' }).map(nameFromBytes);
 }
 
 /**
