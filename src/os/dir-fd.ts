@@ -51,20 +51,20 @@ function rootOnly(st: Stats): boolean {
 }
 
 /**
- * Opens an absolute directory path component by component from "/", never
- * following a symlink, and requiring each directory on the way to be one only
- * root can change (a sticky /tmp is fine: nobody else can rename in it). The
- * result names the same directory whatever a user does afterwards.
+ * The walk every path takes here: the directories `names`, each opened inside
+ * the one before (openDirAt: never a symlink), from the open directory `fd`
+ * at path `where`. The walk takes `fd` over: each descriptor is closed once
+ * the next is open, and whatever it holds when a step fails. `check` sees
+ * each directory (and its path) before the walk steps into it, so what it
+ * trusts is what the next step is opened in. A failed step throws the
+ * ErrnoError of openat, whose `what` is the path it failed at.
  */
-export function openTrustedDir(path: string): number {
-  if (!path.startsWith('/')) throw new RefusedError(`${path}: an absolute path is needed`);
-  let fd = checked('open', '/', lib().openat(-100, '/', DIR_FLAGS, 0));
-  let at = '';
+export function openDirsAt(fd: number, names: readonly string[], where: string, check?: (fd: number, at: string) => void): number {
+  let at = where;
   try {
-    for (const name of path.split('/').filter((p) => p.length > 0)) {
-      const st = fstatSync(fd);
-      if (!rootOnly(st)) throw new RefusedError(`${at || '/'} can be changed by uid ${st.uid} or others; refusing to act as root below it`);
-      at += `/${name}`;
+    for (const name of names) {
+      check?.(fd, at);
+      at = at.endsWith('/') ? `${at}${name}` : `${at}/${name}`;
       const next = openDirAt(fd, name, at);
       closeSync(fd);
       fd = next;
@@ -74,6 +74,26 @@ export function openTrustedDir(path: string): number {
     closeSync(fd);
     throw err;
   }
+}
+
+/**
+ * Opens an absolute directory path component by component from "/", never
+ * following a symlink, and requiring each directory on the way to be one only
+ * root can change (a sticky /tmp is fine: nobody else can rename in it). The
+ * result names the same directory whatever a user does afterwards.
+ */
+export function openTrustedDir(path: string): number {
+  if (!path.startsWith('/')) throw new RefusedError(`${path}: an absolute path is needed`);
+  const root = checked('open', '/', lib().openat(-100, '/', DIR_FLAGS, 0));
+  return openDirsAt(
+    root,
+    path.split('/').filter((p) => p.length > 0),
+    '/',
+    (fd, at) => {
+      const st = fstatSync(fd);
+      if (!rootOnly(st)) throw new RefusedError(`${at} can be changed by uid ${st.uid} or others; refusing to act as root below it`);
+    },
+  );
 }
 
 /** Runs fn with an open descriptor, closing it after. */

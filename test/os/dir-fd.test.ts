@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
-import { openDirAt, openTrustedDir, readdirFd, removeTreeAt, renameAt, withFd } from '../../src/os/dir-fd.js';
+import { openDirAt, openDirsAt, openTrustedDir, readdirFd, removeTreeAt, renameAt, withFd } from '../../src/os/dir-fd.js';
+import { ErrnoError } from '../../src/os/libc.js';
 import { bytesOfName } from '../../src/format/name-bytes.js';
 
 let dir = '';
@@ -16,6 +17,47 @@ afterEach(() => {
 });
 
 const at = (...names: Buffer[]) => Buffer.concat([Buffer.from(dir), ...names.flatMap((n) => [Buffer.from('/'), n])]);
+
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
+
+describe('openDirsAt, the one descriptor walk', () => {
+  it('opens each directory inside the one before, showing each to the check before stepping into it', () => {
+    dir = fs.mkdtempSync(join(tmpdir(), 'homecrypt-dir-fd-'));
+    fs.mkdirSync(join(dir, 'a/b/c'), { recursive: true });
+    const seen: string[] = [];
+    const fd = openDirsAt(fs.openSync(dir, 'r'), ['a', 'b', 'c'], dir, (d, at) => {
+      expect(fs.fstatSync(d).ino).toBe(fs.statSync(at).ino);
+      seen.push(at);
+    });
+    expect(fs.fstatSync(fd).ino).toBe(fs.statSync(join(dir, 'a/b/c')).ino);
+    fs.closeSync(fd);
+    expect(seen).toEqual([dir, `${dir}/a`, `${dir}/a/b`]);
+  });
+
+  it('refuses a symlink on the way, says where, and leaves no descriptor open', () => {
+    dir = fs.mkdtempSync(join(tmpdir(), 'homecrypt-dir-fd-'));
+    fs.mkdirSync(join(dir, 'a/real'), { recursive: true });
+    fs.symlinkSync('real', join(dir, 'a/b'));
+    const before = openFds();
+    let err: unknown;
+    try {
+      openDirsAt(fs.openSync(dir, 'r'), ['a', 'b'], dir);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ErrnoError);
+    expect(['ELOOP', 'ENOTDIR']).toContain((err as ErrnoError).code);
+    expect((err as ErrnoError).what).toBe(`${dir}/a/b`);
+    expect(openFds()).toBe(before);
+    // a check that refuses stops the walk there, closing what it held
+    expect(() =>
+      openDirsAt(fs.openSync(dir, 'r'), ['a', 'real'], dir, (_d, at) => {
+        if (at.endsWith('/a')) throw new Error(`refused ${at}`);
+      }),
+    ).toThrow(`refused ${dir}/a`);
+    expect(openFds()).toBe(before);
+  });
+});
 
 describe.skipIf(skipUnless('root', 'root-owned directories for openTrustedDir'))('directory-descriptor walks over names that are not UTF-8', () => {
   it('list, rename and remove a tree by those bytes', () => {
