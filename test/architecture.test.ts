@@ -24,7 +24,7 @@ const TEST = HERE;
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts'], // typed errors; exit codes and errno are mapped from them higher up
-  ['os/libc.ts'], // the one loader of native libraries and errno error shape (crypto's libcrypto uses it)
+  ['os/libc.ts', 'format/name-bytes.ts'], // the one loader of native libraries and errno error shape (crypto's libcrypto uses it) | names as bytes (the OS door and the formats share it)
   ['crypto'], // primitives only
   ['format', 'os'], // pure byte layouts | adapters to the OS (os/keyring.ts uses crypto)
   ['keys', 'fuse'], // key store operations | the FUSE bridge (knows nothing of keys)

@@ -8,7 +8,8 @@
 import { closeSync, lstatSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { RefusedError } from '../errors.js';
-import { openDirAt, openTrustedDir } from '../os/dir-fd.js';
+import { openDirsAt, openTrustedDir } from '../os/dir-fd.js';
+import { ErrnoError } from '../os/libc.js';
 
 function inside(home: string, path: string): boolean {
   return path === home || path.startsWith(`${home}/`);
@@ -47,34 +48,18 @@ export function openMountPoint(home: string, mountPoint: string): number | null 
   if (!inside(home, mountPoint)) throw new RefusedError(`${mountPoint} is not inside ${home}`);
   // the home's parent is root's (/home): resolving its links is safe, and openTrustedDir checks that it is root's
   const parent = realpathSync(dirname(home));
-  let fd = openTrustedDir(parent);
-  let at = parent;
+  const names = [basename(home), ...mountPoint.slice(home.length).split('/').filter(Boolean)];
+  const fd = openTrustedDir(parent);
   try {
-    const names = [basename(home), ...mountPoint.slice(home.length).split('/').filter(Boolean)];
-    for (const name of names) {
-      at = join(at, name);
-      let next: number;
-      try {
-        next = openDirAt(fd, name, at);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') {
-          closeSync(fd);
-          return null;
-        }
-        if (code === 'ELOOP' || code === 'ENOTDIR') {
-          throw new RefusedError(
-            `${at} is a symbolic link or not a directory; the mount point ${mountPoint} must be reached through real directories of the home (refusing to act on it as root)`,
-          );
-        }
-        throw err;
-      }
-      closeSync(fd);
-      fd = next;
-    }
-    return fd;
+    return openDirsAt(fd, names, parent);
   } catch (err) {
-    closeSync(fd);
+    if (!(err instanceof ErrnoError)) throw err;
+    if (err.code === 'ENOENT') return null;
+    if (err.code === 'ELOOP' || err.code === 'ENOTDIR') {
+      throw new RefusedError(
+        `${err.what} is a symbolic link or not a directory; the mount point ${mountPoint} must be reached through real directories of the home (refusing to act on it as root)`,
+      );
+    }
     throw err;
   }
 }

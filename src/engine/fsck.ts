@@ -1,12 +1,18 @@
 // `homecrypt fsck`: walks a lower directory and authenticates everything in it
 // — every name, sidecar, symlink target, file header and content block — and
-// reports each failure, changing nothing.
+// reports each failure, changing nothing. Paths are kept as strings in the
+// form of format/name-bytes.ts and each call gets their bytes (`at`), so a
+// name that is not UTF-8 (a plaintext-names volume) is walked, not mangled.
 import { closeSync, constants as fsc, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DirContext } from './volume-format.js';
 import { ReadOnlyLowerIO } from './fd-lower-io.js';
 import type { OpenVolume } from './volume.js';
 import { readStateFile } from './dir-state.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
+
+/** The bytes of a lower path, for Node's fs calls (which would write a lone surrogate as U+FFFD). */
+const at = bytesOfName;
 
 export interface FsckProblem {
   lowerPath: string;
@@ -31,7 +37,7 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
     const abs = rel ? join(vol.lowerRoot, rel) : vol.lowerRoot;
     const readIn = (n: string) => {
       try {
-        return readFileSync(join(abs, n));
+        return readFileSync(at(join(abs, n)));
       } catch {
         return null;
       }
@@ -40,7 +46,7 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
     if (state) {
       // format 2: without its IV nothing in the directory can be named
       try {
-        const dirFd = openSync(abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+        const dirFd = openSync(at(abs), fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
         try {
           iv = state.open(readStateFile(dirFd, state.fileName, abs), join(abs, state.fileName));
         } finally {
@@ -52,7 +58,7 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
       }
     }
     const ctx: DirContext = { lowerDir: rel, readSidecar: readIn, dirIV: iv ? () => iv! : undefined };
-    const entries = readdirSync(abs);
+    const entries = readdirSync(at(abs), { encoding: 'buffer' }).map(nameFromBytes);
     const present = new Set(entries);
     let named = 0;
     let failed = 0;
@@ -80,14 +86,14 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
         continue;
       }
       const path = `${plainDir}/${plain}`;
-      const st = lstatSync(lowerPath);
+      const st = lstatSync(at(lowerPath));
       if (st.isDirectory()) {
         report.dirs++;
         walk(rel ? `${rel}/${name}` : name, path);
       } else if (st.isSymbolicLink()) {
         report.symlinks++;
         try {
-          names.decryptTarget(readlinkSync(lowerPath));
+          names.decryptTarget(nameFromBytes(readlinkSync(at(lowerPath), { encoding: 'buffer' })));
         } catch (err) {
           report.problems.push({ lowerPath, path, problem: `symlink target: ${(err as Error).message}` });
         }
@@ -115,7 +121,7 @@ function checkFile(vol: OpenVolume, lowerPath: string, sizeNeedsHeader: boolean)
   let fd: number;
   try {
     // never blocking: a fifo swapped in after the walk saw a file must not stop fsck
-    fd = openSync(lowerPath, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    fd = openSync(at(lowerPath), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   } catch (err) {
     return `cannot open: ${(err as Error).message}`;
   }

@@ -11,7 +11,7 @@ import { BLOCK_OVERHEAD, LAYOUT_V1, LAYOUT_V2, type BlockLayout } from '../forma
 import { WriteJournal, hasRecord, recoveredView } from './write-journal.js';
 import { sealBlockInto } from '../format/content.js';
 import { BlockCipher, type SparseFlag } from './content-cipher.js';
-import { bytesOfName, hasEscapedBytes, nameFromBytes } from '../format/name-bytes.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sealedPlainLength, sivSeal, sivOpen } from '../format/names.js';
 import { LOWER_NAME_MAX, checkSidecar, isLongEntry, isSidecar, longEntryName, sidecarNameOf } from '../format/long-names.js';
 import { DEFAULT_KEYSTORE_NAME, VOLUME_CONFIG_NAME, type VolumeVersion } from '../format/volume-config.js';
@@ -266,18 +266,19 @@ function decryptSymlinkTarget(keys: MountKeys, lowerTarget: string): string {
   return nameFromBytes(sivOpen(keys.nameKeys, 'target', sealed));
 }
 
-// Plaintext names: the lower name is the name, except that names which would
-// read as the volume's own files (homecrypt.conf, homecrypt.keys, optionally
-// followed by '~'s) get one more '~' in the lower directory.
+// Plaintext names: the lower name is the name, byte for byte (one that is not
+// UTF-8 too: it stays in its string form down to the lower calls, which hand
+// the kernel its bytes), except that names which would read as the volume's
+// own files (homecrypt.conf, homecrypt.keys, optionally followed by '~'s) get
+// one more '~' in the lower directory.
 const RESERVED = /^homecrypt\.(conf|keys)~*$/;
 class PlaintextNames implements NameCodec {
   constructor(private readonly keys: MountKeys) {}
 
   encryptName(name: string): EncryptedName {
     const lower = RESERVED.test(name) ? `${name}~` : name;
-    // the lower name is this string as a UTF-8 path: bytes that are not UTF-8 cannot be kept
-    if (hasEscapedBytes(name)) fail(E.EILSEQ);
-    if (Buffer.byteLength(lower, 'utf8') > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
+    // a UTF-16 unit is at most 3 UTF-8 bytes (an escaped byte 1): only a long name needs counting
+    if (lower.length * 3 > NAME_MAX_BYTES && bytesOfName(lower).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
     return { lowerName: lower };
   }
 
@@ -310,7 +311,8 @@ class PlaintextNames implements NameCodec {
 // the name itself otherwise. The SIV input of a trusted name starts with
 // TRUSTED_MARK (a NUL, which no xattr name holds), so no trusted name
 // encrypts like a user name. Value = nonce (12) || AES-256-GCM || tag, AAD =
-// the lower xattr name (namespace included).
+// the lower xattr name's bytes (namespace included; one that is not UTF-8, on
+// a plaintext-names volume, its very bytes).
 const XATTR_PREFIX = 'user.';
 const TRUSTED_PREFIX = 'trusted.';
 const TRUSTED_MARK = '\0trusted.';
@@ -352,12 +354,12 @@ class Xattrs implements XattrCodec {
 
   encryptXattrValue(lowerName: string, value: Buffer): Buffer {
     const nonce = randomBytes(12);
-    return Buffer.concat([nonce, gcmSeal(this.valueKey, nonce, value, Buffer.from(lowerName, 'utf8'))]);
+    return Buffer.concat([nonce, gcmSeal(this.valueKey, nonce, value, bytesOfName(lowerName))]);
   }
 
   decryptXattrValue(lowerName: string, sealed: Buffer): Buffer {
     if (sealed.length < 28) throw new AuthenticationError('xattr value truncated');
-    return gcmOpen(this.valueKey, sealed.subarray(0, 12), sealed.subarray(12), Buffer.from(lowerName, 'utf8'));
+    return gcmOpen(this.valueKey, sealed.subarray(0, 12), sealed.subarray(12), bytesOfName(lowerName));
   }
 }
 

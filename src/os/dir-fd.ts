@@ -9,6 +9,8 @@
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, readdirSync, type Stats } from 'node:fs';
 import { RefusedError } from '../errors.js';
 import { checked, errnoError, libcFn, type LibcFn } from './libc.js';
+import { cName } from './c-name.js';
+import { nameFromBytes } from '../format/name-bytes.js';
 
 let fns: { openat: LibcFn; mkdirat: LibcFn; unlinkat: LibcFn; renameat: LibcFn } | null = null;
 function lib() {
@@ -27,12 +29,15 @@ function lib() {
 const AT_REMOVEDIR = 0x200;
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | 0o2000000; // O_CLOEXEC
 
-/** A single path component: no slash, not "." or "..", so *at() calls stay in their directory. */
-function component(name: string): string {
+/**
+ * A single path component: no slash, not "." or "..", so *at() calls stay in
+ * their directory; as the C argument that names its bytes (c-name.ts).
+ */
+function component(name: string): string | Buffer {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new RefusedError(`not a single file name: ${JSON.stringify(name)}`);
   }
-  return name;
+  return cName(name);
 }
 
 /** Opens the directory `name` inside dirFd, refusing a symlink (ELOOP/ENOTDIR). */
@@ -46,20 +51,20 @@ function rootOnly(st: Stats): boolean {
 }
 
 /**
- * Opens an absolute directory path component by component from "/", never
- * following a symlink, and requiring each directory on the way to be one only
- * root can change (a sticky /tmp is fine: nobody else can rename in it). The
- * result names the same directory whatever a user does afterwards.
+ * The walk every path takes here: the directories `names`, each opened inside
+ * the one before (openDirAt: never a symlink), from the open directory `fd`
+ * at path `where`. The walk takes `fd` over: each descriptor is closed once
+ * the next is open, and whatever it holds when a step fails. `check` sees
+ * each directory (and its path) before the walk steps into it, so what it
+ * trusts is what the next step is opened in. A failed step throws the
+ * ErrnoError of openat, whose `what` is the path it failed at.
  */
-export function openTrustedDir(path: string): number {
-  if (!path.startsWith('/')) throw new RefusedError(`${path}: an absolute path is needed`);
-  let fd = checked('open', '/', lib().openat(-100, '/', DIR_FLAGS, 0));
-  let at = '';
+export function openDirsAt(fd: number, names: readonly string[], where: string, check?: (fd: number, at: string) => void): number {
+  let at = where;
   try {
-    for (const name of path.split('/').filter((p) => p.length > 0)) {
-      const st = fstatSync(fd);
-      if (!rootOnly(st)) throw new RefusedError(`${at || '/'} can be changed by uid ${st.uid} or others; refusing to act as root below it`);
-      at += `/${name}`;
+    for (const name of names) {
+      check?.(fd, at);
+      at = at.endsWith('/') ? `${at}${name}` : `${at}/${name}`;
       const next = openDirAt(fd, name, at);
       closeSync(fd);
       fd = next;
@@ -69,6 +74,26 @@ export function openTrustedDir(path: string): number {
     closeSync(fd);
     throw err;
   }
+}
+
+/**
+ * Opens an absolute directory path component by component from "/", never
+ * following a symlink, and requiring each directory on the way to be one only
+ * root can change (a sticky /tmp is fine: nobody else can rename in it). The
+ * result names the same directory whatever a user does afterwards.
+ */
+export function openTrustedDir(path: string): number {
+  if (!path.startsWith('/')) throw new RefusedError(`${path}: an absolute path is needed`);
+  const root = checked('open', '/', lib().openat(-100, '/', DIR_FLAGS, 0));
+  return openDirsAt(
+    root,
+    path.split('/').filter((p) => p.length > 0),
+    '/',
+    (fd, at) => {
+      const st = fstatSync(fd);
+      if (!rootOnly(st)) throw new RefusedError(`${at} can be changed by uid ${st.uid} or others; refusing to act as root below it`);
+    },
+  );
 }
 
 /** Runs fn with an open descriptor, closing it after. */
@@ -119,9 +144,13 @@ export function renameAt(fromFd: number, from: string, toFd: number, to: string,
   checked('renameat', what, lib().renameat(fromFd, component(from), toFd, component(to)));
 }
 
-/** The names in an open directory (read through /proc/self/fd, which names the open file, not a path). */
+/**
+ * The names in an open directory (read through /proc/self/fd, which names the
+ * open file, not a path), each in the form of format/name-bytes.ts, so that a
+ * name that is not UTF-8 can be given back to the calls above.
+ */
 export function readdirFd(dirFd: number): string[] {
-  return readdirSync(`/proc/self/fd/${dirFd}`);
+  return readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' }).map(nameFromBytes);
 }
 
 /**

@@ -45,7 +45,8 @@ export class ErrnoError extends Error {
   constructor(
     readonly syscall: string,
     readonly errno: number,
-    what = '',
+    /** what the call was about (a path, a key), for messages */
+    readonly what = '',
   ) {
     const code = codeOf.get(errno);
     super(`${syscall}${what ? ` ${what}` : ''}: ${code ?? `errno ${errno}`}`);

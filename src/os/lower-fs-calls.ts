@@ -7,10 +7,16 @@
 // lseek(2) with SEEK_DATA/SEEK_HOLE, utimensat(2) (Node's utimes turns a time
 // before 1970 into "now"), getdents64(2) (Node's readdir gives no inode
 // numbers, and names only as UTF-8) and renameat2(2) (exchange, no-replace).
+// Names are bytes: a name or path given here reaches the kernel as the bytes
+// it stands for (c-name.ts), and names read back (symlink targets, xattr
+// names; getdents64 gives raw bytes) come back in the same string form
+// (format/name-bytes.ts), so a name that is not UTF-8 is never mangled.
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
 import { closeSync, constants as fsc } from 'node:fs';
 import { constants } from 'node:os';
 import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
+import { cName } from './c-name.js';
+import { nameFromBytes } from '../format/name-bytes.js';
 
 interface Libc {
   lgetxattr: Fn;
@@ -82,7 +88,7 @@ const AT_REMOVEDIR = 0x200;
 
 /** openat(2); the descriptor is close-on-exec, as Node's own are. */
 export function openatSync(dir: number, name: string, flags: number, mode = 0): number {
-  return check('openat', name, lib().openat(dir, name, flags | O_CLOEXEC, mode));
+  return check('openat', name, lib().openat(dir, cName(name), flags | O_CLOEXEC, mode));
 }
 
 /** What the engine reads of a lower entry's attributes (fs.Stats has these too). */
@@ -115,7 +121,7 @@ function devT(major: number, minor: number): number {
 /** lstat of `name` in `dir` (statx: one struct layout on every architecture). */
 export function lstatatSync(dir: number, name: string): LowerStat {
   const b = statxBuf;
-  check('statx', name, lib().statx(dir, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, b));
+  check('statx', name, lib().statx(dir, cName(name), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, b));
   const rmaj = b.readUInt32LE(128);
   const rmin = b.readUInt32LE(132);
   return {
@@ -136,44 +142,44 @@ export function lstatatSync(dir: number, name: string): LowerStat {
 }
 
 export function mkdiratSync(dir: number, name: string, mode: number): void {
-  check('mkdirat', name, lib().mkdirat(dir, name, mode));
+  check('mkdirat', name, lib().mkdirat(dir, cName(name), mode));
 }
 
 export function mknodatSync(dir: number, name: string, mode: number, dev: number): void {
-  check('mknodat', name, lib().mknodat(dir, name, mode, dev));
+  check('mknodat', name, lib().mknodat(dir, cName(name), mode, dev));
 }
 
 export function unlinkatSync(dir: number, name: string, removeDir = false): void {
-  check(removeDir ? 'rmdir' : 'unlinkat', name, lib().unlinkat(dir, name, removeDir ? AT_REMOVEDIR : 0));
+  check(removeDir ? 'rmdir' : 'unlinkat', name, lib().unlinkat(dir, cName(name), removeDir ? AT_REMOVEDIR : 0));
 }
 
 export function renameatSync(fromDir: number, from: string, toDir: number, to: string): void {
-  check('renameat', from, lib().renameat(fromDir, from, toDir, to));
+  check('renameat', from, lib().renameat(fromDir, cName(from), toDir, cName(to)));
 }
 
 export function linkatSync(fromDir: number, from: string, toDir: number, to: string): void {
-  check('linkat', from, lib().linkat(fromDir, from, toDir, to, 0));
+  check('linkat', from, lib().linkat(fromDir, cName(from), toDir, cName(to), 0));
 }
 
 export function symlinkatSync(target: string, dir: number, name: string): void {
-  check('symlinkat', name, lib().symlinkat(target, dir, name));
+  check('symlinkat', name, lib().symlinkat(cName(target), dir, cName(name)));
 }
 
 const linkBuf = Buffer.alloc(4096);
 
 export function readlinkatSync(dir: number, name: string): string {
-  const n = check('readlinkat', name, lib().readlinkat(dir, name, linkBuf, linkBuf.length));
-  return linkBuf.toString('utf8', 0, n);
+  const n = check('readlinkat', name, lib().readlinkat(dir, cName(name), linkBuf, linkBuf.length));
+  return nameFromBytes(linkBuf.subarray(0, n));
 }
 
 /** chmod of `name` in `dir` (follows a symlink, as chmod(2) does). */
 export function fchmodatSync(dir: number, name: string, mode: number): void {
-  check('fchmodat', name, lib().fchmodat(dir, name, mode, 0));
+  check('fchmodat', name, lib().fchmodat(dir, cName(name), mode, 0));
 }
 
 /** lchown of `name` in `dir`; -1 leaves that id as it is. */
 export function fchownatSync(dir: number, name: string, uid: number, gid: number): void {
-  check('fchownat', name, lib().fchownat(dir, name, uid >>> 0, gid >>> 0, AT_SYMLINK_NOFOLLOW));
+  check('fchownat', name, lib().fchownat(dir, cName(name), uid >>> 0, gid >>> 0, AT_SYMLINK_NOFOLLOW));
 }
 
 const timesBuf = Buffer.alloc(32);
@@ -189,7 +195,7 @@ function putTimespec(b: Buffer, at: number, msSinceEpoch: number): void {
 export function utimensatSync(dir: number, name: string, atimeMs: number, mtimeMs: number): void {
   putTimespec(timesBuf, 0, atimeMs);
   putTimespec(timesBuf, 16, mtimeMs);
-  check('utimensat', name, lib().utimensat(dir, name, timesBuf, AT_SYMLINK_NOFOLLOW));
+  check('utimensat', name, lib().utimensat(dir, cName(name), timesBuf, AT_SYMLINK_NOFOLLOW));
 }
 
 /** futimens(2): sets `fd`'s access and modification times to exact nanoseconds since the epoch. */
@@ -207,34 +213,37 @@ export function futimensSync(fd: number, atimeNs: bigint, mtimeNs: bigint): void
 }
 
 export function faccessatSync(dir: number, name: string, mode: number): void {
-  check('faccessat', name, lib().faccessat(dir, name, mode, 0));
+  check('faccessat', name, lib().faccessat(dir, cName(name), mode, 0));
 }
 
 export function lgetxattrSync(path: string, name: string): Buffer {
-  const size = check('lgetxattr', path, lib().lgetxattr(path, name, null, 0));
+  const size = check('lgetxattr', path, lib().lgetxattr(cName(path), cName(name), null, 0));
   const buf = Buffer.alloc(size);
-  const n = check('lgetxattr', path, lib().lgetxattr(path, name, buf, size));
+  const n = check('lgetxattr', path, lib().lgetxattr(cName(path), cName(name), buf, size));
   return buf.subarray(0, n);
 }
 
 export function lsetxattrSync(path: string, name: string, value: Buffer, flags: number): void {
-  check('lsetxattr', path, lib().lsetxattr(path, name, value, value.length, flags));
+  check('lsetxattr', path, lib().lsetxattr(cName(path), cName(name), value, value.length, flags));
 }
 
 export function llistxattrSync(path: string): string[] {
-  const size = check('llistxattr', path, lib().llistxattr(path, null, 0));
+  const size = check('llistxattr', path, lib().llistxattr(cName(path), null, 0));
   if (size === 0) return [];
   const buf = Buffer.alloc(size);
-  const n = check('llistxattr', path, lib().llistxattr(path, buf, size));
-  return buf
-    .subarray(0, n)
-    .toString('utf8')
-    .split('\0')
-    .filter((s) => s.length > 0);
+  const n = check('llistxattr', path, lib().llistxattr(cName(path), buf, size));
+  const names: string[] = [];
+  for (let at = 0; at < n;) {
+    let end = buf.indexOf(0, at);
+    if (end < 0 || end > n) end = n;
+    if (end > at) names.push(nameFromBytes(buf.subarray(at, end)));
+    at = end + 1;
+  }
+  return names;
 }
 
 export function lremovexattrSync(path: string, name: string): void {
-  check('lremovexattr', path, lib().lremovexattr(path, name));
+  check('lremovexattr', path, lib().lremovexattr(cName(path), cName(name)));
 }
 
 export const FALLOC_FL_KEEP_SIZE = 1;
@@ -312,5 +321,5 @@ export function readdirFdSync(fd: number, name: string): LowerDirent[] {
 
 /** renameat2(2) with its flags (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2). */
 export function renameat2Sync(fromDir: number, from: string, toDir: number, to: string, flags: number): void {
-  check('renameat2', from, lib().renameat2(fromDir, from, toDir, to, flags));
+  check('renameat2', from, lib().renameat2(fromDir, cName(from), toDir, cName(to), flags));
 }

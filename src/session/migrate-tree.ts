@@ -3,7 +3,10 @@
 // source. Run as the user (the destination is their FUSE mount, which root
 // cannot enter). Resumable by construction: whatever is still in the source
 // has not been moved yet, and a half-copied destination file is simply
-// written again.
+// written again. Names are bytes: paths are kept as strings in the form of
+// format/name-bytes.ts and every call gets their bytes (`at`), so a name that
+// is not UTF-8 moves byte-exact (Node would list it with U+FFFD, a name that
+// is not there).
 import { createHash } from 'node:crypto';
 import {
   accessSync,
@@ -28,6 +31,14 @@ import {
 import { join } from 'node:path';
 import { RefusedError } from '../errors.js';
 import { AT_FDCWD, mknodatSync } from '../os/lower-fs-calls.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
+
+/** The bytes of a path, for Node's fs calls (which would write a lone surrogate as U+FFFD). */
+const at = bytesOfName;
+
+function namesIn(dir: string): string[] {
+  return readdirSync(at(dir), { encoding: 'buffer' }).map(nameFromBytes);
+}
 
 export interface TreeSummary {
   files: number;
@@ -43,22 +54,22 @@ export function surveyTree(root: string): TreeSummary {
   const walk = (dir: string): void => {
     let names: string[];
     try {
-      accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
-      names = readdirSync(dir);
+      accessSync(at(dir), constants.R_OK | constants.W_OK | constants.X_OK);
+      names = namesIn(dir);
     } catch {
       s.problems.push(`${dir}: directory not readable and writable by the user`);
       return;
     }
     for (const name of names) {
       const p = join(dir, name);
-      const st = lstatSync(p);
+      const st = lstatSync(at(p));
       if (st.isDirectory()) walk(p);
       else if (st.isFile()) {
         s.files++;
         s.bytes += st.size;
         s.largest = Math.max(s.largest, st.size);
         try {
-          accessSync(p, constants.R_OK);
+          accessSync(at(p), constants.R_OK);
         } catch {
           s.problems.push(`${p}: not readable by the user`);
         }
@@ -89,7 +100,7 @@ export interface MoveProgress {
 
 function sha256File(path: string): Buffer {
   const h = createHash('sha256');
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(at(path), constants.O_RDONLY | constants.O_NOFOLLOW);
   const buf = Buffer.alloc(1 << 20);
   try {
     for (;;) {
@@ -104,14 +115,14 @@ function sha256File(path: string): Buffer {
 }
 
 function copyFile(src: string, dst: string, st: Stats): void {
-  const inFd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const inFd = openSync(at(src), constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     try {
-      unlinkSync(dst);
+      unlinkSync(at(dst));
     } catch {
       /* none yet */
     }
-    const outFd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const outFd = openSync(at(dst), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       const buf = Buffer.alloc(1 << 20);
       for (;;) {
@@ -127,8 +138,8 @@ function copyFile(src: string, dst: string, st: Stats): void {
   } finally {
     closeSync(inFd);
   }
-  chmodSync(dst, st.mode & 0o7777);
-  utimesSync(dst, st.atime, st.mtime);
+  chmodSync(at(dst), st.mode & 0o7777);
+  utimesSync(at(dst), st.atime, st.mtime);
 }
 
 /**
@@ -139,57 +150,58 @@ function copyFile(src: string, dst: string, st: Stats): void {
 export function moveTree(src: string, dst: string, onProgress: (p: MoveProgress) => void = () => {}): MoveProgress {
   const done: MoveProgress = { files: 0, bytes: 0 };
   const walk = (from: string, to: string): void => {
-    for (const name of readdirSync(from)) {
+    for (const name of namesIn(from)) {
       const a = join(from, name);
       const b = join(to, name);
-      const st = lstatSync(a);
+      const st = lstatSync(at(a));
       if (st.isDirectory()) {
         try {
-          mkdirSync(b, { mode: 0o700 });
+          mkdirSync(at(b), { mode: 0o700 });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         }
         walk(a, b);
-        chmodSync(b, st.mode & 0o7777);
-        utimesSync(b, st.atime, st.mtime);
-        rmdirSync(a);
+        chmodSync(at(b), st.mode & 0o7777);
+        utimesSync(at(b), st.atime, st.mtime);
+        rmdirSync(at(a));
       } else if (st.isFile()) {
         copyFile(a, b, st);
         if (!sha256File(a).equals(sha256File(b))) throw new RefusedError(`${b} does not read back as ${a} wrote it; stopping (the original is kept)`);
-        unlinkSync(a);
+        unlinkSync(at(a));
         done.files++;
         done.bytes += st.size;
         onProgress(done);
       } else if (st.isSymbolicLink()) {
-        const target = readlinkSync(a);
+        const target = readlinkSync(at(a), { encoding: 'buffer' });
         try {
-          unlinkSync(b);
+          unlinkSync(at(b));
         } catch {
           /* none */
         }
-        symlinkSync(target, b);
-        if (readlinkSync(b) !== target) throw new RefusedError(`${b}: symlink target does not read back; stopping (the original is kept)`);
+        symlinkSync(target, at(b));
+        if (!readlinkSync(at(b), { encoding: 'buffer' }).equals(target))
+          throw new RefusedError(`${b}: symlink target does not read back; stopping (the original is kept)`);
         try {
-          lutimesSync(b, st.atime, st.mtime);
+          lutimesSync(at(b), st.atime, st.mtime);
         } catch {
           /* not supported everywhere */
         }
-        unlinkSync(a);
+        unlinkSync(at(a));
         done.files++;
         onProgress(done);
       } else if (st.isFIFO()) {
         try {
-          unlinkSync(b);
+          unlinkSync(at(b));
         } catch {
           /* none */
         }
         mknodatSync(AT_FDCWD, b, constants.S_IFIFO | (st.mode & 0o777), 0);
-        chmodSync(b, st.mode & 0o777); // as mkfifo -m: the mode, whatever the umask
-        unlinkSync(a);
+        chmodSync(at(b), st.mode & 0o777); // as mkfifo -m: the mode, whatever the umask
+        unlinkSync(at(a));
         done.files++;
         onProgress(done);
       } else if (st.isSocket()) {
-        unlinkSync(a);
+        unlinkSync(at(a));
       }
       // device files stay behind (surveyTree refuses them up front)
     }

@@ -6,6 +6,7 @@ import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
 import { keyIdOf } from '../../src/crypto/key-id.js';
 import { AuthenticationError } from '../../src/errors.js';
 import type { DirContext } from '../../src/engine/volume-format.js';
+import { bytesOfName, nameFromBytes } from '../../src/format/name-bytes.js';
 
 const KEY = Buffer.alloc(32, 1);
 const f = homecryptFormat(new MountKeys(KEY, keyIdOf(KEY)), { plaintextNames: false });
@@ -87,5 +88,21 @@ describe('plaintext names', () => {
     expect(p.names.decryptName('homecrypt.conf', root)).toBeNull();
     expect(p.names.decryptName('homecrypt.conf~', root)).toBe('homecrypt.conf');
     expect(p.names.decryptName('homecrypt.keys~~', root)).toBe('homecrypt.keys~');
+  });
+
+  it('keep names that are not UTF-8 as they are (their bytes are the lower name), up to 255 bytes', () => {
+    for (const bytes of [Buffer.of(0x80), Buffer.of(0xff), Buffer.of(0xc3), Buffer.from([0x61, 0xc3, 0xa9, 0xe9]), Buffer.alloc(255, 0xff)]) {
+      const name = nameFromBytes(bytes);
+      const lower = p.names.encryptName(name, ctx).lowerName;
+      expect(bytesOfName(lower).equals(bytes)).toBe(true);
+      expect(p.names.decryptName(lower, ctx)).toBe(name);
+    }
+    // counted in bytes: 256 escaped bytes are too long, 85 three-byte characters are not
+    expect(() => p.names.encryptName(nameFromBytes(Buffer.alloc(256, 0xff)), ctx)).toThrow(expect.objectContaining({ errno: 36 }));
+    expect(p.names.encryptName('€'.repeat(85), ctx).lowerName).toBe('€'.repeat(85));
+    expect(() => p.names.encryptName('€'.repeat(86), ctx)).toThrow(expect.objectContaining({ errno: 36 }));
+    // a lookalike of a volume file is not one
+    const odd = nameFromBytes(Buffer.concat([Buffer.from('homecrypt.conf'), Buffer.of(0xff)]));
+    expect(p.names.encryptName(odd, root).lowerName).toBe(odd);
   });
 });

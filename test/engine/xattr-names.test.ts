@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { MountKeys } from '../../src/engine/mount-keys.js';
 import { keyIdOf } from '../../src/crypto/key-id.js';
 import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
+import { nameFromBytes } from '../../src/format/name-bytes.js';
 
 const V = JSON.parse(readFileSync(new URL('../vectors/files/vectors-v1.json', import.meta.url), 'utf8'));
 const key = Buffer.from(V.mountKey, 'hex');
@@ -35,5 +36,15 @@ describe('xattr names', () => {
     expect(codec().encryptXattrName('security.selinux')).toBeNull();
     expect(codec().encryptXattrName('system.posix_acl_access')).toBeNull(); // ACLs are the lower entry's own, not through the codec
     expect(codec(true).encryptXattrName('trusted.colour')).toBe('trusted.colour');
+  });
+
+  it("a value is bound to its lower name's bytes: two names that are not UTF-8 differ (plaintext names)", () => {
+    const x = codec(true);
+    const [a, b] = [Buffer.of(0xff), Buffer.of(0xfe)].map((n) => nameFromBytes(Buffer.concat([Buffer.from('user.'), n])));
+    expect(x.encryptXattrName(a!)).toBe(a);
+    const sealed = x.encryptXattrValue(a!, Buffer.from('v'));
+    expect(x.decryptXattrValue(a!, sealed).toString()).toBe('v');
+    // as UTF-8 strings both would be "user.\ufffd": the same AAD
+    expect(() => x.decryptXattrValue(b!, sealed)).toThrow();
   });
 });

@@ -60,6 +60,28 @@ describe('moving a home tree file by file', () => {
     expect(readdirSync(src)).toEqual([]);
   });
 
+  it('moves names that are not UTF-8 byte-exact (files, directories, symlinks and their targets, fifos)', () => {
+    const src = tmp();
+    const dst = tmp();
+    const at = (root: string, ...names: Buffer[]) => Buffer.concat([Buffer.from(root), ...names.flatMap((n) => [Buffer.from('/'), n])]);
+    const [ff, lone, mixed] = [Buffer.of(0xff), Buffer.of(0xc3), Buffer.from([0x61, 0xc3, 0xa9, 0xe9])];
+    mkdirSync(at(src, ff));
+    writeFileSync(at(src, ff, lone), 'inside');
+    writeFileSync(at(src, mixed), 'top');
+    symlinkSync(at('.', ff, lone), at(src, Buffer.of(0x80)));
+    execFileSync('python3', ['-c', 'import os, sys; os.mkfifo(bytes.fromhex(sys.argv[1]))', at(src, Buffer.of(0xfe)).toString('hex')]);
+    expect(surveyTree(src)).toMatchObject({ files: 4, bytes: 9, problems: [] });
+    expect(moveTree(src, dst).files).toBe(4);
+    const names = (p: Buffer) => (readdirSync(p, { encoding: 'buffer' }) as Buffer[]).map((n) => n.toString('hex')).sort();
+    expect(names(Buffer.from(dst))).toEqual([ff, mixed, Buffer.of(0x80), Buffer.of(0xfe)].map((n) => n.toString('hex')).sort());
+    expect(names(at(dst, ff))).toEqual([lone.toString('hex')]);
+    expect(readFileSync(at(dst, ff, lone), 'utf8')).toBe('inside');
+    expect(readFileSync(at(dst, mixed), 'utf8')).toBe('top');
+    expect((readlinkSync(at(dst, Buffer.of(0x80)), { encoding: 'buffer' }) as Buffer).equals(at('.', ff, lone))).toBe(true);
+    expect(lstatSync(at(dst, Buffer.of(0xfe))).isFIFO()).toBe(true);
+    expect(readdirSync(src)).toEqual([]);
+  });
+
   it('space: needs the largest file plus per-file overhead; refuses saying how much', () => {
     const need = spaceNeeded({ files: 100, bytes: 50 * 1024 * 1024, largest: 20 * 1024 * 1024, problems: [] });
     expect(need).toBeGreaterThan(20 * 1024 * 1024);

@@ -1,0 +1,108 @@
+// The lower calls hand the kernel a name's bytes: a name that is not UTF-8
+// (each such byte a lone surrogate, format/name-bytes.ts) is created, found,
+// renamed, linked and listed as those very bytes, and what comes back from the
+// kernel (getdents64, readlink, listxattr) comes back in the same form.
+// Checked against Node's byte-path calls, which pass Buffers through untouched.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  AT_FDCWD,
+  O_PATH,
+  faccessatSync,
+  lgetxattrSync,
+  linkatSync,
+  llistxattrSync,
+  lsetxattrSync,
+  lstatatSync,
+  mkdiratSync,
+  openatSync,
+  readdiratSync,
+  readlinkatSync,
+  renameat2Sync,
+  renameatSync,
+  symlinkatSync,
+  unlinkatSync,
+} from '../../src/os/lower-fs-calls.js';
+import { bytesOfName, nameFromBytes } from '../../src/format/name-bytes.js';
+
+const BYTES = [Buffer.of(0xff), Buffer.of(0x61, 0x80, 0x62), Buffer.of(0xc3), Buffer.from([0x63, 0xc3, 0xa9, 0xe9]), Buffer.of(0xed, 0xa0, 0x80)];
+const NAMES = BYTES.map(nameFromBytes);
+
+let dir: string;
+let dirFd: number;
+beforeEach(() => {
+  dir = fs.mkdtempSync(join(tmpdir(), 'homecrypt-lower-calls-'));
+  dirFd = fs.openSync(dir, O_PATH | fs.constants.O_DIRECTORY);
+});
+afterEach(() => {
+  fs.closeSync(dirFd);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const inDir = (...names: Buffer[]) => Buffer.concat([Buffer.from(dir), ...names.flatMap((n) => [Buffer.from('/'), n])]);
+const listedBytes = (p: Buffer) => (fs.readdirSync(p, { encoding: 'buffer' }) as Buffer[]).map((n) => n.toString('hex')).sort();
+
+describe('lower calls with names that are not UTF-8', () => {
+  it('the test names are such names (each carries a lone surrogate)', () => {
+    for (const n of NAMES) expect(n).toMatch(/[\udc80-\udcff]/);
+    for (let i = 0; i < NAMES.length; i++) expect(bytesOfName(NAMES[i]!).equals(BYTES[i]!)).toBe(true);
+  });
+
+  it('create, stat, access and list the very bytes', () => {
+    for (const n of NAMES) fs.closeSync(openatSync(dirFd, n, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600));
+    mkdiratSync(dirFd, `sub${NAMES[0]}`, 0o700);
+    const expected = [...BYTES, Buffer.concat([Buffer.from('sub'), BYTES[0]!])].map((b) => b.toString('hex')).sort();
+    expect(listedBytes(Buffer.from(dir))).toEqual(expected);
+    const got = readdiratSync(AT_FDCWD, dir)
+      .map((e) => e.name)
+      .filter((b) => b.toString() !== '.' && b.toString() !== '..');
+    expect(got.map((b) => b.toString('hex')).sort()).toEqual(expected);
+    for (let i = 0; i < NAMES.length; i++) {
+      expect(lstatatSync(dirFd, NAMES[i]!).ino).toBe(fs.lstatSync(inDir(BYTES[i]!)).ino);
+      faccessatSync(dirFd, NAMES[i]!, fs.constants.F_OK);
+    }
+    // the same name with U+FFFD where the bytes were (what a UTF-8 conversion would pass) is not there
+    expect(() => lstatatSync(dirFd, BYTES[0]!.toString('utf8'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('rename, renameat2, link, unlink by those bytes', () => {
+    fs.writeFileSync(inDir(BYTES[0]!), 'a');
+    renameatSync(dirFd, NAMES[0]!, dirFd, NAMES[1]!);
+    linkatSync(dirFd, NAMES[1]!, dirFd, NAMES[2]!);
+    expect(fs.lstatSync(inDir(BYTES[2]!)).nlink).toBe(2);
+    fs.writeFileSync(inDir(BYTES[3]!), 'b');
+    renameat2Sync(dirFd, NAMES[3]!, dirFd, NAMES[2]!, 2); // RENAME_EXCHANGE
+    expect(fs.readFileSync(inDir(BYTES[2]!), 'utf8')).toBe('b');
+    expect(fs.readFileSync(inDir(BYTES[3]!), 'utf8')).toBe('a');
+    unlinkatSync(dirFd, NAMES[1]!);
+    unlinkatSync(dirFd, NAMES[2]!);
+    unlinkatSync(dirFd, NAMES[3]!);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('symlink targets go down and come back byte-exact', () => {
+    const target = nameFromBytes(Buffer.concat([Buffer.from('../x/'), BYTES[3]!, Buffer.from('/'), BYTES[4]!]));
+    symlinkatSync(target, dirFd, NAMES[0]!);
+    expect((fs.readlinkSync(inDir(BYTES[0]!), { encoding: 'buffer' }) as Buffer).equals(bytesOfName(target))).toBe(true);
+    expect(readlinkatSync(dirFd, NAMES[0]!)).toBe(target);
+  });
+
+  it('xattrs of such a file, under such names, by path', () => {
+    fs.writeFileSync(inDir(BYTES[1]!), '');
+    const path = nameFromBytes(inDir(BYTES[1]!));
+    const odd = `user.${NAMES[0]}`;
+    lsetxattrSync(path, odd, Buffer.from('v'), 0);
+    lsetxattrSync(path, 'user.plain', Buffer.from('w'), 0);
+    expect(lgetxattrSync(path, odd).toString()).toBe('v');
+    expect(llistxattrSync(path).sort()).toEqual([odd, 'user.plain'].sort());
+    // the kernel has the name's bytes: Python lists them
+    const script = "import os, sys; print(' '.join(sorted(os.fsencode(n).hex() for n in os.listxattr(bytes.fromhex(sys.argv[1])) if n.startswith('user.'))))";
+    const listed = execFileSync('python3', ['-c', script, inDir(BYTES[1]!).toString('hex')], { encoding: 'utf8' });
+    expect(listed.trim().split(' ')).toEqual(
+      [Buffer.concat([Buffer.from('user.'), BYTES[0]!]), Buffer.from('user.plain')].map((b) => b.toString('hex')).sort(),
+    );
+  });
+});
