@@ -165,11 +165,12 @@ export class BlockCipher implements FileCipher {
     const finalNew = lastBlockOf(newSize);
     const out = sealScratch((last - first + 1) * BLOCK_LOWER);
     let w = 0;
-    // old blocks we need to merge with, read in one go
+    // old blocks we need to merge with, read in one go (none when the data covers every block)
     const oldLast = size > 0 ? Math.min(last, lastBlockOf(size)) : -1;
     let old: Buffer | null = null;
     const oldFinal = lastBlockOf(size);
-    if (oldLast >= first) {
+    const covered = data !== null && offset <= first * BLOCK_PLAIN && offset + data.length >= last * BLOCK_PLAIN + blockPlainLength(newSize, last);
+    if (oldLast >= first && !covered) {
       const len = (oldLast - first) * BLOCK_LOWER + blockPlainLength(size, oldLast) + BLOCK_OVERHEAD;
       // into the read scratch (not used again before this write ends)
       old = scratch(len);
@@ -210,10 +211,19 @@ export class BlockCipher implements FileCipher {
     }
     const commit = () => {
       if (this.journal && oldEnd > start) {
-        // what the write changes in place goes back if it is cut short
-        const inPlace = Math.min(start + w, oldEnd) - start;
-        const undo = old && old.length >= inPlace ? old.subarray(0, inPlace) : io.pread(start, inPlace);
-        this.journal.record(io, { sizeTo: oldEnd, restoreAt: start, bytes: undo, doneAt: start + w, doneTag: out.subarray(w - 16, w) });
+        const doneTag = out.subarray(w - 16, w);
+        if (covered && start + w <= oldEnd) {
+          // Whole blocks replaced in place: the record holds the new sealed
+          // bytes (redo), so the old ones need not be read. A kill before the
+          // record is whole leaves the old blocks untouched; after it, the
+          // next open finishes the write (docs/FORMAT-FILES.md, "Format 2").
+          this.journal.record(io, { sizeTo: oldEnd, restoreAt: start, bytes: out.subarray(0, w), doneAt: start + w, doneTag });
+        } else {
+          // what the write changes in place goes back if it is cut short (undo)
+          const inPlace = Math.min(start + w, oldEnd) - start;
+          const undo = old && old.length >= inPlace ? old.subarray(0, inPlace) : io.pread(start, inPlace);
+          this.journal.record(io, { sizeTo: oldEnd, restoreAt: start, bytes: undo, doneAt: start + w, doneTag });
+        }
       }
       try {
         io.pwrite(out.subarray(0, w), start);

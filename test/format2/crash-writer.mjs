@@ -30,9 +30,15 @@ function run(mnt, logPath, seedArg, names) {
     for (let op = 0; ; op++) {
       const i = Math.floor(rnd() * fds.length);
       // large writes half the time: the daemon then spends much of its time in the lower pwrite
-      const len = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 300000 : 6000));
+      let len = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 300000 : 6000));
       const append = sizes[i] + len <= MAX_SIZE && (sizes[i] < 4096 || rnd() < 0.5);
-      const off = append ? sizes[i] : Math.floor(rnd() * Math.max(1, Math.min(sizes[i], MAX_SIZE - len)));
+      let off = append ? sizes[i] : Math.floor(rnd() * Math.max(1, Math.min(sizes[i], MAX_SIZE - len)));
+      if (!append && sizes[i] >= 4096 && rnd() < 0.4) {
+        // whole 4 KiB blocks in place (a database's pages, fio): the redo-record path
+        const blocks = Math.floor(sizes[i] / 4096);
+        off = 4096 * Math.floor(rnd() * blocks);
+        len = 4096 * Math.min(blocks - off / 4096, 1 + Math.floor(rnd() * 4));
+      }
       const id = `${seedArg}-${op}`;
       writeSync(log, `op ${id} ${i} ${off} ${len}\n`);
       const data = dataOf(id, len);

@@ -73,6 +73,11 @@ const OPS: Array<[string, number, Op]> = [
   ['first write to an empty file', 0, (c, io) => c.write(io, 0, bytes(10240))],
   ['overwrite of many blocks in the middle', 40000, (c, io) => c.write(io, 1000, bytes(20000))],
   ['overwrite that extends the file', 9000, (c, io) => c.write(io, 100, bytes(12000))],
+  // whole blocks in place: a redo record (the new sealed bytes), no read of the old ones
+  ['overwrite of one whole block in the middle', 40000, (c, io) => c.write(io, 8192, bytes(4096))],
+  ['overwrite of the whole final block', 12288, (c, io) => c.write(io, 8192, bytes(4096))],
+  ['overwrite of the whole partial final block', 10000, (c, io) => c.write(io, 8192, bytes(1808))],
+  ['overwrite of several whole blocks', 40000, (c, io) => c.write(io, 4096, bytes(3 * 4096))],
   ['write far past the end (a hole)', 3000, (c, io) => c.write(io, 50000, bytes(100))],
   ['truncate down inside a block', 20000, (c, io) => c.truncate(io, 6000)],
   ['truncate to zero', 20000, (c, io) => c.truncate(io, 0)],
@@ -88,7 +93,13 @@ const OPS: Array<[string, number, Op]> = [
  * past the end grows the file first, a punch is the lower file's own; a kill
  * between steps leaves some of the new bytes, like a kernel filesystem.
  */
-const STEPPED = new Set(['overwrite of many blocks in the middle', 'overwrite that extends the file', 'write far past the end (a hole)', 'punch a hole']);
+const STEPPED = new Set([
+  'overwrite of many blocks in the middle',
+  'overwrite that extends the file',
+  'overwrite of several whole blocks',
+  'write far past the end (a hole)',
+  'punch a hole',
+]);
 const whole = new Set(OPS.map(([name]) => name).filter((n) => !STEPPED.has(n)));
 
 /** Every byte of `got` is the old one or the new one there (0 past an end), and its size is between. */
@@ -143,5 +154,69 @@ describe('format 2: a kill at any page boundary or between syscalls', () => {
     const bad = tornStates(1);
     expect(bad.get('append after a full final block')).toBeGreaterThan(0);
     expect(bad.get('first write to an empty file')).toBeGreaterThan(0);
+  });
+});
+
+/** A MemIO that counts its reads. */
+class CountIO extends MemIO {
+  reads = 0;
+  override pread(offset: number, length: number): Buffer {
+    this.reads++;
+    return super.pread(offset, length);
+  }
+  override preadInto(target: Buffer, offset: number): number {
+    this.reads++;
+    return super.preadInto(target, offset);
+  }
+}
+
+describe('format 2: an overwrite of whole blocks in place', () => {
+  const f = fmt(2);
+  const setup = (size: number): { io: CountIO; c: FileCipher; before: Buffer } => {
+    const { io: mem, cipher } = created(f);
+    const content = randomBytes(size);
+    cipher.write(mem, 0, content);
+    const io = new CountIO(mem.data);
+    const c = f.files.open(io); // reads the header
+    io.reads = 0;
+    return { io, c, before: content };
+  };
+
+  it('reads none of the old bytes (its record holds the new ones), and reads back as written', () => {
+    for (const [at, len] of [
+      [8192, 4096],
+      [0, 4096],
+      [4096, 5 * 4096],
+    ] as const) {
+      const { io, c, before } = setup(40000);
+      const data = randomBytes(len);
+      c.write(io, at, data);
+      expect(io.reads, `${len} bytes at ${at}`).toBe(0);
+      const want = Buffer.from(before);
+      data.copy(want, at);
+      expect(readAll(f, new MemIO(io.data)).equals(want)).toBe(true);
+    }
+  });
+
+  it('a partial block still reads the old one to merge with', () => {
+    const { io, c } = setup(40000);
+    c.write(io, 8192, bytes(4095));
+    expect(io.reads).toBeGreaterThan(0);
+  });
+
+  it('a kill after the record, before the block, finishes the write at the next open', () => {
+    const { io, c, before } = setup(40000);
+    const data = randomBytes(4096);
+    // the first page-sized piece of the record goes, then the rest, then the daemon dies
+    const t = new TearIO(io.data, 2);
+    try {
+      c.write(t, 8192, data);
+    } catch (err) {
+      if (!(err instanceof Killed)) throw err;
+    }
+    expect(f.files.hasPendingWrite?.(t)).toBe(true);
+    const want = Buffer.from(before);
+    data.copy(want, 8192);
+    expect(readAll(f, new MemIO(t.data)).equals(want)).toBe(true);
   });
 });
