@@ -1,9 +1,12 @@
 // What an eCryptfs lower directory was mounted with, told from its contents
 // alone: encrypted names or not (the FNEK prefix), the cipher key size (the
 // tag 3 cipher code in file headers), the filename key's size and signature
-// (the tag 70 packet), and the file key signatures in use.
+// (the tag 70 packet), and the file key signatures in use. Paths go to Node by
+// their bytes (format/name-bytes.ts), so a plaintext name that is not UTF-8
+// is looked at too.
 import { closeSync, lstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { type AesKeyBytes, FNEK_PREFIX, keyBytesForCipherCode } from '../format/ecryptfs/constants.js';
 import { decodeFromFilename } from '../format/ecryptfs/filename.js';
 import { HEADER_READ_BYTES, parseFileHeader } from '../format/ecryptfs/ecryptfs-header.js';
@@ -20,7 +23,7 @@ export interface LowerLayout {
 
 function readHead(path: string): Buffer | null {
   try {
-    const fd = openSync(path, 'r');
+    const fd = openSync(bytesOfName(path), 'r');
     try {
       const b = Buffer.alloc(HEADER_READ_BYTES);
       return b.subarray(0, readSync(fd, b, 0, b.length, 0));
@@ -41,7 +44,7 @@ export function detectLayout(lower: string, limit = 200): LowerLayout {
     const dir = queue.shift()!;
     let names: string[];
     try {
-      names = readdirSync(dir);
+      names = readdirSync(bytesOfName(dir), { encoding: 'buffer' }).map(nameFromBytes);
     } catch {
       continue;
     }
@@ -62,7 +65,7 @@ export function detectLayout(lower: string, limit = 200): LowerLayout {
       const path = join(dir, name);
       let st;
       try {
-        st = lstatSync(path);
+        st = lstatSync(bytesOfName(path));
       } catch {
         continue;
       }

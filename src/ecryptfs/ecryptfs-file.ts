@@ -1,13 +1,15 @@
 // One eCryptfs lower file, read and written through positioned I/O: 4096-byte
 // CBC extents after the header, the plaintext size kept in the header's first 8
 // bytes (as the kernel does on every size change). The size is re-read from the
-// header on each call, so several handles on one file stay consistent.
+// header on each call, so several handles on one file stay consistent. A path
+// is opened by its bytes (format/name-bytes.ts: names need not be UTF-8).
 import { closeSync, fsyncSync, openSync, constants } from 'node:fs';
 import { CorruptFileError } from '../errors.js';
 import { type AesKeyBytes, EXTENT_SIZE } from '../format/ecryptfs/constants.js';
 import { decryptExtent, encryptExtent, lowerSizeFor, rootIv } from '../format/ecryptfs/extent-cipher.js';
 import { HEADER_READ_BYTES, buildFileHeader, fileKeyFromHeader, parseFileHeader } from '../format/ecryptfs/ecryptfs-header.js';
 import { randomKey } from '../crypto/random.js';
+import { bytesOfName } from '../format/name-bytes.js';
 import type { FileCipher, LowerIO } from '../engine/volume-format.js';
 import { FdLowerIO } from '../engine/fd-lower-io.js';
 import type { EcryptfsKeys } from './keys.js';
@@ -177,7 +179,7 @@ export class EcryptfsFile {
   ) {}
 
   static open(path: string, keys: EcryptfsKeys, writable: boolean): EcryptfsFile {
-    const fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOFOLLOW);
+    const fd = openSync(bytesOfName(path), (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOFOLLOW);
     const io = new FdLowerIO(fd, path);
     try {
       return new EcryptfsFile(io, EcryptfsCipher.open(io, keys));
@@ -188,7 +190,7 @@ export class EcryptfsFile {
   }
 
   static create(path: string, keys: EcryptfsKeys, keyBytes: AesKeyBytes, mode = 0o600): EcryptfsFile {
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    const fd = openSync(bytesOfName(path), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
     const io = new FdLowerIO(fd, path);
     try {
       const { bytes, cipher } = EcryptfsCipher.create(keys, keyBytes);

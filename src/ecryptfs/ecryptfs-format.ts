@@ -9,6 +9,7 @@ import { E } from '../engine/errno.js';
 import type { DirContext, EncryptedName, FileCodec, LowerIO, NameCodec, VolumeFormat, XattrCodec } from '../engine/volume-format.js';
 import { CorruptFileError } from '../errors.js';
 import { type AesKeyBytes, MAGIC_MARKER } from '../format/ecryptfs/constants.js';
+import { bytesOfName } from '../format/name-bytes.js';
 import { EcryptfsCipher } from './ecryptfs-file.js';
 import { EcryptfsVolume, NameTooLongError } from './ecryptfs-volume.js';
 import type { EcryptfsKeys } from './keys.js';
@@ -69,8 +70,9 @@ class EcryptfsFiles implements FileCodec {
     if (lowerSize === 0) return 0;
     let head: Buffer;
     try {
-      // never blocking: a fifo swapped in after the lstat must not stop the daemon
-      const fd = openSync(lowerPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      // never blocking: a fifo swapped in after the lstat must not stop the daemon;
+      // by its bytes (a lower name of a plaintext-names volume need not be UTF-8)
+      const fd = openSync(bytesOfName(lowerPath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try {
         head = Buffer.alloc(16);
         head = head.subarray(0, readSync(fd, head, 0, 16, 0));

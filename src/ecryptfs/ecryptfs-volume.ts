@@ -1,9 +1,13 @@
 // An eCryptfs lower directory opened with its keys: maps upper names and paths
 // to lower ones and back, and opens files. What the FUSE adapter, the tree
-// reader/writer and migrate share.
+// reader/writer and migrate share. Names are bytes: an upper name or target is
+// a string in the form of format/name-bytes.ts (a byte that is not UTF-8 is a
+// lone surrogate), and what is encrypted, measured or decrypted is its bytes,
+// as the kernel encrypts the raw bytes of a name.
 import { join } from 'node:path';
 import { CorruptFileError, UsageError } from '../errors.js';
 import { type AesKeyBytes, MAX_ENCRYPTED_NAME_PLAINTEXT } from '../format/ecryptfs/constants.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { decryptFilename, encryptFilename, encryptedNameFits, isEncryptedFilename } from '../format/ecryptfs/filename.js';
 import { EcryptfsFile } from './ecryptfs-file.js';
 import type { EcryptfsKeys } from './keys.js';
@@ -36,7 +40,7 @@ export class EcryptfsVolume {
   }
 
   lowerName(name: string): string {
-    const b = Buffer.from(name, 'utf8');
+    const b = bytesOfName(name);
     if (!this.keys.fnek) {
       if (b.length > 255) throw new NameTooLongError(`name longer than 255 bytes: ${name.slice(0, 40)}…`);
       return name;
@@ -61,7 +65,7 @@ export class EcryptfsVolume {
       if (n.includes(0x2f) || n.includes(0) || n.equals(Buffer.from('.')) || n.equals(Buffer.from('..'))) {
         throw new CorruptFileError(where, 'decrypted name is not a valid file name');
       }
-      return n.toString('utf8');
+      return nameFromBytes(n);
     } catch (e) {
       this.onSkip(where, (e as Error).message);
       return null;
@@ -78,13 +82,12 @@ export class EcryptfsVolume {
 
   lowerSymlinkTarget(target: string): string {
     if (!this.keys.fnek) return target;
-    const b = Buffer.from(target, 'utf8');
-    return encryptFilename(b, this.keys.fnek);
+    return encryptFilename(bytesOfName(target), this.keys.fnek);
   }
 
   upperSymlinkTarget(lowerTarget: string, where: string): string {
     if (!this.keys.fnek) return lowerTarget;
-    return decryptFilename(lowerTarget, this.keys.fnek, where).toString('utf8');
+    return nameFromBytes(decryptFilename(lowerTarget, this.keys.fnek, where));
   }
 
   openFile(lowerPath: string, writable: boolean): EcryptfsFile {

@@ -10,9 +10,15 @@
 import { fchmodSync, fstatSync, lstatSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RefusedError } from '../errors.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { mountAt } from '../os/mounts.js';
 import type { PrivateSetup } from './private-dir.js';
 import { withMountPoint } from './mount-point.js';
+
+/** The names in `dir` as bytes (format/name-bytes.ts): a stray name that is not UTF-8 is named as it is. */
+function namesIn(dir: string): string[] {
+  return readdirSync(bytesOfName(dir), { encoding: 'buffer' }).map(nameFromBytes);
+}
 
 const LEFTOVERS = new Set(['.ecryptfs', '.Private', 'README.txt', 'Access-Your-Private-Data.desktop']);
 
@@ -30,7 +36,7 @@ export function isEcryptfsLeftover(dir: string, name: string): boolean {
 export function checkUnmountedHome(home: string): void {
   const m = mountAt(home);
   if (m) throw new RefusedError(`${home} is mounted (${m.fsType} ${m.source}); log ${home}'s user out (or unmount it) first`);
-  const stray = readdirSync(home).filter((n) => !isEcryptfsLeftover(home, n));
+  const stray = namesIn(home).filter((n) => !isEcryptfsLeftover(home, n));
   if (stray.length > 0) {
     throw new RefusedError(
       `${home} holds ${stray.slice(0, 5).join(', ')}${stray.length > 5 ? ', …' : ''} while the eCryptfs home is not mounted; ` +
@@ -49,7 +55,7 @@ export function makeMountPointWritable(home: string): void {
 
 /** Removes ecryptfs-utils' links from the unmounted home (after a migration: the home is homecrypt's now). */
 export function removeLeftovers(home: string): void {
-  for (const n of readdirSync(home)) if (isEcryptfsLeftover(home, n)) unlinkSync(join(home, n));
+  for (const n of namesIn(home)) if (isEcryptfsLeftover(home, n)) unlinkSync(join(home, n));
 }
 
 /** /home/.ecryptfs/U: the folder holding .ecryptfs and .Private. */

@@ -5,10 +5,13 @@
 // directories are the user's, so this runs *as the user* (the user worker's
 // `ecryptfsCopy` request): a name the user swaps for a symlink mid-copy only
 // redirects work they could have done themselves, and everything it creates
-// is theirs without a chown.
+// is theirs without a chown. Names are bytes (format/name-bytes.ts): one that
+// is not UTF-8 is walked, decrypted and written through the engine as its very
+// bytes, so the homecrypt volume holds the same names.
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { HomecryptError } from '../errors.js';
+import { bytesOfName } from '../format/name-bytes.js';
 import { openVolume } from '../engine/volume.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { FuseError } from '../fuse/index.js';
@@ -83,7 +86,7 @@ export function copyAll(ec: EcryptfsVolume, lower: string, o: CopyOptions, key: 
           } finally {
             fs.release(p, fh);
           }
-          const st = lstatSync(e.lowerPath);
+          const st = lstatSync(bytesOfName(e.lowerPath));
           fs.utimens(p, st.atimeMs, st.mtimeMs);
           const got = fileHash(fs, p);
           if (got !== want) throw new HomecryptError(`${e.path}: verification failed after copying (the eCryptfs copy is untouched)`);

@@ -35,6 +35,8 @@ export function makeEcryptfsPrivateHome(opts: {
   desktopLink?: boolean;
   /** this many more files of 40 KiB in the Private directory (something long to copy) */
   extraFiles?: number;
+  /** the plaintext tree the Private directory holds (default: the committed vectors' plain/) */
+  plain?: string;
 }): PrivateHomeFixture {
   const base = mkdtempSync(join(tmpdir(), opts.tmpPrefix));
   chmodSync(base, 0o755);
@@ -54,7 +56,7 @@ export function makeEcryptfsPrivateHome(opts: {
     symlinkSync('/usr/share/ecryptfs-utils/ecryptfs-mount-private.desktop', join(home, 'Private/Access-Your-Private-Data.desktop'));
   }
   chmodSync(join(home, 'Private'), 0o500);
-  writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), join(VECTORS, 'plain'));
+  writePlainTree(new EcryptfsVolume({ lowerDir: join(home, '.Private'), keys, keyBytes: 16 }), opts.plain ?? join(VECTORS, 'plain'));
   if (opts.extraFiles) {
     const extra = join(base, 'extra-plain');
     mkdirSync(join(extra, 'bulk'), { recursive: true });

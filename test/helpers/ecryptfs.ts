@@ -9,22 +9,27 @@ import { keysFromMountPassphrase } from '../../src/ecryptfs/keys.js';
 import { EcryptfsVolume } from '../../src/ecryptfs/ecryptfs-volume.js';
 import { walkLower } from '../../src/ecryptfs/tree.js';
 import type { AesKeyBytes } from '../../src/format/ecryptfs/constants.js';
+import { bytesOfName, nameFromBytes } from '../../src/format/name-bytes.js';
 
 export const VECTORS = new URL('../vectors/ecryptfs/', import.meta.url).pathname;
 export const REPO = new URL('../../', import.meta.url).pathname;
 export const BIN = join(REPO, 'bin/homecrypt');
 
-const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+// Names are bytes: a path is a string in the form of src/format/name-bytes.ts
+// (a byte that is not UTF-8 is a lone surrogate), sorted by its bytes as
+// `LC_ALL=C sort` does, and given to Node's fs as its bytes (`at`).
+const at = bytesOfName;
+const byBytes = (a: string, b: string) => Buffer.compare(at(a), at(b));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** Manifest of a plaintext directory, as `find | LC_ALL=C sort` + stat/sha256sum/readlink print it. */
+/** Manifest of a plaintext directory, as `find | LC_ALL=C sort` + stat/sha256sum/readlink print it (names byte-exact, see above). */
 export function plainManifest(dir: string): string {
   const paths: string[] = [];
   const walk = (rel: string) => {
-    for (const n of readdirSync(join(dir, rel))) {
+    for (const n of readdirSync(at(join(dir, rel)), { encoding: 'buffer' }).map(nameFromBytes)) {
       const r = rel ? `${rel}/${n}` : n;
       paths.push(r);
-      if (lstatSync(join(dir, r)).isDirectory()) walk(r);
+      if (lstatSync(at(join(dir, r))).isDirectory()) walk(r);
     }
   };
   walk('');
@@ -32,9 +37,9 @@ export function plainManifest(dir: string): string {
     paths
       .sort((a, b) => byBytes(`./${a}`, `./${b}`))
       .map((p) => {
-        const abs = join(dir, p);
+        const abs = at(join(dir, p));
         const st = lstatSync(abs);
-        if (st.isSymbolicLink()) return `l\t./${p}\t${readlinkSync(abs)}`;
+        if (st.isSymbolicLink()) return `l\t./${p}\t${nameFromBytes(readlinkSync(abs, { encoding: 'buffer' }))}`;
         if (st.isDirectory()) return `d\t./${p}`;
         const d = readFileSync(abs);
         return `f\t./${p}\t${d.length}\t${sha(d)}`;

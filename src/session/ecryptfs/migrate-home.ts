@@ -19,6 +19,7 @@
 import { closeSync, existsSync, lstatSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HomecryptError, RefusedError, UsageError } from '../../errors.js';
+import { bytesOfName } from '../../format/name-bytes.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
 import type { UserAccount } from '../../os/users.js';
 import { withUserLock } from '../../os/users-lock.js';
@@ -214,7 +215,7 @@ function copyNeeds(ec: ReturnType<typeof openEcryptfs>): number {
     bytes = 0;
   for (const e of walkLower(ec)) {
     files++;
-    if (e.type === 'f') bytes += lstatSync(e.lowerPath).size;
+    if (e.type === 'f') bytes += lstatSync(bytesOfName(e.lowerPath)).size;
   }
   return bytes + files * (4096 + 64) + Math.ceil(bytes / 4096) * 32 + 16 * 1024 * 1024;
 }

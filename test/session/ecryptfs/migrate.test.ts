@@ -1,11 +1,13 @@
 // `homecrypt ecryptfs migrate --user U`: an ecryptfs-setup-private layout (made
 // here with homecrypt's kernel-exact writer and the real ecryptfs-wrap-passphrase)
 // becomes a homecrypt private directory; interrupted and resumed; verified
-// against the plaintext; the eCryptfs copy removed only on request.
+// against the plaintext (names that are not UTF-8 included: the same bytes);
+// the eCryptfs copy removed only on request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { makeEcryptfsPrivateHome } from '../../helpers/ecryptfs-homes.js';
 import { BIN, VECTORS, plainManifest } from '../../helpers/ecryptfs.js';
 import { skipUnless } from '../../helpers/requirements.js';
@@ -15,6 +17,7 @@ import { openVolume } from '../../../src/engine/volume.js';
 import { EncryptedFilesystem } from '../../../src/engine/filesystem.js';
 import { createHash } from 'node:crypto';
 import { deleteUserByName } from '../../helpers/users.js';
+import { bytesOfName } from '../../../src/format/name-bytes.js';
 
 const MOUNT_PASS = 'migrate mount pass';
 const LOGIN = 'migrate login pass';
@@ -47,7 +50,7 @@ async function homecryptManifest(userName: string, lower: string, keyStore: stri
   walk('/');
   return (
     lines
-      .sort((a, b) => Buffer.compare(Buffer.from(`.${a.p}`), Buffer.from(`.${b.p}`)))
+      .sort((a, b) => Buffer.compare(bytesOfName(`.${a.p}`), bytesOfName(`.${b.p}`)))
       .map((x) => x.l)
       .join('\n') + '\n'
   );
@@ -64,18 +67,30 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
       env: env(),
     });
 
+  let plain: string;
   beforeAll(() => {
+    // the vectors' tree and old Latin-1 names (Linux names are bytes): a file, a directory and a symlink
+    plain = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-migrate-plain-'));
+    cpSync(join(VECTORS, 'plain'), plain, { recursive: true, verbatimSymlinks: true });
+    const at = (...parts: (string | number[])[]) => Buffer.concat([Buffer.from(`${plain}/`), ...parts.map((p) => Buffer.from(p as string))]);
+    writeFileSync(at('caf', [0xe9]), 'Latin-1 name\n');
+    writeFileSync(at([0xff]), '');
+    mkdirSync(at('r', [0xe9], 'pertoire'));
+    writeFileSync(at('r', [0xe9], 'pertoire/', [0xc3]), 'a lone 0xc3 in a directory so named\n');
+    symlinkSync(Buffer.from([0x63, 0x61, 0x66, 0xe9]), at('lien-', [0xe9]));
     ({ base, home, records } = makeEcryptfsPrivateHome({
       user,
       mountPass: MOUNT_PASS,
       login: LOGIN,
       tmpPrefix: 'hc-ecryptfs-migrate-',
+      plain,
     }));
   });
 
   afterAll(() => {
     deleteUserByName(user);
     if (base) rmSync(base, { recursive: true, force: true });
+    if (plain) rmSync(plain, { recursive: true, force: true });
   });
 
   it('a wrong login passphrase changes nothing', () => {
@@ -101,7 +116,9 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
   }, 300_000); // two migrations, each starting node and several user workers: minutes on a loaded machine
 
   it('the homecrypt volume holds the same tree, owned by the user', async () => {
-    expect(await homecryptManifest(user, join(home, '.Private'), join(home, '.homecrypt/homecrypt.keys'))).toBe(plainManifest(join(VECTORS, 'plain')));
+    const want = plainManifest(plain);
+    expect(want).toMatch(/\udce9/); // the reference holds the names that are not UTF-8
+    expect(await homecryptManifest(user, join(home, '.Private'), join(home, '.homecrypt/homecrypt.keys'))).toBe(want);
     const u = lookupUser(user);
     const owners = execFileSync('find', [join(home, '.Private'), '-printf', '%U\n'], { encoding: 'utf8' })
       .trim()
