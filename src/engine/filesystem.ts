@@ -559,6 +559,7 @@ export class EncryptedFilesystem {
         const { bytes, tail, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
         if (tail) io.pwrite(tail.bytes, tail.at);
+        io.slotEmpty = true; // a new file holds no write record
         return this.handle({ fd, io, cipher, size });
       } catch (err) {
         this.sizes.drop(size);
