@@ -204,13 +204,22 @@ export class BlockCipher implements FileCipher {
     // needed) and the lower file is cut to its old length: nothing is lost.
     const start = this.layout.lowerOffsetOfBlock(first);
     const oldEnd = lowerSize ?? io.size();
-    let saved: Buffer | null = null;
-    if (start + w > oldEnd && oldEnd > start) {
-      // the old blocks read for merging are usually exactly the bytes to keep
-      saved = old && start + old.length === oldEnd ? old : io.pread(start, oldEnd - start);
-    }
+    const grows = start + w > oldEnd && oldEnd > start;
+    // An empty file's old bytes are its empty final block, and any seal of one
+    // is that same content: made afresh below (a new file's first write reads
+    // nothing back), and only if a record or a failed write needs it. Else the
+    // old blocks read for merging are usually exactly the bytes to keep.
+    const wasEmpty = size === 0 && oldEnd - start === BLOCK_OVERHEAD;
+    let saved = grows && !wasEmpty ? (old && start + old.length === oldEnd ? old : io.pread(start, oldEnd - start)) : null;
+    const oldBytes = (): Buffer | null => {
+      if (!saved && grows) {
+        saved = Buffer.allocUnsafe(BLOCK_OVERHEAD);
+        sealBlockInto(this.key, this.fileId, 0, true, ZERO_PLAIN.subarray(0, 0), saved, 0);
+      }
+      return saved;
+    };
     const commit = () => {
-      if (this.journal && oldEnd > start) {
+      if (this.journal && oldEnd > start && this.journal.needsRecord(io, start, w)) {
         const doneTag = out.subarray(w - 16, w);
         if (covered && start + w <= oldEnd) {
           // Whole blocks replaced in place: the record holds the new sealed
@@ -221,7 +230,9 @@ export class BlockCipher implements FileCipher {
         } else {
           // what the write changes in place goes back if it is cut short (undo)
           const inPlace = Math.min(start + w, oldEnd) - start;
-          const undo = old && old.length >= inPlace ? old.subarray(0, inPlace) : io.pread(start, inPlace);
+          const kept = grows ? oldBytes() : null;
+          const undo =
+            old && old.length >= inPlace ? old.subarray(0, inPlace) : kept && kept.length >= inPlace ? kept.subarray(0, inPlace) : io.pread(start, inPlace);
           this.journal.record(io, { sizeTo: oldEnd, restoreAt: start, bytes: undo, doneAt: start + w, doneTag });
         }
       }
@@ -230,7 +241,8 @@ export class BlockCipher implements FileCipher {
       } catch (err) {
         if (start + w > oldEnd) {
           try {
-            if (saved) io.pwrite(saved, start);
+            const back = oldBytes();
+            if (back) io.pwrite(back, start);
             io.ftruncate(oldEnd);
           } catch {
             /* the error below says what happened */

@@ -4,12 +4,15 @@
 // directory ever has a name without its state); it loses the file only just
 // before the lower rmdir (or the rename over it), and gets it back if that
 // fails.
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readSync, writeSync } from 'node:fs';
 import { CorruptFileError } from '../errors.js';
 import type { DirStateCodec } from './volume-format.js';
 import { E, fail } from './errno.js';
 import { O_PATH, mkdiratSync, openatSync, readdirFdSync, renameat2Sync, renameatSync, unlinkatSync, lstatatSync } from '../os/lower-fs-calls.js';
+import { RandomPool } from '../crypto/random-pool.js';
+
+/** Temporary names of directories being made (unique, not secret). */
+const tempNames = new RandomPool(1024);
 
 const RENAME_NOREPLACE = 1;
 /** Directory IVs kept (16 bytes and a path each). */
@@ -89,28 +92,38 @@ function writeStateFile(dirFd: number, fileName: string, content: Buffer, own: {
  * mkdir of a directory with state: made as `tempPrefix + random` (0700, so
  * its state file can be written whatever the mode asked), given its state
  * file, owner and mode (keeping an inherited set-group-ID), then renamed to
- * `name` without replacing anything (EEXIST as mkdir would say). Returns the
- * new directory's IV.
+ * `name` without replacing anything (EEXIST as mkdir would say). `direct`:
+ * the caller knows that the lower mkdir gives exactly the mode asked (none of
+ * its bits in the daemon's umask, no default ACL in the parent, a directory
+ * the daemon may write into), so it is made with that mode and needs no
+ * fstat and fchmod (a chown keeps a directory's set-group-ID). Returns the
+ * new directory's IV and a descriptor of it (O_RDONLY), the caller's to keep
+ * or close.
  */
-export function mkdirWithState(codec: DirStateCodec, parent: number, name: string, mode: number, own: { uid: number; gid: number } | null): Buffer {
-  const tmp = codec.tempPrefix + randomBytes(8).toString('hex');
-  mkdiratSync(parent, tmp, 0o700);
+export function mkdirWithState(
+  codec: DirStateCodec,
+  parent: number,
+  name: string,
+  mode: number,
+  own: { uid: number; gid: number } | null,
+  direct = false,
+): { iv: Buffer; fd: number } {
+  const tmp = codec.tempPrefix + tempNames.take(8).toString('hex');
+  mkdiratSync(parent, tmp, direct ? mode & 0o1777 : 0o700);
   const { iv, content } = codec.create();
+  let fd = -1;
   try {
-    const fd = openatSync(parent, tmp, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-    try {
-      writeStateFile(fd, codec.fileName, content, own);
-      if (own) fchownSync(fd, own.uid, own.gid);
-      fchmodSync(fd, (mode & 0o1777) | (fstatSync(fd).mode & 0o2000));
-    } finally {
-      closeSync(fd);
-    }
+    fd = openatSync(parent, tmp, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    writeStateFile(fd, codec.fileName, content, own);
+    if (own) fchownSync(fd, own.uid, own.gid);
+    if (!direct) fchmodSync(fd, (mode & 0o1777) | (fstatSync(fd).mode & 0o2000));
     renameNoReplace(parent, tmp, name);
   } catch (err) {
+    if (fd >= 0) closeSync(fd);
     removeTemp(codec, parent, tmp);
     throw err;
   }
-  return iv;
+  return { iv, fd };
 }
 
 function renameNoReplace(dir: number, from: string, to: string): void {

@@ -133,6 +133,15 @@ export class FdLowerIO implements LowerIO {
     return size;
   }
 
+  get slotEmpty(): boolean | undefined {
+    return this.known?.slotEmpty;
+  }
+
+  /** Without a cell (fsck, an inode number past 2^53) nothing is kept: the slot stays unknown. */
+  set slotEmpty(empty: boolean | undefined) {
+    if (this.known) this.known.slotEmpty = empty;
+  }
+
   keepingTimes(change: () => void): void {
     this.settle();
     const st = fstatSync(this.fd, { bigint: true });

@@ -96,6 +96,8 @@ const LOWER_DIRS = 16_384;
 interface LowerDir {
   rel: string;
   ctx: DirContext;
+  /** Its default ACL once read (null: none), until set or removed through the mount (defaultAcl). */
+  defaultAcl?: Buffer | null;
 }
 
 const S_IFMT = 0o170000;
@@ -254,6 +256,27 @@ export class EncryptedFilesystem {
       dirs.set(at, fd);
     }
     return fd;
+  }
+
+  /**
+   * The descriptor of a directory just made at `rel`, kept as if dirFd had
+   * opened it: the creates in a new directory follow at once (an untar).
+   * Taken after the operation's last use of its parent's descriptor, which
+   * the trim may close.
+   */
+  private keepDirFd(rel: string, fd: number): void {
+    const dirs = this.dirs;
+    const old = dirs.get(rel);
+    if (old !== undefined) {
+      dirs.delete(rel);
+      closeSync(old);
+    }
+    for (const [k, f] of dirs) {
+      if (dirs.size < DIR_CACHE) break;
+      dirs.delete(k);
+      closeSync(f);
+    }
+    dirs.set(rel, fd);
   }
 
   /**
@@ -559,6 +582,7 @@ export class EncryptedFilesystem {
         const { bytes, tail, cipher } = this.format.files.create();
         io.pwrite(bytes, 0);
         if (tail) io.pwrite(tail.bytes, tail.at);
+        io.slotEmpty = true; // a new file holds no write record
         return this.handle({ fd, io, cipher, size });
       } catch (err) {
         this.sizes.drop(size);
@@ -759,11 +783,19 @@ export class EncryptedFilesystem {
   }
 
   mkdir(path: string, mode: number, caller?: Caller): void {
+    const state = this.format.names.dirState;
+    // the lower mkdir gives the mode asked, so no fchmod is needed, unless
+    // the daemon's umask takes bits of it, a default ACL of the parent
+    // decides instead, or a non-root daemon could not open and write into it
+    const direct = !!state && !(mode & this.umask & 0o777) && (this.asRoot || (mode & 0o700) === 0o700) && !this.parentHasDefaultAcl(path);
     const l = this.lower(path);
     const own = this.newOwner(l, caller);
-    const state = this.format.names.dirState;
     if (state) {
-      this.creating(l, () => this.ivs!.set(l.rel, mkdirWithState(state, l.dir, l.name, mode, own)));
+      this.creating(l, () => {
+        const { iv, fd } = mkdirWithState(state, l.dir, l.name, mode, own, direct);
+        this.ivs!.set(l.rel, iv);
+        this.keepDirFd(l.rel, fd);
+      });
       return;
     }
     this.creating(l, () => {
@@ -891,8 +923,55 @@ export class EncryptedFilesystem {
     return lower;
   }
 
+  /**
+   * The default ACL of the directory `path`, kept with the directory once
+   * read: every CREATE, MKDIR and MKNOD asks for its parent's (POSIX's umask
+   * rule, src/fuse/kernel/handlers/entries.ts `umasked`), nearly always to
+   * hear ENODATA. It changes only by a SETXATTR or REMOVEXATTR of it through
+   * the mount, which forget it, or with the directory's rename or removal,
+   * which forget the directory (forgetDirs). Only a directory the engine
+   * holds as one (the parent of a path it was asked about) keeps it: a
+   * file's "none" must not outlive the file if a directory takes its name.
+   */
+  private defaultAcl(path: string): Buffer {
+    const d = this.lowerDirs.get(path);
+    let acl = d?.defaultAcl;
+    if (acl === undefined) {
+      try {
+        acl = lgetxattrSync(this.shortPath(this.lower(path)), ACL_DEFAULT);
+      } catch (err) {
+        // the kernel takes EOPNOTSUPP for a failed permission check; none is none
+        const errno = errnoFor(err);
+        if (errno !== E.ENODATA && errno !== E.EOPNOTSUPP) throw err;
+        acl = null;
+      }
+      if (d) d.defaultAcl = acl;
+    }
+    if (acl === null) fail(E.ENODATA);
+    return Buffer.from(acl);
+  }
+
+  /** True when the parent directory of `path` has a default ACL (kept: defaultAcl). */
+  private parentHasDefaultAcl(path: string): boolean {
+    const cut = path.lastIndexOf('/');
+    try {
+      this.defaultAcl(cut <= 0 ? '/' : path.slice(0, cut));
+      return true;
+    } catch (err) {
+      return errnoFor(err) !== E.ENODATA; // (any other failure: the careful way)
+    }
+  }
+
+  /** A default ACL is about to change (or go): the one kept is forgotten. */
+  private forgetDefaultAcl(path: string, name: string): void {
+    if (name !== ACL_DEFAULT) return;
+    const d = this.lowerDirs.get(path);
+    if (d) d.defaultAcl = undefined;
+  }
+
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
     if (EncryptedFilesystem.isAcl(name)) {
+      this.forgetDefaultAcl(path, name);
       lsetxattrSync(this.shortPath(this.lower(path)), name, value, flags);
       return;
     }
@@ -901,6 +980,7 @@ export class EncryptedFilesystem {
   }
 
   getxattr(path: string, name: string): Buffer {
+    if (name === ACL_DEFAULT) return this.defaultAcl(path);
     if (EncryptedFilesystem.isAcl(name)) {
       try {
         return lgetxattrSync(this.shortPath(this.lower(path)), name);
@@ -939,6 +1019,7 @@ export class EncryptedFilesystem {
 
   removexattr(path: string, name: string): void {
     if (EncryptedFilesystem.isAcl(name)) {
+      this.forgetDefaultAcl(path, name);
       lremovexattrSync(this.shortPath(this.lower(path)), name);
       return;
     }

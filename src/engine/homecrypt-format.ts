@@ -20,6 +20,10 @@ import { DIR_IV_NAME, MKDIR_TEMP_PREFIX, newDirIv, openDirIv, sealDirIv } from '
 import type { LoadedKey, MountKeys } from './mount-keys.js';
 import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
+import { RandomPool } from '../crypto/random-pool.js';
+
+/** A new file's ID, content key and wrap nonce (random-pool.ts). */
+const fresh = new RandomPool();
 
 class HomecryptFiles implements FileCodec {
   readonly sizeNeedsHeader = false;
@@ -41,8 +45,8 @@ class HomecryptFiles implements FileCodec {
 
   create(): { bytes: Buffer; tail?: { at: number; bytes: Buffer }; cipher: FileCipher } {
     const k = this.keys.current();
-    const fileId = randomBytes(FILE_ID_BYTES);
-    const contentKey = randomBytes(32);
+    const fileId = fresh.take(FILE_ID_BYTES);
+    const contentKey = fresh.take(32);
     const header = sealHeader(k, fileId, contentKey, 0, this.version);
     const empty = Buffer.alloc(BLOCK_OVERHEAD);
     sealBlockInto(contentKey, fileId, 0, true, Buffer.alloc(0), empty, 0);
@@ -103,7 +107,7 @@ class HomecryptFiles implements FileCodec {
 
 /** A header with a fresh wrap of `contentKey` (the wrap's AAD covers the flags). */
 function sealHeader(k: LoadedKey, fileId: Buffer, contentKey: Buffer, flags: number, version: FileFormatVersion): Buffer {
-  const nonce = randomBytes(12);
+  const nonce = fresh.take(12);
   const wrapped = Buffer.alloc(48);
   blockGcm().seal(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags, version), contentKey, wrapped, 0);
   return encodeFileHeader({ fileId, keyId: k.keyId, flags, version, wrapNonce: nonce, wrappedKey: wrapped });

@@ -9,9 +9,15 @@
 // at the next open, as before. Measured: one statx per READ (2,058 for 2,048
 // random reads), docs/BENCHMARKS.md "Session 5".
 
-/** A lower file's size in bytes, or -1 when it must be asked (after a failed change). */
+/**
+ * A lower file's size in bytes, or -1 when it must be asked (after a failed
+ * change); and, in format 2, whether its write record slot is known to be
+ * empty (LowerIO.slotEmpty): per inode for the same reason as the size, since
+ * a write that skips its record must know that no handle left one there.
+ */
 export interface SizeCell {
   size: number;
+  slotEmpty?: boolean;
 }
 
 interface Entry {

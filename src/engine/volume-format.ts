@@ -63,6 +63,14 @@ export interface LowerIO {
   punch?(offset: number, length: number): void;
   /** Optional: a hint that [offset, offset+length) will be read next (the lower read starts now, unwaited). */
   prefetch?(offset: number, length: number): void;
+  /**
+   * Optional (formats with a write record slot): true when the slot is known
+   * to hold no record, false when it may hold one, undefined when nobody has
+   * looked. The engine keeps it per lower inode (lower-sizes.ts), so every
+   * handle of a file sees what the others did to the slot; the format sets it
+   * as it fills and empties the slot (write-journal.ts).
+   */
+  slotEmpty?: boolean;
 }
 
 export type SeekWhence = 'data' | 'hole';

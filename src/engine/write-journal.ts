@@ -6,6 +6,14 @@
 // written whole before the change starts, and a torn record does not
 // authenticate (the change had not started). The first open after a crash
 // applies a record whose write did not finish (its last tag is not in place).
+//
+// One change needs no record: a single pwrite that lies within one page, when
+// the slot is known to be empty. A kill cannot tear it (the premise above),
+// so it lands whole or not at all; and no record is there whose doneTag it
+// could overwrite (an older, finished record whose tag the write replaced
+// would look unfinished, and the next open would undo that write and this
+// one). A new small file's first write is such a change: that is most files
+// of an untar, which no longer pay a record and the slot's emptying at close.
 import type { LowerIO } from './volume-format.js';
 import {
   RECORD_AT,
@@ -27,6 +35,9 @@ function recordScratch(length: number): Buffer {
   return recordBuf;
 }
 
+/** The kernel's smallest page: a write inside one such aligned window is inside one page (or folio) of any size. */
+const PAGE = 4096;
+
 export class WriteJournal {
   readonly capacity: number;
   /** A record of this handle may be in the slot. */
@@ -39,11 +50,21 @@ export class WriteJournal {
     this.capacity = recordCapacity(body);
   }
 
+  /**
+   * True when one pwrite of lower bytes [at, at+length) needs a record first;
+   * false when it lies within one page and the slot is known to be empty
+   * (see the top of this file).
+   */
+  needsRecord(io: LowerIO, at: number, length: number): boolean {
+    return io.slotEmpty !== true || Math.floor(at / PAGE) !== Math.floor((at + length - 1) / PAGE);
+  }
+
   /** Leaves `r` in the slot; the change it covers may start once this returns. */
   record(io: LowerIO, r: WriteRecord): void {
     this.wrote = true;
     if (r.bytes.length > this.capacity) throw new Error(`write record of ${r.bytes.length} bytes does not fit its slot`);
     const out = recordScratch(RECORD_OVERHEAD + r.bytes.length);
+    io.slotEmpty = false; // before the write: a failed or torn one may leave something there
     io.pwrite(out.subarray(0, encodeWriteRecordInto(out, this.key, this.fileId, r)), RECORD_AT);
   }
 
@@ -51,6 +72,7 @@ export class WriteJournal {
   clear(io: LowerIO): void {
     if (this.wrote || hasRecord(io)) io.pwrite(Buffer.alloc(4), RECORD_AT);
     this.wrote = false;
+    io.slotEmpty = true;
   }
 
   /**
@@ -82,13 +104,19 @@ export class WriteJournal {
     io.ftruncate(r.sizeTo);
     io.pwrite(r.bytes, r.restoreAt);
     io.pwrite(Buffer.alloc(4), RECORD_AT);
+    io.slotEmpty = true;
     return true;
   }
 }
 
-/** True when the slot holds something that looks like a record (one short read). */
+/**
+ * True when the slot holds something that looks like a record (one short
+ * read); what it saw is kept in `io.slotEmpty`.
+ */
 export function hasRecord(io: LowerIO): boolean {
-  return io.pread(RECORD_AT, 4).equals(RECORD_MAGIC);
+  const found = io.pread(RECORD_AT, 4).equals(RECORD_MAGIC);
+  io.slotEmpty = !found;
+  return found;
 }
 
 /**

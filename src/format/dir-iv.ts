@@ -8,8 +8,8 @@
 // '.' keeps it outside the encrypted-name alphabet. The tag only tells a made
 // up or damaged file from a real one: a real one copied from another
 // directory authenticates, and then its directory's names do not.
-import { randomBytes } from 'node:crypto';
 import { CorruptFileError } from '../errors.js';
+import { RandomPool } from '../crypto/random-pool.js';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { SIV_BYTES, siv, type NameKeys } from './names.js';
 
@@ -19,8 +19,11 @@ export const DIR_IV_FILE_BYTES = DIR_IV_BYTES + SIV_BYTES;
 /** A directory being made (it gets its IV file before its name): `homecrypt.mkdir~` + 16 hex. */
 export const MKDIR_TEMP_PREFIX = 'homecrypt.mkdir~';
 
+/** New directories' IVs (random-pool.ts: one CSPRNG call per 64 mkdirs). */
+const fresh = new RandomPool(64 * DIR_IV_BYTES);
+
 export function newDirIv(): Buffer {
-  return randomBytes(DIR_IV_BYTES);
+  return fresh.take(DIR_IV_BYTES);
 }
 
 export function sealDirIv(keys: NameKeys, iv: Buffer): Buffer {

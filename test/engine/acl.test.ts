@@ -86,6 +86,26 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'ACLs and trusted xattrs') ||
       expect(fs.statSync(join(v.mnt, 'plain')).mode & 0o777).toBe(0o600);
     });
 
+    it('a directory’s default ACL, kept by the engine for the creates in it, is read again after setfacl -d and setfacl -k', () => {
+      const d = join(v.mnt, 'kept');
+      fs.mkdirSync(d, { mode: 0o755 });
+      const made = (name: string): string => {
+        expect(sh(`umask 077; echo x > "${d}/${name}"`).status).toBe(0);
+        return join(d, name);
+      };
+      // none yet (and the engine now holds "none" for the directory): the umask decides
+      expect(fs.statSync(made('a')).mode & 0o777).toBe(0o600);
+      execFileSync('setfacl', ['-d', '-m', `u:${OTHER}:rw`, d]);
+      // now the default ACL decides, umask or not: the mask (the group bits) is rw-
+      const b = made('b');
+      expect(getfacl(b)).toContain(`user:${OTHER}:rw-`);
+      expect(fs.statSync(b).mode & 0o070).toBe(0o060);
+      expect(sh(`umask 077; mkdir "${d}/sub"`).status).toBe(0);
+      expect(fs.statSync(join(d, 'sub')).mode & 0o070).toBe(0o070);
+      execFileSync('setfacl', ['-k', d]); // the default ACL goes: the umask again
+      expect(fs.statSync(made('c')).mode & 0o777).toBe(0o600);
+    });
+
     it("setfacl by the owner from outside the file's group drops set-group-ID, as on ext4; a group member keeps it", () => {
       // the daemon (root) sets the ACL on the lower file, where ext4 would keep
       // the bit: the kernel's FUSE_SETXATTR_ACL_KILL_SGID says who asked

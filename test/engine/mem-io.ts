@@ -3,6 +3,8 @@ import type { LowerIO } from '../../src/engine/volume-format.js';
 
 export class MemIO implements LowerIO {
   data: Buffer;
+  /** What the format knows of its record slot (the engine keeps it per inode). */
+  slotEmpty?: boolean;
   constructor(
     initial: Buffer = Buffer.alloc(0),
     readonly lowerPath = 'mem',

@@ -2,7 +2,8 @@
 // files under a mount in a loop, fsyncing some writes, until the mount dies.
 // Each write is logged before it is issued and each fsync after it returned,
 // so the checker knows what may have landed and what must have.
-// Usage: node crash-writer.mjs, then one line "MNT LOG SEED FILE..." per run on stdin
+// Usage: node crash-writer.mjs, then one line "MNT LOG SEED MAX FILE..." per run
+// on stdin (MAX: the largest file size the writer makes)
 import { closeSync, fstatSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { createCipheriv, createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,10 +14,8 @@ export function dataOf(id, len) {
   return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(len));
 }
 
-const MAX_SIZE = 2 << 20;
-
 /** One run: writes until the mount dies (ENOTCONN). */
-function run(mnt, logPath, seedArg, names) {
+function run(mnt, logPath, seedArg, MAX_SIZE, names) {
   let s = Number(seedArg.replace('.', '')) >>> 0;
   const rnd = () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -30,7 +29,7 @@ function run(mnt, logPath, seedArg, names) {
     for (let op = 0; ; op++) {
       const i = Math.floor(rnd() * fds.length);
       // large writes half the time: the daemon then spends much of its time in the lower pwrite
-      let len = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 300000 : 6000));
+      let len = Math.min(MAX_SIZE, 1 + Math.floor(rnd() * (rnd() < 0.5 ? 300000 : 6000)));
       const append = sizes[i] + len <= MAX_SIZE && (sizes[i] < 4096 || rnd() < 0.5);
       let off = append ? sizes[i] : Math.floor(rnd() * Math.max(1, Math.min(sizes[i], MAX_SIZE - len)));
       if (!append && sizes[i] >= 4096 && rnd() < 0.4) {
@@ -70,9 +69,9 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   process.stdin.on('data', (d) => {
     buf += d.toString();
     for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const [mnt, logPath, seed, ...names] = buf.slice(0, nl).split(' ');
+      const [mnt, logPath, seed, max, ...names] = buf.slice(0, nl).split(' ');
       buf = buf.slice(nl + 1);
-      run(mnt, logPath, seed, names);
+      run(mnt, logPath, seed, Number(max), names);
       process.stdout.write('stopped\n');
     }
   });

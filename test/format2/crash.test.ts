@@ -4,7 +4,11 @@
 // times (200 unless set), over a lower dir on a small loop-mounted ext4.
 // After each kill: fsck of the lower dir is clean; remounted, every file
 // reads without EIO, everything fsynced is there, and every other byte is
-// the old one or one a logged write put there.
+// the old one or one a logged write put there. The odd lanes keep their files
+// under 4,000 bytes: each lower write then lies within one page of a file
+// whose record slot is empty, which format 2 makes without a write record
+// (src/engine/write-journal.ts), so those lanes kill daemons in the middle of
+// record-less writes.
 // HC_CRASH_FORMAT=1 runs the same against a format-1 volume (which fails).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
@@ -29,6 +33,8 @@ const REPO = new URL('../..', import.meta.url).pathname;
 /** The daemons run from a copy of dist/ made at the start: a rebuild during the run cannot change them. */
 let dist = '';
 const FILES = ['f0', 'f1', 'f2', 'f3'];
+/** Largest file size per lane: 2 MiB, or (odd lanes) small enough that every write stays inside one lower page. */
+const maxSizeOf = (lane: number): number => (lane % 2 === 1 ? 4000 : 2 << 20);
 const NOBODY = 65534;
 /** HC_CRASH_PROGRESS=FILE: a line per kill, to follow a long run. */
 const progress = (line: string): void => {
@@ -162,7 +168,7 @@ class Lane {
     const writerStopped = new Promise<void>((r) => {
       this.stopped = r;
     });
-    this.writer.stdin!.write(`${this.mnt} ${logPath} ${this.n}.${kill} ${FILES.join(' ')}\n`);
+    this.writer.stdin!.write(`${this.mnt} ${logPath} ${this.n}.${kill} ${maxSizeOf(this.n)} ${FILES.join(' ')}\n`);
     const writerErr = (): string => this.writerErr;
     // the kill falls at a random instant of the writer's run, once it writes
     for (let t = 0; t < 200 && fs.statSync(logPath).size === 0; t++) await new Promise((r) => setTimeout(r, 20));
