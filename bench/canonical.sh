@@ -76,11 +76,21 @@ mkdir -p bench/results
   echo
   echo "CPU seconds used by the filesystem daemon in each phase (user + system, all threads; median):"
   echo
-  echo "| phase | gocryptfs CPU s | homecrypt CPU s | homecrypt / gocryptfs |"
-  echo "|---|---|---|---|"
+  if [ -n "${OLD:-}" ]; then
+    echo "| phase | gocryptfs CPU s | before CPU s | homecrypt CPU s | before / gocryptfs | homecrypt / gocryptfs |"
+    echo "|---|---|---|---|---|---|"
+  else
+    echo "| phase | gocryptfs CPU s | homecrypt CPU s | homecrypt / gocryptfs |"
+    echo "|---|---|---|---|"
+  fi
   for p in "${PHASES[@]}"; do
     cr=$(echo "scale=2; ${MC[homecrypt,$p]} / (${MC[gocryptfs,$p]} + 0.001)" | bc)
-    printf '| %s | %.2f | %.2f | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[homecrypt,$p]}" "$cr"
+    if [ -n "${OLD:-}" ]; then
+      bcr=$(echo "scale=2; ${MC[before,$p]} / (${MC[gocryptfs,$p]} + 0.001)" | bc)
+      printf '| %s | %.2f | %.2f | %.2f | %s | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[before,$p]}" "${MC[homecrypt,$p]}" "$bcr" "$cr"
+    else
+      printf '| %s | %.2f | %.2f | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[homecrypt,$p]}" "$cr"
+    fi
   done
   echo
   echo '```'

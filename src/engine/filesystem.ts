@@ -14,7 +14,7 @@
 // cache keyed by lower path, dropped when their directory is renamed or
 // removed through the mount (the lower directory is not to be changed behind
 // a mounted volume's back).
-import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readFileSync, statfsSync, writeSync } from 'node:fs';
 import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
@@ -45,12 +45,14 @@ import {
   mknodatSync,
   openatSync,
   readdiratSync,
+  readdirFromStartSync,
   readlinkatSync,
   renameat2Sync,
   renameatSync,
   symlinkatSync,
   unlinkatSync,
   utimensatSync,
+  type LowerDirent,
   type LowerStat,
 } from '../os/lower-fs-calls.js';
 
@@ -72,6 +74,8 @@ interface OpenFile {
   cipher: FileCipher;
   /** The lower size this handle shares with the inode's other handles (lower-sizes.ts). */
   size: SizeCell | null;
+  /** Opened O_RDONLY: nothing of it to flush at its close. */
+  readOnly?: boolean;
 }
 
 /** Where a mount path is in the lower directory. */
@@ -100,6 +104,11 @@ interface LowerDir {
   defaultAcl?: Buffer | null;
 }
 
+/** A cached directory descriptor whose position a listing moved: rewound before the next. */
+const LISTED = 1;
+/** A cached directory descriptor opened O_PATH (no read permission): listed through a fresh open. */
+const PATH_ONLY = 2;
+
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
@@ -120,6 +129,8 @@ export class EncryptedFilesystem {
   private readonly afterReply: AfterReply | undefined;
   /** Lower directories by path relative to the root, least recently used first. */
   private readonly dirs = new Map<string, number>();
+  /** Of those descriptors (and the root's): the ones listed before (LISTED) or not readable (PATH_ONLY). */
+  private readonly dirFdState = new Map<number, typeof LISTED | typeof PATH_ONLY>();
   /** The mount's directories by plaintext path (lowerDir). */
   private readonly lowerDirs = new Map<string, LowerDir>();
   private rootFdValue = -1;
@@ -219,8 +230,38 @@ export class EncryptedFilesystem {
   }
 
   private get rootFd(): number {
-    if (this.rootFdValue < 0) this.rootFdValue = openSync(this.root, O_PATH | fsc.O_DIRECTORY);
+    if (this.rootFdValue < 0) this.rootFdValue = this.openDir(AT_FDCWD, this.root, 0);
     return this.rootFdValue;
+  }
+
+  /**
+   * Opens a lower directory for the cache: readable, so the same descriptor
+   * serves its listing (getdents), its IV file and the *at calls on its
+   * entries; O_PATH where it cannot be read (a user's 0300 directory), and
+   * then a listing opens it again.
+   */
+  private openDir(at: number, name: string, nofollow = fsc.O_NOFOLLOW): number {
+    try {
+      return openatSync(at, name, fsc.O_RDONLY | fsc.O_DIRECTORY | nofollow);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    }
+    const fd = openatSync(at, name, O_PATH | fsc.O_DIRECTORY | nofollow);
+    this.dirFdState.set(fd, PATH_ONLY);
+    return fd;
+  }
+
+  /** A cached directory descriptor is closed (or about to be): its number may come back as another. */
+  private forgetDirFd(fd: number): void {
+    this.dirFdState.delete(fd);
+  }
+
+  /** The lower entries of the directory open as `fd` (a cached descriptor); `abs` names it in errors. */
+  private listDir(fd: number, abs: string): LowerDirent[] {
+    const state = this.dirFdState.get(fd);
+    if (state === PATH_ONLY) return readdiratSync(fd, '.');
+    this.dirFdState.set(fd, LISTED);
+    return readdirFromStartSync(fd, abs, state === LISTED);
   }
 
   /**
@@ -241,6 +282,7 @@ export class EncryptedFilesystem {
     for (const [k, fd] of dirs) {
       if (dirs.size < DIR_CACHE) break;
       dirs.delete(k);
+      this.forgetDirFd(fd);
       closeSync(fd);
     }
     let fd = this.rootFd;
@@ -252,7 +294,7 @@ export class EncryptedFilesystem {
         fd = c;
         continue;
       }
-      fd = openatSync(fd, name, O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+      fd = this.openDir(fd, name);
       dirs.set(at, fd);
     }
     return fd;
@@ -292,6 +334,7 @@ export class EncryptedFilesystem {
     for (const [k, fd] of this.dirs) {
       if (k === rel || k.startsWith(prefix)) {
         this.dirs.delete(k);
+        this.forgetDirFd(fd);
         this.flushes.close(fd, (err) => this.log(`homecrypt: close of lower directory ${this.root}/${k}: ${err.message}`));
       }
     }
@@ -307,7 +350,7 @@ export class EncryptedFilesystem {
     return {
       lowerDir: rel,
       readSidecar: (name) => this.readIn(rel, name),
-      dirIV: ivs ? () => ivs.get(rel, () => this.dirFd(rel), rel ? `${this.root}/${rel}` : this.root) : undefined,
+      dirIV: ivs ? () => ivs.peek(rel) ?? ivs.get(rel, () => this.dirFd(rel), rel ? `${this.root}/${rel}` : this.root) : undefined,
     };
   }
 
@@ -446,17 +489,25 @@ export class EncryptedFilesystem {
    * request), so its writes may finish after their reply; a file opened and
    * closed within one operation (truncate by path) writes inline.
    */
-  private openLower(l: Lower, flags: number, op: string, handle = false): OpenFile {
+  private openLower(l: Lower, flags: number, op: string, handle = false): OpenFile & { st: LowerStat } {
     const fd = this.openNoAtime(l, flags | fsc.O_NOFOLLOW);
     let size: SizeCell | null = null;
     try {
       this.afterReply?.run(); // a queued write of another handle of this file lands before its size is read
-      const st = fstatSync(fd);
+      let st = fstatSync(fd);
       if (!st.isFile()) fail(E.EINVAL);
       size = this.sizes.take(st.dev, st.ino, st.size);
       const io = new FdLowerIO(fd, l.abs, handle ? this.afterReply : undefined, this.log, size);
-      if (this.format.files.hasPendingWrite?.(io)) this.recoverLower(l, flags, io, size);
-      return { fd, io, cipher: this.format.files.open(io), size };
+      const files = this.format.files;
+      let cipher = files.openAtRest?.(io);
+      if (!cipher) {
+        if (files.hasPendingWrite?.(io)) {
+          this.recoverLower(l, flags, io, size);
+          st = fstatSync(fd); // what the recovery left (the attributes go to the kernel)
+        }
+        cipher = files.open(io);
+      }
+      return { fd, io, cipher, size, st, readOnly: (flags & 3) === fsc.O_RDONLY };
     } catch (err) {
       this.sizes.drop(size);
       closeSync(fd);
@@ -531,15 +582,17 @@ export class EncryptedFilesystem {
   }
 
   readdir(path: string): DirEntry[] {
-    const l = this.lower(path);
-    const ctx = this.lowerDir(path).ctx;
+    const d = this.lowerDir(path);
+    const ctx = d.ctx;
     // a directory without its state gives EIO even when empty (integrity error)
     ctx.dirIV?.();
+    const l = { abs: d.rel ? `${this.root}/${d.rel}` : this.root };
     const dots: DirEntry[] = [];
     const out: DirEntry[] = [];
     let failed = 0;
-    // the lower entries' inode numbers are those getattr reports
-    for (const e of readdiratSync(l.dir, l.name)) {
+    // the lower entries' inode numbers are those getattr reports; the cached
+    // descriptor of the directory is listed (no open and close per listing)
+    for (const e of this.listDir(this.dirFd(d.rel), l.abs)) {
       const name = nameFromBytes(e.name);
       if (name === '.' || name === '..') {
         dots.push({ name, ino: e.ino, type: e.type });
@@ -563,9 +616,16 @@ export class EncryptedFilesystem {
   }
 
   open(path: string, flags: number): number {
+    return this.openWithAttr(path, flags).fh;
+  }
+
+  /** open, with the attributes of the fstat the open made anyway (the bridge's cache decision needs them). */
+  openWithAttr(path: string, flags: number): { fh: number; attr: FuseStat } {
     const l = this.lower(path);
     const acc = flags & 3; // O_ACCMODE
-    return this.handle(this.openLower(l, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true));
+    const { st, ...f } = this.openLower(l, acc === fsc.O_RDONLY ? fsc.O_RDONLY : fsc.O_RDWR, 'open', true);
+    const fh = this.handle(f);
+    return { fh, attr: this.toStat(st, null, f.cipher) };
   }
 
   create(path: string, mode: number, caller?: Caller): number {
@@ -657,6 +717,18 @@ export class EncryptedFilesystem {
       /* logged when it failed */
     }
     this.sizes.drop(f.size);
+    if (f.readOnly && this.flushes.idle) {
+      // a reader's descriptor has nothing to flush, and no fsync or close on
+      // the pool holds a lock its close could wait for: closed here, a few µs,
+      // instead of a hop to a pool thread and back for every file a reader
+      // opens (md5 of a tree: docs/BENCHMARKS.md, "Session 6")
+      try {
+        closeSync(f.fd);
+      } catch (err) {
+        this.log(`homecrypt: close ${f.io.lowerPath}: ${(err as Error).message}`);
+      }
+      return;
+    }
     this.flushes.close(f.fd, (err) => this.log(`homecrypt: close ${f.io.lowerPath}: ${err.message}`));
   }
 
@@ -1044,6 +1116,7 @@ export class EncryptedFilesystem {
     this.files.clear();
     for (const fd of this.dirs.values()) closeSync(fd);
     this.dirs.clear();
+    this.dirFdState.clear();
     if (this.rootFdValue >= 0) closeSync(this.rootFdValue);
     this.rootFdValue = -1;
   }
@@ -1070,6 +1143,7 @@ export class EncryptedFilesystem {
       statfs: wrap(this.statfs),
       readdir: wrap(this.readdir),
       open: wrap(this.open),
+      openWithAttr: wrap(this.openWithAttr),
       create: wrap(this.create),
       read: wrap(this.read),
       write: wrap(this.write),

@@ -10,6 +10,7 @@ import { FILE_HEADER_BYTES, FILE_ID_BYTES, FLAG_SPARSE, encodeFileHeader, header
 import { BLOCK_OVERHEAD, LAYOUT_V1, LAYOUT_V2, type BlockLayout } from '../format/block-offsets.js';
 import { WriteJournal, hasRecord, recoveredView } from './write-journal.js';
 import { sealBlockInto } from '../format/content.js';
+import { RECORD_AT, RECORD_MAGIC } from '../format/write-record.js';
 import { BlockCipher, type SparseFlag } from './content-cipher.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { NAME_MAX_BYTES, decryptNameString, encryptNameString, decodeName, encodeName, sealedPlainLength, sivSeal, sivOpen } from '../format/names.js';
@@ -24,6 +25,9 @@ import { RandomPool } from '../crypto/random-pool.js';
 
 /** A new file's ID, content key and wrap nonce (random-pool.ts). */
 const fresh = new RandomPool();
+
+/** The header and the slot's magic, read at each open (requests run one at a time on the JS thread). */
+const HEAD_SCRATCH = Buffer.alloc(RECORD_AT + RECORD_MAGIC.length);
 
 class HomecryptFiles implements FileCodec {
   readonly sizeNeedsHeader = false;
@@ -62,8 +66,8 @@ class HomecryptFiles implements FileCodec {
   }
 
   /** The header's key, when it authenticates as a header of this volume's file version. */
-  private unlock(io: LowerIO): { k: LoadedKey; fileId: Buffer; contentKey: Buffer } {
-    const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
+  private unlock(io: LowerIO, head: Buffer = io.pread(0, FILE_HEADER_BYTES)): { k: LoadedKey; fileId: Buffer; contentKey: Buffer } {
+    const h = parseFileHeader(head, io.lowerPath);
     if (h.version !== this.version) {
       throw new UnsupportedFormatError(io.lowerPath, `a format-${h.version ?? 1} file in a format-${this.version} volume`);
     }
@@ -75,7 +79,24 @@ class HomecryptFiles implements FileCodec {
   }
 
   open(io: LowerIO): FileCipher {
-    const { k, fileId, contentKey } = this.unlock(io);
+    return this.openWith(io, this.unlock(io));
+  }
+
+  /**
+   * open() in one read of the header and the slot's magic (format 2), when
+   * the slot holds no record; null when it holds one (or something like
+   * one): the caller then asks hasPendingWrite, recovers and opens as
+   * before. A file opened at rest costs one pread here instead of two.
+   */
+  openAtRest(io: LowerIO): FileCipher | null {
+    const head = HEAD_SCRATCH.subarray(0, this.version === 2 ? RECORD_AT + RECORD_MAGIC.length : FILE_HEADER_BYTES);
+    const got = io.preadInto(head, 0);
+    if (this.version === 2 && got === head.length && head.subarray(RECORD_AT).equals(RECORD_MAGIC)) return null;
+    // parseFileHeader copies what it keeps: the scratch is free again once it returns
+    return this.openWith(io, this.unlock(io, head.subarray(0, Math.min(got, FILE_HEADER_BYTES))));
+  }
+
+  private openWith(io: LowerIO, { k, fileId, contentKey }: { k: LoadedKey; fileId: Buffer; contentKey: Buffer }): FileCipher {
     const lowerSize = io.size();
     // a file cut inside its first block (or, format 2, anywhere off a block
     // boundary) never passes for a shorter one; fsck says the same
@@ -189,12 +210,21 @@ class EncryptedNames implements NameCodec {
     return dir.dirIV();
   }
 
+  /** The IV as the prefix of the caches' keys (latin1, 16 chars), made once per IV. */
+  private readonly ivKeys = new WeakMap<Buffer, string>();
+  private ivKey(iv: Buffer | undefined): string {
+    if (!iv) return '';
+    let k = this.ivKeys.get(iv);
+    if (k === undefined) this.ivKeys.set(iv, (k = iv.toString('latin1')));
+    return k;
+  }
+
   encryptName(name: string, dir: DirContext): EncryptedName {
     // a UTF-16 unit is at most 3 UTF-8 bytes (an escaped byte 1): only a long name needs counting
     if (name.length * 3 > NAME_MAX_BYTES && bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
     const iv = this.ivOf(dir);
     // one cache for both formats: the IV (latin1, 16 chars) prefixes the key
-    const key = iv ? iv.toString('latin1') + name : name;
+    const key = this.ivKey(iv) + name;
     let full = this.enc.get(key);
     if (full === undefined) {
       full = iv ? encryptNameString(this.keys.nameKeys, 'dirname', name, iv) : encryptNameString(this.keys.nameKeys, 'name', name);
@@ -211,7 +241,8 @@ class EncryptedNames implements NameCodec {
     if (isSidecar(lowerName)) return null;
     if (this.dirState && (lowerName === DIR_IV_NAME || lowerName.startsWith(MKDIR_TEMP_PREFIX))) return null;
     const iv = this.ivOf(dir);
-    const key = iv ? iv.toString('latin1') + lowerName : lowerName;
+    const ivKey = this.ivKey(iv);
+    const key = ivKey + lowerName;
     const cached = this.dec.get(key);
     if (cached !== undefined) return cached;
     let full = lowerName;
@@ -231,7 +262,7 @@ class EncryptedNames implements NameCodec {
     // and the way back: a listing is mostly followed by lookups of the names it
     // gave (ls -l, READDIRPLUS), and SIV is deterministic with a canonical
     // encoding (decodeName is strict), so `full` is what encrypting `name` gives
-    const back = iv ? iv.toString('latin1') + name : name;
+    const back = ivKey + name;
     if (!this.enc.has(back)) {
       if (this.enc.size > 50_000) this.enc.clear();
       this.enc.set(back, full);

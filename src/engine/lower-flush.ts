@@ -14,6 +14,11 @@ export class LowerFlushes {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
+  /** Nothing is running or waiting (a close on the JS thread cannot wait on a lock one of ours holds). */
+  get idle(): boolean {
+    return this.running === 0;
+  }
+
   /** fsync(2) (fdatasync(2) when `datasync`) of `fd`; rejects with the Node fs error. */
   fsync(fd: number, datasync: boolean): Promise<void> {
     return new Promise((done, failed) => {

@@ -124,6 +124,12 @@ export interface FileCodec {
   open(io: LowerIO): FileCipher;
   /** Optional: true when the lower size is one a whole file can have (fsck). */
   wellFormed?(lowerSize: number): boolean;
+  /**
+   * Optional: open() of a file known to hold no write record, in fewer reads;
+   * null when it may hold one (the caller then asks hasPendingWrite, recovers
+   * and calls open).
+   */
+  openAtRest?(io: LowerIO): FileCipher | null;
   /** Optional: true when the file holds a write a crash cut short (one short read when it does not). */
   hasPendingWrite?(io: LowerIO): boolean;
   /** Optional: finishes or undoes a write a crash cut short (`io` writable); true when it did. */

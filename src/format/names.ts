@@ -9,10 +9,10 @@
 // directory scan); a changed byte anywhere fails the SIV check.
 // The alphabet (A-Z a-z 0-9 - _) has no '.', so encrypted names can never
 // collide with the volume's own files (homecrypt.conf, homecrypt.keys).
-import { createCipheriv, createHmac } from 'node:crypto';
 import { AuthenticationError } from '../errors.js';
 import { secretsEqual } from '../crypto/constant-time.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
+import { hmacCtr } from '../crypto/hmac-ctr.js';
 import { bytesOfName, nameFromBytes } from './name-bytes.js';
 
 export const SIV_BYTES = 16;
@@ -30,19 +30,26 @@ export function deriveNameKeys(mountKey: Buffer): NameKeys {
   return { macKey: k.subarray(0, 32), encKey: k.subarray(32, 64) };
 }
 
+/** The domains' prefixes (name || 0x00), made once. */
+const DOMAIN_PREFIX = new Map<NameDomain, Buffer>();
+function prefixOf(domain: NameDomain): Buffer {
+  let p = DOMAIN_PREFIX.get(domain);
+  if (!p) DOMAIN_PREFIX.set(domain, (p = Buffer.concat([Buffer.from(domain, 'ascii'), Buffer.of(0)])));
+  return p;
+}
+
 /** `context`: bytes of fixed length per domain (a directory IV), or none. */
 export function siv(keys: NameKeys, domain: NameDomain, plain: Buffer, context?: Buffer): Buffer {
-  const h = createHmac('sha256', keys.macKey);
-  h.update(domain, 'ascii');
-  h.update(Buffer.of(0));
-  if (context) h.update(context);
-  h.update(plain);
-  return h.digest().subarray(0, SIV_BYTES);
+  const prefix = prefixOf(domain);
+  const input = Buffer.allocUnsafe(prefix.length + (context?.length ?? 0) + plain.length);
+  let at = prefix.copy(input, 0);
+  if (context) at += context.copy(input, at);
+  plain.copy(input, at);
+  return hmacCtr().hmacSha256(keys.macKey, input).subarray(0, SIV_BYTES);
 }
 
 function ctr(keys: NameKeys, iv: Buffer, data: Buffer): Buffer {
-  const c = createCipheriv('aes-256-ctr', keys.encKey, iv);
-  return Buffer.concat([c.update(data), c.final()]);
+  return hmacCtr().aes256Ctr(keys.encKey, iv, data);
 }
 
 export function sivSeal(keys: NameKeys, domain: NameDomain, plain: Buffer, context?: Buffer): Buffer {
@@ -64,11 +71,25 @@ export function encodeName(sealed: Buffer): string {
   return sealed.toString('base64url');
 }
 
-/** Strict decoding: only the base64url alphabet, canonical length. */
+/** The value of base64url character code `c` (the caller has checked the alphabet). */
+function b64Value(c: number): number {
+  if (c >= 97) return c - 71; // a-z: 26..51
+  if (c >= 65) return c === 95 ? 63 : c - 65; // '_' (95) or A-Z
+  if (c >= 48) return c + 4; // 0-9: 52..61
+  return 62; // '-'
+}
+
+/**
+ * Strict decoding: only the base64url alphabet, canonical length, and the
+ * bits a last partial character carries past the last byte all zero, so that
+ * exactly one string encodes each byte string (what re-encoding and comparing
+ * checked before, without the second conversion).
+ */
 export function decodeName(encoded: string): Buffer | null {
-  if (!B64URL.test(encoded) || encoded.length % 4 === 1) return null;
-  const b = Buffer.from(encoded, 'base64url');
-  return b.toString('base64url') === encoded ? b : null;
+  const rest = encoded.length % 4;
+  if (rest === 1 || !B64URL.test(encoded)) return null;
+  if (rest !== 0 && (b64Value(encoded.charCodeAt(encoded.length - 1)) & (rest === 2 ? 0x0f : 0x03)) !== 0) return null;
+  return Buffer.from(encoded, 'base64url');
 }
 
 /**

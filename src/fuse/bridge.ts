@@ -95,6 +95,12 @@ export interface FuseOps {
   releasedir?(path: string, fh: number): R<void>;
   fsyncdir?(path: string, datasync: boolean, fh: number): R<void>;
   open?(path: string, flags: number): R<number>;
+  /**
+   * open, and the file's attributes as of this open (what fgetattr of the new
+   * handle would say at once), so the kernel bridge decides FOPEN_KEEP_CACHE
+   * without asking again (the kernel bridge only; else `open` + `fgetattr`).
+   */
+  openWithAttr?(path: string, flags: number): R<{ fh: number; attr: FuseStat }>;
   create?(path: string, mode: number, caller?: Caller): R<number>;
   /** Fills `buf` (its length is the request size) and returns the bytes read. */
   read?(path: string, fh: number, buf: Buffer, offset: number): R<number>;

@@ -298,6 +298,16 @@ export function readdiratSync(dir: number, name: string): LowerDirent[] {
   }
 }
 
+/**
+ * Every entry of the directory open (readable) as `fd`, from its start: the
+ * descriptor is rewound first when `rewind` (it was listed before); `name`
+ * for errors.
+ */
+export function readdirFromStartSync(fd: number, name: string, rewind: boolean): LowerDirent[] {
+  if (rewind) check('lseek', name, Number(lib().lseek(fd, 0, 0)));
+  return readdirFdSync(fd, name);
+}
+
 /** Every entry of the directory open as `fd` (read from its current position); `name` for errors. */
 export function readdirFdSync(fd: number, name: string): LowerDirent[] {
   const out: LowerDirent[] = [];

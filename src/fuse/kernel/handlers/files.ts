@@ -40,6 +40,20 @@ export function open(s: HandlerContext, r: Request): boolean {
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
   const { flags } = readOpenIn(r);
+  if (ops.openWithAttr) {
+    // the attributes come with the handle: no fgetattr for the cache decision
+    return s.run(
+      r.unique,
+      'open',
+      path,
+      () => ops.openWithAttr!(path, flags),
+      (o) => {
+        writeOpenOut(s.out, OUT_HEADER, o.fh, s.opened(nd, o.fh, flags, o.attr));
+        return OPEN_OUT;
+      },
+      (o) => s.dropHandle(path, o.fh),
+    );
+  }
   return s.run(
     r.unique,
     'open',
