@@ -91,7 +91,10 @@ class HomecryptFiles implements FileCodec {
   openAtRest(io: LowerIO): FileCipher | null {
     const head = HEAD_SCRATCH.subarray(0, this.version === 2 ? RECORD_AT + RECORD_MAGIC.length : FILE_HEADER_BYTES);
     const got = io.preadInto(head, 0);
-    if (this.version === 2 && got === head.length && head.subarray(RECORD_AT).equals(RECORD_MAGIC)) return null;
+    if (this.version === 2 && got === head.length) {
+      if (head.subarray(RECORD_AT).equals(RECORD_MAGIC)) return null;
+      io.slotEmpty = true; // as hasRecord would say: a small write then needs no record
+    }
     // parseFileHeader copies what it keeps: the scratch is free again once it returns
     return this.openWith(io, this.unlock(io, head.subarray(0, Math.min(got, FILE_HEADER_BYTES))));
   }
