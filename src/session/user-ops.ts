@@ -6,7 +6,6 @@
 // Secrets (a mount key) arrive as the request's payload on the pipe, never
 // in argv or the environment.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { RefusedError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { createLower } from './lower-dir.js';
@@ -33,15 +32,19 @@ function rmdirIfEmpty(path: string): void {
   }
 }
 
+// names as bytes: a --plaintext-names lower dir may hold names that are not
+// UTF-8, which a string listing would turn into names that do not exist
+// (rmSync's own recursion below the top already works on bytes)
 function emptyDir(path: string): void {
-  let names: string[];
+  let names: Buffer[];
   try {
-    names = readdirSync(path);
+    names = readdirSync(path, { encoding: 'buffer' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  for (const name of names) rmSync(join(path, name), { recursive: true, force: true });
+  const dir = Buffer.from(`${path}/`);
+  for (const name of names) rmSync(Buffer.concat([dir, name]), { recursive: true, force: true });
 }
 
 /** Carries out one request in this process (which runs as the user). */
