@@ -1064,7 +1064,11 @@ export class EncryptedFilesystem {
     }
     const x = this.format.xattrs;
     const lowerName = x ? x.encryptXattrName(name) : null;
-    if (lowerName === null) fail(E.ENODATA); // security.*, system.* …: we store none
+    // security.*, system.* …: not stored here (setxattr says EOPNOTSUPP too).
+    // Not ENODATA: `ls -l` asks security.selinux of every entry, and stops
+    // asking on a filesystem that does not support it (coreutils keeps the
+    // device), which saves a round trip per entry listed
+    if (lowerName === null) fail(E.EOPNOTSUPP);
     const l = this.lower(path);
     const sealed = lgetxattrSync(this.shortPath(l), lowerName);
     try {
