@@ -75,7 +75,8 @@ if [ -n "${COUNTS:-}" ]; then
     for pass in fill list; do
       HOMECRYPT_BRIDGE_STATS=1 HOMECRYPT_BRIDGE_TIMEOUT=60 node "$app/bench/bridge-serve.mjs" kernel homecrypt "$lo" "$m" \
         >"$W/counts-$v/ready" 2>"$W/counts-$v/$pass.err" & srv=$!
-      for _ in $(seq 100); do grep -q ready "$W/counts-$v/ready" 2>/dev/null && break; sleep 0.1; done
+      for _ in $(seq 600); do grep -q ready "$W/counts-$v/ready" 2>/dev/null && break; sleep 0.1; done
+      mountpoint -q "$m" || { echo "bench: bridge-serve of $v did not mount" >&2; kill "$srv" 2>/dev/null; exit 1; }
       if [ $pass = fill ]; then tar -xf "$TAR" -C "$m"; else drop; ls -lR "$m/$TREE" >/dev/null; fi
       fusermount -u "$m"; wait "$srv" || true
     done
