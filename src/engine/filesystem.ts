@@ -22,6 +22,7 @@ import { FdLowerIO } from './fd-lower-io.js';
 import { LowerFlushes } from './lower-flush.js';
 import { LowerSizes, type SizeCell } from './lower-sizes.js';
 import { DirIvCache, mkdirWithState, takeStateOut } from './dir-state.js';
+import { IvReadAhead } from './iv-read-ahead.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
@@ -66,6 +67,8 @@ export interface EngineOptions {
    * bridge): writes may then finish after their reply (after-reply.ts).
    */
   afterReply?: AfterReply;
+  /** Read ahead the IV files of the subdirectories a listing meets (format 2; default true). */
+  ivReadAhead?: boolean;
 }
 
 interface OpenFile {
@@ -110,6 +113,7 @@ const LISTED = 1;
 const PATH_ONLY = 2;
 
 const S_IFMT = 0o170000;
+const DT_DIR = 4;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const RENAME_NOREPLACE = 1;
@@ -136,6 +140,8 @@ export class EncryptedFilesystem {
   private rootFdValue = -1;
   /** Directory IVs, when names are bound to their directory (format 2). */
   private readonly ivs: DirIvCache | null;
+  /** Their files read ahead for the subdirectories a listing meets (iv-read-ahead.ts). */
+  readonly ivAhead: IvReadAhead | null;
   /** Root may give new entries to their callers (allow_other mounts run by root). */
   private readonly asRoot = process.geteuid?.() === 0;
   /**
@@ -149,7 +155,9 @@ export class EncryptedFilesystem {
     this.format = opts.format;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.afterReply = opts.afterReply;
-    this.ivs = opts.format.names.dirState ? new DirIvCache(opts.format.names.dirState) : null;
+    const state = opts.format.names.dirState;
+    this.ivs = state ? new DirIvCache(state) : null;
+    this.ivAhead = state && opts.ivReadAhead !== false ? new IvReadAhead(state.fileName) : null;
     this.umask = process.umask(0o022);
     process.umask(this.umask);
   }
@@ -590,9 +598,11 @@ export class EncryptedFilesystem {
     const dots: DirEntry[] = [];
     const out: DirEntry[] = [];
     let failed = 0;
+    const ahead: string[] | null = this.ivAhead ? [] : null;
     // the lower entries' inode numbers are those getattr reports; the cached
     // descriptor of the directory is listed (no open and close per listing)
-    for (const e of this.listDir(this.dirFd(d.rel), l.abs)) {
+    const fd = this.dirFd(d.rel);
+    for (const e of this.listDir(fd, l.abs)) {
       const name = nameFromBytes(e.name);
       if (name === '.' || name === '..') {
         dots.push({ name, ino: e.ino, type: e.type });
@@ -600,12 +610,15 @@ export class EncryptedFilesystem {
       }
       try {
         const plain = this.format.names.decryptName(name, ctx);
-        if (plain !== null) out.push({ name: plain, ino: e.ino, type: e.type });
+        if (plain === null) continue;
+        out.push({ name: plain, ino: e.ino, type: e.type });
+        if (ahead && e.type === DT_DIR && !this.ivs!.peek(d.rel ? `${d.rel}/${name}` : name)) ahead.push(name);
       } catch (err) {
         if (this.format.names.dirState?.looksSealed(name)) failed++;
         this.log(`homecrypt: skipping ${l.abs}/${name}: ${(err as Error).message}`);
       }
     }
+    if (ahead?.length) this.ivAhead!.listed(fd, ahead);
     if (failed > 0 && out.length === 0 && ctx.dirIV) {
       // nothing here is sealed under this directory's IV: its state file is not its own
       this.log(`homecrypt: EIO: readdir: ${l.abs}: none of its ${failed} entries authenticates under its directory IV (the IV file was replaced or swapped)`);
@@ -1064,7 +1077,11 @@ export class EncryptedFilesystem {
     }
     const x = this.format.xattrs;
     const lowerName = x ? x.encryptXattrName(name) : null;
-    if (lowerName === null) fail(E.ENODATA); // security.*, system.* …: we store none
+    // security.*, system.* …: not stored here (setxattr says EOPNOTSUPP too).
+    // Not ENODATA: `ls -l` asks security.selinux of every entry, and stops
+    // asking on a filesystem that does not support it (coreutils keeps the
+    // device), which saves a round trip per entry listed
+    if (lowerName === null) fail(E.EOPNOTSUPP);
     const l = this.lower(path);
     const sealed = lgetxattrSync(this.shortPath(l), lowerName);
     try {

@@ -16,7 +16,9 @@ import { closeSync, constants as fsc } from 'node:fs';
 import { constants } from 'node:os';
 import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 import { cName } from './c-name.js';
-import { nameFromBytes } from '../format/name-bytes.js';
+import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
+
+const NUL = Buffer.of(0);
 
 interface Libc {
   lgetxattr: Fn;
@@ -42,6 +44,8 @@ interface Libc {
   getdents64: Fn;
   renameat2: Fn;
   fadvise: Fn;
+  fcntl: Fn;
+  openat2: Fn & { async: (...args: unknown[]) => void };
 }
 let libc: Libc | null = null;
 
@@ -74,6 +78,9 @@ function lib(): Libc {
     renameat2: libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
     // returns the error number itself (0 on success), not -1 and errno
     fadvise: libcFn('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)'),
+    fcntl: libcFn('int fcntl(int fd, int cmd, int arg)'),
+    // openat2(2) has no glibc wrapper: syscall(2), whose variadic arguments travel like fixed ones on the supported ABIs
+    openat2: libcFn('long syscall(long number, int dirfd, const uint8_t *path, const uint8_t *how, size_t size)') as Libc['openat2'],
   };
   return libc;
 }
@@ -261,6 +268,36 @@ export function fallocateSync(fd: number, mode: number, offset: number, length: 
 }
 
 export const POSIX_FADV_WILLNEED = 3;
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A second descriptor of what `fd` is open on (close-on-exec). */
+export function dupFdSync(fd: number): number {
+  return check('fcntl', String(fd), lib().fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
+const SYS_OPENAT2 = 437; // x86_64 and aarch64 alike (the unified syscall table)
+const RESOLVE_NO_SYMLINKS = 0x04;
+const RESOLVE_BENEATH = 0x08;
+
+/**
+ * openat2(2) of `path` (a relative path of a few names) below `dir` on a
+ * libuv pool thread, never through a symlink (nor '..' out of `dir`):
+ * calls `done` on the JS thread with the new descriptor (close-on-exec), or
+ * -1 when it could not be opened (any reason: a kernel without openat2
+ * too). `dir` must stay open until `done` is called.
+ */
+export function openBeneathAsync(dir: number, path: string, flags: number, done: (fd: number) => void): void {
+  const name = Buffer.concat([bytesOfName(path), NUL]);
+  const how = Buffer.alloc(24); // struct open_how { u64 flags; u64 mode; u64 resolve; }
+  how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH), 16);
+  lib().openat2.async(SYS_OPENAT2, dir, name, how, how.length, (err: unknown, fd: unknown) => {
+    void name; // both kept alive until the call returns
+    void how;
+    done(err || typeof fd !== 'number' ? -1 : fd);
+  });
+}
 
 /**
  * posix_fadvise(2) WILLNEED: starts reading [offset, offset+length) into the

@@ -16,6 +16,7 @@ import { MountKeys } from '../../src/engine/mount-keys.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { MemIO } from './mem-io.js';
 import { BIN } from './volume-helper.js';
+import { serve } from '../fuse/kernel/bridge-serve-helper.js';
 
 const V = JSON.parse(fs.readFileSync(new URL('../vectors/files/vectors-v2.json', import.meta.url), 'utf8'));
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
@@ -229,6 +230,46 @@ describe.skipIf(skipUnless('root', 'fuse', 'a user mount over a search-only lowe
       } catch {
         /* unmounted */
       }
+    }
+  });
+});
+
+describe.skipIf(skipUnless('root', 'fuse', 'the requests of an ls -l'))('what `ls -l` asks of the mount', () => {
+  /** Serves `lower` (made on first use) with the daemon's 60 s timeouts, runs `work`, unmounts; the requests answered, by opcode. */
+  async function counted(lower: string, mnt: string, work: () => void): Promise<Record<string, number>> {
+    const s = await serve('homecrypt', lower, mnt, { HOMECRYPT_BRIDGE_STATS: '1', HOMECRYPT_BRIDGE_TIMEOUT: '60' });
+    try {
+      work();
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    expect(await s.exited).toBe(0);
+    return JSON.parse(s.stderr().trim().split('\n').pop()!) as Record<string, number>;
+  }
+
+  it('one GETXATTR per entry (its ACL, once per inode), not one more for security.selinux each time', async () => {
+    const top = fs.mkdtempSync(join(dir, 'ls-'));
+    const lower = join(top, 'lower');
+    const mnt = join(top, 'mnt');
+    fs.mkdirSync(mnt);
+    const N = 40;
+    try {
+      await counted(lower, mnt, () => {
+        fs.mkdirSync(join(mnt, 'd'));
+        for (let i = 0; i < N; i++) fs.writeFileSync(join(mnt, 'd', `f${i}`), `${i}`);
+      });
+      let out = '';
+      const asked = await counted(lower, mnt, () => {
+        out = execFileSync('ls', ['-l', join(mnt, 'd')], { encoding: 'utf8' });
+      });
+      expect(out.trim().split('\n')).toHaveLength(N + 1); // "total", then one line each
+      // each file's ACL once (the kernel keeps it), the directory's two; before, a
+      // security.selinux for every entry as well (answered ENODATA, so ls kept asking)
+      expect(asked.getxattr).toBeGreaterThanOrEqual(N);
+      expect(asked.getxattr).toBeLessThanOrEqual(N + 4);
+      expect(asked.lookup ?? 0).toBeLessThanOrEqual(2); // the names and attributes came with READDIRPLUS
+    } finally {
+      spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
     }
   });
 });

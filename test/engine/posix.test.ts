@@ -274,6 +274,11 @@ print(seen, wrong)
     expect(code(() => lgetxattrSync(p, 'user.colour'))).toBe('ENODATA');
     // (trusted.* is stored for root: test/engine/acl.test.ts)
     expect(code(() => lsetxattrSync(p, 'security.homecrypt', Buffer.from('1'), 0))).toBe('EOPNOTSUPP');
+    // and read as unsupported too, as `ls -l` needs to stop asking for security.selinux
+    expect(code(() => lgetxattrSync(p, 'security.selinux'))).toBe('EOPNOTSUPP');
+    expect(code(() => lgetxattrSync(p, 'system.nfs4_acl'))).toBe('EOPNOTSUPP');
+    // ACLs are stored: none is ENODATA
+    expect(code(() => lgetxattrSync(p, 'system.posix_acl_access'))).toBe('ENODATA');
   });
 
   it('full 255-byte names, long names in the lower dir, ENAMETOOLONG past 255', () => {

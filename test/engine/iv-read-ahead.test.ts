@@ -1,0 +1,105 @@
+// The IV files of the subdirectories a listing meets are read ahead on the
+// pool (src/engine/iv-read-ahead.ts): each one opened once, never through a
+// symlink nor out of the listed directory, and the listing's answer and the
+// IV's authentication unchanged.
+import { afterAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { openVolume, writeNewVolumeConfig } from '../../src/engine/volume.js';
+import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
+import { IvReadAhead } from '../../src/engine/iv-read-ahead.js';
+
+const dir = fs.mkdtempSync('/tmp/hc-iv-ahead-');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const KEY = Buffer.alloc(32, 7);
+
+async function settled(r: IvReadAhead): Promise<void> {
+  for (let i = 0; i < 500 && !r.idle; i++) await new Promise((res) => setTimeout(res, 10));
+  expect(r.idle).toBe(true);
+}
+
+function engine(name: string, opts: { ivReadAhead?: boolean } = {}) {
+  const lower = join(dir, name);
+  fs.mkdirSync(lower, { mode: 0o700 });
+  writeNewVolumeConfig(lower, KEY, { keystore: null, version: 2 });
+  const open = () => new EncryptedFilesystem({ lowerRoot: lower, format: openVolume(lower, [KEY]).format, log: () => undefined, ...opts });
+  return { lower, open };
+}
+
+/** Descriptors this process holds open. */
+const fds = () => fs.readdirSync('/proc/self/fd').length;
+
+describe('directory IV files read ahead', () => {
+  it("a listing reads ahead each subdirectory's IV file once, and closes what it opened", async () => {
+    const { open } = engine('listing');
+    const made = open();
+    for (const d of ['a', 'b', 'c']) made.mkdir(`/${d}`, 0o755);
+    made.release('/f', made.create('/f', 0o600));
+    made.closeAll();
+    const e = open(); // a fresh engine: no IV known yet
+    expect(
+      e
+        .readdir('/')
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(['.', '..', 'a', 'b', 'c', 'f']);
+    await settled(e.ivAhead!);
+    expect(e.ivAhead!.warmed).toBe(3); // the three directories, not the file
+    expect(e.ivAhead!.refused).toBe(0);
+    e.readdir('/a');
+    await settled(e.ivAhead!);
+    expect(e.ivAhead!.warmed).toBe(3); // a has no subdirectory; its own IV is now known, nothing more read ahead
+    e.readdir('/');
+    await settled(e.ivAhead!);
+    expect(e.ivAhead!.warmed).toBe(5); // b and c again (their IVs are still not known), not a
+    e.closeAll();
+  });
+
+  it('never opens through a symlink, nor out of the listed directory', async () => {
+    const { lower } = engine('links');
+    const elsewhere = join(dir, 'elsewhere');
+    fs.mkdirSync(join(elsewhere, 'd'), { recursive: true });
+    fs.writeFileSync(join(elsewhere, 'd', 'homecrypt.diriv'), Buffer.alloc(32));
+    fs.mkdirSync(join(lower, 'real'));
+    fs.writeFileSync(join(lower, 'real', 'homecrypt.diriv'), Buffer.alloc(32));
+    fs.symlinkSync(join(elsewhere, 'd'), join(lower, 'link'));
+    fs.mkdirSync(join(lower, 'nested'));
+    fs.symlinkSync(join(elsewhere, 'd', 'homecrypt.diriv'), join(lower, 'nested', 'homecrypt.diriv'));
+    const r = new IvReadAhead('homecrypt.diriv');
+    const before = fds();
+    const d = fs.openSync(lower, 'r');
+    r.listed(d, ['real', 'link', 'nested', '..', '../elsewhere/d']);
+    fs.closeSync(d); // the read-ahead works on a descriptor of its own
+    await settled(r);
+    expect(r.warmed).toBe(1);
+    expect(r.refused).toBe(4);
+    expect(fds()).toBe(before); // its own descriptor of the directory, and the one it opened, closed
+  });
+
+  it('changes no answer: a swapped IV file is still caught at the first use of its directory', async () => {
+    const { lower, open } = engine('swap');
+    const made = open();
+    made.mkdir('/x', 0o755);
+    made.mkdir('/y', 0o755);
+    made.release('/x/1', made.create('/x/1', 0o600));
+    made.release('/y/2', made.create('/y/2', 0o600));
+    const lx = join(lower, made.lower('/x').name);
+    const ly = join(lower, made.lower('/y').name);
+    made.closeAll();
+    fs.renameSync(join(lx, 'homecrypt.diriv'), join(lower, 'iv.tmp'));
+    fs.renameSync(join(ly, 'homecrypt.diriv'), join(lx, 'homecrypt.diriv'));
+    fs.renameSync(join(lower, 'iv.tmp'), join(ly, 'homecrypt.diriv'));
+    const e = open();
+    e.readdir('/');
+    await settled(e.ivAhead!);
+    expect(e.ivAhead!.warmed).toBe(2);
+    expect(() => e.readdir('/x')).toThrow(expect.objectContaining({ errno: 5 }));
+    expect(() => e.getattr('/y/2')).toThrow(expect.objectContaining({ errno: 2 }));
+    e.closeAll();
+  });
+
+  it('can be turned off', () => {
+    expect(engine('on').open().ivAhead).not.toBeNull();
+    expect(engine('off', { ivReadAhead: false }).open().ivAhead).toBeNull();
+  });
+});
