@@ -108,7 +108,7 @@ if [ "${COUNTS:-}" = 1 ]; then
     app=$(dirname "$(dirname "$(hc_of "$v")")")
     cl=$W/counts-$v/lower cm=$W/counts-$v/mnt
     mkdir -p "$cm"
-    serve() { HOMECRYPT_BRIDGE_STATS=1 HOMECRYPT_BRIDGE_TIMEOUT=60 node "$app/bench/bridge-serve.mjs" kernel homecrypt "$cl" "$cm" 2>>"$W/counts-$v.err" & sp=$!
+    serve() { HOMECRYPT_BRIDGE_STATS=1 HOMECRYPT_BRIDGE_TIMEOUT=60 node "$app/bench/bridge-serve.mjs" kernel homecrypt "$cl" "$cm" >/dev/null 2>>"$W/counts-$v.err" & sp=$!
       for _ in $(seq 100); do mountpoint -q "$cm" && break; sleep 0.1; done; }
     serve; tar -xf "$TAR" -C "$cm"; kill -TERM "$sp"; wait "$sp" || true
     : > "$W/counts-$v.err"
