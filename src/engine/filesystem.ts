@@ -19,7 +19,7 @@ import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/in
 import { FuseError } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
-import { LowerFlushes } from './lower-flush.js';
+import { LowerFlushes, closesWithoutWaiting } from './lower-flush.js';
 import { LowerSizes, type SizeCell } from './lower-sizes.js';
 import { DirIvCache, mkdirWithState, takeStateOut } from './dir-state.js';
 import { IvReadAhead } from './iv-read-ahead.js';
@@ -69,6 +69,12 @@ export interface EngineOptions {
   afterReply?: AfterReply;
   /** Read ahead the IV files of the subdirectories a listing meets (format 2; default true). */
   ivReadAhead?: boolean;
+  /**
+   * The lower filesystem's close of a written file waits on nothing (a local
+   * disk filesystem, lower-flush.ts): a writer's release closes it on the JS
+   * thread. Default: from the lower root's statfs type.
+   */
+  closeWritersInline?: boolean;
 }
 
 interface OpenFile {
@@ -131,6 +137,8 @@ export class EncryptedFilesystem {
   private readonly format: VolumeFormat;
   private readonly log: (line: string) => void;
   private readonly afterReply: AfterReply | undefined;
+  /** A writer's lower descriptor is closed on the JS thread too (EngineOptions.closeWritersInline). */
+  private readonly closeWritersInline: boolean;
   /** Lower directories by path relative to the root, least recently used first. */
   private readonly dirs = new Map<string, number>();
   /** Of those descriptors (and the root's): the ones listed before (LISTED) or not readable (PATH_ONLY). */
@@ -155,6 +163,7 @@ export class EncryptedFilesystem {
     this.format = opts.format;
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.afterReply = opts.afterReply;
+    this.closeWritersInline = opts.closeWritersInline ?? closesWithoutWaiting(opts.lowerRoot);
     const state = opts.format.names.dirState;
     this.ivs = state ? new DirIvCache(state) : null;
     this.ivAhead = state && opts.ivReadAhead !== false ? new IvReadAhead(state.fileName) : null;
@@ -730,11 +739,13 @@ export class EncryptedFilesystem {
       /* logged when it failed */
     }
     this.sizes.drop(f.size);
-    if (f.readOnly && this.flushes.idle) {
-      // a reader's descriptor has nothing to flush, and no fsync or close on
-      // the pool holds a lock its close could wait for: closed here, a few µs,
-      // instead of a hop to a pool thread and back for every file a reader
-      // opens (md5 of a tree: docs/BENCHMARKS.md, "Session 6")
+    if ((f.readOnly || this.closeWritersInline) && this.flushes.idle) {
+      // a reader's descriptor has nothing to flush (nor a writer's on a local
+      // disk filesystem, lower-flush.ts), and no fsync or close on the pool
+      // holds a lock its close could wait for: closed here, a few µs, instead
+      // of a hop to a pool thread and back for every file a reader opens (md5
+      // of a tree: docs/BENCHMARKS.md, "Session 6") or a writer makes (each
+      // object of a `git add`, each sqlite journal: "Session 7")
       try {
         closeSync(f.fd);
       } catch (err) {

@@ -22,6 +22,7 @@ import type { LoadedKey, MountKeys } from './mount-keys.js';
 import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 import { RandomPool } from '../crypto/random-pool.js';
+import { FileKeyCache } from './file-key-cache.js';
 
 /** A new file's ID, content key and wrap nonce (random-pool.ts). */
 const fresh = new RandomPool();
@@ -32,6 +33,8 @@ const HEAD_SCRATCH = Buffer.alloc(RECORD_AT + RECORD_MAGIC.length);
 class HomecryptFiles implements FileCodec {
   readonly sizeNeedsHeader = false;
   private readonly layout: BlockLayout;
+  /** Keys of the headers authenticated so far: a file opened again is not unwrapped again (file-key-cache.ts). */
+  private readonly opened = new FileKeyCache();
   constructor(
     private readonly keys: MountKeys,
     private readonly version: FileFormatVersion,
@@ -67,6 +70,9 @@ class HomecryptFiles implements FileCodec {
 
   /** The header's key, when it authenticates as a header of this volume's file version. */
   private unlock(io: LowerIO, head: Buffer = io.pread(0, FILE_HEADER_BYTES)): { k: LoadedKey; fileId: Buffer; contentKey: Buffer } {
+    const known = this.opened.get(head);
+    const kk = known && this.keys.get(known.keyId);
+    if (kk) return { k: kk, fileId: known.fileId, contentKey: known.contentKey };
     const h = parseFileHeader(head, io.lowerPath);
     if (h.version !== this.version) {
       throw new UnsupportedFormatError(io.lowerPath, `a format-${h.version ?? 1} file in a format-${this.version} volume`);
@@ -75,6 +81,7 @@ class HomecryptFiles implements FileCodec {
     if (!k) throw new KeyNotAvailableError(`${io.lowerPath}: its mount key ${h.keyId} is not loaded`);
     const contentKey = unwrapContentKey(k, h.fileId, h.flags ?? 0, h.wrapNonce, h.wrappedKey, this.version);
     if (!contentKey) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
+    this.opened.set(head, { keyId: k.keyId, fileId: h.fileId, contentKey });
     return { k, fileId: h.fileId, contentKey };
   }
 

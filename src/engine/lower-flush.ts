@@ -6,9 +6,29 @@
 // wait their turn in order: the pool (4 threads) also carries the FUSE
 // bridge's wait for the next request, which must never queue behind a stalled
 // flush.
-import { close, fdatasync, fsync } from 'node:fs';
+import { close, fdatasync, fsync, statfsSync } from 'node:fs';
 
 const MAX_AT_ONCE = 2;
+
+/**
+ * Lower filesystems whose close(2) of a written file waits on nothing (no
+ * flush to a server, no request to another daemon): ext2/3/4, XFS, Btrfs,
+ * tmpfs, F2FS (statfs f_type). Their close only drops the file's reference
+ * (ext4 and Btrfs start, without waiting, the writeback of a file truncated
+ * to zero and rewritten), so a writer's close may run on the JS thread too.
+ * NFS flushes at close, a FUSE lower sends FLUSH to its daemon (which may
+ * wait on the inode lock a running fsync holds): those stay on the pool.
+ */
+const LOCAL_FS_TYPES: ReadonlySet<number> = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0xf2f52010]);
+
+/** True when the filesystem holding `path` is one of LOCAL_FS_TYPES (false when statfs fails). */
+export function closesWithoutWaiting(path: string): boolean {
+  try {
+    return LOCAL_FS_TYPES.has(statfsSync(path).type);
+  } catch {
+    return false;
+  }
+}
 
 export class LowerFlushes {
   private running = 0;

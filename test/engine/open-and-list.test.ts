@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { openVolume, writeNewVolumeConfig } from '../../src/engine/volume.js';
 import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
+import { closesWithoutWaiting } from '../../src/engine/lower-flush.js';
 import { homecryptFormat } from '../../src/engine/homecrypt-format.js';
 import { MountKeys } from '../../src/engine/mount-keys.js';
 import { skipUnless } from '../helpers/requirements.js';
@@ -67,12 +68,12 @@ describe('openAtRest (format 2)', () => {
   });
 });
 
-function engine(name: string, key: Buffer = MOUNT_KEY) {
+function engine(name: string, key: Buffer = MOUNT_KEY, closeWritersInline?: boolean) {
   const lower = join(dir, name);
   fs.mkdirSync(lower, { mode: 0o700 });
   writeNewVolumeConfig(lower, key, { keystore: null, version: 2 });
   const vol = openVolume(lower, [key]);
-  return { fs: new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => undefined }), lower };
+  return { fs: new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: () => undefined, closeWritersInline }), lower };
 }
 
 const strip = ({ atimeMs: _a, ...st }: { atimeMs: number }) => st;
@@ -110,8 +111,8 @@ describe('open with its attributes', () => {
 });
 
 describe('release', () => {
-  it("closes a reader's lower descriptor before it returns, and a writer's on a pool thread", async () => {
-    const { fs: e, lower } = engine('release');
+  it("closes a reader's lower descriptor before it returns, and a writer's on a pool thread (a lower filesystem whose close may wait)", async () => {
+    const { fs: e, lower } = engine('release', MOUNT_KEY, false);
     e.release('/f', e.create('/f', 0o600));
     const lowerFile = join(lower, e.lower('/f').name);
     /** This process's descriptors of the lower file. */
@@ -142,7 +143,36 @@ describe('release', () => {
     expect(await settled()).toBe(0);
     e.closeAll();
   });
+
+  it("closes a writer's lower descriptor before it returns too where the lower filesystem's close waits on nothing", () => {
+    expect(closesWithoutWaiting(dir)).toBe(['ext2/ext3', 'ext4', 'xfs', 'btrfs', 'tmpfs', 'f2fs'].includes(lowerFsType(dir)));
+    const { fs: e, lower } = engine('release-inline', MOUNT_KEY, true);
+    const w = e.create('/f', 0o600);
+    e.write('/f', w, Buffer.alloc(100, 1), 0);
+    const lowerFile = join(lower, e.lower('/f').name);
+    const open = () =>
+      fs.readdirSync('/proc/self/fd').filter((d) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${d}`) === lowerFile;
+        } catch {
+          return false; // the listing's own descriptor, gone
+        }
+      }).length;
+    expect(open()).toBe(1);
+    e.release('/f', w);
+    expect(open()).toBe(0);
+    expect((e as unknown as { flushes: { idle: boolean } }).flushes.idle).toBe(true);
+    const w2 = e.open('/f', 2);
+    e.release('/f', w2);
+    expect(open()).toBe(0);
+    e.closeAll();
+  });
 });
+
+/** The lower filesystem's type as stat -f names it. */
+function lowerFsType(path: string): string {
+  return execFileSync('stat', ['-f', '-c', '%T', path], { encoding: 'utf8' }).trim();
+}
 
 describe('listing through the cached directory descriptor', () => {
   it('lists from the start every time, and sees what was made and removed since', () => {

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# home.sh's git row alone (issue 19, session 7): `git init && git add -A &&
+# git commit` of the Debian /usr/lib/python3.11 tree, on a fresh mount of a
+# volume the tree was untarred into (untimed, on an earlier mount), for
+# homecrypt (this checkout) and "before" (BEFORE=REV), interleaved, ROUNDS
+# rounds, medians of the wall time and of the daemon's CPU seconds.
+#   STRACE=1    one more pass per variant with the daemon under `strace -c -f`
+#               (its lower system calls: the summary goes into the results)
+#   PROF=DIR    one more pass per variant with the daemon under `node --cpu-prof`
+#               (a foreground mount; the profiles go to DIR/VARIANT)
+#   COUNTS=1    one more pass per variant with the FUSE requests counted by
+#               opcode (bench/bridge-serve.mjs, the same engine and kernel
+#               bridge with the mount's 60 s cache timeout, a throwaway key)
+#   GIT_VARIANTS="securefs homecrypt"  other variants too (bench/lib/variants.sh)
+# Usage: bench/git-row.sh [ROUNDS]   (root; default 3; writes bench/results/git-row-*.md)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+ROUNDS=${1:-3}
+SRC=/usr/lib/python3.11
+[ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
+[ -d "$SRC" ] || { echo "bench: $SRC missing (apt-get install python3)" >&2; exit 1; }
+command -v git >/dev/null || { echo "bench: git missing (./run deps)" >&2; exit 1; }
+read -r -a VARIANTS <<< "${GIT_VARIANTS:-homecrypt}"
+. bench/lib/variants.sh
+bench_init
+mkdir -p "$APP/bench" && cp bench/bridge-serve.mjs "$APP/bench/" # for COUNTS
+
+TAR=$W/tree.tar
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$SRC")" -cf "$TAR" "$(basename "$SRC")"
+TREE=$(basename "$SRC")
+NFILES=$(tar -tf "$TAR" | grep -vc '/$')
+NDIRS=$(tar -tf "$TAR" | grep -c '/$')
+# git as home.sh runs it, without this machine's configuration
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid \
+  GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
+GIT=(git -c init.defaultBranch=main -c gc.auto=0)
+git_row() { # DIR: the row itself, in the tree under DIR
+  sh -c "cd '$1/$TREE' && ${GIT[*]} init -q && ${GIT[*]} add -A && ${GIT[*]} commit -q -m tree"
+}
+
+prep() { # VARIANT DIR: a fresh copy of the tree (untimed), then a fresh mount
+  local v=$1 d=$2
+  mnt "$v"
+  rm -rf "${d:?}/$TREE"
+  tar -xf "$TAR" -C "$d"
+  mnt "$v"
+}
+
+n=${#VARIANTS[@]}
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+START=$(date -u +%H:%M)
+declare -A RLOAD
+for round in $(seq 1 "$ROUNDS"); do
+  RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
+  for i in $(seq 0 $((n - 1))); do
+    v=${VARIANTS[$(( (i + round - 1) % n ))]}
+    d=$(setup "$v")
+    prep "$v" "$d"
+    tc "$v" git git_row "$d"
+    echo "  $v: ${R[$v,git,$round]} s, daemon CPU ${C[$v,git,$round]} s" >&2
+  done
+  echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+done
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+END=$(date -u +%H:%M)
+medians git
+
+is_hc() { [ "$1" = homecrypt ] || [ "$1" = before ]; }
+
+# strace pass: the daemon's system calls during one more row per homecrypt variant
+declare -A SC
+if [ "${STRACE:-}" = 1 ]; then
+  for v in "${VARIANTS[@]}"; do
+    is_hc "$v" || continue
+    d=$(setup "$v")
+    prep "$v" "$d"
+    pid=$(daemon_pid "$v")
+    strace -c -f -p "$pid" -o "$W/strace-$v.txt" 2>/dev/null & st=$!
+    sleep 1
+    git_row "$d" >/dev/null 2>&1 || echo "bench: git failed under strace ($v)" >&2
+    kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+    SC[$v]=$W/strace-$v.txt
+  done
+fi
+
+# profile pass: the daemon in the foreground under node --cpu-prof
+if [ -n "${PROF:-}" ]; then
+  mkdir -p "$PROF"
+  for v in "${VARIANTS[@]}"; do
+    is_hc "$v" || continue
+    d=$(setup "$v")
+    prep "$v" "$d"
+    "$(hc_of "$v")" umount "$W/$v/mnt"
+    app=$(dirname "$(dirname "$(hc_of "$v")")")
+    echo "$PASS" | node --cpu-prof --cpu-prof-dir="$PROF/$v" "$app/bin/homecrypt" mount "$W/$v/lower" "$W/$v/mnt" \
+      --passphrase-fd 0 --foreground >/dev/null 2>&1 & fg=$!
+    for _ in $(seq 100); do mountpoint -q "$W/$v/mnt" && break; sleep 0.1; done
+    git_row "$d" >/dev/null 2>&1 || echo "bench: git failed under the profiler ($v)" >&2
+    fusermount -u "$W/$v/mnt"; wait "$fg" || true
+  done
+fi
+
+# counts pass: FUSE requests by opcode, through bench/bridge-serve.mjs
+declare -A CN
+if [ "${COUNTS:-}" = 1 ]; then
+  for v in "${VARIANTS[@]}"; do
+    is_hc "$v" || continue
+    app=$(dirname "$(dirname "$(hc_of "$v")")")
+    cl=$W/counts-$v/lower cm=$W/counts-$v/mnt
+    mkdir -p "$cm"
+    serve() { HOMECRYPT_BRIDGE_STATS=1 HOMECRYPT_BRIDGE_TIMEOUT=60 node "$app/bench/bridge-serve.mjs" kernel homecrypt "$cl" "$cm" >/dev/null 2>>"$W/counts-$v.err" & sp=$!
+      for _ in $(seq 100); do mountpoint -q "$cm" && break; sleep 0.1; done; }
+    serve; tar -xf "$TAR" -C "$cm"; kill -TERM "$sp"; wait "$sp" || true
+    : > "$W/counts-$v.err"
+    serve; git_row "$cm" >/dev/null 2>&1 || echo "bench: git failed under bridge-serve ($v)" >&2
+    kill -TERM "$sp"; wait "$sp" || true
+    CN[$v]=$(grep '^{' "$W/counts-$v.err" | tail -1)
+  done
+fi
+
+for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; }; done
+{
+  echo "bench/git-row.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, median of $ROUNDS interleaved round(s)."
+  echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
+  echo "Tree: $SRC, $NFILES files and links, $NDIRS directories, $(du -sh "$TAR" | cut -f1) tar. $(git --version)."
+  [ -n "${OLD:-}" ] && revisions
+  echo
+  echo "| variant | wall s (each round) | wall s, median | daemon CPU s (each round) | daemon CPU s, median |"
+  echo "|---|---|---|---|---|"
+  for v in "${VARIANTS[@]}"; do
+    ws=() cs=()
+    for r in $(seq 1 "$ROUNDS"); do ws+=("$(printf '%.2f' "${R[$v,git,$r]}")"); cs+=("$(printf '%.2f' "${C[$v,git,$r]}")"); done
+    printf '| %s | %s | %.2f | %s | %.2f |\n' "$v" "${ws[*]}" "${M[$v,git]}" "${cs[*]}" "${MC[$v,git]}"
+  done
+  if [ -n "${OLD:-}" ]; then
+    awk -v w0="${M[before,git]}" -v w1="${M[homecrypt,git]}" -v c0="${MC[before,git]}" -v c1="${MC[homecrypt,git]}" \
+      'BEGIN { printf "\nhomecrypt / before: wall %.2f, daemon CPU %.2f\n", (w0 > 0 ? w1 / w0 : 0), (c0 > 0 ? c1 / c0 : 0) }'
+  fi
+  if [ "${STRACE:-}" = 1 ]; then
+    echo
+    echo "Daemon system calls during one row (\`strace -c -f\`; a pass apart, strace slows the daemon):"
+    echo
+    hv=(); for v in "${VARIANTS[@]}"; do is_hc "$v" && hv+=("$v"); done
+    echo "| call | $(printf '%s | ' "${hv[@]}")"
+    echo "|---|$(printf -- '---|%.0s' "${hv[@]}")"
+    for c in $(for v in "${hv[@]}"; do cat "${SC[$v]}"; done | awk '$4 ~ /^[0-9]+$/ && $NF != "total" { print $NF }' | sort -u); do
+      line="| $c |"
+      for v in "${hv[@]}"; do line+=" $(awk -v c="$c" '$NF == c && $4 ~ /^[0-9]+$/ { x = $4 } END { print x + 0 }' "${SC[$v]}") |"; done
+      echo "$line"
+    done
+    line="| total |"
+    for v in "${hv[@]}"; do line+=" $(awk '$NF == "total" { print $3 }' "${SC[$v]}") |"; done
+    echo "$line"
+  fi
+  if [ "${COUNTS:-}" = 1 ]; then
+    echo
+    echo "FUSE requests by opcode during one row (bench/bridge-serve.mjs):"
+    echo
+    for v in "${VARIANTS[@]}"; do is_hc "$v" && echo "- $v: ${CN[$v]:-none}"; done
+  fi
+  if [ -f "$W/failed" ]; then
+    echo; echo "**These commands failed** (their times are in the medians above):"; echo
+    sed 's/^/    /' "$W/failed"
+  fi
+} | tee "$W/result.md"
+mkdir -p bench/results
+cp "$W/result.md" "bench/results/git-row-$(date -u +%Y%m%dT%H%MZ).md"
