@@ -25,15 +25,9 @@ read -r -a VARIANTS <<< "${GIT_VARIANTS:-homecrypt}"
 bench_init
 mkdir -p "$APP/bench" && cp bench/bridge-serve.mjs "$APP/bench/" # for COUNTS
 
-TAR=$W/tree.tar
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$SRC")" -cf "$TAR" "$(basename "$SRC")"
-TREE=$(basename "$SRC")
-NFILES=$(tar -tf "$TAR" | grep -vc '/$')
+tree_tar "$SRC"
 NDIRS=$(tar -tf "$TAR" | grep -c '/$')
-# git as home.sh runs it, without this machine's configuration
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid \
-  GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
-GIT=(git -c init.defaultBranch=main -c gc.auto=0)
+home_workload
 git_row() { # DIR: the row itself, in the tree under DIR
   sh -c "cd '$1/$TREE' && ${GIT[*]} init -q && ${GIT[*]} add -A && ${GIT[*]} commit -q -m tree"
 }

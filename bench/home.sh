@@ -25,17 +25,8 @@ VARIANTS=(plain gocryptfs securefs homecrypt)
 . bench/lib/variants.sh
 bench_init
 
-TAR=$W/tree.tar
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$SRC")" -cf "$TAR" "$(basename "$SRC")"
-TREE=$(basename "$SRC")
-NFILES=$(tar -tf "$TAR" | grep -vc '/$')
-SQL=$W/inserts.sql
-{ echo "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
-  for i in $(seq 1000); do echo "INSERT INTO t(v) VALUES('row $i of the benchmark, some text to store');"; done; } > "$SQL"
-# git as a user would run it, without this machine's configuration
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid \
-  GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
-GIT=(git -c init.defaultBranch=main -c gc.auto=0)
+tree_tar "$SRC"
+home_workload
 # each of 4 jobs has its own FIO_MB file; one pass in random order (fio's random
 # map: no block twice), so every read misses the FUSE page cache; buffered I/O
 # (not every peer takes O_DIRECT), page cache of the file dropped first (invalidate=1)

@@ -35,16 +35,8 @@ NSETS=${#SETS[@]}
 label() { [ -n "${SETS[$1]}" ] && echo "\`${SETS[$1]}\`" || echo "no options"; }
 
 # the tree and the inserts of home.sh
-TAR=$W/tree.tar
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$SRC")" -cf "$TAR" "$(basename "$SRC")"
-TREE=$(basename "$SRC")
-NFILES=$(tar -tf "$TAR" | grep -vc '/$')
-SQL=$W/inserts.sql
-{ echo "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
-  for i in $(seq 1000); do echo "INSERT INTO t(v) VALUES('row $i of the benchmark, some text to store');"; done; } > "$SQL"
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid \
-  GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
-GIT=(git -c init.defaultBranch=main -c gc.auto=0)
+tree_tar "$SRC"
+home_workload
 
 ALL=(untar ls md5 git sqlite rm)
 read -r -a ROWS <<< "${ROWS:-${ALL[*]}}"

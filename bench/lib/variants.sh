@@ -142,3 +142,23 @@ medians() {
 revisions() {
   echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"), \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
 }
+
+# tree_tar SRC: $TAR, a reproducible tar of directory SRC (never through a
+# symlink inside it), $TREE its top folder's name, $NFILES its non-directories
+tree_tar() {
+  TAR=$W/tree.tar
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$1")" -cf "$TAR" "$(basename "$1")"
+  TREE=$(basename "$1")
+  NFILES=$(tar -tf "$TAR" | grep -vc '/$')
+}
+
+# home_workload: home.sh's sqlite inserts ($SQL) and git as a user would run
+# it, without this machine's configuration ($GIT)
+home_workload() {
+  SQL=$W/inserts.sql
+  { echo "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+    for i in $(seq 1000); do echo "INSERT INTO t(v) VALUES('row $i of the benchmark, some text to store');"; done; } > "$SQL"
+  export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid \
+    GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
+  GIT=(git -c init.defaultBranch=main -c gc.auto=0)
+}
