@@ -110,20 +110,23 @@ describe('open with its attributes', () => {
   });
 });
 
+/** How many of this process's descriptors are open on `file`. */
+function descriptorsOf(file: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((d) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${d}`) === file;
+    } catch {
+      return false; // the listing's own descriptor, gone
+    }
+  }).length;
+}
+
 describe('release', () => {
   it("closes a reader's lower descriptor before it returns, and a writer's on a pool thread (a lower filesystem whose close may wait)", async () => {
     const { fs: e, lower } = engine('release', MOUNT_KEY, false);
     e.release('/f', e.create('/f', 0o600));
     const lowerFile = join(lower, e.lower('/f').name);
-    /** This process's descriptors of the lower file. */
-    const open = () =>
-      fs.readdirSync('/proc/self/fd').filter((d) => {
-        try {
-          return fs.readlinkSync(`/proc/self/fd/${d}`) === lowerFile;
-        } catch {
-          return false; // the listing's own descriptor, gone
-        }
-      }).length;
+    const open = () => descriptorsOf(lowerFile);
     /** The engine's pool of closes and fsyncs has nothing running or queued. */
     const poolIdle = () => (e as unknown as { flushes: { idle: boolean } }).flushes.idle;
     const settled = async () => {
@@ -150,14 +153,7 @@ describe('release', () => {
     const w = e.create('/f', 0o600);
     e.write('/f', w, Buffer.alloc(100, 1), 0);
     const lowerFile = join(lower, e.lower('/f').name);
-    const open = () =>
-      fs.readdirSync('/proc/self/fd').filter((d) => {
-        try {
-          return fs.readlinkSync(`/proc/self/fd/${d}`) === lowerFile;
-        } catch {
-          return false; // the listing's own descriptor, gone
-        }
-      }).length;
+    const open = () => descriptorsOf(lowerFile);
     expect(open()).toBe(1);
     e.release('/f', w);
     expect(open()).toBe(0);
