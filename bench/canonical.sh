@@ -9,6 +9,8 @@
 #        BEFORE=REV bench/canonical.sh [ROUNDS]   also runs homecrypt built from git
 #        revision REV ("before" column), interleaved in the same rounds, so a change
 #        is compared with the code before it on the same machine at the same moment
+#        BASE=REV (with BEFORE) a third homecrypt build ("base", e.g. an older reference
+#        such as session 3's 71f6609) in the same rounds, with its own table
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
@@ -23,7 +25,11 @@ tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$N
 NFILES=$(tar -tf "$TAR" | grep -vc '/$')
 
 PHASES=(write read untar ls md5 rm)
+START=$(date -u +%H:%M)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+RLOADS=
 for round in $(seq 1 "$ROUNDS"); do
+  RLOADS+="$(cut -d' ' -f1 /proc/loadavg) "
   for v in "${VARIANTS[@]}"; do
     d=$(setup $v)
     mnt $v
@@ -49,7 +55,7 @@ mb() { echo "scale=0; 262.144 / $1" | bc; }
 out=bench/results/canonical-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
-  echo "Canonical benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds."
+  echo "Canonical benchmark, $(date -u +%Y-%m-%d) $START–$(date -u +%H:%M) UTC, $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds; load average (1/5/15 min) at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg), 1-min load at each round's start: ${RLOADS:-}."
   echo "Tree: node_modules of this checkout, $NFILES files, $(du -sh "$TAR" | cut -f1) tar. Times in seconds (write/read also MB/s)."
   echo
   if [ -n "${OLD:-}" ]; then
@@ -92,6 +98,18 @@ mkdir -p bench/results
       printf '| %s | %.2f | %.2f | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[homecrypt,$p]}" "$cr"
     fi
   done
+  if [ -n "${BASE:-}" ]; then
+    echo
+    echo "\"base\" ($(git rev-parse --short "$BASE")) in the same rounds: wall s and daemon CPU s (median), ratios to gocryptfs:"
+    echo
+    echo "| phase | base | before | homecrypt | base / gocryptfs | before / gocryptfs | homecrypt / gocryptfs | CPU base | CPU before | CPU homecrypt |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for p in "${PHASES[@]}"; do
+      r() { echo "scale=2; ${M[$1,$p]} / ${M[gocryptfs,$p]}" | bc; }
+      printf '| %s | %.2f | %.2f | %.2f | %s | %s | %s | %.2f | %.2f | %.2f |\n' "$p" "${M[base,$p]}" "${M[before,$p]}" "${M[homecrypt,$p]}" \
+        "$(r base)" "$(r before)" "$(r homecrypt)" "${MC[base,$p]}" "${MC[before,$p]}" "${MC[homecrypt,$p]}"
+    done
+  fi
   echo
   echo '```'
   echo "homecrypt / gocryptfs time ratio (| = 1.0, each # = 0.1)"
