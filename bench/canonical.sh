@@ -3,7 +3,8 @@
 # streaming write and read of 2000 x 128 KiB, untar of a source tree, ls -lR,
 # md5sum of every file, rm -rf — on the plain lower filesystem, on gocryptfs
 # (Debian package) and on homecrypt, interleaved in one run, ROUNDS rounds,
-# medians, and the ratio homecrypt / gocryptfs (time; lower is better).
+# medians, and the ratio homecrypt / gocryptfs (time; lower is better). The order of
+# the variants rotates from round to round.
 # The tree is a reproducible tarball of this checkout's node_modules.
 # Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
 #        BEFORE=REV bench/canonical.sh [ROUNDS]   also runs homecrypt built from git
@@ -28,9 +29,13 @@ PHASES=(write read untar ls md5 rm)
 START=$(date -u +%H:%M)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 RLOADS=
+n=${#VARIANTS[@]}
 for round in $(seq 1 "$ROUNDS"); do
   RLOADS+="$(cut -d' ' -f1 /proc/loadavg) "
-  for v in "${VARIANTS[@]}"; do
+  # the order rotates each round: a variant does not always follow the same one
+  # (the one before leaves its writeback and its freed space to the next)
+  for i in $(seq 0 $((n - 1))); do
+    v=${VARIANTS[$(((i + round - 1) % n))]}
     d=$(setup $v)
     mnt $v
     tc $v write dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync
