@@ -50,6 +50,7 @@ for round in $(seq 1 "$ROUNDS"); do
     tc $v md5 sh -c "find '$d' -type f -print0 | xargs -0 md5sum"
     mnt $v
     tc $v rm rm -rf "$d/node_modules"
+    echo "  $v: $(for p in write read untar ls md5 rm; do printf '%s %.2f s (CPU %.2f)  ' "$p" "${R[$v,$p,$round]}" "${C[$v,$p,$round]}"; done)" >&2
   done
   echo "round $round done" >&2
 done
