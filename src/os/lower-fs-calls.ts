@@ -250,19 +250,32 @@ const xattrValue = Buffer.alloc(1024); // an ACL of a hundred entries; a larger 
  * (Linux before 6.13) lgetxattr of that /proc path.
  */
 export function getxattratSync(dir: number, name: string, attr: string): Buffer {
-  if (haveGetxattrat && addressesAvailable()) {
-    let r = getxattrat(dir, name, attr, xattrValue);
-    if (r >= 0) return Buffer.from(xattrValue.subarray(0, r));
-    if (lastErrno() === constants.errno.ENOSYS) haveGetxattrat = false;
-    else if (lastErrno() !== constants.errno.ERANGE) throw errnoError('getxattrat', name);
-    else {
-      const size = check('getxattrat', name, getxattrat(dir, name, attr, null));
-      const buf = Buffer.alloc(size);
-      r = check('getxattrat', name, getxattrat(dir, name, attr, buf));
-      return buf.subarray(0, r);
+  const byPath = () => lgetxattrSync(dir === AT_FDCWD ? name : `/proc/self/fd/${dir}/${name}`, attr);
+  if (!haveGetxattrat || !addressesAvailable()) return byPath();
+  let r = getxattrat(dir, name, attr, xattrValue);
+  if (r >= 0) return Buffer.from(xattrValue.subarray(0, r));
+  const errno = lastErrno();
+  if (errno === constants.errno.ENOSYS) {
+    haveGetxattrat = false;
+    return byPath();
+  }
+  if (errno === constants.errno.EPERM) {
+    // a seccomp filter older than the call (a container's) may answer EPERM
+    // for it: the old way, and kept to when it answers otherwise
+    try {
+      const v = byPath();
+      haveGetxattrat = false;
+      return v;
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== constants.errno.EPERM) haveGetxattrat = false;
+      throw err;
     }
   }
-  return lgetxattrSync(dir === AT_FDCWD ? name : `/proc/self/fd/${dir}/${name}`, attr);
+  if (errno !== constants.errno.ERANGE) throw errnoError('getxattrat', name);
+  const size = check('getxattrat', name, getxattrat(dir, name, attr, null));
+  const buf = Buffer.alloc(size);
+  r = check('getxattrat', name, getxattrat(dir, name, attr, buf));
+  return buf.subarray(0, r);
 }
 
 function getxattrat(dir: number, name: string, attr: string, into: Buffer | null): number {
