@@ -3,12 +3,15 @@
 # streaming write and read of 2000 x 128 KiB, untar of a source tree, ls -lR,
 # md5sum of every file, rm -rf — on the plain lower filesystem, on gocryptfs
 # (Debian package) and on homecrypt, interleaved in one run, ROUNDS rounds,
-# medians, and the ratio homecrypt / gocryptfs (time; lower is better).
+# medians, and the ratio homecrypt / gocryptfs (time; lower is better). The order of
+# the variants rotates from round to round.
 # The tree is a reproducible tarball of this checkout's node_modules.
 # Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
 #        BEFORE=REV bench/canonical.sh [ROUNDS]   also runs homecrypt built from git
 #        revision REV ("before" column), interleaved in the same rounds, so a change
 #        is compared with the code before it on the same machine at the same moment
+#        BASE=REV (with BEFORE) a third homecrypt build ("base", e.g. an older reference
+#        such as session 3's 71f6609) in the same rounds, with its own table
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
@@ -23,8 +26,16 @@ tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$N
 NFILES=$(tar -tf "$TAR" | grep -vc '/$')
 
 PHASES=(write read untar ls md5 rm)
+START=$(date -u +%H:%M)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+RLOADS=
+n=${#VARIANTS[@]}
 for round in $(seq 1 "$ROUNDS"); do
-  for v in "${VARIANTS[@]}"; do
+  RLOADS+="$(cut -d' ' -f1 /proc/loadavg) "
+  # the order rotates each round: a variant does not always follow the same one
+  # (the one before leaves its writeback and its freed space to the next)
+  for i in $(seq 0 $((n - 1))); do
+    v=${VARIANTS[$(((i + round - 1) % n))]}
     d=$(setup $v)
     mnt $v
     tc $v write dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync
@@ -39,6 +50,7 @@ for round in $(seq 1 "$ROUNDS"); do
     tc $v md5 sh -c "find '$d' -type f -print0 | xargs -0 md5sum"
     mnt $v
     tc $v rm rm -rf "$d/node_modules"
+    echo "  $v: $(for p in write read untar ls md5 rm; do printf '%s %.2f s (CPU %.2f)  ' "$p" "${R[$v,$p,$round]}" "${C[$v,$p,$round]}"; done)" >&2
   done
   echo "round $round done" >&2
 done
@@ -49,7 +61,7 @@ mb() { echo "scale=0; 262.144 / $1" | bc; }
 out=bench/results/canonical-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
-  echo "Canonical benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds."
+  echo "Canonical benchmark, $(date -u +%Y-%m-%d) $START–$(date -u +%H:%M) UTC, $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds; load average (1/5/15 min) at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg), 1-min load at each round's start: ${RLOADS:-}."
   echo "Tree: node_modules of this checkout, $NFILES files, $(du -sh "$TAR" | cut -f1) tar. Times in seconds (write/read also MB/s)."
   echo
   if [ -n "${OLD:-}" ]; then
@@ -92,6 +104,18 @@ mkdir -p bench/results
       printf '| %s | %.2f | %.2f | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[homecrypt,$p]}" "$cr"
     fi
   done
+  if [ -n "${BASE:-}" ]; then
+    echo
+    echo "\"base\" ($(git rev-parse --short "$BASE")) in the same rounds: wall s and daemon CPU s (median), ratios to gocryptfs:"
+    echo
+    echo "| phase | base | before | homecrypt | base / gocryptfs | before / gocryptfs | homecrypt / gocryptfs | CPU base | CPU before | CPU homecrypt |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for p in "${PHASES[@]}"; do
+      r() { echo "scale=2; ${M[$1,$p]} / ${M[gocryptfs,$p]}" | bc; }
+      printf '| %s | %.2f | %.2f | %.2f | %s | %s | %s | %.2f | %.2f | %.2f |\n' "$p" "${M[base,$p]}" "${M[before,$p]}" "${M[homecrypt,$p]}" \
+        "$(r base)" "$(r before)" "$(r homecrypt)" "${MC[base,$p]}" "${MC[before,$p]}" "${MC[homecrypt,$p]}"
+    done
+  fi
   echo
   echo '```'
   echo "homecrypt / gocryptfs time ratio (| = 1.0, each # = 0.1)"

@@ -14,10 +14,15 @@
 #               cold ls -lR (bench/bridge-serve.mjs: the same engine, bridge and timeouts)
 #   STRACE=1    a separate pass: the daemon's system calls for one cold ls -lR (`strace -c -f`)
 #   PROF=DIR    a separate pass: a `node --cpu-prof` profile of the daemon for one cold ls -lR
+#   TREE=DIR    list a copy of DIR instead (TREE=node_modules: the canonical benchmark's tree,
+#               this checkout's node_modules, through its symlink)
+#   WARM=1      the canonical benchmark's ls row: no cache drop anywhere, so "cold" is a fresh
+#               daemon over lower files in the page cache (each canonical phase mounts afresh
+#               right after the untar), "again" a second listing on that daemon
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-5}
-SRC=/usr/lib/python3.11
+SRC=$(readlink -f "${TREE:-/usr/lib/python3.11}")
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (drop_caches, mounts)" >&2; exit 1; }
 [ -d "$SRC" ] || { echo "bench: $SRC missing (apt-get install python3)" >&2; exit 1; }
 VARIANTS=(homecrypt)
@@ -33,8 +38,11 @@ NENT=$(tar -tf "$TAR" | wc -l)
 NDIRS=$(tar -tf "$TAR" | grep -c '/$')
 PHASES=(cold again cached)
 declare -A LABEL=([cold]="cold (fresh mount, caches dropped)" [again]="cold again (same daemon, caches dropped)" [cached]="cached (no drop)")
+[ -n "${WARM:-}" ] && LABEL=([cold]="fresh mount, lower cached" [again]="again (same daemon)" [cached]="once more")
 
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+drop() { [ -n "${WARM:-}" ] || { sync; echo 3 > /proc/sys/vm/drop_caches; }; }
+# (variants.sh's) cold: a fresh mount, and the drop unless WARM
+cold() { mnt "$1"; drop; }
 one() { # VARIANT: the three listings on one fresh mount
   local v=$1 d
   d=$(setup "$v")
@@ -120,7 +128,7 @@ mkdir -p bench/results
 {
   echo "bench/listing.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved round(s)."
   echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
-  echo "Tree: $SRC, $NENT entries ($NDIRS directories), \`ls -lR\` of it."
+  echo "Tree: $SRC, $NENT entries ($NDIRS directories), \`ls -lR\` of it$([ -n "${WARM:-}" ] && echo ', lower page cache warm (WARM=1: no drop)')."
   [ -n "${OLD:-}" ] && { echo; revisions; }
   echo
   echo "| ls -lR | variant | wall s | daemon CPU s |"

@@ -7,6 +7,9 @@
 #              mount is faster; the data path is the same), default mount options
 #   homecrypt  `homecrypt init` + `homecrypt mount` of this checkout's dist/
 #   before     homecrypt built from git revision $BEFORE (only when BEFORE is set)
+#   base       homecrypt built from git revision $BASE (only when BASE is set): a second
+#              older build in the same rounds (a change against the code just before it
+#              and against an older reference at once)
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -25,7 +28,7 @@ bench_cleanup() {
 }
 
 # bench_init: snapshot the build (a rebuild during the run cannot change it),
-# build BEFORE if set (adds the "before" variant), check the peers exist
+# build BEFORE and BASE if set (add the "before" and "base" variants), check the peers exist
 bench_init() {
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
@@ -43,13 +46,21 @@ bench_init() {
     (cd "$OLD" && npx tsc -p tsconfig.json) || { echo "bench: $BEFORE does not build" >&2; exit 1; }
     VARIANTS+=(before)
   fi
+  if [ -n "${BASE:-}" ]; then
+    BASEDIR=$W/base
+    mkdir -p "$BASEDIR"
+    git archive "$BASE" | tar -x -C "$BASEDIR"
+    ln -s "$PWD/node_modules" "$BASEDIR/node_modules"
+    (cd "$BASEDIR" && npx tsc -p tsconfig.json) || { echo "bench: $BASE does not build" >&2; exit 1; }
+    VARIANTS+=(base)
+  fi
   local v
   for v in "${VARIANTS[@]}"; do
     case $v in gocryptfs|securefs) command -v "$v" >/dev/null || { echo "bench: $v is not installed (./run deps)" >&2; exit 1; } ;; esac
   done
 }
 
-hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; base) echo "$BASEDIR/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 
 setup() { # variant → prints the directory to work in (made once per run)
   local v=$1
@@ -64,7 +75,7 @@ setup() { # variant → prints the directory to work in (made once per run)
       [ -f "$W/securefs/cipher/.securefs.json" ] ||
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
-    homecrypt|before)
+    homecrypt|before|base)
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
@@ -79,7 +90,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
     securefs) fusermount -u "$W/securefs/mnt" 2>/dev/null || true
       echo "$PASS" | securefs mount -b --log "$W/securefs.log" "$W/securefs/cipher" "$W/securefs/mnt" >/dev/null 2>&1
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
-    homecrypt|before) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    homecrypt|before|base) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -99,7 +110,7 @@ daemon_pid() {
   case $1 in
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
-    homecrypt|before) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before|base) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
@@ -141,6 +152,7 @@ medians() {
 # a one-line description of what "before" and "homecrypt" are, for the results
 revisions() {
   echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"), \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
+  if [ -n "${BASE:-}" ]; then echo "\"base\" is homecrypt at $(git rev-parse --short "$BASE")."; fi
 }
 
 # tree_tar SRC: $TAR, a reproducible tar of directory SRC (never through a

@@ -52,18 +52,23 @@ function loadLibcrypto(): HmacCtr | null {
   const scratch = Buffer.alloc(8);
   const ctrKey = Buffer.alloc(32);
   let ctrSet = false;
+  // the results land in buffers made once and are copied out (Buffer.from: Node's
+  // pooled slab): a new Buffer per call would cost the taking of its address (an
+  // off-heap move and a native call, buffer-address.ts) more than the HMAC itself
+  const mac = Buffer.alloc(32);
+  const stream = Buffer.alloc(1024); // a name's bytes (255 at most) and a symlink target's (4 KiB: allocated)
   const impl: HmacCtr = {
     name: 'libcrypto',
     hmacSha256(key, data) {
-      const out = Buffer.alloc(32);
-      if (!hmac(sha256, addressOf(key), key.length, data.length ? addressOf(data) : 0, data.length, addressOf(out), addressOf(scratch))) {
+      if (!hmac(sha256, addressOf(key), key.length, data.length ? addressOf(data) : 0, data.length, addressOf(mac), addressOf(scratch))) {
         throw new Error('HMAC failed');
       }
-      return out;
+      return Buffer.from(mac);
     },
     aes256Ctr(key, iv, data) {
       if (key.length !== 32 || iv.length !== 16) throw new RangeError('aes-256-ctr: bad key or IV size');
-      const out = Buffer.alloc(data.length);
+      const into = data.length <= stream.length ? stream : Buffer.alloc(data.length);
+      const out = into.subarray(0, data.length);
       const same = ctrSet && ctrKey.equals(key);
       if (init(ctx, null, null, same ? 0 : addressOf(key), addressOf(iv)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
       if (!same) {
@@ -73,7 +78,7 @@ function loadLibcrypto(): HmacCtr | null {
       if (data.length > 0 && update(ctx, addressOf(out), addressOf(scratch), addressOf(data), data.length) !== 1) {
         throw new Error('EVP_EncryptUpdate failed');
       }
-      return out;
+      return into === stream ? Buffer.from(out) : out;
     },
   };
   // a self-test against Node's crypto before trusting it (two keys: the kept schedule must follow a change)

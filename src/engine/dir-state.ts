@@ -8,7 +8,17 @@ import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readSyn
 import { CorruptFileError } from '../errors.js';
 import type { DirStateCodec } from './volume-format.js';
 import { E, fail } from './errno.js';
-import { O_PATH, mkdiratSync, openatSync, readdirFdSync, renameat2Sync, renameatSync, unlinkatSync, lstatatSync } from '../os/lower-fs-calls.js';
+import {
+  O_PATH,
+  mkdiratSync,
+  openatSync,
+  preadCachedSync,
+  readdirFdSync,
+  renameat2Sync,
+  renameatSync,
+  unlinkatSync,
+  lstatatSync,
+} from '../os/lower-fs-calls.js';
 import { RandomPool } from '../crypto/random-pool.js';
 
 /** Temporary names of directories being made (unique, not secret). */
@@ -25,16 +35,32 @@ const IV_CACHE = 16_384;
  */
 export class DirIvCache {
   private readonly ivs = new Map<string, Buffer>();
+  /** Of those, the directories whose IV file was read from the page cache (see fromPageCache). */
+  private readonly cached = new Set<string>();
   constructor(private readonly codec: DirStateCodec) {}
 
   /** The IV of the directory at `rel`, open as `dirFd` (called only on a miss); `abs` names it in errors. */
   get(rel: string, dirFd: () => number, abs: string): Buffer {
     const hit = this.ivs.get(rel);
     if (hit) return hit;
-    const iv = this.codec.open(readStateFile(dirFd(), this.codec.fileName, abs), `${abs}/${this.codec.fileName}`);
-    if (this.ivs.size >= IV_CACHE) this.ivs.clear();
+    const seen = { cached: false };
+    const iv = this.codec.open(readStateFile(dirFd(), this.codec.fileName, abs, seen), `${abs}/${this.codec.fileName}`);
+    if (this.ivs.size >= IV_CACHE) {
+      this.ivs.clear();
+      this.cached.clear();
+    }
     this.ivs.set(rel, iv);
+    if (seen.cached) this.cached.add(rel);
     return iv;
+  }
+
+  /**
+   * True when the IV of the directory at `rel` was read, and its file's
+   * bytes were in the page cache then: the lower tree around it is likely
+   * cached too (iv-read-ahead.ts reads ahead only where it is not).
+   */
+  fromPageCache(rel: string): boolean {
+    return this.cached.has(rel);
   }
 
   peek(rel: string): Buffer | undefined {
@@ -48,16 +74,23 @@ export class DirIvCache {
   /** The directory at `rel` was renamed or removed: forget it and everything below. */
   drop(rel: string): void {
     const prefix = `${rel}/`;
-    for (const k of this.ivs.keys()) if (k === rel || k.startsWith(prefix)) this.ivs.delete(k);
+    for (const k of this.ivs.keys()) {
+      if (k === rel || k.startsWith(prefix)) {
+        this.ivs.delete(k);
+        this.cached.delete(k);
+      }
+    }
   }
 }
 
 /**
  * A state file's bytes (null when it does not exist); other failures are
  * integrity errors (EIO). Opened non-blocking and checked to be a regular
- * file: a fifo put in its place must not hang the daemon.
+ * file: a fifo put in its place must not hang the daemon. `seen.cached` is
+ * set when the bytes came from the page cache (a read that does not wait
+ * for the device, tried first: the same number of calls when it succeeds).
  */
-export function readStateFile(dirFd: number, fileName: string, abs: string): Buffer | null {
+export function readStateFile(dirFd: number, fileName: string, abs: string, seen?: { cached: boolean }): Buffer | null {
   let fd: number;
   try {
     fd = openatSync(dirFd, fileName, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
@@ -68,7 +101,9 @@ export function readStateFile(dirFd: number, fileName: string, abs: string): Buf
   try {
     if (!fstatSync(fd).isFile()) throw new CorruptFileError(`${abs}/${fileName}`, 'is not a regular file');
     const buf = Buffer.alloc(256); // far more than a good one holds: a longer file shows as too long
-    const n = readSync(fd, buf, 0, buf.length, 0);
+    let n = seen ? preadCachedSync(fd, buf, 0) : -1;
+    if (seen) seen.cached = n >= 0;
+    if (n < 0) n = readSync(fd, buf, 0, buf.length, 0);
     return buf.subarray(0, n);
   } catch (err) {
     if (err instanceof CorruptFileError) throw err;

@@ -35,6 +35,7 @@ import {
   SEEK_HOLE,
   faccessatSync,
   fchmodatSync,
+  getxattratSync,
   fchownatSync,
   lgetxattrSync,
   linkatSync,
@@ -607,7 +608,9 @@ export class EncryptedFilesystem {
     const dots: DirEntry[] = [];
     const out: DirEntry[] = [];
     let failed = 0;
-    const ahead: string[] | null = this.ivAhead ? [] : null;
+    // subdirectories' IV files read ahead only where this directory's own came
+    // from the disk (or from a read-ahead): not in a tree the page cache holds
+    const ahead: string[] | null = this.ivAhead && !(this.ivs!.fromPageCache(d.rel) && !this.ivAhead.readAhead(d.rel)) ? [] : null;
     // the lower entries' inode numbers are those getattr reports; the cached
     // descriptor of the directory is listed (no open and close per listing)
     const fd = this.dirFd(d.rel);
@@ -627,7 +630,7 @@ export class EncryptedFilesystem {
         this.log(`homecrypt: skipping ${l.abs}/${name}: ${(err as Error).message}`);
       }
     }
-    if (ahead?.length) this.ivAhead!.listed(fd, ahead);
+    if (ahead?.length) this.ivAhead!.listed(fd, d.rel, ahead);
     if (failed > 0 && out.length === 0 && ctx.dirIV) {
       // nothing here is sealed under this directory's IV: its state file is not its own
       this.log(`homecrypt: EIO: readdir: ${l.abs}: none of its ${failed} entries authenticates under its directory IV (the IV file was replaced or swapped)`);
@@ -1034,7 +1037,8 @@ export class EncryptedFilesystem {
     let acl = d?.defaultAcl;
     if (acl === undefined) {
       try {
-        acl = lgetxattrSync(this.shortPath(this.lower(path)), ACL_DEFAULT);
+        const l = this.lower(path);
+        acl = getxattratSync(l.dir, l.name, ACL_DEFAULT);
       } catch (err) {
         // the kernel takes EOPNOTSUPP for a failed permission check; none is none
         const errno = errnoFor(err);
@@ -1079,7 +1083,8 @@ export class EncryptedFilesystem {
     if (name === ACL_DEFAULT) return this.defaultAcl(path);
     if (EncryptedFilesystem.isAcl(name)) {
       try {
-        return lgetxattrSync(this.shortPath(this.lower(path)), name);
+        const l = this.lower(path);
+        return getxattratSync(l.dir, l.name, name);
       } catch (err) {
         // the kernel takes EOPNOTSUPP for a failed permission check; none is none
         if (errnoFor(err) === E.EOPNOTSUPP) fail(E.ENODATA);

@@ -11,6 +11,11 @@
 // (dir-state.ts), now from the page cache. The opens never follow a symlink
 // nor leave the listed directory (openat2 RESOLVE_NO_SYMLINKS and
 // RESOLVE_BENEATH), through a descriptor of their own of it.
+// Where the lower tree is in the page cache already (a listing right after
+// the files were written or listed, the canonical benchmark's ls row), all
+// this costs three to five system calls and two thread hops per directory and
+// saves nothing: the engine reads ahead below a directory only when its own
+// IV file came from the disk, or was read ahead itself (filesystem.ts readdir).
 import { closeSync, constants as fsc } from 'node:fs';
 import { dupFdSync, openBeneathAsync, willNeedSync } from '../os/lower-fs-calls.js';
 
@@ -18,6 +23,8 @@ import { dupFdSync, openBeneathAsync, willNeedSync } from '../os/lower-fs-calls.
 const IN_FLIGHT = 2;
 /** Subdirectories waiting (a huge directory's are not all read ahead). */
 const QUEUED = 512;
+/** Directories remembered as read ahead (a path each). */
+const REMEMBERED = 16_384;
 
 interface Job {
   /** The listed directory's descriptor of our own, shared by its jobs. */
@@ -28,16 +35,23 @@ interface Job {
 export class IvReadAhead {
   private readonly queue: Job[] = [];
   private running = 0;
+  /** Lower paths (relative to the root) of the directories whose IV file was queued here. */
+  private readonly queued = new Set<string>();
   /** Counts, for tests and benchmarks: IV files opened and read ahead, and opens refused or failed. */
   warmed = 0;
   refused = 0;
 
   constructor(private readonly fileName: string) {}
 
-  /** Reads ahead the IV files of subdirectories `names` of the directory open as `dirFd`. */
-  listed(dirFd: number, names: string[]): void {
+  /**
+   * Reads ahead the IV files of subdirectories `names` of the directory open
+   * as `dirFd`, whose lower path relative to the root is `rel`.
+   */
+  listed(dirFd: number, rel: string, names: string[]): void {
     const room = Math.min(names.length, QUEUED - this.queue.length);
     if (room <= 0) return;
+    if (this.queued.size + room > REMEMBERED) this.queued.clear();
+    for (let i = 0; i < room; i++) this.queued.add(rel ? `${rel}/${names[i]!}` : names[i]!);
     let fd: number;
     try {
       fd = dupFdSync(dirFd);
@@ -47,6 +61,11 @@ export class IvReadAhead {
     const dir = { fd, jobs: room };
     for (let i = 0; i < room; i++) this.queue.push({ dir, name: names[i]! });
     this.next();
+  }
+
+  /** True when the IV file of the directory at `rel` was queued to be read ahead. */
+  readAhead(rel: string): boolean {
+    return this.queued.has(rel);
   }
 
   /** Nothing queued or running. */

@@ -14,9 +14,10 @@
 // Errors are thrown as objects with `errno` (positive) and `code`, like fs errors.
 import { closeSync, constants as fsc } from 'node:fs';
 import { constants } from 'node:os';
-import { checked as check, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
+import { checked as check, errnoError, lastErrno, libcFn, type LibcFn as Fn } from './libc.js';
 import { cName } from './c-name.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
+import { addressesAvailable, addressOf } from '../crypto/buffer-address.js';
 
 const NUL = Buffer.of(0);
 
@@ -46,6 +47,8 @@ interface Libc {
   fadvise: Fn;
   fcntl: Fn;
   openat2: Fn & { async: (...args: unknown[]) => void };
+  preadv2: Fn;
+  getxattrat: Fn;
 }
 let libc: Libc | null = null;
 
@@ -81,6 +84,10 @@ function lib(): Libc {
     fcntl: libcFn('int fcntl(int fd, int cmd, int arg)'),
     // openat2(2) has no glibc wrapper: syscall(2), whose variadic arguments travel like fixed ones on the supported ABIs
     openat2: libcFn('long syscall(long number, int dirfd, const uint8_t *path, const uint8_t *how, size_t size)') as Libc['openat2'],
+    // the iovec array is passed as bytes holding the data buffer's address (buffer-address.ts)
+    preadv2: libcFn('long preadv2(int fd, const uint8_t *iov, int iovcnt, int64_t offset, int flags)'),
+    // getxattrat(2) (Linux 6.13) has no glibc wrapper either
+    getxattrat: libcFn('long syscall(long number, int dirfd, const char *path, unsigned int atFlags, const char *name, const uint8_t *args, size_t size)'),
   };
   return libc;
 }
@@ -230,6 +237,54 @@ export function lgetxattrSync(path: string, name: string): Buffer {
   return buf.subarray(0, n);
 }
 
+const SYS_GETXATTRAT = 464; // x86_64 and aarch64 alike (the unified syscall table)
+/** The kernel has getxattrat(2) (false once it said ENOSYS). */
+let haveGetxattrat = true;
+const xattrArgs = Buffer.alloc(16); // struct xattr_args { u64 value; u32 size; u32 flags; }
+const xattrValue = Buffer.alloc(1024); // an ACL of a hundred entries; a larger value is asked its size first
+
+/**
+ * lgetxattr of `name` in `dir` (never following a symlink), by getxattrat(2)
+ * where the kernel has it: no walk through /proc/self/fd/DIR/NAME, which
+ * costs more than the call when `ls -l` asks every entry's ACL. Elsewhere
+ * (Linux before 6.13) lgetxattr of that /proc path.
+ */
+export function getxattratSync(dir: number, name: string, attr: string): Buffer {
+  const byPath = () => lgetxattrSync(dir === AT_FDCWD ? name : `/proc/self/fd/${dir}/${name}`, attr);
+  if (!haveGetxattrat || !addressesAvailable()) return byPath();
+  let r = getxattrat(dir, name, attr, xattrValue);
+  if (r >= 0) return Buffer.from(xattrValue.subarray(0, r));
+  const errno = lastErrno();
+  if (errno === constants.errno.ENOSYS) {
+    haveGetxattrat = false;
+    return byPath();
+  }
+  if (errno === constants.errno.EPERM) {
+    // a seccomp filter older than the call (a container's) may answer EPERM
+    // for it: the old way, and kept to when it answers otherwise
+    try {
+      const v = byPath();
+      haveGetxattrat = false;
+      return v;
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== constants.errno.EPERM) haveGetxattrat = false;
+      throw err;
+    }
+  }
+  if (errno !== constants.errno.ERANGE) throw errnoError('getxattrat', name);
+  const size = check('getxattrat', name, getxattrat(dir, name, attr, null));
+  const buf = Buffer.alloc(size);
+  r = check('getxattrat', name, getxattrat(dir, name, attr, buf));
+  return buf.subarray(0, r);
+}
+
+function getxattrat(dir: number, name: string, attr: string, into: Buffer | null): number {
+  xattrArgs.writeBigUInt64LE(into && into.length ? BigInt(addressOf(into)) : 0n, 0);
+  xattrArgs.writeUInt32LE(into ? into.length : 0, 8);
+  xattrArgs.writeUInt32LE(0, 12);
+  return Number(lib().getxattrat(SYS_GETXATTRAT, dir, cName(name), AT_SYMLINK_NOFOLLOW, cName(attr), xattrArgs, xattrArgs.length));
+}
+
 export function lsetxattrSync(path: string, name: string, value: Buffer, flags: number): void {
   check('lsetxattr', path, lib().lsetxattr(cName(path), cName(name), value, value.length, flags));
 }
@@ -306,6 +361,23 @@ export function openBeneathAsync(dir: number, path: string, flags: number, done:
  */
 export function willNeedSync(fd: number, offset: number, length: number): boolean {
   return Number(lib().fadvise(fd, offset, length, POSIX_FADV_WILLNEED)) === 0;
+}
+
+const RWF_NOWAIT = 0x08;
+const iovBuf = Buffer.alloc(16); // struct iovec { void *base; size_t len; }
+
+/**
+ * pread(2) of what is in the page cache only (preadv2 with RWF_NOWAIT): the
+ * bytes read, or -1 when reading them would wait for the device (EAGAIN: not
+ * cached) or the kernel or filesystem cannot tell (any failure: the caller
+ * then reads as usual, and learns the real error there).
+ */
+export function preadCachedSync(fd: number, buf: Buffer, offset: number): number {
+  if (buf.length === 0 || !addressesAvailable()) return -1;
+  iovBuf.writeBigUInt64LE(BigInt(addressOf(buf)), 0);
+  iovBuf.writeBigUInt64LE(BigInt(buf.length), 8);
+  const n = Number(lib().preadv2(fd, iovBuf, 1, offset, RWF_NOWAIT));
+  return n >= 0 ? n : -1;
 }
 
 /** lseek(2) with SEEK_DATA or SEEK_HOLE; -1 for ENXIO (nothing of that kind at or after `offset`). */

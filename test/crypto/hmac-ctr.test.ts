@@ -34,6 +34,24 @@ describe('hmacCtr', () => {
     expect(impl.aes256Ctr(key, iv, data).equals(expected)).toBe(true);
   });
 
+  it('gives each caller a result of its own (the results are made in buffers it reuses)', () => {
+    const impl = hmacCtr();
+    const key = randomBytes(32);
+    const iv = randomBytes(16);
+    const a = impl.hmacSha256(key, Buffer.from('a'));
+    const b = impl.hmacSha256(key, Buffer.from('b'));
+    expect(a.equals(createHmac('sha256', key).update('a').digest())).toBe(true);
+    expect(a.equals(b)).toBe(false);
+    const x = impl.aes256Ctr(key, iv, Buffer.from('first name'));
+    const y = impl.aes256Ctr(key, iv, Buffer.from('other text'));
+    const c = createCipheriv('aes-256-ctr', key, iv);
+    expect(x.equals(Buffer.concat([c.update('first name'), c.final()]))).toBe(true);
+    expect(x.equals(y)).toBe(false);
+    y.fill(0); // a caller wiping its result touches nothing of the next one
+    const d = createCipheriv('aes-256-ctr', key, iv);
+    expect(impl.aes256Ctr(key, iv, Buffer.from('third')).equals(Buffer.concat([d.update('third'), d.final()]))).toBe(true);
+  });
+
   it('refuses a key or IV of the wrong size', () => {
     expect(() => hmacCtr().aes256Ctr(Buffer.alloc(16), Buffer.alloc(16), Buffer.alloc(1))).toThrow();
     expect(() => hmacCtr().aes256Ctr(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(1))).toThrow();

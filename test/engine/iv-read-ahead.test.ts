@@ -1,9 +1,11 @@
 // The IV files of the subdirectories a listing meets are read ahead on the
 // pool (src/engine/iv-read-ahead.ts): each one opened once, never through a
 // symlink nor out of the listed directory, and the listing's answer and the
-// IV's authentication unchanged.
+// IV's authentication unchanged; and only where the tree is not in the page
+// cache already.
 import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { openVolume, writeNewVolumeConfig } from '../../src/engine/volume.js';
 import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
@@ -26,16 +28,31 @@ function engine(name: string, opts: { ivReadAhead?: boolean } = {}) {
   return { lower, open };
 }
 
+/**
+ * Takes the IV files below `lower` out of the page cache (written back, then
+ * POSIX_FADV_DONTNEED: these files only, not a machine-wide drop), as after
+ * a reboot or a cache drop.
+ */
+function evictIvs(lower: string): void {
+  const files = (fs.readdirSync(lower, { recursive: true }) as string[]).filter((f) => f.endsWith('homecrypt.diriv')).map((f) => join(lower, f));
+  execFileSync('python3', [
+    '-c',
+    'import os,sys\nfor p in sys.argv[1:]:\n  fd=os.open(p,os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)',
+    ...files,
+  ]);
+}
+
 /** Descriptors this process holds open. */
 const fds = () => fs.readdirSync('/proc/self/fd').length;
 
 describe('directory IV files read ahead', () => {
   it("a listing reads ahead each subdirectory's IV file once, and closes what it opened", async () => {
-    const { open } = engine('listing');
+    const { lower, open } = engine('listing');
     const made = open();
     for (const d of ['a', 'b', 'c']) made.mkdir(`/${d}`, 0o755);
     made.release('/f', made.create('/f', 0o600));
     made.closeAll();
+    evictIvs(lower);
     const e = open(); // a fresh engine: no IV known yet
     expect(
       e
@@ -68,7 +85,7 @@ describe('directory IV files read ahead', () => {
     const r = new IvReadAhead('homecrypt.diriv');
     const before = fds();
     const d = fs.openSync(lower, 'r');
-    r.listed(d, ['real', 'link', 'nested', '..', '../elsewhere/d']);
+    r.listed(d, '', ['real', 'link', 'nested', '..', '../elsewhere/d']);
     fs.closeSync(d); // the read-ahead works on a descriptor of its own
     await settled(r);
     expect(r.warmed).toBe(1);
@@ -89,6 +106,7 @@ describe('directory IV files read ahead', () => {
     fs.renameSync(join(lx, 'homecrypt.diriv'), join(lower, 'iv.tmp'));
     fs.renameSync(join(ly, 'homecrypt.diriv'), join(lx, 'homecrypt.diriv'));
     fs.renameSync(join(lower, 'iv.tmp'), join(ly, 'homecrypt.diriv'));
+    evictIvs(lower);
     const e = open();
     e.readdir('/');
     await settled(e.ivAhead!);
@@ -96,6 +114,35 @@ describe('directory IV files read ahead', () => {
     expect(() => e.readdir('/x')).toThrow(expect.objectContaining({ errno: 5 }));
     expect(() => e.getattr('/y/2')).toThrow(expect.objectContaining({ errno: 2 }));
     e.closeAll();
+  });
+
+  it('reads nothing ahead where the IV files are in the page cache, and goes on below what it read ahead', async () => {
+    const { lower, open } = engine('cached');
+    const made = open();
+    for (const d of ['/a', '/b', '/a/x', '/a/y', '/a/x/deep']) made.mkdir(d, 0o755);
+    made.closeAll();
+    // all just written: a fresh engine finds every IV file in the page cache
+    const warm = open();
+    warm.readdir('/');
+    warm.readdir('/a');
+    warm.readdir('/a/x');
+    await settled(warm.ivAhead!);
+    expect(warm.ivAhead!.warmed).toBe(0);
+    warm.closeAll();
+    // none cached: the root's IV comes from the disk, so a and b are read ahead;
+    // a's came from a read-ahead (now cached), so x and y are read ahead too
+    evictIvs(lower);
+    const cold = open();
+    cold.readdir('/');
+    await settled(cold.ivAhead!);
+    expect(cold.ivAhead!.warmed).toBe(2);
+    cold.readdir('/a');
+    await settled(cold.ivAhead!);
+    expect(cold.ivAhead!.warmed).toBe(4);
+    cold.readdir('/a/x');
+    await settled(cold.ivAhead!);
+    expect(cold.ivAhead!.warmed).toBe(5); // deep, below x (read ahead)
+    cold.closeAll();
   });
 
   it('can be turned off', () => {

@@ -12,6 +12,7 @@ import {
   AT_FDCWD,
   O_PATH,
   faccessatSync,
+  getxattratSync,
   lgetxattrSync,
   linkatSync,
   llistxattrSync,
@@ -19,6 +20,7 @@ import {
   lstatatSync,
   mkdiratSync,
   openatSync,
+  preadCachedSync,
   readdiratSync,
   readlinkatSync,
   renameat2Sync,
@@ -104,5 +106,51 @@ describe('lower calls with names that are not UTF-8', () => {
     expect(listed.trim().split(' ')).toEqual(
       [Buffer.concat([Buffer.from('user.'), BYTES[0]!]), Buffer.from('user.plain')].map((b) => b.toString('hex')).sort(),
     );
+  });
+});
+
+describe('xattrs by directory descriptor, and reads that do not wait for the device', () => {
+  it('getxattrat gives what lgetxattr of the path gives, never through a symlink', () => {
+    const name = NAMES[3]!;
+    fs.writeFileSync(inDir(BYTES[3]!), '');
+    const path = nameFromBytes(inDir(BYTES[3]!));
+    lsetxattrSync(path, 'user.small', Buffer.from('v'), 0);
+    const big = Buffer.alloc(3000, 0x5a); // more than the first try's room (ext4 keeps up to a block)
+    lsetxattrSync(path, 'user.big', big, 0);
+    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      for (const at of [dirFd, fd]) {
+        expect(getxattratSync(at, name, 'user.small').toString()).toBe('v');
+        expect(getxattratSync(at, name, 'user.big').equals(big)).toBe(true);
+        expect(() => getxattratSync(at, name, 'user.none')).toThrow(expect.objectContaining({ code: 'ENODATA' }));
+        expect(() => getxattratSync(at, 'absent', 'user.small')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      }
+      expect(getxattratSync(AT_FDCWD, path, 'user.small').toString()).toBe('v');
+      // a symlink to the file is asked about itself, as lgetxattr does
+      symlinkatSync(name, dirFd, 'link');
+      expect(() => getxattratSync(dirFd, 'link', 'user.small')).toThrow(expect.objectContaining({ code: 'ENODATA' }));
+      expect(() => lgetxattrSync(`${dir}/link`, 'user.small')).toThrow(expect.objectContaining({ code: 'ENODATA' }));
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('a read of what the page cache does not hold says so (-1), and reads it once it does', () => {
+    const file = join(dir, 'f');
+    fs.writeFileSync(file, Buffer.alloc(100, 1));
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      expect(preadCachedSync(fd, buf, 0)).toBe(100); // just written: cached
+      fs.fsyncSync(fd);
+      // out of the page cache (this file only)
+      execFileSync('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)', file]);
+      expect(preadCachedSync(fd, buf, 0)).toBe(-1);
+      expect(fs.readSync(fd, buf, 0, 256, 0)).toBe(100);
+      expect(preadCachedSync(fd, buf, 0)).toBe(100);
+      expect(buf.subarray(0, 100).equals(Buffer.alloc(100, 1))).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 });
