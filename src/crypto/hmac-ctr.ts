@@ -54,8 +54,11 @@ function loadLibcrypto(): HmacCtr | null {
   let ctrSet = false;
   const impl: HmacCtr = {
     name: 'libcrypto',
+    // outputs from Node's pool (allocUnsafe, every byte written below): a
+    // Buffer.alloc of a few bytes is a new ArrayBuffer, whose address costs a
+    // call of its own (buffer-address.ts), twice per name a listing decrypts
     hmacSha256(key, data) {
-      const out = Buffer.alloc(32);
+      const out = Buffer.allocUnsafe(32);
       if (!hmac(sha256, addressOf(key), key.length, data.length ? addressOf(data) : 0, data.length, addressOf(out), addressOf(scratch))) {
         throw new Error('HMAC failed');
       }
@@ -63,7 +66,7 @@ function loadLibcrypto(): HmacCtr | null {
     },
     aes256Ctr(key, iv, data) {
       if (key.length !== 32 || iv.length !== 16) throw new RangeError('aes-256-ctr: bad key or IV size');
-      const out = Buffer.alloc(data.length);
+      const out = Buffer.allocUnsafe(data.length);
       const same = ctrSet && ctrKey.equals(key);
       if (init(ctx, null, null, same ? 0 : addressOf(key), addressOf(iv)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
       if (!same) {
