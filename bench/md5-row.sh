@@ -47,7 +47,7 @@ for v in "${VARIANTS[@]}"; do
     strace -c -f -p "$pid" -o "$W/strace-$v.txt" 2>/dev/null & st=$!
     sleep 1; md5 "$d"
     kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
-    SC[$v]=$(awk '$4 ~ /^[0-9]+$/ && $NF != "total" { printf "%s %s, ", $NF, $4 } $NF == "total" { printf "total %s", $3 }' "$W/strace-$v.txt")
+    SC[$v]=$(awk '$4 ~ /^[0-9]+$/ && $NF != "total" { printf "%s %s, ", $NF, $4 } $NF == "total" { printf "total %s", $4 }' "$W/strace-$v.txt")
   fi
   if [ -n "${PROF:-}" ]; then
     "$(hc_of "$v")" umount "$W/$v/mnt"
