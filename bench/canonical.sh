@@ -9,9 +9,9 @@
 # Usage: bench/canonical.sh [ROUNDS]   (root; writes bench/results/canonical-*.md)
 #        BEFORE=REV bench/canonical.sh [ROUNDS]   also runs homecrypt built from git
 #        revision REV ("before" column), interleaved in the same rounds, so a change
-#        is compared with the code before it on the same machine at the same moment
-#        BASE=REV (with BEFORE) a third homecrypt build ("base", e.g. an older reference
-#        such as session 3's 71f6609) in the same rounds, with its own table
+#        is compared with the code before it on the same machine at the same moment;
+#        BEFORE2=REV a second older build ("before2"), e.g. the base of a branch
+#        beside the revision a bound is stated against
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
@@ -19,11 +19,9 @@ VARIANTS=(plain gocryptfs homecrypt)
 . bench/lib/variants.sh
 bench_init
 
-TAR=$W/tree.tar
 # node_modules may be a symlink (git worktrees share the main checkout's): tar the directory it names
 NM=$(readlink -f node_modules)
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$(dirname "$NM")" -cf "$TAR" "$(basename "$NM")"
-NFILES=$(tar -tf "$TAR" | grep -vc '/$')
+tree_tar "$NM"
 
 PHASES=(write read untar ls md5 rm)
 START=$(date -u +%H:%M)
@@ -52,70 +50,43 @@ for round in $(seq 1 "$ROUNDS"); do
     tc $v rm rm -rf "$d/node_modules"
     echo "  $v: $(for p in write read untar ls md5 rm; do printf '%s %.2f s (CPU %.2f)  ' "$p" "${R[$v,$p,$round]}" "${C[$v,$p,$round]}"; done)" >&2
   done
-  echo "round $round done" >&2
+  echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 done
 
 medians "${PHASES[@]}"
 
 mb() { echo "scale=0; 262.144 / $1" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }             # wall: A / B, 2 decimals
+cratio() { echo "scale=2; $1 / ($2 + 0.001)" | bc; }   # CPU: B may be 0
+# the homecrypt builds of this run, oldest first: before (BEFORE), before2 (BEFORE2), this checkout
+HV=(); for v in before before2 homecrypt; do [[ " ${VARIANTS[*]} " == *" $v "* ]] && HV+=("$v"); done
 out=bench/results/canonical-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
   echo "Canonical benchmark, $(date -u +%Y-%m-%d) $START–$(date -u +%H:%M) UTC, $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved rounds; load average (1/5/15 min) at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg), 1-min load at each round's start: ${RLOADS:-}."
   echo "Tree: node_modules of this checkout, $NFILES files, $(du -sh "$TAR" | cut -f1) tar. Times in seconds (write/read also MB/s)."
   echo
-  if [ -n "${OLD:-}" ]; then
-    revisions
-    echo
-    echo "| phase | plain | gocryptfs | before | homecrypt | before / gocryptfs | homecrypt / gocryptfs |"
-    echo "|---|---|---|---|---|---|---|"
-  else
-    echo "| phase | plain | gocryptfs | homecrypt | homecrypt / gocryptfs |"
-    echo "|---|---|---|---|---|"
-  fi
+  if [ -n "${OLD:-}" ]; then revisions; echo; fi
+  echo "| phase | plain | gocryptfs |$(printf ' %s |' "${HV[@]}")$(printf ' %s / gocryptfs |' "${HV[@]}")"
+  echo "|---|---|---|$(printf -- '---|%.0s' "${HV[@]}" "${HV[@]}")"
   for p in "${PHASES[@]}"; do
-    ratio=$(echo "scale=2; ${M[homecrypt,$p]} / ${M[gocryptfs,$p]}" | bc)
     extra() { if [ "$p" = write ] || [ "$p" = read ]; then echo " ($(mb "${M[$1,$p]}") MB/s)"; fi; }
-    if [ -n "${OLD:-}" ]; then
-      bratio=$(echo "scale=2; ${M[before,$p]} / ${M[gocryptfs,$p]}" | bc)
-      printf '| %s | %.2f%s | %.2f%s | %.2f%s | %.2f%s | %s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
-        "${M[before,$p]}" "$(extra before)" "${M[homecrypt,$p]}" "$(extra homecrypt)" "$bratio" "$ratio"
-    else
-      printf '| %s | %.2f%s | %.2f%s | %.2f%s | %s |\n' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)" \
-        "${M[homecrypt,$p]}" "$(extra homecrypt)" "$ratio"
-    fi
+    line=$(printf '| %s | %.2f%s | %.2f%s |' "$p" "${M[plain,$p]}" "$(extra plain)" "${M[gocryptfs,$p]}" "$(extra gocryptfs)")
+    for v in "${HV[@]}"; do line+=$(printf ' %.2f%s |' "${M[$v,$p]}" "$(extra "$v")"); done
+    for v in "${HV[@]}"; do line+=" $(ratio "${M[$v,$p]}" "${M[gocryptfs,$p]}") |"; done
+    echo "$line"
   done
   echo
   echo "CPU seconds used by the filesystem daemon in each phase (user + system, all threads; median):"
   echo
-  if [ -n "${OLD:-}" ]; then
-    echo "| phase | gocryptfs CPU s | before CPU s | homecrypt CPU s | before / gocryptfs | homecrypt / gocryptfs |"
-    echo "|---|---|---|---|---|---|"
-  else
-    echo "| phase | gocryptfs CPU s | homecrypt CPU s | homecrypt / gocryptfs |"
-    echo "|---|---|---|---|"
-  fi
+  echo "| phase | gocryptfs CPU s |$(printf ' %s CPU s |' "${HV[@]}")$(printf ' %s / gocryptfs |' "${HV[@]}")"
+  echo "|---|---|$(printf -- '---|%.0s' "${HV[@]}" "${HV[@]}")"
   for p in "${PHASES[@]}"; do
-    cr=$(echo "scale=2; ${MC[homecrypt,$p]} / (${MC[gocryptfs,$p]} + 0.001)" | bc)
-    if [ -n "${OLD:-}" ]; then
-      bcr=$(echo "scale=2; ${MC[before,$p]} / (${MC[gocryptfs,$p]} + 0.001)" | bc)
-      printf '| %s | %.2f | %.2f | %.2f | %s | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[before,$p]}" "${MC[homecrypt,$p]}" "$bcr" "$cr"
-    else
-      printf '| %s | %.2f | %.2f | %s |\n' "$p" "${MC[gocryptfs,$p]}" "${MC[homecrypt,$p]}" "$cr"
-    fi
+    line=$(printf '| %s | %.2f |' "$p" "${MC[gocryptfs,$p]}")
+    for v in "${HV[@]}"; do line+=$(printf ' %.2f |' "${MC[$v,$p]}"); done
+    for v in "${HV[@]}"; do line+=" $(cratio "${MC[$v,$p]}" "${MC[gocryptfs,$p]}") |"; done
+    echo "$line"
   done
-  if [ -n "${BASE:-}" ]; then
-    echo
-    echo "\"base\" ($(git rev-parse --short "$BASE")) in the same rounds: wall s and daemon CPU s (median), ratios to gocryptfs:"
-    echo
-    echo "| phase | base | before | homecrypt | base / gocryptfs | before / gocryptfs | homecrypt / gocryptfs | CPU base | CPU before | CPU homecrypt |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
-    for p in "${PHASES[@]}"; do
-      r() { echo "scale=2; ${M[$1,$p]} / ${M[gocryptfs,$p]}" | bc; }
-      printf '| %s | %.2f | %.2f | %.2f | %s | %s | %s | %.2f | %.2f | %.2f |\n' "$p" "${M[base,$p]}" "${M[before,$p]}" "${M[homecrypt,$p]}" \
-        "$(r base)" "$(r before)" "$(r homecrypt)" "${MC[base,$p]}" "${MC[before,$p]}" "${MC[homecrypt,$p]}"
-    done
-  fi
   echo
   echo '```'
   echo "homecrypt / gocryptfs time ratio (| = 1.0, each # = 0.1)"

@@ -7,9 +7,7 @@
 #              mount is faster; the data path is the same), default mount options
 #   homecrypt  `homecrypt init` + `homecrypt mount` of this checkout's dist/
 #   before     homecrypt built from git revision $BEFORE (only when BEFORE is set)
-#   base       homecrypt built from git revision $BASE (only when BASE is set): a second
-#              older build in the same rounds (a change against the code just before it
-#              and against an older reference at once)
+#   before2    homecrypt built from git revision $BEFORE2 (only when BEFORE2 is set)
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -28,7 +26,7 @@ bench_cleanup() {
 }
 
 # bench_init: snapshot the build (a rebuild during the run cannot change it),
-# build BEFORE and BASE if set (add the "before" and "base" variants), check the peers exist
+# build BEFORE and BEFORE2 if set (add the "before" and "before2" variants), check the peers exist
 bench_init() {
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
@@ -38,29 +36,25 @@ bench_init() {
   ln -s "$PWD/node_modules" "$APP/node_modules"
   HC=$APP/bin/homecrypt
   "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
-  if [ -n "${BEFORE:-}" ]; then
-    OLD=$W/before
-    mkdir -p "$OLD"
-    git archive "$BEFORE" | tar -x -C "$OLD"
-    ln -s "$PWD/node_modules" "$OLD/node_modules"
-    (cd "$OLD" && npx tsc -p tsconfig.json) || { echo "bench: $BEFORE does not build" >&2; exit 1; }
-    VARIANTS+=(before)
-  fi
-  if [ -n "${BASE:-}" ]; then
-    BASEDIR=$W/base
-    mkdir -p "$BASEDIR"
-    git archive "$BASE" | tar -x -C "$BASEDIR"
-    ln -s "$PWD/node_modules" "$BASEDIR/node_modules"
-    (cd "$BASEDIR" && npx tsc -p tsconfig.json) || { echo "bench: $BASE does not build" >&2; exit 1; }
-    VARIANTS+=(base)
-  fi
-  local v
+  local rev dir v
+  for v in before before2; do
+    rev=${BEFORE:-}; [ $v = before2 ] && rev=${BEFORE2:-}
+    [ -n "$rev" ] || continue
+    dir=$W/$v
+    mkdir -p "$dir"
+    git archive "$rev" | tar -x -C "$dir"
+    ln -s "$PWD/node_modules" "$dir/node_modules"
+    (cd "$dir" && npx tsc -p tsconfig.json) || { echo "bench: $rev does not build" >&2; exit 1; }
+    VARIANTS+=("$v")
+  done
+  if [ -n "${BEFORE:-}" ]; then OLD=$W/before; fi
+  if [ -n "${BEFORE2:-}" ]; then OLD2=$W/before2; fi
   for v in "${VARIANTS[@]}"; do
     case $v in gocryptfs|securefs) command -v "$v" >/dev/null || { echo "bench: $v is not installed (./run deps)" >&2; exit 1; } ;; esac
   done
 }
 
-hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; base) echo "$BASEDIR/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 
 setup() { # variant → prints the directory to work in (made once per run)
   local v=$1
@@ -75,7 +69,7 @@ setup() { # variant → prints the directory to work in (made once per run)
       [ -f "$W/securefs/cipher/.securefs.json" ] ||
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
-    homecrypt|before|base)
+    homecrypt|before|before2)
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
@@ -90,7 +84,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
     securefs) fusermount -u "$W/securefs/mnt" 2>/dev/null || true
       echo "$PASS" | securefs mount -b --log "$W/securefs.log" "$W/securefs/cipher" "$W/securefs/mnt" >/dev/null 2>&1
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
-    homecrypt|before|base) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    homecrypt|before|before2) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -110,7 +104,7 @@ daemon_pid() {
   case $1 in
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
-    homecrypt|before|base) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before|before2) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
@@ -151,8 +145,7 @@ medians() {
 
 # a one-line description of what "before" and "homecrypt" are, for the results
 revisions() {
-  echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"), \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
-  if [ -n "${BASE:-}" ]; then echo "\"base\" is homecrypt at $(git rev-parse --short "$BASE")."; fi
+  echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"),$([ -n "${BEFORE2:-}" ] && echo " \"before2\" at $(git rev-parse --short "$BEFORE2"),") \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
 }
 
 # tree_tar SRC: $TAR, a reproducible tar of directory SRC (never through a

@@ -23,6 +23,8 @@ const RECENT = 8;
 const recentAb: (ArrayBufferLike | null)[] = new Array(RECENT).fill(null);
 const recentBase = new Float64Array(RECENT);
 let nextSlot = 0;
+/** Addresses asked of libc so far (one per new ArrayBuffer): what a caller's allocations cost here. */
+let lookups = 0;
 
 function load(): AddrFn | null {
   try {
@@ -51,6 +53,7 @@ export function addressOf(buf: Uint8Array): number {
     if (!addressesAvailable()) throw new Error('buffer addresses are unavailable');
     if (ab.byteLength === 0) return 0; // nothing there to point at; never dereferenced
     const whole = new Uint8Array(ab, 0, ab.byteLength);
+    lookups++;
     const a = addrFn!(whole, whole, 0);
     base = typeof a === 'bigint' ? Number(a) : a;
     if (!Number.isSafeInteger(base) || base <= 0) throw new Error('bad buffer address');
@@ -60,4 +63,9 @@ export function addressOf(buf: Uint8Array): number {
   recentBase[nextSlot] = base;
   nextSlot = (nextSlot + 1) % RECENT;
   return base + buf.byteOffset;
+}
+
+/** How many ArrayBuffers' addresses were asked of libc (each a koffi call and a WeakMap entry): for tests. */
+export function addressLookups(): number {
+  return lookups;
 }

@@ -67,6 +67,9 @@ const nodeGcm: BlockGcm = {
   },
 };
 
+/** open()'s arguments up to this size in all are copied to one Buffer of known address. */
+const STAGE_BYTES = 256;
+
 const EVP_CTRL_GCM_GET_TAG = 0x10;
 const EVP_CTRL_GCM_SET_TAG = 0x11;
 
@@ -101,21 +104,33 @@ function loadLibcrypto(): BlockGcm | null {
   // address kept alone would outlive a collected Buffer.
   const scratch = Buffer.alloc(32);
   // the key schedule is kept while the key stays the same (compared by value:
-  // a caller may reuse or wipe its buffer)
+  // a caller may reuse or wipe its buffer). A new key is handed to OpenSSL
+  // from these copies, whose addresses are known: each file has its own
+  // content key in its own small Buffer, and taking the address of a new
+  // ArrayBuffer costs more than the copy (buffer-address.ts)
   const encKey = Buffer.alloc(32);
   const decKey = Buffer.alloc(32);
   let encSet = false;
   let decSet = false;
-  /** The EVP calls of open and openBox, on addresses their callers have bounds-checked. */
-  const decrypt = (key: Buffer, nonce: number, aad: Buffer, ct: number, ctLen: number, tag: number, out: number): boolean => {
-    const outl = addressOf(scratch);
+  // open()'s small arguments (a file header's unwrap: nonce, AAD, wrapped
+  // key, tag and the key out, each a Buffer made for that one header) pass
+  // through here for the same reason
+  const stage = Buffer.alloc(STAGE_BYTES);
+  /** Sets the decryption key (kept while it stays the same) and nonce. */
+  const decryptInit = (key: Buffer, nonce: number): void => {
     const same = decSet && decKey.equals(key);
-    if (decInit(dec, null, null, same ? 0 : addressOf(key), nonce) !== 1) throw new Error('EVP_DecryptInit_ex failed');
     if (!same) {
+      decSet = false;
       key.copy(decKey);
-      decSet = true;
     }
-    if (decUpdate(dec, 0, outl, addressOf(aad), aad.length) !== 1) return false;
+    if (decInit(dec, null, null, same ? 0 : addressOf(decKey), nonce) !== 1) throw new Error('EVP_DecryptInit_ex failed');
+    decSet = true;
+  };
+  /** The EVP calls of open and openBox, on addresses their callers have bounds-checked. */
+  const decrypt = (key: Buffer, nonce: number, aad: number, aadLen: number, ct: number, ctLen: number, tag: number, out: number): boolean => {
+    const outl = addressOf(scratch);
+    decryptInit(key, nonce);
+    if (decUpdate(dec, 0, outl, aad, aadLen) !== 1) return false;
     if (ctLen > 0 && decUpdate(dec, out, outl, ct, ctLen) !== 1) return false;
     if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, tag) !== 1) return false;
     return decFinal(dec, outl + 16, outl) === 1;
@@ -127,11 +142,12 @@ function loadLibcrypto(): BlockGcm | null {
       const outl = addressOf(scratch);
       const fin = outl + 16;
       const same = encSet && encKey.equals(key);
-      if (encInit(enc, null, null, same ? 0 : addressOf(key), addressOf(nonce)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
       if (!same) {
+        encSet = false;
         key.copy(encKey);
-        encSet = true;
       }
+      if (encInit(enc, null, null, same ? 0 : addressOf(encKey), addressOf(nonce)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
+      encSet = true;
       if (encUpdate(enc, 0, outl, addressOf(aad), aad.length) !== 1) throw new Error('EVP_EncryptUpdate (AAD) failed');
       const o = addressOf(out) + at;
       if (plain.length > 0 && encUpdate(enc, o, outl, addressOf(plain), plain.length) !== 1) {
@@ -144,13 +160,27 @@ function loadLibcrypto(): BlockGcm | null {
     open(key, nonce, aad, ct, tag, out, at) {
       if (nonce.length !== 12 || key.length !== 32 || tag.length !== 16 || !(at >= 0) || out.length < at + ct.length)
         throw new RangeError('gcm open: bad sizes');
-      return decrypt(key, addressOf(nonce), aad, addressOf(ct), ct.length, addressOf(tag), addressOf(out) + at);
+      const n = ct.length;
+      if (12 + aad.length + 16 + 2 * n > STAGE_BYTES) {
+        return decrypt(key, addressOf(nonce), addressOf(aad), aad.length, addressOf(ct), n, addressOf(tag), addressOf(out) + at);
+      }
+      // staged: nonce (12) | tag (16) | AAD | ciphertext | plaintext
+      const base = addressOf(stage);
+      nonce.copy(stage, 0);
+      tag.copy(stage, 12);
+      aad.copy(stage, 28);
+      const ctAt = 28 + aad.length;
+      ct.copy(stage, ctAt);
+      const ok = decrypt(key, base, base + 28, aad.length, base + ctAt, n, base + 12, base + ctAt + n);
+      if (ok) stage.copy(out, at, ctAt + n, ctAt + 2 * n);
+      stage.fill(0, ctAt + n, ctAt + 2 * n); // no plaintext (a key) left behind
+      return ok;
     },
     openBox(key, aad, src, srcAt, ctLen, out, at) {
       if (key.length !== 32 || !(srcAt >= 0) || !(ctLen >= 0) || src.length < srcAt + 28 + ctLen || !(at >= 0) || out.length < at + ctLen)
         throw new RangeError('gcm openBox: bad sizes');
       const box = addressOf(src) + srcAt;
-      return decrypt(key, box, aad, box + 12, ctLen, box + 12 + ctLen, addressOf(out) + at);
+      return decrypt(key, box, addressOf(aad), aad.length, box + 12, ctLen, box + 12 + ctLen, addressOf(out) + at);
     },
   };
   // a self-test against Node's crypto before trusting it

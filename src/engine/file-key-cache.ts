@@ -19,11 +19,18 @@ import { FILE_HEADER_BYTES, FILE_ID_BYTES } from '../format/file-header.js';
 /** Headers kept (each ~200 bytes with its key and the map's entry); then the cache starts over. */
 const LIMIT = 8192;
 
+/**
+ * Held as strings and a key of its own: no Buffer of the caller's (a
+ * read's scratch, a pooled slice) is kept. A small slice of Node's Buffer
+ * pool keeps its whole 8 KiB chunk alive, so entries made of such slices
+ * pinned a chunk for nearly every file a pass opened (md5 of 4,409 files:
+ * 0.8 MB of pool and 2.3 MB of heap more; docs/BENCHMARKS.md, "Session 8:
+ * md5 row").
+ */
 interface Entry {
-  /** The whole authenticated header. */
-  header: Buffer;
+  /** The whole authenticated header, its bytes as latin1 characters. */
+  header: string;
   keyId: string;
-  fileId: Buffer;
   contentKey: Buffer;
 }
 
@@ -41,20 +48,22 @@ export class FileKeyCache {
   /** The key of `header` (its first 92 bytes) if the same bytes were authenticated before; else null. */
   get(header: Buffer): OpenedKey | null {
     if (header.length < FILE_HEADER_BYTES) return null;
-    const e = this.byFileId.get(header.toString('latin1', 8, 8 + FILE_ID_BYTES));
-    if (!e || !e.header.equals(header.subarray(0, FILE_HEADER_BYTES))) return null;
-    return e;
+    const id = header.toString('latin1', 8, 8 + FILE_ID_BYTES);
+    const e = this.byFileId.get(id);
+    if (!e || e.header !== header.toString('latin1', 0, FILE_HEADER_BYTES)) return null;
+    return { keyId: e.keyId, fileId: Buffer.from(id, 'latin1'), contentKey: e.contentKey };
   }
 
   /** Remembers the key `header` was just authenticated to wrap (a header of the same file ID before it is replaced). */
   set(header: Buffer, key: OpenedKey): void {
     if (header.length < FILE_HEADER_BYTES) return;
     if (this.byFileId.size >= this.limit) this.byFileId.clear();
+    const contentKey = Buffer.alloc(key.contentKey.length);
+    key.contentKey.copy(contentKey);
     this.byFileId.set(header.toString('latin1', 8, 8 + FILE_ID_BYTES), {
-      header: Buffer.from(header.subarray(0, FILE_HEADER_BYTES)),
+      header: header.toString('latin1', 0, FILE_HEADER_BYTES),
       keyId: key.keyId,
-      fileId: key.fileId,
-      contentKey: key.contentKey,
+      contentKey,
     });
   }
 

@@ -6,7 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { AuthenticationError, CorruptFileError, KeyNotAvailableError, UnsupportedFormatError } from '../errors.js';
 import { gcmOpen, gcmSeal } from '../crypto/aead.js';
 import { blockGcm } from '../crypto/gcm-blocks.js';
-import { FILE_HEADER_BYTES, FILE_ID_BYTES, FLAG_SPARSE, encodeFileHeader, headerAad, parseFileHeader, type FileFormatVersion } from '../format/file-header.js';
+import {
+  FILE_HEADER_AAD_BYTES,
+  FILE_HEADER_BYTES,
+  FILE_ID_BYTES,
+  FLAG_SPARSE,
+  encodeFileHeader,
+  headerAad,
+  parseFileHeader,
+  type FileFormatVersion,
+} from '../format/file-header.js';
 import { BLOCK_OVERHEAD, LAYOUT_V1, LAYOUT_V2, type BlockLayout } from '../format/block-offsets.js';
 import { WriteJournal, hasRecord, recoveredView } from './write-journal.js';
 import { sealBlockInto } from '../format/content.js';
@@ -79,7 +88,7 @@ class HomecryptFiles implements FileCodec {
     }
     const k = this.keys.get(h.keyId);
     if (!k) throw new KeyNotAvailableError(`${io.lowerPath}: its mount key ${h.keyId} is not loaded`);
-    const contentKey = unwrapContentKey(k, h.fileId, h.flags ?? 0, h.wrapNonce, h.wrappedKey, this.version);
+    const contentKey = unwrapContentKey(k, head, h.wrapNonce, h.wrappedKey);
     if (!contentKey) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
     this.opened.set(head, { keyId: k.keyId, fileId: h.fileId, contentKey });
     return { k, fileId: h.fileId, contentKey };
@@ -144,9 +153,16 @@ function sealHeader(k: LoadedKey, fileId: Buffer, contentKey: Buffer, flags: num
   return encodeFileHeader({ fileId, keyId: k.keyId, flags, version, wrapNonce: nonce, wrappedKey: wrapped });
 }
 
-function unwrapContentKey(k: LoadedKey, fileId: Buffer, flags: number, nonce: Buffer, wrapped: Buffer, version: FileFormatVersion): Buffer | null {
+/**
+ * The content key of the header `head` (parsed, not yet authenticated), or
+ * null when the wrap fails. The AAD is the header's own bytes 0..31 as read
+ * (docs/FORMAT-FILES.md), which parseFileHeader has checked field by field:
+ * the same bytes headerAad() would rebuild from the parsed fields, without
+ * the rebuilding at every open.
+ */
+function unwrapContentKey(k: LoadedKey, head: Buffer, nonce: Buffer, wrapped: Buffer): Buffer | null {
   const contentKey = Buffer.alloc(32);
-  return blockGcm().open(k.wrapKey, nonce, headerAad(fileId, k.keyId, flags, version), wrapped.subarray(0, 32), wrapped.subarray(32), contentKey, 0)
+  return blockGcm().open(k.wrapKey, nonce, head.subarray(0, FILE_HEADER_AAD_BYTES), wrapped.subarray(0, 32), wrapped.subarray(32), contentKey, 0)
     ? contentKey
     : null;
 }
@@ -165,12 +181,11 @@ class HeaderSparseFlag implements SparseFlag {
   ) {}
 
   get(io: LowerIO): boolean {
-    const h = parseFileHeader(io.pread(0, FILE_HEADER_BYTES), io.lowerPath);
+    const head = io.pread(0, FILE_HEADER_BYTES);
+    const h = parseFileHeader(head, io.lowerPath);
     if (!((h.flags ?? 0) & FLAG_SPARSE)) return false;
     const key =
-      h.keyId === this.k.keyId && h.fileId.equals(this.fileId) && h.version === this.version
-        ? unwrapContentKey(this.k, h.fileId, h.flags!, h.wrapNonce, h.wrappedKey, this.version)
-        : null;
+      h.keyId === this.k.keyId && h.fileId.equals(this.fileId) && h.version === this.version ? unwrapContentKey(this.k, head, h.wrapNonce, h.wrappedKey) : null;
     if (!key || !key.equals(this.contentKey)) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
     return true;
   }

@@ -20,14 +20,17 @@ export interface SizeCell {
   slotEmpty?: boolean;
 }
 
-interface Entry {
-  cell: SizeCell;
+/** A cell with its inode and count of handles: the cell itself, so a drop needs no lookup by object. */
+interface Cell extends SizeCell {
+  readonly dev: number;
+  readonly ino: number;
   refs: number;
 }
 
 export class LowerSizes {
-  private readonly byInode = new Map<string, Entry>();
-  private readonly keys = new WeakMap<SizeCell, string>();
+  /** By device, then inode number: numbers as keys, no string made per open (md5 of a tree opens thousands). */
+  private readonly byDev = new Map<number, Map<number, Cell>>();
+  private cells = 0;
 
   /**
    * The cell of inode (`dev`, `ino`), set to `size` (just read by the caller's
@@ -37,29 +40,33 @@ export class LowerSizes {
    */
   take(dev: number, ino: number, size: number): SizeCell | null {
     if (!Number.isSafeInteger(dev) || !Number.isSafeInteger(ino) || ino <= 0) return null;
-    const key = `${dev}:${ino}`;
-    let e = this.byInode.get(key);
-    if (!e) {
-      e = { cell: { size }, refs: 0 };
-      this.byInode.set(key, e);
-      this.keys.set(e.cell, key);
+    let byIno = this.byDev.get(dev);
+    if (!byIno) this.byDev.set(dev, (byIno = new Map()));
+    let c = byIno.get(ino);
+    if (!c) {
+      c = { size, dev, ino, refs: 0 };
+      byIno.set(ino, c);
+      this.cells++;
     }
-    e.refs++;
-    e.cell.size = size;
-    return e.cell;
+    c.refs++;
+    c.size = size;
+    return c;
   }
 
   /** A handle of the cell's inode is closed. */
   drop(cell: SizeCell | null | undefined): void {
     if (!cell) return;
-    const key = this.keys.get(cell);
-    const e = key === undefined ? undefined : this.byInode.get(key);
-    if (!e || e.cell !== cell) return;
-    if (--e.refs <= 0) this.byInode.delete(key!);
+    const c = cell as Cell;
+    const byIno = this.byDev.get(c.dev);
+    if (byIno?.get(c.ino) !== c) return; // not ours, or already gone
+    if (--c.refs > 0) return;
+    byIno.delete(c.ino);
+    this.cells--;
+    if (byIno.size === 0) this.byDev.delete(c.dev);
   }
 
   /** Open inodes with a cell (for tests). */
   get open(): number {
-    return this.byInode.size;
+    return this.cells;
   }
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { blockGcm, nodeGcm } from '../../src/crypto/gcm-blocks.js';
+import { addressLookups } from '../../src/crypto/buffer-address.js';
 
 describe('block AES-256-GCM', () => {
   const fast = blockGcm();
@@ -53,5 +54,45 @@ describe('block AES-256-GCM', () => {
       expect(impl.open(flip(key, 31), nonce, aad, ct, tag, out, 0)).toBe(false);
       expect(impl.open(key, nonce, aad, ct, tag, out, 0)).toBe(true);
     }
+  });
+});
+
+// A file header's unwrap (engine/homecrypt-format.ts) opens 32 bytes with a
+// nonce, AAD, tag and key out that are each a new small Buffer; taking each
+// one's address (a libc call and a WeakMap entry per new ArrayBuffer) cost
+// more than the AES (docs/BENCHMARKS.md, "Session 8: md5 row").
+describe('block AES-256-GCM, a header-sized open', () => {
+  const fast = blockGcm();
+  const sealed = () => {
+    const key = Buffer.from(randomBytes(32));
+    const nonce = Buffer.from(randomBytes(12));
+    const aad = Buffer.alloc(32, 7);
+    const plain = Buffer.from(randomBytes(32));
+    const box = Buffer.alloc(48);
+    fast.seal(key, nonce, aad, plain, box, 0);
+    return { key, nonce, aad, plain, ct: Buffer.from(box.subarray(0, 32)), tag: Buffer.from(box.subarray(32)) };
+  };
+
+  it('takes no address of its fresh arguments, nor of a new key', () => {
+    const cases = Array.from({ length: 200 }, sealed);
+    const before = addressLookups();
+    for (const c of cases) {
+      const out = Buffer.alloc(40);
+      expect(fast.open(c.key, c.nonce, c.aad, c.ct, c.tag, out, 8)).toBe(true);
+      expect(out.subarray(8).equals(c.plain)).toBe(true);
+      expect(out.subarray(0, 8).equals(Buffer.alloc(8))).toBe(true);
+    }
+    expect(addressLookups() - before).toBe(0);
+  });
+
+  it('leaves its output as it was when authentication fails', () => {
+    const c = sealed();
+    const bad = Buffer.from(c.tag);
+    bad[0]! ^= 1;
+    const out = Buffer.alloc(32, 0xee);
+    expect(fast.open(c.key, c.nonce, c.aad, c.ct, bad, out, 0)).toBe(false);
+    expect(out.equals(Buffer.alloc(32, 0xee))).toBe(true);
+    expect(fast.open(c.key, c.nonce, c.aad, c.ct, c.tag, out, 0)).toBe(true);
+    expect(out.equals(c.plain)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import { hmacCtr } from '../../src/crypto/hmac-ctr.js';
+import { addressLookups } from '../../src/crypto/buffer-address.js';
 
 describe('hmacCtr', () => {
   it('is libcrypto on this machine (Debian libssl3), and agrees with Node for random inputs', () => {
@@ -55,5 +56,24 @@ describe('hmacCtr', () => {
   it('refuses a key or IV of the wrong size', () => {
     expect(() => hmacCtr().aes256Ctr(Buffer.alloc(16), Buffer.alloc(16), Buffer.alloc(1))).toThrow();
     expect(() => hmacCtr().aes256Ctr(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(1))).toThrow();
+  });
+});
+
+describe('hmacCtr, per name', () => {
+  // a listing decrypts every name: an output in a new ArrayBuffer each time
+  // made libc look up two addresses per name (docs/BENCHMARKS.md, "Session 8: md5 row")
+  it('looks up no new buffer address per call (outputs come from Node’s pool)', () => {
+    const impl = hmacCtr();
+    if (impl.name !== 'libcrypto') return; // Node's crypto takes no addresses
+    const key = randomBytes(32);
+    const iv = randomBytes(16);
+    const names = Array.from({ length: 1000 }, (_, i) => Buffer.from(`file-${i}.js`));
+    const before = addressLookups();
+    for (const n of names) {
+      impl.hmacSha256(key, n);
+      impl.aes256Ctr(key, iv, n);
+    }
+    // a new pool chunk every 8 KiB of small Buffers: ~60 bytes a name here
+    expect(addressLookups() - before).toBeLessThan(50);
   });
 });

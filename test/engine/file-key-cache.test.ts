@@ -46,6 +46,18 @@ describe('FileKeyCache', () => {
     expect(c.get(header)).not.toBeNull();
   });
 
+  it('keeps no buffer it was given: the file ID and key buffers reused after set change nothing', () => {
+    const c = new FileKeyCache();
+    const given = { keyId: key.keyId, fileId: Buffer.from(key.fileId), contentKey: Buffer.from(key.contentKey) };
+    c.set(header, given);
+    given.fileId.fill(0);
+    given.contentKey.fill(0); // a caller wiping its copy
+    const got = c.get(header)!;
+    expect(got.fileId.toString('hex')).toBe(V.fileId);
+    expect(got.contentKey.toString('hex')).toBe(V.contentKey);
+    expect(got.keyId).toBe(V.keyId);
+  });
+
   it('starts over once full', () => {
     const c = new FileKeyCache(4);
     for (let i = 0; i < 5; i++) {

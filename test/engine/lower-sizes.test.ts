@@ -119,6 +119,31 @@ describe('FdLowerIO with a size cell', () => {
     closeSync(fd);
   });
 
+  it('keeps cells apart by device and inode, and ignores a drop of a cell it no longer holds or never gave', () => {
+    const sizes = new LowerSizes();
+    const a = sizes.take(1, 7, 10)!;
+    const b = sizes.take(2, 7, 20)!; // same inode number, another device
+    const c = sizes.take(1, 8, 30)!;
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect([a.size, b.size, c.size]).toEqual([10, 20, 30]);
+    expect(sizes.take(1, 7, 11)).toBe(a); // a second handle: the same cell, its size refreshed
+    expect(a.size).toBe(11);
+    expect(sizes.open).toBe(3);
+    sizes.drop(a);
+    sizes.drop(a);
+    expect(sizes.open).toBe(2);
+    sizes.drop(a); // already gone: nothing happens
+    sizes.drop(new LowerSizes().take(2, 7, 0)); // another table's cell for the same inode
+    sizes.drop({ size: 20 }); // not a cell at all
+    expect(sizes.open).toBe(2);
+    const again = sizes.take(1, 7, 5)!;
+    expect(again).not.toBe(a); // a new cell once the old one went
+    sizes.drop(b);
+    sizes.drop(c);
+    sizes.drop(again);
+    expect(sizes.open).toBe(0);
+  });
+
   it('shares no cell for an inode number a JS number cannot hold exactly', () => {
     const sizes = new LowerSizes();
     expect(sizes.take(1, 2 ** 53 + 2, 10)).toBeNull();
