@@ -68,11 +68,7 @@ if [ "${STRACE:-}" = 1 ]; then
     is_hc "$v" || continue
     d=$(setup "$v")
     prep "$v" "$d"
-    pid=$(daemon_pid "$v")
-    strace -c -f -p "$pid" -o "$W/strace-$v.txt" 2>/dev/null & st=$!
-    sleep 1
-    git_row "$d" >/dev/null 2>&1 || echo "bench: git failed under strace ($v)" >&2
-    kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+    traced "$W/strace-$v.txt" "$v" git_row "$d"
     SC[$v]=$W/strace-$v.txt
   done
 fi
@@ -152,10 +148,7 @@ for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt"
     echo
     for v in "${VARIANTS[@]}"; do is_hc "$v" && echo "- $v: ${CN[$v]:-none}"; done
   fi
-  if [ -f "$W/failed" ]; then
-    echo; echo "**These commands failed** (their times are in the medians above):"; echo
-    sed 's/^/    /' "$W/failed"
-  fi
+  failed_list
 } | tee "$W/result.md"
 mkdir -p bench/results
 cp "$W/result.md" "bench/results/git-row-$(date -u +%Y%m%dT%H%MZ).md"

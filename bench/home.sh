@@ -144,10 +144,7 @@ mkdir -p bench/results
     if is_iops "$p"; then line+=" – |"; else line+=" $(awk -v c="${MC[homecrypt,$p]}" -v w="${M[homecrypt,$p]}" 'BEGIN { printf "%.2f", (w > 0 ? c / w : 0) }') |"; fi
     echo "$line"
   done
-  if [ -f "$W/failed" ]; then
-    echo; echo "**These commands failed** (their times are in the medians above):"; echo
-    sed 's/^/    /' "$W/failed"
-  fi
+  failed_list
   for f in "$W"/strace-*.txt; do
     [ -f "$f" ] || continue
     echo

@@ -97,11 +97,7 @@ declare -A SC
 if [ -n "${STRACE:-}" ]; then
   for v in "${HCV[@]}"; do
     d=$(setup "$v"); cold "$v"
-    pid=$(daemon_pid "$v")
-    strace -c -f -p "$pid" -o "$W/strace-$v.txt" 2>/dev/null & st=$!
-    sleep 1
-    ls -lR "$d/$TREE" >/dev/null
-    kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+    traced "$W/strace-$v.txt" "$v" ls -lR "$d/$TREE"
     SC[$v]=$W/strace-$v.txt
   done
 fi
@@ -162,9 +158,6 @@ mkdir -p bench/results
       echo "$line"
     done
   fi
-  if [ -f "$W/failed" ]; then
-    echo; echo "**These commands failed** (their times are in the medians above):"; echo
-    sed 's/^/    /' "$W/failed"
-  fi
+  failed_list
 } | tee "$out"
 echo "(saved to $out)" >&2

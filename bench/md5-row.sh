@@ -41,10 +41,8 @@ declare -A SC CN
 for v in "${VARIANTS[@]}"; do
   d=$(setup "$v") app=$(dirname "$(dirname "$(hc_of "$v")")")
   if [ -n "${STRACE:-}" ]; then
-    mnt "$v"; pid=$(daemon_pid "$v")
-    strace -c -f -p "$pid" -o "$W/strace-$v.txt" 2>/dev/null & st=$!
-    sleep 1; md5 "$d"
-    kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+    mnt "$v"
+    traced "$W/strace-$v.txt" "$v" md5 "$d"
     SC[$v]=$(awk '$4 ~ /^[0-9]+$/ && $NF != "total" { printf "%s %s, ", $NF, $4 } $NF == "total" { printf "total %s", $4 }' "$W/strace-$v.txt")
   fi
   if [ -n "${PROF:-}" ]; then
@@ -86,7 +84,6 @@ mkdir -p bench/results
     [ -n "${SC[$v]:-}" ] && echo && echo "- $v, system calls of one pass (\`strace -c -f\`): ${SC[$v]}"
     [ -n "${CN[$v]:-}" ] && echo && echo "- $v, FUSE requests of one pass: ${CN[$v]}"
   done
-  [ -f "$W/failed" ] && { echo; echo "**These commands failed:**"; sed 's/^/    /' "$W/failed"; }
-  true
+  failed_list
 } | tee "$out"
 echo "(saved to $out)" >&2

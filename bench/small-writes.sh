@@ -73,11 +73,7 @@ if [ "${STRACE:-}" = 1 ]; then
     d=$(setup "$v")
     for p in "${PHASES[@]}"; do
       mnt "$v"; prep "$v" "$d" "$p"
-      pid=$(daemon_pid "$v")
-      strace -c -f -p "$pid" -o "$W/strace-$v-$p.txt" 2>/dev/null & st=$!
-      sleep 1
-      round=s row "$v" "$d" "$p"
-      kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+      round=s traced "$W/strace-$v-$p.txt" "$v" row "$v" "$d" "$p"
       SC[$v,$p]=$W/strace-$v-$p.txt
     done
   done

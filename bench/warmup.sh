@@ -176,9 +176,6 @@ mkdir -p bench/results
       echo "$line"
     done
   fi
-  if [ -f "$W/failed" ]; then
-    echo; echo "**These commands failed** (their times are in the medians above):"; echo
-    sed 's/^/    /' "$W/failed"
-  fi
+  failed_list
 } | tee "$out"
 echo "(saved to $out)" >&2

@@ -167,3 +167,21 @@ home_workload() {
     GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
   GIT=(git -c init.defaultBranch=main -c gc.auto=0)
 }
+
+# traced OUT VARIANT CMD...: CMD (output discarded) with the variant's daemon
+# under `strace -c -f`, whose summary goes to OUT
+traced() {
+  local out=$1 v=$2 st
+  shift 2
+  strace -c -f -p "$(daemon_pid "$v")" -o "$out" 2>/dev/null & st=$!
+  sleep 1
+  "$@" >/dev/null 2>&1 || echo "bench: failed under strace ($v): $*" >&2
+  kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
+}
+
+# failed_list: the commands that failed during the run, for the results
+failed_list() {
+  [ -f "$W/failed" ] || return 0
+  echo; echo "**These commands failed** (their times are in the medians above):"; echo
+  sed 's/^/    /' "$W/failed"
+}
