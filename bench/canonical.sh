@@ -27,13 +27,9 @@ PHASES=(write read untar ls md5 rm)
 START=$(date -u +%H:%M)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 RLOADS=
-n=${#VARIANTS[@]}
 for round in $(seq 1 "$ROUNDS"); do
   RLOADS+="$(cut -d' ' -f1 /proc/loadavg) "
-  # the order rotates each round: a variant does not always follow the same one
-  # (the one before leaves its writeback and its freed space to the next)
-  for i in $(seq 0 $((n - 1))); do
-    v=${VARIANTS[$(((i + round - 1) % n))]}
+  for v in $(rotation "$round"); do
     d=$(setup $v)
     mnt $v
     tc $v write dd if=/dev/zero of="$d/zero" bs=131072 count=2000 conv=fsync

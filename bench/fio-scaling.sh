@@ -44,12 +44,10 @@ one() { # VARIANT: every job count, randread then randwrite, each on a fresh mou
   done
 }
 
-n=${#VARIANTS[@]}
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%H:%M)
 for round in $(seq 1 "$ROUNDS"); do
-  for i in $(seq 0 $((n - 1))); do
-    v=${VARIANTS[$(( (i + round - 1) % n ))]}
+  for v in $(rotation "$round"); do
     one "$v"
     echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %s  ' "$p" "${R[$v,$p,$round]}"; done)" >&2
   done

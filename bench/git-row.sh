@@ -40,14 +40,12 @@ prep() { # VARIANT DIR: a fresh copy of the tree (untimed), then a fresh mount
   mnt "$v"
 }
 
-n=${#VARIANTS[@]}
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%H:%M)
 declare -A RLOAD
 for round in $(seq 1 "$ROUNDS"); do
   RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-  for i in $(seq 0 $((n - 1))); do
-    v=${VARIANTS[$(( (i + round - 1) % n ))]}
+  for v in $(rotation "$round"); do
     d=$(setup "$v")
     prep "$v" "$d"
     tc "$v" git git_row "$d"

@@ -89,9 +89,7 @@ START=$(date -u +%H:%M)
 declare -A RLOAD
 for round in $(seq 1 "$ROUNDS"); do
   RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-  # rotate the order each round, so no variant always runs after the same one
-  for i in $(seq 0 $((n - 1))); do
-    v=${VARIANTS[$(( (i + round - 1) % n ))]}
+  for v in $(rotation "$round"); do
     one "$v"
     echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %s  ' "$p" "$(fmt "$p" "${R[$v,$p,$round]}")"; done)" >&2
   done

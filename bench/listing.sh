@@ -54,14 +54,12 @@ one() { # VARIANT: the three listings on one fresh mount
 }
 
 for v in "${VARIANTS[@]}"; do d=$(setup "$v"); mnt "$v"; tar -xf "$TAR" -C "$d"; done
-n=${#VARIANTS[@]}
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%H:%M)
 declare -A RLOAD
 for round in $(seq 1 "$ROUNDS"); do
   RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-  for i in $(seq 0 $((n - 1))); do
-    v=${VARIANTS[$(( (i + round - 1) % n ))]}
+  for v in $(rotation "$round"); do
     one "$v"
     echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %.2f s (CPU %.2f)  ' "$p" "${R[$v,$p,$round]}" "${C[$v,$p,$round]}"; done)" >&2
   done

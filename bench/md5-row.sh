@@ -23,11 +23,9 @@ tree_tar "$NM"
 md5() { sh -c "find '$1' -type f -print0 | xargs -0 md5sum" >/dev/null; }
 
 for v in "${VARIANTS[@]}"; do d=$(setup "$v"); mnt "$v"; tar -xf "$TAR" -C "$d"; done
-n=${#VARIANTS[@]}
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg) START=$(date -u +%H:%M)
 for round in $(seq 1 "$ROUNDS"); do
-  for i in $(seq 0 $((n - 1))); do
-    v=${VARIANTS[$(( (i + round - 1) % n ))]}
+  for v in $(rotation "$round"); do
     d=$(setup "$v"); mnt "$v"
     tc "$v" md5 md5 "$d"
     printf '  %s: %.2f s, daemon CPU %.2f s\n' "$v" "${R[$v,md5,$round]}" "${C[$v,md5,$round]}" >&2

@@ -56,11 +56,10 @@ one() {
   done
 }
 
-n=${#VARIANTS[@]}
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%H:%M)
 for round in $(seq 1 "$ROUNDS"); do
-  for i in $(seq 0 $((n - 1))); do one "${VARIANTS[$(( (i + round - 1) % n ))]}"; done
+  for v in $(rotation "$round"); do one "$v"; done
   echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -185,3 +185,11 @@ failed_list() {
   echo; echo "**These commands failed** (their times are in the medians above):"; echo
   sed 's/^/    /' "$W/failed"
 }
+
+# rotation ROUND: the variants in ROUND's order, rotated by one each round, so
+# no variant always runs right after the same one (which leaves its writeback
+# and its freed space to the next)
+rotation() {
+  local n=${#VARIANTS[@]} i
+  for i in $(seq 0 $((n - 1))); do echo "${VARIANTS[$(((i + $1 - 1) % n))]}"; done
+}
