@@ -5,6 +5,9 @@
 #   tty_wait NAME REGEX [SECS] wait until the pane shows REGEX (else "timeout")
 #   tty_type NAME TEXT         type TEXT and Enter
 #   tty_ctrl_c NAME            Ctrl-C, as a terminal sends it (the whole foreground group)
+#   tty_throttle NAME          from now until it ends, the command runs 5 ms in every 100 (SIGSTOP and
+#                              SIGCONT): a step that would finish between two looks at the pane (a
+#                              400 MiB wipe takes 0.2 s on an idle machine) is still running when Ctrl-C comes
 #   tty_exit NAME              wait for the command to end; prints "exit N"
 #   tty_screen NAME            the pane's text, trailing blank lines dropped
 TMUX_SOCK="hc-scenario-$$"
@@ -27,6 +30,20 @@ tty_wait() {
 }
 tty_type() { tmx send-keys -t "$1" -l -- "$2"; tmx send-keys -t "$1" Enter; }
 tty_ctrl_c() { tmx send-keys -t "$1" C-c; }
+tty_throttle() {
+  local top
+  top=$(tmx display-message -p -t "$1" '#{pane_pid}')
+  (
+    below() { local c; for c in $(pgrep -P "$1"); do echo "$c"; below "$c"; done; }
+    while [ ! -f "$T/.tty-$1.rc" ]; do
+      pids=$(below "$top")
+      [ -n "$pids" ] || break
+      kill -STOP $pids 2>/dev/null; sleep 0.095
+      kill -CONT $pids 2>/dev/null; sleep 0.005
+    done
+    kill -CONT $(below "$top") 2>/dev/null
+  ) &
+}
 tty_exit() {
   end=$(( $(date +%s) + ${2:-300} ))
   while [ ! -s "$T/.tty-$1.rc" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.2; done

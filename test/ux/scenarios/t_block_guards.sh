@@ -24,6 +24,7 @@ tty_start b "$HC block format $IMG --wipe --kdf-time 0.05"
 tty_wait b 'Type YES' && tty_type b 'YES'
 tty_wait b 'New passphrase' && tty_type b 'wipe passphrase'
 tty_wait b 'Repeat' && tty_type b 'wipe passphrase'
+tty_throttle b
 tty_wait b 'Wiping \[' && tty_ctrl_c b
 tty_exit b
 tty_screen b | grep -E '^(WARNING|homecrypt)'
