@@ -37,7 +37,6 @@ import {
   fchmodatSync,
   getxattratSync,
   fchownatSync,
-  lgetxattrSync,
   linkatSync,
   llistxattrSync,
   lremovexattrSync,
@@ -610,7 +609,7 @@ export class EncryptedFilesystem {
     let failed = 0;
     // subdirectories' IV files read ahead only where this directory's own came
     // from the disk (or from a read-ahead): not in a tree the page cache holds
-    const ahead: string[] | null = this.ivAhead && !(this.ivs!.fromPageCache(d.rel) && !this.ivAhead.readAhead(d.rel)) ? [] : null;
+    const ahead: string[] | null = this.ivAhead && (!this.ivs!.fromPageCache(d.rel) || this.ivAhead.readAhead(d.rel)) ? [] : null;
     // the lower entries' inode numbers are those getattr reports; the cached
     // descriptor of the directory is listed (no open and close per listing)
     const fd = this.dirFd(d.rel);
@@ -1006,7 +1005,7 @@ export class EncryptedFilesystem {
   /** True when the lower entry at `l` has an access ACL (it inherited one). */
   private hasAcl(l: Lower): boolean {
     try {
-      lgetxattrSync(this.shortPath(l), ACL_ACCESS);
+      getxattratSync(l.dir, l.name, ACL_ACCESS);
       return true;
     } catch {
       return false;
@@ -1099,7 +1098,7 @@ export class EncryptedFilesystem {
     // device), which saves a round trip per entry listed
     if (lowerName === null) fail(E.EOPNOTSUPP);
     const l = this.lower(path);
-    const sealed = lgetxattrSync(this.shortPath(l), lowerName);
+    const sealed = getxattratSync(l.dir, l.name, lowerName);
     try {
       return x!.decryptXattrValue(lowerName, sealed);
     } catch (err) {

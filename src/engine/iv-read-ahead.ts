@@ -50,14 +50,14 @@ export class IvReadAhead {
   listed(dirFd: number, rel: string, names: string[]): void {
     const room = Math.min(names.length, QUEUED - this.queue.length);
     if (room <= 0) return;
-    if (this.queued.size + room > REMEMBERED) this.queued.clear();
-    for (let i = 0; i < room; i++) this.queued.add(rel ? `${rel}/${names[i]!}` : names[i]!);
     let fd: number;
     try {
       fd = dupFdSync(dirFd);
     } catch {
       return; // out of descriptors: no read-ahead, nothing else changes
     }
+    if (this.queued.size + room > REMEMBERED) this.queued.clear();
+    for (let i = 0; i < room; i++) this.queued.add(rel ? `${rel}/${names[i]!}` : names[i]!);
     const dir = { fd, jobs: room };
     for (let i = 0; i < room; i++) this.queue.push({ dir, name: names[i]! });
     this.next();
