@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { openVolume, writeNewVolumeConfig } from '../../src/engine/volume.js';
 import { EncryptedFilesystem } from '../../src/engine/filesystem.js';
 import { IvReadAhead } from '../../src/engine/iv-read-ahead.js';
+import { swapFiles } from '../helpers/lower-tamper.js';
 
 const dir = fs.mkdtempSync('/tmp/hc-iv-ahead-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -103,9 +104,7 @@ describe('directory IV files read ahead', () => {
     const lx = join(lower, made.lower('/x').name);
     const ly = join(lower, made.lower('/y').name);
     made.closeAll();
-    fs.renameSync(join(lx, 'homecrypt.diriv'), join(lower, 'iv.tmp'));
-    fs.renameSync(join(ly, 'homecrypt.diriv'), join(lx, 'homecrypt.diriv'));
-    fs.renameSync(join(lower, 'iv.tmp'), join(ly, 'homecrypt.diriv'));
+    swapFiles(join(lx, 'homecrypt.diriv'), join(ly, 'homecrypt.diriv'), join(lower, 'iv.tmp'));
     evictIvs(lower);
     const e = open();
     e.readdir('/');

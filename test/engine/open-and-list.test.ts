@@ -18,6 +18,7 @@ import { skipUnless } from '../helpers/requirements.js';
 import { MemIO } from './mem-io.js';
 import { BIN } from './volume-helper.js';
 import { serve } from '../fuse/kernel/bridge-serve-helper.js';
+import { swapFiles } from '../helpers/lower-tamper.js';
 
 const V = JSON.parse(fs.readFileSync(new URL('../vectors/files/vectors-v2.json', import.meta.url), 'utf8'));
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
@@ -203,9 +204,7 @@ describe('listing through the cached directory descriptor', () => {
     const lx = join(lower, e.lower('/x').name);
     const ly = join(lower, e.lower('/y').name);
     e.closeAll();
-    fs.renameSync(join(lx, 'homecrypt.diriv'), join(lower, 'iv.tmp'));
-    fs.renameSync(join(ly, 'homecrypt.diriv'), join(lx, 'homecrypt.diriv'));
-    fs.renameSync(join(lower, 'iv.tmp'), join(ly, 'homecrypt.diriv'));
+    swapFiles(join(lx, 'homecrypt.diriv'), join(ly, 'homecrypt.diriv'), join(lower, 'iv.tmp'));
     const again = new EncryptedFilesystem({ lowerRoot: lower, format: openVolume(lower, [MOUNT_KEY]).format, log: () => undefined });
     expect(() => again.readdir('/x')).toThrow(expect.objectContaining({ errno: 5 }));
     expect(() => again.getattr('/y/2')).toThrow(expect.objectContaining({ errno: 2 }));

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { makeVolume, type TestVolume } from '../engine/volume-helper.js';
 import { errnoOf, fsck, lowerOf } from './lower-tree.js';
+import { swapFiles } from '../helpers/lower-tamper.js';
 
 const DIRIV = 'homecrypt.diriv';
 /** Several CLI runs (mount, fsck) each: a loaded machine needs minutes. */
@@ -114,9 +115,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'attacks on format-2 names'))
           .map((n) => join(lh, n)),
       ];
       v.umount();
-      fs.renameSync(join(le, DIRIV), join(v.lower, 'iv.tmp'));
-      fs.renameSync(join(lh, DIRIV), join(le, DIRIV));
-      fs.renameSync(join(v.lower, 'iv.tmp'), join(lh, DIRIV));
+      swapFiles(join(le, DIRIV), join(lh, DIRIV), join(v.lower, 'iv.tmp'));
       v.mount();
       expect(errnoOf(() => fs.statSync(join(v!.mnt, 'e/f1')))).toBe('ENOENT');
       expect(errnoOf(() => fs.statSync(join(v!.mnt, 'h/g')))).toBe('ENOENT');
