@@ -113,13 +113,7 @@ for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt"
   echo "Tree: $SRC, $NFILES files and links, $NDIRS directories, $(du -sh "$TAR" | cut -f1) tar. $(git --version)."
   [ -n "${OLD:-}" ] && revisions
   echo
-  echo "| variant | wall s (each round) | wall s, median | daemon CPU s (each round) | daemon CPU s, median |"
-  echo "|---|---|---|---|---|"
-  for v in "${VARIANTS[@]}"; do
-    ws=() cs=()
-    for r in $(seq 1 "$ROUNDS"); do ws+=("$(printf '%.2f' "${R[$v,git,$r]}")"); cs+=("$(printf '%.2f' "${C[$v,git,$r]}")"); done
-    printf '| %s | %s | %.2f | %s | %.2f |\n' "$v" "${ws[*]}" "${M[$v,git]}" "${cs[*]}" "${MC[$v,git]}"
-  done
+  rounds_table git
   if [ -n "${OLD:-}" ]; then
     awk -v w0="${M[before,git]}" -v w1="${M[homecrypt,git]}" -v c0="${MC[before,git]}" -v c1="${MC[homecrypt,git]}" \
       'BEGIN { printf "\nhomecrypt / before: wall %.2f, daemon CPU %.2f\n", (w0 > 0 ? w1 / w0 : 0), (c0 > 0 ? c1 / c0 : 0) }'
@@ -128,17 +122,8 @@ for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt"
     echo
     echo "Daemon system calls during one row (\`strace -c -f\`; a pass apart, strace slows the daemon):"
     echo
-    hv=(); for v in "${VARIANTS[@]}"; do is_hc "$v" && hv+=("$v"); done
-    echo "| call | $(printf '%s | ' "${hv[@]}")"
-    echo "|---|$(printf -- '---|%.0s' "${hv[@]}")"
-    for c in $(for v in "${hv[@]}"; do cat "${SC[$v]}"; done | awk '$4 ~ /^[0-9]+$/ && $NF != "total" { print $NF }' | sort -u); do
-      line="| $c |"
-      for v in "${hv[@]}"; do line+=" $(awk -v c="$c" '$NF == c && $4 ~ /^[0-9]+$/ { x = $4 } END { print x + 0 }' "${SC[$v]}") |"; done
-      echo "$line"
-    done
-    line="| total |"
-    for v in "${hv[@]}"; do line+=" $(awk '$NF == "total" { print $3 }' "${SC[$v]}") |"; done
-    echo "$line"
+    args=(); for v in "${VARIANTS[@]}"; do is_hc "$v" && args+=("$v" "${SC[$v]}"); done
+    strace_table 1 "${args[@]}"
   fi
   if [ "${COUNTS:-}" = 1 ]; then
     echo

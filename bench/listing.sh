@@ -148,13 +148,8 @@ mkdir -p bench/results
     echo
     echo "The daemon's system calls for one cold ls -lR (\`strace -c -f\`):"
     echo
-    echo "| call | $(printf '%s | ' "${HCV[@]}")"
-    echo "|---|$(printf -- '---|%.0s' "${HCV[@]}")"
-    for c in $(for v in "${HCV[@]}"; do cat "${SC[$v]}"; done | awk '$4 ~ /^[0-9]+$/ && $NF != "total" { print $NF }' | sort -u); do
-      line="| $c |"
-      for v in "${HCV[@]}"; do line+=" $(awk -v c="$c" '$NF == c && $4 ~ /^[0-9]+$/ { x = $4 } END { print x + 0 }' "${SC[$v]}") |"; done
-      echo "$line"
-    done
+    args=(); for v in "${HCV[@]}"; do args+=("$v" "${SC[$v]}"); done
+    strace_table 1 "${args[@]}"
   fi
   failed_list
 } | tee "$out"

@@ -71,13 +71,7 @@ mkdir -p bench/results
   echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1."
   [ -n "${OLD:-}" ] && revisions
   echo
-  echo "| variant | wall s (each round) | wall s, median | daemon CPU s (each round) | daemon CPU s, median |"
-  echo "|---|---|---|---|---|"
-  for v in "${VARIANTS[@]}"; do
-    ws=() cs=()
-    for r in $(seq 1 "$ROUNDS"); do ws+=("$(printf '%.2f' "${R[$v,md5,$r]}")"); cs+=("$(printf '%.2f' "${C[$v,md5,$r]}")"); done
-    printf '| %s | %s | %.2f | %s | %.2f |\n' "$v" "${ws[*]}" "${M[$v,md5]}" "${cs[*]}" "${MC[$v,md5]}"
-  done
+  rounds_table md5
   for v in "${VARIANTS[@]}"; do
     [ -n "${SC[$v]:-}" ] && echo && echo "- $v, system calls of one pass (\`strace -c -f\`): ${SC[$v]}"
     [ -n "${CN[$v]:-}" ] && echo && echo "- $v, FUSE requests of one pass: ${CN[$v]}"

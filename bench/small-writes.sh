@@ -116,15 +116,8 @@ for v in "${VARIANTS[@]}"; do "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || 
       echo
       echo "Daemon system calls per op, $p ($ops ops):"
       echo
-      echo "| call | $(printf '%s | ' "${VARIANTS[@]}")"
-      echo "|---|$(printf -- '---|%.0s' "${VARIANTS[@]}")"
-      for c in $(for v in "${VARIANTS[@]}"; do cat "${SC[$v,$p]}"; done | awk '$4 ~ /^[0-9]+$/ && $NF != "total" { print $NF }' | sort -u); do
-        line="| $c |"
-        for v in "${VARIANTS[@]}"; do
-          line+=" $(awk -v c="$c" -v n="$ops" '$NF == c && $4 ~ /^[0-9]+$/ { x = $4 } END { printf "%.1f", x / n }' "${SC[$v,$p]}") |"
-        done
-        echo "$line"
-      done
+      args=(); for v in "${VARIANTS[@]}"; do args+=("$v" "${SC[$v,$p]}"); done
+      strace_table "$ops" "${args[@]}"
     done
   fi
 } | tee "$W/result.md"

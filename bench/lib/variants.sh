@@ -193,3 +193,34 @@ rotation() {
   local n=${#VARIANTS[@]} i
   for i in $(seq 0 $((n - 1))); do echo "${VARIANTS[$(((i + $1 - 1) % n))]}"; done
 }
+
+# rounds_table PHASE: per variant, its wall and daemon CPU seconds in each round and their medians
+rounds_table() {
+  local p=$1 v r ws cs
+  echo "| variant | wall s (each round) | wall s, median | daemon CPU s (each round) | daemon CPU s, median |"
+  echo "|---|---|---|---|---|"
+  for v in "${VARIANTS[@]}"; do
+    ws=() cs=()
+    for r in $(seq 1 "$ROUNDS"); do ws+=("$(printf '%.2f' "${R[$v,$p,$r]}")"); cs+=("$(printf '%.2f' "${C[$v,$p,$r]}")"); done
+    printf '| %s | %s | %.2f | %s | %.2f |\n' "$v" "${ws[*]}" "${M[$v,$p]}" "${cs[*]}" "${MC[$v,$p]}"
+  done
+}
+
+# strace_table PER LABEL FILE [LABEL FILE ...]: the calls of `strace -c`
+# summaries side by side, a column per summary, and their totals; each count
+# divided by PER (1: the counts themselves)
+strace_table() {
+  local per=$1 c i line
+  shift
+  local -a labels=() files=()
+  while [ $# -gt 1 ]; do labels+=("$1"); files+=("$2"); shift 2; done
+  echo "| call | $(printf '%s | ' "${labels[@]}")"
+  echo "|---|$(printf -- '---|%.0s' "${labels[@]}")"
+  for c in $(awk '$4 ~ /^[0-9]+$/ && $NF != "total" { print $NF }' "${files[@]}" | sort -u) total; do
+    line="| $c |"
+    for i in "${!files[@]}"; do
+      line+=" $(awk -v c="$c" -v n="$per" '$NF == c && $4 ~ /^[0-9]+$/ { x = $4 } END { if (n == 1) print x + 0; else printf "%.1f", x / n }' "${files[$i]}") |"
+    done
+    echo "$line"
+  done
+}
