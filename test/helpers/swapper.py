@@ -40,6 +40,7 @@ if a.recursive:
     mask |= IN_CREATE | IN_MOVED_TO
 
 libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
 ifd = libc.inotify_init1(os.O_CLOEXEC)
 if ifd < 0:
     sys.exit('inotify_init1: errno %d' % ctypes.get_errno())
@@ -94,8 +95,14 @@ def swap(path, isdir):
         if os.path.islink(path) and os.readlink(path) in (a.file_canary, a.dir_canary):
             return  # our own link arriving (its rename is an event too)
         if isdir:
-            os.rename(path, os.path.join(d, '.swapped-%d-%d' % (os.getpid(), seq)))
-            os.symlink(a.dir_canary, path)
+            # one atomic exchange (renameat2 RENAME_EXCHANGE): the path never goes missing
+            # in between, as it would with a rename and then a symlink
+            aside = os.path.join(d, '.swapped-%d-%d' % (os.getpid(), seq))
+            os.symlink(a.dir_canary, aside)
+            if libc.renameat2(AT_FDCWD, path.encode(), AT_FDCWD, aside.encode(), RENAME_EXCHANGE) != 0:
+                e = ctypes.get_errno()
+                os.unlink(aside)
+                raise OSError(e, os.strerror(e), path)
         else:
             tmp = os.path.join(d, '.swp-%d-%d' % (os.getpid(), seq))
             os.symlink(a.file_canary, tmp)
