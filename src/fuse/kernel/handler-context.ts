@@ -37,6 +37,8 @@ export interface HandlerContext {
   readonly onUnexpected: (op: string, path: string, err: unknown) => void;
   readonly nodes: NodeTable;
   readonly dirs: Map<number, DirHandle>;
+  /** Without OPENDIR (noOpendir): each directory node's listing read at offset 0, by node id. */
+  readonly listings: Map<number, DirHandle>;
   nextDirFh: number;
   /** FuseOps file handle → its node. */
   readonly fileNode: Map<number, Node>;

@@ -51,6 +51,7 @@ const PAGE = 4096;
 export class KernelSession implements HandlerContext {
   readonly nodes = new NodeTable();
   readonly dirs = new Map<number, DirHandle>();
+  readonly listings = new Map<number, DirHandle>();
   nextDirFh = 1;
   /** FUSE_DONT_MASK granted: the mode of a new entry arrives without the caller's umask (handlers/entries.ts). */
   dontMask = false;

@@ -19,6 +19,13 @@ export interface KernelBridgeOptions {
    */
   readaheadKib?: number;
   /**
+   * Answer OPENDIR with ENOSYS when the filesystem keeps no directory handles
+   * (no opendir/releasedir): the kernel then sends neither OPENDIR nor
+   * RELEASEDIR again and caches each directory's listing itself
+   * (FOPEN_CACHE_DIR, dropped on any change made through the mount). Default true.
+   */
+  noOpendir?: boolean;
+  /**
    * Ask for FUSE_WRITEBACK_CACHE (default false): writes land in the kernel's
    * page cache and reach the filesystem later, merged into requests of up to
    * maxIo, or at fsync/flush/close. The kernel then owns mtime and the size, so

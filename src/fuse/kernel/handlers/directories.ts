@@ -2,11 +2,17 @@
 // FSYNCDIR. The bridge numbers directory handles itself and keeps the
 // listing read at offset 0, so a reader resuming at any offset gets the same
 // entries (and, from DirEntry, the same d_ino).
+//
+// A filesystem that keeps no directory handles of its own (the engine) gets
+// no OPENDIR at all (kernel option noOpendir): the first is answered ENOSYS,
+// after which the kernel opens directories without asking, sends READDIR
+// with handle 0 and caches listings itself. The listing read at offset 0 is
+// then kept per directory node, until a reader reaches its end.
 import { constants } from 'node:os';
 import type { DirEntry, FuseStat } from '../../bridge.js';
 import { bytesOfName } from '../../../format/name-bytes.js';
 import { NodeTable } from '../node-table.js';
-import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
+import { Errno, isPromise, type DirHandle, type HandlerContext } from '../handler-context.js';
 import {
   ENTRY_OUT,
   OPEN_OUT,
@@ -26,8 +32,12 @@ import {
 
 const E = constants.errno;
 
+/** Listings kept for directories without handles; past this, the oldest goes (read again if asked). */
+const KEPT_LISTINGS = 256;
+
 export function opendir(s: HandlerContext, r: Request): boolean {
   const ops = s.ops;
+  if (s.kopts.noOpendir !== false && !ops.opendir && !ops.releasedir) throw new Errno(E.ENOSYS);
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
   const { flags } = readOpenIn(r);
@@ -61,7 +71,7 @@ export function opendir(s: HandlerContext, r: Request): boolean {
 export function readdir(s: HandlerContext, r: Request): boolean {
   const plus = r.opcode === Op.READDIRPLUS;
   const { fh, offset, size: asked } = readReadIn(r);
-  const d = s.dirs.get(fh);
+  const d = fh === 0 ? listingOf(s, r.nodeid) : s.dirs.get(fh);
   if (!d) throw new Errno(E.EBADF);
   const size = Math.min(asked, s.out.length - OUT_HEADER);
   const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> => {
@@ -72,6 +82,7 @@ export function readdir(s: HandlerContext, r: Request): boolean {
   };
   return s.run(r.unique, plus ? 'readdirplus' : 'readdir', d.node.lastPath, load, (names) => {
     d.names = names;
+    if (fh === 0 && offset >= names.length) s.listings.delete(r.nodeid);
     const renewFrom = plus ? performance.now() + 500 * Math.min(s.entryTimeout, s.attrTimeout) : 0;
     const dir = d.node.path ?? d.node.lastPath;
     let at = OUT_HEADER;
@@ -116,6 +127,19 @@ export function readdir(s: HandlerContext, r: Request): boolean {
     }
     return at - OUT_HEADER;
   });
+}
+
+/** The listing state of a directory read without a handle (made at its first READDIR). */
+function listingOf(s: HandlerContext, nodeid: number): DirHandle {
+  const node = s.node(nodeid);
+  let d = s.listings.get(nodeid);
+  // a node id forgotten and given again names another directory
+  if (!d || d.node !== node) {
+    if (s.listings.size >= KEPT_LISTINGS) s.listings.delete(s.listings.keys().next().value!);
+    d = { node, fsFh: 0, names: null };
+    s.listings.set(nodeid, d);
+  }
+  return d;
 }
 
 export function releasedir(s: HandlerContext, r: Request): boolean {
