@@ -9,6 +9,8 @@
 #   COUNTS=1    a pass per homecrypt build: FUSE requests per opcode (bench/bridge-serve.mjs)
 #   STRACE=1    a pass per homecrypt build: the daemon's system calls (`strace -c -f`)
 #   PROF=DIR    a pass per homecrypt build: a `node --cpu-prof` profile of the daemon in DIR/VARIANT
+#   WARM=1      a warm daemon: each round md5s a second copy of the tree on the same mount first
+#               (its own files, so the measured tree's kernel caches stay cold), then the tree
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-5}
@@ -22,12 +24,20 @@ NM=$(readlink -f node_modules)
 tree_tar "$NM"
 md5() { sh -c "find '$1' -type f -print0 | xargs -0 md5sum" >/dev/null; }
 
-for v in "${VARIANTS[@]}"; do d=$(setup "$v"); mnt "$v"; tar -xf "$TAR" -C "$d"; done
+for v in "${VARIANTS[@]}"; do
+  d=$(setup "$v"); mnt "$v"; tar -xf "$TAR" -C "$d"
+  [ -n "${WARM:-}" ] && mkdir -p "$d/.warm" && tar -xf "$TAR" -C "$d/.warm"
+done
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg) START=$(date -u +%H:%M)
 for round in $(seq 1 "$ROUNDS"); do
   for v in $(rotation "$round"); do
     d=$(setup "$v"); mnt "$v"
-    tc "$v" md5 md5 "$d"
+    if [ -n "${WARM:-}" ]; then
+      md5 "$d/.warm"
+      tc "$v" md5 md5 "$d/node_modules"
+    else
+      tc "$v" md5 md5 "$d"
+    fi
     printf '  %s: %.2f s, daemon CPU %.2f s\n' "$v" "${R[$v,md5,$round]}" "${C[$v,md5,$round]}" >&2
   done
   echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2

@@ -4,6 +4,9 @@
 // name, with no timeout to hide a mistake; a change made in the lower directory
 // behind the mount is not seen until the timeout, except with
 // --cache-timeout 0; and an open never serves pages of a file that changed.
+// Directory listings are the kernel's to cache too (no OPENDIR, so
+// FOPEN_CACHE_DIR): every change of a directory through the mount drops its
+// cached listing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -121,6 +124,44 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the 
     expect(code(() => fs.readFileSync(p))).toBe('ENOENT');
   });
 
+  it("keeps a directory's listing, and drops it at every change made through the mount, by any user", () => {
+    const d = join(m, 'listed');
+    const made = madeIn(v.lower, () => fs.mkdirSync(d));
+    const lowerD = join(
+      v.lower,
+      made.find((n) => fs.statSync(join(v.lower, n)).isDirectory())!,
+    );
+    fs.chmodSync(d, 0o1777);
+    const ls = () => fs.readdirSync(d).sort();
+    const [la] = madeIn(lowerD, () => fs.writeFileSync(join(d, 'a'), 'a'));
+    expect(ls()).toEqual(['a']);
+    // read twice, the listing is the kernel's (the first read after a fill asks for the
+    // directory's attributes once more): a lower entry removed behind the mount is still listed
+    expect(ls()).toEqual(['a']);
+    fs.unlinkSync(join(lowerD, la!));
+    expect(ls()).toEqual(['a']);
+    fs.writeFileSync(join(d, 'b'), 'b'); // a change through the mount: listed afresh
+    expect(ls()).toEqual(['b']);
+    const steps: Array<[string, () => void, string[]]> = [
+      ['create by another user', () => expect(asUser(NOBODY, NOBODY, 'echo c > listed/c', m).code).toBe(0), ['b', 'c']],
+      ['rename within', () => fs.renameSync(join(d, 'b'), join(d, 'b2')), ['b2', 'c']],
+      ['rename in', () => (fs.writeFileSync(join(m, 'out'), 'o'), fs.renameSync(join(m, 'out'), join(d, 'in'))), ['b2', 'c', 'in']],
+      ['rename out', () => fs.renameSync(join(d, 'in'), join(m, 'out')), ['b2', 'c']],
+      ['mkdir', () => fs.mkdirSync(join(d, 'sub')), ['b2', 'c', 'sub']],
+      ['rmdir', () => fs.rmdirSync(join(d, 'sub')), ['b2', 'c']],
+      ['link', () => fs.linkSync(join(d, 'c'), join(d, 'c-link')), ['b2', 'c', 'c-link']],
+      ['symlink', () => fs.symlinkSync('c', join(d, 's')), ['b2', 'c', 'c-link', 's']],
+      ['unlink by its owner', () => expect(asUser(NOBODY, NOBODY, 'rm listed/c', m).code).toBe(0), ['b2', 'c-link', 's']],
+      ['rename over', () => fs.renameSync(join(d, 's'), join(d, 'b2')), ['b2', 'c-link']],
+    ];
+    for (const [what, change, after] of steps) {
+      ls();
+      ls(); // from the kernel's cache
+      change();
+      expect(ls(), what).toEqual(after);
+    }
+  });
+
   it('never serves the cached pages of a file that changed behind the mount', () => {
     const a = join(m, 'same-a');
     const b = join(m, 'same-b');
@@ -159,8 +200,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('--ca
     const p = join(v.mnt, 'behind');
     const [lowerName] = madeIn(v.lower, () => fs.writeFileSync(p, 'here'));
     expect(fs.statSync(p).size).toBe(4);
+    fs.readdirSync(v.mnt);
+    expect(fs.readdirSync(v.mnt)).toContain('behind');
     fs.unlinkSync(join(v.lower, lowerName!));
     expect(code(() => fs.statSync(p))).toBe('ENOENT');
+    expect(fs.readdirSync(v.mnt)).not.toContain('behind'); // the listing too
   });
 
   it('refuses a timeout that is not a number of seconds up to a day', () => {
