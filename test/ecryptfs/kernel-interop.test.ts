@@ -18,6 +18,7 @@ import { readPrivateSetup } from '../../src/ecryptfs/private-dir.js';
 import { unwrapPassphraseFile } from '../../src/ecryptfs/wrapped-passphrase-file.js';
 import { openEcryptfs } from '../../src/ecryptfs/ecryptfs-mount.js';
 import { deleteUserByName } from '../helpers/users.js';
+import { nameFromBytes } from '../../src/format/name-bytes.js';
 
 const JOB = new URL('./refvm/kernel-interop-job.sh', import.meta.url).pathname;
 const PASS = 'Interop Mount Pass 7';
@@ -55,6 +56,11 @@ function makePlainTree(root: string): void {
   sizes.forEach(([n, s], i) => writeFileSync(join(root, n), content(s, i + 1)));
   writeFileSync(join(root, 'L'.repeat(143)), 'the longest name eCryptfs allows\n');
   writeFileSync(join(root, 'héllo wörld ✓.txt'), 'utf-8 name\n');
+  // names that are not UTF-8 (Linux names are bytes): a Latin-1 file and a directory holding one
+  const latin1 = (...parts: Array<string | number>) => Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.of(p) : Buffer.from(p))));
+  writeFileSync(latin1(root, '/caf', 0xe9, '.txt'), 'latin-1 name\n');
+  mkdirSync(latin1(root, '/d', 0xff, 'r'));
+  writeFileSync(latin1(root, '/d', 0xff, 'r/', 0xe0, 0x80), content(5000, 7));
   writeFileSync(join(root, 'sub/deeper/deepest/n.txt'), 'nested\n');
   writeFileSync(join(root, 'sub/s4097'), content(4097, 99));
   symlinkSync('one', join(root, 'link-rel'));
@@ -113,18 +119,26 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     if (w) rmSync(w, { recursive: true, force: true });
   });
 
+  /** A manifest the VM wrote, its names' bytes in the form plainManifest gives them (format/name-bytes.ts). */
+  const vmManifest = (name: string) => nameFromBytes(readFileSync(join(w, 'out', name)));
+
+  it('the tree has names that are not UTF-8 (each such byte a lone surrogate)', () => {
+    expect(plainManifest(plain)).toMatch(/\t\.\/caf\udce9\.txt\t/);
+    expect(plainManifest(plain)).toMatch(/\t\.\/d\udcffr\/\udce0\udc80\t/);
+  });
+
   it('the VM job ran every step', () => {
     expect(vm.code, vm.output.slice(-3000)).toBe(0);
   });
 
   it.each(CONFIGS)('homecrypt reads what the kernel wrote ($name) byte-exact', (c) => {
     const want = plainManifest(plain);
-    expect(readFileSync(join(w, `out/kernel-${c.name}.upper.manifest`), 'utf8')).toBe(want);
+    expect(vmManifest(`kernel-${c.name}.upper.manifest`)).toBe(want);
     expect(lowerManifest(openVectorVolume(join(w, `kernel-${c.name}`), PASS, c.keyBytes, c.fnek))).toBe(want);
   });
 
   it.each(CONFIGS)('the kernel reads what homecrypt wrote ($name, via $via) byte-exact', (c) => {
-    expect(readFileSync(join(w, `out/hc-${c.name}.manifest`), 'utf8')).toBe(plainManifest(plain));
+    expect(vmManifest(`hc-${c.name}.manifest`)).toBe(plainManifest(plain));
     expect(readFileSync(join(w, `out/hc-${c.name}.err`), 'utf8')).toBe('');
     // names are deterministic: homecrypt and the kernel chose the same lower names
     expect(readdirSync(join(w, `hc-${c.name}`)).sort()).toEqual(readdirSync(join(w, `kernel-${c.name}`)).sort());
@@ -181,11 +195,9 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
     expect(mnt).toBe(join(home, 'Private'));
     expect(readFileSync('/proc/mounts', 'utf8'), 'open_session mounted nothing (see syslog)').toContain(` ${mnt} fuse`);
     try {
-      const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', mnt], {
-        encoding: 'utf8',
-      });
-      expect(seen.status, seen.stderr).toBe(0);
-      expect(seen.stdout).toBe(plainManifest(plain));
+      const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', mnt]);
+      expect(seen.status, seen.stderr.toString()).toBe(0);
+      expect(nameFromBytes(seen.stdout)).toBe(plainManifest(plain));
     } finally {
       expect(hook('session', 'close_session').status).toBe(0);
     }

@@ -5,7 +5,8 @@
 // Checked against Node's byte-path calls, which pass Buffers through untouched.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
@@ -29,6 +30,10 @@ import {
   unlinkatSync,
 } from '../../src/os/lower-fs-calls.js';
 import { bytesOfName, nameFromBytes } from '../../src/format/name-bytes.js';
+
+const DIST_CALLS = fileURLToPath(new URL('../../dist/os/lower-fs-calls.js', import.meta.url));
+const SECCOMP_DENY = fileURLToPath(new URL('../helpers/seccomp-deny.py', import.meta.url));
+const [SYS_GETXATTRAT, SYS_LGETXATTR] = [464, 192]; // x86_64
 
 const BYTES = [Buffer.of(0xff), Buffer.of(0x61, 0x80, 0x62), Buffer.of(0xc3), Buffer.from([0x63, 0xc3, 0xa9, 0xe9]), Buffer.of(0xed, 0xa0, 0x80)];
 const NAMES = BYTES.map(nameFromBytes);
@@ -134,6 +139,34 @@ describe('xattrs by directory descriptor, and reads that do not wait for the dev
       fs.closeSync(fd);
     }
   });
+
+  // A container whose seccomp filter is older than getxattrat(2) answers it EPERM (or ENOSYS):
+  // the lower calls then go by the /proc path, in a process that really gets those answers
+  it.skipIf(process.arch !== 'x64' || !fs.existsSync(DIST_CALLS))(
+    'getxattrat refused by a seccomp filter (EPERM, ENOSYS): the same values by the /proc path; a refused lgetxattr too is an error',
+    () => {
+      fs.writeFileSync(join(dir, 'f'), '');
+      lsetxattrSync(join(dir, 'f'), 'user.v', Buffer.from('value'), 0);
+      const child = (errno: number, calls: number[]) => {
+        const script = `
+          import { openSync } from 'node:fs';
+          import { getxattratSync } from ${JSON.stringify(DIST_CALLS)};
+          const d = openSync(${JSON.stringify(dir)}, 0o10000000 | 0o200000); // O_PATH | O_DIRECTORY
+          const one = () => { try { return getxattratSync(d, 'f', 'user.v').toString(); } catch (e) { return e.code; } };
+          console.log(JSON.stringify([one(), one()]));`;
+        const out = execFileSync('python3', [SECCOMP_DENY, String(errno), calls.join(','), '--', process.execPath, '--input-type=module', '-e', script], {
+          encoding: 'utf8',
+        });
+        return JSON.parse(out) as string[];
+      };
+      const { EPERM, ENOSYS } = constants.errno;
+      expect(child(EPERM, [SYS_GETXATTRAT])).toEqual(['value', 'value']);
+      expect(child(ENOSYS, [SYS_GETXATTRAT])).toEqual(['value', 'value']);
+      expect(child(EPERM, [SYS_GETXATTRAT, SYS_LGETXATTR])).toEqual(['EPERM', 'EPERM']);
+      // the control: without a filter, the same child reads the value by getxattrat
+      expect(child(EPERM, [])).toEqual(['value', 'value']);
+    },
+  );
 
   it('a read of what the page cache does not hold says so (-1), and reads it once it does', () => {
     const file = join(dir, 'f');
