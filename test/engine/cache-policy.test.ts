@@ -162,6 +162,36 @@ describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the 
     }
   });
 
+  it('a reader part-way through a large listing gets every entry once, while the directory changes and another lists it', () => {
+    const d = join(m, 'big');
+    fs.mkdirSync(d);
+    const names = Array.from({ length: 3000 }, (_, i) => `entry-${String(i).padStart(5, '0')}-${'x'.repeat(30)}`);
+    for (const n of names) fs.writeFileSync(join(d, n), '');
+    // python's scandir reads the directory in 32 KiB getdents calls: the first holds a
+    // few hundred of these names, so the rest comes from later READDIRs at offsets
+    const script = `
+import os, sys, json
+d = sys.argv[1]
+it = os.scandir(d)
+first = [next(it).name for _ in range(100)]
+open(os.path.join(d, 'aaa-new'), 'w').close()   # sorts first; lands anywhere in the lower order
+os.unlink(os.path.join(d, first[0]))             # one the reader has already seen
+other = os.listdir(d)                            # another reader, after the change
+rest = [e.name for e in it]
+print(json.dumps({'a': first + rest, 'b': other, 'removed': first[0]}))`;
+    const r = spawnSync('python3', ['-c', script, d], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { a, b, removed } = JSON.parse(r.stdout) as { a: string[]; b: string[]; removed: string };
+    // every name there all along exactly once (POSIX leaves only the added and removed ones open)
+    const seen = new Map<string, number>();
+    for (const n of a) seen.set(n, (seen.get(n) ?? 0) + 1);
+    for (const n of names) expect(seen.get(n), n).toBe(1);
+    expect([...seen.values()].every((c) => c === 1)).toBe(true);
+    expect(b.sort()).toEqual([...names.filter((n) => n !== removed), 'aaa-new'].sort());
+    // and a listing from the start now, from the kernel's cache or not, is the directory as it is
+    expect(fs.readdirSync(d).sort()).toEqual(b);
+  });
+
   it('never serves the cached pages of a file that changed behind the mount', () => {
     const a = join(m, 'same-a');
     const b = join(m, 'same-b');

@@ -2,6 +2,7 @@
 // helpers of KernelSession (kernel-bridge.ts), named here so that handlers
 // depend on this interface and not on the session's file (which imports them).
 import type { DirEntry, FuseOps, FuseStat, MountOptions } from '../bridge.js';
+import type { DirCookies } from './dir-cookies.js';
 import type { InterruptTable } from './interrupts.js';
 import type { KernelBridgeOptions } from './kernel-options.js';
 import type { Node, NodeTable } from './node-table.js';
@@ -15,11 +16,12 @@ export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
-/** An open directory: its node, the filesystem's handle, the listing read at offset 0. */
+/** An open directory: its node, the filesystem's handle, the listing read at offset 0 and its entries' offsets. */
 export interface DirHandle {
   node: Node;
   fsFh: number;
   names: Array<string | DirEntry> | null;
+  cookies: number[] | null;
 }
 
 export interface HandlerContext {
@@ -37,9 +39,9 @@ export interface HandlerContext {
   readonly onUnexpected: (op: string, path: string, err: unknown) => void;
   readonly nodes: NodeTable;
   readonly dirs: Map<number, DirHandle>;
-  /** Without OPENDIR (noOpendir): each directory node's listing read at offset 0, by node id. */
-  readonly listings: Map<number, DirHandle>;
   nextDirFh: number;
+  /** The entry numbers (offsets) of directory `node`'s names, kept while the node is. */
+  dirCookies(node: Node): DirCookies;
   /** FuseOps file handle → its node. */
   readonly fileNode: Map<number, Node>;
   /** FUSE_DONT_MASK granted (INIT). */

@@ -21,6 +21,7 @@ import { Errno, isPromise, type DirHandle, type HandlerContext } from './handler
 import type { KernelBridgeOptions } from './kernel-options.js';
 import { fatalSignalPending, mountAsRoot, mountWithFusermount, setReadahead, unmountKernel } from './kernel-mount.js';
 import { NodeTable, keepsCache, opensDirect, type Node } from './node-table.js';
+import { DirCookies } from './dir-cookies.js';
 import { InterruptTable } from './interrupts.js';
 import { HELD, LATER, SessionLoop } from './session-loop.js';
 import { HANDLERS } from './handlers/table.js';
@@ -51,7 +52,7 @@ const PAGE = 4096;
 export class KernelSession implements HandlerContext {
   readonly nodes = new NodeTable();
   readonly dirs = new Map<number, DirHandle>();
-  readonly listings = new Map<number, DirHandle>();
+  private readonly cookiesOf = new WeakMap<Node, DirCookies>();
   nextDirFh = 1;
   /** FUSE_DONT_MASK granted: the mode of a new entry arrives without the caller's umask (handlers/entries.ts). */
   dontMask = false;
@@ -306,6 +307,12 @@ export class KernelSession implements HandlerContext {
   }
 
   // ---- nodes and handles ----
+
+  dirCookies(node: Node): DirCookies {
+    let c = this.cookiesOf.get(node);
+    if (!c) this.cookiesOf.set(node, (c = new DirCookies()));
+    return c;
+  }
 
   node(id: number): Node {
     const n = this.nodes.get(id);

@@ -19,12 +19,12 @@ export interface KernelBridgeOptions {
    */
   readaheadKib?: number;
   /**
-   * Answer OPENDIR with ENOSYS when the filesystem keeps no directory handles
-   * (no opendir/releasedir): the kernel then sends neither OPENDIR nor
-   * RELEASEDIR again and caches each directory's listing itself
-   * (FOPEN_CACHE_DIR, dropped on any change made through the mount). Default true.
+   * Let the kernel keep directory listings across opens (OPENDIR answered
+   * FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE; default true): a directory listed
+   * before is listed again without a request, until a change of it through
+   * the mount (which the kernel sees) or a new mtime once its attributes run out.
    */
-  noOpendir?: boolean;
+  cacheDirs?: boolean;
   /**
    * Ask for FUSE_WRITEBACK_CACHE (default false): writes land in the kernel's
    * page cache and reach the filesystem later, merged into requests of up to

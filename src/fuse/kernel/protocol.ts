@@ -267,6 +267,8 @@ export function writeAttrOut(b: Buffer, at: number, st: FuseStat, attrTimeout: n
 export const FOPEN_DIRECT_IO = 1;
 /** fuse_open_out.open_flags: the file's cached pages are still right; do not drop them at this open. */
 export const FOPEN_KEEP_CACHE = 2;
+/** fuse_open_out.open_flags of a directory: the kernel may keep its listing (with KEEP_CACHE, across opens). */
+export const FOPEN_CACHE_DIR = 8;
 
 export function writeOpenOut(b: Buffer, at: number, fh: number, openFlags: number): void {
   setU64(b, at, fh);

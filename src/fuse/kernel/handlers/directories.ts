@@ -1,20 +1,21 @@
 // Requests on open directories: OPENDIR, READDIR, READDIRPLUS, RELEASEDIR,
 // FSYNCDIR. The bridge numbers directory handles itself and keeps the
 // listing read at offset 0, so a reader resuming at any offset gets the same
-// entries (and, from DirEntry, the same d_ino).
-//
-// A filesystem that keeps no directory handles of its own (the engine) gets
-// no OPENDIR at all (kernel option noOpendir): the first is answered ENOSYS,
-// after which the kernel opens directories without asking, sends READDIR
-// with handle 0 and caches listings itself. The listing read at offset 0 is
-// then kept per directory node, until a reader reaches its end.
+// entries (and, from DirEntry, the same d_ino), whatever other readers of
+// the directory do meanwhile. Offsets are the entries' numbers in their
+// directory (dir-cookies.ts), the same in every listing, so the kernel may
+// keep what was listed (cacheDirs) though it is built from several opens'
+// replies: the next listing of an unchanged directory costs no request.
 import { constants } from 'node:os';
 import type { DirEntry, FuseStat } from '../../bridge.js';
 import { bytesOfName } from '../../../format/name-bytes.js';
 import { NodeTable } from '../node-table.js';
-import { Errno, isPromise, type DirHandle, type HandlerContext } from '../handler-context.js';
+import { resumeAt } from '../dir-cookies.js';
+import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import {
   ENTRY_OUT,
+  FOPEN_CACHE_DIR,
+  FOPEN_KEEP_CACHE,
   OPEN_OUT,
   OUT_HEADER,
   Op,
@@ -32,12 +33,8 @@ import {
 
 const E = constants.errno;
 
-/** Listings kept for directories without handles; past this, the oldest goes (read again if asked). */
-const KEPT_LISTINGS = 256;
-
 export function opendir(s: HandlerContext, r: Request): boolean {
   const ops = s.ops;
-  if (s.kopts.noOpendir !== false && !ops.opendir && !ops.releasedir) throw new Errno(E.ENOSYS);
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
   const { flags } = readOpenIn(r);
@@ -48,8 +45,8 @@ export function opendir(s: HandlerContext, r: Request): boolean {
     () => (ops.opendir ? ops.opendir(path, flags) : 0),
     (fsFh) => {
       const fh = s.nextDirFh++;
-      s.dirs.set(fh, { node: nd, fsFh, names: null });
-      writeOpenOut(s.out, OUT_HEADER, fh, 0);
+      s.dirs.set(fh, { node: nd, fsFh, names: null, cookies: null });
+      writeOpenOut(s.out, OUT_HEADER, fh, s.kopts.cacheDirs === false ? 0 : FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE);
       return OPEN_OUT;
     },
     (fsFh) => {
@@ -71,23 +68,28 @@ export function opendir(s: HandlerContext, r: Request): boolean {
 export function readdir(s: HandlerContext, r: Request): boolean {
   const plus = r.opcode === Op.READDIRPLUS;
   const { fh, offset, size: asked } = readReadIn(r);
-  const d = fh === 0 ? listingOf(s, r.nodeid) : s.dirs.get(fh);
+  const d = s.dirs.get(fh);
   if (!d) throw new Errno(E.EBADF);
   const size = Math.min(asked, s.out.length - OUT_HEADER);
-  const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> => {
-    if (d.names && offset > 0) return d.names;
+  const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> | null => {
+    if (d.names && offset > 0) return null; // resuming in the listing this handle read at offset 0
     if (!s.ops.readdir) throw new Errno(E.ENOSYS);
     if (d.node.path === null) throw new Errno(E.ENOENT);
     return s.ops.readdir(d.node.path);
   };
-  return s.run(r.unique, plus ? 'readdirplus' : 'readdir', d.node.lastPath, load, (names) => {
-    d.names = names;
-    if (fh === 0 && offset >= names.length) s.listings.delete(r.nodeid);
+  return s.run(r.unique, plus ? 'readdirplus' : 'readdir', d.node.lastPath, load, (fresh) => {
+    if (fresh) {
+      const placed = s.dirCookies(d.node).place(fresh);
+      d.names = placed.entries;
+      d.cookies = placed.cookies;
+    }
+    const names = d.names!;
+    const cookies = d.cookies!;
     const renewFrom = plus ? performance.now() + 500 * Math.min(s.entryTimeout, s.attrTimeout) : 0;
     const dir = d.node.path ?? d.node.lastPath;
     let at = OUT_HEADER;
     const limit = OUT_HEADER + size;
-    for (let i = offset; i < names.length; i++) {
+    for (let i = resumeAt(cookies, offset); i < names.length; i++) {
       const e = names[i]!;
       const nm = typeof e === 'string' ? e : e.name;
       const bytes = bytesOfName(nm);
@@ -114,32 +116,19 @@ export function readdir(s: HandlerContext, r: Request): boolean {
           s.out,
           at,
           st ? st.ino : typeof e === 'string' ? 0xffffffff : e.ino,
-          i + 1,
+          cookies[i]!,
           st ? direntType(st.mode) : typeof e === 'string' ? 0 : (e.type ?? 0),
           bytes,
         );
       } else if (typeof e !== 'string') {
-        at += writeDirent(s.out, at, e.ino, i + 1, e.type ?? 0, bytes);
+        at += writeDirent(s.out, at, e.ino, cookies[i]!, e.type ?? 0, bytes);
       } else {
         const known = dot ? undefined : s.nodes.atPath(NodeTable.child(dir, nm));
-        at += writeDirent(s.out, at, 0xffffffff, i + 1, known ? known.type >>> 12 : 0, bytes);
+        at += writeDirent(s.out, at, 0xffffffff, cookies[i]!, known ? known.type >>> 12 : 0, bytes);
       }
     }
     return at - OUT_HEADER;
   });
-}
-
-/** The listing state of a directory read without a handle (made at its first READDIR). */
-function listingOf(s: HandlerContext, nodeid: number): DirHandle {
-  const node = s.node(nodeid);
-  let d = s.listings.get(nodeid);
-  // a node id forgotten and given again names another directory
-  if (!d || d.node !== node) {
-    if (s.listings.size >= KEPT_LISTINGS) s.listings.delete(s.listings.keys().next().value!);
-    d = { node, fsFh: 0, names: null };
-    s.listings.set(nodeid, d);
-  }
-  return d;
 }
 
 export function releasedir(s: HandlerContext, r: Request): boolean {
