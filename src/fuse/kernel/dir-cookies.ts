@@ -29,9 +29,9 @@ export class DirCookies {
     let sorted = true;
     for (let i = 0; i < listing.length; i++) {
       const name = nameOf(listing[i]!);
-      let n = numbers.get(name) ?? this.numbers.get(name);
-      if (n === undefined) n = this.next++;
-      numbers.set(name, n);
+      // a name listed twice (a damaged lower directory can give that) gets a number of its own
+      const n = numbers.has(name) ? this.next++ : (this.numbers.get(name) ?? this.next++);
+      if (!numbers.has(name)) numbers.set(name, n);
       cookies[i] = n;
       if (i > 0 && n < cookies[i - 1]!) sorted = false;
     }

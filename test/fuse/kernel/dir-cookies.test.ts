@@ -37,6 +37,12 @@ describe('directory cookies', () => {
     ).toEqual([1, 2]);
   });
 
+  it('a name listed twice is listed twice, each with a number of its own', () => {
+    const placed = new DirCookies().place(['a', 'b', 'a']);
+    expect(placed.entries).toEqual(['a', 'b', 'a']);
+    expect(new Set(placed.cookies).size).toBe(3);
+  });
+
   it('resumeAt: the first entry numbered above the offset', () => {
     expect(resumeAt([1, 2, 5, 9], 0)).toBe(0);
     expect(resumeAt([1, 2, 5, 9], 2)).toBe(2);
