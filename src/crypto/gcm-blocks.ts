@@ -108,28 +108,26 @@ function loadLibcrypto(): BlockGcm | null {
   // from these copies, whose addresses are known: each file has its own
   // content key in its own small Buffer, and taking the address of a new
   // ArrayBuffer costs more than the copy (buffer-address.ts)
-  const encKey = Buffer.alloc(32);
-  const decKey = Buffer.alloc(32);
-  let encSet = false;
-  let decSet = false;
+  const encKey = { copy: Buffer.alloc(32), set: false };
+  const decKey = { copy: Buffer.alloc(32), set: false };
+  /** Sets the context's key (kept while it stays the same) and nonce. */
+  const keyed = (init: Fn, ctx: unknown, kept: { copy: Buffer; set: boolean }, key: Buffer, nonce: number, what: string): void => {
+    const same = kept.set && kept.copy.equals(key);
+    if (!same) {
+      kept.set = false;
+      key.copy(kept.copy);
+    }
+    if (init(ctx, null, null, same ? 0 : addressOf(kept.copy), nonce) !== 1) throw new Error(`${what} failed`);
+    kept.set = true;
+  };
   // open()'s small arguments (a file header's unwrap: nonce, AAD, wrapped
   // key, tag and the key out, each a Buffer made for that one header) pass
   // through here for the same reason
   const stage = Buffer.alloc(STAGE_BYTES);
-  /** Sets the decryption key (kept while it stays the same) and nonce. */
-  const decryptInit = (key: Buffer, nonce: number): void => {
-    const same = decSet && decKey.equals(key);
-    if (!same) {
-      decSet = false;
-      key.copy(decKey);
-    }
-    if (decInit(dec, null, null, same ? 0 : addressOf(decKey), nonce) !== 1) throw new Error('EVP_DecryptInit_ex failed');
-    decSet = true;
-  };
   /** The EVP calls of open and openBox, on addresses their callers have bounds-checked. */
   const decrypt = (key: Buffer, nonce: number, aad: number, aadLen: number, ct: number, ctLen: number, tag: number, out: number): boolean => {
     const outl = addressOf(scratch);
-    decryptInit(key, nonce);
+    keyed(decInit, dec, decKey, key, nonce, 'EVP_DecryptInit_ex');
     if (decUpdate(dec, 0, outl, aad, aadLen) !== 1) return false;
     if (ctLen > 0 && decUpdate(dec, out, outl, ct, ctLen) !== 1) return false;
     if (ctrl(dec, EVP_CTRL_GCM_SET_TAG, 16, tag) !== 1) return false;
@@ -141,13 +139,7 @@ function loadLibcrypto(): BlockGcm | null {
       if (nonce.length !== 12 || key.length !== 32 || !(at >= 0) || out.length < at + plain.length + 16) throw new RangeError('gcm seal: bad sizes');
       const outl = addressOf(scratch);
       const fin = outl + 16;
-      const same = encSet && encKey.equals(key);
-      if (!same) {
-        encSet = false;
-        key.copy(encKey);
-      }
-      if (encInit(enc, null, null, same ? 0 : addressOf(encKey), addressOf(nonce)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
-      encSet = true;
+      keyed(encInit, enc, encKey, key, addressOf(nonce), 'EVP_EncryptInit_ex');
       if (encUpdate(enc, 0, outl, addressOf(aad), aad.length) !== 1) throw new Error('EVP_EncryptUpdate (AAD) failed');
       const o = addressOf(out) + at;
       if (plain.length > 0 && encUpdate(enc, o, outl, addressOf(plain), plain.length) !== 1) {

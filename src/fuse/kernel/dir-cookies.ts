@@ -30,8 +30,9 @@ export class DirCookies {
     for (let i = 0; i < listing.length; i++) {
       const name = nameOf(listing[i]!);
       // a name listed twice (a damaged lower directory can give that) gets a number of its own
-      const n = numbers.has(name) ? this.next++ : (this.numbers.get(name) ?? this.next++);
-      if (!numbers.has(name)) numbers.set(name, n);
+      const first = !numbers.has(name);
+      const n = first ? (this.numbers.get(name) ?? this.next++) : this.next++;
+      if (first) numbers.set(name, n);
       cookies[i] = n;
       if (i > 0 && n < cookies[i - 1]!) sorted = false;
     }
