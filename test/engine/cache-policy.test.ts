@@ -4,9 +4,10 @@
 // name, with no timeout to hide a mistake; a change made in the lower directory
 // behind the mount is not seen until the timeout, except with
 // --cache-timeout 0; and an open never serves pages of a file that changed.
-// Directory listings are the kernel's to cache too (no OPENDIR, so
-// FOPEN_CACHE_DIR): every change of a directory through the mount drops its
-// cached listing.
+// Directory listings are the kernel's to keep too (OPENDIR answered
+// FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE): every change of a directory through
+// the mount drops its kept listing, and a reader resuming a listing gets
+// every entry that was there all along exactly once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
