@@ -8,6 +8,8 @@
 # the best peer and to plain.
 # Usage: bench/home.sh [ROUNDS]   (root; default 3; writes bench/results/home-*.md)
 #   BEFORE=REV   also runs homecrypt built from git revision REV ("before"), in the same rounds
+#   FLOOR=1      also runs "floor": no encryption, a passthrough on the same FUSE bridge in Node
+#                (bench/lib/variants.sh), and adds homecrypt / floor, the engine's own share
 #   STRACE=ROW   runs homecrypt's daemon under `strace -c -f` for that row (e.g. sqlite);
 #                the summary is appended to the results (that row's times are then not comparable)
 #   FIO_MB=N     size of each fio job's file in MiB (default 32)
@@ -110,6 +112,7 @@ best_peer() { # ROW: the better of gocryptfs and securefs
   else awk -v a="${M[gocryptfs,$1]}" -v b="${M[securefs,$1]}" 'BEGIN { print (a < b) ? a : b }'; fi
 }
 HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
+[ -n "${FLOOR:-}" ] && HCV+=(floor)
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
@@ -122,12 +125,14 @@ mkdir -p bench/results
   hdr="| row | plain | gocryptfs | securefs |"; sep="|---|---|---|---|"
   for v in "${HCV[@]}"; do hdr+=" $v |"; sep+="---|"; done
   for v in "${HCV[@]}"; do hdr+=" $v / best peer | $v / plain |"; sep+="---|---|"; done
+  [ -n "${FLOOR:-}" ] && { hdr+=" homecrypt / floor |"; sep+="---|"; }
   echo "$hdr"; echo "$sep"
   for p in "${PHASES[@]}"; do
     bp=$(best_peer "$p")
     line="| ${LABEL[$p]} | $(fmt "$p" "${M[plain,$p]}") | $(fmt "$p" "${M[gocryptfs,$p]}") | $(fmt "$p" "${M[securefs,$p]}") |"
     for v in "${HCV[@]}"; do line+=" $(fmt "$p" "${M[$v,$p]}") |"; done
     for v in "${HCV[@]}"; do line+=" $(ratio "$p" "${M[$v,$p]}" "$bp") | $(ratio "$p" "${M[$v,$p]}" "${M[plain,$p]}") |"; done
+    [ -n "${FLOOR:-}" ] && line+=" $(ratio "$p" "${M[homecrypt,$p]}" "${M[floor,$p]}") |"
     echo "$line"
   done
   echo

@@ -8,6 +8,11 @@
 #   homecrypt  `homecrypt init` + `homecrypt mount` of this checkout's dist/
 #   before     homecrypt built from git revision $BEFORE (only when BEFORE is set)
 #   before2    homecrypt built from git revision $BEFORE2 (only when BEFORE2 is set)
+#   floor      no encryption at all: bench/bridge-serve.mjs's synchronous
+#              passthrough served through the same kernel bridge (src/fuse/kernel)
+#              with homecrypt mount's default cache timeout (only when FLOOR is
+#              set): what any filesystem written on this bridge in Node pays, so
+#              homecrypt / floor is the engine's own share of a row
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -33,6 +38,7 @@ bench_init() {
   APP=$W/app
   mkdir -p "$APP"
   cp -r dist bin package.json "$APP/"
+  mkdir -p "$APP/bench" && cp bench/bridge-serve.mjs "$APP/bench/"
   ln -s "$PWD/node_modules" "$APP/node_modules"
   HC=$APP/bin/homecrypt
   "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
@@ -47,6 +53,7 @@ bench_init() {
     (cd "$dir" && npx tsc -p tsconfig.json) || { echo "bench: $rev does not build" >&2; exit 1; }
     VARIANTS+=("$v")
   done
+  [ -n "${FLOOR:-}" ] && VARIANTS+=(floor)
   if [ -n "${BEFORE:-}" ]; then OLD=$W/before; fi
   if [ -n "${BEFORE2:-}" ]; then OLD2=$W/before2; fi
   for v in "${VARIANTS[@]}"; do
@@ -69,6 +76,7 @@ setup() { # variant → prints the directory to work in (made once per run)
       [ -f "$W/securefs/cipher/.securefs.json" ] ||
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
+    floor) mkdir -p "$W/floor/lower" "$W/floor/mnt"; echo "$W/floor/mnt" ;;
     homecrypt|before|before2)
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
@@ -84,6 +92,12 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
     securefs) fusermount -u "$W/securefs/mnt" 2>/dev/null || true
       echo "$PASS" | securefs mount -b --log "$W/securefs.log" "$W/securefs/cipher" "$W/securefs/mnt" >/dev/null 2>&1
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
+    floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
+      # 60 s: homecrypt mount's default (DEFAULT_CACHE_TIMEOUT in src/engine/volume.ts)
+      HOMECRYPT_BRIDGE_TIMEOUT=60 node "$APP/bench/bridge-serve.mjs" kernel passthrough "$W/floor/lower" "$W/floor/mnt" \
+        > "$W/floor.out" 2>> "$W/floor.err" &
+      echo $! > "$W/floor.pid"
+      local i; for i in $(seq 100); do grep -q ready "$W/floor.out" 2>/dev/null && break; sleep 0.05; done ;;
     homecrypt|before|before2) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
@@ -104,6 +118,7 @@ daemon_pid() {
   case $1 in
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
+    floor) cat "$W/floor.pid" ;;
     homecrypt|before|before2) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
