@@ -7,7 +7,8 @@
 // HOMECRYPT_NODE_CRYPTO=1, through Node's crypto. Both are the same OpenSSL
 // AES-256-GCM and produce identical bytes (tested against each other and
 // against the committed vectors).
-import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { secretsEqual } from './constant-time.js';
 import { nativeLibrary } from '../os/libc.js';
 import { addressesAvailable, addressOf } from './buffer-address.js';
 
@@ -105,7 +106,7 @@ function loadLibcrypto(): BlockGcm | null {
   const scratch = Buffer.alloc(32);
   // the key schedule is kept while the key stays the same (compared by value:
   // a caller may reuse or wipe its buffer; in constant time, as keys are
-  // secrets: timingSafeEqual costs what Buffer.equals does here, ~45 ns). A new key is handed to OpenSSL
+  // secrets: measured the same cost as Buffer.equals, ~45 ns). A new key is handed to OpenSSL
   // from these copies, whose addresses are known: each file has its own
   // content key in its own small Buffer, and taking the address of a new
   // ArrayBuffer costs more than the copy (buffer-address.ts)
@@ -113,7 +114,7 @@ function loadLibcrypto(): BlockGcm | null {
   const decKey = { copy: Buffer.alloc(32), set: false };
   /** Sets the context's key (kept while it stays the same) and nonce. */
   const keyed = (init: Fn, ctx: unknown, kept: { copy: Buffer; set: boolean }, key: Buffer, nonce: number, what: string): void => {
-    const same = kept.set && key.length === 32 && timingSafeEqual(kept.copy, key);
+    const same = kept.set && secretsEqual(kept.copy, key);
     if (!same) {
       kept.set = false;
       key.copy(kept.copy);

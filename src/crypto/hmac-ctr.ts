@@ -9,6 +9,7 @@
 // the key stays the same. Otherwise, or with HOMECRYPT_NODE_CRYPTO=1, through
 // Node's crypto. Same OpenSSL, same bytes: checked against Node at load time.
 import { createCipheriv, createHmac } from 'node:crypto';
+import { secretsEqual } from './constant-time.js';
 import { nativeLibrary } from '../os/libc.js';
 import { addressesAvailable, addressOf } from './buffer-address.js';
 
@@ -69,7 +70,7 @@ function loadLibcrypto(): HmacCtr | null {
       if (key.length !== 32 || iv.length !== 16) throw new RangeError('aes-256-ctr: bad key or IV size');
       const into = data.length <= stream.length ? stream : Buffer.alloc(data.length);
       const out = into.subarray(0, data.length);
-      const same = ctrSet && ctrKey.equals(key);
+      const same = ctrSet && secretsEqual(ctrKey, key);
       if (init(ctx, null, null, same ? 0 : addressOf(key), addressOf(iv)) !== 1) throw new Error('EVP_EncryptInit_ex failed');
       if (!same) {
         key.copy(ctrKey);

@@ -9,6 +9,7 @@
 // HOMECRYPT_NODE_CRYPTO=1) callers use their Node path. Same bytes (tested).
 import { nativeLibrary } from '../os/libc.js';
 import { addressesAvailable, addressOf } from './buffer-address.js';
+import { secretsEqual } from './constant-time.js';
 
 export interface XtsSectors {
   /**
@@ -83,8 +84,8 @@ function loadLibcrypto(): XtsSectors | null {
       }
       const d = encrypt ? enc : dec;
       // the key schedule is kept while the key stays the same (compared by
-      // value: a caller may reuse or wipe its buffer)
-      if (d.keyLen !== key.length || !d.key.subarray(0, key.length).equals(key)) {
+      // value, in constant time: a caller may reuse or wipe its buffer)
+      if (d.keyLen !== key.length || !secretsEqual(d.key.subarray(0, key.length), key)) {
         d.keyLen = 0;
         if (init(d.ctx, key.length === 64 ? x256 : x128, null, addressOf(key), 0, encrypt ? 1 : 0) !== 1) return false;
         key.copy(d.key);

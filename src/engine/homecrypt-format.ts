@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { AuthenticationError, CorruptFileError, KeyNotAvailableError, UnsupportedFormatError } from '../errors.js';
 import { gcmOpen, gcmSeal } from '../crypto/aead.js';
 import { blockGcm } from '../crypto/gcm-blocks.js';
+import { secretsEqual } from '../crypto/constant-time.js';
 import {
   FILE_HEADER_AAD_BYTES,
   FILE_HEADER_BYTES,
@@ -186,7 +187,7 @@ class HeaderSparseFlag implements SparseFlag {
     if (!((h.flags ?? 0) & FLAG_SPARSE)) return false;
     const key =
       h.keyId === this.k.keyId && h.fileId.equals(this.fileId) && h.version === this.version ? unwrapContentKey(this.k, head, h.wrapNonce, h.wrappedKey) : null;
-    if (!key || !key.equals(this.contentKey)) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
+    if (!key || !secretsEqual(key, this.contentKey)) throw new CorruptFileError(io.lowerPath, 'file header failed authentication');
     return true;
   }
 

@@ -7,6 +7,7 @@ import { readSecrets, parseFdOption, wipe, withSecretTries, withSecrets } from '
 import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
 import { RefusedError, UsageError, WrongPassphraseError } from '../../errors.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
+import { secretsEqual } from '../../crypto/constant-time.js';
 import { Device } from '../../block/device.js';
 import {
   addKeyslot,
@@ -117,7 +118,7 @@ function canonicalRecovery(secret: Buffer): Buffer | null {
   if (!bytes) return null;
   const canonical = Buffer.from(formatRecoveryKey(bytes));
   bytes.fill(0);
-  return canonical.equals(secret) ? null : canonical;
+  return secretsEqual(canonical, secret) ? null : canonical;
 }
 
 /** Runs `attempt` with the secret as typed, then (on a wrong passphrase) with its canonical recovery form. */
