@@ -25,7 +25,7 @@ import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree
 import { readSessionCount } from './session-counter.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
 import { throwIfInterrupted } from '../os/interrupt.js';
-import { loadUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
+import { loadUserRecord, newUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
 import { stagedWrites, userWorker, type UserWorker, type WorkerStep } from './user-worker-client.js';
 
 export interface SetupOptions {
@@ -217,24 +217,6 @@ async function reissuePending(opts: SetupOptions, user: UserAccount, rec: UserRe
   return { record: done, recoveryKey: opts.onRecoveryKey ? null : shown, moved: null, resumed: true };
 }
 
-function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
-  return {
-    version: 1,
-    user: user.name,
-    uid: user.uid,
-    mode: layout.mode,
-    lower: layout.lower,
-    mountPoint: layout.mountPoint,
-    keyStore: layout.keyStore,
-    keyId,
-    autoMount: true,
-    state,
-    rewrapPending: false,
-    needsRecovery: false,
-    createdAt: new Date().toISOString(),
-  };
-}
-
 /**
  * The key store and the lower directory, written by the user worker in one
  * run with the steps `before` and `after` them (one process start: on a busy
@@ -282,7 +264,7 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
     );
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
-    record = { ...newRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
+    record = { ...newUserRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
     saveUserRecord(record);
   } catch (err) {
     // nothing half-done: take back what this run created (as the user: all of it is in their home)
@@ -329,7 +311,7 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
     throw err;
   }
   const { keyId, recoveryKey, mountKey } = made;
-  let record: UserRecord = { ...newRecord(user, layout, keyId, 'migrating'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
+  let record: UserRecord = { ...newUserRecord(user, layout, keyId, 'migrating'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
   saveUserRecord(record);
   // the key is shown before anything moves: from here on an interruption resumes
   if (opts.onRecoveryKey) record = await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey);

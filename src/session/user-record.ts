@@ -44,6 +44,30 @@ export interface UserRecord {
   createdAt: string;
 }
 
+/** A new record of `user` whose encrypted data is where `layout` says (user-layout.ts), set up to log in with the mount key `keyId`. */
+export function newUserRecord(
+  user: { name: string; uid: number },
+  layout: { mode: Mode; lower: string; mountPoint: string; keyStore: string },
+  keyId: string,
+  state: SetupState,
+): UserRecord {
+  return {
+    version: 1,
+    user: user.name,
+    uid: user.uid,
+    mode: layout.mode,
+    lower: layout.lower,
+    mountPoint: layout.mountPoint,
+    keyStore: layout.keyStore,
+    keyId,
+    autoMount: true,
+    state,
+    rewrapPending: false,
+    needsRecovery: false,
+    createdAt: new Date().toISOString(),
+  };
+}
+
 export function recordDir(): string {
   return process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS ?? DEFAULT_RECORD_DIR;
 }

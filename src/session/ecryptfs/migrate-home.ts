@@ -28,7 +28,7 @@ import { layoutFor, type Layout } from '../user-layout.js';
 import { initLower } from '../lower-dir.js';
 import { unwrapForUser } from '../key-ops.js';
 import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
-import { loadUserRecord, saveUserRecord, type UserRecord } from '../user-record.js';
+import { loadUserRecord, newUserRecord, saveUserRecord } from '../user-record.js';
 import { isAdoptedEcryptfs } from './adopt.js';
 import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
@@ -170,7 +170,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
         });
         mountKey = made.mountKey;
         await initLower(user, layout.lower, layout.keyStore, mountKey);
-        saveUserRecord(newRecord(user, layout, made.keyId, 'migrating'));
+        saveUserRecord(newUserRecord(user, layout, made.keyId, 'migrating'));
         recoveryKey = made.recoveryKey;
         o.onRecoveryKey?.(recoveryKey);
         journal = { ...journal, step: 'setup' };
@@ -218,22 +218,4 @@ function copyNeeds(ec: ReturnType<typeof openEcryptfs>): number {
     if (e.type === 'f') bytes += lstatSync(bytesOfName(e.lowerPath)).size;
   }
   return bytes + files * (4096 + 64) + Math.ceil(bytes / 4096) * 32 + 16 * 1024 * 1024;
-}
-
-function newRecord(user: UserAccount, layout: Layout, keyId: string, state: UserRecord['state']): UserRecord {
-  return {
-    version: 1,
-    user: user.name,
-    uid: user.uid,
-    mode: 'home',
-    lower: layout.lower,
-    mountPoint: layout.mountPoint,
-    keyStore: layout.keyStore,
-    keyId,
-    autoMount: true,
-    state,
-    rewrapPending: false,
-    needsRecovery: false,
-    createdAt: new Date().toISOString(),
-  };
 }
