@@ -4,11 +4,11 @@
 // kernel and Python's byte listing (not Node's decoding, nor homecrypt's own).
 // On a --plaintext-names volume the lower directory holds the very same bytes
 // (what `ls`, cp -a, rsync and another machine see); fsck walks them clean.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
-import { PASS, hc, makeVolume, type TestVolume } from './volume-helper.js';
+import { PASS, hc, mountedVolume, type TestVolume } from './volume-helper.js';
 
 const b = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
 
@@ -38,20 +38,10 @@ const hexes = (names: Buffer[]) => names.map((n) => n.toString('hex')).sort();
 describe.skipIf(skipUnless('fuse', 'loop', 'names that are not UTF-8 through a mount'))('names that are not UTF-8', () => {
   for (const plaintextNames of [true, false]) {
     describe(plaintextNames ? 'on a --plaintext-names volume' : 'on an encrypted-names volume', () => {
+      const vol = mountedVolume({ plaintextNames, loopMiB: 32 });
       let v: TestVolume;
       let m: string;
-      beforeAll(() => {
-        v = makeVolume({ plaintextNames, loopMiB: 32 });
-        v.mount();
-        m = v.mnt;
-      });
-      afterAll(() => {
-        try {
-          v.umount();
-        } finally {
-          v.cleanup();
-        }
-      });
+      beforeAll(() => ({ v, m } = vol));
 
       it('creates, lists, stats and reads them back byte-exact, a 255-byte one too (256: ENAMETOOLONG)', () => {
         const names = Object.values(NAMES);

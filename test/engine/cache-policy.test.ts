@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
-import { BIN, asUser, makeVolume, type TestVolume } from './volume-helper.js';
+import { BIN, asUser, makeVolume, mountedVolume, type TestVolume } from './volume-helper.js';
 
 const NOBODY = 65534;
 
@@ -37,21 +37,10 @@ function madeIn(dir: string, fn: () => void): string[] {
 }
 
 describe.skipIf(skipUnless('root', 'fuse', 'the kernel cache of a mount'))('the kernel cache of a mount', () => {
+  const vol = mountedVolume({ loopMiB: 64, allowOther: true }, (w) => fs.chmodSync(w.mnt, 0o1777));
   let v: TestVolume;
   let m: string;
-  beforeAll(() => {
-    v = makeVolume({ loopMiB: 64, allowOther: true });
-    v.mount();
-    m = v.mnt;
-    fs.chmodSync(m, 0o1777);
-  });
-  afterAll(() => {
-    try {
-      v.umount();
-    } finally {
-      v.cleanup();
-    }
-  });
+  beforeAll(() => ({ v, m } = vol));
 
   it('mounts with a 60 s cache by default (the daemon says so)', () => {
     expect(v.log()).toMatch(/cache timeout 60 s/);

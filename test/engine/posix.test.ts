@@ -1,12 +1,12 @@
 // POSIX behaviour of a mounted volume, with real errno values, and what the
 // lower directory shows (no plaintext names or contents).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
-import { asUser, makeVolume, run, type TestVolume } from './volume-helper.js';
+import { asUser, makeVolume, run, mountedVolume, type TestVolume } from './volume-helper.js';
 import { lgetxattrSync, llistxattrSync, lremovexattrSync, lsetxattrSync } from '../../src/os/lower-fs-calls.js';
 
 const code = (fn: () => unknown): string | undefined => {
@@ -29,20 +29,10 @@ function lowerFiles(dir: string): string[] {
 }
 
 describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', () => {
+  const vol = mountedVolume();
   let v: TestVolume;
   let m: string;
-  beforeAll(() => {
-    v = makeVolume();
-    v.mount();
-    m = v.mnt;
-  });
-  afterAll(() => {
-    try {
-      v.umount();
-    } finally {
-      v.cleanup();
-    }
-  });
+  beforeAll(() => ({ v, m } = vol));
 
   it('stores names and contents encrypted; stat shows plaintext sizes', () => {
     const marker = `MARKER-${randomBytes(8).toString('hex')}`;
@@ -371,23 +361,11 @@ print(seen, wrong)
 // What ext4 does for a user other than the daemon's: the daemon runs as root
 // on an --allow-other mount and acts for each caller.
 describe.skipIf(skipUnless('fuse', 'root', 'engine tests with other users'))('an --allow-other mount used by another user', () => {
-  let v: TestVolume;
+  const vol = mountedVolume({ allowOther: true }, (w) => fs.chmodSync(w.mnt, 0o777));
   let m: string;
   const NOBODY = 65534;
   const as = (script: string) => asUser(NOBODY, NOBODY, script, m);
-  beforeAll(() => {
-    v = makeVolume({ allowOther: true });
-    v.mount();
-    m = v.mnt;
-    fs.chmodSync(m, 0o777);
-  });
-  afterAll(() => {
-    try {
-      v.umount();
-    } finally {
-      v.cleanup();
-    }
-  });
+  beforeAll(() => ({ m } = vol));
 
   it('gives what the user creates to the user, with the mode asked for', () => {
     const r = as(

@@ -1,28 +1,17 @@
 // Real programs on a mount: cp -a, tar, git, sqlite3 — and their results
 // compared with the same work on a plain directory.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
-import { makeVolume, run, type TestVolume } from './volume-helper.js';
+import { mountedVolume, run } from './volume-helper.js';
 
 const SRC = new URL('../../src', import.meta.url).pathname;
 
 describe.skipIf(skipUnless('fuse', 'engine real-program tests'))('real programs on a mount', () => {
-  let v: TestVolume;
+  const vol = mountedVolume();
   let m: string;
-  beforeAll(() => {
-    v = makeVolume();
-    v.mount();
-    m = v.mnt;
-  });
-  afterAll(() => {
-    try {
-      v.umount();
-    } finally {
-      v.cleanup();
-    }
-  });
+  beforeAll(() => ({ m } = vol));
 
   it('cp -a copies a tree byte for byte', async () => {
     expect((await run('cp', ['-a', SRC, join(m, 'src')])).code).toBe(0);

@@ -3,6 +3,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 export const PASS = 'correct horse battery staple';
@@ -29,7 +30,14 @@ export interface TestVolume {
  * sits on an ext4 of that size, loop-mounted at `dir/fs` (needs root), so a
  * runaway write ends in ENOSPC, not in a full disk. `mountArgs`: more options for `homecrypt mount`.
  */
-export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolean; loopMiB?: number; mountArgs?: string[] } = {}): TestVolume {
+export interface VolumeOptions {
+  plaintextNames?: boolean;
+  allowOther?: boolean;
+  loopMiB?: number;
+  mountArgs?: string[];
+}
+
+export function makeVolume(opts: VolumeOptions = {}): TestVolume {
   const dir = mkdtempSync('/tmp/hc-engine-test-');
   if (opts.allowOther) chmodSync(dir, 0o755);
   let lower = join(dir, 'lower');
@@ -97,6 +105,29 @@ export function makeVolume(opts: { plaintextNames?: boolean; allowOther?: boolea
     },
   };
   return v;
+}
+
+/**
+ * A volume for the tests of one describe block (call it there): made and
+ * mounted before them, `prepare` run on it, unmounted and removed after them.
+ * Its `v` and `m` (the mount point) are set by the time the tests run.
+ */
+export function mountedVolume(opts: VolumeOptions = {}, prepare?: (v: TestVolume) => void): { v: TestVolume; m: string } {
+  const held = {} as { v: TestVolume; m: string };
+  beforeAll(() => {
+    held.v = makeVolume(opts);
+    held.v.mount();
+    held.m = held.v.mnt;
+    prepare?.(held.v);
+  });
+  afterAll(() => {
+    try {
+      held.v?.umount();
+    } finally {
+      held.v?.cleanup();
+    }
+  });
+  return held;
 }
 
 export function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
