@@ -17,16 +17,13 @@ bench_init
 tree_tar /usr/lib/python3.11
 home_workload
 ROWS=(untar ls md5 git status sqlite rm)
+export HOMECRYPT_BRIDGE_STATS=1 # each daemon prints its request counts as it exits
 declare -A N # N[kind,row] = {"op":count,...}
 for kind in passthrough homecrypt; do
   L=$W/$kind/lower M=$W/$kind/mnt
   mkdir -p "$L" "$M"
   for row in "${ROWS[@]}"; do
-    HOMECRYPT_BRIDGE_STATS=1 HOMECRYPT_BRIDGE_TIMEOUT=60 node "$APP/bench/bridge-serve.mjs" kernel "$kind" "$L" "$M" \
-      > "$W/serve.out" 2> "$W/serve.err" &
-    pid=$!
-    for _ in $(seq 200); do grep -q ready "$W/serve.out" 2>/dev/null && break; sleep 0.05; done
-    grep -q ready "$W/serve.out" || { echo "bench: $kind did not mount" >&2; cat "$W/serve.err" >&2; exit 1; }
+    bridge_serve "$kind" "$L" "$M" "$W/serve"
     case $row in
       untar) tar -xf "$TAR" -C "$M" ;;
       ls) sync; echo 3 > /proc/sys/vm/drop_caches; ls -lR "$M" > /dev/null ;;
@@ -37,7 +34,7 @@ for kind in passthrough homecrypt; do
       rm) rm -rf "${M:?}/$TREE" "$M/db.sqlite" ;;
     esac
     fusermount -u "$M"
-    wait "$pid" || true
+    wait "$(cat "$W/serve.pid")" || true
     N[$kind,$row]=$(tail -1 "$W/serve.err")
   done
 done

@@ -84,6 +84,19 @@ setup() { # variant → prints the directory to work in (made once per run)
   esac
 }
 
+# bridge_serve KIND LOWER MNT OUT: bench/bridge-serve.mjs serving KIND
+# (passthrough | homecrypt) through the kernel bridge, in the background, with
+# homecrypt mount's default cache timeout (60 s: DEFAULT_CACHE_TIMEOUT in
+# src/engine/volume.ts); its pid goes to OUT.pid, its output to OUT.out and
+# OUT.err. Returns once it is mounted (fails, saying why, if it does not come up).
+bridge_serve() {
+  local kind=$1 lower=$2 m=$3 out=$4 i
+  HOMECRYPT_BRIDGE_TIMEOUT=60 node "$APP/bench/bridge-serve.mjs" kernel "$kind" "$lower" "$m" > "$out.out" 2> "$out.err" &
+  echo $! > "$out.pid"
+  for i in $(seq 200); do grep -q ready "$out.out" 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: $kind did not mount at $m" >&2; cat "$out.err" >&2; return 1
+}
+
 mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   local v=$1
   case $v in
@@ -93,11 +106,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
       echo "$PASS" | securefs mount -b --log "$W/securefs.log" "$W/securefs/cipher" "$W/securefs/mnt" >/dev/null 2>&1
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
     floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
-      # 60 s: homecrypt mount's default (DEFAULT_CACHE_TIMEOUT in src/engine/volume.ts)
-      HOMECRYPT_BRIDGE_TIMEOUT=60 node "$APP/bench/bridge-serve.mjs" kernel passthrough "$W/floor/lower" "$W/floor/mnt" \
-        > "$W/floor.out" 2>> "$W/floor.err" &
-      echo $! > "$W/floor.pid"
-      local i; for i in $(seq 100); do grep -q ready "$W/floor.out" 2>/dev/null && break; sleep 0.05; done ;;
+      bridge_serve passthrough "$W/floor/lower" "$W/floor/mnt" "$W/floor" ;;
     homecrypt|before|before2) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
