@@ -46,6 +46,10 @@ export interface HandlerContext {
   readonly fileNode: Map<number, Node>;
   /** FUSE_DONT_MASK granted (INIT). */
   dontMask: boolean;
+  /** The kernel opens directories without OPENDIR (INIT: kernelOpensDirs); READDIR then comes with handle 0. */
+  kernelOpensDirs: boolean;
+  /** Directory `node`'s listing for READDIRs without a handle (kernelOpensDirs), kept while the node is. */
+  listingOf(node: Node): DirHandle;
   /** Direct writers in use (INIT). */
   directIo: boolean;
   /** FUSE_SETXATTR_EXT granted (INIT): SETXATTR carries setxattr_flags. */

@@ -53,9 +53,12 @@ export class KernelSession implements HandlerContext {
   readonly nodes = new NodeTable();
   readonly dirs = new Map<number, DirHandle>();
   private readonly cookiesOf = new WeakMap<Node, DirCookies>();
+  private readonly listings = new WeakMap<Node, DirHandle>();
   nextDirFh = 1;
   /** FUSE_DONT_MASK granted: the mode of a new entry arrives without the caller's umask (handlers/entries.ts). */
   dontMask = false;
+  /** OPENDIR answered ENOSYS: the kernel opens directories alone (handlers/directories.ts). */
+  kernelOpensDirs = false;
   /** Direct writers (opensDirect) in use: asked for and the kernel allows their shared mmaps. */
   directIo = false;
   /** FUSE_SETXATTR_EXT granted: the 16-byte fuse_setxattr_in (handlers/attributes.ts). */
@@ -312,6 +315,12 @@ export class KernelSession implements HandlerContext {
     let c = this.cookiesOf.get(node);
     if (!c) this.cookiesOf.set(node, (c = new DirCookies()));
     return c;
+  }
+
+  listingOf(node: Node): DirHandle {
+    let d = this.listings.get(node);
+    if (!d) this.listings.set(node, (d = { node, fsFh: 0, names: null, cookies: null }));
+    return d;
   }
 
   node(id: number): Node {

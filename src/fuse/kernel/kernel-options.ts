@@ -26,6 +26,14 @@ export interface KernelBridgeOptions {
    */
   cacheDirs?: boolean;
   /**
+   * Let the kernel open and close directories without a request, where it
+   * offers FUSE_NO_OPENDIR_SUPPORT (Linux 5.1) and the filesystem keeps no
+   * directory handles (no opendir, releasedir or fsyncdir; default true):
+   * OPENDIR is answered ENOSYS once, and every later `opendir`/`closedir`
+   * costs no round trip. Only with cacheDirs, which such opens imply.
+   */
+  kernelOpensDirs?: boolean;
+  /**
    * Ask for FUSE_WRITEBACK_CACHE (default false): writes land in the kernel's
    * page cache and reach the filesystem later, merged into requests of up to
    * maxIo, or at fsync/flush/close. The kernel then owns mtime and the size, so

@@ -82,6 +82,7 @@ export const Init = {
   MAX_PAGES: 1 << 22,
   POSIX_ACL: 1 << 20,
   CACHE_SYMLINKS: 1 << 23,
+  NO_OPENDIR_SUPPORT: 1 << 24,
   HANDLE_KILLPRIV_V2: 1 << 28,
   SETXATTR_EXT: 1 << 29,
   INIT_EXT: 1 << 30,

@@ -312,6 +312,48 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     expect(calls).toEqual(['/a']);
   });
 
+  it('where the kernel may open directories alone: OPENDIR is ENOSYS, READDIR with handle 0 lists, resumes and starts afresh', () => {
+    const dirent = struct('fuse_dirent');
+    let names = ['.', '..', 'a', 'b', 'c'];
+    const s = session(
+      { getattr: () => stat({ mode: 0o40755, ino: 1 }), readdir: () => names.map((name) => ({ name, ino: 5, type: 8 })) },
+      Init.NO_OPENDIR_SUPPORT,
+    );
+    expect(Number(get(replies()[0]!.payload, 0, initOut, 'flags')) & Init.NO_OPENDIR_SUPPORT).toBeTruthy();
+    s.dispatch(req(Op.OPENDIR, 70n, 1n, Buffer.alloc(struct('fuse_open_in').size)), 999);
+    expect(replies()[0]!.error).toBe(-E.ENOSYS);
+    /** READDIR of the root with handle 0: [name, offset] of each entry. */
+    const list = (unique: bigint, offset: bigint, size = 4096): Array<[string, bigint]> => {
+      s.dispatch(req(Op.READDIR, unique, 1n, body(readIn, { fh: 0n, offset, size })), 999);
+      const [r] = replies();
+      expect(r!.error).toBe(0);
+      const seen: Array<[string, bigint]> = [];
+      for (let at = 0; at < r!.payload.length;) {
+        const len = Number(get(r!.payload, at, dirent, 'namelen'));
+        seen.push([r!.payload.subarray(at + dirent.size, at + dirent.size + len).toString(), get(r!.payload, at, dirent, 'off') as bigint]);
+        at += Math.ceil((dirent.size + len) / 8) * 8;
+      }
+      return seen;
+    };
+    // two entries fit in 64 bytes: a reader goes on from the last offset it got
+    const first = list(71n, 0n, 64);
+    expect(first.map(([n]) => n)).toEqual(['.', '..']);
+    expect(list(72n, first[1]![1]).map(([n]) => n)).toEqual(['a', 'b', 'c']);
+    // offset 0 reads the directory again; a reader resuming after 'a' gets what is there past it
+    names = ['.', '..', 'a', 'c', 'd'];
+    const again = list(73n, 0n);
+    expect(again.map(([n]) => n)).toEqual(['.', '..', 'a', 'c', 'd']);
+    expect(list(74n, again[2]![1]).map(([n]) => n)).toEqual(['c', 'd']);
+    // a handle the kernel never got is still refused
+    s.dispatch(req(Op.READDIR, 75n, 1n, body(readIn, { fh: 9n, offset: 0n, size: 4096 })), 999);
+    expect(replies()[0]!.error).toBe(-E.EBADF);
+    // a filesystem that keeps directory handles is asked at every open, offered or not
+    const withHandles = session({ getattr: () => stat({ mode: 0o40755 }), opendir: () => 4, readdir: () => names }, Init.NO_OPENDIR_SUPPORT);
+    expect(Number(get(replies()[0]!.payload, 0, initOut, 'flags')) & Init.NO_OPENDIR_SUPPORT).toBe(0);
+    withHandles.dispatch(req(Op.OPENDIR, 76n, 1n, Buffer.alloc(struct('fuse_open_in').size)), 999);
+    expect(replies()[0]!.error).toBe(0);
+  });
+
   it('OPEN keeps the cached pages of a file unchanged since its last open, and of no other', () => {
     const openIn = struct('fuse_open_in');
     const openOut = struct('fuse_open_out');

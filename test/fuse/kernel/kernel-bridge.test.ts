@@ -457,7 +457,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge, unprivileged mou
   });
 });
 
-describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('FOPEN_KEEP_CACHE across opens', () => {
+describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('what the kernel keeps: pages across opens, directories opened alone', () => {
   /** Serves a fresh volume, runs `work` on it, unmounts; returns the requests answered, by opcode. */
   async function counted(work: (mnt: string) => void): Promise<Record<string, number>> {
     const dir = fs.mkdtempSync('/tmp/hc-keep-cache-');
@@ -502,5 +502,36 @@ describe.skipIf(skipUnless('root', 'fuse', 'kernel FUSE bridge tests'))('FOPEN_K
       }
     });
     expect(changed.read).toBeGreaterThanOrEqual(4);
+  });
+
+  it('opens directories without asking (one OPENDIR, answered ENOSYS; no RELEASEDIR), and two interleaved readers of a 3,000-name directory each get every name once', async () => {
+    const names = Array.from({ length: 3000 }, (_, i) => `entry-${i}-${'x'.repeat(40)}`);
+    const counts = await counted((mnt) => {
+      const d = join(mnt, 'big');
+      fs.mkdirSync(d);
+      for (const n of names) fs.writeFileSync(join(d, n), '');
+      fs.mkdirSync(join(mnt, 'sub'));
+      for (let i = 0; i < 20; i++) expect(fs.readdirSync(join(mnt, 'sub'))).toEqual([]);
+      // two opens of the same directory read a few entries at a time, in turn
+      // (the listing takes many READDIRs; the second starts after the first)
+      const a = fs.opendirSync(d, { bufferSize: 7 });
+      const seenA: string[] = [];
+      for (let i = 0; i < 100; i++) seenA.push(a.readSync()!.name);
+      const b = fs.opendirSync(d, { bufferSize: 5 });
+      const seenB: string[] = [];
+      for (let e = a.readSync(), f = b.readSync(); e || f; e = a.readSync(), f = b.readSync()) {
+        if (e) seenA.push(e.name);
+        if (f) seenB.push(f.name);
+      }
+      a.closeSync();
+      b.closeSync();
+      for (const seen of [seenA, seenB]) {
+        expect(seen.length).toBe(names.length);
+        expect(new Set(seen)).toEqual(new Set(names));
+      }
+    });
+    expect(counts.opendir ?? 0).toBeLessThanOrEqual(1);
+    expect(counts.releasedir ?? 0).toBe(0);
+    expect((counts.readdir ?? 0) + (counts.readdirplus ?? 0)).toBeGreaterThan(2);
   });
 });

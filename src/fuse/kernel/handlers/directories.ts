@@ -6,6 +6,11 @@
 // directory (dir-cookies.ts), the same in every listing, so the kernel may
 // keep what was listed (cacheDirs) though it is built from several opens'
 // replies: the next listing of an unchanged directory costs no request.
+// Where the kernel may open directories alone (kernelOpensDirs), OPENDIR is
+// answered ENOSYS once and never sent again, nor RELEASEDIR: READDIR then
+// comes with handle 0 and the listing is kept per directory (listingOf), read
+// afresh at offset 0; a reader resuming in another reader's listing still gets
+// the right entries, as offsets are the entries' numbers.
 import { constants } from 'node:os';
 import type { DirEntry, FuseStat } from '../../bridge.js';
 import { bytesOfName } from '../../../format/name-bytes.js';
@@ -34,6 +39,7 @@ import {
 const E = constants.errno;
 
 export function opendir(s: HandlerContext, r: Request): boolean {
+  if (s.kernelOpensDirs) throw new Errno(E.ENOSYS); // the kernel opens it alone from now on (FUSE_NO_OPENDIR_SUPPORT)
   const ops = s.ops;
   const nd = s.node(r.nodeid);
   const path = s.pathOf(r.nodeid);
@@ -68,7 +74,7 @@ export function opendir(s: HandlerContext, r: Request): boolean {
 export function readdir(s: HandlerContext, r: Request): boolean {
   const plus = r.opcode === Op.READDIRPLUS;
   const { fh, offset, size: asked } = readReadIn(r);
-  const d = s.dirs.get(fh);
+  const d = fh === 0 && s.kernelOpensDirs ? s.listingOf(s.node(r.nodeid)) : s.dirs.get(fh);
   if (!d) throw new Errno(E.EBADF);
   const size = Math.min(asked, s.out.length - OUT_HEADER);
   const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> | null => {

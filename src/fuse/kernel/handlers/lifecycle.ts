@@ -46,7 +46,11 @@ export function init(s: HandlerContext, r: Request): boolean {
   // direct writers only where a shared mmap of their file still works
   s.directIo = s.kopts.directWriters !== false && (kflags2 & Init2.DIRECT_IO_ALLOW_MMAP) !== 0;
   if (s.directIo) want |= Init.INIT_EXT;
+  // directories opened by the kernel alone, where nothing of ours needs the open
+  const dirsAlone = s.kopts.kernelOpensDirs !== false && s.kopts.cacheDirs !== false && !s.ops.opendir && !s.ops.releasedir && !s.ops.fsyncdir;
+  if (dirsAlone) want |= Init.NO_OPENDIR_SUPPORT;
   const flags = (want & kflags) >>> 0;
+  s.kernelOpensDirs = (flags & Init.NO_OPENDIR_SUPPORT) !== 0;
   s.dontMask = (flags & Init.POSIX_ACL) !== 0 && (flags & Init.DONT_MASK) !== 0;
   s.setxattrExt = (flags & Init.SETXATTR_EXT) !== 0;
   const maxPages = flags & Init.MAX_PAGES ? s.maxIo / PAGE : 32;
