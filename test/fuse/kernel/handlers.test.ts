@@ -338,7 +338,13 @@ describe('kernel bridge handlers, from request bytes to reply bytes', () => {
     // two entries fit in 64 bytes: a reader goes on from the last offset it got
     const first = list(71n, 0n, 64);
     expect(first.map(([n]) => n)).toEqual(['.', '..']);
-    expect(list(72n, first[1]![1]).map(([n]) => n)).toEqual(['a', 'b', 'c']);
+    const rest = list(72n, first[1]![1]);
+    expect(rest.map(([n]) => n)).toEqual(['a', 'b', 'c']);
+    // no RELEASEDIR will come: the listing is let go once a reader is at its end
+    const root = s.nodes.get(1)!;
+    expect(s.listingOf(root).names).not.toBeNull();
+    expect(list(77n, rest[2]![1])).toEqual([]);
+    expect(s.listingOf(root).names).toBeNull();
     // offset 0 reads the directory again; a reader resuming after 'a' gets what is there past it
     names = ['.', '..', 'a', 'c', 'd'];
     const again = list(73n, 0n);

@@ -74,7 +74,8 @@ export function opendir(s: HandlerContext, r: Request): boolean {
 export function readdir(s: HandlerContext, r: Request): boolean {
   const plus = r.opcode === Op.READDIRPLUS;
   const { fh, offset, size: asked } = readReadIn(r);
-  const d = fh === 0 && s.kernelOpensDirs ? s.listingOf(s.node(r.nodeid)) : s.dirs.get(fh);
+  const kept = fh === 0 && s.kernelOpensDirs; // a directory's listing, not a handle's
+  const d = kept ? s.listingOf(s.node(r.nodeid)) : s.dirs.get(fh);
   if (!d) throw new Errno(E.EBADF);
   const size = Math.min(asked, s.out.length - OUT_HEADER);
   const load = (): Array<string | DirEntry> | Promise<Array<string | DirEntry>> | null => {
@@ -95,7 +96,14 @@ export function readdir(s: HandlerContext, r: Request): boolean {
     const dir = d.node.path ?? d.node.lastPath;
     let at = OUT_HEADER;
     const limit = OUT_HEADER + size;
-    for (let i = resumeAt(cookies, offset); i < names.length; i++) {
+    const from = resumeAt(cookies, offset);
+    if (kept && from === names.length) {
+      // the reader has it all (this empty reply ends its listing): no close
+      // will come to free a directory's listing, so it goes now
+      d.names = null;
+      d.cookies = null;
+    }
+    for (let i = from; i < names.length; i++) {
       const e = names[i]!;
       const nm = typeof e === 'string' ? e : e.name;
       const bytes = bytesOfName(nm);
