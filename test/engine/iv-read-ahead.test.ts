@@ -32,15 +32,25 @@ function engine(name: string, opts: { ivReadAhead?: boolean } = {}) {
 /**
  * Takes the IV files below `lower` out of the page cache (written back, then
  * POSIX_FADV_DONTNEED: these files only, not a machine-wide drop), as after
- * a reboot or a cache drop.
+ * a reboot or a cache drop. The kernel skips a page someone holds at that
+ * moment (a `sync` of another test walking the dirty pages): each file is
+ * evicted again until fincore(1) (mincore: it reads nothing, where a probing
+ * read would start readahead and bring the page back) finds none of it left.
  */
 function evictIvs(lower: string): void {
   const files = (fs.readdirSync(lower, { recursive: true }) as string[]).filter((f) => f.endsWith('homecrypt.diriv')).map((f) => join(lower, f));
-  execFileSync('python3', [
-    '-c',
-    'import os,sys\nfor p in sys.argv[1:]:\n  fd=os.open(p,os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.close(fd)',
-    ...files,
-  ]);
+  const script = [
+    'import os,subprocess,sys,time',
+    'for p in sys.argv[1:]:',
+    '  fd=os.open(p,os.O_RDONLY); os.fsync(fd)',
+    '  for i in range(50):',
+    '    os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)',
+    "    if subprocess.run(['fincore','--bytes','--noheadings','--output','RES',p],capture_output=True,text=True).stdout.strip()=='0': break",
+    '    time.sleep(0.01)',
+    '  else: sys.exit(p+" stays in the page cache")',
+    '  os.close(fd)',
+  ].join('\n');
+  execFileSync('python3', ['-c', script, ...files]);
 }
 
 /** Descriptors this process holds open. */
