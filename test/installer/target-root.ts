@@ -1,31 +1,13 @@
 // The target root the installer suite installs into: the debootstrap root the
-// package suite also uses (same package list, so one cache serves both), as a
-// throwaway overlay per test file. Accounts in the target get uids far from
-// the host's and from each other's (each file has its own range), because
-// kernel keyrings are per uid, not per chroot.
+// package suite also uses (the same list, HOMECRYPT_TARGET_PACKAGES, so one
+// cached root serves both), as a throwaway overlay per test file. Accounts in
+// the target get uids far from the host's and from each other's (each file has
+// its own range), because kernel keyrings are per uid, not per chroot.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ChrootSession, debootstrapAbsentReason } from '../helpers/debootstrap.js';
-
-/**
- * Exactly the package suite's list (PACKAGE_TEST_ROOT in test/package/package.test.ts,
- * which cannot be imported from a test file), so one cached root serves both suites.
- */
-export const TARGET_PACKAGES = [
-  'nodejs',
-  'libfuse2',
-  'fuse3',
-  'libpam-runtime',
-  'libpam-modules',
-  'libstdc++6',
-  'cryptsetup-bin',
-  'ecryptfs-utils',
-  'keyutils',
-  'man-db',
-  'bash-completion',
-  'pamtester',
-];
+import { HOMECRYPT_TARGET_PACKAGES } from '../helpers/debootstrap-roots.js';
 
 const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
 
@@ -50,7 +32,7 @@ export const HOMECRYPT = join(FROZEN, 'bin/homecrypt');
 export { debootstrapAbsentReason };
 
 export function openTarget(uidBase: number): ChrootSession {
-  const s = ChrootSession.open({ packages: TARGET_PACKAGES });
+  const s = ChrootSession.open({ packages: [...HOMECRYPT_TARGET_PACKAGES] });
   const defs = s.path('/etc/login.defs');
   writeFileSync(
     defs,
