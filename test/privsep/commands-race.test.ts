@@ -233,13 +233,18 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
 
   // restore: the folder root puts back as the home (swapped when root opens it); lower: walked and removed
   const UNDO_HOME_TARGETS = ['^restore$', '^lower$', '.'];
-  it(`setup --undo in home mode (restore put back in /home, lower and user folder removed): canaries unchanged over ${UNDO_HOME_TARGETS.length} raced runs`, async () => {
+  it(`setup --undo in home mode (restore put back in /home, lower and user folder removed): canaries unchanged over ${UNDO_HOME_TARGETS.length} raced runs or more (until a swap lands)`, async () => {
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
     let swaps = 0;
     const seen: string[] = [];
-    for (let i = 0; i < UNDO_HOME_TARGETS.length; i++) {
+    // the '.' run (any event) lands only when the swapper is there before root is done:
+    // it is run again, a few times at most, until a swap has landed (a quick undo on an
+    // idle machine missed it in about half the runs, before and after session 11)
+    const runs = UNDO_HOME_TARGETS.length + 4;
+    for (let i = 0; i < UNDO_HOME_TARGETS.length || (swaps === 0 && i < runs); i++) {
+      const target = UNDO_HOME_TARGETS[Math.min(i, UNDO_HOME_TARGETS.length - 1)]!;
       const u = newUser();
       writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
       chownSync(join(u.home, 'note.txt'), u.uid, u.gid);
@@ -253,7 +258,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       const swapping = swapperWhenExists(
         u,
         join(base, 'restore'),
-        { watch: [base], match: UNDO_HOME_TARGETS[i]!, events: ['open', 'create'], recursive: true, afterUnmount: u.home },
+        { watch: [base], match: target, events: ['open', 'create'], recursive: true, afterUnmount: u.home },
         running,
       );
       const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
@@ -265,7 +270,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
         sw = null;
       }
       swaps += n;
-      seen.push(`${UNDO_HOME_TARGETS[i]} (${n} swaps): ${r}`);
+      seen.push(`${target} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
       // the home is either the restored plain folder or, when the user swapped it, not the canary's content
       if (r === 'ok') expect(readFileSync(join(u.home, 'note.txt'), 'utf8')).toBe(`note ${i}\n`);
