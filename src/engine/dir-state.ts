@@ -85,10 +85,10 @@ export class DirIvCache {
 
 /**
  * A state file's bytes (null when it does not exist); other failures are
- * integrity errors (EIO). Opened non-blocking and checked to be a regular
- * file: a fifo put in its place must not hang the daemon. `seen.cached` is
- * set when the bytes came from the page cache (a read that does not wait
- * for the device, tried first: the same number of calls when it succeeds).
+ * integrity errors (EIO). Opened non-blocking: a fifo put in its place must
+ * not hang the daemon. `seen.cached` is set when the bytes came from the
+ * page cache (a read that does not wait for the device, tried first: the same
+ * number of calls when it succeeds).
  */
 export function readStateFile(dirFd: number, fileName: string, abs: string, seen?: { cached: boolean }): Buffer | null {
   let fd: number;
@@ -99,15 +99,22 @@ export function readStateFile(dirFd: number, fileName: string, abs: string, seen
     throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);
   }
   try {
-    if (!fstatSync(fd).isFile()) throw new CorruptFileError(`${abs}/${fileName}`, 'is not a regular file');
+    // no fstat first: what is not a regular file fails the positioned reads (a
+    // fifo ESPIPE, a directory EISDIR) and is named below; a device node, which
+    // only root can put there, reads as a wrong length
     const buf = Buffer.alloc(256); // far more than a good one holds: a longer file shows as too long
     let n = seen ? preadCachedSync(fd, buf, 0) : -1;
     if (seen) seen.cached = n >= 0;
     if (n < 0) n = readSync(fd, buf, 0, buf.length, 0);
     return buf.subarray(0, n);
   } catch (err) {
-    if (err instanceof CorruptFileError) throw err;
-    throw new CorruptFileError(`${abs}/${fileName}`, `cannot be read: ${(err as Error).message}`);
+    let regular = true;
+    try {
+      regular = fstatSync(fd).isFile();
+    } catch {
+      /* said as the read's error */
+    }
+    throw new CorruptFileError(`${abs}/${fileName}`, regular ? `cannot be read: ${(err as Error).message}` : 'is not a regular file');
   } finally {
     closeSync(fd);
   }

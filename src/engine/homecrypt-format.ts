@@ -33,6 +33,8 @@ import { E, fail } from './errno.js';
 import { hkdfSha256 } from '../crypto/hkdf.js';
 import { RandomPool } from '../crypto/random-pool.js';
 import { FileKeyCache } from './file-key-cache.js';
+import { NameMemo } from './name-memo.js';
+import { hmacCtr } from '../crypto/hmac-ctr.js';
 
 /** A new file's ID, content key and wrap nonce (random-pool.ts). */
 const fresh = new RandomPool();
@@ -207,13 +209,17 @@ class HeaderSparseFlag implements SparseFlag {
  * (`bound`) seals each name with its directory's IV (src/format/dir-iv.ts).
  */
 class EncryptedNames implements NameCodec {
-  private readonly enc = new Map<string, string>();
-  private readonly dec = new Map<string, string>();
+  /** Lower names of plain names, and plain names of lower names (name-memo.ts). */
+  private readonly enc = new NameMemo();
+  private readonly dec = new NameMemo();
   readonly dirState?: DirStateCodec;
   constructor(
     private readonly keys: MountKeys,
     bound: boolean,
   ) {
+    // names use HMAC and AES-CTR from libcrypto: loaded and self-tested now, as the
+    // volume opens, not inside the mount's first listing
+    hmacCtr();
     if (bound) {
       this.dirState = {
         fileName: DIR_IV_NAME,
@@ -237,25 +243,15 @@ class EncryptedNames implements NameCodec {
   }
 
   /** The IV as the prefix of the caches' keys (latin1, 16 chars), made once per IV. */
-  private readonly ivKeys = new WeakMap<Buffer, string>();
-  private ivKey(iv: Buffer | undefined): string {
-    if (!iv) return '';
-    let k = this.ivKeys.get(iv);
-    if (k === undefined) this.ivKeys.set(iv, (k = iv.toString('latin1')));
-    return k;
-  }
 
   encryptName(name: string, dir: DirContext): EncryptedName {
     // a UTF-16 unit is at most 3 UTF-8 bytes (an escaped byte 1): only a long name needs counting
     if (name.length * 3 > NAME_MAX_BYTES && bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);
     const iv = this.ivOf(dir);
-    // one cache for both formats: the IV (latin1, 16 chars) prefixes the key
-    const key = this.ivKey(iv) + name;
-    let full = this.enc.get(key);
+    let full = this.enc.get(iv, name);
     if (full === undefined) {
       full = iv ? encryptNameString(this.keys.nameKeys, 'dirname', name, iv) : encryptNameString(this.keys.nameKeys, 'name', name);
-      if (this.enc.size > 50_000) this.enc.clear();
-      this.enc.set(key, full);
+      this.enc.set(iv, name, full);
     }
     if (full.length <= LOWER_NAME_MAX) return { lowerName: full };
     const entry = longEntryName(full);
@@ -267,9 +263,7 @@ class EncryptedNames implements NameCodec {
     if (isSidecar(lowerName)) return null;
     if (this.dirState && (lowerName === DIR_IV_NAME || lowerName.startsWith(MKDIR_TEMP_PREFIX))) return null;
     const iv = this.ivOf(dir);
-    const ivKey = this.ivKey(iv);
-    const key = ivKey + lowerName;
-    const cached = this.dec.get(key);
+    const cached = this.dec.get(iv, lowerName);
     if (cached !== undefined) return cached;
     let full = lowerName;
     if (isLongEntry(lowerName)) {
@@ -283,16 +277,11 @@ class EncryptedNames implements NameCodec {
     if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
       throw new AuthenticationError('decrypted name is not a valid file name');
     }
-    if (this.dec.size > 50_000) this.dec.clear();
-    this.dec.set(key, name);
+    this.dec.set(iv, lowerName, name);
     // and the way back: a listing is mostly followed by lookups of the names it
     // gave (ls -l, READDIRPLUS), and SIV is deterministic with a canonical
     // encoding (decodeName is strict), so `full` is what encrypting `name` gives
-    const back = ivKey + name;
-    if (!this.enc.has(back)) {
-      if (this.enc.size > 50_000) this.enc.clear();
-      this.enc.set(back, full);
-    }
+    if (!this.enc.has(iv, name)) this.enc.set(iv, name, full);
     return name;
   }
 

@@ -374,8 +374,11 @@ const iovBuf = Buffer.alloc(16); // struct iovec { void *base; size_t len; }
  */
 export function preadCachedSync(fd: number, buf: Buffer, offset: number): number {
   if (buf.length === 0 || !addressesAvailable()) return -1;
-  iovBuf.writeBigUInt64LE(BigInt(addressOf(buf)), 0);
-  iovBuf.writeBigUInt64LE(BigInt(buf.length), 8);
+  // two 32-bit halves: no BigInt made per call
+  const at = addressOf(buf);
+  iovBuf.writeUInt32LE(at % 0x1_0000_0000, 0);
+  iovBuf.writeUInt32LE(Math.floor(at / 0x1_0000_0000), 4);
+  iovBuf.writeUInt32LE(buf.length, 8);
   const n = Number(lib().preadv2(fd, iovBuf, 1, offset, RWF_NOWAIT));
   return n >= 0 ? n : -1;
 }

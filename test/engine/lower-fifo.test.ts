@@ -8,7 +8,7 @@
 // blocking and refuses what is not a regular file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { asUser, makeVolume, type TestVolume } from './volume-helper.js';
@@ -62,6 +62,28 @@ describe.skipIf(skipUnless('root', 'fuse', 'a lower fifo behind a cached regular
       const ls = spawnSync('timeout', ['10', 'ls', v.mnt], { encoding: 'utf8' });
       expect(ls.status).toBe(0);
       expect(asUser(NOBODY, NOBODY, 'echo again > g && timeout 10 cat g', v.mnt).stdout).toBe('again\n');
+    }, 120_000);
+
+    it("a directory's IV file (format 2) swapped for a fifo or a directory: EIO at once, said, and the mount goes on", () => {
+      expect(asUser(NOBODY, NOBODY, 'mkdir p q && echo x > p/in && echo y > q/in', v.mnt).code).toBe(0);
+      // a fresh daemon: neither IV is cached yet
+      v.umount();
+      v.mount();
+      const dirs = readdirSync(v.lower)
+        .filter((e) => !e.startsWith('homecrypt.') && statSync(join(v.lower, e)).isDirectory())
+        .map((e) => join(v.lower, e));
+      expect(dirs).toHaveLength(2);
+      unlinkSync(join(dirs[0]!, 'homecrypt.diriv'));
+      spawnSync('mkfifo', [join(dirs[0]!, 'homecrypt.diriv')]);
+      unlinkSync(join(dirs[1]!, 'homecrypt.diriv'));
+      mkdirSync(join(dirs[1]!, 'homecrypt.diriv'));
+      for (const d of ['p', 'q']) {
+        const r = spawnSync('timeout', ['-s', 'KILL', '10', 'ls', join(v.mnt, d)], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(2); // ls: EIO, never a hang (137)
+        expect(r.stderr).toContain('Input/output error');
+      }
+      expect(v.log().match(/homecrypt\.diriv: is not a regular file/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+      expect(spawnSync('timeout', ['10', 'ls', v.mnt], { encoding: 'utf8' }).status).toBe(0);
     }, 120_000);
   },
 );
