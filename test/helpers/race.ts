@@ -132,3 +132,17 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
     });
   });
 }
+
+/**
+ * Runs a raced test's `run(i)` for i = 0 … runs−1, then again (i = runs,
+ * runs+1, …; `extra` more at most) while no swap has landed: a root command
+ * that is quick on an idle machine can be done before the swapper moves, and
+ * a test of what root does under a swap must see one. `run` returns its
+ * run's swaps (the caller checks the canaries after each); the total is
+ * returned for the caller's `swaps > 0`.
+ */
+export async function racedRuns(runs: number, run: (i: number) => Promise<number>, extra = 4): Promise<number> {
+  let swaps = 0;
+  for (let i = 0; i < runs || (swaps === 0 && i < runs + extra); i++) swaps += await run(i);
+  return swaps;
+}

@@ -11,7 +11,7 @@ import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, un
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
+import { makeCanaries, racedRuns, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { setupUser, undoSetup } from '../../src/session/setup.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
 import { loadUserRecord, removeUserRecord } from '../../src/session/user-record.js';
@@ -81,18 +81,17 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
-    let swaps = 0;
     const seen: string[] = [];
-    for (let i = 0; i < PRIVATE_RUNS; i++) {
+    const swaps = await racedRuns(PRIVATE_RUNS, async (i) => {
       sw = await startSwapper(u, c, { watch: [u.home], match: PRIVATE_TARGETS[i % PRIVATE_TARGETS.length]!, events: ['create'], recursive: true });
       const r = await outcome(setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false }));
       const n = await sw.stop();
       seen.push(`${PRIVATE_TARGETS[i % PRIVATE_TARGETS.length]} (${n} swaps): ${r}`);
-      swaps += n;
       sw = null;
       expect(c.snapshot(), `run ${i}: ${seen[i]}`).toBe(before);
       resetPrivate(u);
-    }
+      return n;
+    });
     console.info(`setup --private under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
     expect(seen.some((s) => s.includes('refused'))).toBe(true);
@@ -109,9 +108,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     const original = readFileSync(store);
     const tell = () => {};
     expect(await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(u.password), tell })).toBe('unlocked');
-    let swaps = 0;
     const seen: string[] = [];
-    for (let i = 0; i < REWRAP_RUNS; i++) {
+    const swaps = await racedRuns(REWRAP_RUNS, async (i) => {
       // the user's store as it was, and a password change seen with the key at hand
       try {
         unlinkSync(store);
@@ -122,8 +120,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       chownSync(store, u.uid, u.gid);
       expect(await runLoginHook({ user: u.name, phase: 'password', tell })).toBe('rewrap pending');
       const newPw = `${u.password}-new${i}`;
-      // the last two runs are not attacked: the control that the flow itself works
-      const attacked = i < REWRAP_RUNS - 2;
+      // the last two runs are not attacked: the control that the flow itself works (runs after them, until a swap lands, are)
+      const attacked = i < REWRAP_RUNS - 2 || i >= REWRAP_RUNS;
       sw = await startSwapper(u, c, { watch: [join(u.home, '.homecrypt')], match: attacked ? '^\\.homecrypt\\.keys\\.tmp-' : '^$', events: ['create'] });
       // even runs: the next login finishes the change (key at hand); odd runs: a re-wrap from old to new password
       const r =
@@ -132,7 +130,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
           : await outcome(rewrapForUser(store, lookupUser(u.name), Buffer.from(u.password), Buffer.from(newPw))).then((o) =>
               o === 'ok' ? 'rewrapped' : 'error',
             );
-      swaps += await sw.stop();
+      const n = await sw.stop();
       sw = null;
       seen.push(r);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
@@ -141,7 +139,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       // either the user's store opens with the new password, or (swapped) it is a link root refuses to read
       if (lstatSync(store).isFile()) expect((await unwrapKeyStore(store, Buffer.from(newPw), { expectUid: u.uid })).keyId).toBe(loadUserRecord(u.name)!.keyId);
       else expect(lstatSync(store).isSymbolicLink()).toBe(true);
-    }
+      return n;
+    });
     console.info(`re-wrap under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
     expect(seen).toContain('rewrapped');
@@ -153,10 +152,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
-    let swaps = 0;
     const seen: string[] = [];
     const tell = () => {};
-    for (let i = 0; i < UNDO_PRIVATE_RUNS; i++) {
+    const swaps = await racedRuns(UNDO_PRIVATE_RUNS, async (i) => {
       await setupUser({ user: u.name, mode: 'private', passphrase: Buffer.from(u.password), kdfTimeSeconds: KDF, checkPassword: false });
       expect(await runLoginHook({ user: u.name, phase: 'auth', authtok: Buffer.from(u.password), tell })).toBe('unlocked');
       expect(await runLoginHook({ user: u.name, phase: 'open_session', tell })).toMatch(/mounted/);
@@ -174,12 +172,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       });
       const r = await outcome(undoSetup({ user: u.name, passphrase: Buffer.from(u.password) }));
       const n = await sw.stop();
-      swaps += n;
       sw = null;
       seen.push(`${i % 2 === 1 ? 'after unmount' : 'throughout'} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
       resetPrivate(u);
-    }
+      return n;
+    });
     console.info(`undo --private under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);
@@ -204,16 +202,16 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
-    let swaps = 0;
     const seen: string[] = [];
-    for (let i = 0; i < HOME_TARGETS.length; i++) {
+    const swaps = await racedRuns(HOME_TARGETS.length, async (i) => {
+      const target = HOME_TARGETS[i % HOME_TARGETS.length]!;
       const u = newUser();
       writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
       chownSync(join(u.home, 'note.txt'), u.uid, u.gid);
       // the user may have no process while setup --home starts: the attacker comes in as soon as the folder is there
       const running = { done: false };
       const base = `/home/.homecrypt/${u.name}`;
-      const swapping = swapperWhenExists(u, base, { watch: [base], match: HOME_TARGETS[i]!, events: ['create'], recursive: true }, running);
+      const swapping = swapperWhenExists(u, base, { watch: [base], match: target, events: ['create'], recursive: true }, running);
       const r = await outcome(setupUser({ user: u.name, mode: 'home', passphrase: Buffer.from(u.password), kdfTimeSeconds: 0.3, checkPassword: false }));
       running.done = true;
       sw = await swapping;
@@ -222,11 +220,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
         n = await sw.stop();
         sw = null;
       }
-      swaps += n;
-      seen.push(`${HOME_TARGETS[i]} (${n} swaps): ${r}`);
+      seen.push(`${target} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
       resetHome(u);
-    }
+      return n;
+    });
     console.info(`setup --home under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);
@@ -237,13 +235,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();
-    let swaps = 0;
     const seen: string[] = [];
     // the '.' run (any event) lands only when the swapper is there before root is done:
-    // it is run again, a few times at most, until a swap has landed (a quick undo on an
-    // idle machine missed it in about half the runs, before and after session 11)
-    const runs = UNDO_HOME_TARGETS.length + 4;
-    for (let i = 0; i < UNDO_HOME_TARGETS.length || (swaps === 0 && i < runs); i++) {
+    // it is run again until a swap has landed (a quick undo on an idle machine missed it
+    // in about half the runs, before and after session 11)
+    const swaps = await racedRuns(UNDO_HOME_TARGETS.length, async (i) => {
       const target = UNDO_HOME_TARGETS[Math.min(i, UNDO_HOME_TARGETS.length - 1)]!;
       const u = newUser();
       writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
@@ -269,13 +265,13 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
         n = await sw.stop();
         sw = null;
       }
-      swaps += n;
       seen.push(`${target} (${n} swaps): ${r}`);
       expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
       // the home is either the restored plain folder or, when the user swapped it, not the canary's content
       if (r === 'ok') expect(readFileSync(join(u.home, 'note.txt'), 'utf8')).toBe(`note ${i}\n`);
       resetHome(u);
-    }
+      return n;
+    });
     console.info(`undo --home under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);

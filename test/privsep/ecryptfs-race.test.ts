@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName, type TestUser } from '../helpers/users.js';
-import { makeCanaries, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
+import { makeCanaries, racedRuns, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../helpers/ecryptfs-homes.js';
 import { lookupUser } from '../../src/os/users.js';
 import { adoptUser } from '../../src/session/ecryptfs/adopt.js';
@@ -79,17 +79,17 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
     ): Promise<{ swaps: number; seen: string[] }> {
       newCanaries();
       const before = c.snapshot();
-      let swaps = 0;
       const seen: string[] = [];
-      for (let i = 0; i < runs; i++) {
+      const swaps = await racedRuns(runs, async (i) => {
         const u = fresh();
         if (prepare) await prepare(u);
         sw = await startSwapper(u, c, { watch: [u.home], match: targets[i % targets.length]!, events: ['create', 'open'], recursive: true });
         seen.push(await outcome(run(u, i)));
-        swaps += await sw.stop();
+        const n = await sw.stop();
         sw = null;
         expect(c.snapshot(), `run ${i} (${targets[i % targets.length]}): ${seen[i]}`).toBe(before);
-      }
+        return n;
+      });
       return { swaps, seen };
     }
 

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { makeCanaries, startSwapper, type Canaries } from '../helpers/race.js';
+import { makeCanaries, racedRuns, startSwapper, type Canaries } from '../helpers/race.js';
 import { writeFileAtomic } from '../../src/os/atomic-file.js';
 import { openTrustedDir, openDirAt, removeTreeAt, withFd } from '../../src/os/dir-fd.js';
 import { userWorker } from '../../src/session/user-worker-client.js';
@@ -205,8 +205,7 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
   }, 300_000);
 
   it(`removeTreeAt (dirfd walk, as root): canary directory unchanged across ${RUNS} raced runs`, async () => {
-    let swaps = 0;
-    for (let i = 0; i < RUNS; i++) {
+    const swaps = await racedRuns(RUNS, async () => {
       const t = makeTree();
       const before = fresh();
       const sw = await startSwapper(u, c, { watch: [t], match: '^d\\d+x?$', events: ['open'], recursive: true });
@@ -215,10 +214,11 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
       } catch (err) {
         expect((err as NodeJS.ErrnoException).code).toMatch(/^E[A-Z]+$/);
       }
-      swaps += await sw.stop();
+      const n = await sw.stop();
       expect(c.snapshot()).toBe(before);
       expect(readFileSync(join(c.dir, 'inside'), 'utf8')).toMatch(/^inside /);
-    }
+      return n;
+    });
     expect(swaps).toBeGreaterThan(0);
   }, 300_000);
 });
