@@ -76,7 +76,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   const PRIVATE_TARGETS = ['^\\.homecrypt$', '^\\.homecrypt\\.keys\\.tmp-', '^\\.Private$', '^\\.homecrypt\\.conf\\.tmp-', '^Private$'];
   const PRIVATE_RUNS = PRIVATE_TARGETS.length * 2;
 
-  it(`setup --private (key folder, key store, initLower, mount point): canaries unchanged over ${PRIVATE_RUNS} raced runs`, async () => {
+  it(`setup --private (key folder, key store, initLower, mount point): canaries unchanged over ${PRIVATE_RUNS} raced runs (more until a swap lands)`, async () => {
     const u = newUser();
     c?.remove();
     c = makeCanaries();
@@ -98,7 +98,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   }, 600_000);
 
   const REWRAP_RUNS = 10;
-  it(`the auth hook's re-wrap after a password change (and a re-wrap from old to new password): canaries unchanged over ${REWRAP_RUNS} raced runs`, async () => {
+  it(`the auth hook's re-wrap after a password change (and a re-wrap from old to new password): canaries unchanged over ${REWRAP_RUNS} raced runs (more until a swap lands)`, async () => {
     const u = newUser();
     c?.remove();
     c = makeCanaries();
@@ -147,7 +147,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   }, 600_000);
 
   const UNDO_PRIVATE_RUNS = 5;
-  it(`setup --undo in private mode (lower walked and removed, restore folder): canaries unchanged over ${UNDO_PRIVATE_RUNS} raced runs`, async () => {
+  it(`setup --undo in private mode (lower walked and removed, restore folder): canaries unchanged over ${UNDO_PRIVATE_RUNS} raced runs (more until a swap lands)`, async () => {
     const u = newUser();
     c?.remove();
     c = makeCanaries();
@@ -198,7 +198,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
   }
 
   const HOME_TARGETS = ['^\\.homecrypt\\.keys\\.tmp-', '^lower$', '^\\.homecrypt\\.conf\\.tmp-', '^plain$'];
-  it(`setup --home (user folder in /home/.homecrypt, key store, lower, home moved aside): canaries unchanged over ${HOME_TARGETS.length} raced runs`, async () => {
+  it(`setup --home (user folder in /home/.homecrypt, key store, lower, home moved aside): canaries unchanged over ${HOME_TARGETS.length} raced runs (more until a swap lands)`, async () => {
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();

@@ -96,7 +96,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
     // the key folder, the key store's and the adoption file's temp files, the
     // mount point and ecryptfs-utils' links in it
     const ADOPT_TARGETS = ['^\\.homecrypt$', '^\\.homecrypt\\.keys\\.tmp-', '^\\.ecryptfs-adopt\\.bin\\.tmp-', '^Private$', '^README\\.txt$'];
-    it(`ecryptfs adopt: canaries unchanged over ${ADOPT_TARGETS.length * 2} raced runs`, async () => {
+    it(`ecryptfs adopt: canaries unchanged over ${ADOPT_TARGETS.length * 2} raced runs (more until a swap lands)`, async () => {
       const { swaps, seen } = await raced(ADOPT_TARGETS, ADOPT_TARGETS.length * 2, (u) =>
         adoptUser({
           user: u.name,
@@ -122,7 +122,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
     // the journal's folder, the journal and its temp file, the eCryptfs copy
     // moved aside, the new lower and the files the copy writes into it
     const MIGRATE_TARGETS = ['^\\.homecrypt$', 'ecryptfs-migration\\.json', '^\\.Private\\.ecryptfs$', '^\\.Private$', '^[A-Za-z0-9_-]{20,}'];
-    it(`ecryptfs migrate (Private directory, journal): canaries unchanged over ${MIGRATE_TARGETS.length * 2} raced runs`, async () => {
+    it(`ecryptfs migrate (Private directory, journal): canaries unchanged over ${MIGRATE_TARGETS.length * 2} raced runs (more until a swap lands)`, async () => {
       const { swaps, seen } = await raced(MIGRATE_TARGETS, MIGRATE_TARGETS.length * 2, (u) => migrate(u));
       console.info(`migrate under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
       expect(swaps).toBeGreaterThan(0);
@@ -130,7 +130,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
 
     // a migration interrupted after its journal said "setup", resumed under the swapper
     const RESUME_TARGETS = ['ecryptfs-migration\\.json', '^\\.Private\\.ecryptfs$', '^[A-Za-z0-9_-]{20,}'];
-    it(`a resumed migration (journal read back, copy completed, copy removed): canaries unchanged over ${RESUME_TARGETS.length * 2} raced runs`, async () => {
+    it(`a resumed migration (journal read back, copy completed, copy removed): canaries unchanged over ${RESUME_TARGETS.length * 2} raced runs (more until a swap lands)`, async () => {
       const { swaps, seen } = await raced(
         RESUME_TARGETS,
         RESUME_TARGETS.length * 2,
@@ -156,7 +156,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
       { match: '^[A-Za-z0-9_-]{20,}', where: 'base', events: ['create'] },
       { match: '^(\\.Private|\\.ecryptfs|ECRYPTFS_FNEK_ENCRYPTED\\..*)$', where: 'ecryptfs', events: ['open'] },
     ];
-    it(`ecryptfs migrate (encrypted home): canaries unchanged over ${HOME_TARGETS.length} raced runs`, async () => {
+    it(`ecryptfs migrate (encrypted home): canaries unchanged over ${HOME_TARGETS.length} raced runs (more until a swap lands)`, async () => {
       newCanaries();
       const before = c.snapshot();
       let swaps = 0;

@@ -204,7 +204,7 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     expect(bitten, 'the harness must be able to catch the old code').toBeGreaterThan(0);
   }, 300_000);
 
-  it(`removeTreeAt (dirfd walk, as root): canary directory unchanged across ${RUNS} raced runs`, async () => {
+  it(`removeTreeAt (dirfd walk, as root): canary directory unchanged across ${RUNS} raced runs (more until a swap lands)`, async () => {
     const swaps = await racedRuns(RUNS, async () => {
       const t = makeTree();
       const before = fresh();
