@@ -67,6 +67,11 @@ describe('lower calls with names that are not UTF-8', () => {
       .map((e) => e.name)
       .filter((b) => b.toString() !== '.' && b.toString() !== '..');
     expect(got.map((b) => b.toString('hex')).sort()).toEqual(expected);
+    // each entry's inode number and type are the entry's own (the directory's listing, as ls -i gives them)
+    for (const e of readdiratSync(AT_FDCWD, dir)) {
+      const st = fs.lstatSync(inDir(e.name), { bigint: true });
+      expect([e.ino, e.type]).toEqual([Number(st.ino), st.isDirectory() ? 4 : 8]);
+    }
     for (let i = 0; i < NAMES.length; i++) {
       expect(lstatatSync(dirFd, NAMES[i]!).ino).toBe(fs.lstatSync(inDir(BYTES[i]!)).ino);
       faccessatSync(dirFd, NAMES[i]!, fs.constants.F_OK);
