@@ -40,6 +40,15 @@ const flip = (t: Tamper, name: string, off: number): void => {
   fs.writeFileSync(t.lower(name), b);
 };
 const cut = (t: Tamper, name: string, size: number): void => fs.truncateSync(t.lower(name), size);
+/** A row: the file `f` of SIZE bytes, its lower file cut to `size` bytes: EIO. */
+const cutTo = (name: string, size: number): Row => ({
+  name,
+  outcome: 'EIO',
+  attack: (t) => {
+    t.put('f', randomBytes(SIZE));
+    cut(t, 'f', size);
+  },
+});
 const copyRange = (from: string, to: string, start: number, end: number): void => {
   const src = fs.readFileSync(from);
   const dst = fs.readFileSync(to);
@@ -143,78 +152,15 @@ export const ROWS: Row[] = [
       return v1;
     },
   },
-  {
-    name: 'cut inside the header',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', 50);
-    },
-  },
-  {
-    name: 'cut to exactly the header',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', FILE_HEADER_BYTES);
-    },
-  },
-  {
-    name: 'cut inside the write record slot',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', 5000);
-    },
-  },
-  {
-    name: 'cut where the blocks start (no block left)',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', at(0));
-    },
-  },
-  {
-    name: 'cut inside the first block',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', at(0) + 100);
-    },
-  },
-  {
-    name: 'cut at the end of block 0',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', at(1));
-    },
-  },
-  {
-    name: 'cut at the end of block 1',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', at(2));
-    },
-  },
-  {
-    name: 'cut at the end of block 2',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', at(3));
-    },
-  },
-  {
-    name: 'cut inside the last block',
-    outcome: 'EIO',
-    attack: (t) => {
-      t.put('f', randomBytes(SIZE));
-      cut(t, 'f', at(3) + 100);
-    },
-  },
+  cutTo('cut inside the header', 50),
+  cutTo('cut to exactly the header', FILE_HEADER_BYTES),
+  cutTo('cut inside the write record slot', 5000),
+  cutTo('cut where the blocks start (no block left)', at(0)),
+  cutTo('cut inside the first block', at(0) + 100),
+  cutTo('cut at the end of block 0', at(1)),
+  cutTo('cut at the end of block 1', at(2)),
+  cutTo('cut at the end of block 2', at(3)),
+  cutTo('cut inside the last block', at(3) + 100),
   {
     name: 'a block appended from the same file',
     outcome: 'EIO',
