@@ -44,6 +44,7 @@ if (!bridge || !kind || !lower || !mnt) {
 }
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
+const { fuseStatfsOf } = await imp('fuse/bridge.js');
 
 function toStat(st) {
   return {
@@ -93,20 +94,7 @@ function passthrough(root) {
     getattr: (p) => toStat(lstatSync(at(p))),
     fgetattr: (p, fh) => toStat(fstatSync(fh)),
     access: (p, m) => accessSync(at(p), m),
-    statfs: () => {
-      const s = statfsSync(root);
-      return {
-        bsize: s.bsize,
-        frsize: s.bsize,
-        blocks: s.blocks,
-        bfree: s.bfree,
-        bavail: s.bavail,
-        files: s.files,
-        ffree: s.ffree,
-        favail: s.ffree,
-        namemax: 255,
-      };
-    },
+    statfs: () => fuseStatfsOf(statfsSync(root)),
     readdir: (p) => ['.', '..', ...readdirSync(at(p))],
     open: (p, flags) => {
       const fd = openSync(at(p), flags & 3);

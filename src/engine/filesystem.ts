@@ -16,7 +16,7 @@
 // a mounted volume's back).
 import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readFileSync, statfsSync, writeSync } from 'node:fs';
 import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
-import { FuseError } from '../fuse/index.js';
+import { FuseError, fuseStatfsOf } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
 import { FdLowerIO } from './fd-lower-io.js';
 import { LowerFlushes, closesWithoutWaiting } from './lower-flush.js';
@@ -584,18 +584,7 @@ export class EncryptedFilesystem {
   }
 
   statfs(): FuseStatfs {
-    const s = statfsSync(this.root);
-    return {
-      bsize: s.bsize,
-      frsize: s.bsize,
-      blocks: s.blocks,
-      bfree: s.bfree,
-      bavail: s.bavail,
-      files: s.files,
-      ffree: s.ffree,
-      favail: s.ffree,
-      namemax: 255,
-    };
+    return fuseStatfsOf(statfsSync(this.root));
   }
 
   readdir(path: string): DirEntry[] {

@@ -66,6 +66,21 @@ export interface FuseStatfs {
   namemax: number;
 }
 
+/** A filesystem's statfs(2) (Node's `statfsSync`) as FUSE answers it: free inodes stand for available ones. */
+export function fuseStatfsOf(s: { bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number }): FuseStatfs {
+  return {
+    bsize: s.bsize,
+    frsize: s.bsize,
+    blocks: s.blocks,
+    bfree: s.bfree,
+    bavail: s.bavail,
+    files: s.files,
+    ffree: s.ffree,
+    favail: s.ffree,
+    namemax: 255,
+  };
+}
+
 type R<T> = T | Promise<T>;
 
 /** A directory entry with the inode number stat reports for it. */

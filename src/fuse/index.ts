@@ -3,7 +3,7 @@
 // docs/BENCHMARKS.md) or fuse-native (fuse-native-bridge.ts, kept as a tested
 // fallback). Import from here.
 export type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
-export { FuseError, errnoOf } from './bridge.js';
+export { FuseError, errnoOf, fuseStatfsOf } from './bridge.js';
 export { fusermountUnmount } from './fuse-native-bridge.js';
 import type { FuseMount, FuseOps, MountOptions } from './bridge.js';
 import { mountFuseNative } from './fuse-native-bridge.js';
