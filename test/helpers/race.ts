@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import type { TestUser } from './users.js';
 
 export const SWAPPER = fileURLToPath(new URL('./swapper.py', import.meta.url));
@@ -145,4 +146,16 @@ export async function racedRuns(runs: number, run: (i: number) => Promise<number
   let swaps = 0;
   for (let i = 0; i < runs || (swaps === 0 && i < runs + extra); i++) swaps += await run(i);
   return swaps;
+}
+
+/** A raced command's outcome: 'ok', or 'refused: ' and its error, which must say something (never a crash without a message). */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    const m = (err as Error).message;
+    expect(m, 'a refusal must say why').toMatch(/\w{3,}/);
+    return `refused: ${m}`;
+  }
 }

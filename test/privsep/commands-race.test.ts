@@ -11,7 +11,7 @@ import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, un
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { makeCanaries, racedRuns, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
+import { makeCanaries, outcome, racedRuns, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { setupUser, undoSetup } from '../../src/session/setup.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
 import { loadUserRecord, removeUserRecord } from '../../src/session/user-record.js';
@@ -25,18 +25,6 @@ const isMounted = (p: string) =>
     .split('\n')
     .some((l) => l.split(' ')[4] === p);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Every outcome is success or an error that says something (never a crash without a message). */
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    const m = (err as Error).message;
-    expect(m, 'a refusal must say why').toMatch(/\w{3,}/);
-    return `refused: ${m}`;
-  }
-}
 
 function resetPrivate(u: TestUser): void {
   if (!lstatSync(u.home, { throwIfNoEntry: false })?.isDirectory()) return;

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName, type TestUser } from '../helpers/users.js';
-import { makeCanaries, racedRuns, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
+import { makeCanaries, outcome, racedRuns, startSwapper, type Canaries, type Swapper, type SwapperOptions } from '../helpers/race.js';
 import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../helpers/ecryptfs-homes.js';
 import { lookupUser } from '../../src/os/users.js';
 import { adoptUser } from '../../src/session/ecryptfs/adopt.js';
@@ -20,18 +20,6 @@ import { migrateEcryptfs } from '../../src/session/ecryptfs/migrate.js';
 const MOUNT_PASS = 'race mount pass';
 const LOGIN = 'race login pass';
 const KDF = 0.02;
-
-/** Every outcome is success or an error that says something. */
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    const m = (err as Error).message;
-    expect(m, 'a refusal must say why').toMatch(/\w{3,}/);
-    return `refused: ${m}`;
-  }
-}
 
 describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs)'))(
   'ecryptfs adopt and migrate never act as root on a path the user controls (raced, issue #13)',
