@@ -242,8 +242,6 @@ class EncryptedNames implements NameCodec {
     return dir.dirIV();
   }
 
-  /** The IV as the prefix of the caches' keys (latin1, 16 chars), made once per IV. */
-
   encryptName(name: string, dir: DirContext): EncryptedName {
     // a UTF-16 unit is at most 3 UTF-8 bytes (an escaped byte 1): only a long name needs counting
     if (name.length * 3 > NAME_MAX_BYTES && bytesOfName(name).length > NAME_MAX_BYTES) fail(E.ENAMETOOLONG);

@@ -219,7 +219,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
 
   // restore: the folder root puts back as the home (swapped when root opens it); lower: walked and removed
   const UNDO_HOME_TARGETS = ['^restore$', '^lower$', '.'];
-  it(`setup --undo in home mode (restore put back in /home, lower and user folder removed): canaries unchanged over ${UNDO_HOME_TARGETS.length} raced runs or more (until a swap lands)`, async () => {
+  it(`setup --undo in home mode (restore put back in /home, lower and user folder removed): canaries unchanged over ${UNDO_HOME_TARGETS.length} raced runs (more until a swap lands)`, async () => {
     c?.remove();
     c = makeCanaries();
     const before = c.snapshot();

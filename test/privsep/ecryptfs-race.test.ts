@@ -147,10 +147,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
     it(`ecryptfs migrate (encrypted home): canaries unchanged over ${HOME_TARGETS.length} raced runs (more until a swap lands)`, async () => {
       newCanaries();
       const before = c.snapshot();
-      let swaps = 0;
       const seen: string[] = [];
-      for (let i = 0; i < HOME_TARGETS.length; i++) {
-        const t = HOME_TARGETS[i]!;
+      const swaps = await racedRuns(HOME_TARGETS.length, async (i) => {
+        const t = HOME_TARGETS[i % HOME_TARGETS.length]!;
         const root = mkdtempSync('/tmp/hc-race-ecryptfs-home-');
         bases.push(root);
         chmodSync(root, 0o755);
@@ -183,11 +182,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'privilege separation races (eCryptfs
           n = await sw.stop();
           sw = null;
         }
-        swaps += n;
         seen.push(`${t.match} (${n} swaps): ${r}`);
         expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
         spawnSync('pkill', ['-KILL', '-U', String(u.uid)]);
-      }
+        return n;
+      });
       console.info(`migrate (encrypted home) under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
       expect(swaps).toBeGreaterThan(0);
     }, 900_000);
