@@ -148,6 +148,21 @@ export async function racedRuns(runs: number, run: (i: number) => Promise<number
   return swaps;
 }
 
+/**
+ * Runs `body` while the started swapper `sw` watches, and returns its swaps.
+ * The swapper is stopped when `body` throws too (a failed assertion must not
+ * leave it running under the next test); the error is then thrown.
+ */
+export async function swapsDuring(sw: Swapper, body: () => Promise<void> | void): Promise<number> {
+  try {
+    await body();
+  } catch (err) {
+    await sw.stop();
+    throw err;
+  }
+  return sw.stop();
+}
+
 /** A raced command's outcome: 'ok', or 'refused: ' and its error, which must say something (never a crash without a message). */
 export async function outcome(p: Promise<unknown>): Promise<string> {
   try {

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { makeCanaries, racedRuns, startSwapper, type Canaries } from '../helpers/race.js';
+import { makeCanaries, racedRuns, startSwapper, swapsDuring, type Canaries } from '../helpers/race.js';
 import { writeFileAtomic } from '../../src/os/atomic-file.js';
 import { openTrustedDir, openDirAt, removeTreeAt, withFd } from '../../src/os/dir-fd.js';
 import { userWorker } from '../../src/session/user-worker-client.js';
@@ -113,20 +113,25 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     expect(c.snapshot()).not.toBe(before);
   });
 
-  it(`writeFileAtomic as root for a user (fchown on the descriptor): canary unchanged across ${RUNS} raced runs`, async () => {
+  it(`writeFileAtomic as root for a user (fchown on the descriptor): canary unchanged across ${RUNS} raced runs (more until a swap lands)`, async () => {
     clearArea();
     const before = fresh();
-    const sw = await startSwapper(u, c, { watch: [area], match: '\\.tmp-', events: ['create'] });
-    for (let i = 0; i < RUNS; i++) {
-      try {
-        writeFileAtomic(join(area, 'store'), Buffer.from(`run ${i}\n`), { mode: 0o600, uid: u.uid, gid: u.gid });
-      } catch (err) {
-        // a swapped temp name is reported, never taken for the file written
-        expect((err as Error).message).toMatch(/replaced by another file|ENOENT|EEXIST/);
-      }
-      expect(c.snapshot()).toBe(before);
-    }
-    expect(await sw.stop()).toBeGreaterThan(0);
+    // a batch of RUNS under one swapper, then another batch while none of its swaps landed
+    const swaps = await racedRuns(1, async (batch) => {
+      const sw = await startSwapper(u, c, { watch: [area], match: '\\.tmp-', events: ['create'] });
+      return swapsDuring(sw, () => {
+        for (let i = 0; i < RUNS; i++) {
+          try {
+            writeFileAtomic(join(area, 'store'), Buffer.from(`run ${batch}.${i}\n`), { mode: 0o600, uid: u.uid, gid: u.gid });
+          } catch (err) {
+            // a swapped temp name is reported, never taken for the file written
+            expect((err as Error).message).toMatch(/replaced by another file|ENOENT|EEXIST/);
+          }
+          expect(c.snapshot()).toBe(before);
+        }
+      });
+    });
+    expect(swaps).toBeGreaterThan(0);
     expect(c.snapshot()).toBe(before);
     // the control, unattacked: the file is written and handed to the user
     writeFileAtomic(join(area, 'store'), Buffer.from('control\n'), { mode: 0o600, uid: u.uid, gid: u.gid });
@@ -134,37 +139,38 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
     expect(lstatSync(join(area, 'store')).uid).toBe(u.uid);
   });
 
-  it('the user worker: key-store writes, mkdir, initLower and removes as the user leave the canaries alone across 12 raced runs', async () => {
+  it('the user worker: key-store writes, mkdir, initLower and removes as the user leave the canaries alone across 12 raced runs (more until a swap lands)', async () => {
     clearArea();
     const before = fresh();
     const account = lookupUser(u.name);
     const w = userWorker(account);
-    const sw = await startSwapper(u, c, {
-      watch: [area],
-      match: '^(\\..*\\.tmp-.*|keys|lower|homecrypt\\.conf|sub)$',
-      events: ['create', 'open'],
-      recursive: true,
+    // a batch of 12 under one swapper, then another batch while none of its swaps landed
+    const swaps = await racedRuns(1, async (batch) => {
+      const sw = await startSwapper(u, c, {
+        watch: [area],
+        match: '^(\\..*\\.tmp-.*|keys|lower|homecrypt\\.conf|sub)$',
+        events: ['create', 'open'],
+        recursive: true,
+      });
+      return swapsDuring(sw, async () => {
+        for (let i = 0; i < 12; i++) {
+          const key = randomBytes(32);
+          try {
+            await w.runAll([
+              { req: { op: 'mkdir', path: join(area, 'sub'), mode: 0o700 } },
+              { req: { op: 'writeFile', path: join(area, 'keys'), mode: 0o600 }, payload: Buffer.from(`store ${batch}.${i}`) },
+              { req: { op: 'initLower', lower: join(area, `lower`), keyStore: join(area, 'keys') }, payload: key },
+              { req: { op: 'remove', path: join(area, 'lower') } },
+              { req: { op: 'remove', path: join(area, 'sub') } },
+            ]);
+          } catch (err) {
+            // refused or failed on a swapped name: must say what
+            expect((err as Error).message).toMatch(/\S/);
+          }
+          expect(c.snapshot()).toBe(before);
+        }
+      });
     });
-    const outcomes: string[] = [];
-    for (let i = 0; i < 12; i++) {
-      const key = randomBytes(32);
-      try {
-        await w.runAll([
-          { req: { op: 'mkdir', path: join(area, 'sub'), mode: 0o700 } },
-          { req: { op: 'writeFile', path: join(area, 'keys'), mode: 0o600 }, payload: Buffer.from(`store ${i}`) },
-          { req: { op: 'initLower', lower: join(area, `lower`), keyStore: join(area, 'keys') }, payload: key },
-          { req: { op: 'remove', path: join(area, 'lower') } },
-          { req: { op: 'remove', path: join(area, 'sub') } },
-        ]);
-        outcomes.push('ok');
-      } catch (err) {
-        // refused or failed on a swapped name: must say what
-        expect((err as Error).message).toMatch(/\S/);
-        outcomes.push('refused');
-      }
-      expect(c.snapshot()).toBe(before);
-    }
-    const swaps = await sw.stop();
     expect(swaps).toBeGreaterThan(0);
     expect(c.snapshot()).toBe(before);
   }, 240_000);
@@ -209,12 +215,13 @@ describe.skipIf(skipUnless('root', 'race harness'))('race harness (issue #13)', 
       const t = makeTree();
       const before = fresh();
       const sw = await startSwapper(u, c, { watch: [t], match: '^d\\d+x?$', events: ['open'], recursive: true });
-      try {
-        withFd(openTrustedDir('/home'), (h) => withFd(openDirAt(h, u.name), (hd) => withFd(openDirAt(hd, 'race'), (r) => removeTreeAt(r, 't'))));
-      } catch (err) {
-        expect((err as NodeJS.ErrnoException).code).toMatch(/^E[A-Z]+$/);
-      }
-      const n = await sw.stop();
+      const n = await swapsDuring(sw, () => {
+        try {
+          withFd(openTrustedDir('/home'), (h) => withFd(openDirAt(h, u.name), (hd) => withFd(openDirAt(hd, 'race'), (r) => removeTreeAt(r, 't'))));
+        } catch (err) {
+          expect((err as NodeJS.ErrnoException).code).toMatch(/^E[A-Z]+$/);
+        }
+      });
       expect(c.snapshot()).toBe(before);
       expect(readFileSync(join(c.dir, 'inside'), 'utf8')).toMatch(/^inside /);
       return n;
