@@ -11,7 +11,8 @@
 #        revision REV ("before" column), interleaved in the same rounds, so a change
 #        is compared with the code before it on the same machine at the same moment;
 #        BEFORE2=REV a second older build ("before2"), e.g. the base of a branch
-#        beside the revision a bound is stated against
+#        beside the revision a bound is stated against; CROSS=1 (with BEFORE) this
+#        checkout on a volume made by BEFORE's init ("cross"): code and format apart
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROUNDS=${1:-3}
@@ -54,8 +55,8 @@ medians "${PHASES[@]}"
 mb() { echo "scale=0; 262.144 / $1" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }             # wall: A / B, 2 decimals
 cratio() { echo "scale=2; $1 / ($2 + 0.001)" | bc; }   # CPU: B may be 0
-# the homecrypt builds of this run, oldest first: before (BEFORE), before2 (BEFORE2), this checkout
-HV=(); for v in before before2 homecrypt; do [[ " ${VARIANTS[*]} " == *" $v "* ]] && HV+=("$v"); done
+# the homecrypt builds of this run, oldest first: before (BEFORE), before2 (BEFORE2), cross (CROSS), this checkout
+HV=(); for v in before before2 cross homecrypt; do [[ " ${VARIANTS[*]} " == *" $v "* ]] && HV+=("$v"); done
 out=bench/results/canonical-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {

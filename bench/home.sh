@@ -8,6 +8,7 @@
 # the best peer and to plain.
 # Usage: bench/home.sh [ROUNDS]   (root; default 3; writes bench/results/home-*.md)
 #   BEFORE=REV   also runs homecrypt built from git revision REV ("before"), in the same rounds
+#   CROSS=1      with BEFORE: also this checkout on a volume made by BEFORE's init ("cross")
 #   FLOOR=1      also runs "floor": no encryption, a passthrough on the same FUSE bridge in Node
 #                (bench/lib/variants.sh), and adds homecrypt / floor, the engine's own share
 #   STRACE=ROW   runs homecrypt's daemon under `strace -c -f` for that row (e.g. sqlite);
@@ -112,6 +113,7 @@ best_peer() { # ROW: the better of gocryptfs and securefs
   else awk -v a="${M[gocryptfs,$1]}" -v b="${M[securefs,$1]}" 'BEGIN { print (a < b) ? a : b }'; fi
 }
 HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
+[ -n "${CROSS:-}" ] && HCV=(before cross homecrypt)
 [ -n "${FLOOR:-}" ] && HCV+=(floor)
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results

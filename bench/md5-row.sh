@@ -6,6 +6,8 @@
 # cache as in canonical.sh. Wall and daemon CPU seconds, medians of ROUNDS.
 # Usage: bench/md5-row.sh [ROUNDS]   (root; default 5; writes bench/results/md5-row-*.md)
 #   BEFORE=REV  also homecrypt built from revision REV ("before"); BEFORE2=REV a second one
+#   CROSS=1     also this checkout on a volume made by BEFORE's init ("cross"): the code
+#               and the volume format told apart
 #   COUNTS=1    a pass per homecrypt build: FUSE requests per opcode (bench/bridge-serve.mjs)
 #   STRACE=1    a pass per homecrypt build: the daemon's system calls (`strace -c -f`)
 #   PROF=DIR    a pass per homecrypt build: a `node --cpu-prof` profile of the daemon in DIR/VARIANT
@@ -60,7 +62,7 @@ for v in "${VARIANTS[@]}"; do
     for _ in $(seq 100); do mountpoint -q "$W/$v/mnt" && break; sleep 0.1; done
     md5 "$d"; fusermount -u "$W/$v/mnt"; wait "$fg" || true
   fi
-  if [ -n "${COUNTS:-}" ]; then
+  if [ -n "${COUNTS:-}" ] && [ "$v" != cross ]; then # bridge-serve makes its own (current-format) volume
     cm=$W/counts-$v/mnt; mkdir -p "$cm"
     for pass in fill md5; do
       HOMECRYPT_BRIDGE_STATS=1 HOMECRYPT_BRIDGE_TIMEOUT=60 node "$app/bench/bridge-serve.mjs" kernel homecrypt "$W/counts-$v/lower" "$cm" \

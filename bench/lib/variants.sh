@@ -8,6 +8,10 @@
 #   homecrypt  `homecrypt init` + `homecrypt mount` of this checkout's dist/
 #   before     homecrypt built from git revision $BEFORE (only when BEFORE is set)
 #   before2    homecrypt built from git revision $BEFORE2 (only when BEFORE2 is set)
+#   cross      this checkout's dist/ mounting a volume made by $BEFORE's `init`
+#              (only when CROSS and BEFORE are set): with a BEFORE of format 1,
+#              this code on format 1, so a change is split between the code and
+#              the volume format (docs/BENCHMARKS.md, "Session 13")
 #   floor      no encryption at all: bench/bridge-serve.mjs's synchronous
 #              passthrough served through the same kernel bridge (src/fuse/kernel)
 #              with homecrypt mount's default cache timeout (only when FLOOR is
@@ -53,6 +57,10 @@ bench_init() {
     (cd "$dir" && npx tsc -p tsconfig.json) || { echo "bench: $rev does not build" >&2; exit 1; }
     VARIANTS+=("$v")
   done
+  if [ -n "${CROSS:-}" ]; then
+    [ -n "${BEFORE:-}" ] || { echo "bench: CROSS needs BEFORE (whose init makes the volume)" >&2; exit 1; }
+    VARIANTS+=(cross)
+  fi
   [ -n "${FLOOR:-}" ] && VARIANTS+=(floor)
   if [ -n "${BEFORE:-}" ]; then OLD=$W/before; fi
   if [ -n "${BEFORE2:-}" ]; then OLD2=$W/before2; fi
@@ -62,6 +70,8 @@ bench_init() {
 }
 
 hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+# the build whose `init` makes a variant's volume (cross: BEFORE's; else the one that mounts it)
+hc_init_of() { if [ "$1" = cross ]; then echo "$OLD/bin/homecrypt"; else hc_of "$1"; fi; }
 
 setup() { # variant → prints the directory to work in (made once per run)
   local v=$1
@@ -77,9 +87,9 @@ setup() { # variant → prints the directory to work in (made once per run)
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
     floor) mkdir -p "$W/floor/lower" "$W/floor/mnt"; echo "$W/floor/mnt" ;;
-    homecrypt|before|before2)
+    homecrypt|before|before2|cross)
       mkdir -p "$W/$v/mnt"
-      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
+      [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_init_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
   esac
 }
@@ -107,7 +117,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
     floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
       bridge_serve passthrough "$W/floor/lower" "$W/floor/mnt" "$W/floor" ;;
-    homecrypt|before|before2) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    homecrypt|before|before2|cross) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -128,7 +138,7 @@ daemon_pid() {
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
     floor) cat "$W/floor.pid" ;;
-    homecrypt|before|before2) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before|before2|cross) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
@@ -169,7 +179,7 @@ medians() {
 
 # a one-line description of what "before" and "homecrypt" are, for the results
 revisions() {
-  echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"),$([ -n "${BEFORE2:-}" ] && echo " \"before2\" at $(git rev-parse --short "$BEFORE2"),") \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
+  echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"),$([ -n "${BEFORE2:-}" ] && echo " \"before2\" at $(git rev-parse --short "$BEFORE2"),")$([ -n "${CROSS:-}" ] && echo " \"cross\" this checkout on a volume made by $(git rev-parse --short "$BEFORE"),") \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
 }
 
 # tree_tar SRC: $TAR, a reproducible tar of directory SRC (never through a
