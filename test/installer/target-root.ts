@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { afterAll } from 'vitest';
 import { ChrootSession, debootstrapAbsentReason } from '../helpers/debootstrap.js';
 import { HOMECRYPT_TARGET_PACKAGES } from '../helpers/debootstrap-roots.js';
 
@@ -22,7 +23,10 @@ function freezeBuild(): string {
     if (existsSync(join(REPO, part))) cpSync(join(REPO, part), join(dir, part), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // removed after the test file that imported this (a process 'exit' handler
+  // never ran: vitest's forks pool ends its workers with a signal, and every
+  // run left a copy in /tmp)
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
