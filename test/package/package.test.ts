@@ -48,10 +48,14 @@ function bumpRevision(deb: string, outDir: string, revision: number): string {
   return out;
 }
 
-/** lintian, started early: it takes tens of seconds on a loaded machine. */
-function lintianAsync(deb: string): Promise<{ code: number; stdout: string }> {
+/**
+ * lintian, started early: it takes tens of seconds on a loaded machine. Its
+ * temporary files go to `tmp` (removed with the test's work directory): it
+ * leaves one (/tmp/mldbm-elf-*) behind at every run otherwise.
+ */
+function lintianAsync(deb: string, tmp: string): Promise<{ code: number; stdout: string }> {
   return new Promise((res) => {
-    const child = spawn('lintian', ['--no-tag-display-limit', deb], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('lintian', ['--no-tag-display-limit', deb], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, TMPDIR: tmp } });
     let stdout = '';
     child.stdout.on('data', (d) => {
       stdout += d;
@@ -79,7 +83,7 @@ describe.skipIf(skip)('the Debian package', () => {
   beforeAll(() => {
     work = mkdtempSync('/tmp/homecrypt-pkgtest-');
     deb = buildDeb(join(work, 'r1'), 1);
-    lint = lintianAsync(deb);
+    lint = lintianAsync(deb, mkdtempSync(join(work, 'lintian-')));
     debUpgrade = bumpRevision(deb, mkdtempSync(join(work, 'r2-')), 2);
     chroot = ChrootSession.open({ packages: [...HOMECRYPT_TARGET_PACKAGES] });
     for (const [f, b] of readStacks()) pamBefore.set(f, b);
