@@ -26,6 +26,7 @@ import { IvReadAhead } from './iv-read-ahead.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
+import { AuthenticationError } from '../errors.js';
 import {
   AT_FDCWD,
   FALLOC_FL_KEEP_SIZE,
@@ -809,7 +810,14 @@ export class EncryptedFilesystem {
 
   chmod(path: string, mode: number): void {
     const l = this.lower(path);
-    fchmodatSync(l.dir, l.name, mode & 0o7777);
+    try {
+      fchmodatSync(l.dir, l.name, mode & 0o7777);
+    } catch (err) {
+      // the kernel never asks to chmod a symlink (it follows the one it knows):
+      // a lower entry that is one now was put there behind the mount
+      if ((err as NodeJS.ErrnoException).code !== 'EOPNOTSUPP') throw err;
+      this.integrity('chmod', l.abs, new AuthenticationError('a symlink in the lower directory where the mount knows another type'));
+    }
   }
 
   chown(path: string, uid: number, gid: number): void {

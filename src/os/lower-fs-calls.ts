@@ -186,9 +186,14 @@ export function readlinkatSync(dir: number, name: string): string {
   return nameFromBytes(linkBuf.subarray(0, n));
 }
 
-/** chmod of `name` in `dir` (follows a symlink, as chmod(2) does). */
+/**
+ * chmod of `name` in `dir`, never through a symlink: a symlink put in its
+ * place fails with EOPNOTSUPP (glibc opens it O_PATH|O_NOFOLLOW, checks its
+ * type and chmods /proc/self/fd/N; newer ones call fchmodat2). The mode of
+ * whatever a planted link points to is never changed.
+ */
 export function fchmodatSync(dir: number, name: string, mode: number): void {
-  check('fchmodat', name, lib().fchmodat(dir, cName(name), mode, 0));
+  check('fchmodat', name, lib().fchmodat(dir, cName(name), mode, AT_SYMLINK_NOFOLLOW));
 }
 
 /** lchown of `name` in `dir`; -1 leaves that id as it is. */
@@ -227,7 +232,8 @@ export function futimensSync(fd: number, atimeNs: bigint, mtimeNs: bigint): void
 }
 
 export function faccessatSync(dir: number, name: string, mode: number): void {
-  check('faccessat', name, lib().faccessat(dir, cName(name), mode, 0));
+  // a symlink is checked as itself: whether its target exists is not told
+  check('faccessat', name, lib().faccessat(dir, cName(name), mode, AT_SYMLINK_NOFOLLOW));
 }
 
 export function lgetxattrSync(path: string, name: string): Buffer {

@@ -164,6 +164,27 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
     fs.unlinkSync(join(v.mnt, 'lnk'));
   });
 
+  it("a file swapped for a symlink in the lower directory: chmod through the mount is EIO and never changes the link's target", () => {
+    // A root daemon (--allow-other) would otherwise chmod any file the planted
+    // link names, with the permission the kernel checked on the cached entry.
+    const outside = fs.mkdtempSync(join(v.lower, '..', 'outside-'));
+    try {
+      const target = join(outside, 'secret');
+      fs.writeFileSync(target, 'root only');
+      fs.chmodSync(target, 0o600);
+      const lower = fresh('chmod-victim', Buffer.from('x'));
+      expect(fs.statSync(join(v.mnt, 'chmod-victim')).mode & 0o777).toBe(0o644); // the kernel now holds its attributes
+      fs.unlinkSync(lower);
+      fs.symlinkSync(target, lower);
+      expect(errCode(() => fs.chmodSync(join(v.mnt, 'chmod-victim'), 0o666))).toBe('EIO');
+      expect(fs.statSync(target).mode & 0o7777).toBe(0o600);
+      expect(v.log()).toMatch(/EIO: chmod: .*a symlink in the lower directory/);
+      fs.unlinkSync(lower);
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
   it('kill -9 of the daemon mid-write: files stay readable, the stale mount is cleaned, mount works again', async () => {
     const stable = randomBytes(300_000);
     fs.writeFileSync(join(v.mnt, 'stable.bin'), stable);
