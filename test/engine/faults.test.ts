@@ -180,6 +180,15 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
       expect(fs.statSync(target).mode & 0o7777).toBe(0o600);
       expect(v.log()).toMatch(/EIO: chmod: .*a symlink in the lower directory/);
       fs.unlinkSync(lower);
+      // the kernel still holds the deleted file's node (its inode number):
+      // new files, which the lower filesystem may give that number, work
+      for (let i = 0; i < 4; i++) {
+        const p = join(v.mnt, `after-chmod-${i}`);
+        fs.writeFileSync(p, 'a');
+        fs.appendFileSync(p, 'b');
+        expect(fs.readFileSync(p, 'utf8')).toBe('ab');
+        fs.unlinkSync(p);
+      }
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }

@@ -357,7 +357,7 @@ export class KernelSession implements HandlerContext {
 
   /** Writes an entry reply for `path` (one more kernel reference); returns its length. */
   entry(path: string, st: FuseStat, at = OUT_HEADER): number {
-    const n = this.nodes.ref(path, st.mode, st.ino, st.dev);
+    const n = this.nodes.ref(path, st.mode, st.ino, st.dev, st.nlink);
     n.attr = st;
     n.freshUntil = performance.now() + 1000 * Math.min(this.entryTimeout, this.attrTimeout);
     writeEntryOut(this.out, at, n.id, st, this.entryTimeout, this.attrTimeout);

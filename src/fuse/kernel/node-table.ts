@@ -145,16 +145,19 @@ export class NodeTable {
    * The node for `path` with one more kernel reference: the one already at
    * `path`, else the file's node under another name (same `ino` and `dev`, a
    * hard link), else a new one; a new one too if the file at `path` changed
-   * behind the kernel's back (other type or inode).
+   * behind the kernel's back (other type or inode). A file with one link
+   * (`nlink` 1; 0: not known) is nobody's hard link: the node of a file
+   * deleted behind the kernel's back keeps its inode number, which a new file
+   * may be given, and joining them would serve the new file by the old path.
    */
-  ref(path: string, mode: number, ino = 0, dev = 0): Node {
+  ref(path: string, mode: number, ino = 0, dev = 0, nlink = 0): Node {
     const type = mode & S_IFMT;
     let n = this.byPath.get(path);
     if (n && ((n.type !== 0 && type !== 0 && n.type !== type) || (ino !== 0 && n.ino !== 0 && (n.ino !== ino || n.dev !== dev)))) {
       this.detach(path);
       n = undefined;
     }
-    if (!n && ino !== 0 && type !== S_IFDIR) {
+    if (!n && ino !== 0 && type !== S_IFDIR && nlink !== 1) {
       const same = this.byIno.get(ino);
       if (same && same.type === type && same.dev === dev && same.names.size > 0) {
         n = same;

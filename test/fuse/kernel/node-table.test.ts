@@ -85,6 +85,15 @@ describe('NodeTable', () => {
     expect(t.ref('/n', FILE, 42, 7)).not.toBe(a);
   });
 
+  it('never joins a file with one link to the node of another name (an inode number reused after a delete behind the mount)', () => {
+    const t = new NodeTable();
+    const old = t.ref('/old', FILE, 42, 7, 1); // its lower file then deleted behind the kernel's back
+    const fresh = t.ref('/new', FILE, 42, 7, 1); // a new file given the same number
+    expect(fresh).not.toBe(old);
+    expect([[...old.names], [...fresh.names]]).toEqual([['/old'], ['/new']]);
+    expect(t.ref('/link', FILE, 42, 7, 2)).toBe(old); // two links: a hard link, as before
+  });
+
   it("starts a new node when the file at a path changed behind the kernel's back (type or inode)", () => {
     const t = new NodeTable();
     const f = t.ref('/f', FILE, 5);
