@@ -1,13 +1,16 @@
 // A homecrypt volume: a lower directory holding the volume config, maybe the
 // key store, and the encrypted tree. Creating one, opening it with mount keys,
 // and mounting it through the FUSE bridge.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { CorruptFileError, KeyNotAvailableError, RefusedError, UsageError } from '../errors.js';
+import { CorruptFileError, KeyNotAvailableError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import { keyIdOf } from '../crypto/key-id.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
+import { readSmallFileAt } from '../os/small-file.js';
+import { AT_FDCWD } from '../os/lower-fs-calls.js';
 import {
   DEFAULT_KEYSTORE_NAME,
+  VOLUME_CONFIG_MAX_BYTES,
   VOLUME_CONFIG_NAME,
   VOLUME_FORMAT,
   VOLUME_VERSION,
@@ -97,19 +100,23 @@ export function readVolumeConfig(lower: string): VolumeConfig & { mac: string } 
   let st;
   try {
     st = statSync(lower);
-  } catch {
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new PermissionDeniedError(`${lower}: permission denied`);
     throw new UsageError(`lower directory ${lower} does not exist`);
   }
   if (!st.isDirectory()) throw new UsageError(`${lower} is not a directory`);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(p);
+    // a fifo, a device or a huge file in its place is refused before it is read
+    bytes = readSmallFileAt(AT_FDCWD, p, VOLUME_CONFIG_MAX_BYTES, p, true);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new UsageError(`${lower} is not a homecrypt volume (no ${VOLUME_CONFIG_NAME}; run homecrypt init)`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`${lower} is not a homecrypt volume (no ${VOLUME_CONFIG_NAME}; run homecrypt init)`);
+    if (code === 'EACCES' || code === 'EPERM') throw new PermissionDeniedError(`${p}: permission denied`);
+    if (err instanceof CorruptFileError) throw new CorruptFileError(p, `volume config ${err.what}`);
     throw new CorruptFileError(p, (err as Error).message);
   }
-  if (bytes.length > 65536) throw new CorruptFileError(p, 'volume config is too large');
   return parseVolumeConfig(bytes, p);
 }
 

@@ -9,6 +9,8 @@ import { hkdfSha256 } from '../crypto/hkdf.js';
 import { secretsEqual } from '../crypto/constant-time.js';
 
 export const VOLUME_CONFIG_NAME = 'homecrypt.conf';
+/** A config longer than this is refused unread (docs/FORMAT-FILES.md). */
+export const VOLUME_CONFIG_MAX_BYTES = 65536;
 export const DEFAULT_KEYSTORE_NAME = 'homecrypt.keys';
 export const VOLUME_FORMAT = 'homecrypt-volume';
 /** Volume format versions: 1 (names not bound to their directory, contents torn by a crash), 2 (docs/FORMAT-FILES.md). */
@@ -70,8 +72,12 @@ export function parseVolumeConfig(bytes: Buffer, file: string): VolumeConfig & {
     throw new CorruptFileError(file, 'volume config is not valid JSON');
   }
   if (!o || typeof o !== 'object' || o.format !== VOLUME_FORMAT) throw new CorruptFileError(file, 'not a homecrypt volume config');
-  if (typeof o.version !== 'number' || !VOLUME_VERSIONS.includes(o.version))
-    throw new UnsupportedFormatError(file, `volume config version ${String(o.version)} is not supported`);
+  if (typeof o.version !== 'number' || !VOLUME_VERSIONS.includes(o.version)) {
+    // never String() of what the file holds: a deeply nested array overflows the stack
+    const v =
+      typeof o.version === 'number' ? String(o.version) : `of type ${o.version === null ? 'null' : Array.isArray(o.version) ? 'list' : typeof o.version}`;
+    throw new UnsupportedFormatError(file, `volume config version ${v} is not supported`);
+  }
   const bad = (what: string): never => {
     throw new CorruptFileError(file, `volume config: ${what}`);
   };

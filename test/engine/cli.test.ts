@@ -81,6 +81,31 @@ describe.skipIf(skipUnless('fuse', 'engine CLI tests'))('homecrypt init / mount 
     expect(r.stderr).toMatch(/homecrypt.conf: volume config failed authentication/);
   });
 
+  it('a volume config that is a fifo, a device or a huge file is refused unread, at once', () => {
+    const lower = join(dir, 'v-conf-kinds');
+    expect(hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`).code).toBe(0);
+    const p = join(lower, 'homecrypt.conf');
+    const cases: Array<[string, () => void, RegExp]> = [
+      ['fifo', () => execFileSync('mkfifo', [p]), /homecrypt.conf: volume config is not a regular file/],
+      ['/dev/zero behind a link', () => fs.symlinkSync('/dev/zero', p), /homecrypt.conf: volume config is not a regular file/],
+      ['a terabyte of hole', () => fs.truncateSync((fs.writeFileSync(p, ''), p), 2 ** 40), /homecrypt.conf: volume config holds 1099511627776 bytes/],
+    ];
+    for (const [, make, said] of cases) {
+      fs.rmSync(p, { force: true });
+      make();
+      for (const args of [
+        ['fsck', lower],
+        ['mount', lower, join(dir, 'm-never')],
+      ]) {
+        const t0 = performance.now();
+        const r = hc([...args, '--passphrase-fd', '0'], `${PASS}\n`);
+        expect(performance.now() - t0).toBeLessThan(20_000);
+        expect(r.code).toBe(ExitCorrupt);
+        expect(r.stderr).toMatch(said);
+      }
+    }
+  });
+
   it('mounts with the key from the keyring, without a passphrase', () => {
     const lower = join(dir, 'v-keyring');
     const init = hc(['init', lower, '--passphrase-fd', '0', '--kdf-time', '0.05', '--json'], `${PASS}\n`);
@@ -210,5 +235,18 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine unprivileged mount test'))('a
     r = asUser(['umount', mnt]);
     expect(r.status).toBe(0);
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${mnt} `);
+  });
+
+  it("another's volume is refused as permission denied (exit 11), not as a corrupt file", () => {
+    const theirs = fs.mkdtempSync('/tmp/hc-theirs-'); // root's, 0700
+    try {
+      expect(hc(['init', join(theirs, 'v'), '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`).code).toBe(0);
+      fs.chmodSync(theirs, 0o711); // the user may pass through, not read the 0700 volume
+      const r = asUser(['mount', join(theirs, 'v'), join(dir, 'mnt'), '--passphrase-fd', '0'], `${PASS}\n`);
+      expect(r.status).toBe(11);
+      expect(r.stderr).toMatch(/homecrypt\.conf: permission denied/);
+    } finally {
+      fs.rmSync(theirs, { recursive: true, force: true });
+    }
   });
 });
