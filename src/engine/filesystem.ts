@@ -14,7 +14,7 @@
 // cache keyed by lower path, dropped when their directory is renamed or
 // removed through the mount (the lower directory is not to be changed behind
 // a mounted volume's back).
-import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, readFileSync, statfsSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, statfsSync, writeSync } from 'node:fs';
 import type { Caller, DirEntry, FuseOps, FuseStat, FuseStatfs } from '../fuse/index.js';
 import { FuseError, fuseStatfsOf } from '../fuse/index.js';
 import type { DirContext, EncryptedName, FileCipher, LowerIO, VolumeFormat } from './volume-format.js';
@@ -27,6 +27,8 @@ import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import type { AfterReply } from './after-reply.js';
 import { E, errnoFor, fail, isIntegrityError } from './errno.js';
 import { AuthenticationError } from '../errors.js';
+import { readSmallFileAt } from '../os/small-file.js';
+import { SIDECAR_MAX_BYTES } from '../format/long-names.js';
 import {
   AT_FDCWD,
   FALLOC_FL_KEEP_SIZE,
@@ -372,19 +374,12 @@ export class EncryptedFilesystem {
     };
   }
 
+  /** A long name's sidecar (null: none that can be read; a fifo, a device or a huge file is none). */
   private readIn(rel: string, name: string): Buffer | null {
-    let fd: number;
     try {
-      fd = openatSync(this.dirFd(rel), name, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+      return readSmallFileAt(this.dirFd(rel), name, SIDECAR_MAX_BYTES, name);
     } catch {
       return null;
-    }
-    try {
-      return readFileSync(fd);
-    } catch {
-      return null;
-    } finally {
-      closeSync(fd);
     }
   }
 

@@ -3,13 +3,16 @@
 // reports each failure, changing nothing. Paths are kept as strings in the
 // form of format/name-bytes.ts and each call gets their bytes (`at`), so a
 // name that is not UTF-8 (a plaintext-names volume) is walked, not mangled.
-import { closeSync, constants as fsc, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DirContext } from './volume-format.js';
 import { ReadOnlyLowerIO } from './fd-lower-io.js';
 import type { OpenVolume } from './volume.js';
 import { readStateFile } from './dir-state.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
+import { SIDECAR_MAX_BYTES } from '../format/long-names.js';
+import { lstatatSync, openatSync, readdirFdSync, readlinkatSync } from '../os/lower-fs-calls.js';
+import { readSmallFileAt } from '../os/small-file.js';
 
 /** The bytes of a lower path, for Node's fs calls (which would write a lone surrogate as U+FFFD). */
 const at = bytesOfName;
@@ -29,15 +32,25 @@ export interface FsckReport {
   problems: FsckProblem[];
 }
 
+/**
+ * Directories deeper than this are reported, not walked: a made-up chain of
+ * directories (each holding a copy of its parent's IV file authenticates)
+ * must not exhaust the stack (Node's overflowed at ~2,700 levels) or the
+ * descriptors. No tree made by people or programs comes near it.
+ */
+export const FSCK_MAX_DEPTH = 1024;
+
 export function fsckVolume(vol: OpenVolume): FsckReport {
   const report: FsckReport = { files: 0, dirs: 0, symlinks: 0, other: 0, problems: [] };
   const { names, files } = vol.format;
   const state = names.dirState;
-  const walk = (rel: string, plainDir: string): void => {
-    const abs = rel ? join(vol.lowerRoot, rel) : vol.lowerRoot;
-    const readIn = (n: string) => {
+  // Each directory is reached through its parent's descriptor (openat,
+  // O_NOFOLLOW), never by its whole path: a tree deeper than PATH_MAX, which
+  // the mount serves, is walked too, and nothing is read through a symlink.
+  const walk = (dirFd: number, rel: string, abs: string, plainDir: string, depth: number): void => {
+    const readIn = (n: string): Buffer | null => {
       try {
-        return readFileSync(at(join(abs, n)));
+        return readSmallFileAt(dirFd, n, SIDECAR_MAX_BYTES, join(abs, n));
       } catch {
         return null;
       }
@@ -46,19 +59,22 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
     if (state) {
       // format 2: without its IV nothing in the directory can be named
       try {
-        const dirFd = openSync(at(abs), fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-        try {
-          iv = state.open(readStateFile(dirFd, state.fileName, abs), join(abs, state.fileName));
-        } finally {
-          closeSync(dirFd);
-        }
+        iv = state.open(readStateFile(dirFd, state.fileName, abs), join(abs, state.fileName));
       } catch (err) {
         report.problems.push({ lowerPath: join(abs, state.fileName), path: plainDir || '/', problem: `directory IV: ${(err as Error).message}` });
         return;
       }
     }
     const ctx: DirContext = { lowerDir: rel, readSidecar: readIn, dirIV: iv ? () => iv! : undefined };
-    const entries = readdirSync(at(abs), { encoding: 'buffer' }).map(nameFromBytes);
+    let entries: string[];
+    try {
+      entries = readdirFdSync(dirFd, abs)
+        .map((e) => nameFromBytes(e.name))
+        .filter((n) => n !== '.' && n !== '..');
+    } catch (err) {
+      report.problems.push({ lowerPath: abs, path: plainDir || '/', problem: `cannot be listed: ${(err as Error).message}` });
+      return;
+    }
     const present = new Set(entries);
     let named = 0;
     let failed = 0;
@@ -86,20 +102,41 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
         continue;
       }
       const path = `${plainDir}/${plain}`;
-      const st = lstatSync(at(lowerPath));
-      if (st.isDirectory()) {
+      let type: number;
+      try {
+        type = lstatatSync(dirFd, name).mode & fsc.S_IFMT;
+      } catch (err) {
+        report.problems.push({ lowerPath, path, problem: `cannot be read: ${(err as Error).message}` });
+        continue;
+      }
+      if (type === fsc.S_IFDIR) {
         report.dirs++;
-        walk(rel ? `${rel}/${name}` : name, path);
-      } else if (st.isSymbolicLink()) {
+        if (depth >= FSCK_MAX_DEPTH) {
+          report.problems.push({ lowerPath, path, problem: `directories nested deeper than ${FSCK_MAX_DEPTH}: not checked below here` });
+          continue;
+        }
+        let sub: number;
+        try {
+          sub = openatSync(dirFd, name, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+        } catch (err) {
+          report.problems.push({ lowerPath, path, problem: `cannot be opened: ${(err as Error).message}` });
+          continue;
+        }
+        try {
+          walk(sub, rel ? `${rel}/${name}` : name, lowerPath, path, depth + 1);
+        } finally {
+          closeSync(sub);
+        }
+      } else if (type === fsc.S_IFLNK) {
         report.symlinks++;
         try {
-          names.decryptTarget(nameFromBytes(readlinkSync(at(lowerPath), { encoding: 'buffer' })));
+          names.decryptTarget(readlinkatSync(dirFd, name));
         } catch (err) {
           report.problems.push({ lowerPath, path, problem: `symlink target: ${(err as Error).message}` });
         }
-      } else if (st.isFile()) {
+      } else if (type === fsc.S_IFREG) {
         report.files++;
-        const problem = checkFile(vol, lowerPath, files.sizeNeedsHeader);
+        const problem = checkFile(vol, dirFd, name, lowerPath, files.sizeNeedsHeader);
         if (problem) report.problems.push({ lowerPath, path, problem });
       } else {
         report.other++;
@@ -113,15 +150,20 @@ export function fsckVolume(vol: OpenVolume): FsckReport {
       });
     }
   };
-  walk('', '');
+  const rootFd = openSync(at(vol.lowerRoot), fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    walk(rootFd, '', vol.lowerRoot, '', 0);
+  } finally {
+    closeSync(rootFd);
+  }
   return report;
 }
 
-function checkFile(vol: OpenVolume, lowerPath: string, sizeNeedsHeader: boolean): string | null {
+function checkFile(vol: OpenVolume, dirFd: number, name: string, lowerPath: string, sizeNeedsHeader: boolean): string | null {
   let fd: number;
   try {
     // never blocking: a fifo swapped in after the walk saw a file must not stop fsck
-    fd = openSync(at(lowerPath), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    fd = openatSync(dirFd, name, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   } catch (err) {
     return `cannot open: ${(err as Error).message}`;
   }

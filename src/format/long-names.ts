@@ -11,6 +11,11 @@ import { createHash } from 'node:crypto';
 export const LOWER_NAME_MAX = 255;
 export const LONG_PREFIX = '~';
 export const SIDECAR_SUFFIX = '~name';
+/**
+ * More than any sidecar holds (the longest encoded name, 255 bytes and the
+ * SIV, is 362 characters): a larger file is not one and is not read.
+ */
+export const SIDECAR_MAX_BYTES = 1024;
 const LONG_ENTRY = /^~[A-Za-z0-9_-]{43}$/;
 
 export function longNameHash(encoded: string): string {
