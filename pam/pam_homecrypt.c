@@ -9,19 +9,23 @@
  *              at close: count down, the last session unmounts and drops the key
  *   password   gives the helper the old and the new password: re-wrap now
  * The helper's output reaches the user as PAM info messages. Nothing here ever
- * fails a login: every error is logged and answered with PAM_IGNORE.
+ * fails a login: every error is logged and answered with PAM_IGNORE, and a
+ * helper still running at the deadline is killed.
  *
- * Arguments: hook=PATH (default below), debug.
+ * Arguments: hook=PATH (default below), timeout=SECONDS (default 65), debug.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -39,21 +43,35 @@
 #define MAX_OUTPUT 16384
 #define RUN_DIR "/run/homecrypt"
 #define LOCK_DIR RUN_DIR "/locks"
-/* a helper ends by itself after 60 s (docs/LOGIN.md): a turn waits a little longer, then gives up */
-#define TURN_WAIT_MS 65000
+#define LOG_FILE "/var/log/homecrypt.log"
+/*
+ * A helper ends by itself after 60 s (docs/LOGIN.md), unless it is stopped: a
+ * stopped process runs no timer, and the user may SIGSTOP it while it works
+ * with their ids (docs/SECURITY.md). So the module kills it at its own deadline.
+ */
+#define DEFAULT_TIMEOUT_MS 65000
+/* after SIGKILL: a helper stuck in the kernel is left unreaped rather than waited for */
+#define REAP_WAIT_MS 5000
 
 struct args {
 	const char *hook;
 	int debug;
+	int timeout_ms;
 };
 
 static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
 {
 	a->hook = DEFAULT_HOOK;
 	a->debug = 0;
+	a->timeout_ms = DEFAULT_TIMEOUT_MS;
 	for (int i = 0; i < argc; i++) {
+		char *end;
+		long s;
 		if (strncmp(argv[i], "hook=", 5) == 0 && argv[i][5] == '/')
 			a->hook = argv[i] + 5;
+		else if (strncmp(argv[i], "timeout=", 8) == 0 && (s = strtol(argv[i] + 8, &end, 10)) >= 1 && s <= 600 &&
+			 *end == '\0' && end != argv[i] + 8)
+			a->timeout_ms = (int)s * 1000;
 		else if (strcmp(argv[i], "debug") == 0)
 			a->debug = 1;
 		else
@@ -89,6 +107,40 @@ static const char *homecrypt_user(pam_handle_t *pamh)
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return NULL;
 	return user;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/*
+ * An error of PHASE for USER: syslog, and the hook's own root-only log file
+ * (machines without a syslog daemon, containers, would lose it otherwise).
+ */
+static void log_err(pam_handle_t *pamh, const char *phase, const char *user, const char *fmt, ...)
+{
+	char msg[512], stamp[32];
+	struct timespec t;
+	struct tm tm;
+	va_list ap;
+	int fd;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pam_syslog(pamh, LOG_ERR, "%s %s: %s", phase, user, msg);
+	fd = open(LOG_FILE, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &t);
+	gmtime_r(&t.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	dprintf(fd, "%s.%03ldZ pam_homecrypt[%d]: err: %s %s: %s\n", stamp, t.tv_nsec / 1000000L, (int)getpid(), phase,
+		user, msg);
+	close(fd);
 }
 
 static void wipe_free(char *p)
@@ -133,6 +185,7 @@ static void child_exec(const struct args *a, const char *phase, int in_fd, int o
 {
 	sigset_t none;
 	const char *argv[] = { a->hook, "module", phase, NULL };
+	const struct rlimit no_core = { 0, 0 }, unlimited = { RLIM_INFINITY, RLIM_INFINITY };
 
 	/* copies above 2 first: an application started without stdin may have handed out fd 0 or 1 */
 	int i = fcntl(in_fd, F_DUPFD, 3), o = fcntl(out_fd, F_DUPFD, 3);
@@ -146,6 +199,16 @@ static void child_exec(const struct args *a, const char *phase, int in_fd, int o
 	 */
 	if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
 		_exit(126);
+	/*
+	 * Nothing of the caller's (passwd's cwd, rlimits, umask) may stop the
+	 * helper half-way (SIGXCPU, SIGXFSZ) or write its memory, passwords
+	 * included, as a core file; its own group, so the deadline kills its
+	 * children with it.
+	 */
+	if (setpgid(0, 0) != 0 || chdir("/") != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0 ||
+	    setrlimit(RLIMIT_CPU, &unlimited) != 0 || setrlimit(RLIMIT_FSIZE, &unlimited) != 0)
+		_exit(126);
+	umask(022);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -163,7 +226,7 @@ static void child_exec(const struct args *a, const char *phase, int in_fd, int o
  * already is: a flock on LOCK_DIR/USER.turn (root's folder). Returns the
  * locked fd, or -1 when the turn never came (the caller skips the helper).
  */
-static int wait_turn(pam_handle_t *pamh, const char *user)
+static int wait_turn(pam_handle_t *pamh, const char *user, int wait_ms)
 {
 	char path[sizeof(LOCK_DIR) + 80];
 	struct timespec pause = { 0, 25 * 1000 * 1000 };
@@ -182,7 +245,7 @@ static int wait_turn(pam_handle_t *pamh, const char *user)
 			close(fd);
 			return -2;
 		}
-		if (waited >= TURN_WAIT_MS) {
+		if (waited >= wait_ms) {
 			close(fd);
 			return -1;
 		}
@@ -191,19 +254,74 @@ static int wait_turn(pam_handle_t *pamh, const char *user)
 	return fd;
 }
 
+/* Reaps pid by `deadline`: 1 reaped, 0 still running, -1 reaped for us (SIGCHLD ignored). */
+static int reap_by(pid_t pid, int *status, long deadline)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	for (;;) {
+		pid_t w = waitpid(pid, status, WNOHANG);
+		if (w == pid)
+			return 1;
+		if (w < 0 && errno != EINTR) {
+			*status = 0;
+			return -1;
+		}
+		if (now_ms() >= deadline)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Reads what the helper prints into buf until EOF or `deadline`; 0 when the deadline came first. */
+static int read_output(int fd, char *buf, size_t *len, long deadline)
+{
+	char sink[512];
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long left = deadline - now_ms();
+		ssize_t r;
+		int n;
+
+		if (left <= 0)
+			return 0;
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return 1;
+		/* past MAX_OUTPUT keep draining, so the helper never blocks on a full pipe */
+		if (*len < MAX_OUTPUT)
+			r = read(fd, buf + *len, MAX_OUTPUT - *len);
+		else
+			r = read(fd, sink, sizeof(sink));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 1;
+		if (*len < MAX_OUTPUT)
+			*len += (size_t)r;
+	}
+}
+
 /*
  * Runs `HOOK module PHASE` with `secret` (NUL-separated tokens, may be empty)
- * on its stdin, shows what it prints, waits for it. Returns its exit status,
- * or -1 when it could not be run.
+ * on its stdin, shows what it prints, waits for it until the deadline. Returns
+ * its exit status, -1 when it could not be run, -2 when it was killed (logged
+ * here).
  */
 static int run_helper_now(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase,
 			  const char *pam_type, const char *secret, size_t secret_len)
 {
-	int in[2], out[2], status = 0;
+	int in[2], out[2], status = 0, done;
 	char env_user[128], env_type[64], env_service[128];
 	const char *service = NULL;
 	char *buf;
 	size_t len = 0;
+	long deadline = now_ms() + a->timeout_ms;
 	pid_t pid;
 
 	if (pam_get_item(pamh, PAM_SERVICE, (const void **)&service) != PAM_SUCCESS || service == NULL)
@@ -242,46 +360,41 @@ static int run_helper_now(pam_handle_t *pamh, const struct args *a, const char *
 	if (secret_len > 0 && send_all(in[0], secret, secret_len) != 0)
 		pam_syslog(pamh, LOG_ERR, "could not hand the password to %s", a->hook);
 	close(in[0]);
-	for (;;) {
-		ssize_t r = read(out[0], buf + len, MAX_OUTPUT - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (len == MAX_OUTPUT) {
-			/* keep draining so the helper never blocks on a full pipe */
-			char sink[512];
-			ssize_t d;
-			while ((d = read(out[0], sink, sizeof(sink))) > 0 || (d < 0 && errno == EINTR))
-				;
-			break;
-		}
-	}
+	done = read_output(out[0], buf, &len, deadline);
 	close(out[0]);
 	buf[len] = '\0';
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			status = 0; /* SIGCHLD ignored by the application: the child was reaped for us */
-			break;
-		}
+	if (!done || reap_by(pid, &status, deadline) == 0) {
+		/* the group: a child the helper started would otherwise run on as root */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		log_err(pamh, phase, user, "%s still running after %d s (stopped or stuck): killed; the login goes on", a->hook,
+			a->timeout_ms / 1000);
+		if (reap_by(pid, &status, now_ms() + REAP_WAIT_MS) == 0)
+			log_err(pamh, phase, user, "%s did not end %d s after SIGKILL; left unreaped", a->hook,
+				REAP_WAIT_MS / 1000);
+		relay_output(pamh, buf);
+		free(buf);
+		return -2;
 	}
 	relay_output(pamh, buf);
 	free(buf);
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return -1;
+	if (WIFSIGNALED(status)) {
+		log_err(pamh, phase, user, "%s ended by signal %d; the login goes on", a->hook, WTERMSIG(status));
+		return -2;
+	}
+	return WEXITSTATUS(status);
 }
 
 /* run_helper_now in the user's turn (wait_turn) */
 static int run_helper(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase,
 		      const char *pam_type, const char *secret, size_t secret_len)
 {
-	int rc, turn = wait_turn(pamh, user);
+	/* the helper of the login holding the turn is killed at its deadline: wait a little longer */
+	int rc, wait_ms = a->timeout_ms + REAP_WAIT_MS, turn = wait_turn(pamh, user, wait_ms);
 
 	if (turn == -1) {
-		pam_syslog(pamh, LOG_ERR, "%s: another homecrypt login of %s has run for over %d s; not starting the helper",
-			   phase, user, TURN_WAIT_MS / 1000);
+		log_err(pamh, phase, user, "another homecrypt login has run for over %d s; not starting the helper",
+			wait_ms / 1000);
 		return -1;
 	}
 	rc = run_helper_now(pamh, a, user, phase, pam_type, secret, secret_len);
@@ -300,12 +413,12 @@ static int have_root(pam_handle_t *pamh, const struct args *a)
 	return 0;
 }
 
-static void report(pam_handle_t *pamh, const struct args *a, const char *phase, int rc)
+static void report(pam_handle_t *pamh, const struct args *a, const char *user, const char *phase, int rc)
 {
-	if (rc < 0)
-		pam_syslog(pamh, LOG_ERR, "%s: could not run %s", phase, a->hook);
-	else if (rc != 0)
-		pam_syslog(pamh, LOG_ERR, "%s: %s exited %d", phase, a->hook, rc);
+	if (rc == -1)
+		log_err(pamh, phase, user, "could not run %s", a->hook);
+	else if (rc > 0)
+		log_err(pamh, phase, user, "%s exited %d", a->hook, rc);
 	else if (a->debug)
 		pam_syslog(pamh, LOG_DEBUG, "%s: done", phase);
 }
@@ -357,7 +470,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 	if (pam_get_data(pamh, DATA_NAME, &data) == PAM_SUCCESS && data != NULL)
 		tok = data;
 	/* the password and its terminating NUL, as pam_exec's expose_authtok writes it */
-	report(pamh, &a, "open_session", run_helper(pamh, &a, user, "open_session", "open_session", tok, strlen(tok) + 1));
+	report(pamh, &a, user, "open_session", run_helper(pamh, &a, user, "open_session", "open_session", tok, strlen(tok) + 1));
 	/* the key is in the keyring now (or never will be from this password): forget it */
 	if (data != NULL)
 		pam_set_data(pamh, DATA_NAME, NULL, NULL);
@@ -373,7 +486,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 	parse_args(pamh, argc, argv, &a);
 	if ((user = homecrypt_user(pamh)) == NULL || !have_root(pamh, &a))
 		return PAM_IGNORE;
-	report(pamh, &a, "close_session", run_helper(pamh, &a, user, "close_session", "close_session", NULL, 0));
+	report(pamh, &a, user, "close_session", run_helper(pamh, &a, user, "close_session", "close_session", NULL, 0));
 	return PAM_SUCCESS;
 }
 
@@ -407,6 +520,6 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
 	rc = run_helper(pamh, &a, user, "password", "password", msg, lo + ln + 2);
 	explicit_bzero(msg, lo + ln + 2);
 	free(msg);
-	report(pamh, &a, "password", rc);
+	report(pamh, &a, user, "password", rc);
 	return PAM_IGNORE;
 }

@@ -9,7 +9,9 @@
 // effective ids to that user for the few syscalls involved: @u resolves by the
 // real uid, and a new key's owner is the thread's fsuid. The switch is undone
 // before returning; if that ever failed the process aborts rather than go on
-// with the wrong identity.
+// with the wrong identity. While switched, the kernel lets that user signal the
+// whole root process (kill(2) checks the target's real uid): see closeInspectorSignal
+// and docs/SECURITY.md, "Signals from the user".
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { keyIdOf, isKeyId } from '../crypto/key-id.js';
@@ -66,12 +68,26 @@ function primaryGid(uid: number): number {
   return uid;
 }
 
+let inspectorSignalClosed = false;
+
+/**
+ * Node opens its inspector (127.0.0.1:9229, no password: code runs as this
+ * process) on SIGUSR1. A listener of our own takes the signal from it, for the
+ * rest of the process's life.
+ */
+function closeInspectorSignal(): void {
+  if (inspectorSignalClosed) return;
+  process.on('SIGUSR1', () => {});
+  inspectorSignalClosed = true;
+}
+
 /** Runs `fn` with the calling thread's ids switched to `uid` (root only), restoring them after. */
 function asUser<T>(opts: KeyringUserOptions, fn: () => T): T {
   const ruid = process.getuid!();
   if (opts.uid === undefined || opts.uid === ruid) return wrapErrors(fn);
   if (process.geteuid!() !== 0) throw new PermissionDeniedError(`only root can use the keyring of uid ${opts.uid}`);
   if (!Number.isInteger(opts.uid) || opts.uid < 0) throw new UsageError(`invalid uid ${opts.uid}`);
+  closeInspectorSignal();
   const gid = opts.gid ?? primaryGid(opts.uid);
   const rgid = process.getgid!();
   const egid = process.getegid!();

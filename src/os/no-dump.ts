@@ -1,5 +1,6 @@
-// The engine holds a volume key for as long as it runs: make the process
-// non-dumpable (no core file, no ptrace by other users, /proc/PID/mem closed).
+// A process holding a secret (the engine's volume key, the login hook's
+// passwords): make it non-dumpable (no core file, no ptrace by other users,
+// /proc/PID/mem closed).
 import { libcFn } from './libc.js';
 
 const PR_SET_DUMPABLE = 4;

@@ -2,7 +2,7 @@
 // must run with the user's uid, gid and groups, in its own session, holding no
 // descriptor of the PAM process and no secret in argv or environment (the key
 // comes from the user's keyring; a passphrase, when needed, through stdin).
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
@@ -35,6 +35,30 @@ export async function mountIsAlive(user: UserAccount, mountPoint: string): Promi
 }
 
 export const MOUNT_LOG_DIR = '/run/homecrypt/log';
+/** what a mount log keeps of earlier mounts: each one appends to it, and /run is RAM */
+export const MOUNT_LOG_KEEP = 64 * 1024;
+
+/**
+ * Opens the daemon's log for appending, first cut to its last MOUNT_LOG_KEEP
+ * bytes. Root's own folder, and no symlink followed all the same.
+ */
+export function openMountLog(file: string): number {
+  const { O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW } = constants;
+  const fd = openSync(file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MOUNT_LOG_KEEP) {
+      const tail = Buffer.alloc(MOUNT_LOG_KEEP);
+      const n = readSync(fd, tail, 0, MOUNT_LOG_KEEP, size - MOUNT_LOG_KEEP);
+      ftruncateSync(fd, 0);
+      writeSync(fd, tail, 0, n); // O_APPEND: at the new end, as a daemon still writing there does
+    }
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
 
 /**
  * Mounts as the user with the key already in their keyring. The process that
@@ -47,7 +71,7 @@ export const MOUNT_LOG_DIR = '/run/homecrypt/log';
 export async function mountAsUser(user: UserAccount, lower: string, mountPoint: string, keyStore: string, timeoutMs = 30_000): Promise<void> {
   mkdirSync(MOUNT_LOG_DIR, { recursive: true, mode: 0o700 });
   const logFile = join(MOUNT_LOG_DIR, `${user.name}.log`);
-  const fd = openSync(logFile, 'a', 0o600);
+  const fd = openMountLog(logFile);
   const logStart = fstatSync(fd).size;
   try {
     const argv = cli(['mount', lower, mountPoint, '--keystore', keyStore, '--foreground']);

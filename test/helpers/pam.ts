@@ -17,6 +17,8 @@ export interface PamServiceOptions {
   flavour?: PamFlavour;
   /** extra account lines after pam_unix's (a pam_nologin that refuses, say) */
   account?: string[];
+  /** more arguments on each pam_homecrypt.so line (timeout=3, say) */
+  moduleArgs?: string[];
 }
 
 export function createPamService(opts: PamServiceOptions = {}): PamService {
@@ -25,7 +27,9 @@ export function createPamService(opts: PamServiceOptions = {}): PamService {
   const linesFile = `/etc/pam.d/homecrypt-test-${id}-lines`;
   // src/ runs from source here, so the module is named by its dist/ path explicitly
   const module = new URL('../../dist/pam/pam_homecrypt.so', import.meta.url).pathname;
-  writeFileSync(linesFile, renderStackLines(HOOK_PATH, opts.flavour ?? 'module', module), { mode: 0o644 });
+  let lines = renderStackLines(HOOK_PATH, opts.flavour ?? 'module', module);
+  if (opts.moduleArgs) lines = lines.replace(/^(\w+\s+optional\s+\S*pam_homecrypt\.so .*)$/gm, `$1 ${opts.moduleArgs.join(' ')}`);
+  writeFileSync(linesFile, lines, { mode: 0o644 });
   writeFileSync(
     `/etc/pam.d/${name}`,
     [

@@ -13,6 +13,7 @@ import { homecryptUsers, mountUser, unmountUser } from '../../session/user-mount
 import { dieWithParent } from '../../os/parent-death.js';
 import { logLine } from '../../os/syslog.js';
 import { readSecret } from '../../os/secret-read.js';
+import { makeUndumpable } from '../../os/no-dump.js';
 
 const MAX_AUTHTOK = 4096; // PAM_MAX_RESP_SIZE is 512; anything longer is not a password
 /** login(1) gives up after 60 s (LOGIN_TIMEOUT), the shortest wait of the usual PAM callers. */
@@ -66,6 +67,8 @@ export async function runPamHook(arg: string): Promise<void> {
   const user = process.env.PAM_USER ?? '';
   const service = process.env.PAM_SERVICE;
   const phase = phaseOf(arg, process.env.PAM_TYPE);
+  // before any password is read: a core file (SIGXCPU, SIGQUIT) would hold them
+  if (!makeUndumpable()) logLine('warning', `${phase} ${user}: could not make the hook undumpable`);
   boundLifetime(user, phase);
   const tell = (line: string) => {
     process.stdout.write(`${line}\n`);

@@ -1,0 +1,46 @@
+// The mount daemon's log (/run/homecrypt/log/USER.log) gets a few lines at
+// every login and was never cut: /run is RAM. Opening it keeps its last 64 KiB.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { closeSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MOUNT_LOG_KEEP, openMountLog } from '../../src/session/engine-ops.js';
+
+describe('openMountLog', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mount-log-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('cuts a long log to its last 64 KiB, then appends after them', () => {
+    const file = join(dir, 'u.log');
+    const old = Buffer.alloc(3 * MOUNT_LOG_KEEP + 123);
+    for (let i = 0; i < old.length; i++) old[i] = 0x41 + (i % 26);
+    writeFileSync(file, old);
+    const fd = openMountLog(file);
+    writeSync(fd, 'new line\n');
+    closeSync(fd);
+    expect(readFileSync(file)).toEqual(Buffer.concat([old.subarray(old.length - MOUNT_LOG_KEEP), Buffer.from('new line\n')]));
+  });
+
+  it('leaves a short log as it is, and makes a missing one (0600)', () => {
+    const file = join(dir, 'u.log');
+    writeFileSync(file, 'earlier\n');
+    closeSync(openMountLog(file));
+    expect(readFileSync(file, 'utf8')).toBe('earlier\n');
+    const fresh = join(dir, 'v.log');
+    const fd = openMountLog(fresh);
+    writeSync(fd, 'x\n');
+    closeSync(fd);
+    expect(readFileSync(fresh, 'utf8')).toBe('x\n');
+  });
+
+  it('follows no symlink', () => {
+    const target = join(dir, 'target');
+    writeFileSync(target, 'untouched');
+    symlinkSync(target, join(dir, 'u.log'));
+    expect(() => openMountLog(join(dir, 'u.log'))).toThrow(/ELOOP/);
+    expect(readFileSync(target, 'utf8')).toBe('untouched');
+  });
+});
