@@ -3,12 +3,26 @@
 // reach the daemon through a pipe (fd 3), never argv or the environment; the
 // daemon reports "ready" or its error through another pipe (fd 4), so
 // `homecrypt mount` returns only once the mount is usable, or fails clearly.
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { HomecryptError, RefusedError, UsageError } from '../errors.js';
+import { HomecryptError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
+import { userNameOf } from '../os/users.js';
 import { isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { fusermountUnmount } from '../fuse/index.js';
 import { DEFAULT_CACHE_TIMEOUT, mountVolume, openVolume } from './volume.js';
@@ -71,6 +85,7 @@ export async function prepareMountPoint(
     throw new UsageError(`mount point ${mnt} does not exist`);
   }
   if (!st.isDirectory()) throw new UsageError(`mount point ${mnt} is not a directory`);
+  checkMountPointAccess(mnt, st);
   const held = readdirSync(mnt).filter((n) => !opts.mayHold?.(n));
   if (held.length > 0) {
     if (opts.mayHold)
@@ -80,6 +95,25 @@ export async function prepareMountPoint(
     throw new RefusedError(`mount point ${mnt} is not empty`);
   }
   return note;
+}
+
+/**
+ * What fusermount3 demands of an ordinary user's mount point (write access; a
+ * sticky directory of one's own), checked here so that a refusal comes before
+ * any passphrase is asked for, as a permission error.
+ */
+function checkMountPointAccess(mnt: string, st: Stats): void {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return;
+  const notYours = () =>
+    new PermissionDeniedError(`you cannot mount on ${mnt}: it belongs to ${userNameOf(st.uid)}`, { hint: 'mount on an empty directory of your own' });
+  if ((st.mode & 0o1000) !== 0 && st.uid !== uid) throw notYours();
+  try {
+    accessSync(mnt, constants.W_OK);
+  } catch {
+    if (st.uid !== uid) throw notYours();
+    throw new PermissionDeniedError(`you have no write access to the mount point ${mnt}`, { hint: `chmod u+w ${mnt}` });
+  }
 }
 
 /**
@@ -173,16 +207,22 @@ export async function runDaemonChild(lower: string, mountPoint: string, keyFd: n
 export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secret: Buffer, onReady: () => void) => Promise<void>): Promise<void> {
   const secret = readFileSync(keyFd);
   closeSync(keyFd);
-  const say = (msg: string) => {
+  const say = (msg: string): boolean => {
     try {
       writeSync(readyFd, `${msg}\n`);
       closeSync(readyFd);
+      return true;
     } catch {
-      /* parent gone */
+      return false; // parent gone
     }
   };
+  const ready = () => {
+    // the parent is gone (killed while it waited): nobody knows of this mount, so it goes as on SIGTERM,
+    // whose handler serving installs right after this call
+    if (!say('ready')) process.kill(process.pid, 'SIGTERM');
+  };
   try {
-    await serve(secret, () => say('ready'));
+    await serve(secret, ready);
   } catch (err) {
     say(`error ${(err as Error).message.replace(/\n/g, ' ')}`);
     throw err;
@@ -190,6 +230,12 @@ export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secr
 }
 
 const BIN = fileURLToPath(new URL('../../bin/homecrypt', import.meta.url));
+
+/** A daemon started and ready; `stop` ends it and waits until its mount is gone. */
+export interface StartedDaemon {
+  pid: number;
+  stop(): Promise<void>;
+}
 
 /** Starts a daemon for the mount and waits until it is ready or has failed. */
 export async function startMountDaemon(
@@ -199,8 +245,9 @@ export async function startMountDaemon(
   opts: MountRunOptions & {
     logFile: string;
   },
-): Promise<{ pid: number }> {
-  const args = ['mount', resolve(lower), resolve(mountPoint), '--foreground', '--key-fd', '3', '--ready-fd', '4'];
+): Promise<StartedDaemon> {
+  const mnt = resolve(mountPoint);
+  const args = ['mount', resolve(lower), mnt, '--foreground', '--key-fd', '3', '--ready-fd', '4'];
   if (opts.allowOther) args.push('--allow-other');
   if (opts.cacheTimeout !== undefined) args.push('--cache-timeout', String(opts.cacheTimeout));
   const secret = Buffer.concat(keys);
@@ -208,16 +255,25 @@ export async function startMountDaemon(
   // never keep a directory (maybe inside some mount) busy
   const started = await startDaemon(args, secret, { logFile: opts.logFile, cwd: '/' });
   if ('error' in started) {
+    // the log's last lines, less those that only repeat the error
     const tail = (() => {
       try {
-        return readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3).join('; ');
+        const lines = readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3);
+        return lines.filter((l) => !l.includes(started.error)).join('; ');
       } catch {
         return '';
       }
     })();
-    throw new HomecryptError(`mount failed: ${started.error}${tail ? ` (log ${opts.logFile}: ${tail})` : ''}`);
+    throw new HomecryptError(`mount failed: ${started.error}`, { hint: `see the daemon's log ${opts.logFile}${tail ? `, which ends: ${tail}` : ''}` });
   }
-  return started;
+  return {
+    pid: started.pid,
+    async stop() {
+      await started.stop();
+      // a daemon that could not unmount (or was killed): no mount left behind
+      if (isFuseMountedAt(mnt)) await fusermountUnmount(mnt, true);
+    },
+  };
 }
 
 /**
@@ -226,7 +282,7 @@ export async function startMountDaemon(
  * for its word on fd 4. A daemon that fails is terminated and its error
  * returned for the caller to word; callers keep their own error types.
  */
-export async function startDaemon(args: string[], secret: Buffer, opts: { logFile: string; cwd?: string }): Promise<{ pid: number } | { error: string }> {
+export async function startDaemon(args: string[], secret: Buffer, opts: { logFile: string; cwd?: string }): Promise<StartedDaemon | { error: string }> {
   const log = openSync(opts.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [BIN, ...args], {
     detached: true,
@@ -267,5 +323,19 @@ export async function startDaemon(args: string[], secret: Buffer, opts: { logFil
   }
   child.unref();
   (readyPipe as unknown as { destroy(): void }).destroy();
-  return { pid: child.pid ?? 0 };
+  return { pid: child.pid ?? 0, stop: () => stopChild(child) };
+}
+
+/** SIGTERM (the daemon unmounts and exits), SIGKILL if it has not exited 10 s later; resolves once it has. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    // a ref'd timer: the child is unref'd, and its exit alone would not keep this process waiting
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
 }

@@ -1,9 +1,11 @@
 // A homecrypt volume: a lower directory holding the volume config, maybe the
 // key store, and the encrypted tree. Creating one, opening it with mount keys,
 // and mounting it through the FUSE bridge.
-import { existsSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { CorruptFileError, KeyNotAvailableError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
+import { fchmodFd, fstatFd, readdirFd } from '../os/dir-fd.js';
+import { userNameOf } from '../os/users.js';
 import { keyIdOf } from '../crypto/key-id.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { readSmallFileAt } from '../os/small-file.js';
@@ -49,15 +51,43 @@ export function keystorePathOf(lower: string, config: VolumeConfig, override?: s
   return isAbsolute(config.keystore) ? config.keystore : join(lower, config.keystore);
 }
 
-/** Prepares an empty (or absent) lower directory; refuses one that holds anything. */
-export function prepareLowerDir(lower: string): void {
-  if (existsSync(lower)) {
-    const st = lstatSync(lower);
-    if (!st.isDirectory()) throw new UsageError(`${lower} exists and is not a directory`);
-    if (readdirSync(lower).length > 0) throw new RefusedError(`${lower} is not empty; homecrypt init needs an empty or new directory`);
-  } else {
-    mkdirSync(lower, { recursive: true, mode: 0o700 });
+/**
+ * Prepares the lower directory of a new volume: creates it (0700, with any
+ * missing parents), or takes an existing empty directory of the caller's own
+ * and makes it 0700. Returns the first directory it created (what a failed
+ * init removes), or null when LOWER was there already.
+ */
+export function prepareLowerDir(lower: string): string | null {
+  let created: string | null = null;
+  try {
+    created = mkdirSync(lower, { recursive: true, mode: 0o700 }) ?? null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+  let fd: number;
+  try {
+    // the directory itself, never a symlink's target: mode and contents are checked on what was opened
+    fd = openSync(lower, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'ELOOP') throw new UsageError(`${lower} exists and is not a directory (nor a symbolic link to follow)`);
+    throw err;
+  }
+  try {
+    const st = fstatFd(fd);
+    // whoever owns it can swap the ciphertext and the key store later
+    if (st.uid !== process.geteuid!()) {
+      throw new PermissionDeniedError(`${lower} belongs to ${userNameOf(st.uid)}, not you`, {
+        hint: 'give a new path, or an empty directory of your own',
+      });
+    }
+    // before the emptiness check: once 0700, nobody else can add an entry
+    if ((st.mode & 0o7777) !== 0o700) fchmodFd(fd, 0o700);
+    if (readdirFd(fd).length > 0) throw new RefusedError(`${lower} is not empty; homecrypt init needs an empty or new directory`);
+  } finally {
+    closeSync(fd);
+  }
+  return created;
 }
 
 /**

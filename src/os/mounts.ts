@@ -6,6 +6,8 @@ export interface MountEntry {
   mountPoint: string;
   fsType: string;
   source: string;
+  /** The super block's options (a FUSE mount's `user_id=UID` names who mounted it). */
+  superOptions: string;
 }
 
 // mountinfo escapes space, tab, newline and backslash as octal (\040 …)
@@ -22,7 +24,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const left = line.slice(0, sep).split(' ');
     const right = line.slice(sep + 3).split(' ');
     if (left.length < 5 || right.length < 2) continue;
-    entries.push({ mountPoint: unescapeMountinfo(left[4]!), fsType: right[0]!, source: unescapeMountinfo(right[1]!) });
+    entries.push({ mountPoint: unescapeMountinfo(left[4]!), fsType: right[0]!, source: unescapeMountinfo(right[1]!), superOptions: right[2] ?? '' });
   }
   return entries;
 }
@@ -39,4 +41,10 @@ export function mountAt(path: string): MountEntry | null {
 export function isFuseMountedAt(path: string): boolean {
   const m = mountAt(path);
   return m !== null && m.fsType.startsWith('fuse');
+}
+
+/** Who mounted a FUSE mount (its `user_id` option), or null when the entry does not say. */
+export function fuseMountOwner(m: MountEntry): number | null {
+  const id = /(?:^|,)user_id=(\d+)(?:,|$)/.exec(m.superOptions)?.[1];
+  return id === undefined ? null : Number(id);
 }

@@ -55,3 +55,15 @@ export function groupsOf(name: string): number[] {
     return [];
   }
 }
+
+/** The name of the account with `uid`, or "uid N" when the name service knows none (for messages). */
+export function userNameOf(uid: number): string {
+  try {
+    const line = execFileSync('getent', ['passwd', String(uid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const name = line.split(':')[0];
+    if (name) return name;
+  } catch {
+    /* none */
+  }
+  return `uid ${uid}`;
+}

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
 import { BIN, hc, PASS } from './volume-helper.js';
 
@@ -248,5 +248,117 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine unprivileged mount test'))('a
     } finally {
       fs.rmSync(theirs, { recursive: true, force: true });
     }
+  });
+});
+
+describe.skipIf(skipUnless('root', 'fuse', 'engine guards for an ordinary user'))("an ordinary user: other users' directories and Ctrl-C", () => {
+  const uid = 65534; // nobody
+  let dir: string;
+  const asUser = (args: string[], input = '') =>
+    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', BIN, ...args], { input, encoding: 'utf8', timeout: 60_000, cwd: '/' });
+  /** Runs `homecrypt args…` as the user and sends SIGINT once `when()` holds (setpriv and env exec: the pid is node's). */
+  const interruptWhen = (args: string[], when: () => boolean): Promise<{ status: number | null; signal: string | null; stderr: string }> =>
+    new Promise((done, fail) => {
+      const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', BIN, ...args], { cwd: '/' });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdin.end(`${PASS}\n`);
+      const poll = setInterval(() => {
+        if (when()) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+        }
+      }, 10);
+      child.on('exit', (status, signal) => {
+        clearInterval(poll);
+        done({ status, signal, stderr });
+      });
+      child.on('error', fail);
+    });
+  /** Pids of the mount daemons (started with --ready-fd) serving `mnt`. */
+  const daemonsOf = (mnt: string) =>
+    fs.readdirSync('/proc').filter((p) => {
+      try {
+        const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return argv.includes('--ready-fd') && argv.includes(mnt);
+      } catch {
+        return false;
+      }
+    });
+  const mounted = (mnt: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `);
+  const own = (p: string) => {
+    fs.mkdirSync(p);
+    fs.chownSync(p, uid, uid);
+    return p;
+  };
+
+  let vol: string; // a volume of the user's
+  beforeAll(() => {
+    dir = fs.mkdtempSync('/tmp/hc-user-guards-');
+    fs.chmodSync(dir, 0o755);
+    vol = join(own(join(dir, 'u-home')), 'vol');
+    const r = asUser(['init', vol, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`);
+    if (r.status !== 0) throw new Error(`init failed: ${r.stderr}`);
+  });
+  afterAll(() => {
+    for (const m of fs.readdirSync(dir)) spawnSync('umount', ['-l', join(dir, m)], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('init refuses a directory of another user (even one open to all) and makes its own one 0700', () => {
+    const shared = join(dir, 'shared');
+    fs.mkdirSync(shared);
+    fs.chmodSync(shared, 0o777);
+    let r = asUser(['init', shared, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`);
+    expect(r.status).toBe(11);
+    expect(r.stderr).toBe(`homecrypt: ${shared} belongs to root, not you\nhint: give a new path, or an empty directory of your own\n`);
+    expect(fs.readdirSync(shared)).toEqual([]);
+    const mine = own(join(dir, 'mine'));
+    fs.chmodSync(mine, 0o755);
+    r = asUser(['init', mine, '--passphrase-fd', '0', '--kdf-time', '0.05'], `${PASS}\n`);
+    expect(r.stderr).toBe('');
+    expect(fs.statSync(mine).mode & 0o7777).toBe(0o700);
+  });
+
+  it('mount refuses a mount point of another user before asking for the passphrase', () => {
+    const theirs = join(dir, 'theirs');
+    fs.mkdirSync(theirs);
+    // no --passphrase-fd and no terminal: a prompt would fail with "no terminal" (exit 2)
+    const r = asUser(['mount', vol, theirs]);
+    expect(r.stderr).toBe(`homecrypt: you cannot mount on ${theirs}: it belongs to root\nhint: mount on an empty directory of your own\n`);
+    expect(r.status).toBe(11);
+  });
+
+  it('umount says whose mount it is, and that a path does not exist', () => {
+    const mnt = own(join(dir, 'm-root'));
+    // root mounts the user's volume: the user may not unmount it
+    expect(hc(['mount', vol, mnt, '--passphrase-fd', '0', '--log-file', join(dir, 'root.log')], `${PASS}\n`).code).toBe(0);
+    let r = asUser(['umount', mnt]);
+    expect(r.stderr).toBe(`homecrypt: ${mnt} was mounted by root, not you\nhint: ask root to unmount it\n`);
+    expect(r.status).toBe(11);
+    expect(hc(['umount', mnt]).code).toBe(0);
+    r = asUser(['umount', join(dir, 'nothere')]);
+    expect(r.stderr).toBe(`homecrypt: ${join(dir, 'nothere')} does not exist\n`);
+    expect(r.status).toBe(2);
+  });
+
+  it('Ctrl-C while init works removes what init made and says so', async () => {
+    const parent = join(dir, 'u-home', 'new-parent');
+    const lower = join(parent, 'lower');
+    // a calibration of 1 s: the signal lands while the key store is being made
+    const r = await interruptWhen(['init', lower, '--passphrase-fd', '0', '--kdf-time', '1'], () => fs.existsSync(lower));
+    expect(r.stderr).toMatch(new RegExp(`homecrypt: interrupted: ${lower} was not made\nhint: run the same command again\n$`));
+    expect(r.status).toBe(130);
+    expect(fs.existsSync(parent)).toBe(false);
+  });
+
+  it('Ctrl-C while mount waits for its daemon leaves nothing mounted and says so', async () => {
+    const mnt = own(join(dir, 'm-int'));
+    const log = join(dir, 'u-home', 'int.log');
+    const r = await interruptWhen(['mount', vol, mnt, '--passphrase-fd', '0', '--log-file', log], () => daemonsOf(mnt).length > 0);
+    expect(r.stderr).toMatch(new RegExp(`homecrypt: interrupted: nothing is mounted at ${mnt}\nhint: run the same command again to mount it\n$`));
+    expect(r.status).toBe(130);
+    expect(mounted(mnt)).toBe(false);
+    expect(daemonsOf(mnt)).toEqual([]);
   });
 });

@@ -2,11 +2,31 @@
 // volume config and, unless --keystore points elsewhere, its key store.
 import type { Command } from 'commander';
 import { existsSync, rmSync, rmdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { InterruptedError } from '../../errors.js';
+import { deferInterrupts, throwIfInterrupted, wasInterrupted } from '../../os/interrupt.js';
+import { VOLUME_CONFIG_NAME } from '../../format/volume-config.js';
+import { DIR_IV_NAME } from '../../format/dir-iv.js';
 import { createKeyStore, unwrapKeyStore } from '../../keys/key-store.js';
 import { DEFAULT_KEYSTORE_NAME, prepareLowerDir, writeNewVolumeConfig } from '../../engine/volume.js';
 import { parseFdOption, readSecrets, wipe } from '../secret-input.js';
 import { parseKdfTime, printJson, recoveryKeyNotice } from './key.js';
+
+/** Leaves nothing of a failed init: what it wrote in LOWER, its new key store, and the directories it made. */
+function removeUnfinished(lower: string, created: string | null, newKeyStore: string | null): void {
+  if (newKeyStore) rmSync(newKeyStore, { force: true });
+  for (const name of [VOLUME_CONFIG_NAME, DIR_IV_NAME]) rmSync(join(lower, name), { force: true });
+  if (!created) return;
+  // from LOWER up to the first directory mkdir made; one that is not empty is someone's, kept
+  for (let dir = lower; ; dir = dirname(dir)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      return;
+    }
+    if (dir === created) return;
+  }
+}
 
 export function registerInitCommand(program: Command): void {
   program
@@ -20,8 +40,9 @@ export function registerInitCommand(program: Command): void {
     .option('--json', 'print the result as JSON (includes the recovery key when one was made)')
     .action(async (lowerArg: string, o: { keystore?: string; passphraseFd?: number; kdfTime?: number; plaintextNames?: boolean; json?: boolean }) => {
       const lower = resolve(lowerArg);
-      const existed = existsSync(lower);
-      prepareLowerDir(lower);
+      // Ctrl-C is noted and acted on below, where what was made can be removed
+      deferInterrupts();
+      const created = prepareLowerDir(lower);
       const ksPath = o.keystore ? resolve(o.keystore) : join(lower, DEFAULT_KEYSTORE_NAME);
       const reuse = !!o.keystore && existsSync(ksPath);
       let createdKs = false;
@@ -29,6 +50,7 @@ export function registerInitCommand(program: Command): void {
       let recoveryKey: string | undefined;
       let keyId: string;
       try {
+        throwIfInterrupted();
         const [passphrase] = await readSecrets({
           fd: o.passphraseFd,
           count: 1,
@@ -37,6 +59,7 @@ export function registerInitCommand(program: Command): void {
           newPassphrase: !reuse,
         });
         try {
+          throwIfInterrupted();
           if (reuse) {
             ({ mountKey, keyId } = await unwrapKeyStore(ksPath, passphrase));
           } else {
@@ -47,19 +70,13 @@ export function registerInitCommand(program: Command): void {
         } finally {
           wipe(passphrase);
         }
+        throwIfInterrupted();
         writeNewVolumeConfig(lower, mountKey, { plaintextNames: o.plaintextNames, keystore: o.keystore ? ksPath : DEFAULT_KEYSTORE_NAME });
+        // the last safe point: past it the volume is reported made
+        throwIfInterrupted();
       } catch (err) {
-        // leave nothing half-done
-        if (createdKs) rmSync(ksPath, { force: true });
-        rmSync(join(lower, 'homecrypt.conf'), { force: true });
-        if (!existed) {
-          try {
-            rmdirSync(lower);
-          } catch {
-            /* not empty */
-          }
-        }
-        throw err;
+        removeUnfinished(lower, created, createdKs ? ksPath : null);
+        throw wasInterrupted() ? new InterruptedError(`interrupted: ${lower} was not made`, { hint: 'run the same command again' }) : err;
       } finally {
         wipe(mountKey);
       }

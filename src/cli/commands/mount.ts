@@ -3,7 +3,9 @@
 // the mount is ready. `--foreground` serves from this process.
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { UsageError } from '../../errors.js';
+import { InterruptedError, UsageError } from '../../errors.js';
+import { deferInterrupts, wasInterrupted } from '../../os/interrupt.js';
+import { ignoreSignalsFromNow } from '../../os/ignore-signals.js';
 import { DEFAULT_CACHE_TIMEOUT, openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
@@ -69,6 +71,9 @@ export function registerMountCommand(program: Command): void {
     const config = readVolumeConfig(resolve(lower));
     const cleaned = await prepareMountPoint(mountPoint);
     if (cleaned) note(cleaned);
+    const mnt = resolve(mountPoint);
+    // a daemon is about to be started: a Ctrl-C now is acted on where the mount can be undone
+    if (!o.foreground) deferInterrupts();
     const keys = await gatherVolumeKeys(resolve(lower), config, {
       keystore: o.keystore,
       secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,
@@ -76,15 +81,28 @@ export function registerMountCommand(program: Command): void {
     // a bad key or a tampered config is reported here, with its own exit code
     const { formatVersion } = openVolume(resolve(lower), keys);
     if (o.foreground) {
-      await serveMount(lower, mountPoint, keys, run, () =>
-        process.stderr.write(`homecrypt: mounted at ${resolve(mountPoint)} (${formatNote(formatVersion)})\n`),
-      );
+      await serveMount(lower, mountPoint, keys, run, () => process.stderr.write(`homecrypt: mounted at ${mnt} (${formatNote(formatVersion)})\n`));
       return;
     }
+    if (wasInterrupted()) {
+      for (const k of keys) k.fill(0);
+      throw notMounted(mnt);
+    }
     const logFile = o.logFile ? resolve(o.logFile) : defaultLogFile(mountPoint);
-    await startMountDaemon(lower, mountPoint, keys, { ...run, logFile });
+    const daemon = await startMountDaemon(lower, mountPoint, keys, { ...run, logFile });
+    if (wasInterrupted()) {
+      await daemon.stop();
+      throw notMounted(mnt);
+    }
+    // mounted, and no signal came: one coming later cannot make this run look interrupted
+    ignoreSignalsFromNow();
     // an older format is said where the user sees it, not only in the log
     if (formatVersion < 2) note(formatNote(formatVersion));
-    if (outputFlags().json) result({ lower: resolve(lower), mountPoint: resolve(mountPoint), keyIds: config.keyIds, logFile }, '');
+    if (outputFlags().json) result({ lower: resolve(lower), mountPoint: mnt, keyIds: config.keyIds, logFile }, '');
   });
+}
+
+/** Ctrl-C (or SIGTERM, SIGHUP) before the mount was reported: it was not made, or undone. */
+function notMounted(mnt: string): InterruptedError {
+  return new InterruptedError(`interrupted: nothing is mounted at ${mnt}`, { hint: 'run the same command again to mount it' });
 }

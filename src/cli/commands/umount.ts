@@ -2,8 +2,10 @@
 // whose daemon died (a stale mount that answers ENOTCONN).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { RefusedError, UsageError } from '../../errors.js';
-import { mountAt } from '../../os/mounts.js';
+import { existsSync } from 'node:fs';
+import { PermissionDeniedError, RefusedError, UsageError } from '../../errors.js';
+import { fuseMountOwner, mountAt } from '../../os/mounts.js';
+import { userNameOf } from '../../os/users.js';
 import { fusermountUnmount } from '../../fuse/index.js';
 
 export function registerUmountCommand(program: Command): void {
@@ -15,12 +17,24 @@ export function registerUmountCommand(program: Command): void {
     .action(async (mountPoint: string, o: { lazy?: boolean }) => {
       const mnt = resolve(mountPoint);
       const m = mountAt(mnt);
-      if (!m) throw new UsageError(`${mnt} is not mounted`);
+      if (!m) throw new UsageError(existsSync(mnt) ? `${mnt} is not mounted` : `${mnt} does not exist`);
       if (m.fsType !== 'fuse.homecrypt') throw new RefusedError(`${mnt} is not a homecrypt mount (${m.fsType})`);
+      // fusermount would only say it found no entry of ours
+      const owner = fuseMountOwner(m);
+      const uid = process.getuid?.() ?? 0;
+      if (uid !== 0 && owner !== null && owner !== uid) {
+        const who = userNameOf(owner);
+        throw new PermissionDeniedError(`${mnt} was mounted by ${who}, not you`, {
+          hint: owner === 0 ? 'ask root to unmount it' : `ask ${who} or root to unmount it`,
+        });
+      }
       try {
         await fusermountUnmount(mnt, !!o.lazy);
       } catch (err) {
-        throw new RefusedError(`${(err as Error).message}${o.lazy ? '' : ' (busy? close its files, or use --lazy)'}`);
+        // fusermount's own words repeat the path; "busy" is all it says that matters
+        if (/busy/i.test((err as Error).message))
+          throw new RefusedError(`${mnt} is busy: files or directories in it are open`, { hint: 'close them, or use --lazy' });
+        throw new RefusedError((err as Error).message);
       }
     });
 }
