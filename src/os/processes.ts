@@ -105,6 +105,32 @@ export function runAsUser(user: UserAccount, argv: string[], opts: RunAsUserOpti
   return start(full, { ...opts, env: loginEnvironment(user), cwd: opts.cwd ?? '/' }, 'exit');
 }
 
+/**
+ * What root keeps of a child's stdout or stderr: its last bytes, at most this
+ * many. A user's worker can print without end (it runs as the user, who may
+ * ptrace it); its result is its last line, which the tail keeps.
+ */
+export const OUTPUT_KEPT_BYTES = 16 << 20;
+
+/** The last OUTPUT_KEPT_BYTES (or so: whole chunks) of a stream. */
+class OutputTail {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  push(c: Buffer): void {
+    this.chunks.push(c);
+    this.bytes += c.length;
+    while (this.bytes > OUTPUT_KEPT_BYTES && this.chunks.length > 1) this.bytes -= this.chunks.shift()!.length;
+    if (this.bytes > OUTPUT_KEPT_BYTES) {
+      const only = this.chunks[0]!;
+      this.chunks[0] = only.subarray(only.length - OUTPUT_KEPT_BYTES);
+      this.bytes = OUTPUT_KEPT_BYTES;
+    }
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
 function start(argv: string[], opts: RunOptions, settleOn: 'exit' | 'close'): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
@@ -113,8 +139,8 @@ function start(argv: string[], opts: RunOptions, settleOn: 'exit' | 'close'): Pr
       detached: opts.detached ?? false,
       stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+    const out = new OutputTail();
+    const err = new OutputTail();
     child.stdout!.on('data', (c: Buffer) => {
       out.push(c);
       opts.onStdout?.(c);
@@ -129,8 +155,8 @@ function start(argv: string[], opts: RunOptions, settleOn: 'exit' | 'close'): Pr
     const result = (code: number | null, signal: NodeJS.Signals | null): RunResult => ({
       code,
       signal,
-      stdout: Buffer.concat(out).toString('utf8'),
-      stderr: Buffer.concat(err).toString('utf8'),
+      stdout: out.text(),
+      stderr: err.text(),
     });
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);

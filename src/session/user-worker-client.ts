@@ -102,6 +102,9 @@ export interface RunOptions {
 /** The default for short requests: generous on a loaded machine, finite for a login. */
 const SHORT_TIMEOUT_MS = 60_000;
 
+/** The longest line root reads from a worker (its results are a few hundred bytes). */
+const MAX_LINE = 1 << 20;
+
 export function userWorker(user: UserAccount): UserWorker {
   const runAll = async (reqs: WorkerStep[], opts: RunOptions = {}): Promise<UserOpResult[]> => {
     const header: WorkerInput = { requests: reqs.map((r) => ({ req: r.req, payloadBytes: r.payload?.length ?? 0 })) };
@@ -122,8 +125,13 @@ export function userWorker(user: UserAccount): UserWorker {
             const msg = parseWorkerLine(line);
             if (!msg) continue;
             if ('progress' in msg) opts.onProgress?.(msg.progress);
-            else if ('result' in msg) results.push(msg.result);
+            else if ('result' in msg && results.length < reqs.length) results.push(msg.result);
             else if ('error' in msg) failure = rebuild(msg.error, user);
+          }
+          // the worker runs as the user: a line without end is dropped, not kept by root
+          if (pending.length > MAX_LINE) {
+            pending = '';
+            failure ??= new UserWorkerError(`work as ${user.name} failed: the worker printed a line over ${MAX_LINE} bytes`);
           }
         },
       });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { fuseMountOwner, parseMountinfo } from '../../src/os/mounts.js';
 import { parsePasswdLine, isValidUserName } from '../../src/os/users.js';
-import { processesOf } from '../../src/os/processes.js';
+import { OUTPUT_KEPT_BYTES, processesOf, runCommand } from '../../src/os/processes.js';
 import { UsageError } from '../../src/errors.js';
 
 describe('OS adapters', () => {
@@ -19,6 +19,20 @@ describe('OS adapters', () => {
     expect(() => parsePasswdLine('alice:x:abc:1000::/home/alice:/bin/sh', 'alice')).toThrow(UsageError);
     expect(isValidUserName('../etc')).toBe(false);
     expect(isValidUserName('bob.smith')).toBe(true);
+  });
+
+  it("keeps only the tail of a child's endless output (a user's worker could fill root's memory), its last line whole", async () => {
+    // 64 MiB of lines, then the result line
+    const r = await runCommand([
+      'sh',
+      '-c',
+      'head -c 67108864 /dev/zero | tr "\\0" "x" | fold -w 1023; echo "the end"; head -c 33554432 /dev/zero | tr "\\0" "y" >&2',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBeLessThanOrEqual(OUTPUT_KEPT_BYTES);
+    expect(r.stdout.length).toBeGreaterThan(OUTPUT_KEPT_BYTES / 2);
+    expect(r.stdout.endsWith('xthe end\n')).toBe(true); // (fold leaves the last line of x open)
+    expect(r.stderr.length).toBeLessThanOrEqual(OUTPUT_KEPT_BYTES);
   });
 
   it('finds the processes of a uid', () => {
