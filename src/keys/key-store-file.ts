@@ -51,6 +51,15 @@ export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { 
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CorruptFileError(path, 'not a regular file');
+    // the owner before any byte is read: root reading for a user tells nothing
+    // of a file that is not theirs (a link in their folders to one only root may read)
+    if (!ownerAcceptable(path, st, opts)) {
+      throw new UnsafePermissionsError(
+        opts.onlyExpectedOwner
+          ? `${path}: owned by uid ${st.uid}, not by uid ${opts.expectUid} whose key store it is meant to be`
+          : `${path}: owned by uid ${st.uid}, not by the user it belongs to or root`,
+      );
+    }
     // a file that is no key store at all (a typo, /etc/passwd) is named as such, not told to chmod
     const head = Buffer.alloc(KEYSTORE_MAGIC.length);
     if (readSync(fd, head, 0, head.length, 0) === head.length && !head.equals(KEYSTORE_MAGIC)) {
@@ -59,13 +68,6 @@ export function readKeyStoreBytes(path: string, opts: ReadCheckOptions = {}): { 
     if ((st.mode & 0o077) !== 0) {
       throw new UnsafePermissionsError(
         `${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} lets others read or change it; a key store must be 0600 (chmod 600)`,
-      );
-    }
-    if (!ownerAcceptable(path, st, opts)) {
-      throw new UnsafePermissionsError(
-        opts.onlyExpectedOwner
-          ? `${path}: owned by uid ${st.uid}, not by uid ${opts.expectUid} whose key store it is meant to be`
-          : `${path}: owned by uid ${st.uid}, not by the user it belongs to or root`,
       );
     }
     if (st.size > MAX_KEYSTORE_BYTES) throw new CorruptFileError(path, `${st.size} bytes, too large for a key store`);
