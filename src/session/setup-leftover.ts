@@ -6,7 +6,7 @@
 // it holds nothing but what setup makes before the home is touched; any other
 // folder there may be the only copy of someone's data (an account forgotten
 // with setup --forget) and is left alone.
-import { closeSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { openDirAt, openTrustedDir, readdirFd, withFd } from '../os/dir-fd.js';
@@ -39,6 +39,7 @@ function inodeOf(path: string): { dev: string; ino: string } {
  */
 export function writeSetupMarker(user: { name: string; uid: number }, base: string, made: boolean): void {
   const marker: SetupMarker = { user: user.name, uid: user.uid, base, ...(made ? inodeOf(base) : {}) };
+  mkdirSync(recordDir(), { recursive: true, mode: 0o755 }); // the first user's setup comes before any record
   writeFileAtomic(markerPath(user.name), Buffer.from(`${JSON.stringify(marker)}\n`), { mode: 0o600 });
 }
 
