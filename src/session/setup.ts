@@ -368,6 +368,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   }
   // interrupted between showing the key and moving the home aside
   if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
+  else if (!isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) await moveStrayFilesAside(opts, user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {
@@ -378,6 +379,23 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const done = { ...rec, state: 'ready' as const };
   saveUserRecord(done);
   return { record: done, recoveryKey: opts.onRecoveryKey ? null : reissued, moved, resumed: true };
+}
+
+/**
+ * A login while the migration was stopped gets the empty mount point as its
+ * home and may write there; the volume cannot be mounted over those files.
+ * They go (as the user) into a dated folder of the plain copy, so the
+ * migration carries them into the encrypted home, where the user finds them.
+ */
+async function moveStrayFilesAside(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<void> {
+  const name = `written-during-interrupted-setup-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const folder = `${layout.aside!}/${name}`;
+  opts.say?.(`${layout.mountPoint} was written to while the migration was stopped; those files go into ${layout.mountPoint}/${name}`);
+  const before: WorkerStep[] = [
+    ...(existsSync(layout.aside!) ? [] : [{ req: { op: 'mkdir' as const, path: layout.aside!, mode: 0o700 } }]),
+    { req: { op: 'mkdir', path: folder, mode: 0o700 } },
+  ];
+  await moveAsUser(user, layout.mountPoint, folder, false, undefined, before);
 }
 
 /**

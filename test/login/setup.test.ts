@@ -197,16 +197,25 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     const early = pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`);
     expect(early.stdout + early.stderr).toMatch(/not ready|setup was interrupted/);
     pamtester(svc.name, u.name, ['close_session']);
+    // the killed run's volume unmounted (as Ctrl-C leaves it): a login's home is the empty mount point, and the user writes there
+    spawnSync('umount', [u.home]);
+    await waitFor('unmounted', () => !isMounted(u.home));
+    expect(asUser(u, 'echo written meanwhile > ~/late.txt').code).toBe(0);
 
     const again = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/resuming/);
+    const folder = new RegExp(
+      `${u.home} was written to while the migration was stopped; those files go into ${u.home}/(written-during-interrupted-setup-[0-9TZ-]+)\n`,
+    ).exec(again.stderr)?.[1];
+    expect(folder, again.stderr).toBeDefined();
     expect(existsSync(`/home/.homecrypt/${u.name}/plain`)).toBe(false);
     expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).state).toBe('ready');
 
     expect(pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`).code).toBe(0);
     const listing = asUser(u, 'cd ~ && sha256sum data/*').stdout.trim().split('\n');
     expect(listing.length).toBe(N);
+    expect(asUser(u, `cat ~/${folder}/late.txt`).stdout).toBe('written meanwhile\n');
     for (const line of listing) {
       const [sum, name] = line.split(/\s+/);
       expect(sum, name).toBe(sums.get(name!));
