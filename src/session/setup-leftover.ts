@@ -6,7 +6,7 @@
 // it holds nothing but what setup makes before the home is touched; any other
 // folder there may be the only copy of someone's data (an account forgotten
 // with setup --forget) and is left alone.
-import { closeSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { openDirAt, openTrustedDir, readdirFd, withFd } from '../os/dir-fd.js';
@@ -43,11 +43,21 @@ export function writeSetupMarker(user: { name: string; uid: number }, base: stri
   writeFileAtomic(markerPath(user.name), Buffer.from(`${JSON.stringify(marker)}\n`), { mode: 0o600 });
 }
 
+/** The marker, and the temp file of a write a crash cut short (root's folder: names are safe here). */
 export function removeSetupMarker(user: string): void {
+  const file = markerPath(user);
+  let temps: string[] = [];
   try {
-    unlinkSync(markerPath(user));
+    temps = readdirSync(dirname(file)).filter((n) => n.startsWith(`.${basename(file)}.tmp-`));
   } catch {
-    /* already gone */
+    /* no record folder: no marker either */
+  }
+  for (const path of [file, ...temps.map((n) => join(dirname(file), n))]) {
+    try {
+      unlinkSync(path);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
