@@ -119,7 +119,8 @@ export function parseRecoveryKey(text: string): Buffer | null {
     }
     const data = v.slice(0, DATA_PER_GROUP);
     if (checkValue(g, data) !== v[DATA_PER_GROUP]) {
-      throw new RecoveryKeyTypoError(`typo in recovery key: group ${g + 1} "${grp.toUpperCase()}" does not match its check character`);
+      // the group's characters stay out of the message: it reaches stderr and logs, and each group is an eighth of the secret
+      throw new RecoveryKeyTypoError(`typo in recovery key: group ${g + 1} of ${RECOVERY_GROUPS} does not match its check character`);
     }
     values.push(...data);
   }

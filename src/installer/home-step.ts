@@ -14,7 +14,8 @@ const STEP = 'home';
 /** What `homecrypt status --user U --json` says about U's home; null when not set up. */
 async function currentSetup(ctx: StepContext, user: string): Promise<string | null> {
   const r = await ctx.target.run(['homecrypt', 'status', '--user', user, '--json']);
-  if (r.code !== 0) return null;
+  // exit 1: set up, with something to finish or fix (its JSON says what)
+  if (r.code !== 0 && r.code !== 1) return null;
   try {
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
     const mode = s.mode ?? (s.home as Record<string, unknown> | undefined)?.mode;

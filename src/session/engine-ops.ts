@@ -96,7 +96,7 @@ export async function mountAsUser(user: UserAccount, lower: string, mountPoint: 
         if (exited === undefined) child.kill('SIGKILL');
         const out = readLogSince(logFile, logStart);
         throw new EngineCommandError(
-          `homecrypt mount failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`,
+          `mounting ${mountPoint} failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`,
         );
       }
       await new Promise((r) => setTimeout(r, 5));

@@ -23,6 +23,7 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrap
 import { layoutFor, type Layout } from './user-layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
+import { judgeLeftover, removeSetupMarker, writeSetupMarker } from './setup-leftover.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
 import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, newUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
@@ -284,8 +285,23 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   const home = layout.mountPoint;
   if (!existsSync(home)) throw new RefusedError(`${user.name}'s home ${home} does not exist`);
   if (isFuseMountedAt(home)) throw new RefusedError(`${home} is already a mount point`);
-  if (existsSync(layout.base!)) throw new RefusedError(`${layout.base} already exists (an earlier setup?); move it away first`);
+  const leftover = existsSync(layout.base!) ? judgeLeftover(user, layout.base!) : null;
+  if (leftover?.kind === 'ecryptfs-migration') {
+    throw new RefusedError(`${layout.base} holds an unfinished eCryptfs migration of ${user.name}`, {
+      hint: `run homecrypt ecryptfs migrate --user ${user.name} again to finish it`,
+    });
+  }
+  if (leftover?.kind === 'unknown') {
+    throw new RefusedError(`${layout.base} already exists and no record names it: ${leftover.why}`, {
+      hint: 'look inside: it may hold encrypted data (of an account forgotten with setup --forget: it opens with that recovery key); move it away, then run setup again',
+    });
+  }
   await refuseWhileRunning(user, 'moving the home');
+  if (leftover) {
+    opts.say?.(`removing ${layout.base}, left by a setup of ${user.name} that was stopped before the home was touched (its recovery key was never shown)`);
+    await removeHomeBase(userWorker(user), layout);
+    removeSetupMarker(user.name);
+  }
   // what will be moved, checked as the user who will move it
   const surveyed = await survey(user, home);
   if (surveyed.problems.length > 0) {
@@ -298,21 +314,27 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   }
   checkFreeSpace(spaceNeeded(surveyed), availableBytes(root), root);
 
+  writeSetupMarker(user, layout.base!, false);
   makeHomeBase(user, layout);
+  writeSetupMarker(user, layout.base!, true);
   let made: Awaited<ReturnType<typeof createKeysAndLower>>;
   try {
     made = await createKeysAndLower(opts, user, layout);
     throwIfInterrupted();
   } catch (err) {
     // nothing half-done: the home is untouched so far; take back the rest
-    await removeHomeBase(userWorker(user), layout).catch(() => {
-      /* the first error is the one to report */
-    });
+    await removeHomeBase(userWorker(user), layout).then(
+      () => removeSetupMarker(user.name),
+      () => {
+        /* the first error is the one to report; the marker lets a rerun remove the rest */
+      },
+    );
     throw err;
   }
   const { keyId, recoveryKey, mountKey } = made;
   let record: UserRecord = { ...newUserRecord(user, layout, keyId, 'migrating'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
   saveUserRecord(record);
+  removeSetupMarker(user.name);
   // the key is shown before anything moves: from here on an interruption resumes
   if (opts.onRecoveryKey) record = await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey);
   moveHomeAside(user, layout);
@@ -335,6 +357,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   }
   await refuseWhileRunning(user, 'moving the home');
   opts.say?.(`resuming the interrupted migration of ${user.name}'s home`);
+  removeSetupMarker(user.name); // left when the run that wrote the record stopped right after it
   const { keyId, mountKey } = await unwrapForUser(rec.keyStore, user, opts.passphrase);
   let reissued: string | null = null;
   if (rec.recoveryKeyPending) {
@@ -345,6 +368,7 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   }
   // interrupted between showing the key and moving the home aside
   if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
+  else if (!isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) await moveStrayFilesAside(opts, user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {
@@ -355,6 +379,23 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const done = { ...rec, state: 'ready' as const };
   saveUserRecord(done);
   return { record: done, recoveryKey: opts.onRecoveryKey ? null : reissued, moved, resumed: true };
+}
+
+/**
+ * A login while the migration was stopped gets the empty mount point as its
+ * home and may write there; the volume cannot be mounted over those files.
+ * They go (as the user) into a dated folder of the plain copy, so the
+ * migration carries them into the encrypted home, where the user finds them.
+ */
+async function moveStrayFilesAside(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<void> {
+  const name = `written-during-interrupted-setup-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const folder = `${layout.aside!}/${name}`;
+  opts.say?.(`${layout.mountPoint} was written to while the migration was stopped; those files go into ${layout.mountPoint}/${name}`);
+  const before: WorkerStep[] = [
+    ...(existsSync(layout.aside!) ? [] : [{ req: { op: 'mkdir' as const, path: layout.aside!, mode: 0o700 } }]),
+    { req: { op: 'mkdir', path: folder, mode: 0o700 } },
+  ];
+  await moveAsUser(user, layout.mountPoint, folder, false, undefined, before);
 }
 
 /**

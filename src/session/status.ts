@@ -43,6 +43,11 @@ export function resumeCommand(rec: UserRecord): string | undefined {
   return undefined;
 }
 
+/** False when something needs doing: an unfinished setup, a password out of sync, an unreadable key store, a deleted account. */
+export function statusIsWell(s: UserStatus): boolean {
+  return !(s.orphaned || s.resume || s.recoveryKeyPending || s.needsRecovery || s.slotsError);
+}
+
 export function userStatus(name: string): UserStatus {
   const pam = pamEnabled();
   let account: UserAccount;

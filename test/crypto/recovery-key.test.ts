@@ -45,6 +45,23 @@ describe('recovery key', () => {
     expect(checked).toBe(40 * 31);
   });
 
+  it('names a mistyped group by its number only, never its characters (the message reaches stderr and logs)', () => {
+    const { text } = generateRecoveryKey();
+    const groups = text.split('-');
+    for (let g = 0; g < groups.length; g++) {
+      const typo = [...groups];
+      typo[g] = (typo[g][0] === 'A' ? 'B' : 'A') + typo[g].slice(1);
+      let message = '';
+      try {
+        parseRecoveryKey(typo.join('-'));
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toBe(`typo in recovery key: group ${g + 1} of 8 does not match its check character`);
+      for (const shown of [...groups, typo[g]]) expect(message.toUpperCase()).not.toContain(shown);
+    }
+  });
+
   it('catches most swaps of neighbouring characters', () => {
     let caught = 0;
     let swaps = 0;

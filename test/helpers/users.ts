@@ -62,6 +62,7 @@ export function removeTestUser(u: TestUser, extraDirs: string[] = []): void {
   rmSync(u.home, { recursive: true, force: true });
   for (const d of extraDirs) rmSync(d, { recursive: true, force: true });
   rmSync(`/etc/homecrypt/users/${u.name}.json`, { force: true });
+  rmSync(`/etc/homecrypt/users/${u.name}.setup-marker`, { force: true });
   rmSync(`/run/homecrypt/sessions/${u.name}`, { force: true });
   rmSync(`/run/homecrypt/log/${u.name}.log`, { force: true });
 }

@@ -119,6 +119,53 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     }
   });
 
+  it('--home stopped at once before its record: doctor names the folder; a rerun removes it and finishes; a folder it did not make is kept', async () => {
+    const u = newUser('hcx');
+    writeFileSync(`${u.home}/note.txt`, 'still here');
+    const base = `/home/.homecrypt/${u.name}`;
+    const record = `/etc/homecrypt/users/${u.name}.json`;
+    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    first.stdin!.end(`${u.password}\n`);
+    // stopped as soon as its folder exists: the key store is being made, no record yet (as a second Ctrl-C stops it)
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(base) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    process.kill(-first.pid!, 'SIGSTOP');
+    expect(existsSync(record), 'the record was written before the stop').toBe(false);
+    process.kill(-first.pid!, 'SIGKILL');
+    await new Promise((r) => first.on('exit', r));
+    expect(existsSync(base)).toBe(true);
+
+    const doctor = homecrypt(['doctor', '--user', u.name]);
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(1);
+    expect(doctor.stdout).toMatch(new RegExp(`PROBLEM: ${u.name}: ${base} was left by a setup --home stopped before it wrote`));
+    expect(doctor.stdout).toMatch(new RegExp(`fix: run homecrypt setup --user ${u.name} --home again`));
+
+    const again = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`removing ${base}, left by a setup`));
+    expect(again.stdout).toMatch(/Recovery key/);
+    expect(JSON.parse(readFileSync(record, 'utf8')).state).toBe('ready');
+    expect(readdirSync('/etc/homecrypt/users').filter((n) => n.includes(`${u.name}.setup-marker`))).toEqual([]);
+
+    // undone, then a folder of the same name that no setup made (data of a forgotten account, say): kept, and named
+    const undo = homecrypt(['setup', '--undo', '--yes', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(readFileSync(`${u.home}/note.txt`, 'utf8')).toBe('still here');
+    mkdirSync(`${base}/lower`, { recursive: true });
+    writeFileSync(`${base}/homecrypt.keys`, 'not ours');
+    const refused = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
+    expect(refused.code).toBe(8);
+    expect(refused.stderr).toMatch(
+      new RegExp(`${base} already exists and no record names it: no interrupted setup of this account made it\nhint: look inside`),
+    );
+    expect(readFileSync(`${base}/homecrypt.keys`, 'utf8')).toBe('not ours');
+    expect(homecrypt(['doctor', '--user', u.name]).stdout).toMatch(new RegExp(`warning: ${u.name}: ${base} has no homecrypt record`));
+    rmSync(base, { recursive: true });
+  });
+
   it('--home migration killed half-way resumes on the next run; every file arrives intact; undo brings the plain home back', async () => {
     const u = newUser('hcm');
     const N = 600;
@@ -150,16 +197,25 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     const early = pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`);
     expect(early.stdout + early.stderr).toMatch(/not ready|setup was interrupted/);
     pamtester(svc.name, u.name, ['close_session']);
+    // the killed run's volume unmounted (as Ctrl-C leaves it): a login's home is the empty mount point, and the user writes there
+    spawnSync('umount', [u.home]);
+    await waitFor('unmounted', () => !isMounted(u.home));
+    expect(asUser(u, 'echo written meanwhile > ~/late.txt').code).toBe(0);
 
     const again = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/resuming/);
+    const folder = new RegExp(
+      `${u.home} was written to while the migration was stopped; those files go into ${u.home}/(written-during-interrupted-setup-[0-9TZ-]+)\n`,
+    ).exec(again.stderr)?.[1];
+    expect(folder, again.stderr).toBeDefined();
     expect(existsSync(`/home/.homecrypt/${u.name}/plain`)).toBe(false);
     expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).state).toBe('ready');
 
     expect(pamtester(svc.name, u.name, ['authenticate', 'open_session'], `${u.password}\n`).code).toBe(0);
     const listing = asUser(u, 'cd ~ && sha256sum data/*').stdout.trim().split('\n');
     expect(listing.length).toBe(N);
+    expect(asUser(u, `cat ~/${folder}/late.txt`).stdout).toBe('written meanwhile\n');
     for (const line of listing) {
       const [sum, name] = line.split(/\s+/);
       expect(sum, name).toBe(sums.get(name!));

@@ -5,6 +5,8 @@ import { readKeyStoreInfo, rewrapLogin, unwrapKeyStore } from '../../keys/key-st
 import { looksLikeRecoveryKey } from '../../crypto/recovery-key.js';
 import { UsageError } from '../../errors.js';
 import { parseFdOption, readSecrets, wipe, withSecretTries } from '../secret-input.js';
+import { noteLoginRewrapped } from '../../session/login-slot-synced.js';
+import { note } from '../output.js';
 import { parseKdfTime, printJson } from './key.js';
 
 export function registerRewrapCommands(program: Command): void {
@@ -35,6 +37,7 @@ export function registerRewrapCommands(program: Command): void {
         const r = await rewrapLogin(file, oldSecret, newSecret, { kdfTimeSeconds: o.kdfTime });
         if (o.json) printJson({ file, keyId: r.keyId, slot: 'login', openedWith: r.openedWith });
         else process.stdout.write(`New login passphrase set for ${file} (key ID ${r.keyId}).\n`);
+        for (const user of await noteLoginRewrapped(file, r.keyId)) note(`${user}'s record no longer says the password is out of sync`);
       } finally {
         wipe(oldSecret, newSecret);
       }

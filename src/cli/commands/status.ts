@@ -1,9 +1,11 @@
-// `homecrypt status [--user U] [--json]`
+// `homecrypt status [--user U | --all] [--json]`: exit 1 when not all is well
+// (something to run or fix is named), as docs/CLI.md says of checks.
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
-import { userStatus, type UserStatus } from '../../session/status.js';
+import { statusIsWell, userStatus, type UserStatus } from '../../session/status.js';
 import { listUserRecords } from '../../session/user-record.js';
 import { UsageError } from '../../errors.js';
+import { ExitCode } from '../exit-codes.js';
 import { reporting, result } from '../output.js';
 
 function describe(s: UserStatus): string {
@@ -43,9 +45,11 @@ export function registerStatusCommands(program: Command): void {
     if (o.all) {
       const all = listUserRecords().map((r) => userStatus(r.user));
       result(all, () => (all.length ? all.map(describe).join('\n') : 'no user is set up for homecrypt\n'));
+      if (!all.every(statusIsWell)) process.exitCode = ExitCode.FAILURE;
       return;
     }
     const s = userStatus(o.user ?? userInfo().username);
     result(s, () => describe(s));
+    if (!statusIsWell(s)) process.exitCode = ExitCode.FAILURE;
   });
 }

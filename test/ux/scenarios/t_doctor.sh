@@ -65,9 +65,15 @@ doctor
 echo "# the password changed behind homecrypt's back (the login hook marks the record)"
 sed -i 's/"needsRecovery": false/"needsRecovery": true/' /etc/homecrypt/users/$U.json
 doctor --json | python3 -c 'import json,sys; d=json.loads(sys.stdin.read().split("\nexit")[0]); print(d["ok"], [f["check"] for f in d["findings"]])'
+$HC status --user $U > $T/st; echo "status: exit $?"; grep '^password:' $T/st
+echo "# the fix doctor names: rewrap --recovery; status and doctor agree at once, not at the next login"
+{ printf '%s\n' "$RK"; cat $T/pw; } | $HC rewrap $KS --recovery --passphrase-fd 0; echo "exit $?"
+$HC status --user $U > $T/st; echo "status: exit $?"; grep -c 'OUT OF SYNC' $T/st
+doctor
 echo "# an interrupted migration"
 sed -i 's/"state": "ready"/"state": "migrating"/' /etc/homecrypt/users/$U.json
 doctor
+$HC status --user $U > /dev/null; echo "status: exit $?"
 echo "# the account deleted: its record is stale"
 userdel $U
 doctor

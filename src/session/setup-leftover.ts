@@ -1,0 +1,138 @@
+// What a --home setup stopped at once (a second Ctrl-C, a crash) can leave:
+// /home/.homecrypt/U with a key store and an empty volume but no record yet,
+// and a recovery key nobody saw. Setup writes a marker first, root's file
+// beside the records naming that folder by inode, and removes it once the
+// record exists. A rerun removes the folder only when the marker names it and
+// it holds nothing but what setup makes before the home is touched; any other
+// folder there may be the only copy of someone's data (an account forgotten
+// with setup --forget) and is left alone.
+import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../os/atomic-file.js';
+import { openDirAt, openTrustedDir, readdirFd, withFd } from '../os/dir-fd.js';
+import { isValidUserName } from '../os/users.js';
+import { recordDir } from './user-record.js';
+
+interface SetupMarker {
+  user: string;
+  uid: number;
+  base: string;
+  /** the folder's inode, once made; absent while it is being made */
+  dev?: string;
+  ino?: string;
+}
+
+function markerPath(user: string): string {
+  if (!isValidUserName(user)) throw new RangeError(`not a valid user name: ${user}`);
+  // no ".json": record listings never take it for a user's record
+  return join(recordDir(), `${user}.setup-marker`);
+}
+
+function inodeOf(path: string): { dev: string; ino: string } {
+  const st = lstatSync(path, { bigint: true });
+  return { dev: st.dev.toString(), ino: st.ino.toString() };
+}
+
+/**
+ * Before setup makes `base` (found absent; only root can make it), then again
+ * right after with its inode: so a crash between the two still names it.
+ */
+export function writeSetupMarker(user: { name: string; uid: number }, base: string, made: boolean): void {
+  const marker: SetupMarker = { user: user.name, uid: user.uid, base, ...(made ? inodeOf(base) : {}) };
+  mkdirSync(recordDir(), { recursive: true, mode: 0o755 }); // the first user's setup comes before any record
+  writeFileAtomic(markerPath(user.name), Buffer.from(`${JSON.stringify(marker)}\n`), { mode: 0o600 });
+}
+
+/** The marker, and the temp file of a write a crash cut short (root's folder: names are safe here). */
+export function removeSetupMarker(user: string): void {
+  const file = markerPath(user);
+  let temps: string[] = [];
+  try {
+    temps = readdirSync(dirname(file)).filter((n) => n.startsWith(`.${basename(file)}.tmp-`));
+  } catch {
+    /* no record folder: no marker either */
+  }
+  for (const path of [file, ...temps.map((n) => join(dirname(file), n))]) {
+    try {
+      unlinkSync(path);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function readSetupMarker(user: string): SetupMarker | null {
+  const file = markerPath(user);
+  try {
+    const st = lstatSync(file);
+    if (!st.isFile() || st.uid !== 0 || (st.mode & 0o022) !== 0) return null;
+    const m = JSON.parse(readFileSync(file, 'utf8')) as Partial<SetupMarker>;
+    if (
+      m.user !== user ||
+      typeof m.uid !== 'number' ||
+      typeof m.base !== 'string' ||
+      !((m.dev === undefined && m.ino === undefined) || (typeof m.dev === 'string' && typeof m.ino === 'string'))
+    )
+      return null;
+    return m as SetupMarker;
+  } catch {
+    return null;
+  }
+}
+
+// ecryptfs migrate's journal (session/ecryptfs/migrate-home.ts), written before its record
+const ECRYPTFS_JOURNAL = 'ecryptfs-migration.json';
+// what setup writes before the record: the key store, the volume's config and root IV, their temp files
+const FRESH_TOP = new Set(['homecrypt.keys', 'lower']);
+const FRESH_LOWER = new Set(['homecrypt.conf', 'homecrypt.diriv']);
+const TEMP = /^\.(homecrypt\.(?:keys|conf|diriv))\.tmp-[0-9a-f]+$/;
+const isTempOf = (name: string, names: Set<string>) => names.has(TEMP.exec(name)?.[1] ?? '');
+
+function isDirAt(fd: number, name: string): boolean {
+  try {
+    closeSync(openDirAt(fd, name));
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'ELOOP') return false;
+    throw err;
+  }
+}
+
+/** Names in `base` beyond what setup makes before the record, read by descriptor (the folder is the user's). */
+function unexpectedEntries(base: string): string[] {
+  return withFd(openTrustedDir(dirname(base)), (rfd) =>
+    withFd(openDirAt(rfd, basename(base), base), (bfd) => {
+      const odd: string[] = [];
+      for (const name of readdirFd(bfd)) {
+        if (name === 'lower' && isDirAt(bfd, name)) {
+          withFd(openDirAt(bfd, name, `${base}/lower`), (lfd) => {
+            for (const n of readdirFd(lfd)) if ((!FRESH_LOWER.has(n) && !isTempOf(n, FRESH_LOWER)) || isDirAt(lfd, n)) odd.push(`lower/${n}`);
+          });
+        } else if ((!FRESH_TOP.has(name) && !isTempOf(name, FRESH_TOP)) || name === 'lower' || isDirAt(bfd, name)) {
+          odd.push(name);
+        }
+      }
+      return odd;
+    }),
+  );
+}
+
+export type Leftover = { kind: 'own' } | { kind: 'ecryptfs-migration' } | { kind: 'unknown'; why: string };
+
+/**
+ * What `base` (there, with no record naming it) is: what an interrupted setup
+ * of `user` left before the home was touched (then it holds no data), the
+ * start of an eCryptfs migration (its journal), or unknown.
+ */
+export function judgeLeftover(user: { name: string; uid: number } | null, base: string): Leftover {
+  const odd = unexpectedEntries(base);
+  if (odd.includes(ECRYPTFS_JOURNAL)) return { kind: 'ecryptfs-migration' };
+  const m = user ? readSetupMarker(user.name) : null;
+  if (!m || m.uid !== user!.uid || m.base !== base) return { kind: 'unknown', why: 'no interrupted setup of this account made it' };
+  const now = inodeOf(base);
+  if (m.ino !== undefined && (now.dev !== m.dev || now.ino !== m.ino)) return { kind: 'unknown', why: 'it is not the folder the interrupted setup made' };
+  if (odd.length)
+    return { kind: 'unknown', why: `it holds more than an interrupted setup leaves: ${odd.slice(0, 5).join(', ')}${odd.length > 5 ? ', …' : ''}` };
+  return { kind: 'own' };
+}
