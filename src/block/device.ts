@@ -1,7 +1,7 @@
 // Positioned I/O on the thing a volume lives on: an image file or a block
 // device. Block devices report size 0 to stat, so their size comes from
 // blockdev(8).
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, statSync, writeSync, constants } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, statSync, writeSync, constants } from 'node:fs';
 import { CorruptFileError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import { runCommandSync } from '../os/processes.js';
 
@@ -79,4 +79,38 @@ export class Device {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** major:minor of a Linux dev_t as glibc encodes it (what stat's rdev holds). */
+function majorMinor(rdev: bigint): string {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
+/**
+ * What a volume's source is, beyond its path: `file:DEV:INO` for an image
+ * file, `blk:MAJOR:MINOR` for a block device, and for a loop device also its
+ * backing file's `file:DEV:INO` (from sysfs). Two sources that share an entry
+ * are the same bytes, however they are named (a symlink, a hard link, the
+ * image and a loop device over it). [] when the path cannot be read.
+ */
+export function deviceIdentity(path: string): string[] {
+  let st;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch {
+    return [];
+  }
+  if (st.isFile()) return [`file:${st.dev}:${st.ino}`];
+  if (!st.isBlockDevice()) return [];
+  const dev = majorMinor(st.rdev);
+  const ids = [`blk:${dev}`];
+  try {
+    const backing = readFileSync(`/sys/dev/block/${dev}/loop/backing_file`, 'utf8').trim();
+    if (backing && !backing.endsWith(' (deleted)')) ids.push(...deviceIdentity(backing));
+  } catch {
+    /* not a loop device, or not attached */
+  }
+  return ids;
 }

@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   const key = Buffer.from(input.subarray(nl + 1, nl + 1 + config.keyBytes));
   input.fill(0);
   if (key.length !== config.keyBytes) throw new Error('short key on stdin');
+  if (process.argv[2] !== config.fuseDir) throw new Error('the FUSE directory in argv differs from the configuration');
 
   const dev = Device.open(config.source, true);
   const vf = new VolumeFile(dev, config.segmentOffset, config.size, key, config.sectorSize, config.ivTweak);

@@ -1,17 +1,23 @@
 // Starting and stopping the userspace engine daemon. The volume key goes to
 // it on a pipe; readiness comes back on another (fd 3), so `block open`
-// returns only once the FUSE file is being served.
+// returns only once the FUSE file is being served. Its FUSE directory is its one
+// argument (nothing secret), so an engine whose record was lost is still found.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HomecryptError } from '../errors.js';
+import { processesWhere } from '../os/processes.js';
 import type { EngineConfig } from './engine-main.js';
 
 const ENGINE_MAIN = fileURLToPath(new URL('./engine-main.js', import.meta.url));
 
-export async function startEngine(config: EngineConfig, key: Buffer, logFile: string): Promise<number> {
+/**
+ * Starts the engine; `onSpawn` gets its pid at once (before it is ready), so
+ * the caller can record it before anything can interrupt.
+ */
+export async function startEngine(config: EngineConfig, key: Buffer, logFile: string, onSpawn: (pid: number) => void = () => undefined): Promise<number> {
   const logFd = openSync(logFile, 'a', 0o600);
-  const child = spawn(process.execPath, [ENGINE_MAIN], {
+  const child = spawn(process.execPath, [ENGINE_MAIN, config.fuseDir], {
     detached: true,
     cwd: '/', // never hold the caller's working directory busy
     stdio: ['pipe', 'ignore', logFd, 'pipe'],
@@ -25,6 +31,7 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
     },
   });
   closeSync(logFd);
+  if (child.pid) onSpawn(child.pid);
   const status = child.stdio[3] as NodeJS.ReadableStream;
   const answer = new Promise<string>((res) => {
     let text = '';
@@ -59,6 +66,11 @@ export function engineAlive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** Engines (any homecrypt build's engine-main.js) started for `fuseDir`, whether or not a record names them. */
+export function enginesFor(fuseDir: string): number[] {
+  return processesWhere((argv) => (argv[1] ?? '').endsWith('/engine-main.js') && argv[2] === fuseDir);
 }
 
 /** SIGTERM, then wait up to `ms` for it to go; SIGKILL after that. */

@@ -11,6 +11,7 @@ import { buildHeaderCopies, chooseHeader, tryParseHeaderCopy, type CopyResult, t
 import { MetadataError, allocateKeyslot, keyslotAreaSize, parseMetadata, type Keyslot, type Metadata, type Segment } from '../format/luks2/metadata.js';
 import { deriveSlotKey, materialBytes, openKeyslot, sealKeyslot } from '../format/luks2/keyslot-area.js';
 import { computeDigest, digestMatches } from '../format/luks2/digest.js';
+import { checkLuks2Work } from './luks2-kdf-limits.js';
 import { calibrateLuksArgon2id, digestIterations, DEFAULT_KDF_TIME_SECONDS, type Argon2Kdf } from './kdf-params.js';
 
 export interface LoadedHeader {
@@ -80,11 +81,15 @@ export function dataSegment(md: Metadata, path: string): Segment {
   return md.segments[0];
 }
 
-/** Bytes of plaintext the segment holds on a device of `deviceSize` bytes. */
-export function segmentLength(seg: Segment, deviceSize: number): number {
+/** Bytes of plaintext the segment holds on a device of `deviceSize` bytes (`path` names it in the error). */
+export function segmentLength(seg: Segment, deviceSize: number, path: string): number {
   const len = seg.size === 'dynamic' ? deviceSize - seg.offset : seg.size;
-  if (len <= 0 || seg.offset + len > deviceSize) throw new RangeError('segment lies outside the device');
-  return len - (len % seg.sectorSize);
+  const whole = len - (len % seg.sectorSize);
+  if (whole <= 0 || seg.offset + len > deviceSize) {
+    const where = seg.size === 'dynamic' ? `starts at byte ${seg.offset}` : `spans bytes ${seg.offset}..${seg.offset + seg.size}`;
+    throw new CorruptFileError(path, `data segment lies outside the device (truncated image?): it ${where}, the device has ${deviceSize} bytes`);
+  }
+  return whole;
 }
 
 export interface Unlocked {
@@ -92,16 +97,18 @@ export interface Unlocked {
   keyslot: Keyslot;
 }
 
-function keyslotOrder(md: Metadata): Keyslot[] {
-  // cryptsetup: high priority first, then normal; priority 0 only when asked by id
+/** The keyslots a passphrase is tried on, in order (cryptsetup's): high priority first, then normal; priority 0 only when asked by id. */
+export function keyslotsToTry(md: Metadata, slotId?: string): Keyslot[] {
+  if (slotId !== undefined) return md.keyslots.filter((k) => k.id === slotId);
   return md.keyslots.filter((k) => k.priority > 0).sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
 }
 
 /** Tries the passphrase on every keyslot (or only `slotId`); WrongPassphraseError when none opens. */
 export async function unlock(dev: Device, h: HeaderCopy, passphrase: Buffer, slotId?: string): Promise<Unlocked> {
   const md = h.metadata;
-  const slots = slotId === undefined ? keyslotOrder(md) : md.keyslots.filter((k) => k.id === slotId);
+  const slots = keyslotsToTry(md, slotId);
   if (slotId !== undefined && !slots.length) throw new UsageError(`${dev.path}: no keyslot ${slotId}`);
+  checkLuks2Work(dev.path, slots, md.digests);
   for (const ks of slots) {
     const digest = md.digests.find((d) => d.keyslots.includes(ks.id));
     if (!digest) continue;
@@ -109,7 +116,7 @@ export async function unlock(dev: Device, h: HeaderCopy, passphrase: Buffer, slo
     const slotKey = await deriveSlotKey(ks.kdf, passphrase, ks.area.keySize);
     const candidate = openKeyslot(ks, slotKey, area);
     slotKey.fill(0);
-    if (digestMatches(digest, candidate)) return { volumeKey: candidate, keyslot: ks };
+    if (await digestMatches(digest, candidate)) return { volumeKey: candidate, keyslot: ks };
     candidate.fill(0);
   }
   throw new WrongPassphraseError(`${dev.path}: no keyslot opens with this passphrase`);
@@ -234,7 +241,7 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
         hash: 'sha256',
         iterations,
         salt: digestSalt.toString('base64'),
-        digest: computeDigest(volumeKey, 'sha256', digestSalt, iterations, 32).toString('base64'),
+        digest: (await computeDigest(volumeKey, 'sha256', digestSalt, iterations, 32)).toString('base64'),
       },
     },
     config: { json_size: String(hdrSize - BINARY_HEADER_BYTES), keyslots_size: String(keyslotsSize) },

@@ -1,16 +1,28 @@
 // The block layer's adapter to system tools: losetup, mount, umount,
-// cryptsetup, mkfs. Secrets only ever travel on stdin.
+// cryptsetup, mkfs. Secrets only ever travel on stdin. The tools that open and
+// close volumes run in a session of their own: a Ctrl-C at the terminal reaches
+// homecrypt (which stops at its next safe point and undoes a half-done open),
+// not a losetup or mount half-way through its work.
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { HomecryptError, MissingFeatureError } from '../errors.js';
+import { HomecryptError, MissingFeatureError, RefusedError } from '../errors.js';
 import { runCommand, runCommandSync, type RunResult } from '../os/processes.js';
 
 export class ToolError extends HomecryptError {}
 
-async function tool(cmd: string, args: string[], input?: Buffer): Promise<string> {
+/** umount refused: something has files open, or a working directory, below the mount point. */
+export class MountBusyError extends RefusedError {
+  constructor(readonly mountPoint: string) {
+    super(`${mountPoint} is in use (a file open or a working directory in it)`, {
+      hint: `close what uses it (fuser -vm '${mountPoint}' lists the processes), then run the same command again`,
+    });
+  }
+}
+
+async function tool(cmd: string, args: string[], input?: Buffer, ownSession = false): Promise<string> {
   let r: RunResult;
   try {
-    r = await runCommand([cmd, ...args], { input, timeoutMs: 600_000 });
+    r = await runCommand([cmd, ...args], { input, timeoutMs: 600_000, detached: ownSession });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingFeatureError(`${cmd} is not installed`);
     throw e;
@@ -21,11 +33,11 @@ async function tool(cmd: string, args: string[], input?: Buffer): Promise<string
 }
 
 export function losetupAttach(file: string, sectorSize: number): Promise<string> {
-  return tool('losetup', ['--find', '--show', '--sector-size', String(sectorSize), file]);
+  return tool('losetup', ['--find', '--show', '--sector-size', String(sectorSize), file], undefined, true);
 }
 
 export async function losetupDetach(dev: string): Promise<void> {
-  await tool('losetup', ['--detach', dev]);
+  await tool('losetup', ['--detach', dev], undefined, true);
 }
 
 /** The loop device backed by `file`, if any (from sysfs: works even when the file's FUSE server is dead). */
@@ -48,11 +60,17 @@ export function loopFor(file: string): string | null {
 }
 
 export async function mount(dev: string, dir: string, fstype?: string): Promise<void> {
-  await tool('mount', [...(fstype ? ['-t', fstype] : []), dev, dir]);
+  await tool('mount', [...(fstype ? ['-t', fstype] : []), dev, dir], undefined, true);
 }
 
+/** umount(8); a busy mount point is a MountBusyError (exit 8), not a tool failure. */
 export async function umount(dir: string, lazy = false): Promise<void> {
-  await tool('umount', [...(lazy ? ['--lazy'] : []), dir]);
+  try {
+    await tool('umount', [...(lazy ? ['--lazy'] : []), dir], undefined, true);
+  } catch (e) {
+    if (e instanceof ToolError && /target is busy|device is busy|EBUSY/i.test(e.message)) throw new MountBusyError(dir);
+    throw e;
+  }
 }
 
 export async function mkfs(fstype: string, dev: string, label?: string): Promise<void> {
@@ -79,7 +97,7 @@ export function mountsOf(filter: { source?: string; mountPoint?: string }): { mo
 }
 
 export function cryptsetup(args: string[], secret?: Buffer): Promise<string> {
-  return tool('cryptsetup', args, secret);
+  return tool('cryptsetup', args, secret, true);
 }
 
 export interface Signature {

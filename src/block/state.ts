@@ -1,10 +1,15 @@
 // What is open: one small JSON record per open volume under
 // /run/homecrypt/block/ (0700, records 0600), written atomically. `close`,
-// `status` and stale-mount cleanup after a crash read them.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+// `status` and stale-mount cleanup after a crash read them. A record is written
+// before anything is opened (`opening` names the process doing it), so an open
+// that was interrupted or killed leaves something `close` and `open` find.
+// Opens take the directory's lock (.lock) while they check and record.
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../os/atomic-file.js';
-import { UsageError } from '../errors.js';
+import { RefusedError, UsageError } from '../errors.js';
+import { tryLockExclusive, unlock } from '../os/flock.js';
+import { processStartTime } from '../os/processes.js';
 
 export const STATE_VERSION = 1;
 
@@ -22,6 +27,20 @@ export interface OpenVolumeRecord {
   pid?: number;
   fuseDir?: string;
   openedAt: string;
+  /** the source's identity when it was opened (Device deviceIdentity) */
+  identity?: string[];
+  /** while the open is under way: the process doing it (pid and start time) */
+  opening?: { pid: number; start: string };
+}
+
+/** This process, as `opening` names it. */
+export function thisOpener(): { pid: number; start: string } {
+  return { pid: process.pid, start: processStartTime(process.pid) ?? '?' };
+}
+
+/** Whether the open a record is in the middle of is still going on (its process lives). */
+export function openerAlive(r: OpenVolumeRecord): boolean {
+  return !!r.opening && processStartTime(r.opening.pid) === r.opening.start;
 }
 
 export function stateDir(): string {
@@ -85,4 +104,30 @@ export function listRecords(): OpenVolumeRecord[] {
     })
     .filter((r): r is OpenVolumeRecord => r !== null)
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `fn` holding the state directory's lock (flock of .lock), so two opens
+ * cannot both find a volume free and both open it. Held only while checking and
+ * recording, never while an engine starts or a passphrase is asked.
+ */
+export async function withStateLock<T>(fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const lockPath = join(ensureStateDir(), '.lock');
+  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    while (!tryLockExclusive(fd, lockPath)) {
+      if (Date.now() > deadline) throw new RefusedError(`another block open or close has held ${lockPath} for ${timeoutMs / 1000} s; try again`);
+      await sleep(25);
+    }
+    try {
+      return await fn();
+    } finally {
+      unlock(fd);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

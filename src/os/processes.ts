@@ -38,6 +38,33 @@ export function argvOf(pid: number): string[] {
   }
 }
 
+/**
+ * When a process started, in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or null when it is gone or a zombie: with the pid, it names
+ * one process even after the pid is reused.
+ */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null; // field 22 counted from pid; these start at field 3 (state)
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of running processes whose argv satisfies `match`. */
+export function processesWhere(match: (argv: string[]) => boolean): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = argvOf(Number(entry));
+    if (argv.length && match(argv) && processStartTime(Number(entry)) !== null) found.push(Number(entry));
+  }
+  return found;
+}
+
 export interface RunAsUserOptions {
   /** Written to the child's stdin then closed (a secret goes here, never in argv/env). */
   input?: Buffer;

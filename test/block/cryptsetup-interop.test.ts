@@ -139,6 +139,21 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
   });
 });
 
+describe('volumes cryptsetup formats with its default KDF costs are within the work limits', () => {
+  // cryptsetup benchmarks here: argon2id to 2 s (up to 1 GiB), or pbkdf2 to 2 s;
+  // a wrong passphrase must be tried (exit 3), not refused (exit 8)
+  for (const pbkdf of ['argon2id', 'pbkdf2']) {
+    it(`${pbkdf} at cryptsetup's default --iter-time`, () => {
+      const img = image(`default-${pbkdf}.img`, 24);
+      const f = cryptsetup(['luksFormat', '--type', 'luks2', '--batch-mode', '--key-file=-', '--pbkdf', pbkdf, img], 'default pass');
+      expect(f.code, f.out).toBe(0);
+      const r = hc(['block', 'open', img, 'defaults', '--backend', 'userspace'], ['not the passphrase'], env);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/no keyslot opens with this passphrase/);
+    });
+  }
+});
+
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'block userspace engine'))('the userspace engine opens volumes cryptsetup formatted', () => {
   it('files written through it read back after close and reopen; status and close work', () => {
     const img = image('cs.img', 64);

@@ -50,7 +50,7 @@ describe('committed vectors (cryptsetup header, dm-crypt data)', () => {
         const u = await unlock(dev, header, Buffer.from(v.passphrase));
         expect(u.volumeKey.toString('hex')).toBe(v.volumeKeyHex);
         await expect(unlock(dev, header, Buffer.from(`${v.passphrase}x`))).rejects.toBeInstanceOf(WrongPassphraseError);
-        const vf = new VolumeFile(dev, seg.offset, segmentLength(seg, dev.size), u.volumeKey, seg.sectorSize, seg.ivTweak);
+        const vf = new VolumeFile(dev, seg.offset, segmentLength(seg, dev.size, dev.path), u.volumeKey, seg.sectorSize, seg.ivTweak);
         const plain = Buffer.alloc(v.plaintextBytes);
         expect(vf.read(0, plain)).toBe(v.plaintextBytes);
         expect(createHash('sha256').update(plain).digest('hex')).toBe(v.plaintextSha256);
@@ -137,7 +137,7 @@ describe('a volume homecrypt formats', () => {
       try {
         const { volumeKey, header } = await formatVolume(dev, Buffer.from('pw'), { sectorSize, kdfSeconds: 0.02 });
         const seg = dataSegment(header.metadata, img);
-        const size = segmentLength(seg, dev.size);
+        const size = segmentLength(seg, dev.size, dev.path);
         expect(size).toBe(1024 * 1024);
         const vf = new VolumeFile(dev, seg.offset, size, volumeKey, seg.sectorSize, seg.ivTweak);
         const shadow = Buffer.alloc(size);

@@ -2,7 +2,9 @@
 // with a warning; both damaged is a clear error; hostile JSON (huge, deep,
 // wrong types, overlapping segments, keyslot areas out of bounds) is refused
 // with a reason, and random mutations never get past the parser as anything
-// but CorruptFileError / UnsupportedFormatError.
+// but CorruptFileError / UnsupportedFormatError. A header asking for more KDF
+// work than the limits is refused before any of it runs (exit 8), and a data
+// segment past the end of the device is a corrupt volume (exit 4).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -11,7 +13,11 @@ import { hc, tempDir } from './helpers.js';
 import { Device } from '../../src/block/device.js';
 import { formatVolume, loadHeader } from '../../src/block/luks2-volume.js';
 import { writeBinaryHeader, parseBinaryHeader } from '../../src/format/luks2/binary-header.js';
-import { CorruptFileError, UnsupportedFormatError } from '../../src/errors.js';
+import { CorruptFileError, KdfLimitError, UnsupportedFormatError } from '../../src/errors.js';
+import { checkLuks2Work, LUKS2_KDF_LIMITS } from '../../src/block/luks2-kdf-limits.js';
+import type { Digest, Keyslot } from '../../src/format/luks2/metadata.js';
+import { computeDigest } from '../../src/format/luks2/digest.js';
+import { deriveSlotKey } from '../../src/format/luks2/keyslot-area.js';
 
 const tmp = tempDir('hostile');
 const base = join(tmp, 'base.img');
@@ -285,5 +291,172 @@ describe('hostile JSON', () => {
     }
     expect(refused).toBeGreaterThan(100);
     expect(clean + refused).toBe(400);
+  });
+});
+
+/** A copy of the base volume whose JSON `mutate` changed (valid checksums, so only the rules decide). */
+function hostileImage(mutate: (raw: RawJson) => void): string {
+  const img = copyOfBase();
+  const raw = structuredClone(pristine);
+  mutate(raw);
+  withJson(img, JSON.stringify(raw));
+  return img;
+}
+
+const stateEnv = () => ({ HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') });
+
+/** `block open` on a hostile image: refused fast, with a clear message, never exit 70. */
+function openRefused(img: string, code: number, message: RegExp): void {
+  const t0 = Date.now();
+  const r = hc(['block', 'open', img, 'never', '--backend', 'userspace'], ['hostile-pw'], stateEnv());
+  expect(r.code, r.stderr).toBe(code);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/internal error|at .*\.js/);
+  // nothing of the KDF ran: at 2^31 PBKDF2 iterations that alone takes minutes
+  expect(Date.now() - t0).toBeLessThan(15_000);
+}
+
+const pbkdf2Kdf = (iterations: number) => ({ type: 'pbkdf2', hash: 'sha256', iterations, salt: Buffer.alloc(32, 7).toString('base64') });
+
+describe('work limits: keyslot KDF and digest cost', () => {
+  it('refuses a digest of 2^31-1 or 2^32-1 iterations without computing it (exit 8, not a hang or exit 70)', () => {
+    openRefused(
+      hostileImage((r) => {
+        r.digests['0'].iterations = 2 ** 31 - 1;
+      }),
+      8,
+      /refused without trying the passphrase: digest 0 asks for 2147483647 pbkdf2-sha256 iterations, beyond the limit of 10000000/,
+    );
+    openRefused(
+      hostileImage((r) => {
+        r.digests['0'].iterations = 2 ** 32 - 1;
+      }),
+      8,
+      /digest 0 asks for 4294967295/,
+    );
+  });
+
+  it('refuses a PBKDF2 keyslot of 2^32-1 iterations and an Argon2 keyslot of 4 GiB × 2^24 passes', () => {
+    openRefused(
+      hostileImage((r) => {
+        r.keyslots['0'].kdf = pbkdf2Kdf(2 ** 32 - 1);
+      }),
+      8,
+      /keyslot 0: pbkdf2-sha256 × 4294967295 iterations, beyond the limit of 100000000 for one keyslot/,
+    );
+    openRefused(
+      hostileImage((r) => {
+        Object.assign(r.keyslots['0'].kdf, { memory: 4 * 1024 * 1024, time: 2 ** 24, cpus: 16 });
+      }),
+      8,
+      /keyslot 0: argon2id 4096 MiB × 16777216 passes .* beyond the limit of 64 GiB·passes for one keyslot/,
+    );
+  });
+
+  it('checks the limits in the other commands that try a passphrase (add-passphrase, rewrap)', () => {
+    const img = hostileImage((r) => {
+      r.digests['0'].iterations = 2 ** 31 - 1;
+    });
+    for (const [args, secrets] of [
+      [
+        ['block', 'add-passphrase', img],
+        ['hostile-pw', 'n', 'n'],
+      ],
+      [
+        ['block', 'rewrap', img],
+        ['hostile-pw', 'n', 'n'],
+      ],
+    ] as const) {
+      const r = hc([...args], [...secrets], stateEnv());
+      expect(r.code, `${args[1]}: ${r.stderr}`).toBe(8);
+      expect(r.stderr).toMatch(/refused without trying the passphrase/);
+    }
+  });
+
+  it('a data segment past the end of the device is a corrupt volume (exit 4), not an internal error', () => {
+    openRefused(
+      hostileImage((r) => {
+        r.segments['0'].offset = String(2 ** 32);
+      }),
+      4,
+      /data segment lies outside the device \(truncated image\?\): it starts at byte 4294967296, the device has 17825792 bytes/,
+    );
+    openRefused(
+      hostileImage((r) => {
+        r.segments['0'].size = String(64 * 1024 * 1024);
+      }),
+      4,
+      /data segment lies outside the device \(truncated image\?\)/,
+    );
+  });
+
+  it('beyond 2^31-1 PBKDF2 iterations (what Node computes) the KDF itself refuses, never a RangeError', async () => {
+    await expect(computeDigest(Buffer.alloc(32), 'sha256', Buffer.alloc(32), 2 ** 31, 32)).rejects.toThrow(KdfLimitError);
+    await expect(deriveSlotKey({ type: 'pbkdf2', hash: 'sha256', iterations: 2 ** 32 - 1, salt: Buffer.alloc(32) }, Buffer.from('x'), 64)).rejects.toThrow(
+      /more than this build computes/,
+    );
+  });
+
+  const slot = (id: string, kdf: Keyslot['kdf']): Keyslot => ({
+    id,
+    type: 'luks2',
+    keySize: 64,
+    afStripes: 4000,
+    afHash: 'sha256',
+    area: { offset: 0, size: 0, encryption: 'aes-xts-plain64', keySize: 64 },
+    kdf,
+    priority: 1,
+  });
+  const argon = (memory: number, time: number) => ({ type: 'argon2id' as const, memory, time, cpus: 4, salt: Buffer.alloc(32) });
+  const digest = (ids: string[], iterations: number): Digest => ({
+    id: '0',
+    keyslots: ids,
+    segments: ['0'],
+    hash: 'sha256',
+    iterations,
+    salt: Buffer.alloc(32),
+    digest: Buffer.alloc(32),
+  });
+  const GIB = 1024 * 1024;
+  const RAM = 8 * GIB;
+
+  it('accepts what cryptsetup writes, up to 4 GiB of memory, and 32 keyslots of its defaults', () => {
+    // cryptsetup's defaults: argon2id, 4-10 passes over up to 1 GiB, 4 lanes; pbkdf2 benchmarked to 2 s; the digest to 125 ms
+    expect(() => checkLuks2Work('v', [slot('0', argon(GIB, 10))], [digest(['0'], 1_000_000)], RAM)).not.toThrow();
+    expect(() => checkLuks2Work('v', [slot('0', { type: 'pbkdf2', hash: 'sha256', iterations: 10_000_000, salt: Buffer.alloc(32) })], [], RAM)).not.toThrow();
+    expect(() => checkLuks2Work('v', [slot('0', argon(4 * GIB, 16))], [digest(['0'], LUKS2_KDF_LIMITS.digestIterations)], RAM)).not.toThrow();
+    const ids = Array.from({ length: 32 }, (_, i) => String(i));
+    expect(() =>
+      checkLuks2Work(
+        'v',
+        ids.map((id) => slot(id, argon(GIB, 4))),
+        [digest(ids, 1_250_000)],
+        RAM,
+      ),
+    ).not.toThrow();
+  });
+
+  it('refuses beyond one keyslot’s limit, beyond this machine’s memory, and many keyslots together', () => {
+    const refused = (slots: Keyslot[], digests: Digest[], re: RegExp, ram = RAM) => {
+      let err: unknown;
+      try {
+        checkLuks2Work('v.img', slots, digests, ram);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(KdfLimitError);
+      expect((err as Error).message).toMatch(re);
+    };
+    refused([slot('0', argon(4 * GIB, 17))], [], /68 GiB·passes\), beyond the limit of 64/);
+    refused([slot('0', argon(4 * GIB + 1024, 1))], [], /more than the 4 GiB LUKS2 allows/);
+    refused([slot('0', argon(2 * GIB, 4))], [], /more memory than this machine has \(1024 MiB\)/, GIB);
+    refused([slot('0', argon(GIB, 64)), slot('1', argon(GIB, 64)), slot('2', argon(GIB, 1))], [], /3 keyslots together ask for 2\.0 times/);
+    refused([slot('0', { type: 'pbkdf2', hash: 'sha1', iterations: 100_000_001, salt: Buffer.alloc(32) })], [], /beyond the limit of 100000000/);
+    const ids = Array.from({ length: 5 }, (_, i) => String(i));
+    refused(
+      ids.map((id) => slot(id, argon(GIB, 4))),
+      [digest(ids, 9_000_000)],
+      /45000000 digest iterations, beyond the limit of 40000000/,
+    );
   });
 });

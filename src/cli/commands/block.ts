@@ -1,7 +1,7 @@
 // `homecrypt block …`: whole-disk / partition encryption in the LUKS2 format.
 // Parsing and printing only; the work is in src/block.
 import { Command, Option } from 'commander';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readSecrets, parseFdOption, wipe, withSecretTries, withSecrets } from '../secret-input.js';
 import { formatRecoveryKey, generateRecoveryKey, looksLikeRecoveryKey, parseRecoveryKey } from '../../crypto/recovery-key.js';
@@ -28,8 +28,7 @@ import {
 } from '../../block/luks2-volume.js';
 import type { HeaderCopy } from '../../format/luks2/header.js';
 import { checkKdfTime, DEFAULT_KDF_TIME_SECONDS } from '../../block/kdf-params.js';
-import { chooseBackend, closeVolume, openVolume, volumeStatus } from '../../block/volumes.js';
-import { listRecords } from '../../block/state.js';
+import { chooseBackend, closeVolume, openRecordOf, openVolume, volumeStatus } from '../../block/volumes.js';
 import { wipeSegment } from '../../block/wipe.js';
 import { existingSignatures, mkfs } from '../../block/os-tools.js';
 import { confirmTyped } from '../confirm.js';
@@ -89,14 +88,8 @@ function openDevice(path: string, writable: boolean): Device {
 }
 
 function refuseIfOpen(device: string): void {
-  let real: string;
-  try {
-    real = realpathSync(resolve(device));
-  } catch {
-    return;
-  } // Device.open names a missing path
-  const r = listRecords().find((x) => x.source === real);
-  if (r) throw new RefusedError(`${device} is open as '${r.name}'; close it first`);
+  const r = openRecordOf(resolve(device)); // by identity: a symlink, the image behind a loop device…
+  if (r) throw new RefusedError(`${device} is open as '${r.name}'; close it first`, { hint: `homecrypt block close ${r.name}` });
 }
 
 function loadAndWarn(dev: Device): HeaderCopy {
@@ -217,7 +210,7 @@ export function registerBlockCommands(program: Command): void {
           }
           if (o.wipe) {
             const seg = dataSegment(h.metadata, dev.path);
-            await wipeSegment(dev, seg.offset, segmentLength(seg, dev.size), volumeKey, seg.sectorSize, seg.ivTweak, wipeProgress());
+            await wipeSegment(dev, seg.offset, segmentLength(seg, dev.size, dev.path), volumeKey, seg.sectorSize, seg.ivTweak, wipeProgress());
             h = finishFormat(dev, h);
           }
         } finally {

@@ -9,11 +9,22 @@ import { afMerge, afSplit } from './af-splitter.js';
 import { cryptSectors } from './sector-cipher.js';
 import type { Kdf, Keyslot } from './metadata.js';
 import { SECTOR } from './layout.js';
+import { KdfLimitError } from '../../errors.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
+/** Node's PBKDF2 takes at most 2^31-1 iterations (the format allows 2^32-1); beyond that is refused, not an internal error. */
+export function checkPbkdf2Iterations(iterations: number, what: string): void {
+  if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > 0x7fffffff) {
+    throw new KdfLimitError(`LUKS2 ${what}: ${iterations} PBKDF2 iterations is more than this build computes (2^31-1)`);
+  }
+}
+
 export async function deriveSlotKey(kdf: Kdf, passphrase: Buffer, length: number): Promise<Buffer> {
-  if (kdf.type === 'pbkdf2') return pbkdf2Async(passphrase, kdf.salt, kdf.iterations, length, kdf.hash);
+  if (kdf.type === 'pbkdf2') {
+    checkPbkdf2Iterations(kdf.iterations, 'keyslot');
+    return pbkdf2Async(passphrase, kdf.salt, kdf.iterations, length, kdf.hash);
+  }
   return argon2.hash(passphrase, {
     type: kdf.type === 'argon2id' ? argon2.argon2id : argon2.argon2i,
     raw: true,

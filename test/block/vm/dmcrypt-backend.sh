@@ -3,6 +3,7 @@
 # homecrypt's dm-crypt backend against the real kernel. Boots ../shared/refvm
 # with this checkout's build and a Node runtime on an extra disk, then in the VM:
 # block format --mkfs ext4 (dm-crypt), block open --mount, write a file,
+# a second open of the same device under another name is refused (exit 8),
 # block status --json, block close; back on the host, the userspace engine reads
 # the file the kernel wrote.       test/block/vm/dmcrypt-backend.sh   (root, ~5 min)
 set -euo pipefail
@@ -27,10 +28,13 @@ t() { cut -d' ' -f1 /proc/uptime; }
 mkdir -p /rt && mount -t ext4 -o ro /dev/vda /rt || exit 9
 HC="/rt/rt/node /rt/repo/bin/homecrypt"
 dev=$(losetup -f --show /host/dm.img) || exit 9
-$HC block format "$dev" --mkfs ext4 --kdf-time 0.05 --passphrase-fd 0 < /host/pass || exit 1
+# --force: the VM's busybox has no wipefs to look for existing data with (the image is fresh)
+$HC block format "$dev" --mkfs ext4 --kdf-time 0.05 --force --passphrase-fd 0 < /host/pass || exit 1
 echo "[$(t)] format ok"
 $HC block open "$dev" dmv --mount /mnt/d --passphrase-fd 0 < /host/pass || exit 2
 echo "written by the kernel's dm-crypt" > /mnt/d/hello.txt
+$HC block open /host/dm.img dmv2 --passphrase-fd 0 < /host/pass; [ $? = 8 ] || exit 6
+[ ! -e /dev/mapper/dmv2 ] || exit 7
 $HC block status --json > /host/status.json || exit 3
 $HC block close dmv || exit 4
 [ ! -e /dev/mapper/dmv ] || exit 5
