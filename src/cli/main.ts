@@ -22,5 +22,10 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // a reader that stops early (`homecrypt block status | head`) ends us quietly, as it would `ls`
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   await runProgram(buildProgram(), argv);
 }

@@ -53,3 +53,19 @@ describe('exit codes', () => {
     }
   });
 });
+
+describe('a reader that stops early', () => {
+  it('ends the command quietly (no EPIPE stack trace), as `homecrypt … | head` does', async () => {
+    const { spawn } = await import('node:child_process');
+    const bin = new URL('../../bin/homecrypt', import.meta.url).pathname;
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(bin, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      c.stdout.destroy(); // the reader is gone before the first write
+      let stderr = '';
+      c.stderr.on('data', (d) => (stderr += d));
+      c.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
