@@ -4,11 +4,11 @@
 // before anything is opened (`opening` names the process doing it), so an open
 // that was interrupted or killed leaves something `close` and `open` find.
 // Opens take the directory's lock (.lock) while they check and record.
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { RefusedError, UsageError } from '../errors.js';
-import { tryLockExclusive, unlock } from '../os/flock.js';
+import { withFileLock } from '../os/flock.js';
 import { processStartTime } from '../os/processes.js';
 
 export const STATE_VERSION = 1;
@@ -106,8 +106,6 @@ export function listRecords(): OpenVolumeRecord[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Runs `fn` holding the state directory's lock (flock of .lock), so two opens
  * cannot both find a volume free and both open it. Held only while checking and
@@ -115,19 +113,5 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function withStateLock<T>(fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const lockPath = join(ensureStateDir(), '.lock');
-  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    while (!tryLockExclusive(fd, lockPath)) {
-      if (Date.now() > deadline) throw new RefusedError(`another block open or close has held ${lockPath} for ${timeoutMs / 1000} s; try again`);
-      await sleep(25);
-    }
-    try {
-      return await fn();
-    } finally {
-      unlock(fd);
-    }
-  } finally {
-    closeSync(fd);
-  }
+  return withFileLock(lockPath, timeoutMs, () => new RefusedError(`another block open or close has held ${lockPath} for ${timeoutMs / 1000} s; try again`), fn);
 }

@@ -1,6 +1,7 @@
 // flock(2), the advisory lock of the per-user login lock (users-lock.ts) and of
 // key store changes (key-store-lock.ts). The kernel drops it when its holder
 // dies, so a crashed process never leaves a stale lock.
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoError, libcFn, type LibcFn } from './libc.js';
 
@@ -28,4 +29,29 @@ export function tryLockExclusive(fd: number, what: string): boolean {
 export function unlock(fd: number): void {
   flockFn ??= libcFn('int flock(int fd, int operation)');
   flockFn(fd, LOCK_UN);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs fn while holding the exclusive flock of the file at `path` (made 0600,
+ * never through a symlink), polling every 25 ms; past `waitMs` throws what
+ * `busy` makes (the holder may be stuck: no waiter waits without end).
+ */
+export async function withFileLock<T>(path: string, waitMs: number, busy: () => Error, fn: () => Promise<T>): Promise<T> {
+  const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+  try {
+    const deadline = Date.now() + waitMs;
+    while (!tryLockExclusive(fd, path)) {
+      if (Date.now() >= deadline) throw busy();
+      await sleep(25);
+    }
+    try {
+      return await fn();
+    } finally {
+      unlock(fd);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
