@@ -8,16 +8,8 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readSmallFileAt } from '../../src/os/small-file.js';
 import { AT_FDCWD } from '../../src/os/lower-fs-calls.js';
+import { thrown } from '../helpers/thrown.js';
 import { CorruptFileError } from '../../src/errors.js';
-
-const errorOf = (fn: () => unknown): Error => {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('no error');
-};
 
 describe('readSmallFileAt', () => {
   let dir: string;
@@ -41,39 +33,39 @@ describe('readSmallFileAt', () => {
 
   it('refuses a file over its bound, and a huge sparse one at once, without reading it', () => {
     fs.writeFileSync(join(dir, 'big'), 'x'.repeat(101));
-    const e = errorOf(() => readSmallFileAt(dirFd, 'big', 100, 'the big one'));
+    const e = thrown(() => readSmallFileAt(dirFd, 'big', 100, 'the big one'));
     expect(e).toBeInstanceOf(CorruptFileError);
     expect(e.message).toMatch(/^the big one: holds 101 bytes, more than the 100 it may$/);
     const fd = fs.openSync(join(dir, 'huge'), 'w');
     fs.ftruncateSync(fd, 2 ** 40); // a terabyte of hole
     fs.closeSync(fd);
     const t0 = performance.now();
-    expect(errorOf(() => readSmallFileAt(dirFd, 'huge', 65536, 'huge'))).toBeInstanceOf(CorruptFileError);
+    expect(thrown(() => readSmallFileAt(dirFd, 'huge', 65536, 'huge'))).toBeInstanceOf(CorruptFileError);
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('refuses a fifo without blocking, even one a writer holds open with data', () => {
     execFileSync('mkfifo', [join(dir, 'fifo')]);
-    const e = errorOf(() => readSmallFileAt(dirFd, 'fifo', 100, 'fifo'));
+    const e = thrown(() => readSmallFileAt(dirFd, 'fifo', 100, 'fifo'));
     expect(e).toBeInstanceOf(CorruptFileError);
     expect(e.message).toMatch(/not a regular file/);
     const w = fs.openSync(join(dir, 'fifo'), fs.constants.O_RDWR); // a writer with bytes in the pipe
     fs.writeSync(w, 'data');
-    expect(errorOf(() => readSmallFileAt(dirFd, 'fifo', 100, 'fifo'))).toBeInstanceOf(CorruptFileError);
+    expect(thrown(() => readSmallFileAt(dirFd, 'fifo', 100, 'fifo'))).toBeInstanceOf(CorruptFileError);
     fs.closeSync(w);
   });
 
   it('refuses a symlink (ELOOP) unless asked to follow, and a device behind one', () => {
     fs.symlinkSync(join(dir, 'ok'), join(dir, 'to-ok'));
     fs.symlinkSync('/dev/zero', join(dir, 'to-zero'));
-    expect((errorOf(() => readSmallFileAt(dirFd, 'to-ok', 100, 'to-ok')) as NodeJS.ErrnoException).code).toBe('ELOOP');
+    expect((thrown(() => readSmallFileAt(dirFd, 'to-ok', 100, 'to-ok')) as NodeJS.ErrnoException).code).toBe('ELOOP');
     expect(readSmallFileAt(dirFd, 'to-ok', 100, 'to-ok', true).length).toBe(100);
-    const e = errorOf(() => readSmallFileAt(dirFd, 'to-zero', 100, 'to-zero', true));
+    const e = thrown(() => readSmallFileAt(dirFd, 'to-zero', 100, 'to-zero', true));
     expect(e).toBeInstanceOf(CorruptFileError);
     expect(e.message).toMatch(/not a regular file/);
   });
 
   it("passes the open's own errors on as they are (ENOENT)", () => {
-    expect((errorOf(() => readSmallFileAt(dirFd, 'missing', 100, 'missing')) as NodeJS.ErrnoException).code).toBe('ENOENT');
+    expect((thrown(() => readSmallFileAt(dirFd, 'missing', 100, 'missing')) as NodeJS.ErrnoException).code).toBe('ENOENT');
   });
 });
