@@ -22,10 +22,14 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // a reader that stops early (`homecrypt block status | head`) ends us quietly, as it would `ls`
+  // A reader that stops early (`homecrypt block status | head`) ends us quietly, as it would `ls`.
+  // While writeOut waits on a write (a recovery key) it has its own listener and decides what a
+  // failed write means, so this one steps aside; it never throws, which would crash mid-command.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.exit(process.exitCode ?? 0);
+    if (process.stdout.listenerCount('error') > 1) return;
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    process.stderr.write(`homecrypt: cannot write to standard output: ${err.code ?? err.message}\n`);
+    process.exit(1);
   });
   await runProgram(buildProgram(), argv);
 }

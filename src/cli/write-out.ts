@@ -3,10 +3,13 @@
 // not (a closed terminal, a full disk), so the key is not counted as shown.
 export function writeOut(text: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    process.stdout.once('error', reject);
+    const onError = (err: Error): void => reject(err);
+    process.stdout.once('error', onError);
     process.stdout.write(text, (err) => {
-      if (err) reject(err);
-      else resolve();
+      // On failure the stream emits 'error' after this callback: the listener stays to take it.
+      if (err) return reject(err);
+      process.stdout.off('error', onError);
+      resolve();
     });
   });
 }

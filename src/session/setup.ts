@@ -13,11 +13,11 @@ import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt,
 import { isFuseMountedAt } from '../os/mounts.js';
 import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam-authenticate.js';
-import { processesOf } from '../os/processes.js';
+import { argvOf, processesOf } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { withUserLock } from '../os/users-lock.js';
 import { createKeyStore } from '../keys/key-store.js';
-import { mountAsUser, unmountAsUser } from './engine-ops.js';
+import { HOMECRYPT_BIN, mountAsUser, unmountAsUser } from './engine-ops.js';
 import { initLowerStep } from './lower-dir.js';
 import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrapForUser } from './key-ops.js';
 import { layoutFor, type Layout } from './user-layout.js';
@@ -99,16 +99,28 @@ function isEmptyDir(path: string): boolean {
 export async function refuseWhileRunning(user: UserAccount, what: string): Promise<void> {
   // a mount daemon of a session that just ended takes a moment to exit
   await waitUntil(() => processesOf(user.uid).length === 0, 5000);
+  // One whose mount is already gone is on its way out (it flushes and wipes its keys first, slower
+  // on a loaded machine): waited for longer, since it cannot be what blocks the move.
+  const left = processesOf(user.uid);
+  if (left.length > 0 && left.every((p) => isExitingMountDaemon(p.pid))) await waitUntil(() => processesOf(user.uid).length === 0, 30_000);
   const procs = processesOf(user.uid);
   if (procs.length > 0) {
     const list = procs
       .slice(0, 5)
-      .map((p) => `${p.pid} (${p.comm})`)
+      .map((p) => `${p.pid} (${isExitingMountDaemon(p.pid) ? 'homecrypt mount daemon, unmounted but not exiting' : p.comm})`)
       .join(', ');
     throw new RefusedError(`${user.name} has ${procs.length} process(es) running (${list}${procs.length > 5 ? ', …' : ''})`, {
       hint: `log ${user.name} out first: ${what} needs none of their processes running`,
     });
   }
+}
+
+/** `homecrypt mount LOWER MOUNTPOINT … --foreground` as mountAsUser starts it, its MOUNTPOINT no longer mounted. */
+function isExitingMountDaemon(pid: number): boolean {
+  const argv = argvOf(pid);
+  if (argv[1] !== HOMECRYPT_BIN || argv[2] !== 'mount' || !argv.includes('--foreground')) return false;
+  const mountPoint = argv[4];
+  return mountPoint !== undefined && !isFuseMountedAt(mountPoint);
 }
 
 async function waitUntil(cond: () => boolean, ms: number): Promise<void> {
