@@ -139,7 +139,7 @@ export function readVolumeConfig(lower: string): VolumeConfig & { mac: string } 
   let bytes: Buffer;
   try {
     // a fifo, a device or a huge file in its place is refused before it is read
-    bytes = readSmallFileAt(AT_FDCWD, p, VOLUME_CONFIG_MAX_BYTES, p, true);
+    bytes = readSmallFileAt(AT_FDCWD, p, VOLUME_CONFIG_MAX_BYTES, p, { follow: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UsageError(`${lower} is not a homecrypt volume (no ${VOLUME_CONFIG_NAME}; run homecrypt init)`);

@@ -10,14 +10,17 @@ import { openatSync } from './lower-fs-calls.js';
 /**
  * The bytes of `name` in the directory open as `dir` (AT_FDCWD: `name` is a
  * path), at most `max` of them; `where` names the file in errors. A symlink
- * is refused (ELOOP) unless `follow`. The open's own errors (ENOENT …) are
- * thrown as they are, the others as CorruptFileError.
+ * is refused (ELOOP) unless `follow`; with `owner`, a file of another uid is
+ * refused before a byte is read (root reading in a user's folder: a hard link
+ * there may name a file only root may read). The open's own errors (ENOENT …)
+ * are thrown as they are, the others as CorruptFileError.
  */
-export function readSmallFileAt(dir: number, name: string, max: number, where: string, follow = false): Buffer {
-  const fd = openatSync(dir, name, fsc.O_RDONLY | fsc.O_NONBLOCK | (follow ? 0 : fsc.O_NOFOLLOW));
+export function readSmallFileAt(dir: number, name: string, max: number, where: string, opts: { follow?: boolean; owner?: number } = {}): Buffer {
+  const fd = openatSync(dir, name, fsc.O_RDONLY | fsc.O_NONBLOCK | (opts.follow ? 0 : fsc.O_NOFOLLOW));
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CorruptFileError(where, 'is not a regular file');
+    if (opts.owner !== undefined && st.uid !== opts.owner) throw new CorruptFileError(where, `belongs to uid ${st.uid}, not ${opts.owner}`);
     if (st.size > max) throw new CorruptFileError(where, `holds ${st.size} bytes, more than the ${max} it may`);
     const buf = Buffer.alloc(max + 1);
     let n = 0;

@@ -2,8 +2,9 @@
 // plain words with what to run. One named rule per concern, each returning
 // findings: the PAM stacks (pam-stack-check.ts), then per user record: the
 // account behind it, an unfinished setup, the login slot, a mount or a key
-// left behind after the sessions ended, a mount whose daemon is gone; and a
-// folder in /home/.homecrypt that no record names.
+// left behind after the sessions ended, a mount whose daemon is gone; a
+// folder in /home/.homecrypt that no record names; and what a setup --private
+// stopped before its record left in a home (its marker says so).
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -15,6 +16,8 @@ import { keyStoreSummary } from './key-ops.js';
 import { checkPamStacks, type Finding } from './pam-stack-check.js';
 import { readSessionCount } from './session-counter.js';
 import { judgeLeftover } from './setup-leftover.js';
+import { isPrivateSetupMarker, readSetupMarker, setupMarkerPath, setupMarkerUsers } from './setup-marker.js';
+import { judgePrivateLeftover, privateSetupMarkerOf } from './private-leftover.js';
 import { resumeCommand } from './status.js';
 import { homecryptRoot } from './user-layout.js';
 import { listUserRecords, loadUserRecord, type UserRecord } from './user-record.js';
@@ -232,9 +235,56 @@ function checkStrayFolders(records: UserRecord[], only?: string): Finding[] {
   return out;
 }
 
+/** What a setup --private stopped before its record left: its marker names the user, no record does. */
+function interruptedPrivateFinding(name: string): Finding | null {
+  const m = readSetupMarker(name);
+  if (!isPrivateSetupMarker(m) || loadUserRecord(name)) return null;
+  const marker = setupMarkerPath(name);
+  const account = accountNamed(name);
+  if (!account || !privateSetupMarkerOf(account)) {
+    return {
+      check: 'interrupted-setup',
+      level: 'warning',
+      message: `${name}: a setup --private of uid ${m.uid} (home ${m.home}) was stopped before it wrote the record, and that account is gone or changed since`,
+      fix: `look in ${m.home}/.Private and ${m.home}/.homecrypt (they may hold data), then remove ${marker}`,
+    };
+  }
+  const left = judgePrivateLeftover(account, m);
+  const again = left.kind === 'own' && left.ecryptfsMigration ? `homecrypt ecryptfs migrate --user ${name}` : `homecrypt setup --user ${name} --private`;
+  if (left.kind === 'unknown') {
+    return {
+      check: 'interrupted-setup',
+      level: 'warning',
+      message: `${name}: a setup --private was stopped before it wrote the record, but not all of ${left.left.join(', ')} is provably its own: ${left.why}`,
+      fix: `look inside; keep what holds data (encrypted data opens with its recovery key), else move it away; setup --private of ${name} is refused while it is there`,
+    };
+  }
+  if (!left.left.length) {
+    return {
+      check: 'interrupted-setup',
+      level: 'warning',
+      message: `${name}: a setup --private was stopped before it made anything; ${name} is not set up`,
+      fix: `run ${again} again to set ${name} up, or remove ${marker}`,
+    };
+  }
+  return {
+    check: 'interrupted-setup',
+    level: 'problem',
+    message: `${name}: ${left.left.join(', ')} ${left.left.length > 1 ? 'were' : 'was'} left by a setup --private stopped before it wrote ${name}'s record (no file of ${name}'s was touched; its recovery key was never shown)`,
+    fix: `${left.mountPointInUse ? `move the files in ${account.home}/Private away, then ` : ''}run ${again} again (it removes them first)`,
+  };
+}
+
+function checkInterruptedPrivate(only?: string): Finding[] {
+  return setupMarkerUsers()
+    .filter((name) => only === undefined || name === only)
+    .map(interruptedPrivateFinding)
+    .filter((f): f is Finding => f !== null);
+}
+
 export function runDoctor(opts: DoctorOptions = {}): DoctorReport {
   const records = opts.user ? [loadUserRecord(opts.user)].filter((r): r is UserRecord => !!r) : listUserRecords();
-  const strays = checkStrayFolders(opts.user ? records : listUserRecords(), opts.user);
+  const strays = [...checkStrayFolders(opts.user ? records : listUserRecords(), opts.user), ...checkInterruptedPrivate(opts.user)];
   if (opts.user && !records.length && !strays.length) throw new UsageError(`${opts.user} has no homecrypt record`);
   const findings: Finding[] = checkPamStacks({ pamDir: opts.pamDir ?? '/etc/pam.d' }, records.length > 0);
   findings.push(...strays);

@@ -6,27 +6,10 @@
 // it holds nothing but what setup makes before the home is touched; any other
 // folder there may be the only copy of someone's data (an account forgotten
 // with setup --forget) and is left alone.
-import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '../os/atomic-file.js';
+import { closeSync, lstatSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { openDirAt, openTrustedDir, readdirFd, withFd } from '../os/dir-fd.js';
-import { isValidUserName } from '../os/users.js';
-import { recordDir } from './user-record.js';
-
-interface SetupMarker {
-  user: string;
-  uid: number;
-  base: string;
-  /** the folder's inode, once made; absent while it is being made */
-  dev?: string;
-  ino?: string;
-}
-
-function markerPath(user: string): string {
-  if (!isValidUserName(user)) throw new RangeError(`not a valid user name: ${user}`);
-  // no ".json": record listings never take it for a user's record
-  return join(recordDir(), `${user}.setup-marker`);
-}
+import { isPrivateSetupMarker, readSetupMarker, writeMarker } from './setup-marker.js';
 
 function inodeOf(path: string): { dev: string; ino: string } {
   const st = lstatSync(path, { bigint: true });
@@ -38,46 +21,7 @@ function inodeOf(path: string): { dev: string; ino: string } {
  * right after with its inode: so a crash between the two still names it.
  */
 export function writeSetupMarker(user: { name: string; uid: number }, base: string, made: boolean): void {
-  const marker: SetupMarker = { user: user.name, uid: user.uid, base, ...(made ? inodeOf(base) : {}) };
-  mkdirSync(recordDir(), { recursive: true, mode: 0o755 }); // the first user's setup comes before any record
-  writeFileAtomic(markerPath(user.name), Buffer.from(`${JSON.stringify(marker)}\n`), { mode: 0o600 });
-}
-
-/** The marker, and the temp file of a write a crash cut short (root's folder: names are safe here). */
-export function removeSetupMarker(user: string): void {
-  const file = markerPath(user);
-  let temps: string[] = [];
-  try {
-    temps = readdirSync(dirname(file)).filter((n) => n.startsWith(`.${basename(file)}.tmp-`));
-  } catch {
-    /* no record folder: no marker either */
-  }
-  for (const path of [file, ...temps.map((n) => join(dirname(file), n))]) {
-    try {
-      unlinkSync(path);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-function readSetupMarker(user: string): SetupMarker | null {
-  const file = markerPath(user);
-  try {
-    const st = lstatSync(file);
-    if (!st.isFile() || st.uid !== 0 || (st.mode & 0o022) !== 0) return null;
-    const m = JSON.parse(readFileSync(file, 'utf8')) as Partial<SetupMarker>;
-    if (
-      m.user !== user ||
-      typeof m.uid !== 'number' ||
-      typeof m.base !== 'string' ||
-      !((m.dev === undefined && m.ino === undefined) || (typeof m.dev === 'string' && typeof m.ino === 'string'))
-    )
-      return null;
-    return m as SetupMarker;
-  } catch {
-    return null;
-  }
+  writeMarker({ user: user.name, uid: user.uid, base, ...(made ? inodeOf(base) : {}) });
 }
 
 // ecryptfs migrate's journal (session/ecryptfs/migrate-home.ts), written before its record
@@ -128,7 +72,8 @@ export type Leftover = { kind: 'own' } | { kind: 'ecryptfs-migration' } | { kind
 export function judgeLeftover(user: { name: string; uid: number } | null, base: string): Leftover {
   const odd = unexpectedEntries(base);
   if (odd.includes(ECRYPTFS_JOURNAL)) return { kind: 'ecryptfs-migration' };
-  const m = user ? readSetupMarker(user.name) : null;
+  const found = user ? readSetupMarker(user.name) : null;
+  const m = found && !isPrivateSetupMarker(found) ? found : null;
   if (!m || m.uid !== user!.uid || m.base !== base) return { kind: 'unknown', why: 'no interrupted setup of this account made it' };
   const now = inodeOf(base);
   if (m.ino !== undefined && (now.dev !== m.dev || now.ino !== m.ino)) return { kind: 'unknown', why: 'it is not the folder the interrupted setup made' };

@@ -7,6 +7,7 @@
 // folder in /home/.homecrypt, moving the home in /home) go by directory
 // descriptor (src/os/dir-fd.ts). See docs/SECURITY.md.
 import { closeSync, existsSync, lstatSync, readdirSync, statfsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
 import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
@@ -23,7 +24,9 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrap
 import { layoutFor, type Layout } from './user-layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
-import { judgeLeftover, removeSetupMarker, writeSetupMarker } from './setup-leftover.js';
+import { judgeLeftover, writeSetupMarker } from './setup-leftover.js';
+import { removeSetupMarker, writeMarker } from './setup-marker.js';
+import { privateLeftoverOf } from './private-leftover.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
 import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, newUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
@@ -221,6 +224,7 @@ export function checkSetupRecord(user: UserAccount, mode: UserRecord['mode']): U
 
 async function reissuePending(opts: SetupOptions, user: UserAccount, rec: UserRecord): Promise<SetupResult> {
   opts.say?.(`the recovery key of ${rec.user} was never shown (setup was interrupted): making a new one`);
+  removeSetupMarker(user.name); // left when the run that wrote the record stopped right after it
   const show: ShowRecoveryKey = opts.onRecoveryKey ?? (() => {});
   let shown: string | null = null;
   const done = await reissueRecoveryKey(rec, user, opts.passphrase, (k, r) => {
@@ -233,7 +237,8 @@ async function reissuePending(opts: SetupOptions, user: UserAccount, rec: UserRe
 /**
  * The key store and the lower directory, written by the user worker in one
  * run with the steps `before` and `after` them (one process start: on a busy
- * machine each costs seconds).
+ * machine each costs seconds). `beforeWrite` sees the key store's bytes
+ * before the worker writes anything.
  */
 async function createKeysAndLower(
   opts: SetupOptions,
@@ -241,6 +246,7 @@ async function createKeysAndLower(
   layout: Layout,
   before: WorkerStep[] = [],
   after: WorkerStep[] = [],
+  beforeWrite?: (keyId: string, keyStore: Buffer) => void,
 ): Promise<{ keyId: string; recoveryKey: string; mountKey: Buffer }> {
   const staged = stagedWrites();
   const { keyId, mountKey, recoveryKey } = await createKeyStore(layout.keyStore, {
@@ -249,6 +255,8 @@ async function createKeysAndLower(
     writer: staged.writer,
   });
   try {
+    const written = staged.steps.filter((s) => s.req.op === 'writeFile' && s.req.path === layout.keyStore).pop();
+    beforeWrite?.(keyId, written?.payload ?? Buffer.alloc(0));
     await userWorker(user).runAll([...before, ...staged.steps, initLowerStep(layout.lower, layout.keyStore, mountKey), ...after]);
   } catch (err) {
     mountKey.fill(0);
@@ -257,7 +265,28 @@ async function createKeysAndLower(
   return { keyId, recoveryKey, mountKey };
 }
 
+/**
+ * What a --private setup stopped at once left before its record: refused when
+ * it is not provably that setup's, else removed (saying so) as the user.
+ */
+async function clearPrivateLeftover(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<void> {
+  const leftover = privateLeftoverOf(user);
+  if (!leftover) return;
+  if (leftover.kind === 'unknown') {
+    throw new RefusedError(`${leftover.left.join(', ')}: left by an interrupted setup of ${user.name}, but ${leftover.why}`, {
+      hint: 'look inside: it may hold data (encrypted data opens with the recovery key it was made with); move it away, then run setup again',
+    });
+  }
+  if (leftover.mountPointInUse) throw new RefusedError(`${layout.mountPoint} exists and is not empty; move its files away first`);
+  if (leftover.left.length)
+    opts.say?.(
+      `removing ${leftover.left.join(', ')}, left by a setup of ${user.name} that was stopped before it wrote the record (its recovery key was never shown)`,
+    );
+  await userWorker(user).runAll(leftover.steps);
+}
+
 async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layout): Promise<SetupResult> {
+  await clearPrivateLeftover(opts, user, layout);
   if (existsSync(layout.lower)) throw new RefusedError(`${layout.lower} already exists; move it away first`);
   if (existsSync(layout.mountPoint) && !isEmptyDir(layout.mountPoint))
     throw new RefusedError(`${layout.mountPoint} exists and is not empty; move its files away first`);
@@ -274,19 +303,35 @@ async function setupPrivate(opts: SetupOptions, user: UserAccount, layout: Layou
       layout,
       [{ req: { op: 'mkdir', path: layout.keyDir, mode: 0o700 } }],
       [{ req: { op: 'mkdir', path: layout.mountPoint, mode: 0o700 } }],
+      (keyId, keyStore) =>
+        // before the worker makes anything: a run stopped at once leaves what it names (private-leftover.ts)
+        writeMarker({
+          user: user.name,
+          uid: user.uid,
+          mode: 'private',
+          home: user.home,
+          keyId,
+          keyStoreSha256: createHash('sha256').update(keyStore).digest('hex'),
+          madeKeyDir: !keyDirExisted,
+          madeMountPoint: !mountPointExisted,
+        }),
     );
     made.mountKey.fill(0);
     recoveryKey = made.recoveryKey;
     record = { ...newUserRecord(user, layout, made.keyId, opts.initialState ?? 'ready'), ...(opts.onRecoveryKey ? { recoveryKeyPending: true } : {}) };
     saveUserRecord(record);
+    removeSetupMarker(user.name);
   } catch (err) {
     // nothing half-done: take back what this run created (as the user: all of it is in their home)
     const undo: WorkerStep[] = [{ req: { op: 'remove', path: layout.lower } }, { req: { op: 'remove', path: layout.keyStore } }];
     if (!keyDirExisted) undo.push({ req: { op: 'remove', path: layout.keyDir } });
     if (!mountPointExisted) undo.push({ req: { op: 'rmdirIfEmpty', path: layout.mountPoint } });
-    await w.runAll(undo).catch(() => {
-      /* the first error is the one to report */
-    });
+    await w.runAll(undo).then(
+      () => removeSetupMarker(user.name),
+      () => {
+        /* the first error is the one to report; the marker lets a rerun remove the rest */
+      },
+    );
     throw err;
   }
   if (opts.onRecoveryKey) return { record: await showRecoveryKeyOnce(record, recoveryKey, opts.onRecoveryKey), recoveryKey: null, moved: null, resumed: false };

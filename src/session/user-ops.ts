@@ -5,7 +5,7 @@
 // the right moment only redirects work they could have done themselves.
 // Secrets (a mount key) arrive as the request's payload on the pipe, never
 // in argv or the environment.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { RefusedError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../os/atomic-file.js';
 import { createLower } from './lower-dir.js';
@@ -22,6 +22,14 @@ function mkdirMode(path: string, mode: number): void {
     if (!st.isDirectory()) throw new RefusedError(`${path} exists and is not a directory`);
   }
   chmodSync(path, mode);
+}
+
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 function rmdirIfEmpty(path: string): void {
@@ -61,6 +69,9 @@ export function runUserRequest(req: UserRequest, payload: Buffer, onProgress: (p
       return null;
     case 'remove':
       rmSync(req.path, { recursive: true, force: true });
+      return null;
+    case 'unlink':
+      unlinkIfThere(req.path);
       return null;
     case 'rmdirIfEmpty':
       rmdirIfEmpty(req.path);

@@ -14,6 +14,8 @@ export type UserRequest =
   | { op: 'initLower'; lower: string; keyStore: string; plaintextNames?: boolean }
   /** the file or tree, gone (absent is fine) */
   | { op: 'remove'; path: string }
+  /** the file (never a directory: unlink(2)), gone (absent is fine) */
+  | { op: 'unlink'; path: string }
   /** the directory, if it is empty */
   | { op: 'rmdirIfEmpty'; path: string }
   /** everything inside the directory gone, the directory kept (its parent may be root's) */

@@ -59,10 +59,18 @@ describe('readSmallFileAt', () => {
     fs.symlinkSync(join(dir, 'ok'), join(dir, 'to-ok'));
     fs.symlinkSync('/dev/zero', join(dir, 'to-zero'));
     expect((thrown(() => readSmallFileAt(dirFd, 'to-ok', 100, 'to-ok')) as NodeJS.ErrnoException).code).toBe('ELOOP');
-    expect(readSmallFileAt(dirFd, 'to-ok', 100, 'to-ok', true).length).toBe(100);
-    const e = thrown(() => readSmallFileAt(dirFd, 'to-zero', 100, 'to-zero', true));
+    expect(readSmallFileAt(dirFd, 'to-ok', 100, 'to-ok', { follow: true }).length).toBe(100);
+    const e = thrown(() => readSmallFileAt(dirFd, 'to-zero', 100, 'to-zero', { follow: true }));
     expect(e).toBeInstanceOf(CorruptFileError);
     expect(e.message).toMatch(/not a regular file/);
+  });
+
+  it('with an owner, refuses a file of another uid before reading it', () => {
+    fs.chownSync(join(dir, 'ok'), 4321, 4321);
+    const e = thrown(() => readSmallFileAt(dirFd, 'ok', 100, 'ok', { owner: 1234 }));
+    expect(e).toBeInstanceOf(CorruptFileError);
+    expect(e.message).toMatch(/belongs to uid 4321, not 1234/);
+    expect(readSmallFileAt(dirFd, 'ok', 100, 'ok', { owner: 4321 }).length).toBe(100);
   });
 
   it("passes the open's own errors on as they are (ENOENT)", () => {

@@ -29,3 +29,18 @@ describe('emptyDir (the user folder of a setup being undone)', () => {
     expect(runUserRequest({ op: 'emptyDir', path: join(tmpdir(), 'homecrypt-userops-absent-x') }, Buffer.alloc(0), () => {})).toBe(null);
   });
 });
+
+describe('unlink (a leftover file of an interrupted setup --private)', () => {
+  it('removes a file, is done when it is gone, and never removes a directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'homecrypt-userops-'));
+    dirs.push(root);
+    writeFileSync(join(root, 'homecrypt.keys'), 'k');
+    runUserRequest({ op: 'unlink', path: join(root, 'homecrypt.keys') }, Buffer.alloc(0), () => {});
+    expect(readdirSync(root)).toEqual([]);
+    expect(runUserRequest({ op: 'unlink', path: join(root, 'homecrypt.keys') }, Buffer.alloc(0), () => {})).toBe(null);
+    mkdirSync(join(root, 'homecrypt.keys'));
+    writeFileSync(join(root, 'homecrypt.keys', 'inside'), 'x');
+    expect(() => runUserRequest({ op: 'unlink', path: join(root, 'homecrypt.keys') }, Buffer.alloc(0), () => {})).toThrow(/EISDIR/);
+    expect(readdirSync(join(root, 'homecrypt.keys'))).toEqual(['inside']);
+  });
+});
