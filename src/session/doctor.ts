@@ -5,7 +5,7 @@
 // left behind after the sessions ended, a mount whose daemon is gone; a
 // folder in /home/.homecrypt that no record names; and what a setup --private
 // stopped before its record left in a home (its marker says so).
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { listMountKeys } from '../os/keyring.js';
@@ -20,7 +20,7 @@ import { isPrivateSetupMarker, readSetupMarker, setupMarkerPath, setupMarkerUser
 import { judgePrivateLeftover, privateSetupMarkerOf } from './private-leftover.js';
 import { resumeCommand } from './status.js';
 import { homecryptRoot } from './user-layout.js';
-import { listUserRecords, loadUserRecord, type UserRecord } from './user-record.js';
+import { listUserRecords, loadUserRecord, recordPath, type UserRecord } from './user-record.js';
 
 export type { Finding } from './pam-stack-check.js';
 
@@ -238,7 +238,8 @@ function checkStrayFolders(records: UserRecord[], only?: string): Finding[] {
 /** What a setup --private stopped before its record left: its marker names the user, no record does. */
 function interruptedPrivateFinding(name: string): Finding | null {
   const m = readSetupMarker(name);
-  if (!isPrivateSetupMarker(m) || loadUserRecord(name)) return null;
+  // a record (even one other checks find unreadable) is what that setup meant to leave: the marker is stale then
+  if (!isPrivateSetupMarker(m) || existsSync(recordPath(name))) return null;
   const marker = setupMarkerPath(name);
   const account = accountNamed(name);
   if (!account || !privateSetupMarkerOf(account)) {
