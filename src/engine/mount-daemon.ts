@@ -23,9 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { HomecryptError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import { userNameOf } from '../os/users.js';
-import { isFuseMountedAt, mountAt } from '../os/mounts.js';
+import { fuseMounts, isFuseMountedAt, mountAt } from '../os/mounts.js';
 import { fusermountUnmount } from '../fuse/index.js';
-import { DEFAULT_CACHE_TIMEOUT, mountVolume, openVolume } from './volume.js';
+import { DEFAULT_CACHE_TIMEOUT, FSNAME_PREFIX, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { rateLimitedLog } from './log-limit.js';
 
@@ -49,6 +49,37 @@ export function defaultLogFile(mountPoint: string): string {
   }
   const h = createHash('sha256').update(resolve(mountPoint)).digest('hex').slice(0, 12);
   return `${dir}/homecrypt-mount-${h}.log`;
+}
+
+/**
+ * Refuses a LOWER that a live mount already serves (found in the mount table
+ * by the `homecrypt:LOWER` source every mount names, compared by device and
+ * inode): two daemons on one lower directory each keep their own sizes, keys
+ * and write records, so a file written through both can lose writes or end
+ * as EIO. A mount lazily detached at a logout (still serving a process left
+ * inside) is no longer in the table and is not seen here.
+ */
+export function refuseIfLowerServed(lower: string): void {
+  let own: Stats;
+  try {
+    own = statSync(lower);
+  } catch {
+    return; // reading the config reports it
+  }
+  for (const m of fuseMounts()) {
+    if (!m.source.startsWith(FSNAME_PREFIX)) continue;
+    try {
+      const st = statSync(m.source.slice(FSNAME_PREFIX.length));
+      if (st.dev === own.dev && st.ino === own.ino) {
+        throw new RefusedError(`${lower} is already mounted at ${m.mountPoint}`, {
+          hint: `use that mount, or unmount it first (homecrypt umount ${m.mountPoint}); two mounts of one lower directory would each overwrite the other's writes`,
+        });
+      }
+    } catch (err) {
+      if (err instanceof RefusedError) throw err;
+      // a lower directory we cannot stat (another user's, gone) is not this one
+    }
+  }
 }
 
 /**

@@ -203,6 +203,9 @@ export interface MountedVolume {
  */
 export const DEFAULT_CACHE_TIMEOUT = 60;
 
+/** A mount's source in the mount table: this and its lower directory (mount-daemon.ts finds a lower already served by it). */
+export const FSNAME_PREFIX = 'homecrypt:';
+
 export async function mountVolume(
   vol: OpenVolume,
   mountPoint: string,
@@ -219,7 +222,7 @@ export async function mountVolume(
   const fs = new EncryptedFilesystem({ lowerRoot: vol.lowerRoot, format: vol.format, log: opts.log, afterReply });
   const mount = await mountFuse(resolve(mountPoint), fs.ops(), {
     afterReply: () => afterReply.run(),
-    fsname: `homecrypt:${vol.lowerRoot}`,
+    fsname: `${FSNAME_PREFIX}${vol.lowerRoot}`,
     subtype: 'homecrypt',
     allowOther: opts.allowOther,
     attrTimeout: cache,

@@ -38,6 +38,11 @@ export function mountAt(path: string): MountEntry | null {
   return found;
 }
 
+/** Every FUSE mount of this mount namespace. */
+export function fuseMounts(): MountEntry[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((e) => e.fsType.startsWith('fuse'));
+}
+
 export function isFuseMountedAt(path: string): boolean {
   const m = mountAt(path);
   return m !== null && m.fsType.startsWith('fuse');

@@ -225,6 +225,23 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/already mounted/);
   });
+
+  it('the same lower directory at a second mount point is refused (two daemons would overwrite each other), also through a symlink', () => {
+    const other = fs.mkdtempSync('/tmp/hc-second-mnt-');
+    const link = `${other}-lower-link`;
+    fs.symlinkSync(v.lower, link);
+    try {
+      for (const lower of [v.lower, link]) {
+        const r = hc(['mount', lower, other, '--passphrase-fd', '0'], `${PASS}\n`);
+        expect(r.code, r.stderr).toBe(8);
+        expect(r.stderr).toContain(`is already mounted at ${v.mnt}`);
+        expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${other} `);
+      }
+    } finally {
+      fs.rmSync(link);
+      fs.rmdirSync(other);
+    }
+  });
 });
 
 describe.skipIf(skipUnless('root', 'fuse', 'engine full-disk tests'))('a full or read-only lower filesystem', () => {

@@ -8,7 +8,7 @@ import { deferInterrupts, wasInterrupted } from '../../os/interrupt.js';
 import { ignoreSignalsFromNow } from '../../os/ignore-signals.js';
 import { DEFAULT_CACHE_TIMEOUT, openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
-import { defaultLogFile, formatNote, prepareMountPoint, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
+import { defaultLogFile, formatNote, prepareMountPoint, refuseIfLowerServed, runDaemonChild, serveMount, startMountDaemon } from '../../engine/mount-daemon.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
 import { daemonChildFds, withDaemonOptions, type DaemonOpts } from '../daemon-options.js';
 import { isAdoptedEcryptfs, mountAdopted } from '../../session/ecryptfs/adopt.js';
@@ -69,6 +69,7 @@ export function registerMountCommand(program: Command): void {
       return;
     }
     const config = readVolumeConfig(resolve(lower));
+    refuseIfLowerServed(resolve(lower));
     const cleaned = await prepareMountPoint(mountPoint);
     if (cleaned) note(cleaned);
     const mnt = resolve(mountPoint);
