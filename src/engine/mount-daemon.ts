@@ -231,9 +231,9 @@ export async function runDaemonChild(lower: string, mountPoint: string, keyFd: n
 
 /**
  * The daemon half of the start-up handshake: the secret arrives on `keyFd`
- * (never argv or the environment), "ready" or "error …" goes back on
- * `readyFd`. `serve` owns the secret: it wipes it once it has made its keys,
- * not when serving ends hours later.
+ * (never argv or the environment), "ready" or "error …" (and a line "hint …"
+ * when the error has one) goes back on `readyFd`. `serve` owns the secret: it
+ * wipes it once it has made its keys, not when serving ends hours later.
  */
 export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secret: Buffer, onReady: () => void) => Promise<void>): Promise<void> {
   const secret = readFileSync(keyFd);
@@ -255,7 +255,9 @@ export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secr
   try {
     await serve(secret, ready);
   } catch (err) {
-    say(`error ${(err as Error).message.replace(/\n/g, ' ')}`);
+    // what to do goes along too (a refusal's remedy, such as fusermount3's), on a line of its own
+    const hint = err instanceof HomecryptError && err.hint ? `\nhint ${err.hint.replace(/\n/g, ' ')}` : '';
+    say(`error ${(err as Error).message.replace(/\n/g, ' ')}${hint}`);
     throw err;
   }
 }
@@ -286,16 +288,17 @@ export async function startMountDaemon(
   // never keep a directory (maybe inside some mount) busy
   const started = await startDaemon(args, secret, { logFile: opts.logFile, cwd: '/' });
   if ('error' in started) {
-    // the log's last lines, less those that only repeat the error
+    // the log's last lines, less those that only repeat the error and its hint
     const tail = (() => {
       try {
         const lines = readFileSync(opts.logFile, 'utf8').trim().split('\n').slice(-3);
-        return lines.filter((l) => !l.includes(started.error)).join('; ');
+        return lines.filter((l) => !l.includes(started.error) && !(started.hint && l.includes(started.hint))).join('; ');
       } catch {
         return '';
       }
     })();
-    throw new HomecryptError(`mount failed: ${started.error}`, { hint: `see the daemon's log ${opts.logFile}${tail ? `, which ends: ${tail}` : ''}` });
+    const see = `see the daemon's log ${opts.logFile}${tail ? `, which ends: ${tail}` : ''}`;
+    throw new HomecryptError(`mount failed: ${started.error}`, { hint: started.hint ? `${started.hint}; ${see}` : see });
   }
   return {
     pid: started.pid,
@@ -313,7 +316,11 @@ export async function startMountDaemon(
  * for its word on fd 4. A daemon that fails is terminated and its error
  * returned for the caller to word; callers keep their own error types.
  */
-export async function startDaemon(args: string[], secret: Buffer, opts: { logFile: string; cwd?: string }): Promise<StartedDaemon | { error: string }> {
+export async function startDaemon(
+  args: string[],
+  secret: Buffer,
+  opts: { logFile: string; cwd?: string },
+): Promise<StartedDaemon | { error: string; hint?: string }> {
   const log = openSync(opts.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [BIN, ...args], {
     detached: true,
@@ -350,7 +357,9 @@ export async function startDaemon(args: string[], secret: Buffer, opts: { logFil
     } catch {
       /* gone */
     }
-    return { error: result.replace(/^error /, '') };
+    const [said = '', ...more] = result.split('\n');
+    const hint = more.find((l) => l.startsWith('hint '))?.slice('hint '.length);
+    return { error: said.replace(/^error /, ''), hint };
   }
   child.unref();
   (readyPipe as unknown as { destroy(): void }).destroy();

@@ -3,23 +3,21 @@
 // findings: the PAM stacks (pam-stack-check.ts), then per user record: the
 // account behind it, an unfinished setup, the login slot, a mount or a key
 // left behind after the sessions ended, a mount whose daemon is gone; a
-// folder in /home/.homecrypt that no record names; and what a setup --private
-// stopped before its record left in a home (its marker says so).
-import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// folder in /home/.homecrypt that no record names (stray-folder.ts); and what a
+// setup --private stopped before its record left in a home (its marker says so).
+import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { listMountKeys } from '../os/keyring.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { argvOf, processesOf } from '../os/processes.js';
-import { isValidUserName, lookupUser, type UserAccount } from '../os/users.js';
+import { lookupUser, type UserAccount } from '../os/users.js';
 import { keyStoreSummary } from './key-ops.js';
 import { checkPamStacks, type Finding } from './pam-stack-check.js';
 import { readSessionCount } from './session-counter.js';
-import { judgeLeftover } from './setup-leftover.js';
 import { isPrivateSetupMarker, readSetupMarker, setupMarkerPath, setupMarkerUsers } from './setup-marker.js';
 import { judgePrivateLeftover, privateSetupMarkerOf } from './private-leftover.js';
 import { resumeCommand } from './status.js';
-import { homecryptRoot } from './user-layout.js';
+import { accountNamed, checkStrayFolders } from './stray-folder.js';
 import { listUserRecords, loadUserRecord, recordPath, type UserRecord } from './user-record.js';
 
 export type { Finding } from './pam-stack-check.js';
@@ -166,70 +164,6 @@ function checkLeftovers(rec: UserRecord, user: UserAccount): Finding[] {
         message: `${rec.user}: the mount key ${rec.keyId} is still in ${rec.user}'s keyring though nothing is mounted and no session is open`,
         fix: `homecrypt keyring forget ${rec.keyId} --user ${rec.user}`,
       });
-    }
-  }
-  return out;
-}
-
-function accountNamed(name: string): UserAccount | null {
-  try {
-    return lookupUser(name);
-  } catch (e) {
-    if (e instanceof UsageError) return null;
-    throw e;
-  }
-}
-
-/** A folder in /home/.homecrypt that no record names: a setup stopped before its record, or data left by --forget. */
-function strayFinding(name: string, base: string): Finding {
-  const account = isValidUserName(name) ? accountNamed(name) : null;
-  let left: ReturnType<typeof judgeLeftover>;
-  try {
-    left = judgeLeftover(account, base);
-  } catch (e) {
-    left = { kind: 'unknown', why: (e as Error).message };
-  }
-  if (left.kind === 'own') {
-    return {
-      check: 'stray-folder',
-      level: 'problem',
-      message: `${name}: ${base} was left by a setup --home stopped before it wrote ${name}'s record (the home was not touched; its recovery key was never shown)`,
-      fix: `run homecrypt setup --user ${name} --home again (it removes that folder first)`,
-    };
-  }
-  if (left.kind === 'ecryptfs-migration') {
-    return {
-      check: 'stray-folder',
-      level: 'problem',
-      message: `${name}: ${base} holds an eCryptfs migration stopped before it wrote ${name}'s record`,
-      fix: `run homecrypt ecryptfs migrate --user ${name} again`,
-    };
-  }
-  return {
-    check: 'stray-folder',
-    level: 'warning',
-    message: `${name}: ${base} has no homecrypt record (${left.why}); it may hold encrypted data, e.g. of an account forgotten with setup --forget`,
-    fix: `look inside; keep it if it holds data (it opens with its recovery key), else move it away; setup --home of ${name} is refused while it is there`,
-  };
-}
-
-/** The folders under the --home roots (/home/.homecrypt) that no record names. */
-function checkStrayFolders(records: UserRecord[], only?: string): Finding[] {
-  const known = new Set(records.filter((r) => r.mode === 'home').map((r) => r.keyStore));
-  const roots = new Set([homecryptRoot('/home/_'), ...records.filter((r) => r.mode === 'home').map((r) => dirname(dirname(r.keyStore)))]);
-  const out: Finding[] = [];
-  for (const root of roots) {
-    let names: string[];
-    try {
-      names = readdirSync(root);
-    } catch {
-      continue;
-    }
-    for (const name of names.sort()) {
-      if (only !== undefined && name !== only) continue;
-      const base = join(root, name);
-      if (known.has(join(base, 'homecrypt.keys')) || !lstatSync(base).isDirectory()) continue;
-      out.push(strayFinding(name, base));
     }
   }
   return out;

@@ -4,7 +4,9 @@ import { isValidUserName, lookupUser, type UserAccount } from '../os/users.js';
 import { UsageError } from '../errors.js';
 import { keyStoreSummary } from './key-ops.js';
 import { pamEnabled } from './pam-config.js';
+import type { Finding } from './pam-stack-check.js';
 import { readSessionCount } from './session-counter.js';
+import { checkStrayFolders } from './stray-folder.js';
 import { loadUserRecord, type Mode, type UserRecord } from './user-record.js';
 
 export interface UserStatus {
@@ -28,6 +30,8 @@ export interface UserStatus {
   orphaned?: boolean;
   /** what to run to finish an interrupted setup, migration or undo */
   resume?: string;
+  /** the user's folder under a --home root that no record names (doctor's stray-folder check), when there is one */
+  strayFolders?: Finding[];
   pamEnabled: boolean;
 }
 
@@ -43,9 +47,13 @@ export function resumeCommand(rec: UserRecord): string | undefined {
   return undefined;
 }
 
-/** False when something needs doing: an unfinished setup, a password out of sync, an unreadable key store, a deleted account. */
+/**
+ * False when something needs doing: an unfinished setup, a password out of
+ * sync, an unreadable key store, a deleted account, a folder a stopped setup
+ * left (what doctor calls a problem; a folder of unknown origin is a warning).
+ */
 export function statusIsWell(s: UserStatus): boolean {
-  return !(s.orphaned || s.resume || s.recoveryKeyPending || s.needsRecovery || s.slotsError);
+  return !(s.orphaned || s.resume || s.recoveryKeyPending || s.needsRecovery || s.slotsError || s.strayFolders?.some((f) => f.level === 'problem'));
 }
 
 export function userStatus(name: string): UserStatus {
@@ -70,7 +78,10 @@ export function userStatus(name: string): UserStatus {
     };
   }
   const rec = loadUserRecord(account.name);
-  if (!rec) return { user: account.name, mode: 'none', pamEnabled: pam };
+  // a setup --home stopped before its record leaves no record, but a folder (and what doctor says to run)
+  const strays = checkStrayFolders(rec ? [rec] : [], account.name);
+  const strayFolders = strays.length ? { strayFolders: strays } : {};
+  if (!rec) return { user: account.name, mode: 'none', pamEnabled: pam, ...strayFolders };
   const s: UserStatus = {
     user: rec.user,
     mode: rec.mode,
@@ -88,6 +99,7 @@ export function userStatus(name: string): UserStatus {
     recoveryKeyPending: !!rec.recoveryKeyPending,
     orphaned: rec.uid !== account.uid,
     resume: resumeCommand(rec),
+    ...strayFolders,
   };
   try {
     s.slots = keyStoreSummary(rec.keyStore, account).slots.map((x) => ({ name: x.name, kind: x.kind }));

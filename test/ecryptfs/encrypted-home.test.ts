@@ -16,6 +16,8 @@ import { BIN, MANIFEST_SH, VECTORS, plainManifest } from '../helpers/ecryptfs.js
 import { makeEcryptfsEncryptedHome } from '../helpers/ecryptfs-homes.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { lookupUser } from '../../src/os/users.js';
+import { writeSetupMarker } from '../../src/session/setup-leftover.js';
+import { removeSetupMarker } from '../../src/session/setup-marker.js';
 import { deleteUserByName } from '../helpers/users.js';
 
 const MOUNT_PASS = 'home mount pass';
@@ -140,6 +142,50 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     },
     LONG,
   );
+
+  it('migrate refuses a folder in .homecrypt that no record names, saying what it likely is and what to run', () => {
+    const base = join(root, '.homecrypt', migUser);
+    const again = `run homecrypt ecryptfs migrate --user ${migUser} again`;
+    const migrate = () => run(['ecryptfs', 'migrate', '--user', migUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05']);
+    /** `fn` with this process's record folder the test's (the setup marker sits beside the records). */
+    const withRecords = (fn: () => void) => {
+      const was = process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS;
+      process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS = records;
+      try {
+        fn();
+      } finally {
+        if (was === undefined) delete process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS;
+        else process.env.HOMECRYPT_RECORD_DIR_FOR_TESTS = was;
+      }
+    };
+    mkdirSync(join(root, '.homecrypt'), { recursive: true, mode: 0o711 });
+    mkdirSync(base);
+    try {
+      // no setup of this account made it: it may be someone's data
+      let r = migrate();
+      expect(r.stderr).toBe(
+        `homecrypt: ${base} already exists and no record names it (no interrupted setup of this account made it)\n` +
+          `hint: it may hold encrypted data, e.g. of an account forgotten with setup --forget (it opens with that recovery key): look inside with ls -la ${base}; ` +
+          `keep it elsewhere if it does, e.g. mv -T -- ${base} ${base}.kept, or remove it; then ${again}\n`,
+      );
+      expect(r.status).toBe(8);
+      // what a setup --home stopped before its record leaves, its marker naming it: nothing in it is needed
+      writeFileSync(join(base, 'homecrypt.keys'), '');
+      mkdirSync(join(base, 'lower'));
+      withRecords(() => writeSetupMarker(lookupUser(migUser), base, true));
+      r = migrate();
+      expect(r.stderr).toBe(
+        `homecrypt: ${base} already exists: a setup --home of ${migUser} stopped before it wrote the record left it\n` +
+          `hint: nothing in it is needed (a key store whose recovery key was never shown, and an empty volume; homecrypt doctor --user ${migUser} says so too): ` +
+          `remove it with rm -r -- ${base}, then ${again}\n`,
+      );
+      expect(r.status).toBe(8);
+      expect(existsSync(join(records, `${migUser}.json`))).toBe(false);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+      withRecords(() => removeSetupMarker(migUser));
+    }
+  });
 
   it(
     'migrate: every file verified, resumable, and homecrypt --home mode works at the next login',

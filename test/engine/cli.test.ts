@@ -329,6 +329,47 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine guards for an ordinary user')
     expect(r.status).toBe(11);
   });
 
+  it("fusermount3's refusal is said once, as permission denied with its remedy, not as an internal error", () => {
+    const mnt = own(join(dir, 'm-allow-other'));
+    const log = join(dir, 'u-home', 'allow-other.log'); // the user's
+    // fusermount3 reads /etc/fuse.conf: one without user_allow_other (Debian's default), bound over it in a mount namespace of its own
+    const conf = join(dir, 'fuse.conf');
+    fs.writeFileSync(conf, '# no user_allow_other\n');
+    const mountAsUser = (extra: string[]) =>
+      spawnSync(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount --bind "$0" /etc/fuse.conf && exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "$@"`,
+          conf,
+          BIN,
+          'mount',
+          vol,
+          mnt,
+          '--passphrase-fd',
+          '0',
+          '--allow-other',
+          ...extra,
+        ],
+        { input: `${PASS}\n`, encoding: 'utf8', timeout: 60_000, cwd: '/' },
+      );
+    const said = `FUSE mount at ${mnt} failed: fusermount3: option allow_other only allowed if 'user_allow_other' is set in /etc/fuse.conf`;
+    const hint = 'root can allow it with a line user_allow_other in /etc/fuse.conf; or mount without letting other users in';
+    // served from this process: the error's own type (was: "internal error", exit 70)
+    let r = mountAsUser(['--foreground']);
+    expect(r.stderr).toBe(`homecrypt: ${said}\nhint: ${hint}\n`);
+    expect(r.status).toBe(11);
+    // through a daemon: its error and its hint come back over the ready pipe
+    r = mountAsUser(['--log-file', log]);
+    expect(r.stderr).toBe(`homecrypt: mount failed: ${said}\nhint: ${hint}; see the daemon's log ${log}\n`);
+    expect(r.status).toBe(1);
+    expect(mounted(mnt)).toBe(false);
+  });
+
   it('umount says whose mount it is, and that a path does not exist', () => {
     const mnt = own(join(dir, 'm-root'));
     // root mounts the user's volume: the user may not unmount it

@@ -119,7 +119,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     }
   });
 
-  it('--home stopped at once before its record: doctor names the folder; a rerun removes it and finishes; a folder it did not make is kept', async () => {
+  it('--home stopped at once before its record: doctor and status name the folder; a rerun removes it and finishes; a folder it did not make is kept', async () => {
     const u = newUser('hcx');
     writeFileSync(`${u.home}/note.txt`, 'still here');
     const base = `/home/.homecrypt/${u.name}`;
@@ -142,6 +142,22 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     expect(doctor.code, doctor.stdout + doctor.stderr).toBe(1);
     expect(doctor.stdout).toMatch(new RegExp(`PROBLEM: ${u.name}: ${base} was left by a setup --home stopped before it wrote`));
     expect(doctor.stdout).toMatch(new RegExp(`fix: run homecrypt setup --user ${u.name} --home again`));
+    // status says it too, in doctor's words with doctor's fix, and that something needs doing (was: only "not set up", exit 0)
+    const finding =
+      `PROBLEM: ${u.name}: ${base} was left by a setup --home stopped before it wrote ${u.name}'s record (the home was not touched; its recovery key was never shown)\n` +
+      `  fix: run homecrypt setup --user ${u.name} --home again (it removes that folder first)\n`;
+    expect(doctor.stdout).toContain(finding);
+    const status = homecrypt(['status', '--user', u.name]);
+    expect(status.stdout).toMatch(new RegExp(`^${u.name}: not set up for homecrypt \\(PAM hook (enabled|disabled)\\)\n`));
+    expect(status.stdout.slice(status.stdout.indexOf('\n') + 1)).toBe(finding);
+    expect(status.code).toBe(1);
+    expect(JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout).strayFolders).toEqual([
+      expect.objectContaining({
+        check: 'stray-folder',
+        level: 'problem',
+        fix: `run homecrypt setup --user ${u.name} --home again (it removes that folder first)`,
+      }),
+    ]);
 
     const again = homecrypt(['setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], `${u.password}\n`);
     expect(again.code, again.stderr).toBe(0);
@@ -149,6 +165,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     expect(again.stdout).toMatch(/Recovery key/);
     expect(JSON.parse(readFileSync(record, 'utf8')).state).toBe('ready');
     expect(readdirSync('/etc/homecrypt/users').filter((n) => n.includes(`${u.name}.setup-marker`))).toEqual([]);
+    expect(homecrypt(['status', '--user', u.name]).stdout).not.toContain(base + ' was left');
 
     // undone, then a folder of the same name that no setup made (data of a forgotten account, say): kept, and named
     const undo = homecrypt(['setup', '--undo', '--yes', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
@@ -163,6 +180,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     );
     expect(readFileSync(`${base}/homecrypt.keys`, 'utf8')).toBe('not ours');
     expect(homecrypt(['doctor', '--user', u.name]).stdout).toMatch(new RegExp(`warning: ${u.name}: ${base} has no homecrypt record`));
+    // a warning in status too; it may be someone's data, not something to run: status is still well
+    const kept = homecrypt(['status', '--user', u.name]);
+    expect(kept.stdout).toMatch(new RegExp(`\nwarning: ${u.name}: ${base} has no homecrypt record`));
+    expect(kept.code).toBe(0);
     rmSync(base, { recursive: true });
   });
 

@@ -8,8 +8,13 @@ import { UsageError } from '../../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { reporting, result } from '../output.js';
 
+/** Doctor's words for a folder no record names, as doctor prints them. */
+function strayLines(s: UserStatus): string[] {
+  return (s.strayFolders ?? []).flatMap((f) => [`${f.level === 'problem' ? 'PROBLEM' : 'warning'}: ${f.message}`, `  fix: ${f.fix}`]);
+}
+
 function describe(s: UserStatus): string {
-  if (s.mode === 'none') return `${s.user}: not set up for homecrypt (PAM hook ${s.pamEnabled ? 'enabled' : 'disabled'})\n`;
+  if (s.mode === 'none') return [`${s.user}: not set up for homecrypt (PAM hook ${s.pamEnabled ? 'enabled' : 'disabled'})`, ...strayLines(s), ''].join('\n');
   const unfinished = s.state === 'undoing' ? 'undo interrupted' : s.state === 'migrating' ? 'setup interrupted: not mounted at login' : '';
   const lines = [
     `user:        ${s.user}`,
@@ -29,6 +34,7 @@ function describe(s: UserStatus): string {
   if (s.recoveryKeyPending) lines.push('recovery:    the recovery key was never shown; running that command again shows a new one');
   if (s.rewrapPending) lines.push('password:    changed; the key store is re-wrapped at the next login');
   if (s.needsRecovery) lines.push(`password:    OUT OF SYNC: run homecrypt rewrap --recovery ${s.keyStore}`);
+  lines.push(...strayLines(s));
   return `${lines.join('\n')}\n`;
 }
 

@@ -16,6 +16,7 @@
 // the handle, and times reach the kernel in nanoseconds.
 import { write as fsWrite, writeSync } from 'node:fs';
 import { constants } from 'node:os';
+import { HomecryptError } from '../../errors.js';
 import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type MountOptions } from '../bridge.js';
 import { Errno, isPromise, type DirHandle, type HandlerContext } from './handler-context.js';
 import type { KernelBridgeOptions } from './kernel-options.js';
@@ -454,6 +455,8 @@ export async function mountKernel(
   try {
     fd = process.getuid?.() === 0 ? mountAsRoot(req) : await mountWithFusermount(req);
   } catch (err) {
+    // fusermount3's refusals come typed, naming the mount point, with what to do
+    if (err instanceof HomecryptError) throw err;
     const e = new Error(
       `FUSE mount at ${mountPoint} failed: ${(err as Error).message} (is /dev/fuse usable, and the mount point a directory of yours not in use?)`,
     );

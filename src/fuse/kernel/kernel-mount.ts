@@ -5,7 +5,9 @@
 import koffi from 'koffi';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, constants as fsc, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { MissingFeatureError } from '../../errors.js';
 import { errnoError, libc as libcLibrary } from '../../os/libc.js';
+import { fusermountRefusal } from './fusermount-refusal.js';
 
 type Fn = (...args: unknown[]) => number;
 interface Libc {
@@ -98,6 +100,7 @@ export async function mountWithFusermount(r: KernelMountRequest): Promise<number
   const sv = [0, 0];
   if (c.socketpair(AF_UNIX, SOCK_STREAM, 0, sv) !== 0) throw errnoError('socketpair', '');
   const [ours, theirs] = sv as [number, number];
+  let theirsOpen = true;
   try {
     const opts = [`fsname=${optValue(r.fsname)}`, ...commonOptions(r)];
     if (r.subtype) opts.push(`subtype=${optValue(r.subtype)}`);
@@ -112,19 +115,25 @@ export async function mountWithFusermount(r: KernelMountRequest): Promise<number
       child.stderr!.on('data', (d: Buffer) => {
         err += d.toString();
       });
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`fusermount3: ${err.trim() || `exit ${code}`}`))));
+      child.on('error', (e: NodeJS.ErrnoException) =>
+        reject(e.code === 'ENOENT' ? new MissingFeatureError('fusermount3 is not installed', { hint: 'install the Debian package fuse3' }) : e),
+      );
+      child.on('close', (code) => (code === 0 ? resolve(err) : reject(fusermountRefusal(r.mountPoint, err, code))));
     });
     void stderr;
-    return receiveFd(ours);
-  } finally {
+    // fusermount3 has exited: with our copy of its end closed, one that sent nothing reads as end of
+    // file, where recvmsg would otherwise block this thread for ever
     c.close(theirs);
+    theirsOpen = false;
+    return receiveFd(ours, r.mountPoint);
+  } finally {
+    if (theirsOpen) c.close(theirs);
     c.close(ours);
   }
 }
 
 /** recvmsg(2) of one byte and one SCM_RIGHTS fd. */
-function receiveFd(sock: number): number {
+function receiveFd(sock: number, mountPoint: string): number {
   const data = Buffer.alloc(1);
   const iov = Buffer.alloc(16);
   const control = Buffer.alloc(64);
@@ -142,7 +151,10 @@ function receiveFd(sock: number): number {
   // struct cmsghdr { size_t len; int level; int type; int fd; }
   const clen = Number(msg.readBigUInt64LE(40));
   if (clen < 20 || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) {
-    throw new Error('fusermount3 did not pass the /dev/fuse descriptor');
+    // fusermount3 said it mounted, yet sent nothing: not the fusermount3 of libfuse 3 that speaks _FUSE_COMMFD
+    throw new MissingFeatureError(`FUSE mount at ${mountPoint} failed: fusermount3 did not pass the /dev/fuse descriptor back`, {
+      hint: `check that fusermount3 on PATH is the one of the Debian package fuse3, and that nothing is left mounted at ${mountPoint}`,
+    });
   }
   return control.readInt32LE(16);
 }

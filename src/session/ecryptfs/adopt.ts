@@ -96,7 +96,16 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
     }
     const keyStore = resolve(o.keyStore ?? (setup.encryptedHome ? adoptedHomeKeyStore(setup) : join(user.home, '.homecrypt', 'homecrypt.keys')));
     const adoptFile = adoptFileFor(keyStore);
-    if (existsSync(adoptFile)) throw new RefusedError(`${adoptFile} already exists; move it away first`);
+    // no record (checked above), yet an adoption file: an adopt stopped before its record, or one whose record was forgotten
+    if (existsSync(adoptFile)) {
+      throw new RefusedError(`${adoptFile} already exists, though ${user.name} has no homecrypt record`, {
+        hint:
+          `most likely an earlier adopt of ${user.name} stopped before it wrote the record (its recovery key was never shown), ` +
+          `or the record was removed since (setup --forget); it only seals the eCryptfs passphrase for homecrypt, the data stays in ${setup.lower}. ` +
+          `Look with ls -la ${dirname(adoptFile)}, then move it away with runuser -u ${user.name} -- mv -T -- ${adoptFile} ${adoptFile}.old ` +
+          `and run homecrypt ecryptfs adopt --user ${user.name} again`,
+      });
+    }
     // the key folder (in the home, or /home/.ecryptfs/U) is the user's: it, the
     // key store and the adoption file are written as the user, never by root,
     // in one worker (the key store's bytes are collected, then sent with the rest)

@@ -29,6 +29,7 @@ import { initLower } from '../lower-dir.js';
 import { unwrapForUser } from '../key-ops.js';
 import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
 import { loadUserRecord, newUserRecord, saveUserRecord } from '../user-record.js';
+import { judgeLeftover, type Leftover } from '../setup-leftover.js';
 import { isAdoptedEcryptfs } from './adopt.js';
 import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
@@ -85,6 +86,33 @@ function writeJournal(layout: Layout, j: HomeJournal): void {
   writeFileAtomic(journalPath(layout), Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: 0, gid: 0 });
 }
 
+/**
+ * The user's folder under /home/.homecrypt is there with no record and no
+ * journal: what a setup --home stopped before its record left (its marker
+ * says so, setup-leftover.ts; doctor names it too), or a folder no setup of
+ * this account made, which may be the only copy of someone's data.
+ */
+function baseTaken(user: UserAccount, base: string): RefusedError {
+  let left: Leftover;
+  try {
+    left = judgeLeftover(user, base);
+  } catch (err) {
+    left = { kind: 'unknown', why: (err as Error).message };
+  }
+  const again = `run homecrypt ecryptfs migrate --user ${user.name} again`;
+  if (left.kind === 'own') {
+    return new RefusedError(`${base} already exists: a setup --home of ${user.name} stopped before it wrote the record left it`, {
+      hint: `nothing in it is needed (a key store whose recovery key was never shown, and an empty volume; homecrypt doctor --user ${user.name} says so too): remove it with rm -r -- ${base}, then ${again}`,
+    });
+  }
+  // (a journal there was read before this, so 'ecryptfs-migration' does not come here)
+  return new RefusedError(`${base} already exists and no record names it${left.kind === 'unknown' ? ` (${left.why})` : ''}`, {
+    hint:
+      `it may hold encrypted data, e.g. of an account forgotten with setup --forget (it opens with that recovery key): look inside with ls -la ${base}; ` +
+      `keep it elsewhere if it does, e.g. mv -T -- ${base} ${base}.kept, or remove it; then ${again}`,
+  });
+}
+
 /** True when an encrypted-home migration of `user` has a journal. */
 export function homeMigrationUnderWay(user: UserAccount): boolean {
   return existsSync(journalPath(layoutFor(user, 'home')));
@@ -133,7 +161,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
       if (rec && !(isAdoptedEcryptfs(rec.lower, rec.keyStore) && rec.lower === setup.lower)) {
         throw new RefusedError(`${user.name} is already a homecrypt user (${rec.mode} mode); see homecrypt status --user ${user.name}`);
       }
-      if (existsSync(layout.base!)) throw new RefusedError(`${layout.base} already exists (an earlier setup?); move it away first`);
+      if (existsSync(layout.base!)) throw baseTaken(user, layout.base!);
     }
     // the same on every run: a login since the interruption must not be under way
     checkUnmountedHome(home);

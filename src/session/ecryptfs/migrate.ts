@@ -52,6 +52,22 @@ function asidePath(user: UserAccount): string {
 }
 
 /**
+ * ~/.Private.ecryptfs is there with no journal (an interrupted run always has
+ * one: it is written before the rename): the eCryptfs copy an earlier
+ * migration set aside and kept (it stays until --remove-ecryptfs) whose
+ * journal was removed by hand since, or a copy made by hand. It is moved as
+ * the user: the folder is theirs.
+ */
+function asideTaken(user: UserAccount, aside: string): RefusedError {
+  return new RefusedError(`${aside} already exists, and no migration journal (${journalPath(user)}) names it`, {
+    hint:
+      `it is most likely the eCryptfs copy an earlier migration of ${user.name} kept (it stays until --remove-ecryptfs) whose journal was removed since, ` +
+      `or a copy made by hand; look inside with ls -la ${aside}, then move it away with runuser -u ${user.name} -- mv -T -- ${aside} ${aside}.old ` +
+      `and run homecrypt ecryptfs migrate --user ${user.name} again`,
+  });
+}
+
+/**
  * Removes the eCryptfs copy and ~/.ecryptfs AS THE USER: both sit in a folder
  * the user controls, so root deleting them could be steered (a swapped-in
  * symlink, a race) at files the user may not delete.
@@ -141,7 +157,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     const worker = userWorker(user);
     if (!journal) {
       const aside = asidePath(user);
-      if (existsSync(aside)) throw new RefusedError(`${aside} already exists; move it away first`);
+      if (existsSync(aside)) throw asideTaken(user, aside);
       clearEcryptfsMountPoint(setup.home, setup.mountPoint);
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
       // the journal (in ~/.homecrypt, made here if needed) first, then the

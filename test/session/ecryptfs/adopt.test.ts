@@ -155,6 +155,32 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     }
   });
 
+  it('refuses an adoption file left without a record, saying what it likely is and how to move it', () => {
+    const keyDir = join(home, '.homecrypt');
+    const adoptFile = join(keyDir, 'ecryptfs-adopt.bin');
+    mkdirSync(keyDir);
+    writeFileSync(adoptFile, 'left by an adopt that stopped');
+    try {
+      const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], {
+        input: `${LOGIN}\n`,
+        encoding: 'utf8',
+        env: env(),
+      });
+      expect(r.stderr).toBe(
+        `homecrypt: ${adoptFile} already exists, though ${user} has no homecrypt record\n` +
+          `hint: most likely an earlier adopt of ${user} stopped before it wrote the record (its recovery key was never shown), ` +
+          `or the record was removed since (setup --forget); it only seals the eCryptfs passphrase for homecrypt, the data stays in ${home}/.Private. ` +
+          `Look with ls -la ${keyDir}, then move it away with runuser -u ${user} -- mv -T -- ${adoptFile} ${adoptFile}.old ` +
+          `and run homecrypt ecryptfs adopt --user ${user} again\n`,
+      );
+      expect(r.status).toBe(8);
+      expect(readdirSync(records)).toEqual([]);
+      expect(readFileSync(adoptFile, 'utf8')).toBe('left by an adopt that stopped');
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
+  });
+
   it('adopts, then a login unlocks and mounts it, and the last logout locks it', () => {
     const lowerBefore = readdirSync(join(home, '.Private')).sort();
     const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'], {

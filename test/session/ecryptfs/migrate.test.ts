@@ -100,6 +100,25 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
     expect(existsSync(join(home, '.homecrypt'))).toBe(false);
   });
 
+  it('refuses a ~/.Private.ecryptfs that no journal names, saying what it likely is and how to move it, and changes nothing', () => {
+    const aside = join(home, '.Private.ecryptfs');
+    mkdirSync(aside);
+    try {
+      const r = migrate([]);
+      expect(r.stderr).toBe(
+        `homecrypt: ${aside} already exists, and no migration journal (${home}/.homecrypt/ecryptfs-migration.json) names it\n` +
+          `hint: it is most likely the eCryptfs copy an earlier migration of ${user} kept (it stays until --remove-ecryptfs) whose journal was removed since, ` +
+          `or a copy made by hand; look inside with ls -la ${aside}, then move it away with runuser -u ${user} -- mv -T -- ${aside} ${aside}.old ` +
+          `and run homecrypt ecryptfs migrate --user ${user} again\n`,
+      );
+      expect(r.status).toBe(8);
+      expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+      expect(existsSync(join(home, '.Private'))).toBe(true);
+    } finally {
+      rmSync(aside, { recursive: true });
+    }
+  });
+
   it('shows the recovery key before copying, survives an interruption, and resumes', () => {
     const first = migrate(['--fail-after', '3']);
     expect(first.status).not.toBe(0);
