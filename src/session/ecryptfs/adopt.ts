@@ -86,14 +86,6 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
       throw new CorruptFileError(join(setup.ecryptfsDir, 'Private.sig'), `names key ${setup.sig}, but the wrapped passphrase gives ${vol.keys.sig}`);
     }
     wipeKeys(vol.keys);
-    if (setup.encryptedHome) {
-      // the mount covers ecryptfs-utils' links in the unmounted home, and nothing else
-      checkUnmountedHome(setup.mountPoint);
-      makeMountPointWritable(setup.mountPoint);
-    } else {
-      // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
-      clearEcryptfsMountPoint(setup.home, setup.mountPoint);
-    }
     const keyStore = resolve(o.keyStore ?? (setup.encryptedHome ? adoptedHomeKeyStore(setup) : join(user.home, '.homecrypt', 'homecrypt.keys')));
     const adoptFile = adoptFileFor(keyStore);
     // no record (checked above), yet an adoption file: an adopt stopped before its record, or one whose record was forgotten
@@ -105,6 +97,23 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
           `Look with ls -la ${dirname(adoptFile)}, then move it away with runuser -u ${user.name} -- mv -T -- ${adoptFile} ${adoptFile}.old ` +
           `and run homecrypt ecryptfs adopt --user ${user.name} again`,
       });
+    }
+    // a key store already there may be the only key to some volume (its recovery slot is inside it): never replaced
+    if (existsSync(keyStore)) {
+      throw new RefusedError(`${keyStore} already exists, though ${user.name} has no homecrypt record`, {
+        hint:
+          `it may be the only key to encrypted data (a volume of a setup forgotten with setup --forget, or one made by hand); ` +
+          `look with homecrypt key slots ${keyStore}, keep it somewhere else (runuser -u ${user.name} -- mv -T -- ${keyStore} ${keyStore}.old), ` +
+          `and run homecrypt ecryptfs adopt --user ${user.name} again`,
+      });
+    }
+    if (setup.encryptedHome) {
+      // the mount covers ecryptfs-utils' links in the unmounted home, and nothing else
+      checkUnmountedHome(setup.mountPoint);
+      makeMountPointWritable(setup.mountPoint);
+    } else {
+      // the unmounted ~/Private holds ecryptfs-utils' two help links; a FUSE mount needs it empty
+      clearEcryptfsMountPoint(setup.home, setup.mountPoint);
     }
     // the key folder (in the home, or /home/.ecryptfs/U) is the user's: it, the
     // key store and the adoption file are written as the user, never by root,

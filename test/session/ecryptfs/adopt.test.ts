@@ -181,6 +181,28 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     }
   });
 
+  it('never replaces a key store already there (it may be the only key to a volume), and changes nothing in the home first', () => {
+    const keyDir = join(home, '.homecrypt');
+    const keyStore = join(keyDir, 'homecrypt.keys');
+    mkdirSync(keyDir);
+    writeFileSync(keyStore, 'a key store of a forgotten setup');
+    const privateBefore = readdirSync(join(home, 'Private')).sort();
+    try {
+      const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check'], {
+        input: `${LOGIN}\n`,
+        encoding: 'utf8',
+        env: env(),
+      });
+      expect(r.stderr).toMatch(new RegExp(`^homecrypt: ${keyStore} already exists, though ${user} has no homecrypt record\nhint: it may be the only key`));
+      expect(r.status).toBe(8);
+      expect(readFileSync(keyStore, 'utf8')).toBe('a key store of a forgotten setup');
+      expect(readdirSync(records)).toEqual([]);
+      expect(readdirSync(join(home, 'Private')).sort()).toEqual(privateBefore); // ecryptfs-utils' help links are still there
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
+  });
+
   it('adopts, then a login unlocks and mounts it, and the last logout locks it', () => {
     const lowerBefore = readdirSync(join(home, '.Private')).sort();
     const r = spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'], {
