@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { HomecryptError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import { userNameOf } from '../os/users.js';
-import { fuseMounts, isFuseMountedAt, mountAt } from '../os/mounts.js';
+import { fuseMountOwner, fuseMounts, isFuseMountedAt, mountAt, type MountEntry } from '../os/mounts.js';
 import { fusermountUnmount } from '../fuse/index.js';
 import { DEFAULT_CACHE_TIMEOUT, FSNAME_PREFIX, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
@@ -66,20 +66,40 @@ export function refuseIfLowerServed(lower: string): void {
   } catch {
     return; // reading the config reports it
   }
-  for (const m of fuseMounts()) {
-    if (!m.source.startsWith(FSNAME_PREFIX)) continue;
+  const m = mountServing(fuseMounts(), own, process.getuid?.() ?? 0, (p) => {
     try {
-      const st = statSync(m.source.slice(FSNAME_PREFIX.length));
-      if (st.dev === own.dev && st.ino === own.ino) {
-        throw new RefusedError(`${lower} is already mounted at ${m.mountPoint}`, {
-          hint: `use that mount, or unmount it first (homecrypt umount ${m.mountPoint}); two mounts of one lower directory would each overwrite the other's writes`,
-        });
-      }
-    } catch (err) {
-      if (err instanceof RefusedError) throw err;
-      // a lower directory we cannot stat (another user's, gone) is not this one
+      return statSync(p);
+    } catch {
+      return null; // a lower directory we cannot stat (another user's, gone) is not this one
     }
+  });
+  if (m) {
+    throw new RefusedError(`${lower} is already mounted at ${m.mountPoint}`, {
+      hint: `use that mount, or unmount it first (homecrypt umount ${m.mountPoint}); two mounts of one lower directory would each overwrite the other's writes`,
+    });
   }
+}
+
+/**
+ * The homecrypt mount in `mounts` whose lower directory is `lower`, among
+ * those made by `uid` or root only: anyone can name a FUSE mount of their own
+ * `homecrypt:/home/.homecrypt/alice/lower`, and must not keep alice's login
+ * from mounting by it (fusermount3 sets user_id to the mounter's uid).
+ */
+export function mountServing(
+  mounts: MountEntry[],
+  lower: { dev: number; ino: number },
+  uid: number,
+  stat: (path: string) => { dev: number; ino: number } | null,
+): MountEntry | null {
+  for (const m of mounts) {
+    if (m.fsType !== 'fuse.homecrypt' || !m.source.startsWith(FSNAME_PREFIX)) continue;
+    const owner = fuseMountOwner(m);
+    if (owner !== uid && owner !== 0) continue;
+    const st = stat(m.source.slice(FSNAME_PREFIX.length));
+    if (st && st.dev === lower.dev && st.ino === lower.ino) return m;
+  }
+  return null;
 }
 
 /**
