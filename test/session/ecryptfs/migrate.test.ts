@@ -2,7 +2,8 @@
 // here with homecrypt's kernel-exact writer and the real ecryptfs-wrap-passphrase)
 // becomes a homecrypt private directory; interrupted and resumed; verified
 // against the plaintext (names that are not UTF-8 included: the same bytes);
-// the eCryptfs copy removed only on request.
+// the eCryptfs copy removed only on request. Then, for another user, the undo
+// of a migration and what migrate and setup --private do after it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
