@@ -27,6 +27,7 @@ import { readSessionCount } from './session-counter.js';
 import { judgeLeftover, writeSetupMarker } from './setup-leftover.js';
 import { removeSetupMarker, writeMarker } from './setup-marker.js';
 import { privateLeftoverOf } from './private-leftover.js';
+import { migrationLeftByUndo, type MigrationLeft } from './ecryptfs/migration-kept.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
 import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, newUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
@@ -497,8 +498,16 @@ export interface UndoOptions {
   onProgress?: (p: MoveProgress) => void;
 }
 
+export interface UndoResult {
+  record: UserRecord;
+  /** what undo found and left in place (an eCryptfs migration's copy): the user's, never removed by undo */
+  kept: string[];
+  /** what stays, why, and what to do with it, for people */
+  notes: string[];
+}
+
 /** Puts the plaintext back where the mount point was and removes homecrypt from the user. */
-export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
+export async function undoSetup(opts: UndoOptions): Promise<UndoResult> {
   requireRoot('homecrypt setup --undo');
   const user = lookupUser(opts.user);
   return withUserLock(user.name, async () => {
@@ -529,19 +538,23 @@ export async function undoSetup(opts: UndoOptions): Promise<UserRecord> {
       }
       throwIfInterrupted();
     }
+    let left: MigrationLeft = { steps: [], kept: [], notes: [] };
     if (rec.mode === 'home') {
       if (!putBack) restoreHome(user, layout);
       await removeHomeBase(w, layout);
     } else {
+      // an eCryptfs migration's journal goes with the key store; its copy of the data stays
+      left = migrationLeftByUndo(user, rec.mountPoint);
       await w.runAll([
         ...(putBack ? [] : [{ req: { op: 'replaceDir' as const, from: layout.restore, to: rec.mountPoint, mode: 0o700 } }]),
         { req: { op: 'remove' as const, path: rec.lower } },
         { req: { op: 'remove' as const, path: rec.keyStore } },
+        ...left.steps,
         { req: { op: 'rmdirIfEmpty' as const, path: layout.keyDir } },
       ]);
     }
     removeUserRecord(user.name);
-    return rec;
+    return { record: rec, kept: left.kept, notes: left.notes };
   });
 }
 

@@ -103,10 +103,11 @@ export function registerSetupCommands(program: Command): void {
       deferInterrupts();
       const [secret] = flags.passphraseFd !== undefined ? await readSecrets({ fd: flags.passphraseFd, count: 1, prompts: [''] }) : [null];
       try {
-        const rec = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring'), say: note });
+        const { record: rec, kept, notes } = await undoSetup({ user, passphrase: secret ?? null, onProgress: progressPrinter('restoring'), say: note });
         result(
-          { user, undone: true, mode: rec.mode, path: rec.mountPoint },
-          `${user}'s ${rec.mode === 'home' ? 'home' : 'Private directory'} is plain again at ${rec.mountPoint}; homecrypt is removed for ${user}\n`,
+          { user, undone: true, mode: rec.mode, path: rec.mountPoint, kept },
+          `${user}'s ${rec.mode === 'home' ? 'home' : 'Private directory'} is plain again at ${rec.mountPoint}; homecrypt is removed for ${user}\n` +
+            notes.map((n) => `${n}\n`).join(''),
         );
       } finally {
         wipe(secret);

@@ -32,24 +32,8 @@ import { wipeKeys } from '../../ecryptfs/keys.js';
 import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 import { userWorker } from '../user-worker-client.js';
-import { readJournalJson } from '../../ecryptfs/journal-file.js';
+import { copyFinished, privateAsidePath, privateJournalBytes, privateJournalPath, readPrivateJournal, type PrivateJournal } from './private-journal.js';
 import { copyAsUser } from './migrate-copy-as-user.js';
-
-type Step = 'aside' | 'setup' | 'copied' | 'done';
-interface Journal {
-  version: 1;
-  step: Step;
-  aside: string;
-  startedAt: string;
-}
-
-function journalPath(user: UserAccount): string {
-  return join(user.home, '.homecrypt', 'ecryptfs-migration.json');
-}
-
-function asidePath(user: UserAccount): string {
-  return join(user.home, '.Private.ecryptfs');
-}
 
 /**
  * ~/.Private.ecryptfs is there with no journal (an interrupted run always has
@@ -59,11 +43,49 @@ function asidePath(user: UserAccount): string {
  * the user: the folder is theirs.
  */
 function asideTaken(user: UserAccount, aside: string): RefusedError {
-  return new RefusedError(`${aside} already exists, and no migration journal (${journalPath(user)}) names it`, {
+  return new RefusedError(`${aside} already exists, and no migration journal (${privateJournalPath(user)}) names it`, {
     hint:
       `it is most likely the eCryptfs copy an earlier migration of ${user.name} kept (it stays until --remove-ecryptfs) whose journal was removed since, ` +
       `or a copy made by hand; look inside with ls -la ${aside}, then move it away with runuser -u ${user.name} -- mv -T -- ${aside} ${aside}.old ` +
       `and run homecrypt ecryptfs migrate --user ${user.name} again`,
+  });
+}
+
+/**
+ * The journal says every entry was copied, but the user has no record: the
+ * migration was undone since (`setup --undo` by a build that kept the
+ * journal) or the record removed. Carrying on would say "already migrated" of
+ * a user who no longer uses homecrypt, and --remove-ecryptfs would delete the
+ * eCryptfs copy while reporting a migration.
+ */
+function staleJournal(user: UserAccount, aside: string): RefusedError {
+  const j = privateJournalPath(user);
+  const copy = existsSync(aside)
+    ? `${aside} is the eCryptfs copy that migration kept (the Private directory as it was then): keep it, or remove it as ${user.name} ` +
+      `with runuser -u ${user.name} -- rm -rf -- ${aside} ${join(user.home, '.ecryptfs')}; `
+    : '';
+  return new RefusedError(`${j} says ${user.name}'s eCryptfs Private directory was migrated, but ${user.name} does not use homecrypt any more`, {
+    hint:
+      `the migration was undone since (setup --undo) or its record removed, and the journal is stale: remove it with runuser -u ${user.name} -- rm -- ${j}; ` +
+      `${copy}to encrypt ${join(user.home, 'Private')} again: homecrypt setup --private --user ${user.name}`,
+  });
+}
+
+/**
+ * No ~/.Private and no journal: nothing to migrate. A ~/.Private.ecryptfs
+ * beside it is the copy an earlier migration kept (that migration undone
+ * since, or its journal removed); migrating it again would bring back the
+ * Private directory as it was then, so it is named, not used.
+ */
+function nothingToMigrate(user: UserAccount, lower: string): RefusedError {
+  const aside = privateAsidePath(user);
+  const mnt = join(user.home, 'Private');
+  return new RefusedError(`${user.name} has no eCryptfs Private directory to migrate: ${lower} is not there`, {
+    hint: existsSync(aside)
+      ? `${aside} is the eCryptfs copy an earlier migration kept (undone since, or its journal removed), and ${mnt} is not encrypted: ` +
+        `to encrypt it again, homecrypt setup --private --user ${user.name}; remove the copy as ${user.name} once it is no longer needed: ` +
+        `runuser -u ${user.name} -- rm -rf -- ${aside} ${join(user.home, '.ecryptfs')}`
+      : `homecrypt status --user ${user.name} says whether ${user.name} uses homecrypt`,
   });
 }
 
@@ -77,28 +99,9 @@ async function removeEcryptfsCopyAsUser(user: UserAccount, aside: string): Promi
   if (r.code !== 0) throw new HomecryptError(`could not remove the eCryptfs copy ${aside}: ${r.stderr.trim() || `rm exited ${r.code}`}`);
 }
 
-function readJournal(user: UserAccount): Journal | null {
-  const p = journalPath(user);
-  const j = readJournalJson(p, user.uid) as Journal | null;
-  if (j === null) return null;
-  if (j?.version !== 1 || !['aside', 'setup', 'copied', 'done'].includes(j.step) || typeof j.aside !== 'string') {
-    throw new HomecryptError(`${p}: not a migration journal this build understands`);
-  }
-  // The journal lives in the user's home, so the user can edit it; it may only
-  // ever name the one place this code moves the eCryptfs copy to.
-  if (j.aside !== asidePath(user)) {
-    throw new RefusedError(`${p} names ${JSON.stringify(j.aside)}, not ${asidePath(user)}; move the journal away`);
-  }
-  return j;
-}
-
 /** The journal is the user's file in the user's folder: written as the user. */
-async function writeJournal(user: UserAccount, j: Journal): Promise<void> {
-  await userWorker(user).writer(journalPath(user), journalBytes(j), 0o600);
-}
-
-function journalBytes(j: Journal): Buffer {
-  return Buffer.from(`${JSON.stringify(j, null, 2)}\n`);
+async function writeJournal(user: UserAccount, j: PrivateJournal): Promise<void> {
+  await userWorker(user).writer(privateJournalPath(user), privateJournalBytes(j), 0o600);
 }
 
 /** Migrates a Private directory or, through migrate-home.ts, an encrypted home. */
@@ -110,7 +113,7 @@ export async function migrateEcryptfs(o: MigrateOptions): Promise<MigrateResult>
   if (m && (m.fsType === 'ecryptfs' || m.fsType.startsWith('fuse'))) {
     throw new RefusedError(`${user.home} is mounted (${m.fsType} ${m.source}); log ${user.name} out (or unmount it) first`);
   }
-  if (!readJournal(user) && (homeMigrationUnderWay(user) || isEncryptedHome(user))) return migrateEncryptedHome(o, user);
+  if (!readPrivateJournal(user) && (homeMigrationUnderWay(user) || isEncryptedHome(user))) return migrateEncryptedHome(o, user);
   return migratePrivate(o);
 }
 
@@ -126,19 +129,31 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
   requireRoot('homecrypt ecryptfs migrate');
   const user = lookupUser(o.user);
   const say = o.say ?? (() => {});
-  let journal = readJournal(user);
+  let journal = readPrivateJournal(user);
+  if (journal && copyFinished(journal) && !loadUserRecord(user.name)) throw staleJournal(user, journal.aside);
   if (journal?.step === 'done') {
     if (o.removeEcryptfs && existsSync(journal.aside)) {
       await removeEcryptfsCopyAsUser(user, journal.aside);
       return { recoveryKey: null, entries: 0, bytes: 0, removed: true, aside: journal.aside };
     }
-    throw new RefusedError(`${user.name} was already migrated to homecrypt (${journalPath(user)})`);
+    throw new RefusedError(`${user.name} was already migrated to homecrypt (${privateJournalPath(user)})`);
   }
   let setup: PrivateSetup;
   if (!journal) {
+    // a user with a record and no journal already uses homecrypt (set up afresh, or adopted):
+    // the rename aside below would take the volume its record names away from it
+    const rec = loadUserRecord(user.name);
+    if (rec)
+      throw new RefusedError(
+        `${user.name} already uses homecrypt (${rec.mode} mode, ${rec.lower}), and no migration journal (${privateJournalPath(user)}) says a migration is under way`,
+        {
+          hint: `homecrypt status --user ${user.name} shows the setup; there is nothing of it to migrate`,
+        },
+      );
     setup = readPrivateSetup(user.home, user.name);
     if (setup.encryptedHome)
       throw new UsageError('an eCryptfs encrypted home (mounted on the home itself) cannot be migrated by this build; only Private directories');
+    if (!existsSync(setup.lower)) throw nothingToMigrate(user, setup.lower);
     if (isFuseMountedAt(setup.mountPoint) || readFileSync('/proc/mounts', 'utf8').includes(` ${setup.mountPoint} ecryptfs `)) {
       throw new RefusedError(`${setup.mountPoint} is mounted; unmount it first`);
     }
@@ -156,7 +171,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
     wipeKeys(openEcryptfs(journal ? journal.aside : setup.lower, mountPass).keys);
     const worker = userWorker(user);
     if (!journal) {
-      const aside = asidePath(user);
+      const aside = privateAsidePath(user);
       if (existsSync(aside)) throw asideTaken(user, aside);
       clearEcryptfsMountPoint(setup.home, setup.mountPoint);
       journal = { version: 1, step: 'aside', aside, startedAt: new Date().toISOString() };
@@ -164,7 +179,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
       // rename: both in the user's home, so both as the user
       await worker.runAll([
         { req: { op: 'mkdir', path: join(user.home, '.homecrypt'), mode: 0o700 } },
-        { req: { op: 'writeFile', path: journalPath(user), mode: 0o600 }, payload: journalBytes(journal) },
+        { req: { op: 'writeFile', path: privateJournalPath(user), mode: 0o600 }, payload: privateJournalBytes(journal) },
         { req: { op: 'rename', from: setup.lower, to: aside } },
       ]);
       say(`moved the eCryptfs directory aside to ${aside}`);

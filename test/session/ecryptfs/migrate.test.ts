@@ -2,7 +2,8 @@
 // here with homecrypt's kernel-exact writer and the real ecryptfs-wrap-passphrase)
 // becomes a homecrypt private directory; interrupted and resumed; verified
 // against the plaintext (names that are not UTF-8 included: the same bytes);
-// the eCryptfs copy removed only on request.
+// the eCryptfs copy removed only on request. Then, for another user, the undo
+// of a migration and what migrate and setup --private do after it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -175,4 +176,105 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
     expect(again.status).toBe(8);
     expect(again.stderr).toMatch(/already migrated/);
   });
+});
+
+// `setup --undo` of a migrated Private directory: the migration's journal is
+// homecrypt's and goes with the key store (kept, it made a later migrate say
+// "already migrated" of a user who no longer uses homecrypt, and
+// `migrate --remove-ecryptfs` delete the eCryptfs copy while reporting a
+// migration); the eCryptfs copy and ~/.ecryptfs are the user's: kept, and named.
+describe.skipIf(skipUnless('root', 'eCryptfs migrate, then setup --undo'))('homecrypt setup --undo after ecryptfs migrate', () => {
+  let base: string, home: string, records: string;
+  const user = `hcmigu${process.pid % 100000}`;
+  const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
+  const hc = (args: string[]) => spawnSync(BIN, args, { input: `${LOGIN}\n`, encoding: 'utf8', env: env() });
+  const opts = ['--user', user, '--passphrase-fd', '0', '--kdf-time', '0.05', '--no-password-check'];
+  const migrate = (extra: string[] = []) => hc(['ecryptfs', 'migrate', ...opts, ...extra]);
+  const asUser = (...argv: string[]) => execFileSync('runuser', ['-u', user, '--', ...argv]);
+  let aside: string, journal: string;
+
+  beforeAll(() => {
+    ({ base, home, records } = makeEcryptfsPrivateHome({ user, mountPass: MOUNT_PASS, login: LOGIN, tmpPrefix: 'hc-ecryptfs-migrate-undo-' }));
+    aside = join(home, '.Private.ecryptfs');
+    journal = join(home, '.homecrypt/ecryptfs-migration.json');
+    const m = migrate();
+    expect(m.status, m.stderr).toBe(0);
+  }, 300_000);
+
+  afterAll(() => {
+    deleteUserByName(user);
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('undo removes the journal with ~/.homecrypt, keeps the eCryptfs copy and ~/.ecryptfs, and says what they are and how to remove them', () => {
+    const r = hc(['setup', '--undo', '--yes', '--user', user, '--passphrase-fd', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    const settings = join(home, '.ecryptfs');
+    expect(r.stdout).toBe(
+      `${user}'s Private directory is plain again at ${home}/Private; homecrypt is removed for ${user}\n` +
+        `kept ${aside} and ${settings}: the eCryptfs copy that homecrypt ecryptfs migrate set aside (${user}'s Private directory as it was migrated, still encrypted, ` +
+        `and its eCryptfs settings). homecrypt does not use them, and ${home}/Private holds the same files in the clear, with the changes made since. ` +
+        `Once they are no longer needed, remove them as ${user}: runuser -u ${user} -- rm -rf -- ${aside} ${settings}\n`,
+    );
+    expect(existsSync(journal)).toBe(false);
+    expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+    expect(existsSync(join(home, '.Private'))).toBe(false);
+    expect(lstatSync(aside).isDirectory()).toBe(true);
+    expect(existsSync(join(settings, 'wrapped-passphrase'))).toBe(true);
+    expect(readFileSync(join(home, 'Private/hello.txt'), 'utf8')).toBe(readFileSync(join(VECTORS, 'plain/hello.txt'), 'utf8'));
+    expect(existsSync(join(records, `${user}.json`))).toBe(false);
+  }, 300_000);
+
+  it('after the undo, migrate (with --remove-ecryptfs too) is refused naming the kept copy and setup --private, and deletes nothing', () => {
+    for (const extra of [[], ['--remove-ecryptfs']]) {
+      const r = migrate(extra);
+      expect(r.status, r.stderr).toBe(8);
+      expect(r.stderr).toBe(
+        `homecrypt: ${user} has no eCryptfs Private directory to migrate: ${home}/.Private is not there\n` +
+          `hint: ${aside} is the eCryptfs copy an earlier migration kept (undone since, or its journal removed), and ${home}/Private is not encrypted: ` +
+          `to encrypt it again, homecrypt setup --private --user ${user}; remove the copy as ${user} once it is no longer needed: ` +
+          `runuser -u ${user} -- rm -rf -- ${aside} ${home}/.ecryptfs\n`,
+      );
+      expect(lstatSync(aside).isDirectory()).toBe(true);
+      expect(existsSync(join(home, '.ecryptfs/wrapped-passphrase'))).toBe(true);
+    }
+  });
+
+  it('a journal an older undo left behind is refused as stale, with the commands to clear it, and --remove-ecryptfs deletes nothing', () => {
+    asUser('mkdir', '-m', '700', join(home, '.homecrypt'));
+    const stale = JSON.stringify({ version: 1, step: 'done', aside, startedAt: '2024-01-01T00:00:00.000Z' });
+    execFileSync('runuser', ['-u', user, '--', 'sh', '-c', 'printf %s "$2" > "$1"', 'sh', journal, stale]);
+    try {
+      for (const extra of [[], ['--remove-ecryptfs']]) {
+        const r = migrate(extra);
+        expect(r.status, r.stderr).toBe(8);
+        expect(r.stderr).toBe(
+          `homecrypt: ${journal} says ${user}'s eCryptfs Private directory was migrated, but ${user} does not use homecrypt any more\n` +
+            `hint: the migration was undone since (setup --undo) or its record removed, and the journal is stale: remove it with runuser -u ${user} -- rm -- ${journal}; ` +
+            `${aside} is the eCryptfs copy that migration kept (the Private directory as it was then): keep it, or remove it as ${user} ` +
+            `with runuser -u ${user} -- rm -rf -- ${aside} ${home}/.ecryptfs; to encrypt ${home}/Private again: homecrypt setup --private --user ${user}\n`,
+        );
+        expect(lstatSync(aside).isDirectory()).toBe(true);
+        expect(existsSync(join(home, '.ecryptfs/wrapped-passphrase'))).toBe(true);
+      }
+    } finally {
+      rmSync(join(home, '.homecrypt'), { recursive: true, force: true });
+    }
+  });
+
+  it('setup --private works again once ~/Private is emptied, and migrate then is refused: the user already uses homecrypt', () => {
+    asUser('mv', '-T', '--', join(home, 'Private'), join(home, 'Private.plain'));
+    asUser('mkdir', '-m', '700', join(home, 'Private'));
+    const s = hc(['setup', '--private', ...opts]);
+    expect(s.status, s.stderr).toBe(0);
+    expect(execFileSync('ls', ['-A', join(home, '.homecrypt')], { encoding: 'utf8' })).toBe('homecrypt.keys\n');
+    const r = migrate(['--remove-ecryptfs']);
+    expect(r.status, r.stderr).toBe(8);
+    expect(r.stderr).toBe(
+      `homecrypt: ${user} already uses homecrypt (private mode, ${home}/.Private), and no migration journal (${journal}) says a migration is under way\n` +
+        `hint: homecrypt status --user ${user} shows the setup; there is nothing of it to migrate\n`,
+    );
+    expect(lstatSync(aside).isDirectory()).toBe(true);
+    expect(existsSync(join(home, '.Private/homecrypt.conf'))).toBe(true);
+  }, 300_000);
 });
