@@ -79,6 +79,21 @@ export class UsageError extends HomecryptError {}
 /** Refused for safety (not enough space, user logged in, would lose data…). */
 export class RefusedError extends HomecryptError {}
 
+/**
+ * A mount that cannot be unmounted now: something has a file open or its
+ * working directory below it. The same refusal for every kind of mount (a
+ * block volume's filesystem, a FUSE mount), so the hint names who to look for.
+ */
+export class MountBusyError extends RefusedError {
+  constructor(
+    readonly mountPoint: string,
+    message = `${mountPoint} is in use (a file open or a working directory in it)`,
+    hint = `close what uses it (fuser -vm '${mountPoint}' lists the processes), then run the same command again`,
+  ) {
+    super(message, { hint });
+  }
+}
+
 /** A key store asks for more Argon2id work than allowed (src/keys/kdf-budget.ts); nothing was tried. */
 export class KdfLimitError extends RefusedError {}
 

@@ -3,9 +3,9 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename } from 'node:path';
-import { RefusedError, WrongPassphraseError } from '../errors.js';
+import { MountBusyError, RefusedError, WrongPassphraseError } from '../errors.js';
 import { writeRecord, removeRecord, type OpenVolumeRecord } from './state.js';
-import { MountBusyError, ToolError, cryptsetup, mount, mountsOf, umount } from './os-tools.js';
+import { ToolError, cryptsetup, mount, mountsOf, umount } from './os-tools.js';
 
 /**
  * Whether the kernel has device-mapper. /dev/mapper/control alone does not

@@ -5,19 +5,10 @@
 // not a losetup or mount half-way through its work.
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { HomecryptError, MissingFeatureError, RefusedError } from '../errors.js';
+import { HomecryptError, MissingFeatureError, MountBusyError } from '../errors.js';
 import { runCommand, runCommandSync, type RunResult } from '../os/processes.js';
 
 export class ToolError extends HomecryptError {}
-
-/** umount refused: something has files open, or a working directory, below the mount point. */
-export class MountBusyError extends RefusedError {
-  constructor(readonly mountPoint: string) {
-    super(`${mountPoint} is in use (a file open or a working directory in it)`, {
-      hint: `close what uses it (fuser -vm '${mountPoint}' lists the processes), then run the same command again`,
-    });
-  }
-}
 
 async function tool(cmd: string, args: string[], input?: Buffer, ownSession = false): Promise<string> {
   let r: RunResult;

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { removeRecord, stateDir, writeRecord, type OpenVolumeRecord } from './state.js';
 import { engineAlive, enginesFor, startEngine, stopEngine } from './engine-process.js';
 import { VOLUME_FILE_NAME } from './fuse-ops.js';
-import { MountBusyError, losetupAttach, losetupDetach, loopFor, mount, mountsOf, umount } from './os-tools.js';
+import { losetupAttach, losetupDetach, loopFor, mount, mountsOf, umount } from './os-tools.js';
 import type { Segment } from '../format/luks2/metadata.js';
-import { RefusedError } from '../errors.js';
+import { MountBusyError, RefusedError } from '../errors.js';
 
 export interface UserspaceOpen {
   segment: Segment;

@@ -3,10 +3,11 @@
 // the foreground or by a daemon that gets the mount passphrase through a pipe
 // (fd 3, never argv or the environment) and reports readiness on fd 4.
 import { resolve } from 'node:path';
-import { HomecryptError, UsageError, WrongPassphraseError } from '../errors.js';
+import { UsageError, WrongPassphraseError } from '../errors.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { mountFuse } from '../fuse/index.js';
 import { daemonLog, runDaemonSide, serveUntilUnmounted, startDaemon } from '../engine/mount-daemon.js';
+import { reportedError } from '../engine/daemon-report.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js';
 import { ecryptfsFormat } from './ecryptfs-format.js';
@@ -83,7 +84,7 @@ export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onR
   wipeKeys(vol.keys);
 }
 
-/** Daemon side: the mount passphrase from `keyFd`, "ready" or "error …" to `readyFd`. */
+/** Daemon side: the mount passphrase from `keyFd`, "ready" or the error's report (engine/daemon-report.ts) to `readyFd`. */
 export async function runEcryptfsDaemonChild(
   lower: string,
   mountPoint: string,
@@ -121,8 +122,9 @@ export async function startEcryptfsDaemon(
   // a copy: the caller still owns (and wipes) `passphrase`
   const started = await startDaemon(args, Buffer.from(passphrase), { logFile: spec.logFile });
   if ('error' in started) {
-    if (started.error.startsWith('wrong mount passphrase')) throw new WrongPassphraseError(started.error);
-    throw new HomecryptError(`eCryptfs mount failed: ${started.error} (log ${spec.logFile})`);
+    // the daemon's own type (a wrong passphrase: exit 3; fusermount3's refusals: theirs) and what to do, as for a homecrypt mount
+    const see = `see the daemon's log ${spec.logFile}`;
+    throw reportedError(started, `eCryptfs mount failed: ${started.error}`, started.hint ? `${started.hint}; ${see}` : see);
   }
   return started;
 }

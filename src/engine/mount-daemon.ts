@@ -21,13 +21,14 @@ import {
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { HomecryptError, PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
+import { PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import { userNameOf } from '../os/users.js';
 import { fuseMountOwner, fuseMounts, isFuseMountedAt, mountAt, type MountEntry } from '../os/mounts.js';
-import { fusermountUnmount } from '../fuse/index.js';
+import { allowOtherRefusal, fusermountUnmount } from '../fuse/index.js';
 import { DEFAULT_CACHE_TIMEOUT, FSNAME_PREFIX, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { rateLimitedLog } from './log-limit.js';
+import { REPORT_MAX_BYTES, readReport, reportOf, reportedError, type DaemonReport } from './daemon-report.js';
 
 export interface MountRunOptions {
   allowOther?: boolean;
@@ -81,6 +82,7 @@ export function refuseIfLowerServed(lower: string): void {
 }
 
 /**
+<<<<<<< HEAD
  * The homecrypt mount in `mounts` whose lower directory is `lower`, among
  * those made by `uid` or root only: anyone can name a FUSE mount of their own
  * `homecrypt:/home/.homecrypt/alice/lower`, and must not keep alice's login
@@ -105,12 +107,21 @@ export function mountServing(
 /**
  * Checks a mount point before mounting: a directory, empty, not mounted. A
  * stale homecrypt mount (its daemon died) is unmounted first.
+=======
+ * Checks a mount point before mounting: a directory, empty, not mounted, and
+ * what fusermount3 would refuse an ordinary user (checkMountPointAccess, and
+ * --allow-other against /etc/fuse.conf), so that it is said before any
+ * passphrase is asked for. A stale homecrypt mount (its daemon died) is
+ * unmounted first.
+>>>>>>> 8d508ea (mount/umount: a daemon's refusal keeps its type over the ready pipe; --allow-other checked against /etc/fuse.conf before the passphrase; unmount failures typed (busy: exit 8 with fuser -vm))
  */
 export async function prepareMountPoint(
   mountPoint: string,
   opts: {
     /** entries the mount may cover (an adopted eCryptfs home's own symlinks); anything else refuses */
     mayHold?: (name: string) => boolean;
+    /** other users are to be let in: fusermount3 allows it an ordinary user only by /etc/fuse.conf */
+    allowOther?: boolean;
   } = {},
 ): Promise<string | null> {
   const mnt = resolve(mountPoint);
@@ -137,6 +148,8 @@ export async function prepareMountPoint(
   }
   if (!st.isDirectory()) throw new UsageError(`mount point ${mnt} is not a directory`);
   checkMountPointAccess(mnt, st);
+  const allowOtherRefused = opts.allowOther ? allowOtherRefusal(mnt) : null;
+  if (allowOtherRefused) throw allowOtherRefused;
   const held = readdirSync(mnt).filter((n) => !opts.mayHold?.(n));
   if (held.length > 0) {
     if (opts.mayHold)
@@ -251,9 +264,10 @@ export async function runDaemonChild(lower: string, mountPoint: string, keyFd: n
 
 /**
  * The daemon half of the start-up handshake: the secret arrives on `keyFd`
- * (never argv or the environment), "ready" or "error …" (and a line "hint …"
- * when the error has one) goes back on `readyFd`. `serve` owns the secret: it
- * wipes it once it has made its keys, not when serving ends hours later.
+ * (never argv or the environment), "ready" or the error's report
+ * (daemon-report.ts: its message, type and hint) goes back on `readyFd`.
+ * `serve` owns the secret: it wipes it once it has made its keys, not when
+ * serving ends hours later.
  */
 export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secret: Buffer, onReady: () => void) => Promise<void>): Promise<void> {
   const secret = readFileSync(keyFd);
@@ -275,9 +289,7 @@ export async function runDaemonSide(keyFd: number, readyFd: number, serve: (secr
   try {
     await serve(secret, ready);
   } catch (err) {
-    // what to do goes along too (a refusal's remedy, such as fusermount3's), on a line of its own
-    const hint = err instanceof HomecryptError && err.hint ? `\nhint ${err.hint.replace(/\n/g, ' ')}` : '';
-    say(`error ${(err as Error).message.replace(/\n/g, ' ')}${hint}`);
+    say(reportOf(err));
     throw err;
   }
 }
@@ -318,7 +330,8 @@ export async function startMountDaemon(
       }
     })();
     const see = `see the daemon's log ${opts.logFile}${tail ? `, which ends: ${tail}` : ''}`;
-    throw new HomecryptError(`mount failed: ${started.error}`, { hint: started.hint ? `${started.hint}; ${see}` : see });
+    // the daemon's own type: `homecrypt mount` exits as `--foreground` would
+    throw reportedError(started, `mount failed: ${started.error}`, started.hint ? `${started.hint}; ${see}` : see);
   }
   return {
     pid: started.pid,
@@ -333,14 +346,14 @@ export async function startMountDaemon(
 /**
  * The parent half of the handshake: runs `homecrypt args…` detached with its
  * output in `logFile`, writes `secret` to its fd 3 and waits (60 s at most)
- * for its word on fd 4. A daemon that fails is terminated and its error
- * returned for the caller to word; callers keep their own error types.
+ * for its word on fd 4. A daemon that fails is terminated and its report
+ * returned for the caller to word (daemon-report.ts `reportedError`).
  */
 export async function startDaemon(
   args: string[],
   secret: Buffer,
   opts: { logFile: string; cwd?: string },
-): Promise<StartedDaemon | { error: string; hint?: string }> {
+): Promise<StartedDaemon | Extract<DaemonReport, { ready: false }>> {
   const log = openSync(opts.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [BIN, ...args], {
     detached: true,
@@ -357,8 +370,10 @@ export async function startDaemon(
   const result = await new Promise<string>((res) => {
     let text = '';
     const timer = setTimeout(() => res('error the daemon did not report within 60 s'), 60_000);
-    readyPipe.on('data', (d: Buffer) => {
-      text += d.toString('utf8');
+    readyPipe.setEncoding('utf8'); // a character split across two reads stays whole
+    readyPipe.on('data', (d: string) => {
+      // past the most a report may be is enough to tell it is too long
+      if (text.length <= REPORT_MAX_BYTES) text += d;
     });
     const finish = () => {
       clearTimeout(timer);
@@ -371,15 +386,14 @@ export async function startDaemon(
       res(`error ${err.message}`);
     });
   });
-  if (result !== 'ready') {
+  const report = readReport(result);
+  if (!report.ready) {
     try {
       child.kill('SIGTERM');
     } catch {
       /* gone */
     }
-    const [said = '', ...more] = result.split('\n');
-    const hint = more.find((l) => l.startsWith('hint '))?.slice('hint '.length);
-    return { error: said.replace(/^error /, ''), hint };
+    return report;
   }
   child.unref();
   (readyPipe as unknown as { destroy(): void }).destroy();

@@ -15,8 +15,8 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { runCommand } from '../os/processes.js';
 import { isFuseMountedAt } from '../os/mounts.js';
+import { fusermountUnmount } from './kernel/kernel-mount.js';
 import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type FuseStatfs, type MountOptions } from './bridge.js';
 
 const require = createRequire(import.meta.url);
@@ -485,10 +485,4 @@ export function mountFuseNative(mountPoint: string, ops: FuseOps, options: Mount
       );
     }
   });
-}
-
-/** fusermount -u (or -uz), which works for root and for the mounting user. */
-export async function fusermountUnmount(mountPoint: string, lazy: boolean): Promise<void> {
-  const r = await runCommand(['fusermount', ...(lazy ? ['-u', '-z', mountPoint] : ['-u', mountPoint])], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`cannot unmount ${mountPoint}: ${r.stderr.trim() || `fusermount exit status ${r.code ?? r.signal}`}`);
 }

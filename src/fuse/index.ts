@@ -4,7 +4,8 @@
 // fallback). Import from here.
 export type { Caller, DirEntry, FuseMount, FuseOps, FuseStat, FuseStatfs, MountOptions } from './bridge.js';
 export { FuseError, errnoOf, fuseStatfsOf } from './bridge.js';
-export { fusermountUnmount } from './fuse-native-bridge.js';
+export { fusermountUnmount } from './kernel/kernel-mount.js';
+export { allowOtherRefusal } from './kernel/fuse-conf.js';
 import type { FuseMount, FuseOps, MountOptions } from './bridge.js';
 import { mountFuseNative } from './fuse-native-bridge.js';
 import { mountKernel } from './kernel/kernel-bridge.js';

@@ -3,7 +3,7 @@
 // writes that stay readable as eCryptfs, bad entries failing alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, VECTORS, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
@@ -132,6 +132,60 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     umount();
     const bad = mount(['--wrapped', join(VECTORS, 'wrapped-passphrase-v2'), '--passphrase-fd', '0'], 'wrong login\n');
     expect(bad.status).toBe(3);
+    expect(isMounted(mnt)).toBe(false);
+  });
+});
+
+describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount by an ordinary user'))("an ordinary user's eCryptfs mount that fusermount3 refuses", () => {
+  const uid = 65534; // nobody
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-user-'));
+    chmodSync(dir, 0o755);
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("exits with the refusal's own status and says what to do, as a homecrypt mount does", () => {
+    const home = join(dir, 'home');
+    const lower = join(home, 'lower');
+    const mnt = join(home, 'mnt');
+    cpSync(join(VECTORS, 'kernel-k16fnek'), lower, { recursive: true, verbatimSymlinks: true });
+    mkdirSync(mnt);
+    execFileSync('chown', ['-R', `${uid}:${uid}`, home]);
+    // fusermount3 reads /etc/fuse.conf: one with mount_max = 0 (it refuses every user's mount), bound over it in a
+    // mount namespace of its own; the host's stays as it is
+    const conf = join(dir, 'fuse.conf');
+    writeFileSync(conf, 'mount_max = 0\n');
+    const log = join(home, 'log');
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount --bind "$0" /etc/fuse.conf && exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "$@"`,
+        conf,
+        BIN,
+        'ecryptfs',
+        'mount',
+        lower,
+        mnt,
+        '--passphrase-fd',
+        '0',
+        '--log-file',
+        log,
+      ],
+      { input: `${PASS}\n`, encoding: 'utf8', timeout: 60_000, cwd: '/' },
+    );
+    const said = `FUSE mount at ${mnt} failed: fusermount3: too many FUSE filesystems mounted; mount_max=N can be set in /etc/fuse.conf`;
+    const hint = 'unmount a FUSE mount you no longer need, or ask root to raise mount_max in /etc/fuse.conf';
+    // was: exit 1, "… (log LOG)" and no hint
+    expect(r.stderr).toBe(`homecrypt: eCryptfs mount failed: ${said}\nhint: ${hint}; see the daemon's log ${log}\n`);
+    expect(r.status).toBe(8);
     expect(isMounted(mnt)).toBe(false);
   });
 });

@@ -329,44 +329,112 @@ describe.skipIf(skipUnless('root', 'fuse', 'engine guards for an ordinary user')
     expect(r.status).toBe(11);
   });
 
-  it("fusermount3's refusal is said once, as permission denied with its remedy, not as an internal error", () => {
+  /**
+   * `homecrypt args…` as the user, with `conf` bound over /etc/fuse.conf in a mount namespace of its own: fusermount3
+   * reads it there, and the host's stays as it is.
+   */
+  const asUserWithFuseConf = (conf: string, args: string[], input = '') => {
+    const file = join(dir, `fuse.conf-${fs.readdirSync(dir).length}`);
+    fs.writeFileSync(file, conf);
+    return spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount --bind "$0" /etc/fuse.conf && exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "$@"`,
+        file,
+        BIN,
+        ...args,
+      ],
+      { input, encoding: 'utf8', timeout: 60_000, cwd: '/' },
+    );
+  };
+
+  it('--allow-other without user_allow_other in /etc/fuse.conf is refused before the passphrase is asked, as fusermount3 would', () => {
     const mnt = own(join(dir, 'm-allow-other'));
     const log = join(dir, 'u-home', 'allow-other.log'); // the user's
-    // fusermount3 reads /etc/fuse.conf: one without user_allow_other (Debian's default), bound over it in a mount namespace of its own
-    const conf = join(dir, 'fuse.conf');
-    fs.writeFileSync(conf, '# no user_allow_other\n');
-    const mountAsUser = (extra: string[]) =>
-      spawnSync(
-        'unshare',
-        [
-          '-m',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          `mount --bind "$0" /etc/fuse.conf && exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "$@"`,
-          conf,
-          BIN,
-          'mount',
-          vol,
-          mnt,
-          '--passphrase-fd',
-          '0',
-          '--allow-other',
-          ...extra,
-        ],
-        { input: `${PASS}\n`, encoding: 'utf8', timeout: 60_000, cwd: '/' },
-      );
-    const said = `FUSE mount at ${mnt} failed: fusermount3: option allow_other only allowed if 'user_allow_other' is set in /etc/fuse.conf`;
+    // what fusermount3 does not take for the line: commented out, with a value, or without its newline at the end of the file
+    const without = '#user_allow_other\nuser_allow_other = 1\nmount_max = 1000\nuser_allow_other';
+    const said = `you cannot mount on ${mnt} with --allow-other: option allow_other only allowed if 'user_allow_other' is set in /etc/fuse.conf`;
     const hint = 'root can allow it with a line user_allow_other in /etc/fuse.conf; or mount without letting other users in';
-    // served from this process: the error's own type (was: "internal error", exit 70)
-    let r = mountAsUser(['--foreground']);
+    // no --passphrase-fd and no terminal: a prompt would fail with "no terminal" (exit 2); no daemon is started
+    for (const extra of [['--foreground'], ['--log-file', log]]) {
+      const r = asUserWithFuseConf(without, ['mount', vol, mnt, '--allow-other', ...extra]);
+      expect(r.stderr).toBe(`homecrypt: ${said}\nhint: ${hint}\n`);
+      expect(r.status).toBe(11);
+    }
+    expect(fs.existsSync(log)).toBe(false);
+    // the line as fusermount3 reads it (blanks around it, a comment after it): allowed, and fusermount3 agrees (the
+    // mount is in the namespace the daemon was started in: read in its mountinfo; its SIGTERM unmounts it)
+    const r = asUserWithFuseConf(
+      '# let users share\n\t user_allow_other   # for homecrypt\n',
+      ['mount', vol, mnt, '--passphrase-fd', '0', '--allow-other', '--log-file', log],
+      `${PASS}\n`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const [daemon] = daemonsOf(mnt);
+    expect(fs.readFileSync(`/proc/${daemon}/mountinfo`, 'utf8')).toMatch(new RegExp(` ${mnt} .* fuse\\.homecrypt .*allow_other`));
+    process.kill(Number(daemon), 'SIGTERM');
+    for (let i = 0; i < 100 && daemonsOf(mnt).length > 0; i++) execFileSync('sleep', ['0.1']);
+    expect(daemonsOf(mnt)).toEqual([]);
+  });
+
+  it("fusermount3's refusal through the daemon exits as --foreground does: its type crosses the ready pipe with its hint", () => {
+    const mnt = own(join(dir, 'm-mount-max'));
+    const log = join(dir, 'u-home', 'mount-max.log');
+    // mount_max = 0: fusermount3 refuses every mount of an ordinary user
+    const conf = 'mount_max = 0\n';
+    const said = `FUSE mount at ${mnt} failed: fusermount3: too many FUSE filesystems mounted; mount_max=N can be set in /etc/fuse.conf`;
+    const hint = 'unmount a FUSE mount you no longer need, or ask root to raise mount_max in /etc/fuse.conf';
+    // served from this process: the error's own type, refused (exit 8)
+    let r = asUserWithFuseConf(conf, ['mount', vol, mnt, '--passphrase-fd', '0', '--foreground'], `${PASS}\n`);
     expect(r.stderr).toBe(`homecrypt: ${said}\nhint: ${hint}\n`);
-    expect(r.status).toBe(11);
-    // through a daemon: its error and its hint come back over the ready pipe
-    r = mountAsUser(['--log-file', log]);
+    expect(r.status).toBe(8);
+    // through a daemon: the same status (was: 1), its error and its hint back over the ready pipe
+    r = asUserWithFuseConf(conf, ['mount', vol, mnt, '--passphrase-fd', '0', '--log-file', log], `${PASS}\n`);
     expect(r.stderr).toBe(`homecrypt: mount failed: ${said}\nhint: ${hint}; see the daemon's log ${log}\n`);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(8);
+    expect(mounted(mnt)).toBe(false);
+    expect(daemonsOf(mnt)).toEqual([]);
+  });
+
+  it('umount of a busy mount is refused (exit 8) with who to look for, and works once it is free', async () => {
+    const mnt = own(join(dir, 'm-busy'));
+    expect(asUser(['mount', vol, mnt, '--passphrase-fd', '0', '--log-file', join(dir, 'u-home', 'busy.log')], `${PASS}\n`).status).toBe(0);
+    // a process of the user's whose working directory is inside the mount (root may not enter it)
+    const holder = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', 'cd "$0" && exec sleep 60', mnt], {
+      cwd: '/',
+      stdio: 'ignore',
+    });
+    const exited = new Promise((done) => holder.on('exit', done));
+    const cwdOf = (pid: number) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        return null;
+      }
+    };
+    for (let i = 0; i < 100 && cwdOf(holder.pid!) !== mnt; i++) execFileSync('sleep', ['0.05']);
+    expect(cwdOf(holder.pid!)).toBe(mnt);
+    try {
+      const r = asUser(['umount', mnt]);
+      expect(r.stderr).toBe(
+        `homecrypt: cannot unmount ${mnt}: fusermount3: failed to unmount ${mnt}: Device or resource busy\n` +
+          `hint: close what uses it (fuser -vm '${mnt}' lists the processes), then run the same command again; or detach it now: homecrypt umount --lazy ${mnt}\n`,
+      );
+      expect(r.status).toBe(8);
+      expect(mounted(mnt)).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+      await exited;
+    }
+    const r = asUser(['umount', mnt]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
     expect(mounted(mnt)).toBe(false);
   });
 

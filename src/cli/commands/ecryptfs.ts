@@ -117,7 +117,7 @@ export function registerEcryptfsCommands(program: Command): void {
       await runEcryptfsDaemonChild(lower, mountPoint, child.keyFd, child.readyFd, spec, o.allowOther);
       return;
     }
-    const cleaned = await prepareMountPoint(mountPoint);
+    const cleaned = await prepareMountPoint(mountPoint, { allowOther: o.allowOther });
     if (cleaned) note(cleaned);
     let pass: Buffer;
     const wrapped = o.wrapped;

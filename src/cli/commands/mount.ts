@@ -70,7 +70,7 @@ export function registerMountCommand(program: Command): void {
     }
     const config = readVolumeConfig(resolve(lower));
     refuseIfLowerServed(resolve(lower));
-    const cleaned = await prepareMountPoint(mountPoint);
+    const cleaned = await prepareMountPoint(mountPoint, { allowOther: o.allowOther });
     if (cleaned) note(cleaned);
     const mnt = resolve(mountPoint);
     // a daemon is about to be started: a Ctrl-C now is acted on where the mount can be undone

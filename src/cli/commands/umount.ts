@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { PermissionDeniedError, RefusedError, UsageError } from '../../errors.js';
+import { MountBusyError, PermissionDeniedError, RefusedError, UsageError } from '../../errors.js';
 import { fuseMountOwner, mountAt } from '../../os/mounts.js';
 import { userNameOf } from '../../os/users.js';
 import { fusermountUnmount } from '../../fuse/index.js';
@@ -31,10 +31,10 @@ export function registerUmountCommand(program: Command): void {
       try {
         await fusermountUnmount(mnt, !!o.lazy);
       } catch (err) {
-        // fusermount's own words repeat the path; "busy" is all it says that matters
-        if (/busy/i.test((err as Error).message))
-          throw new RefusedError(`${mnt} is busy: files or directories in it are open`, { hint: 'close them, or use --lazy' });
-        throw new RefusedError((err as Error).message);
+        // this command can also detach it now
+        if (err instanceof MountBusyError && !o.lazy)
+          throw new MountBusyError(mnt, err.message, `${err.hint}; or detach it now: homecrypt umount --lazy ${mnt}`);
+        throw err;
       }
     });
 }

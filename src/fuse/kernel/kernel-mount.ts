@@ -3,11 +3,12 @@
 // (what libfuse and go-fuse do); otherwise the set-uid fusermount3 mounts and
 // hands the connected fd back over a unix socket (SCM_RIGHTS, _FUSE_COMMFD).
 import koffi from 'koffi';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, constants as fsc, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { MissingFeatureError } from '../../errors.js';
 import { errnoError, libc as libcLibrary } from '../../os/libc.js';
-import { fusermountRefusal } from './fusermount-refusal.js';
+import { runCommand, type RunResult } from '../../os/processes.js';
+import { fusermountRefusal, umount2Refusal, unmountRefusal } from './fusermount-refusal.js';
 
 type Fn = (...args: unknown[]) => number;
 interface Libc {
@@ -159,17 +160,26 @@ function receiveFd(sock: number, mountPoint: string): number {
   return control.readInt32LE(16);
 }
 
-/** Unmounts (umount2 as root, fusermount3 -u otherwise). */
+/** Unmounts (umount2 as root, fusermount3 -u otherwise); a refusal is a typed error (fusermount-refusal.ts). */
 export async function unmountKernel(mountPoint: string, lazy: boolean): Promise<void> {
   if (process.getuid?.() === 0) {
-    if (lib().umount2(mountPoint, lazy ? MNT_DETACH : 0) !== 0) throw errnoError('umount', mountPoint);
+    if (lib().umount2(mountPoint, lazy ? MNT_DETACH : 0) !== 0) throw umount2Refusal(mountPoint, errnoError('umount', mountPoint).code);
     return;
   }
-  await new Promise<void>((resolve, reject) => {
-    execFile('fusermount3', lazy ? ['-u', '-z', '--', mountPoint] : ['-u', '--', mountPoint], { timeout: 30_000 }, (err, _o, stderr) =>
-      err ? reject(new Error(`cannot unmount ${mountPoint}: ${String(stderr).trim() || err.message}`)) : resolve(),
-    );
-  });
+  await fusermountUnmount(mountPoint, lazy);
+}
+
+/** fusermount3 -u (or -uz), which works for root and for the mounting user; a refusal is a typed error. */
+export async function fusermountUnmount(mountPoint: string, lazy: boolean): Promise<void> {
+  let r: RunResult;
+  try {
+    r = await runCommand(['fusermount3', '-u', ...(lazy ? ['-z'] : []), '--', mountPoint], { timeoutMs: 30_000 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new MissingFeatureError('fusermount3 is not installed', { hint: 'install the Debian package fuse3' });
+    throw err;
+  }
+  if (r.code !== 0) throw unmountRefusal(mountPoint, r.stderr || (r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`), 'fusermount3');
 }
 
 // _IOR(229, 0, uint32_t): attach a new /dev/fuse descriptor to an existing connection

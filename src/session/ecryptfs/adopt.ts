@@ -215,7 +215,7 @@ export async function mountAdopted(
   const { serveEcryptfs, startEcryptfsDaemon } = await import('../../ecryptfs/ecryptfs-mount.js');
   // an adopted encrypted home is mounted over ecryptfs-utils' links (src/ecryptfs/encrypted-home.ts)
   const mnt = resolve(mountPoint);
-  const note = await prepareMountPoint(mountPoint, { mayHold: (n) => isEcryptfsLeftover(mnt, n) });
+  const note = await prepareMountPoint(mountPoint, { mayHold: (n) => isEcryptfsLeftover(mnt, n), allowOther: o.allowOther });
   if (note) o.tell(note);
   const pass = await adoptedMountPassphrase(lower, keyStore, o.secret);
   try {

@@ -6,8 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { mountWithFusermount } from '../../../src/fuse/kernel/kernel-mount.js';
-import { MissingFeatureError, PermissionDeniedError } from '../../../src/errors.js';
+import { fusermountUnmount, mountWithFusermount, unmountKernel } from '../../../src/fuse/kernel/kernel-mount.js';
+import { MissingFeatureError, MountBusyError, PermissionDeniedError, UsageError } from '../../../src/errors.js';
 
 describe('mountWithFusermount with a fusermount3 that does not mount', () => {
   let dir: string;
@@ -58,5 +58,34 @@ describe('mountWithFusermount with a fusermount3 that does not mount', () => {
     expect(err).toBeInstanceOf(MissingFeatureError);
     expect(err.message).toBe('fusermount3 is not installed');
     expect(err.hint).toBe('install the Debian package fuse3');
+  });
+
+  it('an unmount fusermount3 refuses is typed, with "fusermount3: " once: busy is the busy mount\'s refusal', async () => {
+    fake('busy', `echo "fusermount3: failed to unmount $3: Device or resource busy" >&2; exit 1`);
+    const err = await fusermountUnmount(mountPoint, false).then(
+      () => null,
+      (e: Error & { hint?: string }) => e,
+    );
+    expect(err).toBeInstanceOf(MountBusyError);
+    expect(err!.message).toBe(`cannot unmount ${mountPoint}: fusermount3: failed to unmount ${mountPoint}: Device or resource busy`);
+    expect(err!.hint).toBe(`close what uses it (fuser -vm '${mountPoint}' lists the processes), then run the same command again`);
+  });
+
+  it('an unmount of what is not mounted is a usage error, from fusermount3 and from umount2 alike', async () => {
+    const plain = join(dir, 'not-a-mount');
+    fs.mkdirSync(plain);
+    const viaFusermount = await fusermountUnmount(plain, false).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(viaFusermount).toBeInstanceOf(UsageError);
+    expect(viaFusermount!.message).toBe(`cannot unmount ${plain}: fusermount3: failed to unmount ${plain}: Invalid argument`);
+    if (process.getuid?.() !== 0) return; // umount2 is root's
+    const viaUmount2 = await unmountKernel(plain, false).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(viaUmount2).toBeInstanceOf(UsageError);
+    expect(viaUmount2!.message).toBe(`cannot unmount ${plain}: umount2: Invalid argument`);
   });
 });
