@@ -4,7 +4,7 @@
 // (the tag 70 packet), and the file key signatures in use. Paths go to Node by
 // their bytes (format/name-bytes.ts), so a plaintext name that is not UTF-8
 // is looked at too.
-import { closeSync, lstatSync, openSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { type AesKeyBytes, FNEK_PREFIX, keyBytesForCipherCode } from '../format/ecryptfs/constants.js';
@@ -21,10 +21,15 @@ export interface LowerLayout {
   fileKeySigs: string[];
 }
 
+// root runs this on a user's lower (adopt, migrate): an entry swapped after
+// its lstat for a link, a fifo or a device is not followed, waited on or read
+const HEAD_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+
 function readHead(path: string): Buffer | null {
   try {
-    const fd = openSync(bytesOfName(path), 'r');
+    const fd = openSync(bytesOfName(path), HEAD_FLAGS);
     try {
+      if (!fstatSync(fd).isFile()) return null;
       const b = Buffer.alloc(HEADER_READ_BYTES);
       return b.subarray(0, readSync(fd, b, 0, b.length, 0));
     } finally {

@@ -7,8 +7,8 @@
 // homecrypt mounts over those links (FUSE allows a non-empty mount point:
 // fusermount3 always, mount(2) as root always; libfuse2's fusermount would need
 // `nonempty`, which homecrypt's kernel bridge does not use) and over nothing else.
-import { fchmodSync, fstatSync, lstatSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { fchmodSync, fstatSync, lstatSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { RefusedError } from '../errors.js';
 import { bytesOfName, nameFromBytes } from '../format/name-bytes.js';
 import { mountAt } from '../os/mounts.js';
@@ -60,7 +60,9 @@ export function removeLeftovers(home: string): void {
 
 /** /home/.ecryptfs/U: the folder holding .ecryptfs and .Private. */
 export function ecryptfsUserDir(setup: PrivateSetup): string {
-  return dirname(realpathSync(setup.ecryptfsDir));
+  // key-dir.ts found it beside the home, never by following the user's link;
+  // settings in the home itself (a Private.mnt naming the home) keep theirs there
+  return setup.base ?? setup.home;
 }
 
 /**

@@ -7,6 +7,7 @@
 // /home); everything inside a user's folders is done as the user instead
 // (src/session/user-worker-client.ts).
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, readdirSync, type Stats } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { RefusedError } from '../errors.js';
 import { checked, errnoError, libcFn, type LibcFn } from './libc.js';
 import { cName } from './c-name.js';
@@ -94,6 +95,15 @@ export function openTrustedDir(path: string): number {
       if (!rootOnly(st)) throw new RefusedError(`${at} can be changed by uid ${st.uid} or others; refusing to act as root below it`);
     },
   );
+}
+
+/**
+ * A user's home opened in its parent, which must be a folder only root can
+ * change (as /home is): the home itself is never reached through a link, so
+ * what root then reads in it by descriptor is in that very home.
+ */
+export function openHomeDir(home: string): number {
+  return withFd(openTrustedDir(dirname(home)), (pfd) => openDirAt(pfd, basename(home), home));
 }
 
 /** Runs fn with an open descriptor, closing it after. */

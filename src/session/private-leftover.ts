@@ -11,9 +11,9 @@
 // and stays: setup is refused while it is there.
 import { constants as fsc } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseVolumeConfig } from '../format/volume-config.js';
-import { fstatFd, openDirAt, openTrustedDir, readdirFd, withFd } from '../os/dir-fd.js';
+import { fstatFd, openDirAt, openHomeDir, readdirFd, withFd } from '../os/dir-fd.js';
 import { lstatatSync } from '../os/lower-fs-calls.js';
 import { readSmallFileAt } from '../os/small-file.js';
 import type { UserAccount } from '../os/users.js';
@@ -80,7 +80,7 @@ export function judgePrivateLeftover(user: UserAccount, m: PrivateSetupMarker): 
   let mountPointInUse = false;
   try {
     // the home's parent must be root's (/home): the home itself is opened in it, never through a link
-    const home = withFd(openTrustedDir(dirname(user.home)), (pfd) => openDirAt(pfd, basename(user.home), user.home));
+    const home = openHomeDir(user.home);
     withFd(home, (hfd) => {
       if (fstatFd(hfd).uid !== user.uid) throw new NotOurs(`${user.home} does not belong to ${user.name}`);
       const kfd = openDirIfThere(hfd, basename(layout.keyDir), layout.keyDir);

@@ -5,7 +5,7 @@
 // ecryptfs-setup-private opens with the login passphrase alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, MANIFEST_SH, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
@@ -146,7 +146,8 @@ describe.skipIf(!!noVm || skipUnless('root', 'fuse', 'eCryptfs kernel interop'))
 
   it('opens an ecryptfs-setup-private home with the login passphrase (wrapped-passphrase path)', () => {
     const home = join(w, 'private/home/alice');
-    const setup = readPrivateSetup(home);
+    // root reads the settings as it would a user's: files of the home's owner
+    const setup = readPrivateSetup({ name: 'alice', uid: statSync(home).uid, home });
     expect(setup.fnekSig).toMatch(/^[0-9a-f]{16}$/);
     expect(existsSync(setup.lower)).toBe(true);
     const mountPass = unwrapPassphraseFile(setup.wrappedPassphrase, Buffer.from(LOGIN));

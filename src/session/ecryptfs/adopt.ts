@@ -25,7 +25,7 @@ import { loadUserRecord, saveUserRecord, type UserRecord } from '../user-record.
 import { userWorker } from '../user-worker-client.js';
 import type { UserRequest } from '../user-request.js';
 import { clearEcryptfsMountPoint, readPrivateSetup } from '../../ecryptfs/private-dir.js';
-import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
+import { unwrapPassphrase } from '../../format/ecryptfs/wrapped-passphrase.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { adoptedHomeKeyStore, checkUnmountedHome, isEcryptfsLeftover, makeMountPointWritable } from '../../ecryptfs/encrypted-home.js';
@@ -76,9 +76,9 @@ export async function adoptUser(o: AdoptOptions): Promise<{ record: UserRecord; 
     const r = checkPassword('homecrypt', user.name, o.loginPassphrase);
     if (!r.ok) throw new WrongPassphraseError(`that is not ${user.name}'s login password (PAM: ${r.reason}); --no-password-check to skip this check`);
   }
-  const setup = readPrivateSetup(user.home, user.name);
+  const setup = readPrivateSetup(user);
   // the login passphrase must open the eCryptfs data before anything is written
-  const pass = unwrapPassphraseFile(setup.wrappedPassphrase, o.loginPassphrase);
+  const pass = unwrapPassphrase(setup.wrapped, o.loginPassphrase);
   try {
     const vol = openEcryptfs(setup.lower, pass);
     if (vol.keys.sig !== setup.sig) {

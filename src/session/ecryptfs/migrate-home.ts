@@ -33,8 +33,8 @@ import { judgeLeftover, type Leftover } from '../setup-leftover.js';
 import { isAdoptedEcryptfs } from './adopt.js';
 import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
-import { readPrivateSetup } from '../../ecryptfs/private-dir.js';
-import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
+import { readPrivateSetup, readWrappedPassphrase } from '../../ecryptfs/private-dir.js';
+import { unwrapPassphrase } from '../../format/ecryptfs/wrapped-passphrase.js';
 import { walkLower } from '../../ecryptfs/tree.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
@@ -147,7 +147,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
     if (journal) {
       say(`resuming the migration of ${user.name}'s encrypted home (step: ${journal.step})`);
     } else {
-      const setup = readPrivateSetup(user.home, user.name);
+      const setup = readPrivateSetup(user);
       if (!setup.encryptedHome) throw new UsageError(`${user.name} has no eCryptfs encrypted home`);
       journal = {
         version: 1,
@@ -167,7 +167,8 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
     checkUnmountedHome(home);
     await refuseWhileRunning(user, 'migrating the eCryptfs home');
     // the login passphrase must open the eCryptfs data before anything is written
-    const pass = unwrapPassphraseFile(journal.wrapped, o.loginPassphrase);
+    // read again by descriptor (key-dir.ts), never by the path the journal kept: that is the user's to change
+    const pass = unwrapPassphrase(readWrappedPassphrase(user), o.loginPassphrase);
     const ec = (() => {
       try {
         return openEcryptfs(journal.lower, pass);

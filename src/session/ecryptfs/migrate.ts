@@ -26,7 +26,7 @@ import { unwrapForUser } from '../key-ops.js';
 import { loadUserRecord, saveUserRecord } from '../user-record.js';
 import { reissueRecoveryKey } from '../recovery-pending.js';
 import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from '../../ecryptfs/private-dir.js';
-import { unwrapPassphraseFile } from '../../ecryptfs/wrapped-passphrase-file.js';
+import { unwrapPassphrase } from '../../format/ecryptfs/wrapped-passphrase.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
@@ -119,7 +119,7 @@ export async function migrateEcryptfs(o: MigrateOptions): Promise<MigrateResult>
 
 function isEncryptedHome(user: UserAccount): boolean {
   try {
-    return readPrivateSetup(user.home, user.name).encryptedHome;
+    return readPrivateSetup(user).encryptedHome;
   } catch {
     return false;
   }
@@ -150,7 +150,7 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
           hint: `homecrypt status --user ${user.name} shows the setup; there is nothing of it to migrate`,
         },
       );
-    setup = readPrivateSetup(user.home, user.name);
+    setup = readPrivateSetup(user);
     if (setup.encryptedHome)
       throw new UsageError('an eCryptfs encrypted home (mounted on the home itself) cannot be migrated by this build; only Private directories');
     if (!existsSync(setup.lower)) throw nothingToMigrate(user, setup.lower);
@@ -161,11 +161,11 @@ export async function migratePrivate(o: MigrateOptions): Promise<MigrateResult> 
       throw new UsageError(`the eCryptfs lower directory is ${setup.lower}, not ~/.Private; migrate handles the ecryptfs-setup-private layout`);
     if (setup.mountPoint !== join(user.home, 'Private')) throw new UsageError(`the eCryptfs mount point is ${setup.mountPoint}, not ~/Private`);
   } else {
-    setup = { ...readPrivateSetup(user.home, user.name), lower: journal.aside };
+    setup = { ...readPrivateSetup(user), lower: journal.aside };
     say(`resuming the migration of ${user.name} (step: ${journal.step})`);
   }
   // the login passphrase must open the eCryptfs copy before anything moves
-  const mountPass = unwrapPassphraseFile(setup.wrappedPassphrase, o.loginPassphrase);
+  const mountPass = unwrapPassphrase(setup.wrapped, o.loginPassphrase);
   let recoveryKey: string | null = null;
   try {
     wipeKeys(openEcryptfs(journal ? journal.aside : setup.lower, mountPass).keys);

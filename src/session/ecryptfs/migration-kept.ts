@@ -10,8 +10,8 @@
 // The home is the user's to change while root looks: it is read by descriptor
 // (opened in its root-owned parent, never through a link), the journal opened
 // O_NOFOLLOW and checked to be the user's; the removal runs as the user.
-import { basename, dirname, join } from 'node:path';
-import { openDirAt, openTrustedDir, withFd } from '../../os/dir-fd.js';
+import { join } from 'node:path';
+import { openDirAt, openHomeDir, withFd } from '../../os/dir-fd.js';
 import { lstatatSync } from '../../os/lower-fs-calls.js';
 import { readSmallFileAt } from '../../os/small-file.js';
 import type { UserAccount } from '../../os/users.js';
@@ -66,7 +66,7 @@ export function migrationLeftByUndo(user: UserAccount, mountPoint: string): Migr
   const journalPath = privateJournalPath(user);
   let home: number;
   try {
-    home = withFd(openTrustedDir(dirname(user.home)), (pfd) => openDirAt(pfd, basename(user.home), user.home));
+    home = openHomeDir(user.home);
   } catch (err) {
     left.notes.push(`${user.home} could not be checked for what an eCryptfs migration left (${(err as Error).message})`);
     return left;

@@ -2,11 +2,12 @@
 // login through homecrypt's own PAM hook (auth -> keyring, open_session ->
 // mount as the user, close_session -> unmount), with no eCryptfs module and the
 // eCryptfs data left as it is.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   lchownSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -15,6 +16,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
   existsSync,
 } from 'node:fs';
@@ -201,6 +203,126 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs adopt'))('homecr
     } finally {
       rmSync(keyDir, { recursive: true, force: true });
     }
+  });
+
+  describe("~/.ecryptfs is the user's: root reads its files by descriptor, each a regular file of the user's, or refuses", () => {
+    // a root-only file, as /etc/shadow is; its first line looks like a key signature, so a
+    // Private.sig read through a link would be quoted back ("names key …")
+    const SECRET = 'a1b2c3d4e5f60718';
+    let vault: string, secret: string;
+    const settings = (n: string) => join(home, '.ecryptfs', n);
+    const adopt = () =>
+      spawnSync(BIN, ['ecryptfs', 'adopt', '--user', user, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05'], {
+        input: `${LOGIN}\n`,
+        encoding: 'utf8',
+        env: env(),
+        timeout: 30_000,
+      });
+    const asUser = (p: string) => {
+      const u = lookupUser(user);
+      lchownSync(p, u.uid, u.gid);
+    };
+    /** `name` replaced (as its user could) by what `plant` makes, adopt run, the file put back */
+    const withPlanted = (name: string, plant: (p: string) => void, check: (r: ReturnType<typeof adopt>) => void, own = true) => {
+      const p = settings(name);
+      renameSync(p, `${p}.saved`);
+      try {
+        plant(p);
+        // (a hard link is the file itself: it keeps root as its owner)
+        if (own) asUser(p);
+        const r = adopt();
+        check(r);
+        // nothing adopted, nothing written, the secret never shown
+        expect(readdirSync(records)).toEqual([]);
+        expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+        expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET);
+        // and not even read: a read would have moved its access time (set before its mtime, so relatime updates it)
+        expect(statSync(secret).atimeMs).toBe(1_000_000);
+      } finally {
+        rmSync(p, { force: true });
+        renameSync(`${p}.saved`, p);
+      }
+    };
+
+    beforeAll(() => {
+      vault = mkdtempSync('/tmp/hc-adopt-vault-');
+      secret = join(vault, 'shadow');
+      writeFileSync(secret, `${SECRET}\n`, { mode: 0o600 });
+    });
+    beforeEach(() => utimesSync(secret, 1000, 2000));
+    afterAll(() => rmSync(vault, { recursive: true, force: true }));
+
+    it.each(['wrapped-passphrase', 'Private.sig', 'Private.mnt'])('%s a symlink to a root-only file: refused (exit 4), the file not read', (name) => {
+      withPlanted(
+        name,
+        (p) => symlinkSync(secret, p),
+        (r) => {
+          expect(r.stderr).toBe(`homecrypt: ${settings(name)}: is a symbolic link; root reads the eCryptfs settings only from real files of the user\n`);
+          expect(r.status).toBe(4);
+        },
+      );
+    });
+
+    it.each(['wrapped-passphrase', 'Private.sig'])('%s a hard link to a root-only file: refused for its owner (exit 4), the file not read', (name) => {
+      withPlanted(
+        name,
+        (p) => linkSync(secret, p),
+        (r) => {
+          expect(r.stderr).toBe(`homecrypt: ${settings(name)}: belongs to uid 0, not ${lookupUser(user).uid}\n`);
+          expect(r.status).toBe(4);
+        },
+        false,
+      );
+    });
+
+    it.each(['Private.sig', 'Private.mnt', 'wrapped-passphrase'])(
+      '%s a fifo: refused at once (exit 4), root never waits on it',
+      (name) => {
+        const t0 = Date.now();
+        withPlanted(
+          name,
+          (p) => execFileSync('mkfifo', ['-m', '0600', p]),
+          (r) => {
+            expect(r.signal, 'adopt hung on the fifo and was killed').toBeNull();
+            expect(r.stderr).toBe(`homecrypt: ${settings(name)}: is not a regular file\n`);
+            expect(r.status).toBe(4);
+          },
+        );
+        expect(Date.now() - t0).toBeLessThan(20_000);
+      },
+      60_000,
+    );
+
+    it('Private.mnt a symlink to /dev/zero: refused at once, nothing read', () => {
+      withPlanted(
+        'Private.mnt',
+        (p) => symlinkSync('/dev/zero', p),
+        (r) => {
+          expect(r.signal).toBeNull();
+          expect(r.stderr).toMatch(/Private\.mnt: is a symbolic link/);
+          expect(r.status).toBe(4);
+        },
+      );
+    }, 60_000);
+
+    it("~/.ecryptfs a link anywhere but an encrypted home's /home/.ecryptfs/U/.ecryptfs: refused (exit 8), not followed", () => {
+      const dir = join(home, '.ecryptfs');
+      const moved = join(home, '.settings-elsewhere');
+      renameSync(dir, moved);
+      symlinkSync(moved, dir);
+      asUser(dir);
+      try {
+        const r = adopt();
+        expect(r.stderr).toBe(
+          `homecrypt: ${dir} is a link to ${moved}; root follows it only to ${join(base, '.ecryptfs', user, '.ecryptfs')}, where ecryptfs-utils keeps an encrypted home's settings\n`,
+        );
+        expect(r.status).toBe(8);
+        expect(readdirSync(records)).toEqual([]);
+      } finally {
+        rmSync(dir);
+        renameSync(moved, dir);
+      }
+    });
   });
 
   it('adopts, then a login unlocks and mounts it, and the last logout locks it', () => {

@@ -6,7 +6,7 @@
 // of a migration and what migrate and setup --private do after it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { makeEcryptfsPrivateHome } from '../../helpers/ecryptfs-homes.js';
@@ -119,6 +119,41 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
       rmSync(aside, { recursive: true });
     }
   });
+
+  it('a Private.sig the user made a fifo, or a wrapped-passphrase linked to a root-only file, is refused at once (exit 4), nothing moved or read', () => {
+    const secret = join(base, 'root-only');
+    writeFileSync(secret, 'a1b2c3d4e5f60718\n', { mode: 0o600 });
+    const u = lookupUser(user);
+    const planted = (name: string, plant: (p: string) => void, why: string) => {
+      const p = join(home, '.ecryptfs', name);
+      renameSync(p, `${p}.saved`);
+      try {
+        plant(p);
+        lchownSync(p, u.uid, u.gid);
+        const r = spawnSync(BIN, ['ecryptfs', 'migrate', '--user', user, '--passphrase-fd', '0', '--no-password-check'], {
+          input: `${LOGIN}\n`,
+          encoding: 'utf8',
+          env: env(),
+          timeout: 30_000,
+        });
+        expect(r.signal, 'migrate hung and was killed').toBeNull();
+        expect(r.stderr).toBe(`homecrypt: ${p}: ${why}\n`);
+        expect(r.status).toBe(4);
+        expect(r.stdout + r.stderr).not.toContain('a1b2c3d4e5f60718');
+        expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(false);
+        expect(existsSync(join(home, '.homecrypt'))).toBe(false);
+      } finally {
+        rmSync(p, { force: true });
+        renameSync(`${p}.saved`, p);
+      }
+    };
+    try {
+      planted('Private.sig', (p) => execFileSync('mkfifo', ['-m', '0600', p]), 'is not a regular file');
+      planted('wrapped-passphrase', (p) => symlinkSync(secret, p), 'is a symbolic link; root reads the eCryptfs settings only from real files of the user');
+    } finally {
+      rmSync(secret);
+    }
+  }, 90_000);
 
   it('shows the recovery key before copying, survives an interruption, and resumes', () => {
     const first = migrate(['--fail-after', '3']);
