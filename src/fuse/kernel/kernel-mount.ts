@@ -211,6 +211,35 @@ export function readRaw(fd: number, buf: Buffer): number {
 
 const POLLIN = 1;
 
+/** A descriptor the event loop itself watches (watchReadable); `close` before the descriptor is closed. */
+export interface ReadableWatch {
+  close(): void;
+}
+
+interface KoffiPollHandle {
+  close(): void;
+}
+type KoffiPoll = (fd: number, opts: { readable: boolean }, cb: (status: number) => void) => KoffiPollHandle;
+
+/**
+ * Calls `onReadable` each time `fd` has something to read (or an error, such
+ * as the connection going away) as the event loop's own poll sees it (libuv's
+ * uv_poll on the loop's epoll, through koffi): no pool thread waits and no
+ * thread hop wakes the loop, which whenReadable costs on every idle spell.
+ * Null when this koffi has no poll handles (the caller falls back to
+ * whenReadable). The callback runs outside Node's callback scope: it must not
+ * throw, and Promise jobs it queues run only at the loop's next callback.
+ */
+export function watchReadable(fd: number, onReadable: () => void): ReadableWatch | null {
+  const poll = (koffi as unknown as { node?: { poll?: KoffiPoll } }).node?.poll;
+  if (typeof poll !== 'function') return null;
+  try {
+    return poll(fd, { readable: true }, () => onReadable());
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Calls `done` once `fd` has something to read (or an error, such as the
  * connection going away), waiting on a libuv pool thread. Nothing is read:

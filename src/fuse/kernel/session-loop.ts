@@ -1,12 +1,13 @@
 // How requests are read from /dev/fuse (docs/FUSE-BRIDGE.md, "How requests
 // are read"): with spinUs > 0, only the JS thread reads, from a non-blocking
 // clone of the connection, right after each reply and for up to spinUs more
-// while the line is busy; a libuv pool thread merely polls the clone while the
-// JS thread is idle. With spinUs 0, several blocking reads are in flight on
+// while the line is busy; while the JS thread is idle the event loop's own
+// epoll watches the clone (or, with a koffi that has no poll handles, a libuv
+// pool thread polls it). With spinUs 0, several blocking reads are in flight on
 // the pool instead. Each request read goes to `dispatch`, then `afterReply`.
 import { closeSync, read as fsRead } from 'node:fs';
 import { constants } from 'node:os';
-import { cloneNonBlocking, readRaw, whenReadable } from './kernel-mount.js';
+import { cloneNonBlocking, readRaw, watchReadable, whenReadable, type ReadableWatch } from './kernel-mount.js';
 import { IN_HEADER, WRITE_IN } from './protocol.js';
 
 const E = constants.errno;
@@ -40,6 +41,10 @@ export class SessionLoop {
   private readonly spin: bigint;
   /** drain() is running (kick must not start a second one). */
   private draining = false;
+  /** The clone as the event loop watches it (null: a pool thread polls it, armPoll). */
+  private watch: ReadableWatch | null = null;
+  /** A setImmediate is queued to run what the last wake-up left to Promise jobs. */
+  private jobsQueued = false;
 
   constructor(
     private readonly fd: number,
@@ -60,10 +65,12 @@ export class SessionLoop {
     if (this.spin > 0n) {
       this.fastFd = cloneNonBlocking(this.fd);
       this.fastBuf = Buffer.allocUnsafe(size);
-      // requests are read only on the JS thread; a pool thread merely waits
-      // for the clone to become readable, and only while the JS thread is
-      // idle, so it never takes a request from under the spin
-      this.armPoll();
+      // requests are read only on the JS thread; the event loop's own epoll
+      // watches the clone while the JS thread is idle (or, with a koffi
+      // that cannot, a pool thread polls it), so nothing takes a request
+      // from under the spin
+      this.watch = watchReadable(this.fastFd, () => this.woken());
+      if (!this.watch) this.armPoll();
       return;
     }
     for (let i = 0; i < Math.max(1, this.readers); i++) this.readLoop(Buffer.allocUnsafe(size));
@@ -94,6 +101,30 @@ export class SessionLoop {
       }
       this.armPoll();
     });
+  }
+
+  /**
+   * The event loop saw the clone readable: answer what is there. This runs
+   * outside Node's callback scope, so Promise jobs queued while answering
+   * (an fsync's, the INIT reply's `ready`) would wait for the loop's next
+   * callback; a setImmediate gives them one at once.
+   */
+  private woken(): void {
+    try {
+      if (!this.draining) this.drain(false);
+    } catch (e) {
+      try {
+        this.hooks.onUnexpected('dispatch', '', e);
+      } catch {
+        /* nothing may escape into the loop */
+      }
+    }
+    if (!this.jobsQueued) {
+      this.jobsQueued = true;
+      setImmediate(() => {
+        this.jobsQueued = false;
+      });
+    }
   }
 
   private readLoop(buf: Buffer): void {
@@ -196,6 +227,11 @@ export class SessionLoop {
     if (!this.closed) {
       this.closed = true;
       this.hooks.closing(err);
+    }
+    if (this.watch) {
+      // off the loop's epoll before its descriptor is closed
+      this.watch.close();
+      this.watch = null;
     }
     if (this.running === 0 && !this.done) {
       // once only: a descriptor number closed twice may by then be someone else's
