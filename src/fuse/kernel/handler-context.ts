@@ -63,7 +63,6 @@ export interface HandlerContext {
   replyErr(unique: bigint, errno: number): void;
   replyOk(unique: bigint, len: number): void;
   send(len: number, buf?: Buffer): void;
-  sendAsync(len: number, buf: Buffer, release: () => void): void;
   later(unique: bigint): () => boolean;
   fail(op: string, path: string, err: unknown): number;
   run<T>(unique: bigint, op: string, path: string, fn: () => T | Promise<T>, reply: (v: T) => number, dropped?: (v: T) => void): boolean;

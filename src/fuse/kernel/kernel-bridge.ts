@@ -14,7 +14,7 @@
 // fuse-native gets wrong is right here by construction: SETATTR carries atime
 // and mtime (or UTIME_OMIT as an absent bit) in nanoseconds, GETATTR carries
 // the handle, and times reach the kernel in nanoseconds.
-import { write as fsWrite, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { HomecryptError } from '../../errors.js';
 import { errnoOf, type FuseMount, type FuseOps, type FuseStat, type MountOptions } from '../bridge.js';
@@ -190,21 +190,6 @@ export class KernelSession implements HandlerContext {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENODEV') this.onUnexpected('reply', '', err);
     }
-  }
-
-  /**
-   * Writes a reply from a libuv pool thread; `release` runs once it is
-   * written (the buffer is the caller's until then). The connection stays
-   * open until every such write is done.
-   */
-  sendAsync(len: number, buf: Buffer, release: () => void): void {
-    const done = this.loop.hold();
-    fsWrite(this.curFd, buf, 0, len, null, (err) => {
-      release();
-      const code = err?.code;
-      if (err && code !== 'ENOENT' && code !== 'ENODEV') this.onUnexpected('reply', '', err);
-      done();
-    });
   }
 
   replyErr(unique: bigint, errno: number): void {

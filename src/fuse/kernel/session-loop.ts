@@ -32,7 +32,7 @@ export interface LoopHooks {
 }
 
 export class SessionLoop {
-  /** Work on the libuv pool that still uses the connection (reads, polls, async replies). */
+  /** Work on the libuv pool that still uses the connection (reads, polls). */
   private running = 0;
   private closed = false;
   private done = false;
@@ -74,15 +74,6 @@ export class SessionLoop {
       return;
     }
     for (let i = 0; i < Math.max(1, this.readers); i++) this.readLoop(Buffer.allocUnsafe(size));
-  }
-
-  /** Counts pool work that uses the connection: the descriptors stay open until `release`. */
-  hold(): () => void {
-    this.running++;
-    return () => {
-      this.running--;
-      if (this.closed) this.shutdown(null);
-    };
   }
 
   private armPoll(): void {

@@ -27,10 +27,6 @@ import { killSuidgid } from './attributes.js';
 import { umasked } from './entries.js';
 
 const E = constants.errno;
-// READ replies this large are written from a libuv pool thread: copying them
-// into the reader's pages takes ~0.2 ms a MiB, which then overlaps the
-// decryption of the next READ readahead has queued (docs/BENCHMARKS.md)
-const ASYNC_REPLY_MIN = 256 * 1024;
 
 const pathOfHandle = (s: HandlerContext, fh: number): string => s.fileNode.get(fh)?.lastPath ?? '';
 
@@ -126,10 +122,9 @@ export function read(s: HandlerContext, r: Request): boolean {
   const done = (got: number): void => {
     const len = Math.max(0, Math.min(got, size));
     writeOutHeader(out, OUT_HEADER + len, 0, unique);
-    if (OUT_HEADER + len >= ASYNC_REPLY_MIN) {
-      s.sendAsync(OUT_HEADER + len, out, release);
-      return;
-    }
+    // written by this thread, however large: a hop to a pool thread to overlap
+    // the copy with the next READ's decryption cost more than it saved
+    // (docs/BENCHMARKS.md, "Session 17")
     s.send(OUT_HEADER + len, out);
     release();
   };
