@@ -7,6 +7,7 @@ import { UsageError, WrongPassphraseError } from '../errors.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { mountFuse } from '../fuse/index.js';
 import { daemonLog, runDaemonSide, serveUntilUnmounted, startDaemon } from '../engine/mount-daemon.js';
+import { takeLowerLock } from '../engine/lower-lock.js';
 import { reportedError } from '../engine/daemon-report.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { type AesKeyBytes, isAesKeyBytes } from '../format/ecryptfs/constants.js';
@@ -77,10 +78,18 @@ export async function mountEcryptfs(
 export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onReady: () => void, allowOther = false): Promise<void> {
   makeUndumpable();
   const mnt = resolve(mountPoint);
-  const mounted = await mountEcryptfs(vol, mnt, { allowOther, log: daemonLog });
+  // one daemon per lower directory, as for homecrypt volumes (engine/lower-lock.ts); before the mount
+  const lock = await takeLowerLock(vol.lowerDir, daemonLog);
+  let mounted;
+  try {
+    mounted = await mountEcryptfs(vol, mnt, { allowOther, log: daemonLog });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   daemonLog(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
   onReady();
-  await serveUntilUnmounted(mnt, mounted, daemonLog);
+  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) lock.release();
   wipeKeys(vol.keys);
 }
 

@@ -28,6 +28,7 @@ import { allowOtherRefusal, fusermountUnmount } from '../fuse/index.js';
 import { DEFAULT_CACHE_TIMEOUT, FSNAME_PREFIX, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { rateLimitedLog } from './log-limit.js';
+import { lowerServedError, lowerServer, takeLowerLock } from './lower-lock.js';
 import { REPORT_MAX_BYTES, readReport, reportOf, reportedError, type DaemonReport } from './daemon-report.js';
 
 export interface MountRunOptions {
@@ -53,14 +54,17 @@ export function defaultLogFile(mountPoint: string): string {
 }
 
 /**
- * Refuses a LOWER that a live mount already serves (found in the mount table
- * by the `homecrypt:LOWER` source every mount names, compared by device and
- * inode): two daemons on one lower directory each keep their own sizes, keys
- * and write records, so a file written through both can lose writes or end
- * as EIO. A mount lazily detached at a logout (still serving a process left
- * inside) is no longer in the table and is not seen here.
+ * Refuses a LOWER that a live mount already serves: two daemons on one lower
+ * directory each keep their own sizes, keys and write records, so a file
+ * written through both can lose writes or end as EIO. First the mount table
+ * (the `homecrypt:LOWER` source every mount names, compared by device and
+ * inode), which names the mount point; then the lock every daemon holds on its
+ * lower directory (lower-lock.ts), which also finds a mount lazily detached at
+ * a logout, out of the table but still serving a process left inside. Said
+ * here, before any passphrase; the daemon takes the lock itself
+ * (serveMount), so one started meanwhile is still refused.
  */
-export function refuseIfLowerServed(lower: string): void {
+export async function refuseIfLowerServed(lower: string): Promise<void> {
   let own: Stats;
   try {
     own = statSync(lower);
@@ -79,10 +83,11 @@ export function refuseIfLowerServed(lower: string): void {
       hint: `use that mount, or unmount it first (homecrypt umount ${m.mountPoint}); two mounts of one lower directory would each overwrite the other's writes`,
     });
   }
+  const served = await lowerServer(lower);
+  if (served) throw lowerServedError(lower, served.pid);
 }
 
 /**
-<<<<<<< HEAD
  * The homecrypt mount in `mounts` whose lower directory is `lower`, among
  * those made by `uid` or root only: anyone can name a FUSE mount of their own
  * `homecrypt:/home/.homecrypt/alice/lower`, and must not keep alice's login
@@ -105,15 +110,11 @@ export function mountServing(
 }
 
 /**
- * Checks a mount point before mounting: a directory, empty, not mounted. A
- * stale homecrypt mount (its daemon died) is unmounted first.
-=======
  * Checks a mount point before mounting: a directory, empty, not mounted, and
  * what fusermount3 would refuse an ordinary user (checkMountPointAccess, and
  * --allow-other against /etc/fuse.conf), so that it is said before any
  * passphrase is asked for. A stale homecrypt mount (its daemon died) is
  * unmounted first.
->>>>>>> 8d508ea (mount/umount: a daemon's refusal keeps its type over the ready pipe; --allow-other checked against /etc/fuse.conf before the passphrase; unmount failures typed (busy: exit 8 with fuser -vm))
  */
 export async function prepareMountPoint(
   mountPoint: string,
@@ -190,7 +191,15 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   const vol = openVolume(lower, keys);
   for (const k of keys) k.fill(0);
   const mnt = resolve(mountPoint);
-  const mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, cacheTimeout: opts.cacheTimeout, log: daemonLog });
+  // before the mount: a daemon refused here has mounted nothing
+  const lock = await takeLowerLock(vol.lowerRoot, daemonLog);
+  let mounted;
+  try {
+    mounted = await mountVolume(vol, mnt, { allowOther: opts.allowOther, cacheTimeout: opts.cacheTimeout, log: daemonLog });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   // the format first: tests (and people) find the daemon's pid at the line's end
   daemonLog(`homecrypt: ${formatNote(vol.formatVersion)}`);
   daemonLog(
@@ -198,7 +207,8 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   );
   daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
-  await serveUntilUnmounted(mnt, mounted, daemonLog);
+  // a lazily detached mount still serves: its lock goes when this process does
+  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) lock.release();
 }
 
 /** What a mount says about the volume format it opened (log and `homecrypt mount`). */
@@ -213,20 +223,29 @@ export function formatNote(version: number): string {
 export const daemonLog = rateLimitedLog((line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`));
 
 /**
- * Resolves once `mounted` is gone: unmounted on SIGTERM/SIGINT/SIGHUP (lazily
- * when busy), or noticed unmounted from outside. Shared by every kind of mount
- * a daemon serves (homecrypt volumes, eCryptfs directories).
+ * Resolves once `mounted` is gone from the mount table: unmounted on
+ * SIGTERM/SIGINT/SIGHUP (lazily when busy), or noticed unmounted from outside.
+ * True when serving has ended with it; false when the mount was only detached
+ * (lazily, here or by a logout) and the connection still serves the processes
+ * left inside it until the last one lets go. Shared by every kind of mount a
+ * daemon serves (homecrypt volumes, eCryptfs directories).
  */
-export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { lazy?: boolean }): Promise<void> }, log: (line: string) => void): Promise<void> {
-  return new Promise<void>((done) => {
+export function serveUntilUnmounted(
+  mnt: string,
+  mounted: { unmount(opts?: { lazy?: boolean }): Promise<void> },
+  log: (line: string) => void,
+): Promise<boolean> {
+  return new Promise<boolean>((done) => {
     let stopping = false;
     const stop = async (why: string) => {
       if (stopping) return;
       stopping = true;
       log(`homecrypt: ${why}: unmounting ${mnt}`);
+      let ended = true;
       try {
         await mounted.unmount();
       } catch {
+        ended = false;
         try {
           await mounted.unmount({ lazy: true });
         } catch (err) {
@@ -234,7 +253,7 @@ export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { laz
         }
       }
       clearInterval(timer);
-      done();
+      done(ended);
     };
     // someone else unmounted us (homecrypt umount, fusermount -u): the binding
     // does not tell, so watch the mount table
@@ -242,10 +261,11 @@ export function serveUntilUnmounted(mnt: string, mounted: { unmount(opts?: { laz
       if (!isFuseMountedAt(mnt)) {
         clearInterval(timer);
         log(`homecrypt: ${mnt} was unmounted`);
-        mounted
-          .unmount()
-          .catch(() => undefined)
-          .finally(done);
+        // a mount detached from outside (umount -l) fails to unmount here while its connection lives
+        mounted.unmount().then(
+          () => done(true),
+          () => done(false),
+        );
       }
     }, 300);
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));

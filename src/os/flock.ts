@@ -1,7 +1,8 @@
-// flock(2), the advisory lock of the per-user login lock (users-lock.ts) and of
-// key store changes (key-store-lock.ts). The kernel drops it when its holder
-// dies, so a crashed process never leaves a stale lock.
-import { closeSync, constants as fsc, openSync } from 'node:fs';
+// flock(2), the advisory lock of the per-user login lock (users-lock.ts), of
+// key store changes (key-store-lock.ts) and of a lower directory a mount daemon
+// serves (engine/lower-lock.ts). The kernel drops it when its holder dies, so a
+// crashed process never leaves a stale lock.
+import { closeSync, constants as fsc, openSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoError, libcFn, type LibcFn } from './libc.js';
 
@@ -54,4 +55,37 @@ export async function withFileLock<T>(path: string, waitMs: number, busy: () => 
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The pid that /proc/locks (`text`) gives for the exclusive flock held on the
+ * file of device `dev` and inode `ino`, or null when it lists none. The pid is
+ * the locker's as this process's pid namespace sees it (0 or -1 outside it).
+ */
+export function flockHolderIn(text: string, dev: number, ino: number): number | null {
+  // "1: FLOCK  ADVISORY  WRITE 4242 fe:00:260072 0 EOF"; a waiter's line reads "1: -> FLOCK …"
+  const [major, minor] = majorMinor(dev);
+  for (const line of text.split('\n')) {
+    const m = /^\d+: FLOCK\s+ADVISORY\s+WRITE\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    if (m && parseInt(m[2]!, 16) === major && parseInt(m[3]!, 16) === minor && m[4] === String(ino)) return Number(m[1]);
+  }
+  return null;
+}
+
+/** The pid holding the exclusive flock of the file `st` names, from /proc/locks; null when it cannot be told. */
+export function flockHolder(st: { dev: number; ino: number }): number | null {
+  try {
+    const pid = flockHolderIn(readFileSync('/proc/locks', 'latin1'), st.dev, st.ino);
+    return pid !== null && pid > 0 ? pid : null;
+  } catch {
+    return null; // no /proc: the holder goes unnamed
+  }
+}
+
+/** glibc's major()/minor() of a dev_t (12 bits of major, 20 of minor, spread over 64 bits). */
+function majorMinor(dev: number): [number, number] {
+  const d = BigInt(dev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);
+  const minor = (d & 0xffn) | ((d >> 12n) & 0xffffff00n);
+  return [Number(major), Number(minor)];
 }

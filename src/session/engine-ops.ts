@@ -26,6 +26,19 @@ function lastLine(text: string): string {
 }
 
 /**
+ * What a failed `homecrypt mount` said last: its error line, with the hint
+ * the CLI prints on the line after it (run-program.ts), so that the login's
+ * log says what failed, not only what to do about it.
+ */
+export function lastError(text: string): string {
+  const lines = text.trim().split('\n').filter(Boolean);
+  const last = lines[lines.length - 1] ?? '';
+  const before = lines[lines.length - 2];
+  if (last.startsWith('hint: ') && before?.startsWith('homecrypt: ')) return `${before.slice('homecrypt: '.length)} (${last})`;
+  return last.replace(/^homecrypt: /, '');
+}
+
+/**
  * False when the mount is stale: its daemon died (killed, crashed) and every
  * access gives ENOTCONN. Checked as the user: root cannot enter the mount.
  */
@@ -96,7 +109,7 @@ export async function mountAsUser(user: UserAccount, lower: string, mountPoint: 
         if (exited === undefined) child.kill('SIGKILL');
         const out = readLogSince(logFile, logStart);
         throw new EngineCommandError(
-          `mounting ${mountPoint} failed: ${lastLine(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`,
+          `mounting ${mountPoint} failed: ${lastError(out) || (exited === undefined ? `not ready after ${timeoutMs / 1000} s` : `exit ${exited}`)}`,
         );
       }
       await new Promise((r) => setTimeout(r, 5));

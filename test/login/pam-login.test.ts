@@ -110,6 +110,36 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(isMounted(u.home)).toBe(false);
   });
 
+  it('a process left inside at logout: the home is detached lazily, a login meanwhile stays locked (its daemon still serves the lower), the next one after it mounts', async () => {
+    expect(login(u.password).code).toBe(0);
+    const daemons = () =>
+      spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .filter(Boolean);
+    const first = Number(daemons()[0]);
+    expect(first).toBeGreaterThan(0);
+    // a process the user leaves behind, its working directory in the home
+    expect(asUser(u, 'cd ~ && sleep 600 </dev/null >/dev/null 2>&1 &').code).toBe(0);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(hookLog(u.name)).toMatch(/detached/);
+    const r = login(u.password);
+    expect(r.code, r.stderr).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(daemons()).toEqual([String(first)]);
+    expect(hookLog(u.name)).toContain(
+      `is being served by another homecrypt daemon (pid ${first}): a mount lazily detached at logout keeps serving until the last process inside it exits`,
+    );
+    expect(logout().code).toBe(0);
+    spawnSync('pkill', ['-KILL', '-u', String(u.uid), '-x', 'sleep']);
+    await waitFor("the detached mount's daemon to exit", () => daemons().length === 0);
+    expect(login(u.password).code).toBe(0);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+  });
+
   it('5. a wrong password: pam_unix denies, nothing mounted, no key', () => {
     const r = pamtester(svc.name, u.name, ['authenticate'], 'not-the-password\n');
     expect(r.code).not.toBe(0);

@@ -1,10 +1,11 @@
 // The mount daemon's log (/run/homecrypt/log/USER.log) gets a few lines at
 // every login and was never cut: /run is RAM. Opening it keeps its last 64 KiB.
+// What the login log says of a failed mount is its error line and hint (lastError).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MOUNT_LOG_KEEP, openMountLog } from '../../src/session/engine-ops.js';
+import { MOUNT_LOG_KEEP, lastError, openMountLog } from '../../src/session/engine-ops.js';
 
 describe('openMountLog', () => {
   let dir: string;
@@ -42,5 +43,16 @@ describe('openMountLog', () => {
     symlinkSync(target, join(dir, 'u.log'));
     expect(() => openMountLog(join(dir, 'u.log'))).toThrow(/ELOOP/);
     expect(readFileSync(target, 'utf8')).toBe('untouched');
+  });
+});
+
+describe('lastError', () => {
+  it("gives a failed mount's error line with the hint printed after it, so the login's log says what failed", () => {
+    const out = 'earlier line\nhomecrypt: /l is being served by another homecrypt daemon (pid 7): why\nhint: mount it again later\n';
+    expect(lastError(out)).toBe('/l is being served by another homecrypt daemon (pid 7): why (hint: mount it again later)');
+  });
+
+  it('gives the last line alone when no hint follows it', () => {
+    expect(lastError('a\nhomecrypt: mount point /m is not empty\n')).toBe('mount point /m is not empty');
   });
 });

@@ -1,11 +1,13 @@
 // `homecrypt fsck LOWER`: authenticates every name and byte of an encrypted
 // lower directory and reports what fails, changing nothing. Exit 0 when all
-// is well, 1 when something failed.
+// is well, 1 when something failed. A lower directory a daemon serves (its
+// lock, engine/lower-lock.ts) is still checked, with a warning.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { fsckVolume } from '../../engine/fsck.js';
+import { lowerServer } from '../../engine/lower-lock.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
 import { printJson } from './key.js';
@@ -21,6 +23,14 @@ export function registerFsckCommand(program: Command): void {
     .action(async (lowerArg: string, o: { keystore?: string; passphraseFd?: number; json?: boolean }) => {
       const lower = resolve(lowerArg);
       const config = readVolumeConfig(lower);
+      // fsck changes nothing, so it still runs; but a file a daemon is writing meanwhile can fail its check
+      const served = await lowerServer(lower, 0);
+      if (served) {
+        const who = served.pid ? ` (pid ${served.pid})` : '';
+        process.stderr.write(
+          `homecrypt: warning: a homecrypt daemon${who} is serving ${lower}; a file written through its mount while fsck reads it can be reported as failing\n`,
+        );
+      }
       const keys = await gatherVolumeKeys(lower, config, {
         keystore: o.keystore,
         secret: async () => (await readSecrets({ fd: o.passphraseFd, count: 1, prompts: ['Passphrase:'] }))[0]!,

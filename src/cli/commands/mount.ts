@@ -69,7 +69,7 @@ export function registerMountCommand(program: Command): void {
       return;
     }
     const config = readVolumeConfig(resolve(lower));
-    refuseIfLowerServed(resolve(lower));
+    await refuseIfLowerServed(resolve(lower));
     const cleaned = await prepareMountPoint(mountPoint, { allowOther: o.allowOther });
     if (cleaned) note(cleaned);
     const mnt = resolve(mountPoint);
