@@ -45,6 +45,7 @@ bench_init() {
   mkdir -p "$APP/bench" && cp bench/bridge-serve.mjs "$APP/bench/"
   ln -s "$PWD/node_modules" "$APP/node_modules"
   HC=$APP/bin/homecrypt
+  HEAD_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes')"
   "$HC" --help >/dev/null || { echo "bench: dist/ does not run (./run build first)" >&2; exit 1; }
   local rev dir v
   for v in before before2; do
@@ -52,6 +53,7 @@ bench_init() {
     [ -n "$rev" ] || continue
     dir=$W/$v
     mkdir -p "$dir"
+    if [ $v = before ]; then BEFORE_REV=$(git rev-parse --short "$rev"); else BEFORE2_REV=$(git rev-parse --short "$rev"); fi
     git archive "$rev" | tar -x -C "$dir"
     ln -s "$PWD/node_modules" "$dir/node_modules"
     (cd "$dir" && npx tsc -p tsconfig.json) || { echo "bench: $rev does not build" >&2; exit 1; }
@@ -178,8 +180,9 @@ medians() {
 }
 
 # a one-line description of what "before" and "homecrypt" are, for the results
+# the revisions as bench_init built them (a branch name such as main may move during the run)
 revisions() {
-  echo "\"before\" is homecrypt at $(git rev-parse --short "$BEFORE"),$([ -n "${BEFORE2:-}" ] && echo " \"before2\" at $(git rev-parse --short "$BEFORE2"),")$([ -n "${CROSS:-}" ] && echo " \"cross\" this checkout on a volume made by $(git rev-parse --short "$BEFORE"),") \"homecrypt\" this checkout ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ', with changes'))."
+  echo "\"before\" is homecrypt at $BEFORE_REV,$([ -n "${BEFORE2:-}" ] && echo " \"before2\" at $BEFORE2_REV,")$([ -n "${CROSS:-}" ] && echo " \"cross\" this checkout on a volume made by $BEFORE_REV,") \"homecrypt\" this checkout ($HEAD_REV)."
 }
 
 # tree_tar SRC: $TAR, a reproducible tar of directory SRC (never through a
