@@ -84,6 +84,17 @@ mkdir -p bench/results
     for v in "${HV[@]}"; do line+=" $(cratio "${MC[$v,$p]}" "${MC[gocryptfs,$p]}") |"; done
     echo "$line"
   done
+  if [ -n "${OLD:-}" ]; then
+    echo
+    echo "This checkout against \"before\": the change of its ratio to gocryptfs (from the medians above), and the median over the rounds of homecrypt / before within each round (paired, so gocryptfs's own spread drops out):"
+    echo
+    echo "| phase | ratio to gocryptfs, change | homecrypt / before, paired median |"
+    echo "|---|---|---|"
+    for p in "${PHASES[@]}"; do
+      pr=(); for r in $(seq 1 "$ROUNDS"); do pr+=("$(echo "scale=4; ${R[homecrypt,$p,$r]} / ${R[before,$p,$r]}" | bc)"); done
+      printf '| %s | %+.1f %% | %.3f |\n' "$p" "$(echo "scale=4; (${M[homecrypt,$p]} / ${M[before,$p]} - 1) * 100" | bc)" "$(median "${pr[@]}")"
+    done
+  fi
   echo
   echo '```'
   echo "homecrypt / gocryptfs time ratio (| = 1.0, each # = 0.1)"

@@ -124,7 +124,7 @@ export function read(s: HandlerContext, r: Request): boolean {
     writeOutHeader(out, OUT_HEADER + len, 0, unique);
     // written by this thread, however large: a hop to a pool thread to overlap
     // the copy with the next READ's decryption cost more than it saved
-    // (docs/BENCHMARKS.md, "Session 17")
+    // (docs/BENCHMARKS.md, "Sessions 15–17")
     s.send(OUT_HEADER + len, out);
     release();
   };
