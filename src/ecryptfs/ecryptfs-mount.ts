@@ -89,8 +89,13 @@ export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onR
   }
   daemonLog(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
   onReady();
-  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) lock.release();
-  wipeKeys(vol.keys);
+  // a mount only detached (lazily, at a logout) still serves the processes
+  // left inside it, with these keys: they go with this process then (it is
+  // undumpable), never before its last request
+  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) {
+    lock.release();
+    wipeKeys(vol.keys);
+  }
 }
 
 /** Daemon side: the mount passphrase from `keyFd`, "ready" or the error's report (engine/daemon-report.ts) to `readyFd`. */

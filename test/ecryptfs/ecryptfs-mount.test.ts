@@ -2,7 +2,7 @@
 // served through FUSE by the engine with the eCryptfs format. Reads byte-exact,
 // writes that stay readable as eCryptfs, bad entries failing alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -133,6 +133,59 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     const bad = mount(['--wrapped', join(VECTORS, 'wrapped-passphrase-v2'), '--passphrase-fd', '0'], 'wrong login\n');
     expect(bad.status).toBe(3);
     expect(isMounted(mnt)).toBe(false);
+  });
+
+  it('a mount detached lazily (a logout with a process left inside) keeps its keys for that process: what it writes then is readable later', async () => {
+    const r = mount(['--passphrase-fd', '0'], `${PASS}\n`);
+    expect(r.status, r.stderr).toBe(0);
+    const daemon = Number([...readFileSync(join(dir, 'log'), 'utf8').matchAll(/\(pid (\d+)\)/g)].pop()?.[1]);
+    expect(daemon).toBeGreaterThan(1);
+    const alive = () => {
+      try {
+        process.kill(daemon, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    writeFileSync(join(mnt, 'before.txt'), 'written before the detach\n');
+    // a process left inside: it writes a new file and reads an old one only once the mount is detached
+    const holder = spawn(
+      'sh',
+      ['-c', 'while [ ! -e "$0" ]; do sleep 0.05; done; sleep 1; echo written-after-detach > late.txt; cat before.txt', join(dir, 'go')],
+      {
+        cwd: mnt,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    holder.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    holder.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((res) => holder.on('exit', res));
+    execFileSync('umount', ['-l', mnt]);
+    expect(isMounted(mnt)).toBe(false);
+    writeFileSync(join(dir, 'go'), '');
+    // by now the daemon has seen its mount gone from the table (a poll every 300 ms) and still serves the holder
+    expect(await exited, err).toBe(0);
+    expect(out).toBe('written before the detach\n');
+    for (let i = 0; i < 200 && alive(); i++) await new Promise((res) => setTimeout(res, 50));
+    expect(alive()).toBe(false);
+    const again = mount(['--passphrase-fd', '0'], `${PASS}\n`);
+    expect(again.status, again.stderr).toBe(0);
+    try {
+      expect(readFileSync(join(mnt, 'late.txt'), 'utf8')).toBe('written-after-detach\n');
+    } finally {
+      umount();
+    }
+    // and as the kernel's eCryptfs would read it
+    const vol = openVectorVolume(lower, PASS, 16, true);
+    const f = vol.openFile(vol.lowerPath('/late.txt'), false);
+    try {
+      expect(f.readAll().toString()).toBe('written-after-detach\n');
+    } finally {
+      f.close();
+    }
   });
 });
 
