@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { UsageError, WrongPassphraseError } from '../errors.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { mountFuse } from '../fuse/index.js';
-import { daemonLog, runDaemonSide, serveUntilUnmounted, startDaemon } from '../engine/mount-daemon.js';
+import { daemonLog, runDaemonSide, serveToTheEnd, startDaemon } from '../engine/mount-daemon.js';
 import { takeLowerLock } from '../engine/lower-lock.js';
 import { reportedError } from '../engine/daemon-report.js';
 import { makeUndumpable } from '../os/no-dump.js';
@@ -47,6 +47,10 @@ export function openEcryptfs(lower: string, passphrase: Buffer, spec: EcryptfsSp
 
 export interface EcryptfsMounted {
   unmount(opts?: { lazy?: boolean }): Promise<void>;
+  /** The connection is over (FuseMount.ended). */
+  ended?: Promise<void>;
+  /** The engine's end, after the connection's (EncryptedFilesystem.close). */
+  close(): Promise<void>;
   fs: EncryptedFilesystem;
 }
 
@@ -67,10 +71,9 @@ export async function mountEcryptfs(
   });
   return {
     fs,
-    async unmount(u = {}) {
-      await mount.unmount(u);
-      fs.closeAll();
-    },
+    unmount: (u = {}) => mount.unmount(u),
+    ended: mount.ended,
+    close: () => fs.close(),
   };
 }
 
@@ -89,7 +92,7 @@ export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onR
   }
   daemonLog(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
   onReady();
-  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) lock.release();
+  await serveToTheEnd(mnt, mounted, lock, daemonLog);
   wipeKeys(vol.keys);
 }
 
