@@ -292,7 +292,11 @@ export function serveUntilUnmounted(mnt: string, mounted: Pick<ServedMount, 'unm
       if (stopping || gone) return;
       gone = true;
       clearInterval(timer);
-      log(`homecrypt: ${mnt} was unmounted (its FUSE connection ended)`);
+      log(
+        isFuseMountedAt(mnt)
+          ? `homecrypt: the FUSE connection of ${mnt} was aborted; its stale mount is left for homecrypt umount (or the next mount) to clean`
+          : `homecrypt: ${mnt} was unmounted (its FUSE connection ended)`,
+      );
       done(true);
     });
     const timer = setInterval(() => {

@@ -90,4 +90,34 @@ describe.skipIf(skipUnless('root', 'fuse', 'mount daemon shutdown tests'))('a mo
       }
     },
   );
+
+  it('whose connection is aborted (the mount left stale in the table): ends too, instead of polling the table until someone unmounts it', async () => {
+    const logStart = v.log().length;
+    v.mount();
+    const daemon = Number(/\(pid (\d+)\)\n/.exec(v.log().slice(logStart))?.[1]);
+    fs.writeFileSync(join(v.mnt, 'before-abort'), 'kept');
+    try {
+      const conn = fs.statSync(v.mnt).dev;
+      // fusectl in a mount namespace of its own: nothing of the machine's mounts changes
+      execFileSync('unshare', [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount -t fusectl none /sys/fs/fuse/connections && echo 1 > /sys/fs/fuse/connections/${conn}/abort`,
+      ]);
+      await until('the daemon to say it is exiting', () => v.log().slice(logStart).includes(`exiting (pid ${daemon})`));
+      expect(v.log().slice(logStart)).toContain(`the FUSE connection of ${v.mnt} was aborted; its stale mount is left for homecrypt umount`);
+      await until('the daemon to exit', () => exited(daemon));
+    } finally {
+      v.umount(); // the stale mount
+    }
+    v.mount();
+    try {
+      expect(fs.readFileSync(join(v.mnt, 'before-abort'), 'utf8')).toBe('kept');
+    } finally {
+      v.umount();
+    }
+  });
 });
