@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { UsageError, WrongPassphraseError } from '../errors.js';
 import { EncryptedFilesystem } from '../engine/filesystem.js';
 import { mountFuse } from '../fuse/index.js';
-import { daemonLog, runDaemonSide, serveUntilUnmounted, startDaemon } from '../engine/mount-daemon.js';
+import { daemonLog, runDaemonSide, serveToTheEnd, startDaemon } from '../engine/mount-daemon.js';
 import { takeLowerLock } from '../engine/lower-lock.js';
 import { reportedError } from '../engine/daemon-report.js';
 import { makeUndumpable } from '../os/no-dump.js';
@@ -47,6 +47,10 @@ export function openEcryptfs(lower: string, passphrase: Buffer, spec: EcryptfsSp
 
 export interface EcryptfsMounted {
   unmount(opts?: { lazy?: boolean }): Promise<void>;
+  /** The connection is over (FuseMount.ended). */
+  ended?: Promise<void>;
+  /** The engine's end, after the connection's (EncryptedFilesystem.close). */
+  close(): Promise<void>;
   fs: EncryptedFilesystem;
 }
 
@@ -67,10 +71,9 @@ export async function mountEcryptfs(
   });
   return {
     fs,
-    async unmount(u = {}) {
-      await mount.unmount(u);
-      fs.closeAll();
-    },
+    unmount: (u = {}) => mount.unmount(u),
+    ended: mount.ended,
+    close: () => fs.close(),
   };
 }
 
@@ -90,12 +93,10 @@ export async function serveEcryptfs(vol: EcryptfsVolume, mountPoint: string, onR
   daemonLog(`homecrypt: mounted eCryptfs ${vol.lowerDir} at ${mnt} (pid ${process.pid})`);
   onReady();
   // a mount only detached (lazily, at a logout) still serves the processes
-  // left inside it, with these keys: they go with this process then (it is
-  // undumpable), never before its last request
-  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) {
-    lock.release();
-    wipeKeys(vol.keys);
-  }
+  // left inside it, with these keys: wiped once serving has ended, never
+  // before its last request (a bridge that cannot tell its end: they go with
+  // this process, which is undumpable)
+  if (await serveToTheEnd(mnt, mounted, lock, daemonLog)) wipeKeys(vol.keys);
 }
 
 /** Daemon side: the mount passphrase from `keyFd`, "ready" or the error's report (engine/daemon-report.ts) to `readyFd`. */

@@ -1122,7 +1122,19 @@ export class EncryptedFilesystem {
     lremovexattrSync(this.shortPath(this.lower(path)), this.xattrName(name));
   }
 
-  /** Closes every lower file (at unmount). */
+  /**
+   * The engine's end, once its connection is over: the fsyncs and closes
+   * still on the pool finish (lower-flush.ts), then the write queued after
+   * the last reply goes in and every lower descriptor is closed (closeAll).
+   * Only then is everything it acknowledged in the lower files, and may the
+   * daemon let go of the lower directory's lock and exit.
+   */
+  async close(): Promise<void> {
+    await this.flushes.settled();
+    this.closeAll();
+  }
+
+  /** Closes every lower file (at unmount, or when a tool is done with the engine). */
   closeAll(): void {
     try {
       this.afterReply?.run();

@@ -33,10 +33,21 @@ export function closesWithoutWaiting(path: string): boolean {
 export class LowerFlushes {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
+  private readonly onIdle: Array<() => void> = [];
 
   /** Nothing is running or waiting (a close on the JS thread cannot wait on a lock one of ours holds). */
   get idle(): boolean {
     return this.running === 0;
+  }
+
+  /**
+   * Resolves once every fsync and close started or queued so far has
+   * finished (at once when none is): the daemon's shutdown waits for them
+   * before it lets go of the lower directory's lock and exits.
+   */
+  settled(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((done) => this.onIdle.push(done));
   }
 
   /** fsync(2) (fdatasync(2) when `datasync`) of `fd`; rejects with the Node fs error. */
@@ -44,9 +55,10 @@ export class LowerFlushes {
     return new Promise((done, failed) => {
       this.turn((next) =>
         (datasync ? fdatasync : fsync)(fd, (err) => {
-          next();
+          // the result first: whoever waits for `settled` comes after the caller
           if (err) failed(err);
           else done();
+          next();
         }),
       );
     });
@@ -56,8 +68,11 @@ export class LowerFlushes {
   close(fd: number, onError: (err: NodeJS.ErrnoException) => void): void {
     this.turn((next) =>
       close(fd, (err) => {
-        next();
-        if (err) onError(err);
+        try {
+          if (err) onError(err);
+        } finally {
+          next();
+        }
       }),
     );
   }
@@ -68,6 +83,7 @@ export class LowerFlushes {
       job(() => {
         this.running--;
         this.waiting.shift()?.();
+        if (this.running === 0) for (const done of this.onIdle.splice(0)) done();
       });
     };
     if (this.running < MAX_AT_ONCE) start();

@@ -14,8 +14,10 @@ import { flockHolder, tryLockExclusive } from '../os/flock.js';
 
 /**
  * How long a taker waits for the lock before refusing: a daemon whose mount was
- * just unmounted lets go of it once it notices (a poll of the mount table every
- * 300 ms, mount-daemon.ts), and `umount` then `mount` at once must not fail.
+ * just unmounted lets go of it once its connection has ended and its lower
+ * files are closed (mount-daemon.ts, serveToTheEnd; tens of milliseconds, more
+ * while flushes to a slow device finish), and `umount` then `mount` at once
+ * must not fail.
  */
 export const LOWER_LOCK_WAIT_MS = 3000;
 

@@ -28,7 +28,7 @@ import { allowOtherRefusal, fusermountUnmount } from '../fuse/index.js';
 import { DEFAULT_CACHE_TIMEOUT, FSNAME_PREFIX, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
 import { rateLimitedLog } from './log-limit.js';
-import { lowerServedError, lowerServer, takeLowerLock } from './lower-lock.js';
+import { lowerServedError, lowerServer, takeLowerLock, type LowerLock } from './lower-lock.js';
 import { REPORT_MAX_BYTES, readReport, reportOf, reportedError, type DaemonReport } from './daemon-report.js';
 
 export interface MountRunOptions {
@@ -183,8 +183,9 @@ function checkMountPointAccess(mnt: string, st: Stats): void {
 
 /**
  * Serves the volume at `mountPoint` in this process until it is unmounted
- * (by `homecrypt umount`, fusermount -u, or SIGTERM/SIGINT). `onReady` runs
- * once the kernel has the mount.
+ * (by `homecrypt umount`, fusermount -u, or SIGTERM/SIGINT), then shuts down
+ * in order (serveToTheEnd) and resolves with nothing left to keep the process.
+ * `onReady` runs once the kernel has the mount.
  */
 export async function serveMount(lower: string, mountPoint: string, keys: Buffer[], opts: MountRunOptions, onReady: () => void): Promise<void> {
   makeUndumpable();
@@ -207,8 +208,7 @@ export async function serveMount(lower: string, mountPoint: string, keys: Buffer
   );
   daemonLog(`homecrypt: mounted ${vol.lowerRoot} at ${mnt} (pid ${process.pid})`);
   onReady();
-  // a lazily detached mount still serves: its lock goes when this process does
-  if (await serveUntilUnmounted(mnt, mounted, daemonLog)) lock.release();
+  await serveToTheEnd(mnt, mounted, lock, daemonLog);
 }
 
 /** What a mount says about the volume format it opened (log and `homecrypt mount`). */
@@ -222,21 +222,53 @@ export function formatNote(version: number): string {
 /** A daemon's log line: to stderr, which the parent pointed at the log file (bounded: src/engine/log-limit.ts). */
 export const daemonLog = rateLimitedLog((line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`));
 
+/** A mount as a daemon serves it (homecrypt volumes, eCryptfs directories). */
+export interface ServedMount {
+  unmount(opts?: { lazy?: boolean }): Promise<void>;
+  /** The connection is over (FuseMount.ended; absent with fuse-native, whose end only the mount table shows). */
+  ended?: Promise<void>;
+  /** The engine's end: queued writes, pending flushes, every lower descriptor (EncryptedFilesystem.close). */
+  close(): Promise<void>;
+}
+
 /**
- * Resolves once `mounted` is gone from the mount table: unmounted on
- * SIGTERM/SIGINT/SIGHUP (lazily when busy), or noticed unmounted from outside.
- * True when serving has ended with it; false when the mount was only detached
- * (lazily, here or by a logout) and the connection still serves the processes
- * left inside it until the last one lets go. Shared by every kind of mount a
- * daemon serves (homecrypt volumes, eCryptfs directories).
+ * Serves `mounted` to its end, then shuts down in order: the engine closes
+ * (the write queued after the last reply, the fsyncs and closes still on the
+ * pool, every lower descriptor), then the lower directory's lock goes, and a
+ * last line says the daemon is exiting, with nothing left to keep this
+ * process (its caller returns and Node exits). A mount detached lazily (a
+ * logout with a process still inside) keeps serving that process until it
+ * lets go, and holds the lock meanwhile. Shared by every kind of mount a
+ * daemon serves. True once serving has ended; false when a detached mount
+ * still serves and this bridge cannot tell when it ends (fuse-native): the
+ * caller must then keep what serving needs (keys) to the process's end.
  */
-export function serveUntilUnmounted(
-  mnt: string,
-  mounted: { unmount(opts?: { lazy?: boolean }): Promise<void> },
-  log: (line: string) => void,
-): Promise<boolean> {
+export async function serveToTheEnd(mnt: string, mounted: ServedMount, lock: LowerLock, log: (line: string) => void): Promise<boolean> {
+  if (!(await serveUntilUnmounted(mnt, mounted, log))) {
+    // without the connection's end to wait for, the kernel drops the lock when this process exits
+    if (!mounted.ended) return false;
+    await mounted.ended;
+    log(`homecrypt: the connection of the detached mount ${mnt} has ended`);
+  }
+  await mounted.close();
+  lock.release();
+  log(`homecrypt: every lower file is written and closed; exiting (pid ${process.pid})`);
+  return true;
+}
+
+/**
+ * Resolves once `mounted` is gone: unmounted on SIGTERM/SIGINT/SIGHUP (lazily
+ * when busy), or unmounted from outside, which the connection's end tells at
+ * once (`ended`) and a poll of the mount table otherwise. True when serving
+ * has ended with it; false when the mount was only detached (lazily, here or
+ * by a logout) and the connection still serves the processes left inside it
+ * until the last one lets go.
+ */
+export function serveUntilUnmounted(mnt: string, mounted: Pick<ServedMount, 'unmount' | 'ended'>, log: (line: string) => void): Promise<boolean> {
   return new Promise<boolean>((done) => {
     let stopping = false;
+    /** The mount was seen gone from outside (by its connection's end or by the poll). */
+    let gone = false;
     const stop = async (why: string) => {
       if (stopping) return;
       stopping = true;
@@ -255,10 +287,24 @@ export function serveUntilUnmounted(
       clearInterval(timer);
       done(ended);
     };
-    // someone else unmounted us (homecrypt umount, fusermount -u): the binding
-    // does not tell, so watch the mount table
+    // someone else unmounted us (homecrypt umount, fusermount -u): the kernel
+    // ends the connection, which the kernel bridge sees at once (read says
+    // ENODEV); a poll of the mount table also notices a mount detached lazily
+    // from outside (umount -l), whose connection lives on
+    void mounted.ended?.then(() => {
+      if (stopping || gone) return;
+      gone = true;
+      clearInterval(timer);
+      log(
+        isFuseMountedAt(mnt)
+          ? `homecrypt: the FUSE connection of ${mnt} was aborted; its stale mount is left for homecrypt umount (or the next mount) to clean`
+          : `homecrypt: ${mnt} was unmounted (its FUSE connection ended)`,
+      );
+      done(true);
+    });
     const timer = setInterval(() => {
-      if (!isFuseMountedAt(mnt)) {
+      if (!gone && !isFuseMountedAt(mnt)) {
+        gone = true;
         clearInterval(timer);
         log(`homecrypt: ${mnt} was unmounted`);
         // a mount detached from outside (umount -l) fails to unmount here while its connection lives

@@ -191,6 +191,10 @@ export interface MountedVolume {
   mount: FuseMount;
   fs: EncryptedFilesystem;
   unmount(opts?: { lazy?: boolean }): Promise<void>;
+  /** The connection is over (FuseMount.ended). */
+  ended?: Promise<void>;
+  /** The engine's end, after the connection's: queued writes, pending flushes, every lower descriptor. */
+  close(): Promise<void>;
 }
 
 /**
@@ -233,10 +237,9 @@ export async function mountVolume(
   return {
     mount,
     fs,
-    async unmount(u = {}) {
-      await mount.unmount(u);
-      fs.closeAll();
-    },
+    unmount: (u = {}) => mount.unmount(u),
+    ended: mount.ended,
+    close: () => fs.close(),
   };
 }
 

@@ -200,6 +200,14 @@ export interface FuseMount {
   readonly mountPoint: string;
   /** Unmounts (fusermount -u) and releases the binding; idempotent. */
   unmount(opts?: { lazy?: boolean }): Promise<void>;
+  /**
+   * Resolves once the connection is over and nothing of ours uses it: the
+   * mount is gone (unmounted from here or from outside; detached lazily, once
+   * its last user let go) or the connection was aborted. The kernel bridge
+   * only: it learns it at once (read says ENODEV), where fuse-native tells
+   * nobody.
+   */
+  readonly ended?: Promise<void>;
 }
 
 /** An error that carries a positive errno value (e.g. constants.errno.ENOENT). */

@@ -10,7 +10,14 @@ export interface ProcessInfo {
   comm: string;
 }
 
-/** Processes whose real or effective uid is `uid`. */
+/**
+ * Processes whose real or effective uid is `uid`, zombies left out: a process
+ * that has exited runs nothing and holds no file, mount or lock, though its
+ * pid stays listed until its parent reaps it. A mount daemon's parent is gone
+ * (it is reparented to init), and how soon init reaps is init's affair (a
+ * sandbox's init measured here reaps in batches, 1-2 s late; a container's
+ * may never).
+ */
 export function processesOf(uid: number): ProcessInfo[] {
   const found: ProcessInfo[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -21,6 +28,7 @@ export function processesOf(uid: number): ProcessInfo[] {
     } catch {
       continue; // exited meanwhile
     }
+    if (/^State:\s+[ZX]/m.test(status)) continue; // exited, waiting to be reaped
     const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
     if (!m || (Number(m[1]) !== uid && Number(m[2]) !== uid)) continue;
     const comm = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';

@@ -101,10 +101,11 @@ function isEmptyDir(path: string): boolean {
 }
 
 export async function refuseWhileRunning(user: UserAccount, what: string): Promise<void> {
-  // a mount daemon of a session that just ended takes a moment to exit
+  // a mount daemon of a session that just ended takes a moment to exit (one that has exited and waits
+  // for init to reap it is not counted: processesOf leaves zombies out)
   await waitUntil(() => processesOf(user.uid).length === 0, 5000);
-  // One whose mount is already gone is on its way out (it flushes and wipes its keys first, slower
-  // on a loaded machine): waited for longer, since it cannot be what blocks the move.
+  // One whose mount is already gone is on its way out (it finishes its flushes and closes its lower
+  // files first, slower on a loaded machine): waited for longer, since it cannot be what blocks the move.
   const left = processesOf(user.uid);
   if (left.length > 0 && left.every((p) => isExitingMountDaemon(p.pid))) await waitUntil(() => processesOf(user.uid).length === 0, 30_000);
   const procs = processesOf(user.uid);

@@ -80,6 +80,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'lower directory lock tests'))('a low
     holder.kill('SIGKILL');
     holder = null;
     await until('the first daemon to exit', () => !alive(daemon));
+    // its lower files closed and its lock let go in order, once the detached mount's connection ended
+    expect(v.log()).toMatch(
+      new RegExp(
+        `the connection of the detached mount ${v.mnt} has ended\\n.* homecrypt: every lower file is written and closed; exiting \\(pid ${daemon}\\)\\n`,
+      ),
+    );
     const again = hc(['mount', v.lower, other, '--passphrase-fd', '0', '--log-file', join(v.dir, 'other.log')], `${PASS}\n`);
     expect(again.code, again.stderr).toBe(0);
     expect(fs.readFileSync(join(other, 'kept.txt'), 'utf8')).toBe('written before the logout');

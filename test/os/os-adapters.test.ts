@@ -1,10 +1,12 @@
 // The OS adapters' parsers and lookups that need no root: /proc/self/mountinfo
-// lines, passwd lines and user names, the processes of a uid.
+// lines, passwd lines and user names, the processes of a uid (zombies left out).
 import { describe, expect, it } from 'vitest';
 import { fuseMountOwner, parseMountinfo } from '../../src/os/mounts.js';
 import { parsePasswdLine, isValidUserName } from '../../src/os/users.js';
 import { OUTPUT_KEPT_BYTES, processesOf, runCommand } from '../../src/os/processes.js';
 import { UsageError } from '../../src/errors.js';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 describe('OS adapters', () => {
   it('parses mountinfo, unescaping blanks in mount points', () => {
@@ -37,5 +39,28 @@ describe('OS adapters', () => {
 
   it('finds the processes of a uid', () => {
     expect(processesOf(process.getuid!()).some((p) => p.pid === process.pid)).toBe(true);
+  });
+
+  it('leaves out a process that has exited and waits to be reaped (a zombie holds nothing, and is reaped when its parent, or init, gets to it)', async () => {
+    // the child exits once its parent has become `sleep 30`, which never reaps it
+    const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number(await new Promise<string>((res) => parent.stdout.once('data', (d: Buffer) => res(d.toString()))));
+      const state = () => {
+        try {
+          const stat = readFileSync(`/proc/${zombie}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        } catch {
+          return 'gone';
+        }
+      };
+      for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(state()).toBe('Z');
+      const mine = processesOf(process.getuid!()).map((p) => p.pid);
+      expect(mine).toContain(parent.pid);
+      expect(mine).not.toContain(zombie);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
