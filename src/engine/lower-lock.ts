@@ -65,7 +65,7 @@ export function lowerServedError(lower: string, pid: number | null): RefusedErro
     `${lower} is being served by another homecrypt daemon${who}: a mount lazily detached at logout keeps serving until the last process inside it exits`,
     {
       hint:
-        `mount it again once the processes left inside that mount have ended${pid ? ` (or stop the daemon: kill ${pid}; what they still write is then lost)` : ''}; ` +
+        `mount it again once the processes left inside that mount have ended${pid ? ` (or stop the daemon: kill -KILL ${pid}, as it keeps serving them through SIGTERM; what they write after that is lost)` : ''}; ` +
         "two daemons on one lower directory would each overwrite the other's writes",
     },
   );
