@@ -28,13 +28,26 @@ export function processesOf(uid: number): ProcessInfo[] {
     } catch {
       continue; // exited meanwhile
     }
-    if (/^State:\s+[ZX]/m.test(status)) continue; // exited, waiting to be reaped
+    if (exited(status)) continue;
     const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
     if (!m || (Number(m[1]) !== uid && Number(m[2]) !== uid)) continue;
     const comm = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';
     found.push({ pid: Number(entry), comm });
   }
   return found;
+}
+
+/**
+ * Whether /proc/PID/status describes a process that has exited and waits to
+ * be reaped. Its state is then Z (or X), but so is the state of a leader
+ * thread that ended alone (pthread_exit in main) while its other threads run
+ * on, holding the process's files and working directory: that one still runs
+ * (its Threads count says so).
+ */
+export function exited(status: string): boolean {
+  if (!/^State:\s+[ZX]/m.test(status)) return false;
+  const threads = /^Threads:\s+(\d+)/m.exec(status);
+  return !threads || Number(threads[1]) <= 1;
 }
 
 /** A process's arguments ([] when it is gone or unreadable). */

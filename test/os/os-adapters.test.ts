@@ -3,10 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { fuseMountOwner, parseMountinfo } from '../../src/os/mounts.js';
 import { parsePasswdLine, isValidUserName } from '../../src/os/users.js';
-import { OUTPUT_KEPT_BYTES, processesOf, runCommand } from '../../src/os/processes.js';
+import { OUTPUT_KEPT_BYTES, exited, processesOf, runCommand } from '../../src/os/processes.js';
 import { UsageError } from '../../src/errors.js';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 
 describe('OS adapters', () => {
   it('parses mountinfo, unescaping blanks in mount points', () => {
@@ -39,6 +41,41 @@ describe('OS adapters', () => {
 
   it('finds the processes of a uid', () => {
     expect(processesOf(process.getuid!()).some((p) => p.pid === process.pid)).toBe(true);
+  });
+
+  it('counts a process whose leader thread has ended while its other threads run on (state Z, but running)', () => {
+    const status = (state: string, threads: number) => `Name:\tx\nState:\t${state}\nThreads:\t${threads}\n`;
+    expect(exited(status('Z (zombie)', 1))).toBe(true);
+    expect(exited(status('X (dead)', 1))).toBe(true);
+    expect(exited(status('Z (zombie)', 2))).toBe(false);
+    expect(exited(status('S (sleeping)', 1))).toBe(false);
+    expect(exited('Name:\tx\nState:\tZ (zombie)\n')).toBe(true);
+    // the real thing: a C program whose main thread calls pthread_exit while a second thread sleeps
+    const dir = mkdtempSync(join(tmpdir(), 'hc-zombie-leader-'));
+    try {
+      writeFileSync(
+        join(dir, 'z.c'),
+        '#include <pthread.h>\n#include <unistd.h>\nstatic void *t(void *a) { (void)a; sleep(30); return 0; }\n' +
+          'int main(void) { pthread_t th; pthread_create(&th, 0, t, 0); pthread_exit(0); }\n',
+      );
+      execFileSync('cc', ['-o', join(dir, 'z'), join(dir, 'z.c'), '-lpthread']);
+      const child = spawn(join(dir, 'z'), [], { stdio: 'ignore' });
+      try {
+        const pid = child.pid!;
+        let st = '';
+        for (let i = 0; i < 200; i++) {
+          st = readFileSync(`/proc/${pid}/status`, 'utf8');
+          if (/^State:\s+Z/m.test(st)) break;
+          execFileSync('sleep', ['0.01']);
+        }
+        expect(st).toMatch(/^State:\s+Z/m);
+        expect(processesOf(process.getuid!()).map((p) => p.pid)).toContain(pid);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('leaves out a process that has exited and waits to be reaped (a zombie holds nothing, and is reaped when its parent, or init, gets to it)', async () => {
