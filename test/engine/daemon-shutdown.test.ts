@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
-import { makeVolume, type TestVolume } from './volume-helper.js';
+import { makeVolume, until, type TestVolume } from './volume-helper.js';
 import { lowerServer } from '../../src/engine/lower-lock.js';
 import { processesOf } from '../../src/os/processes.js';
 
@@ -24,14 +24,6 @@ const exited = (pid: number): boolean => {
     return true;
   }
 };
-
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
-import { hc, makeVolume, PASS, type TestVolume } from './volume-helper.js';
+import { hc, makeVolume, PASS, until, type TestVolume } from './volume-helper.js';
 import { RefusedError } from '../../src/errors.js';
 import { startMountDaemon } from '../../src/engine/mount-daemon.js';
 import { keystorePathOf, readVolumeConfig } from '../../src/engine/volume.js';
@@ -25,14 +25,6 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
-
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(skipUnless('root', 'fuse', 'lower directory lock tests'))('a lower directory served by a lazily detached mount', () => {
   let v: TestVolume;
