@@ -216,10 +216,8 @@ export interface ReadableWatch {
   close(): void;
 }
 
-interface KoffiPollHandle {
-  close(): void;
-}
-type KoffiPoll = (fd: number, opts: { readable: boolean }, cb: (status: number) => void) => KoffiPollHandle;
+// koffi.node.poll's handle is itself a ReadableWatch
+type KoffiPoll = (fd: number, opts: { readable: boolean }, cb: (status: number) => void) => ReadableWatch;
 
 /**
  * Calls `onReadable` each time `fd` has something to read (or an error, such
