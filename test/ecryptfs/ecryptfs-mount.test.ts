@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, VECTORS, lowerManifest, openVectorVolume, plainManifest } from '../helpers/ecryptfs.js';
 import { skipUnless } from '../helpers/requirements.js';
+import { waitForExit } from '../helpers/processes.js';
 
 const PASS = readFileSync(join(VECTORS, 'mount-passphrase'), 'utf8');
 const isMounted = (mnt: string) =>
@@ -140,14 +141,6 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     expect(r.status, r.stderr).toBe(0);
     const daemon = Number([...readFileSync(join(dir, 'log'), 'utf8').matchAll(/\(pid (\d+)\)/g)].pop()?.[1]);
     expect(daemon).toBeGreaterThan(1);
-    const alive = () => {
-      try {
-        process.kill(daemon, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     writeFileSync(join(mnt, 'before.txt'), 'written before the detach\n');
     // a process left inside: it writes a new file and reads an old one only once the mount is detached
     const holder = spawn(
@@ -169,8 +162,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'eCryptfs FUSE mount'))('homecrypt ec
     // by now the daemon has seen its mount gone from the table (a poll every 300 ms) and still serves the holder
     expect(await exited, err).toBe(0);
     expect(out).toBe('written before the detach\n');
-    for (let i = 0; i < 200 && alive(); i++) await new Promise((res) => setTimeout(res, 50));
-    expect(alive()).toBe(false);
+    await waitForExit(daemon, 'the daemon');
     const again = mount(['--passphrase-fd', '0'], `${PASS}\n`);
     expect(again.status, again.stderr).toBe(0);
     try {

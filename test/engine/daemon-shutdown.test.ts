@@ -13,21 +13,8 @@ import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { makeVolume, until, type TestVolume } from './volume-helper.js';
 import { lowerServer } from '../../src/engine/lower-lock.js';
-import { exited, processesOf } from '../../src/os/processes.js';
-
-/**
- * Exited: gone, or a zombie its parent (init, for a daemon) has not reaped
- * yet, which holds nothing. Not while its other threads are still being torn
- * down: the leader shows state Z before they are gone, and is then still
- * counted as running (processes.ts, `exited`).
- */
-const exitedPid = (pid: number): boolean => {
-  try {
-    return exited(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return true;
-  }
-};
+import { processesOf } from '../../src/os/processes.js';
+import { waitForExit } from '../helpers/processes.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -74,7 +61,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'mount daemon shutdown tests'))('a mo
       );
       // by the time it says so, its lock is free (a new mount is not made to wait)
       expect(await lowerServer(v.lower, 0)).toBeNull();
-      await until('the daemon to exit', () => exitedPid(daemon));
+      await waitForExit(daemon, 'the daemon');
       // what `homecrypt setup --undo` asks: no process of the user is left (a zombie is not one)
       expect(processesOf(0).map((p) => p.pid)).not.toContain(daemon);
 
@@ -105,7 +92,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'mount daemon shutdown tests'))('a mo
       ]);
       await until('the daemon to say it is exiting', () => v.log().slice(logStart).includes(`exiting (pid ${daemon})`));
       expect(v.log().slice(logStart)).toContain(`the FUSE connection of ${v.mnt} was aborted; its stale mount is left for homecrypt umount`);
-      await until('the daemon to exit', () => exitedPid(daemon));
+      await waitForExit(daemon, 'the daemon');
     } finally {
       v.umount(); // the stale mount
     }

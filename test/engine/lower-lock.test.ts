@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { skipUnless } from '../helpers/requirements.js';
+import { hasExited, waitForExit } from '../helpers/processes.js';
 import { hc, makeVolume, PASS, until, type TestVolume } from './volume-helper.js';
 import { RefusedError } from '../../src/errors.js';
 import { startMountDaemon } from '../../src/engine/mount-daemon.js';
@@ -16,15 +17,6 @@ import { unwrapKeyStore } from '../../src/keys/key-store.js';
 import { takeLowerLock } from '../../src/engine/lower-lock.js';
 
 const mounted = (mnt: string): boolean => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `);
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe.skipIf(skipUnless('root', 'fuse', 'lower directory lock tests'))('a lower directory served by a lazily detached mount', () => {
   let v: TestVolume;
@@ -60,7 +52,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'lower directory lock tests'))('a low
     expect(mounted(v.mnt)).toBe(false);
     // the daemon still serves the holder through the detached mount
     expect(fs.readFileSync(`/proc/${holder.pid}/fd/3`, 'utf8')).toBe('written before the logout');
-    expect(alive(daemon)).toBe(true);
+    expect(hasExited(daemon)).toBe(false);
 
     const r = hc(['mount', v.lower, other, '--passphrase-fd', '0', '--log-file', join(v.dir, 'other.log')], `${PASS}\n`);
     expect(r.code, r.stderr).toBe(8);
@@ -71,7 +63,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'lower directory lock tests'))('a low
     // the holder exits, the detached mount's connection ends, and so does its daemon
     holder.kill('SIGKILL');
     holder = null;
-    await until('the first daemon to exit', () => !alive(daemon));
+    await waitForExit(daemon, 'the first daemon');
     // its lower files closed and its lock let go in order, once the detached mount's connection ended
     expect(v.log()).toMatch(
       new RegExp(

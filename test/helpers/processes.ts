@@ -1,0 +1,24 @@
+// Whether a process of a test has ended, as homecrypt itself judges it
+// (src/os/processes.ts, `exited`): gone, or a zombie whose threads are all
+// gone, which holds no file, mount or lock. A mount daemon is reparented to
+// init, which reaps when it gets to it (1-2 s late on this machine, never in
+// some containers), so a test must not wait for the pid to disappear.
+import { readFileSync } from 'node:fs';
+import { exited } from '../../src/os/processes.js';
+
+export function hasExited(pid: number): boolean {
+  try {
+    return exited(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+/** Waits until `pid` has ended (hasExited); fails naming `what` after `ms`. */
+export async function waitForExit(pid: number, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!hasExited(pid)) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (pid ${pid}) to exit`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
