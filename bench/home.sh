@@ -11,6 +11,10 @@
 #   CROSS=1      with BEFORE: also this checkout on a volume made by BEFORE's init ("cross")
 #   FLOOR=1      also runs "floor": no encryption, a passthrough on the same FUSE bridge in Node
 #                (bench/lib/variants.sh), and adds homecrypt / floor, the engine's own share
+#   NORECORDS=1  also runs "norecords", a measuring build without format 2's write records,
+#                and adds homecrypt / norecords: what crash safety costs each row
+#   NOXATTRS=1   also runs "noxattrs", a measuring build serving no xattrs and no ACLs (as
+#                securefs), and adds homecrypt / noxattrs: what they cost each row
 #   STRACE=ROW   runs homecrypt's daemon under `strace -c -f` for that row (e.g. sqlite);
 #                the summary is appended to the results (that row's times are then not comparable)
 #   FIO_MB=N     size of each fio job's file in MiB (default 32)
@@ -114,7 +118,9 @@ best_peer() { # ROW: the better of gocryptfs and securefs
 }
 HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 [ -n "${CROSS:-}" ] && HCV=(before cross homecrypt)
-[ -n "${FLOOR:-}" ] && HCV+=(floor)
+# the variants homecrypt is divided by, each in a column of its own
+PARTS=()
+for v in floor norecords noxattrs; do [[ " ${VARIANTS[*]} " == *" $v "* ]] && { HCV+=("$v"); PARTS+=("$v"); }; done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
@@ -127,14 +133,14 @@ mkdir -p bench/results
   hdr="| row | plain | gocryptfs | securefs |"; sep="|---|---|---|---|"
   for v in "${HCV[@]}"; do hdr+=" $v |"; sep+="---|"; done
   for v in "${HCV[@]}"; do hdr+=" $v / best peer | $v / plain |"; sep+="---|---|"; done
-  [ -n "${FLOOR:-}" ] && { hdr+=" homecrypt / floor |"; sep+="---|"; }
+  for v in "${PARTS[@]}"; do hdr+=" homecrypt / $v |"; sep+="---|"; done
   echo "$hdr"; echo "$sep"
   for p in "${PHASES[@]}"; do
     bp=$(best_peer "$p")
     line="| ${LABEL[$p]} | $(fmt "$p" "${M[plain,$p]}") | $(fmt "$p" "${M[gocryptfs,$p]}") | $(fmt "$p" "${M[securefs,$p]}") |"
     for v in "${HCV[@]}"; do line+=" $(fmt "$p" "${M[$v,$p]}") |"; done
     for v in "${HCV[@]}"; do line+=" $(ratio "$p" "${M[$v,$p]}" "$bp") | $(ratio "$p" "${M[$v,$p]}" "${M[plain,$p]}") |"; done
-    [ -n "${FLOOR:-}" ] && line+=" $(ratio "$p" "${M[homecrypt,$p]}" "${M[floor,$p]}") |"
+    for v in "${PARTS[@]}"; do line+=" $(ratio "$p" "${M[homecrypt,$p]}" "${M[$v,$p]}") |"; done
     echo "$line"
   done
   echo
