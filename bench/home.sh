@@ -15,6 +15,8 @@
 #                and adds homecrypt / norecords: what crash safety costs each row
 #   NOXATTRS=1   also runs "noxattrs", a measuring build serving no xattrs and no ACLs (as
 #                securefs), and adds homecrypt / noxattrs: what they cost each row
+#   SPINS='N …'  also runs "spinN" for each N: a measuring build whose bridge spins N µs
+#                after a reply instead of 50, and adds homecrypt / spinN
 #   STRACE=ROW   runs homecrypt's daemon under `strace -c -f` for that row (e.g. sqlite);
 #                the summary is appended to the results (that row's times are then not comparable)
 #   FIO_MB=N     size of each fio job's file in MiB (default 32)
@@ -120,7 +122,9 @@ HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 [ -n "${CROSS:-}" ] && HCV=(before cross homecrypt)
 # the variants homecrypt is divided by, each in a column of its own
 PARTS=()
-for v in floor norecords noxattrs; do [[ " ${VARIANTS[*]} " == *" $v "* ]] && { HCV+=("$v"); PARTS+=("$v"); }; done
+for v in floor norecords noxattrs $(for n in ${SPINS:-}; do echo "spin$n"; done); do
+  [[ " ${VARIANTS[*]} " == *" $v "* ]] && { HCV+=("$v"); PARTS+=("$v"); }
+done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {

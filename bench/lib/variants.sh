@@ -24,6 +24,8 @@
 #   noxattrs   this checkout's dist/ serving no extended attributes and no POSIX
 #              ACLs, as securefs (only when NOXATTRS is set; a measuring build):
 #              homecrypt / noxattrs is what xattrs and ACLs cost a row
+#   spinN      this checkout's dist/ with the bridge's spin after a reply set to
+#              N µs instead of 50 (for each N in SPINS='N …'; a measuring build)
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -73,6 +75,8 @@ bench_init() {
   [ -n "${FLOOR:-}" ] && VARIANTS+=(floor)
   [ -n "${NORECORDS:-}" ] && { measuring_build norecords; VARIANTS+=(norecords); }
   [ -n "${NOXATTRS:-}" ] && { measuring_build noxattrs; VARIANTS+=(noxattrs); }
+  local n
+  for n in ${SPINS:-}; do measuring_build "spin$n"; VARIANTS+=("spin$n"); done
   if [ -n "${BEFORE:-}" ]; then OLD=$W/before; fi
   if [ -n "${BEFORE2:-}" ]; then OLD2=$W/before2; fi
   for v in "${VARIANTS[@]}"; do
@@ -95,10 +99,13 @@ measuring_build() {
     noxattrs) # no FUSE_POSIX_ACL asked, every xattr request ENOSYS (the bridge's answer to a missing op)
       sed -i -E '/^ {12}(posixAcl: true|(set|get|list|remove)xattr: wrap\(this\.(set|get|list|remove)xattr\)),$/d' "$d/dist/engine/filesystem.js"
       ! grep -q -E 'posixAcl: true|xattr: wrap' "$d/dist/engine/filesystem.js" ;;
+    spin[0-9]*) # the bridge's default spin (kernel-bridge.ts) replaced
+      sed -i "s/(kopts\.spinUs ?? 50)/(kopts.spinUs ?? ${v#spin})/" "$d/dist/fuse/kernel/kernel-bridge.js"
+      grep -q "(kopts\.spinUs ?? ${v#spin})" "$d/dist/fuse/kernel/kernel-bridge.js" ;;
   esac || { echo "bench: the $v patch no longer matches dist/engine (bench/lib/variants.sh)" >&2; exit 1; }
 }
 
-hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|spin[0-9]*) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 # the build whose `init` makes a variant's volume (cross: BEFORE's; else the one that mounts it)
 hc_init_of() { if [ "$1" = cross ]; then echo "$OLD/bin/homecrypt"; else hc_of "$1"; fi; }
 
@@ -116,7 +123,7 @@ setup() { # variant → prints the directory to work in (made once per run)
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
     floor) mkdir -p "$W/floor/lower" "$W/floor/mnt"; echo "$W/floor/mnt" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs)
+    homecrypt|before|before2|cross|norecords|noxattrs|spin[0-9]*)
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_init_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
@@ -146,7 +153,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
     floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
       bridge_serve passthrough "$W/floor/lower" "$W/floor/mnt" "$W/floor" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    homecrypt|before|before2|cross|norecords|noxattrs|spin[0-9]*) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -167,7 +174,7 @@ daemon_pid() {
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
     floor) cat "$W/floor.pid" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before|before2|cross|norecords|noxattrs|spin[0-9]*) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
