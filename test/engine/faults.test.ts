@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { skipUnless } from '../helpers/requirements.js';
+import { waitForExit } from '../helpers/processes.js';
 import { hc, makeVolume, PASS, type TestVolume } from './volume-helper.js';
 import { LAYOUT_V2 } from '../../src/format/block-offsets.js';
 import { FILE_HEADER_BYTES } from '../../src/format/file-header.js';
@@ -206,6 +207,11 @@ describe.skipIf(skipUnless('fuse', 'engine fault tests'))('faults and bad input'
     expect(pid).toBeGreaterThan(1);
     process.kill(pid, 'SIGKILL');
     await new Promise((r) => writer.on('exit', r));
+    // The writer can end before the connection is torn down: its request on
+    // the daemon's clone of /dev/fuse is aborted when that descriptor closes,
+    // and a request made before the last one closes gets ECONNABORTED. Once
+    // the daemon has exited every descriptor is closed.
+    await waitForExit(pid, 'the killed daemon');
     expect(errCode(() => fs.readdirSync(v.mnt))).toBe('ENOTCONN');
     v.umount(); // cleans the stale mount
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${v.mnt} `);
