@@ -120,10 +120,10 @@ best_peer() { # ROW: the better of gocryptfs and securefs
 }
 HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 [ -n "${CROSS:-}" ] && HCV=(before cross homecrypt)
-# the variants homecrypt is divided by, each in a column of its own
+# the variants homecrypt is divided by (bench_init added them), each in a column of its own
 PARTS=()
-for v in floor norecords noxattrs $(for n in ${SPINS:-}; do echo "spin$n"; done); do
-  [[ " ${VARIANTS[*]} " == *" $v "* ]] && { HCV+=("$v"); PARTS+=("$v"); }
+for v in "${VARIANTS[@]}"; do
+  case $v in floor|norecords|noxattrs|spin[0-9]*) HCV+=("$v"); PARTS+=("$v") ;; esac
 done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results

@@ -102,7 +102,7 @@ measuring_build() {
     spin[0-9]*) # the bridge's default spin (kernel-bridge.ts) replaced
       sed -i "s/(kopts\.spinUs ?? 50)/(kopts.spinUs ?? ${v#spin})/" "$d/dist/fuse/kernel/kernel-bridge.js"
       grep -q "(kopts\.spinUs ?? ${v#spin})" "$d/dist/fuse/kernel/kernel-bridge.js" ;;
-  esac || { echo "bench: the $v patch no longer matches dist/engine (bench/lib/variants.sh)" >&2; exit 1; }
+  esac || { echo "bench: the $v patch no longer matches dist/ (bench/lib/variants.sh)" >&2; exit 1; }
 }
 
 hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|spin[0-9]*) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }

@@ -148,11 +148,4 @@ export function asUser(uid: number, gid: number, script: string, cwd?: string): 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Waits until `cond` holds, checking every 20 ms; fails naming `what` after `ms`. */
-export async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from '../helpers/wait.js';

@@ -5,6 +5,7 @@
 // some containers), so a test must not wait for the pid to disappear.
 import { readFileSync } from 'node:fs';
 import { exited } from '../../src/os/processes.js';
+import { until } from './wait.js';
 
 export function hasExited(pid: number): boolean {
   try {
@@ -15,10 +16,6 @@ export function hasExited(pid: number): boolean {
 }
 
 /** Waits until `pid` has ended (hasExited); fails naming `what` after `ms`. */
-export async function waitForExit(pid: number, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!hasExited(pid)) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (pid ${pid}) to exit`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function waitForExit(pid: number, what: string, ms = 15_000): Promise<void> {
+  return until(`${what} (pid ${pid}) to exit`, () => hasExited(pid), ms);
 }

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, type TestUser } from '../helpers/users.js';
+import { until } from '../helpers/wait.js';
 
 export const BIN = new URL('../../bin/homecrypt', import.meta.url).pathname;
 
@@ -33,13 +34,9 @@ export function userKeys(u: TestUser): string {
   return asUser(u, 'keyctl show @u').stdout;
 }
 
-export async function waitFor(what: string, cond: () => boolean, ms = 40_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
+/** A login's steps are slower than an engine's: a longer deadline, checked every 100 ms. */
+export function waitFor(what: string, cond: () => boolean, ms = 40_000): Promise<void> {
+  return until(what, cond, ms, 100);
 }
 
 /** Every regular file under dir, recursively. */
