@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { PermissionDeniedError, RefusedError, UsageError } from '../errors.js';
 import { userNameOf } from '../os/users.js';
-import { fuseMountOwner, fuseMounts, isFuseMountedAt, mountAt, type MountEntry } from '../os/mounts.js';
+import { fuseMountOwner, fuseMounts, isDeadConnection, isFuseMountedAt, mountAt, type MountEntry } from '../os/mounts.js';
 import { allowOtherRefusal, fusermountUnmount } from '../fuse/index.js';
 import { DEFAULT_CACHE_TIMEOUT, FSNAME_PREFIX, mountVolume, openVolume } from './volume.js';
 import { makeUndumpable } from '../os/no-dump.js';
@@ -65,19 +65,7 @@ export function defaultLogFile(mountPoint: string): string {
  * (serveMount), so one started meanwhile is still refused.
  */
 export async function refuseIfLowerServed(lower: string): Promise<void> {
-  let own: Stats;
-  try {
-    own = statSync(lower);
-  } catch {
-    return; // reading the config reports it
-  }
-  const m = mountServing(fuseMounts(), own, process.getuid?.() ?? 0, (p) => {
-    try {
-      return statSync(p);
-    } catch {
-      return null; // a lower directory we cannot stat (another user's, gone) is not this one
-    }
-  });
+  const m = listedMountOf(lower);
   if (m) {
     throw new RefusedError(`${lower} is already mounted at ${m.mountPoint}`, {
       hint: `use that mount, or unmount it first (homecrypt umount ${m.mountPoint}); two mounts of one lower directory would each overwrite the other's writes`,
@@ -85,6 +73,23 @@ export async function refuseIfLowerServed(lower: string): Promise<void> {
   }
   const served = await lowerServer(lower);
   if (served) throw lowerServedError(lower, served.pid);
+}
+
+/** The listed homecrypt mount (this caller's or root's) that serves `lower`, or null (none, or `lower` cannot be statted). */
+export function listedMountOf(lower: string): MountEntry | null {
+  let own: Stats;
+  try {
+    own = statSync(lower);
+  } catch {
+    return null;
+  }
+  return mountServing(fuseMounts(), own, process.getuid?.() ?? 0, (p) => {
+    try {
+      return statSync(p);
+    } catch {
+      return null; // a lower directory we cannot stat (another user's, gone) is not this one
+    }
+  });
 }
 
 /**
@@ -133,7 +138,7 @@ export async function prepareMountPoint(
     try {
       statSync(mnt);
     } catch (err) {
-      stale = (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+      stale = isDeadConnection(err);
     }
     if (!stale) throw new RefusedError(`${mnt} is already mounted (${m.source})`);
     await fusermountUnmount(mnt, true);

@@ -53,3 +53,13 @@ export function fuseMountOwner(m: MountEntry): number | null {
   const id = /(?:^|,)user_id=(\d+)(?:,|$)/.exec(m.superOptions)?.[1];
   return id === undefined ? null : Number(id);
 }
+
+/**
+ * Whether an access to a FUSE mount failed because its daemon is gone:
+ * ENOTCONN once the connection has ended, ECONNABORTED for a request made
+ * while a killed daemon's last descriptors were still closing.
+ */
+export function isDeadConnection(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOTCONN' || code === 'ECONNABORTED';
+}

@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { listMountKeys } from '../os/keyring.js';
-import { isFuseMountedAt } from '../os/mounts.js';
+import { isDeadConnection, isFuseMountedAt } from '../os/mounts.js';
 import { argvOf, processesOf } from '../os/processes.js';
 import { lookupUser, type UserAccount } from '../os/users.js';
 import { keyStoreSummary } from './key-ops.js';
@@ -121,9 +121,8 @@ function daemonGone(rec: UserRecord, user: UserAccount): boolean {
     statSync(rec.mountPoint);
     return false;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTCONN') return true;
-    if (code !== 'EACCES') return false;
+    if (isDeadConnection(e)) return true;
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') return false;
   }
   return !processesOf(user.uid).some((p) => {
     const argv = argvOf(p.pid);

@@ -40,11 +40,13 @@ export function lastError(text: string): string {
 
 /**
  * False when the mount is stale: its daemon died (killed, crashed) and every
- * access gives ENOTCONN. Checked as the user: root cannot enter the mount.
+ * access gives ENOTCONN, or ECONNABORTED while the dead daemon's last
+ * descriptors are still closing. Checked as the user: root cannot enter the
+ * mount.
  */
 export async function mountIsAlive(user: UserAccount, mountPoint: string): Promise<boolean> {
   const r = await runAsUser(user, ['stat', '-c', '%i', '--', mountPoint], { timeoutMs: 10_000 });
-  return !(r.code !== 0 && /not connected/i.test(r.stderr));
+  return !(r.code !== 0 && /not connected|connection abort/i.test(r.stderr));
 }
 
 export const MOUNT_LOG_DIR = '/run/homecrypt/log';

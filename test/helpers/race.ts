@@ -3,7 +3,7 @@
 // symlinks to them at the moment they appear or are opened. A test runs a
 // root command many times under the swapper and then checks, with
 // expectCanariesUnchanged, that root never acted through one of the links.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -113,7 +113,14 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
         child,
         stop: async () => {
           child.kill('SIGTERM');
-          await exited;
+          // swapper.py exits from its SIGTERM handler, which runs only between system calls: one
+          // blocked in a request to a FUSE mount would keep the test waiting without end
+          const late = await Promise.race([exited.then(() => false), sleep(STOP_GRACE_MS).then(() => true)]);
+          if (late) {
+            console.warn(`swapper still running ${STOP_GRACE_MS} ms after SIGTERM; killing it:\n${processSnapshot()}`);
+            child.kill('SIGKILL');
+            await exited;
+          }
           const m = /swaps (\d+)/.exec(out);
           if (m) return Number(m[1]);
           // ended by something else (most likely another test's pkill of a recycled uid): each swap it
@@ -144,8 +151,31 @@ export function startSwapper(user: TestUser, canaries: Canaries, o: SwapperOptio
  */
 export async function racedRuns(runs: number, run: (i: number) => Promise<number>, extra = 4): Promise<number> {
   let swaps = 0;
-  for (let i = 0; i < runs || (swaps === 0 && i < runs + extra); i++) swaps += await run(i);
+  for (let i = 0; i < runs || (swaps === 0 && i < runs + extra); i++) {
+    // a run takes seconds; one that hangs until the test's timeout would otherwise say nothing of where
+    const watchdog = setTimeout(() => console.warn(`raced run ${i} still going after ${SLOW_RUN_MS / 1000} s:\n${processSnapshot()}`), SLOW_RUN_MS);
+    try {
+      swaps += await run(i);
+    } finally {
+      clearTimeout(watchdog);
+    }
+  }
   return swaps;
+}
+
+const STOP_GRACE_MS = 10_000;
+const SLOW_RUN_MS = 120_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every process but the kernel's, with what it waits in: what a hang report needs. */
+function processSnapshot(): string {
+  const r = spawnSync('ps', ['-eo', 'pid,ppid,user:12,stat,wchan:28,etime,args'], { encoding: 'utf8' });
+  if (!r.stdout) return r.stderr;
+  return r.stdout
+    .split('\n')
+    .filter((line) => !/^\s*\d+\s+[02]\s/.test(line) || /^\s*1\s/.test(line)) // not kthreadd's children
+    .map((line) => line.slice(0, 240))
+    .join('\n');
 }
 
 /**

@@ -1,7 +1,7 @@
 // The OS adapters' parsers and lookups that need no root: /proc/self/mountinfo
 // lines, passwd lines and user names, the processes of a uid (zombies left out).
 import { describe, expect, it } from 'vitest';
-import { fuseMountOwner, parseMountinfo } from '../../src/os/mounts.js';
+import { fuseMountOwner, isDeadConnection, parseMountinfo } from '../../src/os/mounts.js';
 import { parsePasswdLine, isValidUserName } from '../../src/os/users.js';
 import { OUTPUT_KEPT_BYTES, exited, processesOf, runCommand } from '../../src/os/processes.js';
 import { UsageError } from '../../src/errors.js';
@@ -16,6 +16,15 @@ describe('OS adapters', () => {
     expect(e).toEqual([{ mountPoint: '/home/a b', fsType: 'fuse.homecrypt', source: 'homecrypt', superOptions: 'rw,user_id=1000' }]);
     expect(fuseMountOwner(e[0]!)).toBe(1000);
     expect(fuseMountOwner({ ...e[0]!, superOptions: 'rw,xuser_id=5' })).toBe(null);
+  });
+
+  it("tells a dead FUSE connection's errors (ENOTCONN, and ECONNABORTED while it closes) from others", () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    expect(isDeadConnection(err('ENOTCONN'))).toBe(true);
+    expect(isDeadConnection(err('ECONNABORTED'))).toBe(true);
+    for (const other of ['EACCES', 'ENOENT', 'EIO']) expect(isDeadConnection(err(other))).toBe(false);
+    expect(isDeadConnection(null)).toBe(false);
+    expect(isDeadConnection('ENOTCONN')).toBe(false);
   });
 
   it('parses passwd lines and refuses malformed ones', () => {

@@ -8,6 +8,7 @@ import { openVolume, readVolumeConfig } from '../../engine/volume.js';
 import { gatherVolumeKeys } from '../../engine/volume-keys.js';
 import { fsckVolume } from '../../engine/fsck.js';
 import { lowerServer } from '../../engine/lower-lock.js';
+import { listedMountOf } from '../../engine/mount-daemon.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseFdOption, readSecrets } from '../secret-input.js';
 import { printJson } from './key.js';
@@ -24,7 +25,10 @@ export function registerFsckCommand(program: Command): void {
       const lower = resolve(lowerArg);
       const config = readVolumeConfig(lower);
       // fsck changes nothing, so it still runs; but a file a daemon is writing meanwhile can fail its check
-      const served = await lowerServer(lower, 0);
+      let served = await lowerServer(lower, 0);
+      // a daemon whose mount was just unmounted holds the lock until it has closed its lower files
+      // and exited, milliseconds after `homecrypt umount` returns: wait for that before warning
+      if (served && !listedMountOf(lower)) served = await lowerServer(lower);
       if (served) {
         const who = served.pid ? ` (pid ${served.pid})` : '';
         process.stderr.write(
