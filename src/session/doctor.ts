@@ -18,6 +18,8 @@ import { isPrivateSetupMarker, readSetupMarker, setupMarkerPath, setupMarkerUser
 import { judgePrivateLeftover, privateSetupMarkerOf } from './private-leftover.js';
 import { resumeCommand } from './status.js';
 import { accountNamed, checkStrayFolders } from './stray-folder.js';
+import { keptPrivateCopy } from './ecryptfs/migration-kept.js';
+import { keptHomeCopy } from './ecryptfs/migrate-home.js';
 import { listUserRecords, loadUserRecord, recordPath, type UserRecord } from './user-record.js';
 
 export type { Finding } from './pam-stack-check.js';
@@ -168,6 +170,32 @@ function checkLeftovers(rec: UserRecord, user: UserAccount): Finding[] {
   return out;
 }
 
+/**
+ * An eCryptfs copy a finished migration kept (migrate without
+ * --remove-ecryptfs): the user's data, still encrypted the old way and opened
+ * by the old wrapped passphrase, beside the homecrypt volume that replaced it.
+ */
+function checkKeptEcryptfsCopy(rec: UserRecord, user: UserAccount): Finding[] {
+  const copy = rec.mode === 'private' ? keptPrivateCopy(user) : keptHomeCopyOf(user);
+  if (!copy) return [];
+  return [
+    {
+      check: 'ecryptfs-copy-kept',
+      level: 'warning',
+      message: `${rec.user}: the eCryptfs copy ${copy} that homecrypt ecryptfs migrate kept is still there, beside the homecrypt volume that holds the same files (a second copy of ${rec.user}'s data, still opened by the old eCryptfs passphrase)`,
+      fix: `once ${rec.user} has checked the migrated files: homecrypt ecryptfs migrate --user ${rec.user} --remove-ecryptfs`,
+    },
+  ];
+}
+
+function keptHomeCopyOf(user: UserAccount): string | null {
+  try {
+    return keptHomeCopy(user);
+  } catch {
+    return null; // a journal this build cannot read: migrate says why
+  }
+}
+
 /** What a setup --private stopped before its record left: its marker names the user, no record does. */
 function interruptedPrivateFinding(name: string): Finding | null {
   const m = readSetupMarker(name);
@@ -229,7 +257,7 @@ export function runDoctor(opts: DoctorOptions = {}): DoctorReport {
     if (stale.length) continue;
     findings.push(...checkUnfinished(rec));
     const user = accountOf(rec)!;
-    findings.push(...checkLoginSlot(rec, user), ...checkLeftovers(rec, user));
+    findings.push(...checkLoginSlot(rec, user), ...checkLeftovers(rec, user), ...checkKeptEcryptfsCopy(rec, user));
   }
   return { findings, users: records.map((r) => r.user) };
 }

@@ -245,9 +245,15 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
       expect(seen.stdout).toBe(plainManifest(PLAIN));
       expect(hook(migUser, 'session', 'close_session').status).toBe(0);
       expect(mountOf(home)).toBeUndefined();
+      // doctor names the kept copy until it is removed
+      const copy = join(root, '.ecryptfs', migUser);
+      expect(run(['doctor', '--user', migUser]).stdout).toContain(
+        `warning: ${migUser}: the eCryptfs copy ${copy} that homecrypt ecryptfs migrate kept is still there`,
+      );
       const rm = migrate(['--remove-ecryptfs']);
       expect(rm.status, rm.stderr).toBe(0);
-      expect(existsSync(join(root, '.ecryptfs', migUser))).toBe(false);
+      expect(existsSync(copy)).toBe(false);
+      expect(run(['doctor', '--user', migUser]).stdout).not.toContain('eCryptfs copy');
       const again = migrate();
       expect(again.status).toBe(8);
       expect(again.stderr).toMatch(/already migrated/);

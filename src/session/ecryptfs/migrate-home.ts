@@ -118,6 +118,21 @@ export function homeMigrationUnderWay(user: UserAccount): boolean {
   return existsSync(journalPath(layoutFor(user, 'home')));
 }
 
+/** The eCryptfs folder a finished home migration kept (no --remove-ecryptfs), while it is there; else null. */
+export function keptHomeCopy(user: UserAccount): string | null {
+  const j = readJournal(layoutFor(user, 'home'));
+  return j && (j.step === 'copied' || j.step === 'done') && lexists(j.ecryptfsDir) ? j.ecryptfsDir : null;
+}
+
+function lexists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
   // /home/.ecryptfs/U is the user's, in root's /home/.ecryptfs: root removes
   // it walking by directory descriptors (O_NOFOLLOW), so a folder swapped for

@@ -109,3 +109,22 @@ export function migrationLeftByUndo(user: UserAccount, mountPoint: string): Migr
   });
   return left;
 }
+
+/**
+ * The eCryptfs copy a finished migration of `user`'s Private directory kept
+ * (~/.Private.ecryptfs: migrate without --remove-ecryptfs), while it is
+ * there; else null (none, not finished, or the home or journal unreadable:
+ * migrate itself says why). Read as undo reads it: by descriptor.
+ */
+export function keptPrivateCopy(user: UserAccount): string | null {
+  try {
+    return withFd(openHomeDir(user.home), (hfd) => {
+      if (!present(hfd, PRIVATE_ASIDE_NAME)) return null;
+      const kfd = openDirAt(hfd, '.homecrypt', join(user.home, '.homecrypt'));
+      const found = withFd(kfd, () => journalIn(kfd, user));
+      return found && 'journal' in found && copyFinished(found.journal) ? join(user.home, PRIVATE_ASIDE_NAME) : null;
+    });
+  } catch {
+    return null;
+  }
+}

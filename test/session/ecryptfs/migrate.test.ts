@@ -201,11 +201,18 @@ describe.skipIf(skipUnless('root', 'eCryptfs migrate'))('homecrypt ecryptfs migr
     }
   });
 
-  it('removes the eCryptfs copy only when asked, and refuses to migrate twice', () => {
+  it('removes the eCryptfs copy only when asked (doctor names it until then), and refuses to migrate twice', () => {
+    const doctor = () => spawnSync(BIN, ['doctor', '--user', user], { encoding: 'utf8', env: env() }).stdout;
+    const aside = join(home, '.Private.ecryptfs');
+    expect(doctor()).toContain(
+      `warning: ${user}: the eCryptfs copy ${aside} that homecrypt ecryptfs migrate kept is still there, beside the homecrypt volume that holds the same files`,
+    );
+    expect(doctor()).toContain(`fix: once ${user} has checked the migrated files: homecrypt ecryptfs migrate --user ${user} --remove-ecryptfs`);
     const r = migrate(['--remove-ecryptfs']);
     expect(r.status, r.stderr).toBe(0);
-    expect(existsSync(join(home, '.Private.ecryptfs'))).toBe(false);
+    expect(existsSync(aside)).toBe(false);
     expect(existsSync(join(home, '.ecryptfs'))).toBe(false);
+    expect(doctor()).not.toContain('eCryptfs copy');
     expect(existsSync(join(home, '.Private/homecrypt.conf'))).toBe(true);
     const again = migrate([]);
     expect(again.status).toBe(8);
