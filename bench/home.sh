@@ -15,6 +15,8 @@
 #                and adds homecrypt / norecords: what crash safety costs each row
 #   NOXATTRS=1   also runs "noxattrs", a measuring build serving no xattrs and no ACLs (as
 #                securefs), and adds homecrypt / noxattrs: what they cost each row
+#   SYNCFSYNC=1  also runs "syncfsync", a measuring build making the lower fsync on the JS
+#                thread (as the floor does), and adds homecrypt / syncfsync
 #   SPINS='N …'  also runs "spinN" for each N: a measuring build whose bridge spins N µs
 #                after a reply instead of 50, and adds homecrypt / spinN
 #   STRACE=ROW   runs homecrypt's daemon under `strace -c -f` for that row (e.g. sqlite);
@@ -123,7 +125,7 @@ HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 # the variants homecrypt is divided by (bench_init added them), each in a column of its own
 PARTS=()
 for v in "${VARIANTS[@]}"; do
-  case $v in floor|norecords|noxattrs|spin[0-9]*) HCV+=("$v"); PARTS+=("$v") ;; esac
+  case $v in floor|norecords|noxattrs|syncfsync|spin[0-9]*) HCV+=("$v"); PARTS+=("$v") ;; esac
 done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results

@@ -9,7 +9,7 @@
 # for each row and variant into DIR (a foreground mount; a separate pass too).
 # Usage: bench/small-writes.sh [ROUNDS]   (root; default 3)
 #   INSERTS=N (default 300)  FIO_MB=N (default 8)  BEFORE=REV  STRACE=1  PROF=DIR
-#   FLOOR=1 NORECORDS=1 NOXATTRS=1: the measuring variants of bench/lib/variants.sh
+#   FLOOR=1 NORECORDS=1 NOXATTRS=1 SYNCFSYNC=1: the measuring variants of bench/lib/variants.sh
 #   in the same rounds (the floor is not Node's homecrypt: no PROF pass for it)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."

@@ -24,6 +24,11 @@
 #   noxattrs   this checkout's dist/ serving no extended attributes and no POSIX
 #              ACLs, as securefs (only when NOXATTRS is set; a measuring build):
 #              homecrypt / noxattrs is what xattrs and ACLs cost a row
+#   syncfsync  this checkout's dist/ with the lower fsync made on the JS thread
+#              (as the floor makes it) instead of a pool thread (only when
+#              SYNCFSYNC is set; a measuring build: a slow flush holds up every
+#              other request meanwhile): homecrypt / syncfsync is what handing
+#              fsyncs to the pool costs a row
 #   spinN      this checkout's dist/ with the bridge's spin after a reply set to
 #              N µs instead of 50 (for each N in SPINS='N …'; a measuring build)
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
@@ -75,6 +80,7 @@ bench_init() {
   [ -n "${FLOOR:-}" ] && VARIANTS+=(floor)
   [ -n "${NORECORDS:-}" ] && { measuring_build norecords; VARIANTS+=(norecords); }
   [ -n "${NOXATTRS:-}" ] && { measuring_build noxattrs; VARIANTS+=(noxattrs); }
+  [ -n "${SYNCFSYNC:-}" ] && { measuring_build syncfsync; VARIANTS+=(syncfsync); }
   local n
   for n in ${SPINS:-}; do measuring_build "spin$n"; VARIANTS+=("spin$n"); done
   if [ -n "${BEFORE:-}" ]; then OLD=$W/before; fi
@@ -99,13 +105,18 @@ measuring_build() {
     noxattrs) # no FUSE_POSIX_ACL asked, every xattr request ENOSYS (the bridge's answer to a missing op)
       sed -i -E '/^ {12}(posixAcl: true|(set|get|list|remove)xattr: wrap\(this\.(set|get|list|remove)xattr\)),$/d' "$d/dist/engine/filesystem.js"
       ! grep -q -E 'posixAcl: true|xattr: wrap' "$d/dist/engine/filesystem.js" ;;
+    syncfsync) # the lower fsync on the JS thread (as the floor does), not on a pool thread (lower-flush.ts)
+      sed -i -e "s/^import { close, fdatasync, fsync, statfsSync } from 'node:fs';$/import { close, fdatasync, fsync, statfsSync, fdatasyncSync, fsyncSync } from 'node:fs';/" \
+        -e 's/^\(    fsync(fd, datasync) {\)$/\1 try { (datasync ? fdatasyncSync : fsyncSync)(fd); return Promise.resolve(); } catch (e) { return Promise.reject(e); }/' \
+        "$d/dist/engine/lower-flush.js"
+      [ "$(grep -c -e 'fdatasyncSync, fsyncSync }' -e '(datasync ? fdatasyncSync : fsyncSync)(fd); return' "$d/dist/engine/lower-flush.js")" = 2 ] ;;
     spin[0-9]*) # the bridge's default spin (kernel-bridge.ts) replaced
       sed -i "s/(kopts\.spinUs ?? 50)/(kopts.spinUs ?? ${v#spin})/" "$d/dist/fuse/kernel/kernel-bridge.js"
       grep -q "(kopts\.spinUs ?? ${v#spin})" "$d/dist/fuse/kernel/kernel-bridge.js" ;;
   esac || { echo "bench: the $v patch no longer matches dist/ (bench/lib/variants.sh)" >&2; exit 1; }
 }
 
-hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|spin[0-9]*) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|syncfsync|spin[0-9]*) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 # the build whose `init` makes a variant's volume (cross: BEFORE's; else the one that mounts it)
 hc_init_of() { if [ "$1" = cross ]; then echo "$OLD/bin/homecrypt"; else hc_of "$1"; fi; }
 
@@ -123,7 +134,7 @@ setup() { # variant → prints the directory to work in (made once per run)
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
     floor) mkdir -p "$W/floor/lower" "$W/floor/mnt"; echo "$W/floor/mnt" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|spin[0-9]*)
+    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*)
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_init_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
@@ -153,7 +164,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
     floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
       bridge_serve passthrough "$W/floor/lower" "$W/floor/mnt" "$W/floor" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|spin[0-9]*) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -174,7 +185,7 @@ daemon_pid() {
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
     floor) cat "$W/floor.pid" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|spin[0-9]*) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
