@@ -19,7 +19,7 @@ import { judgePrivateLeftover, privateSetupMarkerOf } from './private-leftover.j
 import { resumeCommand } from './status.js';
 import { accountNamed, checkStrayFolders } from './stray-folder.js';
 import { keptPrivateCopy } from './ecryptfs/migration-kept.js';
-import { keptHomeCopy } from './ecryptfs/migrate-home.js';
+import { keptHomeCopy } from './ecryptfs/home-journal.js';
 import { listUserRecords, loadUserRecord, recordPath, type UserRecord } from './user-record.js';
 
 export type { Finding } from './pam-stack-check.js';

@@ -42,6 +42,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
   let root: string, records: string;
   const adoptUser = `hcehad${process.pid % 100000}`;
   const migUser = `hcehmg${process.pid % 100000}`;
+  const undoUser = `hcehun${process.pid % 100000}`;
   const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
   const hook = (user: string, phase: string, type: string, input = '') =>
     spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
@@ -60,10 +61,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     mkdirSync(records, { mode: 0o700 });
     layEncryptedHome(root, adoptUser);
     layEncryptedHome(root, migUser);
+    layEncryptedHome(root, undoUser);
   });
 
   afterAll(() => {
-    for (const u of [adoptUser, migUser]) {
+    for (const u of [adoptUser, migUser, undoUser]) {
       if (root && mountOf(join(root, u))) spawnSync('fusermount', ['-u', '-z', join(root, u)]);
       deleteUserByName(u);
       rmSync(`/run/homecrypt/log/${u}.log`, { force: true });
@@ -257,6 +259,27 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
       const again = migrate();
       expect(again.status).toBe(8);
       expect(again.stderr).toMatch(/already migrated/);
+    },
+    LONG,
+  );
+  it(
+    'setup --undo of a migrated home puts the plain files back and names the eCryptfs copy it keeps',
+    () => {
+      const home = join(root, undoUser);
+      const copy = join(root, '.ecryptfs', undoUser);
+      const m = run(['ecryptfs', 'migrate', '--user', undoUser, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05']);
+      expect(m.status, m.stderr).toBe(0);
+      const undo = run(['setup', '--undo', '--user', undoUser, '--yes', '--passphrase-fd', '0']);
+      expect(undo.status, undo.stderr).toBe(0);
+      expect(undo.stdout).toContain(
+        `kept ${copy}: the eCryptfs copy that homecrypt ecryptfs migrate set aside (${undoUser}'s home as it was migrated, still encrypted, with its eCryptfs settings)`,
+      );
+      expect(undo.stdout).toContain(`remove it: rm -rf -- ${copy}`);
+      expect(existsSync(join(copy, '.Private'))).toBe(true);
+      const seen = manifestAsUser(undoUser, home);
+      expect(seen.status, seen.stderr).toBe(0);
+      expect(seen.stdout).toBe(plainManifest(PLAIN));
+      expect(existsSync(join(root, '.homecrypt', undoUser))).toBe(false);
     },
     LONG,
   );

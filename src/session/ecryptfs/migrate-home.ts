@@ -17,14 +17,13 @@
 // The journal /home/.homecrypt/U/ecryptfs-migration.json records the step
 // reached; running the command again carries on from there.
 import { closeSync, existsSync, lstatSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { HomecryptError, RefusedError, UsageError } from '../../errors.js';
 import { bytesOfName } from '../../format/name-bytes.js';
-import { writeFileAtomic } from '../../os/atomic-file.js';
 import type { UserAccount } from '../../os/users.js';
 import { withUserLock } from '../../os/users-lock.js';
 import { createKeyStore } from '../../keys/key-store.js';
-import { layoutFor, type Layout } from '../user-layout.js';
+import { layoutFor } from '../user-layout.js';
 import { initLower } from '../lower-dir.js';
 import { unwrapForUser } from '../key-ops.js';
 import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
@@ -39,52 +38,9 @@ import { walkLower } from '../../ecryptfs/tree.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 import { copyAsUser } from './migrate-copy-as-user.js';
-import { readJournalJson } from '../../ecryptfs/journal-file.js';
+import { journalPath, readJournal, writeJournal, type HomeJournal } from './home-journal.js';
 import { userWorker } from '../user-worker-client.js';
 import { makeOwnedDirAt, openTrustedDir, removeTreeAt, withFd } from '../../os/dir-fd.js';
-
-type Step = 'start' | 'setup' | 'copied' | 'done';
-interface HomeJournal {
-  version: 1;
-  step: Step;
-  /** the eCryptfs lower directory (/home/.ecryptfs/U/.Private) */
-  lower: string;
-  /** /home/.ecryptfs/U: what --remove-ecryptfs deletes */
-  ecryptfsDir: string;
-  /** the wrapped-passphrase file */
-  wrapped: string;
-  startedAt: string;
-}
-
-const STEPS: Step[] = ['start', 'setup', 'copied', 'done'];
-
-function journalPath(layout: Layout): string {
-  return join(layout.base!, 'ecryptfs-migration.json');
-}
-
-function readJournal(layout: Layout): HomeJournal | null {
-  const p = journalPath(layout);
-  // root deletes what the journal names: only a journal root wrote counts
-  const j = readJournalJson(p, 0) as HomeJournal | null;
-  if (j === null) return null;
-  const abs = (v: unknown) => typeof v === 'string' && v.startsWith('/') && !v.split('/').includes('..');
-  if (
-    j?.version !== 1 ||
-    !STEPS.includes(j.step) ||
-    !abs(j.lower) ||
-    !abs(j.ecryptfsDir) ||
-    !abs(j.wrapped) ||
-    dirname(j.lower) !== j.ecryptfsDir ||
-    basename(j.lower) !== '.Private'
-  ) {
-    throw new HomecryptError(`${p}: not a migration journal this build understands`);
-  }
-  return j;
-}
-
-function writeJournal(layout: Layout, j: HomeJournal): void {
-  writeFileAtomic(journalPath(layout), Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: 0, gid: 0 });
-}
 
 /**
  * The user's folder under /home/.homecrypt is there with no record and no
@@ -114,25 +70,6 @@ function baseTaken(user: UserAccount, base: string): RefusedError {
 }
 
 /** True when an encrypted-home migration of `user` has a journal. */
-export function homeMigrationUnderWay(user: UserAccount): boolean {
-  return existsSync(journalPath(layoutFor(user, 'home')));
-}
-
-/** The eCryptfs folder a finished home migration kept (no --remove-ecryptfs), while it is there; else null. */
-export function keptHomeCopy(user: UserAccount): string | null {
-  const j = readJournal(layoutFor(user, 'home'));
-  return j && (j.step === 'copied' || j.step === 'done') && lexists(j.ecryptfsDir) ? j.ecryptfsDir : null;
-}
-
-function lexists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
   // /home/.ecryptfs/U is the user's, in root's /home/.ecryptfs: root removes
   // it walking by directory descriptors (O_NOFOLLOW), so a folder swapped for

@@ -29,7 +29,8 @@ import { clearEcryptfsMountPoint, readPrivateSetup, type PrivateSetup } from '..
 import { unwrapPassphrase } from '../../format/ecryptfs/wrapped-passphrase.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
 import { wipeKeys } from '../../ecryptfs/keys.js';
-import { homeMigrationUnderWay, migrateEncryptedHome } from './migrate-home.js';
+import { migrateEncryptedHome } from './migrate-home.js';
+import { homeMigrationUnderWay } from './home-journal.js';
 import type { MigrateOptions, MigrateResult } from './migrate-options.js';
 import { userWorker } from '../user-worker-client.js';
 import { copyFinished, privateAsidePath, privateJournalBytes, privateJournalPath, readPrivateJournal, type PrivateJournal } from './private-journal.js';
