@@ -6,6 +6,7 @@
 // way (now or swapped in later) can lead root elsewhere; modes are set on the
 // open descriptor (fchmod), never on the name.
 import { closeSync, lstatSync, realpathSync, type Stats } from 'node:fs';
+import { entryExists } from '../os/entry-exists.js';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { RefusedError } from '../errors.js';
 import { openDirsAt, openTrustedDir } from '../os/dir-fd.js';
@@ -13,15 +14,6 @@ import { ErrnoError } from '../os/libc.js';
 
 function inside(home: string, path: string): boolean {
   return path === home || path.startsWith(`${home}/`);
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -35,7 +27,7 @@ export function mountPointInHome(home: string, named: string, file: string): str
   const path = clean(normalize(named));
   if (inside(home, path)) return path;
   const moved = join(home, basename(path));
-  if (!exists(path) && inside(home, moved) && moved !== home) return moved;
+  if (!entryExists(path) && inside(home, moved) && moved !== home) return moved;
   throw new RefusedError(`${file} names ${named}, which is not inside ${home}; a mount point must be in the user's home (refusing to act on it as root)`);
 }
 

@@ -2,7 +2,7 @@
 // file format in src/format/key-store-layout.ts. Every change re-reads the file,
 // unlocks it with a secret the user holds, and replaces it atomically, keeping
 // its owner, so a crash leaves the old or the new file and both open.
-import { lstatSync } from 'node:fs';
+import { entryExists } from '../os/entry-exists.js';
 import { keyIdOf } from '../crypto/key-id.js';
 import { randomKey } from '../crypto/random.js';
 import { secretsEqual } from '../crypto/constant-time.js';
@@ -65,7 +65,7 @@ function refuseEmpty(secret: Buffer): void {
 
 export async function createKeyStore(path: string, opts: CreateKeyStoreOptions): Promise<{ keyId: string; mountKey: Buffer; recoveryKey: string }> {
   refuseEmpty(opts.passphrase);
-  if (exists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
+  if (entryExists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
   if (opts.mountKey && opts.mountKey.length !== MOUNT_KEY_BYTES) throw new UsageError(`a mount key is ${MOUNT_KEY_BYTES} bytes`);
   const mountKey = opts.mountKey ? Buffer.from(opts.mountKey) : randomKey(MOUNT_KEY_BYTES);
   const keyId = keyIdOf(mountKey);
@@ -76,21 +76,12 @@ export async function createKeyStore(path: string, opts: CreateKeyStoreOptions):
       await sealSlot(mountKey, keyId, opts.passphrase, 'passphrase', LOGIN_SLOT, kdf),
       await sealSlot(mountKey, keyId, recovery.bytes, 'recovery', RECOVERY_SLOT, kdf),
     ];
-    if (exists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
+    if (entryExists(path)) throw new RefusedError(`${path} already exists; refusing to overwrite a key store`);
     await writeKeyStoreBytes(path, encodeKeyStore({ version: 1, keyId, slots }), { owner: opts.owner, onStep: opts.onStep, writer: opts.writer });
   } finally {
     recovery.bytes.fill(0);
   }
   return { keyId, mountKey, recoveryKey: recovery.text };
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function load(path: string, opts: ReadCheckOptions) {

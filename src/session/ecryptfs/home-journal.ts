@@ -4,7 +4,8 @@
 // --remove-ecryptfs, deletes. Shared by the migration (migrate-home.ts), which
 // writes and resumes it, and by doctor and `setup --undo`, which name the
 // eCryptfs copy a finished migration kept.
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { entryExists } from '../../os/entry-exists.js';
 import { basename, dirname, join } from 'node:path';
 import { HomecryptError } from '../../errors.js';
 import { writeFileAtomic } from '../../os/atomic-file.js';
@@ -62,14 +63,5 @@ export function homeMigrationUnderWay(user: UserAccount): boolean {
 /** The eCryptfs folder a finished home migration kept (no --remove-ecryptfs), while it is there; else null. */
 export function keptHomeCopy(user: UserAccount): string | null {
   const j = readJournal(layoutFor(user, 'home'));
-  return j && (j.step === 'copied' || j.step === 'done') && lexists(j.ecryptfsDir) ? j.ecryptfsDir : null;
-}
-
-function lexists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return j && (j.step === 'copied' || j.step === 'done') && entryExists(j.ecryptfsDir) ? j.ecryptfsDir : null;
 }
