@@ -208,14 +208,19 @@ export class KernelSession implements HandlerContext {
   /**
    * Registers the request being dispatched as answered later; the returned
    * function restores its descriptor when its operation settles, and returns
-   * false when the result must be dropped (the request was answered EINTR).
+   * false when the result must be dropped (the request was answered EINTR, or
+   * the connection is gone).
    */
   later(unique: bigint): () => boolean {
     this.wentLater = true;
     const p = this.interrupts.begin(unique, this.curFd, this.curPid, this.curOp);
     return () => {
+      const live = this.interrupts.end(p);
+      // the connection ended meanwhile (aborted, or its daemon told to stop): nobody waits for the
+      // answer, and the descriptor it came on may be closed, its number another file's by now
+      if (this.loop.isClosed) return false;
       this.curFd = p.fd;
-      return this.interrupts.end(p);
+      return live;
     };
   }
 

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { skipUnless } from '../../helpers/requirements.js';
 import { serve, type Served } from './bridge-serve-helper.js';
+import { BIN } from '../../helpers/ecryptfs.js';
+import { waitForExit } from '../../helpers/processes.js';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> => Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
 
@@ -62,6 +64,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
       }
       spawnSync('umount', ['-l', m], { stdio: 'ignore' });
     }
+    spawnSync('umount', ['-l', join(dir, 'mnt2')], { stdio: 'ignore' }); // the second test's stale mount, if it failed midway
     if (spawnSync('umount', [fsDir], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', fsDir], { stdio: 'ignore' });
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -100,5 +103,40 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
     const um = spawnSync('umount', [mnt], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
     expect(um.status, um.stderr).toBe(0);
     expect(await within(engine.exited, 30_000)).toBe(0);
+  });
+  it('an fsync still running when the connection is aborted writes no answer after its end; the daemon closes its lower files and exits', async () => {
+    // the real daemon (`homecrypt mount`), whose end waits for that fsync: bridge-serve exits at once
+    const vol = join(mid, 'vol2');
+    const mnt2 = join(dir, 'mnt2');
+    const log = join(dir, 'mnt2.log');
+    fs.mkdirSync(mnt2);
+    const hc = (args: string[]) => spawnSync(BIN, args, { input: 'abort-test-pass\n', encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+    expect(hc(['init', vol, '--passphrase-fd', '0', '--kdf-time', '0.05']).status).toBe(0);
+    const m = hc(['mount', vol, mnt2, '--passphrase-fd', '0', '--log-file', log]);
+    expect(m.status, m.stderr).toBe(0);
+    const daemon = Number(/\(pid (\d+)\)/.exec(fs.readFileSync(log, 'utf8'))?.[1]);
+    expect(daemon).toBeGreaterThan(1);
+    const file = join(mnt2, 'data');
+    fs.writeFileSync(file, 'synced later\n');
+    fs.rmSync(`${stall}.hit`, { force: true });
+    fs.writeFileSync(stall, '');
+    try {
+      const caller = spawn('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)', file], { stdio: 'ignore' });
+      const gone = new Promise<number | null>((res) => caller.on('exit', (c) => res(c)));
+      expect(await until(() => fs.existsSync(`${stall}.hit`), 60_000)).toBe(true);
+      // MNT_FORCE aborts the FUSE connection (fuse_umount_begin); the mount itself stays, busy
+      spawnSync('umount', ['-f', mnt2], { stdio: 'ignore', timeout: 30_000, killSignal: 'SIGKILL' });
+      expect(await within(gone, 20_000)).not.toBe(0);
+      expect(await until(() => fs.readFileSync(log, 'utf8').includes('was aborted'), 20_000)).toBe(true);
+    } finally {
+      // the lower fsync finishes now, after the end of the connection its request came on
+      fs.rmSync(stall, { force: true });
+    }
+    await waitForExit(daemon, 'the daemon', 30_000);
+    const said = fs.readFileSync(log, 'utf8');
+    expect(said).toContain(`every lower file is written and closed; exiting (pid ${daemon})`);
+    // before: its answer went to the closed /dev/fuse descriptor (EBADF), a number another file may hold by then
+    expect(said).not.toMatch(/unexpected error/);
+    expect(hc(['umount', mnt2]).status).toBe(0);
   });
 });
