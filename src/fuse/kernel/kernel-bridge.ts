@@ -183,6 +183,9 @@ export class KernelSession implements HandlerContext {
   // ---- replies ----
 
   send(len: number, buf: Buffer = this.out): void {
+    // the connection is gone (an interrupt's timer, a late result): its descriptors may be closed
+    // and their numbers another file's by now
+    if (this.loop.isClosed) return;
     try {
       writeSync(this.curFd, buf, 0, len);
     } catch (err) {
