@@ -183,8 +183,8 @@ export class KernelSession implements HandlerContext {
   // ---- replies ----
 
   send(len: number, buf: Buffer = this.out): void {
-    // the connection is gone (an interrupt's timer, a late result): its descriptors may be closed
-    // and their numbers another file's by now
+    // the connection is gone (a result that settled after its end, an interrupt's timer): its
+    // descriptors may be closed and their numbers another file's by now
     if (this.loop.isClosed) return;
     try {
       writeSync(this.curFd, buf, 0, len);
@@ -211,19 +211,14 @@ export class KernelSession implements HandlerContext {
   /**
    * Registers the request being dispatched as answered later; the returned
    * function restores its descriptor when its operation settles, and returns
-   * false when the result must be dropped (the request was answered EINTR, or
-   * the connection is gone).
+   * false when the result must be dropped (the request was answered EINTR).
    */
   later(unique: bigint): () => boolean {
     this.wentLater = true;
     const p = this.interrupts.begin(unique, this.curFd, this.curPid, this.curOp);
     return () => {
-      const live = this.interrupts.end(p);
-      // the connection ended meanwhile (aborted, or its daemon told to stop): nobody waits for the
-      // answer, and the descriptor it came on may be closed, its number another file's by now
-      if (this.loop.isClosed) return false;
       this.curFd = p.fd;
-      return live;
+      return this.interrupts.end(p);
     };
   }
 
