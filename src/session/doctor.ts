@@ -176,7 +176,7 @@ function checkLeftovers(rec: UserRecord, user: UserAccount): Finding[] {
  * by the old wrapped passphrase, beside the homecrypt volume that replaced it.
  */
 function checkKeptEcryptfsCopy(rec: UserRecord, user: UserAccount): Finding[] {
-  const copy = rec.mode === 'private' ? keptPrivateCopy(user) : keptHomeCopyOf(user);
+  const copy = rec.mode === 'private' ? keptPrivateCopy(user) : keptHomeCopy(user);
   if (!copy) return [];
   return [
     {
@@ -186,14 +186,6 @@ function checkKeptEcryptfsCopy(rec: UserRecord, user: UserAccount): Finding[] {
       fix: `once ${rec.user} has checked the migrated files: homecrypt ecryptfs migrate --user ${rec.user} --remove-ecryptfs`,
     },
   ];
-}
-
-function keptHomeCopyOf(user: UserAccount): string | null {
-  try {
-    return keptHomeCopy(user);
-  } catch {
-    return null; // a journal this build cannot read: migrate says why
-  }
 }
 
 /** What a setup --private stopped before its record left: its marker names the user, no record does. */

@@ -27,8 +27,7 @@ import { readSessionCount } from './session-counter.js';
 import { judgeLeftover, writeSetupMarker } from './setup-leftover.js';
 import { removeSetupMarker, writeMarker } from './setup-marker.js';
 import { privateLeftoverOf } from './private-leftover.js';
-import { migrationLeftByUndo, type MigrationLeft } from './ecryptfs/migration-kept.js';
-import { keptHomeCopy } from './ecryptfs/home-journal.js';
+import { homeMigrationLeftByUndo, migrationLeftByUndo, type MigrationLeft } from './ecryptfs/migration-kept.js';
 import { reissueRecoveryKey, showRecoveryKeyOnce, type ShowRecoveryKey } from './recovery-pending.js';
 import { throwIfInterrupted } from '../os/interrupt.js';
 import { loadUserRecord, newUserRecord, removeUserRecord, saveUserRecord, type Mode, type UserRecord } from './user-record.js';
@@ -540,22 +539,12 @@ export async function undoSetup(opts: UndoOptions): Promise<UndoResult> {
       }
       throwIfInterrupted();
     }
-    let left: MigrationLeft = { steps: [], kept: [], notes: [] };
+    let left: MigrationLeft;
     if (rec.mode === 'home') {
       // the journal naming an eCryptfs copy the migration kept goes with the base: read it first
-      const copy = keptHomeCopyOrNull(user);
+      left = homeMigrationLeftByUndo(user, rec.mountPoint);
       if (!putBack) restoreHome(user, layout);
       await removeHomeBase(w, layout);
-      if (copy) {
-        left = {
-          steps: [],
-          kept: [copy],
-          notes: [
-            `kept ${copy}: the eCryptfs copy that homecrypt ecryptfs migrate set aside (${user.name}'s home as it was migrated, still encrypted, with its eCryptfs settings). ` +
-              `homecrypt does not use it, and ${rec.mountPoint} holds the same files in the clear, with the changes made since. Once it is no longer needed, remove it: rm -rf -- ${copy}`,
-          ],
-        };
-      }
     } else {
       // an eCryptfs migration's journal goes with the key store; its copy of the data stays
       left = migrationLeftByUndo(user, rec.mountPoint);
@@ -570,14 +559,6 @@ export async function undoSetup(opts: UndoOptions): Promise<UndoResult> {
     removeUserRecord(user.name);
     return { record: rec, kept: left.kept, notes: left.notes };
   });
-}
-
-function keptHomeCopyOrNull(user: UserAccount): string | null {
-  try {
-    return keptHomeCopy(user);
-  } catch {
-    return null; // a journal this build cannot read: nothing to say of it
-  }
 }
 
 /** The mount key into the user's keyring (from the passphrase or recovery key unless it is there already). */

@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../../os/atomic-file.js';
 import type { UserAccount } from '../../os/users.js';
 import { readJournalJson } from '../../ecryptfs/journal-file.js';
 import { layoutFor, type Layout } from '../user-layout.js';
+import { copyFinished } from './private-journal.js';
 
 export type HomeStep = 'start' | 'setup' | 'copied' | 'done';
 export interface HomeJournal {
@@ -56,12 +57,22 @@ export function writeJournal(layout: Layout, j: HomeJournal): void {
   writeFileAtomic(journalPath(layout), Buffer.from(`${JSON.stringify(j, null, 2)}\n`), { mode: 0o600, uid: 0, gid: 0 });
 }
 
+/** True when an encrypted-home migration of `user` has a journal. */
 export function homeMigrationUnderWay(user: UserAccount): boolean {
   return existsSync(journalPath(layoutFor(user, 'home')));
 }
 
-/** The eCryptfs folder a finished home migration kept (no --remove-ecryptfs), while it is there; else null. */
+/**
+ * The eCryptfs folder a finished home migration kept (no --remove-ecryptfs),
+ * while it is there; else null (none, not finished, or a journal this build
+ * cannot read: migrate itself says why).
+ */
 export function keptHomeCopy(user: UserAccount): string | null {
-  const j = readJournal(layoutFor(user, 'home'));
-  return j && (j.step === 'copied' || j.step === 'done') && entryExists(j.ecryptfsDir) ? j.ecryptfsDir : null;
+  let j: HomeJournal | null;
+  try {
+    j = readJournal(layoutFor(user, 'home'));
+  } catch {
+    return null;
+  }
+  return j && copyFinished(j) && entryExists(j.ecryptfsDir) ? j.ecryptfsDir : null;
 }

@@ -69,7 +69,6 @@ function baseTaken(user: UserAccount, base: string): RefusedError {
   });
 }
 
-/** True when an encrypted-home migration of `user` has a journal. */
 function removeEcryptfsCopy(j: HomeJournal, say: (l: string) => void): void {
   // /home/.ecryptfs/U is the user's, in root's /home/.ecryptfs: root removes
   // it walking by directory descriptors (O_NOFOLLOW), so a folder swapped for

@@ -10,12 +10,16 @@
 // The home is the user's to change while root looks: it is read by descriptor
 // (opened in its root-owned parent, never through a link), the journal opened
 // O_NOFOLLOW and checked to be the user's; the removal runs as the user.
+// Of a migrated encrypted home, undo keeps and names /home/.ecryptfs/U the
+// same way (homeMigrationLeftByUndo), and doctor names either kept copy
+// while homecrypt is set up.
 import { join } from 'node:path';
 import { openDirAt, openHomeDir, withFd } from '../../os/dir-fd.js';
 import { lstatatSync } from '../../os/lower-fs-calls.js';
 import { readSmallFileAt } from '../../os/small-file.js';
 import type { UserAccount } from '../../os/users.js';
 import type { WorkerStep } from '../user-worker-client.js';
+import { keptHomeCopy } from './home-journal.js';
 import { PRIVATE_ASIDE_NAME, PRIVATE_JOURNAL_NAME, checkPrivateJournal, copyFinished, privateJournalPath, type PrivateJournal } from './private-journal.js';
 
 export interface MigrationLeft {
@@ -108,6 +112,25 @@ export function migrationLeftByUndo(user: UserAccount, mountPoint: string): Migr
     }
   });
   return left;
+}
+
+/**
+ * What undo of a migrated encrypted home keeps: the eCryptfs folder the
+ * migration left (/home/.ecryptfs/U, root's journal names it). Read before the
+ * journal goes with the user's folder in /home/.homecrypt; the folder itself
+ * stays, named, as the Private directory's copy above.
+ */
+export function homeMigrationLeftByUndo(user: UserAccount, mountPoint: string): MigrationLeft {
+  const copy = keptHomeCopy(user);
+  if (!copy) return { steps: [], kept: [], notes: [] };
+  return {
+    steps: [],
+    kept: [copy],
+    notes: [
+      `kept ${copy}: the eCryptfs copy that homecrypt ecryptfs migrate set aside (${user.name}'s home as it was migrated, still encrypted, with its eCryptfs settings). ` +
+        `homecrypt does not use it, and ${mountPoint} holds the same files in the clear, with the changes made since. Once it is no longer needed, remove it: rm -rf -- ${copy}`,
+    ],
+  };
 }
 
 /**

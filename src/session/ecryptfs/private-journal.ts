@@ -27,8 +27,8 @@ export function privateAsidePath(user: UserAccount): string {
   return join(user.home, PRIVATE_ASIDE_NAME);
 }
 
-/** The steps after which every entry was copied and verified: the homecrypt volume holds the data. */
-export function copyFinished(j: PrivateJournal): boolean {
+/** The steps after which every entry was copied and verified: the homecrypt volume holds the data (a home migration's journal names them alike). */
+export function copyFinished(j: { step: string }): boolean {
   return j.step === 'copied' || j.step === 'done';
 }
 
