@@ -14,17 +14,9 @@ import { skipUnless } from '../../helpers/requirements.js';
 import { serve, type Served } from './bridge-serve-helper.js';
 import { BIN } from '../../helpers/ecryptfs.js';
 import { waitForExit } from '../../helpers/processes.js';
+import { until } from '../../helpers/wait.js';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> => Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
-}
 
 describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a process killed in a slow operation', () => {
   let dir: string;
@@ -79,7 +71,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
     // the bounds below are generous (a loaded machine takes seconds to start a
     // python): what they tell apart is "answered while the stall lasts" from
     // "stuck until the stall ends", and the stall lasts until this test ends it
-    expect(await until(() => fs.existsSync(`${stall}.hit`), 60_000)).toBe(true);
+    await until('the lower fsync to stall', () => fs.existsSync(`${stall}.hit`), 60_000);
     caller.kill('SIGKILL');
     try {
       // the killed process is reaped at once (before: stuck in the kernel until the stall ended)
@@ -123,11 +115,11 @@ describe.skipIf(skipUnless('root', 'fuse', 'loop', 'FUSE interrupts'))('a proces
     try {
       const caller = spawn('python3', ['-c', 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd)', file], { stdio: 'ignore' });
       const gone = new Promise<number | null>((res) => caller.on('exit', (c) => res(c)));
-      expect(await until(() => fs.existsSync(`${stall}.hit`), 60_000)).toBe(true);
+      await until('the lower fsync to stall', () => fs.existsSync(`${stall}.hit`), 60_000);
       // MNT_FORCE aborts the FUSE connection (fuse_umount_begin); the mount itself stays, busy
       spawnSync('umount', ['-f', mnt2], { stdio: 'ignore', timeout: 30_000, killSignal: 'SIGKILL' });
       expect(await within(gone, 20_000)).not.toBe(0);
-      expect(await until(() => fs.readFileSync(log, 'utf8').includes('was aborted'), 20_000)).toBe(true);
+      await until('the daemon to log the aborted connection', () => fs.readFileSync(log, 'utf8').includes('was aborted'), 20_000);
     } finally {
       // the lower fsync finishes now, after the end of the connection its request came on
       fs.rmSync(stall, { force: true });
