@@ -5,7 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import { readReport, reportedError, reportOf, REPORT_MAX_BYTES } from '../../src/engine/daemon-report.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
-import { CorruptFileError, HomecryptError, KdfLimitError, MountBusyError, PermissionDeniedError, WrongPassphraseError } from '../../src/errors.js';
+import {
+  CorruptFileError,
+  HomecryptError,
+  KdfLimitError,
+  MountBusyError,
+  PermissionDeniedError,
+  UnsupportedFormatError,
+  WrongPassphraseError,
+} from '../../src/errors.js';
 
 /** The error the parent rethrows for what the daemon threw: through the pipe's bytes and back. */
 const across = (err: unknown) => {
@@ -21,12 +29,19 @@ describe("the mount daemon's report", () => {
     [new MountBusyError('/m'), 8], // a subclass: as the type it is an instance of
     [new KdfLimitError('too much work'), 8],
     [new HomecryptError('plain'), 1],
-    [new CorruptFileError('/l/homecrypt.conf', 'bad JSON'), 1], // built from a file: travels as HomecryptError
-    [Object.assign(new Error('EBUSY'), { code: 'EBUSY' }), 1], // of no type: none crosses
-    [new Error('a bug'), 1],
-  ])('%s → exit %i in the parent, message and hint whole', (err, exit) => {
+    [new CorruptFileError('/l/homecrypt.conf', 'bad JSON'), 4], // built from a file: its words come back whole
+    [new UnsupportedFormatError('/l/homecrypt.conf', 'format 9'), 5],
+    [Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' }), 8], // an OS error: its code crosses
+    [Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }), 11],
+    [Object.assign(new Error('ENOSPC: no space left'), { code: 'ENOSPC' }), 1],
+    // a bug: --foreground exits 70 (internal), with the stack under HOMECRYPT_DEBUG; the parent has no stack to show
+    [Object.assign(new Error('odd'), { code: 'ERR_SOMETHING' }), 1, 70], // not an errno name: nothing crosses
+    [new Error('a bug'), 1, 70],
+  ] as [Error, number, number?][])('%s → exit %i in the parent, message and hint whole', (err, exit, foreground = exit) => {
     const back = across(err);
     expect(exitCodeFor(back)).toBe(exit);
+    expect(exitCodeFor(err)).toBe(foreground); // the status of `homecrypt mount --foreground`
+    expect(back).toBeInstanceOf(HomecryptError);
     expect(back.message).toBe(`mount failed: ${(err as Error).message}`);
     expect(back.hint).toBe(err instanceof HomecryptError ? err.hint : undefined);
   });
@@ -49,6 +64,9 @@ describe("the mount daemon's report", () => {
     ['error no\nkind constructor\n', 'no (the rest of the daemon\'s report was not understood: its line 2 is "kind constructor")'],
     ['error no\nkind RefusedError\nkind UsageError\n', 'no (the rest of the daemon\'s report was not understood: its line 3 is "kind UsageError")'],
     ['error no\nstatus 8\n', 'no (the rest of the daemon\'s report was not understood: its line 2 is "status 8")'],
+    ['error no\ncode eacces\n', 'no (the rest of the daemon\'s report was not understood: its line 2 is "code eacces")'],
+    ['error no\ncode EACCES\ncode EPERM\n', 'no (the rest of the daemon\'s report was not understood: its line 3 is "code EPERM")'],
+    ['error no\nkind RefusedError\ncode EACCES\n', 'no (the rest of the daemon\'s report was not understood: its line 3 is "code EACCES")'],
     ['x'.repeat(REPORT_MAX_BYTES + 1), `the daemon's report was not understood: it is longer than ${REPORT_MAX_BYTES} bytes`],
   ])('a malformed report %j is an error that says so, of no type', (text, error) => {
     const report = readReport(text);
