@@ -19,6 +19,8 @@ export interface PamServiceOptions {
   account?: string[];
   /** more arguments on each pam_homecrypt.so line (timeout=3, say) */
   moduleArgs?: string[];
+  /** the hook's deadline on each pam_exec.so line, in seconds, instead of the shipped 65 */
+  execDeadline?: number;
 }
 
 export function createPamService(opts: PamServiceOptions = {}): PamService {
@@ -29,6 +31,7 @@ export function createPamService(opts: PamServiceOptions = {}): PamService {
   const module = new URL('../../dist/pam/pam_homecrypt.so', import.meta.url).pathname;
   let lines = renderStackLines(HOOK_PATH, opts.flavour ?? 'module', module);
   if (opts.moduleArgs) lines = lines.replace(/^(\w+\s+optional\s+\S*pam_homecrypt\.so .*)$/gm, `$1 ${opts.moduleArgs.join(' ')}`);
+  if (opts.execDeadline !== undefined) lines = lines.replace(/ --deadline=65 /g, ` --deadline=${opts.execDeadline} `);
   writeFileSync(linesFile, lines, { mode: 0o644 });
   writeFileSync(
     `/etc/pam.d/${name}`,

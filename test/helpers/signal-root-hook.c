@@ -1,8 +1,9 @@
 /*
  * The attacker of test/privsep/hook-signals.test.ts, run as a plain user:
- * finds root's login hook (a node process running login-hook.js module) and
- * sends it SIGNAL until kill(2) succeeds, which it does only while the hook's
- * main thread has that user's real uid for a keyring call (src/os/keyring.ts).
+ * finds root's login hook (a node process running login-hook.js, started by
+ * the module or by pam_exec) and sends it SIGNAL until kill(2) succeeds, which
+ * it does only while the hook's main thread has that user's real uid for a
+ * keyring call (src/os/keyring.ts).
  * Prints "delivered" and exits 0, or exits 1 after SECONDS.
  *   usage: signal-root-hook SIGNAL SECONDS
  */
@@ -37,7 +38,7 @@ static int find_hook(void)
 			if (b[i] == '\0')
 				b[i] = ' ';
 		b[n] = '\0';
-		if (strncmp(b, "node ", 5) == 0 && strstr(b, "login-hook.js module") != NULL)
+		if (strncmp(b, "node ", 5) == 0 && strstr(b, "login-hook.js ") != NULL)
 			found = pid;
 	}
 	if (d != NULL)

@@ -43,9 +43,9 @@ describe.skipIf(skipUnless('root', 'pam-auth-update profile') || !existsSync('/u
     } else {
       expect(e.status, e.stderr).toBe(0);
       for (const f of STACKS) expect(read(f), f).not.toContain('pam_homecrypt.so');
-      expect(read('common-auth')).toMatch(new RegExp(`optional\\s+pam_exec\\.so quiet expose_authtok ${HOOK} auth`));
-      expect(read('common-session')).toContain(`pam_exec.so quiet stdout ${HOOK} session`);
-      expect(read('common-password')).toContain(`pam_exec.so quiet stdout seteuid ${HOOK} password`);
+      expect(read('common-auth')).toMatch(new RegExp(`optional\\s+pam_exec\\.so quiet expose_authtok ${HOOK} --deadline=65 auth`));
+      expect(read('common-session')).toContain(`pam_exec.so quiet stdout ${HOOK} --deadline=65 session`);
+      expect(read('common-password')).toContain(`pam_exec.so quiet stdout seteuid ${HOOK} --deadline=65 password`);
       expect(hc('pam', 'status').stdout).toBe('enabled\n');
       // the hook line comes after pam_unix's jump target, so it only sees accepted passwords
       const auth = read('common-auth');

@@ -51,8 +51,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
   'signals and limits a user can give root’s login hook',
   () => {
     let svc: PamService;
-    /** the same lines with a short deadline (a password change under load can outlast it: only the stop test uses it) */
+    /** the same lines with a short deadline (a password change under load can outlast it: only the stop tests use it) */
     let quick: PamService;
+    /** the pam_exec fallback's lines, with the same short deadline (timeout(1) in the hook script) */
+    let quickExec: PamService;
     let u: TestUser;
     let dir: string;
     let attacker: string;
@@ -65,6 +67,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
       if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
       svc = createPamService();
       quick = createPamService({ moduleArgs: [`timeout=${DEADLINE_S}`] });
+      quickExec = createPamService({ flavour: 'exec', execDeadline: DEADLINE_S });
       u = createTestUser('hcs');
       // about 1 s of Argon2id per slot: a password change costs more than 1 s of CPU
       const r = spawnSync(process.execPath, [BIN, 'setup', '--user', u.name, '--private', '--passphrase-fd', '0', '--kdf-time', '1'], {
@@ -79,6 +82,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
       if (u) removeTestUser(u);
       svc?.remove();
       quick?.remove();
+      quickExec?.remove();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
@@ -114,6 +118,26 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
         expect(login.code, login.out).toBe(0);
         expect(login.ms, 'the login waited for the stopped hook').toBeLessThan((DEADLINE_S + 10) * 1000);
         expect(hookLog(u.name).slice(logBefore)).toMatch(/open_session \S+: \S+ still running after 3 s \(stopped or stuck\): killed; the login goes on/);
+      }
+      expect(landed, 'the attacker never stopped the hook').toBeGreaterThan(0);
+    }, 400_000);
+
+    it('with the pam_exec fallback, a hook the user stops is killed at the deadline of the hook script: the login goes on', async () => {
+      // pam_exec has no deadline of its own: before, the login (and a 50 MB root
+      // process per login the user started) waited for good
+      const stoppedHooks = () =>
+        spawnSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .filter((l) => l.startsWith('T') && l.includes(HOOK_JS));
+      let landed = 0;
+      for (let attempt = 0; attempt < 6 && landed === 0; attempt++) {
+        const { login, delivered } = await attackedLogin(quickExec, SIGSTOP, ['authenticate', 'open_session']);
+        closeSessions();
+        if (!delivered) continue;
+        landed++;
+        expect(login.code, login.out).toBe(0);
+        expect(login.ms, 'the login waited for the stopped hook').toBeLessThan((DEADLINE_S + 10) * 1000);
+        expect(stoppedHooks(), 'a stopped hook was left behind').toEqual([]);
       }
       expect(landed, 'the attacker never stopped the hook').toBeGreaterThan(0);
     }, 400_000);

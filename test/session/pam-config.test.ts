@@ -17,9 +17,9 @@ describe('PAM wiring', () => {
       .split('\n')
       .filter((l) => l && !l.startsWith('#'));
     expect(lines).toEqual([
-      'auth\toptional\tpam_exec.so quiet expose_authtok /opt/hc/pam/homecrypt-pam-hook auth',
-      'session\toptional\tpam_exec.so quiet stdout /opt/hc/pam/homecrypt-pam-hook session',
-      'password\toptional\tpam_exec.so quiet stdout seteuid /opt/hc/pam/homecrypt-pam-hook password',
+      'auth\toptional\tpam_exec.so quiet expose_authtok /opt/hc/pam/homecrypt-pam-hook --deadline=65 auth',
+      'session\toptional\tpam_exec.so quiet stdout /opt/hc/pam/homecrypt-pam-hook --deadline=65 session',
+      'password\toptional\tpam_exec.so quiet stdout seteuid /opt/hc/pam/homecrypt-pam-hook --deadline=65 password',
     ]);
     const profile = renderProfile('/opt/hc/pam/homecrypt-pam-hook');
     expect(profile).toMatch(/^Auth-Type: Additional$/m);
