@@ -107,19 +107,30 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
       spawnSync('pamtester', [svc.name, u.name, 'close_session'], { timeout: 30_000 });
     }
 
-    it('a hook the user stops is killed at the module’s deadline: the login goes on, and says why in the log', async () => {
+    /**
+     * Logins through `service` while the user stops the hook, until a stop
+     * lands (6 tries): each such login goes on within the deadline, and
+     * `then` checks what it left (given the hook log's length before it).
+     */
+    async function stoppedLogins(service: PamService, then: (logBefore: number) => void): Promise<void> {
       let landed = 0;
       for (let attempt = 0; attempt < 6 && landed === 0; attempt++) {
         const logBefore = hookLog(u.name).length;
-        const { login, delivered } = await attackedLogin(quick, SIGSTOP, ['authenticate', 'open_session']);
+        const { login, delivered } = await attackedLogin(service, SIGSTOP, ['authenticate', 'open_session']);
         closeSessions();
         if (!delivered) continue;
         landed++;
         expect(login.code, login.out).toBe(0);
         expect(login.ms, 'the login waited for the stopped hook').toBeLessThan((DEADLINE_S + 10) * 1000);
-        expect(hookLog(u.name).slice(logBefore)).toMatch(/open_session \S+: \S+ still running after 3 s \(stopped or stuck\): killed; the login goes on/);
+        then(logBefore);
       }
       expect(landed, 'the attacker never stopped the hook').toBeGreaterThan(0);
+    }
+
+    it('a hook the user stops is killed at the module’s deadline: the login goes on, and says why in the log', async () => {
+      await stoppedLogins(quick, (logBefore) =>
+        expect(hookLog(u.name).slice(logBefore)).toMatch(/open_session \S+: \S+ still running after 3 s \(stopped or stuck\): killed; the login goes on/),
+      );
     }, 400_000);
 
     it('with the pam_exec fallback, a hook the user stops is killed at the deadline of the hook script: the login goes on', async () => {
@@ -129,17 +140,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
         spawnSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' })
           .stdout.split('\n')
           .filter((l) => l.startsWith('T') && l.includes(HOOK_JS));
-      let landed = 0;
-      for (let attempt = 0; attempt < 6 && landed === 0; attempt++) {
-        const { login, delivered } = await attackedLogin(quickExec, SIGSTOP, ['authenticate', 'open_session']);
-        closeSessions();
-        if (!delivered) continue;
-        landed++;
-        expect(login.code, login.out).toBe(0);
-        expect(login.ms, 'the login waited for the stopped hook').toBeLessThan((DEADLINE_S + 10) * 1000);
-        expect(stoppedHooks(), 'a stopped hook was left behind').toEqual([]);
-      }
-      expect(landed, 'the attacker never stopped the hook').toBeGreaterThan(0);
+      await stoppedLogins(quickExec, () => expect(stoppedHooks(), 'a stopped hook was left behind').toEqual([]));
     }, 400_000);
 
     it('a SIGUSR1 from the user does not open the hook’s Node inspector', async () => {
