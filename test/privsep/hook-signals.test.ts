@@ -7,7 +7,8 @@
 // rlimits and cwd: a 1 s CPU limit with core files on wrote both passwords into
 // a root-owned core file there. The attacker here is
 // test/helpers/signal-root-hook.c, run as the user, sending its signal in a
-// tight loop until one lands.
+// tight loop until one lands. Under the pam_exec fallback the hook script
+// bounds the hook itself (deadline, one at a time, no node for other users).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +20,14 @@ import { createTestUser, removeTestUser, type TestUser } from '../helpers/users.
 import { BIN, hookLog } from '../login/login-helpers.js';
 
 const ATTACKER_SRC = new URL('../helpers/signal-root-hook.c', import.meta.url).pathname;
+
+/** The login hooks running now, "PID STAT" each: node processes running login-hook.js (the script names it through pam/../dist, and the wrappers waiting their turn name it in their argv too). */
+function hookProcesses(): string[] {
+  return spawnSync('ps', ['-C', 'node', '-o', 'pid=,stat=,args='], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => /\/login-hook\.js /.test(`${l} `))
+    .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '));
+}
 const HOOK_JS = new URL('../../dist/cli/commands/login-hook.js', import.meta.url).pathname;
 const SIGUSR1 = 10;
 const SIGSTOP = 19;
@@ -136,12 +145,57 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
     it('with the pam_exec fallback, a hook the user stops is killed at the deadline of the hook script: the login goes on', async () => {
       // pam_exec has no deadline of its own: before, the login (and a 50 MB root
       // process per login the user started) waited for good
-      const stoppedHooks = () =>
-        spawnSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' })
-          .stdout.split('\n')
-          .filter((l) => l.startsWith('T') && l.includes(HOOK_JS));
+      const stoppedHooks = () => hookProcesses().filter((p) => p.split(' ')[1]!.startsWith('T'));
       await stoppedLogins(quickExec, () => expect(stoppedHooks(), 'a stopped hook was left behind').toEqual([]));
     }, 400_000);
+
+    it('with the pam_exec fallback, a user without homecrypt starts no node, and a homecrypt user’s logins run one hook at a time', async () => {
+      // what pam_homecrypt.so does in C before a helper, the hook script now does for pam_exec
+      const execs = (user: TestUser, ops: string[]): string => {
+        const trace = join(dir, `execve-${user.name}`);
+        const r = spawnSync('strace', ['-f', '-qq', '-s', '512', '-e', 'trace=execve', '-o', trace, 'pamtester', quickExec.name, user.name, ...ops], {
+          input: `${user.password}\n`,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(r.status, r.stderr).toBe(0);
+        return readFileSync(trace, 'utf8');
+      };
+      const other = createTestUser('hcn');
+      try {
+        const seen = execs(other, ['authenticate', 'open_session', 'close_session']);
+        expect(seen).toMatch(/homecrypt-pam-hook/);
+        expect(seen).not.toMatch(/login-hook\.js|"\/usr\/bin\/flock"/);
+      } finally {
+        removeTestUser(other);
+      }
+      // the same script for the homecrypt user: its turn, then node
+      const mine = execs(u, ['authenticate']).split('\n');
+      const at = (re: RegExp) => mine.findIndex((l) => re.test(l));
+      expect(at(/execve\("\/usr\/bin\/flock"/), mine.join('\n')).toBeGreaterThan(-1);
+      // node itself (the wrappers' own argv name login-hook.js too)
+      expect(at(/execve\("[^"]*\/node", \[[^\]]*login-hook\.js/)).toBeGreaterThan(at(/execve\("\/usr\/bin\/flock"/));
+
+      // four logins of the user at once: each hook waits for its turn, never two in memory
+      const hooks = () => hookProcesses().map((p) => p.split(' ')[0]!);
+      const seenPids = new Set<string>();
+      let most = 0;
+      const sampler = setInterval(() => {
+        const now = hooks();
+        for (const p of now) seenPids.add(p);
+        most = Math.max(most, now.length);
+      }, 20);
+      try {
+        const logins = await Promise.all(
+          [0, 1, 2, 3].map(() => run(['pamtester', quickExec.name, u.name, 'authenticate'], `${u.password}\n`, { timeoutMs: 120_000 })),
+        );
+        for (const l of logins) expect(l.code, l.out).toBe(0);
+      } finally {
+        clearInterval(sampler);
+      }
+      expect(seenPids.size, 'no hook seen').toBeGreaterThan(1);
+      expect(most, 'hooks of one user in memory at once').toBe(1);
+    }, 300_000);
 
     it('a SIGUSR1 from the user does not open the hook’s Node inspector', async () => {
       let landed = 0;
