@@ -77,9 +77,9 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof UnsafePermissionsError) return ExitCode.UNSAFE_PERMISSIONS;
   if (err instanceof AuthenticationError) return ExitCode.AUTHENTICATION;
   if (err instanceof UsageError) return ExitCode.USAGE;
+  // an OS error, or a HomecryptError of no type above that carries one's code (a mount daemon's, daemon-report.ts)
   const errno = errnoOf(err);
-  // a HomecryptError of no type above may carry an OS error's code (a mount daemon's, daemon-report.ts)
-  if (err instanceof HomecryptError) return (errno && ERRNO_EXIT[errno]) || ExitCode.FAILURE;
   if (errno) return ERRNO_EXIT[errno] ?? ExitCode.FAILURE;
+  if (err instanceof HomecryptError) return ExitCode.FAILURE;
   return ExitCode.INTERNAL;
 }
