@@ -274,14 +274,34 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(wholeHookLog()).not.toContain(recoveryKey);
   });
 
-  it('a user without homecrypt is untouched: the module returns at once and starts no process', () => {
+  it.each([
+    ['the module returns at once and starts no process', 'module'],
+    ['the pam_exec hook script exits before node (it reads the password at auth)', 'exec'],
+  ] as const)('a user without homecrypt is untouched: %s', (_, flavour) => {
     const other = createTestUser('hcn');
+    const service = flavour === 'exec' ? createPamService({ flavour }) : svc;
     try {
-      // every program started during the login and a password change (strace follows every fork)
+      // every program started during the login and a password change (strace follows every fork; -s 512: whole paths)
       const trace = `/tmp/homecrypt-test-strace-${process.pid}`;
       const r = spawnSync(
         'strace',
-        ['-f', '-qq', '-e', 'trace=execve', '-o', trace, 'pamtester', svc.name, other.name, 'authenticate', 'open_session', 'close_session', 'chauthtok'],
+        [
+          '-f',
+          '-qq',
+          '-s',
+          '512',
+          '-e',
+          'trace=execve',
+          '-o',
+          trace,
+          'pamtester',
+          service.name,
+          other.name,
+          'authenticate',
+          'open_session',
+          'close_session',
+          'chauthtok',
+        ],
         { input: `${other.password}\n${other.password}-x\n${other.password}-x\n`, encoding: 'utf8', timeout: 60_000 },
       );
       const execs = readFileSync(trace, 'utf8')
@@ -290,14 +310,20 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
       rmSync(trace, { force: true });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout + r.stderr).not.toMatch(/homecrypt:/);
-      // pamtester itself and pam_unix's helpers only: no hook, no node
+      // pamtester itself and pam_unix's helpers only (with pam_exec: the hook script, and cat at auth): no node
+      const allowed =
+        flavour === 'exec'
+          ? /execve\("[^"]*\/(pamtester|unix_chkpwd|unix_update|homecrypt-pam-hook|cat)"/
+          : /execve\("[^"]*\/(pamtester|unix_chkpwd|unix_update)"/;
       expect(execs.length).toBeGreaterThan(0);
       expect(
-        execs.every((l) => /execve\("[^"]*\/(pamtester|unix_chkpwd|unix_update)"/.test(l)),
+        execs.every((l) => allowed.test(l)),
         execs.join('\n'),
       ).toBe(true);
+      if (flavour === 'exec') expect(execs.filter((l) => /\/homecrypt-pam-hook"/.test(l)).length, 'the hook script runs for each PAM line').toBe(4);
       expect(hookLog(other.name)).toBe('');
     } finally {
+      if (service !== svc) service.remove();
       removeTestUser(other);
     }
   });

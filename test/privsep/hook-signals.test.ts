@@ -8,7 +8,8 @@
 // a root-owned core file there. The attacker here is
 // test/helpers/signal-root-hook.c, run as the user, sending its signal in a
 // tight loop until one lands. Under the pam_exec fallback the hook script
-// bounds the hook itself (deadline, one at a time, no node for other users).
+// bounds the hook itself with its deadline (its turn: login-flood.test.ts; no
+// node for other users: pam-login.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -148,54 +149,6 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'signals from a user to ro
       const stoppedHooks = () => hookProcesses().filter((p) => p.split(' ')[1]!.startsWith('T'));
       await stoppedLogins(quickExec, () => expect(stoppedHooks(), 'a stopped hook was left behind').toEqual([]));
     }, 400_000);
-
-    it('with the pam_exec fallback, a user without homecrypt starts no node, and a homecrypt user’s logins run one hook at a time', async () => {
-      // what pam_homecrypt.so does in C before a helper, the hook script now does for pam_exec
-      const execs = (user: TestUser, ops: string[]): string => {
-        const trace = join(dir, `execve-${user.name}`);
-        const r = spawnSync('strace', ['-f', '-qq', '-s', '512', '-e', 'trace=execve', '-o', trace, 'pamtester', quickExec.name, user.name, ...ops], {
-          input: `${user.password}\n`,
-          encoding: 'utf8',
-          timeout: 60_000,
-        });
-        expect(r.status, r.stderr).toBe(0);
-        return readFileSync(trace, 'utf8');
-      };
-      const other = createTestUser('hcn');
-      try {
-        const seen = execs(other, ['authenticate', 'open_session', 'close_session']);
-        expect(seen).toMatch(/homecrypt-pam-hook/);
-        expect(seen).not.toMatch(/login-hook\.js|"\/usr\/bin\/flock"/);
-      } finally {
-        removeTestUser(other);
-      }
-      // the same script for the homecrypt user: its turn, then node
-      const mine = execs(u, ['authenticate']).split('\n');
-      const at = (re: RegExp) => mine.findIndex((l) => re.test(l));
-      expect(at(/execve\("\/usr\/bin\/flock"/), mine.join('\n')).toBeGreaterThan(-1);
-      // node itself (the wrappers' own argv name login-hook.js too)
-      expect(at(/execve\("[^"]*\/node", \[[^\]]*login-hook\.js/)).toBeGreaterThan(at(/execve\("\/usr\/bin\/flock"/));
-
-      // four logins of the user at once: each hook waits for its turn, never two in memory
-      const hooks = () => hookProcesses().map((p) => p.split(' ')[0]!);
-      const seenPids = new Set<string>();
-      let most = 0;
-      const sampler = setInterval(() => {
-        const now = hooks();
-        for (const p of now) seenPids.add(p);
-        most = Math.max(most, now.length);
-      }, 20);
-      try {
-        const logins = await Promise.all(
-          [0, 1, 2, 3].map(() => run(['pamtester', quickExec.name, u.name, 'authenticate'], `${u.password}\n`, { timeoutMs: 120_000 })),
-        );
-        for (const l of logins) expect(l.code, l.out).toBe(0);
-      } finally {
-        clearInterval(sampler);
-      }
-      expect(seenPids.size, 'no hook seen').toBeGreaterThan(1);
-      expect(most, 'hooks of one user in memory at once').toBe(1);
-    }, 300_000);
 
     it('a SIGUSR1 from the user does not open the hook’s Node inspector', async () => {
       let landed = 0;
