@@ -42,6 +42,9 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
     status.on('error', () => res(text.trim()));
     child.on('exit', (code) => res(text.trim() || `exited with status ${code}`));
   });
+  // an engine gone before it read its key (stopped by a Ctrl-C's undo, or crashed) fails this write
+  // with EPIPE: its exit above is what reports it; unheard, the error crashed `block open` (exit 1)
+  child.stdin!.on('error', () => undefined);
   child.stdin!.end(Buffer.concat([Buffer.from(`${JSON.stringify(config)}\n`), key]));
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const line = await answer;
