@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HomecryptError } from '../errors.js';
+import { HomecryptError, InterruptedError } from '../errors.js';
 import { processesWhere } from '../os/processes.js';
 import type { EngineConfig } from './engine-main.js';
 
@@ -42,6 +42,7 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
     status.on('error', () => res(text.trim()));
     child.on('exit', (code) => res(text.trim() || `exited with status ${code}`));
   });
+  const killedBy = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
   // an engine gone before it read its key (stopped by a Ctrl-C's undo, or crashed) fails this write
   // with EPIPE: its exit above is what reports it; unheard, the error crashed `block open` (exit 1)
   child.stdin!.on('error', () => undefined);
@@ -51,6 +52,9 @@ export async function startEngine(config: EngineConfig, key: Buffer, logFile: st
   clearTimeout(timer);
   if (line !== 'ready') {
     child.kill('SIGKILL');
+    // the user's Ctrl-C reached the engine too (between its fork and its setsid it is still in our
+    // process group): the interruption is the reason, whether or not our own handler has run yet
+    if ((await killedBy) === 'SIGINT') throw new InterruptedError();
     throw new HomecryptError(`the userspace engine did not start: ${line.replace(/^error /, '')} (log: ${logFile})`);
   }
   child.unref();

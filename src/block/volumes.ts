@@ -179,7 +179,10 @@ export async function openVolume(req: OpenRequest): Promise<OpenResult> {
         await openDmcrypt(record, req.passphrase, mountpoint, stopIfInterrupted);
       } else {
         const config = { segment: seg, segmentLength: length, volumeKey: volumeKey!, mountpoint };
-        await openUserspace(record, config, stopIfInterrupted);
+        // an engine stopped by the same Ctrl-C: what was started is undone by now, as at a safe point
+        await openUserspace(record, config, stopIfInterrupted).catch((e: unknown) => {
+          throw e instanceof InterruptedError ? interruptedOpen() : e;
+        });
       }
       return { record, warnings };
     } finally {
