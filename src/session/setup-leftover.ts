@@ -8,7 +8,7 @@
 // with setup --forget) and is left alone.
 import { closeSync, lstatSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { openDirAt, openTrustedDir, readdirFd, withFd } from '../os/dir-fd.js';
+import { openDirAt, openTrustedDir, readdirFd, rmdirAt, withFd } from '../os/dir-fd.js';
 import { isPrivateSetupMarker, readSetupMarker, writeMarker } from './setup-marker.js';
 
 function inodeOf(path: string): { dev: string; ino: string } {
@@ -80,4 +80,25 @@ export function judgeLeftover(user: { name: string; uid: number } | null, base: 
   if (odd.length)
     return { kind: 'unknown', why: `it holds more than an interrupted setup leaves: ${odd.slice(0, 5).join(', ')}${odd.length > 5 ? ', …' : ''}` };
   return { kind: 'own' };
+}
+
+/**
+ * `base` removed if it is an empty folder: what a run killed between making
+ * it and writing anything in it leaves (setup --home before its marker names
+ * the inode, ecryptfs migrate before its journal). Only root makes entries in
+ * /home/.homecrypt, and an empty folder holds nobody's data. rmdir by
+ * descriptor: a symlink or a folder with anything in it is left as it is.
+ */
+export function removeIfEmpty(base: string): boolean {
+  return withFd(openTrustedDir(dirname(base)), (rfd) => {
+    try {
+      rmdirAt(rfd, basename(base), base);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return false;
+      throw err;
+    }
+  });
 }

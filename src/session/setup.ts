@@ -24,7 +24,7 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrap
 import { layoutFor, type Layout } from './user-layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
-import { judgeLeftover, writeSetupMarker } from './setup-leftover.js';
+import { judgeLeftover, removeIfEmpty, writeSetupMarker } from './setup-leftover.js';
 import { removeSetupMarker, writeMarker } from './setup-marker.js';
 import { privateLeftoverOf } from './private-leftover.js';
 import { homeMigrationLeftByUndo, migrationLeftByUndo, type MigrationLeft } from './ecryptfs/migration-kept.js';
@@ -79,10 +79,22 @@ function makeHomeBase(user: UserAccount, layout: Layout): void {
   makeDirInTrusted(root, basename(layout.base!), user, 0o700);
 }
 
-/** home mode: the user's folder in /home/.homecrypt emptied as the user, then removed by root (rmdir follows nothing). */
+/**
+ * home mode: the user's folder in /home/.homecrypt emptied as the user, then removed by root (rmdir follows nothing).
+ * A folder still root's was never handed over (a setup killed between its mkdir and its chown): only root could
+ * write in it, so it is removed as it is; the user could not even list it.
+ */
 async function removeHomeBase(w: UserWorker, layout: Layout): Promise<void> {
-  await w.run({ op: 'emptyDir', path: layout.base! });
   const root = dirname(layout.base!);
+  const neverHandedOver = withFd(openTrustedDir(root), (rfd) => {
+    try {
+      return withFd(openDirAt(rfd, basename(layout.base!), layout.base!), (fd) => fstatFd(fd).uid === 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  });
+  if (!neverHandedOver) await w.run({ op: 'emptyDir', path: layout.base! });
   withFd(openTrustedDir(root), (rfd) => {
     try {
       rmdirAt(rfd, basename(layout.base!), layout.base!);
@@ -344,7 +356,11 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   const home = layout.mountPoint;
   if (!existsSync(home)) throw new RefusedError(`${user.name}'s home ${home} does not exist`);
   if (isFuseMountedAt(home)) throw new RefusedError(`${home} is already a mount point`);
-  const leftover = existsSync(layout.base!) ? judgeLeftover(user, layout.base!) : null;
+  let leftover = existsSync(layout.base!) ? judgeLeftover(user, layout.base!) : null;
+  if (leftover?.kind === 'unknown' && removeIfEmpty(layout.base!)) {
+    opts.say?.(`removed the empty ${layout.base}, left by a run stopped before it wrote anything there`);
+    leftover = null;
+  }
   if (leftover?.kind === 'ecryptfs-migration') {
     throw new RefusedError(`${layout.base} holds an unfinished eCryptfs migration of ${user.name}`, {
       hint: `run homecrypt ecryptfs migrate --user ${user.name} again to finish it`,
@@ -425,6 +441,8 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
       return opts.onRecoveryKey?.(k, r);
     });
   }
+  // a crash between moving the home aside and handing over the new one left no home, or root's empty one
+  if (existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint)) remakeHomeAfterCrash(user, layout);
   // interrupted between showing the key and moving the home aside
   if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
   else if (!isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) await moveStrayFilesAside(opts, user, layout);
@@ -438,6 +456,24 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
   const done = { ...rec, state: 'ready' as const };
   saveUserRecord(done);
   return { record: done, recoveryKey: opts.onRecoveryKey ? null : reissued, moved, resumed: true };
+}
+
+/** The new empty home moveHomeAside makes, made (or handed over) again, by descriptor, with the mode of the home moved aside. */
+function remakeHomeAfterCrash(user: UserAccount, layout: Layout): void {
+  const home = layout.mountPoint;
+  withFd(openTrustedDir(dirname(home)), (hp) => {
+    try {
+      if (withFd(openDirAt(hp, basename(home), home), (h) => fstatFd(h).uid) !== 0) return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const homeMode = withFd(openTrustedDir(dirname(layout.base!)), (rfd) =>
+      withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) =>
+        withFd(openDirAt(bfd, basename(layout.aside!), layout.aside), (a) => fstatFd(a).mode & 0o7777),
+      ),
+    );
+    closeSync(makeOwnedDirAt(hp, basename(home), user, homeMode, home));
+  });
 }
 
 /**

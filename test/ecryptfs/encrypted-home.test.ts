@@ -162,6 +162,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
     };
     mkdirSync(join(root, '.homecrypt'), { recursive: true, mode: 0o711 });
     mkdirSync(base);
+    writeFileSync(join(base, 'data.bin'), 'whose?');
     try {
       // no setup of this account made it: it may be someone's data
       let r = migrate();
@@ -172,6 +173,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
       );
       expect(r.status).toBe(8);
       // what a setup --home stopped before its record leaves, its marker naming it: nothing in it is needed
+      rmSync(join(base, 'data.bin'));
       writeFileSync(join(base, 'homecrypt.keys'), '');
       mkdirSync(join(base, 'lower'));
       withRecords(() => writeSetupMarker(lookupUser(migUser), base, true));
@@ -222,7 +224,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs encrypted homes'
       const wrong = run(['ecryptfs', 'migrate', '--user', migUser, '--passphrase-fd', '0', '--no-password-check'], 'wrong\n');
       expect(wrong.status).toBe(3);
       expect(existsSync(base)).toBe(false);
+      // an empty folder, root's, as a run killed between its mkdir and its chown leaves it: nobody's data, removed
+      mkdirSync(base, { mode: 0o700 });
       const first = migrate(['--fail-after', '3']);
+      expect(first.stderr).toContain(`removed the empty ${base}, left by a run stopped before it wrote anything there\n`);
       expect(first.status).not.toBe(0);
       expect(first.stdout).toMatch(/Recovery key for/);
       expect(first.stderr).toMatch(/simulated interruption/);

@@ -28,7 +28,7 @@ import { initLower } from '../lower-dir.js';
 import { unwrapForUser } from '../key-ops.js';
 import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
 import { loadUserRecord, newUserRecord, saveUserRecord } from '../user-record.js';
-import { judgeLeftover, type Leftover } from '../setup-leftover.js';
+import { judgeLeftover, removeIfEmpty, type Leftover } from '../setup-leftover.js';
 import { isAdoptedEcryptfs } from './adopt.js';
 import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
@@ -112,7 +112,10 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
       if (rec && !(isAdoptedEcryptfs(rec.lower, rec.keyStore) && rec.lower === setup.lower)) {
         throw new RefusedError(`${user.name} is already a homecrypt user (${rec.mode} mode); see homecrypt status --user ${user.name}`);
       }
-      if (existsSync(layout.base!)) throw baseTaken(user, layout.base!);
+      if (existsSync(layout.base!)) {
+        if (!removeIfEmpty(layout.base!)) throw baseTaken(user, layout.base!);
+        say(`removed the empty ${layout.base}, left by a run stopped before it wrote anything there`);
+      }
     }
     // the same on every run: a login since the interruption must not be under way
     checkUnmountedHome(home);
