@@ -551,6 +551,9 @@ export async function undoSetup(opts: UndoOptions): Promise<UndoResult> {
     const found = loadUserRecord(user.name);
     if (!found) throw new UsageError(`${user.name} does not use homecrypt`);
     if (found.state === 'migrating') throw new RefusedError(`${user.name}'s setup is unfinished; run setup --${found.mode} to finish it before undoing it`);
+    // an interrupted undo leaves its mount daemon behind (no login mounts a home being undone):
+    // stopped first, so only the user's own processes count against resuming, as resumeHome does
+    if (found.state === 'undoing' && isFuseMountedAt(found.mountPoint)) await unmountAsUser(user, found.mountPoint);
     if (found.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
     const layout = layoutFor(user, found.mode);
     // an interrupted undo that already put the plaintext back has only the clean-up left
