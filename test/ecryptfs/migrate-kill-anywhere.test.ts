@@ -1,4 +1,4 @@
-// homecrypt ecryptfs migrate of an encrypted home, SIGKILLed (a crash, a
+// homecrypt ecryptfs migrate of an encrypted home and of a Private directory, SIGKILLed (a crash, a
 // second Ctrl-C) at a random moment within its usual duration, round after
 // round: the same command run again finishes every time, and the next login
 // shows every eCryptfs file, byte for byte. encrypted-home.test.ts stops it at
@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } f
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from '../helpers/ecryptfs.js';
-import { makeEcryptfsEncryptedHome } from '../helpers/ecryptfs-homes.js';
+import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../helpers/ecryptfs-homes.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName } from '../helpers/users.js';
 import { lookupUser } from '../../src/os/users.js';
@@ -22,59 +22,76 @@ const LOGIN = 'home login pass';
 const MIGRATE = (user: string) => ['ecryptfs', 'migrate', '--user', user, '--passphrase-fd', '0', '--no-password-check', '--kdf-time', '0.05'];
 
 describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs migrate killed anywhere'))('ecryptfs migrate killed at a random moment', () => {
-  let root: string, records: string;
-  const users: string[] = [];
-  const env = () => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: records });
-  const run = (args: string[], input = `${LOGIN}\n`) => spawnSync(BIN, args, { input, encoding: 'utf8', env: env(), timeout: 120_000 });
-  const hook = (user: string, phase: string, type: string, input = '') =>
-    spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env(), PAM_USER: user, PAM_TYPE: type } });
+  let root: string;
+  const users: { user: string; mnt: string }[] = [];
+  const dirs: string[] = [];
   const isMounted = (mnt: string) =>
     readFileSync('/proc/mounts', 'utf8')
       .split('\n')
       .some((l) => l.split(' ')[1] === mnt);
-  const newHome = (user: string) => {
-    users.push(user);
-    return makeEcryptfsEncryptedHome({ root, user, mountPass: MOUNT_PASS, login: LOGIN });
-  };
-  const journalStep = (user: string): string | null => {
-    const j = join(root, '.homecrypt', user, 'ecryptfs-migration.json');
-    return existsSync(j) ? JSON.parse(readFileSync(j, 'utf8')).step : null;
+
+  /** One user's eCryptfs data as ecryptfs-utils leaves it: where its records, journal and next login's mount are. */
+  interface Laid {
+    records: string;
+    journal: string;
+    mnt: string;
+  }
+  const kinds: Record<string, (user: string) => Laid> = {
+    'an encrypted home': (user) => {
+      const home = makeEcryptfsEncryptedHome({ root, user, mountPass: MOUNT_PASS, login: LOGIN });
+      return { records: join(root, 'records'), journal: join(root, '.homecrypt', user, 'ecryptfs-migration.json'), mnt: home };
+    },
+    'a Private directory': (user) => {
+      const { base, home, records } = makeEcryptfsPrivateHome({ user, mountPass: MOUNT_PASS, login: LOGIN, tmpPrefix: 'hc-ecryptfs-kill-private-' });
+      dirs.push(base);
+      return { records, journal: join(home, '.homecrypt', 'ecryptfs-migration.json'), mnt: join(home, 'Private') };
+    },
   };
 
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'hc-ecryptfs-kill-'));
     chmodSync(root, 0o755);
-    records = join(root, 'records');
-    mkdirSync(records, { mode: 0o700 });
+    mkdirSync(join(root, 'records'), { mode: 0o700 });
+    dirs.push(root);
   });
   afterAll(() => {
-    for (const u of users) {
-      if (root && isMounted(join(root, u))) spawnSync('fusermount', ['-u', '-z', join(root, u)]);
-      deleteUserByName(u);
-      rmSync(`/run/homecrypt/log/${u}.log`, { force: true });
-      rmSync(`/run/homecrypt/sessions/${u}`, { force: true });
+    for (const { user, mnt } of users) {
+      if (isMounted(mnt)) spawnSync('fusermount', ['-u', '-z', mnt]);
+      deleteUserByName(user);
+      rmSync(`/run/homecrypt/log/${user}.log`, { force: true });
+      rmSync(`/run/homecrypt/sessions/${user}`, { force: true });
     }
-    if (root) rmSync(root, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it(
-    `${ROUNDS} rounds: the rerun finishes, and the next login shows every file`,
-    async () => {
-      const tag = process.pid % 10000;
+  it.each(Object.keys(kinds))(
+    `%s, ${ROUNDS} rounds: the rerun finishes, and the next login shows every file`,
+    async (kind) => {
+      const lay = (user: string): Laid => {
+        const laid = kinds[kind]!(user);
+        users.push({ user, mnt: laid.mnt });
+        return laid;
+      };
+      const env = (l: Laid) => ({ ...process.env, HOMECRYPT_RECORD_DIR_FOR_TESTS: l.records });
+      const run = (l: Laid, args: string[]) => spawnSync(BIN, args, { input: `${LOGIN}\n`, encoding: 'utf8', env: env(l), timeout: 120_000 });
+      const hook = (l: Laid, user: string, phase: string, type: string, input = '') =>
+        spawnSync(BIN, ['pam-hook', phase], { input, encoding: 'utf8', env: { ...env(l), PAM_USER: user, PAM_TYPE: type } });
+      const journalStep = (l: Laid): string | null => (existsSync(l.journal) ? JSON.parse(readFileSync(l.journal, 'utf8')).step : null);
+      const tag = `${process.pid % 1000}${kind === 'an encrypted home' ? 'h' : 'p'}`;
       // how long an uninterrupted migration takes here: the kills fall inside it
-      const probe = `hcekp${tag}`;
-      newHome(probe);
+      const probe = `hcek${tag}x`;
+      const probed = lay(probe);
       const t = Date.now();
-      const whole = run(MIGRATE(probe));
+      const whole = run(probed, MIGRATE(probe));
       expect(whole.status, whole.stderr).toBe(0);
       const migrateMs = Date.now() - t;
       const want = plainManifest(join(VECTORS, 'plain'));
       const log: string[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        const user = `hcek${tag}r${round}`;
-        const home = newHome(user);
+        const user = `hcek${tag}${round}`;
+        const laid = lay(user);
         const at = randomInt(0, migrateMs + 1);
-        const first = spawn(BIN, MIGRATE(user), { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: env() });
+        const first = spawn(BIN, MIGRATE(user), { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: env(laid) });
         first.stdin!.end(`${LOGIN}\n`);
         const exited = new Promise((r) => first.on('exit', r));
         const timer = setTimeout(() => {
@@ -86,26 +103,26 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs migrate killed a
         }, at);
         await exited;
         clearTimeout(timer);
-        const step = journalStep(user);
+        const step = journalStep(laid);
         if (step !== 'done') {
-          const again = run(MIGRATE(user));
+          const again = run(laid, MIGRATE(user));
           expect(again.status, `round ${round}, killed after ${at} ms (journal step: ${step}): ${again.stderr}`).toBe(0);
         }
-        expect(journalStep(user)).toBe('done');
+        expect(journalStep(laid)).toBe('done');
         // the next login mounts it, and everything is there
-        const auth = hook(user, 'auth', 'auth', `${LOGIN}\0`);
+        const auth = hook(laid, user, 'auth', 'auth', `${LOGIN}\0`);
         expect(auth.status, auth.stderr).toBe(0);
-        expect(hook(user, 'session', 'open_session').status).toBe(0);
-        expect(isMounted(home), `round ${round}: not mounted after the login`).toBe(true);
+        expect(hook(laid, user, 'session', 'open_session').status).toBe(0);
+        expect(isMounted(laid.mnt), `round ${round}: not mounted after the login`).toBe(true);
         const u = lookupUser(user);
-        const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', home], {
+        const seen = spawnSync('setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--init-groups', 'sh', '-c', MANIFEST_SH, 'sh', laid.mnt], {
           encoding: 'utf8',
         });
         expect(seen.stdout, `round ${round}, killed after ${at} ms (journal step: ${step})`).toBe(want);
-        expect(hook(user, 'session', 'close_session').status).toBe(0);
+        expect(hook(laid, user, 'session', 'close_session').status).toBe(0);
         log.push(`${at}/${step ?? '-'}`);
       }
-      console.log(`migrate ${migrateMs} ms; kills (ms/journal step): ${log.join(', ')}`);
+      console.log(`${kind}: migrate ${migrateMs} ms; kills (ms/journal step): ${log.join(', ')}`);
     },
     120_000 + ROUNDS * 60_000,
   );
