@@ -5,13 +5,14 @@
 // chosen steps (--fail-after); this finds the moments nobody chose.
 // HOMECRYPT_KILL_ROUNDS sets the rounds (default 3; a soak: 30).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, MANIFEST_SH, VECTORS, plainManifest } from '../helpers/ecryptfs.js';
 import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../helpers/ecryptfs-homes.js';
+import { runKilledAfter } from '../helpers/kill-after.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName } from '../helpers/users.js';
 import { lookupUser } from '../../src/os/users.js';
@@ -91,18 +92,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs migrate killed a
         const user = `hcek${tag}${round}`;
         const laid = lay(user);
         const at = randomInt(0, migrateMs + 1);
-        const first = spawn(BIN, MIGRATE(user), { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: env(laid) });
-        first.stdin!.end(`${LOGIN}\n`);
-        const exited = new Promise((r) => first.on('exit', r));
-        const timer = setTimeout(() => {
-          try {
-            process.kill(-first.pid!, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }, at);
-        await exited;
-        clearTimeout(timer);
+        await runKilledAfter(BIN, MIGRATE(user), `${LOGIN}\n`, at, env(laid));
         const step = journalStep(laid);
         if (step !== 'done') {
           const again = run(laid, MIGRATE(user));

@@ -6,10 +6,11 @@
 // a setup killed between its folder's mkdir and chown, session 21).
 // HOMECRYPT_KILL_ROUNDS sets the rounds (default 3; a soak: 50).
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runKilledAfter } from '../helpers/kill-after.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 import { BIN, homecrypt, isMounted } from './login-helpers.js';
@@ -55,22 +56,6 @@ function fillHome(u: TestUser): void {
 const recordState = (u: TestUser): string | null =>
   existsSync(`/etc/homecrypt/users/${u.name}.json`) ? JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).state : null;
 
-/** `args` run and SIGKILLed (with its whole group) after `ms`, or left to finish if it is quicker. */
-async function killedAfter(args: string[], input: string, ms: number): Promise<void> {
-  const run = spawn(process.execPath, [BIN, ...args], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
-  run.stdin!.end(input);
-  const exited = new Promise((r) => run.on('exit', r));
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-run.pid!, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }, ms);
-  await exited;
-  clearTimeout(timer);
-}
-
 describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup killed anywhere'))('setup and undo killed at a random moment', () => {
   const users: TestUser[] = [];
   afterAll(() => {
@@ -97,7 +82,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup killed anywhere'))(
         fillHome(u);
         const before = manifest(u.home);
         const setupAt = randomInt(0, setupMs + 1);
-        await killedAfter(SETUP(u, mode), `${u.password}\n`, setupAt);
+        await runKilledAfter(process.execPath, [BIN, ...SETUP(u, mode)], `${u.password}\n`, setupAt);
         const killedIn = recordState(u);
         if (killedIn !== 'ready') {
           const again = homecrypt(SETUP(u, mode), `${u.password}\n`);
@@ -107,7 +92,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup killed anywhere'))(
         expect(isMounted(mode === 'home' ? u.home : `${u.home}/Private`)).toBe(false);
 
         const undoAt = randomInt(0, undoMs + 1);
-        await killedAfter(UNDO(u), `${u.password}\n`, undoAt);
+        await runKilledAfter(process.execPath, [BIN, ...UNDO(u)], `${u.password}\n`, undoAt);
         const undoKilledIn = recordState(u);
         if (undoKilledIn !== null) {
           const again = homecrypt(UNDO(u), `${u.password}\n`);
