@@ -118,6 +118,15 @@ export function checkPamStacks(env: PamCheckEnv, wanted: boolean): Finding[] {
             fix: 'reinstall homecrypt (apt-get install --reinstall homecrypt), or ./run build in a checkout; homecrypt pam enable --exec uses pam_exec.so instead',
           });
       }
+      // lines of an older `pam enable --exec`: the hook then has no deadline, no turn, and starts node for everyone
+      if (base(l.module) === 'pam_exec.so' && !l.args.some((a) => /^--deadline=\d+$/.test(a))) {
+        findings.push({
+          check: 'pam-exec-deadline',
+          level: 'problem',
+          message: `${file}: homecrypt's ${l.type} line runs the hook through pam_exec.so without --deadline (an older homecrypt wrote it): a hook the user stops holds that login for good, and every login, of any user, starts node as root`,
+          fix: 'homecrypt pam enable --exec (it writes the lines anew), or homecrypt pam enable for the module',
+        });
+      }
       const hook = l.args.map((a) => a.replace(/^hook=/, '')).find((a) => /homecrypt-pam-hook$/.test(a));
       if (hook && !exists(hook)) {
         findings.push({

@@ -36,6 +36,15 @@ good_stacks
 echo "# PAM: the module file is not there"
 sed -i "s|$REPO/dist/pam/pam_homecrypt.so|/nonexistent/pam_homecrypt.so|" $P/common-password
 doctor
+good_stacks
+echo "# PAM: the pam_exec fallback's lines as this homecrypt writes them: well"
+for s in auth session password; do
+  { grep -v homecrypt $P/common-$s; $HC pam lines --exec | grep "^$s"; } > $P/x; mv $P/x $P/common-$s
+done
+doctor
+echo "# PAM: the same lines as an older homecrypt wrote them (no --deadline)"
+sed -i 's/ --deadline=[0-9]*//' $P/common-auth $P/common-session $P/common-password
+doctor
 echo "# PAM: no homecrypt lines at all, while a user relies on them"
 for s in auth session password; do grep -v homecrypt $P/common-$s > $P/x; mv $P/x $P/common-$s; done
 doctor
