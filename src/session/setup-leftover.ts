@@ -102,3 +102,6 @@ export function removeIfEmpty(base: string): boolean {
     }
   });
 }
+
+/** What setup and migrate say when removeIfEmpty took `base`. */
+export const removedEmptyNote = (base: string): string => `removed the empty ${base}, left by a run stopped before it wrote anything there`;

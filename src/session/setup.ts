@@ -24,7 +24,7 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, unwrap
 import { layoutFor, type Layout } from './user-layout.js';
 import { spaceNeeded, type MoveProgress, type TreeSummary } from './migrate-tree.js';
 import { readSessionCount } from './session-counter.js';
-import { judgeLeftover, removeIfEmpty, writeSetupMarker } from './setup-leftover.js';
+import { judgeLeftover, removedEmptyNote, removeIfEmpty, writeSetupMarker } from './setup-leftover.js';
 import { removeSetupMarker, writeMarker } from './setup-marker.js';
 import { privateLeftoverOf } from './private-leftover.js';
 import { homeMigrationLeftByUndo, migrationLeftByUndo, type MigrationLeft } from './ecryptfs/migration-kept.js';
@@ -81,20 +81,13 @@ function makeHomeBase(user: UserAccount, layout: Layout): void {
 
 /**
  * home mode: the user's folder in /home/.homecrypt emptied as the user, then removed by root (rmdir follows nothing).
- * A folder still root's was never handed over (a setup killed between its mkdir and its chown): only root could
- * write in it, so it is removed as it is; the user could not even list it.
+ * An empty one goes at once: that includes a folder still root's, never handed over (a setup killed between its
+ * mkdir and its chown), which the user could not even list.
  */
 async function removeHomeBase(w: UserWorker, layout: Layout): Promise<void> {
+  if (removeIfEmpty(layout.base!)) return;
+  await w.run({ op: 'emptyDir', path: layout.base! });
   const root = dirname(layout.base!);
-  const neverHandedOver = withFd(openTrustedDir(root), (rfd) => {
-    try {
-      return withFd(openDirAt(rfd, basename(layout.base!), layout.base!), (fd) => fstatFd(fd).uid === 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-  });
-  if (!neverHandedOver) await w.run({ op: 'emptyDir', path: layout.base! });
   withFd(openTrustedDir(root), (rfd) => {
     try {
       rmdirAt(rfd, basename(layout.base!), layout.base!);
@@ -358,7 +351,7 @@ async function setupHome(opts: SetupOptions, user: UserAccount, layout: Layout):
   if (isFuseMountedAt(home)) throw new RefusedError(`${home} is already a mount point`);
   let leftover = existsSync(layout.base!) ? judgeLeftover(user, layout.base!) : null;
   if (leftover?.kind === 'unknown' && removeIfEmpty(layout.base!)) {
-    opts.say?.(`removed the empty ${layout.base}, left by a run stopped before it wrote anything there`);
+    opts.say?.(removedEmptyNote(layout.base!));
     leftover = null;
   }
   if (leftover?.kind === 'ecryptfs-migration') {
@@ -441,11 +434,13 @@ async function resumeHome(opts: SetupOptions, user: UserAccount, layout: Layout,
       return opts.onRecoveryKey?.(k, r);
     });
   }
+  // none of the steps below mounts anything
+  const mounted = isFuseMountedAt(layout.mountPoint);
   // a crash between moving the home aside and handing over the new one left no home, or root's empty one
-  if (existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint)) remakeHomeAfterCrash(user, layout);
+  if (existsSync(layout.aside!) && !mounted) remakeHomeAfterCrash(user, layout);
   // interrupted between showing the key and moving the home aside
-  if (!existsSync(layout.aside!) && !isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
-  else if (!isFuseMountedAt(layout.mountPoint) && !isEmptyDir(layout.mountPoint)) await moveStrayFilesAside(opts, user, layout);
+  if (!existsSync(layout.aside!) && !mounted && !isEmptyDir(layout.mountPoint)) moveHomeAside(user, layout);
+  else if (!mounted && !isEmptyDir(layout.mountPoint)) await moveStrayFilesAside(opts, user, layout);
   try {
     await putKeyInUserKeyring(user, keyId, mountKey);
   } finally {

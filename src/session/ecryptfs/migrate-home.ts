@@ -28,7 +28,7 @@ import { initLower } from '../lower-dir.js';
 import { unwrapForUser } from '../key-ops.js';
 import { availableBytes, checkFreeSpace, refuseWhileRunning } from '../setup.js';
 import { loadUserRecord, newUserRecord, saveUserRecord } from '../user-record.js';
-import { judgeLeftover, removeIfEmpty, type Leftover } from '../setup-leftover.js';
+import { judgeLeftover, removedEmptyNote, removeIfEmpty, type Leftover } from '../setup-leftover.js';
 import { isAdoptedEcryptfs } from './adopt.js';
 import { checkUnmountedHome, ecryptfsUserDir, makeMountPointWritable, removeLeftovers } from '../../ecryptfs/encrypted-home.js';
 import { openEcryptfs } from '../../ecryptfs/ecryptfs-mount.js';
@@ -114,7 +114,7 @@ export async function migrateEncryptedHome(o: MigrateOptions, user: UserAccount)
       }
       if (existsSync(layout.base!)) {
         if (!removeIfEmpty(layout.base!)) throw baseTaken(user, layout.base!);
-        say(`removed the empty ${layout.base}, left by a run stopped before it wrote anything there`);
+        say(removedEmptyNote(layout.base!));
       }
     }
     // the same on every run: a login since the interruption must not be under way
