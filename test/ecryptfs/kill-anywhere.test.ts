@@ -16,6 +16,7 @@ import { makeEcryptfsEncryptedHome, makeEcryptfsPrivateHome } from '../helpers/e
 import { runKilledAfter } from '../helpers/kill-after.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { deleteUserByName } from '../helpers/users.js';
+import { isMounted } from '../login/login-helpers.js';
 import { lookupUser } from '../../src/os/users.js';
 
 const ROUNDS = Number(process.env.HOMECRYPT_KILL_ROUNDS ?? 3);
@@ -29,10 +30,6 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'eCryptfs migrate and adop
     let root: string;
     const users: { user: string; mnt: string }[] = [];
     const dirs: string[] = [];
-    const isMounted = (mnt: string) =>
-      readFileSync('/proc/mounts', 'utf8')
-        .split('\n')
-        .some((l) => l.split(' ')[1] === mnt);
 
     /** One user's eCryptfs data as ecryptfs-utils leaves it, and what the command makes of it. */
     interface Laid {
