@@ -5,7 +5,8 @@
 // record exists. A rerun removes the folder only when the marker names it and
 // it holds nothing but what setup makes before the home is touched; any other
 // folder there may be the only copy of someone's data (an account forgotten
-// with setup --forget) and is left alone.
+// with setup --forget) and is left alone, unless it is empty (removeIfEmpty:
+// what a run killed before it wrote anything there leaves).
 import { closeSync, lstatSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { openDirAt, openTrustedDir, readdirFd, rmdirAt, withFd } from '../os/dir-fd.js';
