@@ -6,7 +6,7 @@
 // succeeded or refused with an error saying what failed. Each test also
 // asserts the swapper did swap, so a race that never happened cannot pass.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
@@ -18,6 +18,7 @@ import { loadUserRecord, removeUserRecord } from '../../src/session/user-record.
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
 import { rewrapForUser } from '../../src/session/key-ops.js';
 import { lookupUser } from '../../src/os/users.js';
+import { BIN } from '../login/login-helpers.js';
 
 const KDF = 0.02;
 const isMounted = (p: string) =>
@@ -214,6 +215,64 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       return n;
     });
     console.info(`setup --home under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
+    expect(swaps).toBeGreaterThan(0);
+  }, 900_000);
+
+  // A crash between moving the home aside and handing over the new one leaves no home in /home; the
+  // rerun makes it again, by descriptor, with the mode of `plain`, which the user owns and can swap.
+  // Even runs: `plain` is already a link to the canary when root resumes; odd runs: the swapper
+  // replaces it as root opens it (armed when the resume has passed its check for the user's processes).
+  const RESUME_RUNS = 4;
+  it(`setup --home resumed after a crash that left no home (the home made again from plain's mode): canaries unchanged over ${RESUME_RUNS} runs (more until the swapper's swap lands)`, async () => {
+    c?.remove();
+    c = makeCanaries();
+    const before = c.snapshot();
+    const seen: string[] = [];
+    const swaps = await racedRuns(RESUME_RUNS, async (i) => {
+      const u = newUser();
+      writeFileSync(join(u.home, 'note.txt'), `note ${i}\n`);
+      chownSync(join(u.home, 'note.txt'), u.uid, u.gid);
+      const base = `/home/.homecrypt/${u.name}`;
+      const plain = join(base, 'plain');
+      // the real first run, killed once the home is aside (as test/login/setup.test.ts does), then the crash's state: no home
+      const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.3'], {
+        detached: true,
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      first.stdin!.end(`${u.password}\n`);
+      const deadline = Date.now() + 60_000;
+      while (!existsSync(plain) && Date.now() < deadline) await sleep(2);
+      process.kill(-first.pid!, 'SIGKILL');
+      await new Promise((r) => first.on('exit', r));
+      spawnSync('umount', [u.home], { stdio: 'ignore' });
+      expect(spawnSync('rmdir', [u.home]).status).toBe(0);
+      const armed: { swapper: Promise<Swapper> | null } = { swapper: null };
+      if (i % 2 === 0) {
+        expect(asUser(u, `mv ${plain} ${plain}.real && ln -s ${c.dir} ${plain}`).code).toBe(0);
+      }
+      const say = (line: string) => {
+        if (i % 2 === 1 && !armed.swapper && /resuming/.test(line)) armed.swapper = startSwapper(u, c, { watch: [base], match: '^plain$', events: ['open'] });
+      };
+      const r = await outcome(setupUser({ user: u.name, mode: 'home', passphrase: Buffer.from(u.password), checkPassword: false, say }));
+      let n = 0;
+      if (armed.swapper) {
+        sw = await armed.swapper;
+        n = await sw.stop();
+        sw = null;
+      }
+      seen.push(`${i % 2 === 0 ? 'linked before root came' : `swapper (${n} swaps)`}: ${r}`);
+      expect(c.snapshot(), `run ${i}: ${r}`).toBe(before);
+      // whatever root made in /home is the user's, never a link, and holds nothing of the canary's
+      const home = lstatSync(u.home, { throwIfNoEntry: false });
+      if (home) {
+        expect(home.isDirectory(), `run ${i}: ${r}`).toBe(true);
+        expect(home.uid).toBe(u.uid);
+      }
+      if (i % 2 === 0) expect(r, 'root must not take a link for the home it moved aside').toMatch(/refused/);
+      resetHome(u);
+      return n;
+    });
+    console.info(`setup --home resumed under the swapper: ${swaps} swaps; ${seen.join(' | ')}`);
     expect(swaps).toBeGreaterThan(0);
   }, 900_000);
 
