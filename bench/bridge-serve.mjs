@@ -115,7 +115,11 @@ function passthrough(root) {
     },
     truncate: (p, size) => truncateSync(at(p), size),
     ftruncate: (p, fh, size) => ftruncateSync(fh, size),
-    utimens: (p, a, m) => lutimesSync(at(p), a / 1000, m / 1000),
+    // null: that time kept (the kernel bridge's UTIME_OMIT); Node's lutimes cannot omit one, so it is read first
+    utimens: (p, a, m) => {
+      const cur = a === null || m === null ? lstatSync(at(p)) : null;
+      lutimesSync(at(p), (a ?? cur.atimeMs) / 1000, (m ?? cur.mtimeMs) / 1000);
+    },
     chmod: (p, mode) => chmodSync(at(p), mode),
     chown: (p, u, g) => lchownSync(at(p), u, g),
     readlink: (p) => readlinkSync(at(p)),

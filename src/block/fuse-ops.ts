@@ -53,8 +53,8 @@ export function volumeFuseOps(vf: VolumeFile, onFlushError: (err: unknown) => vo
     // them back (SETATTR mtime/ctime) when it writes dirty pages: keep them
     utimens: (p, atimeMs, mtimeMs) => {
       const st = stat(p);
-      st.atimeMs = atimeMs;
-      st.mtimeMs = mtimeMs;
+      if (atimeMs !== null) st.atimeMs = atimeMs;
+      if (mtimeMs !== null) st.mtimeMs = mtimeMs;
     },
     // the volume's size is fixed by the device; loop and mkfs never resize it
     truncate: (p, size) => {

@@ -798,7 +798,7 @@ export class EncryptedFilesystem {
     }
   }
 
-  utimens(path: string, atimeMs: number, mtimeMs: number): void {
+  utimens(path: string, atimeMs: number | null, mtimeMs: number | null): void {
     const l = this.lower(path);
     utimensatSync(l.dir, l.name, atimeMs, mtimeMs);
   }

@@ -130,7 +130,8 @@ export interface FuseOps {
   fallocate?(path: string, fh: number, mode: number, offset: number, length: number): R<void>;
   /** lseek(2) with SEEK_DATA (3) or SEEK_HOLE (4); returns the new offset (the kernel bridge only). */
   lseek?(path: string, fh: number, offset: number, whence: number): R<number>;
-  utimens?(path: string, atimeMs: number, mtimeMs: number): R<void>;
+  /** A time given as null is to be left as it is (UTIME_OMIT; the kernel bridge only, `touch -m`, tar). */
+  utimens?(path: string, atimeMs: number | null, mtimeMs: number | null): R<void>;
   chmod?(path: string, mode: number): R<void>;
   chown?(path: string, uid: number, gid: number): R<void>;
   readlink?(path: string): R<string>;

@@ -86,6 +86,25 @@ describe.skipIf(skipUnless('fuse', 'engine POSIX tests'))('a mounted volume', ()
     expect(big.subarray(11, 3 * 1024 * 1024).equals(Buffer.alloc(3 * 1024 * 1024 - 11))).toBe(true);
   });
 
+  it('touch -m keeps the atime exactly as the lower file has it, to the nanosecond, and touch -a the mtime (UTIME_OMIT reaches the lower file)', () => {
+    const before = new Set(lowerFiles(v.lower));
+    const p = join(m, 'times');
+    fs.writeFileSync(p, 'x');
+    const lower = lowerFiles(v.lower).filter((f) => !before.has(f) && fs.statSync(f).isFile());
+    expect(lower).toHaveLength(1);
+    const sh = (cmd: string, at: string, ...args: string[]) => spawnSync(cmd, [...args, at], { encoding: 'utf8' });
+    const times = (at: string) => sh('stat', at, '-c', '%x|%y').stdout.trim().split('|');
+    // times the mount cannot set itself (it carries microseconds), so a time read and set again would show
+    expect(sh('touch', lower[0]!, '-a', '-d', '2001-02-03 04:05:06.123456789').status).toBe(0);
+    expect(sh('touch', p, '-m', '-d', '2002-03-04 05:06:07.5').status).toBe(0);
+    expect(times(lower[0]!)[0]).toMatch(/^2001-02-03 04:05:06\.123456789 /);
+    expect(times(p)[1]).toMatch(/^2002-03-04 05:06:07\.500000000 /);
+    expect(sh('touch', lower[0]!, '-m', '-d', '2002-03-04 05:06:07.987654321').status).toBe(0);
+    expect(sh('touch', p, '-a', '-d', '2003-01-01 00:00:00.25').status).toBe(0);
+    expect(times(lower[0]!)[1]).toMatch(/^2002-03-04 05:06:07\.987654321 /);
+    expect(times(p)[0]).toMatch(/^2003-01-01 00:00:00\.250000000 /);
+  });
+
   it('renameat2: RENAME_EXCHANGE swaps two entries (long names too), RENAME_NOREPLACE refuses an existing name', async () => {
     const long = 'L'.repeat(240);
     fs.mkdirSync(join(m, 'x'));

@@ -70,7 +70,9 @@ const ops = {
   },
   utimens(p, a, m) {
     stats.utimens.push([a, m]);
-    fs.utimesSync(L(p), a / 1000, m / 1000);
+    // null: that time is kept (UTIME_OMIT); Node's utimes cannot omit one, so it is read first
+    const cur = a === null || m === null ? fs.statSync(L(p)) : null;
+    fs.utimesSync(L(p), (a ?? cur.atimeMs) / 1000, (m ?? cur.mtimeMs) / 1000);
   },
   unlink(p) {
     fs.unlinkSync(L(p));

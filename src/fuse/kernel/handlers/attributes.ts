@@ -2,6 +2,7 @@
 // SETATTR (with the set-ID bits killpriv v2 leaves to us), ACCESS, STATFS and
 // the four xattr calls.
 import { constants } from 'node:os';
+import type { FuseStat } from '../../bridge.js';
 import { bytesOfName } from '../../../format/name-bytes.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import type { Node } from '../node-table.js';
@@ -68,15 +69,21 @@ export function setattr(s: HandlerContext, r: Request): boolean {
   }
   if (valid & (Fattr.ATIME | Fattr.MTIME)) {
     if (!ops.utimens) throw new Errno(E.ENOSYS);
-    // UTIME_OMIT arrives as an absent bit: keep that time as it is
-    const both = valid & Fattr.ATIME && valid & Fattr.MTIME;
-    steps.push(() => {
-      const p0 = needPath();
-      if (both) return ops.utimens!(p0, atime, mtime);
-      return s.then(ops.getattr(p0), (cur) => ops.utimens!(p0, valid & Fattr.ATIME ? atime : cur.atimeMs, valid & Fattr.MTIME ? mtime : cur.mtimeMs));
-    });
+    // UTIME_OMIT arrives as an absent bit: that time is kept as it is (null)
+    steps.push(() => ops.utimens!(needPath(), valid & Fattr.ATIME ? atime : null, valid & Fattr.MTIME ? mtime : null));
   }
-  if (valid & Fattr.KILL_SUIDGID && !(valid & Fattr.MODE)) steps.push(() => s.then(killSuidgid(s, nd, fh), () => undefined));
+  // the stat of the last step, when it changed nothing: the reply's, with no second statx (chown by tar and cp -p)
+  let after: FuseStat | null = null;
+  if (valid & Fattr.KILL_SUIDGID && !(valid & Fattr.MODE)) {
+    steps.push(() =>
+      s.then(
+        killSuidgid(s, nd, fh, (st) => {
+          after = st;
+        }),
+        () => undefined,
+      ),
+    );
+  }
   let i = 0;
   const next = (): void | Promise<void> => {
     while (i < steps.length) {
@@ -88,7 +95,7 @@ export function setattr(s: HandlerContext, r: Request): boolean {
     r.unique,
     'setattr',
     where,
-    () => s.then(next(), () => s.statNode(nd, fh)),
+    () => s.then(next(), () => after ?? s.statNode(nd, fh)),
     (st) => {
       nd.attr = st;
       writeAttrOut(s.out, OUT_HEADER, st, s.attrTimeout);
@@ -104,13 +111,15 @@ export function setattr(s: HandlerContext, r: Request): boolean {
  * set-group-ID when group-executable, as a local filesystem does. (No
  * file capabilities to drop: the engine stores no security.* attributes.)
  * By path: an unlinked file keeps its bits (the mount is nosuid anyway).
+ * `unchanged` receives the stat it read when there was nothing to drop.
  */
-export function killSuidgid(s: HandlerContext, nd: Node, fh: number): boolean | Promise<boolean> {
+export function killSuidgid(s: HandlerContext, nd: Node, fh: number, unchanged?: (st: FuseStat) => void): boolean | Promise<boolean> {
   const ops = s.ops;
   if (!ops.chmod || nd.path === null) return false;
   const path = nd.path;
   return s.then(s.statNode(nd, fh), (st) => {
     const drop = (st.mode & 0o4000) | ((st.mode & 0o2010) === 0o2010 ? 0o2000 : 0);
+    if (!drop) unchanged?.(st);
     return drop ? s.then(ops.chmod!(path, st.mode & 0o7777 & ~drop), () => true) : false;
   });
 }
