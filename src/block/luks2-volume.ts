@@ -198,7 +198,6 @@ export interface FormatOptions {
   subsystem?: string;
 }
 
-/** Writes a fresh LUKS2 header (one keyslot) to `dev`; the data area is left as it is. */
 /**
  * The LUKS2 subsystem of a volume whose `format --wipe` has not finished: such
  * a header is known to be homecrypt's own, half-made, so formatting again
@@ -215,6 +214,7 @@ export function finishFormat(dev: Device, h: HeaderCopy): HeaderCopy {
   return writeHeader(dev, { ...h, binary: { ...h.binary, subsystem: '' } }, h.metadata);
 }
 
+/** Writes a fresh LUKS2 header (one keyslot) to `dev`; the data area is left as it is. */
 export async function formatVolume(dev: Device, passphrase: Buffer, opts: FormatOptions = {}): Promise<{ header: HeaderCopy; volumeKey: Buffer }> {
   const sectorSize = opts.sectorSize ?? 4096;
   const kdfSeconds = opts.kdfSeconds ?? DEFAULT_KDF_TIME_SECONDS;
