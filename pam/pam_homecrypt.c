@@ -499,10 +499,20 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
 	int rc;
 
 	parse_args(pamh, argc, argv, &a);
-	if (!(flags & PAM_UPDATE_AUTHTOK))
-		return PAM_IGNORE; /* the preliminary check: nothing changes yet */
 	if ((user = homecrypt_user(pamh)) == NULL || !have_root(pamh, &a))
 		return PAM_IGNORE;
+	if (!(flags & PAM_UPDATE_AUTHTOK)) {
+		/*
+		 * The preliminary check, before pam_unix changes the password: the
+		 * hook notes the change while the key is at hand, so a change cut
+		 * short between pam_unix's update and ours (a crash, our deadline)
+		 * is finished at the next login (docs/PAM.md). No password needed.
+		 */
+		if (flags & PAM_PRELIM_CHECK)
+			report(pamh, &a, user, "password_prelim",
+			       run_helper(pamh, &a, user, "password_prelim", "password_prelim", NULL, 0));
+		return PAM_IGNORE;
+	}
 	if (pam_get_item(pamh, PAM_OLDAUTHTOK, (const void **)&old) != PAM_SUCCESS || old == NULL)
 		old = "";
 	if (pam_get_item(pamh, PAM_AUTHTOK, (const void **)&new) != PAM_SUCCESS || new == NULL)

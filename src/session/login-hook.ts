@@ -12,7 +12,11 @@
 // Run by pam_homecrypt.so instead (mode 'module'), the password arrives at
 // open_session, so a login the account phase refuses never puts a key in the
 // keyring, and the password phase gets the old and new passwords: the login
-// slot is re-wrapped at once and no key is kept after logout for a re-wrap.
+// slot is re-wrapped at once and no key is kept after logout for a re-wrap
+// (but for a change cut short, below).
+// Its preliminary check (password_prelim, before pam_unix changes the
+// password) notes the change while the key is at hand: a change cut short
+// after pam_unix's update and before ours is finished at the next login.
 import { KdfLimitError, WrongPassphraseError } from '../errors.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { logLine, type Level } from '../os/syslog.js';
@@ -23,7 +27,7 @@ import { dropKeyFromUserKeyring, keyFromUserKeyring, putKeyInUserKeyring, rewrap
 import { countSessionClosed, countSessionOpened } from './session-counter.js';
 import { loadUserRecord, saveUserRecord, type UserRecord } from './user-record.js';
 
-export type HookPhase = 'auth' | 'open_session' | 'close_session' | 'password';
+export type HookPhase = 'auth' | 'open_session' | 'close_session' | 'password' | 'password_prelim';
 
 /** The PAM service systemd runs user@UID.service's session under. */
 export const USER_MANAGER_SERVICE = 'systemd-user';
@@ -86,6 +90,8 @@ export async function runLoginHook(ctx: HookContext): Promise<string> {
         case 'password':
           if (ctx.mode === 'module') return passwordChangedNow(ctx, record, account);
           return passwordChanged(ctx, record, account);
+        case 'password_prelim':
+          return passwordChangeStarting(ctx, record, account);
       }
     });
   } catch (err) {
@@ -187,8 +193,9 @@ async function closeSession(ctx: HookContext, rec: UserRecord, user: UserAccount
     return `sessions left: ${n}`;
   }
   const how = await unmountAsUser(user, rec.mountPoint);
-  if (rec.rewrapPending && ctx.mode !== 'module') {
-    // the new password is only learnt at the next login: keep the key until then
+  if (rec.rewrapPending) {
+    // the new password is only learnt at the next login (pam_exec; with the
+    // module, a change cut short before its re-wrap): keep the key until then
     log(ctx, 'notice', `${how} ${rec.mountPoint}; key kept in the keyring until the next login finishes the password change`);
     return `last session: ${how}, key kept`;
   }
@@ -217,13 +224,31 @@ async function passwordChanged(ctx: HookContext, rec: UserRecord, user: UserAcco
   return 'needs recovery';
 }
 
+/**
+ * module, the password change's preliminary check. pam_unix writes the new
+ * password before our update re-wraps the key store; a crash, or our deadline,
+ * between the two would leave a password that no longer opens the key store.
+ * Noted now (the key at hand), the next login finishes the change with the
+ * key, as with pam_exec; the update clears the note when it re-wraps.
+ */
+async function passwordChangeStarting(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<string> {
+  if (ctx.mode !== 'module') return 'ignored: only the module has a preliminary check';
+  const key = await keyFromUserKeyring(user, rec.keyId);
+  if (!key) return 'no key at hand: nothing noted';
+  key.fill(0);
+  if (!rec.rewrapPending || rec.needsRecovery) saveUserRecord({ ...rec, rewrapPending: true, needsRecovery: false });
+  log(ctx, 'info', 'password change starting with the key at hand: noted until the key store is re-wrapped');
+  return 'change noted';
+}
+
 /** module, open_session: the password unlocks here (auth only kept it), unless the key is already in. */
 async function unlockAtSessionOpen(ctx: HookContext, rec: UserRecord, user: UserAccount): Promise<void> {
   if (!ctx.authtok?.length) return;
   const present = await keyFromUserKeyring(user, rec.keyId);
   if (present) {
     present.fill(0);
-    return;
+    // kept for a password change cut short: this login's password finishes it (auth below)
+    if (!rec.rewrapPending) return;
   }
   try {
     await auth(ctx, rec, user);

@@ -8,6 +8,7 @@ import { createPamService, pamtester, type PamService } from '../helpers/pam.js'
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 import { watchForSecret, type SecretWatch } from '../helpers/secret-watch.js';
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
+import { runLoginHook } from '../../src/session/login-hook.js';
 import { BIN, hookLog, isMounted, lowerHidesText, wholeHookLog, setupUser, userKeys, waitFor } from './login-helpers.js';
 
 const NOTE = 'the plaintext of a homecrypt login test';
@@ -155,7 +156,10 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     // the user changes their own password (real uid the user, as setuid passwd runs)
     const ch = pamtester(svc.name, u.name, ['chauthtok'], `${oldPw}\n${newPw}\n${newPw}\n`, u.uid);
     expect(ch.code, ch.stderr + ch.stdout).toBe(0);
+    // the preliminary check noted the change (the key at hand) before pam_unix wrote the new password
+    expect(hookLog(u.name)).toMatch(/password_prelim .*: password change starting with the key at hand/);
     expect(hookLog(u.name)).toMatch(/password .*: login passphrase re-wrapped with the new password \(opened with the old password\)/);
+    expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).rewrapPending).toBe(false);
     // immediately, with the session still open: `homecrypt key unwrap` as the user
     expect(keyUnwrap(u, oldPw).code).not.toBe(0);
     expect(keyUnwrap(u, newPw).code).toBe(0);
@@ -187,6 +191,32 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(logout().code).toBe(0);
     expect(userKeys(u)).not.toContain('homecrypt:');
     u.password = reset;
+  }, 240_000);
+
+  it("a password change cut short after pam_unix's update and before the module's (a crash, the hook's deadline) is finished at the next login", async () => {
+    const newPw = `${u.password}-cut`;
+    expect(login(u.password).code).toBe(0);
+    // what the module runs at the preliminary check, then pam_unix's update alone: chpasswd's
+    // own PAM stack has no homecrypt line here, so the module's update never runs (the cut)
+    expect(await runLoginHook({ user: u.name, phase: 'password_prelim', mode: 'module', tell: () => {} })).toBe('change noted');
+    expect(spawnSync('chpasswd', [], { input: `${u.name}:${newPw}\n` }).status).toBe(0);
+    expect(keyUnwrap(u, newPw).code).not.toBe(0);
+    // the last logout keeps the key for the re-wrap the update did not make
+    expect(logout().code).toBe(0);
+    expect(isMounted(u.home)).toBe(false);
+    expect(userKeys(u)).toContain('homecrypt:');
+    // the daemon of that session is on its way out; the next mount would meet it
+    await waitFor('the mount daemon gone', () => spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount']).status !== 0);
+    expect(login(newPw).code).toBe(0);
+    expect(isMounted(u.home)).toBe(true);
+    expect(hookLog(u.name)).toMatch(/login passphrase re-wrapped with the new password$/m);
+    expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
+    expect(keyUnwrap(u, u.password).code).not.toBe(0);
+    expect(keyUnwrap(u, newPw).code).toBe(0);
+    expect(logout().code).toBe(0);
+    expect(userKeys(u)).not.toContain('homecrypt:');
+    expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).rewrapPending).toBe(false);
+    u.password = newPw;
   }, 240_000);
 
   it('a login the account phase refuses (pam_nologin) leaves no key in the keyring, though auth accepted the password', () => {

@@ -55,7 +55,8 @@ function readTokens(count: number): Buffer[] {
 }
 
 export function phaseOf(arg: string, pamType: string | undefined): HookPhase {
-  if (arg === 'module' && (pamType === 'open_session' || pamType === 'close_session' || pamType === 'password')) return pamType;
+  if (arg === 'module' && (pamType === 'open_session' || pamType === 'close_session' || pamType === 'password' || pamType === 'password_prelim'))
+    return pamType;
   if (arg === 'auth' && (pamType === undefined || pamType === 'auth')) return 'auth';
   if (arg === 'password' && (pamType === undefined || pamType === 'password')) return 'password';
   if (arg === 'session' && (pamType === 'open_session' || pamType === 'close_session')) return pamType;

@@ -18,6 +18,8 @@ describe('login hook phases', () => {
     expect(phaseOf('module', 'open_session')).toBe('open_session');
     expect(phaseOf('module', 'close_session')).toBe('close_session');
     expect(phaseOf('module', 'password')).toBe('password');
+    expect(phaseOf('module', 'password_prelim')).toBe('password_prelim');
+    expect(() => phaseOf('password', 'password_prelim')).toThrow(UsageError);
     expect(() => phaseOf('module', 'auth')).toThrow(UsageError);
     expect(() => phaseOf('module', undefined)).toThrow(UsageError);
   });
