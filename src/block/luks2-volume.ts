@@ -247,13 +247,6 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
     config: { json_size: String(hdrSize - BINARY_HEADER_BYTES), keyslots_size: String(keyslotsSize) },
   };
   let md = parseMetadata(raw, hdrSize);
-  // as cryptsetup: no key material of an earlier volume survives in the keyslots area
-  for (let off = 2 * hdrSize; off < dataOffset; off += 1 << 20) dev.write(off, randomBytes(Math.min(1 << 20, dataOffset - off)));
-  const slot = await sealNewSlot(dev, md, hdrSize, volumeKey, passphrase, kdfSeconds);
-  md = withRaw(md, hdrSize, (r) => {
-    r.keyslots[slot.id] = slot.json;
-    r.digests['0'].keyslots = [slot.id];
-  });
   const base = {
     kind: 'primary' as const,
     checksum: Buffer.alloc(64),
@@ -266,7 +259,19 @@ export async function formatVolume(dev: Device, passphrase: Buffer, opts: Format
     uuid: opts.uuid ?? randomUUID(),
     subsystem: opts.subsystem ?? '',
   };
-  const header = writeHeader(dev, { binary: base, metadata: md }, md);
+  // Before anything of the old volume is destroyed: a header of ours with no
+  // keyslot yet, marked unfinished, so that a crash from here on leaves a
+  // volume the same command formats again without asking, never an old header
+  // whose keyslots are gone (docs/BLOCK.md). Until this write, nothing changed.
+  const interim = writeHeader(dev, { binary: { ...base, subsystem: UNFINISHED_FORMAT }, metadata: md }, md);
+  // as cryptsetup: no key material of an earlier volume survives in the keyslots area
+  for (let off = 2 * hdrSize; off < dataOffset; off += 1 << 20) dev.write(off, randomBytes(Math.min(1 << 20, dataOffset - off)));
+  const slot = await sealNewSlot(dev, md, hdrSize, volumeKey, passphrase, kdfSeconds);
+  md = withRaw(md, hdrSize, (r) => {
+    r.keyslots[slot.id] = slot.json;
+    r.digests['0'].keyslots = [slot.id];
+  });
+  const header = writeHeader(dev, { ...interim, binary: { ...interim.binary, subsystem: base.subsystem } }, md);
   return { header, volumeKey };
 }
 
