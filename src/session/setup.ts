@@ -463,9 +463,18 @@ function remakeHomeAfterCrash(user: UserAccount, layout: Layout): void {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const homeMode = withFd(openTrustedDir(dirname(layout.base!)), (rfd) =>
-      withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) =>
-        withFd(openDirAt(bfd, basename(layout.aside!), layout.aside), (a) => fstatFd(a).mode & 0o7777),
-      ),
+      withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
+        try {
+          return withFd(openDirAt(bfd, basename(layout.aside!), layout.aside), (a) => fstatFd(a).mode & 0o7777);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'ENOTDIR' && code !== 'ELOOP') throw err;
+          // the user's own folder: something else was put where the home was moved aside
+          throw new RefusedError(`${layout.aside} is not the folder the home was moved aside to (a link or a file is in its place)`, {
+            hint: `put the moved home back at ${layout.aside} and run homecrypt setup again`,
+          });
+        }
+      }),
     );
     closeSync(makeOwnedDirAt(hp, basename(home), user, homeMode, home));
   });
