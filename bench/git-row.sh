@@ -40,36 +40,8 @@ prep() { # VARIANT DIR: a fresh copy of the tree (untimed), then a fresh mount
   mnt "$v"
 }
 
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-START=$(date -u +%H:%M)
-declare -A RLOAD
-for round in $(seq 1 "$ROUNDS"); do
-  RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-  for v in $(rotation "$round"); do
-    d=$(setup "$v")
-    prep "$v" "$d"
-    tc "$v" git git_row "$d"
-    echo "  $v: ${R[$v,git,$round]} s, daemon CPU ${C[$v,git,$round]} s" >&2
-  done
-  echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-done
-LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-END=$(date -u +%H:%M)
-medians git
-
-is_hc() { [ "$1" = homecrypt ] || [ "$1" = before ]; }
-
-# strace pass: the daemon's system calls during one more row per homecrypt variant
-declare -A SC
-if [ "${STRACE:-}" = 1 ]; then
-  for v in "${VARIANTS[@]}"; do
-    is_hc "$v" || continue
-    d=$(setup "$v")
-    prep "$v" "$d"
-    traced "$W/strace-$v.txt" "$v" git_row "$d"
-    SC[$v]=$W/strace-$v.txt
-  done
-fi
+row_rounds git prep git_row
+row_straced prep git_row
 
 # profile pass: the daemon in the foreground under node --cpu-prof
 if [ -n "${PROF:-}" ]; then
@@ -109,22 +81,12 @@ fi
 for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; }; done
 {
   echo "bench/git-row.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, median of $ROUNDS interleaved round(s)."
-  echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
+  row_load
   echo "Tree: $SRC, $NFILES files and links, $NDIRS directories, $(du -sh "$TAR" | cut -f1) tar. $(git --version)."
   [ -n "${OLD:-}" ] && revisions
   echo
-  rounds_table git
-  if [ -n "${OLD:-}" ]; then
-    awk -v w0="${M[before,git]}" -v w1="${M[homecrypt,git]}" -v c0="${MC[before,git]}" -v c1="${MC[homecrypt,git]}" \
-      'BEGIN { printf "\nhomecrypt / before: wall %.2f, daemon CPU %.2f\n", (w0 > 0 ? w1 / w0 : 0), (c0 > 0 ? c1 / c0 : 0) }'
-  fi
-  if [ "${STRACE:-}" = 1 ]; then
-    echo
-    echo "Daemon system calls during one row (\`strace -c -f\`; a pass apart, strace slows the daemon):"
-    echo
-    args=(); for v in "${VARIANTS[@]}"; do is_hc "$v" && args+=("$v" "${SC[$v]}"); done
-    strace_table 1 "${args[@]}"
-  fi
+  row_table git
+  row_strace 1 ""
   if [ "${COUNTS:-}" = 1 ]; then
     echo
     echo "FUSE requests by opcode during one row (bench/bridge-serve.mjs):"

@@ -261,6 +261,71 @@ traced() {
   kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
 }
 
+# row_rounds ROW PREP RUN: the rounds of a script that measures one row: in
+# each round, each variant in turn gets PREP VARIANT DIR (untimed), then
+# RUN DIR timed by tc; sets LOAD0/LOAD1, START/END, RLOAD and the medians
+declare -A RLOAD
+row_rounds() {
+  local row=$1 prep=$2 run=$3 v d
+  LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+  START=$(date -u +%H:%M)
+  for round in $(seq 1 "$ROUNDS"); do
+    RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
+    for v in $(rotation "$round"); do
+      d=$(setup "$v")
+      "$prep" "$v" "$d"
+      tc "$v" "$row" "$run" "$d"
+      echo "  $v: ${R[$v,$row,$round]} s, daemon CPU ${C[$v,$row,$round]} s" >&2
+    done
+    echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  done
+  LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+  END=$(date -u +%H:%M)
+  medians "$row"
+}
+
+is_hc() { [ "$1" = homecrypt ] || [ "$1" = before ]; }
+
+# row_straced PREP RUN: with STRACE=1, one more pass per homecrypt variant
+# with its daemon under `strace -c -f`; SC[variant] is the summary's file
+declare -A SC
+row_straced() {
+  local prep=$1 run=$2 v d
+  [ "${STRACE:-}" = 1 ] || return 0
+  for v in "${VARIANTS[@]}"; do
+    is_hc "$v" || continue
+    d=$(setup "$v")
+    "$prep" "$v" "$d"
+    traced "$W/strace-$v.txt" "$v" "$run" "$d"
+    SC[$v]=$W/strace-$v.txt
+  done
+}
+
+# row_load: the results' line of the load at the start, the end and each round
+row_load() {
+  echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
+}
+
+# row_table ROW: the rounds of ROW and, with BEFORE, homecrypt's ratio to it
+row_table() {
+  local row=$1
+  rounds_table "$row"
+  [ -n "${OLD:-}" ] || return 0
+  awk -v w0="${M[before,$row]}" -v w1="${M[homecrypt,$row]}" -v c0="${MC[before,$row]}" -v c1="${MC[homecrypt,$row]}" \
+    'BEGIN { printf "\nhomecrypt / before: wall %.2f, daemon CPU %.2f\n", (w0 > 0 ? w1 / w0 : 0), (c0 > 0 ? c1 / c0 : 0) }'
+}
+
+# row_strace PER WHAT: row_straced's summaries side by side, each count divided by PER (WHAT says by what)
+row_strace() {
+  local per=$1 what=$2 v args=()
+  [ "${STRACE:-}" = 1 ] || return 0
+  echo
+  echo "Daemon system calls during one row (\`strace -c -f\`; a pass apart, strace slows the daemon)$what:"
+  echo
+  for v in "${VARIANTS[@]}"; do is_hc "$v" && args+=("$v" "${SC[$v]}"); done
+  strace_table "$per" "${args[@]}"
+}
+
 # failed_list: the commands that failed during the run, for the results
 failed_list() {
   [ -f "$W/failed" ] || return 0
