@@ -78,13 +78,9 @@ if [ "${COUNTS:-}" = 1 ]; then
   done
 fi
 
-for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; }; done
+row_unmount
 {
-  echo "bench/git-row.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, median of $ROUNDS interleaved round(s)."
-  row_load
-  echo "Tree: $SRC, $NFILES files and links, $NDIRS directories, $(du -sh "$TAR" | cut -f1) tar. $(git --version)."
-  [ -n "${OLD:-}" ] && revisions
-  echo
+  row_head git-row.sh "Tree: $SRC, $NFILES files and links, $NDIRS directories, $(du -sh "$TAR" | cut -f1) tar. $(git --version)."
   row_table git
   row_strace 1 ""
   if [ "${COUNTS:-}" = 1 ]; then

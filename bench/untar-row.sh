@@ -30,13 +30,9 @@ fresh() { # VARIANT DIR: an empty folder, then a fresh mount
 row_rounds untar fresh untar_row
 row_straced fresh untar_row
 
-for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; }; done
+row_unmount
 {
-  echo "bench/untar-row.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, median of $ROUNDS interleaved round(s)."
-  row_load
-  echo "Tree: $SRC, $NFILES files and links, $(du -sh "$TAR" | cut -f1) tar."
-  [ -n "${OLD:-}" ] && revisions
-  echo
+  row_head untar-row.sh "Tree: $SRC, $NFILES files and links, $(du -sh "$TAR" | cut -f1) tar."
   row_table untar
   row_strace "$NFILES" ", per file of the tree"
   failed_list

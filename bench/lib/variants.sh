@@ -301,9 +301,21 @@ row_straced() {
   done
 }
 
-# row_load: the results' line of the load at the start, the end and each round
-row_load() {
+# row_head SCRIPT TREE: the first lines of a one-row script's results: when,
+# the load at the start, the end and each round, TREE (what was worked on),
+# and with BEFORE the revisions
+row_head() {
+  echo "bench/$1, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, median of $ROUNDS interleaved round(s)."
   echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
+  echo "$2"
+  if [ -n "${OLD:-}" ]; then revisions; fi
+  echo
+}
+
+# row_unmount: the homecrypt variants' mounts, at the end of a one-row script
+row_unmount() {
+  local v
+  for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; }; done
 }
 
 # row_table ROW: the rounds of ROW and, with BEFORE, homecrypt's ratio to it
