@@ -10,7 +10,7 @@ import { closeSync, existsSync, lstatSync, readdirSync, statfsSync } from 'node:
 import { createHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { RefusedError, UsageError, WrongPassphraseError, HomecryptError } from '../errors.js';
-import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
+import { fchmodFd, fstatFd, makeOwnedDirAt, openDirAt, openDirsAt, openTrustedDir, renameAt, rmdirAt, withFd } from '../os/dir-fd.js';
 import { isFuseMountedAt } from '../os/mounts.js';
 import { requireRoot } from '../os/require-root.js';
 import { checkPassword } from '../os/pam-authenticate.js';
@@ -462,20 +462,18 @@ function remakeHomeAfterCrash(user: UserAccount, layout: Layout): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const homeMode = withFd(openTrustedDir(dirname(layout.base!)), (rfd) =>
-      withFd(openDirAt(rfd, basename(layout.base!), layout.base), (bfd) => {
-        try {
-          return withFd(openDirAt(bfd, basename(layout.aside!), layout.aside), (a) => fstatFd(a).mode & 0o7777);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'ENOTDIR' && code !== 'ELOOP') throw err;
-          // the user's own folder: something else was put where the home was moved aside
-          throw new RefusedError(`${layout.aside} is not the folder the home was moved aside to (a link or a file is in its place)`, {
-            hint: `put the moved home back at ${layout.aside} and run homecrypt setup again`,
-          });
-        }
-      }),
-    );
+    const root = dirname(layout.base!);
+    let homeMode: number;
+    try {
+      homeMode = withFd(openDirsAt(openTrustedDir(root), [basename(layout.base!), basename(layout.aside!)], root), (a) => fstatFd(a).mode & 0o7777);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTDIR' && code !== 'ELOOP') throw err;
+      // in the user's own folder: something else was put where the home was moved aside
+      throw new RefusedError(`${layout.aside} is not the folder the home was moved aside to (a link or a file is in its place)`, {
+        hint: `put the moved home back at ${layout.aside} and run homecrypt setup again`,
+      });
+    }
     closeSync(makeOwnedDirAt(hp, basename(home), user, homeMode, home));
   });
 }
