@@ -189,9 +189,37 @@ export function readlinkatSync(dir: number, name: string): string {
   return nameFromBytes(linkBuf.subarray(0, n));
 }
 
+/** A system call newer than some kernels this runs on (false once the older way is to be kept to). */
+interface NewerCall {
+  available: boolean;
+}
+
+/**
+ * After a newer call failed (-1, its errno still the last): the older way,
+ * from then on too when the kernel lacks the call (ENOSYS). EPERM may be the
+ * call's own answer or a seccomp filter older than the call (a container's):
+ * the older way tells them apart, and is kept to when it answers otherwise.
+ * Null for any other error: the newer call's own, for the caller to throw.
+ */
+function olderWayAfter<T>(call: NewerCall, older: () => T): { value: T } | null {
+  const errno = lastErrno();
+  if (errno === constants.errno.ENOSYS) {
+    call.available = false;
+    return { value: older() };
+  }
+  if (errno !== constants.errno.EPERM) return null;
+  try {
+    const value = older();
+    call.available = false;
+    return { value };
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== constants.errno.EPERM) call.available = false;
+    throw err;
+  }
+}
+
 const SYS_FCHMODAT2 = 452; // x86_64 and aarch64 alike (the unified syscall table)
-/** The kernel has fchmodat2(2) (false once it said ENOSYS). */
-let haveFchmodat2 = true;
+const fchmodat2Call: NewerCall = { available: true };
 
 /**
  * chmod of `name` in `dir`, never through a symlink: a symlink put in its
@@ -202,21 +230,10 @@ let haveFchmodat2 = true;
  * (Linux before 6.6) glibc's way.
  */
 export function fchmodatSync(dir: number, name: string, mode: number): void {
-  if (haveFchmodat2) {
-    if (Number(lib().fchmodat2(SYS_FCHMODAT2, dir, cName(name), mode, AT_SYMLINK_NOFOLLOW)) === 0) return;
-    const errno = lastErrno();
-    if (errno === constants.errno.ENOSYS) haveFchmodat2 = false;
-    else if (errno !== constants.errno.EPERM) throw errnoError('fchmodat', name);
-    else {
-      // EPERM: not the owner, or a seccomp filter older than the call (a
-      // container's); glibc's way tells them apart, and is kept to in the second case
-      const r = lib().fchmodat(dir, cName(name), mode, AT_SYMLINK_NOFOLLOW);
-      if (r === 0) haveFchmodat2 = false;
-      check('fchmodat', name, r);
-      return;
-    }
-  }
-  check('fchmodat', name, lib().fchmodat(dir, cName(name), mode, AT_SYMLINK_NOFOLLOW));
+  const byGlibc = () => void check('fchmodat', name, lib().fchmodat(dir, cName(name), mode, AT_SYMLINK_NOFOLLOW));
+  if (!fchmodat2Call.available) return byGlibc();
+  if (Number(lib().fchmodat2(SYS_FCHMODAT2, dir, cName(name), mode, AT_SYMLINK_NOFOLLOW)) === 0) return;
+  if (!olderWayAfter(fchmodat2Call, byGlibc)) throw errnoError('fchmodat', name);
 }
 
 /** lchown of `name` in `dir`; -1 leaves that id as it is. */
@@ -276,8 +293,7 @@ export function lgetxattrSync(path: string, name: string): Buffer {
 }
 
 const SYS_GETXATTRAT = 464; // x86_64 and aarch64 alike (the unified syscall table)
-/** The kernel has getxattrat(2) (false once it said ENOSYS). */
-let haveGetxattrat = true;
+const getxattratCall: NewerCall = { available: true };
 const xattrArgs = Buffer.alloc(16); // struct xattr_args { u64 value; u32 size; u32 flags; }
 const xattrValue = Buffer.alloc(1024); // an ACL of a hundred entries; a larger value is asked its size first
 
@@ -289,27 +305,14 @@ const xattrValue = Buffer.alloc(1024); // an ACL of a hundred entries; a larger 
  */
 export function getxattratSync(dir: number, name: string, attr: string): Buffer {
   const byPath = () => lgetxattrSync(dir === AT_FDCWD ? name : `/proc/self/fd/${dir}/${name}`, attr);
-  if (!haveGetxattrat || !addressesAvailable()) return byPath();
+  if (!getxattratCall.available || !addressesAvailable()) return byPath();
   let r = getxattrat(dir, name, attr, xattrValue);
   if (r >= 0) return Buffer.from(xattrValue.subarray(0, r));
-  const errno = lastErrno();
-  if (errno === constants.errno.ENOSYS) {
-    haveGetxattrat = false;
-    return byPath();
+  if (lastErrno() !== constants.errno.ERANGE) {
+    const older = olderWayAfter(getxattratCall, byPath);
+    if (older) return older.value;
+    throw errnoError('getxattrat', name);
   }
-  if (errno === constants.errno.EPERM) {
-    // a seccomp filter older than the call (a container's) may answer EPERM
-    // for it: the old way, and kept to when it answers otherwise
-    try {
-      const v = byPath();
-      haveGetxattrat = false;
-      return v;
-    } catch (err) {
-      if ((err as { errno?: number }).errno !== constants.errno.EPERM) haveGetxattrat = false;
-      throw err;
-    }
-  }
-  if (errno !== constants.errno.ERANGE) throw errnoError('getxattrat', name);
   const size = check('getxattrat', name, getxattrat(dir, name, attr, null));
   const buf = Buffer.alloc(size);
   r = check('getxattrat', name, getxattrat(dir, name, attr, buf));
