@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closeAll, cryptsetup, hc, sh, tempDir } from './helpers.js';
+import { closeAll, cryptsetup, hc, sh, tempDir, testPassphrase } from './helpers.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { deviceMapperPresent } from '../../src/block/dmcrypt-backend.js';
 import { statSync } from 'node:fs';
@@ -25,8 +25,6 @@ function image(name: string, mib = 48): string {
   return p;
 }
 
-const testPass = (img: string, pass: string) => cryptsetup(['open', '--test-passphrase', '--key-file=-', img], pass).code;
-
 describe('cryptsetup accepts volumes homecrypt formatted', () => {
   const img = image('hc.img');
 
@@ -41,8 +39,8 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     expect(dump.out).toMatch(/cipher: aes-xts-plain64/);
     expect(dump.out).toMatch(/sector: 4096 \[bytes\]/);
     expect(dump.out).toMatch(/PBKDF:\s+argon2id/);
-    expect(testPass(img, 'first pass')).toBe(0);
-    expect(testPass(img, 'wrong')).not.toBe(0);
+    expect(testPassphrase(img, 'first pass')).toBe(0);
+    expect(testPassphrase(img, 'wrong')).not.toBe(0);
     const w = hc(['block', 'add-passphrase', img, ...KDF], ['wrong', 'x', 'x'], env);
     expect(w.code).toBe(3);
     expect(w.stderr).toMatch(/no keyslot opens with this passphrase/);
@@ -52,20 +50,20 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     const a = hc(['block', 'add-passphrase', img, ...KDF], ['first pass', 'second pass', 'second pass'], env);
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/added keyslot 1/);
-    expect(testPass(img, 'first pass')).toBe(0);
-    expect(testPass(img, 'second pass')).toBe(0);
+    expect(testPassphrase(img, 'first pass')).toBe(0);
+    expect(testPassphrase(img, 'second pass')).toBe(0);
 
     const r = hc(['block', 'add-recovery', img, ...KDF], ['second pass'], env);
     expect(r.code, r.stderr).toBe(0);
     const recovery = /^\s+([0-9A-Z]{5}(?:-[0-9A-Z]{5}){7})$/m.exec(r.stdout)![1];
-    expect(testPass(img, recovery)).toBe(0);
+    expect(testPassphrase(img, recovery)).toBe(0);
 
     const w = hc(['block', 'rewrap', img, ...KDF], ['first pass', 'third pass', 'third pass'], env);
     expect(w.code, w.stderr).toBe(0);
     expect(w.stdout).toMatch(/keyslot 0: passphrase changed/);
-    expect(testPass(img, 'first pass')).not.toBe(0);
-    expect(testPass(img, 'third pass')).toBe(0);
-    expect(testPass(img, 'second pass')).toBe(0);
+    expect(testPassphrase(img, 'first pass')).not.toBe(0);
+    expect(testPassphrase(img, 'third pass')).toBe(0);
+    expect(testPassphrase(img, 'second pass')).toBe(0);
     const dump = cryptsetup(['luksDump', img]);
     expect(dump.code).toBe(0);
     expect(dump.out.match(/^\s+\d+: luks2$/gm)).toHaveLength(3);
@@ -88,8 +86,8 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     expect(self.code).toBe(3); // its own passphrase does not count
     const r = hc(['block', 'remove-slot', vol, '1'], ['keep me'], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(testPass(vol, 'lost one')).not.toBe(0);
-    expect(testPass(vol, 'keep me')).toBe(0);
+    expect(testPassphrase(vol, 'lost one')).not.toBe(0);
+    expect(testPassphrase(vol, 'keep me')).toBe(0);
     expect(cryptsetup(['luksDump', vol]).out.match(/^\s+\d+: luks2$/gm)).toHaveLength(1);
     const last = hc(['block', 'remove-slot', vol, '0'], ['keep me'], env);
     expect(last.code).toBe(8);
@@ -103,7 +101,7 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     expect(add.code, add.out).toBe(0);
     const r = hc(['block', 'add-passphrase', img, ...KDF], ['added by cryptsetup', 'fifth', 'fifth'], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(testPass(img, 'fifth')).toBe(0);
+    expect(testPassphrase(img, 'fifth')).toBe(0);
   });
 
   it('header-backup is byte-identical to luksHeaderBackup, and header-restore brings a wiped header back', () => {
@@ -113,10 +111,10 @@ describe('cryptsetup accepts volumes homecrypt formatted', () => {
     expect(cryptsetup(['luksHeaderBackup', img, '--header-backup-file', theirs]).code).toBe(0);
     expect(readFileSync(ours).equals(readFileSync(theirs))).toBe(true);
     sh(`dd if=/dev/zero of='${img}' bs=1M count=16 conv=notrunc status=none`);
-    expect(testPass(img, 'fifth')).not.toBe(0);
+    expect(testPassphrase(img, 'fifth')).not.toBe(0);
     const r = hc(['block', 'header-restore', img, ours], [], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(testPass(img, 'fifth')).toBe(0);
+    expect(testPassphrase(img, 'fifth')).toBe(0);
     // a backup of another volume is refused without --force
     const other = image('other.img', 20);
     expect(hc(['block', 'format', other, ...KDF], ['o'], env).code).toBe(0);

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomInt } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOMECRYPT, cryptsetup, hc, sh, tempDir } from './helpers.js';
+import { HOMECRYPT, cryptsetup, hc, sh, tempDir, testPassphrase } from './helpers.js';
 import { runKilledAfter } from '../helpers/kill-after.js';
 
 const ROUNDS = Number(process.env.HOMECRYPT_KILL_ROUNDS ?? 6);
@@ -22,7 +22,6 @@ const env = { HOMECRYPT_BLOCK_STATE_DIR: join(tmp, 'state') };
 const KDF = ['--kdf-time', '0.05'];
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const testPass = (img: string, pass: string) => cryptsetup(['open', '--test-passphrase', '--key-file=-', img], pass).code === 0;
 const unfinished = (img: string) => cryptsetup(['luksDump', img]).out.includes('homecrypt-format-unfinished');
 
 describe('block format --wipe killed at a random moment', () => {
@@ -48,7 +47,7 @@ describe('block format --wipe killed at a random moment', () => {
       });
       const where = `round ${round}: killed after ${at} ms (ran ${Date.now() - t} ms)`;
       const half = unfinished(img);
-      const state = half ? 'unfinished' : testPass(img, next) ? 'new' : testPass(img, current) ? 'old' : 'neither';
+      const state = half ? 'unfinished' : testPassphrase(img, next) === 0 ? 'new' : testPassphrase(img, current) === 0 ? 'old' : 'neither';
       expect(state, `${where}: a volume no passphrase opens, not marked as ours`).not.toBe('neither');
       if (half) {
         // refused with the reason before any passphrase is asked
@@ -68,7 +67,7 @@ describe('block format --wipe killed at a random moment', () => {
         }
       }
       expect(unfinished(img), where).toBe(false);
-      expect(testPass(img, next), `${where}: the new passphrase`).toBe(true);
+      expect(testPassphrase(img, next), `${where}: the new passphrase`).toBe(0);
       expect(cryptsetup(['luksDump', img]).code, where).toBe(0);
       log.push(`${at}/${state}`);
       current = next;

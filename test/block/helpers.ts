@@ -34,6 +34,9 @@ export function cryptsetup(args: string[], key?: string): { code: number; out: s
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
+/** `cryptsetup open --test-passphrase` of `img` with `pass`: its exit status (0: a keyslot opens). */
+export const testPassphrase = (img: string, pass: string): number => cryptsetup(['open', '--test-passphrase', '--key-file=-', img], pass).code;
+
 export function sh(cmd: string): string {
   return execFileSync('bash', ['-c', cmd], { encoding: 'utf8' });
 }
