@@ -23,6 +23,14 @@ export function setupUser(u: TestUser, mode: 'home' | 'private'): { keyId: strin
   return { keyId: rec.keyId, recoveryKey: m?.[1] ?? '', stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The pids of the user's mount daemons (`homecrypt mount`, running as the user). */
+export function mountDaemonsOf(u: TestUser): number[] {
+  return spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .map(Number);
+}
+
 export function isMounted(path: string): boolean {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')

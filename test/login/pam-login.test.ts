@@ -9,7 +9,7 @@ import { asUser, createTestUser, removeTestUser, type TestUser } from '../helper
 import { watchForSecret, type SecretWatch } from '../helpers/secret-watch.js';
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
 import { runLoginHook } from '../../src/session/login-hook.js';
-import { BIN, hookLog, isMounted, lowerHidesText, wholeHookLog, setupUser, userKeys, waitFor } from './login-helpers.js';
+import { BIN, hookLog, isMounted, lowerHidesText, mountDaemonsOf, wholeHookLog, setupUser, userKeys, waitFor } from './login-helpers.js';
 
 const NOTE = 'the plaintext of a homecrypt login test';
 // put in a process's argv on purpose at the end, to show the watch does see secrets
@@ -94,14 +94,12 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
 
   it('a mount whose daemon was killed is cleared and mounted again at the next login', () => {
     expect(login(u.password).code).toBe(0);
-    const daemon = spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' })
-      .stdout.trim()
-      .split('\n')[0];
-    expect(Number(daemon)).toBeGreaterThan(0);
-    process.kill(Number(daemon), 'SIGKILL');
+    const daemon = mountDaemonsOf(u)[0];
+    expect(daemon).toBeGreaterThan(0);
+    process.kill(daemon!, 'SIGKILL');
     // until the killed daemon's descriptors are closed, a request waits in the
     // queue and ends with ECONNABORTED; after, the mount answers ENOTCONN
-    const pid = Number(daemon);
+    const pid = daemon!;
     spawnSync('sh', ['-c', `for i in $(seq 100); do s=$(awk '{print $3}' /proc/${pid}/stat 2>/dev/null) || break; [ "$s" = Z ] && break; sleep 0.05; done`]);
     expect(asUser(u, 'cat ~/notes.txt').stderr).toMatch(/not connected/);
     expect(login(u.password).code).toBe(0);
@@ -113,12 +111,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
 
   it('a process left inside at logout: the home is detached lazily, a login meanwhile stays locked (its daemon still serves the lower), the next one after it mounts', async () => {
     expect(login(u.password).code).toBe(0);
-    const daemons = () =>
-      spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount'], { encoding: 'utf8' })
-        .stdout.trim()
-        .split('\n')
-        .filter(Boolean);
-    const first = Number(daemons()[0]);
+    const first = mountDaemonsOf(u)[0]!;
     expect(first).toBeGreaterThan(0);
     // a process the user leaves behind, its working directory in the home
     expect(asUser(u, 'cd ~ && sleep 600 </dev/null >/dev/null 2>&1 &').code).toBe(0);
@@ -128,13 +121,13 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     const r = login(u.password);
     expect(r.code, r.stderr).toBe(0);
     expect(isMounted(u.home)).toBe(false);
-    expect(daemons()).toEqual([String(first)]);
+    expect(mountDaemonsOf(u)).toEqual([first]);
     expect(hookLog(u.name)).toContain(
       `is being served by another homecrypt daemon (pid ${first}): a mount lazily detached at logout keeps serving until the last process inside it exits`,
     );
     expect(logout().code).toBe(0);
     spawnSync('pkill', ['-KILL', '-u', String(u.uid), '-x', 'sleep']);
-    await waitFor("the detached mount's daemon to exit", () => daemons().length === 0);
+    await waitFor("the detached mount's daemon to exit", () => mountDaemonsOf(u).length === 0);
     expect(login(u.password).code).toBe(0);
     expect(asUser(u, 'cat ~/notes.txt').stdout).toBe(NOTE);
     expect(logout().code).toBe(0);
@@ -206,7 +199,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM login scenarios'))('P
     expect(isMounted(u.home)).toBe(false);
     expect(userKeys(u)).toContain('homecrypt:');
     // the daemon of that session is on its way out; the next mount would meet it
-    await waitFor('the mount daemon gone', () => spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount']).status !== 0);
+    await waitFor('the mount daemon gone', () => mountDaemonsOf(u).length === 0);
     expect(login(newPw).code).toBe(0);
     expect(isMounted(u.home)).toBe(true);
     expect(hookLog(u.name)).toMatch(/login passphrase re-wrapped with the new password$/m);

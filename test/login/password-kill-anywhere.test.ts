@@ -14,7 +14,7 @@ import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
 import { runKilledAfter } from '../helpers/kill-after.js';
-import { isMounted, setupUser, waitFor } from './login-helpers.js';
+import { isMounted, mountDaemonsOf, setupUser, waitFor } from './login-helpers.js';
 
 const ROUNDS = Number(process.env.HOMECRYPT_KILL_ROUNDS ?? 4);
 const NOTE = 'what a password change must not lock away';
@@ -71,7 +71,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'PAM password changes kill
       const rec = JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')) as { rewrapPending: boolean };
       // the session open since the last round ends; the next one is opened with what the system has now
       expect(logout().code, where).toBe(0);
-      await waitFor('the mount daemon gone', () => spawnSync('pgrep', ['-u', String(u.uid), '-f', 'homecrypt mount']).status !== 0);
+      await waitFor('the mount daemon gone', () => mountDaemonsOf(u).length === 0);
       const back = login(pw);
       expect(back.code, `${where}: ${back.stderr}`).toBe(0);
       expect(isMounted(u.home), `${where}: the home is not mounted after a login with the ${isNew ? 'new' : 'old'} password`).toBe(true);
