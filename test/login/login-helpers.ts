@@ -1,6 +1,6 @@
 // Shared steps of the login scenarios: a homecrypt user set up through the real
 // CLI, and what "unlocked" and "locked" mean, checked against the kernel.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, type TestUser } from '../helpers/users.js';
@@ -12,6 +12,32 @@ export function homecrypt(args: string[], input?: string, extraFds?: string): { 
   const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', timeout: 120_000 });
   void extraFds;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `homecrypt setup --user U --home` run as a crash or a second Ctrl-C would
+ * meet it: detached (its own process group, so its user workers too), the
+ * password on its stdin, and sent `signal` the moment `when()` holds (polled
+ * every 2 ms, for a minute at most). After SIGKILL it has exited when this
+ * resolves; after SIGSTOP the caller looks around and kills it.
+ */
+export async function setupHomeStoppedWhen(
+  u: TestUser,
+  when: () => boolean,
+  signal: 'SIGKILL' | 'SIGSTOP' = 'SIGKILL',
+  kdfTime = '0.05',
+): Promise<ChildProcess> {
+  const run = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', kdfTime], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  const exited = new Promise((r) => run.on('exit', r));
+  run.stdin!.end(`${u.password}\n`);
+  const deadline = Date.now() + 60_000;
+  while (!when() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  process.kill(-run.pid!, signal);
+  if (signal === 'SIGKILL') await exited;
+  return run;
 }
 
 /** homecrypt setup for the user, with the login password on stdin (fd 0). */

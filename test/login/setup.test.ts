@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
 import { createPamService, pamtester, type PamService } from '../helpers/pam.js';
 import { asUser, createTestUser, removeTestUser, type TestUser } from '../helpers/users.js';
-import { BIN, homecrypt, isMounted, lowerHidesText, setupUser, waitFor } from './login-helpers.js';
+import { homecrypt, isMounted, lowerHidesText, setupHomeStoppedWhen, setupUser, waitFor } from './login-helpers.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -124,15 +124,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     writeFileSync(`${u.home}/note.txt`, 'still here');
     const base = `/home/.homecrypt/${u.name}`;
     const record = `/etc/homecrypt/users/${u.name}.json`;
-    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], {
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    first.stdin!.end(`${u.password}\n`);
     // stopped as soon as its folder exists: the key store is being made, no record yet (as a second Ctrl-C stops it)
-    const deadline = Date.now() + 60_000;
-    while (!existsSync(base) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-    process.kill(-first.pid!, 'SIGSTOP');
+    const first = await setupHomeStoppedWhen(u, () => existsSync(base), 'SIGSTOP');
     expect(existsSync(record), 'the record was written before the stop').toBe(false);
     process.kill(-first.pid!, 'SIGKILL');
     await new Promise((r) => first.on('exit', r));
@@ -226,17 +219,9 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, `${u.home}/data`]);
     chownSync(u.home, u.uid, u.gid);
 
-    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], {
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    first.stdin!.end(`${u.password}\n`);
     const aside = `/home/.homecrypt/${u.name}/plain/data`;
     // kill it as soon as a few files have moved (polled often: a fast machine moves 600 files in a second or two)
-    const deadline = Date.now() + 60_000;
-    while (!(existsSync(aside) && readdirSync(aside).length < N * 0.97) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    process.kill(-first.pid!, 'SIGKILL');
-    await new Promise((r) => first.on('exit', r));
+    await setupHomeStoppedWhen(u, () => existsSync(aside) && readdirSync(aside).length < N * 0.97);
     const left = readdirSync(aside).length;
     expect(left).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(`/etc/homecrypt/users/${u.name}.json`, 'utf8')).state).toBe('migrating');
@@ -287,16 +272,8 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     for (let i = 0; i < 50; i++) writeFileSync(`${u.home}/data/f${i}.txt`, `file ${i}\n`);
     spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, u.home]);
     spawnSync('chmod', ['0750', u.home]);
-    const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.05'], {
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    first.stdin!.end(`${u.password}\n`);
     const aside = `/home/.homecrypt/${u.name}/plain`;
-    const deadline = Date.now() + 60_000;
-    while (!existsSync(aside) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-    process.kill(-first.pid!, 'SIGKILL');
-    await new Promise((r) => first.on('exit', r));
+    await setupHomeStoppedWhen(u, () => existsSync(aside));
     spawnSync('umount', [u.home]);
     await waitFor('unmounted', () => !isMounted(u.home));
     // what a crash in that window leaves, made by hand (the kill above lands there only by chance)

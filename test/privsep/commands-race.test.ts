@@ -6,7 +6,7 @@
 // succeeded or refused with an error saying what failed. Each test also
 // asserts the swapper did swap, so a race that never happened cannot pass.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/requirements.js';
@@ -18,7 +18,7 @@ import { loadUserRecord, removeUserRecord } from '../../src/session/user-record.
 import { unwrapKeyStore } from '../../src/keys/key-store.js';
 import { rewrapForUser } from '../../src/session/key-ops.js';
 import { lookupUser } from '../../src/os/users.js';
-import { BIN } from '../login/login-helpers.js';
+import { setupHomeStoppedWhen } from '../login/login-helpers.js';
 
 const KDF = 0.02;
 const isMounted = (p: string) =>
@@ -235,15 +235,7 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'privilege separation race
       const base = `/home/.homecrypt/${u.name}`;
       const plain = join(base, 'plain');
       // the real first run, killed once the home is aside (as test/login/setup.test.ts does), then the crash's state: no home
-      const first = spawn(process.execPath, [BIN, 'setup', '--user', u.name, '--home', '--passphrase-fd', '0', '--kdf-time', '0.3'], {
-        detached: true,
-        stdio: ['pipe', 'ignore', 'ignore'],
-      });
-      first.stdin!.end(`${u.password}\n`);
-      const deadline = Date.now() + 60_000;
-      while (!existsSync(plain) && Date.now() < deadline) await sleep(2);
-      process.kill(-first.pid!, 'SIGKILL');
-      await new Promise((r) => first.on('exit', r));
+      await setupHomeStoppedWhen(u, () => existsSync(plain), 'SIGKILL', '0.3');
       spawnSync('umount', [u.home], { stdio: 'ignore' });
       expect(spawnSync('rmdir', [u.home]).status).toBe(0);
       const armed: { swapper: Promise<Swapper> | null } = { swapper: null };
