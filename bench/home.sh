@@ -22,6 +22,12 @@
 #   STRACE=ROW   runs homecrypt's daemon under `strace -c -f` for that row (e.g. sqlite);
 #                the summary is appended to the results (that row's times are then not comparable)
 #   FIO_MB=N     size of each fio job's file in MiB (default 32)
+#   WARM=1       also runs "warm": homecrypt whose every fresh mount first serves a short
+#                warm-up (untimed: a part of the tree untarred, read, listed, committed with
+#                git, 100 sqlite inserts, 8 MB written and read, all removed) in a folder of
+#                its own, then the row on its own files, still uncached: the row as a
+#                logged-in user's long-running daemon serves it, not a process started for
+#                it; adds homecrypt / warm, what a new daemon process costs each row
 # The tree is /usr/lib/python3.11 of this machine (Debian python3.11), tarred once
 # reproducibly (sorted, mtime 0, owner 0); its file count and sha256 go into the results.
 set -euo pipefail
@@ -54,38 +60,55 @@ is_iops() { [ "$1" = randread ] || [ "$1" = randwrite ]; }
 # fmt ROW VALUE: seconds with 2 decimals, IOPS in thousands
 fmt() { if is_iops "$1"; then awk -v x="$2" 'BEGIN { printf "%.1fk", x / 1000 }'; else awk -v x="$2" 'BEGIN { printf "%.2f", x }'; fi; }
 
+# WARM=1's warm-up: a part of the tree (a few hundred files), and 100 of the inserts
+if [ -n "${WARM:-}" ]; then
+  WARM_TAR=$W/warm.tar
+  tar -C "$(dirname "$SRC")" -cf "$WARM_TAR" "$TREE/email" "$TREE/json" "$TREE/encodings" "$TREE/asyncio"
+  WARM_SQL=$W/warm.sql
+  head -101 "$SQL" > "$WARM_SQL"
+fi
+warm_up() { # DIR: the warm-up in DIR/warm-up, then removed (a failure is said and listed, as a row's)
+  t sh -c "rm -rf '$1/warm-up' && mkdir '$1/warm-up' && cd '$1/warm-up' && tar -xf '$WARM_TAR' && find . -type f -print0 | xargs -0 md5sum &&
+    ls -lR && ${GIT[*]} init -q && ${GIT[*]} add -A && ${GIT[*]} commit -q -m w && git status --porcelain &&
+    sqlite3 db.sqlite < '$WARM_SQL' && dd if=/dev/zero of=z bs=128k count=64 conv=fsync && dd if=z of=/dev/null bs=128k &&
+    cd .. && rm -rf warm-up" > /dev/null
+}
+# fresh VARIANT DIR: a new mount for the next row (warm: warmed up); freshcold also drops every cache
+fresh() { mnt "$1"; if [ "$1" = warm ]; then warm_up "$2"; fi; }
+freshcold() { fresh "$1" "$2"; sync; echo 3 > /proc/sys/vm/drop_caches; }
+
 one() { # VARIANT: every row once, each on a fresh mount (cold: caches dropped too)
   local v=$1 d
   d=$(setup "$v")
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" write dd if=/dev/zero of="$d/zero" bs=128k count=2048 conv=fsync
-  cold "$v"
+  freshcold "$v" "$d"
   tc "$v" read dd if="$d/zero" of=/dev/null bs=128k
   rm -f "$d/zero"
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" untar tar -xf "$TAR" -C "$d"
-  cold "$v"
+  freshcold "$v" "$d"
   tc "$v" ls ls -lR "$d"
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" md5 sh -c "find '$d/$TREE' -type f -print0 | xargs -0 md5sum"
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" git sh -c "cd '$d/$TREE' && ${GIT[*]} init -q && ${GIT[*]} add -A && ${GIT[*]} commit -q -m tree"
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" status sh -c "cd '$d/$TREE' && git status --porcelain && git status --porcelain"
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" sqlite sh -c "sqlite3 '$d/db.sqlite' < '$SQL'"
-  mnt "$v"
+  fresh "$v" "$d"
   tc "$v" rm rm -rf "$d/$TREE" "$d/db.sqlite"
   # fio: lay the files out (untimed), then read them all once at random, then overwrite them
   mnt "$v"
   mkdir -p "$d/fio"
   # shellcheck disable=SC2046
   fio $(fio_args "$d") --rw=randread --create_only=1 >/dev/null
-  mnt "$v"
+  fresh "$v" "$d"
   # shellcheck disable=SC2046
   tc "$v" randread fio $(fio_args "$d") --rw=randread --output-format=json --output="$W/fio.json"
   R[$v,randread,$round]=$(iops "$W/fio.json" read)
-  mnt "$v"
+  fresh "$v" "$d"
   # shellcheck disable=SC2046
   tc "$v" randwrite fio $(fio_args "$d") --rw=randwrite --output-format=json --output="$W/fio.json"
   R[$v,randwrite,$round]=$(iops "$W/fio.json" write)
@@ -125,12 +148,13 @@ HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 # the variants homecrypt is divided by (bench_init added them), each in a column of its own
 PARTS=()
 for v in "${VARIANTS[@]}"; do
-  case $v in floor|norecords|noxattrs|syncfsync|spin[0-9]*) HCV+=("$v"); PARTS+=("$v") ;; esac
+  case $v in floor|norecords|noxattrs|syncfsync|spin[0-9]*|warm) HCV+=("$v"); PARTS+=("$v") ;; esac
 done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
   echo "bench/home.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved round(s)."
+  [ -n "${WARM:-}" ] && echo "\"warm\" is homecrypt whose every fresh mount first served the warm-up, untimed ($(tar -tf "$WARM_TAR" | grep -vc '/$') files of the tree, ls, md5, git, 100 inserts, 8 MB), so its daemon was no longer a new process when its row began."
   echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
   echo "Tree: $SRC, $NFILES files, $(du -sh "$TAR" | cut -f1) tar (sha256 $(sha256sum "$TAR" | cut -c1-16)…). gocryptfs $(gocryptfs -version | cut -d';' -f1 | cut -d' ' -f2), securefs $(dpkg-query -W -f='${Version}' securefs) (format 4)."
   echo "Seconds (lower is better) or IOPS (higher is better); ratios are of cost, so above 1 (bold) is worse: for IOPS rows the inverse."

@@ -31,6 +31,10 @@
 #              fsyncs to the pool costs a row
 #   spinN      this checkout's dist/ with the bridge's spin after a reply set to
 #              N µs instead of 50 (for each N in SPINS='N …'; a measuring build)
+#   warm       this checkout's dist/, as homecrypt, whose every fresh mount first
+#              serves an untimed warm-up (only when WARM is set; the script that
+#              sets it runs the warm-up): homecrypt / warm is what meeting a new
+#              daemon process costs a row
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -78,6 +82,7 @@ bench_init() {
     VARIANTS+=(cross)
   fi
   [ -n "${FLOOR:-}" ] && VARIANTS+=(floor)
+  [ -n "${WARM:-}" ] && VARIANTS+=(warm)
   [ -n "${NORECORDS:-}" ] && { measuring_build norecords; VARIANTS+=(norecords); }
   [ -n "${NOXATTRS:-}" ] && { measuring_build noxattrs; VARIANTS+=(noxattrs); }
   [ -n "${SYNCFSYNC:-}" ] && { measuring_build syncfsync; VARIANTS+=(syncfsync); }
@@ -134,7 +139,7 @@ setup() { # variant → prints the directory to work in (made once per run)
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
     floor) mkdir -p "$W/floor/lower" "$W/floor/mnt"; echo "$W/floor/mnt" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*)
+    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm)
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_init_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
@@ -164,7 +169,7 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
     floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
       bridge_serve passthrough "$W/floor/lower" "$W/floor/mnt" "$W/floor" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -185,7 +190,7 @@ daemon_pid() {
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
     floor) cat "$W/floor.pid" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
+    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
     *) echo "" ;;
   esac
 }
