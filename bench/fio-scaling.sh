@@ -42,19 +42,10 @@ one() { # VARIANT: every job count, randread then randwrite, each on a fresh mou
     R[$v,randwrite$j,$round]=$(iops "$W/fio.json" write)
     rm -rf "$d/fio"
   done
+  echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %s  ' "$p" "${R[$v,$p,$round]}"; done)" >&2
 }
 
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-START=$(date -u +%H:%M)
-for round in $(seq 1 "$ROUNDS"); do
-  for v in $(rotation "$round"); do
-    one "$v"
-    echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %s  ' "$p" "${R[$v,$p,$round]}"; done)" >&2
-  done
-  echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-done
-LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-END=$(date -u +%H:%M)
+each_round one
 medians "${PHASES[@]}"
 
 out=bench/results/fio-scaling-$(date -u +%Y%m%dT%H%MZ).md

@@ -39,6 +39,7 @@ SRC=/usr/lib/python3.11
 [ -d "$SRC" ] || { echo "bench: $SRC missing (apt-get install python3)" >&2; exit 1; }
 for tool in fio sqlite3 git strace; do command -v $tool >/dev/null || { echo "bench: $tool missing (./run deps)" >&2; exit 1; }; done
 VARIANTS=(plain gocryptfs securefs homecrypt)
+if [ -n "${WARM:-}" ]; then VARIANTS+=(warm); fi
 . bench/lib/variants.sh
 bench_init
 
@@ -113,24 +114,13 @@ one() { # VARIANT: every row once, each on a fresh mount (cold: caches dropped t
   tc "$v" randwrite fio $(fio_args "$d") --rw=randwrite --output-format=json --output="$W/fio.json"
   R[$v,randwrite,$round]=$(iops "$W/fio.json" write)
   rm -rf "$d/fio"
+  echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %s  ' "$p" "$(fmt "$p" "${R[$v,$p,$round]}")"; done)" >&2
 }
 
 n=${#VARIANTS[@]}
 echo "bench/home.sh: $ROUNDS round(s) × $n variants (${VARIANTS[*]}); about 50 s a variant a round on an idle 2-CPU machine:" \
   "~$(( (ROUNDS * n * 50 + 59) / 60 )) min (several times that under load)" >&2
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-START=$(date -u +%H:%M)
-declare -A RLOAD
-for round in $(seq 1 "$ROUNDS"); do
-  RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-  for v in $(rotation "$round"); do
-    one "$v"
-    echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %s  ' "$p" "$(fmt "$p" "${R[$v,$p,$round]}")"; done)" >&2
-  done
-  echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-done
-LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-END=$(date -u +%H:%M)
+each_round one
 medians "${PHASES[@]}"
 
 # ratio ROW A B: A's cost over B's (time: A/B; IOPS: B/A), bold above 1

@@ -51,22 +51,11 @@ one() { # VARIANT: the three listings on one fresh mount
   drop
   tc "$v" again ls -lR "$d/$TREE"
   tc "$v" cached ls -lR "$d/$TREE"
+  echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %.2f s (CPU %.2f)  ' "$p" "${R[$v,$p,$round]}" "${C[$v,$p,$round]}"; done)" >&2
 }
 
 for v in "${VARIANTS[@]}"; do d=$(setup "$v"); mnt "$v"; tar -xf "$TAR" -C "$d"; done
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-START=$(date -u +%H:%M)
-declare -A RLOAD
-for round in $(seq 1 "$ROUNDS"); do
-  RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-  for v in $(rotation "$round"); do
-    one "$v"
-    echo "  $v: $(for p in "${PHASES[@]}"; do printf '%s %.2f s (CPU %.2f)  ' "$p" "${R[$v,$p,$round]}" "${C[$v,$p,$round]}"; done)" >&2
-  done
-  echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-done
-LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-END=$(date -u +%H:%M)
+each_round one
 medians "${PHASES[@]}"
 HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 

@@ -32,9 +32,9 @@
 #   spinN      this checkout's dist/ with the bridge's spin after a reply set to
 #              N µs instead of 50 (for each N in SPINS='N …'; a measuring build)
 #   warm       this checkout's dist/, as homecrypt, whose every fresh mount first
-#              serves an untimed warm-up (only when WARM is set; the script that
-#              sets it runs the warm-up): homecrypt / warm is what meeting a new
-#              daemon process costs a row
+#              serves an untimed warm-up (home.sh's WARM=1 adds it to VARIANTS and
+#              runs the warm-up): homecrypt / warm is what meeting a new daemon
+#              process costs a row
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -82,7 +82,6 @@ bench_init() {
     VARIANTS+=(cross)
   fi
   [ -n "${FLOOR:-}" ] && VARIANTS+=(floor)
-  [ -n "${WARM:-}" ] && VARIANTS+=(warm)
   [ -n "${NORECORDS:-}" ] && { measuring_build norecords; VARIANTS+=(norecords); }
   [ -n "${NOXATTRS:-}" ] && { measuring_build noxattrs; VARIANTS+=(noxattrs); }
   [ -n "${SYNCFSYNC:-}" ] && { measuring_build syncfsync; VARIANTS+=(syncfsync); }
@@ -124,6 +123,8 @@ measuring_build() {
 hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|syncfsync|spin[0-9]*) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 # the build whose `init` makes a variant's volume (cross: BEFORE's; else the one that mounts it)
 hc_init_of() { if [ "$1" = cross ]; then echo "$OLD/bin/homecrypt"; else hc_of "$1"; fi; }
+# hc_build VARIANT: true if the variant is a homecrypt build (made, mounted and timed as homecrypt)
+hc_build() { case $1 in homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm) return 0 ;; *) return 1 ;; esac; }
 
 setup() { # variant → prints the directory to work in (made once per run)
   local v=$1
@@ -139,7 +140,7 @@ setup() { # variant → prints the directory to work in (made once per run)
         echo "$PASS" | securefs create --format 4 --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1000 "$W/securefs/cipher" >/dev/null 2>&1
       echo "$W/securefs/mnt" ;;
     floor) mkdir -p "$W/floor/lower" "$W/floor/mnt"; echo "$W/floor/mnt" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm)
+    *) hc_build "$v" || return 0
       mkdir -p "$W/$v/mnt"
       [ -f "$W/$v/lower/homecrypt.conf" ] || echo "$PASS" | "$(hc_init_of "$v")" init "$W/$v/lower" --passphrase-fd 0 --kdf-time 0.05 >/dev/null
       echo "$W/$v/mnt" ;;
@@ -169,7 +170,8 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
       local i; for i in $(seq 50); do mountpoint -q "$W/securefs/mnt" && break; sleep 0.1; done ;;
     floor) fusermount -u "$W/floor/mnt" 2>/dev/null || true
       bridge_serve passthrough "$W/floor/lower" "$W/floor/mnt" "$W/floor" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm) "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
+    *) hc_build "$v" || return 0
+      "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || fusermount -u -z "$W/$v/mnt" 2>/dev/null || true
       echo "$PASS" | "$(hc_of "$v")" mount "$W/$v/lower" "$W/$v/mnt" --passphrase-fd 0 --log-file "$W/$v.log" ;;
   esac
 }
@@ -190,8 +192,7 @@ daemon_pid() {
     gocryptfs) pgrep -n -f "gocryptfs .*$W/gocryptfs/cipher" || true ;;
     securefs) pgrep -n -f "securefs mount .*$W/securefs/cipher" || true ;;
     floor) cat "$W/floor.pid" ;;
-    homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm) grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9 ;;
-    *) echo "" ;;
+    *) if hc_build "$1"; then grep -o '(pid [0-9]*)' "$W/$1.log" | tail -1 | tr -dc 0-9; else echo ""; fi ;;
   esac
 }
 cpu() { local pid=$1; [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
@@ -266,27 +267,37 @@ traced() {
   kill -INT "$st" 2>/dev/null || true; wait "$st" 2>/dev/null || true
 }
 
-# row_rounds ROW PREP RUN: the rounds of a script that measures one row: in
-# each round, each variant in turn gets PREP VARIANT DIR (untimed), then
-# RUN DIR timed by tc; sets LOAD0/LOAD1, START/END, RLOAD and the medians
+# each_round FN: ROUNDS rounds, in each FN VARIANT for every variant in turn
+# (the order rotates, `round` is the round's number), then a line on stderr;
+# sets LOAD0/LOAD1, START/END and RLOAD (the 1-min load at each round's start)
 declare -A RLOAD
-row_rounds() {
-  local row=$1 prep=$2 run=$3 v d
+each_round() {
+  local fn=$1 v
   LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
   START=$(date -u +%H:%M)
   for round in $(seq 1 "$ROUNDS"); do
     RLOAD[$round]=$(cut -d' ' -f1 /proc/loadavg)
-    for v in $(rotation "$round"); do
-      d=$(setup "$v")
-      "$prep" "$v" "$d"
-      tc "$v" "$row" "$run" "$d"
-      echo "  $v: ${R[$v,$row,$round]} s, daemon CPU ${C[$v,$row,$round]} s" >&2
-    done
+    for v in $(rotation "$round"); do "$fn" "$v"; done
     echo "round $round done ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   done
   LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
   END=$(date -u +%H:%M)
-  medians "$row"
+}
+
+# row_rounds ROW PREP RUN: the rounds of a script that measures one row: in
+# each round, each variant in turn gets PREP VARIANT DIR (untimed), then
+# RUN DIR timed by tc; each_round's settings, and the medians
+row_rounds() {
+  ONE_ROW=$1 ONE_PREP=$2 ONE_RUN=$3
+  each_round row_once
+  medians "$ONE_ROW"
+}
+row_once() { # VARIANT: row_rounds's step
+  local v=$1 d
+  d=$(setup "$v")
+  "$ONE_PREP" "$v" "$d"
+  tc "$v" "$ONE_ROW" "$ONE_RUN" "$d"
+  echo "  $v: ${R[$v,$ONE_ROW,$round]} s, daemon CPU ${C[$v,$ONE_ROW,$round]} s" >&2
 }
 
 is_hc() { [ "$1" = homecrypt ] || [ "$1" = before ]; }
