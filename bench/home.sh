@@ -28,6 +28,9 @@
 #                its own, then the row on its own files, still uncached: the row as a
 #                logged-in user's long-running daemon serves it, not a process started for
 #                it; adds homecrypt / warm, what a new daemon process costs each row
+#   BARE=1       also runs "bare": a measuring build with norecords', noxattrs' and syncfsync's
+#                patches all in, warmed up as "warm" is; bare / best peer is what the engine's
+#                own work costs each row once a new process and those three guarantees are out
 # The tree is /usr/lib/python3.11 of this machine (Debian python3.11), tarred once
 # reproducibly (sorted, mtime 0, owner 0); its file count and sha256 go into the results.
 set -euo pipefail
@@ -40,6 +43,7 @@ SRC=/usr/lib/python3.11
 for tool in fio sqlite3 git strace; do command -v $tool >/dev/null || { echo "bench: $tool missing (./run deps)" >&2; exit 1; }; done
 VARIANTS=(plain gocryptfs securefs homecrypt)
 if [ -n "${WARM:-}" ]; then VARIANTS+=(warm); fi
+if [ -n "${BARE:-}" ]; then VARIANTS+=(bare); fi
 . bench/lib/variants.sh
 bench_init
 
@@ -61,8 +65,8 @@ is_iops() { [ "$1" = randread ] || [ "$1" = randwrite ]; }
 # fmt ROW VALUE: seconds with 2 decimals, IOPS in thousands
 fmt() { if is_iops "$1"; then awk -v x="$2" 'BEGIN { printf "%.1fk", x / 1000 }'; else awk -v x="$2" 'BEGIN { printf "%.2f", x }'; fi; }
 
-# WARM=1's warm-up: a part of the tree (a few hundred files), and 100 of the inserts
-if [ -n "${WARM:-}" ]; then
+# WARM=1's and BARE=1's warm-up: a part of the tree (a few hundred files), and 100 of the inserts
+if [ -n "${WARM:-}${BARE:-}" ]; then
   WARM_TAR=$W/warm.tar
   tar -C "$(dirname "$SRC")" -cf "$WARM_TAR" "$TREE/email" "$TREE/json" "$TREE/encodings" "$TREE/asyncio"
   WARM_SQL=$W/warm.sql
@@ -74,8 +78,8 @@ warm_up() { # DIR: the warm-up in DIR/warm-up, then removed (a failure is said a
     sqlite3 db.sqlite < '$WARM_SQL' && dd if=/dev/zero of=z bs=128k count=64 conv=fsync && dd if=z of=/dev/null bs=128k &&
     cd .. && rm -rf warm-up" > /dev/null
 }
-# fresh VARIANT DIR: a new mount for the next row (warm: warmed up); freshcold also drops every cache
-fresh() { mnt "$1"; if [ "$1" = warm ]; then warm_up "$2"; fi; }
+# fresh VARIANT DIR: a new mount for the next row (warm, bare: warmed up); freshcold also drops every cache
+fresh() { mnt "$1"; case $1 in warm|bare) warm_up "$2" ;; esac; }
 freshcold() { fresh "$1" "$2"; sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 one() { # VARIANT: every row once, each on a fresh mount (cold: caches dropped too)
@@ -138,13 +142,14 @@ HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 # the variants homecrypt is divided by (bench_init added them), each in a column of its own
 PARTS=()
 for v in "${VARIANTS[@]}"; do
-  case $v in floor|norecords|noxattrs|syncfsync|spin[0-9]*|warm) HCV+=("$v"); PARTS+=("$v") ;; esac
+  case $v in floor|norecords|noxattrs|syncfsync|spin[0-9]*|warm|bare) HCV+=("$v"); PARTS+=("$v") ;; esac
 done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results
 {
   echo "bench/home.sh, $(date -u +%Y-%m-%d) $START–$END UTC, $(nproc) CPUs, $(uname -r), median of $ROUNDS interleaved round(s)."
-  [ -n "${WARM:-}" ] && echo "\"warm\" is homecrypt whose every fresh mount first served the warm-up, untimed ($(tar -tf "$WARM_TAR" | grep -vc '/$') files of the tree, ls, md5, git, 100 inserts, 8 MB), so its daemon was no longer a new process when its row began."
+  [ -n "${BARE:-}" ] && echo "\"bare\" is a measuring build without write records, xattrs and ACLs, and the fsync's hand-off to a pool thread (bench/lib/variants.sh), warmed up as \"warm\" is: not a configuration anyone runs."
+  [ -n "${WARM:-}${BARE:-}" ] && echo "\"warm\"$([ -n "${BARE:-}" ] && echo " (and \"bare\")") is homecrypt whose every fresh mount first served the warm-up, untimed ($(tar -tf "$WARM_TAR" | grep -vc '/$') files of the tree, ls, md5, git, 100 inserts, 8 MB), so its daemon was no longer a new process when its row began."
   echo "Load average (1/5/15 min) at start $LOAD0, at end $LOAD1; 1-min load at each round's start: $(for r in $(seq 1 "$ROUNDS"); do printf '%s ' "${RLOAD[$r]}"; done)"
   echo "Tree: $SRC, $NFILES files, $(du -sh "$TAR" | cut -f1) tar (sha256 $(sha256sum "$TAR" | cut -c1-16)…). gocryptfs $(gocryptfs -version | cut -d';' -f1 | cut -d' ' -f2), securefs $(dpkg-query -W -f='${Version}' securefs) (format 4)."
   echo "Seconds (lower is better) or IOPS (higher is better); ratios are of cost, so above 1 (bold) is worse: for IOPS rows the inverse."

@@ -35,6 +35,10 @@
 #              serves an untimed warm-up (home.sh's WARM=1 adds it to VARIANTS and
 #              runs the warm-up): homecrypt / warm is what meeting a new daemon
 #              process costs a row
+#   bare       norecords, noxattrs and syncfsync in one build, warmed up as "warm"
+#              (home.sh's BARE=1 adds it to VARIANTS and warms it; a measuring build): what is
+#              left of a row once a new process and the three guarantees are out is
+#              the engine's own work (the format's lower calls, crypto, names)
 # The caller sets VARIANTS (a subset, in the order of every round) and then calls
 # bench_init; it must run from the checkout's top directory, as root.
 
@@ -85,6 +89,7 @@ bench_init() {
   [ -n "${NORECORDS:-}" ] && { measuring_build norecords; VARIANTS+=(norecords); }
   [ -n "${NOXATTRS:-}" ] && { measuring_build noxattrs; VARIANTS+=(noxattrs); }
   [ -n "${SYNCFSYNC:-}" ] && { measuring_build syncfsync; VARIANTS+=(syncfsync); }
+  [[ " ${VARIANTS[*]} " = *" bare "* ]] && measuring_build bare
   local n
   for n in ${SPINS:-}; do measuring_build "spin$n"; VARIANTS+=("spin$n"); done
   if [ -n "${BEFORE:-}" ]; then OLD=$W/before; fi
@@ -95,12 +100,17 @@ bench_init() {
 }
 
 # measuring_build NAME: a copy of the snapshot in $W/NAME with one feature
-# patched out of the compiled engine, to measure what that feature costs; each
-# patch is checked to have matched, so a changed source fails the run, not the
-# measurement
+# patched out of the compiled engine (bare: three), to measure what that costs
 measuring_build() {
-  local v=$1 d=$W/$1/app
+  local v=$1 d=$W/$1/app f
   mkdir -p "$d" && cp -r "$APP/dist" "$APP/bin" "$APP/package.json" "$d/" && ln -s "$PWD/node_modules" "$d/node_modules"
+  if [ "$v" = bare ]; then for f in norecords noxattrs syncfsync; do patch_out "$f" "$d"; done; else patch_out "$v" "$d"; fi
+}
+
+# patch_out FEATURE DIR: FEATURE patched out of DIR/dist; each patch is checked
+# to have matched, so a changed source fails the run, not the measurement
+patch_out() {
+  local v=$1 d=$2
   case $v in
     norecords) # no write record is ever needed or written (content-cipher's every caller)
       sed -i -e 's/^\(    needsRecord(io, at, length) {\)$/\1 return false;/' \
@@ -120,11 +130,11 @@ measuring_build() {
   esac || { echo "bench: the $v patch no longer matches dist/ (bench/lib/variants.sh)" >&2; exit 1; }
 }
 
-hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|syncfsync|spin[0-9]*) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|syncfsync|spin[0-9]*|bare) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
 # the build whose `init` makes a variant's volume (cross: BEFORE's; else the one that mounts it)
 hc_init_of() { if [ "$1" = cross ]; then echo "$OLD/bin/homecrypt"; else hc_of "$1"; fi; }
 # hc_build VARIANT: true if the variant is a homecrypt build (made, mounted and timed as homecrypt)
-hc_build() { case $1 in homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm) return 0 ;; *) return 1 ;; esac; }
+hc_build() { case $1 in homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm|bare) return 0 ;; *) return 1 ;; esac; }
 
 setup() { # variant → prints the directory to work in (made once per run)
   local v=$1
