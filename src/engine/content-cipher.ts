@@ -174,7 +174,9 @@ export class BlockCipher implements FileCipher {
       const len = (oldLast - first) * BLOCK_LOWER + blockPlainLength(size, oldLast) + BLOCK_OVERHEAD;
       // into the read scratch (not used again before this write ends)
       old = scratch(len);
-      if (io.preadInto(old, this.layout.lowerOffsetOfBlock(first)) < len) throw new AuthenticationError('file is shorter than its blocks');
+      const at = this.layout.lowerOffsetOfBlock(first);
+      // an append after a partial final block: that block as the last write left it, if kept
+      if (!io.cachedTail?.(at, old) && io.preadInto(old, at) < len) throw new AuthenticationError('file is shorter than its blocks');
     }
     const h: Holes = {};
     const block = MERGE_BLOCK;
@@ -238,6 +240,11 @@ export class BlockCipher implements FileCipher {
       }
       try {
         io.pwrite(out.subarray(0, w), start);
+        // the new final block, if this write ends the file: the next append's old bytes
+        if (last === finalNew && start + w >= oldEnd && io.keepTail) {
+          const tailLen = blockPlainLength(newSize, last) + BLOCK_OVERHEAD;
+          io.keepTail(start + w - tailLen, out.subarray(w - tailLen, w));
+        }
       } catch (err) {
         if (start + w > oldEnd) {
           try {

@@ -102,6 +102,7 @@ export class FdLowerIO implements LowerIO {
   pwrite(data: Buffer, offset: number): void {
     this.settle();
     const known = this.known;
+    if (known && offset + data.length > (known.tailAt ?? 0)) known.tailLen = -1; // the kept tail changes (or moves)
     let done = 0;
     try {
       while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
@@ -112,9 +113,31 @@ export class FdLowerIO implements LowerIO {
     if (known && known.size >= 0 && offset + done > known.size) known.size = offset + done;
   }
 
+  keepTail(at: number, bytes: Buffer): void {
+    const known = this.known;
+    if (!known) return;
+    if (known.size !== at + bytes.length) {
+      known.tailLen = -1;
+      return;
+    }
+    if (!known.tail || known.tail.length < bytes.length) known.tail = Buffer.allocUnsafeSlow(bytes.length);
+    bytes.copy(known.tail);
+    known.tailAt = at;
+    known.tailLen = bytes.length;
+  }
+
+  cachedTail(at: number, into: Buffer): boolean {
+    this.settle();
+    const known = this.known;
+    if (!known?.tail || known.tailAt !== at || known.tailLen !== into.length || known.size !== at + into.length) return false;
+    known.tail.copy(into, 0, 0, into.length);
+    return true;
+  }
+
   ftruncate(length: number): void {
     this.settle();
     const known = this.known;
+    if (known) known.tailLen = -1;
     try {
       ftruncateSync(this.fd, length);
     } catch (err) {
@@ -161,6 +184,7 @@ export class FdLowerIO implements LowerIO {
 
   punch(offset: number, length: number): void {
     this.settle();
+    if (this.known) this.known.tailLen = -1;
     fallocateSync(this.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, this.lowerPath);
   }
 

@@ -638,21 +638,32 @@ export class EncryptedFilesystem {
   }
 
   create(path: string, mode: number, caller?: Caller): number {
+    return this.createWithAttr(path, mode, caller).fh;
+  }
+
+  /**
+   * create, with the new file's attributes from the one fstat it makes, after
+   * its header is written: that fstat is both the size cell's start and the
+   * bridge's reply (an fstat before the header and one after it were two
+   * lower calls a create, docs/BENCHMARKS.md "Session 24").
+   */
+  createWithAttr(path: string, mode: number, caller?: Caller): { fh: number; attr: FuseStat } {
     const l = this.lower(path);
     const own = this.newOwner(l, caller);
     return this.creating(l, () => {
       const fd = this.openNoAtime(l, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, mode & 0o7777);
       let size: SizeCell | null = null;
       try {
+        this.settle(fd, mode, own, 0, l);
+        const { bytes, tail, cipher } = this.format.files.create();
+        const first = new FdLowerIO(fd, l.abs); // no cell yet: the header's writes come before the fstat
+        first.pwrite(bytes, 0);
+        if (tail) first.pwrite(tail.bytes, tail.at);
         const st = fstatSync(fd);
         size = this.sizes.take(st.dev, st.ino, st.size);
         const io = new FdLowerIO(fd, l.abs, this.afterReply, this.log, size);
-        this.settle(fd, mode, own, 0, l);
-        const { bytes, tail, cipher } = this.format.files.create();
-        io.pwrite(bytes, 0);
-        if (tail) io.pwrite(tail.bytes, tail.at);
         io.slotEmpty = true; // a new file holds no write record
-        return this.handle({ fd, io, cipher, size });
+        return { fh: this.handle({ fd, io, cipher, size }), attr: this.toStat(st, null, cipher) };
       } catch (err) {
         this.sizes.drop(size);
         closeSync(fd);
@@ -1181,6 +1192,7 @@ export class EncryptedFilesystem {
       open: wrap(this.open),
       openWithAttr: wrap(this.openWithAttr),
       create: wrap(this.create),
+      createWithAttr: wrap(this.createWithAttr),
       read: wrap(this.read),
       write: wrap(this.write),
       fsync: wrap(this.fsync),

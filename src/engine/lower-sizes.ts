@@ -18,6 +18,15 @@
 export interface SizeCell {
   size: number;
   slotEmpty?: boolean;
+  /**
+   * The lower file's last `tailLen` bytes (its final block as the format
+   * last wrote it) at `tailAt`; tailLen -1 or absent when none is kept
+   * (fd-lower-io.ts keepTail: an append re-seals the final block without
+   * reading it back). `tail` is a buffer reused for the cell's life.
+   */
+  tail?: Buffer;
+  tailAt?: number;
+  tailLen?: number;
 }
 
 /** A cell with its inode and count of handles: the cell itself, so a drop needs no lookup by object. */
@@ -50,6 +59,7 @@ export class LowerSizes {
     }
     c.refs++;
     c.size = size;
+    c.tailLen = -1; // a new open looks at the file afresh (changed behind the mount's back: not supported, but not trusted either)
     return c;
   }
 

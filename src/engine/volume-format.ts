@@ -71,6 +71,14 @@ export interface LowerIO {
    * as it fills and empties the slot (write-journal.ts).
    */
   slotEmpty?: boolean;
+  /**
+   * Optional: `bytes`, just written at `at`, are now the lower file's last
+   * bytes (its final block): kept for the next append, which then needs no
+   * read of them (cachedTail). Any other change past `at` forgets them.
+   */
+  keepTail?(at: number, bytes: Buffer): void;
+  /** Optional: fills `into` with the lower file's last `into.length` bytes at `at` if they are kept (keepTail); else false. */
+  cachedTail?(at: number, into: Buffer): boolean;
 }
 
 export type SeekWhence = 'data' | 'hole';

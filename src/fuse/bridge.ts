@@ -117,6 +117,8 @@ export interface FuseOps {
    */
   openWithAttr?(path: string, flags: number): R<{ fh: number; attr: FuseStat }>;
   create?(path: string, mode: number, caller?: Caller): R<number>;
+  /** create, and the new file's attributes (what fgetattr of the handle would say at once): the kernel bridge only, as openWithAttr. */
+  createWithAttr?(path: string, mode: number, caller?: Caller): R<{ fh: number; attr: FuseStat }>;
   /** Fills `buf` (its length is the request size) and returns the bytes read. */
   read?(path: string, fh: number, buf: Buffer, offset: number): R<number>;
   /** Writes `buf` and returns the bytes written. `buf` is valid only until the call ends. */

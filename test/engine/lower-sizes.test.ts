@@ -2,7 +2,9 @@
 // instead of an fstat per READ and WRITE: every handle of one inode (two opens,
 // a hard link, a truncate by path) sees the size the others' writes made, a
 // write finished after its reply included, and a failed change makes the next
-// access ask the kernel again. Driven through the engine's operations directly.
+// access ask the kernel again; and, with the size, the final block the format
+// last wrote (an append re-seals it without reading it back). Driven through
+// the engine's operations directly.
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -81,6 +83,118 @@ describe('the lower size of open files, kept by the engine', () => {
     fs.release('/f', fh);
     expect(fs.sizes.open).toBe(0);
     fs.closeAll();
+  });
+});
+
+/** Counts the lower reads of every FdLowerIO (appends that re-seal a kept final block read nothing). */
+function countReads(): { reads: number; restore: () => void } {
+  const proto = FdLowerIO.prototype;
+  const orig = proto.preadInto;
+  const c = {
+    reads: 0,
+    restore: () => {
+      proto.preadInto = orig;
+    },
+  };
+  proto.preadInto = function (this: FdLowerIO, target: Buffer, offset: number): number {
+    c.reads++;
+    return orig.call(this, target, offset);
+  };
+  return c;
+}
+
+describe('the final block kept for the next append', () => {
+  it('an append after a partial final block reads nothing back, and the file comes out whole', () => {
+    const lower = join(dir, 'tail');
+    const { fs } = engine(lower);
+    const w = fs.create('/f', 0o600);
+    const parts = [randomBytes(10_240), randomBytes(10_240), randomBytes(4_500), randomBytes(3)];
+    const count = countReads();
+    try {
+      let at = 0;
+      for (const p of parts) {
+        fs.write('/f', w, p, at);
+        at += p.length;
+      }
+      expect(count.reads).toBe(0);
+    } finally {
+      count.restore();
+    }
+    fs.release('/f', w);
+    const r = fs.open('/f', 0);
+    expect(readAll(fs, '/f', r).equals(Buffer.concat(parts))).toBe(true);
+    fs.release('/f', r);
+    fs.closeAll();
+  });
+
+  it('is forgotten by a cut, a write past it by another handle, and a new open; each then reads the block again', () => {
+    const lower = join(dir, 'tail2');
+    const { fs } = engine(lower);
+    const w = fs.create('/f', 0o600);
+    const data = randomBytes(5000);
+    fs.write('/f', w, data.subarray(0, 4500), 0);
+    const steps: Array<[string, () => void]> = [
+      ['a cut', () => fs.ftruncate('/f', w, 4400)],
+      ['a new open', () => fs.release('/f', fs.open('/f', 0))],
+    ];
+    let size = 4500;
+    for (const [what, forget] of steps) {
+      forget();
+      if (what === 'a cut') size = 4400;
+      const count = countReads();
+      try {
+        fs.write('/f', w, data.subarray(size, size + 10), size);
+        expect(count.reads, what).toBe(1);
+        fs.write('/f', w, data.subarray(size + 10, size + 20), size + 10);
+        expect(count.reads, `${what}, then kept again`).toBe(1);
+      } finally {
+        count.restore();
+      }
+      size += 20;
+    }
+    const other = fs.open('/f', 2);
+    fs.write('/f', other, data.subarray(size, size + 7), size); // the other handle's append: the same cell
+    size += 7;
+    fs.write('/f', w, data.subarray(size, size + 9), size);
+    size += 9;
+    fs.release('/f', other);
+    const r = fs.open('/f', 0);
+    const want = Buffer.concat([data.subarray(0, 4400), data.subarray(4400, size)]);
+    expect(readAll(fs, '/f', r).equals(want)).toBe(true);
+    fs.release('/f', r);
+    fs.release('/f', w);
+    fs.closeAll();
+  });
+
+  it("FdLowerIO keeps the tail only while it is the file's end, and any write reaching it forgets it", () => {
+    const path = join(dir, 'raw-tail');
+    writeFileSync(path, Buffer.alloc(100, 1));
+    const sizes = new LowerSizes();
+    const fd = openSync(path, 'r+');
+    const st = fstatSync(fd);
+    const cell = sizes.take(st.dev, st.ino, st.size)!;
+    const io = new FdLowerIO(fd, path, undefined, undefined, cell);
+    const into = Buffer.alloc(40);
+    expect(io.cachedTail(60, into)).toBe(false); // nothing kept yet
+    io.keepTail(60, Buffer.alloc(40, 2)); // (not what the file holds: the cache is what the format says it wrote)
+    expect(io.cachedTail(60, into)).toBe(true);
+    expect(into.equals(Buffer.alloc(40, 2))).toBe(true);
+    expect(io.cachedTail(50, Buffer.alloc(50))).toBe(false); // another range
+    io.pwrite(Buffer.alloc(10, 3), 0); // before it: kept
+    expect(io.cachedTail(60, into)).toBe(true);
+    io.pwrite(Buffer.alloc(1, 3), 99); // into it: forgotten
+    expect(io.cachedTail(60, into)).toBe(false);
+    io.keepTail(60, Buffer.alloc(30, 2)); // not the file's end: not kept
+    expect(io.cachedTail(60, Buffer.alloc(30))).toBe(false);
+    io.keepTail(60, Buffer.alloc(40, 2));
+    io.punch(0, 10);
+    expect(io.cachedTail(60, into)).toBe(false);
+    io.keepTail(60, Buffer.alloc(40, 2));
+    expect(sizes.take(st.dev, st.ino, 100)).toBe(cell); // another open
+    expect(io.cachedTail(60, into)).toBe(false);
+    sizes.drop(cell);
+    sizes.drop(cell);
+    closeSync(fd);
   });
 });
 

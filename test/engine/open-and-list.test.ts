@@ -1,6 +1,6 @@
 // What an open and a listing read of the lower directory since session 6
 // (docs/BENCHMARKS.md, "Session 6: looking, listing and opening"): an open
-// hands its own fstat to the bridge (openWithAttr) and reads the header and
+// (and since session 24 a create) hands its own fstat to the bridge (openWithAttr, createWithAttr) and reads the header and
 // the write record slot's magic in one pread; a listing reads the cached
 // descriptor of its lower directory (rewound for the next listing), which is
 // opened O_PATH where the daemon may only search it; a reader's release
@@ -89,6 +89,25 @@ describe('open with its attributes', () => {
     expect(attr.size).toBe(5000);
     expect(strip(attr)).toEqual(strip(e.fgetattr('/f', fh)));
     e.release('/f', fh);
+    e.closeAll();
+  });
+
+  it('create gives what fgetattr of the new handle gives, and its size cell is the header written', () => {
+    const { fs: e, lower } = engine('create-attr');
+    const { fh, attr } = e.createWithAttr('/g', 0o640);
+    expect(attr.size).toBe(0);
+    expect(attr.mode & 0o7777).toBe(0o640);
+    // the lower file already holds its header when the attributes are taken
+    const lowerFile = join(lower, e.lower('/g').name);
+    expect(fs.statSync(lowerFile).size).toBeGreaterThan(0);
+    expect(strip(attr)).toEqual(strip(e.fgetattr('/g', fh)));
+    // the cell starts at the header's size: a write and a read through it come out whole
+    e.write('/g', fh, Buffer.alloc(5000, 3), 0);
+    const buf = Buffer.alloc(8192);
+    expect(e.read('/g', fh, buf, 0)).toBe(5000);
+    expect(buf.subarray(0, 5000).equals(Buffer.alloc(5000, 3))).toBe(true);
+    e.release('/g', fh);
+    expect(e.getattr('/g').size).toBe(5000);
     e.closeAll();
   });
 

@@ -3,7 +3,7 @@
 // remembers which node it belongs to (HandlerContext.fileNode).
 import { constants as fsc } from 'node:fs';
 import { constants } from 'node:os';
-import { errnoOf } from '../../bridge.js';
+import { errnoOf, type FuseStat } from '../../bridge.js';
 import { Errno, isPromise, type HandlerContext } from '../handler-context.js';
 import {
   FUSE_WRITE_KILL_SUIDGID,
@@ -69,9 +69,10 @@ export function create(s: HandlerContext, r: Request): boolean {
   const { flags, mode, umask, name } = readCreateIn(r);
   const path = s.childPath(r.nodeid, name);
   const caller = { uid: r.uid, gid: r.gid, pid: r.pid };
-  const make = (m: number): number | Promise<number> => {
+  // with createWithAttr the attributes come with the handle (no fgetattr)
+  const make = (m: number): Created | Promise<Created> => {
     try {
-      const v = ops.create!(path, m, caller);
+      const v = ops.createWithAttr ? ops.createWithAttr(path, m, caller) : ops.create!(path, m, caller);
       return isPromise(v) ? v.catch((e) => createExisting(s, e, path, flags)) : v;
     } catch (e) {
       return createExisting(s, e, path, flags);
@@ -84,6 +85,10 @@ export function create(s: HandlerContext, r: Request): boolean {
     path,
     () =>
       s.then(s.then(umasked(s, r.nodeid, mode, umask), make), (h) => {
+        if (typeof h !== 'number') {
+          fh = h.fh;
+          return h.attr;
+        }
         fh = h;
         return ops.fgetattr ? ops.fgetattr(path, h) : ops.getattr(path);
       }),
@@ -95,6 +100,9 @@ export function create(s: HandlerContext, r: Request): boolean {
     () => s.dropHandle(path, fh),
   );
 }
+
+/** A new file's handle, with its attributes when the filesystem gave them (createWithAttr). */
+type Created = number | { fh: number; attr: FuseStat };
 
 /** CREATE of a name that exists after all (a stale negative entry): open it, as open(2) would. */
 function createExisting(s: HandlerContext, err: unknown, path: string, flags: number): number | Promise<number> {
