@@ -5,7 +5,8 @@
 // plain directory with node:fs ("plain"). The difference is the engine's own
 // per-file cost (format, crypto, records, its extra lower calls); the rest of
 // a row is FUSE round trips and the workload itself.
-//   untar: mkdir of every folder, then per file create, 10,240-byte writes (as
+//   untar: mkdir of every folder, then per file create (with its reply's
+//          attributes, as the kernel bridge asks), 10,240-byte writes (as
 //          GNU tar's records), utimens of the mtime, chown, chmod, release
 //   md5:   per file open, 128 KiB reads to the end, release
 // The tree is /usr/lib/python3.11 (regular files only), read into memory first.
@@ -78,7 +79,13 @@ const MTIME = 1e12; // ms
 // each variant: the same steps, timed per step into T
 const engine = {
   mkdir: (p) => settle(ops.mkdir(p, 0o755)),
-  create: (p) => settle(ops.create(p, 0o644)),
+  // as the kernel bridge's CREATE: the handle and the attributes of its reply
+  create: async (p) => {
+    if (ops.createWithAttr) return (await settle(ops.createWithAttr(p, 0o644))).fh;
+    const fh = await settle(ops.create(p, 0o644));
+    await settle(ops.fgetattr(p, fh));
+    return fh;
+  },
   write: (p, fh, b, at) => settle(ops.write(p, fh, b, at)),
   utimens: (p, fh) => settle(ops.utimens(p, null, MTIME, fh)),
   chown: (p) => settle(ops.chown(p, process.getuid(), process.getgid())),

@@ -53,7 +53,8 @@ export class LowerSizes {
     if (!byIno) this.byDev.set(dev, (byIno = new Map()));
     let c = byIno.get(ino);
     if (!c) {
-      c = { size, dev, ino, refs: 0 };
+      // every field from the start: one object shape for every cell (the hot reads of `size` stay monomorphic)
+      c = { size, dev, ino, refs: 0, slotEmpty: undefined, tail: undefined, tailAt: 0, tailLen: -1 };
       byIno.set(ino, c);
       this.cells++;
     }
