@@ -80,7 +80,7 @@ warm_up() { # DIR: the warm-up in DIR/warm-up, then removed (a failure is said a
 }
 # fresh VARIANT DIR: a new mount for the next row (warm, bare: warmed up); freshcold also drops every cache
 fresh() { mnt "$1"; case $1 in warm|bare) warm_up "$2" ;; esac; }
-freshcold() { fresh "$1" "$2"; sync; echo 3 > /proc/sys/vm/drop_caches; }
+freshcold() { fresh "$1" "$2"; drop_caches; }
 
 one() { # VARIANT: every row once, each on a fresh mount (cold: caches dropped too)
   local v=$1 d
@@ -142,7 +142,7 @@ HCV=(homecrypt); [ -n "${OLD:-}" ] && HCV=(before homecrypt)
 # the variants homecrypt is divided by (bench_init added them), each in a column of its own
 PARTS=()
 for v in "${VARIANTS[@]}"; do
-  case $v in floor|norecords|noxattrs|syncfsync|spin[0-9]*|warm|bare) HCV+=("$v"); PARTS+=("$v") ;; esac
+  if [ "$v" = floor ] || [ "$v" = warm ] || measuring "$v"; then HCV+=("$v"); PARTS+=("$v"); fi
 done
 out=bench/results/home-$(date -u +%Y%m%dT%H%MZ).md
 mkdir -p bench/results

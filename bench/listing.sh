@@ -40,8 +40,8 @@ PHASES=(cold again cached)
 declare -A LABEL=([cold]="cold (fresh mount, caches dropped)" [again]="cold again (same daemon, caches dropped)" [cached]="cached (no drop)")
 [ -n "${WARM:-}" ] && LABEL=([cold]="fresh mount, lower cached" [again]="again (same daemon)" [cached]="once more")
 
-drop() { [ -n "${WARM:-}" ] || { sync; echo 3 > /proc/sys/vm/drop_caches; }; }
-# (variants.sh's) cold: a fresh mount, and the drop unless WARM
+drop() { [ -n "${WARM:-}" ] || drop_caches; }
+# cold: a fresh mount, and the drop unless WARM
 cold() { mnt "$1"; drop; }
 one() { # VARIANT: the three listings on one fresh mount
   local v=$1 d

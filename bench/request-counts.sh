@@ -26,7 +26,7 @@ for kind in passthrough homecrypt; do
     bridge_serve "$kind" "$L" "$M" "$W/serve"
     case $row in
       untar) tar -xf "$TAR" -C "$M" ;;
-      ls) sync; echo 3 > /proc/sys/vm/drop_caches; ls -lR "$M" > /dev/null ;;
+      ls) drop_caches; ls -lR "$M" > /dev/null ;;
       md5) find "$M/$TREE" -type f -print0 | xargs -0 md5sum > /dev/null ;;
       git) (cd "$M/$TREE" && "${GIT[@]}" init -q && "${GIT[@]}" add -A && "${GIT[@]}" commit -q -m tree) ;;
       status) (cd "$M/$TREE" && git status --porcelain > /dev/null && git status --porcelain > /dev/null) ;;

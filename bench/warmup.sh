@@ -67,12 +67,11 @@ stop() {
   wait "$PID" 2>/dev/null || true
   PID=
 }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # run S ROW N CMD…: wall seconds into R[S,ROW,N,round], daemon CPU seconds into C[…]
 run() {
   local s=$1 p=$2 n=$3 c0; shift 3
-  drop
+  drop_caches
   c0=$(cpu "$PID")
   R[$s,$p,$n,$round]=$(t "$@")
   C[$s,$p,$n,$round]=$(echo "$(cpu "$PID") - $c0" | bc)

@@ -130,11 +130,16 @@ patch_out() {
   esac || { echo "bench: the $v patch no longer matches dist/ (bench/lib/variants.sh)" >&2; exit 1; }
 }
 
-hc_of() { case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;; norecords|noxattrs|syncfsync|spin[0-9]*|bare) echo "$W/$1/app/bin/homecrypt" ;; *) echo "$HC" ;; esac; }
+# measuring VARIANT: true if the variant is a measuring build (measuring_build made it in $W/VARIANT/app)
+measuring() { case $1 in norecords|noxattrs|syncfsync|spin[0-9]*|bare) return 0 ;; *) return 1 ;; esac; }
+hc_of() {
+  case $1 in before) echo "$OLD/bin/homecrypt" ;; before2) echo "$OLD2/bin/homecrypt" ;;
+    *) if measuring "$1"; then echo "$W/$1/app/bin/homecrypt"; else echo "$HC"; fi ;; esac
+}
 # the build whose `init` makes a variant's volume (cross: BEFORE's; else the one that mounts it)
 hc_init_of() { if [ "$1" = cross ]; then echo "$OLD/bin/homecrypt"; else hc_of "$1"; fi; }
 # hc_build VARIANT: true if the variant is a homecrypt build (made, mounted and timed as homecrypt)
-hc_build() { case $1 in homecrypt|before|before2|cross|norecords|noxattrs|syncfsync|spin[0-9]*|warm|bare) return 0 ;; *) return 1 ;; esac; }
+hc_build() { case $1 in homecrypt|before|before2|cross|warm) return 0 ;; *) measuring "$1" ;; esac; }
 
 setup() { # variant → prints the directory to work in (made once per run)
   local v=$1
@@ -186,9 +191,9 @@ mnt() { # (re)mount a variant, so every phase starts with cold FUSE caches
   esac
 }
 
-# cold VARIANT: a fresh mount and no page, dentry or inode cache of any file,
-# lower or upper (a machine-wide drop: other processes' caches go too)
-cold() { mnt "$1"; sync; echo 3 > /proc/sys/vm/drop_caches; }
+# drop_caches: no page, dentry or inode cache of any file, lower or upper (a
+# machine-wide drop: other processes' caches go too)
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # t CMD...: wall seconds of CMD; a failing CMD is said on stderr and listed in $W/failed
 t() { local s e; s=$(date +%s.%N)
