@@ -346,7 +346,7 @@ row_head() {
 # row_unmount: the homecrypt variants' mounts, at the end of a one-row script
 row_unmount() {
   local v
-  for v in "${VARIANTS[@]}"; do is_hc "$v" && { "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; }; done
+  for v in "${VARIANTS[@]}"; do if hc_build "$v"; then "$(hc_of "$v")" umount "$W/$v/mnt" 2>/dev/null || true; fi; done
 }
 
 # row_table ROW: the rounds of ROW and, with BEFORE, homecrypt's ratio to it
