@@ -4,6 +4,7 @@ import { fstatSync, ftruncateSync, readSync, writeSync } from 'node:fs';
 import type { LowerIO, SeekWhence } from './volume-format.js';
 import type { AfterReply } from './after-reply.js';
 import type { SizeCell } from './lower-sizes.js';
+import { BLOCK_LOWER } from '../format/block-offsets.js';
 import {
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
@@ -120,7 +121,8 @@ export class FdLowerIO implements LowerIO {
       known.tailLen = -1;
       return;
     }
-    if (!known.tail || known.tail.length < bytes.length) known.tail = Buffer.allocUnsafeSlow(bytes.length);
+    // one lower block's room from the start: final blocks of every length then share one buffer
+    if (!known.tail || known.tail.length < bytes.length) known.tail = Buffer.allocUnsafeSlow(Math.max(bytes.length, BLOCK_LOWER));
     bytes.copy(known.tail);
     known.tailAt = at;
     known.tailLen = bytes.length;
