@@ -558,9 +558,14 @@ export async function undoSetup(opts: UndoOptions): Promise<UndoResult> {
     if (found.state === 'undoing' && isFuseMountedAt(found.mountPoint)) await unmountAsUser(user, found.mountPoint);
     if (found.mode === 'home' || readSessionCount(user.name) > 0) await refuseWhileRunning(user, 'undoing the encryption');
     const layout = layoutFor(user, found.mode);
-    // an interrupted undo that already put the plaintext back has only the clean-up left
-    // (the unmounted mount point is empty until the plaintext is put back in its place)
-    const putBack = found.state === 'undoing' && !isFuseMountedAt(found.mountPoint) && !existsSync(layout.restore) && !isEmptyDir(found.mountPoint);
+    // an interrupted undo that already put the plaintext back has only the clean-up left:
+    // the unmounted mount point is empty until the plaintext is put back in its place, and
+    // the key store goes only after it (an empty plaintext leaves no other sign)
+    const putBack =
+      found.state === 'undoing' &&
+      !isFuseMountedAt(found.mountPoint) &&
+      !existsSync(layout.restore) &&
+      (!isEmptyDir(found.mountPoint) || !existsSync(found.keyStore));
     // the secret is checked before anything changes
     if (!putBack) await unlockForUndo(opts, user, found);
     if (found.state === 'undoing') opts.say?.(`resuming the interrupted undo of ${user.name}`);
@@ -585,14 +590,16 @@ export async function undoSetup(opts: UndoOptions): Promise<UndoResult> {
       // the journal naming an eCryptfs copy the migration kept goes with the base: read it first
       left = homeMigrationLeftByUndo(user, rec.mountPoint);
       if (!putBack) restoreHome(user, layout);
+      await w.run({ op: 'remove', path: rec.keyStore }); // first, as below (putBack)
       await removeHomeBase(w, layout);
     } else {
       // an eCryptfs migration's journal goes with the key store; its copy of the data stays
       left = migrationLeftByUndo(user, rec.mountPoint);
       await w.runAll([
         ...(putBack ? [] : [{ req: { op: 'replaceDir' as const, from: layout.restore, to: rec.mountPoint, mode: 0o700 } }]),
-        { req: { op: 'remove' as const, path: rec.lower } },
+        // the key store before the lower directory: its absence then says the plaintext is back (putBack)
         { req: { op: 'remove' as const, path: rec.keyStore } },
+        { req: { op: 'remove' as const, path: rec.lower } },
         ...left.steps,
         { req: { op: 'rmdirIfEmpty' as const, path: layout.keyDir } },
       ]);

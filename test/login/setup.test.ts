@@ -74,6 +74,24 @@ describe.skipIf(skipUnless('root', 'fuse', 'keyring', 'setup scenarios'))('homec
     expect(JSON.parse(homecrypt(['status', '--user', u.name, '--json']).stdout).mode).toBe('none');
   });
 
+  it('--private undo cut after its key store went, with nothing in ~/Private: the rerun finishes the clean-up', () => {
+    // what setup-kill-anywhere found: an empty plaintext put back leaves an empty mount point, so
+    // only the key store's absence says the put-back is done (the rerun asked for it to unlock)
+    const u = newUser('hcq');
+    setupUser(u, 'private');
+    const recFile = `/etc/homecrypt/users/${u.name}.json`;
+    // the state a killed undo leaves there, made by hand: record "undoing", the key store removed, the lower not yet
+    writeFileSync(recFile, JSON.stringify({ ...JSON.parse(readFileSync(recFile, 'utf8')), state: 'undoing' }));
+    rmSync(`${u.home}/.homecrypt/homecrypt.keys`);
+    expect(existsSync(`${u.home}/.Private`)).toBe(true);
+    expect(readdirSync(`${u.home}/Private`)).toEqual([]);
+    const again = homecrypt(['setup', '--undo', '--yes', '--user', u.name, '--passphrase-fd', '0'], `${u.password}\n`);
+    expect(again.code, again.stderr).toBe(0);
+    expect(existsSync(recFile)).toBe(false);
+    expect(existsSync(`${u.home}/.Private`)).toBe(false);
+    expect(readdirSync(`${u.home}/Private`)).toEqual([]);
+  });
+
   it('undo without --yes and without a terminal asks for confirmation instead of acting', () => {
     const u = newUser('hcy');
     setupUser(u, 'private');
